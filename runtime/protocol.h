@@ -1,0 +1,55 @@
+/*
+ * Frame codec: 4-byte big-endian length followed by one packed
+ * Impulse__Envelope. Used by the gateway, the worker and the client library.
+ */
+#ifndef IMP_PROTOCOL_H
+#define IMP_PROTOCOL_H
+
+#include <sys/types.h>
+
+#include "common.h"
+#include "impulse.pb-c.h"
+
+#define IMP_FRAME_HEADER 4
+#define IMP_DEFAULT_MAX_FRAME (16u << 20)
+
+/* Appends one frame holding `env` to `out`. Returns 0, -ENOMEM, or
+ * IMP_EFRAMETOOBIG when the packed envelope exceeds `max_frame`. */
+int imp_frame_append(imp_buf_t *out, const Impulse__Envelope *env,
+                     size_t max_frame);
+
+/*
+ * Decodes the first frame in data[0..len).
+ * Returns the number of bytes consumed (> 0) with *env set (free it with
+ * impulse__envelope__free_unpacked(*env, alloc)), 0 when more bytes are
+ * needed, IMP_EFRAMETOOBIG when the length prefix exceeds `max_frame`, or
+ * IMP_EPROTO when the body does not decode or has no body set. The check on
+ * the length prefix happens before any byte of the body is buffered, so a
+ * hostile peer cannot make the reader allocate more than max_frame.
+ */
+ssize_t imp_frame_decode(const char *data, size_t len, size_t max_frame,
+                         ProtobufCAllocator *alloc, Impulse__Envelope **env);
+
+/* Reads the length prefix of a frame; valid when len >= 4. */
+static inline uint32_t imp_frame_len(const char *p) {
+  const unsigned char *u = (const unsigned char *)p;
+  return ((uint32_t)u[0] << 24) | ((uint32_t)u[1] << 16) |
+         ((uint32_t)u[2] << 8) | (uint32_t)u[3];
+}
+
+static inline void imp_frame_put_len(char *p, uint32_t n) {
+  unsigned char *u = (unsigned char *)p;
+  u[0] = (unsigned char)(n >> 24);
+  u[1] = (unsigned char)(n >> 16);
+  u[2] = (unsigned char)(n >> 8);
+  u[3] = (unsigned char)n;
+}
+
+/* Builds an error envelope answering request `id` (strings are borrowed). */
+void imp_envelope_error(Impulse__Envelope *env, Impulse__Error *err,
+                        uint64_t id, int code, const char *message);
+
+/* Name of an ErrorCode ("NOT_FOUND"), or "UNKNOWN". */
+const char *imp_error_code_name(int code);
+
+#endif
