@@ -1,0 +1,42 @@
+# Convenience wrapper around CMake. `make run` and `make test` work on a fresh
+# Debian 12 machine: missing packages are installed with apt-get first.
+
+BUILD ?= build
+ASAN_BUILD ?= build-asan
+JOBS ?= $(shell nproc 2>/dev/null || echo 2)
+STATE_DIR ?= ./var/impulse
+CMAKE_FLAGS ?=
+
+.PHONY: all deps build run test test-asan bench install clean format
+
+all: build
+
+deps:
+	@scripts/install-deps.sh
+
+build: deps
+	cmake -S . -B $(BUILD) -DIMPULSE_WERROR=ON $(CMAKE_FLAGS) >/dev/null
+	cmake --build $(BUILD) -j $(JOBS)
+
+run: build
+	$(BUILD)/impulse serve --state-dir $(STATE_DIR)
+
+test: build
+	cd $(BUILD) && ctest --output-on-failure --timeout 600
+
+test-asan: deps
+	cmake -S . -B $(ASAN_BUILD) -DIMPULSE_WERROR=ON -DIMPULSE_ASAN=ON -DCMAKE_BUILD_TYPE=Debug >/dev/null
+	cmake --build $(ASAN_BUILD) -j $(JOBS)
+	cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 ctest --output-on-failure --timeout 900
+
+bench: build
+	$(BUILD)/bench/impulse-bench --impulse $(BUILD)/impulse --functions $(BUILD)/functions
+
+install: build
+	cmake --install $(BUILD)
+
+format:
+	clang-format -i $$(git ls-files '*.c' '*.h')
+
+clean:
+	rm -rf $(BUILD) $(ASAN_BUILD)

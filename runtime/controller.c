@@ -1,0 +1,1173 @@
+/*
+ * Controller (the AppMaster): owns the functions, their versions and scale
+ * bounds; validates and commits deployments; routes invocations through the
+ * dispatcher onto instances; restores everything from the store at start.
+ *
+ * Every control change is committed as one synced WriteBatch before the
+ * caller hears OK, then applied to the in-memory state.
+ */
+#include <ctype.h>
+#include <elf.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "server.h"
+
+#if defined(__x86_64__)
+#define IMP_ELF_MACHINE EM_X86_64
+#elif defined(__aarch64__)
+#define IMP_ELF_MACHINE EM_AARCH64
+#else
+#error "unsupported architecture: add its ELF machine here"
+#endif
+
+/* A deploy waiting for its validation worker. */
+typedef struct pending_deploy_s {
+  imp_server_t *server;
+  imp_client_t *client;
+  uint64_t client_id;
+  Impulse__Envelope *req;      /* the DeployRequest, owned */
+  char sha[65];
+  char path[600];
+  uv_timer_t timer;
+  imp_instance_t *inst;
+  int done;
+} pending_deploy_t;
+
+/* ---- function table ------------------------------------------------------ */
+
+static imp_function_t *fn_find(imp_server_t *server, const char *name) {
+  for (imp_function_t *f = server->functions.next; f != &server->functions;
+       f = f->next)
+    if (!f->deleted && strcmp(f->name, name) == 0) return f;
+  return NULL;
+}
+
+static uint32_t fn_cfg(const imp_function_t *fn, int field, uint32_t def) {
+  const Impulse__FunctionConfig *c = fn->rec->config;
+  if (c == NULL) return def;
+  switch (field) {
+  case 0: return c->has_concurrency ? c->concurrency : def;
+  case 1: return c->has_timeout_ms ? c->timeout_ms : def;
+  case 2: return c->has_memory_mb ? c->memory_mb : def;
+  case 3: return c->has_min_instances ? c->min_instances : def;
+  case 4: return c->has_max_instances ? c->max_instances : def;
+  }
+  return def;
+}
+#define FN_TIMEOUT(s, f) fn_cfg((f), 1, (s)->cfg.default_timeout_ms)
+#define FN_MIN(s, f) fn_cfg((f), 3, 0)
+#define FN_MAX(s, f) fn_cfg((f), 4, (s)->cfg.default_max_instances)
+
+static void artifact_path(imp_server_t *server, const char *sha, char *out,
+                          size_t outlen) {
+  snprintf(out, outlen, "%s/%s.so", server->artifact_dir, sha);
+}
+
+/* Writes bytes to path atomically (temp file, fsync, rename). */
+static int write_file_atomic(const char *path, const void *data, size_t len) {
+  char tmp[700];
+  snprintf(tmp, sizeof tmp, "%s.tmp.%d", path, (int)getpid());
+  int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) return -errno;
+  const char *p = data;
+  size_t left = len;
+  while (left > 0) {
+    ssize_t n = write(fd, p, left);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      int e = -errno;
+      close(fd);
+      unlink(tmp);
+      return e;
+    }
+    p += n;
+    left -= (size_t)n;
+  }
+  if (fsync(fd) != 0 || close(fd) != 0) {
+    int e = -errno;
+    unlink(tmp);
+    return e;
+  }
+  if (rename(tmp, path) != 0) {
+    int e = -errno;
+    unlink(tmp);
+    return e;
+  }
+  return 0;
+}
+
+/* Makes sure the artifact file of `sha` exists, from the store if needed. */
+static int ensure_artifact_file(imp_server_t *server, const char *sha,
+                                char *path, size_t pathlen) {
+  artifact_path(server, sha, path, pathlen);
+  if (access(path, R_OK) == 0) return 0;
+  char *val;
+  size_t vlen;
+  int rc = imp_store_get(server->store, IMP_CF_ARTIFACTS, sha, strlen(sha), &val,
+                         &vlen);
+  if (rc != 0) return rc;
+  char got[65];
+  imp_sha256_hex(val, vlen, got);
+  if (strcmp(got, sha) != 0) {
+    free(val);
+    IMP_LOG(IMP_LOG_ERROR, "artifact %s is corrupt in the store", sha);
+    return IMP_ESTORE;
+  }
+  rc = write_file_atomic(path, val, vlen);
+  free(val);
+  return rc;
+}
+
+static imp_function_t *fn_create(imp_server_t *server,
+                                 Impulse__FunctionRecord *rec,
+                                 Impulse__VersionRecord *vrec) {
+  imp_function_t *fn = calloc(1, sizeof *fn);
+  if (fn == NULL) return NULL;
+  snprintf(fn->name, sizeof fn->name, "%s", rec->name);
+  fn->rec = rec;
+  fn->vrec = vrec;
+  imp_dispatch_init(&fn->dispatch, server->cfg.max_queue);
+  fn->dispatch.version = rec->version;
+  fn->calls.fnext = fn->calls.fprev = &fn->calls;
+  fn->next = &server->functions;
+  fn->prev = server->functions.prev;
+  server->functions.prev->next = fn;
+  server->functions.prev = fn;
+  server->nfunctions++;
+  return fn;
+}
+
+static void fn_free(imp_server_t *server, imp_function_t *fn) {
+  fn->prev->next = fn->next;
+  fn->next->prev = fn->prev;
+  server->nfunctions--;
+  imp_dispatch_free(&fn->dispatch);
+  impulse__function_record__free_unpacked(fn->rec, NULL);
+  impulse__version_record__free_unpacked(fn->vrec, NULL);
+  free(fn);
+}
+
+/* ---- instances of a function ------------------------------------------------ */
+
+/* fn->starting counts attached instances that are not serving yet. */
+static void mark_starting(imp_function_t *fn, imp_instance_t *inst, int on) {
+  if (on && !inst->counted_starting) fn->starting++;
+  if (!on && inst->counted_starting) fn->starting--;
+  inst->counted_starting = on;
+}
+
+static void attach(imp_function_t *fn, imp_instance_t *inst) {
+  inst->function = fn;
+  inst->d.ready = 0;
+  if (imp_dispatch_add(&fn->dispatch, &inst->d) != 0) abort();
+  fn->instances++;
+  mark_starting(fn, inst, 1);
+}
+
+static void detach(imp_function_t *fn, imp_instance_t *inst) {
+  imp_dispatch_remove(&fn->dispatch, &inst->d);
+  fn->instances--;
+  mark_starting(fn, inst, 0);
+}
+
+/* Starts one more instance of fn: a warm worker if there is one, else a new
+ * process. */
+static int start_instance(imp_server_t *server, imp_function_t *fn) {
+  imp_instance_t *inst = imp_instance_take_generic(server);
+  if (inst == NULL) inst = imp_instance_spawn(server);
+  if (inst == NULL) return -EAGAIN;
+  attach(fn, inst);
+  imp_instance_load(inst, fn);
+  imp_instance_fill_pool(server);
+  return 0;
+}
+
+static void ensure_min(imp_server_t *server, imp_function_t *fn) {
+  unsigned min = FN_MIN(server, fn);
+  while (fn->instances < min)
+    if (start_instance(server, fn) != 0) break;
+}
+
+/* Starts instances while the queue holds more calls than the instances being
+ * started will be able to take. */
+static void scale_for_queue(imp_server_t *server, imp_function_t *fn) {
+  unsigned conc = fn_cfg(fn, 0, server->cfg.default_concurrency);
+  if (conc == 0) conc = 1;
+  while (fn->dispatch.queued > (size_t)fn->starting * conc &&
+         fn->instances < FN_MAX(server, fn)) {
+    if (start_instance(server, fn) != 0) break;
+    fn->cold_starts++;
+  }
+}
+
+/* ---- calls ----------------------------------------------------------------- */
+
+static void on_call_timer_closed(uv_handle_t *h) {
+  imp_call_t *call = IMP_CONTAINER_OF(h, imp_call_t, timer);
+  if (call->req) impulse__envelope__free_unpacked(call->req, NULL);
+  free(call);
+}
+
+void imp_controller_call_free(imp_call_t *call) {
+  uv_close((uv_handle_t *)&call->timer, on_call_timer_closed);
+}
+
+/* The caller has its answer: drop the call from its function and client. */
+static void call_finish(imp_call_t *call) {
+  uv_timer_stop(&call->timer);
+  if (call->fnext) {
+    call->fnext->fprev = call->fprev;
+    call->fprev->fnext = call->fnext;
+    call->fnext = call->fprev = NULL;
+  }
+  if (call->function && call->function->in_flight > 0)
+    call->function->in_flight--;
+  if (call->client) {
+    call->client->in_flight--;
+    imp_client_unref(call->client);
+    call->client = NULL;
+  }
+}
+
+static void call_fail(imp_call_t *call, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void call_fail(imp_call_t *call, int code, const char *fmt, ...) {
+  char msg[512];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(msg, sizeof msg, fmt, ap);
+  va_end(ap);
+  if (call->function) call->function->errors++;
+  if (call->client) imp_client_error(call->client, call->client_id, code, "%s", msg);
+  call_finish(call);
+}
+
+static void on_call_timer(uv_timer_t *t);
+
+static void call_send(imp_server_t *server, imp_call_t *call,
+                      imp_instance_t *inst) {
+  imp_function_t *fn = call->function;
+  int rc = imp_instance_send(inst, call);
+  if (rc != 0) {
+    call_fail(call, IMPULSE__ERROR_CODE__INTERNAL, "cannot send to instance: %s",
+              imp_strerror(rc));
+    imp_controller_call_free(call);
+    return;
+  }
+  uint64_t timeout = FN_TIMEOUT(server, fn);
+  if (call->deadline_ms) {
+    uint64_t now = imp_now_ms();
+    uint64_t left = call->deadline_ms > now ? call->deadline_ms - now : 1;
+    if (left < timeout) timeout = left;
+  }
+  uv_timer_start(&call->timer, on_call_timer, timeout, 0);
+}
+
+static void on_call_timer(uv_timer_t *t) {
+  imp_call_t *call = IMP_CONTAINER_OF(t, imp_call_t, timer);
+  imp_function_t *fn = call->function;
+  imp_server_t *server = t->loop->data;
+  if (call->wait.queued) {
+    imp_dispatch_unqueue(&fn->dispatch, &call->wait);
+    call_fail(call, IMPULSE__ERROR_CODE__OVERLOADED,
+              "function '%s' is overloaded: no instance had a free slot within "
+              "%llu ms (%zu calls still queued, %u instances)",
+              fn->name, (unsigned long long)(imp_now_ms() - call->started_ms),
+              fn->dispatch.queued, fn->instances);
+    imp_controller_call_free(call);
+    return;
+  }
+  if (call->instance) {
+    imp_instance_t *inst = call->instance;
+    call_fail(call, IMPULSE__ERROR_CODE__TIMEOUT,
+              "function '%s' did not answer within %llu ms; instance %llu is "
+              "being replaced", fn->name,
+              (unsigned long long)(imp_now_ms() - call->started_ms),
+              (unsigned long long)inst->id);
+    /* The call stays in its slot until the worker answers or is killed. */
+    imp_instance_call_timed_out(inst, call);
+    if (!fn->deleted) {
+      ensure_min(server, fn);
+      scale_for_queue(server, fn);
+      if (fn->dispatch.queued && fn->starting == 0 &&
+          imp_dispatch_free_slots(&fn->dispatch) == 0)
+        start_instance(server, fn);
+    }
+  }
+}
+
+/* Sends queued calls to free slots. */
+static void pump(imp_server_t *server, imp_function_t *fn) {
+  imp_dwait_t *w;
+  while ((w = imp_dispatch_head(&fn->dispatch)) != NULL) {
+    imp_dinst_t *d = imp_dispatch_pick(&fn->dispatch);
+    if (d == NULL) break;
+    imp_instance_t *inst = IMP_CONTAINER_OF(d, imp_instance_t, d);
+    imp_call_t *call = IMP_CONTAINER_OF(w, imp_call_t, wait);
+    imp_dispatch_unqueue(&fn->dispatch, w);
+    uv_timer_stop(&call->timer);
+    call_send(server, call, inst);
+  }
+}
+
+void imp_controller_slot_freed(imp_server_t *server, imp_function_t *fn) {
+  if (fn->dispatch.queued) pump(server, fn);
+}
+
+void imp_controller_invoke(imp_server_t *server, imp_client_t *client,
+                           Impulse__Envelope *env) {
+  Impulse__InvokeRequest *req = env->invoke;
+  imp_function_t *fn = fn_find(server, req->function);
+  if (fn == NULL) {
+    imp_client_error(client, env->id, IMPULSE__ERROR_CODE__NOT_FOUND,
+                     "unknown function '%s'", req->function);
+    impulse__envelope__free_unpacked(env, NULL);
+    return;
+  }
+  imp_call_t *call = calloc(1, sizeof *call);
+  if (call == NULL) {
+    imp_client_error(client, env->id, IMPULSE__ERROR_CODE__INTERNAL, "out of memory");
+    impulse__envelope__free_unpacked(env, NULL);
+    return;
+  }
+  uv_timer_init(server->loop, &call->timer);
+  call->client = client;
+  client->refs++;
+  client->in_flight++;
+  call->client_id = env->id;
+  call->function = fn;
+  call->req = env;
+  call->started_ms = imp_now_ms();
+  if (req->has_deadline_ms && req->deadline_ms > 0)
+    call->deadline_ms = call->started_ms + req->deadline_ms;
+  call->fnext = &fn->calls;
+  call->fprev = fn->calls.fprev;
+  fn->calls.fprev->fnext = call;
+  fn->calls.fprev = call;
+  fn->invocations++;
+  fn->in_flight++;
+
+  imp_dinst_t *d = fn->dispatch.queued ? NULL : imp_dispatch_pick(&fn->dispatch);
+  if (d != NULL) {
+    call_send(server, call, IMP_CONTAINER_OF(d, imp_instance_t, d));
+    return;
+  }
+  uint64_t deadline = call->started_ms + server->cfg.queue_timeout_ms;
+  if (call->deadline_ms && call->deadline_ms < deadline) deadline = call->deadline_ms;
+  if (imp_dispatch_enqueue(&fn->dispatch, &call->wait, deadline) != 0) {
+    call_fail(call, IMPULSE__ERROR_CODE__OVERLOADED,
+              "function '%s' is overloaded: %zu calls already queued",
+              fn->name, fn->dispatch.queued);
+    imp_controller_call_free(call);
+    return;
+  }
+  uv_timer_start(&call->timer, on_call_timer, deadline - call->started_ms, 0);
+  scale_for_queue(server, fn);
+}
+
+void imp_controller_call_done(imp_server_t *server, imp_call_t *call,
+                              Impulse__Envelope *env) {
+  (void)server;
+  if (env->body_case == IMPULSE__ENVELOPE__BODY_ERROR && call->function)
+    call->function->errors++;
+  if (call->client) {
+    env->id = call->client_id;
+    imp_client_reply(call->client, env);
+  }
+  impulse__envelope__free_unpacked(env, NULL);
+  call_finish(call);
+  imp_controller_call_free(call);
+}
+
+/* ---- instance events ------------------------------------------------------ */
+
+void imp_controller_instance_ready(imp_server_t *server, imp_instance_t *inst) {
+  imp_function_t *fn = inst->function;
+  if (fn == NULL) { /* detached while loading */
+    imp_instance_kill(inst);
+    return;
+  }
+  if (fn->deleted || inst->version != fn->rec->version) {
+    /* Deleted or redeployed while loading. */
+    if (fn->deleted) {
+      inst->state = IMP_INST_DRAINING;
+      imp_instance_kill(inst);
+    } else {
+      imp_instance_load(inst, fn);
+    }
+    return;
+  }
+  mark_starting(fn, inst, 0);
+  inst->d.ready = 1;
+  IMP_LOG(IMP_LOG_DEBUG, "instance %llu serves %s v%u (%llu ms after start)",
+          (unsigned long long)inst->id, fn->name, inst->version,
+          (unsigned long long)(inst->ready_ms - inst->started_ms));
+  pump(server, fn);
+}
+
+static void fail_queue(imp_function_t *fn, int code, const char *msg) {
+  imp_dwait_t *w;
+  while ((w = imp_dispatch_head(&fn->dispatch)) != NULL) {
+    imp_call_t *call = IMP_CONTAINER_OF(w, imp_call_t, wait);
+    imp_dispatch_unqueue(&fn->dispatch, w);
+    call_fail(call, code, "%s", msg);
+    imp_controller_call_free(call);
+  }
+}
+
+void imp_controller_instance_load_failed(imp_server_t *server,
+                                         imp_instance_t *inst, int code,
+                                         const char *message) {
+  imp_function_t *fn = inst->function;
+  IMP_LOG(IMP_LOG_ERROR, "instance %llu failed to load %s: %s",
+          (unsigned long long)inst->id, fn ? fn->name : "?", message);
+  inst->state = IMP_INST_DRAINING;
+  imp_instance_kill(inst);
+  if (fn && fn->starting <= 1 && imp_dispatch_free_slots(&fn->dispatch) == 0) {
+    char msg[512];
+    snprintf(msg, sizeof msg, "no instance of '%s' could start: %s", fn->name,
+             message);
+    fail_queue(fn, IMPULSE__ERROR_CODE__UNAVAILABLE, msg);
+  }
+  (void)server;
+  (void)code;
+}
+
+void imp_controller_instance_gone(imp_server_t *server, imp_instance_t *inst,
+                                  int code, const char *message) {
+  for (uint32_t i = 0; i < inst->nslots; i++) {
+    imp_call_t *call = inst->slots[i];
+    if (call == NULL) continue;
+    inst->slots[i] = NULL;
+    call->instance = NULL;
+    if (!call->timed_out) call_fail(call, code, "%s", message);
+    imp_controller_call_free(call);
+  }
+  if (inst->validate_only) {
+    if (inst->pending_deploy) {
+      char msg[512];
+      snprintf(msg, sizeof msg, "loading it crashed the validation worker (%s)",
+               message);
+      imp_controller_validated(server, inst, IMPULSE__ERROR_CODE__INVALID_ARTIFACT,
+                               msg);
+    }
+    return;
+  }
+  imp_function_t *fn = inst->function;
+  if (fn == NULL) return;
+  int was_loading = inst->ready_ms == 0 || inst->load_wid != 0;
+  detach(fn, inst);
+  if (fn->deleted || server->stopping) return;
+  if (was_loading && !inst->stop_when_drained) {
+    char msg[600];
+    snprintf(msg, sizeof msg, "no instance of '%s' could start: %s", fn->name,
+             message);
+    if (fn->starting == 0 && imp_dispatch_free_slots(&fn->dispatch) == 0)
+      fail_queue(fn, IMPULSE__ERROR_CODE__UNAVAILABLE, msg);
+    return; /* do not loop on an instance that dies while loading */
+  }
+  ensure_min(server, fn);
+  scale_for_queue(server, fn);
+}
+
+void imp_controller_generic_available(imp_server_t *server) { (void)server; }
+
+/* ---- deploy ---------------------------------------------------------------- */
+
+static int valid_name(const char *s) {
+  size_t n = strlen(s);
+  if (n == 0 || n > 64 || !isalnum((unsigned char)s[0])) return 0;
+  for (size_t i = 0; i < n; i++)
+    if (!isalnum((unsigned char)s[i]) && s[i] != '-' && s[i] != '_' && s[i] != '.')
+      return 0;
+  return 1;
+}
+
+/* Checks that bytes are an ELF shared object for this machine. Writes the
+ * reason to why on failure. */
+static int check_elf(const uint8_t *p, size_t n, char *why, size_t whylen) {
+  if (n < sizeof(Elf64_Ehdr) || memcmp(p, ELFMAG, SELFMAG) != 0) {
+    snprintf(why, whylen, "not an ELF file (%zu bytes, no ELF magic)", n);
+    return -1;
+  }
+  if (p[EI_CLASS] != ELFCLASS64) {
+    snprintf(why, whylen, "ELF class %d, this machine needs 64-bit objects",
+             p[EI_CLASS]);
+    return -1;
+  }
+  if (p[EI_DATA] != ELFDATA2LSB) {
+    snprintf(why, whylen, "ELF byte order is not little-endian");
+    return -1;
+  }
+  Elf64_Ehdr eh;
+  memcpy(&eh, p, sizeof eh);
+  if (eh.e_type != ET_DYN) {
+    snprintf(why, whylen,
+             "ELF type %u is not a shared object (build with -shared -fPIC)",
+             eh.e_type);
+    return -1;
+  }
+  if (eh.e_machine != IMP_ELF_MACHINE) {
+    snprintf(why, whylen, "ELF machine %u does not match this machine (%u)",
+             eh.e_machine, IMP_ELF_MACHINE);
+    return -1;
+  }
+  return 0;
+}
+
+static void pd_timer_closed(uv_handle_t *h) {
+  pending_deploy_t *pd = IMP_CONTAINER_OF(h, pending_deploy_t, timer);
+  impulse__envelope__free_unpacked(pd->req, NULL);
+  imp_client_unref(pd->client);
+  free(pd);
+}
+
+static void pd_finish(pending_deploy_t *pd) {
+  pd->done = 1;
+  uv_timer_stop(&pd->timer);
+  pd->client->in_flight--;
+  uv_close((uv_handle_t *)&pd->timer, pd_timer_closed);
+}
+
+static void on_pd_timeout(uv_timer_t *t) {
+  pending_deploy_t *pd = IMP_CONTAINER_OF(t, pending_deploy_t, timer);
+  imp_instance_t *inst = pd->inst;
+  inst->pending_deploy = NULL;
+  imp_client_error(pd->client, pd->client_id,
+                   IMPULSE__ERROR_CODE__INVALID_ARTIFACT,
+                   "artifact rejected: loading it did not finish within %u ms",
+                   pd->server->cfg.validate_timeout_ms);
+  imp_instance_kill(inst);
+  pd_finish(pd);
+}
+
+static int artifact_in_store(imp_server_t *server, const char *sha) {
+  char *v;
+  size_t vl;
+  if (imp_store_get(server->store, IMP_CF_ARTIFACTS, sha, strlen(sha), &v, &vl) != 0)
+    return 0;
+  free(v);
+  return 1;
+}
+
+/* Fills a FunctionConfig from the request, falling back to `prev`. */
+static void merge_config(Impulse__FunctionConfig *out,
+                         const Impulse__FunctionConfig *req,
+                         const Impulse__FunctionConfig *prev) {
+#define MERGE(f)                                          \
+  if (req && req->has_##f) {                              \
+    out->has_##f = 1;                                     \
+    out->f = req->f;                                      \
+  } else if (prev && prev->has_##f) {                     \
+    out->has_##f = 1;                                     \
+    out->f = prev->f;                                     \
+  }
+  MERGE(concurrency)
+  MERGE(timeout_ms)
+  MERGE(memory_mb)
+  MERGE(min_instances)
+  MERGE(max_instances)
+#undef MERGE
+}
+
+/* Packs and re-reads a message so the in-memory copy is owned the same way
+ * as one read from the store. */
+#define CLONE(type, fname, msg)                                              \
+  ({                                                                         \
+    size_t _n = protobuf_c_message_get_packed_size((const ProtobufCMessage *)(msg)); \
+    uint8_t *_b = malloc(_n ? _n : 1);                                       \
+    protobuf_c_message_pack((const ProtobufCMessage *)(msg), _b);            \
+    type *_r = fname##__unpack(NULL, _n, _b);                                \
+    free(_b);                                                                \
+    _r;                                                                      \
+  })
+
+static void commit_deploy(imp_server_t *server, pending_deploy_t *pd) {
+  Impulse__DeployRequest *req = pd->req->deploy;
+  imp_function_t *fn = fn_find(server, req->name);
+  uint64_t now = imp_wall_ms();
+  uint32_t version = 1;
+  if (fn) version = fn->rec->has_next_version ? fn->rec->next_version
+                                              : fn->rec->version + 1;
+
+  Impulse__FunctionConfig cfg = IMPULSE__FUNCTION_CONFIG__INIT;
+  merge_config(&cfg, req->config, fn ? fn->rec->config : NULL);
+  Impulse__FunctionRecord rec = IMPULSE__FUNCTION_RECORD__INIT;
+  rec.name = req->name;
+  rec.version = version;
+  rec.config = &cfg;
+  rec.has_created_ms = rec.has_updated_ms = rec.has_next_version = 1;
+  rec.created_ms = fn && fn->rec->has_created_ms ? fn->rec->created_ms : now;
+  rec.updated_ms = now;
+  rec.next_version = version + 1;
+  Impulse__VersionRecord vrec = IMPULSE__VERSION_RECORD__INIT;
+  vrec.function = req->name;
+  vrec.version = version;
+  vrec.sha256 = pd->sha;
+  vrec.has_size = vrec.has_created_ms = 1;
+  vrec.size = req->artifact.len;
+  vrec.created_ms = now;
+  vrec.config = &cfg;
+
+  char vkey[80];
+  size_t vklen = imp_store_version_key(req->name, version, vkey);
+  imp_batch_t *b = imp_batch_new();
+  if (!artifact_in_store(server, pd->sha))
+    imp_batch_put(b, server->store, IMP_CF_ARTIFACTS, pd->sha, strlen(pd->sha),
+                  req->artifact.data, req->artifact.len);
+  imp_batch_put_msg(b, server->store, IMP_CF_VERSIONS, vkey, vklen,
+                    &vrec.base);
+  imp_batch_put_msg(b, server->store, IMP_CF_FUNCTIONS, req->name,
+                    strlen(req->name), &rec.base);
+  char err[256];
+  int rc = imp_store_write(server->store, b, 1, err, sizeof err);
+  imp_batch_free(b);
+  if (rc != 0) {
+    imp_client_error(pd->client, pd->client_id, IMPULSE__ERROR_CODE__INTERNAL,
+                     "could not store the deployment: %s", err);
+    return;
+  }
+
+  Impulse__FunctionRecord *nrec =
+      CLONE(Impulse__FunctionRecord, impulse__function_record, &rec);
+  Impulse__VersionRecord *nvrec =
+      CLONE(Impulse__VersionRecord, impulse__version_record, &vrec);
+  if (fn == NULL) {
+    fn = fn_create(server, nrec, nvrec);
+    if (fn == NULL) abort();
+  } else {
+    impulse__function_record__free_unpacked(fn->rec, NULL);
+    impulse__version_record__free_unpacked(fn->vrec, NULL);
+    fn->rec = nrec;
+    fn->vrec = nvrec;
+    fn->dispatch.version = version;
+    /* Drain and reload: instances of the old version take no new calls and
+     * reload the new one in place once their in-flight calls are done. */
+    for (size_t i = 0; i < fn->dispatch.count; i++) {
+      imp_instance_t *inst = IMP_CONTAINER_OF(fn->dispatch.inst[i], imp_instance_t, d);
+      if (inst->state == IMP_INST_READY) {
+        inst->state = IMP_INST_DRAINING;
+        inst->d.ready = 0;
+        inst->reload_when_drained = 1;
+        mark_starting(fn, inst, 1);
+        if (inst->d.outstanding == 0) {
+          inst->reload_when_drained = 0;
+          imp_instance_load(inst, fn);
+        }
+      }
+    }
+  }
+  snprintf(fn->artifact_path, sizeof fn->artifact_path, "%s", pd->path);
+  IMP_LOG(IMP_LOG_INFO, "deployed %s version %u (sha256 %.12s, %zu bytes)",
+          fn->name, version, pd->sha, req->artifact.len);
+
+  Impulse__Envelope env = IMPULSE__ENVELOPE__INIT;
+  Impulse__DeployResponse ok = IMPULSE__DEPLOY_RESPONSE__INIT;
+  ok.version = version;
+  ok.sha256 = pd->sha;
+  env.id = pd->client_id;
+  env.body_case = IMPULSE__ENVELOPE__BODY_DEPLOY_OK;
+  env.deploy_ok = &ok;
+  imp_client_reply(pd->client, &env);
+  ensure_min(server, fn);
+  pump(server, fn);
+}
+
+void imp_controller_validated(imp_server_t *server, imp_instance_t *inst,
+                              int code, const char *message) {
+  pending_deploy_t *pd = inst->pending_deploy;
+  inst->pending_deploy = NULL;
+  /* The validation worker is thrown away whatever the outcome: the object's
+   * constructors have run in it. */
+  imp_instance_kill(inst);
+  if (pd == NULL || pd->done) return;
+  if (code != 0) {
+    imp_client_error(pd->client, pd->client_id,
+                     IMPULSE__ERROR_CODE__INVALID_ARTIFACT,
+                     "artifact rejected: %s", message ? message : "load failed");
+    if (!artifact_in_store(server, pd->sha)) unlink(pd->path);
+  } else {
+    commit_deploy(server, pd);
+  }
+  pd_finish(pd);
+}
+
+void imp_controller_deploy(imp_server_t *server, imp_client_t *client,
+                           Impulse__Envelope *env) {
+  Impulse__DeployRequest *req = env->deploy;
+  char why[256];
+  if (!valid_name(req->name)) {
+    imp_client_error(client, env->id, IMPULSE__ERROR_CODE__BAD_REQUEST,
+                     "invalid function name '%.80s': use 1-64 letters, digits, "
+                     "'-', '_' or '.', starting with a letter or digit",
+                     req->name);
+    goto drop;
+  }
+  if (req->config && req->config->has_concurrency &&
+      (req->config->concurrency < 1 || req->config->concurrency > 1024)) {
+    imp_client_error(client, env->id, IMPULSE__ERROR_CODE__BAD_REQUEST,
+                     "concurrency must be between 1 and 1024");
+    goto drop;
+  }
+  if (req->config && req->config->has_min_instances &&
+      req->config->has_max_instances &&
+      req->config->min_instances > req->config->max_instances) {
+    imp_client_error(client, env->id, IMPULSE__ERROR_CODE__BAD_REQUEST,
+                     "min instances (%u) is above max instances (%u)",
+                     req->config->min_instances, req->config->max_instances);
+    goto drop;
+  }
+  if (check_elf(req->artifact.data, req->artifact.len, why, sizeof why) != 0) {
+    imp_client_error(client, env->id, IMPULSE__ERROR_CODE__INVALID_ARTIFACT,
+                     "artifact rejected: %s", why);
+    goto drop;
+  }
+  pending_deploy_t *pd = calloc(1, sizeof *pd);
+  if (pd == NULL) {
+    imp_client_error(client, env->id, IMPULSE__ERROR_CODE__INTERNAL, "out of memory");
+    goto drop;
+  }
+  pd->server = server;
+  imp_sha256_hex(req->artifact.data, req->artifact.len, pd->sha);
+  artifact_path(server, pd->sha, pd->path, sizeof pd->path);
+  if (access(pd->path, R_OK) != 0) {
+    int rc = write_file_atomic(pd->path, req->artifact.data, req->artifact.len);
+    if (rc != 0) {
+      imp_client_error(client, env->id, IMPULSE__ERROR_CODE__INTERNAL,
+                       "cannot write artifact: %s", imp_strerror(rc));
+      free(pd);
+      goto drop;
+    }
+  }
+  imp_instance_t *inst = imp_instance_take_generic(server);
+  if (inst == NULL) inst = imp_instance_spawn(server);
+  if (inst == NULL) {
+    imp_client_error(client, env->id, IMPULSE__ERROR_CODE__INTERNAL,
+                     "cannot start a validation worker");
+    free(pd);
+    goto drop;
+  }
+  pd->client = client;
+  client->refs++;
+  client->in_flight++;
+  pd->client_id = env->id;
+  pd->req = env;
+  pd->inst = inst;
+  inst->pending_deploy = pd;
+  uv_timer_init(server->loop, &pd->timer);
+  uv_timer_start(&pd->timer, on_pd_timeout, server->cfg.validate_timeout_ms, 0);
+  imp_instance_validate(inst, pd->path, req->name);
+  imp_instance_fill_pool(server);
+  return;
+drop:
+  impulse__envelope__free_unpacked(env, NULL);
+}
+
+/* ---- delete, scale ------------------------------------------------------------ */
+
+typedef struct del_ctx_s {
+  imp_batch_t *b;
+  imp_store_t *store;
+} del_ctx_t;
+
+static int del_version(void *arg, const char *k, size_t kl, const char *v,
+                       size_t vl) {
+  del_ctx_t *dc = arg;
+  (void)v;
+  (void)vl;
+  imp_batch_delete(dc->b, dc->store, IMP_CF_VERSIONS, k, kl);
+  return 0;
+}
+
+static void stop_all_instances(imp_function_t *fn) {
+  for (size_t i = 0; i < fn->dispatch.count; i++) {
+    imp_instance_t *inst = IMP_CONTAINER_OF(fn->dispatch.inst[i], imp_instance_t, d);
+    inst->stop_when_drained = 1;
+    inst->d.ready = 0;
+    if (inst->state != IMP_INST_DEAD) inst->state = IMP_INST_DRAINING;
+    if (inst->d.outstanding == 0 || inst->load_wid) imp_instance_kill(inst);
+  }
+}
+
+void imp_controller_delete(imp_server_t *server, imp_client_t *client,
+                           Impulse__Envelope *env) {
+  const char *name = env->delete_->name;
+  imp_function_t *fn = fn_find(server, name);
+  if (fn == NULL) {
+    imp_client_error(client, env->id, IMPULSE__ERROR_CODE__NOT_FOUND,
+                     "unknown function '%s'", name);
+    goto out;
+  }
+  imp_batch_t *b = imp_batch_new();
+  del_ctx_t dc = {b, server->store};
+  size_t plen = strlen(name) + 1;
+  imp_store_scan(server->store, IMP_CF_VERSIONS, name, plen, del_version, &dc);
+  imp_batch_delete(b, server->store, IMP_CF_FUNCTIONS, name, strlen(name));
+  char err[256];
+  int rc = imp_store_write(server->store, b, 1, err, sizeof err);
+  imp_batch_free(b);
+  if (rc != 0) {
+    imp_client_error(client, env->id, IMPULSE__ERROR_CODE__INTERNAL,
+                     "could not store the deletion: %s", err);
+    goto out;
+  }
+  fn->deleted = 1;
+  char msg[128];
+  snprintf(msg, sizeof msg, "function '%s' was deleted", fn->name);
+  fail_queue(fn, IMPULSE__ERROR_CODE__NOT_FOUND, msg);
+  stop_all_instances(fn);
+  IMP_LOG(IMP_LOG_INFO, "deleted %s", fn->name);
+  Impulse__Envelope r = IMPULSE__ENVELOPE__INIT;
+  Impulse__DeleteResponse ok = IMPULSE__DELETE_RESPONSE__INIT;
+  r.id = env->id;
+  r.body_case = IMPULSE__ENVELOPE__BODY_DELETE_OK;
+  r.delete_ok = &ok;
+  imp_client_reply(client, &r);
+out:
+  impulse__envelope__free_unpacked(env, NULL);
+}
+
+void imp_controller_scale(imp_server_t *server, imp_client_t *client,
+                          Impulse__Envelope *env) {
+  Impulse__ScaleRequest *req = env->scale;
+  imp_function_t *fn = fn_find(server, req->name);
+  if (fn == NULL) {
+    imp_client_error(client, env->id, IMPULSE__ERROR_CODE__NOT_FOUND,
+                     "unknown function '%s'", req->name);
+    goto out;
+  }
+  Impulse__FunctionConfig cfg = IMPULSE__FUNCTION_CONFIG__INIT;
+  Impulse__FunctionConfig upd = IMPULSE__FUNCTION_CONFIG__INIT;
+  upd.has_min_instances = req->has_min_instances;
+  upd.min_instances = req->min_instances;
+  upd.has_max_instances = req->has_max_instances;
+  upd.max_instances = req->max_instances;
+  merge_config(&cfg, &upd, fn->rec->config);
+  uint32_t min = cfg.has_min_instances ? cfg.min_instances : 0;
+  uint32_t max = cfg.has_max_instances ? cfg.max_instances
+                                       : server->cfg.default_max_instances;
+  if (min > max || max > 10000) {
+    imp_client_error(client, env->id, IMPULSE__ERROR_CODE__BAD_REQUEST,
+                     "invalid bounds: min %u, max %u (need min <= max <= 10000)",
+                     min, max);
+    goto out;
+  }
+  Impulse__FunctionRecord rec = *fn->rec;
+  rec.config = &cfg;
+  rec.has_updated_ms = 1;
+  rec.updated_ms = imp_wall_ms();
+  imp_batch_t *b = imp_batch_new();
+  imp_batch_put_msg(b, server->store, IMP_CF_FUNCTIONS, fn->name,
+                    strlen(fn->name), &rec.base);
+  char err[256];
+  int rc = imp_store_write(server->store, b, 1, err, sizeof err);
+  imp_batch_free(b);
+  if (rc != 0) {
+    imp_client_error(client, env->id, IMPULSE__ERROR_CODE__INTERNAL,
+                     "could not store the new bounds: %s", err);
+    goto out;
+  }
+  Impulse__FunctionRecord *nrec =
+      CLONE(Impulse__FunctionRecord, impulse__function_record, &rec);
+  impulse__function_record__free_unpacked(fn->rec, NULL);
+  fn->rec = nrec;
+  ensure_min(server, fn);
+  /* Above max: retire idle instances first; busy ones drain. */
+  for (size_t i = fn->dispatch.count; i > 0 && fn->instances > max; i--) {
+    imp_instance_t *inst = IMP_CONTAINER_OF(fn->dispatch.inst[i - 1], imp_instance_t, d);
+    if (inst->stop_when_drained) continue;
+    inst->state = IMP_INST_DRAINING;
+    inst->d.ready = 0;
+    inst->stop_when_drained = 1;
+    if (inst->d.outstanding == 0) imp_instance_kill(inst);
+    detach(fn, inst);
+    inst->function = NULL;
+  }
+  Impulse__Envelope r = IMPULSE__ENVELOPE__INIT;
+  Impulse__ScaleResponse ok = IMPULSE__SCALE_RESPONSE__INIT;
+  ok.config = fn->rec->config;
+  r.id = env->id;
+  r.body_case = IMPULSE__ENVELOPE__BODY_SCALE_OK;
+  r.scale_ok = &ok;
+  imp_client_reply(client, &r);
+out:
+  impulse__envelope__free_unpacked(env, NULL);
+}
+
+/* ---- list, describe ----------------------------------------------------------- */
+
+static void fill_info(imp_server_t *server, imp_function_t *fn,
+                      Impulse__FunctionInfo *fi, Impulse__FunctionConfig *cfg) {
+  impulse__function_info__init(fi);
+  impulse__function_config__init(cfg);
+  cfg->has_concurrency = cfg->has_timeout_ms = cfg->has_memory_mb = 1;
+  cfg->has_min_instances = cfg->has_max_instances = 1;
+  cfg->concurrency = fn_cfg(fn, 0, server->cfg.default_concurrency);
+  cfg->timeout_ms = FN_TIMEOUT(server, fn);
+  cfg->memory_mb = fn_cfg(fn, 2, server->cfg.default_memory_mb);
+  cfg->min_instances = FN_MIN(server, fn);
+  cfg->max_instances = FN_MAX(server, fn);
+  fi->name = fn->name;
+  fi->has_version = 1;
+  fi->version = fn->rec->version;
+  fi->config = cfg;
+  fi->sha256 = fn->vrec->sha256;
+  fi->has_artifact_size = fi->has_created_ms = fi->has_updated_ms = 1;
+  fi->artifact_size = fn->vrec->size;
+  fi->created_ms = fn->rec->created_ms;
+  fi->updated_ms = fn->rec->updated_ms;
+  fi->has_instances = fi->has_ready = fi->has_queued = fi->has_in_flight = 1;
+  fi->instances = fn->instances;
+  unsigned ready = 0;
+  for (size_t i = 0; i < fn->dispatch.count; i++)
+    if (fn->dispatch.inst[i]->ready) ready++;
+  fi->ready = ready;
+  fi->queued = (uint32_t)fn->dispatch.queued;
+  fi->in_flight = fn->in_flight;
+  fi->has_invocations = fi->has_errors = fi->has_cold_starts = 1;
+  fi->invocations = fn->invocations;
+  fi->errors = fn->errors;
+  fi->cold_starts = fn->cold_starts;
+}
+
+void imp_controller_list(imp_server_t *server, imp_client_t *client,
+                         Impulse__Envelope *env) {
+  size_t n = server->nfunctions, k = 0;
+  Impulse__FunctionInfo *infos = calloc(n + 1, sizeof *infos);
+  Impulse__FunctionConfig *cfgs = calloc(n + 1, sizeof *cfgs);
+  Impulse__FunctionInfo **ptrs = calloc(n + 1, sizeof *ptrs);
+  if (!infos || !cfgs || !ptrs) abort();
+  for (imp_function_t *f = server->functions.next; f != &server->functions;
+       f = f->next) {
+    if (f->deleted) continue;
+    fill_info(server, f, &infos[k], &cfgs[k]);
+    ptrs[k] = &infos[k];
+    k++;
+  }
+  Impulse__Envelope r = IMPULSE__ENVELOPE__INIT;
+  Impulse__ListResponse ok = IMPULSE__LIST_RESPONSE__INIT;
+  ok.n_functions = k;
+  ok.functions = ptrs;
+  r.id = env->id;
+  r.body_case = IMPULSE__ENVELOPE__BODY_LIST_OK;
+  r.list_ok = &ok;
+  imp_client_reply(client, &r);
+  free(infos);
+  free(cfgs);
+  free(ptrs);
+  impulse__envelope__free_unpacked(env, NULL);
+}
+
+typedef struct vers_ctx_s {
+  Impulse__VersionRecord **v;
+  size_t n, cap;
+} vers_ctx_t;
+
+static int collect_version(void *arg, const char *k, size_t kl, const char *v,
+                           size_t vl) {
+  vers_ctx_t *vc = arg;
+  (void)k;
+  (void)kl;
+  if (vc->n == vc->cap) {
+    vc->cap = vc->cap ? vc->cap * 2 : 8;
+    vc->v = realloc(vc->v, vc->cap * sizeof *vc->v);
+    if (vc->v == NULL) abort();
+  }
+  Impulse__VersionRecord *r =
+      impulse__version_record__unpack(NULL, vl, (const uint8_t *)v);
+  if (r) vc->v[vc->n++] = r;
+  return 0;
+}
+
+void imp_controller_describe(imp_server_t *server, imp_client_t *client,
+                             Impulse__Envelope *env) {
+  imp_function_t *fn = fn_find(server, env->describe->name);
+  if (fn == NULL) {
+    imp_client_error(client, env->id, IMPULSE__ERROR_CODE__NOT_FOUND,
+                     "unknown function '%s'", env->describe->name);
+    impulse__envelope__free_unpacked(env, NULL);
+    return;
+  }
+  Impulse__FunctionInfo fi;
+  Impulse__FunctionConfig cfg;
+  fill_info(server, fn, &fi, &cfg);
+  vers_ctx_t vc = {0};
+  imp_store_scan(server->store, IMP_CF_VERSIONS, fn->name, strlen(fn->name) + 1,
+                 collect_version, &vc);
+  size_t ni = fn->dispatch.count;
+  Impulse__InstanceInfo *ii = calloc(ni + 1, sizeof *ii);
+  Impulse__InstanceInfo **ip = calloc(ni + 1, sizeof *ip);
+  if (!ii || !ip) abort();
+  for (size_t i = 0; i < ni; i++) {
+    imp_instance_t *inst = IMP_CONTAINER_OF(fn->dispatch.inst[i], imp_instance_t, d);
+    impulse__instance_info__init(&ii[i]);
+    ii[i].id = inst->id;
+    ii[i].function = fn->name;
+    ii[i].has_version = ii[i].has_pid = ii[i].has_outstanding = 1;
+    ii[i].has_concurrency = ii[i].has_served = ii[i].has_started_ms = 1;
+    ii[i].version = inst->version;
+    ii[i].pid = inst->pid;
+    ii[i].state = (char *)imp_instance_state_name(inst->state);
+    ii[i].outstanding = inst->d.outstanding;
+    ii[i].concurrency = inst->d.concurrency;
+    ii[i].served = inst->served;
+    ii[i].started_ms = imp_wall_ms() - (imp_now_ms() - inst->started_ms);
+    ip[i] = &ii[i];
+  }
+  Impulse__Envelope r = IMPULSE__ENVELOPE__INIT;
+  Impulse__DescribeResponse ok = IMPULSE__DESCRIBE_RESPONSE__INIT;
+  ok.function = &fi;
+  ok.n_versions = vc.n;
+  ok.versions = vc.v;
+  ok.n_instances = ni;
+  ok.instances = ip;
+  r.id = env->id;
+  r.body_case = IMPULSE__ENVELOPE__BODY_DESCRIBE_OK;
+  r.describe_ok = &ok;
+  imp_client_reply(client, &r);
+  for (size_t i = 0; i < vc.n; i++)
+    impulse__version_record__free_unpacked(vc.v[i], NULL);
+  free(vc.v);
+  free(ii);
+  free(ip);
+  impulse__envelope__free_unpacked(env, NULL);
+}
+
+/* ---- restore, tick, stop ------------------------------------------------------ */
+
+typedef struct restore_ctx_s {
+  imp_server_t *server;
+  unsigned restored, failed;
+} restore_ctx_t;
+
+static int restore_one(void *arg, const char *k, size_t kl, const char *v,
+                       size_t vl) {
+  restore_ctx_t *rc = arg;
+  imp_server_t *server = rc->server;
+  (void)k;
+  (void)kl;
+  Impulse__FunctionRecord *rec =
+      impulse__function_record__unpack(NULL, vl, (const uint8_t *)v);
+  if (rec == NULL) {
+    IMP_LOG(IMP_LOG_ERROR, "restore: undecodable function record (%.*s)",
+            (int)kl, k);
+    rc->failed++;
+    return 0;
+  }
+  char vkey[80];
+  size_t vklen = imp_store_version_key(rec->name, rec->version, vkey);
+  char *vv;
+  size_t vvl;
+  Impulse__VersionRecord *vrec = NULL;
+  if (imp_store_get(server->store, IMP_CF_VERSIONS, vkey, vklen, &vv, &vvl) == 0) {
+    vrec = impulse__version_record__unpack(NULL, vvl, (uint8_t *)vv);
+    free(vv);
+  }
+  if (vrec == NULL) {
+    IMP_LOG(IMP_LOG_ERROR, "restore: %s version %u has no version record",
+            rec->name, rec->version);
+    impulse__function_record__free_unpacked(rec, NULL);
+    rc->failed++;
+    return 0;
+  }
+  char path[600];
+  int r = ensure_artifact_file(server, vrec->sha256, path, sizeof path);
+  if (r != 0) {
+    IMP_LOG(IMP_LOG_ERROR, "restore: %s artifact %s: %s", rec->name,
+            vrec->sha256, imp_strerror(r));
+    impulse__function_record__free_unpacked(rec, NULL);
+    impulse__version_record__free_unpacked(vrec, NULL);
+    rc->failed++;
+    return 0;
+  }
+  imp_function_t *fn = fn_create(server, rec, vrec);
+  if (fn == NULL) abort();
+  snprintf(fn->artifact_path, sizeof fn->artifact_path, "%s", path);
+  rc->restored++;
+  IMP_LOG(IMP_LOG_DEBUG, "restored %s version %u", fn->name, rec->version);
+  return 0;
+}
+
+static int drop_instance_record(void *arg, const char *k, size_t kl,
+                                const char *v, size_t vl) {
+  imp_batch_t *b = ((del_ctx_t *)arg)->b;
+  (void)v;
+  (void)vl;
+  imp_batch_delete(b, ((del_ctx_t *)arg)->store, IMP_CF_INSTANCES, k, kl);
+  return 0;
+}
+
+int imp_controller_restore(imp_server_t *server) {
+  restore_ctx_t rc = {server, 0, 0};
+  int r = imp_store_scan(server->store, IMP_CF_FUNCTIONS, NULL, 0, restore_one,
+                         &rc);
+  if (r != 0) return r;
+  /* Runtime status of a previous run is discarded: instances are recreated. */
+  imp_batch_t *b = imp_batch_new();
+  del_ctx_t dc = {b, server->store};
+  imp_store_scan(server->store, IMP_CF_INSTANCES, NULL, 0, drop_instance_record,
+                 &dc);
+  char err[256];
+  imp_store_write(server->store, b, 0, err, sizeof err);
+  imp_batch_free(b);
+  for (imp_function_t *f = server->functions.next; f != &server->functions;
+       f = f->next)
+    ensure_min(server, f);
+  IMP_LOG(IMP_LOG_INFO, "restored %u function%s from the state store%s",
+          rc.restored, rc.restored == 1 ? "" : "s",
+          rc.failed ? " (some records failed: see above)" : "");
+  return 0;
+}
+
+void imp_controller_tick(imp_server_t *server) {
+  uint64_t now = imp_now_ms();
+  imp_function_t *next;
+  for (imp_function_t *fn = server->functions.next; fn != &server->functions;
+       fn = next) {
+    next = fn->next;
+    if (fn->deleted) {
+      if (fn->instances == 0 && fn->calls.fnext == &fn->calls) fn_free(server, fn);
+      continue;
+    }
+    ensure_min(server, fn);
+    /* Retire instances idle for longer than the idle timeout, above min. */
+    unsigned min = FN_MIN(server, fn);
+    for (size_t i = fn->dispatch.count; i > 0 && fn->instances > min; i--) {
+      imp_instance_t *inst = IMP_CONTAINER_OF(fn->dispatch.inst[i - 1], imp_instance_t, d);
+      if (inst->state != IMP_INST_READY || inst->d.outstanding) continue;
+      if (now - inst->idle_since_ms < (uint64_t)server->cfg.idle_timeout_s * 1000)
+        continue;
+      if (fn->dispatch.queued) break;
+      IMP_LOG(IMP_LOG_DEBUG, "retiring idle instance %llu of %s",
+              (unsigned long long)inst->id, fn->name);
+      inst->state = IMP_INST_DRAINING;
+      detach(fn, inst);
+      inst->function = NULL;
+      imp_instance_kill(inst);
+    }
+  }
+  imp_instance_fill_pool(server);
+}
+
+void imp_controller_stop(imp_server_t *server) {
+  for (imp_function_t *fn = server->functions.next; fn != &server->functions;
+       fn = fn->next) {
+    fail_queue(fn, IMPULSE__ERROR_CODE__SHUTTING_DOWN, "server is stopping");
+    for (imp_call_t *c = fn->calls.fnext; c != &fn->calls; c = c->fnext)
+      uv_timer_stop(&c->timer);
+  }
+  for (imp_instance_t *i = server->instances.next; i != &server->instances;
+       i = i->next)
+    if (!i->exited) uv_process_kill(&i->proc, SIGTERM);
+}
+
+void imp_controller_free(imp_server_t *server) {
+  while (server->functions.next != &server->functions)
+    fn_free(server, server->functions.next);
+}

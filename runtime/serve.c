@@ -1,0 +1,359 @@
+/*
+ * `impulse serve`: flags, state directory, admin token, and the event loop
+ * that hosts the gateway, the controller and the instance manager.
+ */
+#include "serve.h"
+
+#include <fcntl.h>
+#include <getopt.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "server.h"
+
+static void usage(FILE *f) {
+  fprintf(f,
+"Usage: impulse serve [options]\n"
+"\n"
+"Runs the Impulse server: the RPC gateway, the controller and the function\n"
+"instances (worker processes).\n"
+"\n"
+"Options:\n"
+"  --state-dir DIR        state directory (RocksDB, artifacts, admin token)\n"
+"                         [./var/impulse]\n"
+"  --listen HOST:PORT     RPC address [127.0.0.1:7070]\n"
+"  --warm-pool N          generic workers kept started [2]\n"
+"  --max-frame BYTES      largest accepted frame [16777216]\n"
+"  --queue-timeout MS     how long a call may wait for a free instance [5000]\n"
+"  --max-queue N          calls waiting per function before OVERLOADED [10000]\n"
+"  --idle-timeout S       idle instances above min are stopped after [300]\n"
+"  --invoke-auth MODE     'open' (anyone may invoke) or 'token' [open]\n"
+"  --default-concurrency N  per-instance concurrency when deploy omits it [4]\n"
+"  --default-timeout MS   handler timeout when deploy omits it [30000]\n"
+"  --default-memory MB    memory limit when deploy omits it [256]\n"
+"  --default-max N        max instances when deploy omits it [10]\n"
+"  --ready-file PATH      written once the server is restored and serving\n"
+"  --log-level LEVEL      error, warn, info or debug [info]\n"
+"  -h, --help             this text\n"
+"\n"
+"Environment: IMPULSE_STATE_DIR, IMPULSE_LISTEN and IMPULSE_LOG_LEVEL give\n"
+"defaults for the flags of the same meaning.\n");
+}
+
+static int parse_uint(const char *flag, const char *s, unsigned long min,
+                      unsigned long max, unsigned long *out) {
+  char *end;
+  errno = 0;
+  unsigned long v = strtoul(s, &end, 10);
+  if (errno || *end || s[0] == '\0' || s[0] == '-' || v < min || v > max) {
+    fprintf(stderr, "impulse serve: %s must be a number from %lu to %lu, not '%s'\n",
+            flag, min, max, s);
+    return -1;
+  }
+  *out = v;
+  return 0;
+}
+
+static int mkdir_p(const char *path, mode_t mode) {
+  char tmp[600];
+  snprintf(tmp, sizeof tmp, "%s", path);
+  for (char *p = tmp + 1; *p; p++) {
+    if (*p != '/') continue;
+    *p = '\0';
+    if (mkdir(tmp, mode) != 0 && errno != EEXIST) return -errno;
+    *p = '/';
+  }
+  if (mkdir(tmp, mode) != 0 && errno != EEXIST) return -errno;
+  return 0;
+}
+
+/* Reads the admin token, creating it (mode 0600) on first start. */
+static int load_token(imp_server_t *server) {
+  char path[700];
+  snprintf(path, sizeof path, "%s/admin.token", server->cfg.state_dir);
+  char *data;
+  size_t len;
+  int rc = imp_read_file(path, 256, &data, &len);
+  if (rc == 0) {
+    while (len && (data[len - 1] == '\n' || data[len - 1] == '\r')) len--;
+    if (len == 0 || len > 64) {
+      free(data);
+      IMP_LOG(IMP_LOG_ERROR, "%s is empty or too long; delete it to make a new one",
+              path);
+      return -EINVAL;
+    }
+    memcpy(server->token, data, len);
+    server->token[len] = '\0';
+    free(data);
+    IMP_LOG(IMP_LOG_INFO, "admin token: %s", path);
+    return 0;
+  }
+  if (rc != -ENOENT) {
+    IMP_LOG(IMP_LOG_ERROR, "cannot read %s: %s", path, imp_strerror(rc));
+    return rc;
+  }
+  uint8_t raw[32];
+  if (getrandom(raw, sizeof raw, 0) != (ssize_t)sizeof raw) return -errno;
+  imp_hex(raw, sizeof raw, server->token);
+  int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  if (fd < 0) {
+    IMP_LOG(IMP_LOG_ERROR, "cannot create %s: %s", path, strerror(errno));
+    return -errno;
+  }
+  char line[80];
+  int n = snprintf(line, sizeof line, "%s\n", server->token);
+  if (write(fd, line, (size_t)n) != n || fsync(fd) != 0) {
+    close(fd);
+    return -EIO;
+  }
+  close(fd);
+  IMP_LOG(IMP_LOG_INFO, "created admin token: %s (mode 0600)", path);
+  return 0;
+}
+
+static void on_tick(uv_timer_t *t) {
+  imp_server_t *server = t->data;
+  imp_controller_tick(server);
+}
+
+static void kill_stragglers(uv_timer_t *t) {
+  imp_server_t *server = t->data;
+  for (imp_instance_t *i = server->instances.next; i != &server->instances;
+       i = i->next)
+    if (!i->exited) uv_process_kill(&i->proc, SIGKILL);
+  uv_close((uv_handle_t *)t, NULL);
+}
+
+static uv_timer_t stop_timer;
+
+static void on_signal(uv_signal_t *sig, int signum) {
+  imp_server_t *server = sig->data;
+  if (server->stopping) return;
+  IMP_LOG(IMP_LOG_INFO, "signal %d: stopping", signum);
+  server->stopping = 1;
+  uv_timer_stop(&server->tick);
+  uv_close((uv_handle_t *)&server->tick, NULL);
+  uv_close((uv_handle_t *)&server->sigint, NULL);
+  uv_close((uv_handle_t *)&server->sigterm, NULL);
+  imp_gateway_stop(server);
+  imp_controller_stop(server);
+  uv_timer_init(server->loop, &stop_timer);
+  stop_timer.data = server;
+  uv_timer_start(&stop_timer, kill_stragglers, 3000, 0);
+  uv_unref((uv_handle_t *)&stop_timer);
+}
+
+static int write_ready_file(const char *path, imp_server_t *server) {
+  char tmp[600], line[128];
+  snprintf(tmp, sizeof tmp, "%s.tmp", path);
+  int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) return -errno;
+  int n = snprintf(line, sizeof line, "%d %s:%d\n", (int)getpid(),
+                   server->cfg.listen_host, server->cfg.listen_port);
+  ssize_t w = write(fd, line, (size_t)n);
+  close(fd);
+  if (w != n) return -EIO;
+  return rename(tmp, path) == 0 ? 0 : -errno;
+}
+
+int imp_serve_main(int argc, char **argv) {
+  static imp_server_t srv; /* lives for the process; not a global API */
+  imp_server_t *server = &srv;
+  imp_config_t *cfg = &server->cfg;
+  const char *env;
+  snprintf(cfg->state_dir, sizeof cfg->state_dir, "%s",
+           (env = getenv("IMPULSE_STATE_DIR")) ? env : "./var/impulse");
+  const char *listen = (env = getenv("IMPULSE_LISTEN")) ? env : "127.0.0.1:7070";
+  if ((env = getenv("IMPULSE_LOG_LEVEL")) && imp_log_parse(env) >= 0)
+    imp_log_level = imp_log_parse(env);
+  cfg->warm_pool = 2;
+  cfg->max_frame = IMP_DEFAULT_MAX_FRAME;
+  cfg->queue_timeout_ms = 5000;
+  cfg->max_queue = 10000;
+  cfg->idle_timeout_s = 300;
+  cfg->default_concurrency = 4;
+  cfg->default_timeout_ms = 30000;
+  cfg->default_memory_mb = 256;
+  cfg->default_max_instances = 10;
+  cfg->validate_timeout_ms = 10000;
+  cfg->worker_grace_ms = 0;
+
+  enum { O_STATE = 256, O_LISTEN, O_WARM, O_FRAME, O_QTIMEOUT, O_MAXQ, O_IDLE,
+         O_IAUTH, O_DCONC, O_DTIMEOUT, O_DMEM, O_DMAX, O_READY, O_LOG };
+  static const struct option opts[] = {
+      {"state-dir", required_argument, 0, O_STATE},
+      {"listen", required_argument, 0, O_LISTEN},
+      {"warm-pool", required_argument, 0, O_WARM},
+      {"max-frame", required_argument, 0, O_FRAME},
+      {"queue-timeout", required_argument, 0, O_QTIMEOUT},
+      {"max-queue", required_argument, 0, O_MAXQ},
+      {"idle-timeout", required_argument, 0, O_IDLE},
+      {"invoke-auth", required_argument, 0, O_IAUTH},
+      {"default-concurrency", required_argument, 0, O_DCONC},
+      {"default-timeout", required_argument, 0, O_DTIMEOUT},
+      {"default-memory", required_argument, 0, O_DMEM},
+      {"default-max", required_argument, 0, O_DMAX},
+      {"ready-file", required_argument, 0, O_READY},
+      {"log-level", required_argument, 0, O_LOG},
+      {"help", no_argument, 0, 'h'},
+      {0, 0, 0, 0}};
+  int c;
+  unsigned long v;
+  optind = 1;
+  while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+    switch (c) {
+    case O_STATE: snprintf(cfg->state_dir, sizeof cfg->state_dir, "%s", optarg); break;
+    case O_LISTEN: listen = optarg; break;
+    case O_WARM:
+      if (parse_uint("--warm-pool", optarg, 0, 1000, &v)) return 2;
+      cfg->warm_pool = (unsigned)v;
+      break;
+    case O_FRAME:
+      if (parse_uint("--max-frame", optarg, 4096, 1u << 30, &v)) return 2;
+      cfg->max_frame = v;
+      break;
+    case O_QTIMEOUT:
+      if (parse_uint("--queue-timeout", optarg, 1, 3600000, &v)) return 2;
+      cfg->queue_timeout_ms = (unsigned)v;
+      break;
+    case O_MAXQ:
+      if (parse_uint("--max-queue", optarg, 1, 10000000, &v)) return 2;
+      cfg->max_queue = (unsigned)v;
+      break;
+    case O_IDLE:
+      if (parse_uint("--idle-timeout", optarg, 1, 86400 * 365, &v)) return 2;
+      cfg->idle_timeout_s = (unsigned)v;
+      break;
+    case O_IAUTH:
+      if (strcmp(optarg, "open") == 0) cfg->invoke_needs_token = 0;
+      else if (strcmp(optarg, "token") == 0) cfg->invoke_needs_token = 1;
+      else {
+        fprintf(stderr, "impulse serve: --invoke-auth is 'open' or 'token'\n");
+        return 2;
+      }
+      break;
+    case O_DCONC:
+      if (parse_uint("--default-concurrency", optarg, 1, 1024, &v)) return 2;
+      cfg->default_concurrency = (unsigned)v;
+      break;
+    case O_DTIMEOUT:
+      if (parse_uint("--default-timeout", optarg, 1, 3600000, &v)) return 2;
+      cfg->default_timeout_ms = (unsigned)v;
+      break;
+    case O_DMEM:
+      if (parse_uint("--default-memory", optarg, 0, 1u << 20, &v)) return 2;
+      cfg->default_memory_mb = (unsigned)v;
+      break;
+    case O_DMAX:
+      if (parse_uint("--default-max", optarg, 1, 10000, &v)) return 2;
+      cfg->default_max_instances = (unsigned)v;
+      break;
+    case O_READY: snprintf(cfg->ready_file, sizeof cfg->ready_file, "%s", optarg); break;
+    case O_LOG:
+      if (imp_log_parse(optarg) < 0) {
+        fprintf(stderr, "impulse serve: --log-level is error, warn, info or debug\n");
+        return 2;
+      }
+      imp_log_level = imp_log_parse(optarg);
+      break;
+    case 'h': usage(stdout); return 0;
+    default: usage(stderr); return 2;
+    }
+  }
+  if (optind < argc) {
+    fprintf(stderr, "impulse serve: unexpected argument '%s'\n", argv[optind]);
+    usage(stderr);
+    return 2;
+  }
+  if (imp_parse_hostport(listen, cfg->listen_host, sizeof cfg->listen_host,
+                         &cfg->listen_port) != 0) {
+    fprintf(stderr, "impulse serve: --listen must be HOST:PORT, not '%s'\n", listen);
+    return 2;
+  }
+
+  signal(SIGPIPE, SIG_IGN);
+  server->started_ms = imp_now_ms();
+  server->functions.next = server->functions.prev = &server->functions;
+  server->instances.next = server->instances.prev = &server->instances;
+  server->clients.next = server->clients.prev = &server->clients;
+
+  ssize_t n = readlink("/proc/self/exe", server->exe, sizeof server->exe - 1);
+  if (n <= 0) {
+    IMP_LOG(IMP_LOG_ERROR, "cannot find own executable: %s", strerror(errno));
+    return 1;
+  }
+  server->exe[n] = '\0';
+
+  /* State directory layout: db/ (RocksDB), artifacts/, run/ (sockets). */
+  char dbdir[700];
+  int rc = mkdir_p(cfg->state_dir, 0700);
+  if (rc != 0) {
+    IMP_LOG(IMP_LOG_ERROR, "cannot create state directory %s: %s", cfg->state_dir,
+            strerror(-rc));
+    return 1;
+  }
+  char real[PATH_MAX];
+  if (realpath(cfg->state_dir, real) != NULL && strlen(real) < sizeof cfg->state_dir)
+    memcpy(cfg->state_dir, real, strlen(real) + 1);
+  snprintf(dbdir, sizeof dbdir, "%s/db", cfg->state_dir);
+  snprintf(server->artifact_dir, sizeof server->artifact_dir, "%s/artifacts",
+           cfg->state_dir);
+  snprintf(server->run_dir, sizeof server->run_dir, "%s/run", cfg->state_dir);
+  if (mkdir_p(server->artifact_dir, 0700) != 0 || mkdir_p(server->run_dir, 0700) != 0) {
+    IMP_LOG(IMP_LOG_ERROR, "cannot create directories under %s", cfg->state_dir);
+    return 1;
+  }
+  if (load_token(server) != 0) return 1;
+
+  char err[512];
+  rc = imp_store_open(dbdir, &server->store, err, sizeof err);
+  if (rc != 0) {
+    IMP_LOG(IMP_LOG_ERROR, "cannot open state store %s: %s", dbdir, err);
+    return 1;
+  }
+
+  server->loop = uv_default_loop();
+  server->loop->data = server;
+  imp_conn_loop_init(&server->cl, server->loop);
+  if (imp_gateway_start(server) != 0) {
+    imp_store_close(server->store);
+    return 1;
+  }
+  uv_signal_init(server->loop, &server->sigint);
+  uv_signal_init(server->loop, &server->sigterm);
+  server->sigint.data = server->sigterm.data = server;
+  uv_signal_start(&server->sigint, on_signal, SIGINT);
+  uv_signal_start(&server->sigterm, on_signal, SIGTERM);
+
+  imp_instance_fill_pool(server);
+  if (imp_controller_restore(server) != 0) {
+    IMP_LOG(IMP_LOG_ERROR, "restore from the state store failed");
+    imp_store_close(server->store);
+    return 1;
+  }
+  uv_timer_init(server->loop, &server->tick);
+  server->tick.data = server;
+  uv_timer_start(&server->tick, on_tick, 1000, 1000);
+
+  server->ready = 1;
+  IMP_LOG(IMP_LOG_INFO, "impulse %s serving on %s:%d (state %s, warm pool %u, pid %d)",
+          IMPULSE_VERSION, cfg->listen_host, cfg->listen_port, cfg->state_dir,
+          cfg->warm_pool, (int)getpid());
+  if (cfg->ready_file[0] && write_ready_file(cfg->ready_file, server) != 0)
+    IMP_LOG(IMP_LOG_WARN, "cannot write ready file %s", cfg->ready_file);
+
+  uv_run(server->loop, UV_RUN_DEFAULT);
+
+  imp_conn_loop_close(&server->cl);
+  uv_run(server->loop, UV_RUN_NOWAIT);
+  imp_controller_free(server);
+  imp_store_close(server->store);
+  if (cfg->ready_file[0]) unlink(cfg->ready_file);
+  IMP_LOG(IMP_LOG_INFO, "stopped");
+  return 0;
+}

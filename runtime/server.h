@@ -1,0 +1,218 @@
+/*
+ * Private types of `impulse serve`, shared by the gateway, the controller
+ * and the instance manager. Everything runs on one libuv loop thread.
+ */
+#ifndef IMP_SERVER_H
+#define IMP_SERVER_H
+
+#include <uv.h>
+
+#include "conn.h"
+#include "dispatcher.h"
+#include "store.h"
+
+typedef struct imp_server_s imp_server_t;
+typedef struct imp_function_s imp_function_t;
+typedef struct imp_instance_s imp_instance_t;
+typedef struct imp_call_s imp_call_t;
+typedef struct imp_client_s imp_client_t;
+
+/* Settings of `impulse serve`, filled from flags. */
+typedef struct imp_config_s {
+  char state_dir[512];
+  char listen_host[256];
+  int listen_port;
+  unsigned warm_pool;          /* generic workers kept ready */
+  size_t max_frame;
+  unsigned queue_timeout_ms;   /* how long a call may wait for a slot */
+  unsigned max_queue;          /* per function */
+  unsigned idle_timeout_s;     /* idle instances above min are retired */
+  int invoke_needs_token;
+  unsigned default_concurrency;
+  unsigned default_timeout_ms;
+  unsigned default_memory_mb;
+  unsigned default_max_instances;
+  unsigned validate_timeout_ms;
+  unsigned worker_grace_ms;
+  char ready_file[512];
+} imp_config_t;
+
+/* A client connection on the RPC port. */
+struct imp_client_s {
+  imp_conn_t conn;
+  imp_server_t *server;
+  int admin;
+  int refs;                    /* 1 for the open connection + 1 per call */
+  unsigned in_flight;
+  struct imp_client_s *next, *prev;
+};
+
+/* One invocation from arrival to answer. */
+struct imp_call_s {
+  imp_client_t *client;        /* referenced; NULL for internal calls */
+  uint64_t client_id;          /* request id on the client connection */
+  imp_function_t *function;
+  imp_instance_t *instance;    /* while sent to a worker */
+  uint64_t wid;                /* request id on the worker connection */
+  Impulse__Envelope *req;      /* owned until sent to a worker */
+  imp_dwait_t wait;            /* queue link while waiting for a slot */
+  uv_timer_t timer;            /* queue deadline, then execution timeout */
+  uint64_t started_ms;
+  uint64_t deadline_ms;        /* overall, monotonic; 0 = none */
+  int timed_out;               /* answered TIMEOUT; worker reply ignored */
+  struct imp_call_s *fnext, *fprev; /* function's list of live calls */
+};
+
+typedef enum imp_inst_state_e {
+  IMP_INST_STARTING = 0,       /* spawned, connecting */
+  IMP_INST_GENERIC,            /* warm pool: connected, nothing loaded */
+  IMP_INST_LOADING,            /* Load sent */
+  IMP_INST_READY,              /* serving its function */
+  IMP_INST_DRAINING,           /* no new calls; reload or stop when drained */
+  IMP_INST_DEAD                /* exited or being torn down */
+} imp_inst_state_t;
+
+/* A worker process. */
+struct imp_instance_s {
+  uint64_t id;
+  imp_server_t *server;
+  imp_inst_state_t state;
+  uv_process_t proc;
+  imp_conn_t conn;
+  char socket_path[600];
+  int pid;
+  int exited;                  /* exit callback seen */
+  int eof;                     /* connection closed */
+  int handles_open;            /* process + connection handles not closed */
+  int64_t exit_status;
+  int term_signal;
+  imp_function_t *function;    /* NULL while generic */
+  uint32_t version;
+  imp_dinst_t d;               /* dispatcher view */
+  imp_call_t **slots;          /* in-flight calls by slot; size = concurrency */
+  uint32_t *free_slots;        /* stack of free slot numbers */
+  uint32_t nslots;
+  uint32_t nfree;
+  uint32_t gen;
+  unsigned timed_out_calls;    /* calls answered TIMEOUT still running */
+  int counted_starting;        /* counted in function->starting */
+  int stop_when_drained;
+  int reload_when_drained;
+  int validate_only;           /* throw-away validation worker */
+  int purpose_deploy;          /* owned by a pending deploy */
+  void *pending_deploy;
+  char *pending_path;          /* validation asked for while starting */
+  char pending_name[65];
+  uint64_t load_wid;
+  uint64_t started_ms;
+  uint64_t ready_ms;
+  uint64_t idle_since_ms;
+  uint64_t served;
+  struct imp_instance_s *next, *prev;       /* server's list of instances */
+};
+
+/* A deployed function with its in-memory serving state. */
+struct imp_function_s {
+  char name[65];
+  Impulse__FunctionRecord *rec;     /* owned, as stored */
+  Impulse__VersionRecord *vrec;     /* owned, current version */
+  char artifact_path[600];
+  imp_dispatch_t dispatch;
+  unsigned instances;               /* attached (loading, ready, draining) */
+  unsigned starting;                /* being started or loading */
+  uint64_t invocations, errors, cold_starts;
+  unsigned in_flight;
+  int deleted;
+  imp_call_t calls;                 /* sentinel: calls of this function */
+  struct imp_function_s *next, *prev;
+};
+
+struct imp_server_s {
+  uv_loop_t *loop;
+  imp_config_t cfg;
+  imp_conn_loop_t cl;
+  imp_store_t *store;
+  uv_tcp_t listener;
+  uv_signal_t sigint, sigterm;
+  uv_timer_t tick;
+  char token[65];
+  char exe[600];
+  char run_dir[600];
+  char artifact_dir[600];
+  uint64_t started_ms;
+  int ready;
+  int stopping;
+  uint64_t next_instance_id;
+  imp_function_t functions;         /* sentinel */
+  unsigned nfunctions;
+  imp_instance_t instances;         /* sentinel */
+  unsigned ninstances;
+  unsigned warm;                    /* generic + starting-for-pool */
+  imp_client_t clients;             /* sentinel */
+};
+
+/* --- gateway.c ---------------------------------------------------------- */
+int imp_gateway_start(imp_server_t *server);
+void imp_gateway_stop(imp_server_t *server);
+/* Sends a reply to a client (dropped if the client has gone). */
+void imp_client_reply(imp_client_t *client, const Impulse__Envelope *env);
+void imp_client_error(imp_client_t *client, uint64_t id, int code,
+                      const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+void imp_client_unref(imp_client_t *client);
+
+/* --- controller.c ------------------------------------------------------- */
+int imp_controller_restore(imp_server_t *server);
+void imp_controller_stop(imp_server_t *server);
+void imp_controller_free(imp_server_t *server);
+/* Handlers for client requests; each takes ownership of env. */
+void imp_controller_invoke(imp_server_t *server, imp_client_t *client,
+                           Impulse__Envelope *env);
+void imp_controller_deploy(imp_server_t *server, imp_client_t *client,
+                           Impulse__Envelope *env);
+void imp_controller_delete(imp_server_t *server, imp_client_t *client,
+                           Impulse__Envelope *env);
+void imp_controller_scale(imp_server_t *server, imp_client_t *client,
+                          Impulse__Envelope *env);
+void imp_controller_list(imp_server_t *server, imp_client_t *client,
+                         Impulse__Envelope *env);
+void imp_controller_describe(imp_server_t *server, imp_client_t *client,
+                             Impulse__Envelope *env);
+void imp_controller_tick(imp_server_t *server);
+/* Instance events. */
+void imp_controller_instance_ready(imp_server_t *server, imp_instance_t *inst);
+void imp_controller_instance_load_failed(imp_server_t *server,
+                                         imp_instance_t *inst, int code,
+                                         const char *message);
+void imp_controller_instance_gone(imp_server_t *server, imp_instance_t *inst,
+                                  int code, const char *message);
+void imp_controller_validated(imp_server_t *server, imp_instance_t *inst,
+                              int code, const char *message);
+void imp_controller_slot_freed(imp_server_t *server, imp_function_t *fn);
+void imp_controller_generic_available(imp_server_t *server);
+/* A worker answered call `call` (env owned by the callee). */
+void imp_controller_call_done(imp_server_t *server, imp_call_t *call,
+                              Impulse__Envelope *env);
+/* Frees a call that has already been answered. */
+void imp_controller_call_free(imp_call_t *call);
+
+/* --- instance.c --------------------------------------------------------- */
+/* Spawns a worker process; it joins the warm pool when connected unless
+ * claimed first. Returns the instance or NULL (error logged). */
+imp_instance_t *imp_instance_spawn(imp_server_t *server);
+/* Sends a Load for fn (current version) or for a validation path. */
+int imp_instance_load(imp_instance_t *inst, imp_function_t *fn);
+int imp_instance_validate(imp_instance_t *inst, const char *path,
+                          const char *name);
+/* Sends a call to the instance (takes a slot). Returns 0 or an error. */
+int imp_instance_send(imp_instance_t *inst, imp_call_t *call);
+/* Forgets a call that timed out; the worker is stopped once drained. */
+void imp_instance_call_timed_out(imp_instance_t *inst, imp_call_t *call);
+/* Stops the worker (SIGKILL). Teardown completes asynchronously. */
+void imp_instance_kill(imp_instance_t *inst);
+/* Finds a generic (warm) worker and removes it from the pool, or NULL. */
+imp_instance_t *imp_instance_take_generic(imp_server_t *server);
+/* Spawns workers until the warm pool reaches its target. */
+void imp_instance_fill_pool(imp_server_t *server);
+const char *imp_instance_state_name(imp_inst_state_t state);
+
+#endif
