@@ -66,7 +66,8 @@ static uint32_t fn_cfg(const imp_function_t *fn, int field, uint32_t def) {
 
 static void artifact_path(imp_server_t *server, const char *sha, char *out,
                           size_t outlen) {
-  snprintf(out, outlen, "%s/%s.so", server->artifact_dir, sha);
+  int n = snprintf(out, outlen, "%s/%s.so", server->artifact_dir, sha);
+  if (n < 0 || (size_t)n >= outlen) out[0] = '\0'; /* dirs are checked at start */
 }
 
 /* Writes bytes to path atomically (temp file, fsync, rename). */
@@ -641,7 +642,9 @@ static void commit_deploy(imp_server_t *server, pending_deploy_t *pd) {
   if (fn == NULL) {
     fn = fn_create(server, nrec, nvrec);
     if (fn == NULL) abort();
+    snprintf(fn->artifact_path, sizeof fn->artifact_path, "%s", pd->path);
   } else {
+    snprintf(fn->artifact_path, sizeof fn->artifact_path, "%s", pd->path);
     impulse__function_record__free_unpacked(fn->rec, NULL);
     impulse__version_record__free_unpacked(fn->vrec, NULL);
     fn->rec = nrec;
@@ -663,7 +666,6 @@ static void commit_deploy(imp_server_t *server, pending_deploy_t *pd) {
       }
     }
   }
-  snprintf(fn->artifact_path, sizeof fn->artifact_path, "%s", pd->path);
   IMP_LOG(IMP_LOG_INFO, "deployed %s version %u (sha256 %.12s, %zu bytes)",
           fn->name, version, pd->sha, req->artifact.len);
 

@@ -70,7 +70,8 @@ int imp_dispatch_enqueue(imp_dispatch_t *d, imp_dwait_t *w,
 void imp_dispatch_unqueue(imp_dispatch_t *d, imp_dwait_t *w);
 /* Head of the queue or NULL. */
 imp_dwait_t *imp_dispatch_head(imp_dispatch_t *d);
-/* Removes and returns the head if its deadline is at or before now_ms. */
+/* Removes and returns the first queued call, in FIFO order, whose deadline
+ * is at or before now_ms, or NULL. */
 imp_dwait_t *imp_dispatch_expired(imp_dispatch_t *d, uint64_t now_ms);
 
 #endif

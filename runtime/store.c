@@ -62,8 +62,9 @@ static int check_schema(imp_store_t *store, char *err, size_t errlen) {
   char tmp[16] = {0};
   memcpy(tmp, val, vlen < sizeof tmp - 1 ? vlen : sizeof tmp - 1);
   free(val);
-  int v = atoi(tmp);
-  if (v > IMP_STORE_SCHEMA_VERSION || v <= 0) {
+  char *end;
+  long v = strtol(tmp, &end, 10);
+  if (*end != '\0' || v > IMP_STORE_SCHEMA_VERSION || v <= 0) {
     snprintf(err, errlen,
              "state store has schema version %s, this build supports up to %d",
              tmp, IMP_STORE_SCHEMA_VERSION);

@@ -1,0 +1,673 @@
+/*
+ * Integration test harness; see harness.h.
+ */
+#include "harness.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+extern char **environ;
+
+#define IT_START_ATTEMPTS 3
+#define IT_REAP_TIMEOUT_MS 5000u
+
+uint64_t it_now_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+void it_sleep_ms(unsigned ms) {
+  struct timespec ts = {ms / 1000u, (long)(ms % 1000u) * 1000000L};
+  while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
+  }
+}
+
+static void say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void say(const char *fmt, ...) {
+  va_list ap;
+  fputs("[harness] ", stderr);
+  va_start(ap, fmt);
+  vfprintf(stderr, fmt, ap);
+  va_end(ap);
+  fputc('\n', stderr);
+}
+
+/* ---- files ------------------------------------------------------------- */
+
+int it_read_file(const char *path, char **data, size_t *len) {
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return -1;
+  size_t cap = 4096, n = 0;
+  char *buf = malloc(cap + 1);
+  if (buf == NULL) {
+    close(fd);
+    return -1;
+  }
+  for (;;) {
+    if (n == cap) {
+      char *p = realloc(buf, cap * 2 + 1);
+      if (p == NULL) goto fail;
+      buf = p;
+      cap *= 2;
+    }
+    ssize_t r = read(fd, buf + n, cap - n);
+    if (r < 0 && errno == EINTR) continue;
+    if (r < 0) goto fail;
+    if (r == 0) break;
+    n += (size_t)r;
+  }
+  close(fd);
+  buf[n] = '\0';
+  *data = buf;
+  *len = n;
+  return 0;
+fail:
+  free(buf);
+  close(fd);
+  return -1;
+}
+
+int it_write_file(const char *path, const void *data, size_t len) {
+  int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) return -1;
+  const char *p = data;
+  while (len > 0) {
+    ssize_t w = write(fd, p, len);
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0) {
+      close(fd);
+      return -1;
+    }
+    p += w;
+    len -= (size_t)w;
+  }
+  return close(fd) == 0 ? 0 : -1;
+}
+
+void it_function_path(const char *name, char *buf, size_t len) {
+  snprintf(buf, len, "%s/%s.so", IMPULSE_FUNCTIONS_DIR, name);
+}
+
+static int rm_one(const char *path, const struct stat *st, int flag,
+                  struct FTW *ftw) {
+  (void)st;
+  (void)ftw;
+  if (flag == FTW_DP || flag == FTW_D)
+    rmdir(path);
+  else
+    unlink(path);
+  return 0;
+}
+
+static void rm_rf(const char *path) {
+  nftw(path, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+/* ---- processes ------------------------------------------------------------ */
+
+/* A loopback port nobody listens on right now (bind :0, read, close). */
+static int free_port(void) {
+  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return -1;
+  struct sockaddr_in sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sin_family = AF_INET;
+  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t sl = sizeof sa;
+  int port = -1;
+  if (bind(fd, (struct sockaddr *)&sa, sizeof sa) == 0 &&
+      getsockname(fd, (struct sockaddr *)&sa, &sl) == 0)
+    port = ntohs(sa.sin_port);
+  close(fd);
+  return port;
+}
+
+/* Builds an environment: ours minus the names in `drop`, plus `add`.
+ * The array and its strings point into environ / add (not copied); free
+ * only the array. */
+static char **make_env(const char *const *drop, const char *const *add) {
+  size_t n = 0, k = 0;
+  while (environ[n]) n++;
+  size_t nadd = 0;
+  while (add && add[nadd]) nadd++;
+  char **env = calloc(n + nadd + 1, sizeof *env);
+  if (env == NULL) return NULL;
+  for (size_t i = 0; i < n; i++) {
+    int skip = 0;
+    for (size_t d = 0; drop && drop[d]; d++) {
+      size_t dl = strlen(drop[d]);
+      if (strncmp(environ[i], drop[d], dl) == 0 && environ[i][dl] == '=')
+        skip = 1;
+    }
+    if (!skip) env[k++] = environ[i];
+  }
+  for (size_t i = 0; i < nadd; i++) env[k++] = (char *)add[i];
+  env[k] = NULL;
+  return env;
+}
+
+/* Reaps every process of group `pgid` that has exited; returns how many
+ * are still alive (approximately: kill(-pgid, 0) succeeds). */
+static int reap_group(pid_t pgid) {
+  int st;
+  while (waitpid(-pgid, &st, WNOHANG) > 0) {
+  }
+  if (kill(-pgid, 0) == 0) return 1;
+  return 0;
+}
+
+int it_server_group_alive(const it_server_t *server) {
+  if (server->pid <= 0) return 0;
+  return reap_group(server->pid);
+}
+
+/* SIGKILLs what is left of the group and waits (bounded) until it is gone. */
+static void kill_group(pid_t pgid) {
+  uint64_t until = it_now_ms() + IT_REAP_TIMEOUT_MS;
+  for (;;) {
+    if (kill(-pgid, SIGKILL) != 0 && errno == ESRCH) break;
+    if (!reap_group(pgid)) break;
+    if (it_now_ms() > until) {
+      say("process group %d still has processes after SIGKILL", (int)pgid);
+      break;
+    }
+    it_sleep_ms(10);
+  }
+}
+
+void it_server_dump_log(const it_server_t *server, size_t bytes) {
+  char *data;
+  size_t len;
+  if (server->log_file[0] == '\0' || it_read_file(server->log_file, &data, &len))
+    return;
+  size_t off = len > bytes ? len - bytes : 0;
+  fprintf(stderr, "----- server log (%s, last %zu bytes) -----\n%s\n-----\n",
+          server->log_file, len - off, data + off);
+  free(data);
+}
+
+static int read_token(it_server_t *server) {
+  char path[256], *data;
+  size_t len;
+  snprintf(path, sizeof path, "%s/admin.token", server->state_dir);
+  if (it_read_file(path, &data, &len) != 0) {
+    say("cannot read %s: %s", path, strerror(errno));
+    return -1;
+  }
+  while (len && (data[len - 1] == '\n' || data[len - 1] == '\r')) len--;
+  data[len] = '\0';
+  int ok = len > 0 && len < sizeof server->token;
+  if (ok) memcpy(server->token, data, len + 1);
+  free(data);
+  if (!ok) say("%s is empty or too long", path);
+  return ok ? 0 : -1;
+}
+
+/* Forks and execs the server; does not wait for it. */
+static int spawn_server(it_server_t *server) {
+  char listen[64];
+  snprintf(listen, sizeof listen, "127.0.0.1:%d", server->port);
+  const char *argv[IT_MAX_ARGS + 16];
+  int n = 0;
+  argv[n++] = IMPULSE_BIN;
+  argv[n++] = "serve";
+  argv[n++] = "--state-dir";
+  argv[n++] = server->state_dir;
+  argv[n++] = "--listen";
+  argv[n++] = listen;
+  argv[n++] = "--ready-file";
+  argv[n++] = server->ready_file;
+  for (int i = 0; i < server->nargs; i++) argv[n++] = server->args[i];
+  argv[n] = NULL;
+  static const char *const drop[] = {"IMPULSE_STATE_DIR", "IMPULSE_LISTEN",
+                                     "IMPULSE_ADDR", "IMPULSE_TOKEN", NULL};
+  char **env = make_env(drop, NULL);
+  int logfd = open(server->log_file,
+                   O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+  int nullfd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+  if (env == NULL || logfd < 0 || nullfd < 0) {
+    say("cannot prepare the server's environment or log: %s", strerror(errno));
+    goto fail;
+  }
+  {
+    FILE *f = fdopen(dup(logfd), "a");
+    if (f) {
+      fprintf(f, "===== harness: starting server on %s =====\n", listen);
+      fclose(f);
+    }
+  }
+  pid_t parent = getpid();
+  pid_t pid = fork();
+  if (pid < 0) {
+    say("fork: %s", strerror(errno));
+    goto fail;
+  }
+  if (pid == 0) {
+    /* Only async-signal-safe calls between fork and exec. */
+    setpgid(0, 0);
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (getppid() != parent) _exit(127);
+    dup2(nullfd, 0);
+    dup2(logfd, 1);
+    dup2(logfd, 2);
+    execve(IMPULSE_BIN, (char *const *)argv, env);
+    _exit(127);
+  }
+  setpgid(pid, pid); /* also here: no race with the child's own call */
+  server->pid = pid;
+  free(env);
+  close(logfd);
+  close(nullfd);
+  return 0;
+fail:
+  free(env);
+  if (logfd >= 0) close(logfd);
+  if (nullfd >= 0) close(nullfd);
+  return -1;
+}
+
+/* Waits for the ready file naming our server. 0, or -1 when the server
+ * exited (*exited = 1) or the time ran out. */
+static int wait_ready(it_server_t *server, int *exited) {
+  uint64_t until = it_now_ms() + IT_READY_TIMEOUT_MS;
+  *exited = 0;
+  for (;;) {
+    char *data;
+    size_t len;
+    if (it_read_file(server->ready_file, &data, &len) == 0) {
+      int pid = 0;
+      char where[128] = "";
+      int ok = sscanf(data, "%d %127s", &pid, where) == 2 &&
+               pid == (int)server->pid && strcmp(where, server->addr) == 0;
+      free(data);
+      if (ok) return 0;
+    }
+    int st;
+    pid_t r = waitpid(server->pid, &st, WNOHANG);
+    if (r == server->pid) {
+      say("server exited before it was ready (%s %d)",
+          WIFEXITED(st) ? "status" : "signal",
+          WIFEXITED(st) ? WEXITSTATUS(st) : WTERMSIG(st));
+      kill_group(server->pid);
+      server->pid = 0;
+      *exited = 1;
+      return -1;
+    }
+    if (it_now_ms() > until) {
+      say("server not ready within %u ms", IT_READY_TIMEOUT_MS);
+      return -1;
+    }
+    it_sleep_ms(20);
+  }
+}
+
+/* Starts the server, retrying on a new port when it exits during start-up
+ * (the port may have been taken in between). */
+static int launch(it_server_t *server, int keep_port) {
+  if (!server->subreaper) {
+    /* Workers orphaned by a killed server come back to us to be reaped. */
+    prctl(PR_SET_CHILD_SUBREAPER, 1);
+    server->subreaper = 1;
+  }
+  for (int attempt = 0; attempt < IT_START_ATTEMPTS; attempt++) {
+    if (!keep_port || attempt > 0 || server->port <= 0) {
+      server->port = free_port();
+      if (server->port <= 0) {
+        say("no free port: %s", strerror(errno));
+        return -1;
+      }
+    }
+    snprintf(server->addr, sizeof server->addr, "127.0.0.1:%d", server->port);
+    unlink(server->ready_file); /* a kill -9 leaves the old one behind */
+    if (spawn_server(server) != 0) return -1;
+    int exited;
+    if (wait_ready(server, &exited) == 0) return read_token(server);
+    if (!exited) {
+      it_server_dump_log(server, 4000);
+      return -1;
+    }
+  }
+  it_server_dump_log(server, 4000);
+  return -1;
+}
+
+int it_server_start(it_server_t *server, const char *const *extra) {
+  snprintf(server->root, sizeof server->root, "/tmp/impulse-it-XXXXXX");
+  if (mkdtemp(server->root) == NULL) {
+    say("mkdtemp: %s", strerror(errno));
+    server->root[0] = '\0';
+    return -1;
+  }
+  snprintf(server->state_dir, sizeof server->state_dir, "%s/state",
+           server->root);
+  snprintf(server->ready_file, sizeof server->ready_file, "%s/ready",
+           server->root);
+  snprintf(server->log_file, sizeof server->log_file, "%s/server.log",
+           server->root);
+  server->nargs = 0;
+  for (size_t i = 0; extra && extra[i]; i++) {
+    if (server->nargs == IT_MAX_ARGS) {
+      say("too many server flags");
+      return -1;
+    }
+    server->args[server->nargs] = strdup(extra[i]);
+    if (server->args[server->nargs] == NULL) return -1;
+    server->nargs++;
+  }
+  return launch(server, 0);
+}
+
+int it_server_restart(it_server_t *server) {
+  if (server->pid > 0) {
+    say("restart: the server is still running");
+    return -1;
+  }
+  return launch(server, 1);
+}
+
+int it_server_stop(it_server_t *server) {
+  if (server->pid <= 0) return -1;
+  pid_t pid = server->pid;
+  int status = -1, st;
+  kill(pid, SIGTERM);
+  uint64_t until = it_now_ms() + IT_STOP_TIMEOUT_MS;
+  for (;;) {
+    pid_t r = waitpid(pid, &st, WNOHANG);
+    if (r == pid) {
+      status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+      break;
+    }
+    if (r < 0 && errno != EINTR) break;
+    if (it_now_ms() > until) {
+      say("server %d did not stop within %u ms of SIGTERM: SIGKILL",
+          (int)pid, IT_STOP_TIMEOUT_MS);
+      kill(-pid, SIGKILL);
+      waitpid(pid, &st, 0);
+      break;
+    }
+    it_sleep_ms(10);
+  }
+  /* A clean stop takes the workers down too; give them a moment. */
+  server->stragglers = 0;
+  uint64_t grace = it_now_ms() + 2000;
+  while (reap_group(pid)) {
+    if (it_now_ms() > grace) {
+      server->stragglers = 1;
+      say("workers of server %d still alive 2 s after it exited", (int)pid);
+      break;
+    }
+    it_sleep_ms(10);
+  }
+  kill_group(pid);
+  server->pid = 0;
+  return status;
+}
+
+void it_server_kill9(it_server_t *server) {
+  if (server->pid <= 0) return;
+  pid_t pid = server->pid;
+  kill(-pid, SIGKILL);
+  waitpid(pid, NULL, 0);
+  kill_group(pid);
+  server->pid = 0;
+}
+
+void it_server_destroy(it_server_t *server) {
+  if (server->pid > 0 && it_server_stop(server) < 0)
+    it_server_kill9(server);
+  if (server->root[0]) {
+    if (getenv("IMPULSE_IT_KEEP") != NULL)
+      say("keeping %s (IMPULSE_IT_KEEP is set)", server->root);
+    else
+      rm_rf(server->root);
+    server->root[0] = '\0';
+  }
+  for (int i = 0; i < server->nargs; i++) free(server->args[i]);
+  server->nargs = 0;
+}
+
+int it_fixture_setup(void **state, const char *const *extra) {
+  it_server_t *server = calloc(1, sizeof *server);
+  *state = server;
+  if (server == NULL) return -1;
+  if (it_server_start(server, extra) != 0) {
+    it_server_destroy(server);
+    free(server);
+    *state = NULL;
+    return -1;
+  }
+  return 0;
+}
+
+int it_fixture_teardown(void **state) {
+  it_server_t *server = *state;
+  if (server == NULL) return 0;
+  if (!server->test_passed) it_server_dump_log(server, 12000);
+  it_server_destroy(server);
+  free(server);
+  *state = NULL;
+  return 0;
+}
+
+/* ---- clients ------------------------------------------------------------- */
+
+impulse_client_t *it_connect(const it_server_t *server, int admin,
+                             uint32_t timeout_ms) {
+  impulse_client_t *client = NULL;
+  int rc = impulse_client_connect(server->addr, admin ? server->token : "",
+                                  &client);
+  if (rc != IMPULSE_S_OK) {
+    say("connect to %s: %s: %s", server->addr, impulse_status_name(rc),
+        impulse_client_error(client));
+    impulse_client_close(client);
+    return NULL;
+  }
+  impulse_client_set_timeout(client, timeout_ms);
+  return client;
+}
+
+int it_deploy_file(impulse_client_t *client, const char *name,
+                   const char *path, const impulse_deploy_opts_t *opts,
+                   uint32_t *version) {
+  char *data;
+  size_t len;
+  if (it_read_file(path, &data, &len) != 0) {
+    say("cannot read %s: %s", path, strerror(errno));
+    return IMPULSE_S_INVALID;
+  }
+  int rc = impulse_deploy(client, name, data, len, opts, version);
+  if (rc != IMPULSE_S_OK)
+    say("deploy %s from %s: %s: %s", name, path, impulse_status_name(rc),
+        impulse_client_error(client));
+  free(data);
+  return rc;
+}
+
+int it_invoke(impulse_client_t *client, const char *function,
+              const char *payload, impulse_response_t **out) {
+  *out = NULL;
+  int rc = impulse_invoke(client, function, payload, strlen(payload), NULL, out);
+  if (rc != IMPULSE_S_OK) {
+    *out = NULL;
+    return rc;
+  }
+  return (*out)->status;
+}
+
+/* ---- CLI ------------------------------------------------------------------- */
+
+static int append(char **buf, size_t *len, size_t *cap, const char *p,
+                  size_t n) {
+  if (*len + n + 1 > *cap) {
+    size_t c = *cap ? *cap : 1024;
+    while (c < *len + n + 1) c *= 2;
+    char *b = realloc(*buf, c);
+    if (b == NULL) return -1;
+    *buf = b;
+    *cap = c;
+  }
+  memcpy(*buf + *len, p, n);
+  *len += n;
+  (*buf)[*len] = '\0';
+  return 0;
+}
+
+int it_cli(it_cli_t *res, const char *const *env, const char *const *argv) {
+  memset(res, 0, sizeof *res);
+  const char *args[64];
+  size_t n = 0;
+  args[n++] = IMPULSE_BIN;
+  for (size_t i = 0; argv[i] && n < (sizeof args / sizeof args[0]) - 1; i++)
+    args[n++] = argv[i];
+  args[n] = NULL;
+  static const char *const drop[] = {"IMPULSE_ADDR", "IMPULSE_TOKEN", NULL};
+  char **envp = make_env(drop, env);
+  int outp[2] = {-1, -1}, errp[2] = {-1, -1};
+  int nullfd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+  size_t ocap = 0, ecap = 0;
+  if (envp == NULL || nullfd < 0 || pipe2(outp, O_CLOEXEC) != 0 ||
+      pipe2(errp, O_CLOEXEC) != 0) {
+    say("cli: cannot set up: %s", strerror(errno));
+    goto fail;
+  }
+  pid_t pid = fork();
+  if (pid < 0) {
+    say("cli: fork: %s", strerror(errno));
+    goto fail;
+  }
+  if (pid == 0) {
+    dup2(nullfd, 0);
+    dup2(outp[1], 1);
+    dup2(errp[1], 2);
+    execve(IMPULSE_BIN, (char *const *)args, envp);
+    _exit(127);
+  }
+  close(outp[1]);
+  close(errp[1]);
+  outp[1] = errp[1] = -1;
+  if (append(&res->out, &res->out_len, &ocap, "", 0) != 0 ||
+      append(&res->err, &res->err_len, &ecap, "", 0) != 0)
+    goto kill_fail;
+  uint64_t until = it_now_ms() + IT_CLI_TIMEOUT_MS;
+  int killed = 0;
+  struct pollfd pfd[2] = {{outp[0], POLLIN, 0}, {errp[0], POLLIN, 0}};
+  while (pfd[0].fd >= 0 || pfd[1].fd >= 0) {
+    uint64_t now = it_now_ms();
+    if (now >= until) {
+      say("cli: '%s' did not finish within %u ms: killed", argv[0],
+          IT_CLI_TIMEOUT_MS);
+      kill(pid, SIGKILL);
+      killed = 1;
+      break;
+    }
+    int r = poll(pfd, 2, (int)(until - now));
+    if (r < 0 && errno == EINTR) continue;
+    if (r < 0) break;
+    for (int i = 0; i < 2; i++) {
+      if (pfd[i].fd < 0 || pfd[i].revents == 0) continue;
+      char buf[4096];
+      ssize_t got = read(pfd[i].fd, buf, sizeof buf);
+      if (got < 0 && errno == EINTR) continue;
+      if (got <= 0) {
+        close(pfd[i].fd);
+        pfd[i].fd = -1;
+        continue;
+      }
+      int a = i == 0 ? append(&res->out, &res->out_len, &ocap, buf, (size_t)got)
+                     : append(&res->err, &res->err_len, &ecap, buf, (size_t)got);
+      if (a != 0) goto kill_fail;
+    }
+  }
+  for (int i = 0; i < 2; i++)
+    if (pfd[i].fd >= 0) close(pfd[i].fd);
+  outp[0] = errp[0] = -1;
+  int st;
+  while (waitpid(pid, &st, 0) < 0 && errno == EINTR) {
+  }
+  res->status = killed ? -1
+                : WIFEXITED(st) ? WEXITSTATUS(st)
+                                : 128 + WTERMSIG(st);
+  free(envp);
+  close(nullfd);
+  return 0;
+kill_fail:
+  kill(pid, SIGKILL);
+  waitpid(pid, NULL, 0);
+fail:
+  for (int i = 0; i < 2; i++) {
+    if (outp[i] >= 0) close(outp[i]);
+    if (errp[i] >= 0) close(errp[i]);
+  }
+  if (nullfd >= 0) close(nullfd);
+  free(envp);
+  it_cli_free(res);
+  return -1;
+}
+
+void it_cli_free(it_cli_t *res) {
+  free(res->out);
+  free(res->err);
+  res->out = res->err = NULL;
+  res->out_len = res->err_len = 0;
+}
+
+/* ---- text ------------------------------------------------------------------- */
+
+char *it_last_word(const char *s, char *buf, size_t len) {
+  size_t end = strlen(s);
+  while (end > 0 && (s[end - 1] == ' ' || s[end - 1] == '\n' ||
+                     s[end - 1] == '\t' || s[end - 1] == '\r'))
+    end--;
+  size_t start = end;
+  while (start > 0 && s[start - 1] != ' ' && s[start - 1] != '\n' &&
+         s[start - 1] != '\t')
+    start--;
+  snprintf(buf, len, "%.*s", (int)(end - start), s + start);
+  return buf;
+}
+
+char *it_line_value(const char *text, const char *prefix, char *buf,
+                    size_t len) {
+  size_t pl = strlen(prefix);
+  for (const char *line = text; line && *line;) {
+    const char *eol = strchr(line, '\n');
+    size_t ll = eol ? (size_t)(eol - line) : strlen(line);
+    if (ll >= pl && strncmp(line, prefix, pl) == 0) {
+      const char *v = line + pl;
+      while (v < line + ll && (*v == ' ' || *v == '\t')) v++;
+      snprintf(buf, len, "%.*s", (int)(line + ll - v), v);
+      return buf;
+    }
+    line = eol ? eol + 1 : NULL;
+  }
+  return NULL;
+}
+
+int it_has_line_word(const char *text, const char *word) {
+  size_t wl = strlen(word);
+  for (const char *line = text; line && *line;) {
+    const char *eol = strchr(line, '\n');
+    if (strncmp(line, word, wl) == 0 &&
+        (line[wl] == ' ' || line[wl] == '\t' || line[wl] == '\n' ||
+         line[wl] == '\0'))
+      return 1;
+    line = eol ? eol + 1 : NULL;
+  }
+  return 0;
+}

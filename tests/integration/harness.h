@@ -1,0 +1,156 @@
+/*
+ * Integration test harness: runs a real `impulse serve` (the built binary)
+ * in a temporary state directory on a free loopback port, connects clients
+ * to it, runs the `impulse` CLI as a subprocess, and always cleans up.
+ *
+ * The server runs in its own process group (its workers inherit it), gets
+ * SIGKILL when the test process dies (PR_SET_PDEATHSIG), and the test
+ * process is a child subreaper, so orphaned workers come back to it and can
+ * be reaped. Call the it_server_* functions from the main thread only: the
+ * death signal is tied to the thread that forked the server.
+ *
+ * Every wait here is bounded; nothing blocks forever on a broken server.
+ */
+#ifndef IT_HARNESS_H
+#define IT_HARNESS_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "impulse/client.h"
+
+#ifndef IMPULSE_BIN
+#error "IMPULSE_BIN must be defined by the build (path of the impulse binary)"
+#endif
+#ifndef IMPULSE_FUNCTIONS_DIR
+#error "IMPULSE_FUNCTIONS_DIR must be defined by the build"
+#endif
+
+#define IT_MAX_ARGS 24
+#define IT_READY_TIMEOUT_MS 15000u /* server start, up to the ready file */
+#define IT_STOP_TIMEOUT_MS 10000u  /* SIGTERM until SIGKILL */
+#define IT_CLI_TIMEOUT_MS 30000u   /* one CLI run */
+
+/* A server under test. Zero-initialise, then it_server_start(). */
+typedef struct it_server_s {
+  char root[128];       /* mkdtemp directory holding everything below */
+  char state_dir[192];  /* --state-dir */
+  char ready_file[192]; /* --ready-file */
+  char log_file[192];   /* server stdout + stderr, appended across starts */
+  char addr[64];        /* "127.0.0.1:PORT" */
+  char token[128];      /* contents of STATE/admin.token */
+  int port;
+  pid_t pid;            /* server pid and process group; 0 when not running */
+  int nargs;
+  char *args[IT_MAX_ARGS]; /* extra `serve` flags, owned */
+  int subreaper;
+  int stragglers;       /* workers outlived a clean stop (see it_server_stop) */
+  int test_passed;      /* set by a test that finished; else teardown dumps the log */
+} it_server_t;
+
+/* Creates the temp directory and starts the server with the extra `serve`
+ * flags in `extra` (NULL-terminated list, borrowed, may be NULL). Waits for
+ * the ready file (at most IT_READY_TIMEOUT_MS) and reads the admin token.
+ * Returns 0, or -1 after printing why; call it_server_destroy() either way. */
+int it_server_start(it_server_t *server, const char *const *extra);
+
+/* Starts the server again on the same state directory, flags and (when
+ * still free) port, after it_server_stop() or it_server_kill9(). */
+int it_server_restart(it_server_t *server);
+
+/* SIGTERM, waits up to IT_STOP_TIMEOUT_MS, then SIGKILLs the process group;
+ * reaps the server and its workers. Returns the server's exit status
+ * (0..255), 128+signal when it died of a signal, or -1 when it had to be
+ * killed or was not running. Sets stragglers when worker processes were
+ * still alive 2 s after the server itself exited (they are killed then). */
+int it_server_stop(it_server_t *server);
+
+/* cmocka fixtures: a server with the extra flags in `extra`, stored in
+ * *state; the teardown prints the server log unless the test set
+ * test_passed, then destroys everything. */
+int it_fixture_setup(void **state, const char *const *extra);
+int it_fixture_teardown(void **state);
+
+/* SIGKILLs the server and all its workers at once (the process group) and
+ * reaps them: a simulated machine crash. */
+void it_server_kill9(it_server_t *server);
+
+/* Stops the server if running (kill -9 fallback), removes the temporary
+ * directory and frees what `server` owns. Safe on a half-started server and
+ * to call twice. */
+void it_server_destroy(it_server_t *server);
+
+/* Prints the last `bytes` bytes of the server log to stderr. */
+void it_server_dump_log(const it_server_t *server, size_t bytes);
+
+/* Number of live processes in the server's process group (server plus
+ * workers); 0 when everything is gone. */
+int it_server_group_alive(const it_server_t *server);
+
+/* Connects with the admin token (admin != 0) or anonymously (token ""),
+ * with the given per-call timeout. Returns the client or NULL after printing
+ * why. Free with impulse_client_close(). */
+impulse_client_t *it_connect(const it_server_t *server, int admin,
+                             uint32_t timeout_ms);
+
+/* Output of a CLI run. */
+typedef struct it_cli_s {
+  int status;     /* exit code, 128+signal, or -1 when killed on timeout */
+  char *out;      /* stdout, NUL-terminated (not counted in out_len) */
+  size_t out_len;
+  char *err;      /* stderr, NUL-terminated */
+  size_t err_len;
+} it_cli_t;
+
+/*
+ * Runs `impulse ARGV...` (argv is NULL-terminated, argv[0] is the first
+ * argument after the binary, e.g. "invoke"). The child gets this process's
+ * environment without IMPULSE_ADDR and IMPULSE_TOKEN, plus the "NAME=VALUE"
+ * entries of `env` (NULL-terminated, may be NULL); stdin is /dev/null.
+ * Killed after IT_CLI_TIMEOUT_MS. Returns 0 with *res filled (free with
+ * it_cli_free()), or -1 when the command could not be run.
+ */
+int it_cli(it_cli_t *res, const char *const *env, const char *const *argv);
+void it_cli_free(it_cli_t *res);
+
+/* Last whitespace-separated word of `s` (trailing space ignored) copied to
+ * buf; returns buf. */
+char *it_last_word(const char *s, char *buf, size_t len);
+
+/* Finds a line of `text` starting with `prefix` and returns the rest after
+ * leading spaces (up to the end of line) in buf, or NULL. */
+char *it_line_value(const char *text, const char *prefix, char *buf,
+                    size_t len);
+
+/* Whether `text` has a line whose first word is `word`. */
+int it_has_line_word(const char *text, const char *word);
+
+/* Path of a built example function: IMPULSE_FUNCTIONS_DIR/NAME.so. */
+void it_function_path(const char *name, char *buf, size_t len);
+
+/* Reads a whole file into a malloc'd buffer; returns 0 or -1. */
+int it_read_file(const char *path, char **data, size_t *len);
+
+/* Writes bytes to path; returns 0 or -1. */
+int it_write_file(const char *path, const void *data, size_t len);
+
+/* Deploys the file at `path` as `name`. Returns the client status; on
+ * success *version gets the new version. */
+int it_deploy_file(impulse_client_t *client, const char *name,
+                   const char *path, const impulse_deploy_opts_t *opts,
+                   uint32_t *version);
+
+/* Invokes `function` with a NUL-terminated payload. Returns the transport
+ * status when no answer came, else the answer's status; *out gets the
+ * response (free with impulse_response_free()) whenever an answer came. */
+int it_invoke(impulse_client_t *client, const char *function,
+              const char *payload, impulse_response_t **out);
+
+/* Monotonic milliseconds. */
+uint64_t it_now_ms(void);
+
+/* Sleeps `ms` milliseconds. */
+void it_sleep_ms(unsigned ms);
+
+#endif

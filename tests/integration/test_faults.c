@@ -1,0 +1,459 @@
+/*
+ * Integration: faulty functions and artifacts get a clear error each, their
+ * instances are replaced, and nobody else notices: a background thread keeps
+ * invoking echo on its own connection for the whole run and must see no
+ * failure at all.
+ *
+ * What each bad input gets:
+ *   crash "segv" / "abort"          -> CRASHED, message names the signal;
+ *                                      the next call runs on a new instance
+ *   hang past timeout_ms 300        -> TIMEOUT well under 2 s; the next call
+ *                                      runs on a replacement instance
+ *   random bytes / text / empty     -> INVALID_ARTIFACT "not an ELF file"
+ *   truncated ELF                   -> INVALID_ARTIFACT (the loader's reason)
+ *   ELF without impulse_handle      -> INVALID_ARTIFACT naming the symbol
+ *   ELF with another ABI version    -> INVALID_ARTIFACT naming the ABI
+ *   impulse_init() refusing          -> INVALID_ARTIFACT with its message
+ *   (none of these creates the function or changes a deployed one)
+ *   hog with memory_mb 64           -> OUT_OF_MEMORY or FUNCTION_ERROR whose
+ *                                      message mentions memory
+ *   unknown function                -> NOT_FOUND naming it
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include <cmocka.h>
+
+#include <ctype.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "harness.h"
+
+#ifndef IT_ARTIFACTS_DIR
+#error "IT_ARTIFACTS_DIR must be defined by the build"
+#endif
+
+#define CALL_TIMEOUT_MS 30000u
+
+#define CLI(res, env, ...) \
+  it_cli((res), (env), (const char *const[]){__VA_ARGS__, NULL})
+
+/* ---- background echo stream -------------------------------------------- */
+
+typedef struct bg_s {
+  char addr[64];
+  pthread_t thread;
+  int started;
+  atomic_int stop;
+  atomic_ulong calls;
+  atomic_ulong failures;
+  char first_error[512]; /* written by the thread, read after join */
+} bg_t;
+
+typedef struct fixture_s {
+  it_server_t server;
+  bg_t bg;
+  impulse_client_t *admin;
+  int in_test;    /* a test started and has not reached its end */
+  int failed_any; /* some test did not reach its end */
+} fixture_t;
+
+static void bg_fail(bg_t *bg, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static void bg_fail(bg_t *bg, const char *fmt, ...) {
+  if (atomic_fetch_add(&bg->failures, 1) == 0) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(bg->first_error, sizeof bg->first_error, fmt, ap);
+    va_end(ap);
+  }
+}
+
+/* Invokes echo in a loop until told to stop. No cmocka calls here: cmocka
+ * is not thread-safe; the main thread checks the counters at the end. */
+static void *bg_main(void *arg) {
+  bg_t *bg = arg;
+  impulse_client_t *client = NULL;
+  unsigned long n = 0;
+  while (!atomic_load(&bg->stop)) {
+    if (client == NULL) {
+      int rc = impulse_client_connect(bg->addr, "", &client);
+      if (rc != IMPULSE_S_OK) {
+        bg_fail(bg, "connect: %s: %s", impulse_status_name(rc),
+                impulse_client_error(client));
+        impulse_client_close(client);
+        client = NULL;
+        it_sleep_ms(50);
+        continue;
+      }
+      impulse_client_set_timeout(client, 10000);
+    }
+    char payload[64];
+    int len = snprintf(payload, sizeof payload, "bg-%lu", n++);
+    impulse_response_t *r = NULL;
+    int rc = impulse_invoke(client, "echo", payload, (size_t)len, NULL, &r);
+    atomic_fetch_add(&bg->calls, 1);
+    if (rc != IMPULSE_S_OK) {
+      bg_fail(bg, "call %lu: %s: %s", n, impulse_status_name(rc),
+              impulse_client_error(client));
+      impulse_client_close(client);
+      client = NULL;
+    } else if (r->status != IMPULSE_S_OK) {
+      bg_fail(bg, "call %lu: %s: %s", n, impulse_status_name(r->status),
+              r->error ? r->error : "");
+    } else if (r->len != (size_t)len || memcmp(r->payload, payload, r->len)) {
+      bg_fail(bg, "call %lu: wrong answer '%.*s' to '%s'", n, (int)r->len,
+              (const char *)r->payload, payload);
+    }
+    impulse_response_free(r);
+    it_sleep_ms(2); /* steady, not a CPU hog on two cores */
+  }
+  impulse_client_close(client);
+  return NULL;
+}
+
+static void bg_stop(bg_t *bg) {
+  if (!bg->started) return;
+  atomic_store(&bg->stop, 1);
+  pthread_join(bg->thread, NULL);
+  bg->started = 0;
+}
+
+/* ---- fixture -------------------------------------------------------------- */
+
+static int group_setup(void **state) {
+  fixture_t *f = calloc(1, sizeof *f);
+  if (f == NULL) return -1;
+  *state = f;
+  if (it_server_start(&f->server, NULL) != 0) goto fail;
+  f->admin = it_connect(&f->server, 1, CALL_TIMEOUT_MS);
+  if (f->admin == NULL) goto fail;
+  char path[512];
+  it_function_path("echo", path, sizeof path);
+  uint32_t v;
+  if (it_deploy_file(f->admin, "echo", path, NULL, &v) != IMPULSE_S_OK) goto fail;
+  snprintf(f->bg.addr, sizeof f->bg.addr, "%s", f->server.addr);
+  if (pthread_create(&f->bg.thread, NULL, bg_main, &f->bg) != 0) goto fail;
+  f->bg.started = 1;
+  return 0;
+fail:
+  it_server_dump_log(&f->server, 8000);
+  bg_stop(&f->bg);
+  impulse_client_close(f->admin);
+  it_server_destroy(&f->server);
+  free(f);
+  *state = NULL;
+  return -1;
+}
+
+static int group_teardown(void **state) {
+  fixture_t *f = *state;
+  if (f == NULL) return 0;
+  bg_stop(&f->bg);
+  impulse_client_close(f->admin);
+  f->server.test_passed = !f->in_test && !f->failed_any;
+  if (!f->server.test_passed) it_server_dump_log(&f->server, 12000);
+  it_server_destroy(&f->server);
+  free(f);
+  return 0;
+}
+
+/* A test marks its start and its end; one that never reached its end
+ * failed, and the group teardown then prints the server log. */
+static void mark_running(fixture_t *f) {
+  if (f->in_test) f->failed_any = 1;
+  f->in_test = 1;
+}
+static void mark_passed(fixture_t *f) { f->in_test = 0; }
+
+static int contains_ci(const char *hay, const char *needle) {
+  size_t n = strlen(needle);
+  for (; hay && *hay; hay++) {
+    size_t i = 0;
+    while (i < n && hay[i] &&
+           tolower((unsigned char)hay[i]) == tolower((unsigned char)needle[i]))
+      i++;
+    if (i == n) return 1;
+  }
+  return 0;
+}
+
+/* Invokes; returns the status and copies the error text. */
+static int call(impulse_client_t *c, const char *fn, const char *payload,
+                char *err, size_t errlen, char *out, size_t outlen) {
+  impulse_response_t *r = NULL;
+  int rc = it_invoke(c, fn, payload, &r);
+  if (err) snprintf(err, errlen, "%s", r && r->error ? r->error
+                                       : r ? ""
+                                           : impulse_client_error(c));
+  if (out) snprintf(out, outlen, "%.*s", r ? (int)r->len : 0,
+                    r ? (const char *)r->payload : "");
+  impulse_response_free(r);
+  return rc;
+}
+
+static void deploy_ok(fixture_t *f, const char *name, const char *fn,
+                      const impulse_deploy_opts_t *opts, uint32_t *version) {
+  char path[512];
+  it_function_path(fn, path, sizeof path);
+  uint32_t v = 0;
+  assert_int_equal(it_deploy_file(f->admin, name, path, opts, &v), IMPULSE_S_OK);
+  if (version) *version = v;
+}
+
+/* ---- (a) crashes ----------------------------------------------------------- */
+
+static void test_crash(void **state) {
+  fixture_t *f = *state;
+  mark_running(f);
+  char err[1024];
+  deploy_ok(f, "crash", "crash", NULL, NULL);
+
+  /* SIGSEGV in the handler: CRASHED, the message names the signal. */
+  int rc = call(f->admin, "crash", "segv", err, sizeof err, NULL, 0);
+  fprintf(stderr, "crash segv -> %s: %s\n", impulse_status_name(rc), err);
+  assert_int_equal(rc, IMPULSE_S_CRASHED);
+  assert_true(contains_ci(err, "signal"));
+  assert_true(contains_ci(err, "segmentation") || contains_ci(err, "SIGSEGV") ||
+              strstr(err, "signal 11") != NULL);
+
+  /* abort(): CRASHED too (SIGABRT). */
+  rc = call(f->admin, "crash", "abort", err, sizeof err, NULL, 0);
+  fprintf(stderr, "crash abort -> %s: %s\n", impulse_status_name(rc), err);
+  assert_int_equal(rc, IMPULSE_S_CRASHED);
+  assert_true(contains_ci(err, "signal"));
+  assert_true(contains_ci(err, "abort") || strstr(err, "signal 6") != NULL);
+
+  /* The function is still there: a new instance runs (and crashes) again. */
+  for (int i = 0; i < 3; i++) {
+    rc = call(f->admin, "crash", "segv", err, sizeof err, NULL, 0);
+    assert_int_equal(rc, IMPULSE_S_CRASHED);
+  }
+  mark_passed(f);
+}
+
+/* ---- (b) hang past the timeout ---------------------------------------------- */
+
+static void test_hang_timeout(void **state) {
+  fixture_t *f = *state;
+  mark_running(f);
+  char err[1024], out[256];
+  impulse_deploy_opts_t opts = {0};
+  opts.timeout_ms = 300;
+  deploy_ok(f, "hang", "hang", &opts, NULL);
+
+  /* Warm up so the timing below is the timeout, not a cold start. */
+  assert_int_equal(call(f->admin, "hang", "1", err, sizeof err, out, sizeof out),
+                   IMPULSE_S_OK);
+  assert_string_equal(out, "slept 1");
+
+  uint64_t t0 = it_now_ms();
+  int rc = call(f->admin, "hang", "forever", err, sizeof err, NULL, 0);
+  uint64_t took = it_now_ms() - t0;
+  fprintf(stderr, "hang forever -> %s after %llu ms: %s\n",
+          impulse_status_name(rc), (unsigned long long)took, err);
+  assert_int_equal(rc, IMPULSE_S_TIMEOUT);
+  assert_true(took >= 250);
+  assert_true(took < 2000);
+
+  /* The hung instance is replaced: a short sleep succeeds. */
+  rc = call(f->admin, "hang", "10", err, sizeof err, out, sizeof out);
+  if (rc != IMPULSE_S_OK) fprintf(stderr, "hang 10 -> %s\n", err);
+  assert_int_equal(rc, IMPULSE_S_OK);
+  assert_string_equal(out, "slept 10");
+
+  /* Several hung calls at once all time out, and the function recovers. */
+  uint64_t ids[3];
+  t0 = it_now_ms();
+  for (int i = 0; i < 3; i++)
+    assert_int_equal(impulse_invoke_send(f->admin, "hang", "forever", 7, NULL,
+                                         &ids[i]),
+                     IMPULSE_S_OK);
+  for (int i = 0; i < 3; i++) {
+    impulse_response_t *r = NULL;
+    assert_int_equal(impulse_invoke_recv(f->admin, &r), IMPULSE_S_OK);
+    assert_int_equal(r->status, IMPULSE_S_TIMEOUT);
+    impulse_response_free(r);
+  }
+  assert_true(it_now_ms() - t0 < 3000);
+  assert_int_equal(call(f->admin, "hang", "5", err, sizeof err, out, sizeof out),
+                   IMPULSE_S_OK);
+  assert_string_equal(out, "slept 5");
+  mark_passed(f);
+}
+
+/* ---- (c) invalid artifacts ---------------------------------------------------- */
+
+/* Deploys bytes that must be refused; checks the message and that neither
+ * `victim` (deployed, v1) nor a fresh name changed. */
+static void expect_rejected(fixture_t *f, const char *what, const void *data,
+                            size_t len, const char *must_mention) {
+  uint32_t v = 0;
+  int rc = impulse_deploy(f->admin, "victim", data, len, NULL, &v);
+  const char *msg = impulse_client_error(f->admin);
+  fprintf(stderr, "deploy %s -> %s: %s\n", what, impulse_status_name(rc), msg);
+  assert_int_equal(rc, IMPULSE_S_INVALID_ARTIFACT);
+  assert_true(strlen(msg) > 0);
+  if (must_mention) assert_true(contains_ci(msg, must_mention));
+
+  /* The deployed version still answers, unchanged. */
+  impulse_response_t *r = NULL;
+  assert_int_equal(it_invoke(f->admin, "victim", what, &r), IMPULSE_S_OK);
+  assert_int_equal(r->version, 1);
+  assert_int_equal(r->len, strlen(what));
+  assert_memory_equal(r->payload, what, r->len);
+  impulse_response_free(r);
+
+  /* A fresh name is not created. */
+  rc = impulse_deploy(f->admin, "ghost", data, len, NULL, &v);
+  assert_int_equal(rc, IMPULSE_S_INVALID_ARTIFACT);
+  assert_int_equal(it_invoke(f->admin, "ghost", "x", &r), IMPULSE_S_NOT_FOUND);
+  impulse_response_free(r);
+}
+
+static void reject_file(fixture_t *f, const char *what, const char *path,
+                        const char *must_mention) {
+  char *data;
+  size_t len;
+  if (it_read_file(path, &data, &len) != 0) fail_msg("cannot read %s", path);
+  expect_rejected(f, what, data, len, must_mention);
+  free(data);
+}
+
+static void test_invalid_artifacts(void **state) {
+  fixture_t *f = *state;
+  mark_running(f);
+  uint32_t v = 0;
+  deploy_ok(f, "victim", "echo", NULL, &v);
+  assert_int_equal(v, 1);
+
+  /* Random bytes (never starting with the ELF magic). */
+  unsigned char junk[4096];
+  uint32_t x = 12345;
+  for (size_t i = 0; i < sizeof junk; i++) {
+    x = x * 1103515245u + 12345u;
+    junk[i] = (unsigned char)(x >> 16);
+  }
+  junk[0] = 'J';
+  expect_rejected(f, "random-bytes", junk, sizeof junk, "ELF");
+
+  static const char text[] =
+      "#!/bin/sh\necho this is a shell script, not a shared object\n";
+  expect_rejected(f, "text-file", text, sizeof text - 1, "ELF");
+  expect_rejected(f, "empty", "", 0, "ELF");
+
+  /* A real ELF header with the rest cut off: the loader refuses it. */
+  char path[512];
+  it_function_path("echo", path, sizeof path);
+  char *so;
+  size_t solen;
+  assert_int_equal(it_read_file(path, &so, &solen), 0);
+  assert_true(solen > 256);
+  expect_rejected(f, "truncated-elf", so, 256, NULL);
+  free(so);
+
+  reject_file(f, "no-handle", IT_ARTIFACTS_DIR "/no_handle.so", "impulse_handle");
+  reject_file(f, "bad-abi", IT_ARTIFACTS_DIR "/bad_abi.so", "ABI");
+  reject_file(f, "init-fails", IT_ARTIFACTS_DIR "/init_fails.so", "init-refused");
+
+  /* The user's view: ls lists victim at version 1, no ghost. */
+  it_cli_t r;
+  assert_int_equal(CLI(&r, NULL, "ls", "--addr", f->server.addr, "--token",
+                       f->server.token), 0);
+  assert_int_equal(r.status, 0);
+  assert_true(it_has_line_word(r.out, "victim"));
+  assert_false(it_has_line_word(r.out, "ghost"));
+  it_cli_free(&r);
+  char line[128];
+  assert_int_equal(CLI(&r, NULL, "describe", "victim", "--addr", f->server.addr,
+                       "--token", f->server.token), 0);
+  assert_int_equal(r.status, 0);
+  assert_non_null(it_line_value(r.out, "version:", line, sizeof line));
+  assert_string_equal(line, "1");
+  it_cli_free(&r);
+  assert_int_equal(CLI(&r, NULL, "describe", "ghost", "--addr", f->server.addr,
+                       "--token", f->server.token), 0);
+  assert_int_equal(r.status, 1);
+  assert_non_null(strstr(r.err, "NOT_FOUND"));
+  it_cli_free(&r);
+
+  /* Refused uploads used no version number: the next good one is 2. */
+  deploy_ok(f, "victim", "echo", NULL, &v);
+  assert_int_equal(v, 2);
+  mark_passed(f);
+}
+
+/* ---- (d) memory limit -------------------------------------------------------- */
+
+static void test_memory_limit(void **state) {
+  fixture_t *f = *state;
+#if defined(IMPULSE_ASAN)
+  /* ASan reserves terabytes of shadow memory: the worker disables the
+   * memory limit in sanitizer builds, so hog would eat the machine. */
+  skip();
+#endif
+  mark_running(f);
+  char err[1024];
+  impulse_deploy_opts_t opts = {0};
+  opts.memory_mb = 64;
+  opts.timeout_ms = 20000;
+  deploy_ok(f, "hog", "hog", &opts, NULL);
+  for (int i = 0; i < 2; i++) { /* twice: the instance is replaced */
+    int rc = call(f->admin, "hog", "", err, sizeof err, NULL, 0);
+    fprintf(stderr, "hog -> %s: %s\n", impulse_status_name(rc), err);
+    assert_true(rc == IMPULSE_S_OUT_OF_MEMORY || rc == IMPULSE_S_FUNCTION_ERROR);
+    assert_true(contains_ci(err, "memory"));
+  }
+  mark_passed(f);
+}
+
+/* ---- (e) unknown function ------------------------------------------------------ */
+
+static void test_unknown_function(void **state) {
+  fixture_t *f = *state;
+  mark_running(f);
+  char err[1024];
+  assert_int_equal(call(f->admin, "does-not-exist", "x", err, sizeof err, NULL, 0),
+                   IMPULSE_S_NOT_FOUND);
+  assert_non_null(strstr(err, "does-not-exist"));
+  mark_passed(f);
+}
+
+/* ---- the bystander ------------------------------------------------------------ */
+
+static void test_background_unaffected(void **state) {
+  fixture_t *f = *state;
+  mark_running(f);
+  /* A last stretch of calls after all the faults. */
+  unsigned long before = atomic_load(&f->bg.calls);
+  uint64_t until = it_now_ms() + 5000;
+  while (atomic_load(&f->bg.calls) < before + 20 && it_now_ms() < until)
+    it_sleep_ms(10);
+  bg_stop(&f->bg);
+  unsigned long calls = atomic_load(&f->bg.calls);
+  unsigned long failures = atomic_load(&f->bg.failures);
+  fprintf(stderr, "background echo: %lu calls, %lu failures%s%s\n", calls,
+          failures, failures ? "; first: " : "", f->bg.first_error);
+  assert_true(calls > 0);
+  assert_int_equal(failures, 0);
+  mark_passed(f);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_crash),
+      cmocka_unit_test(test_hang_timeout),
+      cmocka_unit_test(test_invalid_artifacts),
+      cmocka_unit_test(test_memory_limit),
+      cmocka_unit_test(test_unknown_function),
+      cmocka_unit_test(test_background_unaffected),
+  };
+  return cmocka_run_group_tests_name("integration_faults", tests, group_setup,
+                                     group_teardown);
+}

@@ -1,0 +1,536 @@
+/*
+ * Unit tests for runtime/protocol.c: the length-prefixed Envelope codec.
+ *
+ * Every decode reads from a heap buffer of exactly the size under test, so
+ * a read past the end is caught by AddressSanitizer in the sanitizer run.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "protocol.h"
+
+/* Copies `len` bytes into a heap block of exactly that size (caller frees). */
+static char *dup_exact(const void *data, size_t len) {
+  char *p = malloc(len ? len : 1);
+  assert_non_null(p);
+  if (len) memcpy(p, data, len);
+  return p;
+}
+
+/* Decodes from an exact-size copy so over-reads are visible to ASan. */
+static ssize_t decode_exact(const void *data, size_t len, size_t max_frame,
+                            Impulse__Envelope **env) {
+  char *copy = dup_exact(data, len);
+  ssize_t rc = imp_frame_decode(copy, len, max_frame, NULL, env);
+  free(copy);
+  return rc;
+}
+
+/* Deterministic PRNG so failures reproduce. */
+static uint64_t rng_state;
+static uint64_t rng_next(void) {
+  uint64_t x = rng_state;
+  x ^= x << 13;
+  x ^= x >> 7;
+  x ^= x << 17;
+  rng_state = x;
+  return x;
+}
+
+static const uint8_t kPayload[] = {0x00, 0x01, 0xff, 'h',  'i',
+                                   0x00, 0x80, 0x7f, 0x0a, 0x00};
+static const char kCtype[] = "application/octet-stream";
+static const uint8_t kBinHeader[] = {0x00, 0xfe, 0x00};
+
+/* An invoke envelope whose storage lives in the fixture. */
+typedef struct invoke_fixture_s {
+  Impulse__Envelope env;
+  Impulse__InvokeRequest inv;
+  Impulse__Header h[3];
+  Impulse__Header *hp[3];
+} invoke_fixture_t;
+
+static void invoke_fixture_init(invoke_fixture_t *f, uint64_t id) {
+  impulse__envelope__init(&f->env);
+  impulse__invoke_request__init(&f->inv);
+  for (int i = 0; i < 3; i++) {
+    impulse__header__init(&f->h[i]);
+    f->hp[i] = &f->h[i];
+  }
+  f->h[0].name = "content-type";
+  f->h[0].has_value = 1;
+  f->h[0].value.data = (uint8_t *)kCtype;
+  f->h[0].value.len = sizeof kCtype - 1;
+  f->h[1].name = "x-bin";
+  f->h[1].has_value = 1;
+  f->h[1].value.data = (uint8_t *)kBinHeader;
+  f->h[1].value.len = sizeof kBinHeader;
+  f->h[2].name = "x-empty";
+  f->h[2].has_value = 1;
+  f->h[2].value.data = NULL;
+  f->h[2].value.len = 0;
+
+  f->inv.function = "echo";
+  f->inv.has_payload = 1;
+  f->inv.payload.data = (uint8_t *)kPayload;
+  f->inv.payload.len = sizeof kPayload;
+  f->inv.n_headers = 3;
+  f->inv.headers = f->hp;
+  f->inv.has_deadline_ms = 1;
+  f->inv.deadline_ms = 250;
+  f->inv.idempotency_key = "key-1";
+  f->inv.has_version = 1;
+  f->inv.version = 7;
+
+  f->env.id = id;
+  f->env.body_case = IMPULSE__ENVELOPE__BODY_INVOKE;
+  f->env.invoke = &f->inv;
+}
+
+static void check_invoke(const Impulse__Envelope *e, uint64_t id) {
+  assert_non_null(e);
+  assert_true(e->id == id);
+  assert_int_equal(e->body_case, IMPULSE__ENVELOPE__BODY_INVOKE);
+  const Impulse__InvokeRequest *r = e->invoke;
+  assert_non_null(r);
+  assert_string_equal(r->function, "echo");
+  assert_true(r->has_payload);
+  assert_int_equal(r->payload.len, sizeof kPayload);
+  assert_memory_equal(r->payload.data, kPayload, sizeof kPayload);
+  assert_int_equal(r->n_headers, 3);
+  assert_string_equal(r->headers[0]->name, "content-type");
+  assert_true(r->headers[0]->has_value);
+  assert_int_equal(r->headers[0]->value.len, sizeof kCtype - 1);
+  assert_memory_equal(r->headers[0]->value.data, kCtype, sizeof kCtype - 1);
+  assert_string_equal(r->headers[1]->name, "x-bin");
+  assert_true(r->headers[1]->has_value);
+  assert_int_equal(r->headers[1]->value.len, sizeof kBinHeader);
+  assert_memory_equal(r->headers[1]->value.data, kBinHeader, sizeof kBinHeader);
+  assert_string_equal(r->headers[2]->name, "x-empty");
+  assert_true(r->headers[2]->has_value);
+  assert_int_equal(r->headers[2]->value.len, 0);
+  assert_true(r->has_deadline_ms);
+  assert_int_equal(r->deadline_ms, 250);
+  assert_string_equal(r->idempotency_key, "key-1");
+  assert_true(r->has_version);
+  assert_int_equal(r->version, 7);
+}
+
+static void test_invoke_round_trip(void **state) {
+  (void)state;
+  invoke_fixture_t f;
+  invoke_fixture_init(&f, 0x0123456789abcdefULL);
+  size_t packed = impulse__envelope__get_packed_size(&f.env);
+
+  imp_buf_t buf = {0};
+  assert_int_equal(imp_frame_append(&buf, &f.env, IMP_DEFAULT_MAX_FRAME), 0);
+  assert_int_equal(buf.len, IMP_FRAME_HEADER + packed);
+  assert_int_equal(imp_frame_len(buf.data), packed);
+  /* Big-endian prefix, byte by byte. */
+  assert_int_equal((unsigned char)buf.data[0], (packed >> 24) & 0xff);
+  assert_int_equal((unsigned char)buf.data[1], (packed >> 16) & 0xff);
+  assert_int_equal((unsigned char)buf.data[2], (packed >> 8) & 0xff);
+  assert_int_equal((unsigned char)buf.data[3], packed & 0xff);
+
+  Impulse__Envelope *e = NULL;
+  ssize_t n = decode_exact(buf.data, buf.len, IMP_DEFAULT_MAX_FRAME, &e);
+  assert_int_equal(n, (ssize_t)buf.len);
+  check_invoke(e, 0x0123456789abcdefULL);
+  impulse__envelope__free_unpacked(e, NULL);
+  imp_buf_free(&buf);
+}
+
+static void test_frame_len_helpers(void **state) {
+  (void)state;
+  char p[4];
+  imp_frame_put_len(p, 0x01020304u);
+  assert_int_equal((unsigned char)p[0], 1);
+  assert_int_equal((unsigned char)p[1], 2);
+  assert_int_equal((unsigned char)p[2], 3);
+  assert_int_equal((unsigned char)p[3], 4);
+  assert_int_equal(imp_frame_len(p), 0x01020304u);
+  imp_frame_put_len(p, 0xfffffffeu);
+  assert_int_equal(imp_frame_len(p), 0xfffffffeu);
+}
+
+static void test_pipelined_frames(void **state) {
+  (void)state;
+  invoke_fixture_t f1;
+  invoke_fixture_init(&f1, 1);
+
+  Impulse__Envelope e2;
+  Impulse__Error err2;
+  imp_envelope_error(&e2, &err2, 2, IMPULSE__ERROR_CODE__OVERLOADED,
+                     "queue full");
+
+  Impulse__Envelope e3;
+  Impulse__HelloRequest hello;
+  impulse__envelope__init(&e3);
+  impulse__hello_request__init(&hello);
+  hello.token = "secret";
+  hello.client = "test";
+  e3.id = 3;
+  e3.body_case = IMPULSE__ENVELOPE__BODY_HELLO;
+  e3.hello = &hello;
+
+  size_t sz[4];
+  sz[0] = IMP_FRAME_HEADER + impulse__envelope__get_packed_size(&f1.env);
+  sz[1] = IMP_FRAME_HEADER + impulse__envelope__get_packed_size(&e2);
+  sz[2] = IMP_FRAME_HEADER + impulse__envelope__get_packed_size(&e3);
+  sz[3] = sz[0];
+
+  imp_buf_t buf = {0};
+  assert_int_equal(imp_frame_append(&buf, &f1.env, IMP_DEFAULT_MAX_FRAME), 0);
+  assert_int_equal(imp_frame_append(&buf, &e2, IMP_DEFAULT_MAX_FRAME), 0);
+  assert_int_equal(imp_frame_append(&buf, &e3, IMP_DEFAULT_MAX_FRAME), 0);
+  /* A fourth frame of which the last byte has not arrived yet. */
+  assert_int_equal(imp_frame_append(&buf, &f1.env, IMP_DEFAULT_MAX_FRAME), 0);
+  assert_int_equal(buf.len, sz[0] + sz[1] + sz[2] + sz[3]);
+  size_t avail = buf.len - 1;
+
+  char *data = dup_exact(buf.data, avail);
+  size_t off = 0;
+  Impulse__Envelope *e = NULL;
+
+  ssize_t n = imp_frame_decode(data + off, avail - off, IMP_DEFAULT_MAX_FRAME,
+                               NULL, &e);
+  assert_int_equal(n, (ssize_t)sz[0]);
+  check_invoke(e, 1);
+  impulse__envelope__free_unpacked(e, NULL);
+  off += (size_t)n;
+
+  e = NULL;
+  n = imp_frame_decode(data + off, avail - off, IMP_DEFAULT_MAX_FRAME, NULL,
+                       &e);
+  assert_int_equal(n, (ssize_t)sz[1]);
+  assert_non_null(e);
+  assert_int_equal(e->id, 2);
+  assert_int_equal(e->body_case, IMPULSE__ENVELOPE__BODY_ERROR);
+  assert_int_equal(e->error->code, IMPULSE__ERROR_CODE__OVERLOADED);
+  assert_string_equal(e->error->message, "queue full");
+  impulse__envelope__free_unpacked(e, NULL);
+  off += (size_t)n;
+
+  e = NULL;
+  n = imp_frame_decode(data + off, avail - off, IMP_DEFAULT_MAX_FRAME, NULL,
+                       &e);
+  assert_int_equal(n, (ssize_t)sz[2]);
+  assert_non_null(e);
+  assert_int_equal(e->id, 3);
+  assert_int_equal(e->body_case, IMPULSE__ENVELOPE__BODY_HELLO);
+  assert_string_equal(e->hello->token, "secret");
+  assert_string_equal(e->hello->client, "test");
+  impulse__envelope__free_unpacked(e, NULL);
+  off += (size_t)n;
+
+  /* The incomplete fourth frame: need more, envelope untouched. */
+  e = NULL;
+  n = imp_frame_decode(data + off, avail - off, IMP_DEFAULT_MAX_FRAME, NULL,
+                       &e);
+  assert_int_equal(n, 0);
+  assert_null(e);
+  assert_int_equal(avail - off, sz[3] - 1);
+  free(data);
+
+  /* The same stream read the way a connection does: decode, consume. */
+  size_t frames = 0;
+  for (;;) {
+    e = NULL;
+    n = imp_frame_decode(buf.data, buf.len, IMP_DEFAULT_MAX_FRAME, NULL, &e);
+    if (n == 0) break;
+    assert_true(n > 0);
+    assert_int_equal(n, (ssize_t)sz[frames]);
+    assert_int_equal(e->id, frames == 3 ? 1 : frames + 1);
+    impulse__envelope__free_unpacked(e, NULL);
+    imp_buf_consume(&buf, (size_t)n);
+    frames++;
+  }
+  assert_int_equal(frames, 4);
+  assert_int_equal(buf.len, 0);
+  imp_buf_free(&buf);
+}
+
+static void test_truncated_frame_needs_more(void **state) {
+  (void)state;
+  invoke_fixture_t f;
+  invoke_fixture_init(&f, 99);
+  imp_buf_t buf = {0};
+  assert_int_equal(imp_frame_append(&buf, &f.env, IMP_DEFAULT_MAX_FRAME), 0);
+
+  for (size_t len = 0; len < buf.len; len++) {
+    Impulse__Envelope *e = NULL;
+    ssize_t n = decode_exact(buf.data, len, IMP_DEFAULT_MAX_FRAME, &e);
+    assert_int_equal(n, 0);
+    assert_null(e);
+  }
+  Impulse__Envelope *e = NULL;
+  assert_int_equal(decode_exact(buf.data, buf.len, IMP_DEFAULT_MAX_FRAME, &e),
+                   (ssize_t)buf.len);
+  check_invoke(e, 99);
+  impulse__envelope__free_unpacked(e, NULL);
+  imp_buf_free(&buf);
+}
+
+static void test_oversized_prefix(void **state) {
+  (void)state;
+  const size_t max = 1024;
+  char hdr[IMP_FRAME_HEADER];
+  Impulse__Envelope *e = NULL;
+
+  /* Only the 4 header bytes have arrived: already rejected. */
+  imp_frame_put_len(hdr, (uint32_t)(max + 1));
+  assert_int_equal(decode_exact(hdr, sizeof hdr, max, &e), IMP_EFRAMETOOBIG);
+  assert_null(e);
+
+  /* Same with some body bytes behind it. */
+  char more[IMP_FRAME_HEADER + 16] = {0};
+  imp_frame_put_len(more, (uint32_t)(max + 1));
+  assert_int_equal(decode_exact(more, sizeof more, max, &e), IMP_EFRAMETOOBIG);
+  assert_null(e);
+
+  /* The largest prefix against the default limit. */
+  imp_frame_put_len(hdr, 0xffffffffu);
+  assert_int_equal(decode_exact(hdr, sizeof hdr, IMP_DEFAULT_MAX_FRAME, &e),
+                   IMP_EFRAMETOOBIG);
+  imp_frame_put_len(hdr, IMP_DEFAULT_MAX_FRAME + 1);
+  assert_int_equal(decode_exact(hdr, sizeof hdr, IMP_DEFAULT_MAX_FRAME, &e),
+                   IMP_EFRAMETOOBIG);
+  assert_null(e);
+
+  /* Fewer than 4 bytes cannot be judged yet. */
+  assert_int_equal(decode_exact(hdr, 3, IMP_DEFAULT_MAX_FRAME, &e), 0);
+  assert_null(e);
+}
+
+static void test_prefix_at_max_accepted(void **state) {
+  (void)state;
+  const size_t max = 1024;
+  Impulse__Envelope *e = NULL;
+
+  char *frame = calloc(1, IMP_FRAME_HEADER + max);
+  assert_non_null(frame);
+  imp_frame_put_len(frame, (uint32_t)max);
+  assert_int_equal(decode_exact(frame, IMP_FRAME_HEADER, max, &e), 0);
+  assert_int_equal(decode_exact(frame, IMP_FRAME_HEADER + max - 1, max, &e), 0);
+  assert_null(e);
+  free(frame);
+
+  /* A real frame whose body is exactly max_frame bytes decodes. */
+  invoke_fixture_t f;
+  invoke_fixture_init(&f, 5);
+  size_t n = impulse__envelope__get_packed_size(&f.env);
+  imp_buf_t buf = {0};
+  assert_int_equal(imp_frame_append(&buf, &f.env, n), 0);
+  assert_int_equal(buf.len, IMP_FRAME_HEADER + n);
+  assert_int_equal(decode_exact(buf.data, buf.len, n, &e), (ssize_t)buf.len);
+  check_invoke(e, 5);
+  impulse__envelope__free_unpacked(e, NULL);
+  e = NULL;
+  /* One byte less of allowance and the same frame is refused. */
+  assert_int_equal(decode_exact(buf.data, buf.len, n - 1, &e),
+                   IMP_EFRAMETOOBIG);
+  assert_int_equal(decode_exact(buf.data, IMP_FRAME_HEADER, n - 1, &e),
+                   IMP_EFRAMETOOBIG);
+  assert_null(e);
+  imp_buf_free(&buf);
+}
+
+/* rc must be one of the documented outcomes; a decoded envelope is freed. */
+static int check_hostile(const char *frame, size_t len, size_t max) {
+  Impulse__Envelope *e = NULL;
+  ssize_t n = decode_exact(frame, len, max, &e);
+  if (n == IMP_EPROTO) {
+    assert_null(e);
+    return 0;
+  }
+  assert_int_equal(n, (ssize_t)len);
+  assert_non_null(e);
+  assert_true(e->body_case != IMPULSE__ENVELOPE__BODY__NOT_SET);
+  impulse__envelope__free_unpacked(e, NULL);
+  return 1;
+}
+
+static void test_garbage_bodies(void **state) {
+  (void)state;
+  rng_state = 0x9e3779b97f4a7c15ULL;
+  char frame[IMP_FRAME_HEADER + 512];
+  size_t decoded = 0;
+
+  for (int iter = 0; iter < 20000; iter++) {
+    size_t blen = (iter % 10 == 0) ? rng_next() % 512 : rng_next() % 48;
+    imp_frame_put_len(frame, (uint32_t)blen);
+    for (size_t i = 0; i < blen; i++)
+      frame[IMP_FRAME_HEADER + i] = (char)rng_next();
+    /* Often start with a plausible "id" field so decoding goes deeper. */
+    if (blen >= 2 && (iter & 1)) {
+      frame[IMP_FRAME_HEADER] = 0x08; /* field 1, varint */
+      frame[IMP_FRAME_HEADER + 1] = (char)(rng_next() & 0x7f);
+    }
+    decoded += (size_t)check_hostile(frame, IMP_FRAME_HEADER + blen,
+                                     IMP_DEFAULT_MAX_FRAME);
+  }
+
+  /* Mutations of a valid frame reach the nested message decoders. */
+  invoke_fixture_t f;
+  invoke_fixture_init(&f, 77);
+  imp_buf_t valid = {0};
+  assert_int_equal(imp_frame_append(&valid, &f.env, IMP_DEFAULT_MAX_FRAME), 0);
+  size_t body = valid.len - IMP_FRAME_HEADER;
+  char *mut = malloc(valid.len);
+  assert_non_null(mut);
+  for (int iter = 0; iter < 20000; iter++) {
+    memcpy(mut, valid.data, valid.len);
+    int flips = 1 + (int)(rng_next() % 4);
+    for (int k = 0; k < flips; k++)
+      mut[IMP_FRAME_HEADER + rng_next() % body] = (char)rng_next();
+    /* Sometimes also cut the body short (and fix the prefix). */
+    size_t blen = body;
+    if (iter % 3 == 0) blen = rng_next() % (body + 1);
+    imp_frame_put_len(mut, (uint32_t)blen);
+    decoded += (size_t)check_hostile(mut, IMP_FRAME_HEADER + blen,
+                                     IMP_DEFAULT_MAX_FRAME);
+  }
+  free(mut);
+  imp_buf_free(&valid);
+  print_message("hostile frames that decoded: %zu of 40000\n", decoded);
+}
+
+static void test_empty_envelope_is_eproto(void **state) {
+  (void)state;
+  Impulse__Envelope env;
+  impulse__envelope__init(&env);
+  env.id = 5;
+
+  imp_buf_t buf = {0};
+  assert_int_equal(imp_frame_append(&buf, &env, IMP_DEFAULT_MAX_FRAME), 0);
+  Impulse__Envelope *e = NULL;
+  assert_int_equal(decode_exact(buf.data, buf.len, IMP_DEFAULT_MAX_FRAME, &e),
+                   IMP_EPROTO);
+  assert_null(e);
+  imp_buf_free(&buf);
+
+  /* A zero-length body lacks even the required id. */
+  char hdr[IMP_FRAME_HEADER];
+  imp_frame_put_len(hdr, 0);
+  assert_int_equal(decode_exact(hdr, sizeof hdr, IMP_DEFAULT_MAX_FRAME, &e),
+                   IMP_EPROTO);
+  assert_null(e);
+}
+
+static void test_append_too_big_leaves_buffer(void **state) {
+  (void)state;
+  static uint8_t big[2000];
+  memset(big, 0xab, sizeof big);
+  Impulse__Envelope env;
+  Impulse__InvokeRequest inv;
+  impulse__envelope__init(&env);
+  impulse__invoke_request__init(&inv);
+  inv.function = "f";
+  inv.has_payload = 1;
+  inv.payload.data = big;
+  inv.payload.len = sizeof big;
+  env.id = 1;
+  env.body_case = IMPULSE__ENVELOPE__BODY_INVOKE;
+  env.invoke = &inv;
+  size_t n = impulse__envelope__get_packed_size(&env);
+  assert_true(n > sizeof big);
+
+  /* Empty buffer stays empty (no allocation either). */
+  imp_buf_t buf = {0};
+  assert_int_equal(imp_frame_append(&buf, &env, 1000), IMP_EFRAMETOOBIG);
+  assert_null(buf.data);
+  assert_int_equal(buf.len, 0);
+  assert_int_equal(buf.cap, 0);
+
+  /* A buffer with earlier frames keeps pointer, length, capacity, bytes. */
+  assert_int_equal(imp_buf_append(&buf, "abc\0def", 7), 0);
+  char *data = buf.data;
+  size_t len = buf.len, cap = buf.cap;
+  assert_int_equal(imp_frame_append(&buf, &env, 1000), IMP_EFRAMETOOBIG);
+  assert_int_equal(imp_frame_append(&buf, &env, n - 1), IMP_EFRAMETOOBIG);
+  assert_ptr_equal(buf.data, data);
+  assert_int_equal(buf.len, len);
+  assert_int_equal(buf.cap, cap);
+  assert_memory_equal(buf.data, "abc\0def", 7);
+
+  /* At exactly the limit it goes in, after the earlier bytes. */
+  assert_int_equal(imp_frame_append(&buf, &env, n), 0);
+  assert_int_equal(buf.len, 7 + IMP_FRAME_HEADER + n);
+  assert_memory_equal(buf.data, "abc\0def", 7);
+  assert_int_equal(imp_frame_len(buf.data + 7), n);
+  imp_buf_free(&buf);
+}
+
+static void test_envelope_error(void **state) {
+  (void)state;
+  Impulse__Envelope env;
+  Impulse__Error err;
+  const char *msg = "no such function: nope";
+  imp_envelope_error(&env, &err, 42, IMPULSE__ERROR_CODE__NOT_FOUND, msg);
+  assert_int_equal(env.id, 42);
+  assert_int_equal(env.body_case, IMPULSE__ENVELOPE__BODY_ERROR);
+  assert_ptr_equal(env.error, &err);
+  assert_int_equal(err.code, IMPULSE__ERROR_CODE__NOT_FOUND);
+  assert_ptr_equal(err.message, msg); /* borrowed, not copied */
+
+  imp_buf_t buf = {0};
+  assert_int_equal(imp_frame_append(&buf, &env, IMP_DEFAULT_MAX_FRAME), 0);
+  Impulse__Envelope *e = NULL;
+  assert_int_equal(decode_exact(buf.data, buf.len, IMP_DEFAULT_MAX_FRAME, &e),
+                   (ssize_t)buf.len);
+  assert_int_equal(e->id, 42);
+  assert_int_equal(e->body_case, IMPULSE__ENVELOPE__BODY_ERROR);
+  assert_int_equal(e->error->code, 3);
+  assert_string_equal(e->error->message, "no such function: nope");
+  impulse__envelope__free_unpacked(e, NULL);
+  imp_buf_free(&buf);
+
+  /* Without a message the field is absent on the wire. */
+  imp_envelope_error(&env, &err, 43, IMPULSE__ERROR_CODE__INTERNAL, NULL);
+  assert_int_equal(imp_frame_append(&buf, &env, IMP_DEFAULT_MAX_FRAME), 0);
+  e = NULL;
+  assert_int_equal(decode_exact(buf.data, buf.len, IMP_DEFAULT_MAX_FRAME, &e),
+                   (ssize_t)buf.len);
+  assert_int_equal(e->id, 43);
+  assert_int_equal(e->error->code, IMPULSE__ERROR_CODE__INTERNAL);
+  assert_null(e->error->message);
+  impulse__envelope__free_unpacked(e, NULL);
+  imp_buf_free(&buf);
+}
+
+static void test_error_code_name(void **state) {
+  (void)state;
+  assert_string_equal(imp_error_code_name(IMPULSE__ERROR_CODE__NOT_FOUND),
+                      "NOT_FOUND");
+  assert_string_equal(imp_error_code_name(IMPULSE__ERROR_CODE__OK), "OK");
+  assert_string_equal(imp_error_code_name(IMPULSE__ERROR_CODE__OVERLOADED),
+                      "OVERLOADED");
+  assert_string_equal(imp_error_code_name(IMPULSE__ERROR_CODE__EXISTS),
+                      "EXISTS");
+  assert_string_equal(imp_error_code_name(15), "UNKNOWN");
+  assert_string_equal(imp_error_code_name(-1), "UNKNOWN");
+  assert_string_equal(imp_error_code_name(1000000), "UNKNOWN");
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_invoke_round_trip),
+      cmocka_unit_test(test_frame_len_helpers),
+      cmocka_unit_test(test_pipelined_frames),
+      cmocka_unit_test(test_truncated_frame_needs_more),
+      cmocka_unit_test(test_oversized_prefix),
+      cmocka_unit_test(test_prefix_at_max_accepted),
+      cmocka_unit_test(test_garbage_bodies),
+      cmocka_unit_test(test_empty_envelope_is_eproto),
+      cmocka_unit_test(test_append_too_big_leaves_buffer),
+      cmocka_unit_test(test_envelope_error),
+      cmocka_unit_test(test_error_code_name),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
