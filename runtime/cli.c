@@ -923,7 +923,8 @@ static const cmd_t *cmds(size_t *count) {
        "  -H, --header NAME=VALUE  request header (repeatable)\n"
        "  --deadline MS            overall budget in milliseconds\n"
        "                           (default: the function's timeout)\n"
-       "  --idempotency-key KEY    identical keys run the function once\n"},
+       "  --idempotency-key KEY    idempotency key sent with the call (honoured\n"
+       "                           once the server stores answers by key)\n"},
       {"ls", run_ls, "ls", "list functions",
        "usage: impulse ls [options]\n"
        "\n"

@@ -1,0 +1,201 @@
+/*
+ * Integration: dispatching onto instances.
+ *
+ *   all slots busy, max instances reached -> the queued calls fail with
+ *     OVERLOADED once --queue-timeout passes (they do not hang until a
+ *     slot frees); the call holding the slot still succeeds
+ *   concurrency N on one instance         -> N calls run at the same time
+ *   min 0, first call                     -> an instance is started for it
+ *     (scale from zero) and the call succeeds
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include <cmocka.h>
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "harness.h"
+
+#define CALL_TIMEOUT_MS 30000u
+#define QUEUE_TIMEOUT_MS 300u
+
+#define CLI(res, env, ...) \
+  it_cli((res), (env), (const char *const[]){__VA_ARGS__, NULL})
+
+static int setup_short_queue(void **state) {
+  static const char *const flags[] = {"--queue-timeout", "300", NULL};
+  return it_fixture_setup(state, flags);
+}
+static int setup(void **state) { return it_fixture_setup(state, NULL); }
+static int teardown(void **state) { return it_fixture_teardown(state); }
+
+static void deploy_hang(impulse_client_t *c, const char *name,
+                        uint32_t concurrency) {
+  char path[512];
+  it_function_path("hang", path, sizeof path);
+  impulse_deploy_opts_t opts = {0};
+  opts.concurrency = concurrency;
+  opts.max_instances = 1;
+  opts.has_max = 1;
+  opts.timeout_ms = 5000;
+  uint32_t v = 0;
+  assert_int_equal(it_deploy_file(c, name, path, &opts, &v), IMPULSE_S_OK);
+}
+
+/* Calls until one succeeds, so an instance is up (a cold start may take
+ * longer than a short queue timeout). */
+static void warm_up(impulse_client_t *c, const char *name) {
+  uint64_t until = it_now_ms() + 15000;
+  for (;;) {
+    impulse_response_t *r = NULL;
+    int rc = it_invoke(c, name, "1", &r);
+    if (rc == IMPULSE_S_OK) {
+      assert_int_equal(r->len, 7);
+      assert_memory_equal(r->payload, "slept 1", 7);
+      impulse_response_free(r);
+      return;
+    }
+    fprintf(stderr, "warm-up %s: %s: %s\n", name, impulse_status_name(rc),
+            r && r->error ? r->error : impulse_client_error(c));
+    impulse_response_free(r);
+    assert_int_equal(rc, IMPULSE_S_OVERLOADED);
+    if (it_now_ms() > until) fail_msg("%s never became ready", name);
+    it_sleep_ms(50);
+  }
+}
+
+static void test_queue_timeout_overloaded(void **state) {
+  it_server_t *s = *state;
+  impulse_client_t *c = it_connect(s, 1, CALL_TIMEOUT_MS);
+  assert_non_null(c);
+  deploy_hang(c, "busy", 1);
+  warm_up(c, "busy");
+
+  for (int round = 0; round < 2; round++) {
+    uint64_t ids[3];
+    uint64_t t0 = it_now_ms();
+    for (int i = 0; i < 3; i++)
+      assert_int_equal(impulse_invoke_send(c, "busy", "1000", 4, NULL, &ids[i]),
+                       IMPULSE_S_OK);
+    int ok = 0, overloaded = 0;
+    for (int i = 0; i < 3; i++) {
+      impulse_response_t *r = NULL;
+      assert_int_equal(impulse_invoke_recv(c, &r), IMPULSE_S_OK);
+      uint64_t at = it_now_ms() - t0;
+      fprintf(stderr, "round %d: call %llu -> %s after %llu ms %s\n", round,
+              (unsigned long long)r->id, impulse_status_name(r->status),
+              (unsigned long long)at, r->error ? r->error : "");
+      if (r->status == IMPULSE_S_OK) {
+        /* The one that got the slot: the first sent, after its full sleep. */
+        ok++;
+        assert_int_equal(r->id, ids[0]);
+        assert_int_equal(r->len, 10);
+        assert_memory_equal(r->payload, "slept 1000", 10);
+        assert_true(at >= 1000);
+        assert_true(at < 4000);
+      } else {
+        /* Queued ones: OVERLOADED at the queue timeout, long before the
+         * busy slot frees at 1000 ms. */
+        overloaded++;
+        assert_int_equal(r->status, IMPULSE_S_OVERLOADED);
+        assert_true(r->id == ids[1] || r->id == ids[2]);
+        assert_true(at >= QUEUE_TIMEOUT_MS - 50);
+        assert_true(at < 950);
+      }
+      impulse_response_free(r);
+    }
+    assert_int_equal(ok, 1);
+    assert_int_equal(overloaded, 2);
+  }
+  impulse_client_close(c);
+  s->test_passed = 1;
+}
+
+static void test_concurrency_in_one_instance(void **state) {
+  it_server_t *s = *state;
+  impulse_client_t *c = it_connect(s, 1, CALL_TIMEOUT_MS);
+  assert_non_null(c);
+  deploy_hang(c, "wide", 3);
+  warm_up(c, "wide");
+  uint64_t t0 = it_now_ms();
+  for (int i = 0; i < 3; i++)
+    assert_int_equal(impulse_invoke_send(c, "wide", "600", 3, NULL, NULL),
+                     IMPULSE_S_OK);
+  for (int i = 0; i < 3; i++) {
+    impulse_response_t *r = NULL;
+    assert_int_equal(impulse_invoke_recv(c, &r), IMPULSE_S_OK);
+    assert_int_equal(r->status, IMPULSE_S_OK);
+    assert_int_equal(r->len, 9);
+    assert_memory_equal(r->payload, "slept 600", 9);
+    impulse_response_free(r);
+  }
+  uint64_t took = it_now_ms() - t0;
+  fprintf(stderr, "3 x 600 ms with concurrency 3 on one instance: %llu ms\n",
+          (unsigned long long)took);
+  /* In parallel: about 600 ms, far from the 1800 ms of one at a time. */
+  assert_true(took >= 600);
+  assert_true(took < 1500);
+  impulse_client_close(c);
+  s->test_passed = 1;
+}
+
+static void test_scale_from_zero(void **state) {
+  it_server_t *s = *state;
+  char path[512], line[64];
+  it_function_path("echo", path, sizeof path);
+  impulse_client_t *c = it_connect(s, 1, CALL_TIMEOUT_MS);
+  assert_non_null(c);
+  impulse_deploy_opts_t opts = {0};
+  opts.has_min = 1; /* min 0 */
+  uint32_t v = 0;
+  assert_int_equal(it_deploy_file(c, "lazy", path, &opts, &v), IMPULSE_S_OK);
+
+  /* Nothing runs for it yet. */
+  it_cli_t r;
+  assert_int_equal(CLI(&r, NULL, "describe", "lazy", "--addr", s->addr,
+                       "--token", s->token), 0);
+  assert_int_equal(r.status, 0);
+  assert_non_null(it_line_value(r.out, "min instances:", line, sizeof line));
+  assert_string_equal(line, "0");
+  assert_non_null(it_line_value(r.out, "instances:", line, sizeof line));
+  assert_string_equal(line, "0 (0 ready)");
+  it_cli_free(&r);
+
+  /* The very first call succeeds: an instance is started for it. */
+  impulse_response_t *resp = NULL;
+  int rc = it_invoke(c, "lazy", "first", &resp);
+  if (rc != IMPULSE_S_OK)
+    fprintf(stderr, "first call: %s: %s\n", impulse_status_name(rc),
+            resp && resp->error ? resp->error : impulse_client_error(c));
+  assert_int_equal(rc, IMPULSE_S_OK);
+  assert_int_equal(resp->len, 5);
+  assert_memory_equal(resp->payload, "first", 5);
+  impulse_response_free(resp);
+
+  assert_int_equal(CLI(&r, NULL, "describe", "lazy", "--addr", s->addr,
+                       "--token", s->token), 0);
+  assert_int_equal(r.status, 0);
+  assert_non_null(it_line_value(r.out, "instances:", line, sizeof line));
+  assert_string_equal(line, "1 (1 ready)");
+  assert_non_null(it_line_value(r.out, "cold starts:", line, sizeof line));
+  assert_string_equal(line, "1");
+  it_cli_free(&r);
+  impulse_client_close(c);
+  s->test_passed = 1;
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test_setup_teardown(test_queue_timeout_overloaded,
+                                      setup_short_queue, teardown),
+      cmocka_unit_test_setup_teardown(test_concurrency_in_one_instance, setup,
+                                      teardown),
+      cmocka_unit_test_setup_teardown(test_scale_from_zero, setup, teardown),
+  };
+  return cmocka_run_group_tests_name("integration_dispatch", tests, NULL, NULL);
+}

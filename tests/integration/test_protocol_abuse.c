@@ -1,0 +1,492 @@
+/*
+ * Integration: hostile bytes on the RPC port. Each abuse happens on its own
+ * raw TCP connection while a well-behaved client invokes echo before and
+ * after it; the server must answer the abuser with an error and/or hang up
+ * quickly, buffer nothing it was not asked to, and keep serving everyone
+ * else.
+ *
+ * What each bad input gets:
+ *   length 20 + 20 undecodable bytes  -> Error BAD_REQUEST, then closed
+ *   length 0 (empty envelope)         -> Error BAD_REQUEST, then closed
+ *   length 0x7fffffff                 -> Error TOO_LARGE, closed at once
+ *                                        (the body is never buffered)
+ *   length max_frame + 1              -> Error TOO_LARGE, closed
+ *   half a frame, then hang up        -> nothing; the server forgets it
+ *   a decodable frame of a kind only
+ *   workers take (Load)               -> Error BAD_REQUEST for its id; the
+ *                                        connection stays usable
+ *   Deploy/Delete/Scale without Hello -> Error UNAUTHENTICATED; nothing
+ *   or token                             changes
+ *   Hello with a wrong token          -> UNAUTHENTICATED at connect
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include <cmocka.h>
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "harness.h"
+#include "protocol.h"
+
+#define CALL_TIMEOUT_MS 20000u
+#define ABUSE_CLOSE_MS 2000u /* the server must hang up within this */
+
+#define CLI(res, env, ...) \
+  it_cli((res), (env), (const char *const[]){__VA_ARGS__, NULL})
+
+typedef struct fixture_s {
+  it_server_t server;
+  impulse_client_t *good; /* the well-behaved client */
+  unsigned long echo_n;
+  int in_test, failed_any;
+} fixture_t;
+
+static int group_setup(void **state) {
+  fixture_t *f = calloc(1, sizeof *f);
+  if (f == NULL) return -1;
+  *state = f;
+  if (it_server_start(&f->server, NULL) != 0) goto fail;
+  f->good = it_connect(&f->server, 1, CALL_TIMEOUT_MS);
+  if (f->good == NULL) goto fail;
+  char path[512];
+  it_function_path("echo", path, sizeof path);
+  uint32_t v;
+  if (it_deploy_file(f->good, "echo", path, NULL, &v) != IMPULSE_S_OK) goto fail;
+  return 0;
+fail:
+  it_server_dump_log(&f->server, 8000);
+  impulse_client_close(f->good);
+  it_server_destroy(&f->server);
+  free(f);
+  *state = NULL;
+  return -1;
+}
+
+static int group_teardown(void **state) {
+  fixture_t *f = *state;
+  if (f == NULL) return 0;
+  impulse_client_close(f->good);
+  f->server.test_passed = !f->in_test && !f->failed_any;
+  if (!f->server.test_passed) it_server_dump_log(&f->server, 12000);
+  it_server_destroy(&f->server);
+  free(f);
+  return 0;
+}
+
+static void mark_running(fixture_t *f) {
+  if (f->in_test) f->failed_any = 1;
+  f->in_test = 1;
+}
+static void mark_passed(fixture_t *f) { f->in_test = 0; }
+
+/* The well-behaved client gets its echo. */
+static void good_echo(fixture_t *f) {
+  char payload[64];
+  snprintf(payload, sizeof payload, "good-%lu", f->echo_n++);
+  impulse_response_t *r = NULL;
+  int rc = it_invoke(f->good, "echo", payload, &r);
+  if (rc != IMPULSE_S_OK)
+    fprintf(stderr, "good client: %s: %s\n", impulse_status_name(rc),
+            r && r->error ? r->error : impulse_client_error(f->good));
+  assert_int_equal(rc, IMPULSE_S_OK);
+  assert_int_equal(r->len, strlen(payload));
+  assert_memory_equal(r->payload, payload, r->len);
+  impulse_response_free(r);
+}
+
+/* ---- raw sockets --------------------------------------------------------- */
+
+static int raw_connect(const it_server_t *s) {
+  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return -1;
+  struct sockaddr_in sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sin_family = AF_INET;
+  sa.sin_port = htons((uint16_t)s->port);
+  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0) {
+    close(fd);
+    return -1;
+  }
+  int one = 1;
+  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  return fd;
+}
+
+/* Sends everything; a peer that hung up meanwhile is not an error here
+ * (returns 1), the reading side tells what happened. */
+static int raw_send(int fd, const void *data, size_t len) {
+  const char *p = data;
+  while (len > 0) {
+    ssize_t n = send(fd, p, len, MSG_NOSIGNAL);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return (errno == EPIPE || errno == ECONNRESET) ? 1 : -1;
+    p += n;
+    len -= (size_t)n;
+  }
+  return 0;
+}
+
+/* Reads until the peer closes or `ms` pass. Returns 1 when closed (EOF or
+ * reset), 0 on timeout. Bytes read go to buf (up to cap, the rest is
+ * dropped). */
+static int raw_read_until_close(int fd, unsigned ms, char *buf, size_t cap,
+                                size_t *got) {
+  uint64_t until = it_now_ms() + ms;
+  *got = 0;
+  for (;;) {
+    uint64_t now = it_now_ms();
+    if (now >= until) return 0;
+    struct pollfd p = {fd, POLLIN, 0};
+    int r = poll(&p, 1, (int)(until - now));
+    if (r < 0 && errno == EINTR) continue;
+    if (r <= 0) return 0;
+    char tmp[65536];
+    ssize_t n = recv(fd, tmp, sizeof tmp, 0);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return 1; /* ECONNRESET and the like: closed */
+    if (n == 0) return 1;
+    size_t keep = (size_t)n;
+    if (keep > cap - *got) keep = cap - *got;
+    memcpy(buf + *got, tmp, keep);
+    *got += keep;
+  }
+}
+
+/* Reads exactly one frame (bounded by ms). Returns the envelope or NULL. */
+static Impulse__Envelope *raw_read_frame(int fd, unsigned ms) {
+  char buf[65536];
+  size_t len = 0;
+  uint64_t until = it_now_ms() + ms;
+  for (;;) {
+    Impulse__Envelope *env = NULL;
+    ssize_t n = imp_frame_decode(buf, len, sizeof buf, NULL, &env);
+    if (n > 0) return env;
+    if (n < 0) return NULL;
+    uint64_t now = it_now_ms();
+    if (now >= until || len == sizeof buf) return NULL;
+    struct pollfd p = {fd, POLLIN, 0};
+    int r = poll(&p, 1, (int)(until - now));
+    if (r < 0 && errno == EINTR) continue;
+    if (r <= 0) return NULL;
+    ssize_t got = recv(fd, buf + len, sizeof buf - len, 0);
+    if (got < 0 && errno == EINTR) continue;
+    if (got <= 0) return NULL;
+    len += (size_t)got;
+  }
+}
+
+static int raw_send_env(int fd, const Impulse__Envelope *env) {
+  imp_buf_t b = {0};
+  int rc = imp_frame_append(&b, env, IMP_DEFAULT_MAX_FRAME);
+  if (rc == 0) rc = raw_send(fd, b.data, b.len);
+  imp_buf_free(&b);
+  return rc;
+}
+
+/* Sends `bytes` on a fresh connection and checks the server hangs up within
+ * ABUSE_CLOSE_MS; whatever it said before must be one Error frame with
+ * `code` (when it said anything). */
+static void abuse(fixture_t *f, const char *what, const void *bytes,
+                  size_t len, int code) {
+  good_echo(f);
+  int fd = raw_connect(&f->server);
+  assert_true(fd >= 0);
+  assert_true(raw_send(fd, bytes, len) >= 0);
+  char buf[65536];
+  size_t got = 0;
+  uint64_t t0 = it_now_ms();
+  int closed = raw_read_until_close(fd, ABUSE_CLOSE_MS, buf, sizeof buf, &got);
+  fprintf(stderr, "%s: %s after %llu ms, %zu bytes back\n", what,
+          closed ? "closed" : "NOT closed", (unsigned long long)(it_now_ms() - t0),
+          got);
+  close(fd);
+  assert_true(closed);
+  if (got > 0) {
+    Impulse__Envelope *env = NULL;
+    ssize_t n = imp_frame_decode(buf, got, sizeof buf, NULL, &env);
+    assert_true(n > 0);
+    assert_int_equal(env->body_case, IMPULSE__ENVELOPE__BODY_ERROR);
+    fprintf(stderr, "  error %d: %s\n", env->error->code,
+            env->error->message ? env->error->message : "");
+    assert_int_equal(env->error->code, code);
+    impulse__envelope__free_unpacked(env, NULL);
+  }
+  good_echo(f);
+}
+
+/* ---- tests ------------------------------------------------------------------- */
+
+static void test_garbage_frames(void **state) {
+  fixture_t *f = *state;
+  mark_running(f);
+  unsigned char frame[24] = {0, 0, 0, 20};
+  /* 0xff... is an over-long varint tag: never decodes. */
+  memset(frame + 4, 0xff, 20);
+  abuse(f, "20 bytes of 0xff", frame, sizeof frame,
+        IMPULSE__ERROR_CODE__BAD_REQUEST);
+
+  /* Pseudo-random bytes, several seeds; each is either refused with an
+   * error and hang-up, or (if it happens to decode) answered: the check
+   * is that the server survives and others are served. */
+  for (uint32_t seed = 1; seed <= 8; seed++) {
+    uint32_t x = seed * 2654435761u;
+    for (int i = 4; i < 24; i++) {
+      x = x * 1103515245u + 12345u;
+      frame[i] = (unsigned char)(x >> 16);
+    }
+    good_echo(f);
+    int fd = raw_connect(&f->server);
+    assert_true(fd >= 0);
+    assert_true(raw_send(fd, frame, sizeof frame) >= 0);
+    char buf[4096];
+    size_t got;
+    int closed = raw_read_until_close(fd, ABUSE_CLOSE_MS, buf, sizeof buf, &got);
+    close(fd);
+    assert_true(closed || got > 0);
+    good_echo(f);
+  }
+
+  /* An empty frame has no id and no body. */
+  static const unsigned char empty[4] = {0, 0, 0, 0};
+  abuse(f, "zero-length frame", empty, sizeof empty,
+        IMPULSE__ERROR_CODE__BAD_REQUEST);
+
+  /* Plain text, as from a confused HTTP client: "GET " is a length of
+   * 0x47455420 (about 1.1 GiB), above the frame limit. */
+  static const char http[] = "GET / HTTP/1.1\r\nHost: x\r\n\r\n";
+  abuse(f, "HTTP request", http, sizeof http - 1, IMPULSE__ERROR_CODE__TOO_LARGE);
+  mark_passed(f);
+}
+
+static void test_huge_length_prefix(void **state) {
+  fixture_t *f = *state;
+  mark_running(f);
+  /* 0x7fffffff and then a little body: the server must not wait for the
+   * other 2 GiB. */
+  unsigned char frame[4 + 1024] = {0x7f, 0xff, 0xff, 0xff};
+  memset(frame + 4, 'A', sizeof frame - 4);
+  abuse(f, "length 0x7fffffff", frame, sizeof frame,
+        IMPULSE__ERROR_CODE__TOO_LARGE);
+
+  /* Just above the default 16 MiB limit. */
+  uint32_t n = IMP_DEFAULT_MAX_FRAME + 1;
+  unsigned char hdr[4] = {(unsigned char)(n >> 24), (unsigned char)(n >> 16),
+                          (unsigned char)(n >> 8), (unsigned char)n};
+  abuse(f, "length max_frame + 1", hdr, sizeof hdr,
+        IMPULSE__ERROR_CODE__TOO_LARGE);
+
+  /* Keep streaming after the huge prefix: the server has hung up, so the
+   * stream ends (reset or EOF) long before 64 MiB went through. */
+  good_echo(f);
+  int fd = raw_connect(&f->server);
+  assert_true(fd >= 0);
+  static char chunk[65536];
+  memset(chunk, 'B', sizeof chunk);
+  assert_true(raw_send(fd, frame, 4) >= 0);
+  size_t sent = 0;
+  int ended = 0;
+  uint64_t until = it_now_ms() + ABUSE_CLOSE_MS + 1000;
+  while (sent < (64u << 20) && it_now_ms() < until) {
+    struct pollfd p = {fd, POLLOUT, 0};
+    if (poll(&p, 1, 100) <= 0) continue;
+    ssize_t w = send(fd, chunk, sizeof chunk, MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (w < 0 && (errno == EAGAIN || errno == EINTR)) continue;
+    if (w < 0) {
+      ended = 1;
+      break;
+    }
+    sent += (size_t)w;
+  }
+  fprintf(stderr, "stream after huge prefix: %s after %zu bytes\n",
+          ended ? "refused" : "NOT refused", sent);
+  close(fd);
+  assert_true(ended);
+  good_echo(f);
+  mark_passed(f);
+}
+
+static void test_half_frame_then_hang_up(void **state) {
+  fixture_t *f = *state;
+  mark_running(f);
+  for (int i = 0; i < 20; i++) {
+    int fd = raw_connect(&f->server);
+    assert_true(fd >= 0);
+    unsigned char part[14] = {0, 0, 0, 100};
+    memset(part + 4, 0x08, 10);
+    assert_true(raw_send(fd, part, sizeof part) >= 0);
+    close(fd);
+  }
+  /* Many half-open abusers at once, then a good call in the middle. */
+  int fds[50];
+  for (int i = 0; i < 50; i++) {
+    fds[i] = raw_connect(&f->server);
+    assert_true(fds[i] >= 0);
+    unsigned char part[6] = {0, 0, 0, 50, 0x08, 0x01};
+    assert_true(raw_send(fds[i], part, sizeof part) >= 0);
+  }
+  good_echo(f);
+  for (int i = 0; i < 50; i++) close(fds[i]);
+  good_echo(f);
+  mark_passed(f);
+}
+
+static void test_wrong_message_kind(void **state) {
+  fixture_t *f = *state;
+  mark_running(f);
+  good_echo(f);
+  int fd = raw_connect(&f->server);
+  assert_true(fd >= 0);
+
+  /* A Load (gateway -> worker only) from a client. */
+  Impulse__Envelope env = IMPULSE__ENVELOPE__INIT;
+  Impulse__LoadRequest load = IMPULSE__LOAD_REQUEST__INIT;
+  load.function = "echo";
+  load.version = 1;
+  load.path = "/etc/passwd";
+  env.id = 7;
+  env.body_case = IMPULSE__ENVELOPE__BODY_LOAD;
+  env.load = &load;
+  assert_int_equal(raw_send_env(fd, &env), 0);
+  Impulse__Envelope *r = raw_read_frame(fd, ABUSE_CLOSE_MS);
+  assert_non_null(r);
+  assert_int_equal(r->id, 7);
+  assert_int_equal(r->body_case, IMPULSE__ENVELOPE__BODY_ERROR);
+  assert_int_equal(r->error->code, IMPULSE__ERROR_CODE__BAD_REQUEST);
+  impulse__envelope__free_unpacked(r, NULL);
+
+  /* A response body sent as a request. */
+  Impulse__Envelope env2 = IMPULSE__ENVELOPE__INIT;
+  Impulse__InvokeResponse ir = IMPULSE__INVOKE_RESPONSE__INIT;
+  env2.id = 8;
+  env2.body_case = IMPULSE__ENVELOPE__BODY_INVOKE_OK;
+  env2.invoke_ok = &ir;
+  assert_int_equal(raw_send_env(fd, &env2), 0);
+  r = raw_read_frame(fd, ABUSE_CLOSE_MS);
+  assert_non_null(r);
+  assert_int_equal(r->id, 8);
+  assert_int_equal(r->body_case, IMPULSE__ENVELOPE__BODY_ERROR);
+  assert_int_equal(r->error->code, IMPULSE__ERROR_CODE__BAD_REQUEST);
+  impulse__envelope__free_unpacked(r, NULL);
+
+  /* Still a working connection: an anonymous invoke without Hello. */
+  Impulse__Envelope env3 = IMPULSE__ENVELOPE__INIT;
+  Impulse__InvokeRequest inv = IMPULSE__INVOKE_REQUEST__INIT;
+  inv.function = "echo";
+  inv.has_payload = 1;
+  inv.payload.data = (uint8_t *)"raw";
+  inv.payload.len = 3;
+  env3.id = 9;
+  env3.body_case = IMPULSE__ENVELOPE__BODY_INVOKE;
+  env3.invoke = &inv;
+  assert_int_equal(raw_send_env(fd, &env3), 0);
+  r = raw_read_frame(fd, 10000);
+  assert_non_null(r);
+  assert_int_equal(r->id, 9);
+  assert_int_equal(r->body_case, IMPULSE__ENVELOPE__BODY_INVOKE_OK);
+  assert_int_equal(r->invoke_ok->payload.len, 3);
+  assert_memory_equal(r->invoke_ok->payload.data, "raw", 3);
+  impulse__envelope__free_unpacked(r, NULL);
+  close(fd);
+  good_echo(f);
+  mark_passed(f);
+}
+
+static void test_unauthenticated_control(void **state) {
+  fixture_t *f = *state;
+  mark_running(f);
+  char path[512];
+  it_function_path("echo", path, sizeof path);
+  good_echo(f);
+
+  /* The library with token "": anonymous; Deploy is refused. */
+  impulse_client_t *anon = it_connect(&f->server, 0, CALL_TIMEOUT_MS);
+  assert_non_null(anon);
+  uint32_t v = 0;
+  char *so;
+  size_t solen;
+  assert_int_equal(it_read_file(path, &so, &solen), 0);
+  int rc = impulse_deploy(anon, "sneaky", so, solen, NULL, &v);
+  fprintf(stderr, "anonymous deploy -> %s: %s\n", impulse_status_name(rc),
+          impulse_client_error(anon));
+  assert_int_equal(rc, IMPULSE_S_UNAUTHENTICATED);
+  /* ... so are Delete and Scale of an existing function. */
+  assert_int_equal(impulse_delete(anon, "echo"), IMPULSE_S_UNAUTHENTICATED);
+  assert_int_equal(impulse_scale(anon, "echo", 2, 3), IMPULSE_S_UNAUTHENTICATED);
+  /* ... and the connection still invokes. */
+  impulse_response_t *r = NULL;
+  assert_int_equal(it_invoke(anon, "echo", "anon", &r), IMPULSE_S_OK);
+  impulse_response_free(r);
+  impulse_client_close(anon);
+
+  /* Raw: a Deploy with no Hello at all. */
+  int fd = raw_connect(&f->server);
+  assert_true(fd >= 0);
+  Impulse__Envelope env = IMPULSE__ENVELOPE__INIT;
+  Impulse__DeployRequest dep = IMPULSE__DEPLOY_REQUEST__INIT;
+  dep.name = "sneaky";
+  dep.artifact.data = (uint8_t *)so;
+  dep.artifact.len = solen;
+  env.id = 42;
+  env.body_case = IMPULSE__ENVELOPE__BODY_DEPLOY;
+  env.deploy = &dep;
+  assert_int_equal(raw_send_env(fd, &env), 0);
+  Impulse__Envelope *resp = raw_read_frame(fd, 10000);
+  assert_non_null(resp);
+  assert_int_equal(resp->id, 42);
+  assert_int_equal(resp->body_case, IMPULSE__ENVELOPE__BODY_ERROR);
+  assert_int_equal(resp->error->code, IMPULSE__ERROR_CODE__UNAUTHENTICATED);
+  impulse__envelope__free_unpacked(resp, NULL);
+  close(fd);
+  free(so);
+
+  /* A wrong token is refused at the handshake. */
+  impulse_client_t *bad = NULL;
+  rc = impulse_client_connect(f->server.addr, "0123456789abcdef", &bad);
+  assert_int_equal(rc, IMPULSE_S_UNAUTHENTICATED);
+  impulse_client_close(bad);
+
+  /* Nothing was created or changed. */
+  assert_int_equal(it_invoke(f->good, "sneaky", "x", &r), IMPULSE_S_NOT_FOUND);
+  impulse_response_free(r);
+  it_cli_t cli;
+  assert_int_equal(CLI(&cli, NULL, "ls", "--addr", f->server.addr, "--token",
+                       f->server.token), 0);
+  assert_int_equal(cli.status, 0);
+  assert_false(it_has_line_word(cli.out, "sneaky"));
+  assert_true(it_has_line_word(cli.out, "echo"));
+  it_cli_free(&cli);
+  char line[64];
+  assert_int_equal(CLI(&cli, NULL, "describe", "echo", "--addr", f->server.addr,
+                       "--token", f->server.token), 0);
+  assert_int_equal(cli.status, 0);
+  assert_non_null(it_line_value(cli.out, "max instances:", line, sizeof line));
+  assert_string_not_equal(line, "3");
+  it_cli_free(&cli);
+  good_echo(f);
+  mark_passed(f);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_garbage_frames),
+      cmocka_unit_test(test_huge_length_prefix),
+      cmocka_unit_test(test_half_frame_then_hang_up),
+      cmocka_unit_test(test_wrong_message_kind),
+      cmocka_unit_test(test_unauthenticated_control),
+  };
+  return cmocka_run_group_tests_name("integration_protocol_abuse", tests,
+                                     group_setup, group_teardown);
+}
