@@ -52,7 +52,7 @@ typedef struct request_s {
   char error[160]; /* why the request was refused */
 } request_t;
 
-/* ---- a small, bounded JSON reader ------------------------------------ */
+/* ---- a small, bounded JSON reader ---------------------------------------- */
 
 typedef struct cursor_s {
   const char *p;
@@ -277,7 +277,7 @@ malformed:
   return -1;
 }
 
-/* ---- scoring ------------------------------------------------------------ */
+/* ---- scoring ------------------------------------------------------------- */
 
 /* Score in [0, 100) with two decimals, from FNV-1a over bank NUL indicator. */
 static double indicator_score(const char *bank, const char *indicator) {
@@ -315,8 +315,7 @@ static double combine(strategy_t strategy, const double *scores, size_t n) {
   return weights > 0.0 ? acc / weights : acc;
 }
 
-/* ---- output ----------------------------------------------------------------
- */
+/* ---- output -------------------------------------------------------------- */
 
 typedef struct writer_s {
   char *buf;

@@ -171,7 +171,7 @@ struct imp_worker_s {
   unsigned nthreads;  /* I/O thread only */
 };
 
-/* ---- memory accounting, usable from a signal handler ------------------ */
+/* ---- memory accounting, usable from a signal handler --------------------- */
 
 /*
  * Returns VmData of this process in bytes, or 0 when unknown. Only open(),
@@ -218,7 +218,7 @@ static void fatal_oom(const char *what) {
   _exit(IMP_WORKER_EXIT_OOM);
 }
 
-/* ---- signals ------------------------------------------------------------ */
+/* ---- signals ------------------------------------------------------------- */
 
 static void write_stderr(const char *s) {
   size_t n = 0;
@@ -312,8 +312,7 @@ static void signals_install(void) {
   sigaction(SIGPIPE, &sa, NULL);
 }
 
-/* ---- allocation -----------------------------------------------------------
- */
+/* ---- allocation ---------------------------------------------------------- */
 
 /*
  * protobuf-c allocator for decoded requests. Every block gets one extra
@@ -378,8 +377,7 @@ static void arena_free(arena_t *arena) {
   arena->head = NULL;
 }
 
-/* ---- the function's view: impulse_ops_t ------------------------------------
- */
+/* ---- the function's view: impulse_ops_t ---------------------------------- */
 
 static invocation_t *ctx_invocation(impulse_ctx_t *ctx) {
   return ctx->runtime;
@@ -561,8 +559,7 @@ static const impulse_ops_t ops = {
     .remaining_ms = op_remaining_ms,
 };
 
-/* ---- invocations ----------------------------------------------------------
- */
+/* ---- invocations --------------------------------------------------------- */
 
 /*
  * Prepares `invocation` for a call into `fn`. `request` (an invoke envelope)
@@ -697,8 +694,7 @@ static int invocation_reply(invocation_t *invocation, int status,
                       "out of memory while sending the response");
 }
 
-/* ---- handler pool
- * ------------------------------------------------------------ */
+/* ---- handler pool -------------------------------------------------------- */
 
 /* Wakes the I/O thread unless a wake-up is already pending. Call with the
  * lock held; returns whether the caller must write the eventfd. */
@@ -827,8 +823,7 @@ static unsigned queue_limit(const imp_worker_t *worker) {
   return worker->fn.concurrency * 2 + 16;
 }
 
-/* ---- loading ----------------------------------------------------------------
- */
+/* ---- loading ------------------------------------------------------------- */
 
 /* Calls fini (if any), unloads the object and clears `fn`. */
 static void function_close(function_t *fn) {
@@ -1075,8 +1070,7 @@ static void handle_load(imp_worker_t *worker, uint64_t id,
   reply_load_ok(worker, id, started_ns);
 }
 
-/* ---- invoke dispatch --------------------------------------------------------
- */
+/* ---- invoke dispatch ----------------------------------------------------- */
 
 /* Handles an invoke request; takes `env`. I/O thread only. */
 static void handle_invoke(imp_worker_t *worker, Impulse__Envelope *env,
@@ -1171,8 +1165,7 @@ static void dispatch(imp_worker_t *worker, Impulse__Envelope *env,
   impulse__envelope__free_unpacked(env, &worker->pb);
 }
 
-/* ---- connection I/O
- * ----------------------------------------------------------- */
+/* ---- connection I/O ------------------------------------------------------ */
 
 static size_t out_pending(const imp_worker_t *worker) {
   return worker->out.len - worker->out_off;
@@ -1403,8 +1396,7 @@ static int worker_run(imp_worker_t *worker) {
   }
 }
 
-/* ---- startup and shutdown
- * ------------------------------------------------------ */
+/* ---- startup and shutdown ------------------------------------------------ */
 
 static void usage(void) {
   fprintf(
