@@ -86,29 +86,32 @@ void bench_floor_main(int report_fd) __attribute__((noreturn));
 
 /* ---- loadgen.c --------------------------------------------------------- */
 
-typedef enum target_kind_e { TARGET_FLOOR = 0, TARGET_IMPULSE = 1 } target_kind_t;
+typedef enum target_kind_e {
+  TARGET_FLOOR = 0,
+  TARGET_IMPULSE = 1
+} target_kind_t;
 
 typedef struct lg_params_s {
-  target_kind_t kind;       /* decides which reply body is expected */
-  int port;                 /* on 127.0.0.1 */
-  const char *function;     /* function name put in every Invoke */
-  size_t payload;           /* payload bytes per request */
+  target_kind_t kind;   /* decides which reply body is expected */
+  int port;             /* on 127.0.0.1 */
+  const char *function; /* function name put in every Invoke */
+  size_t payload;       /* payload bytes per request */
   unsigned connections;
-  unsigned pipeline;        /* closed loop: requests in flight per connection */
-  double rate;              /* open loop: requests/s over all connections; 0 = closed loop */
+  unsigned pipeline; /* closed loop: requests in flight per connection */
+  double rate; /* open loop: requests/s over all connections; 0 = closed loop */
   unsigned warmup_ms;
   unsigned duration_ms;
 } lg_params_t;
 
 typedef struct lg_result_s {
-  double seconds;           /* measured window */
-  uint64_t ok;              /* answers received in the window */
-  uint64_t sent;            /* requests sent in the window */
-  uint64_t errors;          /* Error answers (any time) */
-  uint64_t bad;             /* undecodable or unexpected answers */
-  uint64_t skipped;         /* open loop: not sent, no free slot */
-  double throughput;        /* ok / seconds */
-  double sent_rate;         /* sent / seconds */
+  double seconds;    /* measured window */
+  uint64_t ok;       /* answers received in the window */
+  uint64_t sent;     /* requests sent in the window */
+  uint64_t errors;   /* Error answers (any time) */
+  uint64_t bad;      /* undecodable or unexpected answers */
+  uint64_t skipped;  /* open loop: not sent, no free slot */
+  double throughput; /* ok / seconds */
+  double sent_rate;  /* sent / seconds */
   uint64_t p50_ns, p99_ns, p999_ns, max_ns;
   uint64_t max_tick_gap_ns; /* open loop: largest gap between sender ticks */
   char first_error[200];    /* first Error answer, for the report */
@@ -122,14 +125,14 @@ int lg_run(const lg_params_t *params, lg_result_t *res, char *err,
 /* ---- cold.c ------------------------------------------------------------ */
 
 typedef struct cold_params_s {
-  const char *addr;         /* "127.0.0.1:PORT" */
+  const char *addr; /* "127.0.0.1:PORT" */
   const char *token;
-  const void *artifact;     /* echo.so bytes */
+  const void *artifact; /* echo.so bytes */
   size_t artifact_len;
   unsigned runs;
-  unsigned concurrency;     /* of the fresh copies */
-  unsigned warm_pool;       /* the server's --warm-pool */
-  unsigned pool_wait_ms;    /* (b): wait after deploy for the pool to refill */
+  unsigned concurrency;  /* of the fresh copies */
+  unsigned warm_pool;    /* the server's --warm-pool */
+  unsigned pool_wait_ms; /* (b): wait after deploy for the pool to refill */
   size_t payload;
 } cold_params_t;
 

@@ -40,19 +40,21 @@ static void median_max(double *v, unsigned n, double *median, double *max) {
   *max = v[n - 1];
 }
 
-static double ms_between(uint64_t a, uint64_t b) { return (double)(b - a) / 1e6; }
+static double ms_between(uint64_t a, uint64_t b) {
+  return (double)(b - a) / 1e6;
+}
 
 /* Describe `name`: *ready and *instances from its FunctionInfo. */
-static int describe(impulse_client_t *client, const char *name,
-                    unsigned *ready, unsigned *instances) {
+static int describe(impulse_client_t *client, const char *name, unsigned *ready,
+                    unsigned *instances) {
   Impulse__Envelope req = IMPULSE__ENVELOPE__INIT;
   Impulse__DescribeRequest d = IMPULSE__DESCRIBE_REQUEST__INIT;
   d.name = (char *)name;
   req.body_case = IMPULSE__ENVELOPE__BODY_DESCRIBE;
   req.describe = &d;
   Impulse__Envelope *resp = NULL;
-  int rc = imp_client_call_expect(client, &req, IMPULSE__ENVELOPE__BODY_DESCRIBE_OK,
-                                  &resp);
+  int rc = imp_client_call_expect(client, &req,
+                                  IMPULSE__ENVELOPE__BODY_DESCRIBE_OK, &resp);
   if (rc != 0) return rc;
   const Impulse__FunctionInfo *fi = resp->describe_ok->function;
   *ready = fi && fi->has_ready ? fi->ready : 0;
@@ -68,16 +70,19 @@ static int warm_pool_size(impulse_client_t *client) {
   req.body_case = IMPULSE__ENVELOPE__BODY_SERVER_INFO;
   req.server_info = &si;
   Impulse__Envelope *resp = NULL;
-  int rc = imp_client_call_expect(client, &req,
-                                  IMPULSE__ENVELOPE__BODY_SERVER_INFO_OK, &resp);
+  int rc = imp_client_call_expect(
+      client, &req, IMPULSE__ENVELOPE__BODY_SERVER_INFO_OK, &resp);
   if (rc != 0) return rc;
-  int n = resp->server_info_ok->has_warm_pool ? (int)resp->server_info_ok->warm_pool : 0;
+  int n = resp->server_info_ok->has_warm_pool
+              ? (int)resp->server_info_ok->warm_pool
+              : 0;
   impulse__envelope__free_unpacked(resp, NULL);
   return n;
 }
 
 /* Waits until the pool holds `want` generic workers or timeout_ms passes. */
-static int wait_pool(impulse_client_t *client, unsigned want, unsigned timeout_ms) {
+static int wait_pool(impulse_client_t *client, unsigned want,
+                     unsigned timeout_ms) {
   uint64_t end = bench_now_ns() + (uint64_t)timeout_ms * 1000000ull;
   for (;;) {
     int n = warm_pool_size(client);
@@ -92,7 +97,8 @@ int cold_wait_ready(const char *addr, const char *name, unsigned ready,
   impulse_client_t *client = NULL;
   int rc = impulse_client_connect(addr, "", &client);
   if (rc != 0) {
-    snprintf(err, errlen, "connect: %s", client ? impulse_client_error(client) : "no memory");
+    snprintf(err, errlen, "connect: %s",
+             client ? impulse_client_error(client) : "no memory");
     impulse_client_close(client);
     return -1;
   }
@@ -102,7 +108,8 @@ int cold_wait_ready(const char *addr, const char *name, unsigned ready,
   for (;;) {
     rc = describe(client, name, &r, &n);
     if (rc != 0) {
-      snprintf(err, errlen, "describe %s: %s", name, impulse_client_error(client));
+      snprintf(err, errlen, "describe %s: %s", name,
+               impulse_client_error(client));
       break;
     }
     if (r >= ready) break;
@@ -124,7 +131,8 @@ int cold_wait_ready(const char *addr, const char *name, unsigned ready,
 
 /* One invoke; 0 when answered OK (the response is checked and freed). */
 static int invoke_ok(impulse_client_t *client, const char *name,
-                     const void *payload, size_t len, char *err, size_t errlen) {
+                     const void *payload, size_t len, char *err,
+                     size_t errlen) {
   impulse_response_t *resp = NULL;
   int rc = impulse_invoke(client, name, payload, len, NULL, &resp);
   if (rc != 0) {
@@ -177,7 +185,8 @@ int cold_run(const cold_params_t *p, const char *warm_function,
   }
   memset(payload, 'c', p->payload);
   if (impulse_client_connect(p->addr, p->token, &client) != 0) {
-    snprintf(err, errlen, "connect: %s", client ? impulse_client_error(client) : "no memory");
+    snprintf(err, errlen, "connect: %s",
+             client ? impulse_client_error(client) : "no memory");
     goto out;
   }
   impulse_client_set_timeout(client, COLD_CALL_TIMEOUT_MS);
@@ -203,7 +212,8 @@ int cold_run(const cold_params_t *p, const char *warm_function,
     uint64_t t0 = bench_now_ns();
     if (deploy_fresh(client, p, name, err, errlen) != 0) goto out;
     uint64_t t1 = bench_now_ns();
-    if (invoke_ok(client, name, payload, p->payload, err, errlen) != 0) goto out;
+    if (invoke_ok(client, name, payload, p->payload, err, errlen) != 0)
+      goto out;
     uint64_t t2 = bench_now_ns();
     dep[i] = ms_between(t0, t1);
     a[i] = ms_between(t1, t2);
@@ -223,7 +233,8 @@ int cold_run(const cold_params_t *p, const char *warm_function,
     if (pool < 0) goto conn_err;
     if (pool > 0) res->b_pool_ready++;
     uint64_t t0 = bench_now_ns();
-    if (invoke_ok(client, name, payload, p->payload, err, errlen) != 0) goto out;
+    if (invoke_ok(client, name, payload, p->payload, err, errlen) != 0)
+      goto out;
     b[i] = ms_between(t0, bench_now_ns());
     if (impulse_delete(client, name) != 0) goto conn_err;
     res->runs_done = i + 1;

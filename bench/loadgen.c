@@ -32,7 +32,8 @@
 #include "protocol.h"
 
 #define LG_READ_CHUNK (64u * 1024u)
-#define LG_OPEN_SLOTS 4096u     /* open loop: most requests in flight per connection */
+#define LG_OPEN_SLOTS \
+  4096u /* open loop: most requests in flight per connection */
 #define LG_CONNECT_TIMEOUT_MS 5000u
 #define LG_TICK_MS 1u
 
@@ -52,16 +53,16 @@ typedef struct lconn_s {
   lg_t *lg;
   imp_buf_t in;
   imp_buf_t out;
-  imp_buf_t writing;        /* owned by the write in progress */
+  imp_buf_t writing; /* owned by the write in progress */
   int write_busy;
   int connected;
   int closing;
   uint32_t seq;
   uint32_t nslots;
   uint32_t nfree;
-  uint64_t *slot_id;        /* id in flight per slot, 0 = free */
-  uint64_t *slot_ns;        /* its send time */
-  uint32_t *free_slots;     /* stack of free slot numbers */
+  uint64_t *slot_id;    /* id in flight per slot, 0 = free */
+  uint64_t *slot_ns;    /* its send time */
+  uint32_t *free_slots; /* stack of free slot numbers */
 } lconn_t;
 
 struct lg_s {
@@ -70,20 +71,20 @@ struct lg_s {
   lg_result_t *res;
   lconn_t *conns;
   unsigned connected;
-  unsigned open_handles;    /* connections not yet closed */
+  unsigned open_handles; /* connections not yet closed */
   lg_state_t state;
   int failed;
   char err[256];
   uint8_t *payload;
   int expect_body;
-  uv_timer_t phase_timer;   /* connect timeout, then warm-up, then window */
-  uv_timer_t tick;          /* open-loop sender */
-  uv_timer_t watch;         /* interruption check */
-  uint64_t sched_start;     /* open loop: when the schedule began */
-  uint64_t sched_sent;      /* open loop: requests due so far */
+  uv_timer_t phase_timer; /* connect timeout, then warm-up, then window */
+  uv_timer_t tick;        /* open-loop sender */
+  uv_timer_t watch;       /* interruption check */
+  uint64_t sched_start;   /* open loop: when the schedule began */
+  uint64_t sched_sent;    /* open loop: requests due so far */
   uint64_t last_tick;
-  unsigned rr;              /* open loop: next connection */
-  uint64_t t_start, t_end;  /* measured window */
+  unsigned rr;             /* open loop: next connection */
+  uint64_t t_start, t_end; /* measured window */
   hist_t hist;
 };
 
@@ -215,8 +216,10 @@ static int handle_answer(lconn_t *c, Impulse__Envelope *env, uint64_t now) {
       len = env->invoke_ok->has_payload ? env->invoke_ok->payload.len : 0;
     else if (env->body_case == IMPULSE__ENVELOPE__BODY_INVOKE)
       len = env->invoke->has_payload ? env->invoke->payload.len : 0;
-    if (len == lg->p->payload) ok = 1;
-    else res->bad++;
+    if (len == lg->p->payload)
+      ok = 1;
+    else
+      res->bad++;
   } else if (env->body_case == IMPULSE__ENVELOPE__BODY_ERROR) {
     if (res->errors++ == 0)
       snprintf(res->first_error, sizeof res->first_error, "%s: %s",
@@ -331,7 +334,8 @@ static void on_tick(uv_timer_t *t) {
       now - lg->last_tick > lg->res->max_tick_gap_ns)
     lg->res->max_tick_gap_ns = now - lg->last_tick;
   lg->last_tick = now;
-  uint64_t due = (uint64_t)(lg->p->rate * (double)(now - lg->sched_start) / 1e9);
+  uint64_t due =
+      (uint64_t)(lg->p->rate * (double)(now - lg->sched_start) / 1e9);
   if (due <= lg->sched_sent) return;
   uint64_t n = due - lg->sched_sent;
   lg->sched_sent = due;
@@ -422,7 +426,8 @@ int lg_run(const lg_params_t *p, lg_result_t *res, char *err, size_t errlen) {
     snprintf(err, errlen, "out of memory");
     goto out_mem;
   }
-  for (size_t i = 0; i < p->payload; i++) lg->payload[i] = (uint8_t)('a' + i % 26);
+  for (size_t i = 0; i < p->payload; i++)
+    lg->payload[i] = (uint8_t)('a' + i % 26);
   uint32_t nslots = p->rate > 0 ? LG_OPEN_SLOTS : p->pipeline;
   for (unsigned i = 0; i < p->connections; i++) {
     lg->conns[i].lg = lg;
@@ -439,7 +444,8 @@ int lg_run(const lg_params_t *p, lg_result_t *res, char *err, size_t errlen) {
   uv_timer_init(&lg->loop, &lg->tick);
   uv_timer_init(&lg->loop, &lg->watch);
   lg->phase_timer.data = lg->tick.data = lg->watch.data = lg;
-  uv_timer_start(&lg->phase_timer, on_connect_timeout, LG_CONNECT_TIMEOUT_MS, 0);
+  uv_timer_start(&lg->phase_timer, on_connect_timeout, LG_CONNECT_TIMEOUT_MS,
+                 0);
   uv_timer_start(&lg->watch, on_watch, 50, 50);
 
   struct sockaddr_in sa;
@@ -452,7 +458,8 @@ int lg_run(const lg_params_t *p, lg_result_t *res, char *err, size_t errlen) {
                              on_connect);
     if (crc != 0) {
       /* Later connections stay unopened: mark them closed too. */
-      for (unsigned k = i + 1; k < p->connections; k++) lg->conns[k].closing = 1;
+      for (unsigned k = i + 1; k < p->connections; k++)
+        lg->conns[k].closing = 1;
       lg_fail(lg, "connect: %s", uv_strerror(crc));
       break;
     }

@@ -42,13 +42,14 @@ typedef struct opts_s {
   double warmup_s;
   size_t payload;
   unsigned instances;
-  unsigned max_instances;   /* 0 = same as instances */
+  unsigned max_instances; /* 0 = same as instances */
   unsigned fn_concurrency;
   unsigned warm_pool;
   double open_fraction;
-  double rate;              /* absolute open-loop rate; 0 = fraction of peak */
-  unsigned open_connections;/* 0 = same as connections */
+  double rate;               /* absolute open-loop rate; 0 = fraction of peak */
+  unsigned open_connections; /* 0 = same as connections */
   unsigned cold_runs;
+  unsigned cold_concurrency;
   unsigned pool_wait_ms;
   int no_open, no_cold;
   int tsv;
@@ -63,8 +64,11 @@ typedef struct report_s {
   cold_result_t cold;
   char date[64];
   char machine[256];
+  char loadavg[64]; /* /proc/loadavg at the start: others' load */
 } report_t;
 
+/* The help text is laid out as it prints. */
+/* clang-format off */
 static void usage(FILE *f) {
   fprintf(f,
 "Usage: impulse-bench [options]\n"
@@ -82,20 +86,22 @@ static void usage(FILE *f) {
 "  --duration S          measured seconds per phase [5]\n"
 "  --warmup S            unmeasured seconds before each phase [1]\n"
 "  --payload BYTES       invoke payload size [64]\n"
-"  --instances N         echo min instances [1]\n"
+"  --instances N         echo min instances [2]\n"
 "  --max-instances N     echo max instances [same as --instances]\n"
-"  --fn-concurrency N    echo per-instance concurrency [1]\n"
+"  --fn-concurrency N    echo per-instance concurrency [32]\n"
 "  --warm-pool N         server warm pool [2]\n"
 "  --open-fraction F     open-loop rate as a fraction of Impulse's peak [0.5]\n"
 "  --rate R              open-loop rate in requests/s (overrides the fraction)\n"
 "  --open-connections N  connections for the open loop [same as --connections]\n"
 "  --cold-runs N         cold-start repetitions of (a) and (b) [10]\n"
+"  --cold-concurrency N  concurrency of the cold-start copies of echo [1]\n"
 "  --pool-wait-ms MS     (b): wait after deploy for the pool to refill [1500]\n"
 "  --no-open             skip the open-loop phase\n"
 "  --no-cold             skip the cold-start phase\n"
 "  --format table|tsv    report format [table]\n"
 "  -h, --help            this text\n");
 }
+/* clang-format on */
 
 static int parse_num(const char *flag, const char *s, double min, double max,
                      double *out) {
@@ -103,7 +109,8 @@ static int parse_num(const char *flag, const char *s, double min, double max,
   errno = 0;
   double v = strtod(s, &end);
   if (errno || end == s || *end || !(v >= min && v <= max)) {
-    fprintf(stderr, "impulse-bench: %s must be a number from %g to %g, not '%s'\n",
+    fprintf(stderr,
+            "impulse-bench: %s must be a number from %g to %g, not '%s'\n",
             flag, min, max, s);
     return -1;
   }
@@ -116,7 +123,8 @@ static int parse_uint(const char *flag, const char *s, unsigned min,
   double v;
   if (parse_num(flag, s, min, max, &v) != 0) return -1;
   if (v != floor(v)) {
-    fprintf(stderr, "impulse-bench: %s must be a whole number, not '%s'\n", flag, s);
+    fprintf(stderr, "impulse-bench: %s must be a whole number, not '%s'\n",
+            flag, s);
     return -1;
   }
   *out = (unsigned)v;
@@ -124,9 +132,28 @@ static int parse_uint(const char *flag, const char *s, unsigned min,
 }
 
 static int parse_args(int argc, char **argv, opts_t *o) {
-  enum { O_IMPULSE = 256, O_FUNCTIONS, O_CONN, O_PIPE, O_DUR, O_WARMUP,
-         O_PAYLOAD, O_INST, O_MAXINST, O_CONC, O_POOL, O_FRAC, O_RATE,
-         O_OCONN, O_COLD, O_POOLWAIT, O_NOOPEN, O_NOCOLD, O_FORMAT };
+  enum {
+    O_IMPULSE = 256,
+    O_FUNCTIONS,
+    O_CONN,
+    O_PIPE,
+    O_DUR,
+    O_WARMUP,
+    O_PAYLOAD,
+    O_INST,
+    O_MAXINST,
+    O_CONC,
+    O_POOL,
+    O_FRAC,
+    O_RATE,
+    O_OCONN,
+    O_COLD,
+    O_CCONC,
+    O_POOLWAIT,
+    O_NOOPEN,
+    O_NOCOLD,
+    O_FORMAT
+  };
   static const struct option lopts[] = {
       {"impulse", required_argument, 0, O_IMPULSE},
       {"functions", required_argument, 0, O_FUNCTIONS},
@@ -143,6 +170,7 @@ static int parse_args(int argc, char **argv, opts_t *o) {
       {"rate", required_argument, 0, O_RATE},
       {"open-connections", required_argument, 0, O_OCONN},
       {"cold-runs", required_argument, 0, O_COLD},
+      {"cold-concurrency", required_argument, 0, O_CCONC},
       {"pool-wait-ms", required_argument, 0, O_POOLWAIT},
       {"no-open", no_argument, 0, O_NOOPEN},
       {"no-cold", no_argument, 0, O_NOCOLD},
@@ -153,64 +181,79 @@ static int parse_args(int argc, char **argv, opts_t *o) {
   unsigned u;
   while ((c = getopt_long(argc, argv, "h", lopts, NULL)) != -1) {
     switch (c) {
-    case O_IMPULSE: o->impulse = optarg; break;
-    case O_FUNCTIONS: o->functions = optarg; break;
-    case O_CONN:
-      if (parse_uint("--connections", optarg, 1, 4096, &o->connections)) return -1;
-      break;
-    case O_PIPE:
-      if (parse_uint("--pipeline", optarg, 1, 4096, &o->pipeline)) return -1;
-      break;
-    case O_DUR:
-      if (parse_num("--duration", optarg, 0.1, 3600, &o->duration_s)) return -1;
-      break;
-    case O_WARMUP:
-      if (parse_num("--warmup", optarg, 0, 600, &o->warmup_s)) return -1;
-      break;
-    case O_PAYLOAD:
-      if (parse_uint("--payload", optarg, 0, 512u << 10, &u)) return -1;
-      o->payload = u;
-      break;
-    case O_INST:
-      if (parse_uint("--instances", optarg, 1, 64, &o->instances)) return -1;
-      break;
-    case O_MAXINST:
-      if (parse_uint("--max-instances", optarg, 1, 64, &o->max_instances)) return -1;
-      break;
-    case O_CONC:
-      if (parse_uint("--fn-concurrency", optarg, 1, 1024, &o->fn_concurrency)) return -1;
-      break;
-    case O_POOL:
-      if (parse_uint("--warm-pool", optarg, 0, 64, &o->warm_pool)) return -1;
-      break;
-    case O_FRAC:
-      if (parse_num("--open-fraction", optarg, 0.001, 10, &o->open_fraction)) return -1;
-      break;
-    case O_RATE:
-      if (parse_num("--rate", optarg, 1, 1e8, &o->rate)) return -1;
-      break;
-    case O_OCONN:
-      if (parse_uint("--open-connections", optarg, 1, 4096, &o->open_connections))
-        return -1;
-      break;
-    case O_COLD:
-      if (parse_uint("--cold-runs", optarg, 1, 1000, &o->cold_runs)) return -1;
-      break;
-    case O_POOLWAIT:
-      if (parse_uint("--pool-wait-ms", optarg, 0, 60000, &o->pool_wait_ms)) return -1;
-      break;
-    case O_NOOPEN: o->no_open = 1; break;
-    case O_NOCOLD: o->no_cold = 1; break;
-    case O_FORMAT:
-      if (strcmp(optarg, "table") == 0) o->tsv = 0;
-      else if (strcmp(optarg, "tsv") == 0) o->tsv = 1;
-      else {
-        fprintf(stderr, "impulse-bench: --format is 'table' or 'tsv'\n");
-        return -1;
-      }
-      break;
-    case 'h': usage(stdout); exit(0);
-    default: usage(stderr); return -1;
+      case O_IMPULSE: o->impulse = optarg; break;
+      case O_FUNCTIONS: o->functions = optarg; break;
+      case O_CONN:
+        if (parse_uint("--connections", optarg, 1, 4096, &o->connections))
+          return -1;
+        break;
+      case O_PIPE:
+        if (parse_uint("--pipeline", optarg, 1, 4096, &o->pipeline)) return -1;
+        break;
+      case O_DUR:
+        if (parse_num("--duration", optarg, 0.1, 3600, &o->duration_s))
+          return -1;
+        break;
+      case O_WARMUP:
+        if (parse_num("--warmup", optarg, 0, 600, &o->warmup_s)) return -1;
+        break;
+      case O_PAYLOAD:
+        if (parse_uint("--payload", optarg, 0, 512u << 10, &u)) return -1;
+        o->payload = u;
+        break;
+      case O_INST:
+        if (parse_uint("--instances", optarg, 1, 64, &o->instances)) return -1;
+        break;
+      case O_MAXINST:
+        if (parse_uint("--max-instances", optarg, 1, 64, &o->max_instances))
+          return -1;
+        break;
+      case O_CONC:
+        if (parse_uint("--fn-concurrency", optarg, 1, 1024, &o->fn_concurrency))
+          return -1;
+        break;
+      case O_POOL:
+        if (parse_uint("--warm-pool", optarg, 0, 64, &o->warm_pool)) return -1;
+        break;
+      case O_FRAC:
+        if (parse_num("--open-fraction", optarg, 0.001, 10, &o->open_fraction))
+          return -1;
+        break;
+      case O_RATE:
+        if (parse_num("--rate", optarg, 1, 1e8, &o->rate)) return -1;
+        break;
+      case O_OCONN:
+        if (parse_uint("--open-connections", optarg, 1, 4096,
+                       &o->open_connections))
+          return -1;
+        break;
+      case O_COLD:
+        if (parse_uint("--cold-runs", optarg, 1, 1000, &o->cold_runs))
+          return -1;
+        break;
+      case O_CCONC:
+        if (parse_uint("--cold-concurrency", optarg, 1, 1024,
+                       &o->cold_concurrency))
+          return -1;
+        break;
+      case O_POOLWAIT:
+        if (parse_uint("--pool-wait-ms", optarg, 0, 60000, &o->pool_wait_ms))
+          return -1;
+        break;
+      case O_NOOPEN: o->no_open = 1; break;
+      case O_NOCOLD: o->no_cold = 1; break;
+      case O_FORMAT:
+        if (strcmp(optarg, "table") == 0)
+          o->tsv = 0;
+        else if (strcmp(optarg, "tsv") == 0)
+          o->tsv = 1;
+        else {
+          fprintf(stderr, "impulse-bench: --format is 'table' or 'tsv'\n");
+          return -1;
+        }
+        break;
+      case 'h': usage(stdout); exit(0);
+      default: usage(stderr); return -1;
     }
   }
   if (optind < argc) {
@@ -253,6 +296,14 @@ static void describe_machine(report_t *r) {
   if (uname(&un) != 0) snprintf(un.release, sizeof un.release, "?");
   snprintf(r->machine, sizeof r->machine, "%ld CPUs, %s, Linux %s",
            sysconf(_SC_NPROCESSORS_ONLN), model, un.release);
+  snprintf(r->loadavg, sizeof r->loadavg, "?");
+  f = fopen("/proc/loadavg", "r");
+  if (f) {
+    double l1, l5, l15;
+    if (fscanf(f, "%lf %lf %lf", &l1, &l5, &l15) == 3)
+      snprintf(r->loadavg, sizeof r->loadavg, "%.2f %.2f %.2f", l1, l5, l15);
+    fclose(f);
+  }
 }
 
 /* Deploys echo with the benchmark's instances and concurrency, then waits
@@ -276,8 +327,8 @@ static int deploy_echo(const opts_t *o, const char *addr, const char *token,
   uint32_t version = 0;
   int rc = impulse_deploy(client, ECHO_NAME, artifact, len, &d, &version);
   if (rc != 0)
-    fprintf(stderr, "impulse-bench: deploy echo: %s: %s\n", impulse_status_name(rc),
-            impulse_client_error(client));
+    fprintf(stderr, "impulse-bench: deploy echo: %s: %s\n",
+            impulse_status_name(rc), impulse_client_error(client));
   impulse_client_close(client);
   if (rc != 0) return -1;
   char err[256];
@@ -292,11 +343,15 @@ static int deploy_echo(const opts_t *o, const char *addr, const char *token,
 static int run_phase(const char *what, const lg_params_t *p, lg_result_t *res) {
   char err[256];
   if (p->rate > 0)
-    fprintf(stderr, "impulse-bench: open loop, %s: %.0f req/s over %u connections, "
-            "%u s...\n", what, p->rate, p->connections, p->duration_ms / 1000);
+    fprintf(stderr,
+            "impulse-bench: open loop, %s: %.0f req/s over %u connections, "
+            "%u s...\n",
+            what, p->rate, p->connections, p->duration_ms / 1000);
   else
-    fprintf(stderr, "impulse-bench: closed loop, %s: %u connections x %u in flight, "
-            "%u s...\n", what, p->connections, p->pipeline, p->duration_ms / 1000);
+    fprintf(stderr,
+            "impulse-bench: closed loop, %s: %u connections x %u in flight, "
+            "%u s...\n",
+            what, p->connections, p->pipeline, p->duration_ms / 1000);
   if (lg_run(p, res, err, sizeof err) != 0) {
     fprintf(stderr, "impulse-bench: %s: %s\n", what, err);
     return -1;
@@ -310,30 +365,40 @@ static int run_phase(const char *what, const lg_params_t *p, lg_result_t *res) {
   return 0;
 }
 
-static double us(uint64_t ns) { return (double)ns / 1000.0; }
+static double us(uint64_t ns) {
+  return (double)ns / 1000.0;
+}
 
-static double ratio(double a, double b) { return b > 0 ? a / b : 0; }
+static double ratio(double a, double b) {
+  return b > 0 ? a / b : 0;
+}
 
 static void print_table(const opts_t *o, const report_t *r) {
   const lg_result_t *cf = &r->closed_floor, *ci = &r->closed_impulse;
   printf("impulse-bench  %s\n", r->date);
-  printf("machine: %s\n", r->machine);
-  printf("load: %u connections x %u in flight, %zu-byte payload, %.1f s warm-up + "
-         "%.1f s measured per phase\n", o->connections, o->pipeline, o->payload,
-         o->warmup_s, o->duration_s);
+  printf("machine: %s; load average before the run: %s\n", r->machine,
+         r->loadavg);
+  printf(
+      "load: %u connections x %u in flight, %zu-byte payload, %.1f s warm-up + "
+      "%.1f s measured per phase\n",
+      o->connections, o->pipeline, o->payload, o->warmup_s, o->duration_s);
   printf("echo: %u instance(s) (max %u), concurrency %u; warm pool %u\n\n",
          o->instances, o->max_instances, o->fn_concurrency, o->warm_pool);
 
-  printf("%-34s %14s %14s %14s\n", "Closed loop", "floor", "impulse", "impulse/floor");
+  printf("%-34s %14s %14s %14s\n", "Closed loop", "floor", "impulse",
+         "impulse/floor");
   printf("%-34s %14.0f %14.0f %13.1f%%\n", "  throughput (round trips/s)",
-         cf->throughput, ci->throughput, 100 * ratio(ci->throughput, cf->throughput));
+         cf->throughput, ci->throughput,
+         100 * ratio(ci->throughput, cf->throughput));
   printf("%-34s %14.1f %14.1f %13.2fx\n", "  latency p50 (us)", us(cf->p50_ns),
          us(ci->p50_ns), ratio(us(ci->p50_ns), us(cf->p50_ns)));
   printf("%-34s %14.1f %14.1f %13.2fx\n", "  latency p99 (us)", us(cf->p99_ns),
          us(ci->p99_ns), ratio(us(ci->p99_ns), us(cf->p99_ns)));
-  printf("%-34s %14.1f %14.1f %13.2fx\n", "  latency p99.9 (us)", us(cf->p999_ns),
-         us(ci->p999_ns), ratio(us(ci->p999_ns), us(cf->p999_ns)));
-  printf("%-34s %14.1f %14.1f\n", "  latency max (us)", us(cf->max_ns), us(ci->max_ns));
+  printf("%-34s %14.1f %14.1f %13.2fx\n", "  latency p99.9 (us)",
+         us(cf->p999_ns), us(ci->p999_ns),
+         ratio(us(ci->p999_ns), us(cf->p999_ns)));
+  printf("%-34s %14.1f %14.1f\n", "  latency max (us)", us(cf->max_ns),
+         us(ci->max_ns));
   printf("%-34s %14llu %14llu\n", "  error answers",
          (unsigned long long)(cf->errors + cf->bad),
          (unsigned long long)(ci->errors + ci->bad));
@@ -342,20 +407,27 @@ static void print_table(const opts_t *o, const report_t *r) {
     const lg_result_t *of = &r->open_floor, *oi = &r->open_impulse;
     char title[80];
     snprintf(title, sizeof title, "Open loop at %.0f req/s", r->open_rate);
-    printf("\n%-34s %14s %14s %14s\n", title, "floor", "impulse", "impulse/floor");
+    printf("\n%-34s %14s %14s %14s\n", title, "floor", "impulse",
+           "impulse/floor");
     if (o->rate <= 0)
       printf("  (%.0f %% of Impulse's closed-loop peak, %u connections)\n",
              100 * o->open_fraction, o->open_connections);
-    printf("%-34s %14.0f %14.0f\n", "  answered (req/s)", of->throughput, oi->throughput);
-    printf("%-34s %14.1f %14.1f %13.2fx\n", "  latency p50 (us)", us(of->p50_ns),
-           us(oi->p50_ns), ratio(us(oi->p50_ns), us(of->p50_ns)));
-    printf("%-34s %14.1f %14.1f %13.2fx\n", "  latency p99 (us)", us(of->p99_ns),
-           us(oi->p99_ns), ratio(us(oi->p99_ns), us(of->p99_ns)));
-    printf("%-34s %14.1f %14.1f %13.2fx\n", "  latency p99.9 (us)", us(of->p999_ns),
-           us(oi->p999_ns), ratio(us(oi->p999_ns), us(of->p999_ns)));
-    printf("%-34s %14.1f %14.1f\n", "  latency max (us)", us(of->max_ns), us(oi->max_ns));
+    printf("%-34s %14.0f %14.0f\n", "  answered (req/s)", of->throughput,
+           oi->throughput);
+    printf("%-34s %14.1f %14.1f %13.2fx\n", "  latency p50 (us)",
+           us(of->p50_ns), us(oi->p50_ns),
+           ratio(us(oi->p50_ns), us(of->p50_ns)));
+    printf("%-34s %14.1f %14.1f %13.2fx\n", "  latency p99 (us)",
+           us(of->p99_ns), us(oi->p99_ns),
+           ratio(us(oi->p99_ns), us(of->p99_ns)));
+    printf("%-34s %14.1f %14.1f %13.2fx\n", "  latency p99.9 (us)",
+           us(of->p999_ns), us(oi->p999_ns),
+           ratio(us(oi->p999_ns), us(of->p999_ns)));
+    printf("%-34s %14.1f %14.1f\n", "  latency max (us)", us(of->max_ns),
+           us(oi->max_ns));
     printf("%-34s %14.2f %14.2f\n", "  sender's largest tick gap (ms)",
-           (double)of->max_tick_gap_ns / 1e6, (double)oi->max_tick_gap_ns / 1e6);
+           (double)of->max_tick_gap_ns / 1e6,
+           (double)oi->max_tick_gap_ns / 1e6);
     printf("%-34s %14llu %14llu\n", "  error answers / not sent",
            (unsigned long long)(of->errors + of->bad + of->skipped),
            (unsigned long long)(oi->errors + oi->bad + oi->skipped));
@@ -370,10 +442,12 @@ static void print_table(const opts_t *o, const report_t *r) {
            c->b_median_ms, c->b_max_ms);
     printf("%-44s %10.3f %10.3f\n", "  floor of (b): Invoke on a warm instance",
            c->warm_median_ms, c->warm_max_ms);
-    printf("%-44s %10.2f %10.2f\n", "  (the Deploy call itself)", c->deploy_median_ms,
-           c->deploy_max_ms);
-    printf("  %u runs each; pool had a generic worker in %u/%u runs of (b)",
-           o->cold_runs, c->b_pool_ready, c->runs_done);
+    printf("%-44s %10.2f %10.2f\n", "  (the Deploy call itself)",
+           c->deploy_median_ms, c->deploy_max_ms);
+    printf(
+        "  %u runs each, fresh copies with concurrency %u; pool had a generic "
+        "worker in %u/%u runs of (b)",
+        o->cold_runs, o->cold_concurrency, c->b_pool_ready, c->runs_done);
     if (c->b_had_instances)
       printf("; %u runs of (b) found an instance already started",
              c->b_had_instances);
@@ -386,15 +460,17 @@ static void print_table(const opts_t *o, const report_t *r) {
          tr >= 40 ? "reached" : "NOT reached");
   if (r->have_open) {
     double p99 = us(r->open_impulse.p99_ns) / 1000;
-    printf("  p99 < 2 ms at %.0f %% of peak:            %5.2f ms %s\n",
-           100 * (o->rate > 0 ? ratio(o->rate, ci->throughput) : o->open_fraction),
-           p99, p99 < 2 ? "reached" : "NOT reached");
+    printf(
+        "  p99 < 2 ms at %.0f %% of peak:            %5.2f ms %s\n",
+        100 * (o->rate > 0 ? ratio(o->rate, ci->throughput) : o->open_fraction),
+        p99, p99 < 2 ? "reached" : "NOT reached");
   }
   if (r->have_cold) {
     const cold_result_t *c = &r->cold;
-    printf("  cold start < 5 ms, (a) / (b) median:    %5.2f / %.2f ms %s\n",
-           c->a_median_ms, c->b_median_ms,
-           c->a_median_ms < 5 && c->b_median_ms < 5 ? "reached" : "NOT reached");
+    printf(
+        "  cold start < 5 ms, (a) / (b) median:    %5.2f / %.2f ms %s\n",
+        c->a_median_ms, c->b_median_ms,
+        c->a_median_ms < 5 && c->b_median_ms < 5 ? "reached" : "NOT reached");
   }
 }
 
@@ -407,7 +483,8 @@ static void tsv_row(const char *metric, double floor_v, int has_floor,
   printf("\t%s\n", unit);
 }
 
-static void tsv_lg(const char *prefix, const lg_result_t *f, const lg_result_t *i) {
+static void tsv_lg(const char *prefix, const lg_result_t *f,
+                   const lg_result_t *i) {
   char m[64];
   snprintf(m, sizeof m, "%s_throughput", prefix);
   tsv_row(m, f->throughput, 1, i->throughput, "rps");
@@ -425,12 +502,16 @@ static void tsv_lg(const char *prefix, const lg_result_t *f, const lg_result_t *
 }
 
 static void print_tsv(const opts_t *o, const report_t *r) {
-  printf("# impulse-bench\tdate=%s\tmachine=%s\n", r->date, r->machine);
-  printf("# connections=%u\tpipeline=%u\tpayload=%zu\twarmup_s=%.1f\tduration_s=%.1f"
-         "\tinstances=%u\tmax_instances=%u\tfn_concurrency=%u\twarm_pool=%u"
-         "\topen_connections=%u\n", o->connections, o->pipeline, o->payload,
-         o->warmup_s, o->duration_s, o->instances, o->max_instances,
-         o->fn_concurrency, o->warm_pool, o->open_connections);
+  printf("# impulse-bench\tdate=%s\tmachine=%s\tloadavg=%s\n", r->date,
+         r->machine, r->loadavg);
+  printf(
+      "# "
+      "connections=%u\tpipeline=%u\tpayload=%zu\twarmup_s=%.1f\tduration_s=%.1f"
+      "\tinstances=%u\tmax_instances=%u\tfn_concurrency=%u\twarm_pool=%u"
+      "\topen_connections=%u\tcold_concurrency=%u\n",
+      o->connections, o->pipeline, o->payload, o->warmup_s, o->duration_s,
+      o->instances, o->max_instances, o->fn_concurrency, o->warm_pool,
+      o->open_connections, o->cold_concurrency);
   printf("metric\tfloor\timpulse\tratio\tunit\n");
   tsv_lg("closed", &r->closed_floor, &r->closed_impulse);
   if (r->have_open) {
@@ -469,11 +550,12 @@ int main(int argc, char **argv) {
       .duration_s = 5,
       .warmup_s = 1,
       .payload = 64,
-      .instances = 1,
-      .fn_concurrency = 1,
+      .instances = 2,
+      .fn_concurrency = 32,
       .warm_pool = 2,
       .open_fraction = 0.5,
       .cold_runs = 10,
+      .cold_concurrency = 1,
       .pool_wait_ms = 1500,
   };
   if (parse_args(argc, argv, &o) != 0) return 2;
@@ -490,11 +572,12 @@ int main(int argc, char **argv) {
   int floor_port = 0, port = 0;
   char token[128], addr[64];
   if (bench_floor_start(&floor_port) != 0) goto out;
-  if (bench_impulse_start(o.impulse, o.warm_pool, READY_TIMEOUT_MS, &port, token,
-                          sizeof token) != 0)
+  if (bench_impulse_start(o.impulse, o.warm_pool, READY_TIMEOUT_MS, &port,
+                          token, sizeof token) != 0)
     goto out;
   snprintf(addr, sizeof addr, "127.0.0.1:%d", port);
-  fprintf(stderr, "impulse-bench: floor on 127.0.0.1:%d, impulse on %s (state %s)\n",
+  fprintf(stderr,
+          "impulse-bench: floor on 127.0.0.1:%d, impulse on %s (state %s)\n",
           floor_port, addr, bench_tmpdir());
   if (deploy_echo(&o, addr, token, artifact, artifact_len) != 0) goto out;
 
@@ -516,15 +599,18 @@ int main(int argc, char **argv) {
   p.port = port;
   if (run_phase("impulse", &p, &r.closed_impulse) != 0) goto out;
   if (!bench_impulse_alive()) {
-    fprintf(stderr, "impulse-bench: impulse serve died during the closed loop\n");
+    fprintf(stderr,
+            "impulse-bench: impulse serve died during the closed loop\n");
     goto out;
   }
 
   /* 4. Open loop at a fixed rate, the same for both targets. */
   if (!o.no_open) {
-    r.open_rate = o.rate > 0 ? o.rate : o.open_fraction * r.closed_impulse.throughput;
+    r.open_rate =
+        o.rate > 0 ? o.rate : o.open_fraction * r.closed_impulse.throughput;
     if (r.open_rate < 1) {
-      fprintf(stderr, "impulse-bench: no open-loop phase: Impulse's peak was 0\n");
+      fprintf(stderr,
+              "impulse-bench: no open-loop phase: Impulse's peak was 0\n");
     } else {
       p.rate = r.open_rate;
       p.connections = o.open_connections;
@@ -541,14 +627,15 @@ int main(int argc, char **argv) {
   /* 5. Cold starts. */
   if (!o.no_cold) {
     if (bench_sleep_ms(PHASE_PAUSE_MS) != 0) goto out;
-    fprintf(stderr, "impulse-bench: cold starts, %u runs each...\n", o.cold_runs);
+    fprintf(stderr, "impulse-bench: cold starts, %u runs each...\n",
+            o.cold_runs);
     cold_params_t cp = {
         .addr = addr,
         .token = token,
         .artifact = artifact,
         .artifact_len = artifact_len,
         .runs = o.cold_runs,
-        .concurrency = o.fn_concurrency,
+        .concurrency = o.cold_concurrency,
         .warm_pool = o.warm_pool,
         .pool_wait_ms = o.pool_wait_ms,
         .payload = o.payload,

@@ -31,7 +31,9 @@ static volatile pid_t floor_pid = -1;
 static volatile pid_t impulse_pid = -1;
 static char tmpdir[256];
 
-const char *bench_tmpdir(void) { return tmpdir; }
+const char *bench_tmpdir(void) {
+  return tmpdir;
+}
 
 uint64_t bench_now_ns(void) {
   struct timespec ts;
@@ -208,9 +210,19 @@ int bench_impulse_start(const char *impulse_bin, unsigned warm_pool,
     fprintf(stderr, "impulse-bench: %s: %s\n", impulse_bin, strerror(errno));
     return -1;
   }
-  char *argv[] = {(char *)impulse_bin, "serve", "--state-dir", state,
-                  "--listen", listen, "--warm-pool", pool,
-                  "--ready-file", ready, "--log-level", "warn", NULL};
+  char *argv[] = {(char *)impulse_bin,
+                  "serve",
+                  "--state-dir",
+                  state,
+                  "--listen",
+                  listen,
+                  "--warm-pool",
+                  pool,
+                  "--ready-file",
+                  ready,
+                  "--log-level",
+                  "warn",
+                  NULL};
   fflush(NULL);
   pid_t parent = getpid();
   pid_t pid = fork();
@@ -230,7 +242,8 @@ int bench_impulse_start(const char *impulse_bin, unsigned warm_pool,
     /* stdout belongs to the report; the server logs to stderr anyway. */
     dup2(2, 1);
     execv(impulse_bin, argv);
-    fprintf(stderr, "impulse-bench: exec %s: %s\n", impulse_bin, strerror(errno));
+    fprintf(stderr, "impulse-bench: exec %s: %s\n", impulse_bin,
+            strerror(errno));
     _exit(127);
   }
   setpgid(pid, pid); /* also from here: no window where kill(-pid) misses */
@@ -240,7 +253,8 @@ int bench_impulse_start(const char *impulse_bin, unsigned warm_pool,
   for (;;) {
     if (access(ready, F_OK) == 0) break;
     if (!bench_impulse_alive()) {
-      fprintf(stderr, "impulse-bench: impulse serve exited before it was ready\n");
+      fprintf(stderr,
+              "impulse-bench: impulse serve exited before it was ready\n");
       return -1;
     }
     if (bench_now_ns() > deadline) {
