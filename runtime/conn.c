@@ -65,8 +65,17 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
   size_t off = 0;
   while (!conn->closing && !conn->close_after_flush) {
     Impulse__Envelope *env = NULL;
-    ssize_t n = imp_frame_decode(conn->in.data + off, conn->in.len - off,
-                                 conn->max_frame, NULL, &env);
+    size_t avail = conn->in.len - off;
+    const char *frame = conn->in.data + off;
+    if (conn->on_raw && avail >= IMP_FRAME_HEADER) {
+      uint32_t flen = imp_frame_len(frame);
+      if (flen <= conn->max_frame && avail - IMP_FRAME_HEADER >= flen &&
+          conn->on_raw(conn, frame + IMP_FRAME_HEADER, flen)) {
+        off += IMP_FRAME_HEADER + flen;
+        continue;
+      }
+    }
+    ssize_t n = imp_frame_decode(frame, avail, conn->max_frame, NULL, &env);
     if (n == 0) break;
     if (n < 0) {
       /* Tell the peer why, then hang up; nothing after a bad frame can be
@@ -86,7 +95,8 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
       return;
     }
     off += (size_t)n;
-    conn->on_frame(conn, env);
+    conn->on_frame(conn, env, frame + IMP_FRAME_HEADER,
+                   (size_t)n - IMP_FRAME_HEADER);
   }
   if (conn->closing) return;
   imp_buf_consume(&conn->in, off);
@@ -190,6 +200,16 @@ void imp_conn_loop_close(imp_conn_loop_t *cl) {
 int imp_conn_send(imp_conn_t *conn, const Impulse__Envelope *env) {
   if (conn->closing) return -EPIPE;
   int rc = imp_frame_append(&conn->out, env, conn->max_frame);
+  if (rc != 0) return rc;
+  mark_dirty(conn);
+  return 0;
+}
+
+int imp_conn_send_with_id(imp_conn_t *conn, uint64_t id, const char *rest,
+                          size_t restlen) {
+  if (conn->closing) return -EPIPE;
+  int rc = imp_frame_append_with_id(&conn->out, id, rest, restlen,
+                                    conn->max_frame);
   if (rc != 0) return rc;
   mark_dirty(conn);
   return 0;

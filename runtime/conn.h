@@ -14,8 +14,14 @@
 typedef struct imp_conn_s imp_conn_t;
 
 /* Called for each decoded frame; takes ownership of env (free with
- * impulse__envelope__free_unpacked(env, NULL)). May close the connection. */
-typedef void (*imp_conn_frame_cb)(imp_conn_t *conn, Impulse__Envelope *env);
+ * impulse__envelope__free_unpacked(env, NULL)). `body` is the packed
+ * Envelope (borrowed, valid during the call) for forwarding without a
+ * repack. May close the connection. */
+typedef void (*imp_conn_frame_cb)(imp_conn_t *conn, Impulse__Envelope *env,
+                                  const char *body, size_t len);
+/* Optional: sees each frame's body before it is decoded; returns 1 when it
+ * has handled the frame (no decode), 0 to have it decoded as usual. */
+typedef int (*imp_conn_raw_cb)(imp_conn_t *conn, const char *body, size_t len);
 /* Called once when the connection has failed or been closed, before the
  * handle is closed. `err` is 0 for a local close, UV_EOF, a uv error, or an
  * IMP_E* decode error. */
@@ -42,6 +48,7 @@ struct imp_conn_s {
   int dirty;
   struct imp_conn_loop_s *cl;
   imp_conn_frame_cb on_frame;
+  imp_conn_raw_cb on_raw;
   imp_conn_error_cb on_error;
   imp_conn_closed_cb on_closed;
   void *data;               /* owner */
@@ -65,6 +72,11 @@ int imp_conn_start(imp_conn_t *conn, imp_conn_loop_t *cl, size_t max_frame);
 /* Appends one frame; flushed at the end of the loop turn. Returns 0 or a
  * negative error (the frame is dropped when the connection is closing). */
 int imp_conn_send(imp_conn_t *conn, const Impulse__Envelope *env);
+
+/* Appends a frame made of `id` and the rest of another Envelope's body (see
+ * imp_envelope_split_id). Returns 0 or a negative error. */
+int imp_conn_send_with_id(imp_conn_t *conn, uint64_t id, const char *rest,
+                          size_t restlen);
 
 /* Sends an error reply for request `id`. */
 int imp_conn_send_error(imp_conn_t *conn, uint64_t id, int code,

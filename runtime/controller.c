@@ -185,7 +185,7 @@ static int start_instance(imp_server_t *server, imp_function_t *fn) {
   if (inst == NULL) return -EAGAIN;
   attach(fn, inst);
   imp_instance_load(inst, fn);
-  imp_instance_fill_pool(server);
+  imp_instance_refill_later(server);
   return 0;
 }
 
@@ -211,7 +211,7 @@ static void scale_for_queue(imp_server_t *server, imp_function_t *fn) {
 
 static void on_call_timer_closed(uv_handle_t *h) {
   imp_call_t *call = IMP_CONTAINER_OF(h, imp_call_t, timer);
-  if (call->req) impulse__envelope__free_unpacked(call->req, NULL);
+  free(call->fwd);
   free(call);
 }
 
@@ -250,17 +250,20 @@ static void call_fail(imp_call_t *call, int code, const char *fmt, ...) {
 }
 
 static void on_call_timer(uv_timer_t *t);
+static void track_latency(imp_server_t *server, imp_function_t *fn,
+                          uint64_t us);
 
 static void call_send(imp_server_t *server, imp_call_t *call,
-                      imp_instance_t *inst) {
+                      imp_instance_t *inst, const char *rest, size_t restlen) {
   imp_function_t *fn = call->function;
-  int rc = imp_instance_send(inst, call);
+  int rc = imp_instance_send(inst, call, rest, restlen);
   if (rc != 0) {
     call_fail(call, IMPULSE__ERROR_CODE__INTERNAL, "cannot send to instance: %s",
               imp_strerror(rc));
     imp_controller_call_free(call);
     return;
   }
+  call->sent_ns = imp_now_ns();
   uint64_t timeout = FN_TIMEOUT(server, fn);
   if (call->deadline_ms) {
     uint64_t now = imp_now_ms();
@@ -293,6 +296,7 @@ static void on_call_timer(uv_timer_t *t) {
               (unsigned long long)inst->id);
     /* The call stays in its slot until the worker answers or is killed. */
     imp_instance_call_timed_out(inst, call);
+    if (!fn->deleted) track_latency(server, fn, (imp_now_ns() - call->sent_ns) / 1000);
     if (!fn->deleted) {
       ensure_min(server, fn);
       scale_for_queue(server, fn);
@@ -313,7 +317,9 @@ static void pump(imp_server_t *server, imp_function_t *fn) {
     imp_call_t *call = IMP_CONTAINER_OF(w, imp_call_t, wait);
     imp_dispatch_unqueue(&fn->dispatch, w);
     uv_timer_stop(&call->timer);
-    call_send(server, call, inst);
+    call_send(server, call, inst, call->fwd, call->fwdlen);
+    free(call->fwd);
+    call->fwd = NULL;
   }
 }
 
@@ -322,7 +328,8 @@ void imp_controller_slot_freed(imp_server_t *server, imp_function_t *fn) {
 }
 
 void imp_controller_invoke(imp_server_t *server, imp_client_t *client,
-                           Impulse__Envelope *env) {
+                           Impulse__Envelope *env, const char *body,
+                           size_t len) {
   Impulse__InvokeRequest *req = env->invoke;
   imp_function_t *fn = fn_find(server, req->function);
   if (fn == NULL) {
@@ -331,22 +338,34 @@ void imp_controller_invoke(imp_server_t *server, imp_client_t *client,
     impulse__envelope__free_unpacked(env, NULL);
     return;
   }
-  imp_call_t *call = calloc(1, sizeof *call);
-  if (call == NULL) {
-    imp_client_error(client, env->id, IMPULSE__ERROR_CODE__INTERNAL, "out of memory");
-    impulse__envelope__free_unpacked(env, NULL);
-    return;
+  /* The request goes to the worker as it came, under another id. A client
+   * whose encoder does not put the id first gets its request repacked. */
+  char *packed = NULL;
+  uint64_t id;
+  size_t off;
+  if (imp_envelope_split_id(body, len, &id, &off) != 0 || id != env->id) {
+    uint64_t keep = env->id;
+    env->id = 0;
+    len = impulse__envelope__get_packed_size(env);
+    packed = malloc(len);
+    if (packed == NULL) abort();
+    impulse__envelope__pack(env, (uint8_t *)packed);
+    env->id = keep;
+    body = packed;
+    off = 2; /* 0x08 0x00 */
   }
+  imp_call_t *call = calloc(1, sizeof *call);
+  if (call == NULL) abort();
   uv_timer_init(server->loop, &call->timer);
   call->client = client;
   client->refs++;
   client->in_flight++;
   call->client_id = env->id;
   call->function = fn;
-  call->req = env;
   call->started_ms = imp_now_ms();
   if (req->has_deadline_ms && req->deadline_ms > 0)
     call->deadline_ms = call->started_ms + req->deadline_ms;
+  impulse__envelope__free_unpacked(env, NULL);
   call->fnext = &fn->calls;
   call->fprev = fn->calls.fprev;
   fn->calls.fprev->fnext = call;
@@ -356,9 +375,16 @@ void imp_controller_invoke(imp_server_t *server, imp_client_t *client,
 
   imp_dinst_t *d = fn->dispatch.queued ? NULL : imp_dispatch_pick(&fn->dispatch);
   if (d != NULL) {
-    call_send(server, call, IMP_CONTAINER_OF(d, imp_instance_t, d));
+    call_send(server, call, IMP_CONTAINER_OF(d, imp_instance_t, d), body + off,
+              len - off);
+    free(packed);
     return;
   }
+  call->fwdlen = len - off;
+  call->fwd = malloc(call->fwdlen ? call->fwdlen : 1);
+  if (call->fwd == NULL) abort();
+  memcpy(call->fwd, body + off, call->fwdlen);
+  free(packed);
   uint64_t deadline = call->started_ms + server->cfg.queue_timeout_ms;
   if (call->deadline_ms && call->deadline_ms < deadline) deadline = call->deadline_ms;
   if (imp_dispatch_enqueue(&fn->dispatch, &call->wait, deadline) != 0) {
@@ -372,16 +398,33 @@ void imp_controller_invoke(imp_server_t *server, imp_client_t *client,
   scale_for_queue(server, fn);
 }
 
-void imp_controller_call_done(imp_server_t *server, imp_call_t *call,
-                              Impulse__Envelope *env) {
-  (void)server;
-  if (env->body_case == IMPULSE__ENVELOPE__BODY_ERROR && call->function)
-    call->function->errors++;
-  if (call->client) {
-    env->id = call->client_id;
-    imp_client_reply(call->client, env);
+/* Turns pipelining to instances on or off from the calls' latency. */
+static void track_latency(imp_server_t *server, imp_function_t *fn,
+                          uint64_t us) {
+  /* Moving average with weight 1/8; integer, one multiply. */
+  fn->ewma_us = fn->ewma_us ? (fn->ewma_us * 7 + us) / 8 : us;
+  int fast = fn->fast ? fn->ewma_us < IMP_FAST_OFF_US
+                      : fn->ewma_us < IMP_FAST_ON_US;
+  if (fast == fn->fast) return;
+  fn->fast = fast;
+  for (size_t i = 0; i < fn->dispatch.count; i++) {
+    imp_dinst_t *d = fn->dispatch.inst[i];
+    d->extra = fast ? IMP_PIPELINE_EXTRA(d->concurrency) : 0;
   }
-  impulse__envelope__free_unpacked(env, NULL);
+  IMP_LOG(IMP_LOG_DEBUG, "%s: pipelining to instances %s (mean latency %llu us)",
+          fn->name, fast ? "on" : "off", (unsigned long long)fn->ewma_us);
+  if (fast) pump(server, fn);
+}
+
+void imp_controller_call_done(imp_server_t *server, imp_call_t *call,
+                              const char *rest, size_t restlen) {
+  imp_function_t *fn = call->function;
+  if (restlen > 0 && (unsigned char)rest[0] == IMP_TAG_ERROR && fn)
+    fn->errors++;
+  if (fn && !fn->deleted)
+    track_latency(server, fn, (imp_now_ns() - call->sent_ns) / 1000);
+  if (call->client && !call->client->conn.closing)
+    imp_conn_send_with_id(&call->client->conn, call->client_id, rest, restlen);
   call_finish(call);
   imp_controller_call_free(call);
 }
@@ -765,7 +808,7 @@ void imp_controller_deploy(imp_server_t *server, imp_client_t *client,
   uv_timer_init(server->loop, &pd->timer);
   uv_timer_start(&pd->timer, on_pd_timeout, server->cfg.validate_timeout_ms, 0);
   imp_instance_validate(inst, pd->path, req->name);
-  imp_instance_fill_pool(server);
+  imp_instance_refill_later(server);
   return;
 drop:
   impulse__envelope__free_unpacked(env, NULL);

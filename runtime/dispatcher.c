@@ -41,7 +41,7 @@ void imp_dispatch_remove(imp_dispatch_t *d, imp_dinst_t *inst) {
 
 static int has_slot(const imp_dispatch_t *d, const imp_dinst_t *in) {
   return in->ready && in->version == d->version &&
-         in->outstanding < in->concurrency;
+         in->outstanding < in->concurrency + in->extra;
 }
 
 imp_dinst_t *imp_dispatch_pick(imp_dispatch_t *d) {
@@ -64,7 +64,8 @@ size_t imp_dispatch_free_slots(const imp_dispatch_t *d) {
   size_t free_slots = 0;
   for (size_t i = 0; i < d->count; i++)
     if (has_slot(d, d->inst[i]))
-      free_slots += d->inst[i]->concurrency - d->inst[i]->outstanding;
+      free_slots += d->inst[i]->concurrency + d->inst[i]->extra -
+                    d->inst[i]->outstanding;
   return free_slots;
 }
 

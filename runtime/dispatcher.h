@@ -4,8 +4,9 @@
  * the selection rules are unit-tested without processes.
  *
  * Selection is least outstanding requests among ready instances whose
- * outstanding count is below their concurrency; ties rotate so that equal
- * instances share the load. When no instance has a free slot the call waits
+ * outstanding count is below their concurrency plus their `extra` pipeline
+ * allowance (0 unless the owner turns pipelining on); ties rotate so that
+ * equal instances share the load. When no instance has a free slot the call waits
  * in the queue until its deadline.
  */
 #ifndef IMP_DISPATCHER_H
@@ -17,7 +18,8 @@
 /* An instance as the dispatcher sees it; embedded in the owner's struct. */
 typedef struct imp_dinst_s {
   uint32_t outstanding;  /* calls sent and not answered */
-  uint32_t concurrency;  /* slot limit (>= 1) */
+  uint32_t concurrency;  /* handlers the instance runs at once (>= 1) */
+  uint32_t extra;        /* calls it may hold queued beyond that (pipelining) */
   uint32_t version;      /* function version it serves */
   int ready;             /* may take new calls */
   size_t index;          /* position in the dispatcher's array (private) */

@@ -102,7 +102,8 @@ static void on_server_info(imp_client_t *client, Impulse__Envelope *env) {
   impulse__envelope__free_unpacked(env, NULL);
 }
 
-static void on_frame(imp_conn_t *conn, Impulse__Envelope *env) {
+static void on_frame(imp_conn_t *conn, Impulse__Envelope *env,
+                     const char *body, size_t len) {
   imp_client_t *client = conn->data;
   imp_server_t *server = client->server;
   int needs_admin = 0, needs_token = 0;
@@ -141,7 +142,9 @@ static void on_frame(imp_conn_t *conn, Impulse__Envelope *env) {
   }
   switch (env->body_case) {
   case IMPULSE__ENVELOPE__BODY_HELLO: on_hello(client, env); break;
-  case IMPULSE__ENVELOPE__BODY_INVOKE: imp_controller_invoke(server, client, env); break;
+  case IMPULSE__ENVELOPE__BODY_INVOKE:
+    imp_controller_invoke(server, client, env, body, len);
+    break;
   case IMPULSE__ENVELOPE__BODY_DEPLOY: imp_controller_deploy(server, client, env); break;
   case IMPULSE__ENVELOPE__BODY_DELETE: imp_controller_delete(server, client, env); break;
   case IMPULSE__ENVELOPE__BODY_SCALE: imp_controller_scale(server, client, env); break;
@@ -166,6 +169,10 @@ static void on_client_closed(imp_conn_t *conn) {
   imp_client_unref((imp_client_t *)conn->data);
 }
 
+static void on_failed_accept_closed(uv_handle_t *h) {
+  client_free(IMP_CONTAINER_OF(h, imp_client_t, conn.h.tcp));
+}
+
 static void on_connection(uv_stream_t *listener, int status) {
   imp_server_t *server = listener->data;
   if (status < 0) {
@@ -188,8 +195,7 @@ static void on_connection(uv_stream_t *listener, int status) {
   if (uv_accept(listener, &client->conn.h.stream) != 0 ||
       imp_conn_start(&client->conn, &server->cl, server->cfg.max_frame) != 0) {
     client->conn.closing = 1;
-    uv_close((uv_handle_t *)&client->conn.h.tcp, NULL);
-    client_free(client);
+    uv_close((uv_handle_t *)&client->conn.h.tcp, on_failed_accept_closed);
     return;
   }
   uv_tcp_nodelay(&client->conn.h.tcp, 1);

@@ -93,7 +93,7 @@ static void inst_finish(imp_instance_t *inst) {
   inst_unlink(inst);
   imp_controller_instance_gone(server, inst, code, msg);
   if (!inst->conn.closing) imp_conn_close(&inst->conn, 0);
-  if (!server->stopping) imp_instance_fill_pool(server);
+  imp_instance_refill_later(server);
 }
 
 static void on_proc_exit(uv_process_t *proc, int64_t status, int sig) {
@@ -132,9 +132,13 @@ static void check_drained(imp_instance_t *inst) {
   }
 }
 
-static void on_frame(imp_conn_t *conn, Impulse__Envelope *env) {
+/* Replies to Load, and anything that is not the answer to a call. */
+static void on_frame(imp_conn_t *conn, Impulse__Envelope *env,
+                     const char *body, size_t len) {
   imp_instance_t *inst = conn->data;
   imp_server_t *server = inst->server;
+  (void)body;
+  (void)len;
   if (inst->load_wid != 0 && env->id == inst->load_wid) {
     inst->load_wid = 0;
     int ok = env->body_case == IMPULSE__ENVELOPE__BODY_LOAD_OK;
@@ -153,19 +157,26 @@ static void on_frame(imp_conn_t *conn, Impulse__Envelope *env) {
     } else {
       imp_controller_instance_load_failed(server, inst, code, msg);
     }
-    impulse__envelope__free_unpacked(env, NULL);
-    return;
+  } else if (env->body_case == IMPULSE__ENVELOPE__BODY_ERROR) {
+    IMP_LOG(IMP_LOG_WARN, "instance %llu reports: %s",
+            (unsigned long long)inst->id,
+            env->error->message ? env->error->message : "?");
   }
-  uint32_t slot = (uint32_t)(env->id & 0xffffffffu);
+  impulse__envelope__free_unpacked(env, NULL);
+}
+
+/* Answers to calls are forwarded to the caller without a decode: only the id
+ * is rewritten (see imp_envelope_split_id). */
+static int on_raw(imp_conn_t *conn, const char *body, size_t len) {
+  imp_instance_t *inst = conn->data;
+  imp_server_t *server = inst->server;
+  uint64_t id;
+  size_t off;
+  if (imp_envelope_split_id(body, len, &id, &off) != 0) return 0;
+  if (inst->load_wid != 0 && id == inst->load_wid) return 0;
+  uint32_t slot = (uint32_t)(id & 0xffffffffu);
   imp_call_t *call = slot < inst->nslots ? inst->slots[slot] : NULL;
-  if (call == NULL || call->wid != env->id) {
-    if (env->body_case == IMPULSE__ENVELOPE__BODY_ERROR)
-      IMP_LOG(IMP_LOG_WARN, "instance %llu reports: %s",
-              (unsigned long long)inst->id,
-              env->error->message ? env->error->message : "?");
-    impulse__envelope__free_unpacked(env, NULL);
-    return;
-  }
+  if (call == NULL || call->wid != id) return 0;
   inst->slots[slot] = NULL;
   inst->free_slots[inst->nfree++] = slot;
   imp_dispatch_release(&inst->d);
@@ -174,15 +185,15 @@ static void on_frame(imp_conn_t *conn, Impulse__Envelope *env) {
   call->instance = NULL;
   if (call->timed_out) {
     inst->timed_out_calls--;
-    impulse__envelope__free_unpacked(env, NULL);
     imp_controller_call_free(call);
   } else {
-    imp_controller_call_done(server, call, env);
+    imp_controller_call_done(server, call, body + off, len - off);
   }
   if (inst->state == IMP_INST_DRAINING)
     check_drained(inst);
   else if (inst->state == IMP_INST_READY && inst->function)
     imp_controller_slot_freed(server, inst->function);
+  return 1;
 }
 
 static void send_pending(imp_instance_t *inst);
@@ -258,8 +269,8 @@ imp_instance_t *imp_instance_spawn(imp_server_t *server) {
   snprintf(framebuf, sizeof framebuf, "%zu", server->cfg.max_frame);
   snprintf(gracebuf, sizeof gracebuf, "%u", server->cfg.worker_grace_ms);
   static const char *levels[] = {"error", "warn", "info", "debug"};
-  char *args[] = {server->exe, "worker", "--listen-fd", "3", "--id", idbuf,
-                  "--max-frame", framebuf, "--grace-ms", gracebuf,
+  char *args[] = {server->worker_exe, "worker", "--listen-fd", "3", "--id",
+                  idbuf, "--max-frame", framebuf, "--grace-ms", gracebuf,
                   "--log-level", (char *)levels[imp_log_level & 3], NULL};
   uv_stdio_container_t stdio[4];
   stdio[0].flags = UV_IGNORE;
@@ -270,8 +281,10 @@ imp_instance_t *imp_instance_spawn(imp_server_t *server) {
   stdio[3].flags = UV_INHERIT_FD;
   stdio[3].data.fd = fd;
   uv_process_options_t opts = {0};
-  opts.file = server->exe;
-  opts.args = args;
+  opts.file = server->worker_exe;
+  /* impulse-worker takes the flags directly; `impulse` needs "worker". */
+  opts.args = server->worker_separate ? args + 1 : args;
+  if (server->worker_separate) args[1] = server->worker_exe;
   opts.exit_cb = on_proc_exit;
   opts.stdio = stdio;
   opts.stdio_count = 4;
@@ -288,6 +301,7 @@ imp_instance_t *imp_instance_spawn(imp_server_t *server) {
   uv_pipe_init(server->loop, &inst->conn.h.pipe, 0);
   inst->conn.data = inst;
   inst->conn.on_frame = on_frame;
+  inst->conn.on_raw = on_raw;
   inst->conn.on_error = on_conn_error;
   inst->conn.on_closed = on_conn_closed;
   spawn_ctx_t *sc = malloc(sizeof *sc);
@@ -341,17 +355,19 @@ int imp_instance_load(imp_instance_t *inst, imp_function_t *fn) {
   uint32_t mem = c && c->has_memory_mb ? c->memory_mb
                                        : inst->server->cfg.default_memory_mb;
   if (conc == 0) conc = 1;
-  if (conc != inst->nslots) {
+  uint32_t slots = conc + IMP_PIPELINE_EXTRA(conc);
+  if (slots != inst->nslots) {
     /* Only reached with no call in flight (generic, or drained). */
     free(inst->slots);
     free(inst->free_slots);
-    inst->slots = calloc(conc, sizeof *inst->slots);
-    inst->free_slots = malloc(conc * sizeof *inst->free_slots);
+    inst->slots = calloc(slots, sizeof *inst->slots);
+    inst->free_slots = malloc(slots * sizeof *inst->free_slots);
     if (inst->slots == NULL || inst->free_slots == NULL) abort();
-    inst->nslots = conc;
+    inst->nslots = slots;
   }
   inst->nfree = 0;
-  for (uint32_t i = conc; i > 0; i--) inst->free_slots[inst->nfree++] = i - 1;
+  for (uint32_t i = slots; i > 0; i--) inst->free_slots[inst->nfree++] = i - 1;
+  inst->d.extra = fn->fast ? IMP_PIPELINE_EXTRA(conc) : 0;
   inst->version = fn->rec->version;
   inst->d.concurrency = conc;
   inst->d.version = inst->version;
@@ -371,23 +387,12 @@ int imp_instance_validate(imp_instance_t *inst, const char *path,
   return send_load(inst, name, 0, path, 1, 0, 1);
 }
 
-int imp_instance_send(imp_instance_t *inst, imp_call_t *call) {
+int imp_instance_send(imp_instance_t *inst, imp_call_t *call, const char *rest,
+                      size_t restlen) {
   if (inst->nfree == 0) return -EBUSY;
   uint32_t slot = inst->free_slots[--inst->nfree];
-  Impulse__Envelope env = IMPULSE__ENVELOPE__INIT;
-  Impulse__InvokeRequest *req = call->req->invoke;
-  req->has_version = 1;
-  req->version = inst->version;
-  if (call->deadline_ms) {
-    uint64_t now = imp_now_ms();
-    req->has_deadline_ms = 1;
-    req->deadline_ms = call->deadline_ms > now ? (uint32_t)(call->deadline_ms - now) : 1;
-  }
   call->wid = ((uint64_t)++inst->gen << 32) | slot;
-  env.id = call->wid;
-  env.body_case = IMPULSE__ENVELOPE__BODY_INVOKE;
-  env.invoke = req;
-  int rc = imp_conn_send(&inst->conn, &env);
+  int rc = imp_conn_send_with_id(&inst->conn, call->wid, rest, restlen);
   if (rc != 0) {
     inst->free_slots[inst->nfree++] = slot;
     return rc;
@@ -395,8 +400,6 @@ int imp_instance_send(imp_instance_t *inst, imp_call_t *call) {
   inst->slots[slot] = call;
   call->instance = inst;
   imp_dispatch_acquire(&inst->d);
-  impulse__envelope__free_unpacked(call->req, NULL);
-  call->req = NULL;
   return 0;
 }
 
@@ -442,4 +445,16 @@ void imp_instance_fill_pool(imp_server_t *server) {
     if (imp_instance_spawn(server) == NULL) break;
     have++;
   }
+}
+
+static void on_refill(uv_timer_t *t) {
+  imp_instance_fill_pool(t->data);
+}
+
+void imp_instance_refill_later(imp_server_t *server) {
+  /* A process start is a fork() of the server, which stalls the loop for
+   * milliseconds: never do it on the path of a call that is waiting. */
+  if (server->stopping || uv_is_active((uv_handle_t *)&server->pool_timer))
+    return;
+  uv_timer_start(&server->pool_timer, on_refill, 50, 0);
 }

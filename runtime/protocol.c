@@ -48,3 +48,41 @@ const char *imp_error_code_name(int code) {
       protobuf_c_enum_descriptor_get_value(&impulse__error_code__descriptor, code);
   return v ? v->name : "UNKNOWN";
 }
+
+int imp_envelope_split_id(const char *body, size_t len, uint64_t *id,
+                          size_t *rest_off) {
+  const unsigned char *p = (const unsigned char *)body;
+  if (len < 2 || p[0] != 0x08) return IMP_EPROTO; /* field 1, varint */
+  uint64_t v = 0;
+  for (size_t i = 1; i < len && i <= 10; i++) {
+    v |= (uint64_t)(p[i] & 0x7f) << (7 * (i - 1));
+    if ((p[i] & 0x80) == 0) {
+      *id = v;
+      *rest_off = i + 1;
+      return 0;
+    }
+  }
+  return IMP_EPROTO;
+}
+
+int imp_frame_append_with_id(imp_buf_t *out, uint64_t id, const char *rest,
+                             size_t restlen, size_t max_frame) {
+  unsigned char head[11];
+  size_t hl = 0;
+  head[hl++] = 0x08;
+  do {
+    unsigned char b = id & 0x7f;
+    id >>= 7;
+    head[hl++] = (unsigned char)(id ? (b | 0x80) : b);
+  } while (id);
+  size_t n = hl + restlen;
+  if (n > max_frame || n > UINT32_MAX) return IMP_EFRAMETOOBIG;
+  int rc = imp_buf_reserve(out, IMP_FRAME_HEADER + n);
+  if (rc != 0) return rc;
+  char *p = out->data + out->len;
+  imp_frame_put_len(p, (uint32_t)n);
+  memcpy(p + IMP_FRAME_HEADER, head, hl);
+  if (restlen) memcpy(p + IMP_FRAME_HEADER + hl, rest, restlen);
+  out->len += IMP_FRAME_HEADER + n;
+  return 0;
+}

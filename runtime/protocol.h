@@ -53,3 +53,26 @@ void imp_envelope_error(Impulse__Envelope *env, Impulse__Error *err,
 const char *imp_error_code_name(int code);
 
 #endif
+
+/*
+ * Id rewriting without a decode. protobuf-c writes fields in field-number
+ * order, so a packed Envelope starts with its id (field 1, varint). These let
+ * the gateway forward a frame under another id by copying the rest of the
+ * body instead of unpacking and repacking it.
+ */
+
+/* Splits an Envelope body (without the length prefix) into its leading id
+ * and the remaining bytes. Returns 0 with *id and *rest_off set, or
+ * IMP_EPROTO when the body does not start with a well-formed id field. */
+int imp_envelope_split_id(const char *body, size_t len, uint64_t *id,
+                          size_t *rest_off);
+
+/* Appends a frame made of an id field followed by `rest` (the bytes after
+ * the id of another Envelope). Returns 0, -ENOMEM or IMP_EFRAMETOOBIG. */
+int imp_frame_append_with_id(imp_buf_t *out, uint64_t id, const char *rest,
+                             size_t restlen, size_t max_frame);
+
+/* Tag byte of the body field that follows the id (0 if none): tells a
+ * forwarded reply's kind without decoding it. */
+#define IMP_TAG_ERROR 0x12     /* field 2, length-delimited */
+#define IMP_TAG_INVOKE_OK 0x32 /* field 6, length-delimited */

@@ -37,6 +37,21 @@ typedef struct imp_config_s {
   char ready_file[512];
 } imp_config_t;
 
+/*
+ * Pipelining to instances. A call to a fast handler costs less than the
+ * round trip between the gateway and the worker, so sending only when a
+ * handler is free leaves instances idle half the time. While a function's
+ * recent calls complete quickly (moving average below FAST_ON_US), each
+ * instance may hold IMP_PIPELINE_EXTRA(concurrency) calls queued in the
+ * worker beyond its concurrency; above FAST_OFF_US the gateway goes back to
+ * sending only to free handlers, so a slow function's callers wait in the
+ * gateway's queue, with its deadline, and never behind a slow call inside a
+ * worker.
+ */
+#define IMP_PIPELINE_EXTRA(conc) ((conc) > 16 ? (conc) : 16u)
+#define IMP_FAST_ON_US 500
+#define IMP_FAST_OFF_US 2000
+
 /* A client connection on the RPC port. */
 struct imp_client_s {
   imp_conn_t conn;
@@ -54,10 +69,12 @@ struct imp_call_s {
   imp_function_t *function;
   imp_instance_t *instance;    /* while sent to a worker */
   uint64_t wid;                /* request id on the worker connection */
-  Impulse__Envelope *req;      /* owned until sent to a worker */
+  char *fwd;                   /* request body after its id, while queued */
+  size_t fwdlen;
   imp_dwait_t wait;            /* queue link while waiting for a slot */
   uv_timer_t timer;            /* queue deadline, then execution timeout */
   uint64_t started_ms;
+  uint64_t sent_ns;            /* when sent to the instance */
   uint64_t deadline_ms;        /* overall, monotonic; 0 = none */
   int timed_out;               /* answered TIMEOUT; worker reply ignored */
   struct imp_call_s *fnext, *fprev; /* function's list of live calls */
@@ -123,6 +140,8 @@ struct imp_function_s {
   uint64_t invocations, errors, cold_starts;
   unsigned in_flight;
   int deleted;
+  int fast;                         /* pipelining on (see IMP_PIPELINE_EXTRA) */
+  uint64_t ewma_us;                 /* moving average of call latency */
   imp_call_t calls;                 /* sentinel: calls of this function */
   struct imp_function_s *next, *prev;
 };
@@ -137,6 +156,9 @@ struct imp_server_s {
   uv_timer_t tick;
   char token[65];
   char exe[600];
+  char worker_exe[600];            /* impulse-worker, or exe itself */
+  int worker_separate;             /* worker_exe is impulse-worker */
+  uv_timer_t pool_timer;
   char run_dir[600];
   char artifact_dir[600];
   uint64_t started_ms;
@@ -166,7 +188,8 @@ void imp_controller_stop(imp_server_t *server);
 void imp_controller_free(imp_server_t *server);
 /* Handlers for client requests; each takes ownership of env. */
 void imp_controller_invoke(imp_server_t *server, imp_client_t *client,
-                           Impulse__Envelope *env);
+                           Impulse__Envelope *env, const char *body,
+                           size_t len);
 void imp_controller_deploy(imp_server_t *server, imp_client_t *client,
                            Impulse__Envelope *env);
 void imp_controller_delete(imp_server_t *server, imp_client_t *client,
@@ -189,9 +212,10 @@ void imp_controller_validated(imp_server_t *server, imp_instance_t *inst,
                               int code, const char *message);
 void imp_controller_slot_freed(imp_server_t *server, imp_function_t *fn);
 void imp_controller_generic_available(imp_server_t *server);
-/* A worker answered call `call` (env owned by the callee). */
+/* A worker answered call `call`; `rest` is the answer's Envelope body after
+ * its id (borrowed). */
 void imp_controller_call_done(imp_server_t *server, imp_call_t *call,
-                              Impulse__Envelope *env);
+                              const char *rest, size_t restlen);
 /* Frees a call that has already been answered. */
 void imp_controller_call_free(imp_call_t *call);
 
@@ -203,8 +227,10 @@ imp_instance_t *imp_instance_spawn(imp_server_t *server);
 int imp_instance_load(imp_instance_t *inst, imp_function_t *fn);
 int imp_instance_validate(imp_instance_t *inst, const char *path,
                           const char *name);
-/* Sends a call to the instance (takes a slot). Returns 0 or an error. */
-int imp_instance_send(imp_instance_t *inst, imp_call_t *call);
+/* Sends a call to the instance (takes a slot): `rest` is the request
+ * Envelope's body after its id, forwarded as is. Returns 0 or an error. */
+int imp_instance_send(imp_instance_t *inst, imp_call_t *call, const char *rest,
+                      size_t restlen);
 /* Forgets a call that timed out; the worker is stopped once drained. */
 void imp_instance_call_timed_out(imp_instance_t *inst, imp_call_t *call);
 /* Stops the worker (SIGKILL). Teardown completes asynchronously. */
@@ -213,6 +239,8 @@ void imp_instance_kill(imp_instance_t *inst);
 imp_instance_t *imp_instance_take_generic(imp_server_t *server);
 /* Spawns workers until the warm pool reaches its target. */
 void imp_instance_fill_pool(imp_server_t *server);
+/* Same, from a timer shortly after: keeps process starts off hot paths. */
+void imp_instance_refill_later(imp_server_t *server);
 const char *imp_instance_state_name(imp_inst_state_t state);
 
 #endif

@@ -149,6 +149,9 @@ struct imp_worker_s {
   imp_buf_t out;               /* replies not yet written */
   size_t out_off;              /* bytes of `out` already written */
   bool stalled;                /* a frame waits for the pool or output */
+  invocation_t *batch_head;    /* jobs decoded by conn_process() but not */
+  invocation_t *batch_tail;    /* yet handed to the pool, see jobs_submit() */
+  unsigned batch_len;
   uint64_t orphan_deadline_ms; /* exit if still unconnected at this time */
   int wake_fd;                 /* eventfd the pool threads signal */
   ProtobufCAllocator pb;       /* decode allocator, see pb_alloc() */
@@ -157,15 +160,30 @@ struct imp_worker_s {
   function_t fn;
   bool limit_applied;
 
-  /* Handler pool. Fields below are protected by `lock` unless noted. */
+  /*
+   * Handler pool. Fields below are protected by `lock` unless noted.
+   *
+   * Hand-offs are what a call costs at high load, so both directions are
+   * batched. Jobs: the I/O thread queues every job decoded from one read
+   * at once and signals jobs_cond only when a thread is idle and no wake-up
+   * is already under way (`waking`); a thread takes jobs one at a time
+   * until the queue is empty, and whenever it leaves jobs behind while
+   * others are idle it wakes one more (a cascade), so a handler that blocks
+   * never keeps queued jobs from idle threads. Replies: a thread writes the
+   * eventfd only when `io_awake` is false, i.e. the I/O thread is about to
+   * sleep or sleeping; while awake it collects `done` before it sleeps.
+   */
   pthread_mutex_t lock;
   pthread_cond_t jobs_cond;
   invocation_t *queue_head;
   invocation_t *queue_tail;
   unsigned outstanding; /* queued plus running jobs */
+  unsigned idle;        /* threads waiting on jobs_cond */
+  bool waking;          /* jobs_cond was signalled, no thread woke yet */
   uint64_t generation;  /* written by the I/O thread under lock */
   imp_buf_t done;       /* packed replies for the I/O thread */
-  bool wake_pending;
+  bool job_finished;    /* a job ended since the I/O thread last looked */
+  bool io_awake;        /* I/O thread will look at `done` before sleeping */
   bool stopping;
   pthread_t *threads; /* I/O thread only */
   unsigned nthreads;  /* I/O thread only */
@@ -696,11 +714,19 @@ static int invocation_reply(invocation_t *invocation, int status,
 
 /* ---- handler pool -------------------------------------------------------- */
 
-/* Wakes the I/O thread unless a wake-up is already pending. Call with the
- * lock held; returns whether the caller must write the eventfd. */
-static bool wake_needed(imp_worker_t *worker) {
-  if (worker->wake_pending) return false;
-  worker->wake_pending = true;
+/*
+ * Decides whether to signal jobs_cond: jobs are queued, a thread is idle
+ * and no earlier signal is still on its way. One woken thread is enough;
+ * if it leaves jobs behind it wakes the next (pool_main()). Call with the
+ * lock held and signal after unlocking, so the woken thread does not block
+ * on the lock at once. That is safe because every thread returning from
+ * the wait clears `waking` and looks at the queue under the lock: a signal
+ * that finds nobody waiting was made redundant by such a thread.
+ */
+static bool jobs_wake_needed(imp_worker_t *worker) {
+  if (worker->queue_head == NULL || worker->idle == 0 || worker->waking)
+    return false;
+  worker->waking = true;
   return true;
 }
 
@@ -710,18 +736,48 @@ static void wake_io(imp_worker_t *worker) {
   (void)w; /* EAGAIN: the counter is already non-zero, a wake-up is due */
 }
 
+static void invocation_destroy(invocation_t *invocation) {
+  if (invocation == NULL) return;
+  invocation_free(invocation);
+  free(invocation);
+}
+
+/*
+ * A handler thread. Takes one job at a time and goes on taking jobs until
+ * the queue is empty, so at high load one wake-up serves many jobs.
+ * Finished jobs are freed outside the lock, after taking the next one,
+ * which saves a lock round trip per job.
+ */
 static void *pool_main(void *arg) {
   imp_worker_t *worker = arg;
   void *altstack = altstack_install();
+  invocation_t *finished = NULL;
   pthread_mutex_lock(&worker->lock);
   for (;;) {
-    while (worker->queue_head == NULL && !worker->stopping)
+    if (worker->queue_head == NULL && finished != NULL) {
+      pthread_mutex_unlock(&worker->lock);
+      invocation_destroy(finished);
+      finished = NULL;
+      pthread_mutex_lock(&worker->lock);
+      continue;
+    }
+    while (worker->queue_head == NULL && !worker->stopping) {
+      worker->idle++;
       pthread_cond_wait(&worker->jobs_cond, &worker->lock);
+      worker->idle--;
+      worker->waking = false;
+    }
     if (worker->stopping) break;
     invocation_t *invocation = worker->queue_head;
     worker->queue_head = invocation->next;
     if (worker->queue_head == NULL) worker->queue_tail = NULL;
+    /* Jobs left behind must not wait for this one's handler, which may
+     * take long or never return. */
+    bool wake_job = jobs_wake_needed(worker);
     pthread_mutex_unlock(&worker->lock);
+    if (wake_job) pthread_cond_signal(&worker->jobs_cond);
+    invocation_destroy(finished);
+    finished = NULL;
 
     bool ran = call_begin();
     int status = 0;
@@ -737,14 +793,19 @@ static void *pool_main(void *arg) {
         invocation_reply(invocation, status, &worker->done) != 0)
       fatal_oom("queueing a reply");
     worker->outstanding--;
-    bool wake = wake_needed(worker);
-    pthread_mutex_unlock(&worker->lock);
-    if (wake) wake_io(worker);
-    invocation_free(invocation);
-    free(invocation);
-    pthread_mutex_lock(&worker->lock);
+    worker->job_finished = true;
+    finished = invocation;
+    if (!worker->io_awake) {
+      /* The eventfd is written outside the lock, which the woken I/O
+       * thread wants first thing. */
+      worker->io_awake = true;
+      pthread_mutex_unlock(&worker->lock);
+      wake_io(worker);
+      pthread_mutex_lock(&worker->lock);
+    }
   }
   pthread_mutex_unlock(&worker->lock);
+  invocation_destroy(finished);
   altstack_free(altstack);
   return NULL;
 }
@@ -767,11 +828,13 @@ static void pool_stop(imp_worker_t *worker) {
   invocation_t *queue = worker->queue_head;
   worker->queue_head = worker->queue_tail = NULL;
   worker->stopping = false;
+  worker->idle = 0;
+  worker->waking = false;
+  worker->io_awake = false;
   while (queue != NULL) {
     invocation_t *next = queue->next;
     worker->outstanding--;
-    invocation_free(queue);
-    free(queue);
+    invocation_destroy(queue);
     queue = next;
   }
   pthread_mutex_unlock(&worker->lock);
@@ -814,6 +877,24 @@ static unsigned outstanding_get(imp_worker_t *worker) {
   unsigned n = worker->outstanding;
   pthread_mutex_unlock(&worker->lock);
   return n;
+}
+
+/* Queues the jobs that handle_invoke() gathered from one read, with one
+ * lock round trip and at most one signal. I/O thread only. */
+static void jobs_submit(imp_worker_t *worker) {
+  if (worker->batch_head == NULL) return;
+  pthread_mutex_lock(&worker->lock);
+  if (worker->queue_tail != NULL)
+    worker->queue_tail->next = worker->batch_head;
+  else
+    worker->queue_head = worker->batch_head;
+  worker->queue_tail = worker->batch_tail;
+  worker->outstanding += worker->batch_len;
+  bool wake = jobs_wake_needed(worker);
+  pthread_mutex_unlock(&worker->lock);
+  worker->batch_head = worker->batch_tail = NULL;
+  worker->batch_len = 0;
+  if (wake) pthread_cond_signal(&worker->jobs_cond);
 }
 
 /* Most jobs that may wait in the queue before the I/O thread stops reading:
@@ -1130,16 +1211,15 @@ static void handle_invoke(imp_worker_t *worker, Impulse__Envelope *env,
                 "out of memory receiving the request");
     return;
   }
-  pthread_mutex_lock(&worker->lock);
+  /* Only this thread writes `generation`, so it may read it unlocked. The
+   * job reaches the pool in jobs_submit(), with the rest of this read. */
   invocation->generation = worker->generation;
-  if (worker->queue_tail != NULL)
-    worker->queue_tail->next = invocation;
+  if (worker->batch_tail != NULL)
+    worker->batch_tail->next = invocation;
   else
-    worker->queue_head = invocation;
-  worker->queue_tail = invocation;
-  worker->outstanding++;
-  pthread_cond_signal(&worker->jobs_cond);
-  pthread_mutex_unlock(&worker->lock);
+    worker->batch_head = invocation;
+  worker->batch_tail = invocation;
+  worker->batch_len++;
   return;
 drop:
   impulse__envelope__free_unpacked(env, &worker->pb);
@@ -1194,8 +1274,15 @@ static void conn_close(imp_worker_t *worker, int level, const char *why) {
   pthread_mutex_unlock(&worker->lock);
   while (queue != NULL) {
     invocation_t *next = queue->next;
-    invocation_free(queue);
-    free(queue);
+    invocation_destroy(queue);
+    queue = next;
+  }
+  queue = worker->batch_head;
+  worker->batch_head = worker->batch_tail = NULL;
+  worker->batch_len = 0;
+  while (queue != NULL) {
+    invocation_t *next = queue->next;
+    invocation_destroy(queue);
     queue = next;
   }
   worker->orphan_deadline_ms = imp_now_ms() + worker->grace_ms;
@@ -1258,6 +1345,10 @@ static void conn_read(imp_worker_t *worker) {
 static void conn_process(imp_worker_t *worker) {
   size_t off = 0;
   worker->stalled = false;
+  /* Only this thread adds jobs, so the count can only fall meanwhile:
+   * deciding on this snapshot stalls early at worst, and a job that ends
+   * brings the I/O thread back here (collect_done()). */
+  unsigned queued = worker->nthreads > 0 ? outstanding_get(worker) : 0;
   while (worker->conn_fd >= 0 && !atomic_load(&sig_state.term)) {
     if (out_pending(worker) >= OUT_FLUSH) {
       conn_flush(worker);
@@ -1267,7 +1358,7 @@ static void conn_process(imp_worker_t *worker) {
         break;
       }
     }
-    unsigned outstanding = worker->nthreads > 0 ? outstanding_get(worker) : 0;
+    unsigned outstanding = queued + worker->batch_len;
     if (outstanding >= queue_limit(worker)) {
       worker->stalled = true;
       break;
@@ -1290,18 +1381,26 @@ static void conn_process(imp_worker_t *worker) {
     off += (size_t)n;
     dispatch(worker, env, imp_now_ns());
   }
+  jobs_submit(worker);
   if (worker->conn_fd >= 0) imp_buf_consume(&worker->in, off);
   if (worker->in.len == 0 && worker->in.cap > BUF_KEEP)
     imp_buf_free(&worker->in);
 }
 
-/* Moves replies packed by the handler threads to the output buffer. */
-static void collect_done(imp_worker_t *worker) {
-  uint64_t count;
-  ssize_t r = read(worker->wake_fd, &count, sizeof count);
-  (void)r;
+/*
+ * Moves replies packed by the handler threads to the output buffer.
+ * Returns whether any job ended since the last call (with or without a
+ * reply: a stalled load waits for the count to reach zero). With
+ * `sleeping` the I/O thread is about to block in poll(): when nothing
+ * ended, io_awake is cleared so that the next job to end writes the
+ * eventfd. Otherwise io_awake is set, and jobs ending while this thread
+ * works cost no eventfd write: it comes back here before it sleeps.
+ */
+static bool collect_done(imp_worker_t *worker, bool sleeping) {
   pthread_mutex_lock(&worker->lock);
-  worker->wake_pending = false;
+  bool finished = worker->job_finished;
+  worker->job_finished = false;
+  worker->io_awake = !sleeping || finished;
   if (worker->done.len > 0) {
     if (out_pending(worker) == 0) {
       /* Swap instead of copying: `out` is empty. */
@@ -1316,6 +1415,14 @@ static void collect_done(imp_worker_t *worker) {
     worker->done.len = 0;
   }
   pthread_mutex_unlock(&worker->lock);
+  return finished;
+}
+
+/* Resets the eventfd after a wake-up (a handler thread or SIGTERM). */
+static void wake_drain(imp_worker_t *worker) {
+  uint64_t count;
+  ssize_t r = read(worker->wake_fd, &count, sizeof count);
+  (void)r;
 }
 
 /* Accepts whatever connections are pending; each replaces the previous.
@@ -1362,6 +1469,10 @@ static int worker_run(imp_worker_t *worker) {
       timeout = left > INT_MAX ? INT_MAX : (int)left;
     }
 
+    /* Jobs that ended while this thread was busy: collect them and go
+     * round once more without sleeping. */
+    if (worker->nthreads > 0 && collect_done(worker, true)) timeout = 0;
+
     struct pollfd fds[3];
     nfds_t nfds = 2;
     fds[0] = (struct pollfd){.fd = worker->listen_fd, .events = POLLIN};
@@ -1379,7 +1490,8 @@ static int worker_run(imp_worker_t *worker) {
       return IMP_WORKER_EXIT_ORPHAN;
     }
 
-    if (fds[1].revents & POLLIN) collect_done(worker);
+    if (fds[1].revents & POLLIN) wake_drain(worker);
+    if (worker->nthreads > 0) collect_done(worker, false);
     int conn_fd = worker->conn_fd;
     if (fds[0].revents & POLLIN) conn_accept(worker);
     /* Only look at the connection's events if it was not just replaced. */

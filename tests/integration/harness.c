@@ -8,6 +8,7 @@
 #include <fcntl.h>
 #include <ftw.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -48,7 +49,7 @@ static void say(const char *fmt, ...) {
   fputc('\n', stderr);
 }
 
-/* ---- files ------------------------------------------------------------- */
+/* ---- files --------------------------------------------------------------- */
 
 int it_read_file(const char *path, char **data, size_t *len) {
   int fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -119,7 +120,7 @@ static void rm_rf(const char *path) {
   nftw(path, rm_one, 16, FTW_DEPTH | FTW_PHYS);
 }
 
-/* ---- processes ------------------------------------------------------------ */
+/* ---- processes ----------------------------------------------------------- */
 
 /* A loopback port nobody listens on right now (bind :0, read, close). */
 static int free_port(void) {
@@ -162,8 +163,9 @@ static char **make_env(const char *const *drop, const char *const *add) {
   return env;
 }
 
-/* Reaps every process of group `pgid` that has exited; returns how many
- * are still alive (approximately: kill(-pgid, 0) succeeds). */
+/* Reaps every process of group `pgid` that has exited (ours, or orphans
+ * handed to us as subreaper); returns 1 while some process of the group is
+ * still alive, else 0. */
 static int reap_group(pid_t pgid) {
   int st;
   while (waitpid(-pgid, &st, WNOHANG) > 0) {
@@ -194,7 +196,8 @@ static void kill_group(pid_t pgid) {
 void it_server_dump_log(const it_server_t *server, size_t bytes) {
   char *data;
   size_t len;
-  if (server->log_file[0] == '\0' || it_read_file(server->log_file, &data, &len))
+  if (server->log_file[0] == '\0' ||
+      it_read_file(server->log_file, &data, &len))
     return;
   size_t off = len > bytes ? len - bytes : 0;
   fprintf(stderr, "----- server log (%s, last %zu bytes) -----\n%s\n-----\n",
@@ -219,6 +222,55 @@ static int read_token(it_server_t *server) {
   return ok ? 0 : -1;
 }
 
+/* Stops the guardian of the current server run (see start_guardian). */
+static void guardian_stop(it_server_t *server) {
+  if (server->guard_pid > 0) {
+    kill(server->guard_pid, SIGKILL);
+    waitpid(server->guard_pid, NULL, 0);
+  }
+  if (server->guard_fd > 0) close(server->guard_fd);
+  server->guard_pid = 0;
+  server->guard_fd = 0;
+}
+
+/*
+ * Forks a guardian that waits for EOF on a pipe only we hold the write end
+ * of. EOF means this process died without stopping the server (we kill the
+ * guardian first on every normal path): it then SIGKILLs the server's
+ * process group and execs `rm -rf` on the temporary directory. The child
+ * of a possibly multi-threaded process, it uses async-signal-safe calls
+ * only, and closes every inherited descriptor so it keeps no client
+ * connection open.
+ */
+static void start_guardian(it_server_t *server) {
+  int p[2];
+  if (pipe2(p, O_CLOEXEC) != 0) return;
+  const char *const rm[] = {"rm", "-rf", server->root, NULL};
+  pid_t pgid = server->pid;
+  pid_t pid = fork();
+  if (pid < 0) {
+    close(p[0]);
+    close(p[1]);
+    return;
+  }
+  if (pid == 0) {
+    setpgid(0, 0); /* out of the test's process group */
+    if (dup2(p[0], 3) < 0) _exit(1);
+    close_range(4, ~0u, 0);
+    char c;
+    ssize_t n;
+    do {
+      n = read(3, &c, 1);
+    } while (n < 0 && errno == EINTR);
+    kill(-pgid, SIGKILL);
+    execve("/bin/rm", (char *const *)rm, environ);
+    _exit(0);
+  }
+  close(p[0]);
+  server->guard_pid = pid;
+  server->guard_fd = p[1];
+}
+
 /* Forks and execs the server; does not wait for it. */
 static int spawn_server(it_server_t *server) {
   char listen[64];
@@ -238,20 +290,14 @@ static int spawn_server(it_server_t *server) {
   static const char *const drop[] = {"IMPULSE_STATE_DIR", "IMPULSE_LISTEN",
                                      "IMPULSE_ADDR", "IMPULSE_TOKEN", NULL};
   char **env = make_env(drop, NULL);
-  int logfd = open(server->log_file,
-                   O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+  int logfd =
+      open(server->log_file, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
   int nullfd = open("/dev/null", O_RDONLY | O_CLOEXEC);
   if (env == NULL || logfd < 0 || nullfd < 0) {
     say("cannot prepare the server's environment or log: %s", strerror(errno));
     goto fail;
   }
-  {
-    FILE *f = fdopen(dup(logfd), "a");
-    if (f) {
-      fprintf(f, "===== harness: starting server on %s =====\n", listen);
-      fclose(f);
-    }
-  }
+  dprintf(logfd, "===== harness: starting server on %s =====\n", listen);
   pid_t parent = getpid();
   pid_t pid = fork();
   if (pid < 0) {
@@ -271,6 +317,7 @@ static int spawn_server(it_server_t *server) {
   }
   setpgid(pid, pid); /* also here: no race with the child's own call */
   server->pid = pid;
+  start_guardian(server);
   free(env);
   close(logfd);
   close(nullfd);
@@ -306,6 +353,7 @@ static int wait_ready(it_server_t *server, int *exited) {
           WIFEXITED(st) ? WEXITSTATUS(st) : WTERMSIG(st));
       kill_group(server->pid);
       server->pid = 0;
+      guardian_stop(server);
       *exited = 1;
       return -1;
     }
@@ -395,8 +443,8 @@ int it_server_stop(it_server_t *server) {
     }
     if (r < 0 && errno != EINTR) break;
     if (it_now_ms() > until) {
-      say("server %d did not stop within %u ms of SIGTERM: SIGKILL",
-          (int)pid, IT_STOP_TIMEOUT_MS);
+      say("server %d did not stop within %u ms of SIGTERM: SIGKILL", (int)pid,
+          IT_STOP_TIMEOUT_MS);
       kill(-pid, SIGKILL);
       waitpid(pid, &st, 0);
       break;
@@ -416,6 +464,7 @@ int it_server_stop(it_server_t *server) {
   }
   kill_group(pid);
   server->pid = 0;
+  guardian_stop(server);
   return status;
 }
 
@@ -426,11 +475,11 @@ void it_server_kill9(it_server_t *server) {
   waitpid(pid, NULL, 0);
   kill_group(pid);
   server->pid = 0;
+  guardian_stop(server);
 }
 
 void it_server_destroy(it_server_t *server) {
-  if (server->pid > 0 && it_server_stop(server) < 0)
-    it_server_kill9(server);
+  if (server->pid > 0 && it_server_stop(server) < 0) it_server_kill9(server);
   if (server->root[0]) {
     if (getenv("IMPULSE_IT_KEEP") != NULL)
       say("keeping %s (IMPULSE_IT_KEEP is set)", server->root);
@@ -455,14 +504,59 @@ int it_fixture_setup(void **state, const char *const *extra) {
   return 0;
 }
 
+/* Counts sanitizer reports in the server log (see it_server_finish). */
+static int sanitizer_reports(const it_server_t *server) {
+  static const char *const marks[] = {
+      "ERROR: AddressSanitizer", "ERROR: LeakSanitizer",
+      "WARNING: ThreadSanitizer", "runtime error:", NULL};
+  char *data;
+  size_t len;
+  int n = 0;
+  if (server->log_file[0] == '\0' ||
+      it_read_file(server->log_file, &data, &len))
+    return 0;
+  for (char *line = data; line && *line;) {
+    char *eol = strchr(line, '\n');
+    if (eol) *eol = '\0';
+    for (int i = 0; marks[i]; i++)
+      if (strstr(line, marks[i]) && !strstr(line, "/functions/")) {
+        say("sanitizer report in the server log: %s", line);
+        n++;
+      }
+    line = eol ? eol + 1 : NULL;
+  }
+  free(data);
+  return n;
+}
+
+int it_server_stop_checked(it_server_t *server) {
+  int rc = 0;
+  if (server->pid > 0) {
+    int st = it_server_stop(server);
+    if (st != 0) {
+      say("server did not stop cleanly (status %d)", st);
+      rc = -1;
+    }
+    if (server->stragglers) rc = -1;
+  }
+  if (sanitizer_reports(server) > 0) rc = -1;
+  return rc;
+}
+
+int it_server_finish(it_server_t *server) {
+  int rc = it_server_stop_checked(server);
+  if (rc != 0 || !server->test_passed) it_server_dump_log(server, 12000);
+  it_server_destroy(server);
+  return rc;
+}
+
 int it_fixture_teardown(void **state) {
   it_server_t *server = *state;
   if (server == NULL) return 0;
-  if (!server->test_passed) it_server_dump_log(server, 12000);
-  it_server_destroy(server);
+  int rc = it_server_finish(server);
   free(server);
   *state = NULL;
-  return 0;
+  return rc;
 }
 
 /* ---- clients ------------------------------------------------------------- */
@@ -470,8 +564,8 @@ int it_fixture_teardown(void **state) {
 impulse_client_t *it_connect(const it_server_t *server, int admin,
                              uint32_t timeout_ms) {
   impulse_client_t *client = NULL;
-  int rc = impulse_client_connect(server->addr, admin ? server->token : "",
-                                  &client);
+  int rc =
+      impulse_client_connect(server->addr, admin ? server->token : "", &client);
   if (rc != IMPULSE_S_OK) {
     say("connect to %s: %s: %s", server->addr, impulse_status_name(rc),
         impulse_client_error(client));
@@ -482,9 +576,8 @@ impulse_client_t *it_connect(const it_server_t *server, int admin,
   return client;
 }
 
-int it_deploy_file(impulse_client_t *client, const char *name,
-                   const char *path, const impulse_deploy_opts_t *opts,
-                   uint32_t *version) {
+int it_deploy_file(impulse_client_t *client, const char *name, const char *path,
+                   const impulse_deploy_opts_t *opts, uint32_t *version) {
   char *data;
   size_t len;
   if (it_read_file(path, &data, &len) != 0) {
@@ -502,7 +595,8 @@ int it_deploy_file(impulse_client_t *client, const char *name,
 int it_invoke(impulse_client_t *client, const char *function,
               const char *payload, impulse_response_t **out) {
   *out = NULL;
-  int rc = impulse_invoke(client, function, payload, strlen(payload), NULL, out);
+  int rc =
+      impulse_invoke(client, function, payload, strlen(payload), NULL, out);
   if (rc != IMPULSE_S_OK) {
     *out = NULL;
     return rc;
@@ -510,7 +604,7 @@ int it_invoke(impulse_client_t *client, const char *function,
   return (*out)->status;
 }
 
-/* ---- CLI ------------------------------------------------------------------- */
+/* ---- CLI ----------------------------------------------------------------- */
 
 static int append(char **buf, size_t *len, size_t *cap, const char *p,
                   size_t n) {
@@ -589,8 +683,9 @@ int it_cli(it_cli_t *res, const char *const *env, const char *const *argv) {
         pfd[i].fd = -1;
         continue;
       }
-      int a = i == 0 ? append(&res->out, &res->out_len, &ocap, buf, (size_t)got)
-                     : append(&res->err, &res->err_len, &ecap, buf, (size_t)got);
+      int a = i == 0
+                  ? append(&res->out, &res->out_len, &ocap, buf, (size_t)got)
+                  : append(&res->err, &res->err_len, &ecap, buf, (size_t)got);
       if (a != 0) goto kill_fail;
     }
   }
@@ -600,7 +695,7 @@ int it_cli(it_cli_t *res, const char *const *env, const char *const *argv) {
   int st;
   while (waitpid(pid, &st, 0) < 0 && errno == EINTR) {
   }
-  res->status = killed ? -1
+  res->status = killed          ? -1
                 : WIFEXITED(st) ? WEXITSTATUS(st)
                                 : 128 + WTERMSIG(st);
   free(envp);
@@ -627,7 +722,7 @@ void it_cli_free(it_cli_t *res) {
   res->out_len = res->err_len = 0;
 }
 
-/* ---- text ------------------------------------------------------------------- */
+/* ---- text ---------------------------------------------------------------- */
 
 char *it_last_word(const char *s, char *buf, size_t len) {
   size_t end = strlen(s);
@@ -663,11 +758,85 @@ int it_has_line_word(const char *text, const char *word) {
   size_t wl = strlen(word);
   for (const char *line = text; line && *line;) {
     const char *eol = strchr(line, '\n');
-    if (strncmp(line, word, wl) == 0 &&
-        (line[wl] == ' ' || line[wl] == '\t' || line[wl] == '\n' ||
-         line[wl] == '\0'))
+    if (strncmp(line, word, wl) == 0 && (line[wl] == ' ' || line[wl] == '\t' ||
+                                         line[wl] == '\n' || line[wl] == '\0'))
       return 1;
     line = eol ? eol + 1 : NULL;
   }
   return 0;
+}
+
+/* ---- raw protocol -------------------------------------------------------- */
+
+int it_raw_connect(const it_server_t *server) {
+  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return -1;
+  struct sockaddr_in sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sin_family = AF_INET;
+  sa.sin_port = htons((uint16_t)server->port);
+  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0) {
+    close(fd);
+    return -1;
+  }
+  int one = 1;
+  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  return fd;
+}
+
+int it_raw_send(int fd, const void *data, size_t len) {
+  const char *p = data;
+  while (len > 0) {
+    ssize_t n = send(fd, p, len, MSG_NOSIGNAL);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return (errno == EPIPE || errno == ECONNRESET) ? 1 : -1;
+    p += n;
+    len -= (size_t)n;
+  }
+  return 0;
+}
+
+int it_raw_send_env(int fd, const Impulse__Envelope *env) {
+  imp_buf_t b = {0};
+  int rc = imp_frame_append(&b, env, IMP_DEFAULT_MAX_FRAME);
+  if (rc == 0) rc = it_raw_send(fd, b.data, b.len);
+  imp_buf_free(&b);
+  return rc;
+}
+
+Impulse__Envelope *it_raw_read_frame(int fd, unsigned ms) {
+  /* Byte by byte after the header would be slow; read the header, then
+   * exactly the body, so nothing after the frame is consumed. */
+  unsigned char hdr[IMP_FRAME_HEADER];
+  size_t have = 0, need = sizeof hdr;
+  char *body = NULL;
+  uint64_t until = it_now_ms() + ms;
+  Impulse__Envelope *env = NULL;
+  for (int phase = 0; phase < 2; phase++) {
+    while (have < need) {
+      uint64_t now = it_now_ms();
+      if (now >= until) goto out;
+      struct pollfd p = {fd, POLLIN, 0};
+      int r = poll(&p, 1, (int)(until - now));
+      if (r < 0 && errno == EINTR) continue;
+      if (r <= 0) goto out;
+      char *dst = phase == 0 ? (char *)hdr + have : body + have;
+      ssize_t got = recv(fd, dst, need - have, 0);
+      if (got < 0 && errno == EINTR) continue;
+      if (got <= 0) goto out;
+      have += (size_t)got;
+    }
+    if (phase == 0) {
+      need = imp_frame_len((const char *)hdr);
+      if (need > IMP_DEFAULT_MAX_FRAME) goto out;
+      body = malloc(need ? need : 1);
+      if (body == NULL) goto out;
+      have = 0;
+    }
+  }
+  env = impulse__envelope__unpack(NULL, need, (const uint8_t *)body);
+out:
+  free(body);
+  return env;
 }

@@ -6,7 +6,10 @@
  * The server runs in its own process group (its workers inherit it), gets
  * SIGKILL when the test process dies (PR_SET_PDEATHSIG), and the test
  * process is a child subreaper, so orphaned workers come back to it and can
- * be reaped. Call the it_server_* functions from the main thread only: the
+ * be reaped. Should the test process die before it could clean up (a ctest
+ * timeout), a small guardian process per server kills the server's process
+ * group (workers stuck in a handler included) and removes the temporary
+ * directory. Call the it_server_* functions from the main thread only: the
  * death signal is tied to the thread that forked the server.
  *
  * Every wait here is bounded; nothing blocks forever on a broken server.
@@ -19,6 +22,7 @@
 #include <sys/types.h>
 
 #include "impulse/client.h"
+#include "protocol.h" /* runtime/: the frame codec, for raw-protocol tests */
 
 #ifndef IMPULSE_BIN
 #error "IMPULSE_BIN must be defined by the build (path of the impulse binary)"
@@ -41,12 +45,14 @@ typedef struct it_server_s {
   char addr[64];        /* "127.0.0.1:PORT" */
   char token[128];      /* contents of STATE/admin.token */
   int port;
-  pid_t pid;            /* server pid and process group; 0 when not running */
+  pid_t pid; /* server pid = its process group; 0 if stopped */
   int nargs;
   char *args[IT_MAX_ARGS]; /* extra `serve` flags, owned */
-  int subreaper;
-  int stragglers;       /* workers outlived a clean stop (see it_server_stop) */
-  int test_passed;      /* set by a test that finished; else teardown dumps the log */
+  int subreaper;           /* PR_SET_CHILD_SUBREAPER done */
+  pid_t guard_pid;         /* guardian process, 0 when none */
+  int guard_fd;            /* its pipe: EOF (we died) makes it act */
+  int stragglers;          /* workers outlived a clean stop */
+  int test_passed;         /* set at a test's end; else the log is printed */
 } it_server_t;
 
 /* Creates the temp directory and starts the server with the extra `serve`
@@ -66,9 +72,23 @@ int it_server_restart(it_server_t *server);
  * still alive 2 s after the server itself exited (they are killed then). */
 int it_server_stop(it_server_t *server);
 
+/* Stops the server and checks it went well: SIGTERM must end it with exit
+ * status 0, no worker may outlive it, and its log (all runs so far) must
+ * hold no sanitizer report (AddressSanitizer, LeakSanitizer, UBSan
+ * "runtime error:"; lines naming the deliberately faulty example functions
+ * in functions/ are ignored). Returns 0, or -1 after printing why. */
+int it_server_stop_checked(it_server_t *server);
+
+/* Ends a test's server: it_server_stop_checked() when still running (else
+ * only the log scan), prints the log when the test did not set test_passed
+ * or a check failed, then destroys everything. Returns 0 or -1. A cmocka
+ * per-test teardown returning -1 fails the test; cmocka 1.1 ignores a
+ * failing group teardown, so group fixtures end with a test calling
+ * it_server_stop_checked() instead. */
+int it_server_finish(it_server_t *server);
+
 /* cmocka fixtures: a server with the extra flags in `extra`, stored in
- * *state; the teardown prints the server log unless the test set
- * test_passed, then destroys everything. */
+ * *state; the teardown is it_server_finish(). */
 int it_fixture_setup(void **state, const char *const *extra);
 int it_fixture_teardown(void **state);
 
@@ -84,8 +104,8 @@ void it_server_destroy(it_server_t *server);
 /* Prints the last `bytes` bytes of the server log to stderr. */
 void it_server_dump_log(const it_server_t *server, size_t bytes);
 
-/* Number of live processes in the server's process group (server plus
- * workers); 0 when everything is gone. */
+/* 1 while some process of the server's process group (the server or one
+ * of its workers) is alive, 0 when everything is gone. */
 int it_server_group_alive(const it_server_t *server);
 
 /* Connects with the admin token (admin != 0) or anonymously (token ""),
@@ -96,10 +116,10 @@ impulse_client_t *it_connect(const it_server_t *server, int admin,
 
 /* Output of a CLI run. */
 typedef struct it_cli_s {
-  int status;     /* exit code, 128+signal, or -1 when killed on timeout */
-  char *out;      /* stdout, NUL-terminated (not counted in out_len) */
+  int status; /* exit code, 128+signal, or -1 when killed on timeout */
+  char *out;  /* stdout, NUL-terminated (not counted in out_len) */
   size_t out_len;
-  char *err;      /* stderr, NUL-terminated */
+  char *err; /* stderr, NUL-terminated */
   size_t err_len;
 } it_cli_t;
 
@@ -137,15 +157,32 @@ int it_write_file(const char *path, const void *data, size_t len);
 
 /* Deploys the file at `path` as `name`. Returns the client status; on
  * success *version gets the new version. */
-int it_deploy_file(impulse_client_t *client, const char *name,
-                   const char *path, const impulse_deploy_opts_t *opts,
-                   uint32_t *version);
+int it_deploy_file(impulse_client_t *client, const char *name, const char *path,
+                   const impulse_deploy_opts_t *opts, uint32_t *version);
 
 /* Invokes `function` with a NUL-terminated payload. Returns the transport
  * status when no answer came, else the answer's status; *out gets the
  * response (free with impulse_response_free()) whenever an answer came. */
 int it_invoke(impulse_client_t *client, const char *function,
               const char *payload, impulse_response_t **out);
+
+/* ---- raw protocol (for tests that speak the wire format themselves) ------ */
+
+/* A blocking TCP connection to the server's RPC port, or -1. */
+int it_raw_connect(const it_server_t *server);
+
+/* Sends all bytes. Returns 0, 1 when the peer had hung up (EPIPE or
+ * ECONNRESET), -1 on another error. */
+int it_raw_send(int fd, const void *data, size_t len);
+
+/* Sends one framed envelope (see it_raw_send for the result). */
+int it_raw_send_env(int fd, const Impulse__Envelope *env);
+
+/* Reads one frame within `ms`; returns the envelope (free with
+ * impulse__envelope__free_unpacked(env, NULL)) or NULL on timeout, close
+ * or an undecodable frame. Bytes after the frame are lost: use it for
+ * request/response exchanges or keep reading with it only. */
+Impulse__Envelope *it_raw_read_frame(int fd, unsigned ms);
 
 /* Monotonic milliseconds. */
 uint64_t it_now_ms(void);

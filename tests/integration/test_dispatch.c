@@ -7,6 +7,8 @@
  *   concurrency N on one instance         -> N calls run at the same time
  *   min 0, first call                     -> an instance is started for it
  *     (scale from zero) and the call succeeds
+ *   redeploy while a call runs            -> the running call finishes on
+ *     the old version, the next call gets the new one; nothing fails
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -31,8 +33,12 @@ static int setup_short_queue(void **state) {
   static const char *const flags[] = {"--queue-timeout", "300", NULL};
   return it_fixture_setup(state, flags);
 }
-static int setup(void **state) { return it_fixture_setup(state, NULL); }
-static int teardown(void **state) { return it_fixture_teardown(state); }
+static int setup(void **state) {
+  return it_fixture_setup(state, NULL);
+}
+static int teardown(void **state) {
+  return it_fixture_teardown(state);
+}
 
 static void deploy_hang(impulse_client_t *c, const char *name,
                         uint32_t concurrency) {
@@ -157,8 +163,9 @@ static void test_scale_from_zero(void **state) {
 
   /* Nothing runs for it yet. */
   it_cli_t r;
-  assert_int_equal(CLI(&r, NULL, "describe", "lazy", "--addr", s->addr,
-                       "--token", s->token), 0);
+  assert_int_equal(
+      CLI(&r, NULL, "describe", "lazy", "--addr", s->addr, "--token", s->token),
+      0);
   assert_int_equal(r.status, 0);
   assert_non_null(it_line_value(r.out, "min instances:", line, sizeof line));
   assert_string_equal(line, "0");
@@ -177,8 +184,9 @@ static void test_scale_from_zero(void **state) {
   assert_memory_equal(resp->payload, "first", 5);
   impulse_response_free(resp);
 
-  assert_int_equal(CLI(&r, NULL, "describe", "lazy", "--addr", s->addr,
-                       "--token", s->token), 0);
+  assert_int_equal(
+      CLI(&r, NULL, "describe", "lazy", "--addr", s->addr, "--token", s->token),
+      0);
   assert_int_equal(r.status, 0);
   assert_non_null(it_line_value(r.out, "instances:", line, sizeof line));
   assert_string_equal(line, "1 (1 ready)");
@@ -189,6 +197,107 @@ static void test_scale_from_zero(void **state) {
   s->test_passed = 1;
 }
 
+static void test_redeploy_drains(void **state) {
+  it_server_t *s = *state;
+  impulse_client_t *c1 = it_connect(s, 0, CALL_TIMEOUT_MS);
+  impulse_client_t *c2 = it_connect(s, 1, CALL_TIMEOUT_MS);
+  assert_non_null(c1);
+  assert_non_null(c2);
+  deploy_hang(c2, "upg", 2);
+  warm_up(c2, "upg");
+
+  /* c1's call runs on version 1... */
+  uint64_t id;
+  assert_int_equal(impulse_invoke_send(c1, "upg", "700", 3, NULL, &id),
+                   IMPULSE_S_OK);
+  /* A synchronous call on c1 flushes the one above; its immediate answer
+   * (NOT_FOUND) means the server has read both, so the 700 ms call runs. */
+  impulse_response_t *r = NULL;
+  assert_int_equal(impulse_invoke(c1, "no-such-fn", "", 0, NULL, &r),
+                   IMPULSE_S_OK);
+  assert_int_equal(r->status, IMPULSE_S_NOT_FOUND);
+  impulse_response_free(r);
+
+  /* ...while version 2 is deployed. */
+  uint64_t t0 = it_now_ms();
+  deploy_hang(c2, "upg", 2);
+  assert_int_equal(it_invoke(c2, "upg", "1", &r), IMPULSE_S_OK);
+  fprintf(stderr, "first call after redeploy: version %u after %llu ms\n",
+          r->version, (unsigned long long)(it_now_ms() - t0));
+  assert_int_equal(r->version, 2);
+  impulse_response_free(r);
+
+  assert_int_equal(impulse_invoke_recv(c1, &r), IMPULSE_S_OK);
+  assert_int_equal(r->id, id);
+  assert_int_equal(r->status, IMPULSE_S_OK);
+  assert_int_equal(r->version, 1);
+  assert_int_equal(r->len, 9);
+  assert_memory_equal(r->payload, "slept 700", 9);
+  impulse_response_free(r);
+  impulse_client_close(c1);
+  impulse_client_close(c2);
+  s->test_passed = 1;
+}
+
+/*
+ * Known server bug (see the report that came with these tests): after a
+ * redeploy, instances still running a call of the old version are counted
+ * as "starting" (controller.c commit_deploy -> mark_starting), so
+ * scale_for_queue starts no new instance for calls queued meanwhile; they
+ * wait for the old call to finish and get OVERLOADED when that takes longer
+ * than the queue timeout, although max instances allows more. Skipped
+ * unless IMPULSE_IT_KNOWN_BUGS is set, so the fix can be checked with it.
+ */
+static void test_redeploy_during_long_call(void **state) {
+  it_server_t *s = *state;
+  if (getenv("IMPULSE_IT_KNOWN_BUGS") == NULL) {
+    s->test_passed = 1;
+    skip();
+  }
+  impulse_client_t *c1 = it_connect(s, 0, CALL_TIMEOUT_MS);
+  impulse_client_t *c2 = it_connect(s, 1, CALL_TIMEOUT_MS);
+  assert_non_null(c1);
+  assert_non_null(c2);
+  char path[512];
+  it_function_path("hang", path, sizeof path);
+  impulse_deploy_opts_t opts = {0};
+  opts.concurrency = 1;
+  opts.timeout_ms = 20000; /* max instances: the default (10) */
+  uint32_t v = 0;
+  assert_int_equal(it_deploy_file(c2, "long", path, &opts, &v), IMPULSE_S_OK);
+  warm_up(c2, "long");
+  uint64_t id;
+  assert_int_equal(impulse_invoke_send(c1, "long", "2500", 4, NULL, &id),
+                   IMPULSE_S_OK);
+  impulse_response_t *r = NULL;
+  assert_int_equal(impulse_invoke(c1, "no-such-fn", "", 0, NULL, &r),
+                   IMPULSE_S_OK);
+  impulse_response_free(r);
+  assert_int_equal(it_deploy_file(c2, "long", path, &opts, &v), IMPULSE_S_OK);
+  /* The server was started with --queue-timeout 1000: a new instance of
+   * version 2 must take this call well before the old one finishes. */
+  uint64_t t0 = it_now_ms();
+  int rc = it_invoke(c2, "long", "1", &r);
+  fprintf(stderr, "call after redeploy: %s after %llu ms %s\n",
+          impulse_status_name(rc), (unsigned long long)(it_now_ms() - t0),
+          r && r->error ? r->error : "");
+  assert_int_equal(rc, IMPULSE_S_OK);
+  assert_int_equal(r->version, 2);
+  impulse_response_free(r);
+  assert_int_equal(impulse_invoke_recv(c1, &r), IMPULSE_S_OK);
+  assert_int_equal(r->status, IMPULSE_S_OK);
+  assert_int_equal(r->version, 1);
+  impulse_response_free(r);
+  impulse_client_close(c1);
+  impulse_client_close(c2);
+  s->test_passed = 1;
+}
+
+static int setup_queue_1s(void **state) {
+  static const char *const flags[] = {"--queue-timeout", "1000", NULL};
+  return it_fixture_setup(state, flags);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_queue_timeout_overloaded,
@@ -196,6 +305,9 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_concurrency_in_one_instance, setup,
                                       teardown),
       cmocka_unit_test_setup_teardown(test_scale_from_zero, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_redeploy_drains, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_redeploy_during_long_call,
+                                      setup_queue_1s, teardown),
   };
   return cmocka_run_group_tests_name("integration_dispatch", tests, NULL, NULL);
 }

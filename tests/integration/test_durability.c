@@ -7,6 +7,11 @@
  *   scale OK, kill -9, restart          -> describe shows the new bounds,
  *                                          and min instances are started
  *   rm OK, kill -9, restart             -> NOT_FOUND
+ *   artifact files deleted from STATE/artifacts while down
+ *                                       -> rewritten from the store; serves
+ *   a second server on the same state dir
+ *                                       -> exits 1 naming the lock; the
+ *                                          first one keeps serving
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -16,8 +21,10 @@
 
 #include <cmocka.h>
 
+#include <dirent.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "harness.h"
 
@@ -26,8 +33,12 @@
 #define CLI(res, env, ...) \
   it_cli((res), (env), (const char *const[]){__VA_ARGS__, NULL})
 
-static int setup(void **state) { return it_fixture_setup(state, NULL); }
-static int teardown(void **state) { return it_fixture_teardown(state); }
+static int setup(void **state) {
+  return it_fixture_setup(state, NULL);
+}
+static int teardown(void **state) {
+  return it_fixture_teardown(state);
+}
 
 static void crash_and_restart(it_server_t *s) {
   it_server_kill9(s);
@@ -56,8 +67,9 @@ static void expect_answer(it_server_t *s, const char *fn, const char *payload,
 static void describe_field(it_server_t *s, const char *name, const char *key,
                            char *buf, size_t len) {
   it_cli_t r;
-  assert_int_equal(CLI(&r, NULL, "describe", name, "--addr", s->addr, "--token",
-                       s->token), 0);
+  assert_int_equal(
+      CLI(&r, NULL, "describe", name, "--addr", s->addr, "--token", s->token),
+      0);
   if (r.status != 0) fprintf(stderr, "describe: %s", r.err);
   assert_int_equal(r.status, 0);
   assert_non_null(it_line_value(r.out, key, buf, len));
@@ -74,7 +86,8 @@ static void test_deploy_survives_kill9(void **state) {
     impulse_client_t *c = it_connect(s, 1, CALL_TIMEOUT_MS);
     assert_non_null(c);
     uint32_t v = 0;
-    assert_int_equal(it_deploy_file(c, "durable", path, NULL, &v), IMPULSE_S_OK);
+    assert_int_equal(it_deploy_file(c, "durable", path, NULL, &v),
+                     IMPULSE_S_OK);
     assert_int_equal(v, round + 1);
     /* No call in between: the kill follows the OK immediately. */
     crash_and_restart(s);
@@ -122,7 +135,8 @@ static void test_scale_survives_kill9(void **state) {
   /* Again through the CLI, changing both bounds. */
   it_cli_t r;
   assert_int_equal(CLI(&r, NULL, "scale", "scaled", "--min", "0", "--max", "5",
-                       "--addr", s->addr, "--token", s->token), 0);
+                       "--addr", s->addr, "--token", s->token),
+                   0);
   assert_int_equal(r.status, 0);
   it_cli_free(&r);
   crash_and_restart(s);
@@ -167,11 +181,77 @@ static void test_delete_survives_kill9(void **state) {
   s->test_passed = 1;
 }
 
+static void test_artifacts_restored_from_store(void **state) {
+  it_server_t *s = *state;
+  char path[512], dir[300];
+  it_function_path("hello", path, sizeof path);
+  impulse_client_t *c = it_connect(s, 1, CALL_TIMEOUT_MS);
+  assert_non_null(c);
+  uint32_t v = 0;
+  assert_int_equal(it_deploy_file(c, "greeter", path, NULL, &v), IMPULSE_S_OK);
+  impulse_client_close(c);
+  it_server_kill9(s);
+
+  /* Lose every artifact file: the store holds the bytes. */
+  snprintf(dir, sizeof dir, "%s/artifacts", s->state_dir);
+  DIR *d = opendir(dir);
+  assert_non_null(d);
+  int removed = 0;
+  struct dirent *e;
+  while ((e = readdir(d)) != NULL) {
+    if (e->d_name[0] == '.') continue;
+    char f[600];
+    snprintf(f, sizeof f, "%s/%s", dir, e->d_name);
+    if (unlink(f) == 0) removed++;
+  }
+  closedir(d);
+  assert_true(removed > 0);
+
+  assert_int_equal(it_server_restart(s), 0);
+  expect_answer(s, "greeter", "Ada", "Hello, Ada!", 1);
+  s->test_passed = 1;
+}
+
+static void test_state_dir_locked(void **state) {
+  it_server_t *s = *state;
+  char path[512], listen[64];
+  it_function_path("echo", path, sizeof path);
+  impulse_client_t *c = it_connect(s, 1, CALL_TIMEOUT_MS);
+  assert_non_null(c);
+  uint32_t v = 0;
+  assert_int_equal(it_deploy_file(c, "echo", path, NULL, &v), IMPULSE_S_OK);
+  impulse_client_close(c);
+
+  /* Another server on the same state directory (and another port) must
+   * refuse to start, not share RocksDB with the running one. If it did
+   * start, it_cli kills it after its timeout and the status check fails. */
+  snprintf(listen, sizeof listen, "127.0.0.1:%d",
+           s->port == 65535 ? 65534 : s->port + 1);
+  it_cli_t r;
+  assert_int_equal(
+      CLI(&r, NULL, "serve", "--state-dir", s->state_dir, "--listen", listen),
+      0);
+  fprintf(stderr, "second server: exit %d\n", r.status);
+  assert_int_equal(r.status, 1);
+  assert_non_null(strstr(r.err, "LOCK"));
+  it_cli_free(&r);
+
+  expect_answer(s, "echo", "still mine", "still mine", 1);
+  s->test_passed = 1;
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test_setup_teardown(test_deploy_survives_kill9, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_scale_survives_kill9, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_delete_survives_kill9, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_deploy_survives_kill9, setup,
+                                      teardown),
+      cmocka_unit_test_setup_teardown(test_scale_survives_kill9, setup,
+                                      teardown),
+      cmocka_unit_test_setup_teardown(test_delete_survives_kill9, setup,
+                                      teardown),
+      cmocka_unit_test_setup_teardown(test_artifacts_restored_from_store, setup,
+                                      teardown),
+      cmocka_unit_test_setup_teardown(test_state_dir_locked, setup, teardown),
   };
-  return cmocka_run_group_tests_name("integration_durability", tests, NULL, NULL);
+  return cmocka_run_group_tests_name("integration_durability", tests, NULL,
+                                     NULL);
 }

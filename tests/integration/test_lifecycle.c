@@ -10,6 +10,16 @@
  * plus the CLI contract: deploy prints the version as its last word, invoke
  * writes exactly the payload to stdout, errors go to stderr with a non-zero
  * exit, and --addr/IMPULSE_ADDR, --token/IMPULSE_TOKEN both work (flags win).
+ *
+ * Refused control calls, and what each gets:
+ *   deploy name "../x", "-x", 65 chars, "a b"  -> BAD_REQUEST
+ *   deploy min 3 > max 1, concurrency 5000     -> BAD_REQUEST
+ *   scale min 5 > max 2                        -> BAD_REQUEST
+ *   scale / rm / describe of an unknown name   -> NOT_FOUND
+ *   (none of them creates or changes anything)
+ * and five deploys of one name pipelined on one connection get five
+ * distinct versions 1..5, the last one serving. With --invoke-auth token,
+ * an anonymous invoke, ls or describe gets UNAUTHENTICATED (CLI: exit 1).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -18,6 +28,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -45,8 +56,12 @@ static void expect_answer(impulse_client_t *client, const char *fn,
   impulse_response_free(r);
 }
 
-static int setup(void **state) { return it_fixture_setup(state, NULL); }
-static int teardown(void **state) { return it_fixture_teardown(state); }
+static int setup(void **state) {
+  return it_fixture_setup(state, NULL);
+}
+static int teardown(void **state) {
+  return it_fixture_teardown(state);
+}
 
 static void test_lifecycle(void **state) {
   it_server_t *s = *state;
@@ -77,13 +92,15 @@ static void test_lifecycle(void **state) {
   expect_answer(c, "echo", "hello", "Hello, hello!", 2);
 
   it_cli_t r;
-  assert_int_equal(CLI(&r, NULL, "ls", "--addr", s->addr, "--token", s->token), 0);
+  assert_int_equal(CLI(&r, NULL, "ls", "--addr", s->addr, "--token", s->token),
+                   0);
   assert_int_equal(r.status, 0);
   assert_true(it_has_line_word(r.out, "echo"));
   it_cli_free(&r);
 
-  assert_int_equal(CLI(&r, NULL, "describe", "echo", "--addr", s->addr,
-                       "--token", s->token), 0);
+  assert_int_equal(
+      CLI(&r, NULL, "describe", "echo", "--addr", s->addr, "--token", s->token),
+      0);
   assert_int_equal(r.status, 0);
   assert_non_null(it_line_value(r.out, "name:", line, sizeof line));
   assert_string_equal(line, "echo");
@@ -91,8 +108,8 @@ static void test_lifecycle(void **state) {
   assert_string_equal(line, "2");
   it_cli_free(&r);
 
-  assert_int_equal(CLI(&r, NULL, "rm", "echo", "--addr", s->addr, "--token",
-                       s->token), 0);
+  assert_int_equal(
+      CLI(&r, NULL, "rm", "echo", "--addr", s->addr, "--token", s->token), 0);
   assert_int_equal(r.status, 0);
   it_cli_free(&r);
 
@@ -104,12 +121,14 @@ static void test_lifecycle(void **state) {
   impulse_response_free(resp);
 
   /* ... and ls / describe no longer show it. */
-  assert_int_equal(CLI(&r, NULL, "ls", "--addr", s->addr, "--token", s->token), 0);
+  assert_int_equal(CLI(&r, NULL, "ls", "--addr", s->addr, "--token", s->token),
+                   0);
   assert_int_equal(r.status, 0);
   assert_false(it_has_line_word(r.out, "echo"));
   it_cli_free(&r);
-  assert_int_equal(CLI(&r, NULL, "describe", "echo", "--addr", s->addr,
-                       "--token", s->token), 0);
+  assert_int_equal(
+      CLI(&r, NULL, "describe", "echo", "--addr", s->addr, "--token", s->token),
+      0);
   assert_int_equal(r.status, 1);
   assert_non_null(strstr(r.err, "NOT_FOUND"));
   it_cli_free(&r);
@@ -129,7 +148,8 @@ static void test_cli_contract(void **state) {
 
   /* deploy with flags: "deployed NAME version N", N last. */
   assert_int_equal(CLI(&r, NULL, "deploy", "cli-echo", echo_so, "--addr",
-                       s->addr, "--token", s->token), 0);
+                       s->addr, "--token", s->token),
+                   0);
   assert_int_equal(r.status, 0);
   assert_string_equal(it_last_word(r.out, word, sizeof word), "1");
   it_cli_free(&r);
@@ -146,15 +166,16 @@ static void test_cli_contract(void **state) {
   const char *const env_bad[] = {"IMPULSE_ADDR=127.0.0.1:1",
                                  "IMPULSE_TOKEN=not-the-token", NULL};
   assert_int_equal(CLI(&r, env_bad, "deploy", "cli-echo", echo_so, "--addr",
-                       s->addr, "--token", s->token), 0);
+                       s->addr, "--token", s->token),
+                   0);
   assert_int_equal(r.status, 0);
   assert_string_equal(it_last_word(r.out, word, sizeof word), "3");
   it_cli_free(&r);
 
   /* invoke -d: stdout is exactly the payload (no newline), stderr empty. */
   static const char payload[] = "  exact\tbytes, no newline  ";
-  assert_int_equal(CLI(&r, NULL, "invoke", "cli-echo", "-d", payload,
-                       "--addr", s->addr), 0);
+  assert_int_equal(
+      CLI(&r, NULL, "invoke", "cli-echo", "-d", payload, "--addr", s->addr), 0);
   assert_int_equal(r.status, 0);
   assert_int_equal(r.out_len, strlen(payload));
   assert_memory_equal(r.out, payload, strlen(payload));
@@ -174,24 +195,25 @@ static void test_cli_contract(void **state) {
   for (size_t i = 0; i < sizeof bin; i++) bin[i] = (unsigned char)(i * 7 + 3);
   snprintf(bin_path, sizeof bin_path, "%s/payload.bin", s->root);
   assert_int_equal(it_write_file(bin_path, bin, sizeof bin), 0);
-  assert_int_equal(CLI(&r, NULL, "invoke", "cli-echo", "-f", bin_path,
-                       "--addr", s->addr), 0);
+  assert_int_equal(
+      CLI(&r, NULL, "invoke", "cli-echo", "-f", bin_path, "--addr", s->addr),
+      0);
   assert_int_equal(r.status, 0);
   assert_int_equal(r.out_len, sizeof bin);
   assert_memory_equal(r.out, bin, sizeof bin);
   it_cli_free(&r);
 
   /* Unknown function: exit 1, nothing on stdout, NOT_FOUND on stderr. */
-  assert_int_equal(CLI(&r, NULL, "invoke", "no-such-fn", "-d", "x", "--addr",
-                       s->addr), 0);
+  assert_int_equal(
+      CLI(&r, NULL, "invoke", "no-such-fn", "-d", "x", "--addr", s->addr), 0);
   assert_int_equal(r.status, 1);
   assert_int_equal(r.out_len, 0);
   assert_non_null(strstr(r.err, "NOT_FOUND"));
   it_cli_free(&r);
 
   /* Deploy without a token: exit 1, UNAUTHENTICATED, nothing deployed. */
-  assert_int_equal(CLI(&r, NULL, "deploy", "cli-anon", echo_so, "--addr",
-                       s->addr), 0);
+  assert_int_equal(
+      CLI(&r, NULL, "deploy", "cli-anon", echo_so, "--addr", s->addr), 0);
   assert_int_equal(r.status, 1);
   assert_int_equal(r.out_len, 0);
   assert_non_null(strstr(r.err, "UNAUTHENTICATED"));
@@ -199,21 +221,24 @@ static void test_cli_contract(void **state) {
 
   /* A wrong token is refused at connect: exit 1, UNAUTHENTICATED. */
   assert_int_equal(CLI(&r, NULL, "deploy", "cli-anon", echo_so, "--addr",
-                       s->addr, "--token", "wrong"), 0);
+                       s->addr, "--token", "wrong"),
+                   0);
   assert_int_equal(r.status, 1);
   assert_int_equal(r.out_len, 0);
   assert_non_null(strstr(r.err, "UNAUTHENTICATED"));
   it_cli_free(&r);
 
-  assert_int_equal(CLI(&r, NULL, "ls", "--addr", s->addr, "--token", s->token), 0);
+  assert_int_equal(CLI(&r, NULL, "ls", "--addr", s->addr, "--token", s->token),
+                   0);
   assert_int_equal(r.status, 0);
   assert_true(it_has_line_word(r.out, "cli-echo"));
   assert_false(it_has_line_word(r.out, "cli-anon"));
   it_cli_free(&r);
 
   /* Nobody listening: exit 3, a message on stderr, nothing on stdout. */
-  assert_int_equal(CLI(&r, NULL, "invoke", "cli-echo", "-d", "x", "--addr",
-                       "127.0.0.1:1"), 0);
+  assert_int_equal(
+      CLI(&r, NULL, "invoke", "cli-echo", "-d", "x", "--addr", "127.0.0.1:1"),
+      0);
   assert_int_equal(r.status, 3);
   assert_int_equal(r.out_len, 0);
   assert_true(r.err_len > 0);
@@ -231,7 +256,8 @@ static void test_cli_contract(void **state) {
 
   /* A missing artifact file: exit 1, the path named on stderr. */
   assert_int_equal(CLI(&r, NULL, "deploy", "cli-echo", "/nonexistent/x.so",
-                       "--addr", s->addr, "--token", s->token), 0);
+                       "--addr", s->addr, "--token", s->token),
+                   0);
   assert_int_equal(r.status, 1);
   assert_int_equal(r.out_len, 0);
   assert_non_null(strstr(r.err, "/nonexistent/x.so"));
@@ -240,10 +266,190 @@ static void test_cli_contract(void **state) {
   s->test_passed = 1;
 }
 
+static void test_control_errors(void **state) {
+  it_server_t *s = *state;
+  char echo_so[512], *so, line[64];
+  size_t solen;
+  it_function_path("echo", echo_so, sizeof echo_so);
+  assert_int_equal(it_read_file(echo_so, &so, &solen), 0);
+  impulse_client_t *c = it_connect(s, 1, CALL_TIMEOUT_MS);
+  assert_non_null(c);
+  uint32_t v = 0;
+  assert_int_equal(impulse_deploy(c, "fine", so, solen, NULL, &v),
+                   IMPULSE_S_OK);
+
+  char longname[66];
+  memset(longname, 'a', 65);
+  longname[65] = '\0';
+  const char *const bad_names[] = {"../x", "-x", longname, "a b", "x/y", NULL};
+  for (int i = 0; bad_names[i]; i++) {
+    int rc = impulse_deploy(c, bad_names[i], so, solen, NULL, &v);
+    fprintf(stderr, "deploy name '%.20s' -> %s: %s\n", bad_names[i],
+            impulse_status_name(rc), impulse_client_error(c));
+    assert_int_equal(rc, IMPULSE_S_BAD_REQUEST);
+  }
+  impulse_deploy_opts_t opts = {0};
+  opts.min_instances = 3;
+  opts.max_instances = 1;
+  assert_int_equal(impulse_deploy(c, "fine", so, solen, &opts, &v),
+                   IMPULSE_S_BAD_REQUEST);
+  memset(&opts, 0, sizeof opts);
+  opts.concurrency = 5000;
+  assert_int_equal(impulse_deploy(c, "fine", so, solen, &opts, &v),
+                   IMPULSE_S_BAD_REQUEST);
+
+  assert_int_equal(impulse_scale(c, "fine", 5, 2), IMPULSE_S_BAD_REQUEST);
+  assert_int_equal(impulse_scale(c, "nope", 0, 2), IMPULSE_S_NOT_FOUND);
+  assert_int_equal(impulse_delete(c, "nope"), IMPULSE_S_NOT_FOUND);
+
+  /* Nothing changed: "fine" is still version 1 with default bounds. */
+  it_cli_t r;
+  assert_int_equal(
+      CLI(&r, NULL, "describe", "fine", "--addr", s->addr, "--token", s->token),
+      0);
+  assert_int_equal(r.status, 0);
+  assert_non_null(it_line_value(r.out, "version:", line, sizeof line));
+  assert_string_equal(line, "1");
+  assert_non_null(it_line_value(r.out, "min instances:", line, sizeof line));
+  assert_string_equal(line, "0");
+  it_cli_free(&r);
+  assert_int_equal(CLI(&r, NULL, "ls", "--addr", s->addr, "--token", s->token),
+                   0);
+  assert_int_equal(r.status, 0);
+  for (int i = 0; bad_names[i]; i++)
+    assert_false(it_has_line_word(r.out, bad_names[i]));
+  it_cli_free(&r);
+  /* The CLI's own checks: exit 2 before any call. */
+  assert_int_equal(CLI(&r, NULL, "scale", "fine", "--min", "5", "--max", "2",
+                       "--addr", s->addr, "--token", s->token),
+                   0);
+  assert_int_equal(r.status, 2);
+  it_cli_free(&r);
+  assert_int_equal(CLI(&r, NULL, "scale", "nope", "--max", "2", "--addr",
+                       s->addr, "--token", s->token),
+                   0);
+  assert_int_equal(r.status, 1);
+  assert_non_null(strstr(r.err, "NOT_FOUND"));
+  it_cli_free(&r);
+  impulse_client_close(c);
+  free(so);
+  s->test_passed = 1;
+}
+
+static void test_pipelined_deploys(void **state) {
+  it_server_t *s = *state;
+  char echo_so[512], *so;
+  size_t solen;
+  it_function_path("echo", echo_so, sizeof echo_so);
+  assert_int_equal(it_read_file(echo_so, &so, &solen), 0);
+  int fd = it_raw_connect(s);
+  assert_true(fd >= 0);
+
+  Impulse__Envelope env = IMPULSE__ENVELOPE__INIT;
+  Impulse__HelloRequest hello = IMPULSE__HELLO_REQUEST__INIT;
+  hello.token = s->token;
+  env.id = 1;
+  env.body_case = IMPULSE__ENVELOPE__BODY_HELLO;
+  env.hello = &hello;
+  assert_int_equal(it_raw_send_env(fd, &env), 0);
+  Impulse__Envelope *r = it_raw_read_frame(fd, 10000);
+  assert_non_null(r);
+  assert_int_equal(r->body_case, IMPULSE__ENVELOPE__BODY_HELLO_OK);
+  assert_true(r->hello_ok->admin);
+  impulse__envelope__free_unpacked(r, NULL);
+
+  /* Five deploys of one name without waiting in between. */
+  Impulse__DeployRequest dep = IMPULSE__DEPLOY_REQUEST__INIT;
+  dep.name = "piped";
+  dep.artifact.data = (uint8_t *)so;
+  dep.artifact.len = solen;
+  for (uint64_t id = 10; id < 15; id++) {
+    Impulse__Envelope d = IMPULSE__ENVELOPE__INIT;
+    d.id = id;
+    d.body_case = IMPULSE__ENVELOPE__BODY_DEPLOY;
+    d.deploy = &dep;
+    assert_int_equal(it_raw_send_env(fd, &d), 0);
+  }
+  unsigned seen = 0;
+  for (int i = 0; i < 5; i++) {
+    r = it_raw_read_frame(fd, 20000);
+    assert_non_null(r);
+    if (r->body_case == IMPULSE__ENVELOPE__BODY_ERROR)
+      fprintf(stderr, "deploy %llu: %s\n", (unsigned long long)r->id,
+              r->error->message ? r->error->message : "");
+    assert_int_equal(r->body_case, IMPULSE__ENVELOPE__BODY_DEPLOY_OK);
+    assert_true(r->id >= 10 && r->id < 15);
+    uint32_t v = r->deploy_ok->version;
+    assert_true(v >= 1 && v <= 5);
+    assert_false(seen & (1u << v)); /* every version once */
+    seen |= 1u << v;
+    impulse__envelope__free_unpacked(r, NULL);
+  }
+  close(fd);
+  free(so);
+
+  impulse_client_t *c = it_connect(s, 0, CALL_TIMEOUT_MS);
+  assert_non_null(c);
+  expect_answer(c, "piped", "p", "p", 5);
+  impulse_client_close(c);
+  s->test_passed = 1;
+}
+
+static int setup_invoke_token(void **state) {
+  static const char *const flags[] = {"--invoke-auth", "token", NULL};
+  return it_fixture_setup(state, flags);
+}
+
+static void test_invoke_auth_token(void **state) {
+  it_server_t *s = *state;
+  char echo_so[512];
+  it_function_path("echo", echo_so, sizeof echo_so);
+  impulse_client_t *admin = it_connect(s, 1, CALL_TIMEOUT_MS);
+  impulse_client_t *anon = it_connect(s, 0, CALL_TIMEOUT_MS);
+  assert_non_null(admin);
+  assert_non_null(anon);
+  uint32_t v = 0;
+  assert_int_equal(it_deploy_file(admin, "guarded", echo_so, NULL, &v),
+                   IMPULSE_S_OK);
+  expect_answer(admin, "guarded", "with token", "with token", 1);
+  impulse_response_t *r = NULL;
+  assert_int_equal(it_invoke(anon, "guarded", "no token", &r),
+                   IMPULSE_S_UNAUTHENTICATED);
+  impulse_response_free(r);
+
+  it_cli_t cli;
+  assert_int_equal(
+      CLI(&cli, NULL, "invoke", "guarded", "-d", "x", "--addr", s->addr), 0);
+  assert_int_equal(cli.status, 1);
+  assert_int_equal(cli.out_len, 0);
+  assert_non_null(strstr(cli.err, "UNAUTHENTICATED"));
+  it_cli_free(&cli);
+  assert_int_equal(CLI(&cli, NULL, "ls", "--addr", s->addr), 0);
+  assert_int_equal(cli.status, 1);
+  it_cli_free(&cli);
+  char token_env[256];
+  snprintf(token_env, sizeof token_env, "IMPULSE_TOKEN=%s", s->token);
+  const char *const env[] = {token_env, NULL};
+  assert_int_equal(
+      CLI(&cli, env, "invoke", "guarded", "-d", "ok", "--addr", s->addr), 0);
+  assert_int_equal(cli.status, 0);
+  assert_int_equal(cli.out_len, 2);
+  assert_memory_equal(cli.out, "ok", 2);
+  it_cli_free(&cli);
+  impulse_client_close(anon);
+  impulse_client_close(admin);
+  s->test_passed = 1;
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_lifecycle, setup, teardown),
       cmocka_unit_test_setup_teardown(test_cli_contract, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_control_errors, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_pipelined_deploys, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_invoke_auth_token,
+                                      setup_invoke_token, teardown),
   };
-  return cmocka_run_group_tests_name("integration_lifecycle", tests, NULL, NULL);
+  return cmocka_run_group_tests_name("integration_lifecycle", tests, NULL,
+                                     NULL);
 }
