@@ -157,7 +157,8 @@ static void fn_free(imp_server_t *server, imp_function_t *fn) {
 /* ---- instances of a function ------------------------------------------------ */
 
 /* fn->starting counts attached instances that are not serving yet. */
-static void mark_starting(imp_function_t *fn, imp_instance_t *inst, int on) {
+void imp_controller_mark_starting(imp_function_t *fn, imp_instance_t *inst,
+                                  int on) {
   if (on && !inst->counted_starting) fn->starting++;
   if (!on && inst->counted_starting) fn->starting--;
   inst->counted_starting = on;
@@ -168,13 +169,13 @@ static void attach(imp_function_t *fn, imp_instance_t *inst) {
   inst->d.ready = 0;
   if (imp_dispatch_add(&fn->dispatch, &inst->d) != 0) abort();
   fn->instances++;
-  mark_starting(fn, inst, 1);
+  imp_controller_mark_starting(fn, inst, 1);
 }
 
 static void detach(imp_function_t *fn, imp_instance_t *inst) {
   imp_dispatch_remove(&fn->dispatch, &inst->d);
   fn->instances--;
-  mark_starting(fn, inst, 0);
+  imp_controller_mark_starting(fn, inst, 0);
 }
 
 /* Starts one more instance of fn: a warm worker if there is one, else a new
@@ -447,7 +448,7 @@ void imp_controller_instance_ready(imp_server_t *server, imp_instance_t *inst) {
     }
     return;
   }
-  mark_starting(fn, inst, 0);
+  imp_controller_mark_starting(fn, inst, 0);
   inst->d.ready = 1;
   IMP_LOG(IMP_LOG_DEBUG, "instance %llu serves %s v%u (%llu ms after start)",
           (unsigned long long)inst->id, fn->name, inst->version,
@@ -700,11 +701,14 @@ static void commit_deploy(imp_server_t *server, pending_deploy_t *pd) {
       if (inst->state == IMP_INST_READY) {
         inst->state = IMP_INST_DRAINING;
         inst->d.ready = 0;
-        inst->reload_when_drained = 1;
-        mark_starting(fn, inst, 1);
         if (inst->d.outstanding == 0) {
-          inst->reload_when_drained = 0;
+          imp_controller_mark_starting(fn, inst, 1);
           imp_instance_load(inst, fn);
+        } else {
+          /* Counted as starting only once its reload is sent, so calls
+           * that queue meanwhile start new instances (up to max) instead
+           * of waiting for a long call to finish. */
+          inst->reload_when_drained = 1;
         }
       }
     }
@@ -733,9 +737,20 @@ void imp_controller_validated(imp_server_t *server, imp_instance_t *inst,
   imp_instance_kill(inst);
   if (pd == NULL || pd->done) return;
   if (code != 0) {
+    /* The loader names the file it was given: a server path that means
+     * nothing to the caller. */
+    char clean[512];
+    const char *m = message ? message : "load failed";
+    size_t pl = strlen(pd->path);
+    const char *at = strstr(m, pd->path);
+    if (at != NULL)
+      snprintf(clean, sizeof clean, "%.*sthe artifact%s", (int)(at - m), m,
+               at + pl);
+    else
+      snprintf(clean, sizeof clean, "%s", m);
     imp_client_error(pd->client, pd->client_id,
                      IMPULSE__ERROR_CODE__INVALID_ARTIFACT,
-                     "artifact rejected: %s", message ? message : "load failed");
+                     "artifact rejected: %s", clean);
     if (!artifact_in_store(server, pd->sha)) unlink(pd->path);
   } else {
     commit_deploy(server, pd);
@@ -758,6 +773,30 @@ void imp_controller_deploy(imp_server_t *server, imp_client_t *client,
       (req->config->concurrency < 1 || req->config->concurrency > 1024)) {
     imp_client_error(client, env->id, IMPULSE__ERROR_CODE__BAD_REQUEST,
                      "concurrency must be between 1 and 1024");
+    goto drop;
+  }
+  if (req->config && req->config->has_timeout_ms &&
+      (req->config->timeout_ms < 1 || req->config->timeout_ms > 3600000)) {
+    imp_client_error(client, env->id, IMPULSE__ERROR_CODE__BAD_REQUEST,
+                     "timeout must be between 1 and 3600000 ms");
+    goto drop;
+  }
+  if (req->config && req->config->has_max_instances &&
+      (req->config->max_instances < 1 || req->config->max_instances > 10000)) {
+    imp_client_error(client, env->id, IMPULSE__ERROR_CODE__BAD_REQUEST,
+                     "max instances must be between 1 and 10000");
+    goto drop;
+  }
+  if (req->config && req->config->has_min_instances &&
+      req->config->min_instances > 10000) {
+    imp_client_error(client, env->id, IMPULSE__ERROR_CODE__BAD_REQUEST,
+                     "min instances must be at most 10000");
+    goto drop;
+  }
+  if (req->config && req->config->has_memory_mb &&
+      req->config->memory_mb > (1u << 20)) {
+    imp_client_error(client, env->id, IMPULSE__ERROR_CODE__BAD_REQUEST,
+                     "memory must be at most 1048576 MB (0 = no limit)");
     goto drop;
   }
   if (req->config && req->config->has_min_instances &&
@@ -897,9 +936,9 @@ void imp_controller_scale(imp_server_t *server, imp_client_t *client,
   uint32_t min = cfg.has_min_instances ? cfg.min_instances : 0;
   uint32_t max = cfg.has_max_instances ? cfg.max_instances
                                        : server->cfg.default_max_instances;
-  if (min > max || max > 10000) {
+  if (min > max || max > 10000 || max == 0) {
     imp_client_error(client, env->id, IMPULSE__ERROR_CODE__BAD_REQUEST,
-                     "invalid bounds: min %u, max %u (need min <= max <= 10000)",
+                     "invalid bounds: min %u, max %u (need min <= max, 1 <= max <= 10000)",
                      min, max);
     goto out;
   }
@@ -1198,6 +1237,20 @@ void imp_controller_tick(imp_server_t *server) {
     }
   }
   imp_instance_fill_pool(server);
+}
+
+void imp_controller_drain(imp_server_t *server) {
+  for (imp_function_t *fn = server->functions.next; fn != &server->functions;
+       fn = fn->next)
+    fail_queue(fn, IMPULSE__ERROR_CODE__SHUTTING_DOWN, "server is stopping");
+}
+
+unsigned imp_controller_in_flight(imp_server_t *server) {
+  unsigned n = 0;
+  for (imp_function_t *fn = server->functions.next; fn != &server->functions;
+       fn = fn->next)
+    n += fn->in_flight;
+  return n;
 }
 
 void imp_controller_stop(imp_server_t *server) {

@@ -55,6 +55,7 @@ static void on_hello(imp_client_t *client, Impulse__Envelope *env) {
   const char *token = env->hello->token;
   if (token && token[0]) {
     if (!token_equal(token, server->token)) {
+      client->admin = 0; /* a failed Hello never leaves earlier rights */
       imp_client_error(client, env->id, IMPULSE__ERROR_CODE__UNAUTHENTICATED,
                        "invalid token");
       impulse__envelope__free_unpacked(env, NULL);
@@ -226,9 +227,13 @@ int imp_gateway_start(imp_server_t *server) {
   return 0;
 }
 
-void imp_gateway_stop(imp_server_t *server) {
+void imp_gateway_stop_listening(imp_server_t *server) {
   if (!uv_is_closing((uv_handle_t *)&server->listener))
     uv_close((uv_handle_t *)&server->listener, NULL);
+}
+
+void imp_gateway_stop(imp_server_t *server) {
+  imp_gateway_stop_listening(server);
   for (imp_client_t *c = server->clients.next; c != &server->clients; c = c->next)
     imp_conn_close(&c->conn, 1);
 }

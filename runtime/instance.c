@@ -68,6 +68,9 @@ static void inst_finish(imp_instance_t *inst) {
     snprintf(msg, sizeof msg,
              "function exceeded its memory limit of %u MB; instance %llu was "
              "replaced", mb, (unsigned long long)inst->id);
+  } else if (inst->validate_only && inst->term_signal) {
+    snprintf(msg, sizeof msg, "killed by signal %d (%s)", inst->term_signal,
+             strsignal(inst->term_signal));
   } else if (inst->term_signal && !killed_by_us) {
     snprintf(msg, sizeof msg,
              "function crashed: instance %llu (pid %d) was killed by signal %d "
@@ -128,6 +131,7 @@ static void check_drained(imp_instance_t *inst) {
     imp_instance_kill(inst);
   } else if (inst->reload_when_drained && inst->function) {
     inst->reload_when_drained = 0;
+    imp_controller_mark_starting(inst->function, inst, 1);
     imp_instance_load(inst, inst->function);
   }
 }

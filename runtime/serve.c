@@ -38,6 +38,8 @@ static void usage(FILE *f) {
 "  --default-memory MB    memory limit when deploy omits it [256]\n"
 "  --default-max N        max instances when deploy omits it [10]\n"
 "  --ready-file PATH      written once the server is restored and serving\n"
+"  --drain-timeout MS     on SIGTERM/SIGINT, how long calls in flight may\n"
+"                         finish before the server stops [10000]\n"
 "  --log-level LEVEL      error, warn, info or debug [info]\n"
 "  -h, --help             this text\n"
 "\n"
@@ -129,24 +131,56 @@ static void kill_stragglers(uv_timer_t *t) {
   uv_close((uv_handle_t *)t, NULL);
 }
 
-static uv_timer_t stop_timer;
+static uv_timer_t stop_timer, drain_timer;
 
-static void on_signal(uv_signal_t *sig, int signum) {
-  imp_server_t *server = sig->data;
-  if (server->stopping) return;
-  IMP_LOG(IMP_LOG_INFO, "signal %d: stopping", signum);
-  server->stopping = 1;
-  uv_timer_stop(&server->tick);
-  uv_close((uv_handle_t *)&server->tick, NULL);
+/* Closes every connection and stops the workers; the loop then ends. */
+static void final_stop(imp_server_t *server) {
+  if (server->final_stop) return;
+  server->final_stop = 1;
+  uv_close((uv_handle_t *)&drain_timer, NULL);
   uv_close((uv_handle_t *)&server->sigint, NULL);
   uv_close((uv_handle_t *)&server->sigterm, NULL);
-  uv_close((uv_handle_t *)&server->pool_timer, NULL);
   imp_gateway_stop(server);
   imp_controller_stop(server);
   uv_timer_init(server->loop, &stop_timer);
   stop_timer.data = server;
   uv_timer_start(&stop_timer, kill_stragglers, 3000, 0);
   uv_unref((uv_handle_t *)&stop_timer);
+}
+
+static void on_drain(uv_timer_t *t) {
+  imp_server_t *server = t->data;
+  unsigned left = imp_controller_in_flight(server);
+  if (left == 0) {
+    final_stop(server);
+  } else if (imp_now_ms() >= server->drain_deadline_ms) {
+    IMP_LOG(IMP_LOG_WARN, "drain timeout: %u calls still in flight are dropped",
+            left);
+    final_stop(server);
+  }
+}
+
+/* First signal: stop taking work, let calls in flight finish (bounded by
+ * --drain-timeout), then stop. A second signal stops at once. */
+static void on_signal(uv_signal_t *sig, int signum) {
+  imp_server_t *server = sig->data;
+  if (server->stopping) {
+    IMP_LOG(IMP_LOG_INFO, "signal %d again: stopping now", signum);
+    final_stop(server);
+    return;
+  }
+  server->stopping = 1;
+  IMP_LOG(IMP_LOG_INFO, "signal %d: stopping (draining %u calls in flight)",
+          signum, imp_controller_in_flight(server));
+  uv_timer_stop(&server->tick);
+  uv_close((uv_handle_t *)&server->tick, NULL);
+  uv_close((uv_handle_t *)&server->pool_timer, NULL);
+  imp_gateway_stop_listening(server);
+  imp_controller_drain(server);
+  server->drain_deadline_ms = imp_now_ms() + server->cfg.drain_timeout_ms;
+  uv_timer_init(server->loop, &drain_timer);
+  drain_timer.data = server;
+  uv_timer_start(&drain_timer, on_drain, 0, 20);
 }
 
 static int write_ready_file(const char *path, imp_server_t *server) {
@@ -183,9 +217,10 @@ int imp_serve_main(int argc, char **argv) {
   cfg->default_max_instances = 10;
   cfg->validate_timeout_ms = 10000;
   cfg->worker_grace_ms = 0;
+  cfg->drain_timeout_ms = 10000;
 
   enum { O_STATE = 256, O_LISTEN, O_WARM, O_FRAME, O_QTIMEOUT, O_MAXQ, O_IDLE,
-         O_IAUTH, O_DCONC, O_DTIMEOUT, O_DMEM, O_DMAX, O_READY, O_LOG };
+         O_IAUTH, O_DCONC, O_DTIMEOUT, O_DMEM, O_DMAX, O_READY, O_LOG, O_DRAIN };
   static const struct option opts[] = {
       {"state-dir", required_argument, 0, O_STATE},
       {"listen", required_argument, 0, O_LISTEN},
@@ -200,6 +235,7 @@ int imp_serve_main(int argc, char **argv) {
       {"default-memory", required_argument, 0, O_DMEM},
       {"default-max", required_argument, 0, O_DMAX},
       {"ready-file", required_argument, 0, O_READY},
+      {"drain-timeout", required_argument, 0, O_DRAIN},
       {"log-level", required_argument, 0, O_LOG},
       {"help", no_argument, 0, 'h'},
       {0, 0, 0, 0}};
@@ -253,6 +289,10 @@ int imp_serve_main(int argc, char **argv) {
     case O_DMAX:
       if (parse_uint("--default-max", optarg, 1, 10000, &v)) return 2;
       cfg->default_max_instances = (unsigned)v;
+      break;
+    case O_DRAIN:
+      if (parse_uint("--drain-timeout", optarg, 0, 3600000, &v)) return 2;
+      cfg->drain_timeout_ms = (unsigned)v;
       break;
     case O_READY: snprintf(cfg->ready_file, sizeof cfg->ready_file, "%s", optarg); break;
     case O_LOG:

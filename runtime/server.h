@@ -34,6 +34,7 @@ typedef struct imp_config_s {
   unsigned default_max_instances;
   unsigned validate_timeout_ms;
   unsigned worker_grace_ms;
+  unsigned drain_timeout_ms;   /* on stop, how long calls may finish */
   char ready_file[512];
 } imp_config_t;
 
@@ -163,7 +164,9 @@ struct imp_server_s {
   char artifact_dir[600];
   uint64_t started_ms;
   int ready;
-  int stopping;
+  int stopping;                     /* no new work; draining */
+  int final_stop;                   /* connections and workers closing */
+  uint64_t drain_deadline_ms;
   uint64_t next_instance_id;
   imp_function_t functions;         /* sentinel */
   unsigned nfunctions;
@@ -175,6 +178,8 @@ struct imp_server_s {
 
 /* --- gateway.c ---------------------------------------------------------- */
 int imp_gateway_start(imp_server_t *server);
+void imp_gateway_stop_listening(imp_server_t *server);
+/* Stops listening and closes every client connection (after flushing). */
 void imp_gateway_stop(imp_server_t *server);
 /* Sends a reply to a client (dropped if the client has gone). */
 void imp_client_reply(imp_client_t *client, const Impulse__Envelope *env);
@@ -184,6 +189,10 @@ void imp_client_unref(imp_client_t *client);
 
 /* --- controller.c ------------------------------------------------------- */
 int imp_controller_restore(imp_server_t *server);
+/* Fails queued calls with SHUTTING_DOWN; calls in flight go on. */
+void imp_controller_drain(imp_server_t *server);
+/* Calls sent to instances and not yet answered, over all functions. */
+unsigned imp_controller_in_flight(imp_server_t *server);
 void imp_controller_stop(imp_server_t *server);
 void imp_controller_free(imp_server_t *server);
 /* Handlers for client requests; each takes ownership of env. */
@@ -212,6 +221,9 @@ void imp_controller_validated(imp_server_t *server, imp_instance_t *inst,
                               int code, const char *message);
 void imp_controller_slot_freed(imp_server_t *server, imp_function_t *fn);
 void imp_controller_generic_available(imp_server_t *server);
+/* Counts inst in fn->starting (on) or not (off); idempotent. */
+void imp_controller_mark_starting(imp_function_t *fn, imp_instance_t *inst,
+                                  int on);
 /* A worker answered call `call`; `rest` is the answer's Envelope body after
  * its id (borrowed). */
 void imp_controller_call_done(imp_server_t *server, imp_call_t *call,
