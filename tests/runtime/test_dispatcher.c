@@ -138,6 +138,42 @@ static void test_concurrency_limit(void **state) {
   imp_dispatch_free(&d);
 }
 
+/* The pipelining allowance raises the limit to concurrency + extra; least
+ * outstanding still decides among instances. */
+static void test_pipeline_extra(void **state) {
+  (void)state;
+  imp_dispatch_t d;
+  imp_dispatch_init(&d, 0);
+  imp_dinst_t a, b;
+  inst_init(&a, 1, 1, 0, 1); /* full without pipelining */
+  inst_init(&b, 2, 1, 0, 1); /* over its concurrency */
+  assert_int_equal(imp_dispatch_add(&d, &a), 0);
+  assert_int_equal(imp_dispatch_add(&d, &b), 0);
+  assert_null(imp_dispatch_pick(&d));
+  assert_int_equal(imp_dispatch_free_slots(&d), 0);
+  a.extra = b.extra = 2; /* now 3 calls each */
+  assert_int_equal(imp_dispatch_free_slots(&d), 2 + 1);
+  for (int k = 0; k < 4; k++) assert_ptr_equal(imp_dispatch_pick(&d), &a);
+  imp_dispatch_acquire(&a); /* a: 2, b: 2 */
+  int seen_a = 0, seen_b = 0;
+  for (int k = 0; k < 8; k++) {
+    imp_dinst_t *p = imp_dispatch_pick(&d);
+    seen_a += p == &a;
+    seen_b += p == &b;
+  }
+  assert_true(seen_a > 0 && seen_b > 0);
+  imp_dispatch_acquire(&a);
+  imp_dispatch_acquire(&b); /* both at 3 = 1 + 2 */
+  assert_null(imp_dispatch_pick(&d));
+  a.extra = b.extra = 0; /* turned off: nothing new until they drain */
+  imp_dispatch_release(&a);
+  imp_dispatch_release(&a);
+  assert_null(imp_dispatch_pick(&d));
+  imp_dispatch_release(&a);
+  assert_ptr_equal(imp_dispatch_pick(&d), &a);
+  imp_dispatch_free(&d);
+}
+
 static void test_skips_not_ready_and_other_version(void **state) {
   (void)state;
   imp_dispatch_t d;
@@ -427,6 +463,7 @@ int main(void) {
       cmocka_unit_test(test_least_outstanding),
       cmocka_unit_test(test_ties_rotate),
       cmocka_unit_test(test_concurrency_limit),
+      cmocka_unit_test(test_pipeline_extra),
       cmocka_unit_test(test_skips_not_ready_and_other_version),
       cmocka_unit_test(test_free_slots),
       cmocka_unit_test(test_remove_middle),

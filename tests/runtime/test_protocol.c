@@ -518,6 +518,69 @@ static void test_error_code_name(void **state) {
   assert_string_equal(imp_error_code_name(1000000), "UNKNOWN");
 }
 
+/* A frame forwarded under another id decodes to the same message with the
+ * new id, for small and multi-byte ids. */
+static void test_forward_with_new_id(void **state) {
+  (void)state;
+  static const uint64_t ids[] = {0, 1, 127, 128, 300, 1ull << 40, UINT64_MAX};
+  for (size_t i = 0; i < sizeof ids / sizeof ids[0]; i++) {
+    invoke_fixture_t f;
+    invoke_fixture_init(&f, ids[i]);
+    imp_buf_t in = {0};
+    assert_int_equal(imp_frame_append(&in, &f.env, IMP_DEFAULT_MAX_FRAME), 0);
+    uint64_t id = 42;
+    size_t off = 0;
+    const char *body = in.data + IMP_FRAME_HEADER;
+    size_t blen = in.len - IMP_FRAME_HEADER;
+    assert_int_equal(imp_envelope_split_id(body, blen, &id, &off), 0);
+    assert_true(id == ids[i]);
+    uint64_t nid = ids[(i + 3) % (sizeof ids / sizeof ids[0])];
+    imp_buf_t out = {0};
+    assert_int_equal(imp_frame_append_with_id(&out, nid, body + off, blen - off,
+                                              IMP_DEFAULT_MAX_FRAME),
+                     0);
+    Impulse__Envelope *env = NULL;
+    assert_int_equal(
+        imp_frame_decode(out.data, out.len, IMP_DEFAULT_MAX_FRAME, NULL, &env),
+        (ssize_t)out.len);
+    assert_true(env->id == nid);
+    assert_int_equal(env->body_case, IMPULSE__ENVELOPE__BODY_INVOKE);
+    assert_string_equal(env->invoke->function, f.inv.function);
+    assert_int_equal(env->invoke->payload.len, f.inv.payload.len);
+    assert_memory_equal(env->invoke->payload.data, f.inv.payload.data,
+                        f.inv.payload.len);
+    impulse__envelope__free_unpacked(env, NULL);
+    imp_buf_free(&in);
+    imp_buf_free(&out);
+  }
+  /* Too large for the limit: refused, buffer untouched. */
+  imp_buf_t out = {0};
+  char rest[64] = {0};
+  assert_int_equal(imp_frame_append_with_id(&out, 1, rest, sizeof rest, 32),
+                   IMP_EFRAMETOOBIG);
+  assert_int_equal(out.len, 0);
+}
+
+/* Bodies that do not start with a well-formed id field are refused, so the
+ * caller falls back to a decode. */
+static void test_split_id_rejects(void **state) {
+  (void)state;
+  uint64_t id;
+  size_t off;
+  static const char not_id[] = {0x12, 0x00};
+  static const char cut[] = {0x08, (char)0x80, (char)0x80};
+  static const char overlong[] = {0x08, (char)0xff, (char)0xff, (char)0xff,
+                                  (char)0xff, (char)0xff, (char)0xff,
+                                  (char)0xff, (char)0xff, (char)0xff,
+                                  (char)0xff, 0x01};
+  assert_int_equal(imp_envelope_split_id(not_id, sizeof not_id, &id, &off),
+                   IMP_EPROTO);
+  assert_int_equal(imp_envelope_split_id(cut, sizeof cut, &id, &off), IMP_EPROTO);
+  assert_int_equal(imp_envelope_split_id(overlong, sizeof overlong, &id, &off),
+                   IMP_EPROTO);
+  assert_int_equal(imp_envelope_split_id(not_id, 1, &id, &off), IMP_EPROTO);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_invoke_round_trip),
@@ -531,6 +594,8 @@ int main(void) {
       cmocka_unit_test(test_append_too_big_leaves_buffer),
       cmocka_unit_test(test_envelope_error),
       cmocka_unit_test(test_error_code_name),
+      cmocka_unit_test(test_forward_with_new_id),
+      cmocka_unit_test(test_split_id_rejects),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
