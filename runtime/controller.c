@@ -247,10 +247,18 @@ static void call_fail(imp_call_t *call, int code, const char *fmt, ...) {
   va_end(ap);
   if (call->function) call->function->errors++;
   if (call->client) imp_client_error(call->client, call->client_id, code, "%s", msg);
+  if (call->done) {
+    imp_invoke_done_cb done = call->done;
+    call->done = NULL;
+    done(call->done_arg, code, msg, NULL);
+  }
   call_finish(call);
 }
 
 static void on_call_timer(uv_timer_t *t);
+static void call_start(imp_server_t *server, imp_function_t *fn,
+                       imp_call_t *call, uint32_t deadline_ms, const char *rest,
+                       size_t restlen);
 static void track_latency(imp_server_t *server, imp_function_t *fn,
                           uint64_t us);
 
@@ -357,16 +365,25 @@ void imp_controller_invoke(imp_server_t *server, imp_client_t *client,
   }
   imp_call_t *call = calloc(1, sizeof *call);
   if (call == NULL) abort();
-  uv_timer_init(server->loop, &call->timer);
   call->client = client;
   client->refs++;
   client->in_flight++;
   call->client_id = env->id;
+  uint32_t deadline_ms = req->has_deadline_ms ? req->deadline_ms : 0;
+  impulse__envelope__free_unpacked(env, NULL);
+  call_start(server, fn, call, deadline_ms, body + off, len - off);
+  free(packed);
+}
+
+/* Routes a new call: to an instance with a free slot, else to the queue.
+ * `rest` is the request Envelope's body after its id (borrowed). */
+static void call_start(imp_server_t *server, imp_function_t *fn,
+                       imp_call_t *call, uint32_t deadline_ms, const char *rest,
+                       size_t restlen) {
+  uv_timer_init(server->loop, &call->timer);
   call->function = fn;
   call->started_ms = imp_now_ms();
-  if (req->has_deadline_ms && req->deadline_ms > 0)
-    call->deadline_ms = call->started_ms + req->deadline_ms;
-  impulse__envelope__free_unpacked(env, NULL);
+  if (deadline_ms > 0) call->deadline_ms = call->started_ms + deadline_ms;
   call->fnext = &fn->calls;
   call->fprev = fn->calls.fprev;
   fn->calls.fprev->fnext = call;
@@ -376,16 +393,14 @@ void imp_controller_invoke(imp_server_t *server, imp_client_t *client,
 
   imp_dinst_t *d = fn->dispatch.queued ? NULL : imp_dispatch_pick(&fn->dispatch);
   if (d != NULL) {
-    call_send(server, call, IMP_CONTAINER_OF(d, imp_instance_t, d), body + off,
-              len - off);
-    free(packed);
+    call_send(server, call, IMP_CONTAINER_OF(d, imp_instance_t, d), rest,
+              restlen);
     return;
   }
-  call->fwdlen = len - off;
-  call->fwd = malloc(call->fwdlen ? call->fwdlen : 1);
+  call->fwdlen = restlen;
+  call->fwd = malloc(restlen ? restlen : 1);
   if (call->fwd == NULL) abort();
-  memcpy(call->fwd, body + off, call->fwdlen);
-  free(packed);
+  memcpy(call->fwd, rest, restlen);
   uint64_t deadline = call->started_ms + server->cfg.queue_timeout_ms;
   if (call->deadline_ms && call->deadline_ms < deadline) deadline = call->deadline_ms;
   if (imp_dispatch_enqueue(&fn->dispatch, &call->wait, deadline) != 0) {
@@ -397,6 +412,63 @@ void imp_controller_invoke(imp_server_t *server, imp_client_t *client,
   }
   uv_timer_start(&call->timer, on_call_timer, deadline - call->started_ms, 0);
   scale_for_queue(server, fn);
+}
+
+int imp_controller_invoke_internal(imp_server_t *server,
+                                   const Impulse__InvokeRequest *req,
+                                   imp_invoke_done_cb done, void *arg) {
+  if (server->stopping) return -ESHUTDOWN;
+  imp_function_t *fn = fn_find(server, req->function);
+  if (fn == NULL) return -ENOENT;
+  Impulse__Envelope env = IMPULSE__ENVELOPE__INIT;
+  env.id = 0;
+  env.body_case = IMPULSE__ENVELOPE__BODY_INVOKE;
+  env.invoke = (Impulse__InvokeRequest *)req;
+  size_t len = impulse__envelope__get_packed_size(&env);
+  if (len > server->cfg.max_frame) return -E2BIG;
+  uint8_t stackbuf[4096];
+  uint8_t *buf = len <= sizeof stackbuf ? stackbuf : malloc(len);
+  if (buf == NULL) return -ENOMEM;
+  impulse__envelope__pack(&env, buf);
+  imp_call_t *call = calloc(1, sizeof *call);
+  if (call == NULL) abort();
+  call->done = done;
+  call->done_arg = arg;
+  /* Packed with id 0, the body starts 0x08 0x00. */
+  call_start(server, fn, call, req->has_deadline_ms ? req->deadline_ms : 0,
+             (const char *)buf + 2, len - 2);
+  if (buf != stackbuf) free(buf);
+  return 0;
+}
+
+/* Decodes an answer for an internal caller (the trigger broker). */
+static void deliver_internal(imp_call_t *call, const char *rest,
+                             size_t restlen) {
+  imp_invoke_done_cb done = call->done;
+  call->done = NULL;
+  uint8_t stackbuf[4096];
+  uint8_t *buf = restlen + 2 <= sizeof stackbuf ? stackbuf : malloc(restlen + 2);
+  Impulse__Envelope *env = NULL;
+  if (buf != NULL) {
+    buf[0] = 0x08;
+    buf[1] = 0x00;
+    memcpy(buf + 2, rest, restlen);
+    env = impulse__envelope__unpack(NULL, restlen + 2, buf);
+    if (buf != stackbuf) free(buf);
+  }
+  if (env == NULL) {
+    done(call->done_arg, IMPULSE__ERROR_CODE__INTERNAL,
+         "undecodable answer from the instance", NULL);
+  } else if (env->body_case == IMPULSE__ENVELOPE__BODY_INVOKE_OK) {
+    done(call->done_arg, 0, NULL, env->invoke_ok);
+  } else if (env->body_case == IMPULSE__ENVELOPE__BODY_ERROR) {
+    done(call->done_arg, env->error->code,
+         env->error->message ? env->error->message : "error", NULL);
+  } else {
+    done(call->done_arg, IMPULSE__ERROR_CODE__INTERNAL,
+         "unexpected answer from the instance", NULL);
+  }
+  if (env) impulse__envelope__free_unpacked(env, NULL);
 }
 
 /* Turns pipelining to instances on or off from the calls' latency. */
@@ -426,6 +498,7 @@ void imp_controller_call_done(imp_server_t *server, imp_call_t *call,
     track_latency(server, fn, (imp_now_ns() - call->sent_ns) / 1000);
   if (call->client && !call->client->conn.closing)
     imp_conn_send_with_id(&call->client->conn, call->client_id, rest, restlen);
+  if (call->done) deliver_internal(call, rest, restlen);
   call_finish(call);
   imp_controller_call_free(call);
 }

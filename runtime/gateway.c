@@ -96,6 +96,7 @@ static void on_server_info(imp_client_t *client, Impulse__Envelope *env) {
   ok.warm_pool = warm;
   ok.abi_version = 1;
   ok.invoke_needs_token = server->cfg.invoke_needs_token;
+  if (server->kafka) ok.kafka_bootstrap = (char *)imp_kafka_bootstrap(server->kafka);
   r.id = env->id;
   r.body_case = IMPULSE__ENVELOPE__BODY_SERVER_INFO_OK;
   r.server_info_ok = &ok;
@@ -112,11 +113,16 @@ static void on_frame(imp_conn_t *conn, Impulse__Envelope *env,
   case IMPULSE__ENVELOPE__BODY_DEPLOY:
   case IMPULSE__ENVELOPE__BODY_DELETE:
   case IMPULSE__ENVELOPE__BODY_SCALE:
+  case IMPULSE__ENVELOPE__BODY_TRIGGER_CREATE:
+  case IMPULSE__ENVELOPE__BODY_TRIGGER_DELETE:
     needs_admin = 1;
     break;
   case IMPULSE__ENVELOPE__BODY_INVOKE:
   case IMPULSE__ENVELOPE__BODY_LIST:
   case IMPULSE__ENVELOPE__BODY_DESCRIBE:
+  case IMPULSE__ENVELOPE__BODY_PUBLISH:
+  case IMPULSE__ENVELOPE__BODY_TRIGGER_LIST:
+  case IMPULSE__ENVELOPE__BODY_TRIGGER_DESCRIBE:
     needs_token = server->cfg.invoke_needs_token;
     break;
   default:
@@ -152,6 +158,19 @@ static void on_frame(imp_conn_t *conn, Impulse__Envelope *env,
   case IMPULSE__ENVELOPE__BODY_LIST: imp_controller_list(server, client, env); break;
   case IMPULSE__ENVELOPE__BODY_DESCRIBE: imp_controller_describe(server, client, env); break;
   case IMPULSE__ENVELOPE__BODY_SERVER_INFO: on_server_info(client, env); break;
+  case IMPULSE__ENVELOPE__BODY_PUBLISH: imp_publish_rpc(server, client, env); break;
+  case IMPULSE__ENVELOPE__BODY_TRIGGER_CREATE:
+    imp_triggers_create(server->triggers, client, env);
+    break;
+  case IMPULSE__ENVELOPE__BODY_TRIGGER_DELETE:
+    imp_triggers_delete(server->triggers, client, env);
+    break;
+  case IMPULSE__ENVELOPE__BODY_TRIGGER_LIST:
+    imp_triggers_list(server->triggers, client, env);
+    break;
+  case IMPULSE__ENVELOPE__BODY_TRIGGER_DESCRIBE:
+    imp_triggers_describe(server->triggers, client, env);
+    break;
   default:
     imp_client_error(client, env->id, IMPULSE__ERROR_CODE__BAD_REQUEST,
                      "not a request this server takes (body %d)", env->body_case);

@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "kafka.h"
 #include "serve.h"
 #include "worker.h"
 
@@ -11,5 +12,7 @@ int main(int argc, char **argv) {
     return imp_serve_main(argc - 1, argv + 1);
   if (argc >= 2 && strcmp(argv[1], "worker") == 0)
     return imp_worker_main(argc - 1, argv + 1);
+  if (argc >= 2 && strcmp(argv[1], "kafka") == 0)
+    return imp_kafka_main(argc - 1, argv + 1);
   return imp_cli_main(argc, argv);
 }

@@ -40,11 +40,20 @@ static void usage(FILE *f) {
 "  --ready-file PATH      written once the server is restored and serving\n"
 "  --drain-timeout MS     on SIGTERM/SIGINT, how long calls in flight may\n"
 "                         finish before the server stops [10000]\n"
+"  --kafka HOST:PORT,...  use this Kafka cluster; without it an embedded\n"
+"                         Kafka-protocol cluster starts in-process (events\n"
+"                         kept in memory only) and its address is printed\n"
+"  --kafka-opt NAME=VALUE librdkafka property for every Kafka client, e.g.\n"
+"                         security.protocol=SASL_SSL (repeatable)\n"
+"  --kafka-brokers N      brokers of the embedded cluster [3]\n"
+"  --partitions N         partitions of topics created on demand [8]\n"
+"  --max-event-bytes N    largest record a trigger passes to a function;\n"
+"                         larger ones are dead-lettered [1048576]\n"
 "  --log-level LEVEL      error, warn, info or debug [info]\n"
 "  -h, --help             this text\n"
 "\n"
-"Environment: IMPULSE_STATE_DIR, IMPULSE_LISTEN and IMPULSE_LOG_LEVEL give\n"
-"defaults for the flags of the same meaning.\n");
+"Environment: IMPULSE_STATE_DIR, IMPULSE_LISTEN, IMPULSE_KAFKA and\n"
+"IMPULSE_LOG_LEVEL give defaults for the flags of the same meaning.\n");
 }
 
 static int parse_uint(const char *flag, const char *s, unsigned long min,
@@ -151,6 +160,8 @@ static void final_stop(imp_server_t *server) {
 static void on_drain(uv_timer_t *t) {
   imp_server_t *server = t->data;
   unsigned left = imp_controller_in_flight(server);
+  if (left == 0 && server->triggers && !imp_triggers_closed(server->triggers))
+    left = 1; /* offsets still being committed */
   if (left == 0) {
     final_stop(server);
   } else if (imp_now_ms() >= server->drain_deadline_ms) {
@@ -177,6 +188,9 @@ static void on_signal(uv_signal_t *sig, int signum) {
   uv_close((uv_handle_t *)&server->pool_timer, NULL);
   imp_gateway_stop_listening(server);
   imp_controller_drain(server);
+  /* Triggers stop consuming now; their calls in flight finish within the
+   * drain and their offsets are committed. */
+  imp_triggers_close(server->triggers, (int)server->cfg.drain_timeout_ms);
   server->drain_deadline_ms = imp_now_ms() + server->cfg.drain_timeout_ms;
   uv_timer_init(server->loop, &drain_timer);
   drain_timer.data = server;
@@ -218,9 +232,17 @@ int imp_serve_main(int argc, char **argv) {
   cfg->validate_timeout_ms = 10000;
   cfg->worker_grace_ms = 0;
   cfg->drain_timeout_ms = 10000;
+  static const char *kafka_props[64];
+  cfg->kafka_props = kafka_props;
+  cfg->kafka_bootstrap = getenv("IMPULSE_KAFKA");
+  if (cfg->kafka_bootstrap && !cfg->kafka_bootstrap[0]) cfg->kafka_bootstrap = NULL;
+  cfg->kafka_brokers = 3;
+  cfg->partitions = 8;
+  cfg->max_event_bytes = 1u << 20;
 
   enum { O_STATE = 256, O_LISTEN, O_WARM, O_FRAME, O_QTIMEOUT, O_MAXQ, O_IDLE,
-         O_IAUTH, O_DCONC, O_DTIMEOUT, O_DMEM, O_DMAX, O_READY, O_LOG, O_DRAIN };
+         O_IAUTH, O_DCONC, O_DTIMEOUT, O_DMEM, O_DMAX, O_READY, O_LOG, O_DRAIN,
+         O_KAFKA, O_KOPT, O_KBROKERS, O_PARTS, O_MAXEV };
   static const struct option opts[] = {
       {"state-dir", required_argument, 0, O_STATE},
       {"listen", required_argument, 0, O_LISTEN},
@@ -236,6 +258,11 @@ int imp_serve_main(int argc, char **argv) {
       {"default-max", required_argument, 0, O_DMAX},
       {"ready-file", required_argument, 0, O_READY},
       {"drain-timeout", required_argument, 0, O_DRAIN},
+      {"kafka", required_argument, 0, O_KAFKA},
+      {"kafka-opt", required_argument, 0, O_KOPT},
+      {"kafka-brokers", required_argument, 0, O_KBROKERS},
+      {"partitions", required_argument, 0, O_PARTS},
+      {"max-event-bytes", required_argument, 0, O_MAXEV},
       {"log-level", required_argument, 0, O_LOG},
       {"help", no_argument, 0, 'h'},
       {0, 0, 0, 0}};
@@ -289,6 +316,28 @@ int imp_serve_main(int argc, char **argv) {
     case O_DMAX:
       if (parse_uint("--default-max", optarg, 1, 10000, &v)) return 2;
       cfg->default_max_instances = (unsigned)v;
+      break;
+    case O_KAFKA: cfg->kafka_bootstrap = optarg; break;
+    case O_KOPT:
+      if (strchr(optarg, '=') == NULL || optarg[0] == '=') {
+        fprintf(stderr, "impulse serve: --kafka-opt takes NAME=VALUE, not '%s'\n",
+                optarg);
+        return 2;
+      }
+      if (cfg->nkafka_props < IMP_ARRAY_SIZE(kafka_props))
+        kafka_props[cfg->nkafka_props++] = optarg;
+      break;
+    case O_KBROKERS:
+      if (parse_uint("--kafka-brokers", optarg, 1, 16, &v)) return 2;
+      cfg->kafka_brokers = (unsigned)v;
+      break;
+    case O_PARTS:
+      if (parse_uint("--partitions", optarg, 1, 10000, &v)) return 2;
+      cfg->partitions = (unsigned)v;
+      break;
+    case O_MAXEV:
+      if (parse_uint("--max-event-bytes", optarg, 1, 1u << 30, &v)) return 2;
+      cfg->max_event_bytes = v;
       break;
     case O_DRAIN:
       if (parse_uint("--drain-timeout", optarg, 0, 3600000, &v)) return 2;
@@ -372,6 +421,24 @@ int imp_serve_main(int argc, char **argv) {
   server->loop = uv_default_loop();
   server->loop->data = server;
   imp_conn_loop_init(&server->cl, server->loop);
+
+  imp_kafka_opts_t kopts = {0};
+  kopts.bootstrap = cfg->kafka_bootstrap;
+  kopts.embedded_brokers = cfg->kafka_brokers;
+  kopts.props = cfg->kafka_props;
+  kopts.nprops = cfg->nkafka_props;
+  kopts.default_partitions = cfg->partitions;
+  kopts.max_message = cfg->max_frame;
+  rc = imp_kafka_open(server->loop, &kopts, &server->kafka, err, sizeof err);
+  if (rc != 0) {
+    IMP_LOG(IMP_LOG_ERROR, "kafka: %s", err);
+    imp_store_close(server->store);
+    return 1;
+  }
+  IMP_LOG(IMP_LOG_INFO, "kafka: %s%s", imp_kafka_bootstrap(server->kafka),
+          imp_kafka_is_embedded(server->kafka)
+              ? " (embedded cluster: events are kept in memory only)"
+              : "");
   if (imp_gateway_start(server) != 0) {
     imp_store_close(server->store);
     return 1;
@@ -391,6 +458,12 @@ int imp_serve_main(int argc, char **argv) {
     imp_store_close(server->store);
     return 1;
   }
+  if (imp_triggers_open(server, &server->triggers) != 0) {
+    IMP_LOG(IMP_LOG_ERROR, "cannot start the trigger broker");
+    imp_kafka_close(server->kafka, 1000);
+    imp_store_close(server->store);
+    return 1;
+  }
   uv_timer_init(server->loop, &server->tick);
   server->tick.data = server;
   uv_timer_start(&server->tick, on_tick, 1000, 1000);
@@ -407,6 +480,9 @@ int imp_serve_main(int argc, char **argv) {
   imp_conn_loop_close(&server->cl);
   uv_run(server->loop, UV_RUN_NOWAIT);
   imp_controller_free(server);
+  if (server->triggers) imp_triggers_free(server->triggers);
+  imp_kafka_close(server->kafka, 2000);
+  uv_run(server->loop, UV_RUN_NOWAIT);
   imp_store_close(server->store);
   if (cfg->ready_file[0]) unlink(cfg->ready_file);
   IMP_LOG(IMP_LOG_INFO, "stopped");

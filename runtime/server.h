@@ -9,7 +9,10 @@
 
 #include "conn.h"
 #include "dispatcher.h"
+#include "kafka.h"
+#include "publish.h"
 #include "store.h"
+#include "trigger.h"
 
 typedef struct imp_server_s imp_server_t;
 typedef struct imp_function_s imp_function_t;
@@ -36,6 +39,12 @@ typedef struct imp_config_s {
   unsigned worker_grace_ms;
   unsigned drain_timeout_ms;   /* on stop, how long calls may finish */
   char ready_file[512];
+  const char *kafka_bootstrap;  /* NULL = embedded cluster */
+  const char **kafka_props;     /* --kafka-opt name=value */
+  size_t nkafka_props;
+  unsigned kafka_brokers;       /* embedded cluster size */
+  unsigned partitions;          /* topics created on demand */
+  size_t max_event_bytes;       /* largest record a trigger passes on */
 } imp_config_t;
 
 /*
@@ -63,9 +72,16 @@ struct imp_client_s {
   struct imp_client_s *next, *prev;
 };
 
+/* Answer of an internal call: code 0 with resp (borrowed, valid during the
+ * call), or an ErrorCode and a message. */
+typedef void (*imp_invoke_done_cb)(void *arg, int code, const char *message,
+                                   const Impulse__InvokeResponse *resp);
+
 /* One invocation from arrival to answer. */
 struct imp_call_s {
   imp_client_t *client;        /* referenced; NULL for internal calls */
+  imp_invoke_done_cb done;     /* internal calls: called once with the answer */
+  void *done_arg;
   uint64_t client_id;          /* request id on the client connection */
   imp_function_t *function;
   imp_instance_t *instance;    /* while sent to a worker */
@@ -152,6 +168,8 @@ struct imp_server_s {
   imp_config_t cfg;
   imp_conn_loop_t cl;
   imp_store_t *store;
+  imp_kafka_t *kafka;
+  imp_triggers_t *triggers;
   uv_tcp_t listener;
   uv_signal_t sigint, sigterm;
   uv_timer_t tick;
@@ -210,6 +228,13 @@ void imp_controller_list(imp_server_t *server, imp_client_t *client,
 void imp_controller_describe(imp_server_t *server, imp_client_t *client,
                              Impulse__Envelope *env);
 void imp_controller_tick(imp_server_t *server);
+/* Invokes a function for an in-process caller (the trigger broker). Returns
+ * 0 and later calls done exactly once on the loop thread; or -ENOENT (no
+ * such function), -ESHUTDOWN, -E2BIG (request above the frame limit), and
+ * then never calls done. `req` is borrowed. */
+int imp_controller_invoke_internal(imp_server_t *server,
+                                   const Impulse__InvokeRequest *req,
+                                   imp_invoke_done_cb done, void *arg);
 /* Instance events. */
 void imp_controller_instance_ready(imp_server_t *server, imp_instance_t *inst);
 void imp_controller_instance_load_failed(imp_server_t *server,

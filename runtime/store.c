@@ -7,8 +7,9 @@
 
 #include "common.h"
 
-static const char *cf_names[IMP_CF_COUNT] = {"functions", "versions",
-                                             "artifacts", "instances", "meta"};
+static const char *cf_names[IMP_CF_COUNT] = {
+    "functions", "versions", "artifacts", "instances",
+    "meta",      "triggers", "attempts"};
 
 struct imp_store_s {
   rocksdb_t *db;

@@ -16,6 +16,8 @@ typedef enum imp_cf_e {
   IMP_CF_ARTIFACTS,     /* sha256 hex -> artifact bytes */
   IMP_CF_INSTANCES,     /* be64(id) -> InstanceRecord */
   IMP_CF_META,          /* "schema_version", ... */
+  IMP_CF_TRIGGERS,      /* name -> TriggerSpec */
+  IMP_CF_ATTEMPTS,      /* trigger \0 topic \0 be32(partition) be64(offset) -> AttemptRecord */
   IMP_CF_COUNT
 } imp_cf_t;
 

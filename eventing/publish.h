@@ -1,0 +1,15 @@
+/* Publish RPC: produce a record for clients without a Kafka library. */
+#ifndef IMP_PUBLISH_H
+#define IMP_PUBLISH_H
+
+#include "impulse.pb-c.h"
+
+struct imp_server_s;
+struct imp_client_s;
+
+/* Handles a PublishRequest (takes ownership of env); answers publish_ok once
+ * the broker acknowledged the record, or an error. */
+void imp_publish_rpc(struct imp_server_s *server, struct imp_client_s *client,
+                     Impulse__Envelope *env);
+
+#endif
