@@ -20,7 +20,8 @@
  * inline on that thread. With concurrency N > 1, N handler threads take jobs
  * from a queue, pack their replies into a shared buffer under the worker
  * lock and wake the I/O thread through the eventfd, which then writes every
- * ready reply in as few write() calls as it can.
+ * ready reply in as few write() calls as it can. Both hand-offs are batched
+ * so that a busy pool costs few wake-ups per call (see imp_worker_t).
  *
  * Exits (worker.h) tell the server why the worker ended: IMP_WORKER_EXIT_OOM
  * when a fatal signal arrives near the memory limit or after an allocation
@@ -43,6 +44,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -134,6 +136,7 @@ typedef struct invocation_s {
   bool has_error;
   int error_status;
   char error[1024];
+  char refused[160];   /* why the runtime refused a response, if it did */
 } invocation_t;
 
 struct imp_worker_s {
@@ -457,9 +460,20 @@ static const void *op_header(impulse_ctx_t *ctx, const char *name,
 
 /* Replaces the response with a new malloc'd buffer of `len` bytes (plus a
  * NUL). Returns the buffer, or NULL when too large or out of memory. */
+/* Remembers why a response was refused, for a handler that then fails
+ * without a message of its own. */
+static void note_refused(invocation_t *invocation, size_t len, size_t budget) {
+  snprintf(invocation->refused, sizeof invocation->refused,
+           "response of %zu bytes refused: at most %zu bytes fit in a frame",
+           len, budget);
+}
+
 static char *response_replace(invocation_t *invocation, size_t len) {
   size_t budget = response_budget(invocation);
-  if (len > budget || invocation->header_bytes > budget - len) return NULL;
+  if (len > budget || invocation->header_bytes > budget - len) {
+    note_refused(invocation, len, budget);
+    return NULL;
+  }
   char *buf = malloc(len + 1);
   if (buf == NULL) {
     note_alloc_failure();
@@ -477,8 +491,10 @@ static int op_respond(impulse_ctx_t *ctx, const void *data, size_t len) {
   if (data == NULL && len > 0) return IMPULSE_ERROR;
   /* Copy before replacing: `data` may point into the current response. */
   size_t budget = response_budget(invocation);
-  if (len > budget || invocation->header_bytes > budget - len)
+  if (len > budget || invocation->header_bytes > budget - len) {
+    note_refused(invocation, len, budget);
     return IMPULSE_ERROR;
+  }
   char *copy = malloc(len + 1);
   if (copy == NULL) {
     note_alloc_failure();
@@ -676,7 +692,8 @@ static int invocation_reply(invocation_t *invocation, int status,
     snprintf(message, sizeof message, "function returned status %d: %s", status,
              invocation->has_error && invocation->error[0] != '\0'
                  ? invocation->error
-                 : "no message");
+             : invocation->refused[0] != '\0' ? invocation->refused
+                                               : "no message");
     return append_error(out, max_frame, invocation->id,
                         IMPULSE__ERROR_CODE__FUNCTION_ERROR, message);
   }
@@ -1660,6 +1677,13 @@ int imp_worker_main(int argc, char **argv) {
   int rc = parse_args(worker, argc, argv);
   if (rc >= 0) return rc;
   if (listen_fd_check(worker) != 0) return IMP_WORKER_EXIT_USAGE;
+
+  /* A handler stuck on the I/O thread never sees the server's connection
+   * close: let the kernel end the worker when the server dies. (Workers
+   * that outlive a server restart need a re-attach protocol first.) */
+  pid_t parent = getppid();
+  prctl(PR_SET_PDEATHSIG, SIGKILL);
+  if (getppid() != parent || parent == 1) return IMP_WORKER_EXIT_ORPHAN;
 
   worker->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
   if (worker->wake_fd < 0) {
