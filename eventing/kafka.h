@@ -40,17 +40,26 @@ int imp_kafka_is_embedded(const imp_kafka_t *kafka);
 
 /* A new librdkafka configuration with the bootstrap servers and every
  * pass-through property applied; the caller owns it (rd_kafka_conf_destroy,
- * or hand it to rd_kafka_new). NULL with a message on failure. */
+ * or hand it to rd_kafka_new). NULL with a message on failure. Its log
+ * callback writes librdkafka's lines to the server log (from librdkafka's
+ * threads). */
 rd_kafka_conf_t *imp_kafka_conf(const imp_kafka_t *kafka, char *err,
                                 size_t errlen);
 
 /* Makes sure `topic` exists, creating it with `partitions` partitions (0 =
  * the default) if needed: the mock API in embedded mode, the Admin API
- * otherwise. Blocks for at most a few seconds. 0 or negative with err. */
+ * otherwise (on `impulse kafka` reached with --kafka: a Metadata request,
+ * which creates it with the mock's default of 4 partitions). An existing
+ * topic keeps its count; topics known to exist are remembered, so later
+ * calls for them cost nothing. Blocks for at most a few seconds; while the
+ * cluster does not answer, fails at once for a few seconds. 0, or negative
+ * (-EINVAL for a bad name or count) with err. */
 int imp_kafka_ensure_topic(imp_kafka_t *kafka, const char *topic,
                            int partitions, char *err, size_t errlen);
 
-/* Number of partitions of a topic from metadata, or a negative error. */
+/* Number of partitions of a topic from metadata (blocks up to timeout_ms,
+ * 0 = a few seconds), -ENOENT when it does not exist, or another negative
+ * error. Never creates the topic. */
 int imp_kafka_partition_count(imp_kafka_t *kafka, const char *topic,
                               int timeout_ms);
 
@@ -59,21 +68,47 @@ int imp_kafka_partition_count(imp_kafka_t *kafka, const char *topic,
 typedef void (*imp_kafka_produce_cb)(void *arg, int err, const char *errstr,
                                      int32_t partition, int64_t offset);
 
-/* Produces one record (copied) with the shared producer. partition < 0 lets
- * the partitioner choose. Returns 0 and later calls cb exactly once, or a
- * negative error (cb never called): -EMSGSIZE above max_message. */
+/* Produces one record (copied; key NULL = no key) with the shared
+ * producer. partition < 0 lets the partitioner choose. A topic not known
+ * yet is first ensured (see imp_kafka_ensure_topic: may block). Returns 0
+ * and later calls cb exactly once (also from imp_kafka_close(), then with
+ * IMP_ECANCELED), or a negative error and cb is never called: -EMSGSIZE
+ * above imp_kafka_max_message(), -ENOBUFS when the producer's queue is full,
+ * -ENOENT unknown partition, -ESHUTDOWN while closing. Errors given to cb:
+ * -EMSGSIZE, -ETIMEDOUT, -ENOENT, -EACCES, IMP_ECANCELED, -EIO. */
 int imp_kafka_produce(imp_kafka_t *kafka, const char *topic, int32_t partition,
                       const void *key, size_t klen, const void *value,
                       size_t vlen, Impulse__Header *const *headers,
                       size_t nheaders, imp_kafka_produce_cb cb, void *arg);
 
 /* Watches an rd_kafka queue from the loop: `cb` runs on the loop thread
- * whenever the queue may have events (drain it without blocking). */
+ * whenever the queue may have events. The owner drains it without blocking
+ * until it is empty (a new event on a non-empty queue wakes nobody); events
+ * already queued when the watch starts are signalled once. The watch does
+ * not keep the loop alive (uv_unref). `queue` is borrowed: unwatch before
+ * destroying it. NULL on failure (logged). */
 typedef struct imp_kafka_watch_s imp_kafka_watch_t;
 imp_kafka_watch_t *imp_kafka_watch(uv_loop_t *loop, rd_kafka_queue_t *queue,
                                    void (*cb)(void *arg), void *arg);
 /* Stops watching; the watch is freed asynchronously. */
 void imp_kafka_unwatch(imp_kafka_watch_t *watch);
+
+/* 1 when the cluster is librdkafka's mock cluster: the embedded one, or
+ * `impulse kafka` reached with --kafka (its traits differ from a real
+ * cluster's: an empty Fetch waits the full fetch.wait.max.ms, no Admin
+ * API). Asks the cluster once, which may block up to a few seconds. */
+int imp_kafka_is_mock(imp_kafka_t *kafka);
+
+/* Records produced whose delivery callback has not run yet. */
+size_t imp_kafka_in_flight(const imp_kafka_t *kafka);
+
+/* Largest record imp_kafka_produce() accepts: key + value + header names
+ * and values, in bytes. */
+size_t imp_kafka_max_message(const imp_kafka_t *kafka);
+
+/* Checks a topic name against Kafka's rules (1..249 characters of
+ * [a-zA-Z0-9._-], not "." or ".."). 0, or -EINVAL with the reason in err. */
+int imp_kafka_topic_valid(const char *topic, char *err, size_t errlen);
 
 /* Entry point of `impulse kafka ...` (argv[0] is "kafka"): a standalone
  * embedded cluster. */

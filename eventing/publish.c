@@ -1,9 +1,191 @@
-/* Placeholder until the Kafka module lands. */
+/*
+ * Publish and EnsureTopic RPCs: produce records for clients without a Kafka
+ * library, and create topics for clients that produce directly.
+ *
+ * A Publish is answered from the producer's delivery report, which comes on
+ * the loop thread some milliseconds later. The client may have gone by
+ * then, so each publish holds a reference on its client; a reply to a
+ * closed connection is dropped by imp_client_reply().
+ */
+#include <stdlib.h>
+#include <string.h>
+
 #include "server.h"
+
+/* A publish waiting for its delivery report. */
+typedef struct publish_s {
+  imp_client_t *client; /* referenced */
+  uint64_t id;          /* request id on the client connection */
+} publish_t;
+
+static void publish_free(publish_t *pub) {
+  pub->client->in_flight--;
+  imp_client_unref(pub->client);
+  free(pub);
+}
+
+/* ErrorCode and message for a produce failure. */
+static int error_code(imp_kafka_t *kafka, int err, size_t size,
+                      const char *errstr, char *msg, size_t len) {
+  switch (err) {
+    case -EMSGSIZE:
+      if (size > imp_kafka_max_message(kafka))
+        snprintf(msg, len, "record of %zu bytes is above the %zu-byte limit",
+                 size, imp_kafka_max_message(kafka));
+      else
+        snprintf(msg, len, "the broker refused the record as too large: %s",
+                 errstr ? errstr : "message size too large");
+      return IMPULSE__ERROR_CODE__TOO_LARGE;
+    case -ENOBUFS:
+      snprintf(msg, len,
+               "the producer's queue is full (the Kafka cluster is slow or "
+               "unreachable); retry later");
+      return IMPULSE__ERROR_CODE__OVERLOADED;
+    case -ENOENT:
+      snprintf(msg, len, "no such topic or partition%s%s", errstr ? ": " : "",
+               errstr ? errstr : "");
+      return IMPULSE__ERROR_CODE__BAD_REQUEST;
+    case -EINVAL:
+      snprintf(msg, len, "%s", errstr ? errstr : "invalid record");
+      return IMPULSE__ERROR_CODE__BAD_REQUEST;
+    case -ESHUTDOWN:
+    case IMP_ECANCELED:
+      snprintf(msg, len,
+               "server is stopping; the record may not have been "
+               "written");
+      return IMPULSE__ERROR_CODE__SHUTTING_DOWN;
+    default:
+      snprintf(msg, len, "the Kafka cluster did not acknowledge the record: %s",
+               errstr ? errstr : imp_strerror(err));
+      return IMPULSE__ERROR_CODE__UNAVAILABLE;
+  }
+}
+
+static void on_published(void *arg, int err, const char *errstr,
+                         int32_t partition, int64_t offset) {
+  publish_t *pub = arg;
+  if (err != 0) {
+    char msg[512];
+    imp_server_t *server = pub->client->server;
+    int code = error_code(server->kafka, err, 0, errstr, msg, sizeof msg);
+    imp_client_error(pub->client, pub->id, code, "%s", msg);
+  } else {
+    Impulse__Envelope r = IMPULSE__ENVELOPE__INIT;
+    Impulse__PublishResponse ok = IMPULSE__PUBLISH_RESPONSE__INIT;
+    ok.has_partition = ok.has_offset = 1;
+    ok.partition = partition;
+    ok.offset = offset;
+    r.id = pub->id;
+    r.body_case = IMPULSE__ENVELOPE__BODY_PUBLISH_OK;
+    r.publish_ok = &ok;
+    imp_client_reply(pub->client, &r);
+  }
+  publish_free(pub);
+}
 
 void imp_publish_rpc(struct imp_server_s *server, struct imp_client_s *client,
                      Impulse__Envelope *env) {
-  (void)server;
-  imp_client_error(client, env->id, IMPULSE__ERROR_CODE__UNAVAILABLE, "eventing is not built");
+  const Impulse__PublishRequest *req = env->publish;
+  char why[512];
+  if (server->kafka == NULL) {
+    imp_client_error(client, env->id, IMPULSE__ERROR_CODE__UNAVAILABLE,
+                     "this server has no Kafka connection");
+    goto out;
+  }
+  if (imp_kafka_topic_valid(req->topic, why, sizeof why) != 0) {
+    imp_client_error(client, env->id, IMPULSE__ERROR_CODE__BAD_REQUEST, "%s",
+                     why);
+    goto out;
+  }
+  if (req->has_partition && req->partition < 0) {
+    imp_client_error(client, env->id, IMPULSE__ERROR_CODE__BAD_REQUEST,
+                     "partition %d is negative (leave it out to let the "
+                     "partitioner choose)",
+                     (int)req->partition);
+    goto out;
+  }
+  size_t size =
+      (req->has_key ? req->key.len : 0) + (req->has_value ? req->value.len : 0);
+  for (size_t i = 0; i < req->n_headers; i++)
+    size += strlen(req->headers[i]->name) + req->headers[i]->value.len;
+  /* The topic is created on first use, with the server's partition count;
+   * imp_kafka_ensure_topic() remembers topics it has seen. */
+  int rc =
+      imp_kafka_ensure_topic(server->kafka, req->topic, 0, why, sizeof why);
+  if (rc != 0) {
+    imp_client_error(client, env->id,
+                     rc == -EINVAL ? IMPULSE__ERROR_CODE__BAD_REQUEST
+                                   : IMPULSE__ERROR_CODE__UNAVAILABLE,
+                     "%s", why);
+    goto out;
+  }
+  publish_t *pub = malloc(sizeof *pub);
+  if (pub == NULL) {
+    imp_client_error(client, env->id, IMPULSE__ERROR_CODE__INTERNAL,
+                     "out of memory");
+    goto out;
+  }
+  pub->client = client;
+  pub->id = env->id;
+  client->refs++;
+  client->in_flight++;
+  /* An empty key (has_key with length 0) stays distinct from no key. */
+  static const char empty[1] = "";
+  const void *key = req->has_key
+                        ? (req->key.len ? (const void *)req->key.data : empty)
+                        : NULL;
+  rc = imp_kafka_produce(
+      server->kafka, req->topic, req->has_partition ? req->partition : -1, key,
+      req->has_key ? req->key.len : 0, req->has_value ? req->value.data : NULL,
+      req->has_value ? req->value.len : 0, req->headers, req->n_headers,
+      on_published, pub);
+  if (rc != 0) {
+    char msg[512];
+    int code = error_code(server->kafka, rc, size, NULL, msg, sizeof msg);
+    imp_client_error(client, env->id, code, "%s", msg);
+    publish_free(pub);
+  }
+out:
+  impulse__envelope__free_unpacked(env, NULL);
+}
+
+void imp_publish_ensure_topic_rpc(struct imp_server_s *server,
+                                  struct imp_client_s *client,
+                                  Impulse__Envelope *env) {
+  const Impulse__EnsureTopicRequest *req = env->ensure_topic;
+  char why[512];
+  if (server->kafka == NULL) {
+    imp_client_error(client, env->id, IMPULSE__ERROR_CODE__UNAVAILABLE,
+                     "this server has no Kafka connection");
+    goto out;
+  }
+  if (req->has_partitions && req->partitions > 10000) {
+    imp_client_error(client, env->id, IMPULSE__ERROR_CODE__BAD_REQUEST,
+                     "%u partitions is above the limit of 10000",
+                     (unsigned)req->partitions);
+    goto out;
+  }
+  int rc = imp_kafka_ensure_topic(
+      server->kafka, req->topic, req->has_partitions ? (int)req->partitions : 0,
+      why, sizeof why);
+  if (rc != 0) {
+    imp_client_error(client, env->id,
+                     rc == -EINVAL ? IMPULSE__ERROR_CODE__BAD_REQUEST
+                                   : IMPULSE__ERROR_CODE__UNAVAILABLE,
+                     "%s", why);
+    goto out;
+  }
+  int n = imp_kafka_partition_count(server->kafka, req->topic, 0);
+  Impulse__Envelope r = IMPULSE__ENVELOPE__INIT;
+  Impulse__EnsureTopicResponse ok = IMPULSE__ENSURE_TOPIC_RESPONSE__INIT;
+  if (n > 0) {
+    ok.has_partitions = 1;
+    ok.partitions = (uint32_t)n;
+  }
+  r.id = env->id;
+  r.body_case = IMPULSE__ENVELOPE__BODY_ENSURE_TOPIC_OK;
+  r.ensure_topic_ok = &ok;
+  imp_client_reply(client, &r);
+out:
   impulse__envelope__free_unpacked(env, NULL);
 }

@@ -12,4 +12,11 @@ struct imp_client_s;
 void imp_publish_rpc(struct imp_server_s *server, struct imp_client_s *client,
                      Impulse__Envelope *env);
 
+/* Handles an EnsureTopicRequest (takes ownership of env): creates the topic
+ * when missing and answers ensure_topic_ok with its partition count, so a
+ * client can produce to it directly afterwards. */
+void imp_publish_ensure_topic_rpc(struct imp_server_s *server,
+                                  struct imp_client_s *client,
+                                  Impulse__Envelope *env);
+
 #endif

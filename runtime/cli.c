@@ -1,8 +1,10 @@
 /*
- * The impulse client commands: deploy, invoke, ls, describe, rm, scale and
- * info. A thin layer over the client library (include/impulse/client.h plus
- * runtime/client_internal.h for the control messages the public API does
- * not wrap); everything here is argument parsing and output formatting.
+ * The impulse client commands: deploy, invoke, ls, describe, rm, scale,
+ * info, publish and trigger. A thin layer over the client library
+ * (include/impulse/client.h plus runtime/client_internal.h for the control
+ * messages the public API does not wrap); everything here is argument parsing
+ * and output formatting, except `publish`, which produces to Kafka itself with
+ * librdkafka.
  *
  * Exit status: 0 success, 1 the server refused the call (or a local file
  * could not be read), 2 usage error, 3 the server could not be reached or
@@ -18,7 +20,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <librdkafka/rdkafka.h>
+
 #include "client_internal.h"
+#include "kafka.h" /* imp_kafka_topic_valid() */
 
 #ifndef IMPULSE_VERSION
 #define IMPULSE_VERSION "unknown"
@@ -75,6 +80,7 @@ typedef struct conn_opts_s {
 } conn_opts_t;
 
 static const cmd_t *cmds(size_t *count);
+static int is_help(const char *arg);
 
 static void usage(FILE *out) {
   size_t n;
@@ -85,10 +91,12 @@ static void usage(FILE *out) {
           "Server:\n"
           "  %-18s %s\n"
           "  %-18s %s\n"
+          "  %-18s %s\n"
           "\n"
           "Client commands:\n",
-          "serve", "start the server (see `impulse serve --help`)", "worker",
-          "function worker process (started by the server)");
+          "serve", "start the server (see `impulse serve --help`)", "kafka",
+          "run an embedded Kafka cluster (see `impulse kafka --help`)",
+          "worker", "function worker process (started by the server)");
   for (size_t i = 0; i < n; i++)
     fprintf(out, "  %-18s %s\n", c[i].synopsis, c[i].summary);
   fprintf(
@@ -882,12 +890,1068 @@ static int run_info(const cmd_t *cmd, int argc, char **argv) {
   printf("instances:        %u\n", (unsigned)s->instances);
   printf("warm pool:        %u\n", (unsigned)s->warm_pool);
   printf("max frame:        %u bytes\n", (unsigned)s->max_frame);
-  if (s->kafka_bootstrap != NULL && *s->kafka_bootstrap)
-    printf("kafka bootstrap:  %s\n", s->kafka_bootstrap);
+  printf("kafka:            %s\n", str_or(s->kafka_bootstrap, "-"));
   printf("abi version:      %u\n", (unsigned)s->abi_version);
   printf("invoke token:     %s\n",
          s->invoke_needs_token ? "required" : "not required");
   printf("admin:            %s\n", imp_client_is_admin(client) ? "yes" : "no");
+out:
+  if (resp != NULL) impulse__envelope__free_unpacked(resp, NULL);
+  impulse_client_close(client);
+  return rc;
+}
+
+/* ---- publish ----------------------------------------------------------- */
+
+#define IMP_CLI_PUBLISH_WINDOW 1024u   /* Publish RPCs in flight */
+#define IMP_CLI_PUBLISH_SHOW_ERRORS 10 /* failures printed one by one */
+#define IMP_CLI_MAX_PARTITIONS 10000u
+#define IMP_CLI_MAX_KAFKA_OPTS 64
+
+/* Where the events of `impulse publish` come from: -d, or lines. */
+typedef struct event_src_s {
+  const char *data; /* -d DATA: the one event */
+  int data_done;
+  FILE *in;   /* else: one event per line */
+  char *line; /* getline buffer, owned */
+  size_t cap;
+  const char *delim; /* -K: key and value split at its first occurrence */
+  size_t delim_len;
+  const char *key; /* -k: key of every event (NULL = none) */
+  uint64_t lineno;
+} event_src_t;
+
+/* One event. */
+typedef struct event_s {
+  const char *key; /* NULL = no key */
+  size_t klen;
+  const char *value;
+  size_t vlen;
+  uint64_t line; /* line number, 0 for -d */
+} event_t;
+
+/* Next event: 1 with *ev set (borrowed until the next call), 0 at the end,
+ * -1 on a read error (errno set). Empty lines are skipped. */
+static int next_event(event_src_t *src, event_t *ev) {
+  ev->key = src->key;
+  ev->klen = src->key ? strlen(src->key) : 0;
+  if (src->data != NULL) {
+    if (src->data_done) return 0;
+    src->data_done = 1;
+    ev->value = src->data;
+    ev->vlen = strlen(src->data);
+    ev->line = 0;
+    return 1;
+  }
+  for (;;) {
+    errno = 0;
+    ssize_t n = getline(&src->line, &src->cap, src->in);
+    if (n < 0) return ferror(src->in) ? -1 : 0;
+    src->lineno++;
+    size_t len = (size_t)n;
+    if (len > 0 && src->line[len - 1] == '\n') len--;
+    if (len > 0 && src->line[len - 1] == '\r') len--;
+    if (len == 0) continue;
+    ev->line = src->lineno;
+    ev->value = src->line;
+    ev->vlen = len;
+    if (src->delim != NULL) {
+      const char *d = memmem(src->line, len, src->delim, src->delim_len);
+      if (d != NULL) {
+        ev->key = src->line;
+        ev->klen = (size_t)(d - src->line);
+        ev->value = d + src->delim_len;
+        ev->vlen = len - ev->klen - src->delim_len;
+      }
+    }
+    return 1;
+  }
+}
+
+/* Tally of a publish run. */
+typedef struct publish_tally_s {
+  uint64_t sent;    /* events handed to the producer or the server */
+  uint64_t refused; /* events never sent (too large, refused at once) */
+  uint64_t acked;
+  uint64_t failed;   /* refused or not acknowledged (for the messages) */
+  int32_t partition; /* of the last acknowledged event */
+  int64_t offset;
+  const char *topic;
+} publish_tally_t;
+
+static void tally_fail(publish_tally_t *t, uint64_t line, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void tally_fail(publish_tally_t *t, uint64_t line, const char *fmt,
+                       ...) {
+  t->failed++;
+  if (t->failed > IMP_CLI_PUBLISH_SHOW_ERRORS) return;
+  char msg[600];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(msg, sizeof msg, fmt, ap);
+  va_end(ap);
+  if (line > 0)
+    fprintf(stderr, "impulse publish: event on line %llu: %s\n",
+            (unsigned long long)line, msg);
+  else
+    fprintf(stderr, "impulse publish: %s\n", msg);
+}
+
+/* Per-message state of the direct producer. */
+typedef struct direct_s {
+  publish_tally_t *tally;
+  int fatal;
+} direct_t;
+
+static void on_direct_delivery(rd_kafka_t *rk, const rd_kafka_message_t *msg,
+                               void *opaque) {
+  direct_t *d = opaque;
+  uint64_t line = (uint64_t)(uintptr_t)msg->_private;
+  (void)rk;
+  if (msg->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+    d->tally->acked++;
+    d->tally->partition = msg->partition;
+    d->tally->offset = msg->offset;
+  } else {
+    tally_fail(d->tally, line, "not acknowledged: %s",
+               rd_kafka_err2str(msg->err));
+  }
+}
+
+static void on_direct_log(const rd_kafka_t *rk, int level, const char *fac,
+                          const char *buf) {
+  (void)rk;
+  /* Connection failures also come through the error callback. */
+  if (level <= 4 && strcmp(fac, "FAIL") != 0)
+    fprintf(stderr, "impulse publish: kafka: %s: %s\n", fac, buf);
+}
+
+static void on_direct_error(rd_kafka_t *rk, int err, const char *reason,
+                            void *opaque) {
+  direct_t *d = opaque;
+  if (err == RD_KAFKA_RESP_ERR__FATAL) {
+    char why[512];
+    rd_kafka_fatal_error(rk, why, sizeof why);
+    fprintf(stderr, "impulse publish: kafka: producer failed: %s\n", why);
+    d->fatal = 1;
+    return;
+  }
+  fprintf(stderr, "impulse publish: kafka: %s\n", reason);
+}
+
+/* Options of a publish run. */
+typedef struct publish_opts_s {
+  const char *topic;
+  int32_t partition; /* -1 = partitioner */
+  const impulse_header_t *headers;
+  size_t nheaders;
+  size_t max_event; /* key + value + headers */
+  uint32_t timeout_ms;
+  const char *const *kafka_opts;
+  size_t nkafka_opts;
+} publish_opts_t;
+
+static size_t event_size(const publish_opts_t *po, const event_t *ev) {
+  size_t size = ev->klen + ev->vlen;
+  for (size_t i = 0; i < po->nheaders; i++)
+    size += strlen(po->headers[i].name) + po->headers[i].len;
+  return size;
+}
+
+/* Produces every event straight to Kafka with an idempotent producer and
+ * waits for every delivery report. Returns 0, or an exit status after
+ * printing why when the producer could not even start. */
+static int publish_direct(const publish_opts_t *po, const char *bootstrap,
+                          event_src_t *src, publish_tally_t *tally) {
+  char why[512], num[32];
+  direct_t d = {tally, 0};
+  rd_kafka_conf_t *conf = rd_kafka_conf_new();
+  rd_kafka_t *rk = NULL;
+  rd_kafka_topic_t *rkt = NULL;
+  int rc = IMP_CLI_EXIT_FAIL;
+  size_t mmb = po->max_event + 65536;
+  if (mmb > 1000000000u) mmb = 1000000000u;
+  if (mmb < 1000000u) mmb = 1000000u;
+  char mmbs[32];
+  snprintf(mmbs, sizeof mmbs, "%zu", mmb);
+  snprintf(num, sizeof num, "%u", (unsigned)po->timeout_ms);
+  /* clang-format off */
+  const char *defaults[] = {"bootstrap.servers", bootstrap,
+                            "client.id", "impulse-publish",
+                            "enable.idempotence", "true",
+                            "linger.ms", "5",
+                            "message.max.bytes", mmbs,
+                            "message.timeout.ms", num,
+                            "queue.buffering.max.messages", "1000000",
+                            NULL};
+  /* clang-format on */
+  rd_kafka_conf_set_log_cb(conf, on_direct_log);
+  for (size_t i = 0; defaults[i]; i += 2)
+    if (rd_kafka_conf_set(conf, defaults[i], defaults[i + 1], why,
+                          sizeof why) != RD_KAFKA_CONF_OK) {
+      fprintf(stderr, "impulse publish: %s=%s: %s\n", defaults[i],
+              defaults[i + 1], why);
+      goto out;
+    }
+  for (size_t i = 0; i < po->nkafka_opts; i++) {
+    char name[256];
+    const char *opt = po->kafka_opts[i], *eq = strchr(opt, '=');
+    snprintf(name, sizeof name, "%.*s", (int)(eq - opt), opt);
+    if (rd_kafka_conf_set(conf, name, eq + 1, why, sizeof why) !=
+        RD_KAFKA_CONF_OK) {
+      fprintf(stderr, "impulse publish: --kafka-opt %s: %s\n", opt, why);
+      rc = IMP_CLI_EXIT_USAGE;
+      goto out;
+    }
+  }
+  rd_kafka_conf_set_opaque(conf, &d);
+  rd_kafka_conf_set_dr_msg_cb(conf, on_direct_delivery);
+  rd_kafka_conf_set_error_cb(conf, on_direct_error);
+  rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, why, sizeof why);
+  if (rk == NULL) {
+    fprintf(stderr, "impulse publish: cannot create a Kafka producer: %s\n",
+            why);
+    goto out;
+  }
+  conf = NULL; /* taken by rd_kafka_new */
+  rkt = rd_kafka_topic_new(rk, po->topic, NULL);
+  if (rkt == NULL) {
+    fprintf(stderr, "impulse publish: topic %s: %s\n", po->topic,
+            rd_kafka_err2str(rd_kafka_last_error()));
+    goto out;
+  }
+
+  event_t ev;
+  int r = 0;
+  while (!d.fatal && (r = next_event(src, &ev)) > 0) {
+    size_t size = event_size(po, &ev);
+    if (size > po->max_event) {
+      tally->refused++;
+      tally_fail(tally, ev.line, "%zu bytes is above the %zu-byte limit", size,
+                 po->max_event);
+      continue;
+    }
+    rd_kafka_headers_t *hdrs = NULL;
+    if (po->nheaders > 0) {
+      hdrs = rd_kafka_headers_new(po->nheaders);
+      for (size_t i = 0; i < po->nheaders; i++)
+        rd_kafka_header_add(hdrs, po->headers[i].name, -1, po->headers[i].value,
+                            (ssize_t)po->headers[i].len);
+    }
+    rd_kafka_vu_t vu[7];
+    size_t n = 0;
+    vu[n].vtype = RD_KAFKA_VTYPE_RKT;
+    vu[n++].u.rkt = rkt;
+    vu[n].vtype = RD_KAFKA_VTYPE_PARTITION;
+    vu[n++].u.i32 = po->partition < 0 ? RD_KAFKA_PARTITION_UA : po->partition;
+    vu[n].vtype = RD_KAFKA_VTYPE_MSGFLAGS;
+    vu[n++].u.i = RD_KAFKA_MSG_F_COPY;
+    if (ev.key != NULL) {
+      vu[n].vtype = RD_KAFKA_VTYPE_KEY;
+      vu[n].u.mem.ptr = (void *)ev.key;
+      vu[n++].u.mem.size = ev.klen;
+    }
+    vu[n].vtype = RD_KAFKA_VTYPE_VALUE;
+    vu[n].u.mem.ptr = (void *)ev.value;
+    vu[n++].u.mem.size = ev.vlen;
+    vu[n].vtype = RD_KAFKA_VTYPE_OPAQUE;
+    vu[n++].u.ptr = (void *)(uintptr_t)ev.line;
+    if (hdrs != NULL) {
+      vu[n].vtype = RD_KAFKA_VTYPE_HEADERS;
+      vu[n++].u.headers = hdrs;
+    }
+    for (;;) {
+      rd_kafka_error_t *error = rd_kafka_produceva(rk, vu, n);
+      if (error == NULL) {
+        tally->sent++;
+        break;
+      }
+      rd_kafka_resp_err_t e = rd_kafka_error_code(error);
+      rd_kafka_error_destroy(error);
+      if (e == RD_KAFKA_RESP_ERR__QUEUE_FULL) {
+        rd_kafka_poll(rk, 50); /* wait for reports to make room */
+        continue;
+      }
+      if (hdrs != NULL) rd_kafka_headers_destroy(hdrs); /* not taken */
+      tally->refused++;
+      tally_fail(tally, ev.line, "%s", rd_kafka_err2str(e));
+      break;
+    }
+    if ((tally->sent & 1023) == 0) rd_kafka_poll(rk, 0);
+  }
+  if (r < 0 && !d.fatal)
+    fprintf(stderr, "impulse publish: reading events: %s\n", strerror(errno));
+  /* Every report comes within message.timeout.ms; the slack covers the
+   * last batch's linger and round trip. Wait for the reports rather than an
+   * empty queue (rd_kafka_flush): the idempotent producer keeps its own
+   * requests queued while the cluster is unreachable. */
+  uint64_t until = imp_now_ms() + po->timeout_ms + 1000;
+  while (tally->acked + tally->failed - tally->refused < tally->sent &&
+         imp_now_ms() < until)
+    rd_kafka_poll(rk, 100);
+  if (tally->acked + tally->failed - tally->refused < tally->sent) {
+    rd_kafka_purge(rk, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+    rd_kafka_flush(rk, 1000);
+  }
+  rc = r < 0 ? IMP_CLI_EXIT_FAIL : 0;
+out:
+  if (rkt != NULL) rd_kafka_topic_destroy(rkt);
+  if (rk != NULL) rd_kafka_destroy(rk);
+  if (conf != NULL) rd_kafka_conf_destroy(conf);
+  return rc;
+}
+
+/* Takes one Publish answer. Returns 0, or a transport status. */
+static int via_server_collect(impulse_client_t *client, publish_tally_t *tally,
+                              const uint64_t *lines) {
+  Impulse__Envelope *resp = NULL;
+  int status = imp_client_recv(client, &resp);
+  if (status != 0) return status;
+  uint64_t line = lines[resp->id % IMP_CLI_PUBLISH_WINDOW];
+  if (resp->body_case == IMPULSE__ENVELOPE__BODY_PUBLISH_OK) {
+    tally->acked++;
+    tally->partition = resp->publish_ok->partition;
+    tally->offset = resp->publish_ok->offset;
+  } else if (resp->body_case == IMPULSE__ENVELOPE__BODY_ERROR) {
+    const Impulse__Error *e = resp->error;
+    tally_fail(tally, line, "%s: %s", imp_error_code_name(e->code),
+               str_or(e->message, "failed"));
+  } else {
+    tally_fail(tally, line, "unexpected answer (body %d)",
+               (int)resp->body_case);
+  }
+  impulse__envelope__free_unpacked(resp, NULL);
+  return 0;
+}
+
+/* Publishes every event with pipelined Publish RPCs. Returns 0 or an exit
+ * status after printing why. */
+static int publish_via_server(const publish_opts_t *po,
+                              impulse_client_t *client, event_src_t *src,
+                              publish_tally_t *tally) {
+  Impulse__Header *hs = NULL, **hp = NULL;
+  uint64_t *lines = calloc(IMP_CLI_PUBLISH_WINDOW, sizeof *lines);
+  unsigned in_flight = 0;
+  int rc = 0, status = 0;
+  if (lines == NULL) goto nomem;
+  if (po->nheaders > 0) {
+    hs = calloc(po->nheaders, sizeof *hs);
+    hp = calloc(po->nheaders, sizeof *hp);
+    if (hs == NULL || hp == NULL) goto nomem;
+    for (size_t i = 0; i < po->nheaders; i++) {
+      impulse__header__init(&hs[i]);
+      hs[i].name = (char *)po->headers[i].name;
+      hs[i].has_value = 1;
+      hs[i].value.data = (uint8_t *)po->headers[i].value;
+      hs[i].value.len = po->headers[i].len;
+      hp[i] = &hs[i];
+    }
+  }
+  event_t ev;
+  int r;
+  while ((r = next_event(src, &ev)) > 0) {
+    Impulse__Envelope req = IMPULSE__ENVELOPE__INIT;
+    Impulse__PublishRequest pub = IMPULSE__PUBLISH_REQUEST__INIT;
+    pub.topic = (char *)po->topic;
+    if (ev.key != NULL) {
+      pub.has_key = 1;
+      pub.key.data = (uint8_t *)ev.key;
+      pub.key.len = ev.klen;
+    }
+    pub.has_value = 1;
+    pub.value.data = (uint8_t *)ev.value;
+    pub.value.len = ev.vlen;
+    pub.n_headers = po->nheaders;
+    pub.headers = hp;
+    if (po->partition >= 0) {
+      pub.has_partition = 1;
+      pub.partition = po->partition;
+    }
+    req.body_case = IMPULSE__ENVELOPE__BODY_PUBLISH;
+    req.publish = &pub;
+    uint64_t id = 0;
+    status = imp_client_send(client, &req, &id);
+    if (status == IMPULSE_S_TOO_LARGE) {
+      tally->refused++;
+      tally_fail(tally, ev.line, "%s", impulse_client_error(client));
+      continue;
+    }
+    if (status != 0) goto fail;
+    lines[id % IMP_CLI_PUBLISH_WINDOW] = ev.line;
+    tally->sent++;
+    if (++in_flight >= IMP_CLI_PUBLISH_WINDOW) {
+      if ((status = via_server_collect(client, tally, lines)) != 0) goto fail;
+      in_flight--;
+    }
+  }
+  if (r < 0) {
+    fprintf(stderr, "impulse publish: reading events: %s\n", strerror(errno));
+    rc = IMP_CLI_EXIT_FAIL;
+  }
+  while (in_flight > 0) {
+    if ((status = via_server_collect(client, tally, lines)) != 0) goto fail;
+    in_flight--;
+  }
+  goto out;
+fail:
+  rc = report(client, status, "publish");
+  goto out;
+nomem:
+  fprintf(stderr, "impulse publish: out of memory\n");
+  rc = IMP_CLI_EXIT_FAIL;
+out:
+  free(lines);
+  free(hs);
+  free(hp);
+  return rc;
+}
+
+static int run_publish(const cmd_t *cmd, int argc, char **argv) {
+  enum { OPT_PARTITIONS = 512, OPT_VIA_SERVER, OPT_KAFKA_OPT, OPT_PTIMEOUT };
+  static const struct option longopts[] = {
+      {"key", required_argument, NULL, 'k'},
+      {"key-delim", required_argument, NULL, 'K'},
+      {"header", required_argument, NULL, 'H'},
+      {"data", required_argument, NULL, 'd'},
+      {"file", required_argument, NULL, 'f'},
+      {"partition", required_argument, NULL, 'p'},
+      {"partitions", required_argument, NULL, OPT_PARTITIONS},
+      {"via-server", no_argument, NULL, OPT_VIA_SERVER},
+      {"kafka-opt", required_argument, NULL, OPT_KAFKA_OPT},
+      {"timeout", required_argument, NULL, OPT_PTIMEOUT},
+      IMP_CLI_COMMON_OPTIONS,
+      {NULL, 0, NULL, 0}};
+  conn_opts_t conn = {NULL, NULL};
+  impulse_client_t *client = NULL;
+  impulse_header_t *headers = NULL;
+  const char *kafka_opts[IMP_CLI_MAX_KAFKA_OPTS];
+  const char *file = NULL;
+  uint32_t partitions = 0, partition = 0, timeout_ms = 30000;
+  int has_partition = 0, via_server = 0, opt, rc;
+  event_src_t src;
+  publish_opts_t po;
+  publish_tally_t tally;
+  Impulse__Envelope *resp = NULL;
+  memset(&src, 0, sizeof src);
+  memset(&po, 0, sizeof po);
+  memset(&tally, 0, sizeof tally);
+
+  while ((opt = getopt_long(argc, argv, ":k:K:H:d:f:p:h", longopts, NULL)) !=
+         -1) {
+    switch (opt) {
+      case 'k': src.key = optarg; break;
+      case 'K':
+        if (*optarg == '\0') {
+          rc = usage_error(cmd, "--key-delim must not be empty");
+          goto out;
+        }
+        src.delim = optarg;
+        src.delim_len = strlen(optarg);
+        break;
+      case 'd': src.data = optarg; break;
+      case 'f': file = optarg; break;
+      case 'H': {
+        char *eq = strchr(optarg, '=');
+        if (eq == NULL || eq == optarg) {
+          rc = usage_error(cmd, "header '%s' is not NAME=VALUE", optarg);
+          goto out;
+        }
+        impulse_header_t *p = realloc(headers, (po.nheaders + 1) * sizeof *p);
+        if (p == NULL) {
+          fprintf(stderr, "impulse publish: out of memory\n");
+          rc = IMP_CLI_EXIT_FAIL;
+          goto out;
+        }
+        headers = p;
+        *eq = '\0'; /* optarg points into argv, which we may modify */
+        headers[po.nheaders].name = optarg;
+        headers[po.nheaders].value = eq + 1;
+        headers[po.nheaders].len = strlen(eq + 1);
+        po.nheaders++;
+        break;
+      }
+      case 'p':
+        if (parse_u32(cmd, "--partition", optarg, 0, IMP_CLI_MAX_PARTITIONS - 1,
+                      &partition) != 0) {
+          rc = IMP_CLI_EXIT_USAGE;
+          goto out;
+        }
+        has_partition = 1;
+        break;
+      case OPT_PARTITIONS:
+        if (parse_u32(cmd, "--partitions", optarg, 1, IMP_CLI_MAX_PARTITIONS,
+                      &partitions) != 0) {
+          rc = IMP_CLI_EXIT_USAGE;
+          goto out;
+        }
+        break;
+      case OPT_VIA_SERVER: via_server = 1; break;
+      case OPT_KAFKA_OPT:
+        if (strchr(optarg, '=') == NULL || optarg[0] == '=') {
+          rc = usage_error(cmd, "--kafka-opt takes NAME=VALUE, not '%s'",
+                           optarg);
+          goto out;
+        }
+        if (po.nkafka_opts == IMP_CLI_MAX_KAFKA_OPTS) {
+          rc = usage_error(cmd, "at most %d --kafka-opt",
+                           IMP_CLI_MAX_KAFKA_OPTS);
+          goto out;
+        }
+        kafka_opts[po.nkafka_opts++] = optarg;
+        break;
+      case OPT_PTIMEOUT:
+        if (parse_u32(cmd, "--timeout", optarg, 1, IMP_CLI_MAX_CONFIG_MS,
+                      &timeout_ms) != 0) {
+          rc = IMP_CLI_EXIT_USAGE;
+          goto out;
+        }
+        break;
+      default:
+        if ((rc = common_option(cmd, opt, argv, &conn)) >= 0) goto out;
+    }
+  }
+  if (argc - optind != 1) {
+    rc = usage_error(cmd, "expected one TOPIC");
+    goto out;
+  }
+  if (src.data != NULL && file != NULL) {
+    rc = usage_error(cmd, "-d and -f cannot be used together");
+    goto out;
+  }
+  if (src.data != NULL && src.delim != NULL) {
+    rc = usage_error(cmd, "-K splits lines of -f FILE or stdin, not -d");
+    goto out;
+  }
+  if (via_server && po.nkafka_opts > 0) {
+    rc = usage_error(cmd,
+                     "--kafka-opt is for direct publishing, not "
+                     "--via-server");
+    goto out;
+  }
+  const char *topic = argv[optind];
+  char why[256];
+  if (imp_kafka_topic_valid(topic, why, sizeof why) != 0) {
+    rc = usage_error(cmd, "%s", why);
+    goto out;
+  }
+  if (src.data == NULL) {
+    if (file == NULL || strcmp(file, "-") == 0) {
+      src.in = stdin;
+      if (isatty(STDIN_FILENO))
+        fprintf(stderr,
+                "impulse publish: reading events from stdin, one per line "
+                "(end with Ctrl-D)\n");
+    } else if ((src.in = fopen(file, "re")) == NULL) {
+      fprintf(stderr, "impulse publish: %s: %s\n", file, strerror(errno));
+      rc = IMP_CLI_EXIT_FAIL;
+      goto out;
+    }
+  }
+  po.topic = topic;
+  po.partition = has_partition ? (int32_t)partition : -1;
+  po.headers = headers;
+  po.timeout_ms = timeout_ms;
+  po.kafka_opts = kafka_opts;
+  tally.topic = topic;
+
+  rc = connect_or_report(&conn, "publish", &client);
+  if (rc != 0) goto out;
+  impulse_client_set_timeout(client, timeout_ms + IMP_CLI_DEADLINE_SLACK_MS);
+
+  /* The topic first, with its partition count: producing would otherwise
+   * let the cluster create it with its own default. */
+  Impulse__Envelope req = IMPULSE__ENVELOPE__INIT;
+  Impulse__EnsureTopicRequest ensure = IMPULSE__ENSURE_TOPIC_REQUEST__INIT;
+  ensure.topic = (char *)topic;
+  if (partitions > 0) {
+    ensure.has_partitions = 1;
+    ensure.partitions = partitions;
+  }
+  req.body_case = IMPULSE__ENVELOPE__BODY_ENSURE_TOPIC;
+  req.ensure_topic = &ensure;
+  int status = imp_client_call_expect(
+      client, &req, IMPULSE__ENVELOPE__BODY_ENSURE_TOPIC_OK, &resp);
+  if (status != 0) {
+    rc = report(client, status, "publish");
+    goto out;
+  }
+  impulse__envelope__free_unpacked(resp, NULL);
+  resp = NULL;
+
+  /* The server's frame limit bounds what it would take or hand on. */
+  Impulse__ServerInfoRequest info = IMPULSE__SERVER_INFO_REQUEST__INIT;
+  req.body_case = IMPULSE__ENVELOPE__BODY_SERVER_INFO;
+  req.server_info = &info;
+  status = imp_client_call_expect(
+      client, &req, IMPULSE__ENVELOPE__BODY_SERVER_INFO_OK, &resp);
+  if (status != 0) {
+    rc = report(client, status, "publish");
+    goto out;
+  }
+  const Impulse__ServerInfoResponse *s = resp->server_info_ok;
+  po.max_event = s->has_max_frame && s->max_frame > 0 ? s->max_frame
+                                                      : IMP_DEFAULT_MAX_FRAME;
+  if (via_server) {
+    rc = publish_via_server(&po, client, &src, &tally);
+  } else {
+    if (s->kafka_bootstrap == NULL || s->kafka_bootstrap[0] == '\0') {
+      fprintf(stderr,
+              "impulse publish: %s reports no Kafka bootstrap address; use "
+              "--via-server\n",
+              imp_client_addr(client));
+      rc = IMP_CLI_EXIT_FAIL;
+      goto out;
+    }
+    rc = publish_direct(&po, s->kafka_bootstrap, &src, &tally);
+    if (tally.sent > 0 && tally.acked == 0)
+      fprintf(stderr,
+              "impulse publish: no event reached Kafka at %s; if that address "
+              "is not reachable from here, --via-server publishes through "
+              "the server\n",
+              s->kafka_bootstrap);
+  }
+  if (rc != 0 && tally.sent == 0 && tally.refused == 0) goto out;
+
+  /* An event sent without a report counts as not published. */
+  uint64_t events = tally.sent + tally.refused;
+  uint64_t missing = events - tally.acked;
+  if (tally.acked == 1 && events == 1)
+    printf("published 1 event to %s (partition %d, offset %lld)\n", topic,
+           (int)tally.partition, (long long)tally.offset);
+  else
+    printf("published %llu events to %s\n", (unsigned long long)tally.acked,
+           topic);
+  fflush(stdout);
+  if (missing > 0) {
+    fprintf(stderr, "impulse publish: %llu of %llu events were not published\n",
+            (unsigned long long)missing, (unsigned long long)events);
+    if (rc == 0) rc = IMP_CLI_EXIT_FAIL;
+  }
+out:
+  if (resp != NULL) impulse__envelope__free_unpacked(resp, NULL);
+  impulse_client_close(client);
+  if (src.in != NULL && src.in != stdin) fclose(src.in);
+  free(src.line);
+  free(headers);
+  return rc;
+}
+
+/* ---- trigger ----------------------------------------------------------- */
+
+#define IMP_CLI_MAX_IN_FLIGHT 100000u
+#define IMP_CLI_MAX_RETRIES 1000u
+
+static int run_trigger_create(const cmd_t *cmd, int argc, char **argv);
+static int run_trigger_ls(const cmd_t *cmd, int argc, char **argv);
+static int run_trigger_describe(const cmd_t *cmd, int argc, char **argv);
+static int run_trigger_rm(const cmd_t *cmd, int argc, char **argv);
+
+static const cmd_t trigger_cmds[] = {
+    {"trigger create", run_trigger_create, "trigger create NAME",
+     "bind a topic to a function",
+     "usage: impulse trigger create NAME --topic TOPIC --function FUNCTION\n"
+     "                              [options]\n"
+     "\n"
+     "Creates trigger NAME: every event published to TOPIC becomes an\n"
+     "invocation of FUNCTION, at least once. The trigger is stored and\n"
+     "survives restarts. Unset settings take the server's defaults.\n"
+     "\n"
+     "  --topic TOPIC        topic to consume (created when missing)\n"
+     "  --function FUNCTION  function invoked for each event\n"
+     "  --group GROUP        consumer group [impulse-NAME]\n"
+     "  --from WHERE         'earliest' or 'latest': where a new group starts\n"
+     "                       [earliest]\n"
+     "  --ordering MODE      'partition' (one event at a time per partition),\n"
+     "                       'key' (one at a time per key) or 'none'\n"
+     "                       [partition]\n"
+     "  --max-in-flight N    invocations in flight per partition (1-100000)\n"
+     "                       [64]\n"
+     "  --max-retries N      retries before an event is dead-lettered\n"
+     "                       (0-1000) [3]\n"
+     "  --backoff INITIAL_MS:MAX_MS\n"
+     "                       retry backoff, doubled each attempt, with jitter\n"
+     "                       [100:10000]\n"
+     "  --dlq TOPIC          dead-letter topic [TOPIC.dlq]\n"
+     "  --reply-topic TOPIC  write each function response there (same key)\n"},
+    {"trigger ls", run_trigger_ls, "trigger ls", "list triggers",
+     "usage: impulse trigger ls [options]\n"
+     "\n"
+     "Lists the triggers with their topic, function, state and counters.\n"
+     "\n"},
+    {"trigger describe", run_trigger_describe, "trigger describe NAME",
+     "show a trigger, its partitions and counters",
+     "usage: impulse trigger describe NAME [options]\n"
+     "\n"
+     "Shows a trigger's settings, state and counters, and the partitions\n"
+     "assigned to this server: committed offset, high watermark, lag,\n"
+     "invocations in flight and whether the partition is paused.\n"
+     "\n"},
+    {"trigger rm", run_trigger_rm, "trigger rm NAME", "delete a trigger",
+     "usage: impulse trigger rm NAME [options]\n"
+     "\n"
+     "Deletes a trigger: its consumers stop after the invocations in flight\n"
+     "finish and their offsets are committed.\n"
+     "\n"},
+};
+
+static int run_trigger(const cmd_t *cmd, int argc, char **argv) {
+  if (argc < 2) return usage_error(cmd, "expected a subcommand");
+  if (is_help(argv[1])) {
+    cmd_usage(cmd, stdout);
+    return 0;
+  }
+  for (size_t i = 0; i < IMP_ARRAY_SIZE(trigger_cmds); i++) {
+    const cmd_t *sub = &trigger_cmds[i];
+    if (strcmp(sub->name + strlen("trigger "), argv[1]) != 0) continue;
+    optind = 0;
+    return sub->run(sub, argc - 1, argv + 1);
+  }
+  return usage_error(cmd, "unknown subcommand '%s'", argv[1]);
+}
+
+/* Checks a topic flag's value; prints why not and returns -1. */
+static int check_topic(const cmd_t *cmd, const char *flag, const char *topic) {
+  char why[256];
+  if (imp_kafka_topic_valid(topic, why, sizeof why) == 0) return 0;
+  usage_error(cmd, "%s: %s", flag, why);
+  return -1;
+}
+
+static int run_trigger_create(const cmd_t *cmd, int argc, char **argv) {
+  enum {
+    OPT_TOPIC = 512,
+    OPT_FUNCTION,
+    OPT_GROUP,
+    OPT_FROM,
+    OPT_ORDERING,
+    OPT_MAX_IN_FLIGHT,
+    OPT_MAX_RETRIES,
+    OPT_BACKOFF,
+    OPT_DLQ,
+    OPT_REPLY
+  };
+  static const struct option longopts[] = {
+      {"topic", required_argument, NULL, OPT_TOPIC},
+      {"function", required_argument, NULL, OPT_FUNCTION},
+      {"group", required_argument, NULL, OPT_GROUP},
+      {"from", required_argument, NULL, OPT_FROM},
+      {"ordering", required_argument, NULL, OPT_ORDERING},
+      {"max-in-flight", required_argument, NULL, OPT_MAX_IN_FLIGHT},
+      {"max-retries", required_argument, NULL, OPT_MAX_RETRIES},
+      {"backoff", required_argument, NULL, OPT_BACKOFF},
+      {"dlq", required_argument, NULL, OPT_DLQ},
+      {"reply-topic", required_argument, NULL, OPT_REPLY},
+      IMP_CLI_COMMON_OPTIONS,
+      {NULL, 0, NULL, 0}};
+  conn_opts_t conn = {NULL, NULL};
+  impulse_client_t *client = NULL;
+  Impulse__Envelope req = IMPULSE__ENVELOPE__INIT, *resp = NULL;
+  Impulse__TriggerCreateRequest create = IMPULSE__TRIGGER_CREATE_REQUEST__INIT;
+  Impulse__TriggerSpec spec = IMPULSE__TRIGGER_SPEC__INIT;
+  char what[300];
+  int opt, rc;
+
+  while ((opt = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
+    int bad = 0;
+    switch (opt) {
+      case OPT_TOPIC:
+        spec.topic = optarg;
+        bad = check_topic(cmd, "--topic", optarg);
+        break;
+      case OPT_FUNCTION: spec.function = optarg; break;
+      case OPT_GROUP:
+        if (*optarg == '\0') return usage_error(cmd, "--group is empty");
+        spec.group = optarg;
+        break;
+      case OPT_FROM:
+        if (strcmp(optarg, "earliest") != 0 && strcmp(optarg, "latest") != 0)
+          return usage_error(cmd, "--from is 'earliest' or 'latest', not '%s'",
+                             optarg);
+        spec.from = optarg;
+        break;
+      case OPT_ORDERING:
+        if (strcmp(optarg, "partition") != 0 && strcmp(optarg, "key") != 0 &&
+            strcmp(optarg, "none") != 0)
+          return usage_error(cmd,
+                             "--ordering is 'partition', 'key' or 'none', not "
+                             "'%s'",
+                             optarg);
+        spec.ordering = optarg;
+        break;
+      case OPT_MAX_IN_FLIGHT:
+        bad = parse_u32(cmd, "--max-in-flight", optarg, 1,
+                        IMP_CLI_MAX_IN_FLIGHT, &spec.max_in_flight);
+        spec.has_max_in_flight = 1;
+        break;
+      case OPT_MAX_RETRIES:
+        bad = parse_u32(cmd, "--max-retries", optarg, 0, IMP_CLI_MAX_RETRIES,
+                        &spec.max_retries);
+        spec.has_max_retries = 1;
+        break;
+      case OPT_BACKOFF: {
+        char *colon = strchr(optarg, ':');
+        if (colon == NULL)
+          return usage_error(cmd, "--backoff is INITIAL_MS:MAX_MS, not '%s'",
+                             optarg);
+        *colon = '\0'; /* optarg points into argv, which we may modify */
+        bad = parse_u32(cmd, "--backoff INITIAL_MS", optarg, 1,
+                        IMP_CLI_MAX_CONFIG_MS, &spec.backoff_initial_ms) ||
+              parse_u32(cmd, "--backoff MAX_MS", colon + 1, 1,
+                        IMP_CLI_MAX_CONFIG_MS, &spec.backoff_max_ms);
+        if (!bad && spec.backoff_initial_ms > spec.backoff_max_ms)
+          return usage_error(cmd,
+                             "--backoff: INITIAL_MS (%u) is above "
+                             "MAX_MS (%u)",
+                             (unsigned)spec.backoff_initial_ms,
+                             (unsigned)spec.backoff_max_ms);
+        spec.has_backoff_initial_ms = spec.has_backoff_max_ms = 1;
+        break;
+      }
+      case OPT_DLQ:
+        spec.dlq = optarg;
+        bad = check_topic(cmd, "--dlq", optarg);
+        break;
+      case OPT_REPLY:
+        spec.reply_topic = optarg;
+        bad = check_topic(cmd, "--reply-topic", optarg);
+        break;
+      default:
+        if ((rc = common_option(cmd, opt, argv, &conn)) >= 0) return rc;
+    }
+    if (bad) return IMP_CLI_EXIT_USAGE;
+  }
+  if (argc - optind != 1) return usage_error(cmd, "expected one trigger NAME");
+  if (spec.topic == NULL) return usage_error(cmd, "--topic is required");
+  if (spec.function == NULL) return usage_error(cmd, "--function is required");
+  spec.name = argv[optind];
+  snprintf(what, sizeof what, "trigger create %s", spec.name);
+
+  rc = connect_or_report(&conn, what, &client);
+  if (rc != 0) goto out;
+  create.spec = &spec;
+  req.body_case = IMPULSE__ENVELOPE__BODY_TRIGGER_CREATE;
+  req.trigger_create = &create;
+  int status = imp_client_call_expect(
+      client, &req, IMPULSE__ENVELOPE__BODY_TRIGGER_CREATE_OK, &resp);
+  if (status != 0) {
+    rc = report(client, status, what);
+    goto out;
+  }
+  const Impulse__TriggerSpec *s =
+      resp->trigger_create_ok->spec ? resp->trigger_create_ok->spec : &spec;
+  printf("created trigger %s: %s -> %s (group %s, ordering %s)\n", spec.name,
+         s->topic, s->function, str_or(s->group, "default"),
+         str_or(s->ordering, "default"));
+out:
+  if (resp != NULL) impulse__envelope__free_unpacked(resp, NULL);
+  impulse_client_close(client);
+  return rc;
+}
+
+static int by_trigger_name(const void *a, const void *b) {
+  const Impulse__TriggerInfo *x = *(Impulse__TriggerInfo *const *)a;
+  const Impulse__TriggerInfo *y = *(Impulse__TriggerInfo *const *)b;
+  return strcmp(x->spec->name, y->spec->name);
+}
+
+static int by_partition(const void *a, const void *b) {
+  const Impulse__PartitionInfo *x = *(Impulse__PartitionInfo *const *)a;
+  const Impulse__PartitionInfo *y = *(Impulse__PartitionInfo *const *)b;
+  return x->partition < y->partition ? -1 : x->partition > y->partition;
+}
+
+static int run_trigger_ls(const cmd_t *cmd, int argc, char **argv) {
+  conn_opts_t conn = {NULL, NULL};
+  impulse_client_t *client = NULL;
+  Impulse__Envelope req = IMPULSE__ENVELOPE__INIT, *resp = NULL;
+  Impulse__TriggerListRequest list = IMPULSE__TRIGGER_LIST_REQUEST__INIT;
+  table_t table = {9, 0, 0, NULL};
+  int rc = simple_options(cmd, argc, argv, 0, "takes no arguments", &conn);
+  if (rc >= 0) return rc;
+
+  rc = connect_or_report(&conn, "trigger ls", &client);
+  if (rc != 0) goto out;
+  req.body_case = IMPULSE__ENVELOPE__BODY_TRIGGER_LIST;
+  req.trigger_list = &list;
+  int status = imp_client_call_expect(
+      client, &req, IMPULSE__ENVELOPE__BODY_TRIGGER_LIST_OK, &resp);
+  if (status != 0) {
+    rc = report(client, status, "trigger ls");
+    goto out;
+  }
+  Impulse__TriggerListResponse *l = resp->trigger_list_ok;
+  if (l->n_triggers == 0) {
+    printf("no triggers\n");
+    goto out;
+  }
+  qsort(l->triggers, l->n_triggers, sizeof *l->triggers, by_trigger_name);
+  static const char *const head[] = {"NAME",    "TOPIC",         "FUNCTION",
+                                     "STATE",   "RECEIVED",      "HANDLED",
+                                     "RETRIED", "DEAD-LETTERED", "IN-FLIGHT"};
+  if (table_row(&table, head) != 0) goto nomem;
+  for (size_t i = 0; i < l->n_triggers; i++) {
+    const Impulse__TriggerInfo *t = l->triggers[i];
+    char v[5][24];
+    snprintf(v[0], sizeof v[0], "%llu", (unsigned long long)t->received);
+    snprintf(v[1], sizeof v[1], "%llu", (unsigned long long)t->handled);
+    snprintf(v[2], sizeof v[2], "%llu", (unsigned long long)t->retried);
+    snprintf(v[3], sizeof v[3], "%llu", (unsigned long long)t->dead_lettered);
+    snprintf(v[4], sizeof v[4], "%u", (unsigned)t->in_flight);
+    const char *row[] = {t->spec->name,
+                         t->spec->topic,
+                         t->spec->function,
+                         str_or(t->state, "-"),
+                         v[0],
+                         v[1],
+                         v[2],
+                         v[3],
+                         v[4]};
+    if (table_row(&table, row) != 0) goto nomem;
+  }
+  table_print(&table, stdout);
+  goto out;
+nomem:
+  fprintf(stderr, "impulse: trigger ls: out of memory\n");
+  rc = IMP_CLI_EXIT_FAIL;
+out:
+  table_free(&table);
+  if (resp != NULL) impulse__envelope__free_unpacked(resp, NULL);
+  impulse_client_close(client);
+  return rc;
+}
+
+static const char *fmt_u32_or(int has, uint32_t v, const char *dflt, char *buf,
+                              size_t len) {
+  if (!has) return dflt;
+  snprintf(buf, len, "%u", (unsigned)v);
+  return buf;
+}
+
+static void print_trigger(const Impulse__TriggerInfo *t) {
+  const Impulse__TriggerSpec *s = t->spec;
+  char b[4][32], created[40], backoff[128];
+  snprintf(backoff, sizeof backoff, "%s ms initial, %s ms max",
+           fmt_u32_or(s->has_backoff_initial_ms, s->backoff_initial_ms,
+                      "default", b[2], sizeof b[2]),
+           fmt_u32_or(s->has_backoff_max_ms, s->backoff_max_ms, "default", b[3],
+                      sizeof b[3]));
+  printf("name:           %s\n", s->name);
+  printf("topic:          %s\n", s->topic);
+  printf("function:       %s\n", s->function);
+  printf("group:          %s\n", str_or(s->group, "default"));
+  printf("from:           %s\n", str_or(s->from, "default"));
+  printf("ordering:       %s\n", str_or(s->ordering, "default"));
+  printf("max in flight:  %s\n",
+         fmt_u32_or(s->has_max_in_flight, s->max_in_flight, "default", b[0],
+                    sizeof b[0]));
+  printf("max retries:    %s\n", fmt_u32_or(s->has_max_retries, s->max_retries,
+                                            "default", b[1], sizeof b[1]));
+  printf("backoff:        %s\n", backoff);
+  printf("dlq:            %s\n", str_or(s->dlq, "default"));
+  printf("reply topic:    %s\n", str_or(s->reply_topic, "-"));
+  printf("created:        %s\n",
+         fmt_time(s->created_ms, created, sizeof created));
+  printf("state:          %s\n", str_or(t->state, "-"));
+  printf("received:       %llu\n", (unsigned long long)t->received);
+  printf("handled:        %llu\n", (unsigned long long)t->handled);
+  printf("retried:        %llu\n", (unsigned long long)t->retried);
+  printf("dead-lettered:  %llu\n", (unsigned long long)t->dead_lettered);
+  printf("in flight:      %u\n", (unsigned)t->in_flight);
+}
+
+static int run_trigger_describe(const cmd_t *cmd, int argc, char **argv) {
+  conn_opts_t conn = {NULL, NULL};
+  impulse_client_t *client = NULL;
+  Impulse__Envelope req = IMPULSE__ENVELOPE__INIT, *resp = NULL;
+  Impulse__TriggerDescribeRequest describe =
+      IMPULSE__TRIGGER_DESCRIBE_REQUEST__INIT;
+  table_t parts = {6, 0, 0, NULL};
+  char what[300];
+  int rc =
+      simple_options(cmd, argc, argv, 1, "expected one trigger NAME", &conn);
+  if (rc >= 0) return rc;
+  const char *name = argv[optind];
+  snprintf(what, sizeof what, "trigger describe %s", name);
+
+  rc = connect_or_report(&conn, what, &client);
+  if (rc != 0) goto out;
+  describe.name = (char *)name;
+  req.body_case = IMPULSE__ENVELOPE__BODY_TRIGGER_DESCRIBE;
+  req.trigger_describe = &describe;
+  int status = imp_client_call_expect(
+      client, &req, IMPULSE__ENVELOPE__BODY_TRIGGER_DESCRIBE_OK, &resp);
+  if (status != 0) {
+    rc = report(client, status, what);
+    goto out;
+  }
+  Impulse__TriggerInfo *t = resp->trigger_describe_ok->trigger;
+  print_trigger(t);
+  printf("\n");
+  if (t->n_partitions == 0) {
+    printf("no partitions assigned to this server\n");
+    goto out;
+  }
+  qsort(t->partitions, t->n_partitions, sizeof *t->partitions, by_partition);
+  static const char *const head[] = {"PARTITION", "COMMITTED", "HIGH-WATERMARK",
+                                     "LAG",       "IN-FLIGHT", "PAUSED"};
+  if (table_row(&parts, head) != 0) goto nomem;
+  for (size_t i = 0; i < t->n_partitions; i++) {
+    const Impulse__PartitionInfo *p = t->partitions[i];
+    char v[5][24];
+    snprintf(v[0], sizeof v[0], "%d", (int)p->partition);
+    if (p->has_committed && p->committed >= 0)
+      snprintf(v[1], sizeof v[1], "%lld", (long long)p->committed);
+    else
+      snprintf(v[1], sizeof v[1], "-");
+    if (p->has_high_watermark && p->high_watermark >= 0)
+      snprintf(v[2], sizeof v[2], "%lld", (long long)p->high_watermark);
+    else
+      snprintf(v[2], sizeof v[2], "-");
+    if (p->has_lag && p->lag >= 0)
+      snprintf(v[3], sizeof v[3], "%lld", (long long)p->lag);
+    else
+      snprintf(v[3], sizeof v[3], "-");
+    snprintf(v[4], sizeof v[4], "%u", (unsigned)p->in_flight);
+    const char *row[] = {v[0], v[1], v[2],
+                         v[3], v[4], p->paused ? "yes" : "no"};
+    if (table_row(&parts, row) != 0) goto nomem;
+  }
+  table_print(&parts, stdout);
+  goto out;
+nomem:
+  fprintf(stderr, "impulse: %s: out of memory\n", what);
+  rc = IMP_CLI_EXIT_FAIL;
+out:
+  table_free(&parts);
+  if (resp != NULL) impulse__envelope__free_unpacked(resp, NULL);
+  impulse_client_close(client);
+  return rc;
+}
+
+static int run_trigger_rm(const cmd_t *cmd, int argc, char **argv) {
+  conn_opts_t conn = {NULL, NULL};
+  impulse_client_t *client = NULL;
+  Impulse__Envelope req = IMPULSE__ENVELOPE__INIT, *resp = NULL;
+  Impulse__TriggerDeleteRequest del = IMPULSE__TRIGGER_DELETE_REQUEST__INIT;
+  char what[300];
+  int rc =
+      simple_options(cmd, argc, argv, 1, "expected one trigger NAME", &conn);
+  if (rc >= 0) return rc;
+  const char *name = argv[optind];
+  snprintf(what, sizeof what, "trigger rm %s", name);
+
+  rc = connect_or_report(&conn, what, &client);
+  if (rc != 0) goto out;
+  del.name = (char *)name;
+  req.body_case = IMPULSE__ENVELOPE__BODY_TRIGGER_DELETE;
+  req.trigger_delete = &del;
+  int status = imp_client_call_expect(
+      client, &req, IMPULSE__ENVELOPE__BODY_TRIGGER_DELETE_OK, &resp);
+  if (status != 0) {
+    rc = report(client, status, what);
+    goto out;
+  }
+  printf("deleted trigger %s\n", name);
 out:
   if (resp != NULL) impulse__envelope__free_unpacked(resp, NULL);
   impulse_client_close(client);
@@ -953,7 +2017,49 @@ static const cmd_t *cmds(size_t *count) {
       {"info", run_info, "info", "show server information",
        "usage: impulse info [options]\n"
        "\n"
-       "Shows the server's version, readiness, uptime, counts and limits.\n"
+       "Shows the server's version, readiness, uptime, counts and limits,\n"
+       "one `key: value` a line; `kafka:` is the bootstrap address of its\n"
+       "Kafka cluster.\n"
+       "\n"},
+      {"publish", run_publish, "publish TOPIC", "publish events to a topic",
+       "usage: impulse publish TOPIC [-k KEY | -K DELIM] [-H NAME=VALUE]...\n"
+       "                             [-d DATA | -f FILE] [options]\n"
+       "\n"
+       "Publishes events to TOPIC: the one given with -d, else one event per\n"
+       "line of FILE or of stdin (empty lines are skipped). By default the\n"
+       "events go straight to the server's Kafka cluster (`kafka:` of\n"
+       "`impulse info`) with an idempotent producer; with --via-server they\n"
+       "go through the server's Publish call. The topic is created first if\n"
+       "missing. Waits until every event is acknowledged, prints\n"
+       "\"published N events to TOPIC\", and exits 1 if any was not.\n"
+       "\n"
+       "  -k, --key KEY            key of every event\n"
+       "  -K, --key-delim DELIM    each line is KEY DELIM VALUE (a line\n"
+       "                           without DELIM: the -k key, or none)\n"
+       "  -H, --header NAME=VALUE  record header (repeatable)\n"
+       "  -d, --data DATA          publish this one event\n"
+       "  -f, --file FILE          events from FILE, one per line\n"
+       "                           ('-' = stdin)\n"
+       "  -p, --partition N        write to partition N (default: by the\n"
+       "                           key's hash; spread without a key)\n"
+       "  --partitions N           partitions of the topic if it is created\n"
+       "                           (default: the server's --partitions)\n"
+       "  --via-server             publish through the server, not to Kafka\n"
+       "  --kafka-opt NAME=VALUE   librdkafka property of the producer, e.g.\n"
+       "                           security.protocol=SASL_SSL (repeatable)\n"
+       "  --timeout MS             how long to wait for acknowledgements\n"
+       "                           [30000]\n"},
+      {"trigger", run_trigger, "trigger SUBCOMMAND",
+       "bind topics to functions: create, ls, describe, rm",
+       "usage: impulse trigger SUBCOMMAND [ARGS...] [options]\n"
+       "\n"
+       "  trigger create NAME --topic TOPIC --function FUNCTION [options]\n"
+       "                          bind a topic to a function\n"
+       "  trigger ls              list triggers\n"
+       "  trigger describe NAME   show a trigger, its partitions and counters\n"
+       "  trigger rm NAME         delete a trigger\n"
+       "\n"
+       "Run `impulse trigger SUBCOMMAND --help` for the options of one.\n"
        "\n"},
   };
   *count = IMP_ARRAY_SIZE(table);
@@ -989,7 +2095,8 @@ int imp_cli_main(int argc, char **argv) {
       cmd_usage(cmd, stdout);
       return 0;
     }
-    if (strcmp(argv[2], "serve") == 0 || strcmp(argv[2], "worker") == 0) {
+    if (strcmp(argv[2], "serve") == 0 || strcmp(argv[2], "worker") == 0 ||
+        strcmp(argv[2], "kafka") == 0) {
       printf("run `impulse %s --help`\n", argv[2]);
       return 0;
     }

@@ -462,6 +462,47 @@ int imp_client_call_expect(impulse_client_t *client, Impulse__Envelope *req,
   return 0;
 }
 
+int imp_client_send(impulse_client_t *client, Impulse__Envelope *req,
+                    uint64_t *id) {
+  if (client == NULL) return IMPULSE_S_INVALID;
+  if (req == NULL || req->body_case == IMPULSE__ENVELOPE__BODY__NOT_SET) {
+    set_error(client, "imp_client_send: no request");
+    return IMPULSE_S_INVALID;
+  }
+  int rc = queue_request(client, req);
+  if (rc != 0) return rc;
+  client->pipelined++;
+  if (id != NULL) *id = req->id;
+  if (client->out.len > IMP_CLIENT_FLUSH_AT) {
+    deadline_t dl = deadline_after(client->timeout_ms);
+    rc = flush(client, &dl);
+  }
+  return rc;
+}
+
+int imp_client_recv(impulse_client_t *client, Impulse__Envelope **resp) {
+  if (client == NULL) return IMPULSE_S_INVALID;
+  if (resp == NULL) {
+    set_error(client, "imp_client_recv: resp is NULL");
+    return IMPULSE_S_INVALID;
+  }
+  if (client->pipelined == 0) {
+    set_error(client, "no request in flight");
+    return IMPULSE_S_INVALID;
+  }
+  deadline_t dl = deadline_after(client->timeout_ms);
+  int rc = flush(client, &dl);
+  Impulse__Envelope *env;
+  while ((env = ready_pop(client)) == NULL) {
+    if (rc != 0) return rc;
+    rc = check_conn(client);
+    if (rc == 0) rc = read_more(client, &dl, 1);
+  }
+  client->pipelined--;
+  *resp = env;
+  return 0;
+}
+
 /* ---- connection -------------------------------------------------------- */
 
 /* Connects a non-blocking socket to host:port, trying every address. */

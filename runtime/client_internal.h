@@ -43,6 +43,21 @@ int imp_client_call_expect(impulse_client_t *client, Impulse__Envelope *req,
                            Impulse__Envelope__BodyCase expect,
                            Impulse__Envelope **resp);
 
+/*
+ * Pipelined raw requests. imp_client_send() queues `req` (its id is
+ * assigned here and returned in *id; the body stays borrowed) without
+ * waiting; the output is flushed when it grows large or on the next
+ * imp_client_recv(). imp_client_recv() waits for the next answer to any
+ * request sent this way, in completion order; *resp is the answer as
+ * received, an Error included (free it with
+ * impulse__envelope__free_unpacked(*resp, NULL)). Do not mix with
+ * impulse_invoke_send() on one client. Same failure statuses as
+ * imp_client_call().
+ */
+int imp_client_send(impulse_client_t *client, Impulse__Envelope *req,
+                    uint64_t *id);
+int imp_client_recv(impulse_client_t *client, Impulse__Envelope **resp);
+
 /* The "host:port" the client connects or connected to (borrowed). */
 const char *imp_client_addr(const impulse_client_t *client);
 

@@ -121,6 +121,7 @@ static void on_frame(imp_conn_t *conn, Impulse__Envelope *env,
   case IMPULSE__ENVELOPE__BODY_LIST:
   case IMPULSE__ENVELOPE__BODY_DESCRIBE:
   case IMPULSE__ENVELOPE__BODY_PUBLISH:
+  case IMPULSE__ENVELOPE__BODY_ENSURE_TOPIC:
   case IMPULSE__ENVELOPE__BODY_TRIGGER_LIST:
   case IMPULSE__ENVELOPE__BODY_TRIGGER_DESCRIBE:
     needs_token = server->cfg.invoke_needs_token;
@@ -159,6 +160,9 @@ static void on_frame(imp_conn_t *conn, Impulse__Envelope *env,
   case IMPULSE__ENVELOPE__BODY_DESCRIBE: imp_controller_describe(server, client, env); break;
   case IMPULSE__ENVELOPE__BODY_SERVER_INFO: on_server_info(client, env); break;
   case IMPULSE__ENVELOPE__BODY_PUBLISH: imp_publish_rpc(server, client, env); break;
+  case IMPULSE__ENVELOPE__BODY_ENSURE_TOPIC:
+    imp_publish_ensure_topic_rpc(server, client, env);
+    break;
   case IMPULSE__ENVELOPE__BODY_TRIGGER_CREATE:
     imp_triggers_create(server->triggers, client, env);
     break;

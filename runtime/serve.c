@@ -162,6 +162,8 @@ static void on_drain(uv_timer_t *t) {
   unsigned left = imp_controller_in_flight(server);
   if (left == 0 && server->triggers && !imp_triggers_closed(server->triggers))
     left = 1; /* offsets still being committed */
+  if (left == 0 && server->kafka) /* Publish calls awaiting their broker */
+    left = (unsigned)imp_kafka_in_flight(server->kafka);
   if (left == 0) {
     final_stop(server);
   } else if (imp_now_ms() >= server->drain_deadline_ms) {

@@ -1,0 +1,612 @@
+/*
+ * Integration: publishing events, checked with kcat (a Kafka client that is
+ * not our code).
+ *
+ *   `impulse publish` of 1000 keyed events from a file, straight to the
+ *   embedded cluster               -> kcat reads all 1000, each once, with
+ *                                     its key; the topic has --partitions
+ *   the same with --via-server     -> the same; the Publish RPC answers
+ *                                     partition and offset; bad topics and
+ *                                     partitions are BAD_REQUEST; a client
+ *                                     that leaves with publishes in flight
+ *                                     harms nobody
+ *   records above the limits       -> a clear error naming the limit, the
+ *                                     other events are published, the
+ *                                     server keeps serving
+ *   `impulse kafka --listen` as a process of its own, a server on it with
+ *   --kafka                        -> publish, kcat reads; the events
+ *                                     outlive a server restart; SIGTERM
+ *                                     stops the cluster cleanly
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include <cmocka.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "client_internal.h"
+#include "harness.h"
+
+#define CALL_TIMEOUT_MS 20000u
+#define KCAT_TIMEOUT_MS 20000u
+#define NEVENTS 1000
+
+#define CLI(res, env, ...) \
+  it_cli((res), (env), (const char *const[]){__VA_ARGS__, NULL})
+
+/* ---- helpers ------------------------------------------------------------- */
+
+/* Runs argv (argv[0] a path), stdout captured into *out (malloc'd,
+ * NUL-terminated), stderr to ours; killed after `ms`. Returns the exit
+ * status, or -1. */
+static int run_capture(const char *const *argv, char **out, unsigned ms) {
+  int p[2];
+  *out = NULL;
+  if (pipe2(p, O_CLOEXEC) != 0) return -1;
+  pid_t pid = fork();
+  if (pid < 0) {
+    close(p[0]);
+    close(p[1]);
+    return -1;
+  }
+  if (pid == 0) {
+    int nullfd = open("/dev/null", O_RDONLY);
+    dup2(nullfd, 0);
+    dup2(p[1], 1);
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    execvp(argv[0], (char *const *)argv);
+    _exit(127);
+  }
+  close(p[1]);
+  size_t len = 0, cap = 65536;
+  char *buf = malloc(cap + 1);
+  uint64_t until = it_now_ms() + ms;
+  struct pollfd pfd = {p[0], POLLIN, 0};
+  int killed = 0;
+  while (buf != NULL) {
+    uint64_t now = it_now_ms();
+    if (now >= until) {
+      kill(pid, SIGKILL);
+      killed = 1;
+      break;
+    }
+    int r = poll(&pfd, 1, (int)(until - now));
+    if (r < 0 && errno == EINTR) continue;
+    if (r < 0) break;
+    if (r == 0) continue;
+    if (len == cap) {
+      char *q = realloc(buf, cap * 2 + 1);
+      if (q == NULL) break;
+      buf = q;
+      cap *= 2;
+    }
+    ssize_t n = read(p[0], buf + len, cap - len);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    len += (size_t)n;
+  }
+  close(p[0]);
+  int st = 0;
+  while (waitpid(pid, &st, 0) < 0 && errno == EINTR) {
+  }
+  if (buf != NULL) buf[len] = '\0';
+  *out = buf;
+  if (killed) fprintf(stderr, "%s: killed after %u ms\n", argv[0], ms);
+  return killed || buf == NULL ? -1
+         : WIFEXITED(st)       ? WEXITSTATUS(st)
+                               : 128 + WTERMSIG(st);
+}
+
+static int have_kcat(void) {
+  return access("/usr/bin/kcat", X_OK) == 0 ||
+         access("/usr/local/bin/kcat", X_OK) == 0;
+}
+
+/* kcat's whole topic, one "%k %s" line per record. */
+static char *kcat_read(const char *bootstrap, const char *topic) {
+  const char *argv[] = {"kcat", "-b",      bootstrap,   "-C", "-t",
+                        topic,  "-o",      "beginning", "-e", "-q",
+                        "-f",   "%k %s\n", NULL};
+  char *out = NULL;
+  int st = run_capture(argv, &out, KCAT_TIMEOUT_MS);
+  if (st != 0) fprintf(stderr, "kcat -C %s: exit %d\n", topic, st);
+  assert_int_equal(st, 0);
+  return out;
+}
+
+/* Partition count of a topic as kcat -L sees it, or -1. */
+static int kcat_partitions(const char *bootstrap, const char *topic) {
+  const char *argv[] = {"kcat", "-b", bootstrap, "-L", "-t", topic, NULL};
+  char *out = NULL, needle[300];
+  int n = -1;
+  if (run_capture(argv, &out, KCAT_TIMEOUT_MS) == 0) {
+    snprintf(needle, sizeof needle, "topic \"%s\" with ", topic);
+    const char *p = strstr(out, needle);
+    if (p != NULL) n = atoi(p + strlen(needle));
+  }
+  free(out);
+  return n;
+}
+
+static size_t count_lines(const char *s) {
+  size_t n = 0;
+  for (; *s; s++) n += *s == '\n';
+  return n;
+}
+
+/* Every line of `out` is "key<i> value-<i>" for i in [0, n), each once. */
+static void expect_keyed_events(const char *out, int n) {
+  char *seen = calloc((size_t)n, 1);
+  assert_non_null(seen);
+  int lines = 0;
+  for (const char *p = out; *p;) {
+    const char *nl = strchr(p, '\n');
+    assert_non_null(nl);
+    int k = -1, v = -2, used = 0;
+    if (sscanf(p, "key%d value-%d%n", &k, &v, &used) != 2 || p + used != nl) {
+      fprintf(stderr, "unexpected record: %.*s\n", (int)(nl - p), p);
+      fail();
+    }
+    assert_int_equal(k, v);
+    assert_true(k >= 0 && k < n);
+    if (seen[k]) fprintf(stderr, "duplicate record: key%d\n", k);
+    assert_int_equal(seen[k], 0);
+    seen[k] = 1;
+    lines++;
+    p = nl + 1;
+  }
+  assert_int_equal(lines, n);
+  free(seen);
+}
+
+/* A file of n lines "key<i>:value-<i>" in the server's directory. */
+static void write_events(const it_server_t *s, const char *name, int n,
+                         char *path, size_t len) {
+  snprintf(path, len, "%s/%s", s->root, name);
+  FILE *f = fopen(path, "w");
+  assert_non_null(f);
+  for (int i = 0; i < n; i++) fprintf(f, "key%d:value-%d\n", i, i);
+  assert_int_equal(fclose(f), 0);
+}
+
+/* The `kafka:` line of `impulse info`. */
+static void info_kafka(const it_server_t *s, char *buf, size_t len) {
+  it_cli_t r;
+  assert_int_equal(CLI(&r, NULL, "info", "--addr", s->addr), 0);
+  assert_int_equal(r.status, 0);
+  assert_non_null(it_line_value(r.out, "kafka:", buf, len));
+  assert_true(strchr(buf, ':') != NULL);
+  it_cli_free(&r);
+}
+
+static void expect_published(const it_cli_t *r, const char *want) {
+  if (r->status != 0 || strstr(r->out, want) == NULL)
+    fprintf(stderr, "publish: status %d\nstdout: %s\nstderr: %s\n", r->status,
+            r->out, r->err);
+  assert_int_equal(r->status, 0);
+  assert_non_null(strstr(r->out, want));
+}
+
+static int setup(void **state) {
+  return it_fixture_setup(state, NULL);
+}
+static int setup_limits(void **state) {
+  static const char *const extra[] = {"--max-frame", "1048576", "--kafka-opt",
+                                      "message.max.bytes=100000", NULL};
+  return it_fixture_setup(state, extra);
+}
+static int teardown(void **state) {
+  return it_fixture_teardown(state);
+}
+
+/* ---- tests --------------------------------------------------------------- */
+
+static void test_publish_direct(void **state) {
+  it_server_t *s = *state;
+  if (!have_kcat()) skip();
+  char path[300], boot[256];
+  write_events(s, "events.txt", NEVENTS, path, sizeof path);
+  info_kafka(s, boot, sizeof boot);
+
+  it_cli_t r;
+  assert_int_equal(CLI(&r, NULL, "publish", "direct", "-K", ":", "-f", path,
+                       "--partitions", "4", "--addr", s->addr),
+                   0);
+  expect_published(&r, "published 1000 events to direct");
+  it_cli_free(&r);
+
+  assert_int_equal(kcat_partitions(boot, "direct"), 4);
+  char *out = kcat_read(boot, "direct");
+  expect_keyed_events(out, NEVENTS);
+  free(out);
+
+  /* One event with -k and -d: its partition and offset are printed. */
+  assert_int_equal(CLI(&r, NULL, "publish", "direct", "-k", "one", "-d",
+                       "single", "--addr", s->addr),
+                   0);
+  expect_published(&r, "published 1 event to direct (partition ");
+  it_cli_free(&r);
+  out = kcat_read(boot, "direct");
+  assert_int_equal(count_lines(out), NEVENTS + 1);
+  assert_non_null(strstr(out, "one single\n"));
+  free(out);
+  s->test_passed = 1;
+}
+
+/* Sends one PublishRequest; returns the status, *resp on success. */
+static int publish_rpc(impulse_client_t *c, const char *topic, const char *key,
+                       const char *value, int partition,
+                       Impulse__Envelope **resp) {
+  Impulse__Envelope req = IMPULSE__ENVELOPE__INIT;
+  Impulse__PublishRequest pub = IMPULSE__PUBLISH_REQUEST__INIT;
+  pub.topic = (char *)topic;
+  if (key != NULL) {
+    pub.has_key = 1;
+    pub.key.data = (uint8_t *)key;
+    pub.key.len = strlen(key);
+  }
+  pub.has_value = 1;
+  pub.value.data = (uint8_t *)value;
+  pub.value.len = strlen(value);
+  if (partition != -1) {
+    pub.has_partition = 1;
+    pub.partition = partition;
+  }
+  req.body_case = IMPULSE__ENVELOPE__BODY_PUBLISH;
+  req.publish = &pub;
+  *resp = NULL;
+  return imp_client_call_expect(c, &req, IMPULSE__ENVELOPE__BODY_PUBLISH_OK,
+                                resp);
+}
+
+static void test_publish_via_server(void **state) {
+  it_server_t *s = *state;
+  if (!have_kcat()) skip();
+  char path[300], boot[256];
+  write_events(s, "events.txt", NEVENTS, path, sizeof path);
+  info_kafka(s, boot, sizeof boot);
+
+  it_cli_t r;
+  assert_int_equal(CLI(&r, NULL, "publish", "rpc", "-K", ":", "-f", path,
+                       "--via-server", "--addr", s->addr),
+                   0);
+  expect_published(&r, "published 1000 events to rpc");
+  it_cli_free(&r);
+  char *out = kcat_read(boot, "rpc");
+  expect_keyed_events(out, NEVENTS);
+  free(out);
+  /* Created on demand with the server's default partition count. */
+  assert_int_equal(kcat_partitions(boot, "rpc"), 8);
+
+  /* The RPC itself: acknowledged with partition and offset; one key stays
+   * on one partition, in order. */
+  impulse_client_t *c = it_connect(s, 0, CALL_TIMEOUT_MS);
+  assert_non_null(c);
+  Impulse__Envelope *a = NULL, *b = NULL;
+  assert_int_equal(publish_rpc(c, "rpc", "same", "first", -1, &a), 0);
+  assert_int_equal(publish_rpc(c, "rpc", "same", "second", -1, &b), 0);
+  assert_true(a->publish_ok->has_partition && a->publish_ok->has_offset);
+  assert_int_equal(a->publish_ok->partition, b->publish_ok->partition);
+  assert_true(b->publish_ok->offset > a->publish_ok->offset);
+  impulse__envelope__free_unpacked(a, NULL);
+  impulse__envelope__free_unpacked(b, NULL);
+  assert_int_equal(publish_rpc(c, "rpc", NULL, "to 2", 2, &a), 0);
+  assert_int_equal(a->publish_ok->partition, 2);
+  impulse__envelope__free_unpacked(a, NULL);
+
+  /* Bad requests get BAD_REQUEST and a reason. */
+  assert_int_equal(publish_rpc(c, "no spaces", NULL, "x", -1, &a),
+                   IMPULSE_S_BAD_REQUEST);
+  assert_non_null(strstr(impulse_client_error(c), "topic name"));
+  assert_int_equal(publish_rpc(c, "rpc", NULL, "x", -5, &a),
+                   IMPULSE_S_BAD_REQUEST);
+  assert_int_equal(publish_rpc(c, "rpc", NULL, "x", 99, &a),
+                   IMPULSE_S_BAD_REQUEST);
+  assert_non_null(strstr(impulse_client_error(c), "partition"));
+
+  /* EnsureTopic creates with the count asked for. */
+  Impulse__Envelope req = IMPULSE__ENVELOPE__INIT;
+  Impulse__EnsureTopicRequest ensure = IMPULSE__ENSURE_TOPIC_REQUEST__INIT;
+  ensure.topic = "three";
+  ensure.has_partitions = 1;
+  ensure.partitions = 3;
+  req.body_case = IMPULSE__ENVELOPE__BODY_ENSURE_TOPIC;
+  req.ensure_topic = &ensure;
+  assert_int_equal(imp_client_call_expect(
+                       c, &req, IMPULSE__ENVELOPE__BODY_ENSURE_TOPIC_OK, &a),
+                   0);
+  assert_int_equal(a->ensure_topic_ok->partitions, 3);
+  impulse__envelope__free_unpacked(a, NULL);
+  assert_int_equal(kcat_partitions(boot, "three"), 3);
+  impulse_client_close(c);
+
+  /* A client that leaves with 500 publishes in flight: the answers are
+   * dropped, the records are still written, the server serves on. */
+  c = it_connect(s, 0, CALL_TIMEOUT_MS);
+  assert_non_null(c);
+  for (int i = 0; i < 500; i++) {
+    Impulse__Envelope q = IMPULSE__ENVELOPE__INIT;
+    Impulse__PublishRequest pub = IMPULSE__PUBLISH_REQUEST__INIT;
+    pub.topic = "left";
+    pub.has_value = 1;
+    pub.value.data = (uint8_t *)"gone";
+    pub.value.len = 4;
+    q.body_case = IMPULSE__ENVELOPE__BODY_PUBLISH;
+    q.publish = &pub;
+    assert_int_equal(imp_client_send(c, &q, NULL), 0);
+  }
+  Impulse__Envelope *first = NULL;
+  assert_int_equal(imp_client_recv(c, &first), 0); /* flushed and under way */
+  impulse__envelope__free_unpacked(first, NULL);
+  impulse_client_close(c);
+  assert_int_equal(CLI(&r, NULL, "publish", "left", "-d", "after",
+                       "--via-server", "--addr", s->addr),
+                   0);
+  expect_published(&r, "published 1 event to left");
+  it_cli_free(&r);
+  out = kcat_read(boot, "left");
+  assert_int_equal(count_lines(out), 501);
+  free(out);
+  s->test_passed = 1;
+}
+
+static void test_publish_too_large(void **state) {
+  it_server_t *s = *state;
+  if (!have_kcat()) skip();
+  char boot[256], path[300];
+  info_kafka(s, boot, sizeof boot);
+
+  /* Direct: the server's frame limit (1 MiB here) bounds an event. */
+  snprintf(path, sizeof path, "%s/big.txt", s->root);
+  FILE *f = fopen(path, "w");
+  assert_non_null(f);
+  fputs("small1\n", f);
+  for (int i = 0; i < (2 << 20); i++) fputc('x', f);
+  fputs("\nsmall2\n", f);
+  assert_int_equal(fclose(f), 0);
+  it_cli_t r;
+  assert_int_equal(
+      CLI(&r, NULL, "publish", "sizes", "-f", path, "--addr", s->addr), 0);
+  assert_int_equal(r.status, 1);
+  assert_non_null(strstr(r.out, "published 2 events to sizes"));
+  assert_non_null(strstr(r.err, "line 2"));
+  assert_non_null(strstr(r.err, "above the 1048576-byte limit"));
+  assert_non_null(strstr(r.err, "1 of 3 events were not published"));
+  it_cli_free(&r);
+
+  /* Through the server: its producer's message.max.bytes (100000 here)
+   * bounds a record, and the answer says so. */
+  snprintf(path, sizeof path, "%s/mid.txt", s->root);
+  f = fopen(path, "w");
+  assert_non_null(f);
+  fputs("small3\n", f);
+  for (int i = 0; i < 200000; i++) fputc('y', f);
+  fputs("\nsmall4\n", f);
+  assert_int_equal(fclose(f), 0);
+  assert_int_equal(CLI(&r, NULL, "publish", "sizes", "-f", path, "--via-server",
+                       "--addr", s->addr),
+                   0);
+  assert_int_equal(r.status, 1);
+  assert_non_null(strstr(r.out, "published 2 events to sizes"));
+  assert_non_null(strstr(r.err, "TOO_LARGE"));
+  assert_non_null(strstr(r.err, "record of 200000 bytes is above the"));
+  it_cli_free(&r);
+
+  /* The server keeps serving; exactly the small events were written. */
+  assert_int_equal(CLI(&r, NULL, "publish", "sizes", "-d", "small5",
+                       "--via-server", "--addr", s->addr),
+                   0);
+  expect_published(&r, "published 1 event to sizes");
+  it_cli_free(&r);
+  char *out = kcat_read(boot, "sizes");
+  assert_int_equal(count_lines(out), 5);
+  for (int i = 1; i <= 5; i++) {
+    char want[32];
+    snprintf(want, sizeof want, "small%d\n", i);
+    assert_non_null(strstr(out, want));
+  }
+  free(out);
+  s->test_passed = 1;
+}
+
+/* `impulse kafka` under test: its own process group, killed with us. */
+typedef struct cluster_s {
+  pid_t pid;
+  char addr[256];
+  char file[300]; /* --bootstrap-file */
+  char out[300];  /* its stdout */
+  char log[300];  /* its stderr */
+} cluster_t;
+
+static int cluster_start(cluster_t *k, const char *dir) {
+  snprintf(k->file, sizeof k->file, "%s/kafka.addr", dir);
+  snprintf(k->out, sizeof k->out, "%s/kafka.out", dir);
+  snprintf(k->log, sizeof k->log, "%s/kafka.log", dir);
+  int outfd = open(k->out, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  int logfd = open(k->log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (outfd < 0 || logfd < 0) {
+    if (outfd >= 0) close(outfd);
+    if (logfd >= 0) close(logfd);
+    return -1;
+  }
+  pid_t parent = getpid();
+  pid_t pid = fork();
+  if (pid < 0) {
+    close(outfd);
+    close(logfd);
+    return -1;
+  }
+  if (pid == 0) {
+    setpgid(0, 0);
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (getppid() != parent) _exit(127);
+    dup2(outfd, 1);
+    dup2(logfd, 2);
+    execl(IMPULSE_BIN, IMPULSE_BIN, "kafka", "--listen", "127.0.0.1:0",
+          "--topic", "ext:3", "--bootstrap-file", k->file, (char *)NULL);
+    _exit(127);
+  }
+  close(outfd);
+  close(logfd);
+  k->pid = pid;
+  uint64_t until = it_now_ms() + 10000;
+  while (it_now_ms() < until) {
+    char *data = NULL;
+    size_t len = 0;
+    if (it_read_file(k->file, &data, &len) == 0 && len > 1 &&
+        data[len - 1] == '\n') {
+      data[len - 1] = '\0';
+      snprintf(k->addr, sizeof k->addr, "%s", data);
+      free(data);
+      return 0;
+    }
+    free(data);
+    if (waitpid(pid, NULL, WNOHANG) == pid) {
+      k->pid = 0;
+      return -1;
+    }
+    it_sleep_ms(20);
+  }
+  return -1;
+}
+
+/* SIGTERM; returns the exit status, or -1 when it had to be killed. */
+static int cluster_stop(cluster_t *k) {
+  if (k->pid <= 0) return -1;
+  kill(k->pid, SIGTERM);
+  uint64_t until = it_now_ms() + 5000;
+  int st;
+  while (it_now_ms() < until) {
+    if (waitpid(k->pid, &st, WNOHANG) == k->pid) {
+      k->pid = 0;
+      return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+    }
+    it_sleep_ms(20);
+  }
+  kill(-k->pid, SIGKILL);
+  waitpid(k->pid, NULL, 0);
+  k->pid = 0;
+  return -1;
+}
+
+/* A standalone cluster with a server on it. */
+typedef struct standalone_s {
+  char dir[64];
+  cluster_t k;
+  it_server_t s;
+} standalone_t;
+
+static int setup_standalone(void **state) {
+  standalone_t *st = calloc(1, sizeof *st);
+  if (st == NULL) return -1;
+  *state = st;
+  snprintf(st->dir, sizeof st->dir, "/tmp/impulse-kafka-XXXXXX");
+  if (mkdtemp(st->dir) == NULL || cluster_start(&st->k, st->dir) != 0) {
+    fprintf(stderr, "cannot start `impulse kafka`\n");
+    return -1;
+  }
+  const char *const extra[] = {"--kafka", st->k.addr, NULL};
+  return it_server_start(&st->s, extra);
+}
+
+static int teardown_standalone(void **state) {
+  standalone_t *st = *state;
+  if (st == NULL) return 0;
+  int passed = st->s.test_passed;
+  int rc = it_server_finish(&st->s);
+  if (st->k.pid > 0) cluster_stop(&st->k);
+  char *log = NULL;
+  size_t len = 0;
+  if (!passed && it_read_file(st->k.log, &log, &len) == 0)
+    fprintf(stderr, "----- impulse kafka log -----\n%s", log);
+  free(log);
+  unlink(st->k.log);
+  unlink(st->k.file);
+  unlink(st->k.out);
+  rmdir(st->dir);
+  free(st);
+  return rc;
+}
+
+static void test_standalone_cluster(void **state) {
+  standalone_t *st = *state;
+  cluster_t *k = &st->k;
+  it_server_t *s = &st->s;
+  if (!have_kcat()) skip();
+  assert_non_null(strstr(k->addr, "127.0.0.1:"));
+
+  /* stdout holds the one line "kafka: ADDR". */
+  char *kout = NULL, want[300];
+  size_t klen = 0;
+  assert_int_equal(it_read_file(k->out, &kout, &klen), 0);
+  snprintf(want, sizeof want, "kafka: %s\n", k->addr);
+  assert_string_equal(kout, want);
+  free(kout);
+
+  char boot[256], path[300];
+  info_kafka(s, boot, sizeof boot);
+  assert_string_equal(boot, k->addr);
+
+  write_events(s, "events.txt", NEVENTS, path, sizeof path);
+  it_cli_t r;
+  assert_int_equal(
+      CLI(&r, NULL, "publish", "ext", "-K", ":", "-f", path, "--addr", s->addr),
+      0);
+  expect_published(&r, "published 1000 events to ext");
+  it_cli_free(&r);
+  assert_int_equal(CLI(&r, NULL, "publish", "made", "-d", "on demand",
+                       "--via-server", "--addr", s->addr),
+                   0);
+  expect_published(&r, "published 1 event to made");
+  it_cli_free(&r);
+  assert_int_equal(kcat_partitions(k->addr, "ext"), 3);
+  char *out = kcat_read(k->addr, "ext");
+  expect_keyed_events(out, NEVENTS);
+  free(out);
+
+  /* The events live in the cluster's process: a server restart keeps
+   * them, and the restarted server publishes on. */
+  assert_int_equal(it_server_stop_checked(s), 0);
+  assert_int_equal(it_server_restart(s), 0);
+  assert_int_equal(CLI(&r, NULL, "publish", "ext", "-k", "key1000", "-d",
+                       "value-1000", "--addr", s->addr),
+                   0);
+  expect_published(&r, "published 1 event to ext");
+  it_cli_free(&r);
+  out = kcat_read(k->addr, "ext");
+  expect_keyed_events(out, NEVENTS + 1);
+  free(out);
+  out = kcat_read(k->addr, "made");
+  assert_string_equal(out, " on demand\n");
+  free(out);
+
+  /* SIGTERM stops the cluster cleanly and removes its bootstrap file. */
+  assert_int_equal(it_server_stop_checked(s), 0);
+  assert_int_equal(cluster_stop(k), 0);
+  assert_int_not_equal(access(k->file, F_OK), 0);
+  s->test_passed = 1;
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test_setup_teardown(test_publish_direct, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_publish_via_server, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_publish_too_large, setup_limits,
+                                      teardown),
+      cmocka_unit_test_setup_teardown(test_standalone_cluster, setup_standalone,
+                                      teardown_standalone),
+  };
+  return cmocka_run_group_tests_name("integration_publish", tests, NULL, NULL);
+}
