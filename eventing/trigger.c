@@ -35,16 +35,16 @@
 #include "server.h"
 #include "trigger_track.h"
 
-#define TICK_MS 100                /* commits, deadlines, close polling */
-#define DRAIN_BATCH 2048           /* records per wake-up before yielding */
-#define MAX_RECORD_HEADERS 100     /* more makes a record undeliverable */
+#define TICK_MS 100            /* commits, deadlines, close polling */
+#define DRAIN_BATCH 2048       /* records per wake-up before yielding */
+#define MAX_RECORD_HEADERS 100 /* more makes a record undeliverable */
 #define MAX_REPLY_HEADERS 32
-#define REVOKE_WAIT_MS 5000        /* in-flight calls of revoked partitions */
-#define DELETE_WAIT_MS 3000        /* in-flight calls of a deleted trigger */
-#define CLOSE_WAIT_MS 5000         /* leaving the group */
-#define REASON_SHOW_MS 10000       /* how long a failure shows in state */
+#define REVOKE_WAIT_MS 5000  /* in-flight calls of revoked partitions */
+#define DELETE_WAIT_MS 3000  /* in-flight calls of a deleted trigger */
+#define CLOSE_WAIT_MS 5000   /* leaving the group */
+#define REASON_SHOW_MS 10000 /* how long a failure shows in state */
 #define MAX_PARTITION_ID 100000
-#define COMMIT_HOLD_MS 15000       /* commits refused during a rebalance */
+#define COMMIT_HOLD_MS 15000 /* commits refused during a rebalance */
 
 #define DEF_FROM "earliest"
 #define DEF_ORDERING "partition"
@@ -66,7 +66,7 @@ typedef struct keyq_s keyq_t;
 /* A header of a record: pointers into the record's own block. */
 typedef struct hdr_s {
   const char *name;
-  const void *value;           /* NULL for a null value */
+  const void *value; /* NULL for a null value */
   size_t len;
 } hdr_t;
 
@@ -79,45 +79,45 @@ typedef struct hdr_s {
 
 /* One record taken from a partition. */
 struct rec_s {
-  trigger_t *trigger;          /* referenced */
-  part_t *part;                /* NULL once finished or given up */
-  keyq_t *keyq;                /* ordering key: its key's queue */
-  rec_t *knext;                /* next waiting record of the same key */
-  uint64_t seq;                /* in part->track */
+  trigger_t *trigger; /* referenced */
+  part_t *part;       /* NULL once finished or given up */
+  keyq_t *keyq;       /* ordering key: its key's queue */
+  rec_t *knext;       /* next waiting record of the same key */
+  uint64_t seq;       /* in part->track */
   int32_t partition;
   int64_t offset;
-  int64_t timestamp;           /* ms since the epoch, -1 when unknown */
-  int state;                   /* R_* */
-  int phase;                   /* what the timer does next (PH_*) */
-  unsigned ops;                /* invocation or produce callbacks pending */
-  int timer_state;             /* 0 none, 1 initialised, 2 closing */
-  int in_backoff;              /* timer running */
-  unsigned attempts;           /* failed attempts, as stored */
-  unsigned transient;          /* failures not counted (function missing...) */
-  int stored;                  /* an AttemptRecord exists for it */
-  int undeliverable;           /* dead-letter at once */
-  unsigned ce;                 /* CE_* */
+  int64_t timestamp;  /* ms since the epoch, -1 when unknown */
+  int state;          /* R_* */
+  int phase;          /* what the timer does next (PH_*) */
+  unsigned ops;       /* invocation or produce callbacks pending */
+  int timer_state;    /* 0 none, 1 initialised, 2 closing */
+  int in_backoff;     /* timer running */
+  unsigned attempts;  /* failed attempts, as stored */
+  unsigned transient; /* failures not counted (function missing...) */
+  int stored;         /* an AttemptRecord exists for it */
+  int undeliverable;  /* dead-letter at once */
+  unsigned ce;        /* CE_* */
   uv_timer_t timer;
-  const char *key;             /* NULL: no key */
+  const char *key; /* NULL: no key */
   size_t klen;
   const char *value;
   size_t vlen;
   hdr_t *hdrs;
   size_t nhdrs;
-  char *reply;                 /* block holding the response, owned */
-  const char *rpayload;        /* response payload, in the block */
+  char *reply;          /* block holding the response, owned */
+  const char *rpayload; /* response payload, in the block */
   size_t replylen;
-  hdr_t *rhdrs;                /* response headers, in the reply block */
+  hdr_t *rhdrs; /* response headers, in the reply block */
   size_t nrhdrs;
-  char error[384];             /* last failure */
+  char error[384]; /* last failure */
 };
 
 /* Records of one key in one partition (ordering key). */
 struct keyq_s {
-  keyq_t *next;                /* hash chain */
+  keyq_t *next; /* hash chain */
   uint64_t hash;
-  rec_t *busy;                 /* being processed */
-  rec_t *head, *tail;          /* waiting, in offset order */
+  rec_t *busy;        /* being processed */
+  rec_t *head, *tail; /* waiting, in offset order */
   int null_key;
   size_t klen;
   char key[];
@@ -127,7 +127,7 @@ struct keyq_s {
 typedef struct att_s {
   int64_t offset;
   unsigned attempts;
-  char *error;                 /* owned, may be NULL */
+  char *error; /* owned, may be NULL */
 } att_t;
 
 /* An assigned partition. */
@@ -135,70 +135,70 @@ struct part_s {
   trigger_t *trigger;
   int32_t id;
   imp_track_t track;
-  uint64_t cursor;             /* first record not started (partition/none) */
-  unsigned pending;            /* records kept, not finished */
-  unsigned active;             /* started, not finished, not stalled */
+  uint64_t cursor;  /* first record not started (partition/none) */
+  unsigned pending; /* records kept, not finished */
+  unsigned active;  /* started, not finished, not stalled */
   int paused;
-  int stopping;                /* revoked or closing: nothing new starts */
-  int seen;                    /* a record came since the assignment */
-  int64_t skip_below;          /* finished here before: not again (-1) */
-  int skipping;                /* the seek past them was asked for */
-  int64_t committed;           /* acknowledged by the group, -1 none */
-  int64_t commit_sent;         /* last one asked for */
-  keyq_t **kb;                 /* key queues (ordering key) */
+  int stopping;        /* revoked or closing: nothing new starts */
+  int seen;            /* a record came since the assignment */
+  int64_t skip_below;  /* finished here before: not again (-1) */
+  int skipping;        /* the seek past them was asked for */
+  int64_t committed;   /* acknowledged by the group, -1 none */
+  int64_t commit_sent; /* last one asked for */
+  keyq_t **kb;         /* key queues (ordering key) */
   size_t nkb, nkeys;
-  att_t *att;                  /* stored attempt counts, by offset */
+  att_t *att; /* stored attempt counts, by offset */
   size_t natt;
 };
 
 struct trigger_s {
-  imp_triggers_t *triggers;    /* referenced */
-  Impulse__TriggerSpec *spec;  /* owned */
+  imp_triggers_t *triggers;   /* referenced */
+  Impulse__TriggerSpec *spec; /* owned */
   int ordering;
   unsigned max_in_flight, max_retries, backoff_initial, backoff_max;
-  unsigned window;             /* records kept per partition before pausing */
+  unsigned window; /* records kept per partition before pausing */
   char ce_source[300];
-  int state;                   /* T_* */
-  int refs;                    /* list + records + open handles */
-  int removed;                 /* deleted: not listed, nothing stored */
+  int state;   /* T_* */
+  int refs;    /* list + records + open handles */
+  int removed; /* deleted: not listed, nothing stored */
   rd_kafka_t *rk;
-  rd_kafka_queue_t *cq;        /* consumer queue */
+  rd_kafka_queue_t *cq; /* consumer queue */
   imp_kafka_watch_t *watch;
-  rd_kafka_queue_t *adminq;    /* committed offsets of new assignments */
+  rd_kafka_queue_t *adminq; /* committed offsets of new assignments */
   imp_kafka_watch_t *admin_watch;
-  rd_kafka_queue_t *closeq;    /* while leaving the group */
+  rd_kafka_queue_t *closeq; /* while leaving the group */
   imp_kafka_watch_t *close_watch;
   uv_timer_t tick;
-  uv_timer_t more;             /* drain again next loop turn */
-  part_t **parts;              /* by partition id */
+  uv_timer_t more; /* drain again next loop turn */
+  part_t **parts;  /* by partition id */
   size_t nparts;
   rd_kafka_topic_partition_list_t *revoking; /* revoked, not yet released */
   uint64_t revoke_deadline;
   uint64_t drain_deadline, close_deadline;
-  int assigned;                /* a first assignment came */
-  uint64_t commit_hold_until;  /* periodic commits held until at most */
-  int hold_rebalance;          /* held: a commit was refused as rebalancing */
-  int hold_assigns;            /* held: rebalance callbacks still to come */
-  int64_t *done;               /* by partition id: low-water mark when this
-                                  process last released it, -1 none */
+  int assigned;               /* a first assignment came */
+  uint64_t commit_hold_until; /* periodic commits held until at most */
+  int hold_rebalance;         /* held: a commit was refused as rebalancing */
+  int hold_assigns;           /* held: rebalance callbacks still to come */
+  int64_t *done;              /* by partition id: low-water mark when this
+                                 process last released it, -1 none */
   size_t ndone;
-  imp_client_t *del_client;    /* trigger rm waiting for the stop */
+  imp_client_t *del_client; /* trigger rm waiting for the stop */
   uint64_t del_id;
   uint64_t received, handled, retried, dead_lettered;
-  char reason[384];            /* last retried failure */
+  char reason[384]; /* last retried failure */
   uint64_t reason_ms;
-  char kerr[384];              /* last Kafka error */
+  char kerr[384]; /* last Kafka error */
   uint64_t kerr_ms;
   trigger_t *next, *prev;
 };
 
 struct imp_triggers_s {
   imp_server_t *server;
-  trigger_t list;              /* sentinel */
-  int refs;                    /* 1 until freed + 1 per trigger */
+  trigger_t list; /* sentinel */
+  int refs;       /* 1 until freed + 1 per trigger */
   int closing;
   int freed;
-  imp_batch_t *batch;          /* attempt records written next loop turn */
+  imp_batch_t *batch; /* attempt records written next loop turn */
   size_t batch_ops;
   uv_check_t flush;
   int flush_open;
@@ -234,7 +234,8 @@ static int valid_name(const char *s) {
   size_t n = strlen(s);
   if (n == 0 || n > 64 || !isalnum((unsigned char)s[0])) return 0;
   for (size_t i = 0; i < n; i++)
-    if (!isalnum((unsigned char)s[i]) && s[i] != '-' && s[i] != '_' && s[i] != '.')
+    if (!isalnum((unsigned char)s[i]) && s[i] != '-' && s[i] != '_' &&
+        s[i] != '.')
       return 0;
   return 1;
 }
@@ -302,7 +303,8 @@ static void set_kafka_error(trigger_t *trigger, const char *fmt, ...) {
   va_end(ap);
   uint64_t now = imp_now_ms();
   /* The same error again is logged at most every 10 s. */
-  if (strcmp(msg, trigger->kerr) != 0 || now - trigger->kerr_ms > REASON_SHOW_MS)
+  if (strcmp(msg, trigger->kerr) != 0 ||
+      now - trigger->kerr_ms > REASON_SHOW_MS)
     IMP_LOG(IMP_LOG_WARN, "trigger %s: %s", trigger->spec->name, msg);
   memcpy(trigger->kerr, msg, sizeof msg);
   trigger->kerr_ms = now;
@@ -496,11 +498,16 @@ static rec_t *rec_new(trigger_t *trigger, const rd_kafka_message_t *msg) {
       h->value = p;
       p += vlen;
     }
-    if (strcmp(name, "ce_id") == 0) rec->ce |= CE_ID;
-    else if (strcmp(name, "ce_source") == 0) rec->ce |= CE_SOURCE;
-    else if (strcmp(name, "ce_type") == 0) rec->ce |= CE_TYPE;
-    else if (strcmp(name, "ce_time") == 0) rec->ce |= CE_TIME;
-    else if (strcmp(name, "ce_specversion") == 0) rec->ce |= CE_SPECVERSION;
+    if (strcmp(name, "ce_id") == 0)
+      rec->ce |= CE_ID;
+    else if (strcmp(name, "ce_source") == 0)
+      rec->ce |= CE_SOURCE;
+    else if (strcmp(name, "ce_type") == 0)
+      rec->ce |= CE_TYPE;
+    else if (strcmp(name, "ce_time") == 0)
+      rec->ce |= CE_TIME;
+    else if (strcmp(name, "ce_specversion") == 0)
+      rec->ce |= CE_SPECVERSION;
   }
   size_t max = trigger->triggers->server->cfg.max_event_bytes;
   if (nh > MAX_RECORD_HEADERS) {
@@ -511,7 +518,8 @@ static rec_t *rec_new(trigger_t *trigger, const rd_kafka_message_t *msg) {
   } else if (msg->len > max) {
     rec->undeliverable = 1;
     snprintf(rec->error, sizeof rec->error,
-             "record of %zu bytes exceeds --max-event-bytes %zu", msg->len, max);
+             "record of %zu bytes exceeds --max-event-bytes %zu", msg->len,
+             max);
   }
   return rec;
 }
@@ -551,10 +559,10 @@ static void on_rec_timer(uv_timer_t *t) {
   }
   if (rec->part->stopping) return; /* stalled by part_stop() already */
   switch (rec->phase) {
-  case PH_INVOKE: rec_start(rec); break;
-  case PH_DLQ: rec_dead_letter(rec); break;
-  case PH_REPLY: rec_reply(rec); break;
-  default: rec_finish(rec); break;
+    case PH_INVOKE: rec_start(rec); break;
+    case PH_DLQ: rec_dead_letter(rec); break;
+    case PH_REPLY: rec_reply(rec); break;
+    default: rec_finish(rec); break;
   }
 }
 
@@ -640,7 +648,8 @@ static void rec_fail(rec_t *rec, int code, const char *message) {
   rec_schedule(rec, PH_INVOKE, backoff_ms(trigger, rec->attempts));
 }
 
-/* ---- invocation ----------------------------------------------------------- */
+/* ---- invocation -----------------------------------------------------------
+ */
 
 static void on_invoked(void *arg, int code, const char *message,
                        const Impulse__InvokeResponse *resp) {
@@ -665,8 +674,8 @@ static void on_invoked(void *arg, int code, const char *message,
     return;
   }
   /* Keep the response (payload and headers) for the reply topic. */
-  size_t nh = resp->n_headers > MAX_REPLY_HEADERS ? MAX_REPLY_HEADERS
-                                                  : resp->n_headers;
+  size_t nh =
+      resp->n_headers > MAX_REPLY_HEADERS ? MAX_REPLY_HEADERS : resp->n_headers;
   size_t size = nh * sizeof(hdr_t) + resp->payload.len + 1;
   for (size_t i = 0; i < nh; i++)
     size += strlen(resp->headers[i]->name) + 1 + resp->headers[i]->value.len;
@@ -759,7 +768,8 @@ static void rec_invoke(rec_t *rec) {
   }
 }
 
-/* ---- dead letters and replies ------------------------------------------------- */
+/* ---- dead letters and replies
+ * ------------------------------------------------- */
 
 static void on_dlq_done(void *arg, int err, const char *errstr,
                         int32_t partition, int64_t offset) {
@@ -880,9 +890,9 @@ static void rec_reply(rec_t *rec) {
   for (size_t i = 0; i < n; i++) hp[i] = &hs[i];
   const char *payload = rec->rpayload;
   rec->ops++;
-  int rc = imp_kafka_produce(trigger->triggers->server->kafka, spec->reply_topic,
-                             -1, rec->key, rec->klen, payload, rec->replylen, hp,
-                             n, on_reply_done, rec);
+  int rc = imp_kafka_produce(trigger->triggers->server->kafka,
+                             spec->reply_topic, -1, rec->key, rec->klen,
+                             payload, rec->replylen, hp, n, on_reply_done, rec);
   if (rc == 0) return;
   rec->ops--;
   if (rc == -EMSGSIZE) {
@@ -902,7 +912,8 @@ static void rec_reply(rec_t *rec) {
   }
 }
 
-/* ---- ordering, completion, back-pressure ----------------------------------------- */
+/* ---- ordering, completion, back-pressure
+ * ----------------------------------------- */
 
 static uint64_t hash_key(const rec_t *rec) {
   uint64_t h = 1469598103934665603ull; /* FNV-1a */
@@ -993,7 +1004,8 @@ static void part_pause(part_t *part, int on) {
 static void part_pump(part_t *part) {
   trigger_t *trigger = part->trigger;
   if (part->stopping || trigger->ordering == ORD_KEY) return;
-  unsigned limit = trigger->ordering == ORD_PARTITION ? 1 : trigger->max_in_flight;
+  unsigned limit =
+      trigger->ordering == ORD_PARTITION ? 1 : trigger->max_in_flight;
   while (part->active < limit && part->cursor < part->track.tail) {
     if (part->cursor < part->track.head) {
       part->cursor = part->track.head;
@@ -1059,9 +1071,11 @@ static void rec_finish(rec_t *rec) {
 /* A record consumed from an assigned partition. */
 static void on_record(trigger_t *trigger, const rd_kafka_message_t *msg) {
   int32_t id = msg->partition;
-  part_t *part = id >= 0 && (size_t)id < trigger->nparts ? trigger->parts[id] : NULL;
+  part_t *part =
+      id >= 0 && (size_t)id < trigger->nparts ? trigger->parts[id] : NULL;
   if (part == NULL || part->stopping) return; /* redelivered to its owner */
-  if (part->track.next >= 0 && msg->offset < part->track.next) return; /* seen */
+  if (part->track.next >= 0 && msg->offset < part->track.next)
+    return; /* seen */
   if (msg->offset < part->skip_below) {
     /* The group restarted the partition below what this process finished
      * before (its commit was refused, or the partition was lost): those
@@ -1073,28 +1087,29 @@ static void on_record(trigger_t *trigger, const rd_kafka_message_t *msg) {
       rd_kafka_error_t *error = rd_kafka_seek_partitions(trigger->rk, l, 0);
       if (error) rd_kafka_error_destroy(error); /* the records are skipped */
       rd_kafka_topic_partition_list_destroy(l);
-      IMP_LOG(IMP_LOG_INFO, "trigger %s: partition %d restarts at %lld, "
+      IMP_LOG(IMP_LOG_INFO,
+              "trigger %s: partition %d restarts at %lld, "
               "below %lld handled here already: skipping to it",
               trigger->spec->name, (int)id, (long long)msg->offset,
               (long long)part->skip_below);
       part->skipping = 1;
       /* Committable at once: everything below was finished here. */
-      if (part->track.next < part->skip_below) part->track.next = part->skip_below;
+      if (part->track.next < part->skip_below)
+        part->track.next = part->skip_below;
     }
     return;
   }
+  /* A record that cannot be tracked cannot be skipped either: the next
+   * one finishing would commit past it. Without memory, stop here; the
+   * records not committed come again after the restart. */
   rec_t *rec = rec_new(trigger, msg);
-  if (rec == NULL) {
+  if (rec == NULL ||
+      imp_track_push(&part->track, msg->offset, rec, &rec->seq) != 0) {
     IMP_LOG(IMP_LOG_ERROR, "trigger %s: out of memory for a record",
             trigger->spec->name);
-    return;
+    abort();
   }
   rec->part = part;
-  if (imp_track_push(&part->track, msg->offset, rec, &rec->seq) != 0) {
-    rec->part = NULL;
-    rec_maybe_free(rec);
-    return;
-  }
   attempt_lookup(part, rec);
   part->seen = 1;
   part->pending++;
@@ -1120,7 +1135,8 @@ static void on_record(trigger_t *trigger, const rd_kafka_message_t *msg) {
     part_pause(part, 1);
 }
 
-/* ---- partitions ------------------------------------------------------------- */
+/* ---- partitions -------------------------------------------------------------
+ */
 
 static part_t *part_get(trigger_t *trigger, int32_t id) {
   return id >= 0 && (size_t)id < trigger->nparts ? trigger->parts[id] : NULL;
@@ -1163,7 +1179,8 @@ static void part_stop(part_t *part) {
   part->stopping = 1;
   for (uint64_t s = part->track.head; s < part->track.tail; s++) {
     rec_t *rec = imp_track_at(&part->track, s)->item;
-    if (rec != NULL && rec->state == R_ACTIVE && rec->in_backoff) rec_stall(rec);
+    if (rec != NULL && rec->state == R_ACTIVE && rec->in_backoff)
+      rec_stall(rec);
   }
 }
 
@@ -1190,7 +1207,8 @@ static void part_release(part_t *part) {
       trigger->ndone = n;
     }
   }
-  if (lwm >= 0 && (size_t)part->id < trigger->ndone) trigger->done[part->id] = lwm;
+  if (lwm >= 0 && (size_t)part->id < trigger->ndone)
+    trigger->done[part->id] = lwm;
   if (part->paused && trigger->rk) part_pause(part, 0);
   for (uint64_t s = part->track.head; s < part->track.tail; s++) {
     rec_t *rec = imp_track_at(&part->track, s)->item;
@@ -1255,13 +1273,13 @@ static void trigger_commit(trigger_t *trigger, int force) {
 static void release_parts(trigger_t *trigger,
                           const rd_kafka_topic_partition_list_t *which,
                           int lost) {
-  rd_kafka_topic_partition_list_t *commit = rd_kafka_topic_partition_list_new(8);
+  rd_kafka_topic_partition_list_t *commit =
+      rd_kafka_topic_partition_list_new(8);
   for (size_t i = 0; i < trigger->nparts; i++) {
     part_t *part = trigger->parts[i];
     if (part == NULL) continue;
-    if (which != NULL &&
-        rd_kafka_topic_partition_list_find(which, trigger->spec->topic,
-                                           part->id) == NULL)
+    if (which != NULL && rd_kafka_topic_partition_list_find(
+                             which, trigger->spec->topic, part->id) == NULL)
       continue;
     if (!lost) commit_add(commit, part);
     part_release(part);
@@ -1277,16 +1295,16 @@ static unsigned busy_in(trigger_t *trigger,
   for (size_t i = 0; i < trigger->nparts; i++) {
     part_t *part = trigger->parts[i];
     if (part == NULL) continue;
-    if (which != NULL &&
-        rd_kafka_topic_partition_list_find(which, trigger->spec->topic,
-                                           part->id) == NULL)
+    if (which != NULL && rd_kafka_topic_partition_list_find(
+                             which, trigger->spec->topic, part->id) == NULL)
       continue;
     n += part->active;
   }
   return n;
 }
 
-/* ---- the consumer ---------------------------------------------------------- */
+/* ---- the consumer ----------------------------------------------------------
+ */
 
 static int is_cooperative(rd_kafka_t *rk) {
   const char *p = rd_kafka_rebalance_protocol(rk);
@@ -1463,6 +1481,27 @@ static void on_admin_event(trigger_t *trigger, rd_kafka_event_t *ev) {
   }
 }
 
+/*
+ * Serves the queue rd_kafka_consumer_close_queue() reports on. The
+ * consumer's own queue is forwarded there, records it still held
+ * included, so it is polled as events (rd_kafka_queue_poll_callback()
+ * asserts on a record): callbacks run, records are dropped (uncommitted,
+ * they come again), a rebalance handed back as an event is served here.
+ */
+static void close_queue_drain(trigger_t *trigger) {
+  rd_kafka_event_t *ev;
+  while (trigger->closeq != NULL &&
+         (ev = rd_kafka_queue_poll(trigger->closeq, 0)) != NULL) {
+    if (rd_kafka_event_type(ev) == RD_KAFKA_EVENT_REBALANCE) {
+      rd_kafka_topic_partition_list_t *l =
+          rd_kafka_event_topic_partition_list(ev);
+      if (l != NULL)
+        on_rebalance(trigger->rk, rd_kafka_event_error(ev), l, trigger);
+    }
+    rd_kafka_event_destroy(ev);
+  }
+}
+
 /* Drains the consumer queue (bounded per wake-up) and moves stop and
  * revoke along. */
 static void trigger_service(trigger_t *trigger) {
@@ -1491,13 +1530,14 @@ static void trigger_service(trigger_t *trigger) {
     rd_kafka_event_destroy(ev);
   }
   if (trigger->closeq != NULL && trigger->state == T_CLOSING)
-    while (rd_kafka_queue_poll_callback(trigger->closeq, 0) > 0) {
-    }
+    close_queue_drain(trigger);
   trigger_progress(trigger);
   trigger_unref(trigger);
 }
 
-static void on_consumer_events(void *arg) { trigger_service(arg); }
+static void on_consumer_events(void *arg) {
+  trigger_service(arg);
+}
 
 static void on_more(uv_timer_t *t) {
   trigger_service(IMP_CONTAINER_OF(t, trigger_t, more));
@@ -1505,7 +1545,8 @@ static void on_more(uv_timer_t *t) {
 
 /* Services the trigger on the next loop turn. */
 static void trigger_kick(trigger_t *trigger) {
-  if (trigger->state != T_CLOSED && !uv_is_active((uv_handle_t *)&trigger->more))
+  if (trigger->state != T_CLOSED &&
+      !uv_is_active((uv_handle_t *)&trigger->more))
     uv_timer_start(&trigger->more, on_more, 0, 0);
 }
 
@@ -1539,6 +1580,7 @@ static int consumer_open(trigger_t *trigger, char *err, size_t errlen) {
   snprintf(client_id, sizeof client_id, "impulse-trigger-%s", spec->name);
   int embedded = imp_kafka_is_embedded(server->kafka);
   /* Ours always: the broker depends on them. */
+  /* clang-format off */
   const char *fixed[] = {
       "group.id", spec->group,
       "enable.auto.commit", "false",
@@ -1556,6 +1598,7 @@ static int consumer_open(trigger_t *trigger, char *err, size_t errlen) {
       "heartbeat.interval.ms", "500",
       "fetch.wait.max.ms", embedded ? "5" : "100",
       NULL};
+  /* clang-format on */
   char why[256];
   for (size_t i = 0; fixed[i]; i += 2)
     if (rd_kafka_conf_set(conf, fixed[i], fixed[i + 1], why, sizeof why) !=
@@ -1566,8 +1609,8 @@ static int consumer_open(trigger_t *trigger, char *err, size_t errlen) {
     }
   for (size_t i = 0; defaults[i]; i += 2)
     if (!user_set(server, defaults[i]) &&
-        rd_kafka_conf_set(conf, defaults[i], defaults[i + 1], why, sizeof why) !=
-            RD_KAFKA_CONF_OK) {
+        rd_kafka_conf_set(conf, defaults[i], defaults[i + 1], why,
+                          sizeof why) != RD_KAFKA_CONF_OK) {
       snprintf(err, errlen, "%s=%s: %s", defaults[i], defaults[i + 1], why);
       rd_kafka_conf_destroy(conf);
       return -EINVAL;
@@ -1585,8 +1628,8 @@ static int consumer_open(trigger_t *trigger, char *err, size_t errlen) {
   rd_kafka_poll_set_consumer(rk);
   trigger->rk = rk;
   trigger->cq = rd_kafka_queue_get_consumer(rk);
-  trigger->watch = imp_kafka_watch(server->loop, trigger->cq,
-                                   on_consumer_events, trigger);
+  trigger->watch =
+      imp_kafka_watch(server->loop, trigger->cq, on_consumer_events, trigger);
   trigger->adminq = rd_kafka_queue_new(rk);
   trigger->admin_watch = imp_kafka_watch(server->loop, trigger->adminq,
                                          on_consumer_events, trigger);
@@ -1631,7 +1674,8 @@ static void consumer_destroy(trigger_t *trigger) {
   trigger->rk = NULL;
 }
 
-/* ---- triggers ------------------------------------------------------------- */
+/* ---- triggers -------------------------------------------------------------
+ */
 
 static void on_trigger_handle_closed(uv_handle_t *h) {
   trigger_unref(h->data);
@@ -1656,15 +1700,17 @@ static trigger_t *trigger_new(imp_triggers_t *triggers,
   trigger->triggers = triggers;
   triggers->refs++;
   trigger->spec = spec;
-  trigger->ordering = ordering_of(spec->ordering ? spec->ordering : DEF_ORDERING);
-  trigger->max_in_flight =
-      spec->has_max_in_flight && spec->max_in_flight ? spec->max_in_flight
-                                                     : DEF_MAX_IN_FLIGHT;
+  trigger->ordering =
+      ordering_of(spec->ordering ? spec->ordering : DEF_ORDERING);
+  trigger->max_in_flight = spec->has_max_in_flight && spec->max_in_flight
+                               ? spec->max_in_flight
+                               : DEF_MAX_IN_FLIGHT;
   trigger->max_retries =
       spec->has_max_retries ? spec->max_retries : DEF_MAX_RETRIES;
-  trigger->backoff_initial = spec->has_backoff_initial_ms && spec->backoff_initial_ms
-                                 ? spec->backoff_initial_ms
-                                 : DEF_BACKOFF_INITIAL;
+  trigger->backoff_initial =
+      spec->has_backoff_initial_ms && spec->backoff_initial_ms
+          ? spec->backoff_initial_ms
+          : DEF_BACKOFF_INITIAL;
   trigger->backoff_max = spec->has_backoff_max_ms && spec->backoff_max_ms
                              ? spec->backoff_max_ms
                              : DEF_BACKOFF_MAX;
@@ -1734,14 +1780,16 @@ static void trigger_stop(trigger_t *trigger, unsigned drain_ms,
 static void trigger_closed(trigger_t *trigger) {
   trigger->state = T_CLOSED;
   release_parts(trigger, NULL, 1);
-  if (trigger->revoking) rd_kafka_topic_partition_list_destroy(trigger->revoking);
+  if (trigger->revoking)
+    rd_kafka_topic_partition_list_destroy(trigger->revoking);
   trigger->revoking = NULL;
   consumer_destroy(trigger);
   uv_timer_stop(&trigger->tick);
   uv_timer_stop(&trigger->more);
-  IMP_LOG(IMP_LOG_INFO, "trigger %s stopped (received %llu, handled %llu, "
-          "dead-lettered %llu)", trigger->spec->name,
-          (unsigned long long)trigger->received,
+  IMP_LOG(IMP_LOG_INFO,
+          "trigger %s stopped (received %llu, handled %llu, "
+          "dead-lettered %llu)",
+          trigger->spec->name, (unsigned long long)trigger->received,
           (unsigned long long)trigger->handled,
           (unsigned long long)trigger->dead_lettered);
   if (trigger->del_client) {
@@ -1791,9 +1839,10 @@ static void trigger_progress(trigger_t *trigger) {
   if (trigger->state == T_DRAINING &&
       (busy_in(trigger, NULL) == 0 || now >= trigger->drain_deadline)) {
     if (busy_in(trigger, NULL) > 0)
-      IMP_LOG(IMP_LOG_WARN, "trigger %s: %u invocations still under way are "
-              "given up (their records come again)", trigger->spec->name,
-              busy_in(trigger, NULL));
+      IMP_LOG(IMP_LOG_WARN,
+              "trigger %s: %u invocations still under way are "
+              "given up (their records come again)",
+              trigger->spec->name, busy_in(trigger, NULL));
     release_parts(trigger, NULL, 0);
     if (trigger->rk == NULL) {
       trigger_closed(trigger);
@@ -1801,11 +1850,11 @@ static void trigger_progress(trigger_t *trigger) {
     }
     trigger->state = T_CLOSING;
     trigger->closeq = rd_kafka_queue_new(trigger->rk);
-    trigger->close_watch = imp_kafka_watch(trigger->triggers->server->loop,
-                                           trigger->closeq, on_consumer_events,
-                                           trigger);
-    rd_kafka_error_t *error = rd_kafka_consumer_close_queue(trigger->rk,
-                                                            trigger->closeq);
+    trigger->close_watch =
+        imp_kafka_watch(trigger->triggers->server->loop, trigger->closeq,
+                        on_consumer_events, trigger);
+    rd_kafka_error_t *error =
+        rd_kafka_consumer_close_queue(trigger->rk, trigger->closeq);
     if (error != NULL) {
       IMP_LOG(IMP_LOG_WARN, "trigger %s: close: %s", trigger->spec->name,
               rd_kafka_error_string(error));
@@ -1815,13 +1864,14 @@ static void trigger_progress(trigger_t *trigger) {
     }
   }
   if (trigger->state == T_CLOSING) {
-    while (rd_kafka_queue_poll_callback(trigger->closeq, 0) > 0) {
-    }
+    close_queue_drain(trigger);
     if (rd_kafka_consumer_closed(trigger->rk)) {
       trigger_closed(trigger);
     } else if (now >= trigger->close_deadline) {
-      IMP_LOG(IMP_LOG_WARN, "trigger %s: the consumer did not leave its group "
-              "in time", trigger->spec->name);
+      IMP_LOG(IMP_LOG_WARN,
+              "trigger %s: the consumer did not leave its group "
+              "in time",
+              trigger->spec->name);
       trigger_closed(trigger);
     }
   }
@@ -1833,7 +1883,8 @@ static trigger_t *trigger_find(imp_triggers_t *triggers, const char *name) {
   return NULL;
 }
 
-/* ---- the broker ------------------------------------------------------------- */
+/* ---- the broker -------------------------------------------------------------
+ */
 
 static int restore_one(void *arg, const char *k, size_t kl, const char *v,
                        size_t vl) {
@@ -1851,7 +1902,12 @@ static int restore_one(void *arg, const char *k, size_t kl, const char *v,
     set_kafka_error(trigger, "no Kafka connection");
     return 0;
   }
-  if (ensure_topics(triggers, spec, err, sizeof err) != 0)
+  /* The embedded cluster starts empty: its topics are made again (at
+   * once, in-process). An external cluster has them since the trigger was
+   * created; asking it here could hold the server's start for seconds per
+   * topic while it is unreachable. */
+  if (imp_kafka_is_embedded(triggers->server->kafka) &&
+      ensure_topics(triggers, spec, err, sizeof err) != 0)
     set_kafka_error(trigger, "%s", err); /* the consumer waits for it */
   if (trigger_start(trigger, err, sizeof err) != 0) return 0;
   IMP_LOG(IMP_LOG_DEBUG, "restored trigger %s (%s -> %s)", spec->name,
@@ -1874,7 +1930,8 @@ int imp_triggers_open(struct imp_server_s *server, imp_triggers_t **out) {
   int rc = imp_store_scan(server->store, IMP_CF_TRIGGERS, NULL, 0, restore_one,
                           triggers);
   unsigned n = 0;
-  for (trigger_t *t = triggers->list.next; t != &triggers->list; t = t->next) n++;
+  for (trigger_t *t = triggers->list.next; t != &triggers->list; t = t->next)
+    n++;
   if (n) IMP_LOG(IMP_LOG_INFO, "restored %u trigger%s", n, n == 1 ? "" : "s");
   *out = triggers;
   return rc;
@@ -1887,7 +1944,8 @@ void imp_triggers_close(imp_triggers_t *triggers, int timeout_ms) {
   /* Calls under way get most of the time; leaving the group is quick. */
   unsigned drain = t / 2, close = t - drain;
   if (close > CLOSE_WAIT_MS) close = CLOSE_WAIT_MS;
-  for (trigger_t *tr = triggers->list.next; tr != &triggers->list; tr = tr->next)
+  for (trigger_t *tr = triggers->list.next; tr != &triggers->list;
+       tr = tr->next)
     trigger_stop(tr, drain, close);
 }
 
@@ -1929,7 +1987,8 @@ void imp_triggers_free(imp_triggers_t *triggers) {
   triggers_unref(triggers);
 }
 
-/* ---- RPC ----------------------------------------------------------------------- */
+/* ---- RPC
+ * ----------------------------------------------------------------------- */
 
 static int function_exists(imp_server_t *server, const char *name) {
   for (imp_function_t *f = server->functions.next; f != &server->functions;
@@ -1952,7 +2011,8 @@ static int topic_ok(imp_triggers_t *triggers, const char *what,
 static int spec_check(imp_triggers_t *triggers, Impulse__TriggerSpec *s,
                       char *group, char *dlq, char *err, size_t errlen) {
   if (s->name == NULL || !valid_name(s->name)) {
-    snprintf(err, errlen, "invalid trigger name '%s' (1-64 characters of "
+    snprintf(err, errlen,
+             "invalid trigger name '%s' (1-64 characters of "
              "A-Z a-z 0-9 . _ -, starting with a letter or digit)",
              s->name ? s->name : "");
     return -1;
@@ -1979,13 +2039,15 @@ static int spec_check(imp_triggers_t *triggers, Impulse__TriggerSpec *s,
   }
   if (s->from == NULL || s->from[0] == '\0') s->from = DEF_FROM;
   if (strcmp(s->from, "earliest") != 0 && strcmp(s->from, "latest") != 0) {
-    snprintf(err, errlen, "--from is 'earliest' or 'latest', not '%s'", s->from);
+    snprintf(err, errlen, "--from is 'earliest' or 'latest', not '%s'",
+             s->from);
     return -1;
   }
   if (s->ordering == NULL || s->ordering[0] == '\0') s->ordering = DEF_ORDERING;
-  if (strcmp(s->ordering, "partition") != 0 && strcmp(s->ordering, "key") != 0 &&
-      strcmp(s->ordering, "none") != 0) {
-    snprintf(err, errlen, "--ordering is 'partition', 'key' or 'none', not '%s'",
+  if (strcmp(s->ordering, "partition") != 0 &&
+      strcmp(s->ordering, "key") != 0 && strcmp(s->ordering, "none") != 0) {
+    snprintf(err, errlen,
+             "--ordering is 'partition', 'key' or 'none', not '%s'",
              s->ordering);
     return -1;
   }
@@ -2019,13 +2081,16 @@ static int spec_check(imp_triggers_t *triggers, Impulse__TriggerSpec *s,
   }
   if (s->backoff_initial_ms > 3600000 || s->backoff_max_ms > 3600000 ||
       s->backoff_max_ms < s->backoff_initial_ms) {
-    snprintf(err, errlen, "--backoff INITIAL_MS:MAX_MS needs INITIAL <= MAX <= "
-             "3600000, not %u:%u", s->backoff_initial_ms, s->backoff_max_ms);
+    snprintf(err, errlen,
+             "--backoff INITIAL_MS:MAX_MS needs INITIAL <= MAX <= "
+             "3600000, not %u:%u",
+             s->backoff_initial_ms, s->backoff_max_ms);
     return -1;
   }
   if (s->dlq == NULL || s->dlq[0] == '\0') {
     if (strlen(s->topic) + 4 > 249) {
-      snprintf(err, errlen, "topic name too long for the default dead-letter "
+      snprintf(err, errlen,
+               "topic name too long for the default dead-letter "
                "topic '<topic>.dlq': give --dlq");
       return -1;
     }
@@ -2034,15 +2099,18 @@ static int spec_check(imp_triggers_t *triggers, Impulse__TriggerSpec *s,
   }
   if (!topic_ok(triggers, "dead-letter topic", s->dlq, err, errlen)) return -1;
   if (strcmp(s->dlq, s->topic) == 0) {
-    snprintf(err, errlen, "the dead-letter topic cannot be the trigger's topic");
+    snprintf(err, errlen,
+             "the dead-letter topic cannot be the trigger's topic");
     return -1;
   }
-  if (s->reply_topic != NULL && s->reply_topic[0] == '\0') s->reply_topic = NULL;
+  if (s->reply_topic != NULL && s->reply_topic[0] == '\0')
+    s->reply_topic = NULL;
   if (s->reply_topic != NULL) {
     if (!topic_ok(triggers, "reply topic", s->reply_topic, err, errlen))
       return -1;
     if (strcmp(s->reply_topic, s->topic) == 0) {
-      snprintf(err, errlen, "the reply topic cannot be the trigger's topic "
+      snprintf(err, errlen,
+               "the reply topic cannot be the trigger's topic "
                "(every reply would trigger again)");
       return -1;
     }
@@ -2073,7 +2141,8 @@ void imp_triggers_create(imp_triggers_t *triggers, struct imp_client_s *client,
   }
   Impulse__TriggerSpec s = *req;
   if (spec_check(triggers, &s, group, dlq, err, sizeof err) != 0) {
-    imp_client_error(client, env->id, IMPULSE__ERROR_CODE__BAD_REQUEST, "%s", err);
+    imp_client_error(client, env->id, IMPULSE__ERROR_CODE__BAD_REQUEST, "%s",
+                     err);
     goto out;
   }
   if (trigger_find(triggers, s.name) != NULL) {
@@ -2084,7 +2153,8 @@ void imp_triggers_create(imp_triggers_t *triggers, struct imp_client_s *client,
   if (!function_exists(server, s.function)) {
     imp_client_error(client, env->id, IMPULSE__ERROR_CODE__NOT_FOUND,
                      "unknown function '%s': deploy it before creating a "
-                     "trigger for it", s.function);
+                     "trigger for it",
+                     s.function);
     goto out;
   }
   if (server->kafka == NULL) {
@@ -2097,7 +2167,8 @@ void imp_triggers_create(imp_triggers_t *triggers, struct imp_client_s *client,
   /* Topics first (bounded, a few seconds at most), so a record produced
    * right after the answer has somewhere to go. */
   if (ensure_topics(triggers, &s, err, sizeof err) != 0) {
-    imp_client_error(client, env->id, IMPULSE__ERROR_CODE__UNAVAILABLE, "%s", err);
+    imp_client_error(client, env->id, IMPULSE__ERROR_CODE__UNAVAILABLE, "%s",
+                     err);
     goto out;
   }
   trigger_t *trigger = trigger_new(triggers, spec_clone(&s));
@@ -2215,8 +2286,8 @@ static void fill_info(trigger_t *trigger, Impulse__TriggerInfo *info,
     pi->committed = part->committed;
     int64_t lo = -1, hi = -1;
     if (trigger->rk)
-      rd_kafka_get_watermark_offsets(trigger->rk, trigger->spec->topic, part->id,
-                                     &lo, &hi);
+      rd_kafka_get_watermark_offsets(trigger->rk, trigger->spec->topic,
+                                     part->id, &lo, &hi);
     if (hi < 0) hi = -1; /* not known yet (RD_KAFKA_OFFSET_INVALID) */
     if (lo < 0) lo = -1;
     pi->high_watermark = hi;
@@ -2240,8 +2311,10 @@ static void fill_info(trigger_t *trigger, Impulse__TriggerInfo *info,
     snprintf(state, slen, "stopped");
   else if (trigger->state != T_RUNNING)
     snprintf(state, slen, "stopping");
-  else if (trigger->rk == NULL || (trigger->kerr_ms && now - trigger->kerr_ms < REASON_SHOW_MS))
-    snprintf(state, slen, "error: %s", trigger->kerr[0] ? trigger->kerr : "not started");
+  else if (trigger->rk == NULL ||
+           (trigger->kerr_ms && now - trigger->kerr_ms < REASON_SHOW_MS))
+    snprintf(state, slen, "error: %s",
+             trigger->kerr[0] ? trigger->kerr : "not started");
   else if (trigger->reason_ms && now - trigger->reason_ms < REASON_SHOW_MS)
     snprintf(state, slen, "%s", trigger->reason);
   else if (!trigger->assigned)
@@ -2263,7 +2336,7 @@ void imp_triggers_list(imp_triggers_t *triggers, struct imp_client_s *client,
   Impulse__TriggerInfo **ip = calloc(n + 1, sizeof *ip);
   Impulse__PartitionInfo *parts = calloc(np + 1, sizeof *parts);
   Impulse__PartitionInfo **pp = calloc(np + 1, sizeof *pp);
-  char (*states)[512] = calloc(n + 1, sizeof *states);
+  char(*states)[512] = calloc(n + 1, sizeof *states);
   if (!infos || !ip || !parts || !pp || !states) abort();
   size_t k = 0, off = 0;
   for (trigger_t *t = triggers->list.next; t != &triggers->list; t = t->next) {
@@ -2289,7 +2362,8 @@ void imp_triggers_list(imp_triggers_t *triggers, struct imp_client_s *client,
   impulse__envelope__free_unpacked(env, NULL);
 }
 
-void imp_triggers_describe(imp_triggers_t *triggers, struct imp_client_s *client,
+void imp_triggers_describe(imp_triggers_t *triggers,
+                           struct imp_client_s *client,
                            Impulse__Envelope *env) {
   const char *name = env->trigger_describe->name;
   trigger_t *trigger = trigger_find(triggers, name);
@@ -2306,7 +2380,8 @@ void imp_triggers_describe(imp_triggers_t *triggers, struct imp_client_s *client
   char state[512];
   fill_info(trigger, &info, parts, pp, state, sizeof state);
   Impulse__Envelope r = IMPULSE__ENVELOPE__INIT;
-  Impulse__TriggerDescribeResponse ok = IMPULSE__TRIGGER_DESCRIBE_RESPONSE__INIT;
+  Impulse__TriggerDescribeResponse ok =
+      IMPULSE__TRIGGER_DESCRIBE_RESPONSE__INIT;
   ok.trigger = &info;
   r.id = env->id;
   r.body_case = IMPULSE__ENVELOPE__BODY_TRIGGER_DESCRIBE_OK;

@@ -50,6 +50,7 @@ void imp_track_done(imp_track_t *track, uint64_t seq) {
 }
 
 int64_t imp_track_low_water(const imp_track_t *track) {
-  if (track->head < track->tail) return imp_track_at(track, track->head)->offset;
+  if (track->head < track->tail)
+    return imp_track_at(track, track->head)->offset;
   return track->next;
 }

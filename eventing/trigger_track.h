@@ -17,15 +17,15 @@
 
 typedef struct imp_track_entry_s {
   int64_t offset;
-  void *item;          /* owner's record; NULL once finished */
+  void *item; /* owner's record; NULL once finished */
 } imp_track_entry_t;
 
 typedef struct imp_track_s {
   imp_track_entry_t *ring; /* owned; capacity is a power of two */
   size_t cap;
-  uint64_t head;       /* sequence number of the oldest entry kept */
-  uint64_t tail;       /* sequence number the next push gets */
-  int64_t next;        /* offset after the newest pushed; -1 before any */
+  uint64_t head; /* sequence number of the oldest entry kept */
+  uint64_t tail; /* sequence number the next push gets */
+  int64_t next;  /* offset after the newest pushed; -1 before any */
 } imp_track_t;
 
 void imp_track_init(imp_track_t *track);

@@ -77,6 +77,7 @@ IMPULSE_EXPORT int impulse_handle(impulse_ctx_t *ctx) {
   size_t n = (size_t)(p - line);
   ssize_t w = write(fd, line, n);
   if (w != (ssize_t)n)
-    return impulse_error(ctx, IMPULSE_ERROR, "cannot append to the record file");
+    return impulse_error(ctx, IMPULSE_ERROR,
+                         "cannot append to the record file");
   return impulse_respond(ctx, "ok", 2);
 }
