@@ -88,7 +88,7 @@ static void usage(FILE *f) {
 "  --payload BYTES       invoke payload size [64]\n"
 "  --instances N         echo min instances [2]\n"
 "  --max-instances N     echo max instances [same as --instances]\n"
-"  --fn-concurrency N    echo per-instance concurrency [32]\n"
+"  --fn-concurrency N    echo per-instance concurrency [1]\n"
 "  --warm-pool N         server warm pool [2]\n"
 "  --open-fraction F     open-loop rate as a fraction of Impulse's peak [0.5]\n"
 "  --rate R              open-loop rate in requests/s (overrides the fraction)\n"
@@ -551,7 +551,7 @@ int main(int argc, char **argv) {
       .warmup_s = 1,
       .payload = 64,
       .instances = 2,
-      .fn_concurrency = 32,
+      .fn_concurrency = 1,
       .warm_pool = 2,
       .open_fraction = 0.5,
       .cold_runs = 10,
