@@ -462,6 +462,33 @@ int imp_client_call_expect(impulse_client_t *client, Impulse__Envelope *req,
   return 0;
 }
 
+/* Bookkeeping after a pipelined request was queued: counts it, reports its
+ * id, and flushes once enough output has piled up. */
+static int pipelined_queued(impulse_client_t *client, uint64_t sent,
+                            uint64_t *id) {
+  client->pipelined++;
+  if (id != NULL) *id = sent;
+  if (client->out.len <= IMP_CLIENT_FLUSH_AT) return 0;
+  deadline_t dl = deadline_after(client->timeout_ms);
+  return flush(client, &dl);
+}
+
+/* Waits for the next answer to a pipelined request, in arrival order. Puts
+ * queued requests on their way first, even when an answer is at hand. */
+static int pipelined_next(impulse_client_t *client, Impulse__Envelope **out) {
+  deadline_t dl = deadline_after(client->timeout_ms);
+  int rc = flush(client, &dl);
+  Impulse__Envelope *env;
+  while ((env = ready_pop(client)) == NULL) {
+    if (rc != 0) return rc;
+    rc = check_conn(client);
+    if (rc == 0) rc = read_more(client, &dl, 1);
+  }
+  if (client->pipelined > 0) client->pipelined--;
+  *out = env;
+  return 0;
+}
+
 int imp_client_send(impulse_client_t *client, Impulse__Envelope *req,
                     uint64_t *id) {
   if (client == NULL) return IMPULSE_S_INVALID;
@@ -471,13 +498,7 @@ int imp_client_send(impulse_client_t *client, Impulse__Envelope *req,
   }
   int rc = queue_request(client, req);
   if (rc != 0) return rc;
-  client->pipelined++;
-  if (id != NULL) *id = req->id;
-  if (client->out.len > IMP_CLIENT_FLUSH_AT) {
-    deadline_t dl = deadline_after(client->timeout_ms);
-    rc = flush(client, &dl);
-  }
-  return rc;
+  return pipelined_queued(client, req->id, id);
 }
 
 int imp_client_recv(impulse_client_t *client, Impulse__Envelope **resp) {
@@ -490,17 +511,7 @@ int imp_client_recv(impulse_client_t *client, Impulse__Envelope **resp) {
     set_error(client, "no request in flight");
     return IMPULSE_S_INVALID;
   }
-  deadline_t dl = deadline_after(client->timeout_ms);
-  int rc = flush(client, &dl);
-  Impulse__Envelope *env;
-  while ((env = ready_pop(client)) == NULL) {
-    if (rc != 0) return rc;
-    rc = check_conn(client);
-    if (rc == 0) rc = read_more(client, &dl, 1);
-  }
-  client->pipelined--;
-  *resp = env;
-  return 0;
+  return pipelined_next(client, resp);
 }
 
 /* ---- connection -------------------------------------------------------- */
@@ -882,13 +893,7 @@ int impulse_invoke_send(impulse_client_t *client, const char *function,
   uint64_t sent = 0;
   int rc = queue_invoke(client, function, payload, len, opts, &sent);
   if (rc != 0) return rc;
-  client->pipelined++;
-  if (id != NULL) *id = sent;
-  if (client->out.len > IMP_CLIENT_FLUSH_AT) {
-    deadline_t dl = deadline_after(client->timeout_ms);
-    rc = flush(client, &dl);
-  }
-  return rc;
+  return pipelined_queued(client, sent, id);
 }
 
 int impulse_invoke_recv(impulse_client_t *client, impulse_response_t **out) {
@@ -901,16 +906,9 @@ int impulse_invoke_recv(impulse_client_t *client, impulse_response_t **out) {
     set_error(client, "no invocation in flight");
     return IMPULSE_S_INVALID;
   }
-  deadline_t dl = deadline_after(client->timeout_ms);
-  /* Put queued requests on their way even when an answer is at hand. */
-  int rc = flush(client, &dl);
   Impulse__Envelope *env;
-  while ((env = ready_pop(client)) == NULL) {
-    if (rc != 0) return rc;
-    rc = check_conn(client);
-    if (rc == 0) rc = read_more(client, &dl, 1);
-  }
-  if (client->pipelined > 0) client->pipelined--;
+  int rc = pipelined_next(client, &env);
+  if (rc != 0) return rc;
   return make_response(client, env, out);
 }
 
