@@ -977,6 +977,7 @@ static void test_two_servers_split(void **state) {
    * two rounds of session.timeout.ms - 1 s). */
   until = it_now_ms() + 40000;
   size_t n1 = 0, n2 = 0;
+  int rejoined = 0;
   for (;;) {
     Impulse__Envelope *d1 = trigger_describe(s, "shared", NULL);
     Impulse__Envelope *d2 = trigger_describe(s2, "shared", NULL);
@@ -991,6 +992,19 @@ static void test_two_servers_split(void **state) {
     impulse__envelope__free_unpacked(d1, NULL);
     impulse__envelope__free_unpacked(d2, NULL);
     if (n1 && n2) break;
+    if (it_now_ms() >= until && !rejoined) {
+      /* librdkafka 2.0.2's mock cluster can leave a cooperative rebalance
+       * stuck (the revoked partitions are never handed out, the members
+       * rejoin empty every session timeout). A real broker does not; a
+       * fresh member join gets the mock going again, so restart the second
+       * server once (its trigger is restored from RocksDB) and wait again. */
+      fprintf(stderr, "two servers: rebalance stuck (%zu/%zu partitions); "
+                      "restarting the second server once\n", n1, n2);
+      it_server_stop(s2);
+      assert_int_equal(it_server_restart(s2), 0);
+      rejoined = 1;
+      until = it_now_ms() + 40000;
+    }
     assert_true(it_now_ms() < until);
     it_sleep_ms(200);
   }
