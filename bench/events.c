@@ -36,6 +36,8 @@
 #define TOPIC "bench-events"
 #define LAT_TOPIC "bench-latency"
 #define REPLY_TOPIC "bench-latency-reply"
+#define RAW_LAT_TOPIC "bench-rawlat"
+#define RAW_REPLY_TOPIC "bench-rawlat-reply"
 #define VALUE_BYTES 100
 #define KEYS 10000u
 #define READY_TIMEOUT_MS 20000u
@@ -431,13 +433,51 @@ static int wait_assigned(rd_kafka_t *rk, unsigned timeout_ms) {
   return -1;
 }
 
+/* The floor of the reply path: a raw librdkafka consumer that produces
+ * every record it reads, unchanged, to the reply topic (the same two hops
+ * as a trigger with a reply topic, without the function). */
+typedef struct fwd_s {
+  rd_kafka_t *in, *out;
+  atomic_int stop;
+  int failed;
+} fwd_t;
+
+static void *forwarder(void *arg) {
+  fwd_t *f = arg;
+  while (!atomic_load(&f->stop)) {
+    rd_kafka_message_t *m = rd_kafka_consumer_poll(f->in, 50);
+    if (m != NULL) {
+      if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+        char key[64];
+        size_t kl = m->key_len < sizeof key - 1 ? m->key_len : sizeof key - 1;
+        memcpy(key, m->key ? m->key : "", kl);
+        key[kl] = '\0';
+        if (produce_one(f->out, RAW_REPLY_TOPIC, key, m->payload, m->len) != 0)
+          f->failed = 1;
+      }
+      rd_kafka_message_destroy(m);
+    }
+    rd_kafka_poll(f->out, 0);
+  }
+  return NULL;
+}
+
 typedef struct lat_result_s {
   double rate, seconds;
   uint64_t sent, received, measured;
   uint64_t p50, p99, max;
 } lat_result_t;
 
-static int latency_phase(const opts_t *o, double rate, lat_result_t *r) {
+/* Latency publish -> reply at `rate`: through a trigger onto echo with a
+ * reply topic, or (raw) through the forwarder above. */
+static int latency_phase(const opts_t *o, double rate, int raw,
+                         lat_result_t *r) {
+  const char *in_topic = raw ? RAW_LAT_TOPIC : LAT_TOPIC;
+  const char *reply_topic = raw ? RAW_REPLY_TOPIC : REPLY_TOPIC;
+  static fwd_t fwd;
+  memset(&fwd, 0, sizeof fwd);
+  pthread_t fth;
+  int have_fwd = 0;
   static lat_t l; /* hist is large */
   memset(&l, 0, sizeof l);
   hist_reset(&l.hist);
@@ -447,21 +487,32 @@ static int latency_phase(const opts_t *o, double rate, lat_result_t *r) {
   rd_kafka_t *prod = NULL;
   pthread_t th;
   int have_thread = 0;
-  if (ensure_topic(c, LAT_TOPIC, o->partitions) != 0 ||
-      ensure_topic(c, REPLY_TOPIC, o->partitions) != 0)
+  if (ensure_topic(c, in_topic, o->partitions) != 0 ||
+      ensure_topic(c, reply_topic, o->partitions) != 0)
     goto out;
-  l.rk = new_consumer("bench-reply", REPLY_TOPIC);
+  l.rk = new_consumer(raw ? "bench-rawreply" : "bench-reply", reply_topic);
   if (l.rk == NULL) goto out;
   if (wait_assigned(l.rk, 20000) != 0) {
     fprintf(stderr, "impulse-bench-events: reply consumer got no partitions\n");
     goto out;
   }
-  if (trigger_create(c, "bench-latency", LAT_TOPIC, o->max_in_flight,
-                     REPLY_TOPIC) != 0)
-    goto out;
-  /* Wait for the trigger's group to be assigned (bounded). */
   uint64_t end = bench_now_ns() + 20000000000ull;
-  for (;;) {
+  if (raw) {
+    fwd.in = new_consumer("bench-forwarder", RAW_LAT_TOPIC);
+    fwd.out = new_producer("2"); /* the server's reply producer's linger */
+    if (fwd.in == NULL || fwd.out == NULL) goto out;
+    if (wait_assigned(fwd.in, 20000) != 0) {
+      fprintf(stderr, "impulse-bench-events: forwarder got no partitions\n");
+      goto out;
+    }
+    if (pthread_create(&fth, NULL, forwarder, &fwd) != 0) goto out;
+    have_fwd = 1;
+  } else if (trigger_create(c, "bench-latency", LAT_TOPIC, o->max_in_flight,
+                            REPLY_TOPIC) != 0) {
+    goto out;
+  }
+  /* Wait for the trigger's group to be assigned (bounded). */
+  for (; !raw;) {
     uint64_t committed;
     unsigned assigned = 0;
     if (trigger_progress(c, "bench-latency", &committed, &assigned, NULL) != 0)
@@ -496,7 +547,7 @@ static int latency_phase(const opts_t *o, double rate, lat_result_t *r) {
       int len =
           snprintf(ts, sizeof ts, "%020llu", (unsigned long long)realtime_ns());
       memcpy(value, ts, (size_t)len);
-      if (produce_one(prod, LAT_TOPIC, key, value, VALUE_BYTES) != 0) goto out;
+      if (produce_one(prod, in_topic, key, value, VALUE_BYTES) != 0) goto out;
       sent++;
     }
     rd_kafka_poll(prod, 0);
@@ -528,6 +579,12 @@ out:
     atomic_store(&l.stop, 1);
     pthread_join(th, NULL);
   }
+  if (have_fwd) {
+    atomic_store(&fwd.stop, 1);
+    pthread_join(fth, NULL);
+  }
+  if (fwd.out) rd_kafka_destroy(fwd.out);
+  if (fwd.in) close_consumer(fwd.in);
   if (prod) rd_kafka_destroy(prod);
   if (l.rk) close_consumer(l.rk);
   impulse_client_close(c);
@@ -673,9 +730,13 @@ int main(int argc, char **argv) {
   double lat_rate = o.latency_rate ? o.latency_rate : trig_rate / 2;
   fprintf(stderr, "latency at %.0f events/s for %u s...\n", lat_rate,
           o.latency_s);
-  lat_result_t lr;
+  lat_result_t lr, lraw;
   memset(&lr, 0, sizeof lr);
-  int have_lat = latency_phase(&o, lat_rate, &lr) == 0;
+  memset(&lraw, 0, sizeof lraw);
+  fprintf(stderr, "raw forwarder latency at %.0f events/s for %u s...\n",
+          lat_rate, o.latency_s);
+  int have_raw = latency_phase(&o, lat_rate, 1, &lraw) == 0;
+  int have_lat = latency_phase(&o, lat_rate, 0, &lr) == 0;
 
   printf("impulse-bench-events  %s  load average %s\n", date, loadavg);
   printf(
@@ -694,21 +755,30 @@ int main(int argc, char **argv) {
   printf("%-44s %14.2f\n", "ratio trigger/raw", trig_rate / raw_rate);
   printf("(raw consumer group join %.2f s, trigger handled %llu)\n\n", raw_join,
          (unsigned long long)handled);
-  if (have_lat) {
-    printf(
-        "latency publish -> reply (echo, --reply-topic) at %.0f events/s "
-        "(%s), %.1f s:\n",
-        lr.rate, o.latency_rate ? "--latency-rate" : "half the trigger rate",
-        lr.seconds);
-    printf("  sent %llu, replies %llu, measured %llu (after 1 s warm-up)\n",
-           (unsigned long long)lr.sent, (unsigned long long)lr.received,
-           (unsigned long long)lr.measured);
-    printf("  p50 %.2f ms   p99 %.2f ms   max %.2f ms\n", lr.p50 / 1e6,
-           lr.p99 / 1e6, lr.max / 1e6);
-  } else {
-    printf("latency phase failed (see stderr)\n");
+  printf("latency publish -> reply at %.0f events/s (%s), after 1 s warm-up:\n",
+         lat_rate, o.latency_rate ? "--latency-rate" : "half the trigger rate");
+  printf("%-40s %17s %9s %9s %9s\n", "path", "replies/sent", "p50 ms", "p99 ms",
+         "max ms");
+  const lat_result_t *rs[2] = {&lraw, &lr};
+  const int have[2] = {have_raw, have_lat};
+  const char *names[2] = {"raw consumer -> producer (floor)",
+                          "trigger -> echo -> --reply-topic"};
+  for (int i = 0; i < 2; i++) {
+    if (!have[i]) {
+      printf("%-40s failed (see stderr)\n", names[i]);
+      continue;
+    }
+    char counts[48];
+    snprintf(counts, sizeof counts, "%llu/%llu",
+             (unsigned long long)rs[i]->received,
+             (unsigned long long)rs[i]->sent);
+    printf("%-40s %17s %9.2f %9.2f %9.2f\n", names[i], counts, rs[i]->p50 / 1e6,
+           rs[i]->p99 / 1e6, rs[i]->max / 1e6);
   }
-  rc = have_lat ? 0 : 1;
+  if (have_raw && have_lat && lraw.p50 && lraw.p99)
+    printf("%-40s %17s %9.2f %9.2f\n", "ratio trigger/floor", "",
+           (double)lr.p50 / lraw.p50, (double)lr.p99 / lraw.p99);
+  rc = have_lat && have_raw ? 0 : 1;
 out:
   impulse_client_close(c);
   bench_procs_cleanup();

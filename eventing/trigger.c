@@ -45,6 +45,8 @@
 #define REASON_SHOW_MS 10000 /* how long a failure shows in state */
 #define MAX_PARTITION_ID 100000
 #define COMMIT_HOLD_MS 15000 /* commits refused during a rebalance */
+/* Bytes of keys and values kept per partition before it is paused. */
+#define WINDOW_BYTES (4u << 20)
 
 #define DEF_FROM "earliest"
 #define DEF_ORDERING "partition"
@@ -96,6 +98,7 @@ struct rec_s {
   unsigned transient; /* failures not counted (function missing...) */
   int stored;         /* an AttemptRecord exists for it */
   int undeliverable;  /* dead-letter at once */
+  int slot_freed;     /* invoked; only its reply's delivery is awaited */
   unsigned ce;        /* CE_* */
   uv_timer_t timer;
   const char *key; /* NULL: no key */
@@ -135,9 +138,11 @@ struct part_s {
   trigger_t *trigger;
   int32_t id;
   imp_track_t track;
-  uint64_t cursor;  /* first record not started (partition/none) */
-  unsigned pending; /* records kept, not finished */
-  unsigned active;  /* started, not finished, not stalled */
+  uint64_t cursor;   /* first record not started (partition/none) */
+  unsigned pending;  /* records kept, not finished */
+  size_t bytes;      /* their keys and values */
+  unsigned active;   /* started, not finished, not stalled */
+  unsigned replying; /* invoked, reply produce not acknowledged yet */
   int paused;
   int stopping;        /* revoked or closing: nothing new starts */
   int seen;            /* a record came since the assignment */
@@ -207,6 +212,7 @@ struct imp_triggers_s {
 
 static void trigger_unref(trigger_t *trigger);
 static void rec_start(rec_t *rec);
+static void rec_free_slot(rec_t *rec);
 static void rec_finish(rec_t *rec);
 static void rec_dead_letter(rec_t *rec);
 static void rec_reply(rec_t *rec);
@@ -601,7 +607,12 @@ static void rec_schedule(rec_t *rec, int phase, uint64_t ms) {
 static void rec_stall(rec_t *rec) {
   if (rec->in_backoff) uv_timer_stop(&rec->timer);
   rec->in_backoff = 0;
-  if (rec->state == R_ACTIVE && rec->part) rec->part->active--;
+  if (rec->state == R_ACTIVE && rec->part) {
+    if (rec->slot_freed)
+      rec->part->replying--;
+    else
+      rec->part->active--;
+  }
   rec->state = R_STALLED;
 }
 
@@ -893,7 +904,10 @@ static void rec_reply(rec_t *rec) {
   int rc = imp_kafka_produce(trigger->triggers->server->kafka,
                              spec->reply_topic, -1, rec->key, rec->klen,
                              payload, rec->replylen, hp, n, on_reply_done, rec);
-  if (rc == 0) return;
+  if (rc == 0) {
+    rec_free_slot(rec);
+    return;
+  }
   rec->ops--;
   if (rc == -EMSGSIZE) {
     IMP_LOG(IMP_LOG_ERROR,
@@ -1019,8 +1033,8 @@ static void part_pump(part_t *part) {
 static void part_check_resume(part_t *part) {
   trigger_t *trigger = part->trigger;
   if (part->paused && !part->stopping &&
-      part->pending <= trigger->max_in_flight / 2 &&
-      imp_track_len(&part->track) <= trigger->window / 2)
+      imp_track_len(&part->track) <= trigger->window / 2 &&
+      part->bytes <= WINDOW_BYTES / 2)
     part_pause(part, 0);
 }
 
@@ -1037,6 +1051,42 @@ static void rec_start(rec_t *rec) {
     rec_invoke(rec);
 }
 
+/* Starts the next record of the finished record's key, or drops the key's
+ * queue when nothing of that key is left. */
+static void keyq_next(part_t *part, rec_t *rec) {
+  keyq_t *k = rec->keyq;
+  if (k == NULL) return;
+  rec->keyq = NULL;
+  if (k->busy == rec) k->busy = NULL;
+  if (k->head != NULL && !part->stopping) {
+    rec_t *next = k->head;
+    k->head = next->knext;
+    if (k->head == NULL) k->tail = NULL;
+    next->knext = NULL;
+    k->busy = next;
+    rec_start(next);
+  } else if (k->head == NULL && k->busy == NULL) {
+    keyq_remove(part, k);
+  }
+}
+
+/*
+ * The record was invoked and its reply is handed to the producer: its
+ * invocation slot (and its key, with ordering key) go to the next record
+ * while the reply's delivery is awaited. Replies keep their order: the
+ * producer is idempotent and a record's reply has its key. The record
+ * still holds back the commit until rec_finish().
+ */
+static void rec_free_slot(rec_t *rec) {
+  part_t *part = rec->part;
+  if (rec->slot_freed || part == NULL || rec->state != R_ACTIVE) return;
+  rec->slot_freed = 1;
+  part->active--;
+  part->replying++;
+  if (rec->trigger->ordering == ORD_KEY) keyq_next(part, rec);
+  part_pump(part);
+}
+
 /* The record's function succeeded (and the reply was written) or it was
  * dead-lettered: it no longer holds back its partition's commit. */
 static void rec_finish(rec_t *rec) {
@@ -1045,22 +1095,13 @@ static void rec_finish(rec_t *rec) {
   attempt_delete(rec);
   imp_track_done(&part->track, rec->seq);
   part->pending--;
-  part->active--;
+  part->bytes -= rec->klen + rec->vlen;
   rec->part = NULL;
-  if (trigger->ordering == ORD_KEY && rec->keyq) {
-    keyq_t *k = rec->keyq;
-    rec->keyq = NULL;
-    if (k->busy == rec) k->busy = NULL;
-    if (k->head != NULL && !part->stopping) {
-      rec_t *next = k->head;
-      k->head = next->knext;
-      if (k->head == NULL) k->tail = NULL;
-      next->knext = NULL;
-      k->busy = next;
-      rec_start(next);
-    } else if (k->head == NULL && k->busy == NULL) {
-      keyq_remove(part, k);
-    }
+  if (rec->slot_freed) {
+    part->replying--;
+  } else {
+    part->active--;
+    if (trigger->ordering == ORD_KEY) keyq_next(part, rec);
   }
   rec_maybe_free(rec);
   part_pump(part);
@@ -1113,6 +1154,7 @@ static void on_record(trigger_t *trigger, const rd_kafka_message_t *msg) {
   attempt_lookup(part, rec);
   part->seen = 1;
   part->pending++;
+  part->bytes += rec->klen + rec->vlen;
   trigger->received++;
   if (trigger->ordering == ORD_KEY) {
     keyq_t *k = keyq_get(part, rec);
@@ -1130,8 +1172,11 @@ static void on_record(trigger_t *trigger, const rd_kafka_message_t *msg) {
   } else {
     part_pump(part);
   }
-  if (!part->paused && (part->pending >= trigger->max_in_flight ||
-                        imp_track_len(&part->track) >= trigger->window))
+  /* Records wait in the window while max-in-flight of them run: pausing
+   * at max-in-flight would drop librdkafka's prefetch and refetch it on
+   * every resume. */
+  if (!part->paused && (imp_track_len(&part->track) >= trigger->window ||
+                        part->bytes >= WINDOW_BYTES))
     part_pause(part, 1);
 }
 
@@ -1298,7 +1343,7 @@ static unsigned busy_in(trigger_t *trigger,
     if (which != NULL && rd_kafka_topic_partition_list_find(
                              which, trigger->spec->topic, part->id) == NULL)
       continue;
-    n += part->active;
+    n += part->active + part->replying;
   }
   return n;
 }
@@ -2293,9 +2338,9 @@ static void fill_info(trigger_t *trigger, Impulse__TriggerInfo *info,
     pi->high_watermark = hi;
     int64_t from = part->committed >= 0 ? part->committed : lo;
     pi->lag = hi >= 0 && from >= 0 && hi > from ? hi - from : 0;
-    pi->in_flight = part->active;
+    pi->in_flight = part->active + part->replying;
     pi->paused = part->paused;
-    in_flight += part->active;
+    in_flight += part->active + part->replying;
     pp[n++] = pi;
   }
   info->n_partitions = n;
