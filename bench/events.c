@@ -8,8 +8,8 @@
  *      topic with an idempotent librdkafka producer;
  *   3. the ceiling: a raw consumer (new group, earliest) reads all N; time
  *      from the first to the last message;
- *   4. a trigger (ordering none, max in flight 256) onto echo reads the same
- *      topic from earliest; time until the sum of its committed offsets
+ *   4. a trigger (ordering none, max in flight 64, the default) onto echo reads
+ * the same topic from earliest; time until the sum of its committed offsets
  *      reaches N (trigger describe every 100 ms);
  *   5. latency: a second topic, a trigger onto echo with a reply topic;
  *      events carrying their send time (CLOCK_REALTIME) are produced at
@@ -607,7 +607,7 @@ static void usage(FILE *f) {
 "  --functions DIR      directory holding echo.so [build/functions]\n"
 "  --events N           events published for the throughput phases [1000000]\n"
 "  --partitions N       partitions of the topics [32]\n"
-"  --max-in-flight N    trigger invocations in flight per partition [256]\n"
+"  --max-in-flight N    trigger invocations in flight per partition [64]\n"
 "  --latency-seconds S  measured seconds of the latency phase [10]\n"
 "  --timeout S          bound of each drain phase [300]\n"
 "  --latency-rate R     latency phase events/s [half the trigger rate]\n"
@@ -625,7 +625,7 @@ static int parse_u(const char *s, unsigned min, unsigned max, unsigned *out) {
 }
 
 int main(int argc, char **argv) {
-  opts_t o = {"build/impulse", "build/functions", 1000000, 32, 256, 10, 300, 0};
+  opts_t o = {"build/impulse", "build/functions", 1000000, 32, 64, 10, 300, 0};
   static const struct option lo[] = {
       {"impulse", required_argument, 0, 'i'},
       {"functions", required_argument, 0, 'f'},
