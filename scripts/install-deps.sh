@@ -9,6 +9,7 @@ packages=(
   librdkafka-dev libuv1-dev libprotobuf-c-dev protobuf-c-compiler
   librocksdb-dev libcmocka-dev libssl-dev
   kcat wrk curl
+  python3 python3-yaml yamllint
 )
 
 missing=()
