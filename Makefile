@@ -6,6 +6,10 @@ ASAN_BUILD ?= build-asan
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 STATE_DIR ?= ./var/impulse
 CMAKE_FLAGS ?=
+# `make install`: binaries, headers, libimpulse and impulse.pc under
+# $(DESTDIR)$(PREFIX).
+PREFIX ?= /usr/local
+DESTDIR ?=
 
 .PHONY: all deps build run test test-asan bench install clean format
 
@@ -33,7 +37,7 @@ bench: build
 	$(BUILD)/bench/impulse-bench --impulse $(BUILD)/impulse --functions $(BUILD)/functions
 
 install: build
-	cmake --install $(BUILD)
+	DESTDIR="$(DESTDIR)" cmake --install $(BUILD) --prefix "$(PREFIX)"
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')
