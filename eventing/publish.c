@@ -61,13 +61,18 @@ static int error_code(imp_kafka_t *kafka, int err, size_t size,
   }
 }
 
+int imp_publish_error_code(struct imp_server_s *server, int err,
+                           const char *errstr, char *msg, size_t msglen) {
+  return error_code(server->kafka, err, 0, errstr, msg, msglen);
+}
+
 static void on_published(void *arg, int err, const char *errstr,
                          int32_t partition, int64_t offset) {
   publish_t *pub = arg;
   if (err != 0) {
     char msg[512];
-    imp_server_t *server = pub->client->server;
-    int code = error_code(server->kafka, err, 0, errstr, msg, sizeof msg);
+    int code = imp_publish_error_code(pub->client->server, err, errstr, msg,
+                                      sizeof msg);
     imp_client_error(pub->client, pub->id, code, "%s", msg);
   } else {
     Impulse__Envelope r = IMPULSE__ENVELOPE__INIT;
@@ -83,26 +88,22 @@ static void on_published(void *arg, int err, const char *errstr,
   publish_free(pub);
 }
 
-void imp_publish_rpc(struct imp_server_s *server, struct imp_client_s *client,
-                     Impulse__Envelope *env) {
-  const Impulse__PublishRequest *req = env->publish;
-  char why[512];
+int imp_publish_start(struct imp_server_s *server,
+                      const Impulse__PublishRequest *req,
+                      imp_kafka_produce_cb cb, void *arg, char *msg,
+                      size_t msglen) {
   if (server->kafka == NULL) {
-    imp_client_error(client, env->id, IMPULSE__ERROR_CODE__UNAVAILABLE,
-                     "this server has no Kafka connection");
-    goto out;
+    snprintf(msg, msglen, "this server has no Kafka connection");
+    return IMPULSE__ERROR_CODE__UNAVAILABLE;
   }
-  if (imp_kafka_topic_valid(req->topic, why, sizeof why) != 0) {
-    imp_client_error(client, env->id, IMPULSE__ERROR_CODE__BAD_REQUEST, "%s",
-                     why);
-    goto out;
-  }
+  if (imp_kafka_topic_valid(req->topic, msg, msglen) != 0)
+    return IMPULSE__ERROR_CODE__BAD_REQUEST;
   if (req->has_partition && req->partition < 0) {
-    imp_client_error(client, env->id, IMPULSE__ERROR_CODE__BAD_REQUEST,
-                     "partition %d is negative (leave it out to let the "
-                     "partitioner choose)",
-                     (int)req->partition);
-    goto out;
+    snprintf(msg, msglen,
+             "partition %d is negative (leave it out to let the partitioner "
+             "choose)",
+             (int)req->partition);
+    return IMPULSE__ERROR_CODE__BAD_REQUEST;
   }
   size_t size =
       (req->has_key ? req->key.len : 0) + (req->has_value ? req->value.len : 0);
@@ -110,25 +111,10 @@ void imp_publish_rpc(struct imp_server_s *server, struct imp_client_s *client,
     size += strlen(req->headers[i]->name) + req->headers[i]->value.len;
   /* The topic is created on first use, with the server's partition count;
    * imp_kafka_ensure_topic() remembers topics it has seen. */
-  int rc =
-      imp_kafka_ensure_topic(server->kafka, req->topic, 0, why, sizeof why);
-  if (rc != 0) {
-    imp_client_error(client, env->id,
-                     rc == -EINVAL ? IMPULSE__ERROR_CODE__BAD_REQUEST
-                                   : IMPULSE__ERROR_CODE__UNAVAILABLE,
-                     "%s", why);
-    goto out;
-  }
-  publish_t *pub = malloc(sizeof *pub);
-  if (pub == NULL) {
-    imp_client_error(client, env->id, IMPULSE__ERROR_CODE__INTERNAL,
-                     "out of memory");
-    goto out;
-  }
-  pub->client = client;
-  pub->id = env->id;
-  client->refs++;
-  client->in_flight++;
+  int rc = imp_kafka_ensure_topic(server->kafka, req->topic, 0, msg, msglen);
+  if (rc != 0)
+    return rc == -EINVAL ? IMPULSE__ERROR_CODE__BAD_REQUEST
+                         : IMPULSE__ERROR_CODE__UNAVAILABLE;
   /* An empty key (has_key with length 0) stays distinct from no key. */
   static const char empty[1] = "";
   const void *key = req->has_key
@@ -137,15 +123,32 @@ void imp_publish_rpc(struct imp_server_s *server, struct imp_client_s *client,
   rc = imp_kafka_produce(
       server->kafka, req->topic, req->has_partition ? req->partition : -1, key,
       req->has_key ? req->key.len : 0, req->has_value ? req->value.data : NULL,
-      req->has_value ? req->value.len : 0, req->headers, req->n_headers,
-      on_published, pub);
-  if (rc != 0) {
-    char msg[512];
-    int code = error_code(server->kafka, rc, size, NULL, msg, sizeof msg);
+      req->has_value ? req->value.len : 0, req->headers, req->n_headers, cb,
+      arg);
+  if (rc != 0) return error_code(server->kafka, rc, size, NULL, msg, msglen);
+  return 0;
+}
+
+void imp_publish_rpc(struct imp_server_s *server, struct imp_client_s *client,
+                     Impulse__Envelope *env) {
+  publish_t *pub = malloc(sizeof *pub);
+  if (pub == NULL) {
+    imp_client_error(client, env->id, IMPULSE__ERROR_CODE__INTERNAL,
+                     "out of memory");
+    impulse__envelope__free_unpacked(env, NULL);
+    return;
+  }
+  pub->client = client;
+  pub->id = env->id;
+  client->refs++;
+  client->in_flight++;
+  char msg[512];
+  int code =
+      imp_publish_start(server, env->publish, on_published, pub, msg, sizeof msg);
+  if (code != 0) {
     imp_client_error(client, env->id, code, "%s", msg);
     publish_free(pub);
   }
-out:
   impulse__envelope__free_unpacked(env, NULL);
 }
 

@@ -3,9 +3,26 @@
 #define IMP_PUBLISH_H
 
 #include "impulse.pb-c.h"
+#include "kafka.h"
 
 struct imp_server_s;
 struct imp_client_s;
+
+/* Checks a PublishRequest (borrowed), creates its topic when missing and
+ * hands the record to the shared producer. Returns 0 and later calls cb
+ * exactly once, on the loop thread (see imp_kafka_produce); or an
+ * ErrorCode (> 0) with the reason in msg, and cb is never called. May block
+ * for a few seconds the first time a topic is seen. Shared by the Publish
+ * RPC and the HTTP front end. */
+int imp_publish_start(struct imp_server_s *server,
+                      const Impulse__PublishRequest *req,
+                      imp_kafka_produce_cb cb, void *arg, char *msg,
+                      size_t msglen);
+
+/* ErrorCode, and the message in msg, for an error given to a produce
+ * callback (err, errstr as imp_kafka_produce_cb gets them). */
+int imp_publish_error_code(struct imp_server_s *server, int err,
+                           const char *errstr, char *msg, size_t msglen);
 
 /* Handles a PublishRequest (takes ownership of env); answers publish_ok once
  * the broker acknowledged the record, or an error. */

@@ -2407,6 +2407,22 @@ void imp_triggers_list(imp_triggers_t *triggers, struct imp_client_s *client,
   impulse__envelope__free_unpacked(env, NULL);
 }
 
+void imp_triggers_foreach(imp_triggers_t *triggers, imp_trigger_info_cb cb,
+                          void *arg) {
+  for (trigger_t *t = triggers->list.next; t != &triggers->list; t = t->next) {
+    if (t->removed) continue;
+    Impulse__TriggerInfo info;
+    Impulse__PartitionInfo *parts = calloc(t->nparts + 1, sizeof *parts);
+    Impulse__PartitionInfo **pp = calloc(t->nparts + 1, sizeof *pp);
+    if (!parts || !pp) abort();
+    char state[512];
+    fill_info(t, &info, parts, pp, state, sizeof state);
+    cb(arg, &info);
+    free(parts);
+    free(pp);
+  }
+}
+
 void imp_triggers_describe(imp_triggers_t *triggers,
                            struct imp_client_s *client,
                            Impulse__Envelope *env) {

@@ -34,4 +34,12 @@ void imp_triggers_list(imp_triggers_t *t, struct imp_client_s *client,
 void imp_triggers_describe(imp_triggers_t *t, struct imp_client_s *client,
                            Impulse__Envelope *env);
 
+/* Calls cb once per trigger with what `impulse trigger describe` shows
+ * (spec, state, counters, the partitions this server holds); `info` and
+ * everything it points to are borrowed for the call. cb must not create or
+ * delete triggers. For the HTTP front end and /metrics. */
+typedef void (*imp_trigger_info_cb)(void *arg, const Impulse__TriggerInfo *info);
+void imp_triggers_foreach(imp_triggers_t *t, imp_trigger_info_cb cb,
+                          void *arg);
+
 #endif

@@ -246,6 +246,7 @@ static void call_fail(imp_call_t *call, int code, const char *fmt, ...) {
   vsnprintf(msg, sizeof msg, fmt, ap);
   va_end(ap);
   if (call->function) call->function->errors++;
+  imp_metrics_call_failed(call, code);
   if (call->client) imp_client_error(call->client, call->client_id, code, "%s", msg);
   if (call->done) {
     imp_invoke_done_cb done = call->done;
@@ -383,6 +384,7 @@ static void call_start(imp_server_t *server, imp_function_t *fn,
   uv_timer_init(server->loop, &call->timer);
   call->function = fn;
   call->started_ms = imp_now_ms();
+  call->started_ns = imp_now_ns();
   if (deadline_ms > 0) call->deadline_ms = call->started_ms + deadline_ms;
   call->fnext = &fn->calls;
   call->fprev = fn->calls.fprev;
@@ -498,6 +500,7 @@ void imp_controller_call_done(imp_server_t *server, imp_call_t *call,
     track_latency(server, fn, (imp_now_ns() - call->sent_ns) / 1000);
   if (call->client && !call->client->conn.closing)
     imp_conn_send_with_id(&call->client->conn, call->client_id, rest, restlen);
+  imp_metrics_call_answered(call, rest, restlen);
   if (call->done) deliver_internal(call, rest, restlen);
   call_finish(call);
   imp_controller_call_free(call);
@@ -1341,4 +1344,10 @@ void imp_controller_stop(imp_server_t *server) {
 void imp_controller_free(imp_server_t *server) {
   while (server->functions.next != &server->functions)
     fn_free(server, server->functions.next);
+}
+
+void imp_controller_function_info(imp_server_t *server, imp_function_t *fn,
+                                  Impulse__FunctionInfo *fi,
+                                  Impulse__FunctionConfig *cfg) {
+  fill_info(server, fn, fi, cfg);
 }

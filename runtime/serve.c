@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "http.h"
 #include "server.h"
 
 static void usage(FILE *f) {
@@ -27,6 +28,11 @@ static void usage(FILE *f) {
 "  --state-dir DIR        state directory (RocksDB, artifacts, admin token)\n"
 "                         [./var/impulse]\n"
 "  --listen HOST:PORT     RPC address [127.0.0.1:7070]\n"
+"  --http HOST:PORT|off   HTTP front end: POST /function/NAME, POST\n"
+"                         /topics/TOPIC, /healthz, /readyz, /metrics,\n"
+"                         /api/state (see docs/http.md); port 0 picks a free\n"
+"                         one; /healthz, /readyz and /metrics need no token\n"
+"                         [127.0.0.1:8080]\n"
 "  --warm-pool N          generic workers kept started [2]\n"
 "  --max-frame BYTES      largest accepted frame [16777216]\n"
 "  --queue-timeout MS     how long a call may wait for a free instance [5000]\n"
@@ -150,6 +156,7 @@ static void final_stop(imp_server_t *server) {
   uv_close((uv_handle_t *)&server->sigint, NULL);
   uv_close((uv_handle_t *)&server->sigterm, NULL);
   imp_gateway_stop(server);
+  imp_http_stop(server);
   imp_controller_stop(server);
   uv_timer_init(server->loop, &stop_timer);
   stop_timer.data = server;
@@ -189,6 +196,7 @@ static void on_signal(uv_signal_t *sig, int signum) {
   uv_close((uv_handle_t *)&server->tick, NULL);
   uv_close((uv_handle_t *)&server->pool_timer, NULL);
   imp_gateway_stop_listening(server);
+  imp_http_stop_listening(server);
   imp_controller_drain(server);
   /* Triggers stop consuming now; their calls in flight finish within the
    * drain and their offsets are committed. */
@@ -200,12 +208,16 @@ static void on_signal(uv_signal_t *sig, int signum) {
 }
 
 static int write_ready_file(const char *path, imp_server_t *server) {
-  char tmp[600], line[128];
+  char tmp[600], line[700], http[300] = "";
   snprintf(tmp, sizeof tmp, "%s.tmp", path);
   int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0) return -errno;
-  int n = snprintf(line, sizeof line, "%d %s:%d\n", (int)getpid(),
-                   server->cfg.listen_host, server->cfg.listen_port);
+  /* The HTTP address, when there is one, is a third field. */
+  if (server->cfg.http_port >= 0)
+    snprintf(http, sizeof http, " %s:%d", server->cfg.http_host,
+             server->cfg.http_port);
+  int n = snprintf(line, sizeof line, "%d %s:%d%s\n", (int)getpid(),
+                   server->cfg.listen_host, server->cfg.listen_port, http);
   ssize_t w = write(fd, line, (size_t)n);
   close(fd);
   if (w != n) return -EIO;
@@ -220,6 +232,7 @@ int imp_serve_main(int argc, char **argv) {
   snprintf(cfg->state_dir, sizeof cfg->state_dir, "%s",
            (env = getenv("IMPULSE_STATE_DIR")) ? env : "./var/impulse");
   const char *listen = (env = getenv("IMPULSE_LISTEN")) ? env : "127.0.0.1:7070";
+  const char *http = "127.0.0.1:8080";
   if ((env = getenv("IMPULSE_LOG_LEVEL")) && imp_log_parse(env) >= 0)
     imp_log_level = imp_log_parse(env);
   cfg->warm_pool = 2;
@@ -244,10 +257,11 @@ int imp_serve_main(int argc, char **argv) {
 
   enum { O_STATE = 256, O_LISTEN, O_WARM, O_FRAME, O_QTIMEOUT, O_MAXQ, O_IDLE,
          O_IAUTH, O_DCONC, O_DTIMEOUT, O_DMEM, O_DMAX, O_READY, O_LOG, O_DRAIN,
-         O_KAFKA, O_KOPT, O_KBROKERS, O_PARTS, O_MAXEV };
+         O_KAFKA, O_KOPT, O_KBROKERS, O_PARTS, O_MAXEV, O_HTTP };
   static const struct option opts[] = {
       {"state-dir", required_argument, 0, O_STATE},
       {"listen", required_argument, 0, O_LISTEN},
+      {"http", required_argument, 0, O_HTTP},
       {"warm-pool", required_argument, 0, O_WARM},
       {"max-frame", required_argument, 0, O_FRAME},
       {"queue-timeout", required_argument, 0, O_QTIMEOUT},
@@ -275,6 +289,10 @@ int imp_serve_main(int argc, char **argv) {
     switch (c) {
     case O_STATE: snprintf(cfg->state_dir, sizeof cfg->state_dir, "%s", optarg); break;
     case O_LISTEN: listen = optarg; break;
+    case O_HTTP:
+      http = optarg;
+      cfg->http_explicit = 1;
+      break;
     case O_WARM:
       if (parse_uint("--warm-pool", optarg, 0, 1000, &v)) return 2;
       cfg->warm_pool = (unsigned)v;
@@ -367,6 +385,14 @@ int imp_serve_main(int argc, char **argv) {
     fprintf(stderr, "impulse serve: --listen must be HOST:PORT, not '%s'\n", listen);
     return 2;
   }
+  if (strcmp(http, "off") == 0) {
+    cfg->http_port = -1;
+  } else if (imp_parse_hostport(http, cfg->http_host, sizeof cfg->http_host,
+                                &cfg->http_port) != 0) {
+    fprintf(stderr, "impulse serve: --http must be HOST:PORT or 'off', not '%s'\n",
+            http);
+    return 2;
+  }
 
   signal(SIGPIPE, SIG_IGN);
   server->started_ms = imp_now_ms();
@@ -419,6 +445,15 @@ int imp_serve_main(int argc, char **argv) {
     IMP_LOG(IMP_LOG_ERROR, "cannot open state store %s: %s", dbdir, err);
     return 1;
   }
+  server->metrics = imp_metrics_new();
+  if (server->metrics == NULL ||
+      imp_metrics_register_server(server->metrics, server) != 0) {
+    IMP_LOG(IMP_LOG_ERROR, "out of memory");
+    imp_store_close(server->store);
+    return 1;
+  }
+  imp_store_set_write_histogram(server->store,
+                                imp_metrics_store_writes(server->metrics));
 
   server->loop = uv_default_loop();
   server->loop->data = server;
@@ -444,6 +479,16 @@ int imp_serve_main(int argc, char **argv) {
   if (imp_gateway_start(server) != 0) {
     imp_store_close(server->store);
     return 1;
+  }
+  /* An address given with --http must be usable; the default one may be
+   * taken (another server on this machine), which only costs the front
+   * end. */
+  if (cfg->http_port >= 0 && imp_http_start(server) != 0) {
+    if (cfg->http_explicit) {
+      imp_store_close(server->store);
+      return 1;
+    }
+    cfg->http_port = -1;
   }
   uv_signal_init(server->loop, &server->sigint);
   uv_signal_init(server->loop, &server->sigterm);
@@ -474,18 +519,24 @@ int imp_serve_main(int argc, char **argv) {
   IMP_LOG(IMP_LOG_INFO, "impulse %s serving on %s:%d (state %s, warm pool %u, pid %d)",
           IMPULSE_VERSION, cfg->listen_host, cfg->listen_port, cfg->state_dir,
           cfg->warm_pool, (int)getpid());
+  if (cfg->http_port >= 0)
+    IMP_LOG(IMP_LOG_INFO, "HTTP on http://%s:%d (/function/NAME, /topics/TOPIC, "
+            "/metrics, /api/state)", cfg->http_host, cfg->http_port);
   if (cfg->ready_file[0] && write_ready_file(cfg->ready_file, server) != 0)
     IMP_LOG(IMP_LOG_WARN, "cannot write ready file %s", cfg->ready_file);
 
   uv_run(server->loop, UV_RUN_DEFAULT);
 
   imp_conn_loop_close(&server->cl);
+  imp_http_close(server);
   uv_run(server->loop, UV_RUN_NOWAIT);
   imp_controller_free(server);
   if (server->triggers) imp_triggers_free(server->triggers);
   imp_kafka_close(server->kafka, 2000);
   uv_run(server->loop, UV_RUN_NOWAIT);
+  imp_http_free(server);
   imp_store_close(server->store);
+  imp_metrics_free(server->metrics);
   if (cfg->ready_file[0]) unlink(cfg->ready_file);
   IMP_LOG(IMP_LOG_INFO, "stopped");
   return 0;

@@ -10,6 +10,7 @@
 #include "conn.h"
 #include "dispatcher.h"
 #include "kafka.h"
+#include "metrics.h"
 #include "publish.h"
 #include "store.h"
 #include "trigger.h"
@@ -45,6 +46,9 @@ typedef struct imp_config_s {
   unsigned kafka_brokers;       /* embedded cluster size */
   unsigned partitions;          /* topics created on demand */
   size_t max_event_bytes;       /* largest record a trigger passes on */
+  char http_host[256];          /* HTTP front end (http.c) */
+  int http_port;                /* -1 = off; the bound port once listening */
+  int http_explicit;            /* --http given: failing to bind is fatal */
 } imp_config_t;
 
 /*
@@ -91,6 +95,7 @@ struct imp_call_s {
   imp_dwait_t wait;            /* queue link while waiting for a slot */
   uv_timer_t timer;            /* queue deadline, then execution timeout */
   uint64_t started_ms;
+  uint64_t started_ns;          /* arrival, for the duration histogram */
   uint64_t sent_ns;            /* when sent to the instance */
   uint64_t deadline_ms;        /* overall, monotonic; 0 = none */
   int timed_out;               /* answered TIMEOUT; worker reply ignored */
@@ -159,6 +164,7 @@ struct imp_function_s {
   int deleted;
   int fast;                         /* pipelining on (see IMP_PIPELINE_EXTRA) */
   uint64_t ewma_us;                 /* moving average of call latency */
+  imp_fn_metrics_t metrics;         /* outcomes and durations (metrics.c) */
   imp_call_t calls;                 /* sentinel: calls of this function */
   struct imp_function_s *next, *prev;
 };
@@ -192,6 +198,8 @@ struct imp_server_s {
   unsigned ninstances;
   unsigned warm;                    /* generic + starting-for-pool */
   imp_client_t clients;             /* sentinel */
+  imp_metrics_t *metrics;           /* /metrics collectors, owned */
+  struct imp_http_s *http;          /* HTTP front end, NULL when off */
 };
 
 /* --- gateway.c ---------------------------------------------------------- */
@@ -227,6 +235,11 @@ void imp_controller_list(imp_server_t *server, imp_client_t *client,
                          Impulse__Envelope *env);
 void imp_controller_describe(imp_server_t *server, imp_client_t *client,
                              Impulse__Envelope *env);
+/* Fills fi and cfg (the caller's) with what `impulse describe` shows of fn:
+ * settings with the defaults applied, counters; strings borrowed from fn. */
+void imp_controller_function_info(imp_server_t *server, imp_function_t *fn,
+                                  Impulse__FunctionInfo *fi,
+                                  Impulse__FunctionConfig *cfg);
 void imp_controller_tick(imp_server_t *server);
 /* Invokes a function for an in-process caller (the trigger broker). Returns
  * 0 and later calls done exactly once on the loop thread; or -ENOENT (no

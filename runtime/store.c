@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 
 #include "common.h"
+#include "metrics.h"
 
 static const char *cf_names[IMP_CF_COUNT] = {
     "functions", "versions", "artifacts", "instances",
@@ -18,6 +19,7 @@ struct imp_store_s {
   rocksdb_writeoptions_t *wsync;
   rocksdb_writeoptions_t *wnosync;
   rocksdb_readoptions_t *ropts;
+  imp_histogram_t *write_hist; /* borrowed; NULL = writes not timed */
 };
 
 struct imp_batch_s {
@@ -160,10 +162,17 @@ void imp_batch_delete(imp_batch_t *batch, imp_store_t *store, imp_cf_t cf,
 int imp_store_write(imp_store_t *store, imp_batch_t *batch, int sync,
                     char *err, size_t errlen) {
   char *rerr = NULL;
+  uint64_t t0 = store->write_hist ? imp_now_ns() : 0;
   rocksdb_write(store->db, sync ? store->wsync : store->wnosync, batch->wb,
                 &rerr);
+  if (store->write_hist)
+    imp_histogram_observe(store->write_hist, (double)(imp_now_ns() - t0) / 1e9);
   if (rerr != NULL) return store_error(rerr, err, errlen);
   return 0;
+}
+
+void imp_store_set_write_histogram(imp_store_t *store, imp_histogram_t *h) {
+  store->write_hist = h;
 }
 
 int imp_store_get(imp_store_t *store, imp_cf_t cf, const void *key,

@@ -49,6 +49,12 @@ void imp_batch_delete(imp_batch_t *batch, imp_store_t *store, imp_cf_t cf,
 int imp_store_write(imp_store_t *store, imp_batch_t *batch, int sync,
                     char *err, size_t errlen);
 
+/* Times every imp_store_write() into `h` (borrowed, must outlive the store
+ * or be unset with NULL first); NULL stops the timing. Loop thread only. */
+struct imp_histogram_s;
+void imp_store_set_write_histogram(imp_store_t *store,
+                                   struct imp_histogram_s *h);
+
 /* Reads one value: 0 with *val (free with free()), -ENOENT, or IMP_ESTORE. */
 int imp_store_get(imp_store_t *store, imp_cf_t cf, const void *key,
                   size_t klen, char **val, size_t *vlen);

@@ -285,7 +285,15 @@ static int spawn_server(it_server_t *server) {
   argv[n++] = listen;
   argv[n++] = "--ready-file";
   argv[n++] = server->ready_file;
-  for (int i = 0; i < server->nargs; i++) argv[n++] = server->args[i];
+  int has_http = 0;
+  for (int i = 0; i < server->nargs; i++) {
+    has_http |= strcmp(server->args[i], "--http") == 0;
+    argv[n++] = server->args[i];
+  }
+  if (!has_http) { /* never the fixed default port: tests run side by side */
+    argv[n++] = "--http";
+    argv[n++] = "127.0.0.1:0";
+  }
   argv[n] = NULL;
   static const char *const drop[] = {"IMPULSE_STATE_DIR", "IMPULSE_LISTEN",
                                      "IMPULSE_ADDR", "IMPULSE_TOKEN", NULL};
@@ -339,11 +347,18 @@ static int wait_ready(it_server_t *server, int *exited) {
     size_t len;
     if (it_read_file(server->ready_file, &data, &len) == 0) {
       int pid = 0;
-      char where[128] = "";
-      int ok = sscanf(data, "%d %127s", &pid, where) == 2 &&
+      char where[128] = "", http[64] = "";
+      int ok = sscanf(data, "%d %127s %63s", &pid, where, http) >= 2 &&
                pid == (int)server->pid && strcmp(where, server->addr) == 0;
       free(data);
-      if (ok) return 0;
+      if (ok) {
+        /* Third field: the HTTP front end's address, when it is on. */
+        const char *colon = strrchr(http, ':');
+        server->http_port = colon ? atoi(colon + 1) : 0;
+        memcpy(server->http_addr, server->http_port > 0 ? http : "",
+               server->http_port > 0 ? sizeof http : 1);
+        return 0;
+      }
     }
     int st;
     pid_t r = waitpid(server->pid, &st, WNOHANG);

@@ -43,6 +43,8 @@ typedef struct it_server_s {
   char ready_file[192]; /* --ready-file */
   char log_file[192];   /* server stdout + stderr, appended across starts */
   char addr[64];        /* "127.0.0.1:PORT" */
+  char http_addr[64];   /* HTTP front end "127.0.0.1:PORT", "" when off */
+  int http_port;        /* from the ready file; 0 when off */
   char token[128];      /* contents of STATE/admin.token */
   int port;
   pid_t pid; /* server pid = its process group; 0 if stopped */
@@ -56,8 +58,11 @@ typedef struct it_server_s {
 } it_server_t;
 
 /* Creates the temp directory and starts the server with the extra `serve`
- * flags in `extra` (NULL-terminated list, borrowed, may be NULL). Waits for
- * the ready file (at most IT_READY_TIMEOUT_MS) and reads the admin token.
+ * flags in `extra` (NULL-terminated list, borrowed, may be NULL). Unless
+ * `extra` has --http, the HTTP front end listens on a free loopback port
+ * (--http 127.0.0.1:0). Waits for the ready file (at most
+ * IT_READY_TIMEOUT_MS), takes the HTTP port from it and reads the admin
+ * token.
  * Returns 0, or -1 after printing why; call it_server_destroy() either way. */
 int it_server_start(it_server_t *server, const char *const *extra);
 

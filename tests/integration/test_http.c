@@ -1,0 +1,1015 @@
+/*
+ * Integration: the HTTP front end and /metrics, driven with curl (an HTTP
+ * client that is not ours), raw sockets for what curl will not send, and
+ * kcat to read published events back.
+ *
+ *   POST /function/echo                -> 200, the payload back
+ *   X-Impulse-Header-greeting          -> reaches the function; its response
+ *                                         headers come back as
+ *                                         X-Impulse-Header-*
+ *   unknown function / endpoint        -> 404
+ *   GET on /function/, POST on /healthz-> 405 with Allow
+ *   body above --max-frame             -> 413, the next request is served
+ *   bad name, bad deadline header      -> 400
+ *   crash.c (segv / bad input)         -> 502 CRASHED / FUNCTION_ERROR
+ *   hang.c past its timeout, or past
+ *   X-Impulse-Deadline-Ms              -> 504
+ *   hang.c busy (max 1, concurrency 1),
+ *   short --queue-timeout              -> 429 for the next call
+ *   --invoke-auth token                -> 401 without / with a wrong token,
+ *                                         200 with it; probes stay open
+ *   raw garbage                        -> 400, Connection: close, closed;
+ *                                         curl is served right after
+ *   headers above the limit            -> 431, closed
+ *   three pipelined requests           -> three answers, in order
+ *   POST /topics (binary, structured,
+ *   data_base64)                       -> 202; kcat reads key, value and the
+ *                                         ce_* headers
+ *   bad JSON, missing attribute, bad
+ *   topic, record above Kafka's limit  -> 400 / 400 / 400 / 413
+ *   /healthz, /readyz, /api/state      -> 200 and their content
+ *   /metrics after exactly N calls     -> invocations_total{ok} == N,
+ *                                         histogram count == N, buckets
+ *                                         cumulative, every line well formed
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include <cmocka.h>
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "harness.h"
+
+#ifndef IT_ARTIFACTS_DIR
+#error "IT_ARTIFACTS_DIR must be defined by the build"
+#endif
+
+#define CALL_TIMEOUT_MS 20000u
+#define RUN_TIMEOUT_MS 30000u
+
+/* ---- processes ------------------------------------------------------------ */
+
+/* Runs argv (argv[0] found on PATH) with stdout captured into *out
+ * (malloc'd, NUL-terminated); stderr goes to ours. Killed after `ms`.
+ * Returns the exit status or -1. */
+static int run_capture(const char *const *argv, char **out, unsigned ms) {
+  int p[2];
+  *out = NULL;
+  if (pipe2(p, O_CLOEXEC) != 0) return -1;
+  pid_t pid = fork();
+  if (pid < 0) {
+    close(p[0]);
+    close(p[1]);
+    return -1;
+  }
+  if (pid == 0) {
+    int nullfd = open("/dev/null", O_RDONLY);
+    dup2(nullfd, 0);
+    dup2(p[1], 1);
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    execvp(argv[0], (char *const *)argv);
+    _exit(127);
+  }
+  close(p[1]);
+  size_t len = 0, cap = 65536;
+  char *buf = malloc(cap + 1);
+  uint64_t until = it_now_ms() + ms;
+  struct pollfd pfd = {p[0], POLLIN, 0};
+  int killed = 0;
+  while (buf != NULL) {
+    uint64_t now = it_now_ms();
+    if (now >= until) {
+      kill(pid, SIGKILL);
+      killed = 1;
+      break;
+    }
+    int r = poll(&pfd, 1, (int)(until - now));
+    if (r < 0 && errno == EINTR) continue;
+    if (r < 0) break;
+    if (r == 0) continue;
+    if (len == cap) {
+      char *q = realloc(buf, cap * 2 + 1);
+      if (q == NULL) break;
+      buf = q;
+      cap *= 2;
+    }
+    ssize_t n = read(p[0], buf + len, cap - len);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    len += (size_t)n;
+  }
+  close(p[0]);
+  int st = 0;
+  while (waitpid(pid, &st, 0) < 0 && errno == EINTR) {
+  }
+  if (buf != NULL) buf[len] = '\0';
+  *out = buf;
+  if (killed) fprintf(stderr, "%s: killed after %u ms\n", argv[0], ms);
+  return killed || buf == NULL ? -1
+         : WIFEXITED(st)       ? WEXITSTATUS(st)
+                               : 128 + WTERMSIG(st);
+}
+
+static int have(const char *prog) {
+  char path[64];
+  snprintf(path, sizeof path, "/usr/bin/%s", prog);
+  return access(path, X_OK) == 0;
+}
+
+/* ---- curl ------------------------------------------------------------------ */
+
+typedef struct http_res_s {
+  int code;      /* status, 0 when curl got no answer */
+  char *body;    /* NUL-terminated */
+  size_t len;
+  char *headers; /* the raw header block(s), NUL-terminated */
+} http_res_t;
+
+static void res_free(http_res_t *r) {
+  free(r->body);
+  free(r->headers);
+  memset(r, 0, sizeof *r);
+}
+
+/* One request with curl: `method` on http://HTTP_ADDR`path`, the body (may
+ * be NULL) sent as is, `headers` "Name: value" (NULL-terminated, may be
+ * NULL). Fails the test when curl cannot run. */
+static void http_req(const it_server_t *s, http_res_t *res, const char *method,
+                     const char *path, const void *body, size_t blen,
+                     const char *const *headers) {
+  char url[512], bodyfile[256], outfile[256], hdrfile[256], data[300];
+  static unsigned seq;
+  seq++;
+  snprintf(url, sizeof url, "http://%s%s", s->http_addr, path);
+  snprintf(bodyfile, sizeof bodyfile, "%s/req-%u", s->root, seq);
+  snprintf(outfile, sizeof outfile, "%s/resp-%u", s->root, seq);
+  snprintf(hdrfile, sizeof hdrfile, "%s/hdr-%u", s->root, seq);
+  const char *argv[64];
+  int n = 0;
+  argv[n++] = "curl";
+  argv[n++] = "-sS";
+  argv[n++] = "--max-time";
+  argv[n++] = "30";
+  argv[n++] = "-o";
+  argv[n++] = outfile;
+  argv[n++] = "-D";
+  argv[n++] = hdrfile;
+  argv[n++] = "-w";
+  argv[n++] = "%{http_code}";
+  argv[n++] = "-X";
+  argv[n++] = method;
+  if (body != NULL) {
+    assert_int_equal(it_write_file(bodyfile, body, blen), 0);
+    snprintf(data, sizeof data, "@%s", bodyfile);
+    argv[n++] = "--data-binary";
+    argv[n++] = data;
+  }
+  for (size_t i = 0; headers && headers[i] && n < 60; i++) {
+    argv[n++] = "-H";
+    argv[n++] = headers[i];
+  }
+  argv[n++] = url;
+  argv[n] = NULL;
+  char *out = NULL;
+  int st = run_capture(argv, &out, RUN_TIMEOUT_MS);
+  memset(res, 0, sizeof *res);
+  res->code = out ? atoi(out) : 0;
+  if (st != 0)
+    fprintf(stderr, "curl %s %s: exit %d, code %d\n", method, path, st,
+            res->code);
+  free(out);
+  if (it_read_file(outfile, &res->body, &res->len) != 0) {
+    res->body = strdup("");
+    res->len = 0;
+  }
+  size_t hl;
+  if (it_read_file(hdrfile, &res->headers, &hl) != 0) res->headers = strdup("");
+  unlink(bodyfile);
+  unlink(outfile);
+  unlink(hdrfile);
+}
+
+#define HTTP(s, res, method, path, body, blen, ...)            \
+  http_req((s), (res), (method), (path), (body), (blen),       \
+           (const char *const[]){__VA_ARGS__, NULL})
+
+/* Value of header `name` in the last header block, or NULL (into buf). */
+static char *res_header(const http_res_t *r, const char *name, char *buf,
+                        size_t len) {
+  size_t nl = strlen(name);
+  char *found = NULL;
+  for (const char *line = r->headers; line && *line;) {
+    const char *eol = strchr(line, '\n');
+    size_t ll = eol ? (size_t)(eol - line) : strlen(line);
+    if (ll > nl && strncasecmp(line, name, nl) == 0 && line[nl] == ':') {
+      const char *v = line + nl + 1;
+      while (*v == ' ') v++;
+      size_t vl = (size_t)(line + ll - v);
+      while (vl && (v[vl - 1] == '\r' || v[vl - 1] == ' ')) vl--;
+      snprintf(buf, len, "%.*s", (int)vl, v);
+      found = buf;
+    }
+    line = eol ? eol + 1 : NULL;
+  }
+  return found;
+}
+
+/* The answer is `code` with a one-line JSON error naming `error`. */
+static void expect_error(const http_res_t *r, int code, const char *error) {
+  char want[80];
+  snprintf(want, sizeof want, "{\"error\":\"%s\",\"message\":", error);
+  if (r->code != code || strncmp(r->body, want, strlen(want)) != 0)
+    fprintf(stderr, "expected %d %s, got %d: %s\n", code, error, r->code,
+            r->body);
+  assert_int_equal(r->code, code);
+  assert_memory_equal(r->body, want, strlen(want));
+  /* One line: the only newline ends it. */
+  assert_true(r->len > 0 && r->body[r->len - 1] == '\n');
+  assert_null(memchr(r->body, '\n', r->len - 1));
+  char ct[128];
+  assert_non_null(res_header(r, "Content-Type", ct, sizeof ct));
+  assert_string_equal(ct, "application/json");
+}
+
+static void expect_body(const http_res_t *r, int code, const char *body) {
+  if (r->code != code || r->len != strlen(body) ||
+      memcmp(r->body, body, r->len) != 0)
+    fprintf(stderr, "expected %d '%s', got %d '%s'\n", code, body, r->code,
+            r->body);
+  assert_int_equal(r->code, code);
+  assert_int_equal(r->len, strlen(body));
+  assert_memory_equal(r->body, body, r->len);
+}
+
+/* ---- raw sockets ----------------------------------------------------------- */
+
+static int raw_connect(const it_server_t *s) {
+  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  assert_true(fd >= 0);
+  struct sockaddr_in sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sin_family = AF_INET;
+  sa.sin_port = htons((uint16_t)s->http_port);
+  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof sa), 0);
+  return fd;
+}
+
+/* Reads until the peer closes or `ms` pass; *closed tells which. Returns
+ * the bytes read (malloc'd, NUL-terminated). */
+static char *raw_read_all(int fd, unsigned ms, int *closed) {
+  size_t len = 0, cap = 4096;
+  char *buf = malloc(cap + 1);
+  assert_non_null(buf);
+  uint64_t until = it_now_ms() + ms;
+  *closed = 0;
+  for (;;) {
+    uint64_t now = it_now_ms();
+    if (now >= until) break;
+    struct pollfd p = {fd, POLLIN, 0};
+    int r = poll(&p, 1, (int)(until - now));
+    if (r < 0 && errno == EINTR) continue;
+    if (r <= 0) break;
+    if (len == cap) {
+      buf = realloc(buf, cap * 2 + 1);
+      assert_non_null(buf);
+      cap *= 2;
+    }
+    ssize_t n = recv(fd, buf + len, cap - len, 0);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      *closed = 1;
+      break;
+    }
+    len += (size_t)n;
+  }
+  buf[len] = '\0';
+  return buf;
+}
+
+/* Reads until `count` complete answers (each with Content-Length) are in. */
+static char *raw_read_answers(int fd, int count, unsigned ms) {
+  size_t len = 0, cap = 8192;
+  char *buf = malloc(cap + 1);
+  assert_non_null(buf);
+  uint64_t until = it_now_ms() + ms;
+  for (;;) {
+    buf[len] = '\0';
+    int got = 0;
+    const char *p = buf;
+    for (;;) {
+      const char *end = strstr(p, "\r\n\r\n");
+      const char *cl = strcasestr(p, "Content-Length:");
+      if (end == NULL || cl == NULL || cl > end) break;
+      size_t body = strtoul(cl + 15, NULL, 10);
+      if ((size_t)(buf + len - (end + 4)) < body) break;
+      p = end + 4 + body;
+      got++;
+    }
+    if (got >= count) return buf;
+    uint64_t now = it_now_ms();
+    if (now >= until) break;
+    struct pollfd pf = {fd, POLLIN, 0};
+    if (poll(&pf, 1, (int)(until - now)) <= 0) continue;
+    if (len == cap) {
+      buf = realloc(buf, cap * 2 + 1);
+      assert_non_null(buf);
+      cap *= 2;
+    }
+    ssize_t n = recv(fd, buf + len, cap - len, 0);
+    if (n <= 0) break;
+    len += (size_t)n;
+  }
+  buf[len] = '\0';
+  fprintf(stderr, "fewer than %d answers: %s\n", count, buf);
+  fail();
+  return buf;
+}
+
+/* ---- fixtures ----------------------------------------------------------------- */
+
+static void deploy(const it_server_t *s, const char *name, const char *path,
+                   const impulse_deploy_opts_t *opts) {
+  impulse_client_t *c = it_connect(s, 1, CALL_TIMEOUT_MS);
+  assert_non_null(c);
+  uint32_t version = 0;
+  assert_int_equal(it_deploy_file(c, name, path, opts, &version), IMPULSE_S_OK);
+  impulse_client_close(c);
+}
+
+static void deploy_fn(const it_server_t *s, const char *name, const char *fn,
+                      const impulse_deploy_opts_t *opts) {
+  char path[512];
+  it_function_path(fn, path, sizeof path);
+  deploy(s, name, path, opts);
+}
+
+static int setup_main(void **state) {
+  static const char *const extra[] = {
+      "--max-frame", "1048576", "--kafka-opt", "message.max.bytes=100000",
+      "--partitions", "2", NULL};
+  return it_fixture_setup(state, extra);
+}
+
+static int setup_overload(void **state) {
+  static const char *const extra[] = {"--queue-timeout", "300", NULL};
+  return it_fixture_setup(state, extra);
+}
+
+static int setup_auth(void **state) {
+  static const char *const extra[] = {"--invoke-auth", "token", NULL};
+  return it_fixture_setup(state, extra);
+}
+
+static int teardown(void **state) {
+  return it_fixture_teardown(state);
+}
+
+/* ---- tests ------------------------------------------------------------------ */
+
+static void test_invoke(void **state) {
+  it_server_t *s = *state;
+  if (!have("curl")) skip();
+  assert_true(s->http_port > 0);
+  deploy_fn(s, "echo", "echo", NULL);
+  http_res_t r;
+
+  HTTP(s, &r, "POST", "/function/echo", "hello over http", 15,
+       "Content-Type: text/plain");
+  expect_body(&r, 200, "hello over http");
+  char v[256];
+  assert_non_null(res_header(&r, "X-Impulse-Version", v, sizeof v));
+  assert_string_equal(v, "1");
+  res_free(&r);
+
+  /* An empty body is an empty payload. */
+  HTTP(s, &r, "POST", "/function/echo", "", 0, "X-Unused: 1");
+  expect_body(&r, 200, "");
+  res_free(&r);
+
+  /* Headers both ways. */
+  char hpath[512];
+  snprintf(hpath, sizeof hpath, "%s/http_headers.so", IT_ARTIFACTS_DIR);
+  deploy(s, "headers", hpath, NULL);
+  HTTP(s, &r, "POST", "/function/headers", "x", 1,
+       "X-Impulse-Header-Greeting: hi there");
+  expect_body(&r, 200, "x");
+  assert_non_null(res_header(&r, "X-Impulse-Header-seen", v, sizeof v));
+  assert_string_equal(v, "hi there");
+  assert_non_null(res_header(&r, "Content-Type", v, sizeof v));
+  assert_string_equal(v, "text/plain");
+  res_free(&r);
+
+  HTTP(s, &r, "POST", "/function/nosuch", "x", 1, "X-A: b");
+  expect_error(&r, 404, "NOT_FOUND");
+  res_free(&r);
+  HTTP(s, &r, "GET", "/nothing/here", NULL, 0, "X-A: b");
+  expect_error(&r, 404, "NOT_FOUND");
+  res_free(&r);
+
+  HTTP(s, &r, "GET", "/function/echo", NULL, 0, "X-A: b");
+  expect_error(&r, 405, "METHOD_NOT_ALLOWED");
+  assert_non_null(res_header(&r, "Allow", v, sizeof v));
+  assert_string_equal(v, "POST");
+  res_free(&r);
+  HTTP(s, &r, "POST", "/healthz", "x", 1, "X-A: b");
+  expect_error(&r, 405, "METHOD_NOT_ALLOWED");
+  res_free(&r);
+
+  HTTP(s, &r, "POST", "/function/bad%20name", "x", 1, "X-A: b");
+  expect_error(&r, 400, "BAD_REQUEST");
+  res_free(&r);
+  HTTP(s, &r, "POST", "/function/echo", "x", 1, "X-Impulse-Deadline-Ms: soon");
+  expect_error(&r, 400, "BAD_REQUEST");
+  res_free(&r);
+
+  /* Above --max-frame (1 MiB): 413, and the server serves on. */
+  size_t big = (1u << 20) + 100;
+  char *payload = malloc(big);
+  assert_non_null(payload);
+  memset(payload, 'z', big);
+  HTTP(s, &r, "POST", "/function/echo", payload, big, "X-A: b");
+  expect_error(&r, 413, "TOO_LARGE");
+  res_free(&r);
+  free(payload);
+  HTTP(s, &r, "POST", "/function/echo", "after", 5, "X-A: b");
+  expect_body(&r, 200, "after");
+  res_free(&r);
+
+  /* The idempotency key is passed through (the call runs). */
+  HTTP(s, &r, "POST", "/function/echo", "idem", 4,
+       "X-Impulse-Idempotency-Key: key-1");
+  expect_body(&r, 200, "idem");
+  res_free(&r);
+  s->test_passed = 1;
+}
+
+/* A curl run in the background: its pid and the file with the status. */
+static pid_t curl_background(const it_server_t *s, const char *path,
+                             const char *body, const char *out) {
+  char url[256], data[128];
+  snprintf(url, sizeof url, "http://%s%s", s->http_addr, path);
+  snprintf(data, sizeof data, "%s", body);
+  pid_t pid = fork();
+  assert_true(pid >= 0);
+  if (pid == 0) {
+    int fd = open(out, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    dup2(fd, 1);
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    execlp("curl", "curl", "-s", "--max-time", "30", "-o", "/dev/null", "-w",
+           "%{http_code}", "-X", "POST", "--data-binary", data, url,
+           (char *)NULL);
+    _exit(127);
+  }
+  return pid;
+}
+
+static void test_function_failures(void **state) {
+  it_server_t *s = *state;
+  if (!have("curl")) skip();
+  deploy_fn(s, "crash", "crash", NULL);
+  impulse_deploy_opts_t hang = {.timeout_ms = 1000, .max_instances = 2};
+  deploy_fn(s, "hang", "hang", &hang);
+  http_res_t r;
+
+  HTTP(s, &r, "POST", "/function/crash", "segv", 4, "X-A: b");
+  expect_error(&r, 502, "CRASHED");
+  res_free(&r);
+  HTTP(s, &r, "POST", "/function/crash", "other", 5, "X-A: b");
+  expect_error(&r, 502, "FUNCTION_ERROR");
+  res_free(&r);
+
+  /* Past the function's timeout (1 s). */
+  uint64_t t0 = it_now_ms();
+  HTTP(s, &r, "POST", "/function/hang", "forever", 7, "X-A: b");
+  expect_error(&r, 504, "TIMEOUT");
+  res_free(&r);
+  assert_true(it_now_ms() - t0 < 10000);
+
+  /* Past the caller's deadline, well before the function's timeout. */
+  impulse_deploy_opts_t slow = {.timeout_ms = 20000, .max_instances = 2};
+  deploy_fn(s, "slow", "hang", &slow);
+  t0 = it_now_ms();
+  HTTP(s, &r, "POST", "/function/slow", "forever", 7,
+       "X-Impulse-Deadline-Ms: 300");
+  expect_error(&r, 504, "TIMEOUT");
+  res_free(&r);
+  assert_true(it_now_ms() - t0 < 8000);
+
+  /* A client that hangs up while its call runs: the answer, when it
+   * comes, has nowhere to go and is dropped (ASan would see a use after
+   * free in the server's log). */
+  int fd = raw_connect(s);
+  const char call[] =
+      "POST /function/slow HTTP/1.1\r\nHost: x\r\n"
+      "Content-Length: 3\r\n\r\n300";
+  assert_int_equal(it_raw_send(fd, call, sizeof call - 1), 0);
+  it_sleep_ms(50);
+  close(fd);
+  it_sleep_ms(600);
+  HTTP(s, &r, "POST", "/function/slow", "10", 2, "X-A: b");
+  expect_body(&r, 200, "slept 10");
+  res_free(&r);
+
+  /* SIGTERM while a call runs: the server drains it, the caller gets its
+   * answer, then the server stops cleanly. */
+  char out[256];
+  snprintf(out, sizeof out, "%s/drain-status", s->root);
+  pid_t bg = curl_background(s, "/function/slow", "1000", out);
+  uint64_t until = it_now_ms() + 5000;
+  for (;;) {
+    HTTP(s, &r, "GET", "/api/state", NULL, 0, "X-A: b");
+    int busy = r.code == 200 && strstr(r.body, "\"in_flight\":1") != NULL;
+    res_free(&r);
+    if (busy) break;
+    assert_true(it_now_ms() < until);
+    it_sleep_ms(20);
+  }
+  assert_int_equal(it_server_stop_checked(s), 0);
+  int st;
+  assert_int_equal(waitpid(bg, &st, 0), bg);
+  char *status;
+  size_t len;
+  assert_int_equal(it_read_file(out, &status, &len), 0);
+  assert_string_equal(status, "200");
+  free(status);
+  s->test_passed = 1;
+}
+
+static void test_overloaded(void **state) {
+  it_server_t *s = *state;
+  if (!have("curl")) skip();
+  impulse_deploy_opts_t one = {.concurrency = 1, .max_instances = 1,
+                               .timeout_ms = 10000};
+  deploy_fn(s, "busy", "hang", &one);
+  http_res_t r;
+  /* Warm it up, so the next call finds the instance ready. */
+  HTTP(s, &r, "POST", "/function/busy", "1", 1, "X-A: b");
+  expect_body(&r, 200, "slept 1");
+  res_free(&r);
+
+  char out[256];
+  snprintf(out, sizeof out, "%s/bg-status", s->root);
+  pid_t bg = curl_background(s, "/function/busy", "2500", out);
+  /* Wait until the long call holds the only slot. */
+  uint64_t until = it_now_ms() + 5000;
+  for (;;) {
+    HTTP(s, &r, "GET", "/api/state", NULL, 0, "X-A: b");
+    int busy = r.code == 200 && strstr(r.body, "\"in_flight\":1") != NULL;
+    res_free(&r);
+    if (busy) break;
+    assert_true(it_now_ms() < until);
+    it_sleep_ms(20);
+  }
+  uint64_t t0 = it_now_ms();
+  HTTP(s, &r, "POST", "/function/busy", "1", 1, "X-A: b");
+  expect_error(&r, 429, "OVERLOADED");
+  char v[64];
+  assert_non_null(res_header(&r, "Retry-After", v, sizeof v));
+  res_free(&r);
+  assert_true(it_now_ms() - t0 < 2400); /* the queue timeout, not the call */
+
+  int st;
+  assert_int_equal(waitpid(bg, &st, 0), bg);
+  char *status;
+  size_t len;
+  assert_int_equal(it_read_file(out, &status, &len), 0);
+  assert_string_equal(status, "200");
+  free(status);
+  s->test_passed = 1;
+}
+
+static void test_auth(void **state) {
+  it_server_t *s = *state;
+  if (!have("curl")) skip();
+  deploy_fn(s, "echo", "echo", NULL);
+  char bearer[200], wrong[] = "Authorization: Bearer nope";
+  snprintf(bearer, sizeof bearer, "Authorization: Bearer %s", s->token);
+  http_res_t r;
+
+  HTTP(s, &r, "POST", "/function/echo", "x", 1, "X-A: b");
+  expect_error(&r, 401, "UNAUTHENTICATED");
+  char v[128];
+  assert_non_null(res_header(&r, "WWW-Authenticate", v, sizeof v));
+  res_free(&r);
+  HTTP(s, &r, "POST", "/function/echo", "x", 1, wrong);
+  expect_error(&r, 401, "UNAUTHENTICATED");
+  res_free(&r);
+  HTTP(s, &r, "POST", "/function/echo", "with token", 10, bearer);
+  expect_body(&r, 200, "with token");
+  res_free(&r);
+
+  HTTP(s, &r, "POST", "/topics/t1", "x", 1, "X-A: b");
+  expect_error(&r, 401, "UNAUTHENTICATED");
+  res_free(&r);
+  HTTP(s, &r, "GET", "/api/state", NULL, 0, "X-A: b");
+  expect_error(&r, 401, "UNAUTHENTICATED");
+  res_free(&r);
+  HTTP(s, &r, "GET", "/api/state", NULL, 0, bearer);
+  assert_int_equal(r.code, 200);
+  res_free(&r);
+
+  /* The probes and the metrics are open. */
+  HTTP(s, &r, "GET", "/healthz", NULL, 0, "X-A: b");
+  expect_body(&r, 200, "ok\n");
+  res_free(&r);
+  HTTP(s, &r, "GET", "/readyz", NULL, 0, "X-A: b");
+  expect_body(&r, 200, "ready\n");
+  res_free(&r);
+  HTTP(s, &r, "GET", "/metrics", NULL, 0, "X-A: b");
+  assert_int_equal(r.code, 200);
+  res_free(&r);
+  s->test_passed = 1;
+}
+
+static void test_malformed(void **state) {
+  it_server_t *s = *state;
+  if (!have("curl")) skip();
+  http_res_t r;
+
+  /* Garbage: 400, Connection: close, then the server hangs up. */
+  int fd = raw_connect(s);
+  const char garbage[] = "GARBAGE \x01\x02 WHAT\r\n\r\n";
+  assert_int_equal(it_raw_send(fd, garbage, sizeof garbage - 1), 0);
+  int closed;
+  char *out = raw_read_all(fd, 5000, &closed);
+  assert_true(strncmp(out, "HTTP/1.1 400 ", 13) == 0);
+  assert_non_null(strcasestr(out, "Connection: close"));
+  assert_non_null(strstr(out, "\"error\":\"BAD_REQUEST\""));
+  assert_true(closed);
+  free(out);
+  close(fd);
+
+  /* Everyone else is served. */
+  HTTP(s, &r, "GET", "/healthz", NULL, 0, "X-A: b");
+  expect_body(&r, 200, "ok\n");
+  res_free(&r);
+
+  /* Headers above the limit: 431, closed. */
+  fd = raw_connect(s);
+  size_t big = 70 * 1024;
+  char *req = malloc(big + 200);
+  assert_non_null(req);
+  int n = snprintf(req, 200, "GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: ");
+  memset(req + n, 'a', big);
+  memcpy(req + n + big, "\r\n\r\n", 4);
+  assert_true(it_raw_send(fd, req, (size_t)n + big + 4) >= 0);
+  free(req);
+  out = raw_read_all(fd, 5000, &closed);
+  assert_true(strncmp(out, "HTTP/1.1 431 ", 13) == 0);
+  assert_true(closed);
+  free(out);
+  close(fd);
+
+  /* Keep-alive and pipelining: three requests in one write, three answers
+   * in request order on the same connection. */
+  fd = raw_connect(s);
+  const char three[] =
+      "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
+      "POST /function/nosuch HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\nhi"
+      "GET /readyz HTTP/1.1\r\nHost: x\r\n\r\n";
+  assert_int_equal(it_raw_send(fd, three, sizeof three - 1), 0);
+  out = raw_read_answers(fd, 3, 5000);
+  char *a = strstr(out, "HTTP/1.1 200 ");
+  char *b = strstr(out, "HTTP/1.1 404 ");
+  char *c = a ? strstr(a + 1, "HTTP/1.1 200 ") : NULL;
+  assert_true(a && b && c && a < b && b < c);
+  assert_non_null(strstr(c, "ready\n"));
+  free(out);
+  /* The connection is still open for more. */
+  const char more[] = "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n";
+  assert_int_equal(it_raw_send(fd, more, sizeof more - 1), 0);
+  out = raw_read_answers(fd, 1, 5000);
+  assert_true(strncmp(out, "HTTP/1.1 200 ", 13) == 0);
+  free(out);
+  close(fd);
+
+  /* A client that stops sending mid-request harms nobody. */
+  fd = raw_connect(s);
+  const char half[] = "POST /function/echo HTTP/1.1\r\nContent-Length: 10\r\n\r\nab";
+  assert_int_equal(it_raw_send(fd, half, sizeof half - 1), 0);
+  close(fd);
+  HTTP(s, &r, "GET", "/healthz", NULL, 0, "X-A: b");
+  expect_body(&r, 200, "ok\n");
+  res_free(&r);
+  s->test_passed = 1;
+}
+
+/* The `kafka` address from /api/state. */
+static void kafka_bootstrap(const it_server_t *s, char *buf, size_t len) {
+  http_res_t r;
+  HTTP(s, &r, "GET", "/api/state", NULL, 0, "X-A: b");
+  assert_int_equal(r.code, 200);
+  const char *p = strstr(r.body, "\"bootstrap\":\"");
+  assert_non_null(p);
+  p += 13;
+  const char *e = strchr(p, '"');
+  assert_non_null(e);
+  snprintf(buf, len, "%.*s", (int)(e - p), p);
+  res_free(&r);
+}
+
+/* kcat's whole topic, "key|value|headers" per record. */
+static char *kcat_read(const char *bootstrap, const char *topic) {
+  const char *argv[] = {"kcat", "-b", bootstrap, "-C",           "-t",
+                        topic,  "-o", "beginning", "-e", "-q", "-f",
+                        "%k|%s|%h\n", NULL};
+  char *out = NULL;
+  int st = run_capture(argv, &out, 20000);
+  if (st != 0) fprintf(stderr, "kcat -C %s: exit %d\n", topic, st);
+  assert_int_equal(st, 0);
+  return out;
+}
+
+/* Copies the line of `text` starting with `prefix` into buf; 1 if found. */
+static int line_starting(const char *text, const char *prefix, char *buf,
+                         size_t len) {
+  size_t pl = strlen(prefix);
+  for (const char *line = text; line && *line;) {
+    const char *eol = strchr(line, '\n');
+    size_t ll = eol ? (size_t)(eol - line) : strlen(line);
+    if (ll >= pl && memcmp(line, prefix, pl) == 0) {
+      snprintf(buf, len, "%.*s", (int)ll, line);
+      return 1;
+    }
+    line = eol ? eol + 1 : NULL;
+  }
+  return 0;
+}
+
+static void expect_accepted(const http_res_t *r, const char *topic) {
+  char want[128];
+  snprintf(want, sizeof want, "{\"topic\":\"%s\",\"partition\":", topic);
+  if (r->code != 202) fprintf(stderr, "publish: %d %s\n", r->code, r->body);
+  assert_int_equal(r->code, 202);
+  assert_memory_equal(r->body, want, strlen(want));
+  assert_non_null(strstr(r->body, ",\"offset\":"));
+}
+
+static void test_publish(void **state) {
+  it_server_t *s = *state;
+  if (!have("curl") || !have("kcat")) skip();
+  char boot[256];
+  kafka_bootstrap(s, boot, sizeof boot);
+  http_res_t r;
+
+  /* Binary mode: ce-* headers become ce_* record headers. */
+  HTTP(s, &r, "POST", "/topics/http-events", "binary-data", 11,
+       "ce-specversion: 1.0", "ce-id: e-1", "ce-source: /tests/http",
+       "ce-type: test.binary", "Content-Type: text/plain",
+       "X-Impulse-Key: k1");
+  expect_accepted(&r, "http-events");
+  res_free(&r);
+
+  /* Structured mode: the JSON event's attributes, data as the value, the
+   * partitionkey extension as the key. */
+  const char ev[] =
+      "{\"specversion\":\"1.0\",\"id\":\"e-2\",\"source\":\"/tests/http\","
+      "\"type\":\"test.structured\",\"subject\":\"sub\",\"time\":"
+      "\"2024-01-01T00:00:00Z\",\"partitionkey\":\"pk\","
+      "\"datacontenttype\":\"application/json\",\"data\":{\"a\":1}}";
+  HTTP(s, &r, "POST", "/topics/http-events", ev, sizeof ev - 1,
+       "Content-Type: application/cloudevents+json; charset=utf-8");
+  expect_accepted(&r, "http-events");
+  res_free(&r);
+
+  const char ev64[] =
+      "{\"specversion\":\"1.0\",\"id\":\"e-3\",\"source\":\"/s\","
+      "\"type\":\"t\",\"data_base64\":\"aGVsbG8=\"}";
+  HTTP(s, &r, "POST", "/topics/http-events", ev64, sizeof ev64 - 1,
+       "Content-Type: application/cloudevents+json", "X-Impulse-Key: k3");
+  expect_accepted(&r, "http-events");
+  res_free(&r);
+
+  char *out = kcat_read(boot, "http-events");
+  char l1[1024], l2[1024], l3[1024];
+  int found = line_starting(out, "k1|binary-data|", l1, sizeof l1) &&
+              line_starting(out, "pk|{\"a\":1}|", l2, sizeof l2) &&
+              line_starting(out, "k3|hello|", l3, sizeof l3);
+  if (!found) fprintf(stderr, "kcat read:\n%s\n", out);
+  free(out);
+  assert_true(found);
+  assert_non_null(strstr(l1, "ce_id=e-1"));
+  assert_non_null(strstr(l1, "ce_source=/tests/http"));
+  assert_non_null(strstr(l1, "ce_type=test.binary"));
+  assert_non_null(strstr(l1, "ce_specversion=1.0"));
+  assert_non_null(strstr(l1, "content-type=text/plain"));
+  assert_non_null(strstr(l2, "ce_id=e-2"));
+  assert_non_null(strstr(l2, "ce_type=test.structured"));
+  assert_non_null(strstr(l2, "ce_subject=sub"));
+  assert_non_null(strstr(l2, "ce_time=2024-01-01T00:00:00Z"));
+  assert_non_null(strstr(l2, "content-type=application/json"));
+  assert_non_null(strstr(l3, "ce_id=e-3"));
+
+  /* A client that hangs up before the delivery report harms nobody. */
+  int fd = raw_connect(s);
+  const char pub[] =
+      "POST /topics/http-events HTTP/1.1\r\nHost: x\r\n"
+      "Content-Length: 4\r\n\r\ngone";
+  assert_int_equal(it_raw_send(fd, pub, sizeof pub - 1), 0);
+  close(fd);
+
+  /* Bad input. */
+  HTTP(s, &r, "POST", "/topics/http-events", "{not json", 9,
+       "Content-Type: application/cloudevents+json");
+  expect_error(&r, 400, "BAD_REQUEST");
+  res_free(&r);
+  const char noid[] = "{\"specversion\":\"1.0\",\"source\":\"/s\",\"type\":\"t\"}";
+  HTTP(s, &r, "POST", "/topics/http-events", noid, sizeof noid - 1,
+       "Content-Type: application/cloudevents+json");
+  expect_error(&r, 400, "BAD_REQUEST");
+  res_free(&r);
+  HTTP(s, &r, "POST", "/topics/bad$name", "x", 1, "X-A: b");
+  expect_error(&r, 400, "BAD_REQUEST");
+  res_free(&r);
+  HTTP(s, &r, "GET", "/topics/http-events", NULL, 0, "X-A: b");
+  expect_error(&r, 405, "METHOD_NOT_ALLOWED");
+  res_free(&r);
+
+  /* Above the producer's limit (message.max.bytes=100000), below the
+   * HTTP body limit: 413 from Kafka's side. */
+  size_t big = 200 * 1000;
+  char *payload = malloc(big);
+  assert_non_null(payload);
+  memset(payload, 'k', big);
+  HTTP(s, &r, "POST", "/topics/http-events", payload, big, "X-A: b");
+  expect_error(&r, 413, "TOO_LARGE");
+  res_free(&r);
+  free(payload);
+  s->test_passed = 1;
+}
+
+static void test_probes_and_state(void **state) {
+  it_server_t *s = *state;
+  if (!have("curl")) skip();
+  deploy_fn(s, "echo", "echo", NULL);
+  http_res_t r;
+  HTTP(s, &r, "GET", "/healthz", NULL, 0, "X-A: b");
+  expect_body(&r, 200, "ok\n");
+  res_free(&r);
+  HTTP(s, &r, "GET", "/readyz", NULL, 0, "X-A: b");
+  expect_body(&r, 200, "ready\n");
+  res_free(&r);
+  HTTP(s, &r, "POST", "/function/echo", "x", 1, "X-A: b");
+  expect_body(&r, 200, "x");
+  res_free(&r);
+  HTTP(s, &r, "GET", "/api/state", NULL, 0, "X-A: b");
+  assert_int_equal(r.code, 200);
+  assert_non_null(strstr(r.body, "\"functions\":[{\"name\":\"echo\""));
+  assert_non_null(strstr(r.body, "\"invocations\":1,"));
+  assert_non_null(strstr(r.body, "\"settings\":{\"concurrency\":"));
+  assert_non_null(strstr(r.body, "\"instances\":[{\"id\":"));
+  assert_non_null(strstr(r.body, "\"triggers\":[]"));
+  assert_non_null(strstr(r.body, "\"warm_pool\":{\"target\":"));
+  res_free(&r);
+  s->test_passed = 1;
+}
+
+/* Checks that every line of an exposition is a comment or a well-formed
+ * sample, and that each family's samples follow its TYPE line. */
+static void check_exposition(const char *text) {
+  char family[128] = "";
+  for (const char *line = text; *line;) {
+    const char *eol = strchr(line, '\n');
+    assert_non_null(eol); /* every line ends with a newline */
+    size_t ll = (size_t)(eol - line);
+    char buf[2048];
+    snprintf(buf, sizeof buf, "%.*s", (int)ll, line);
+    if (strncmp(buf, "# HELP ", 7) == 0) {
+    } else if (strncmp(buf, "# TYPE ", 7) == 0) {
+      char type[32];
+      assert_int_equal(sscanf(buf + 7, "%127s %31s", family, type), 2);
+      assert_true(strcmp(type, "counter") == 0 || strcmp(type, "gauge") == 0 ||
+                  strcmp(type, "histogram") == 0);
+    } else {
+      /* name[{labels}] value */
+      size_t fl = strlen(family);
+      if (strncmp(buf, family, fl) != 0) {
+        fprintf(stderr, "sample outside its family (%s): %s\n", family, buf);
+        fail();
+      }
+      const char *sp = strrchr(buf, ' ');
+      assert_non_null(sp);
+      char *end;
+      strtod(sp + 1, &end);
+      if (*end != '\0' && strcmp(sp + 1, "+Inf") != 0) {
+        fprintf(stderr, "bad value: %s\n", buf);
+        fail();
+      }
+      const char *brace = strchr(buf, '{');
+      if (brace && brace < sp) assert_true(sp[-1] == '}');
+    }
+    line = eol + 1;
+  }
+}
+
+/* Value of the sample line starting with `series` + " ", or -1. */
+static double sample(const char *text, const char *series) {
+  size_t sl = strlen(series);
+  for (const char *line = text; line && *line;) {
+    if (strncmp(line, series, sl) == 0 && line[sl] == ' ')
+      return strtod(line + sl + 1, NULL);
+    const char *eol = strchr(line, '\n');
+    line = eol ? eol + 1 : NULL;
+  }
+  return -1;
+}
+
+static void test_metrics(void **state) {
+  it_server_t *s = *state;
+  if (!have("curl")) skip();
+  deploy_fn(s, "counted", "echo", NULL);
+  deploy_fn(s, "crash", "crash", NULL);
+  const int n = 7;
+  http_res_t r;
+  for (int i = 0; i < n; i++) {
+    HTTP(s, &r, "POST", "/function/counted", "m", 1, "X-A: b");
+    expect_body(&r, 200, "m");
+    res_free(&r);
+  }
+  HTTP(s, &r, "POST", "/function/crash", "bad", 3, "X-A: b");
+  expect_error(&r, 502, "FUNCTION_ERROR");
+  res_free(&r);
+
+  HTTP(s, &r, "GET", "/metrics", NULL, 0, "X-A: b");
+  assert_int_equal(r.code, 200);
+  char ct[128];
+  assert_non_null(res_header(&r, "Content-Type", ct, sizeof ct));
+  assert_non_null(strstr(ct, "text/plain; version=0.0.4"));
+  check_exposition(r.body);
+  const char *m = r.body;
+  assert_non_null(strstr(m, "# TYPE impulse_invocations_total counter\n"));
+  assert_non_null(strstr(
+      m, "# TYPE impulse_invocation_duration_seconds histogram\n"));
+  assert_true(sample(m, "impulse_invocations_total{function=\"counted\","
+                        "outcome=\"ok\"}") == n);
+  assert_true(sample(m, "impulse_invocations_total{function=\"crash\","
+                        "outcome=\"function_error\"}") == 1);
+  assert_true(sample(m, "impulse_invocation_duration_seconds_count{function="
+                        "\"counted\"}") == n);
+  /* Buckets are cumulative and end at the count. */
+  static const char *const les[] = {"0.0001", "0.00025", "0.0005", "0.001",
+                                    "0.0025", "0.005",   "0.01",   "0.025",
+                                    "0.05",   "0.1",     "0.25",   "0.5",
+                                    "1",      "2.5",     "5",      "10",
+                                    "30",     "60",      "+Inf"};
+  double prev = 0;
+  for (size_t i = 0; i < sizeof les / sizeof les[0]; i++) {
+    char series[200];
+    snprintf(series, sizeof series,
+             "impulse_invocation_duration_seconds_bucket{function=\"counted\","
+             "le=\"%s\"}",
+             les[i]);
+    double v = sample(m, series);
+    assert_true(v >= prev);
+    prev = v;
+  }
+  assert_true(prev == n);
+  assert_true(sample(m, "impulse_invocation_duration_seconds_sum{function="
+                        "\"counted\"}") > 0);
+  assert_true(sample(m, "impulse_in_flight{function=\"counted\"}") == 0);
+  assert_true(sample(m, "impulse_queue_length{function=\"counted\"}") == 0);
+  assert_true(sample(m, "impulse_cold_starts_total{function=\"counted\"}") >= 0);
+  assert_true(sample(m, "impulse_instances{function=\"counted\",state=\"ready\"}") >= 1);
+  assert_true(sample(m, "impulse_warm_pool_instances") >= 0);
+  /* Two deploys: at least two synced store writes were timed. */
+  assert_true(sample(m, "impulse_store_write_seconds_count") >= 2);
+  assert_true(sample(m, "impulse_uptime_seconds") > 0);
+  assert_true(sample(m, "impulse_build_info{version=\"" IMPULSE_VERSION "\"}") == 1);
+  assert_true(sample(m, "impulse_http_responses_total{code=\"200\"}") >= n);
+  res_free(&r);
+  s->test_passed = 1;
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test_setup_teardown(test_invoke, setup_main, teardown),
+      cmocka_unit_test_setup_teardown(test_function_failures, setup_main,
+                                      teardown),
+      cmocka_unit_test_setup_teardown(test_overloaded, setup_overload,
+                                      teardown),
+      cmocka_unit_test_setup_teardown(test_auth, setup_auth, teardown),
+      cmocka_unit_test_setup_teardown(test_malformed, setup_main, teardown),
+      cmocka_unit_test_setup_teardown(test_publish, setup_main, teardown),
+      cmocka_unit_test_setup_teardown(test_probes_and_state, setup_main,
+                                      teardown),
+      cmocka_unit_test_setup_teardown(test_metrics, setup_main, teardown),
+  };
+  return cmocka_run_group_tests_name("integration_http", tests, NULL, NULL);
+}
