@@ -48,8 +48,34 @@ enum {
   OPT_MIN,
   OPT_MAX,
   OPT_DEADLINE,
-  OPT_IDEMPOTENCY
+  OPT_IDEMPOTENCY,
+  OPT_TARGET_CONC,
+  OPT_SCALE_TO_ZERO,
+  OPT_POLICY
 };
+
+/* The autoscaling flags of deploy and scale. */
+typedef struct as_opts_s {
+  int has_target, has_stz;
+  double target;
+  uint32_t stz;
+  const char *policy;
+} as_opts_t;
+
+#define IMP_CLI_AUTOSCALE_OPTIONS                                          \
+  {"target-concurrency", required_argument, NULL, OPT_TARGET_CONC},       \
+  {"scale-to-zero-after", required_argument, NULL, OPT_SCALE_TO_ZERO},    \
+  {"policy", required_argument, NULL, OPT_POLICY}
+
+#define IMP_CLI_AUTOSCALE_HELP                                              \
+  "  --target-concurrency N  calls in flight per instance the autoscaler\n" \
+  "                          aims at (x 0.7 utilisation; default: the\n"   \
+  "                          function's concurrency)\n"                     \
+  "  --scale-to-zero-after S idle seconds before the function goes to\n"   \
+  "                          zero (its min) (default: --idle-timeout)\n"     \
+  "  --policy P              reactive (KPA windows only) or predictive\n"  \
+  "                          (also the forecast and the idle-time\n"        \
+  "                          histogram; default)\n"
 
 /* clang-format off */
 #define IMP_CLI_COMMON_OPTIONS                   \
@@ -92,11 +118,13 @@ static void usage(FILE *out) {
           "  %-18s %s\n"
           "  %-18s %s\n"
           "  %-18s %s\n"
+          "  %-18s %s\n"
           "\n"
           "Client commands:\n",
           "serve", "start the server (see `impulse serve --help`)", "kafka",
           "run an embedded Kafka cluster (see `impulse kafka --help`)",
-          "worker", "function worker process (started by the server)");
+          "worker", "function worker process (started by the server)", "sim",
+          "replay a trace through the autoscaler (see `impulse sim --help`)");
   for (size_t i = 0; i < n; i++)
     fprintf(out, "  %-18s %s\n", c[i].synopsis, c[i].summary);
   fprintf(
@@ -157,6 +185,43 @@ static int common_option(const cmd_t *cmd, int opt, char **argv,
 }
 
 /* Parses a decimal number in [lo, hi]; prints why not and returns -1. */
+static int parse_u32(const cmd_t *cmd, const char *flag, const char *s,
+                     uint32_t lo, uint32_t hi, uint32_t *out);
+
+/* Handles an autoscaling flag: 1 when `opt` is one (0 parsed, -1 bad),
+ * 0 when it is not. */
+static int autoscale_option(const cmd_t *cmd, int opt, const char *arg,
+                            as_opts_t *as, int *bad) {
+  char *end = NULL;
+  switch (opt) {
+    case OPT_TARGET_CONC:
+      as->target = strtod(arg, &end);
+      if (end == arg || *end != '\0' || !(as->target >= 0.01) ||
+          as->target > 10000) {
+        fprintf(stderr,
+                "impulse %s: --target-concurrency must be a number from 0.01 "
+                "to 10000, not '%s'\n", cmd->name, arg);
+        *bad = 1;
+      }
+      as->has_target = 1;
+      return 1;
+    case OPT_SCALE_TO_ZERO:
+      *bad = parse_u32(cmd, "--scale-to-zero-after", arg, 0, 86400, &as->stz);
+      as->has_stz = 1;
+      return 1;
+    case OPT_POLICY:
+      if (strcmp(arg, "reactive") != 0 && strcmp(arg, "predictive") != 0) {
+        fprintf(stderr,
+                "impulse %s: --policy must be reactive or predictive, not "
+                "'%s'\n", cmd->name, arg);
+        *bad = 1;
+      }
+      as->policy = arg;
+      return 1;
+  }
+  return 0;
+}
+
 static int parse_u32(const cmd_t *cmd, const char *flag, const char *s,
                      uint32_t lo, uint32_t hi, uint32_t *out) {
   char *end = NULL;
@@ -365,9 +430,11 @@ static int run_deploy(const cmd_t *cmd, int argc, char **argv) {
       {"memory", required_argument, NULL, OPT_MEMORY},
       {"min", required_argument, NULL, OPT_MIN},
       {"max", required_argument, NULL, OPT_MAX},
+      IMP_CLI_AUTOSCALE_OPTIONS,
       IMP_CLI_COMMON_OPTIONS,
       {NULL, 0, NULL, 0}};
   conn_opts_t conn = {NULL, NULL};
+  as_opts_t as = {0};
   impulse_deploy_opts_t opts;
   impulse_client_t *client = NULL;
   char *artifact = NULL, what[300];
@@ -401,10 +468,15 @@ static int run_deploy(const cmd_t *cmd, int argc, char **argv) {
         opts.has_max = 1;
         break;
       default:
+        if (autoscale_option(cmd, opt, optarg, &as, &bad)) break;
         if ((rc = common_option(cmd, opt, argv, &conn)) >= 0) return rc;
     }
     if (bad) return IMP_CLI_EXIT_USAGE;
   }
+  if (as.has_target) opts.target_concurrency = as.target;
+  opts.has_scale_to_zero = as.has_stz;
+  opts.scale_to_zero_after_s = as.stz;
+  opts.policy = as.policy;
   if (argc - optind != 2) return usage_error(cmd, "expected NAME and FILE");
   if (opts.has_min && opts.has_max && opts.min_instances > opts.max_instances) {
     fprintf(stderr, "impulse deploy: --min (%u) is above --max (%u)\n",
@@ -683,6 +755,19 @@ static void print_function(const Impulse__FunctionInfo *f) {
   printf("invocations:    %llu\n", (unsigned long long)f->invocations);
   printf("errors:         %llu\n", (unsigned long long)f->errors);
   printf("cold starts:    %llu\n", (unsigned long long)f->cold_starts);
+  printf("warm starts:    %llu (instances started from the warm pool)\n",
+         (unsigned long long)f->warm_starts);
+  if (c && c->policy)
+    printf("autoscaling:    %s, target concurrency %.2f, scale to zero after "
+           "%u s\n", c->policy, c->has_target_concurrency ? c->target_concurrency : 0,
+           c->has_scale_to_zero_after_s ? (unsigned)c->scale_to_zero_after_s : 0);
+  if (f->has_desired)
+    printf("desired:        %u\n", (unsigned)f->desired);
+  if (f->has_forecast_per_min)
+    printf("forecast:       %.1f calls/min, %u instances\n", f->forecast_per_min,
+           (unsigned)f->forecast_instances);
+  if (f->has_panic) printf("panic:          %s\n", f->panic ? "yes" : "no");
+  if (f->scale_reason) printf("reason:         %s\n", f->scale_reason);
 }
 
 static int run_describe(const cmd_t *cmd, int argc, char **argv) {
@@ -797,12 +882,16 @@ static int run_scale(const cmd_t *cmd, int argc, char **argv) {
   static const struct option longopts[] = {
       {"min", required_argument, NULL, OPT_MIN},
       {"max", required_argument, NULL, OPT_MAX},
+      IMP_CLI_AUTOSCALE_OPTIONS,
       IMP_CLI_COMMON_OPTIONS,
       {NULL, 0, NULL, 0}};
   conn_opts_t conn = {NULL, NULL};
   impulse_client_t *client = NULL;
   Impulse__Envelope req = IMPULSE__ENVELOPE__INIT, *resp = NULL;
   Impulse__ScaleRequest scale = IMPULSE__SCALE_REQUEST__INIT;
+  Impulse__FunctionConfig ascfg = IMPULSE__FUNCTION_CONFIG__INIT;
+  as_opts_t as = {0};
+  int bad = 0;
   char what[300], b[2][32];
   int opt, rc;
 
@@ -821,12 +910,24 @@ static int run_scale(const cmd_t *cmd, int argc, char **argv) {
         scale.has_max_instances = 1;
         break;
       default:
+        if (autoscale_option(cmd, opt, optarg, &as, &bad)) {
+          if (bad) return IMP_CLI_EXIT_USAGE;
+          break;
+        }
         if ((rc = common_option(cmd, opt, argv, &conn)) >= 0) return rc;
     }
   }
   if (argc - optind != 1) return usage_error(cmd, "expected one function NAME");
-  if (!scale.has_min_instances && !scale.has_max_instances)
-    return usage_error(cmd, "give --min, --max or both");
+  if (as.has_target || as.has_stz || as.policy) {
+    ascfg.has_target_concurrency = as.has_target;
+    ascfg.target_concurrency = as.target;
+    ascfg.has_scale_to_zero_after_s = as.has_stz;
+    ascfg.scale_to_zero_after_s = as.stz;
+    ascfg.policy = (char *)as.policy;
+    scale.config = &ascfg;
+  }
+  if (!scale.has_min_instances && !scale.has_max_instances && !scale.config)
+    return usage_error(cmd, "give --min, --max or an autoscaling setting");
   if (scale.has_min_instances && scale.has_max_instances &&
       scale.min_instances > scale.max_instances) {
     fprintf(stderr, "impulse scale: --min (%u) is above --max (%u)\n",
@@ -1974,7 +2075,8 @@ static const cmd_t *cmds(size_t *count) {
        "  --timeout MS         handler timeout in milliseconds (1-86400000)\n"
        "  --memory MB          memory limit of an instance in MiB (1-1048576)\n"
        "  --min N              instances kept running (0-10000)\n"
-       "  --max N              most instances (0-10000)\n"},
+       "  --max N              most instances (0-10000)\n"
+       IMP_CLI_AUTOSCALE_HELP},
       {"invoke", run_invoke, "invoke NAME",
        "call a function, print its response",
        "usage: impulse invoke NAME [-d DATA | -f FILE] [options]\n"
@@ -1987,8 +2089,9 @@ static const cmd_t *cmds(size_t *count) {
        "  -H, --header NAME=VALUE  request header (repeatable)\n"
        "  --deadline MS            overall budget in milliseconds\n"
        "                           (default: the function's timeout)\n"
-       "  --idempotency-key KEY    idempotency key sent with the call (honoured\n"
-       "                           once the server stores answers by key)\n"},
+       "  --idempotency-key KEY    run the function at most once for KEY: a\n"
+       "                           repeated call gets the stored answer; retried\n"
+       "                           across reconnects and while IN_PROGRESS\n"},
       {"ls", run_ls, "ls", "list functions",
        "usage: impulse ls [options]\n"
        "\n"
@@ -2006,14 +2109,16 @@ static const cmd_t *cmds(size_t *count) {
        "\n"
        "Deletes a function with all its versions and instances.\n"
        "\n"},
-      {"scale", run_scale, "scale NAME", "set min/max instances",
-       "usage: impulse scale NAME [--min N] [--max N] [options]\n"
+      {"scale", run_scale, "scale NAME", "set min/max instances and autoscaling",
+       "usage: impulse scale NAME [--min N] [--max N] [autoscaling] [options]\n"
        "\n"
-       "Sets the instances kept running and/or the most instances of NAME\n"
-       "(at least one of the two) and prints the resulting values.\n"
+       "Sets the instances kept running, the most instances and/or the\n"
+       "autoscaling settings of NAME (at least one) and prints the\n"
+       "resulting bounds.\n"
        "\n"
        "  --min N              instances kept running (0-10000)\n"
-       "  --max N              most instances (0-10000)\n"},
+       "  --max N              most instances (0-10000)\n"
+       IMP_CLI_AUTOSCALE_HELP},
       {"info", run_info, "info", "show server information",
        "usage: impulse info [options]\n"
        "\n"
@@ -2096,7 +2201,7 @@ int imp_cli_main(int argc, char **argv) {
       return 0;
     }
     if (strcmp(argv[2], "serve") == 0 || strcmp(argv[2], "worker") == 0 ||
-        strcmp(argv[2], "kafka") == 0) {
+        strcmp(argv[2], "kafka") == 0 || strcmp(argv[2], "sim") == 0) {
       printf("run `impulse %s --help`\n", argv[2]);
       return 0;
     }

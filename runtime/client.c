@@ -35,6 +35,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #ifndef IMPULSE_VERSION
@@ -47,6 +48,8 @@
 #define IMP_CLIENT_FLUSH_AT (64u << 10)
 /* Bound on connect + hello: set_timeout() cannot have been called yet. */
 #define IMP_CLIENT_CONNECT_TIMEOUT_MS 10000u
+/* How long an idempotent call is retried when the client has no timeout. */
+#define IMP_CLIENT_RETRY_MS 30000u
 /* An idle I/O buffer larger than this (after a big frame) is freed. */
 #define IMP_CLIENT_KEEP_BUF (1u << 20)
 #define IMP_CLIENT_MIN_MAX_FRAME (64u << 10)
@@ -65,6 +68,7 @@ struct impulse_client_s {
   size_t ready_head, ready_len, ready_cap;
   int admin;                  /* HelloResponse.admin */
   char *server;               /* HelloResponse.server, owned, may be NULL */
+  char *token;                /* as given to connect, owned, may be NULL */
   char addr[NI_MAXHOST + 16]; /* "host:port" as given */
   char broken[512];           /* why the connection is gone */
   char error[1024];           /* message for impulse_client_error() */
@@ -127,14 +131,14 @@ static int check_conn(impulse_client_t *client) {
 /* Maps Error.code to a status; codes this library does not know (a newer
  * server) become INTERNAL. */
 static int error_status(int32_t code) {
-  if (code >= 1 && code <= 14) return -(int)code;
+  if (code >= 1 && code <= 15) return -(int)code;
   return IMPULSE_S_INTERNAL;
 }
 
 /* Writes the text of an Error answer to buf. */
 static void error_text(const Impulse__Error *err, char *buf, size_t len) {
   const char *msg = err->message ? err->message : "";
-  if (err->code >= 1 && err->code <= 14)
+  if (err->code >= 1 && err->code <= 15)
     snprintf(buf, len, "%s", *msg ? msg : impulse_status_name(-err->code));
   else
     snprintf(buf, len, "unknown error code %d: %s", (int)err->code, msg);
@@ -157,6 +161,7 @@ const char *impulse_status_name(int status) {
     case IMPULSE_S_INTERNAL: return "INTERNAL";
     case IMPULSE_S_SHUTTING_DOWN: return "SHUTTING_DOWN";
     case IMPULSE_S_EXISTS: return "EXISTS";
+    case IMPULSE_S_IN_PROGRESS: return "IN_PROGRESS";
     case IMPULSE_S_CONNECTION: return "CONNECTION";
     case IMPULSE_S_PROTOCOL: return "PROTOCOL";
     case IMPULSE_S_NOMEM: return "NOMEM";
@@ -604,6 +609,8 @@ static int handshake(impulse_client_t *client, const char *token,
     goto out;
   }
   client->admin = resp->hello_ok->has_admin && resp->hello_ok->admin;
+  free(client->server);
+  client->server = NULL;
   if (resp->hello_ok->server != NULL)
     client->server = strdup(resp->hello_ok->server);
   impulse__envelope__free_unpacked(resp, NULL);
@@ -636,6 +643,10 @@ int impulse_client_connect(const char *addr, const char *token,
   if (addr == NULL || *addr == '\0') addr = getenv("IMPULSE_ADDR");
   if (addr == NULL || *addr == '\0') addr = IMP_CLIENT_DEFAULT_ADDR;
   if (token == NULL) token = getenv("IMPULSE_TOKEN");
+  if (token != NULL && *token != '\0') {
+    client->token = strdup(token);
+    if (client->token == NULL) return IMPULSE_S_NOMEM;
+  }
 
   char host[NI_MAXHOST];
   int port = 0;
@@ -668,6 +679,7 @@ void impulse_client_close(impulse_client_t *client) {
   imp_buf_free(&client->out);
   imp_buf_free(&client->in);
   free(client->server);
+  free(client->token);
   free(client);
 }
 
@@ -865,6 +877,39 @@ out:
   return rc;
 }
 
+/* Connects again to the address and with the token of the first connect,
+ * after the connection broke. Answers still owed on the old connection
+ * are forgotten. */
+static int reconnect(impulse_client_t *client, const deadline_t *dl) {
+  if (client->fd >= 0) return 0;
+  char host[NI_MAXHOST];
+  int port = 0;
+  if (imp_parse_hostport(client->addr, host, sizeof host, &port) != 0)
+    return IMPULSE_S_INVALID;
+  client->unanswered = 0;
+  deadline_t cdl = deadline_after(IMP_CLIENT_CONNECT_TIMEOUT_MS);
+  if (dl->at != 0 && dl->at < cdl.at) cdl = *dl;
+  int rc = open_socket(client, host, port, &cdl);
+  if (rc == 0) rc = handshake(client, client->token, &cdl);
+  if (rc != 0 && client->fd >= 0) fail_conn(client, rc, "%s", client->error);
+  return rc;
+}
+
+static int invoke_once(impulse_client_t *client, const char *function,
+                       const void *payload, size_t len,
+                       const impulse_invoke_opts_t *opts, const deadline_t *dl,
+                       impulse_response_t **out) {
+  Impulse__Envelope *env = NULL;
+  uint64_t id = 0;
+  int rc = queue_invoke(client, function, payload, len, opts, &id);
+  if (rc != 0) return rc;
+  rc = flush(client, dl);
+  if (rc != 0) return rc;
+  rc = wait_for(client, id, dl, &env);
+  if (rc != 0) return rc;
+  return make_response(client, env, out);
+}
+
 int impulse_invoke(impulse_client_t *client, const char *function,
                    const void *payload, size_t len,
                    const impulse_invoke_opts_t *opts,
@@ -874,16 +919,42 @@ int impulse_invoke(impulse_client_t *client, const char *function,
     set_error(client, "impulse_invoke: out is NULL");
     return IMPULSE_S_INVALID;
   }
+  *out = NULL;
   deadline_t dl = deadline_after(client->timeout_ms);
-  Impulse__Envelope *env = NULL;
-  uint64_t id = 0;
-  int rc = queue_invoke(client, function, payload, len, opts, &id);
-  if (rc != 0) return rc;
-  rc = flush(client, &dl);
-  if (rc != 0) return rc;
-  rc = wait_for(client, id, &dl, &env);
-  if (rc != 0) return rc;
-  return make_response(client, env, out);
+  int rc = invoke_once(client, function, payload, len, opts, &dl, out);
+  /* A call with an idempotency key may be sent again: the server answers
+   * a retry from its store. Retried, with backoff and within the client's
+   * timeout (IMP_CLIENT_RETRY_MS when it has none): a broken connection
+   * (reconnecting first: the server may be restarting) and IN_PROGRESS
+   * (the first attempt is still running). Not with invocations pipelined
+   * on the connection: those would be lost by a reconnect. */
+  int idem = opts != NULL && opts->idempotency_key != NULL &&
+             opts->idempotency_key[0] != '\0' && client->pipelined == 0;
+  deadline_t rdl = dl.at ? dl : deadline_after(IMP_CLIENT_RETRY_MS);
+  unsigned backoff = 20;
+  while (idem) {
+    int in_progress =
+        rc == 0 && *out != NULL && (*out)->status == IMPULSE_S_IN_PROGRESS;
+    if (rc != IMPULSE_S_CONNECTION && !in_progress) break;
+    int left = poll_timeout(&rdl);
+    if (left == 0) break;
+    if (in_progress) {
+      impulse_response_free(*out);
+      *out = NULL;
+    }
+    unsigned ms = left > 0 && (unsigned)left < backoff ? (unsigned)left
+                                                       : backoff;
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+    backoff = backoff < 500 ? backoff * 2 : 1000;
+    if (client->fd < 0) {
+      rc = reconnect(client, &rdl);
+      if (rc == IMPULSE_S_CONNECTION) continue;
+      if (rc != 0) break;
+    }
+    rc = invoke_once(client, function, payload, len, opts, &rdl, out);
+  }
+  return rc;
 }
 
 int impulse_invoke_send(impulse_client_t *client, const char *function,
@@ -956,6 +1027,15 @@ int impulse_deploy(impulse_client_t *client, const char *name,
       config.max_instances = opts->max_instances;
       any = 1;
     }
+    if (opts->target_concurrency > 0) {
+      config.has_target_concurrency = 1;
+      config.target_concurrency = opts->target_concurrency;
+    }
+    if (opts->has_scale_to_zero) {
+      config.has_scale_to_zero_after_s = 1;
+      config.scale_to_zero_after_s = opts->scale_to_zero_after_s;
+    }
+    if (opts->policy != NULL) config.policy = (char *)opts->policy;
   }
   deploy.name = (char *)name;
   deploy.artifact.data = (uint8_t *)artifact;

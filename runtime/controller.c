@@ -16,6 +16,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "idempotency.h"
 #include "server.h"
 
 #if defined(__x86_64__)
@@ -141,6 +142,7 @@ static imp_function_t *fn_create(imp_server_t *server,
   server->functions.prev->next = fn;
   server->functions.prev = fn;
   server->nfunctions++;
+  imp_scaler_fn_init(server, fn);
   return fn;
 }
 
@@ -149,6 +151,7 @@ static void fn_free(imp_server_t *server, imp_function_t *fn) {
   fn->next->prev = fn->prev;
   server->nfunctions--;
   imp_dispatch_free(&fn->dispatch);
+  imp_scaler_fn_free(fn);
   impulse__function_record__free_unpacked(fn->rec, NULL);
   impulse__version_record__free_unpacked(fn->vrec, NULL);
   free(fn);
@@ -182,12 +185,38 @@ static void detach(imp_function_t *fn, imp_instance_t *inst) {
  * process. */
 static int start_instance(imp_server_t *server, imp_function_t *fn) {
   imp_instance_t *inst = imp_instance_take_generic(server);
-  if (inst == NULL) inst = imp_instance_spawn(server);
+  if (inst == NULL) {
+    server->pool_misses++; /* sizes the warm pool (scaler.c) */
+    inst = imp_instance_spawn(server);
+  } else {
+    fn->warm_starts++;
+  }
   if (inst == NULL) return -EAGAIN;
   attach(fn, inst);
   imp_instance_load(inst, fn);
   imp_instance_refill_later(server);
   return 0;
+}
+
+int imp_controller_start_instance(imp_server_t *server, imp_function_t *fn) {
+  return start_instance(server, fn);
+}
+
+void imp_controller_retire_idle(imp_server_t *server, imp_function_t *fn,
+                                unsigned keep) {
+  unsigned min = FN_MIN(server, fn);
+  if (keep < min) keep = min;
+  for (size_t i = fn->dispatch.count; i > 0 && fn->instances > keep; i--) {
+    imp_instance_t *inst =
+        IMP_CONTAINER_OF(fn->dispatch.inst[i - 1], imp_instance_t, d);
+    if (inst->state != IMP_INST_READY || inst->d.outstanding) continue;
+    IMP_LOG(IMP_LOG_DEBUG, "retiring idle instance %llu of %s (%u wanted)",
+            (unsigned long long)inst->id, fn->name, keep);
+    inst->state = IMP_INST_DRAINING;
+    detach(fn, inst);
+    inst->function = NULL;
+    imp_instance_kill(inst);
+  }
 }
 
 static void ensure_min(imp_server_t *server, imp_function_t *fn) {
@@ -213,6 +242,7 @@ static void scale_for_queue(imp_server_t *server, imp_function_t *fn) {
 static void on_call_timer_closed(uv_handle_t *h) {
   imp_call_t *call = IMP_CONTAINER_OF(h, imp_call_t, timer);
   free(call->fwd);
+  free(call->idem_key);
   free(call);
 }
 
@@ -228,8 +258,10 @@ static void call_finish(imp_call_t *call) {
     call->fprev->fnext = call->fnext;
     call->fnext = call->fprev = NULL;
   }
-  if (call->function && call->function->in_flight > 0)
+  if (call->function && call->function->in_flight > 0) {
+    imp_scaler_inflight(call->function, -1);
     call->function->in_flight--;
+  }
   if (call->client) {
     call->client->in_flight--;
     imp_client_unref(call->client);
@@ -327,6 +359,8 @@ static void pump(imp_server_t *server, imp_function_t *fn) {
     imp_call_t *call = IMP_CONTAINER_OF(w, imp_call_t, wait);
     imp_dispatch_unqueue(&fn->dispatch, w);
     uv_timer_stop(&call->timer);
+    fn->sc.wait_sum_ms += (double)(imp_now_ms() - call->started_ms);
+    fn->sc.waited++;
     call_send(server, call, inst, call->fwd, call->fwdlen);
     free(call->fwd);
     call->fwd = NULL;
@@ -335,6 +369,99 @@ static void pump(imp_server_t *server, imp_function_t *fn) {
 
 void imp_controller_slot_freed(imp_server_t *server, imp_function_t *fn) {
   if (fn->dispatch.queued) pump(server, fn);
+}
+
+/* ---- idempotency --------------------------------------------------------- */
+
+/* An answer for an internal caller, delivered from the loop (never from
+ * inside imp_controller_invoke_internal()). */
+typedef struct idem_later_s {
+  uv_timer_t timer;
+  imp_call_t call; /* only done, done_arg */
+  int code;
+  char message[256];
+  char *answer; /* owned; NULL when code != 0 */
+  size_t len;
+} idem_later_t;
+
+static void deliver_internal(imp_call_t *call, const char *rest,
+                             size_t restlen);
+
+static void on_idem_later_closed(uv_handle_t *h) {
+  idem_later_t *l = IMP_CONTAINER_OF(h, idem_later_t, timer);
+  free(l->answer);
+  free(l);
+}
+
+static void on_idem_later(uv_timer_t *t) {
+  idem_later_t *l = IMP_CONTAINER_OF(t, idem_later_t, timer);
+  if (l->code == 0)
+    deliver_internal(&l->call, l->answer, l->len);
+  else
+    l->call.done(l->call.done_arg, l->code, l->message, NULL);
+  uv_close((uv_handle_t *)&l->timer, on_idem_later_closed);
+}
+
+static void idem_later(imp_server_t *server, imp_invoke_done_cb done,
+                       void *arg, int code, const char *message, char *answer,
+                       size_t len) {
+  idem_later_t *l = calloc(1, sizeof *l);
+  if (l == NULL) abort();
+  l->call.done = done;
+  l->call.done_arg = arg;
+  l->code = code;
+  snprintf(l->message, sizeof l->message, "%s", message ? message : "");
+  l->answer = answer;
+  l->len = len;
+  uv_timer_init(server->loop, &l->timer);
+  uv_timer_start(&l->timer, on_idem_later, 0, 0);
+}
+
+/*
+ * A call with an idempotency key: answers it here when that key's answer
+ * is stored (the function does not run again), when a call with the same
+ * key is running now (IN_PROGRESS: the caller retries later), or when the
+ * key is unusable (BAD_REQUEST). Returns 1 when answered, to `client`
+ * under `id`, or through `done` from the loop; 0 when the call should run.
+ */
+static int idem_answered(imp_server_t *server, imp_function_t *fn,
+                         const char *key, imp_client_t *client, uint64_t id,
+                         imp_invoke_done_cb done, void *arg) {
+  int code = 0;
+  char msg[200];
+  char *answer = NULL;
+  size_t len = 0;
+  int rc = imp_idem_lookup(server, fn->name, key, &answer, &len);
+  if (rc == 0) {
+    fn->idempotent_hits++;
+    if (client) {
+      imp_conn_send_with_id(&client->conn, id, answer, len);
+      free(answer);
+    } else {
+      idem_later(server, done, arg, 0, NULL, answer, len);
+    }
+    return 1;
+  }
+  if (rc == -EINVAL) {
+    code = IMPULSE__ERROR_CODE__BAD_REQUEST;
+    snprintf(msg, sizeof msg,
+             "idempotency key must be 1 to %d bytes", IMP_IDEM_MAX_KEY);
+  } else {
+    for (imp_call_t *c = fn->calls.fnext; c != &fn->calls; c = c->fnext)
+      if (c->idem_key && strcmp(c->idem_key, key) == 0) {
+        code = IMPULSE__ERROR_CODE__IN_PROGRESS;
+        snprintf(msg, sizeof msg,
+                 "a call of '%s' with this idempotency key is running; "
+                 "retry for its answer", fn->name);
+        break;
+      }
+  }
+  if (code == 0) return 0;
+  if (client)
+    imp_client_error(client, id, code, "%s", msg);
+  else
+    idem_later(server, done, arg, code, msg, NULL, 0);
+  return 1;
 }
 
 void imp_controller_invoke(imp_server_t *server, imp_client_t *client,
@@ -347,6 +474,16 @@ void imp_controller_invoke(imp_server_t *server, imp_client_t *client,
                      "unknown function '%s'", req->function);
     impulse__envelope__free_unpacked(env, NULL);
     return;
+  }
+  char *idem_key = NULL;
+  if (req->idempotency_key != NULL && req->idempotency_key[0] != '\0') {
+    if (idem_answered(server, fn, req->idempotency_key, client, env->id, NULL,
+                      NULL)) {
+      impulse__envelope__free_unpacked(env, NULL);
+      return;
+    }
+    idem_key = strdup(req->idempotency_key);
+    if (idem_key == NULL) abort();
   }
   /* The request goes to the worker as it came, under another id. A client
    * whose encoder does not put the id first gets its request repacked. */
@@ -367,6 +504,7 @@ void imp_controller_invoke(imp_server_t *server, imp_client_t *client,
   imp_call_t *call = calloc(1, sizeof *call);
   if (call == NULL) abort();
   call->client = client;
+  call->idem_key = idem_key;
   client->refs++;
   client->in_flight++;
   call->client_id = env->id;
@@ -391,6 +529,7 @@ static void call_start(imp_server_t *server, imp_function_t *fn,
   fn->calls.fprev->fnext = call;
   fn->calls.fprev = call;
   fn->invocations++;
+  imp_scaler_inflight(fn, +1);
   fn->in_flight++;
 
   imp_dinst_t *d = fn->dispatch.queued ? NULL : imp_dispatch_pick(&fn->dispatch);
@@ -422,6 +561,10 @@ int imp_controller_invoke_internal(imp_server_t *server,
   if (server->stopping) return -ESHUTDOWN;
   imp_function_t *fn = fn_find(server, req->function);
   if (fn == NULL) return -ENOENT;
+  const char *ikey = req->idempotency_key;
+  if (ikey != NULL && ikey[0] != '\0' &&
+      idem_answered(server, fn, ikey, NULL, 0, done, arg))
+    return 0;
   Impulse__Envelope env = IMPULSE__ENVELOPE__INIT;
   env.id = 0;
   env.body_case = IMPULSE__ENVELOPE__BODY_INVOKE;
@@ -436,6 +579,10 @@ int imp_controller_invoke_internal(imp_server_t *server,
   if (call == NULL) abort();
   call->done = done;
   call->done_arg = arg;
+  if (ikey != NULL && ikey[0] != '\0') {
+    call->idem_key = strdup(ikey);
+    if (call->idem_key == NULL) abort();
+  }
   /* Packed with id 0, the body starts 0x08 0x00. */
   call_start(server, fn, call, req->has_deadline_ms ? req->deadline_ms : 0,
              (const char *)buf + 2, len - 2);
@@ -496,8 +643,16 @@ void imp_controller_call_done(imp_server_t *server, imp_call_t *call,
   imp_function_t *fn = call->function;
   if (restlen > 0 && (unsigned char)rest[0] == IMP_TAG_ERROR && fn)
     fn->errors++;
-  if (fn && !fn->deleted)
-    track_latency(server, fn, (imp_now_ns() - call->sent_ns) / 1000);
+  if (fn && !fn->deleted) {
+    uint64_t us = (imp_now_ns() - call->sent_ns) / 1000;
+    track_latency(server, fn, us);
+    fn->sc.completions++;
+    fn->sc.dur_sum_ms += (double)us / 1000.0;
+  }
+  /* Stored before anyone sees the answer: a retry after a crash finds it. */
+  if (call->idem_key && fn && restlen > 0 &&
+      (unsigned char)rest[0] == IMP_TAG_INVOKE_OK)
+    imp_idem_store(server, fn->name, call->idem_key, rest, restlen);
   if (call->client && !call->client->conn.closing)
     imp_conn_send_with_id(&call->client->conn, call->client_id, rest, restlen);
   imp_metrics_call_answered(call, rest, restlen);
@@ -694,7 +849,13 @@ static void merge_config(Impulse__FunctionConfig *out,
   MERGE(memory_mb)
   MERGE(min_instances)
   MERGE(max_instances)
+  MERGE(target_concurrency)
+  MERGE(scale_to_zero_after_s)
 #undef MERGE
+  if (req && req->policy)
+    out->policy = req->policy;
+  else if (prev && prev->policy)
+    out->policy = prev->policy;
 }
 
 /* Packs and re-reads a message so the in-memory copy is owned the same way
@@ -770,6 +931,7 @@ static void commit_deploy(imp_server_t *server, pending_deploy_t *pd) {
     fn->rec = nrec;
     fn->vrec = nvrec;
     fn->dispatch.version = version;
+    imp_scaler_fn_config(server, fn);
     /* Drain and reload: instances of the old version take no new calls and
      * reload the new one in place once their in-flight calls are done. */
     for (size_t i = 0; i < fn->dispatch.count; i++) {
@@ -834,6 +996,19 @@ void imp_controller_validated(imp_server_t *server, imp_instance_t *inst,
   pd_finish(pd);
 }
 
+/* The autoscaling settings of a deploy or scale: NULL when valid, else
+ * why not. */
+static const char *autoscale_check(const Impulse__FunctionConfig *c) {
+  if (c->has_target_concurrency &&
+      !(c->target_concurrency >= 0.01 && c->target_concurrency <= 10000))
+    return "target concurrency must be between 0.01 and 10000";
+  if (c->has_scale_to_zero_after_s && c->scale_to_zero_after_s > 86400)
+    return "scale-to-zero-after must be at most 86400 s";
+  if (!imp_scaler_policy_valid(c->policy))
+    return "policy must be 'reactive' or 'predictive'";
+  return NULL;
+}
+
 void imp_controller_deploy(imp_server_t *server, imp_client_t *client,
                            Impulse__Envelope *env) {
   Impulse__DeployRequest *req = env->deploy;
@@ -861,6 +1036,12 @@ void imp_controller_deploy(imp_server_t *server, imp_client_t *client,
       (req->config->max_instances < 1 || req->config->max_instances > 10000)) {
     imp_client_error(client, env->id, IMPULSE__ERROR_CODE__BAD_REQUEST,
                      "max instances must be between 1 and 10000");
+    goto drop;
+  }
+  const char *bad = req->config ? autoscale_check(req->config) : NULL;
+  if (bad != NULL) {
+    imp_client_error(client, env->id, IMPULSE__ERROR_CODE__BAD_REQUEST, "%s",
+                     bad);
     goto drop;
   }
   if (req->config && req->config->has_min_instances &&
@@ -978,6 +1159,7 @@ void imp_controller_delete(imp_server_t *server, imp_client_t *client,
     goto out;
   }
   fn->deleted = 1;
+  imp_scaler_fn_forget(server, fn);
   char msg[128];
   snprintf(msg, sizeof msg, "function '%s' was deleted", fn->name);
   fail_queue(fn, IMPULSE__ERROR_CODE__NOT_FOUND, msg);
@@ -1008,6 +1190,24 @@ void imp_controller_scale(imp_server_t *server, imp_client_t *client,
   upd.min_instances = req->min_instances;
   upd.has_max_instances = req->has_max_instances;
   upd.max_instances = req->max_instances;
+  if (req->config) {
+    const Impulse__FunctionConfig *a = req->config;
+    if (a->has_target_concurrency) {
+      upd.has_target_concurrency = 1;
+      upd.target_concurrency = a->target_concurrency;
+    }
+    if (a->has_scale_to_zero_after_s) {
+      upd.has_scale_to_zero_after_s = 1;
+      upd.scale_to_zero_after_s = a->scale_to_zero_after_s;
+    }
+    upd.policy = a->policy;
+  }
+  const char *bad = autoscale_check(&upd);
+  if (bad != NULL) {
+    imp_client_error(client, env->id, IMPULSE__ERROR_CODE__BAD_REQUEST, "%s",
+                     bad);
+    goto out;
+  }
   merge_config(&cfg, &upd, fn->rec->config);
   uint32_t min = cfg.has_min_instances ? cfg.min_instances : 0;
   uint32_t max = cfg.has_max_instances ? cfg.max_instances
@@ -1037,6 +1237,7 @@ void imp_controller_scale(imp_server_t *server, imp_client_t *client,
       CLONE(Impulse__FunctionRecord, impulse__function_record, &rec);
   impulse__function_record__free_unpacked(fn->rec, NULL);
   fn->rec = nrec;
+  imp_scaler_fn_config(server, fn);
   ensure_min(server, fn);
   /* Above max: retire idle instances first; busy ones drain. */
   for (size_t i = fn->dispatch.count; i > 0 && fn->instances > max; i--) {
@@ -1094,6 +1295,14 @@ static void fill_info(imp_server_t *server, imp_function_t *fn,
   fi->invocations = fn->invocations;
   fi->errors = fn->errors;
   fi->cold_starts = fn->cold_starts;
+  fi->has_warm_starts = 1;
+  fi->warm_starts = fn->warm_starts;
+  const Impulse__FunctionConfig *c = fn->rec->config;
+  cfg->has_target_concurrency = cfg->has_scale_to_zero_after_s = 1;
+  cfg->target_concurrency = fn->sc.as.cfg.target_concurrency;
+  cfg->scale_to_zero_after_s = fn->sc.as.cfg.scale_to_zero_after_s;
+  cfg->policy = c && c->policy ? c->policy : (char *)"predictive";
+  imp_scaler_fill_info(fn, fi);
 }
 
 void imp_controller_list(imp_server_t *server, imp_client_t *client,
@@ -1286,7 +1495,7 @@ int imp_controller_restore(imp_server_t *server) {
 }
 
 void imp_controller_tick(imp_server_t *server) {
-  uint64_t now = imp_now_ms();
+  if (++server->ticks % 10 == 0) imp_idem_sweep(server);
   imp_function_t *next;
   for (imp_function_t *fn = server->functions.next; fn != &server->functions;
        fn = next) {
@@ -1296,22 +1505,9 @@ void imp_controller_tick(imp_server_t *server) {
       continue;
     }
     ensure_min(server, fn);
-    /* Retire instances idle for longer than the idle timeout, above min. */
-    unsigned min = FN_MIN(server, fn);
-    for (size_t i = fn->dispatch.count; i > 0 && fn->instances > min; i--) {
-      imp_instance_t *inst = IMP_CONTAINER_OF(fn->dispatch.inst[i - 1], imp_instance_t, d);
-      if (inst->state != IMP_INST_READY || inst->d.outstanding) continue;
-      if (now - inst->idle_since_ms < (uint64_t)server->cfg.idle_timeout_s * 1000)
-        continue;
-      if (fn->dispatch.queued) break;
-      IMP_LOG(IMP_LOG_DEBUG, "retiring idle instance %llu of %s",
-              (unsigned long long)inst->id, fn->name);
-      inst->state = IMP_INST_DRAINING;
-      detach(fn, inst);
-      inst->function = NULL;
-      imp_instance_kill(inst);
-    }
   }
+  /* Scale up and down, size the warm pool (scaler.c). */
+  imp_scaler_tick(server);
   imp_instance_fill_pool(server);
 }
 
@@ -1330,6 +1526,7 @@ unsigned imp_controller_in_flight(imp_server_t *server) {
 }
 
 void imp_controller_stop(imp_server_t *server) {
+  imp_scaler_save_all(server);
   for (imp_function_t *fn = server->functions.next; fn != &server->functions;
        fn = fn->next) {
     fail_queue(fn, IMPULSE__ERROR_CODE__SHUTTING_DOWN, "server is stopping");

@@ -5,6 +5,7 @@
 #include "cli.h"
 #include "kafka.h"
 #include "serve.h"
+#include "sim.h"
 #include "worker.h"
 
 int main(int argc, char **argv) {
@@ -14,5 +15,7 @@ int main(int argc, char **argv) {
     return imp_worker_main(argc - 1, argv + 1);
   if (argc >= 2 && strcmp(argv[1], "kafka") == 0)
     return imp_kafka_main(argc - 1, argv + 1);
+  if (argc >= 2 && strcmp(argv[1], "sim") == 0)
+    return imp_sim_main(argc - 1, argv + 1);
   return imp_cli_main(argc, argv);
 }

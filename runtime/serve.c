@@ -37,7 +37,8 @@ static void usage(FILE *f) {
 "  --max-frame BYTES      largest accepted frame [16777216]\n"
 "  --queue-timeout MS     how long a call may wait for a free instance [5000]\n"
 "  --max-queue N          calls waiting per function before OVERLOADED [10000]\n"
-"  --idle-timeout S       idle instances above min are stopped after [300]\n"
+"  --idle-timeout S       default scale-to-zero grace: a function without\n"
+"                         calls this long goes down to its min [30]\n"
 "  --invoke-auth MODE     'open' (anyone may invoke) or 'token' [open]\n"
 "  --default-concurrency N  per-instance concurrency when deploy omits it [4]\n"
 "  --default-timeout MS   handler timeout when deploy omits it [30000]\n"
@@ -55,6 +56,8 @@ static void usage(FILE *f) {
 "  --partitions N         partitions of topics created on demand [8]\n"
 "  --max-event-bytes N    largest record a trigger passes to a function;\n"
 "                         larger ones are dead-lettered [1048576]\n"
+"  --idempotency-ttl S    how long the answer of a call with an idempotency\n"
+"                         key is kept for its retries [86400]\n"
 "  --log-level LEVEL      error, warn, info or debug [info]\n"
 "  -h, --help             this text\n"
 "\n"
@@ -239,7 +242,7 @@ int imp_serve_main(int argc, char **argv) {
   cfg->max_frame = IMP_DEFAULT_MAX_FRAME;
   cfg->queue_timeout_ms = 5000;
   cfg->max_queue = 10000;
-  cfg->idle_timeout_s = 300;
+  cfg->idle_timeout_s = 30;
   cfg->default_concurrency = 4;
   cfg->default_timeout_ms = 30000;
   cfg->default_memory_mb = 256;
@@ -254,10 +257,11 @@ int imp_serve_main(int argc, char **argv) {
   cfg->kafka_brokers = 3;
   cfg->partitions = 8;
   cfg->max_event_bytes = 1u << 20;
+  cfg->idempotency_ttl_s = 86400;
 
   enum { O_STATE = 256, O_LISTEN, O_WARM, O_FRAME, O_QTIMEOUT, O_MAXQ, O_IDLE,
          O_IAUTH, O_DCONC, O_DTIMEOUT, O_DMEM, O_DMAX, O_READY, O_LOG, O_DRAIN,
-         O_KAFKA, O_KOPT, O_KBROKERS, O_PARTS, O_MAXEV, O_HTTP };
+         O_KAFKA, O_KOPT, O_KBROKERS, O_PARTS, O_MAXEV, O_IDEMTTL, O_HTTP };
   static const struct option opts[] = {
       {"state-dir", required_argument, 0, O_STATE},
       {"listen", required_argument, 0, O_LISTEN},
@@ -279,6 +283,7 @@ int imp_serve_main(int argc, char **argv) {
       {"kafka-brokers", required_argument, 0, O_KBROKERS},
       {"partitions", required_argument, 0, O_PARTS},
       {"max-event-bytes", required_argument, 0, O_MAXEV},
+      {"idempotency-ttl", required_argument, 0, O_IDEMTTL},
       {"log-level", required_argument, 0, O_LOG},
       {"help", no_argument, 0, 'h'},
       {0, 0, 0, 0}};
@@ -358,6 +363,10 @@ int imp_serve_main(int argc, char **argv) {
     case O_MAXEV:
       if (parse_uint("--max-event-bytes", optarg, 1, 1u << 30, &v)) return 2;
       cfg->max_event_bytes = v;
+      break;
+    case O_IDEMTTL:
+      if (parse_uint("--idempotency-ttl", optarg, 1, 365u * 86400, &v)) return 2;
+      cfg->idempotency_ttl_s = (unsigned)v;
       break;
     case O_DRAIN:
       if (parse_uint("--drain-timeout", optarg, 0, 3600000, &v)) return 2;

@@ -7,6 +7,7 @@
 
 #include <uv.h>
 
+#include "autoscaler.h"
 #include "conn.h"
 #include "dispatcher.h"
 #include "kafka.h"
@@ -49,6 +50,7 @@ typedef struct imp_config_s {
   char http_host[256];          /* HTTP front end (http.c) */
   int http_port;                /* -1 = off; the bound port once listening */
   int http_explicit;            /* --http given: failing to bind is fatal */
+  unsigned idempotency_ttl_s;   /* how long an idempotent answer is kept */
 } imp_config_t;
 
 /*
@@ -99,6 +101,7 @@ struct imp_call_s {
   uint64_t sent_ns;            /* when sent to the instance */
   uint64_t deadline_ms;        /* overall, monotonic; 0 = none */
   int timed_out;               /* answered TIMEOUT; worker reply ignored */
+  char *idem_key;              /* idempotency key, owned; NULL = none */
   struct imp_call_s *fnext, *fprev; /* function's list of live calls */
 };
 
@@ -151,6 +154,26 @@ struct imp_instance_s {
 };
 
 /* A deployed function with its in-memory serving state. */
+/* A function's autoscaler and the signals of the current second
+ * (runtime/scaler.c). */
+typedef struct imp_fn_scaler_s {
+  int on;
+  imp_as_t as;
+  imp_pred_t pred;
+  uint32_t arrivals, completions, inflight_max, waited;
+  double dur_sum_ms, wait_sum_ms;
+  uint64_t busy_ns;   /* integral of calls in flight over the second */
+  uint64_t last_ns;   /* last change of in_flight */
+  uint64_t sample_ns; /* start of the second being counted */
+  int64_t lag;        /* consumer lag of its triggers, -1 none */
+  uint32_t lag_partitions;
+  int lag_uncapped;
+  int64_t saved_ms;   /* predictor state last saved */
+  uint32_t desired;
+  imp_as_decision_t decision;
+  char reason[IMP_AS_REASON_MAX]; /* of the decision */
+} imp_fn_scaler_t;
+
 struct imp_function_s {
   char name[65];
   Impulse__FunctionRecord *rec;     /* owned, as stored */
@@ -160,12 +183,15 @@ struct imp_function_s {
   unsigned instances;               /* attached (loading, ready, draining) */
   unsigned starting;                /* being started or loading */
   uint64_t invocations, errors, cold_starts;
+  uint64_t idempotent_hits;         /* answered from the idempotency store */
+  uint64_t warm_starts;             /* instances started from the warm pool */
   unsigned in_flight;
   int deleted;
   int fast;                         /* pipelining on (see IMP_PIPELINE_EXTRA) */
   uint64_t ewma_us;                 /* moving average of call latency */
   imp_fn_metrics_t metrics;         /* outcomes and durations (metrics.c) */
   imp_call_t calls;                 /* sentinel: calls of this function */
+  imp_fn_scaler_t sc;
   struct imp_function_s *next, *prev;
 };
 
@@ -200,6 +226,12 @@ struct imp_server_s {
   imp_client_t clients;             /* sentinel */
   imp_metrics_t *metrics;           /* /metrics collectors, owned */
   struct imp_http_s *http;          /* HTTP front end, NULL when off */
+  uint64_t ticks;                   /* controller ticks (1 s) so far */
+  imp_as_pool_t pool;               /* demand for generic workers */
+  uint32_t pool_misses;             /* starts without a warm worker, this second */
+  uint32_t pool_target;             /* generic workers to keep */
+  char idem_cursor[400];            /* where the idempotency sweep resumes */
+  size_t idem_cursorlen;
 };
 
 /* --- gateway.c ---------------------------------------------------------- */
@@ -213,7 +245,31 @@ void imp_client_error(imp_client_t *client, uint64_t id, int code,
                       const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 void imp_client_unref(imp_client_t *client);
 
+/* --- scaler.c (the autoscaler in the server) ------------------------------ */
+/* Starts a function's autoscaler (restoring its saved forecast); applies
+ * changed settings; frees it; deletes its saved forecast. */
+void imp_scaler_fn_init(imp_server_t *server, imp_function_t *fn);
+void imp_scaler_fn_config(imp_server_t *server, imp_function_t *fn);
+void imp_scaler_fn_free(imp_function_t *fn);
+void imp_scaler_fn_forget(imp_server_t *server, imp_function_t *fn);
+/* fn->in_flight is about to change by delta (+1: a call arrives). */
+void imp_scaler_inflight(imp_function_t *fn, int delta);
+/* Once a second: closes the second's signals, decides, scales. */
+void imp_scaler_tick(imp_server_t *server);
+/* Saves every function's forecast (at a clean stop). */
+void imp_scaler_save_all(imp_server_t *server);
+/* The last decision into a FunctionInfo (strings borrowed from fn). */
+void imp_scaler_fill_info(imp_function_t *fn, Impulse__FunctionInfo *fi);
+const char *imp_scaler_policy_name(int policy);
+/* Whether `s` names a policy (NULL: the default). */
+int imp_scaler_policy_valid(const char *s);
+
 /* --- controller.c ------------------------------------------------------- */
+/* Starts one more instance of fn (a warm worker when there is one). */
+int imp_controller_start_instance(imp_server_t *server, imp_function_t *fn);
+/* Retires idle ready instances of fn above `keep` (never below min). */
+void imp_controller_retire_idle(imp_server_t *server, imp_function_t *fn,
+                                unsigned keep);
 int imp_controller_restore(imp_server_t *server);
 /* Fails queued calls with SHUTTING_DOWN; calls in flight go on. */
 void imp_controller_drain(imp_server_t *server);

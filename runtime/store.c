@@ -10,7 +10,8 @@
 
 static const char *cf_names[IMP_CF_COUNT] = {
     "functions", "versions", "artifacts", "instances",
-    "meta",      "triggers", "attempts"};
+    "meta",      "triggers", "attempts", "idempotency",
+    "autoscaler"};
 
 struct imp_store_s {
   rocksdb_t *db;
@@ -190,19 +191,20 @@ int imp_store_get(imp_store_t *store, imp_cf_t cf, const void *key,
   return 0;
 }
 
-int imp_store_scan(imp_store_t *store, imp_cf_t cf, const void *prefix,
-                   size_t plen, imp_store_scan_cb cb, void *arg) {
+static int scan(imp_store_t *store, imp_cf_t cf, const void *start,
+                size_t slen, int bounded, imp_store_scan_cb cb, void *arg) {
   rocksdb_iterator_t *it =
       rocksdb_create_iterator_cf(store->db, store->ropts, store->cf[cf]);
   int rc = 0;
-  if (plen)
-    rocksdb_iter_seek(it, prefix, plen);
+  if (slen)
+    rocksdb_iter_seek(it, start, slen);
   else
     rocksdb_iter_seek_to_first(it);
   for (; rocksdb_iter_valid(it); rocksdb_iter_next(it)) {
     size_t klen, vlen;
     const char *k = rocksdb_iter_key(it, &klen);
-    if (plen && (klen < plen || memcmp(k, prefix, plen) != 0)) break;
+    if (bounded && slen && (klen < slen || memcmp(k, start, slen) != 0))
+      break;
     const char *v = rocksdb_iter_value(it, &vlen);
     rc = cb(arg, k, klen, v, vlen);
     if (rc != 0) break;
@@ -216,6 +218,16 @@ int imp_store_scan(imp_store_t *store, imp_cf_t cf, const void *prefix,
   free(rerr);
   rocksdb_iter_destroy(it);
   return rc;
+}
+
+int imp_store_scan(imp_store_t *store, imp_cf_t cf, const void *prefix,
+                   size_t plen, imp_store_scan_cb cb, void *arg) {
+  return scan(store, cf, prefix, plen, 1, cb, arg);
+}
+
+int imp_store_scan_from(imp_store_t *store, imp_cf_t cf, const void *start,
+                        size_t slen, imp_store_scan_cb cb, void *arg) {
+  return scan(store, cf, start, slen, 0, cb, arg);
 }
 
 size_t imp_store_version_key(const char *name, unsigned version, char *out) {

@@ -18,6 +18,8 @@ typedef enum imp_cf_e {
   IMP_CF_META,          /* "schema_version", ... */
   IMP_CF_TRIGGERS,      /* name -> TriggerSpec */
   IMP_CF_ATTEMPTS,      /* trigger \0 topic \0 be32(partition) be64(offset) -> AttemptRecord */
+  IMP_CF_IDEMPOTENCY,   /* function \0 key -> IdempotencyRecord */
+  IMP_CF_AUTOSCALER,    /* function -> predictor state (imp_pred_save) */
   IMP_CF_COUNT
 } imp_cf_t;
 
@@ -65,6 +67,11 @@ typedef int (*imp_store_scan_cb)(void *arg, const char *key, size_t klen,
                                  const char *val, size_t vlen);
 int imp_store_scan(imp_store_t *store, imp_cf_t cf, const void *prefix,
                    size_t plen, imp_store_scan_cb cb, void *arg);
+
+/* imp_store_scan() over every key from `start` (inclusive) on, without a
+ * prefix bound. */
+int imp_store_scan_from(imp_store_t *store, imp_cf_t cf, const void *start,
+                        size_t slen, imp_store_scan_cb cb, void *arg);
 
 /* Key of a VersionRecord: name, a NUL, big-endian version. Returns length;
  * `out` needs strlen(name) + 5 bytes. */

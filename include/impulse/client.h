@@ -38,6 +38,7 @@ typedef enum impulse_status_e {
   IMPULSE_S_INTERNAL = -12,
   IMPULSE_S_SHUTTING_DOWN = -13,
   IMPULSE_S_EXISTS = -14,
+  IMPULSE_S_IN_PROGRESS = -15, /* same idempotency key running (retried) */
   IMPULSE_S_CONNECTION = -100, /* could not connect, or the connection broke */
   IMPULSE_S_PROTOCOL = -101,   /* the server sent something undecodable */
   IMPULSE_S_NOMEM = -102,
@@ -124,6 +125,10 @@ typedef struct impulse_deploy_opts_s {
   uint32_t min_instances;
   uint32_t max_instances;
   int has_min, has_max;        /* set to send min/max even when zero */
+  double target_concurrency;   /* autoscaler: calls per instance; 0 = default */
+  uint32_t scale_to_zero_after_s; /* idle grace before zero */
+  int has_scale_to_zero;       /* set to send scale_to_zero_after_s */
+  const char *policy;          /* "reactive" | "predictive"; NULL = default */
 } impulse_deploy_opts_t;
 
 /* Uploads a function artifact (a shared object). On success *version gets

@@ -12,6 +12,12 @@
  *   a second server on the same state dir
  *                                       -> exits 1 naming the lock; the
  *                                          first one keeps serving
+ *   invoke with an idempotency key, kill -9, restart, same key again
+ *                                       -> the stored answer; the function
+ *                                          ran once (functions/recorder.c
+ *                                          counts its runs); a new key runs
+ *   the same key while the first call runs -> IN_PROGRESS
+ *   a 257-byte key                      -> BAD_REQUEST
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -240,6 +246,110 @@ static void test_state_dir_locked(void **state) {
   s->test_passed = 1;
 }
 
+/* ---- idempotency ---------------------------------------------------------- */
+
+static char recfile[128];
+
+static int setup_recorder(void **state) {
+  snprintf(recfile, sizeof recfile, "/tmp/impulse-it-idem-XXXXXX");
+  int fd = mkstemp(recfile);
+  if (fd < 0) return -1;
+  close(fd);
+  setenv("IMPULSE_RECORDER_FILE", recfile, 1); /* workers inherit it */
+  return it_fixture_setup(state, NULL);
+}
+
+static int teardown_recorder(void **state) {
+  unsetenv("IMPULSE_RECORDER_FILE");
+  unlink(recfile);
+  return it_fixture_teardown(state);
+}
+
+static size_t recorded_runs(void) {
+  char *data = NULL;
+  size_t len = 0, lines = 0;
+  assert_int_equal(it_read_file(recfile, &data, &len), 0);
+  for (size_t i = 0; i < len; i++) lines += data[i] == '\n';
+  free(data);
+  return lines;
+}
+
+static int invoke_key(it_server_t *s, const char *fn, const char *payload,
+                      const char *key, impulse_response_t **out) {
+  impulse_client_t *c = it_connect(s, 0, CALL_TIMEOUT_MS);
+  assert_non_null(c);
+  impulse_invoke_opts_t o = {0};
+  o.idempotency_key = key;
+  int rc = impulse_invoke(c, fn, payload, strlen(payload), &o, out);
+  impulse_client_close(c);
+  return rc;
+}
+
+static void expect_once(it_server_t *s, const char *key, size_t runs) {
+  impulse_response_t *r = NULL;
+  int rc = invoke_key(s, "recorder", "p", key, &r);
+  assert_int_equal(rc, IMPULSE_S_OK);
+  if (r->status != IMPULSE_S_OK) fprintf(stderr, "recorder: %s\n", r->error);
+  assert_int_equal(r->status, IMPULSE_S_OK);
+  assert_int_equal(r->len, 2);
+  assert_memory_equal(r->payload, "ok", 2);
+  impulse_response_free(r);
+  assert_int_equal(recorded_runs(), runs);
+}
+
+static void test_idempotent_invoke_survives_kill9(void **state) {
+  it_server_t *s = *state;
+  impulse_client_t *admin = it_connect(s, 1, CALL_TIMEOUT_MS);
+  assert_non_null(admin);
+  char path[512];
+  it_function_path("recorder", path, sizeof path);
+  assert_int_equal(it_deploy_file(admin, "recorder", path, NULL, NULL), 0);
+  it_function_path("hang", path, sizeof path);
+  assert_int_equal(it_deploy_file(admin, "hang", path, NULL, NULL), 0);
+  impulse_client_close(admin);
+
+  expect_once(s, "order-1", 1);
+  expect_once(s, "order-1", 1); /* answered from the store */
+  crash_and_restart(s);
+  expect_once(s, "order-1", 1); /* the store survived kill -9 */
+  expect_once(s, "order-2", 2); /* a new key runs */
+
+  /* The same key while its first call runs: IN_PROGRESS at once, on the
+   * pipelined path (the synchronous call would retry it). */
+  impulse_client_t *c = it_connect(s, 0, CALL_TIMEOUT_MS);
+  assert_non_null(c);
+  impulse_invoke_opts_t o = {0};
+  o.idempotency_key = "slow-1";
+  uint64_t id1, id2;
+  assert_int_equal(impulse_invoke_send(c, "hang", "1500", 4, &o, &id1), 0);
+  assert_int_equal(impulse_invoke_send(c, "hang", "1500", 4, &o, &id2), 0);
+  impulse_response_t *r = NULL;
+  assert_int_equal(impulse_invoke_recv(c, &r), IMPULSE_S_OK);
+  assert_int_equal(r->id, id2);
+  assert_int_equal(r->status, IMPULSE_S_IN_PROGRESS);
+  impulse_response_free(r);
+  assert_int_equal(impulse_invoke_recv(c, &r), IMPULSE_S_OK);
+  assert_int_equal(r->id, id1);
+  assert_int_equal(r->status, IMPULSE_S_OK);
+  impulse_response_free(r);
+  impulse_client_close(c);
+  /* The synchronous call retries IN_PROGRESS; here it is answered from
+   * the store at once. */
+  assert_int_equal(invoke_key(s, "hang", "1500", "slow-1", &r), 0);
+  assert_int_equal(r->status, IMPULSE_S_OK);
+  assert_memory_equal(r->payload, "slept 1500", r->len);
+  impulse_response_free(r);
+
+  char longkey[258];
+  memset(longkey, 'k', 257);
+  longkey[257] = '\0';
+  assert_int_equal(invoke_key(s, "recorder", "p", longkey, &r), 0);
+  assert_int_equal(r->status, IMPULSE_S_BAD_REQUEST);
+  impulse_response_free(r);
+  assert_int_equal(recorded_runs(), 2);
+  s->test_passed = 1;
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_deploy_survives_kill9, setup,
@@ -251,6 +361,8 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_artifacts_restored_from_store, setup,
                                       teardown),
       cmocka_unit_test_setup_teardown(test_state_dir_locked, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_idempotent_invoke_survives_kill9,
+                                      setup_recorder, teardown_recorder),
   };
   return cmocka_run_group_tests_name("integration_durability", tests, NULL,
                                      NULL);

@@ -513,7 +513,9 @@ static void test_error_code_name(void **state) {
                       "OVERLOADED");
   assert_string_equal(imp_error_code_name(IMPULSE__ERROR_CODE__EXISTS),
                       "EXISTS");
-  assert_string_equal(imp_error_code_name(15), "UNKNOWN");
+  assert_string_equal(imp_error_code_name(IMPULSE__ERROR_CODE__IN_PROGRESS),
+                      "IN_PROGRESS");
+  assert_string_equal(imp_error_code_name(16), "UNKNOWN");
   assert_string_equal(imp_error_code_name(-1), "UNKNOWN");
   assert_string_equal(imp_error_code_name(1000000), "UNKNOWN");
 }

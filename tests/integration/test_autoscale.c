@@ -1,0 +1,213 @@
+/*
+ * Integration: the autoscaler on a live server.
+ *
+ * A function with a 10 ms handler (functions/hang.c, payload "10"),
+ * concurrency 1, target concurrency 1, reactive policy, max 30 instances,
+ * scale to zero after 3 s, is driven by 5 concurrent callers for a few
+ * seconds, then by 50:
+ *
+ *   5 -> 50 callers         -> desired rises to max; ready instances reach
+ *                              it within STEP_BOUND_MS (the time is
+ *                              printed); no call fails
+ *   the load stops          -> after the 3 s grace the function goes to 0
+ *                              instances (time printed)
+ *   the next call           -> succeeds, on an instance started from the
+ *                              warm pool (warm starts + 1)
+ *   describe                -> desired, policy and the decision's reason
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include <cmocka.h>
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "client_internal.h"
+#include "harness.h"
+
+#define CALL_TIMEOUT_MS 30000u
+#define CALLERS 50
+#define LOW 5
+#define MAX_INSTANCES 30
+#define STEP_BOUND_MS 20000u /* generous: sanitizer builds start slowly */
+#define ZERO_BOUND_MS 30000u
+
+static int setup(void **state) {
+  static const char *const flags[] = {"--warm-pool", "4", NULL};
+  return it_fixture_setup(state, flags);
+}
+static int teardown(void **state) {
+  return it_fixture_teardown(state);
+}
+
+typedef struct load_s {
+  const it_server_t *server;
+  atomic_int active;  /* callers 0..active-1 call; the others wait */
+  atomic_int stop;
+  atomic_ulong ok, failed;
+} load_t;
+
+typedef struct caller_s {
+  load_t *load;
+  int index;
+} caller_t;
+
+static void *caller(void *arg) {
+  caller_t *c = arg;
+  load_t *l = c->load;
+  impulse_client_t *client = it_connect(l->server, 0, CALL_TIMEOUT_MS);
+  if (client == NULL) {
+    atomic_fetch_add(&l->failed, 1);
+    return NULL;
+  }
+  while (!atomic_load(&l->stop)) {
+    if (c->index >= atomic_load(&l->active)) {
+      it_sleep_ms(5);
+      continue;
+    }
+    impulse_response_t *r = NULL;
+    int rc = it_invoke(client, "tenms", "10", &r);
+    if (rc == IMPULSE_S_OK && r->status == IMPULSE_S_OK) {
+      atomic_fetch_add(&l->ok, 1);
+    } else {
+      atomic_fetch_add(&l->failed, 1);
+      fprintf(stderr, "call failed: %s: %s\n", impulse_status_name(rc),
+              r && r->error ? r->error : impulse_client_error(client));
+    }
+    impulse_response_free(r);
+  }
+  impulse_client_close(client);
+  return NULL;
+}
+
+/* Describe of "tenms": the answer (free with
+ * impulse__envelope__free_unpacked). */
+static Impulse__Envelope *describe(impulse_client_t *c) {
+  Impulse__Envelope req = IMPULSE__ENVELOPE__INIT, *resp = NULL;
+  Impulse__DescribeRequest d = IMPULSE__DESCRIBE_REQUEST__INIT;
+  d.name = (char *)"tenms";
+  req.body_case = IMPULSE__ENVELOPE__BODY_DESCRIBE;
+  req.describe = &d;
+  assert_int_equal(imp_client_call_expect(
+                       c, &req, IMPULSE__ENVELOPE__BODY_DESCRIBE_OK, &resp),
+                   0);
+  return resp;
+}
+
+static void test_step_and_scale_to_zero(void **state) {
+  it_server_t *s = *state;
+  impulse_client_t *admin = it_connect(s, 1, CALL_TIMEOUT_MS);
+  assert_non_null(admin);
+  char path[512];
+  it_function_path("hang", path, sizeof path);
+  impulse_deploy_opts_t o = {0};
+  o.concurrency = 1;
+  o.timeout_ms = 5000;
+  o.max_instances = MAX_INSTANCES;
+  o.has_max = 1;
+  o.target_concurrency = 1;
+  o.scale_to_zero_after_s = 3;
+  o.has_scale_to_zero = 1;
+  o.policy = "reactive";
+  assert_int_equal(it_deploy_file(admin, "tenms", path, &o, NULL), 0);
+
+  static load_t load;
+  memset(&load, 0, sizeof load);
+  load.server = s;
+  atomic_store(&load.active, LOW);
+  pthread_t th[CALLERS];
+  caller_t cs[CALLERS];
+  for (int i = 0; i < CALLERS; i++) {
+    cs[i].load = &load;
+    cs[i].index = i;
+    assert_int_equal(pthread_create(&th[i], NULL, caller, &cs[i]), 0);
+  }
+  it_sleep_ms(4000);
+  Impulse__Envelope *e = describe(admin);
+  unsigned low_instances = e->describe_ok->function->instances;
+  impulse__envelope__free_unpacked(e, NULL);
+  fprintf(stderr, "with %d callers: %u instances\n", LOW, low_instances);
+
+  /* The step. */
+  uint64_t t_step = it_now_ms();
+  atomic_store(&load.active, CALLERS);
+  uint64_t reached = 0;
+  unsigned desired = 0, ready = 0;
+  while (it_now_ms() - t_step < STEP_BOUND_MS) {
+    e = describe(admin);
+    const Impulse__FunctionInfo *f = e->describe_ok->function;
+    desired = f->desired;
+    ready = f->ready;
+    impulse__envelope__free_unpacked(e, NULL);
+    if (desired >= MAX_INSTANCES && ready >= desired) {
+      reached = it_now_ms() - t_step;
+      break;
+    }
+    it_sleep_ms(100);
+  }
+  fprintf(stderr,
+          "step %d -> %d callers: %u ready of %u desired after %llu ms\n",
+          LOW, CALLERS, ready, desired,
+          (unsigned long long)(it_now_ms() - t_step));
+  assert_true(reached > 0);
+  it_sleep_ms(1000); /* some calls at full scale */
+
+  atomic_store(&load.stop, 1);
+  for (int i = 0; i < CALLERS; i++) pthread_join(th[i], NULL);
+  fprintf(stderr, "calls: %lu ok, %lu failed\n", atomic_load(&load.ok),
+          atomic_load(&load.failed));
+  assert_int_equal(atomic_load(&load.failed), 0);
+  assert_true(atomic_load(&load.ok) > 100);
+
+  /* Scale to zero after the grace. */
+  uint64_t t_stop = it_now_ms();
+  unsigned instances = 1;
+  char reason[160] = "";
+  while (it_now_ms() - t_stop < ZERO_BOUND_MS) {
+    e = describe(admin);
+    const Impulse__FunctionInfo *f = e->describe_ok->function;
+    instances = f->instances;
+    snprintf(reason, sizeof reason, "%s",
+             f->scale_reason ? f->scale_reason : "");
+    impulse__envelope__free_unpacked(e, NULL);
+    if (instances == 0) break;
+    it_sleep_ms(200);
+  }
+  fprintf(stderr, "load stopped: 0 instances after %llu ms (%s)\n",
+          (unsigned long long)(it_now_ms() - t_stop), reason);
+  assert_int_equal(instances, 0);
+  assert_non_null(strstr(reason, "scale-to-zero"));
+
+  /* The next call comes from the warm pool. */
+  e = describe(admin);
+  uint64_t warm_before = e->describe_ok->function->warm_starts;
+  assert_string_equal(e->describe_ok->function->policy, "reactive");
+  impulse__envelope__free_unpacked(e, NULL);
+  impulse_response_t *r = NULL;
+  uint64_t t0 = it_now_ms();
+  assert_int_equal(it_invoke(admin, "tenms", "10", &r), IMPULSE_S_OK);
+  assert_int_equal(r->status, IMPULSE_S_OK);
+  impulse_response_free(r);
+  fprintf(stderr, "call from zero: %llu ms\n",
+          (unsigned long long)(it_now_ms() - t0));
+  e = describe(admin);
+  assert_int_equal(e->describe_ok->function->warm_starts, warm_before + 1);
+  impulse__envelope__free_unpacked(e, NULL);
+  impulse_client_close(admin);
+  s->test_passed = 1;
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test_setup_teardown(test_step_and_scale_to_zero, setup,
+                                      teardown),
+  };
+  return cmocka_run_group_tests_name("integration_autoscale", tests, NULL,
+                                     NULL);
+}
