@@ -11,7 +11,7 @@ CMAKE_FLAGS ?=
 PREFIX ?= /usr/local
 DESTDIR ?=
 
-.PHONY: all deps build run test test-asan bench install clean format
+.PHONY: all deps build run test test-asan bench bench-http install clean format
 
 all: build
 
@@ -35,6 +35,11 @@ test-asan: deps
 
 bench: build
 	$(BUILD)/bench/impulse-bench --impulse $(BUILD)/impulse --functions $(BUILD)/functions
+
+# HTTP front end against a minimal libuv HTTP responder, both under wrk
+# (apt-get install wrk; not a test dependency).
+bench-http: build
+	$(BUILD)/bench/impulse-bench-http --impulse $(BUILD)/impulse --functions $(BUILD)/functions
 
 install: build
 	DESTDIR="$(DESTDIR)" cmake --install $(BUILD) --prefix "$(PREFIX)"

@@ -61,6 +61,16 @@ int bench_free_port(void);
 /* Forks the floor echo server; *port gets its port. 0 or -1. */
 int bench_floor_start(int *port);
 
+/* Forks a child running child_main(report_fd), which must write its port
+ * as a native int to report_fd and never return; it is killed by
+ * bench_procs_cleanup() like the floor (one such child at a time). *port
+ * gets the port. 0 or -1. */
+int bench_child_start(void (*child_main)(int report_fd), int *port);
+
+/* The --http flag the next bench_impulse_start() passes ("off" unless set;
+ * borrowed, must stay valid). */
+void bench_impulse_set_http(const char *addr);
+
 /* Starts `impulse serve` on a free port with a state dir under the temp
  * dir and waits (at most ready_timeout_ms) for its ready file. *port gets
  * the port, token (>= 65 bytes) the admin token. 0 or -1. */

@@ -30,6 +30,8 @@ volatile sig_atomic_t bench_interrupted;
 static volatile pid_t floor_pid = -1;
 static volatile pid_t impulse_pid = -1;
 static char tmpdir[256];
+/* --http for `impulse serve` (see bench_impulse_set_http). */
+static const char *impulse_http = "off";
 
 const char *bench_tmpdir(void) {
   return tmpdir;
@@ -149,6 +151,10 @@ int bench_free_port(void) {
 }
 
 int bench_floor_start(int *port) {
+  return bench_child_start(bench_floor_main, port);
+}
+
+int bench_child_start(void (*child_main)(int report_fd), int *port) {
   int fds[2];
   if (pipe2(fds, O_CLOEXEC) != 0) {
     fprintf(stderr, "impulse-bench: pipe: %s\n", strerror(errno));
@@ -164,7 +170,7 @@ int bench_floor_start(int *port) {
   }
   if (pid == 0) {
     close(fds[0]);
-    bench_floor_main(fds[1]);
+    child_main(fds[1]);
   }
   floor_pid = pid;
   close(fds[1]);
@@ -177,7 +183,7 @@ int bench_floor_start(int *port) {
     return 0;
   }
   close(fds[0]);
-  fprintf(stderr, "impulse-bench: the floor echo server did not start\n");
+  fprintf(stderr, "impulse-bench: the floor server did not start\n");
   return -1;
 }
 
@@ -191,6 +197,10 @@ int bench_impulse_alive(void) {
     return 0;
   }
   return 1;
+}
+
+void bench_impulse_set_http(const char *addr) {
+  impulse_http = addr;
 }
 
 int bench_impulse_start(const char *impulse_bin, unsigned warm_pool,
@@ -222,6 +232,8 @@ int bench_impulse_start(const char *impulse_bin, unsigned warm_pool,
                   ready,
                   "--log-level",
                   "warn",
+                  "--http",
+                  (char *)impulse_http,
                   NULL};
   fflush(NULL);
   pid_t parent = getpid();

@@ -7,7 +7,7 @@ set -euo pipefail
 packages=(
   build-essential cmake pkg-config
   librdkafka-dev libuv1-dev libprotobuf-c-dev protobuf-c-compiler
-  librocksdb-dev libcmocka-dev libssl-dev
+  librocksdb-dev libcmocka-dev libssl-dev libhttp-parser-dev libjansson-dev
   kcat wrk curl
   python3 python3-yaml yamllint
 )
