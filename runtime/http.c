@@ -252,7 +252,7 @@ int imp_http_status_for(int code, int invoke) {
   case IMPULSE__ERROR_CODE__UNAVAILABLE:
   case IMPULSE__ERROR_CODE__SHUTTING_DOWN: return 503;
   case IMPULSE__ERROR_CODE__EXISTS: return 409;
-  case 15: return 409; /* IN_PROGRESS: a call with the same idempotency key */
+  case IMPULSE__ERROR_CODE__IN_PROGRESS: return 409; /* same key running */
   default: return 500;
   }
 }
