@@ -203,6 +203,37 @@ void imp_as_record(imp_as_t *as, const imp_as_sample_t *s) {
   }
 }
 
+/*
+ * Mean demand over the stable and panic windows ending at `now_ms`. The
+ * running sums end at the newest sample; seconds after it that were never
+ * recorded (a late tick) count as seconds without calls.
+ */
+static void window_demand(const imp_as_t *as, int64_t now_ms, double *stable,
+                          double *panic) {
+  uint32_t sw = as->cap, pw = as->cfg.panic_window_s;
+  int64_t stale = 0;
+  if (as->second != INT64_MIN) {
+    stale = floor_div(now_ms, 1000) - as->second;
+    if (stale < 0) stale = 0;
+  }
+  int64_t s_sum = as->stable_sum, p_sum = as->panic_sum;
+  if (stale > 0) {
+    /* Sum only the samples still inside each window. */
+    s_sum = p_sum = 0;
+    for (uint32_t back = 0; back < as->len; back++) {
+      if ((int64_t)back + stale >= (int64_t)sw) break;
+      int64_t v = demand_u(at_back(as, back));
+      s_sum += v;
+      if ((int64_t)back + stale < (int64_t)pw) p_sum += v;
+    }
+  }
+  int64_t ns = (int64_t)as->len + stale, np = ns;
+  if (ns > (int64_t)sw) ns = sw;
+  if (np > (int64_t)pw) np = pw;
+  *stable = ns ? (double)s_sum / MICRO / (double)ns : 0.0;
+  *panic = np ? (double)p_sum / MICRO / (double)np : 0.0;
+}
+
 /* ceil() that forgives rounding: ceil(0.7 / 0.7) is 1. */
 static double ceil_eps(double x) {
   return ceil(x - EPS);
@@ -232,11 +263,7 @@ uint32_t imp_as_decide(imp_as_t *as, int64_t now_ms, uint32_t ready,
   d.lag_records = -1;
 
   /* ---- reactive: KPA ---- */
-  uint32_t ns = as->len, np = as->len < cfg->panic_window_s
-                                  ? as->len
-                                  : cfg->panic_window_s;
-  d.stable_demand = ns ? (double)as->stable_sum / MICRO / ns : 0.0;
-  d.panic_demand = np ? (double)as->panic_sum / MICRO / np : 0.0;
+  window_demand(as, now_ms, &d.stable_demand, &d.panic_demand);
   double r = ready > 0 ? (double)ready : 1.0;
   double max_up = ceil(cfg->max_scale_up_rate * r);
   double max_down = floor(r / cfg->max_scale_down_rate);

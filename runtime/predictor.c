@@ -9,12 +9,14 @@
 #define MAX_MINUTE (INT64_C(1) << 40)  /* about two million years */
 #define MAX_MS (MAX_MINUTE * MINUTE_MS)
 #define MAX_GAP (2 * IMP_PRED_SEASON) /* zero minutes closed after a silence */
+#define SEASON_SMOOTH 2 /* the first day's counts are averaged over +-2 min */
 
 static const uint8_t magic[4] = {'I', 'M', 'P', 'P'};
 
 void imp_pred_cfg_default(imp_pred_cfg_t *cfg) {
   memset(cfg, 0, sizeof *cfg);
   cfg->alpha = 0.7;
+  cfg->alpha_season = 0.1;
   cfg->beta = 0.2;
   cfg->gamma = 0.3;
   cfg->phi = 0.8;
@@ -36,6 +38,7 @@ static int in01(double x) {
 
 int imp_pred_cfg_check(const imp_pred_cfg_t *cfg) {
   if (!in01(cfg->alpha) || cfg->alpha == 0.0) return -EINVAL;
+  if (!in01(cfg->alpha_season) || cfg->alpha_season == 0.0) return -EINVAL;
   if (!in01(cfg->beta) || !in01(cfg->gamma) || !in01(cfg->phi))
     return -EINVAL;
   if (!in01(cfg->head) || !in01(cfg->tail) || cfg->head > cfg->tail)
@@ -220,11 +223,11 @@ static void window_update(const imp_pred_cfg_t *cfg, imp_pred_hist_t *h) {
     span[0][1] = span_to(cfg, w->tail_bin);
   }
   if (nspans == 0) return; /* never warm: all zero */
-  w->prewarm_ms = (int64_t)(span[0][0] * MINUTE_MS);
-  w->keepalive_ms = (int64_t)(span[nspans - 1][1] * MINUTE_MS);
+  w->prewarm_ms = llround(span[0][0] * MINUTE_MS);
+  w->keepalive_ms = llround(span[nspans - 1][1] * MINUTE_MS);
   if (nspans == 2) {
-    w->gap_from_ms = (int64_t)(span[0][1] * MINUTE_MS);
-    w->gap_to_ms = (int64_t)(span[1][0] * MINUTE_MS);
+    w->gap_from_ms = llround(span[0][1] * MINUTE_MS);
+    w->gap_to_ms = llround(span[1][0] * MINUTE_MS);
   }
 }
 
@@ -265,19 +268,27 @@ static void close_minute(imp_pred_t *p, size_t k, double y) {
     p->season[k] = y;
     if (++p->closed == IMP_PRED_SEASON) {
       /* A whole day seen: the day's mean becomes the level, each slot's
-       * deviation from it the season, so tomorrow's first forecast is
-       * today's count at that minute. */
-      double mean = 0.0;
+       * deviation from it (averaged over a few minutes, one day of counts
+       * is noisy) the season, so tomorrow's forecast is today's shape. */
+      double mean = 0.0, raw[IMP_PRED_SEASON];
       for (size_t i = 0; i < IMP_PRED_SEASON; i++) mean += p->season[i];
       mean /= IMP_PRED_SEASON;
-      for (size_t i = 0; i < IMP_PRED_SEASON; i++) p->season[i] -= mean;
+      memcpy(raw, p->season, sizeof raw);
+      for (size_t i = 0; i < IMP_PRED_SEASON; i++) {
+        double sum = 0.0;
+        for (int j = -SEASON_SMOOTH; j <= SEASON_SMOOTH; j++)
+          sum += raw[(i + IMP_PRED_SEASON + (size_t)(j + IMP_PRED_SEASON)) %
+                     IMP_PRED_SEASON];
+        p->season[i] = sum / (2 * SEASON_SMOOTH + 1) - mean;
+      }
       p->level = mean;
       p->trend = 0.0;
     }
     return;
   }
   double s = p->season[k];
-  p->level = cfg->alpha * (y - s) + (1.0 - cfg->alpha) * (l0 + cfg->phi * b0);
+  double a = cfg->alpha_season;
+  p->level = a * (y - s) + (1.0 - a) * (l0 + cfg->phi * b0);
   p->trend = cfg->beta * (p->level - l0) + (1.0 - cfg->beta) * cfg->phi * b0;
   p->season[k] = cfg->gamma * (y - p->level) + (1.0 - cfg->gamma) * s;
   p->closed++;

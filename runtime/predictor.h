@@ -53,7 +53,11 @@
 
 /* Tunables of one predictor; imp_pred_cfg_default() fills the defaults. */
 typedef struct imp_pred_cfg_s {
-  double alpha;   /* level smoothing per minute, (0, 1]; default 0.7 */
+  double alpha;   /* level smoothing per minute in the first day (no season
+                     yet, Holt's linear method), (0, 1]; default 0.7 */
+  double alpha_season; /* level smoothing per minute once the season is
+                          known (the level then only follows departures
+                          from the daily shape), (0, 1]; default 0.1 */
   double beta;    /* trend smoothing per minute, [0, 1]; default 0.2 */
   double gamma;   /* season smoothing per day, [0, 1]; default 0.3 */
   double phi;     /* trend damping per minute ahead, [0, 1]; default 0.8 */

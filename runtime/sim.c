@@ -1178,6 +1178,7 @@ static const knob_t knobs[] = {
     AS_K("dense-activity", KNOB_DBL, dense_activity),
     AS_K("cold-cost-s", KNOB_DBL, cold_cost_s),
     PRED_K("alpha", KNOB_DBL, alpha),
+    PRED_K("alpha-season", KNOB_DBL, alpha_season),
     PRED_K("beta", KNOB_DBL, beta),
     PRED_K("gamma", KNOB_DBL, gamma),
     PRED_K("phi", KNOB_DBL, phi),
