@@ -1115,6 +1115,8 @@ drop:
 typedef struct del_ctx_s {
   imp_batch_t *b;
   imp_store_t *store;
+  imp_server_t *server; /* restore only */
+  unsigned adopted;
 } del_ctx_t;
 
 static int del_version(void *arg, const char *k, size_t kl, const char *v,
@@ -1146,7 +1148,7 @@ void imp_controller_delete(imp_server_t *server, imp_client_t *client,
     goto out;
   }
   imp_batch_t *b = imp_batch_new();
-  del_ctx_t dc = {b, server->store};
+  del_ctx_t dc = {b, server->store, NULL, 0};
   size_t plen = strlen(name) + 1;
   imp_store_scan(server->store, IMP_CF_VERSIONS, name, plen, del_version, &dc);
   imp_batch_delete(b, server->store, IMP_CF_FUNCTIONS, name, strlen(name));
@@ -1463,13 +1465,59 @@ static int restore_one(void *arg, const char *k, size_t kl, const char *v,
   return 0;
 }
 
-static int drop_instance_record(void *arg, const char *k, size_t kl,
-                                const char *v, size_t vl) {
-  imp_batch_t *b = ((del_ctx_t *)arg)->b;
-  (void)v;
-  (void)vl;
-  imp_batch_delete(b, ((del_ctx_t *)arg)->store, IMP_CF_INSTANCES, k, kl);
+/* A worker of a previous run: adopted when its process still exists (it
+ * is attached once connected), else its record is dropped. */
+static int adopt_instance_record(void *arg, const char *k, size_t kl,
+                                 const char *v, size_t vl) {
+  del_ctx_t *dc = arg;
+  imp_server_t *server = dc->server;
+  Impulse__InstanceRecord *rec =
+      impulse__instance_record__unpack(NULL, vl, (const uint8_t *)v);
+  imp_instance_t *inst =
+      rec != NULL && server->cfg.worker_grace_ms > 0
+          ? imp_instance_adopt(server, rec)
+          : NULL;
+  if (inst == NULL) {
+    imp_batch_delete(dc->b, dc->store, IMP_CF_INSTANCES, k, kl);
+  } else {
+    dc->adopted++;
+    imp_function_t *fn = rec->function ? fn_find(server, rec->function) : NULL;
+    if (fn != NULL) {
+      /* Counted as starting, so ensure_min() does not start another. */
+      attach(fn, inst);
+      inst->version = rec->version;
+    }
+  }
+  if (rec) impulse__instance_record__free_unpacked(rec, NULL);
   return 0;
+}
+
+void imp_controller_instance_attached(imp_server_t *server,
+                                      imp_instance_t *inst,
+                                      const char *function, uint32_t version) {
+  imp_function_t *fn = inst->function;
+  if (fn == NULL && function != NULL) {
+    fn = fn_find(server, function);
+    if (fn != NULL) attach(fn, inst);
+  }
+  if (fn == NULL) {
+    if (function != NULL) { /* its function was deleted meanwhile */
+      imp_instance_kill(inst);
+      return;
+    }
+    inst->state = IMP_INST_GENERIC;
+    imp_controller_generic_available(server);
+    return;
+  }
+  if (function != NULL && strcmp(function, fn->name) == 0 &&
+      version == fn->rec->version) {
+    imp_instance_adopted_ready(inst, fn, version);
+    imp_controller_instance_ready(server, inst);
+  } else {
+    /* Generic, or an older version: load the current one in place. */
+    inst->state = IMP_INST_GENERIC;
+    imp_instance_load(inst, fn);
+  }
 }
 
 int imp_controller_restore(imp_server_t *server) {
@@ -1477,11 +1525,15 @@ int imp_controller_restore(imp_server_t *server) {
   int r = imp_store_scan(server->store, IMP_CF_FUNCTIONS, NULL, 0, restore_one,
                          &rc);
   if (r != 0) return r;
-  /* Runtime status of a previous run is discarded: instances are recreated. */
+  /* Workers that outlived the previous run are adopted; the others'
+   * records are dropped and ensure_min() recreates what is missing. */
   imp_batch_t *b = imp_batch_new();
-  del_ctx_t dc = {b, server->store};
-  imp_store_scan(server->store, IMP_CF_INSTANCES, NULL, 0, drop_instance_record,
-                 &dc);
+  del_ctx_t dc = {b, server->store, server, 0};
+  imp_store_scan(server->store, IMP_CF_INSTANCES, NULL, 0,
+                 adopt_instance_record, &dc);
+  if (dc.adopted)
+    IMP_LOG(IMP_LOG_INFO, "re-attaching %u worker%s of the previous run",
+            dc.adopted, dc.adopted == 1 ? "" : "s");
   char err[256];
   imp_store_write(server->store, b, 0, err, sizeof err);
   imp_batch_free(b);
@@ -1535,7 +1587,7 @@ void imp_controller_stop(imp_server_t *server) {
   }
   for (imp_instance_t *i = server->instances.next; i != &server->instances;
        i = i->next)
-    if (!i->exited) uv_process_kill(&i->proc, SIGTERM);
+    imp_instance_signal(i, SIGTERM);
 }
 
 void imp_controller_free(imp_server_t *server) {

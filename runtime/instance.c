@@ -7,10 +7,21 @@
  * process exit and the end of its connection have been seen: replies that
  * the worker wrote before dying are read before the in-flight calls are
  * failed.
+ *
+ * With --worker-grace (default 60 s) a worker outlives a crash of its
+ * server: each worker has a stored InstanceRecord (id, pid, socket, a
+ * random secret passed in its environment) written when it starts and
+ * deleted when it ends. A restarted server opens every recorded process
+ * with pidfd_open() (exit notification and signals without pid reuse
+ * races, for a process that is not its child), connects to its socket and
+ * sends Attach{id, secret}; the worker answers with what it has loaded and
+ * serves on. A worker no server attaches to within the grace period exits.
  */
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/pidfd.h>
+#include <sys/random.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -27,6 +38,63 @@ const char *imp_instance_state_name(imp_inst_state_t state) {
   static const char *names[] = {"starting", "generic", "loading",
                                 "ready", "draining", "dead"};
   return state <= IMP_INST_DEAD ? names[state] : "unknown";
+}
+
+/* ---- stored records ---------------------------------------------------------- */
+
+static size_t record_key(uint64_t id, char *k) {
+  for (int i = 0; i < 8; i++) k[i] = (char)(id >> (56 - 8 * i));
+  return 8;
+}
+
+/* Written without fsync: a record must survive a kill -9 of the server
+ * (the bytes are in the kernel), and after a machine crash the workers are
+ * gone anyway. */
+static void record_put(imp_instance_t *inst) {
+  imp_server_t *server = inst->server;
+  Impulse__InstanceRecord r = IMPULSE__INSTANCE_RECORD__INIT;
+  r.id = inst->id;
+  if (inst->function) {
+    r.function = inst->function->name;
+    r.has_version = 1;
+    r.version = inst->version;
+  }
+  r.has_pid = r.has_started_ms = r.has_secret = 1;
+  r.pid = inst->pid;
+  r.socket = inst->socket_path;
+  r.started_ms = imp_wall_ms();
+  r.secret.data = (uint8_t *)inst->secret;
+  r.secret.len = strlen(inst->secret);
+  char k[8];
+  imp_batch_t *b = imp_batch_new();
+  char err[256];
+  if (imp_batch_put_msg(b, server->store, IMP_CF_INSTANCES, k,
+                        record_key(inst->id, k), &r.base) != 0 ||
+      imp_store_write(server->store, b, 0, err, sizeof err) != 0)
+    IMP_LOG(IMP_LOG_WARN, "instance %llu: cannot store its record",
+            (unsigned long long)inst->id);
+  imp_batch_free(b);
+}
+
+static void record_delete(imp_instance_t *inst) {
+  imp_server_t *server = inst->server;
+  char k[8], err[256];
+  imp_batch_t *b = imp_batch_new();
+  imp_batch_delete(b, server->store, IMP_CF_INSTANCES, k,
+                   record_key(inst->id, k));
+  if (imp_store_write(server->store, b, 0, err, sizeof err) != 0)
+    IMP_LOG(IMP_LOG_WARN, "instance %llu: cannot delete its record: %s",
+            (unsigned long long)inst->id, err);
+  imp_batch_free(b);
+}
+
+void imp_instance_signal(imp_instance_t *inst, int sig) {
+  if (inst->exited) return;
+  if (inst->adopted) {
+    if (inst->pidfd >= 0) pidfd_send_signal(inst->pidfd, sig, NULL, 0);
+  } else {
+    uv_process_kill(&inst->proc, sig);
+  }
 }
 
 static void inst_unlink(imp_instance_t *inst) {
@@ -46,6 +114,13 @@ static void inst_handle_closed(imp_instance_t *inst) {
 
 static void on_proc_closed(uv_handle_t *h) {
   imp_instance_t *inst = IMP_CONTAINER_OF(h, imp_instance_t, proc);
+  inst_handle_closed(inst);
+}
+
+static void on_pidpoll_closed(uv_handle_t *h) {
+  imp_instance_t *inst = IMP_CONTAINER_OF(h, imp_instance_t, pidpoll);
+  close(inst->pidfd);
+  inst->pidfd = -1;
   inst_handle_closed(inst);
 }
 
@@ -89,6 +164,7 @@ static void inst_finish(imp_instance_t *inst) {
   imp_inst_state_t was = inst->state;
   inst->state = IMP_INST_DEAD;
   if (inst->socket_path[0]) unlink(inst->socket_path);
+  record_delete(inst);
   IMP_LOG(was == IMP_INST_GENERIC || killed_by_us ? IMP_LOG_DEBUG : IMP_LOG_WARN,
           "instance %llu (pid %d, %s%s) ended: %s", (unsigned long long)inst->id,
           inst->pid, inst->function ? inst->function->name : "generic",
@@ -108,17 +184,39 @@ static void on_proc_exit(uv_process_t *proc, int64_t status, int sig) {
   if (inst->eof) inst_finish(inst);
 }
 
+static void on_pid_exit(uv_poll_t *poll, int status, int events);
+
+/* An adopted process that did not prove it is our worker (no listener on
+ * its socket, or a refused Attach: its pid may have been reused): it is
+ * forgotten, never signalled. */
+static void adopt_abandon(imp_instance_t *inst) {
+  if (!inst->exited) {
+    inst->exited = 1;
+    inst->exit_status = -1;
+    uv_poll_stop(&inst->pidpoll);
+    uv_close((uv_handle_t *)&inst->pidpoll, on_pidpoll_closed);
+  }
+  inst->stop_when_drained = 1;
+}
+
 static void on_conn_error(imp_conn_t *conn, int err) {
   imp_instance_t *inst = conn->data;
   if (inst->eof) return;
   inst->eof = 1;
+  if (inst->adopted && !inst->verified) {
+    IMP_LOG(IMP_LOG_INFO, "instance %llu (pid %d) of the previous run is gone",
+            (unsigned long long)inst->id, inst->pid);
+    adopt_abandon(inst);
+    inst_finish(inst);
+    return;
+  }
   if (err != 0 && err != UV_EOF)
     IMP_LOG(IMP_LOG_DEBUG, "instance %llu connection: %s",
             (unsigned long long)inst->id,
             err < IMP_EBASE + 1 ? imp_strerror(err) : uv_strerror(err));
   if (!inst->exited) {
     /* The worker hung up or broke the protocol: it cannot be trusted. */
-    uv_process_kill(&inst->proc, SIGKILL);
+    imp_instance_signal(inst, SIGKILL);
     return;
   }
   inst_finish(inst);
@@ -143,7 +241,26 @@ static void on_frame(imp_conn_t *conn, Impulse__Envelope *env,
   imp_server_t *server = inst->server;
   (void)body;
   (void)len;
-  if (inst->load_wid != 0 && env->id == inst->load_wid) {
+  if (inst->attach_wid != 0 && env->id == inst->attach_wid) {
+    inst->attach_wid = 0;
+    if (env->body_case == IMPULSE__ENVELOPE__BODY_ATTACH_OK) {
+      const Impulse__AttachResponse *a = env->attach_ok;
+      inst->verified = 1;
+      IMP_LOG(IMP_LOG_INFO, "instance %llu (pid %d, %s) re-attached",
+              (unsigned long long)inst->id, inst->pid,
+              a->function ? a->function : "generic");
+      imp_controller_instance_attached(server, inst, a->function,
+                                       a->has_version ? a->version : 0);
+    } else {
+      IMP_LOG(IMP_LOG_WARN, "instance %llu (pid %d) refused to attach: %s",
+              (unsigned long long)inst->id, inst->pid,
+              env->body_case == IMPULSE__ENVELOPE__BODY_ERROR &&
+                      env->error->message
+                  ? env->error->message
+                  : "unexpected answer");
+      imp_conn_close(&inst->conn, 0); /* not verified: forgotten (above) */
+    }
+  } else if (inst->load_wid != 0 && env->id == inst->load_wid) {
     inst->load_wid = 0;
     int ok = env->body_case == IMPULSE__ENVELOPE__BODY_LOAD_OK;
     int code = ok ? 0 : IMPULSE__ERROR_CODE__INVALID_ARTIFACT;
@@ -157,6 +274,7 @@ static void on_frame(imp_conn_t *conn, Impulse__Envelope *env,
     } else if (ok) {
       inst->state = IMP_INST_READY;
       inst->ready_ms = inst->idle_since_ms = imp_now_ms();
+      record_put(inst); /* with its function, for a restarted server */
       imp_controller_instance_ready(server, inst);
     } else {
       imp_controller_instance_load_failed(server, inst, code, msg);
@@ -227,6 +345,19 @@ static void on_connect(uv_connect_t *req, int status) {
 /* Called once connected: do what was asked while the worker was starting. */
 static void send_pending(imp_instance_t *inst) {
   if (inst->state != IMP_INST_STARTING) return;
+  if (inst->adopted) {
+    Impulse__Envelope env = IMPULSE__ENVELOPE__INIT;
+    Impulse__AttachRequest a = IMPULSE__ATTACH_REQUEST__INIT;
+    a.instance_id = inst->id;
+    a.secret.data = (uint8_t *)inst->secret;
+    a.secret.len = strlen(inst->secret);
+    env.id = ((uint64_t)++inst->gen << 32) | 0xffffffffu;
+    env.body_case = IMPULSE__ENVELOPE__BODY_ATTACH;
+    env.attach = &a;
+    inst->attach_wid = env.id;
+    if (imp_conn_send(&inst->conn, &env) != 0) imp_instance_kill(inst);
+    return;
+  }
   if (inst->validate_only && inst->pending_path) {
     char *path = inst->pending_path;
     inst->pending_path = NULL;
@@ -249,6 +380,7 @@ imp_instance_t *imp_instance_spawn(imp_server_t *server) {
   inst->server = server;
   inst->id = ++server->next_instance_id;
   inst->state = IMP_INST_STARTING;
+  inst->pidfd = -1;
   inst->started_ms = imp_now_ms();
   inst->d.index = (size_t)-1;
   int n = snprintf(inst->socket_path, sizeof inst->socket_path, "%s/w-%llu.sock",
@@ -284,7 +416,31 @@ imp_instance_t *imp_instance_spawn(imp_server_t *server) {
   stdio[2].data.fd = 2;
   stdio[3].flags = UV_INHERIT_FD;
   stdio[3].data.fd = fd;
+  /* The secret goes in the environment (readable only by our user, unlike
+   * the command line); the worker removes it before loading a function. */
+  unsigned char raw[16];
+  if (getrandom(raw, sizeof raw, 0) != (ssize_t)sizeof raw) {
+    IMP_LOG(IMP_LOG_ERROR, "getrandom: %s", strerror(errno));
+    goto fail;
+  }
+  for (size_t i = 0; i < sizeof raw; i++)
+    snprintf(inst->secret + 2 * i, 3, "%02x", raw[i]);
+  extern char **environ;
+  size_t nenv = 0;
+  while (environ[nenv]) nenv++;
+  char **env = malloc((nenv + 2) * sizeof *env);
+  char secret_var[64];
+  if (env == NULL) goto fail;
+  size_t k = 0;
+  for (size_t i = 0; i < nenv; i++)
+    if (strncmp(environ[i], "IMPULSE_WORKER_SECRET=", 22) != 0)
+      env[k++] = environ[i];
+  snprintf(secret_var, sizeof secret_var, "IMPULSE_WORKER_SECRET=%s",
+           inst->secret);
+  env[k++] = secret_var;
+  env[k] = NULL;
   uv_process_options_t opts = {0};
+  opts.env = env;
   opts.file = server->worker_exe;
   /* impulse-worker takes the flags directly; `impulse` needs "worker". */
   opts.args = server->worker_separate ? args + 1 : args;
@@ -293,6 +449,7 @@ imp_instance_t *imp_instance_spawn(imp_server_t *server) {
   opts.stdio = stdio;
   opts.stdio_count = 4;
   int rc = uv_spawn(server->loop, &inst->proc, &opts);
+  free(env);
   if (rc != 0) {
     IMP_LOG(IMP_LOG_ERROR, "spawn worker: %s", uv_strerror(rc));
     uv_close((uv_handle_t *)&inst->proc, NULL);
@@ -318,6 +475,7 @@ imp_instance_t *imp_instance_spawn(imp_server_t *server) {
   server->instances.prev->next = inst;
   server->instances.prev = inst;
   server->ninstances++;
+  record_put(inst);
   IMP_LOG(IMP_LOG_DEBUG, "instance %llu spawned (pid %d)",
           (unsigned long long)inst->id, inst->pid);
   return inst;
@@ -350,9 +508,10 @@ static int send_load(imp_instance_t *inst, const char *name, uint32_t version,
   return imp_conn_send(&inst->conn, &env);
 }
 
-int imp_instance_load(imp_instance_t *inst, imp_function_t *fn) {
-  inst->function = fn;
-  if (inst->state == IMP_INST_STARTING) return 0; /* sent on connect */
+/* Sizes the call slots for fn's current version; returns the concurrency
+ * and memory limit to load it with. */
+static void setup_slots(imp_instance_t *inst, imp_function_t *fn,
+                        uint32_t *conc_out, uint32_t *mem_out) {
   Impulse__FunctionConfig *c = fn->rec->config;
   uint32_t conc = c && c->has_concurrency ? c->concurrency
                                           : inst->server->cfg.default_concurrency;
@@ -376,6 +535,15 @@ int imp_instance_load(imp_instance_t *inst, imp_function_t *fn) {
   inst->d.concurrency = conc;
   inst->d.version = inst->version;
   inst->d.ready = 0;
+  *conc_out = conc;
+  *mem_out = mem;
+}
+
+int imp_instance_load(imp_instance_t *inst, imp_function_t *fn) {
+  inst->function = fn;
+  if (inst->state == IMP_INST_STARTING) return 0; /* sent on connect */
+  uint32_t conc, mem;
+  setup_slots(inst, fn, &conc, &mem);
   return send_load(inst, fn->name, fn->rec->version, fn->artifact_path, conc,
                    mem, 0);
 }
@@ -423,7 +591,7 @@ void imp_instance_call_timed_out(imp_instance_t *inst, imp_call_t *call) {
 void imp_instance_kill(imp_instance_t *inst) {
   inst->stop_when_drained = 1;
   inst->d.ready = 0;
-  if (!inst->exited) uv_process_kill(&inst->proc, SIGKILL);
+  imp_instance_signal(inst, SIGKILL);
 }
 
 static int is_pool_member(const imp_instance_t *inst) {
@@ -461,4 +629,80 @@ void imp_instance_refill_later(imp_server_t *server) {
   if (server->stopping || uv_is_active((uv_handle_t *)&server->pool_timer))
     return;
   uv_timer_start(&server->pool_timer, on_refill, 50, 0);
+}
+
+/* ---- adoption of workers a previous server started ------------------------ */
+
+static void on_pid_exit(uv_poll_t *poll, int status, int events) {
+  imp_instance_t *inst = IMP_CONTAINER_OF(poll, imp_instance_t, pidpoll);
+  (void)status;
+  (void)events;
+  /* Not our child: its exit status is not ours to read. */
+  inst->exited = 1;
+  inst->exit_status = -1;
+  uv_poll_stop(poll);
+  uv_close((uv_handle_t *)poll, on_pidpoll_closed);
+  if (inst->eof) inst_finish(inst);
+}
+
+imp_instance_t *imp_instance_adopt(imp_server_t *server,
+                                   const Impulse__InstanceRecord *rec) {
+  if (!rec->has_pid || rec->pid <= 0 || rec->socket == NULL ||
+      !rec->has_secret || rec->secret.len == 0 ||
+      rec->secret.len >= sizeof ((imp_instance_t *)0)->secret)
+    return NULL;
+  struct sockaddr_un sa;
+  if (strlen(rec->socket) >= sizeof sa.sun_path) return NULL;
+  int pidfd = pidfd_open((pid_t)rec->pid, 0);
+  if (pidfd < 0) return NULL; /* gone */
+  imp_instance_t *inst = calloc(1, sizeof *inst);
+  if (inst == NULL) {
+    close(pidfd);
+    return NULL;
+  }
+  inst->server = server;
+  inst->id = rec->id;
+  inst->state = IMP_INST_STARTING;
+  inst->adopted = 1;
+  inst->pidfd = pidfd;
+  inst->pid = rec->pid;
+  inst->started_ms = imp_now_ms();
+  inst->d.index = (size_t)-1;
+  snprintf(inst->socket_path, sizeof inst->socket_path, "%s", rec->socket);
+  memcpy(inst->secret, rec->secret.data, rec->secret.len);
+  inst->secret[rec->secret.len] = '\0';
+  if (uv_poll_init(server->loop, &inst->pidpoll, pidfd) != 0) {
+    close(pidfd);
+    free(inst);
+    return NULL;
+  }
+  uv_poll_start(&inst->pidpoll, UV_READABLE, on_pid_exit);
+  inst->handles_open = 2;
+  uv_pipe_init(server->loop, &inst->conn.h.pipe, 0);
+  inst->conn.data = inst;
+  inst->conn.on_frame = on_frame;
+  inst->conn.on_raw = on_raw;
+  inst->conn.on_error = on_conn_error;
+  inst->conn.on_closed = on_conn_closed;
+  spawn_ctx_t *sc = malloc(sizeof *sc);
+  if (sc == NULL) abort();
+  sc->inst = inst;
+  uv_pipe_connect(&sc->req, &inst->conn.h.pipe, inst->socket_path, on_connect);
+  inst->next = &server->instances;
+  inst->prev = server->instances.prev;
+  server->instances.prev->next = inst;
+  server->instances.prev = inst;
+  server->ninstances++;
+  if (inst->id > server->next_instance_id) server->next_instance_id = inst->id;
+  return inst;
+}
+
+void imp_instance_adopted_ready(imp_instance_t *inst, imp_function_t *fn,
+                                uint32_t version) {
+  uint32_t conc, mem;
+  setup_slots(inst, fn, &conc, &mem);
+  inst->version = version;
+  inst->d.version = version;
+  inst->state = IMP_INST_READY;
+  inst->ready_ms = inst->idle_since_ms = imp_now_ms();
 }

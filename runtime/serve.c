@@ -56,6 +56,9 @@ static void usage(FILE *f) {
 "  --partitions N         partitions of topics created on demand [8]\n"
 "  --max-event-bytes N    largest record a trigger passes to a function;\n"
 "                         larger ones are dead-lettered [1048576]\n"
+"  --worker-grace MS      workers outlive a crash of the server this long,\n"
+"                         waiting to be re-attached; 0 = they end with it\n"
+"                         [60000]\n"
 "  --idempotency-ttl S    how long the answer of a call with an idempotency\n"
 "                         key is kept for its retries [86400]\n"
 "  --log-level LEVEL      error, warn, info or debug [info]\n"
@@ -145,7 +148,7 @@ static void kill_stragglers(uv_timer_t *t) {
   imp_server_t *server = t->data;
   for (imp_instance_t *i = server->instances.next; i != &server->instances;
        i = i->next)
-    if (!i->exited) uv_process_kill(&i->proc, SIGKILL);
+    imp_instance_signal(i, SIGKILL);
   uv_close((uv_handle_t *)t, NULL);
 }
 
@@ -248,7 +251,7 @@ int imp_serve_main(int argc, char **argv) {
   cfg->default_memory_mb = 256;
   cfg->default_max_instances = 10;
   cfg->validate_timeout_ms = 10000;
-  cfg->worker_grace_ms = 0;
+  cfg->worker_grace_ms = 60000;
   cfg->drain_timeout_ms = 10000;
   static const char *kafka_props[64];
   cfg->kafka_props = kafka_props;
@@ -261,7 +264,7 @@ int imp_serve_main(int argc, char **argv) {
 
   enum { O_STATE = 256, O_LISTEN, O_WARM, O_FRAME, O_QTIMEOUT, O_MAXQ, O_IDLE,
          O_IAUTH, O_DCONC, O_DTIMEOUT, O_DMEM, O_DMAX, O_READY, O_LOG, O_DRAIN,
-         O_KAFKA, O_KOPT, O_KBROKERS, O_PARTS, O_MAXEV, O_IDEMTTL, O_HTTP };
+         O_KAFKA, O_KOPT, O_KBROKERS, O_PARTS, O_MAXEV, O_IDEMTTL, O_WGRACE, O_HTTP };
   static const struct option opts[] = {
       {"state-dir", required_argument, 0, O_STATE},
       {"listen", required_argument, 0, O_LISTEN},
@@ -284,6 +287,7 @@ int imp_serve_main(int argc, char **argv) {
       {"partitions", required_argument, 0, O_PARTS},
       {"max-event-bytes", required_argument, 0, O_MAXEV},
       {"idempotency-ttl", required_argument, 0, O_IDEMTTL},
+      {"worker-grace", required_argument, 0, O_WGRACE},
       {"log-level", required_argument, 0, O_LOG},
       {"help", no_argument, 0, 'h'},
       {0, 0, 0, 0}};
@@ -363,6 +367,10 @@ int imp_serve_main(int argc, char **argv) {
     case O_MAXEV:
       if (parse_uint("--max-event-bytes", optarg, 1, 1u << 30, &v)) return 2;
       cfg->max_event_bytes = v;
+      break;
+    case O_WGRACE:
+      if (parse_uint("--worker-grace", optarg, 0, 3600000, &v)) return 2;
+      cfg->worker_grace_ms = (unsigned)v;
       break;
     case O_IDEMTTL:
       if (parse_uint("--idempotency-ttl", optarg, 1, 365u * 86400, &v)) return 2;
@@ -508,12 +516,14 @@ int imp_serve_main(int argc, char **argv) {
   uv_timer_init(server->loop, &server->pool_timer);
   server->pool_timer.data = server;
   uv_unref((uv_handle_t *)&server->pool_timer);
-  imp_instance_fill_pool(server);
+  /* Restore first: it adopts the workers of a previous run (their ids are
+   * in the store) before any new worker takes an id. */
   if (imp_controller_restore(server) != 0) {
     IMP_LOG(IMP_LOG_ERROR, "restore from the state store failed");
     imp_store_close(server->store);
     return 1;
   }
+  imp_instance_fill_pool(server);
   if (imp_triggers_open(server, &server->triggers) != 0) {
     IMP_LOG(IMP_LOG_ERROR, "cannot start the trigger broker");
     imp_kafka_close(server->kafka, 1000);

@@ -145,6 +145,12 @@ struct imp_instance_s {
   void *pending_deploy;
   char *pending_path;          /* validation asked for while starting */
   char pending_name[65];
+  char secret[33];             /* hex; a restarted server attaches with it */
+  int adopted;                 /* outlived a previous server, re-attached */
+  int pidfd;                   /* adopted: exit notification, signals */
+  uv_poll_t pidpoll;           /* adopted: readable when the process ends */
+  uint64_t attach_wid;         /* Attach sent, answer pending */
+  int verified;                /* adopted and its Attach was accepted */
   uint64_t load_wid;
   uint64_t started_ms;
   uint64_t ready_ms;
@@ -341,6 +347,21 @@ int imp_instance_send(imp_instance_t *inst, imp_call_t *call, const char *rest,
 void imp_instance_call_timed_out(imp_instance_t *inst, imp_call_t *call);
 /* Stops the worker (SIGKILL). Teardown completes asynchronously. */
 void imp_instance_kill(imp_instance_t *inst);
+/* Sends a signal to the worker process (spawned or adopted). */
+void imp_instance_signal(imp_instance_t *inst, int sig);
+/* A worker a previous server started (its stored InstanceRecord): opens
+ * its process and connects to its socket; it is attached (Attach with its
+ * secret) once connected. NULL when the process is gone. */
+imp_instance_t *imp_instance_adopt(imp_server_t *server,
+                                   const Impulse__InstanceRecord *rec);
+/* An adopted worker that has fn's `version` loaded: slots sized, READY. */
+void imp_instance_adopted_ready(imp_instance_t *inst, imp_function_t *fn,
+                                uint32_t version);
+/* --- controller hooks for adopted workers --- */
+/* The worker answered Attach: `function` (NULL when generic), version. */
+void imp_controller_instance_attached(imp_server_t *server,
+                                      imp_instance_t *inst,
+                                      const char *function, uint32_t version);
 /* Finds a generic (warm) worker and removes it from the pool, or NULL. */
 imp_instance_t *imp_instance_take_generic(imp_server_t *server);
 /* Spawns workers until the warm pool reaches its target. */

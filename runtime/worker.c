@@ -70,6 +70,8 @@
 #define ARENA_ALIGN 16u
 #define FIRST_CONNECT_MS 10000u /* wait for the server's first connect */
 #define MAX_ID_LEN 64u
+#define MAX_SECRET 64u /* hex characters of IMPULSE_WORKER_SECRET */
+#define SECRET_ENV "IMPULSE_WORKER_SECRET"
 
 /*
  * State shared with signal handlers. A handler gets no context pointer, so
@@ -145,6 +147,10 @@ struct imp_worker_s {
   size_t max_frame;
   unsigned grace_ms;
   char label[16 + MAX_ID_LEN]; /* "worker ID", prefix of log lines */
+  uint64_t id;                 /* --id, 0 when none */
+  char secret[MAX_SECRET + 1]; /* from the environment; "" = none */
+  unsigned accepted;           /* connections accepted so far */
+  bool attached;               /* this connection may send requests */
 
   /* Connection state, I/O thread only. */
   int conn_fd;                 /* -1 when not connected */
@@ -1242,9 +1248,69 @@ drop:
   impulse__envelope__free_unpacked(env, &worker->pb);
 }
 
+static void conn_close(imp_worker_t *worker, int level, const char *why);
+static void conn_flush(imp_worker_t *worker);
+
+/* Equal in constant time (the lengths are not secret). */
+static bool secret_equal(const char *a, const uint8_t *b, size_t blen) {
+  size_t alen = strlen(a);
+  if (alen != blen || alen == 0) return false;
+  unsigned char d = 0;
+  for (size_t i = 0; i < alen; i++) d |= (unsigned char)a[i] ^ b[i];
+  return d == 0;
+}
+
+/*
+ * Attach: a server that restarted proves it owns this worker (the id and
+ * the secret it was started with) before anything else on a connection
+ * that is not the first. The answer says what is loaded.
+ */
+static void handle_attach(imp_worker_t *worker, uint64_t id,
+                          const Impulse__AttachRequest *a) {
+  if (a->instance_id != worker->id ||
+      !secret_equal(worker->secret, a->secret.data, a->secret.len)) {
+    IMP_LOG(IMP_LOG_WARN, "%s: attach refused: wrong instance or secret",
+            worker->label);
+    reply_error(worker, id, IMPULSE__ERROR_CODE__UNAUTHENTICATED,
+                "wrong instance id or secret");
+    conn_flush(worker);
+    conn_close(worker, IMP_LOG_DEBUG, "attach refused");
+    return;
+  }
+  worker->attached = true;
+  Impulse__Envelope env = IMPULSE__ENVELOPE__INIT;
+  Impulse__AttachResponse ok = IMPULSE__ATTACH_RESPONSE__INIT;
+  if (worker->fn.dl != NULL) {
+    ok.function = worker->fn.name;
+    ok.has_version = ok.has_concurrency = 1;
+    ok.version = worker->fn.version;
+    ok.concurrency = worker->fn.concurrency;
+  }
+  ok.has_pid = 1;
+  ok.pid = (int32_t)getpid();
+  env.id = id;
+  env.body_case = IMPULSE__ENVELOPE__BODY_ATTACH_OK;
+  env.attach_ok = &ok;
+  if (imp_frame_append(&worker->out, &env, worker->max_frame) != 0)
+    fatal_oom("queueing a reply");
+  IMP_LOG(IMP_LOG_INFO, "%s: attached to a new server (%s)", worker->label,
+          worker->fn.dl ? worker->fn.name : "generic");
+}
+
 /* Handles one decoded frame; takes `env`. */
 static void dispatch(imp_worker_t *worker, Impulse__Envelope *env,
                      uint64_t received_ns) {
+  if (env->body_case == IMPULSE__ENVELOPE__BODY_ATTACH) {
+    handle_attach(worker, env->id, env->attach);
+    impulse__envelope__free_unpacked(env, &worker->pb);
+    return;
+  }
+  if (!worker->attached) {
+    impulse__envelope__free_unpacked(env, &worker->pb);
+    conn_close(worker, IMP_LOG_WARN,
+               "a request before attach on a later connection");
+    return;
+  }
   switch (env->body_case) {
     case IMPULSE__ENVELOPE__BODY_INVOKE:
       handle_invoke(worker, env, received_ns);
@@ -1459,6 +1525,9 @@ static void conn_accept(imp_worker_t *worker) {
     if (worker->conn_fd >= 0)
       conn_close(worker, IMP_LOG_DEBUG, "replaced by a newer connection");
     worker->conn_fd = fd;
+    /* The first connection is the server that spawned us (it made the
+     * socket); any later one must attach first. */
+    worker->attached = ++worker->accepted == 1;
     IMP_LOG(IMP_LOG_DEBUG, "%s: connection accepted", worker->label);
   }
 }
@@ -1582,6 +1651,7 @@ static int parse_args(imp_worker_t *worker, int argc, char **argv) {
       case OPT_ID:
         if (strlen(optarg) > MAX_ID_LEN) goto bad;
         id = optarg;
+        worker->id = strtoull(optarg, NULL, 10);
         break;
       case OPT_MAX_FRAME:
         /* Room for RESPONSE_SLACK plus a useful payload. */
@@ -1678,12 +1748,22 @@ int imp_worker_main(int argc, char **argv) {
   if (rc >= 0) return rc;
   if (listen_fd_check(worker) != 0) return IMP_WORKER_EXIT_USAGE;
 
-  /* A handler stuck on the I/O thread never sees the server's connection
-   * close: let the kernel end the worker when the server dies. (Workers
-   * that outlive a server restart need a re-attach protocol first.) */
-  pid_t parent = getppid();
-  prctl(PR_SET_PDEATHSIG, SIGKILL);
-  if (getppid() != parent || parent == 1) return IMP_WORKER_EXIT_ORPHAN;
+  /* The secret a restarted server attaches with; functions must not see
+   * it. */
+  const char *secret = getenv(SECRET_ENV);
+  if (secret != NULL && strlen(secret) <= MAX_SECRET)
+    snprintf(worker->secret, sizeof worker->secret, "%s", secret);
+  unsetenv(SECRET_ENV);
+
+  /* Without a grace period (or a secret to re-attach with) the worker
+   * ends with its server: a handler stuck on the I/O thread would never
+   * see the connection close. With one, it outlives a server crash and
+   * waits --grace-ms for the restarted server to attach. */
+  if (worker->grace_ms == 0 || worker->secret[0] == '\0') {
+    pid_t parent = getppid();
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (getppid() != parent || parent == 1) return IMP_WORKER_EXIT_ORPHAN;
+  }
 
   worker->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
   if (worker->wake_fd < 0) {

@@ -493,8 +493,38 @@ void it_server_kill9(it_server_t *server) {
   guardian_stop(server);
 }
 
+void it_server_kill9_server_only(it_server_t *server) {
+  if (server->pid <= 0) return;
+  pid_t pid = server->pid;
+  kill(pid, SIGKILL);
+  waitpid(pid, NULL, 0);
+  server->pid = 0;
+  /* Only one generation of survivors is tracked. */
+  if (server->old_pgid > 0) kill_group(server->old_pgid);
+  if (server->old_guard_pid > 0) {
+    kill(server->old_guard_pid, SIGKILL);
+    waitpid(server->old_guard_pid, NULL, 0);
+    close(server->old_guard_fd);
+  }
+  server->old_pgid = pid;
+  server->old_guard_pid = server->guard_pid;
+  server->old_guard_fd = server->guard_fd;
+  server->guard_pid = 0;
+  server->guard_fd = 0;
+}
+
 void it_server_destroy(it_server_t *server) {
   if (server->pid > 0 && it_server_stop(server) < 0) it_server_kill9(server);
+  if (server->old_pgid > 0) {
+    kill_group(server->old_pgid);
+    server->old_pgid = 0;
+  }
+  if (server->old_guard_pid > 0) {
+    kill(server->old_guard_pid, SIGKILL);
+    waitpid(server->old_guard_pid, NULL, 0);
+    close(server->old_guard_fd);
+    server->old_guard_pid = 0;
+  }
   if (server->root[0]) {
     if (getenv("IMPULSE_IT_KEEP") != NULL)
       say("keeping %s (IMPULSE_IT_KEEP is set)", server->root);

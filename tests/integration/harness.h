@@ -55,6 +55,9 @@ typedef struct it_server_s {
   int guard_fd;            /* its pipe: EOF (we died) makes it act */
   int stragglers;          /* workers outlived a clean stop */
   int test_passed;         /* set at a test's end; else the log is printed */
+  pid_t old_pgid;          /* group of a server killed alone (its workers) */
+  pid_t old_guard_pid;     /* and its guardian */
+  int old_guard_fd;
 } it_server_t;
 
 /* Creates the temp directory and starts the server with the extra `serve`
@@ -100,6 +103,11 @@ int it_fixture_teardown(void **state);
 /* SIGKILLs the server and all its workers at once (the process group) and
  * reaps them: a simulated machine crash. */
 void it_server_kill9(it_server_t *server);
+
+/* SIGKILLs the server process alone: its workers (same process group)
+ * live on, to be re-attached by it_server_restart(); they are killed at
+ * it_server_destroy() at the latest. */
+void it_server_kill9_server_only(it_server_t *server);
 
 /* Stops the server if running (kill -9 fallback), removes the temporary
  * directory and frees what `server` owns. Safe on a half-started server and

@@ -18,6 +18,13 @@
  *                                          counts its runs); a new key runs
  *   the same key while the first call runs -> IN_PROGRESS
  *   a 257-byte key                      -> BAD_REQUEST
+ *   kill -9 of the server process alone (workers live), restart
+ *                                       -> the same worker pids serve
+ *                                          again (re-attached, none
+ *                                          restarted); the time until the
+ *                                          first answer is printed; a
+ *                                          stream of calls sees only
+ *                                          connection errors meanwhile
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -28,10 +35,13 @@
 #include <cmocka.h>
 
 #include <dirent.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "client_internal.h"
 #include "harness.h"
 
 #define CALL_TIMEOUT_MS 30000u
@@ -350,6 +360,138 @@ static void test_idempotent_invoke_survives_kill9(void **state) {
   s->test_passed = 1;
 }
 
+/* ---- re-attach after a crash of the server alone ------------------------- */
+
+static int setup_grace(void **state) {
+  static const char *const flags[] = {"--worker-grace", "20000", NULL};
+  return it_fixture_setup(state, flags);
+}
+
+typedef struct stream_s {
+  it_server_t *server;
+  atomic_int stop;
+  atomic_ulong ok, refused, wrong;
+} stream_t;
+
+/* Calls echo in a loop, reconnecting whenever the connection fails. */
+static void *stream_calls(void *arg) {
+  stream_t *st = arg;
+  impulse_client_t *c = NULL;
+  unsigned long n = 0;
+  while (!atomic_load(&st->stop)) {
+    if (c == NULL) {
+      c = it_connect(st->server, 0, 2000);
+      if (c == NULL) {
+        atomic_fetch_add(&st->refused, 1);
+        it_sleep_ms(20);
+        continue;
+      }
+    }
+    char payload[32];
+    snprintf(payload, sizeof payload, "call %lu", n++);
+    impulse_response_t *r = NULL;
+    int rc = it_invoke(c, "echo", payload, &r);
+    if (rc == IMPULSE_S_CONNECTION) {
+      impulse_client_close(c);
+      c = NULL;
+      atomic_fetch_add(&st->refused, 1);
+    } else if (rc == IMPULSE_S_OK && r->status == IMPULSE_S_OK &&
+               r->len == strlen(payload) &&
+               memcmp(r->payload, payload, r->len) == 0) {
+      atomic_fetch_add(&st->ok, 1);
+    } else {
+      fprintf(stderr, "stream: %s: %s\n", impulse_status_name(rc),
+              r && r->error ? r->error : impulse_client_error(c));
+      atomic_fetch_add(&st->wrong, 1);
+    }
+    impulse_response_free(r);
+  }
+  impulse_client_close(c);
+  return NULL;
+}
+
+/* The pids of echo's ready instances, sorted, into pids (max n). */
+static size_t echo_pids(it_server_t *s, int *pids, size_t n) {
+  impulse_client_t *c = it_connect(s, 0, CALL_TIMEOUT_MS);
+  assert_non_null(c);
+  Impulse__Envelope req = IMPULSE__ENVELOPE__INIT, *resp = NULL;
+  Impulse__DescribeRequest d = IMPULSE__DESCRIBE_REQUEST__INIT;
+  d.name = (char *)"echo";
+  req.body_case = IMPULSE__ENVELOPE__BODY_DESCRIBE;
+  req.describe = &d;
+  assert_int_equal(imp_client_call_expect(
+                       c, &req, IMPULSE__ENVELOPE__BODY_DESCRIBE_OK, &resp),
+                   0);
+  size_t k = 0;
+  for (size_t i = 0; i < resp->describe_ok->n_instances && k < n; i++) {
+    const Impulse__InstanceInfo *ii = resp->describe_ok->instances[i];
+    if (ii->state && strcmp(ii->state, "ready") == 0) pids[k++] = ii->pid;
+  }
+  impulse__envelope__free_unpacked(resp, NULL);
+  impulse_client_close(c);
+  for (size_t i = 1; i < k; i++)
+    for (size_t j = i; j > 0 && pids[j - 1] > pids[j]; j--) {
+      int t = pids[j];
+      pids[j] = pids[j - 1];
+      pids[j - 1] = t;
+    }
+  return k;
+}
+
+static void test_workers_reattached_after_kill9(void **state) {
+  it_server_t *s = *state;
+  impulse_client_t *admin = it_connect(s, 1, CALL_TIMEOUT_MS);
+  assert_non_null(admin);
+  char path[512];
+  it_function_path("echo", path, sizeof path);
+  impulse_deploy_opts_t o = {0};
+  o.min_instances = 2;
+  o.has_min = 1;
+  o.concurrency = 1;
+  assert_int_equal(it_deploy_file(admin, "echo", path, &o, NULL), 0);
+  impulse_client_close(admin);
+  int before[8], after[8];
+  size_t nb = 0;
+  uint64_t until = it_now_ms() + 15000;
+  while ((nb = echo_pids(s, before, 8)) < 2 && it_now_ms() < until)
+    it_sleep_ms(50);
+  assert_int_equal(nb, 2);
+
+  static stream_t st;
+  memset(&st, 0, sizeof st);
+  st.server = s;
+  pthread_t th;
+  assert_int_equal(pthread_create(&th, NULL, stream_calls, &st), 0);
+  it_sleep_ms(500);
+  unsigned long ok_before = atomic_load(&st.ok);
+  assert_true(ok_before > 0);
+
+  uint64_t t_kill = it_now_ms();
+  it_server_kill9_server_only(s);
+  assert_int_equal(it_server_restart(s), 0);
+  /* Serving again: the stream's first answer after the restart. */
+  unsigned long ok_at_restart = atomic_load(&st.ok);
+  until = it_now_ms() + 15000;
+  while (atomic_load(&st.ok) == ok_at_restart && it_now_ms() < until)
+    it_sleep_ms(2);
+  uint64_t t_back = it_now_ms();
+  assert_true(atomic_load(&st.ok) > ok_at_restart);
+  fprintf(stderr, "kill -9 -> serving again after %llu ms\n",
+          (unsigned long long)(t_back - t_kill));
+  it_sleep_ms(500);
+  atomic_store(&st.stop, 1);
+  pthread_join(th, NULL);
+  fprintf(stderr, "stream: %lu ok, %lu connection errors, %lu wrong\n",
+          atomic_load(&st.ok), atomic_load(&st.refused),
+          atomic_load(&st.wrong));
+  assert_int_equal(atomic_load(&st.wrong), 0);
+
+  size_t na = echo_pids(s, after, 8);
+  assert_int_equal(na, 2);
+  for (size_t i = 0; i < 2; i++) assert_int_equal(after[i], before[i]);
+  s->test_passed = 1;
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_deploy_survives_kill9, setup,
@@ -363,6 +505,8 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_state_dir_locked, setup, teardown),
       cmocka_unit_test_setup_teardown(test_idempotent_invoke_survives_kill9,
                                       setup_recorder, teardown_recorder),
+      cmocka_unit_test_setup_teardown(test_workers_reattached_after_kill9,
+                                      setup_grace, teardown),
   };
   return cmocka_run_group_tests_name("integration_durability", tests, NULL,
                                      NULL);
