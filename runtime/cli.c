@@ -1,10 +1,10 @@
 /*
  * The impulse client commands: deploy, invoke, ls, describe, rm, scale,
- * info, publish and trigger. A thin layer over the client library
- * (include/impulse/client.h plus runtime/client_internal.h for the control
- * messages the public API does not wrap); everything here is argument parsing
- * and output formatting, except `publish`, which produces to Kafka itself with
- * librdkafka.
+ * info, top (runtime/top.c), publish and trigger. A thin layer over the
+ * client library (include/impulse/client.h plus runtime/client_internal.h
+ * for the control messages the public API does not wrap); everything here
+ * is argument parsing and output formatting, except `publish`, which
+ * produces to Kafka itself with librdkafka.
  *
  * Exit status: 0 success, 1 the server refused the call (or a local file
  * could not be read), 2 usage error, 3 the server could not be reached or
@@ -24,6 +24,7 @@
 
 #include "client_internal.h"
 #include "kafka.h" /* imp_kafka_topic_valid() */
+#include "top.h"
 
 #ifndef IMPULSE_VERSION
 #define IMPULSE_VERSION "unknown"
@@ -2059,6 +2060,12 @@ out:
   return rc;
 }
 
+/* ---- top (runtime/top.c) ------------------------------------------------ */
+
+static int run_top(const cmd_t *cmd, int argc, char **argv) {
+  return imp_top_main(argc, argv, cmd->help, IMP_CLI_COMMON_HELP);
+}
+
 /* ---- dispatch ---------------------------------------------------------- */
 
 static const cmd_t *cmds(size_t *count) {
@@ -2126,6 +2133,17 @@ static const cmd_t *cmds(size_t *count) {
        "one `key: value` a line; `kafka:` is the bootstrap address of its\n"
        "Kafka cluster.\n"
        "\n"},
+      {"top", run_top, "top", "watch functions and load, refreshed live",
+       "usage: impulse top [--interval S] [--once] [options]\n"
+       "\n"
+       "Shows the server and a table of its functions (version, ready and\n"
+       "total instances, the autoscaler's desired count, calls in flight and\n"
+       "queued, calls/s since the last refresh, errors, scaling policy and\n"
+       "the autoscaler's reason), refreshed every --interval seconds until\n"
+       "Ctrl-C. On a terminal the screen is redrawn in place.\n"
+       "\n"
+       "  --interval S         seconds between refreshes (0.1-3600) [1]\n"
+       "  --once               print one snapshot and exit (calls/s is -)\n"},
       {"publish", run_publish, "publish TOPIC", "publish events to a topic",
        "usage: impulse publish TOPIC [-k KEY | -K DELIM] [-H NAME=VALUE]...\n"
        "                             [-d DATA | -f FILE] [options]\n"

@@ -32,6 +32,7 @@
 #include <strings.h>
 #include <time.h>
 
+#include "dashboard.h"
 #include "server.h"
 
 #define HTTP_MAX_HEADER_BYTES (64u * 1024) /* request target + headers */
@@ -1327,6 +1328,19 @@ static json_t *state_json(imp_server_t *server) {
     json_object_set_new(f, "invocations", ju64(fi.invocations));
     json_object_set_new(f, "errors", ju64(fi.errors));
     json_object_set_new(f, "cold_starts", ju64(fi.cold_starts));
+    json_object_set_new(f, "warm_starts", ju64(fi.warm_starts));
+    json_object_set_new(f, "policy", jcstr(fi.policy ? fi.policy : cfg.policy));
+    /* The autoscaler's last decision; null until it has made one. */
+    json_object_set_new(f, "desired",
+                        fi.has_desired ? ju64(fi.desired) : json_null());
+    json_object_set_new(f, "forecast_per_min",
+                        fi.has_forecast_per_min ? json_real(fi.forecast_per_min)
+                                                : json_null());
+    json_object_set_new(f, "forecast_instances",
+                        fi.has_forecast_instances ? ju64(fi.forecast_instances)
+                                                  : json_null());
+    json_object_set_new(f, "panic", json_boolean(fi.has_panic && fi.panic));
+    json_object_set_new(f, "scale_reason", jcstr(fi.scale_reason));
     json_t *set = json_object();
     json_object_set_new(set, "concurrency", ju64(cfg.concurrency));
     json_object_set_new(set, "timeout_ms", ju64(cfg.timeout_ms));
@@ -1406,6 +1420,20 @@ static void handle_state(http_conn_t *conn, http_req_t *req) {
   json_decref(root);
 }
 
+/* The dashboard page. It holds no state, so it is open like the probes;
+ * the data it shows comes from /api/state under that endpoint's auth (the
+ * page asks for the token when /api/state answers 401). The policy keeps
+ * the page from loading anything but itself and /api/state. */
+static void handle_dashboard(http_req_t *req) {
+  respond(req, 200, "text/html; charset=utf-8",
+          "Cache-Control: no-cache\r\n"
+          "X-Content-Type-Options: nosniff\r\n"
+          "Content-Security-Policy: default-src 'none'; script-src "
+          "'unsafe-inline'; style-src 'unsafe-inline'; connect-src 'self'; "
+          "img-src data:; form-action 'none'; frame-ancestors 'none'\r\n",
+          imp_dashboard_html, imp_dashboard_html_len);
+}
+
 static void handle_metrics(http_conn_t *conn, http_req_t *req) {
   imp_buf_t b = {0};
   if (imp_metrics_render(conn->http->server->metrics, &b) != 0) abort();
@@ -1465,6 +1493,11 @@ static void route(http_conn_t *conn, http_req_t *req) {
   } else if (path_is(path, plen, "/metrics")) {
     if (get)
       handle_metrics(conn, req);
+    else
+      respond_405(req, "GET");
+  } else if (path_is(path, plen, "/")) {
+    if (get)
+      handle_dashboard(req);
     else
       respond_405(req, "GET");
   } else if (path_is(path, plen, "/api/state")) {

@@ -9,6 +9,7 @@
  *   GET  /readyz          200 once restored and ready, else 503
  *   GET  /metrics         Prometheus text format (metrics.h)
  *   GET  /api/state       JSON snapshot for a dashboard
+ *   GET  /                the dashboard page (runtime/dashboard/index.html)
  *
  * Keep-alive and pipelining work (answers go out in request order). A
  * malformed request gets 400 and its connection is closed; every other

@@ -9,6 +9,7 @@ packages=(
   librdkafka-dev libuv1-dev libprotobuf-c-dev protobuf-c-compiler
   librocksdb-dev libcmocka-dev libssl-dev libhttp-parser-dev libjansson-dev
   kcat wrk curl
+  chromium  # headless, for the dashboard test
   python3 python3-yaml yamllint
 )
 
