@@ -9,9 +9,13 @@
  *   left after a whole stable window below that, never scaling down while in
  *   it; scale-up and scale-down rate limits; scale to zero only after a
  *   grace period without calls;
- * - predictive (policy IMP_AS_PREDICTIVE): the predictor's forecast of
- *   arrivals one cold-start lead ahead turned into instances by Little's law,
- *   and the hybrid histogram's pre-warm/keep-alive window (one instance);
+ * - predictive (policy IMP_AS_PREDICTIVE): for a dense function, the
+ *   predictor's forecast of arrivals one cold-start lead ahead turned into
+ *   instances by Little's law and by Erlang B with a price on cold starts;
+ *   for every function, the hybrid histogram's pre-warm/keep-alive window
+ *   (as many instances as the concurrency levels it keeps warm); a sparse
+ *   function with a trusted histogram gives its instances back after the
+ *   panic window instead of the idle grace;
  * - lag: trigger-fed functions get ceil(consumer lag / threshold), capped at
  *   the partition count when ordering is per partition;
  * - combined: clamp(max(reactive, predictive, warm, lag), min, max).
@@ -103,7 +107,7 @@ typedef struct imp_as_decision_s {
   uint32_t desired;      /* the answer: instances wanted now */
   uint32_t reactive;     /* KPA term (after rate limits and grace) */
   uint32_t predictive;   /* forecast term, 0 when reactive or sparse */
-  uint32_t warm;         /* histogram term, 0 or 1 */
+  uint32_t warm;         /* histogram term (imp_as_warm()) */
   uint32_t lag;          /* lag term */
   uint32_t ready;        /* ready instances it was taken with */
   int panic;             /* 1 while in panic mode */
@@ -182,8 +186,15 @@ void imp_as_record(imp_as_t *as, const imp_as_sample_t *s);
 /*
  * Decides the instance count at `now_ms` for a function with `ready` ready
  * instances, from the recorded history and, for the predictive policy,
- * `pred` (borrowed; NULL = reactive only). Fills `out` (may be NULL) and
- * keeps a copy in as->last. Returns the desired count.
+ * `pred` (borrowed; NULL = reactive only). Seconds after the newest sample
+ * count as seconds without calls. Fills `out` (may be NULL) and keeps a
+ * copy in as->last. Returns the desired count.
+ *
+ * Each second the server records the sample (imp_as_record()), feeds the
+ * same second to the predictor (imp_pred_observe() with the arrivals,
+ * imp_pred_observe_inflight() with the most calls in flight at once,
+ * imp_pred_advance()), then calls this and starts or retires instances
+ * (retiring idle ones only).
  */
 uint32_t imp_as_decide(imp_as_t *as, int64_t now_ms, uint32_t ready,
                        const imp_pred_t *pred, imp_as_decision_t *out);

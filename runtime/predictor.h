@@ -164,8 +164,10 @@ int imp_pred_init(imp_pred_t *p, const imp_pred_cfg_t *cfg);
  */
 void imp_pred_observe(imp_pred_t *p, int64_t at_ms, uint32_t n);
 
-/* Records that `inflight` calls were in flight at once at `at_ms` (the
- * server passes each second's maximum): activity of levels 2..inflight. */
+/* Records that `inflight` calls were in flight at once at `at_ms`:
+ * activity of levels 2..inflight. The server passes each second's maximum
+ * with a time inside that second (its end minus 1 ms, so that the last
+ * second of a minute counts in that minute). */
 void imp_pred_observe_inflight(imp_pred_t *p, int64_t at_ms, uint32_t inflight);
 
 /* Closes every minute that ended at or before `now_ms`. */

@@ -380,7 +380,7 @@ int imp_sim_policy_parse(const char *s, imp_sim_policy_t *p) {
     size_t i = 0;
     for (; isdigit((unsigned char)n[i]) && i < 9; i++)
       v = v * 10 + (uint64_t)(n[i] - '0');
-    if (i == 0 || n[i + 1] != '\0') return -EINVAL;
+    if (i == 0 || n[i] == '\0' || n[i + 1] != '\0') return -EINVAL;
     int64_t unit;
     switch (n[i]) {
       case 's': unit = 1000; break;
@@ -1089,10 +1089,10 @@ static int write_svg(const char *path, const imp_sim_trace_t *tr, size_t fi,
   fprintf(f, " (#%zu): %llu calls, %.0f ms</text>\n", fi,
           (unsigned long long)fn->total, fn->duration_ms);
   svg_axes(f, 40, 320, amax, "arrivals / minute");
-  svg_line(f, actual, amax, 40, 320, "#777", 1.0);
+  svg_line(f, actual, amax, 40, 320, "#bbb", 2.5);
   svg_line(f, fc, amax, 40, 320, "#1f77b4", 1.2);
   fprintf(f,
-          "<text x=\"%d\" y=\"56\" font-size=\"12\" fill=\"#777\">actual</text>"
+          "<text x=\"%d\" y=\"56\" font-size=\"12\" fill=\"#999\">actual</text>"
           "<text x=\"%d\" y=\"72\" font-size=\"12\" fill=\"#1f77b4\">forecast "
           "(Holt-Winters, one cold start ahead)</text>\n",
           SVG_X0 + 8, SVG_X0 + 8);
