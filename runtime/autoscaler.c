@@ -6,9 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define MICRO 1e6           /* demand is summed in micro-calls: exact sums */
-#define MAX_DEMAND 1e9      /* calls; a larger sample is clamped */
-#define EPS 1e-9            /* ceil(0.7 / 0.7) must be 1, not 2 */
+#define MICRO 1e6      /* demand is summed in micro-calls: exact sums */
+#define MAX_DEMAND 1e9 /* calls; a larger sample is clamped */
+#define EPS 1e-9       /* ceil(0.7 / 0.7) must be 1, not 2 */
 
 void imp_as_cfg_default(imp_as_cfg_t *cfg) {
   memset(cfg, 0, sizeof *cfg);
@@ -58,10 +58,8 @@ int imp_as_cfg_check(const imp_as_cfg_t *cfg) {
   if (cfg->cold_start_ms > 3600 * 1000) return -EINVAL;
   if (!(cfg->default_duration_ms > 0.0 && cfg->default_duration_ms <= 864e5))
     return -EINVAL;
-  if (!(cfg->dense_per_min >= 0.0 && cfg->dense_per_min <= 1e9))
-    return -EINVAL;
-  if (!(cfg->cold_cost_s >= 0.0 && cfg->cold_cost_s <= 86400.0))
-    return -EINVAL;
+  if (!(cfg->dense_per_min >= 0.0 && cfg->dense_per_min <= 1e9)) return -EINVAL;
+  if (!(cfg->cold_cost_s >= 0.0 && cfg->cold_cost_s <= 86400.0)) return -EINVAL;
   if (!(cfg->dense_activity >= 0.0 && cfg->dense_activity <= 1.0))
     return -EINVAL;
   return 0;
@@ -135,7 +133,8 @@ int imp_as_reconfigure(imp_as_t *as, const imp_as_cfg_t *cfg) {
   imp_as_sample_t *ring = calloc(cfg->stable_window_s, sizeof *ring);
   if (ring == NULL) return -ENOMEM;
   /* Replay the newest samples into the new ring, oldest first. */
-  uint32_t keep = as->len < cfg->stable_window_s ? as->len : cfg->stable_window_s;
+  uint32_t keep =
+      as->len < cfg->stable_window_s ? as->len : cfg->stable_window_s;
   imp_as_sample_t *old = as->ring;
   uint32_t old_cap = as->cap, old_head = as->head;
   int64_t second = as->second;
@@ -197,9 +196,10 @@ void imp_as_record(imp_as_t *as, const imp_as_sample_t *s) {
       s->duration_ms <= 864e5) {
     /* Smoothed mean, weighted by how many calls the sample saw. */
     double w = 1.0 - pow(0.95, (double)s->completions);
-    as->duration_ms = as->duration_ms > 0.0
-                          ? as->duration_ms + w * (s->duration_ms - as->duration_ms)
-                          : s->duration_ms;
+    as->duration_ms =
+        as->duration_ms > 0.0
+            ? as->duration_ms + w * (s->duration_ms - as->duration_ms)
+            : s->duration_ms;
   }
 }
 
@@ -278,15 +278,15 @@ uint32_t imp_as_decide(imp_as_t *as, int64_t now_ms, uint32_t ready,
       as->panic_max = as->last.reactive; /* never below what we had */
     }
     as->panic_over_ms = now_ms;
-  } else if (as->panicking &&
-             now_ms - as->panic_over_ms >= (int64_t)cfg->stable_window_s * 1000) {
+  } else if (as->panicking && now_ms - as->panic_over_ms >=
+                                  (int64_t)cfg->stable_window_s * 1000) {
     as->panicking = 0;
     as->panic_max = 0;
   }
   /* ---- predictive inputs: forecast one lead ahead, and the histogram ---- */
   int sparse_drop = 0;
-  d.duration_ms = as->duration_ms > 0.0 ? as->duration_ms
-                                        : cfg->default_duration_ms;
+  d.duration_ms =
+      as->duration_ms > 0.0 ? as->duration_ms : cfg->default_duration_ms;
   if (cfg->policy == IMP_AS_PREDICTIVE && pred != NULL) {
     int64_t at = now_ms + cfg->cold_start_ms;
     d.forecast_per_min = imp_pred_forecast(pred, at);
@@ -313,12 +313,12 @@ uint32_t imp_as_decide(imp_as_t *as, int64_t now_ms, uint32_t ready,
      * hours) away gains nothing from a long idle grace: the pre-warm brings
      * an instance back in time. The grace shrinks to the panic window, so
      * that a burst still keeps its instances. */
-    sparse_drop = d.predictive == 0 && (w.kind == IMP_PRED_WIN_HIST ||
-                                        w.kind == IMP_PRED_WIN_OOB);
+    sparse_drop = d.predictive == 0 &&
+                  (w.kind == IMP_PRED_WIN_HIST || w.kind == IMP_PRED_WIN_OOB);
   }
 
-  d.idle_ms = as->last_active_ms == INT64_MIN ? -1
-                                              : now_ms - as->last_active_ms;
+  d.idle_ms =
+      as->last_active_ms == INT64_MIN ? -1 : now_ms - as->last_active_ms;
   if (d.idle_ms < 0 && as->last_active_ms != INT64_MIN) d.idle_ms = 0;
   uint32_t reactive;
   if (as->panicking) {
@@ -452,7 +452,8 @@ const char *imp_as_reason(const imp_as_decision_t *d, char *buf, size_t len) {
     case IMP_AS_WHY_LAG:
       if (d->lag_partitions > 0 && d->lag == d->lag_partitions)
         snprintf(buf, len, "lag %lld/%g capped at %u partitions",
-                 (long long)d->lag_records, d->lag_threshold, d->lag_partitions);
+                 (long long)d->lag_records, d->lag_threshold,
+                 d->lag_partitions);
       else
         snprintf(buf, len, "lag %lld/%g", (long long)d->lag_records,
                  d->lag_threshold);
@@ -463,13 +464,13 @@ const char *imp_as_reason(const imp_as_decision_t *d, char *buf, size_t len) {
     case IMP_AS_WHY_MAX:
       snprintf(buf, len, "max %u instances (wanted %u)", d->desired, d->wanted);
       break;
-    default:
-      snprintf(buf, len, "?");
+    default: snprintf(buf, len, "?");
   }
   return buf;
 }
 
-/* ---- warm pool ------------------------------------------------------------ */
+/* ---- warm pool ------------------------------------------------------------
+ */
 
 void imp_as_pool_cfg_default(imp_as_pool_cfg_t *cfg) {
   memset(cfg, 0, sizeof *cfg);
@@ -512,8 +513,8 @@ static void pool_advance(imp_as_pool_t *pool, int64_t sec) {
   double k = 1.0 - exp(-1.0 / pool->cfg.ewma_s);
   int64_t gap = sec - pool->second;
   /* The open second goes into the smoothed rate, then the silent ones. */
-  pool->ewma += k * ((double)pool->ring[pool->second % IMP_AS_POOL_RING] -
-                     pool->ewma);
+  pool->ewma +=
+      k * ((double)pool->ring[pool->second % IMP_AS_POOL_RING] - pool->ewma);
   if (gap > 1) pool->ewma *= exp(-(double)(gap - 1) / pool->cfg.ewma_s);
   int64_t clear = gap < IMP_AS_POOL_RING ? gap : IMP_AS_POOL_RING;
   for (int64_t i = 0; i < clear; i++)

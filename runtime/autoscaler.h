@@ -36,7 +36,7 @@
 
 #define IMP_AS_MAX_WINDOW_S 3600 /* longest stable window / history kept */
 #define IMP_AS_MAX_INSTANCES 100000u
-#define IMP_AS_REASON_MAX 96     /* bytes of a formatted reason, with NUL */
+#define IMP_AS_REASON_MAX 96 /* bytes of a formatted reason, with NUL */
 
 /* Policy of a function. */
 enum {
@@ -46,32 +46,32 @@ enum {
 
 /* Per-function settings; imp_as_cfg_default() fills the defaults. */
 typedef struct imp_as_cfg_s {
-  int policy;                  /* IMP_AS_REACTIVE | IMP_AS_PREDICTIVE;
-                                  default IMP_AS_PREDICTIVE */
-  double target_concurrency;   /* calls per instance at 100 %; default 1 */
-  double target_utilization;   /* share of it to aim for; default 0.7 */
-  uint32_t stable_window_s;    /* default 60, 1..IMP_AS_MAX_WINDOW_S */
-  uint32_t panic_window_s;     /* default 6, 1..stable_window_s */
-  double panic_threshold;      /* panic desired / ready to enter; default 2 */
-  double max_scale_up_rate;    /* at most ceil(rate x ready); default 1000 */
-  double max_scale_down_rate;  /* at least floor(ready / rate); default 2 */
+  int policy;                 /* IMP_AS_REACTIVE | IMP_AS_PREDICTIVE;
+                                 default IMP_AS_PREDICTIVE */
+  double target_concurrency;  /* calls per instance at 100 %; default 1 */
+  double target_utilization;  /* share of it to aim for; default 0.7 */
+  uint32_t stable_window_s;   /* default 60, 1..IMP_AS_MAX_WINDOW_S */
+  uint32_t panic_window_s;    /* default 6, 1..stable_window_s */
+  double panic_threshold;     /* panic desired / ready to enter; default 2 */
+  double max_scale_up_rate;   /* at most ceil(rate x ready); default 1000 */
+  double max_scale_down_rate; /* at least floor(ready / rate); default 2 */
   uint32_t scale_to_zero_after_s; /* idle grace before 0; default 30 */
-  uint32_t min_instances;      /* default 0 */
-  uint32_t max_instances;      /* default 1000 */
-  double lag_threshold;        /* records of lag per instance; default 100 */
-  uint32_t lag_partitions;     /* cap of the lag term (per-partition
-                                  ordering), 0 = no cap; default 0 */
-  uint32_t cold_start_ms;      /* lead of the forecast; default 1000 */
-  double default_duration_ms;  /* until a duration is measured; default 100 */
-  double dense_per_min;        /* below this forecast (arrivals/minute) ... */
-  double dense_activity;       /* ... or this share of active minutes, the
-                                  function is sparse: only the histogram
-                                  keeps it warm; defaults 2 and 0.3 */
-  double cold_cost_s;          /* price of one cold start in idle
-                                  instance-seconds: the predictive term adds
-                                  an instance while the cold starts it saves
-                                  are worth more than its idle time (Erlang
-                                  B); default 1200 */
+  uint32_t min_instances;         /* default 0 */
+  uint32_t max_instances;         /* default 1000 */
+  double lag_threshold;           /* records of lag per instance; default 100 */
+  uint32_t lag_partitions;        /* cap of the lag term (per-partition
+                                     ordering), 0 = no cap; default 0 */
+  uint32_t cold_start_ms;         /* lead of the forecast; default 1000 */
+  double default_duration_ms; /* until a duration is measured; default 100 */
+  double dense_per_min;       /* below this forecast (arrivals/minute) ... */
+  double dense_activity;      /* ... or this share of active minutes, the
+                                 function is sparse: only the histogram
+                                 keeps it warm; defaults 2 and 0.3 */
+  double cold_cost_s;         /* price of one cold start in idle
+                                 instance-seconds: the predictive term adds
+                                 an instance while the cold starts it saves
+                                 are worth more than its idle time (Erlang
+                                 B); default 1200 */
 
 } imp_as_cfg_t;
 
@@ -103,25 +103,25 @@ enum {
 
 /* The outcome of one decision, kept for `impulse describe`. */
 typedef struct imp_as_decision_s {
-  int64_t t_ms;          /* when it was taken */
-  uint32_t desired;      /* the answer: instances wanted now */
-  uint32_t reactive;     /* KPA term (after rate limits and grace) */
-  uint32_t predictive;   /* forecast term, 0 when reactive or sparse */
-  uint32_t warm;         /* histogram term (imp_as_warm()) */
-  uint32_t lag;          /* lag term */
-  uint32_t ready;        /* ready instances it was taken with */
-  int panic;             /* 1 while in panic mode */
-  int why;               /* IMP_AS_WHY_* */
-  double stable_demand;  /* mean demand over the stable window */
-  double panic_demand;   /* mean demand over the panic window */
+  int64_t t_ms;            /* when it was taken */
+  uint32_t desired;        /* the answer: instances wanted now */
+  uint32_t reactive;       /* KPA term (after rate limits and grace) */
+  uint32_t predictive;     /* forecast term, 0 when reactive or sparse */
+  uint32_t warm;           /* histogram term (imp_as_warm()) */
+  uint32_t lag;            /* lag term */
+  uint32_t ready;          /* ready instances it was taken with */
+  int panic;               /* 1 while in panic mode */
+  int why;                 /* IMP_AS_WHY_* */
+  double stable_demand;    /* mean demand over the stable window */
+  double panic_demand;     /* mean demand over the panic window */
   double forecast_per_min; /* arrivals/minute forecast at t + lead */
-  double duration_ms;    /* mean handler duration used by Little's law */
-  int64_t idle_ms;       /* time since the last activity, -1 = never */
-  int64_t lag_records;   /* lag used, -1 = none */
-  int warm_kind;         /* IMP_PRED_WIN_* of the histogram term */
-  uint32_t wanted;       /* max of the terms, before min/max */
+  double duration_ms;      /* mean handler duration used by Little's law */
+  int64_t idle_ms;         /* time since the last activity, -1 = never */
+  int64_t lag_records;     /* lag used, -1 = none */
+  int warm_kind;           /* IMP_PRED_WIN_* of the histogram term */
+  uint32_t wanted;         /* max of the terms, before min/max */
   /* settings it was taken with, for the reason text */
-  double target;         /* calls per instance: concurrency x utilisation */
+  double target; /* calls per instance: concurrency x utilisation */
   double panic_threshold;
   uint32_t stable_window_s;
   uint32_t panic_window_s;
@@ -129,7 +129,7 @@ typedef struct imp_as_decision_s {
   uint32_t lead_ms;
   double lag_threshold;
   uint32_t lag_partitions;
-  int64_t prewarm_ms;    /* histogram window of the warm term */
+  int64_t prewarm_ms; /* histogram window of the warm term */
   int64_t keepalive_ms;
 } imp_as_decision_t;
 
@@ -140,21 +140,21 @@ typedef struct imp_as_decision_s {
  */
 typedef struct imp_as_s {
   imp_as_cfg_t cfg;
-  imp_as_sample_t *ring;   /* owned: `cap` samples, one per second */
-  uint32_t cap;            /* = stable window */
-  uint32_t len;            /* samples in the ring (<= cap) */
-  uint32_t head;           /* slot of the next sample */
-  int64_t second;          /* second index (t_ms / 1000) of the newest
-                              sample; INT64_MIN before any */
-  int64_t stable_sum;      /* demand in micro-calls over the stable window */
-  int64_t panic_sum;       /* ... over the panic window */
-  int64_t last_active_ms;  /* end of the last second with calls or lag;
-                              INT64_MIN never */
-  double duration_ms;      /* smoothed handler duration, 0 = unknown */
+  imp_as_sample_t *ring;  /* owned: `cap` samples, one per second */
+  uint32_t cap;           /* = stable window */
+  uint32_t len;           /* samples in the ring (<= cap) */
+  uint32_t head;          /* slot of the next sample */
+  int64_t second;         /* second index (t_ms / 1000) of the newest
+                             sample; INT64_MIN before any */
+  int64_t stable_sum;     /* demand in micro-calls over the stable window */
+  int64_t panic_sum;      /* ... over the panic window */
+  int64_t last_active_ms; /* end of the last second with calls or lag;
+                             INT64_MIN never */
+  double duration_ms;     /* smoothed handler duration, 0 = unknown */
   int panicking;
-  int64_t panic_over_ms;   /* last time the panic condition held */
-  uint32_t panic_max;      /* highest desired while panicking */
-  imp_as_decision_t last;  /* previous decision */
+  int64_t panic_over_ms;  /* last time the panic condition held */
+  uint32_t panic_max;     /* highest desired while panicking */
+  imp_as_decision_t last; /* previous decision */
 } imp_as_t;
 
 /* Fills `cfg` with the defaults listed in imp_as_cfg_t. */
@@ -226,12 +226,12 @@ const char *imp_as_reason(const imp_as_decision_t *d, char *buf, size_t len);
 
 /* Settings of the platform-wide warm pool of generic workers. */
 typedef struct imp_as_pool_cfg_s {
-  double refill_s;    /* time to start one generic worker; default 1 */
-  double headroom;    /* factor on the expected starts; default 1.5 */
-  uint32_t floor;     /* never fewer; default 2 */
-  uint32_t cap;       /* never more; default 64 */
-  uint32_t window_s;  /* recent window of the start rate; default 10 */
-  double ewma_s;      /* time constant of the long rate; default 120 */
+  double refill_s;   /* time to start one generic worker; default 1 */
+  double headroom;   /* factor on the expected starts; default 1.5 */
+  uint32_t floor;    /* never fewer; default 2 */
+  uint32_t cap;      /* never more; default 64 */
+  uint32_t window_s; /* recent window of the start rate; default 10 */
+  double ewma_s;     /* time constant of the long rate; default 120 */
 } imp_as_pool_cfg_t;
 
 #define IMP_AS_POOL_RING 64 /* longest recent window, seconds */
@@ -240,9 +240,9 @@ typedef struct imp_as_pool_cfg_s {
 typedef struct imp_as_pool_s {
   imp_as_pool_cfg_t cfg;
   uint32_t ring[IMP_AS_POOL_RING]; /* instance starts per second */
-  int64_t second;     /* newest second; INT64_MIN before any */
-  uint64_t window_sum; /* starts over the recent window */
-  double ewma;        /* starts per second, smoothed */
+  int64_t second;                  /* newest second; INT64_MIN before any */
+  uint64_t window_sum;             /* starts over the recent window */
+  double ewma;                     /* starts per second, smoothed */
 } imp_as_pool_t;
 
 /* Fills `cfg` with the defaults listed in imp_as_pool_cfg_t. */

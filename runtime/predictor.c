@@ -5,10 +5,11 @@
 #include <string.h>
 
 #define MINUTE_MS 60000
-#define MAX_LEVEL 1e12        /* |level|, |trend|, |season| accepted on load */
-#define MAX_MINUTE (INT64_C(1) << 40)  /* about two million years */
+#define MAX_LEVEL 1e12 /* |level|, |trend|, |season| accepted on load */
+#define MAX_MINUTE (INT64_C(1) << 40) /* about two million years */
 #define MAX_MS (MAX_MINUTE * MINUTE_MS)
-#define MAX_GAP (2 * IMP_PRED_SEASON) /* zero minutes closed after a silence */
+#define MAX_GAP (2 * IMP_PRED_SEASON) /* zero minutes closed after a silence \
+                                       */
 #define SEASON_SMOOTH 2 /* the first day's counts are averaged over +-2 min */
 
 static const uint8_t magic[4] = {'I', 'M', 'P', 'P'};
@@ -39,8 +40,7 @@ static int in01(double x) {
 int imp_pred_cfg_check(const imp_pred_cfg_t *cfg) {
   if (!in01(cfg->alpha) || cfg->alpha == 0.0) return -EINVAL;
   if (!in01(cfg->alpha_season) || cfg->alpha_season == 0.0) return -EINVAL;
-  if (!in01(cfg->beta) || !in01(cfg->gamma) || !in01(cfg->phi))
-    return -EINVAL;
+  if (!in01(cfg->beta) || !in01(cfg->gamma) || !in01(cfg->phi)) return -EINVAL;
   if (!in01(cfg->head) || !in01(cfg->tail) || cfg->head > cfg->tail)
     return -EINVAL;
   if (!(cfg->margin >= 0.0 && cfg->margin < 1.0)) return -EINVAL;
@@ -263,7 +263,8 @@ static void close_minute(imp_pred_t *p, size_t k, double y) {
       p->trend = 0.0;
     } else {
       p->level = cfg->alpha * y + (1.0 - cfg->alpha) * (l0 + cfg->phi * b0);
-      p->trend = cfg->beta * (p->level - l0) + (1.0 - cfg->beta) * cfg->phi * b0;
+      p->trend =
+          cfg->beta * (p->level - l0) + (1.0 - cfg->beta) * cfg->phi * b0;
     }
     p->season[k] = y;
     if (++p->closed == IMP_PRED_SEASON) {
@@ -351,7 +352,8 @@ void imp_pred_observe(imp_pred_t *p, int64_t at_ms, uint32_t n) {
   activate(p, &p->hist[0], at_ms);
 }
 
-void imp_pred_observe_inflight(imp_pred_t *p, int64_t at_ms, uint32_t inflight) {
+void imp_pred_observe_inflight(imp_pred_t *p, int64_t at_ms,
+                               uint32_t inflight) {
   imp_pred_advance(p, at_ms);
   if (inflight > IMP_PRED_MAX_TOP) inflight = IMP_PRED_MAX_TOP;
   for (uint32_t k = 2; k <= inflight && k <= IMP_PRED_LEVELS; k++) {
@@ -534,9 +536,9 @@ int imp_pred_load(imp_pred_t *p, const uint8_t *buf, size_t len) {
   if (get_u(&r, 2) != IMP_PRED_SEASON || get_u(&r, 2) != IMP_PRED_HIST_BINS ||
       get_u(&r, 2) != 0)
     return -EINVAL;
-  uint32_t crc = (uint32_t)(buf[len - 4] | (uint32_t)buf[len - 3] << 8 |
-                            (uint32_t)buf[len - 2] << 16 |
-                            (uint32_t)buf[len - 1] << 24);
+  uint32_t crc =
+      (uint32_t)(buf[len - 4] | (uint32_t)buf[len - 3] << 8 |
+                 (uint32_t)buf[len - 2] << 16 | (uint32_t)buf[len - 1] << 24);
   if (crc != crc32_of(buf, len - 4)) return -EINVAL;
 
   /* Decode into a copy; `p` changes only when everything checks out. */
@@ -557,7 +559,8 @@ int imp_pred_load(imp_pred_t *p, const uint8_t *buf, size_t len) {
     if (!sane(q.season[i])) return -EINVAL;
   }
   /* Times: absent (INT64_MIN) or in range and consistent. */
-  if (q.minute != INT64_MIN && (q.minute < -MAX_MINUTE || q.minute > MAX_MINUTE))
+  if (q.minute != INT64_MIN &&
+      (q.minute < -MAX_MINUTE || q.minute > MAX_MINUTE))
     return -EINVAL;
   if (q.minute == INT64_MIN && (q.count != 0 || q.closed != 0)) return -EINVAL;
   for (size_t k = 0; k < IMP_PRED_LEVELS; k++) {
@@ -583,8 +586,7 @@ int imp_pred_load(imp_pred_t *p, const uint8_t *buf, size_t len) {
       return -EINVAL;
     if (h->last_minute == INT64_MIN && (h->n != 0 || h->oob != 0))
       return -EINVAL;
-    if (h->top > IMP_PRED_MAX_TOP ||
-        (k + 1 < IMP_PRED_LEVELS && h->top != 0))
+    if (h->top > IMP_PRED_MAX_TOP || (k + 1 < IMP_PRED_LEVELS && h->top != 0))
       return -EINVAL;
     window_update(&q.cfg, h);
   }

@@ -38,7 +38,8 @@
 
 #define IMP_PRED_SEASON 1440       /* season length: minutes in a day */
 #define IMP_PRED_HIST_BINS 240     /* idle-time bins of one minute: 4 hours */
-#define IMP_PRED_HIST_MAX 100000u  /* samples kept before the bins are halved */
+#define IMP_PRED_HIST_MAX 100000u  /* samples kept before the bins are halved \
+                                    */
 #define IMP_PRED_LEVELS 8          /* histograms: 1..7 calls, 8 or more */
 #define IMP_PRED_MAX_TOP 10000000u /* calls in flight recorded at the top */
 #define IMP_PRED_STATE_VERSION 1   /* version of imp_pred_save()'s format */
@@ -47,26 +48,26 @@
 #define IMP_PRED_LEVEL_SIZE (8 + 8 + 4 + 4 + 4 + 4 * IMP_PRED_HIST_BINS)
 
 /* Size in bytes of a serialised state (every version-1 state has it). */
-#define IMP_PRED_STATE_SIZE                                             \
+#define IMP_PRED_STATE_SIZE                                              \
   (4 + 2 + 2 + 2 + 2 + 8 + 4 + 4 + 8 + 8 + 8 + 8 + 8 * IMP_PRED_SEASON + \
    IMP_PRED_LEVELS * IMP_PRED_LEVEL_SIZE + 4)
 
 /* Tunables of one predictor; imp_pred_cfg_default() fills the defaults. */
 typedef struct imp_pred_cfg_s {
-  double alpha;   /* level smoothing per minute in the first day (no season
-                     yet, Holt's linear method), (0, 1]; default 0.7 */
+  double alpha;        /* level smoothing per minute in the first day (no season
+                          yet, Holt's linear method), (0, 1]; default 0.7 */
   double alpha_season; /* level smoothing per minute once the season is
                           known (the level then only follows departures
                           from the daily shape), (0, 1]; default 0.1 */
-  double beta;    /* trend smoothing per minute, [0, 1]; default 0.2 */
-  double gamma;   /* season smoothing per day, [0, 1]; default 0.3 */
-  double phi;     /* trend damping per minute ahead, [0, 1]; default 0.8 */
+  double beta;         /* trend smoothing per minute, [0, 1]; default 0.2 */
+  double gamma;        /* season smoothing per day, [0, 1]; default 0.3 */
+  double phi;          /* trend damping per minute ahead, [0, 1]; default 0.8 */
   double activity_alpha; /* smoothing of the share of active minutes,
                             (0, 1]; default 0.1 (about ten minutes) */
-  double head;    /* pre-warm percentile of idle times; default 0.05 */
-  double tail;    /* keep-alive percentile of idle times; default 0.99 */
-  double margin;  /* window margin: pre-warm x (1-m), keep-alive x (1+m);
-                     default 0.05 */
+  double head;           /* pre-warm percentile of idle times; default 0.05 */
+  double tail;           /* keep-alive percentile of idle times; default 0.99 */
+  double margin;         /* window margin: pre-warm x (1-m), keep-alive x (1+m);
+                            default 0.05 */
   uint32_t min_samples;  /* idle times needed to trust a histogram;
                             default 4 */
   double cv_min;  /* coefficient of variation of the bin counts below which
@@ -77,11 +78,11 @@ typedef struct imp_pred_cfg_s {
                                     minutes start at 0 instead; default 1 */
   uint32_t fallback_keepalive_s; /* keep-alive when the histogram is not
                                     representative; default 900 */
-  double cold_cost_s;    /* 0: Shahrad's window, warm from the head to the
-                            tail percentile; > 0: the price of a cold start
-                            in idle instance-seconds, and the window is the
-                            span that would have cost least over the idle
-                            times seen; default 3000 */
+  double cold_cost_s; /* 0: Shahrad's window, warm from the head to the
+                         tail percentile; > 0: the price of a cold start
+                         in idle instance-seconds, and the window is the
+                         span that would have cost least over the idle
+                         times seen; default 3000 */
 } imp_pred_cfg_t;
 
 /* How a warm window was chosen. */
@@ -103,27 +104,27 @@ enum {
  * later in that minute).
  */
 typedef struct imp_pred_window_s {
-  int kind;              /* IMP_PRED_WIN_* */
-  int64_t prewarm_ms;    /* warm from that minute + prewarm_ms ... */
-  int64_t keepalive_ms;  /* ... until that minute + keepalive_ms */
-  int64_t gap_from_ms;   /* ... but cold from here ... */
-  int64_t gap_to_ms;     /* ... to here (equal: no gap) */
-  uint32_t head_bin;     /* percentiles (bins = idle minutes), HIST only */
+  int kind;             /* IMP_PRED_WIN_* */
+  int64_t prewarm_ms;   /* warm from that minute + prewarm_ms ... */
+  int64_t keepalive_ms; /* ... until that minute + keepalive_ms */
+  int64_t gap_from_ms;  /* ... but cold from here ... */
+  int64_t gap_to_ms;    /* ... to here (equal: no gap) */
+  uint32_t head_bin;    /* percentiles (bins = idle minutes), HIST only */
   uint32_t tail_bin;
-  double cv;             /* coefficient of variation of the bin counts */
+  double cv; /* coefficient of variation of the bin counts */
 } imp_pred_window_t;
 
 /* The idle-time histogram of one concurrency level (private). */
 typedef struct imp_pred_hist_s {
-  int64_t last_minute;   /* last active minute; INT64_MIN none */
-  int64_t last_ms;       /* time of the last activity; INT64_MIN none */
-  uint32_t top;          /* top level only: most calls in flight in its
-                            last active minute */
-  uint32_t n;            /* idle times in the bins */
-  uint32_t oob;          /* idle times beyond the last bin */
+  int64_t last_minute; /* last active minute; INT64_MIN none */
+  int64_t last_ms;     /* time of the last activity; INT64_MIN none */
+  uint32_t top;        /* top level only: most calls in flight in its
+                          last active minute */
+  uint32_t n;          /* idle times in the bins */
+  uint32_t oob;        /* idle times beyond the last bin */
   uint32_t bins[IMP_PRED_HIST_BINS]; /* bin b: b whole idle minutes between
                                         two active minutes */
-  imp_pred_window_t win; /* cache derived from the bins */
+  imp_pred_window_t win;             /* cache derived from the bins */
 } imp_pred_hist_t;
 
 /*
@@ -133,14 +134,14 @@ typedef struct imp_pred_hist_s {
 typedef struct imp_pred_s {
   imp_pred_cfg_t cfg;
   /* arrivals per minute */
-  int64_t minute;         /* open minute (t / 60000); INT64_MIN before any */
-  uint32_t count;         /* arrivals so far in the open minute */
+  int64_t minute; /* open minute (t / 60000); INT64_MIN before any */
+  uint32_t count; /* arrivals so far in the open minute */
   uint32_t pad_;
-  uint64_t closed;        /* minutes closed (observed) so far */
+  uint64_t closed; /* minutes closed (observed) so far */
   /* Holt-Winters */
-  double level;           /* deseasonalised arrivals per minute */
-  double trend;           /* per minute */
-  double activity;        /* smoothed share of minutes with arrivals */
+  double level;                   /* deseasonalised arrivals per minute */
+  double trend;                   /* per minute */
+  double activity;                /* smoothed share of minutes with arrivals */
   double season[IMP_PRED_SEASON]; /* additive; raw counts in the first day */
   /* idle times: hist[0] between arrivals, hist[k] between minutes with at
    * least k + 1 calls in flight */

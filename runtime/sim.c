@@ -45,7 +45,8 @@
 #define MAX_COLD_START_MS 600000u
 #define MAX_CONCURRENCY 10000u
 
-/* ---- small helpers ---------------------------------------------------------- */
+/* ---- small helpers ----------------------------------------------------------
+ */
 
 static int fail(char *err, size_t errlen, int rc, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
@@ -105,7 +106,8 @@ static const char *line_error(int rc) {
   }
 }
 
-/* ---- trace ------------------------------------------------------------------ */
+/* ---- trace ------------------------------------------------------------------
+ */
 
 void imp_sim_trace_free(imp_sim_trace_t *tr) {
   free(tr->fn);
@@ -138,8 +140,8 @@ static int parse_row(char *line, const char *path, size_t lineno,
       for (size_t i = 0; i < flen; i++) {
         if (!isdigit((unsigned char)p[i]))
           return fail(err, errlen, -EINVAL,
-                      "%s:%zu: field %zu: '%.20s' is not a count", path,
-                      lineno, field + 1, p);
+                      "%s:%zu: field %zu: '%.20s' is not a count", path, lineno,
+                      field + 1, p);
         v = v * 10 + (uint64_t)(p[i] - '0');
       }
       if (v > IMP_SIM_MAX_PER_MINUTE)
@@ -169,7 +171,8 @@ int imp_sim_trace_load(imp_sim_trace_t *tr, const char *path, size_t limit,
   int rc = 0;
   char *line = NULL;
   FILE *f = fopen(path, "r");
-  if (f == NULL) return fail(err, errlen, -errno, "%s: %s", path, strerror(errno));
+  if (f == NULL)
+    return fail(err, errlen, -errno, "%s: %s", path, strerror(errno));
   line = malloc(IMP_SIM_MAX_LINE + 2);
   if (line == NULL) {
     rc = fail(err, errlen, -ENOMEM, "out of memory");
@@ -182,8 +185,7 @@ int imp_sim_trace_load(imp_sim_trace_t *tr, const char *path, size_t limit,
     lineno++;
     if (r < 0) {
       rc = fail(err, errlen, r == -EIO ? -EIO : -EINVAL, "%s:%zu: %s%s", path,
-                lineno, line_error(r),
-                r == -E2BIG ? " (limit 1 MiB)" : "");
+                lineno, line_error(r), r == -E2BIG ? " (limit 1 MiB)" : "");
       goto out;
     }
     if (len == 0) continue;
@@ -258,7 +260,8 @@ int imp_sim_durations_load(imp_sim_trace_t *tr, const char *path,
   imp_sim_fn_t **index = NULL;
   size_t found = 0;
   FILE *f = fopen(path, "r");
-  if (f == NULL) return fail(err, errlen, -errno, "%s: %s", path, strerror(errno));
+  if (f == NULL)
+    return fail(err, errlen, -errno, "%s: %s", path, strerror(errno));
   line = malloc(IMP_SIM_MAX_LINE + 2);
   index = malloc((tr->count ? tr->count : 1) * sizeof *index);
   if (line == NULL || index == NULL) {
@@ -275,7 +278,8 @@ int imp_sim_durations_load(imp_sim_trace_t *tr, const char *path,
     if (r == 0) break;
     lineno++;
     if (r < 0) {
-      rc = fail(err, errlen, -EINVAL, "%s:%zu: %s", path, lineno, line_error(r));
+      rc =
+          fail(err, errlen, -EINVAL, "%s:%zu: %s", path, lineno, line_error(r));
       goto out;
     }
     if (len == 0) continue;
@@ -305,17 +309,16 @@ int imp_sim_durations_load(imp_sim_trace_t *tr, const char *path,
     char *end;
     errno = 0;
     double avg = strtod(fields[col_avg], &end);
-    if (end == fields[col_avg] || *end != '\0' || errno != 0 || !isfinite(avg) ||
-        avg < 0.0 || avg > MAX_DURATION_MS) {
+    if (end == fields[col_avg] || *end != '\0' || errno != 0 ||
+        !isfinite(avg) || avg < 0.0 || avg > MAX_DURATION_MS) {
       rc = fail(err, errlen, -EINVAL,
                 "%s:%zu: Average '%.20s' is not a duration in ms (0 to %.0f)",
                 path, lineno, fields[col_avg], MAX_DURATION_MS);
       goto out;
     }
-    imp_sim_fn_t **hit =
-        tr->count ? bsearch(fields[col_hash], index, tr->count, sizeof *index,
-                            find_fn)
-                  : NULL;
+    imp_sim_fn_t **hit = tr->count ? bsearch(fields[col_hash], index, tr->count,
+                                             sizeof *index, find_fn)
+                                   : NULL;
     if (hit == NULL) continue;
     /* Several functions may share a hash (different apps): the first row
      * for each wins; neighbours in the sorted index share it too. */
@@ -342,7 +345,8 @@ out:
   return rc;
 }
 
-/* ---- policies and options ----------------------------------------------------- */
+/* ---- policies and options
+ * ----------------------------------------------------- */
 
 void imp_sim_opts_default(imp_sim_opts_t *opts) {
   memset(opts, 0, sizeof *opts);
@@ -396,7 +400,8 @@ int imp_sim_policy_parse(const char *s, imp_sim_policy_t *p) {
   return -EINVAL;
 }
 
-/* ---- replay ------------------------------------------------------------------ */
+/* ---- replay
+ * ------------------------------------------------------------------ */
 
 typedef struct inst_s {
   int64_t born;
@@ -425,12 +430,12 @@ typedef struct run_s {
   uint32_t alive;
   ev_t *heap;
   size_t nheap, capheap;
-  int64_t *arr;  /* arrival times of the current minute */
-  double *gaps;  /* scratch of the uniform spread */
+  int64_t *arr; /* arrival times of the current minute */
+  double *gaps; /* scratch of the uniform spread */
   size_t caparr;
   /* the current second */
   uint32_t inflight;
-  int64_t area;   /* call-milliseconds so far in the second */
+  int64_t area; /* call-milliseconds so far in the second */
   int64_t area_t;
   uint32_t sec_arrivals, sec_completions;
   uint32_t sec_peak; /* most calls in flight during the second */
@@ -445,8 +450,8 @@ typedef struct run_s {
   uint32_t *plat_starts; /* per second: instances started */
   int64_t wasted_ms, alive_ms;
   uint64_t starts;
-  uint32_t *plot;        /* per minute, for opts->plot_fn */
-  uint32_t fn_peak;      /* most instances of the function at once */
+  uint32_t *plot;   /* per minute, for opts->plot_fn */
+  uint32_t fn_peak; /* most instances of the function at once */
 } run_t;
 
 static void heap_push(run_t *r, ev_t e) {
@@ -699,7 +704,8 @@ static int tick(run_t *r, int64_t now) {
 static void spread(run_t *r, uint32_t c, int64_t base, uint64_t seed) {
   if (r->opts->spread == IMP_SIM_SPREAD_EVEN) {
     for (uint32_t i = 0; i < c; i++)
-      r->arr[i] = base + (int64_t)((2 * (uint64_t)i + 1) * 60000 / (2 * (uint64_t)c));
+      r->arr[i] =
+          base + (int64_t)((2 * (uint64_t)i + 1) * 60000 / (2 * (uint64_t)c));
     return;
   }
   /* Sorted uniform times: the partial sums of c + 1 exponential gaps,
@@ -737,7 +743,8 @@ static int replay_fn(run_t *r, const imp_sim_fn_t *fn, int plot) {
   r->sec_peak = 0;
   if (r->pol->kind == IMP_SIM_KPA || r->pol->kind == IMP_SIM_IMPULSE) {
     imp_as_cfg_t cfg = o->as;
-    cfg.policy = r->pol->kind == IMP_SIM_KPA ? IMP_AS_REACTIVE : IMP_AS_PREDICTIVE;
+    cfg.policy =
+        r->pol->kind == IMP_SIM_KPA ? IMP_AS_REACTIVE : IMP_AS_PREDICTIVE;
     cfg.target_concurrency = o->concurrency;
     cfg.cold_start_ms = o->cold_start_ms;
     cfg.default_duration_ms = (double)r->dur_ms;
@@ -885,8 +892,7 @@ int imp_sim_run(const imp_sim_trace_t *tr, const imp_sim_policy_t *pol,
   res->fn_peak = calloc(nfn, sizeof *res->fn_peak);
   if (fracs == NULL || r.plat_alive == NULL || r.plat_starts == NULL ||
       r.pred == NULL || res->fn_cold == NULL || res->fn_cold_zero == NULL ||
-      res->fn_wasted_s == NULL ||
-      res->fn_peak == NULL) {
+      res->fn_wasted_s == NULL || res->fn_peak == NULL) {
     rc = -ENOMEM;
     goto out;
   }
@@ -912,7 +918,8 @@ int imp_sim_run(const imp_sim_trace_t *tr, const imp_sim_policy_t *pol,
               tr->count, mono_s() - t0);
   }
   res->cold_start_frac =
-      res->invocations ? (double)res->cold_starts / (double)res->invocations : 0;
+      res->invocations ? (double)res->cold_starts / (double)res->invocations
+                       : 0;
   if (nfrac > 0) {
     qsort(fracs, nfrac, sizeof *fracs, cmp_double);
     size_t k = (size_t)ceil(0.75 * (double)nfrac); /* nearest rank */
@@ -940,7 +947,8 @@ out:
   return rc;
 }
 
-/* ---- output ---------------------------------------------------------------- */
+/* ---- output ----------------------------------------------------------------
+ */
 
 static double ratio(double a, double b) {
   return b > 0.0 ? a / b : (a > 0.0 ? INFINITY : 1.0);
@@ -956,14 +964,14 @@ static void print_tsv(FILE *out, const imp_sim_result_t *res, size_t n,
           "pool_covered_frac\trun_seconds\n");
   for (size_t i = 0; i < n; i++) {
     const imp_sim_result_t *r = &res[i];
-    fprintf(out, "%s\t%llu\t%llu\t%.6f\t%.6f\t%.1f\t%u\t%llu\t%.1f\t", r->policy.name,
-            (unsigned long long)r->invocations,
+    fprintf(out, "%s\t%llu\t%llu\t%.6f\t%.6f\t%.1f\t%u\t%llu\t%.1f\t",
+            r->policy.name, (unsigned long long)r->invocations,
             (unsigned long long)r->cold_starts, r->cold_start_frac,
             r->p75_fn_cold_frac, r->wasted_s, r->peak_instances,
             (unsigned long long)r->starts, r->alive_s);
     if (base != NULL)
-      fprintf(out, "%.4f\t%.4f\t", ratio((double)r->cold_starts,
-                                         (double)base->cold_starts),
+      fprintf(out, "%.4f\t%.4f\t",
+              ratio((double)r->cold_starts, (double)base->cold_starts),
               ratio(r->wasted_s, base->wasted_s));
     else
       fprintf(out, "\t\t");
@@ -977,8 +985,8 @@ static void print_table(FILE *out, const imp_sim_result_t *res, size_t n,
   fprintf(out, "%-12s %11s %11s %9s %9s %14s %6s", "policy", "invocations",
           "cold_starts", "cold_frac", "p75_fn", "wasted_inst_s", "peak");
   if (base != NULL)
-    fprintf(out, "  %10s %10s %10s %10s", "cold/f10m", "p75/f10m",
-            "waste/f10m", "peak/f10m");
+    fprintf(out, "  %10s %10s %10s %10s", "cold/f10m", "p75/f10m", "waste/f10m",
+            "peak/f10m");
   fputc('\n', out);
   for (size_t i = 0; i < n; i++) {
     const imp_sim_result_t *r = &res[i];
@@ -1015,8 +1023,10 @@ static void svg_text(FILE *f, const char *s) {
 
 static void svg_line(FILE *f, const double *v, double vmax, int y0, int y1,
                      const char *color, double width) {
-  fprintf(f, "<polyline fill=\"none\" stroke=\"%s\" stroke-width=\"%.1f\" points=\"",
-          color, width);
+  fprintf(
+      f,
+      "<polyline fill=\"none\" stroke=\"%s\" stroke-width=\"%.1f\" points=\"",
+      color, width);
   for (int m = 0; m < IMP_SIM_MINUTES; m++) {
     double x = SVG_X0 + (double)(SVG_X1 - SVG_X0) * m / (IMP_SIM_MINUTES - 1);
     double y = y1 - (vmax > 0 ? v[m] / vmax : 0.0) * (y1 - y0);
@@ -1032,19 +1042,22 @@ static void svg_axes(FILE *f, int y0, int y1, double vmax, const char *label) {
           SVG_X0, y0, SVG_X1 - SVG_X0, y1 - y0);
   for (int h = 0; h <= 24; h += 3) {
     double x = SVG_X0 + (double)(SVG_X1 - SVG_X0) * h / 24.0;
-    fprintf(f,
-            "<line x1=\"%.1f\" y1=\"%d\" x2=\"%.1f\" y2=\"%d\" stroke=\"#ddd\"/>"
-            "<text x=\"%.1f\" y=\"%d\" font-size=\"11\" text-anchor=\"middle\">"
-            "%02d:00</text>\n",
-            x, y0, x, y1, x, y1 + 14, h);
+    fprintf(
+        f,
+        "<line x1=\"%.1f\" y1=\"%d\" x2=\"%.1f\" y2=\"%d\" stroke=\"#ddd\"/>"
+        "<text x=\"%.1f\" y=\"%d\" font-size=\"11\" text-anchor=\"middle\">"
+        "%02d:00</text>\n",
+        x, y0, x, y1, x, y1 + 14, h);
   }
-  fprintf(f,
-          "<text x=\"%d\" y=\"%d\" font-size=\"11\" text-anchor=\"end\">%.0f</text>"
-          "<text x=\"%d\" y=\"%d\" font-size=\"11\" text-anchor=\"end\">0</text>"
-          "<text x=\"14\" y=\"%d\" font-size=\"12\" transform=\"rotate(-90 14 %d)\" "
-          "text-anchor=\"middle\">%s</text>\n",
-          SVG_X0 - 4, y0 + 10, vmax, SVG_X0 - 4, y1, (y0 + y1) / 2,
-          (y0 + y1) / 2, label);
+  fprintf(
+      f,
+      "<text x=\"%d\" y=\"%d\" font-size=\"11\" text-anchor=\"end\">%.0f</text>"
+      "<text x=\"%d\" y=\"%d\" font-size=\"11\" text-anchor=\"end\">0</text>"
+      "<text x=\"14\" y=\"%d\" font-size=\"12\" transform=\"rotate(-90 14 "
+      "%d)\" "
+      "text-anchor=\"middle\">%s</text>\n",
+      SVG_X0 - 4, y0 + 10, vmax, SVG_X0 - 4, y1, (y0 + y1) / 2, (y0 + y1) / 2,
+      label);
 }
 
 static const char *palette[] = {"#d62728", "#2ca02c", "#9467bd", "#1f77b4",
@@ -1080,11 +1093,12 @@ static int write_svg(const char *path, const imp_sim_trace_t *tr, size_t fi,
 
   FILE *f = fopen(path, "w");
   if (f == NULL) return -errno;
-  fprintf(f,
-          "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"700\" "
-          "font-family=\"sans-serif\">\n<rect width=\"100%%\" height=\"100%%\" "
-          "fill=\"white\"/>\n<text x=\"%d\" y=\"22\" font-size=\"14\">function ",
-          SVG_W, SVG_X0);
+  fprintf(
+      f,
+      "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"700\" "
+      "font-family=\"sans-serif\">\n<rect width=\"100%%\" height=\"100%%\" "
+      "fill=\"white\"/>\n<text x=\"%d\" y=\"22\" font-size=\"14\">function ",
+      SVG_W, SVG_X0);
   svg_text(f, fn->hash);
   fprintf(f, " (#%zu): %llu calls, %.0f ms</text>\n", fi,
           (unsigned long long)fn->total, fn->duration_ms);
@@ -1100,10 +1114,11 @@ static int write_svg(const char *path, const imp_sim_trace_t *tr, size_t fi,
   for (size_t k = 0, shown = 0; k < n; k++) {
     if (res[k].plot_instances == NULL) continue;
     const char *color = palette[shown % IMP_ARRAY_SIZE(palette)];
-    for (int m = 0; m < IMP_SIM_MINUTES; m++) inst[m] = res[k].plot_instances[m];
+    for (int m = 0; m < IMP_SIM_MINUTES; m++)
+      inst[m] = res[k].plot_instances[m];
     svg_line(f, inst, imax, 370, 650, color, 1.0);
-    fprintf(f, "<text x=\"%d\" y=\"%zu\" font-size=\"12\" fill=\"%s\">", SVG_X0 + 8,
-            386 + 16 * shown, color);
+    fprintf(f, "<text x=\"%d\" y=\"%zu\" font-size=\"12\" fill=\"%s\">",
+            SVG_X0 + 8, 386 + 16 * shown, color);
     svg_text(f, res[k].policy.name);
     fputs("</text>\n", f);
     shown++;
@@ -1119,9 +1134,10 @@ static int write_per_function(const char *path, const imp_sim_trace_t *tr,
                               const imp_sim_result_t *res, size_t n) {
   FILE *f = fopen(path, "w");
   if (f == NULL) return -errno;
-  fprintf(f, "policy\tindex\tfunction\tinvocations\tactive_minutes\t"
-             "duration_ms\tcold_starts\tcold_starts_from_zero\t"
-             "wasted_instance_seconds\tpeak_instances\n");
+  fprintf(f,
+          "policy\tindex\tfunction\tinvocations\tactive_minutes\t"
+          "duration_ms\tcold_starts\tcold_starts_from_zero\t"
+          "wasted_instance_seconds\tpeak_instances\n");
   for (size_t k = 0; k < n; k++) {
     for (size_t i = 0; i < tr->count; i++) {
       const imp_sim_fn_t *fn = &tr->fn[i];
@@ -1130,15 +1146,16 @@ static int write_per_function(const char *path, const imp_sim_trace_t *tr,
       fprintf(f, "%s\t%zu\t%s\t%llu\t%u\t%.0f\t%llu\t%llu\t%.1f\t%u\n",
               res[k].policy.name, i, fn->hash, (unsigned long long)fn->total,
               active, fn->duration_ms, (unsigned long long)res[k].fn_cold[i],
-              (unsigned long long)res[k].fn_cold_zero[i],
-              res[k].fn_wasted_s[i], res[k].fn_peak[i]);
+              (unsigned long long)res[k].fn_cold_zero[i], res[k].fn_wasted_s[i],
+              res[k].fn_peak[i]);
     }
   }
   if (fclose(f) != 0) return -EIO;
   return 0;
 }
 
-/* ---- command line ---------------------------------------------------------- */
+/* ---- command line ----------------------------------------------------------
+ */
 
 static int parse_u64(const char *s, uint64_t max, uint64_t *out) {
   if (*s == '\0' || strlen(s) > 20) return -EINVAL;
@@ -1163,9 +1180,12 @@ typedef struct knob_s {
   size_t off;
 } knob_t;
 
-#define AS_K(n, t, f) {n, KNOB_AS, t, offsetof(imp_as_cfg_t, f)}
-#define PRED_K(n, t, f) {n, KNOB_PRED, t, offsetof(imp_pred_cfg_t, f)}
-#define POOL_K(n, t, f) {n, KNOB_POOL, t, offsetof(imp_as_pool_cfg_t, f)}
+#define AS_K(n, t, f) \
+  { n, KNOB_AS, t, offsetof(imp_as_cfg_t, f) }
+#define PRED_K(n, t, f) \
+  { n, KNOB_PRED, t, offsetof(imp_pred_cfg_t, f) }
+#define POOL_K(n, t, f) \
+  { n, KNOB_POOL, t, offsetof(imp_as_pool_cfg_t, f) }
 static const knob_t knobs[] = {
     AS_K("target-utilization", KNOB_DBL, target_utilization),
     AS_K("stable-window-s", KNOB_U32, stable_window_s),
@@ -1258,7 +1278,8 @@ static const char usage_text[] =
     "  --quiet               no progress on stderr\n"
     "  -h, --help            show this help\n";
 
-static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int usage_error(const char *fmt, ...)
+    __attribute__((format(printf, 1, 2)));
 static int usage_error(const char *fmt, ...) {
   va_list ap;
   fputs("impulse sim: ", stderr);
@@ -1269,7 +1290,6 @@ static int usage_error(const char *fmt, ...) {
   fputs(usage_text, stderr);
   return EXIT_USAGE;
 }
-
 
 enum {
   OPT_TRACE = 256,
@@ -1333,7 +1353,8 @@ int imp_sim_main(int argc, char **argv) {
         break;
       case OPT_CONCURRENCY:
         if (parse_u64(optarg, MAX_CONCURRENCY, &v) != 0 || v == 0)
-          return usage_error("--concurrency: 1 to %u expected", MAX_CONCURRENCY);
+          return usage_error("--concurrency: 1 to %u expected",
+                             MAX_CONCURRENCY);
         opts.concurrency = (uint32_t)v;
         break;
       case OPT_COLD:
@@ -1381,7 +1402,8 @@ int imp_sim_main(int argc, char **argv) {
                            argv[optind - 1]);
     }
   }
-  if (optind < argc) return usage_error("unexpected argument '%s'", argv[optind]);
+  if (optind < argc)
+    return usage_error("unexpected argument '%s'", argv[optind]);
   if (trace == NULL) return usage_error("--trace FILE is required");
   {
     imp_as_cfg_t check = opts.as;
@@ -1410,7 +1432,8 @@ int imp_sim_main(int argc, char **argv) {
   if (npol == 0) return usage_error("--policy: no policy given");
   size_t base = SIZE_MAX;
   for (size_t i = 0; i < npol; i++)
-    if (pols[i].kind == IMP_SIM_FIXED && pols[i].keepalive_ms == 600000) base = i;
+    if (pols[i].kind == IMP_SIM_FIXED && pols[i].keepalive_ms == 600000)
+      base = i;
   int hidden_base = 0;
   if (base == SIZE_MAX && !tsv) {
     imp_sim_policy_parse("fixed:10m", &pols[npol]);
@@ -1497,8 +1520,7 @@ int imp_sim_main(int argc, char **argv) {
     }
     nres++;
   }
-  if (opts.progress)
-    fprintf(stderr, "sim: done in %.1f s\n", mono_s() - t0);
+  if (opts.progress) fprintf(stderr, "sim: done in %.1f s\n", mono_s() - t0);
 
   size_t shown = hidden_base ? nres - 1 : nres;
   const imp_sim_result_t *b = base != SIZE_MAX ? &res[base] : NULL;
@@ -1506,7 +1528,8 @@ int imp_sim_main(int argc, char **argv) {
     print_tsv(stdout, res, shown, b);
   else
     print_table(stdout, res, shown, b);
-  if (per_fn != NULL && (rc = write_per_function(per_fn, &tr, res, shown)) != 0) {
+  if (per_fn != NULL &&
+      (rc = write_per_function(per_fn, &tr, res, shown)) != 0) {
     fprintf(stderr, "impulse sim: %s: %s\n", per_fn, strerror(-rc));
     status = EXIT_FAIL;
   }
@@ -1516,8 +1539,8 @@ int imp_sim_main(int argc, char **argv) {
       fprintf(stderr, "impulse sim: %s: %s\n", plot, strerror(-rc));
       status = EXIT_FAIL;
     } else if (opts.progress) {
-      fprintf(stderr, "sim: plot of function #%ld written to %s\n", opts.plot_fn,
-              plot);
+      fprintf(stderr, "sim: plot of function #%ld written to %s\n",
+              opts.plot_fn, plot);
     }
   }
 out:

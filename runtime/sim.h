@@ -16,20 +16,20 @@
 #include "autoscaler.h"
 #include "predictor.h"
 
-#define IMP_SIM_MINUTES 1440          /* one day per trace row */
-#define IMP_SIM_MAX_LINE (1u << 20)   /* bytes of one trace line */
-#define IMP_SIM_MAX_NAME 128          /* bytes of a hash column */
+#define IMP_SIM_MINUTES 1440            /* one day per trace row */
+#define IMP_SIM_MAX_LINE (1u << 20)     /* bytes of one trace line */
+#define IMP_SIM_MAX_NAME 128            /* bytes of a hash column */
 #define IMP_SIM_MAX_PER_MINUTE 1000000u /* invocations of one function/min */
 #define IMP_SIM_MAX_FUNCTIONS 20000u
 #define IMP_SIM_MAX_POLICIES 16
 
 /* One function of the trace. */
 typedef struct imp_sim_fn_s {
-  char hash[IMP_SIM_MAX_NAME + 1];    /* HashFunction */
-  uint32_t counts[IMP_SIM_MINUTES];   /* invocations per minute */
-  uint64_t total;                     /* sum of counts */
-  double duration_ms;                 /* mean handler duration */
-  int has_duration;                   /* 0: the default duration is used */
+  char hash[IMP_SIM_MAX_NAME + 1];  /* HashFunction */
+  uint32_t counts[IMP_SIM_MINUTES]; /* invocations per minute */
+  uint64_t total;                   /* sum of counts */
+  double duration_ms;               /* mean handler duration */
+  int has_duration;                 /* 0: the default duration is used */
 } imp_sim_fn_t;
 
 /* A loaded trace: owned array of functions, freed by imp_sim_trace_free(). */
@@ -48,9 +48,9 @@ enum {
 };
 
 typedef struct imp_sim_policy_s {
-  int kind;               /* IMP_SIM_* */
-  int64_t keepalive_ms;   /* IMP_SIM_FIXED only */
-  char name[32];          /* as given: "fixed:10m", "kpa", ... */
+  int kind;             /* IMP_SIM_* */
+  int64_t keepalive_ms; /* IMP_SIM_FIXED only */
+  char name[32];        /* as given: "fixed:10m", "kpa", ... */
 } imp_sim_policy_t;
 
 /* How arrivals are placed inside their minute. */
@@ -79,20 +79,20 @@ typedef struct imp_sim_result_s {
   uint64_t invocations;
   uint64_t cold_starts;
   double cold_start_frac;
-  double p75_fn_cold_frac;    /* 75th percentile of per-function fractions */
-  double wasted_s;            /* instance-seconds alive without a call */
-  double alive_s;             /* instance-seconds alive */
-  uint32_t peak_instances;    /* platform-wide, per second */
-  uint64_t starts;            /* instances started */
-  double pool_mean;           /* mean warm-pool target */
-  double pool_covered_frac;   /* starts served from the warm pool */
-  double run_s;               /* wall time of the replay */
-  uint32_t *plot_instances;   /* owned, IMP_SIM_MINUTES entries (max alive
-                                 per minute of opts.plot_fn) or NULL */
-  uint64_t *fn_cold;          /* owned, per function: cold starts */
-  uint64_t *fn_cold_zero;     /* owned, per function: ... with no instance */
-  double *fn_wasted_s;        /* owned, per function: idle instance-seconds */
-  uint32_t *fn_peak;          /* owned, per function: most instances */
+  double p75_fn_cold_frac;  /* 75th percentile of per-function fractions */
+  double wasted_s;          /* instance-seconds alive without a call */
+  double alive_s;           /* instance-seconds alive */
+  uint32_t peak_instances;  /* platform-wide, per second */
+  uint64_t starts;          /* instances started */
+  double pool_mean;         /* mean warm-pool target */
+  double pool_covered_frac; /* starts served from the warm pool */
+  double run_s;             /* wall time of the replay */
+  uint32_t *plot_instances; /* owned, IMP_SIM_MINUTES entries (max alive
+                               per minute of opts.plot_fn) or NULL */
+  uint64_t *fn_cold;        /* owned, per function: cold starts */
+  uint64_t *fn_cold_zero;   /* owned, per function: ... with no instance */
+  double *fn_wasted_s;      /* owned, per function: idle instance-seconds */
+  uint32_t *fn_peak;        /* owned, per function: most instances */
 } imp_sim_result_t;
 
 /* Fills `opts` with the defaults listed in imp_sim_opts_t. */

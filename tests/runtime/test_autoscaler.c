@@ -39,8 +39,8 @@ static uint32_t step_lag(imp_as_t *as, int64_t t_s, double inflight,
   return imp_as_decide(as, t_s * 1000, ready, NULL, d);
 }
 
-static uint32_t step(imp_as_t *as, int64_t t_s, double inflight,
-                     uint32_t ready, imp_as_decision_t *d) {
+static uint32_t step(imp_as_t *as, int64_t t_s, double inflight, uint32_t ready,
+                     imp_as_decision_t *d) {
   return step_lag(as, t_s, inflight, -1, ready, d);
 }
 
@@ -61,7 +61,8 @@ static void test_stable_window(void **state) {
   assert_int_equal(step(&as, 1, 1.4, 2, &d), 2);
   assert_int_equal(d.why, IMP_AS_WHY_STABLE);
   /* Then between 1.75 and 2.09: 3. */
-  for (int64_t t = 2; t <= 60; t++) assert_int_equal(step(&as, t, 2.1, 3, &d), 3);
+  for (int64_t t = 2; t <= 60; t++)
+    assert_int_equal(step(&as, t, 2.1, 3, &d), 3);
   /* 60 s at 2.1 (the first second at 1.4): 2.1 x 59 + 1.4 = 125.3 / 60 =
    * 2.088 -> 2.98 -> 3. */
   assert_int_equal(d.desired, 3);
@@ -91,7 +92,8 @@ static void test_panic(void **state) {
   imp_as_t as;
   assert_int_equal(imp_as_init(&as, &cfg), 0);
   imp_as_decision_t d;
-  for (int64_t t = 1; t <= 60; t++) assert_int_equal(step(&as, t, 1.4, 2, &d), 2);
+  for (int64_t t = 1; t <= 60; t++)
+    assert_int_equal(step(&as, t, 1.4, 2, &d), 2);
   /* t=61: panic window (5 x 1.4 + 5.6) / 6 = 2.1 -> 3 = 1.5 x ready: no
    * panic; stable (59 x 1.4 + 5.6) / 60 = 1.47 -> 3. */
   assert_int_equal(step(&as, 61, 5.6, 2, &d), 3);
@@ -171,8 +173,10 @@ static void test_scale_to_zero(void **state) {
   /* Never called: zero from the start. */
   assert_int_equal(imp_as_decide(&as, 5000, 0, NULL, &d), 0);
   assert_reason(&d, "scale-to-zero: never called");
-  for (int64_t t = 1; t <= 10; t++) assert_int_equal(step(&as, t, 0.5, 1, &d), 1);
-  for (int64_t t = 11; t <= 39; t++) assert_int_equal(step(&as, t, 0.0, 1, &d), 1);
+  for (int64_t t = 1; t <= 10; t++)
+    assert_int_equal(step(&as, t, 0.5, 1, &d), 1);
+  for (int64_t t = 11; t <= 39; t++)
+    assert_int_equal(step(&as, t, 0.0, 1, &d), 1);
   assert_int_equal(d.idle_ms, 29000);
   /* t=40: idle 30 s >= 30 s. */
   assert_int_equal(step(&as, 40, 0.0, 1, &d), 0);

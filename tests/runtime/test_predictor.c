@@ -236,8 +236,8 @@ static void test_window_two_spans(void **state) {
   assert_int_equal(p->hist[0].bins[0], 12);
   assert_int_equal(p->hist[0].bins[27], 5);
   assert_int_equal(w.prewarm_ms, 0);
-  assert_int_equal(w.gap_from_ms, 126000);  /* 2.1 min */
-  assert_int_equal(w.gap_to_ms, 1596000);   /* 26.6 min */
+  assert_int_equal(w.gap_from_ms, 126000);   /* 2.1 min */
+  assert_int_equal(w.gap_to_ms, 1596000);    /* 26.6 min */
   assert_int_equal(w.keepalive_ms, 1827000); /* 30.45 min */
   int64_t base = (5 * 30 + 2) * (int64_t)MIN_MS;
   assert_int_equal(imp_pred_want_warm(p, base + 90000), 1);
@@ -305,7 +305,8 @@ static uint32_t crc32_ref(const uint8_t *p, size_t len) {
 
 static void fix_crc(uint8_t *buf, size_t len) {
   uint32_t c = crc32_ref(buf, len - 4);
-  for (int i = 0; i < 4; i++) buf[len - 4 + (size_t)i] = (uint8_t)(c >> (8 * i));
+  for (int i = 0; i < 4; i++)
+    buf[len - 4 + (size_t)i] = (uint8_t)(c >> (8 * i));
 }
 
 /* A predictor with a bit of everything: season, levels, histograms. */
@@ -324,7 +325,8 @@ static void fill(imp_pred_t *p) {
 static void test_state_roundtrip(void **state) {
   (void)state;
   imp_pred_t *a = malloc(sizeof *a), *b = malloc(sizeof *b);
-  uint8_t *buf = malloc(IMP_PRED_STATE_SIZE), *buf2 = malloc(IMP_PRED_STATE_SIZE);
+  uint8_t *buf = malloc(IMP_PRED_STATE_SIZE),
+          *buf2 = malloc(IMP_PRED_STATE_SIZE);
   assert_true(a && b && buf && buf2);
   fill(a);
   assert_true(a->closed > IMP_PRED_SEASON);
@@ -377,7 +379,8 @@ static void refused(imp_pred_t *p, const imp_pred_t *before, const uint8_t *buf,
 static void test_state_hostile(void **state) {
   (void)state;
   imp_pred_t *p = malloc(sizeof *p), *before = malloc(sizeof *before);
-  uint8_t *good = malloc(IMP_PRED_STATE_SIZE), *buf = malloc(IMP_PRED_STATE_SIZE + 16);
+  uint8_t *good = malloc(IMP_PRED_STATE_SIZE),
+          *buf = malloc(IMP_PRED_STATE_SIZE + 16);
   assert_true(p && before && good && buf);
   fill(p);
   assert_int_equal(imp_pred_save(p, good, IMP_PRED_STATE_SIZE),
@@ -389,7 +392,8 @@ static void test_state_hostile(void **state) {
   refused(p, before, good, 0, -EINVAL);
   refused(p, before, good, 7, -EINVAL);
   /* Truncated at every length class, and one byte too long. */
-  for (size_t len = 8; len < n; len += 997) refused(p, before, good, len, -EINVAL);
+  for (size_t len = 8; len < n; len += 997)
+    refused(p, before, good, len, -EINVAL);
   refused(p, before, good, n - 1, -EINVAL);
   memcpy(buf, good, n);
   buf[n] = 0;
@@ -419,7 +423,8 @@ static void test_state_hostile(void **state) {
    * does not add up, a last minute after the open one. */
   memcpy(buf, good, n);
   uint64_t nan_bits = 0x7ff8000000000001ull;
-  for (int i = 0; i < 8; i++) buf[OFF_LEVEL + (size_t)i] = (uint8_t)(nan_bits >> (8 * i));
+  for (int i = 0; i < 8; i++)
+    buf[OFF_LEVEL + (size_t)i] = (uint8_t)(nan_bits >> (8 * i));
   fix_crc(buf, n);
   refused(p, before, buf, n, -EINVAL);
   memcpy(buf, good, n);

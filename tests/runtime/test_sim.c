@@ -284,7 +284,8 @@ static void test_hostile_trace(void **state) {
 
   /* Not a number, with its line number (the header is line 1). */
   bad = row_text("b", 7, "x7");
-  snprintf(text, sizeof text, "HashFunction,HashOwner,HashApp\n%s%s", good, bad);
+  snprintf(text, sizeof text, "HashFunction,HashOwner,HashApp\n%s%s", good,
+           bad);
   refuse(fx, text, strlen(text), ":3: field 11: 'x7' is not a count");
   free(bad);
   /* Negative and fractional counts. */
@@ -297,7 +298,8 @@ static void test_hostile_trace(void **state) {
   /* An absurd count. */
   bad = row_text("b", 3, "2000000");
   snprintf(text, sizeof text, "%s%s", good, bad);
-  refuse(fx, text, strlen(text), ":2: field 7: 2000000 invocations in a minute");
+  refuse(fx, text, strlen(text),
+         ":2: field 7: 2000000 invocations in a minute");
   free(bad);
   bad = row_text("b", 3, "99999999999999999999");
   refuse(fx, bad, strlen(bad), "is not a count");
@@ -339,9 +341,9 @@ static void test_hostile_trace(void **state) {
   assert_true(imp_sim_trace_load(&tr, fx->path, 0, err, sizeof err) < 0);
   assert_non_null(strstr(err, ":1: line too long"));
   /* A missing file. */
-  assert_int_equal(imp_sim_trace_load(&tr, "/nonexistent/x.csv", 0, err,
-                                      sizeof err),
-                   -ENOENT);
+  assert_int_equal(
+      imp_sim_trace_load(&tr, "/nonexistent/x.csv", 0, err, sizeof err),
+      -ENOENT);
 }
 
 static void test_durations(void **state) {
@@ -372,12 +374,14 @@ static void test_durations(void **state) {
   fputs("HashFunction,Average\nf1,12\nf2,abc\n", f);
   fclose(f);
   assert_int_equal(imp_sim_trace_load(&tr, fx->path, 0, err, sizeof err), 0);
-  assert_true(imp_sim_durations_load(&tr, dpath, 100.0, NULL, err, sizeof err) < 0);
+  assert_true(imp_sim_durations_load(&tr, dpath, 100.0, NULL, err, sizeof err) <
+              0);
   assert_non_null(strstr(err, ":3: Average 'abc'"));
   f = fopen(dpath, "w");
   fputs("a,b\n1,2\n", f);
   fclose(f);
-  assert_true(imp_sim_durations_load(&tr, dpath, 100.0, NULL, err, sizeof err) < 0);
+  assert_true(imp_sim_durations_load(&tr, dpath, 100.0, NULL, err, sizeof err) <
+              0);
   assert_non_null(strstr(err, "HashFunction and Average"));
   imp_sim_trace_free(&tr);
 }
@@ -397,9 +401,9 @@ static void test_policy_parse(void **state) {
   assert_int_equal(imp_sim_policy_parse("hybrid", &p), 0);
   assert_int_equal(imp_sim_policy_parse("impulse", &p), 0);
   assert_int_equal(p.kind, IMP_SIM_IMPULSE);
-  const char *bad[] = {"fixed:", "fixed:10", "fixed:0m", "fixed:10x",
-                       "fixed:25h", "fixed:m", "fixed:1mm", "KPA", "",
-                       "fixed:9999999999m"};
+  const char *bad[] = {
+      "fixed:",  "fixed:10",  "fixed:0m", "fixed:10x", "fixed:25h",
+      "fixed:m", "fixed:1mm", "KPA",      "",          "fixed:9999999999m"};
   for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
     assert_int_equal(imp_sim_policy_parse(bad[i], &p), -EINVAL);
 }
@@ -439,15 +443,17 @@ static void test_main(void **state) {
   char svg[160];
   snprintf(svg, sizeof svg, "%s/plot.svg", fx->dir);
   static char out[1 << 16];
-  char *argv[] = {"sim", "--trace", fx->path, "--policy", "fixed:10m,kpa",
-                  "--format", "tsv", "--spread", "even", "--quiet",
-                  "--plot", svg, "--plot-function", "f2", NULL};
+  char *argv[] = {
+      "sim",      "--trace", fx->path,          "--policy", "fixed:10m,kpa",
+      "--format", "tsv",     "--spread",        "even",     "--quiet",
+      "--plot",   svg,       "--plot-function", "f2",       NULL};
   assert_int_equal(run_main(fx, argv, 14, out, sizeof out), 0);
   const char *head =
       "policy\tinvocations\tcold_starts\tcold_start_frac\t"
       "p75_function_cold_start_frac\twasted_instance_seconds\tpeak_instances\t";
   assert_memory_equal(out, head, strlen(head));
-  assert_non_null(strstr(out, "\nfixed:10m\t7\t4\t0.571429\t1.000000\t2681.3\t3\t"));
+  assert_non_null(
+      strstr(out, "\nfixed:10m\t7\t4\t0.571429\t1.000000\t2681.3\t3\t"));
   assert_non_null(strstr(out, "\nkpa\t7\t"));
   FILE *f = fopen(svg, "r");
   assert_non_null(f);
@@ -458,8 +464,8 @@ static void test_main(void **state) {
 
   /* The table format adds the ratios to fixed:10m (run as a baseline when
    * not asked for). */
-  char *argv2[] = {"sim", "--trace", fx->path, "--policy", "impulse",
-                   "--quiet", NULL};
+  char *argv2[] = {"sim",     "--trace", fx->path, "--policy",
+                   "impulse", "--quiet", NULL};
   assert_int_equal(run_main(fx, argv2, 6, out, sizeof out), 0);
   assert_non_null(strstr(out, "cold/f10m"));
   assert_non_null(strstr(out, "\nimpulse "));
@@ -478,8 +484,8 @@ static void test_main(void **state) {
   assert_int_equal(run_main(fx, bad5, 5, out, sizeof out), 2);
   char *bad6[] = {"sim", "--trace", "/nonexistent.csv", NULL};
   assert_int_equal(run_main(fx, bad6, 3, out, sizeof out), 1);
-  char *bad7[] = {"sim", "--trace", fx->path, "--plot", svg,
-                  "--plot-function", "zz", "--quiet", NULL};
+  char *bad7[] = {"sim", "--trace", fx->path, "--plot", svg, "--plot-function",
+                  "zz",  "--quiet", NULL};
   assert_int_equal(run_main(fx, bad7, 8, out, sizeof out), 2);
   char *help[] = {"sim", "--help", NULL};
   assert_int_equal(run_main(fx, help, 2, out, sizeof out), 0);
