@@ -52,7 +52,8 @@ enum {
   OPT_IDEMPOTENCY,
   OPT_TARGET_CONC,
   OPT_SCALE_TO_ZERO,
-  OPT_POLICY
+  OPT_POLICY,
+  OPT_NO_PROMOTE
 };
 
 /* The autoscaling flags of deploy and scale. */
@@ -432,10 +433,12 @@ static int run_deploy(const cmd_t *cmd, int argc, char **argv) {
       {"min", required_argument, NULL, OPT_MIN},
       {"max", required_argument, NULL, OPT_MAX},
       IMP_CLI_AUTOSCALE_OPTIONS,
+      {"no-promote", no_argument, NULL, OPT_NO_PROMOTE},
       IMP_CLI_COMMON_OPTIONS,
       {NULL, 0, NULL, 0}};
   conn_opts_t conn = {NULL, NULL};
   as_opts_t as = {0};
+  int no_promote = 0;
   impulse_deploy_opts_t opts;
   impulse_client_t *client = NULL;
   char *artifact = NULL, what[300];
@@ -468,6 +471,9 @@ static int run_deploy(const cmd_t *cmd, int argc, char **argv) {
                         &opts.max_instances);
         opts.has_max = 1;
         break;
+      case OPT_NO_PROMOTE:
+        no_promote = 1;
+        break;
       default:
         if (autoscale_option(cmd, opt, optarg, &as, &bad)) break;
         if ((rc = common_option(cmd, opt, argv, &conn)) >= 0) return rc;
@@ -478,6 +484,7 @@ static int run_deploy(const cmd_t *cmd, int argc, char **argv) {
   opts.has_scale_to_zero = as.has_stz;
   opts.scale_to_zero_after_s = as.stz;
   opts.policy = as.policy;
+  opts.no_promote = no_promote;
   if (argc - optind != 2) return usage_error(cmd, "expected NAME and FILE");
   if (opts.has_min && opts.has_max && opts.min_instances > opts.max_instances) {
     fprintf(stderr, "impulse deploy: --min (%u) is above --max (%u)\n",
@@ -756,6 +763,13 @@ static void print_function(const Impulse__FunctionInfo *f) {
   printf("invocations:    %llu\n", (unsigned long long)f->invocations);
   printf("errors:         %llu\n", (unsigned long long)f->errors);
   printf("cold starts:    %llu\n", (unsigned long long)f->cold_starts);
+  if (f->n_traffic > 0) {
+    printf("traffic:       ");
+    for (size_t i = 0; i < f->n_traffic; i++)
+      printf(" v%u=%u", (unsigned)f->traffic[i]->version,
+             (unsigned)f->traffic[i]->weight);
+    printf("\n");
+  }
   printf("warm starts:    %llu (instances started from the warm pool)\n",
          (unsigned long long)f->warm_starts);
   if (c && c->policy)
@@ -878,6 +892,60 @@ out:
 }
 
 /* ---- scale ------------------------------------------------------------- */
+
+/* ---- traffic ----------------------------------------------------------- */
+
+static int run_traffic(const cmd_t *cmd, int argc, char **argv) {
+  static const struct option longopts[] = {IMP_CLI_COMMON_OPTIONS,
+                                           {NULL, 0, NULL, 0}};
+  conn_opts_t conn = {NULL, NULL};
+  impulse_client_t *client = NULL;
+  Impulse__Envelope req = IMPULSE__ENVELOPE__INIT, *resp = NULL;
+  Impulse__TrafficRequest tr = IMPULSE__TRAFFIC_REQUEST__INIT;
+  Impulse__TrafficWeight w[8], *wp[8];
+  char what[300];
+  int opt, rc;
+  while ((opt = getopt_long(argc, argv, ":h", longopts, NULL)) != -1)
+    if ((rc = common_option(cmd, opt, argv, &conn)) >= 0) return rc;
+  if (argc - optind < 1) return usage_error(cmd, "expected NAME [vN=W ...]");
+  const char *name = argv[optind];
+  size_t n = (size_t)(argc - optind - 1);
+  if (n > 8) return usage_error(cmd, "at most 8 versions may share traffic");
+  for (size_t i = 0; i < n; i++) {
+    const char *a = argv[optind + 1 + i];
+    unsigned v, wt;
+    char extra;
+    if (sscanf(a, "v%u=%u%c", &v, &wt, &extra) != 2 || v == 0 || wt > 100)
+      return usage_error(cmd, "'%s' is not vN=W (version N, weight 0-100)", a);
+    impulse__traffic_weight__init(&w[i]);
+    w[i].version = v;
+    w[i].weight = wt;
+    wp[i] = &w[i];
+  }
+  snprintf(what, sizeof what, "traffic %s", name);
+  rc = connect_or_report(&conn, what, &client);
+  if (rc != 0) goto out;
+  tr.name = (char *)name;
+  tr.n_weights = n;
+  tr.weights = n ? wp : NULL;
+  req.body_case = IMPULSE__ENVELOPE__BODY_TRAFFIC;
+  req.traffic = &tr;
+  int status = imp_client_call_expect(client, &req,
+                                      IMPULSE__ENVELOPE__BODY_TRAFFIC_OK, &resp);
+  if (status != 0) {
+    rc = report(client, status, what);
+    goto out;
+  }
+  printf("%s:", name);
+  for (size_t i = 0; i < resp->traffic_ok->n_traffic; i++)
+    printf(" v%u=%u", (unsigned)resp->traffic_ok->traffic[i]->version,
+           (unsigned)resp->traffic_ok->traffic[i]->weight);
+  printf("\n");
+out:
+  if (resp != NULL) impulse__envelope__free_unpacked(resp, NULL);
+  impulse_client_close(client);
+  return rc;
+}
 
 static int run_scale(const cmd_t *cmd, int argc, char **argv) {
   static const struct option longopts[] = {
@@ -2083,6 +2151,8 @@ static const cmd_t *cmds(size_t *count) {
        "  --memory MB          memory limit of an instance in MiB (1-1048576)\n"
        "  --min N              instances kept running (0-10000)\n"
        "  --max N              most instances (0-10000)\n"
+       "  --no-promote         store the version without traffic (see\n"
+       "                       `impulse traffic`); the function must exist\n"
        IMP_CLI_AUTOSCALE_HELP},
       {"invoke", run_invoke, "invoke NAME",
        "call a function, print its response",
@@ -2115,6 +2185,17 @@ static const cmd_t *cmds(size_t *count) {
        "usage: impulse rm NAME [options]\n"
        "\n"
        "Deletes a function with all its versions and instances.\n"
+       "\n"},
+      {"traffic", run_traffic, "traffic NAME [vN=W ...]",
+       "split calls between versions",
+       "usage: impulse traffic NAME [vN=W ...] [options]\n"
+       "\n"
+       "Sets the share of NAME's calls each version gets, in percent (the\n"
+       "weights add up to 100): `impulse traffic pay v3=90 v4=10` sends one\n"
+       "call in ten to version 4 (canary); `impulse traffic pay v4=100`\n"
+       "makes version 4 the current one (blue-green switch). Versions come\n"
+       "from `deploy` (with --no-promote: stored without traffic). Without\n"
+       "weights, prints the current split. Needs the admin token.\n"
        "\n"},
       {"scale", run_scale, "scale NAME", "set min/max instances and autoscaling",
        "usage: impulse scale NAME [--min N] [--max N] [autoscaling] [options]\n"

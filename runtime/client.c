@@ -1041,6 +1041,10 @@ int impulse_deploy(impulse_client_t *client, const char *name,
   deploy.artifact.data = (uint8_t *)artifact;
   deploy.artifact.len = len;
   deploy.config = any ? &config : NULL;
+  if (opts != NULL && opts->no_promote) {
+    deploy.has_no_promote = 1;
+    deploy.no_promote = 1;
+  }
   req.body_case = IMPULSE__ENVELOPE__BODY_DEPLOY;
   req.deploy = &deploy;
   int rc = imp_client_call_expect(client, &req,

@@ -669,8 +669,8 @@ void imp_controller_instance_ready(imp_server_t *server, imp_instance_t *inst) {
     imp_instance_kill(inst);
     return;
   }
-  if (fn->deleted || inst->version != fn->rec->version) {
-    /* Deleted or redeployed while loading. */
+  if (fn->deleted || !imp_controller_version_live(fn, inst->version)) {
+    /* Deleted, redeployed or taken out of the split while loading. */
     if (fn->deleted) {
       inst->state = IMP_INST_DRAINING;
       imp_instance_kill(inst);
@@ -870,6 +870,268 @@ static void merge_config(Impulse__FunctionConfig *out,
     _r;                                                                      \
   })
 
+/* ---- traffic split ---------------------------------------------------------- */
+
+int imp_controller_version_live(const imp_function_t *fn, uint32_t version) {
+  return imp_dispatch_version_live(&fn->dispatch, version);
+}
+
+const char *imp_controller_load_target(imp_function_t *fn,
+                                       const imp_instance_t *inst,
+                                       uint32_t *version) {
+  if (fn->ntraffic == 0) {
+    *version = fn->rec->version;
+    return fn->artifact_path;
+  }
+  unsigned have[IMP_DISPATCH_MAX_SPLIT] = {0}, total = 1;
+  for (size_t i = 0; i < fn->dispatch.count; i++) {
+    const imp_instance_t *o =
+        IMP_CONTAINER_OF(fn->dispatch.inst[i], imp_instance_t, d);
+    if (o == inst || o->stop_when_drained) continue;
+    total++;
+    for (unsigned e = 0; e < fn->ntraffic; e++)
+      if (fn->tversion[e] == o->version) have[e]++;
+  }
+  /* Furthest below its share of the instances (with this one). */
+  int best = -1;
+  double best_gap = 0;
+  for (unsigned e = 0; e < fn->ntraffic; e++) {
+    if (fn->tweight[e] == 0) continue;
+    double gap = total * fn->tweight[e] / 100.0 - have[e];
+    if (have[e] == 0) gap += total; /* every live version gets one first */
+    if (best < 0 || gap > best_gap) {
+      best = (int)e;
+      best_gap = gap;
+    }
+  }
+  if (best < 0) best = 0;
+  *version = fn->tversion[best];
+  return fn->tpath[best];
+}
+
+/* Makes fn->rec->traffic live: artifacts on disk, the dispatcher's split.
+ * Returns 0, or a negative error with `err` set (then nothing changed). */
+static int traffic_apply(imp_server_t *server, imp_function_t *fn,
+                         const Impulse__FunctionRecord *rec, char *err,
+                         size_t errlen) {
+  uint32_t tv[IMP_DISPATCH_MAX_SPLIT], tw[IMP_DISPATCH_MAX_SPLIT];
+  char paths[IMP_DISPATCH_MAX_SPLIT][600];
+  unsigned n = 0;
+  for (size_t i = 0; i < rec->n_traffic && n < IMP_DISPATCH_MAX_SPLIT; i++) {
+    const Impulse__TrafficWeight *w = rec->traffic[i];
+    char vkey[80], *v;
+    size_t vlen;
+    size_t kl = imp_store_version_key(fn->name, w->version, vkey);
+    if (imp_store_get(server->store, IMP_CF_VERSIONS, vkey, kl, &v, &vlen) !=
+        0) {
+      snprintf(err, errlen, "%s has no version %u", fn->name, w->version);
+      return -ENOENT;
+    }
+    Impulse__VersionRecord *vr =
+        impulse__version_record__unpack(NULL, vlen, (uint8_t *)v);
+    free(v);
+    int rc = vr ? ensure_artifact_file(server, vr->sha256, paths[n],
+                                       sizeof paths[n])
+                : IMP_ESTORE;
+    if (vr) impulse__version_record__free_unpacked(vr, NULL);
+    if (rc != 0) {
+      snprintf(err, errlen, "artifact of %s version %u: %s", fn->name,
+               w->version, imp_strerror(rc));
+      return rc;
+    }
+    tv[n] = w->version;
+    tw[n] = w->weight;
+    n++;
+  }
+  fn->ntraffic = n;
+  for (unsigned i = 0; i < n; i++) {
+    fn->tversion[i] = tv[i];
+    fn->tweight[i] = tw[i];
+    memcpy(fn->tpath[i], paths[i], sizeof fn->tpath[i]);
+  }
+  imp_dispatch_set_split(&fn->dispatch, tv, tw, n);
+  return 0;
+}
+
+/* After a split change: instances of versions that lost their traffic
+ * drain and reload one that has it; a version with traffic and no
+ * instance gets one (when the function runs any). */
+static void traffic_rebalance(imp_server_t *server, imp_function_t *fn) {
+  for (size_t i = 0; i < fn->dispatch.count; i++) {
+    imp_instance_t *inst =
+        IMP_CONTAINER_OF(fn->dispatch.inst[i], imp_instance_t, d);
+    if (inst->state != IMP_INST_READY ||
+        imp_controller_version_live(fn, inst->version))
+      continue;
+    inst->state = IMP_INST_DRAINING;
+    inst->d.ready = 0;
+    if (inst->d.outstanding == 0) {
+      imp_controller_mark_starting(fn, inst, 1);
+      imp_instance_load(inst, fn);
+    } else {
+      inst->reload_when_drained = 1;
+    }
+  }
+  if (fn->instances == 0) return;
+  for (unsigned e = 0; e < fn->ntraffic; e++) {
+    if (fn->tweight[e] == 0) continue;
+    int found = 0;
+    for (size_t i = 0; i < fn->dispatch.count && !found; i++) {
+      imp_instance_t *inst =
+          IMP_CONTAINER_OF(fn->dispatch.inst[i], imp_instance_t, d);
+      found = inst->version == fn->tversion[e] && !inst->stop_when_drained;
+    }
+    if (!found && fn->instances < FN_MAX(server, fn))
+      start_instance(server, fn);
+  }
+  pump(server, fn);
+}
+
+static void traffic_reply(imp_client_t *client, uint64_t id,
+                          const imp_function_t *fn) {
+  Impulse__TrafficWeight w[IMP_DISPATCH_MAX_SPLIT], *wp[IMP_DISPATCH_MAX_SPLIT];
+  Impulse__TrafficWeight one = IMPULSE__TRAFFIC_WEIGHT__INIT;
+  Impulse__TrafficWeight *onep = &one;
+  Impulse__TrafficResponse ok = IMPULSE__TRAFFIC_RESPONSE__INIT;
+  if (fn->ntraffic == 0) {
+    one.version = fn->rec->version;
+    one.weight = 100;
+    ok.n_traffic = 1;
+    ok.traffic = &onep;
+  } else {
+    for (unsigned i = 0; i < fn->ntraffic; i++) {
+      impulse__traffic_weight__init(&w[i]);
+      w[i].version = fn->tversion[i];
+      w[i].weight = fn->tweight[i];
+      wp[i] = &w[i];
+    }
+    ok.n_traffic = fn->ntraffic;
+    ok.traffic = wp;
+  }
+  Impulse__Envelope r = IMPULSE__ENVELOPE__INIT;
+  r.id = id;
+  r.body_case = IMPULSE__ENVELOPE__BODY_TRAFFIC_OK;
+  r.traffic_ok = &ok;
+  imp_client_reply(client, &r);
+}
+
+void imp_controller_traffic(imp_server_t *server, imp_client_t *client,
+                            Impulse__Envelope *env) {
+  Impulse__TrafficRequest *req = env->traffic;
+  imp_function_t *fn = fn_find(server, req->name);
+  char err[256];
+  if (fn == NULL) {
+    imp_client_error(client, env->id, IMPULSE__ERROR_CODE__NOT_FOUND,
+                     "unknown function '%s'", req->name);
+    goto out;
+  }
+  if (req->n_weights == 0) {
+    traffic_reply(client, env->id, fn);
+    goto out;
+  }
+  unsigned sum = 0;
+  if (req->n_weights > IMP_DISPATCH_MAX_SPLIT) {
+    imp_client_error(client, env->id, IMPULSE__ERROR_CODE__BAD_REQUEST,
+                     "at most %d versions may share the traffic",
+                     IMP_DISPATCH_MAX_SPLIT);
+    goto out;
+  }
+  for (size_t i = 0; i < req->n_weights; i++) {
+    const Impulse__TrafficWeight *w = req->weights[i];
+    for (size_t j = 0; j < i; j++)
+      if (req->weights[j]->version == w->version) {
+        imp_client_error(client, env->id, IMPULSE__ERROR_CODE__BAD_REQUEST,
+                         "version %u is given twice", w->version);
+        goto out;
+      }
+    if (w->weight > 100) {
+      imp_client_error(client, env->id, IMPULSE__ERROR_CODE__BAD_REQUEST,
+                       "weight %u of version %u is above 100", w->weight,
+                       w->version);
+      goto out;
+    }
+    sum += w->weight;
+  }
+  if (sum != 100) {
+    imp_client_error(client, env->id, IMPULSE__ERROR_CODE__BAD_REQUEST,
+                     "weights add up to %u, not 100", sum);
+    goto out;
+  }
+  /* A single version at 100 % is no split: it becomes the current one. */
+  Impulse__FunctionRecord rec = *fn->rec;
+  Impulse__TrafficWeight *live[IMP_DISPATCH_MAX_SPLIT];
+  size_t nlive = 0;
+  uint32_t single = 0;
+  for (size_t i = 0; i < req->n_weights; i++)
+    if (req->weights[i]->weight == 100) single = req->weights[i]->version;
+  Impulse__FunctionRecord probe = rec;
+  probe.n_traffic = req->n_weights;
+  probe.traffic = req->weights;
+  /* Checks every version exists and its artifact is there. */
+  imp_function_t scratch = *fn;
+  if (traffic_apply(server, &scratch, &probe, err, sizeof err) != 0) {
+    imp_dispatch_set_split(&fn->dispatch, fn->tversion, fn->tweight,
+                           fn->ntraffic);
+    imp_client_error(client, env->id, IMPULSE__ERROR_CODE__BAD_REQUEST, "%s",
+                     err);
+    goto out;
+  }
+  if (single) {
+    rec.version = single;
+    rec.n_traffic = 0;
+    rec.traffic = NULL;
+  } else {
+    for (size_t i = 0; i < req->n_weights; i++)
+      live[nlive++] = req->weights[i];
+    rec.n_traffic = nlive;
+    rec.traffic = live;
+  }
+  rec.has_updated_ms = 1;
+  rec.updated_ms = imp_wall_ms();
+  imp_batch_t *b = imp_batch_new();
+  imp_batch_put_msg(b, server->store, IMP_CF_FUNCTIONS, fn->name,
+                    strlen(fn->name), &rec.base);
+  int rc = imp_store_write(server->store, b, 1, err, sizeof err);
+  imp_batch_free(b);
+  if (rc != 0) {
+    imp_dispatch_set_split(&fn->dispatch, fn->tversion, fn->tweight,
+                           fn->ntraffic);
+    imp_client_error(client, env->id, IMPULSE__ERROR_CODE__INTERNAL,
+                     "could not store the traffic split: %s", err);
+    goto out;
+  }
+  Impulse__FunctionRecord *nrec =
+      CLONE(Impulse__FunctionRecord, impulse__function_record, &rec);
+  impulse__function_record__free_unpacked(fn->rec, NULL);
+  fn->rec = nrec;
+  if (single) {
+    /* The current version changed: its record and artifact. */
+    char vkey[80], *v;
+    size_t vlen;
+    size_t kl = imp_store_version_key(fn->name, single, vkey);
+    if (imp_store_get(server->store, IMP_CF_VERSIONS, vkey, kl, &v, &vlen) ==
+        0) {
+      Impulse__VersionRecord *vr =
+          impulse__version_record__unpack(NULL, vlen, (uint8_t *)v);
+      free(v);
+      if (vr) {
+        impulse__version_record__free_unpacked(fn->vrec, NULL);
+        fn->vrec = vr;
+        ensure_artifact_file(server, vr->sha256, fn->artifact_path,
+                             sizeof fn->artifact_path);
+      }
+    }
+    fn->dispatch.version = single;
+  }
+  traffic_apply(server, fn, fn->rec, err, sizeof err);
+  IMP_LOG(IMP_LOG_INFO, "traffic of %s: %s", fn->name,
+          single ? "one version" : "split");
+  traffic_rebalance(server, fn);
+  traffic_reply(client, env->id, fn);
+out:
+  impulse__envelope__free_unpacked(env, NULL);
+}
+
 static void commit_deploy(imp_server_t *server, pending_deploy_t *pd) {
   Impulse__DeployRequest *req = pd->req->deploy;
   imp_function_t *fn = fn_find(server, req->name);
@@ -878,12 +1140,20 @@ static void commit_deploy(imp_server_t *server, pending_deploy_t *pd) {
   if (fn) version = fn->rec->has_next_version ? fn->rec->next_version
                                               : fn->rec->version + 1;
 
+  int promote = !(req->has_no_promote && req->no_promote && fn != NULL);
   Impulse__FunctionConfig cfg = IMPULSE__FUNCTION_CONFIG__INIT;
   merge_config(&cfg, req->config, fn ? fn->rec->config : NULL);
   Impulse__FunctionRecord rec = IMPULSE__FUNCTION_RECORD__INIT;
   rec.name = req->name;
   rec.version = version;
   rec.config = &cfg;
+  if (!promote) {
+    /* Stored, with no traffic: the current version and split stay. */
+    rec.version = fn->rec->version;
+    rec.n_traffic = fn->rec->n_traffic;
+    rec.traffic = fn->rec->traffic;
+    rec.config = fn->rec->config;
+  }
   rec.has_created_ms = rec.has_updated_ms = rec.has_next_version = 1;
   rec.created_ms = fn && fn->rec->has_created_ms ? fn->rec->created_ms : now;
   rec.updated_ms = now;
@@ -920,7 +1190,13 @@ static void commit_deploy(imp_server_t *server, pending_deploy_t *pd) {
       CLONE(Impulse__FunctionRecord, impulse__function_record, &rec);
   Impulse__VersionRecord *nvrec =
       CLONE(Impulse__VersionRecord, impulse__version_record, &vrec);
-  if (fn == NULL) {
+  if (!promote) {
+    impulse__function_record__free_unpacked(fn->rec, NULL);
+    fn->rec = nrec;
+    impulse__version_record__free_unpacked(nvrec, NULL);
+    IMP_LOG(IMP_LOG_INFO, "stored %s version %u without traffic (sha256 %.12s)",
+            fn->name, version, pd->sha);
+  } else if (fn == NULL) {
     fn = fn_create(server, nrec, nvrec);
     if (fn == NULL) abort();
     snprintf(fn->artifact_path, sizeof fn->artifact_path, "%s", pd->path);
@@ -931,6 +1207,9 @@ static void commit_deploy(imp_server_t *server, pending_deploy_t *pd) {
     fn->rec = nrec;
     fn->vrec = nvrec;
     fn->dispatch.version = version;
+    /* Promoted: all traffic to the new version, the split is gone. */
+    fn->ntraffic = 0;
+    imp_dispatch_set_split(&fn->dispatch, NULL, NULL, 0);
     imp_scaler_fn_config(server, fn);
     /* Drain and reload: instances of the old version take no new calls and
      * reload the new one in place once their in-flight calls are done. */
@@ -951,8 +1230,9 @@ static void commit_deploy(imp_server_t *server, pending_deploy_t *pd) {
       }
     }
   }
-  IMP_LOG(IMP_LOG_INFO, "deployed %s version %u (sha256 %.12s, %zu bytes)",
-          fn->name, version, pd->sha, req->artifact.len);
+  if (promote)
+    IMP_LOG(IMP_LOG_INFO, "deployed %s version %u (sha256 %.12s, %zu bytes)",
+            fn->name, version, pd->sha, req->artifact.len);
 
   Impulse__Envelope env = IMPULSE__ENVELOPE__INIT;
   Impulse__DeployResponse ok = IMPULSE__DEPLOY_RESPONSE__INIT;
@@ -1018,6 +1298,12 @@ void imp_controller_deploy(imp_server_t *server, imp_client_t *client,
                      "invalid function name '%.80s': use 1-64 letters, digits, "
                      "'-', '_' or '.', starting with a letter or digit",
                      req->name);
+    goto drop;
+  }
+  if (req->has_no_promote && req->no_promote && fn_find(server, req->name) == NULL) {
+    imp_client_error(client, env->id, IMPULSE__ERROR_CODE__BAD_REQUEST,
+                     "--no-promote needs a deployed function: '%s' has no "
+                     "version serving yet", req->name);
     goto drop;
   }
   if (req->config && req->config->has_concurrency &&
@@ -1299,6 +1585,8 @@ static void fill_info(imp_server_t *server, imp_function_t *fn,
   fi->cold_starts = fn->cold_starts;
   fi->has_warm_starts = 1;
   fi->warm_starts = fn->warm_starts;
+  fi->n_traffic = fn->rec->n_traffic;
+  fi->traffic = fn->rec->traffic;
   const Impulse__FunctionConfig *c = fn->rec->config;
   cfg->has_target_concurrency = cfg->has_scale_to_zero_after_s = 1;
   cfg->target_concurrency = fn->sc.as.cfg.target_concurrency;
@@ -1460,6 +1748,12 @@ static int restore_one(void *arg, const char *k, size_t kl, const char *v,
   imp_function_t *fn = fn_create(server, rec, vrec);
   if (fn == NULL) abort();
   snprintf(fn->artifact_path, sizeof fn->artifact_path, "%s", path);
+  if (rec->n_traffic > 0) {
+    char err[256];
+    if (traffic_apply(server, fn, fn->rec, err, sizeof err) != 0)
+      IMP_LOG(IMP_LOG_ERROR, "restore: traffic split of %s: %s (all calls "
+              "go to version %u)", fn->name, err, fn->rec->version);
+  }
   rc->restored++;
   IMP_LOG(IMP_LOG_DEBUG, "restored %s version %u", fn->name, rec->version);
   return 0;
@@ -1510,7 +1804,7 @@ void imp_controller_instance_attached(imp_server_t *server,
     return;
   }
   if (function != NULL && strcmp(function, fn->name) == 0 &&
-      version == fn->rec->version) {
+      imp_controller_version_live(fn, version)) {
     imp_instance_adopted_ready(inst, fn, version);
     imp_controller_instance_ready(server, inst);
   } else {

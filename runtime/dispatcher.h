@@ -33,12 +33,18 @@ typedef struct imp_dwait_s {
   int queued;
 } imp_dwait_t;
 
+#define IMP_DISPATCH_MAX_SPLIT 8
+
 typedef struct imp_dispatch_s {
   imp_dinst_t **inst;    /* owned array of borrowed pointers */
   size_t count;
   size_t cap;
   size_t rotor;          /* tie-break rotation */
-  uint32_t version;      /* only instances of this version get calls */
+  uint32_t version;      /* only instances of this version get calls, */
+  unsigned nsplit;       /* unless there is a split (then its versions) */
+  uint32_t split_version[IMP_DISPATCH_MAX_SPLIT];
+  uint32_t split_weight[IMP_DISPATCH_MAX_SPLIT];
+  int64_t split_credit[IMP_DISPATCH_MAX_SPLIT]; /* smooth weighted RR */
   imp_dwait_t queue;     /* sentinel of the FIFO */
   size_t queued;
   size_t max_queue;      /* 0 = unbounded */
@@ -51,6 +57,19 @@ void imp_dispatch_free(imp_dispatch_t *d);
 /* Adds or removes an instance. add returns 0 or -ENOMEM. */
 int imp_dispatch_add(imp_dispatch_t *d, imp_dinst_t *inst);
 void imp_dispatch_remove(imp_dispatch_t *d, imp_dinst_t *inst);
+
+/*
+ * Splits calls between versions by weight (n entries, at most
+ * IMP_DISPATCH_MAX_SPLIT; n == 0 goes back to `version` alone). The
+ * version of each call is chosen by smooth weighted round robin among the
+ * versions that have an instance with a free slot, so 90/10 gives exactly
+ * 9 of every 10 calls to the first while both can take them.
+ */
+void imp_dispatch_set_split(imp_dispatch_t *d, const uint32_t *versions,
+                            const uint32_t *weights, unsigned n);
+
+/* Whether instances of `version` may get calls. */
+int imp_dispatch_version_live(const imp_dispatch_t *d, uint32_t version);
 
 /* Picks an instance with a free slot (least outstanding), or NULL. Does not
  * change the counts: call imp_dispatch_acquire() on the result. */

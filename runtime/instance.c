@@ -511,7 +511,8 @@ static int send_load(imp_instance_t *inst, const char *name, uint32_t version,
 /* Sizes the call slots for fn's current version; returns the concurrency
  * and memory limit to load it with. */
 static void setup_slots(imp_instance_t *inst, imp_function_t *fn,
-                        uint32_t *conc_out, uint32_t *mem_out) {
+                        uint32_t version, uint32_t *conc_out,
+                        uint32_t *mem_out) {
   Impulse__FunctionConfig *c = fn->rec->config;
   uint32_t conc = c && c->has_concurrency ? c->concurrency
                                           : inst->server->cfg.default_concurrency;
@@ -531,7 +532,7 @@ static void setup_slots(imp_instance_t *inst, imp_function_t *fn,
   inst->nfree = 0;
   for (uint32_t i = slots; i > 0; i--) inst->free_slots[inst->nfree++] = i - 1;
   inst->d.extra = fn->fast ? IMP_PIPELINE_EXTRA(conc) : 0;
-  inst->version = fn->rec->version;
+  inst->version = version;
   inst->d.concurrency = conc;
   inst->d.version = inst->version;
   inst->d.ready = 0;
@@ -542,10 +543,10 @@ static void setup_slots(imp_instance_t *inst, imp_function_t *fn,
 int imp_instance_load(imp_instance_t *inst, imp_function_t *fn) {
   inst->function = fn;
   if (inst->state == IMP_INST_STARTING) return 0; /* sent on connect */
-  uint32_t conc, mem;
-  setup_slots(inst, fn, &conc, &mem);
-  return send_load(inst, fn->name, fn->rec->version, fn->artifact_path, conc,
-                   mem, 0);
+  uint32_t conc, mem, version;
+  const char *path = imp_controller_load_target(fn, inst, &version);
+  setup_slots(inst, fn, version, &conc, &mem);
+  return send_load(inst, fn->name, version, path, conc, mem, 0);
 }
 
 int imp_instance_validate(imp_instance_t *inst, const char *path,
@@ -700,7 +701,7 @@ imp_instance_t *imp_instance_adopt(imp_server_t *server,
 void imp_instance_adopted_ready(imp_instance_t *inst, imp_function_t *fn,
                                 uint32_t version) {
   uint32_t conc, mem;
-  setup_slots(inst, fn, &conc, &mem);
+  setup_slots(inst, fn, version, &conc, &mem);
   inst->version = version;
   inst->d.version = version;
   inst->state = IMP_INST_READY;

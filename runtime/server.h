@@ -198,6 +198,12 @@ struct imp_function_s {
   imp_fn_metrics_t metrics;         /* outcomes and durations (metrics.c) */
   imp_call_t calls;                 /* sentinel: calls of this function */
   imp_fn_scaler_t sc;
+  /* Traffic split (rec->traffic) with each version's artifact; ntraffic 0
+   * = everything to rec->version (artifact_path). */
+  unsigned ntraffic;
+  uint32_t tversion[IMP_DISPATCH_MAX_SPLIT];
+  uint32_t tweight[IMP_DISPATCH_MAX_SPLIT];
+  char tpath[IMP_DISPATCH_MAX_SPLIT][600];
   struct imp_function_s *next, *prev;
 };
 
@@ -271,6 +277,16 @@ const char *imp_scaler_policy_name(int policy);
 int imp_scaler_policy_valid(const char *s);
 
 /* --- controller.c ------------------------------------------------------- */
+/* The version a (re)loading instance of fn should load (the one furthest
+ * below its traffic share, not counting `inst`) and its artifact path
+ * (borrowed from fn). */
+const char *imp_controller_load_target(imp_function_t *fn,
+                                       const imp_instance_t *inst,
+                                       uint32_t *version);
+/* Whether instances of fn's `version` may serve (current, or in the split). */
+int imp_controller_version_live(const imp_function_t *fn, uint32_t version);
+void imp_controller_traffic(imp_server_t *server, imp_client_t *client,
+                            Impulse__Envelope *env);
 /* Starts one more instance of fn (a warm worker when there is one). */
 int imp_controller_start_instance(imp_server_t *server, imp_function_t *fn);
 /* Retires idle ready instances of fn above `keep` (never below min). */

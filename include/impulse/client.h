@@ -129,6 +129,7 @@ typedef struct impulse_deploy_opts_s {
   uint32_t scale_to_zero_after_s; /* idle grace before zero */
   int has_scale_to_zero;       /* set to send scale_to_zero_after_s */
   const char *policy;          /* "reactive" | "predictive"; NULL = default */
+  int no_promote;              /* store the version without traffic */
 } impulse_deploy_opts_t;
 
 /* Uploads a function artifact (a shared object). On success *version gets
