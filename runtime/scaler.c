@@ -219,8 +219,9 @@ static void scale_fn(imp_server_t *server, imp_function_t *fn, int64_t now_ms,
   imp_as_cfg_t *cfg = &sc->as.cfg;
   cfg->lag_partitions = sc->lag_uncapped ? 0 : sc->lag_partitions;
   imp_as_record(&sc->as, &s);
-  imp_pred_observe(&sc->pred, now_ms, s.arrivals);
-  imp_pred_observe_inflight(&sc->pred, now_ms, s.inflight_max);
+  /* The second ends at now_ms: its calls belong to the minute it was in. */
+  imp_pred_observe(&sc->pred, now_ms - 1, s.arrivals);
+  imp_pred_observe_inflight(&sc->pred, now_ms - 1, s.inflight_max);
   imp_pred_advance(&sc->pred, now_ms);
 
   unsigned ready = 0;
