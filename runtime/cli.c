@@ -2128,6 +2128,43 @@ out:
   return rc;
 }
 
+/* ---- backup ------------------------------------------------------------ */
+
+static int run_backup(const cmd_t *cmd, int argc, char **argv) {
+  conn_opts_t conn = {NULL, NULL};
+  impulse_client_t *client = NULL;
+  Impulse__Envelope req = IMPULSE__ENVELOPE__INIT, *resp = NULL;
+  Impulse__BackupRequest backup = IMPULSE__BACKUP_REQUEST__INIT;
+  int rc = simple_options(cmd, argc, argv, 1, "expected one directory DIR",
+                          &conn);
+  if (rc >= 0) return rc;
+  const char *dir = argv[optind];
+  /* The server writes it, on its own machine: a relative path would be
+   * relative to the server's working directory, not ours. */
+  if (dir[0] != '/')
+    return usage_error(cmd, "DIR must be an absolute path (on the server's "
+                            "machine)");
+
+  rc = connect_or_report(&conn, "backup", &client);
+  if (rc != 0) goto out;
+  backup.dir = (char *)dir;
+  req.body_case = IMPULSE__ENVELOPE__BODY_BACKUP;
+  req.backup = &backup;
+  int status = imp_client_call_expect(client, &req,
+                                      IMPULSE__ENVELOPE__BODY_BACKUP_OK, &resp);
+  if (status != 0) {
+    rc = report(client, status, "backup");
+    goto out;
+  }
+  const Impulse__BackupResponse *b = resp->backup_ok;
+  printf("backup written to %s (%llu bytes, %llu ms)\n", str_or(b->dir, dir),
+         (unsigned long long)b->bytes, (unsigned long long)b->took_ms);
+out:
+  if (resp != NULL) impulse__envelope__free_unpacked(resp, NULL);
+  impulse_client_close(client);
+  return rc;
+}
+
 /* ---- top (runtime/top.c) ------------------------------------------------ */
 
 static int run_top(const cmd_t *cmd, int argc, char **argv) {
@@ -2213,6 +2250,17 @@ static const cmd_t *cmds(size_t *count) {
        "Shows the server's version, readiness, uptime, counts and limits,\n"
        "one `key: value` a line; `kafka:` is the bootstrap address of its\n"
        "Kafka cluster.\n"
+       "\n"},
+      {"backup", run_backup, "backup DIR",
+       "write a copy of the server's state to a new directory",
+       "usage: impulse backup DIR [options]\n"
+       "\n"
+       "Asks the server to write a consistent copy of its state (a RocksDB\n"
+       "checkpoint of functions, versions, artifacts, triggers, ...) and its\n"
+       "admin token to DIR, an absolute path on the server's machine that\n"
+       "must not exist yet; the server keeps serving meanwhile. DIR is then\n"
+       "a state directory: `impulse serve --state-dir DIR` restores it.\n"
+       "Needs the admin token. Prints \"backup written to DIR (N bytes, T ms)\".\n"
        "\n"},
       {"top", run_top, "top", "watch functions and load, refreshed live",
        "usage: impulse top [--interval S] [--once] [options]\n"

@@ -116,6 +116,7 @@ static void on_frame(imp_conn_t *conn, Impulse__Envelope *env,
   case IMPULSE__ENVELOPE__BODY_TRAFFIC:
   case IMPULSE__ENVELOPE__BODY_TRIGGER_CREATE:
   case IMPULSE__ENVELOPE__BODY_TRIGGER_DELETE:
+  case IMPULSE__ENVELOPE__BODY_BACKUP:
     needs_admin = 1;
     break;
   case IMPULSE__ENVELOPE__BODY_INVOKE:
@@ -161,6 +162,7 @@ static void on_frame(imp_conn_t *conn, Impulse__Envelope *env,
   case IMPULSE__ENVELOPE__BODY_LIST: imp_controller_list(server, client, env); break;
   case IMPULSE__ENVELOPE__BODY_DESCRIBE: imp_controller_describe(server, client, env); break;
   case IMPULSE__ENVELOPE__BODY_SERVER_INFO: on_server_info(client, env); break;
+  case IMPULSE__ENVELOPE__BODY_BACKUP: imp_backup_rpc(server, client, env); break;
   case IMPULSE__ENVELOPE__BODY_PUBLISH: imp_publish_rpc(server, client, env); break;
   case IMPULSE__ENVELOPE__BODY_ENSURE_TOPIC:
     imp_publish_ensure_topic_rpc(server, client, env);

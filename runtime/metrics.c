@@ -427,6 +427,55 @@ static void collect_functions(imp_metrics_writer_t *w, void *arg) {
       imp_metrics_sample(w, "impulse_instances", l, 2, by_state[s]);
     }
   }
+
+  imp_metrics_family(w, "impulse_warm_starts_total", IMP_METRIC_COUNTER,
+                     "Instances started from the warm pool (a Load into a "
+                     "generic worker, no process start).");
+  EACH_FN {
+    imp_label_t l[1] = {{"function", fn->name}};
+    imp_metrics_sample_u64(w, "impulse_warm_starts_total", l, 1,
+                           fn->warm_starts);
+  }
+
+  imp_metrics_family(w, "impulse_idempotent_hits_total", IMP_METRIC_COUNTER,
+                     "Calls answered from the idempotency store without "
+                     "running the function.");
+  EACH_FN {
+    imp_label_t l[1] = {{"function", fn->name}};
+    imp_metrics_sample_u64(w, "impulse_idempotent_hits_total", l, 1,
+                           fn->idempotent_hits);
+  }
+
+  /* The autoscaler's last decision; a function whose autoscaler has not
+   * started has no sample. */
+  imp_metrics_family(w, "impulse_instances_desired", IMP_METRIC_GAUGE,
+                     "Instances the autoscaler wants for the function now.");
+  EACH_FN {
+    if (!fn->sc.on) continue;
+    imp_label_t l[1] = {{"function", fn->name}};
+    imp_metrics_sample(w, "impulse_instances_desired", l, 1, fn->sc.desired);
+  }
+
+  imp_metrics_family(w, "impulse_forecast_arrivals_per_minute",
+                     IMP_METRIC_GAUGE,
+                     "Arrivals per minute the autoscaler forecasts one lead "
+                     "time ahead.");
+  EACH_FN {
+    if (!fn->sc.on) continue;
+    imp_label_t l[1] = {{"function", fn->name}};
+    imp_metrics_sample(w, "impulse_forecast_arrivals_per_minute", l, 1,
+                       fn->sc.decision.forecast_per_min);
+  }
+
+  imp_metrics_family(w, "impulse_autoscaler_panic", IMP_METRIC_GAUGE,
+                     "1 while the function's autoscaler is in panic mode, "
+                     "else 0.");
+  EACH_FN {
+    if (!fn->sc.on) continue;
+    imp_label_t l[1] = {{"function", fn->name}};
+    imp_metrics_sample(w, "impulse_autoscaler_panic", l, 1,
+                       fn->sc.decision.panic ? 1 : 0);
+  }
 #undef EACH_FN
 
   unsigned warm = 0;
@@ -437,6 +486,15 @@ static void collect_functions(imp_metrics_writer_t *w, void *arg) {
   imp_metrics_family(w, "impulse_warm_pool_instances", IMP_METRIC_GAUGE,
                      "Generic workers started and waiting for a function.");
   imp_metrics_sample(w, "impulse_warm_pool_instances", NULL, 0, warm);
+
+  /* Sized once a second from the rate of instance starts, never below
+   * --warm-pool (before the first second: --warm-pool). */
+  imp_metrics_family(w, "impulse_warm_pool_target", IMP_METRIC_GAUGE,
+                     "Generic workers the server keeps started.");
+  imp_metrics_sample(w, "impulse_warm_pool_target", NULL, 0,
+                     server->pool_target > server->cfg.warm_pool
+                         ? server->pool_target
+                         : server->cfg.warm_pool);
 }
 
 /* Trigger families, one pass over the triggers per family so that each

@@ -257,6 +257,13 @@ void imp_client_error(imp_client_t *client, uint64_t id, int code,
                       const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 void imp_client_unref(imp_client_t *client);
 
+/* --- backup.c ------------------------------------------------------------ */
+/* Backup RPC: a checkpoint of the state store into a new state directory
+ * (BackupRequest.dir), written on libuv's thread pool; answers later.
+ * Takes ownership of env. */
+void imp_backup_rpc(imp_server_t *server, imp_client_t *client,
+                    Impulse__Envelope *env);
+
 /* --- scaler.c (the autoscaler in the server) ------------------------------ */
 /* Starts a function's autoscaler (restoring its saved forecast); applies
  * changed settings; frees it; deletes its saved forecast. */

@@ -230,6 +230,18 @@ int imp_store_scan_from(imp_store_t *store, imp_cf_t cf, const void *start,
   return scan(store, cf, start, slen, 0, cb, arg);
 }
 
+int imp_store_checkpoint(imp_store_t *store, const char *dir, char *err,
+                         size_t errlen) {
+  char *rerr = NULL;
+  rocksdb_checkpoint_t *cp = rocksdb_checkpoint_object_create(store->db, &rerr);
+  if (rerr != NULL) return store_error(rerr, err, errlen);
+  /* log_size_for_flush 0: always flush, so the copy needs no WAL replay. */
+  rocksdb_checkpoint_create(cp, dir, 0, &rerr);
+  rocksdb_checkpoint_object_destroy(cp);
+  if (rerr != NULL) return store_error(rerr, err, errlen);
+  return 0;
+}
+
 size_t imp_store_version_key(const char *name, unsigned version, char *out) {
   size_t n = strlen(name);
   memcpy(out, name, n);

@@ -73,6 +73,16 @@ int imp_store_scan(imp_store_t *store, imp_cf_t cf, const void *prefix,
 int imp_store_scan_from(imp_store_t *store, imp_cf_t cf, const void *start,
                         size_t slen, imp_store_scan_cb cb, void *arg);
 
+/* Writes a consistent copy of the whole store (every column family) to
+ * `dir`, which must not exist, as a RocksDB checkpoint: the memtables are
+ * flushed first, table files are hard-linked when `dir` is on the same
+ * file system and copied otherwise. The copy opens with imp_store_open().
+ * Safe from any thread while the store is open (the caller keeps it open
+ * until this returns); concurrent writes land in the copy or not, never in
+ * part. Returns 0, or IMP_ESTORE with RocksDB's message in err. */
+int imp_store_checkpoint(imp_store_t *store, const char *dir, char *err,
+                         size_t errlen);
+
 /* Key of a VersionRecord: name, a NUL, big-endian version. Returns length;
  * `out` needs strlen(name) + 5 bytes. */
 size_t imp_store_version_key(const char *name, unsigned version, char *out);

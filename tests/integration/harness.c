@@ -411,14 +411,25 @@ static int launch(it_server_t *server, int keep_port) {
 }
 
 int it_server_start(it_server_t *server, const char *const *extra) {
+  return it_server_start_on(server, NULL, extra);
+}
+
+int it_server_start_on(it_server_t *server, const char *state_dir,
+                       const char *const *extra) {
   snprintf(server->root, sizeof server->root, "/tmp/impulse-it-XXXXXX");
   if (mkdtemp(server->root) == NULL) {
     say("mkdtemp: %s", strerror(errno));
     server->root[0] = '\0';
     return -1;
   }
-  snprintf(server->state_dir, sizeof server->state_dir, "%s/state",
-           server->root);
+  if (state_dir == NULL)
+    snprintf(server->state_dir, sizeof server->state_dir, "%s/state",
+             server->root);
+  else if (snprintf(server->state_dir, sizeof server->state_dir, "%s",
+                    state_dir) >= (int)sizeof server->state_dir) {
+    say("state directory path too long: %s", state_dir);
+    return -1;
+  }
   snprintf(server->ready_file, sizeof server->ready_file, "%s/ready",
            server->root);
   snprintf(server->log_file, sizeof server->log_file, "%s/server.log",

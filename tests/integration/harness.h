@@ -69,6 +69,13 @@ typedef struct it_server_s {
  * Returns 0, or -1 after printing why; call it_server_destroy() either way. */
 int it_server_start(it_server_t *server, const char *const *extra);
 
+/* it_server_start() on an existing state directory `state_dir` (borrowed;
+ * e.g. a backup) instead of one in the temporary directory; the server's
+ * ready file and log are still in its own temporary directory, and
+ * `state_dir` is left in place at it_server_destroy(). */
+int it_server_start_on(it_server_t *server, const char *state_dir,
+                       const char *const *extra);
+
 /* Starts the server again on the same state directory, flags and (when
  * still free) port, after it_server_stop() or it_server_kill9(). */
 int it_server_restart(it_server_t *server);

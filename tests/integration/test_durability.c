@@ -25,6 +25,16 @@
  *                                          first answer is printed; a
  *                                          stream of calls sees only
  *                                          connection errors meanwhile
+ *   impulse backup DIR, then a second server on DIR (while the first
+ *   one runs and has moved on to version 2)
+ *                                       -> it serves version 1 with the
+ *                                          same admin token; the first
+ *                                          server is not disturbed
+ *   backup to an existing DIR           -> BAD_REQUEST ("exists")
+ *   backup without the admin token      -> UNAUTHENTICATED, nothing written
+ *   a relative DIR, a DIR inside the
+ *   state directory (raw RPC)           -> BAD_REQUEST; the CLI refuses a
+ *                                          relative DIR itself (exit 2)
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -492,6 +502,93 @@ static void test_workers_reattached_after_kill9(void **state) {
   s->test_passed = 1;
 }
 
+/* ---- backup and restore --------------------------------------------------- */
+
+/* A Backup RPC on an admin connection; returns the client status. */
+static int backup_rpc(it_server_t *s, const char *dir) {
+  impulse_client_t *c = it_connect(s, 1, CALL_TIMEOUT_MS);
+  assert_non_null(c);
+  Impulse__Envelope req = IMPULSE__ENVELOPE__INIT, *resp = NULL;
+  Impulse__BackupRequest b = IMPULSE__BACKUP_REQUEST__INIT;
+  b.dir = (char *)dir;
+  req.body_case = IMPULSE__ENVELOPE__BODY_BACKUP;
+  req.backup = &b;
+  int rc = imp_client_call_expect(c, &req, IMPULSE__ENVELOPE__BODY_BACKUP_OK,
+                                  &resp);
+  if (resp) impulse__envelope__free_unpacked(resp, NULL);
+  impulse_client_close(c);
+  return rc;
+}
+
+static void test_backup_and_restore(void **state) {
+  it_server_t *s = *state;
+  char path[512], dir[256], other[256], inside[300], want[400];
+  it_function_path("hello", path, sizeof path);
+  impulse_client_t *c = it_connect(s, 1, CALL_TIMEOUT_MS);
+  assert_non_null(c);
+  uint32_t v = 0;
+  assert_int_equal(it_deploy_file(c, "saved", path, NULL, &v), IMPULSE_S_OK);
+  expect_answer(s, "saved", "Ada", "Hello, Ada!", 1);
+
+  snprintf(dir, sizeof dir, "%s/backup", s->root);
+  it_cli_t r;
+  assert_int_equal(
+      CLI(&r, NULL, "backup", dir, "--addr", s->addr, "--token", s->token), 0);
+  if (r.status != 0) fprintf(stderr, "backup: %s", r.err);
+  assert_int_equal(r.status, 0);
+  fprintf(stderr, "%s", r.out);
+  snprintf(want, sizeof want, "backup written to %s (", dir);
+  assert_non_null(strstr(r.out, want));
+  assert_true(atoll(strstr(r.out, want) + strlen(want)) > 0); /* bytes */
+  it_cli_free(&r);
+
+  /* The same directory again: it exists now. */
+  assert_int_equal(
+      CLI(&r, NULL, "backup", dir, "--addr", s->addr, "--token", s->token), 0);
+  assert_int_equal(r.status, 1);
+  assert_non_null(strstr(r.err, "BAD_REQUEST"));
+  assert_non_null(strstr(r.err, "exists"));
+  it_cli_free(&r);
+
+  /* Without the token: refused, nothing written. */
+  snprintf(other, sizeof other, "%s/backup2", s->root);
+  assert_int_equal(CLI(&r, NULL, "backup", other, "--addr", s->addr), 0);
+  assert_int_equal(r.status, 1);
+  assert_non_null(strstr(r.err, "UNAUTHENTICATED"));
+  it_cli_free(&r);
+  assert_int_not_equal(access(other, F_OK), 0);
+
+  /* Relative: the CLI refuses it itself; the server too. */
+  assert_int_equal(CLI(&r, NULL, "backup", "relative/dir", "--addr", s->addr,
+                       "--token", s->token),
+                   0);
+  assert_int_equal(r.status, 2);
+  it_cli_free(&r);
+  assert_int_equal(backup_rpc(s, "relative/dir"), IMPULSE_S_BAD_REQUEST);
+  snprintf(inside, sizeof inside, "%s/copy", s->state_dir);
+  assert_int_equal(backup_rpc(s, inside), IMPULSE_S_BAD_REQUEST);
+  assert_int_not_equal(access(inside, F_OK), 0);
+
+  /* The original moves on: version 2 answers like echo. */
+  it_function_path("echo", path, sizeof path);
+  assert_int_equal(it_deploy_file(c, "saved", path, NULL, &v), IMPULSE_S_OK);
+  assert_int_equal(v, 2);
+  impulse_client_close(c);
+
+  /* Restore: a second server on the backup is the state at backup time. */
+  it_server_t *restored = calloc(1, sizeof *restored);
+  assert_non_null(restored);
+  assert_int_equal(it_server_start_on(restored, dir, NULL), 0);
+  assert_string_equal(restored->token, s->token);
+  expect_answer(restored, "saved", "Ada", "Hello, Ada!", 1);
+  expect_answer(s, "saved", "Ada", "Ada", 2);
+  restored->test_passed = 1;
+  assert_int_equal(it_server_finish(restored), 0);
+  free(restored);
+  expect_answer(s, "saved", "still", "still", 2);
+  s->test_passed = 1;
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_deploy_survives_kill9, setup,
@@ -507,6 +604,7 @@ int main(void) {
                                       setup_recorder, teardown_recorder),
       cmocka_unit_test_setup_teardown(test_workers_reattached_after_kill9,
                                       setup_grace, teardown),
+      cmocka_unit_test_setup_teardown(test_backup_and_restore, setup, teardown),
   };
   return cmocka_run_group_tests_name("integration_durability", tests, NULL,
                                      NULL);

@@ -31,6 +31,9 @@
  *   /metrics after exactly N calls     -> invocations_total{ok} == N,
  *                                         histogram count == N, buckets
  *                                         cumulative, every line well formed
+ *   the same idempotency key twice     -> idempotent_hits_total == 1; the
+ *                                         autoscaler and warm-pool families
+ *                                         are present
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -946,6 +949,14 @@ static void test_metrics(void **state) {
   HTTP(s, &r, "POST", "/function/crash", "bad", 3, "X-A: b");
   expect_error(&r, 502, "FUNCTION_ERROR");
   res_free(&r);
+  /* The same idempotency key twice: the second answer is a stored one. */
+  deploy_fn(s, "idem", "echo", NULL);
+  for (int i = 0; i < 2; i++) {
+    HTTP(s, &r, "POST", "/function/idem", "i", 1,
+         "X-Impulse-Idempotency-Key: metrics-1");
+    expect_body(&r, 200, "i");
+    res_free(&r);
+  }
 
   HTTP(s, &r, "GET", "/metrics", NULL, 0, "X-A: b");
   assert_int_equal(r.code, 200);
@@ -988,6 +999,16 @@ static void test_metrics(void **state) {
   assert_true(sample(m, "impulse_cold_starts_total{function=\"counted\"}") >= 0);
   assert_true(sample(m, "impulse_instances{function=\"counted\",state=\"ready\"}") >= 1);
   assert_true(sample(m, "impulse_warm_pool_instances") >= 0);
+  assert_true(sample(m, "impulse_idempotent_hits_total{function=\"idem\"}") == 1);
+  assert_true(sample(m, "impulse_idempotent_hits_total{function=\"counted\"}") == 0);
+  /* Present (a warm or a cold start, depending on the pool's timing). */
+  assert_true(sample(m, "impulse_warm_starts_total{function=\"counted\"}") >= 0);
+  assert_true(sample(m, "impulse_warm_pool_target") >= 2);
+  assert_non_null(strstr(m, "# TYPE impulse_instances_desired gauge\n"));
+  assert_non_null(strstr(m, "# TYPE impulse_forecast_arrivals_per_minute gauge\n"));
+  assert_non_null(strstr(m, "# TYPE impulse_autoscaler_panic gauge\n"));
+  assert_true(sample(m, "impulse_instances_desired{function=\"counted\"}") >= 0);
+  assert_true(sample(m, "impulse_autoscaler_panic{function=\"counted\"}") >= 0);
   /* Two deploys: at least two synced store writes were timed. */
   assert_true(sample(m, "impulse_store_write_seconds_count") >= 2);
   assert_true(sample(m, "impulse_uptime_seconds") > 0);

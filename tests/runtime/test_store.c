@@ -433,6 +433,44 @@ static void test_open_failure_reports(void **state) {
   assert_true(err[0] != '\0');
 }
 
+/* A checkpoint holds what was written before it (synced or not), opens as
+ * a store of its own, misses later writes, and refuses an existing
+ * directory. */
+static void test_checkpoint(void **state) {
+  fixture_t *f = *state;
+  char cp[400], err[256] = "";
+  imp_store_t *store = open_ok(f);
+  imp_batch_t *b = imp_batch_new();
+  imp_batch_put(b, store, IMP_CF_FUNCTIONS, "before", 6, "1", 1);
+  write_ok(store, b, 0); /* unsynced: only in the WAL and the memtable */
+  imp_batch_free(b);
+
+  snprintf(cp, sizeof cp, "%s/copy", f->root);
+  assert_int_equal(imp_store_checkpoint(store, cp, err, sizeof err), 0);
+  b = imp_batch_new();
+  imp_batch_put(b, store, IMP_CF_FUNCTIONS, "after", 5, "2", 1);
+  write_ok(store, b, 1);
+  imp_batch_free(b);
+  assert_int_equal(imp_store_checkpoint(store, cp, err, sizeof err),
+                   IMP_ESTORE);
+  assert_true(err[0] != '\0');
+  imp_store_close(store);
+
+  imp_store_t *copy = NULL;
+  int rc = imp_store_open(cp, &copy, err, sizeof err);
+  if (rc != 0) fail_msg("open the checkpoint: %d %s", rc, err);
+  char *val = NULL;
+  size_t vlen = 0;
+  assert_int_equal(imp_store_get(copy, IMP_CF_FUNCTIONS, "before", 6, &val,
+                                 &vlen),
+                   0);
+  assert_memory_equal(val, "1", 1);
+  free(val);
+  assert_int_equal(
+      imp_store_get(copy, IMP_CF_FUNCTIONS, "after", 5, &val, &vlen), -ENOENT);
+  imp_store_close(copy);
+}
+
 int main(void) {
   imp_log_level = IMP_LOG_WARN;
   const struct CMUnitTest tests[] = {
@@ -447,6 +485,7 @@ int main(void) {
                                       teardown),
       cmocka_unit_test_setup_teardown(test_open_failure_reports, setup,
                                       teardown),
+      cmocka_unit_test_setup_teardown(test_checkpoint, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
