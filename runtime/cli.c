@@ -2165,6 +2165,105 @@ out:
   return rc;
 }
 
+/* ---- record ------------------------------------------------------------ */
+
+static int run_record_ls(const cmd_t *cmd, int argc, char **argv);
+
+static const cmd_t record_cmds[] = {
+    {"record ls", run_record_ls, "record ls NAME",
+     "list a function's recorded calls",
+     "usage: impulse record ls NAME [options]\n"
+     "\n"
+     "Lists the calls of NAME the server recorded (a sample of its live\n"
+     "calls with their answers, at most 32, kept for replay during an\n"
+     "upgrade), oldest first: the version that answered, when, the request\n"
+     "payload's size, the answer (\"ok\", an error code such as\n"
+     "FUNCTION_ERROR, or \"status N\"), the time the instance took, and the\n"
+     "payload's first 64 bytes (bytes that are not printable as '.').\n"
+     "Needs the admin token when the server runs with --invoke-auth token.\n"
+     "\n"},
+};
+
+static int run_record(const cmd_t *cmd, int argc, char **argv) {
+  if (argc < 2) return usage_error(cmd, "expected a subcommand");
+  if (is_help(argv[1])) {
+    cmd_usage(cmd, stdout);
+    return 0;
+  }
+  for (size_t i = 0; i < IMP_ARRAY_SIZE(record_cmds); i++) {
+    const cmd_t *sub = &record_cmds[i];
+    if (strcmp(sub->name + strlen("record "), argv[1]) != 0) continue;
+    optind = 0;
+    return sub->run(sub, argc - 1, argv + 1);
+  }
+  return usage_error(cmd, "unknown subcommand '%s'", argv[1]);
+}
+
+static int run_record_ls(const cmd_t *cmd, int argc, char **argv) {
+  conn_opts_t conn = {NULL, NULL};
+  impulse_client_t *client = NULL;
+  Impulse__Envelope req = IMPULSE__ENVELOPE__INIT, *resp = NULL;
+  Impulse__RecordListRequest rl = IMPULSE__RECORD_LIST_REQUEST__INIT;
+  table_t table = {6, 0, 0, NULL};
+  char what[300];
+  int rc =
+      simple_options(cmd, argc, argv, 1, "expected one function NAME", &conn);
+  if (rc >= 0) return rc;
+  const char *name = argv[optind];
+  snprintf(what, sizeof what, "record ls %s", name);
+
+  rc = connect_or_report(&conn, what, &client);
+  if (rc != 0) goto out;
+  rl.name = (char *)name;
+  req.body_case = IMPULSE__ENVELOPE__BODY_RECORD_LIST;
+  req.record_list = &rl;
+  int status = imp_client_call_expect(
+      client, &req, IMPULSE__ENVELOPE__BODY_RECORD_LIST_OK, &resp);
+  if (status != 0) {
+    rc = report(client, status, what);
+    goto out;
+  }
+  const Impulse__RecordListResponse *l = resp->record_list_ok;
+  if (l->n_calls == 0) {
+    printf("no recorded calls\n");
+    goto out;
+  }
+  static const char *const head[] = {"VERSION",  "WHEN",     "BYTES",
+                                     "ANSWER",   "DURATION", "PAYLOAD"};
+  if (table_row(&table, head) != 0) goto nomem;
+  for (size_t i = 0; i < l->n_calls; i++) {
+    const Impulse__RecordedCallInfo *c = l->calls[i];
+    char ver[16], when[40], bytes[24], dur[32], payload[64 + 4];
+    snprintf(ver, sizeof ver, "%u", (unsigned)c->version);
+    snprintf(bytes, sizeof bytes, "%llu", (unsigned long long)c->request_bytes);
+    if (c->duration_us < 1000)
+      snprintf(dur, sizeof dur, "%uus", (unsigned)c->duration_us);
+    else
+      snprintf(dur, sizeof dur, "%.1fms", c->duration_us / 1000.0);
+    size_t n = c->payload_preview.len < 64 ? c->payload_preview.len : 64;
+    for (size_t k = 0; k < n; k++) {
+      unsigned char ch = c->payload_preview.data[k];
+      payload[k] = ch >= 0x21 && ch < 0x7f ? (char)ch : '.';
+    }
+    payload[n] = '\0';
+    if (c->request_bytes > n) strcat(payload, "...");
+    if (n == 0 && c->request_bytes == 0) strcpy(payload, "-");
+    const char *row[] = {ver, fmt_time(c->recorded_ms, when, sizeof when),
+                         bytes, str_or(c->answer_status, "-"), dur, payload};
+    if (table_row(&table, row) != 0) goto nomem;
+  }
+  table_print(&table, stdout);
+  goto out;
+nomem:
+  fprintf(stderr, "impulse: %s: out of memory\n", what);
+  rc = IMP_CLI_EXIT_FAIL;
+out:
+  table_free(&table);
+  if (resp != NULL) impulse__envelope__free_unpacked(resp, NULL);
+  impulse_client_close(client);
+  return rc;
+}
+
 /* ---- top (runtime/top.c) ------------------------------------------------ */
 
 static int run_top(const cmd_t *cmd, int argc, char **argv) {
@@ -2261,6 +2360,14 @@ static const cmd_t *cmds(size_t *count) {
        "must not exist yet; the server keeps serving meanwhile. DIR is then\n"
        "a state directory: `impulse serve --state-dir DIR` restores it.\n"
        "Needs the admin token. Prints \"backup written to DIR (N bytes, T ms)\".\n"
+       "\n"},
+      {"record", run_record, "record ls NAME",
+       "list a function's recorded calls (kept for upgrades)",
+       "usage: impulse record SUBCOMMAND [ARGS...] [options]\n"
+       "\n"
+       "  record ls NAME          list the calls of NAME the server recorded\n"
+       "\n"
+       "Run `impulse record ls --help` for details.\n"
        "\n"},
       {"top", run_top, "top", "watch functions and load, refreshed live",
        "usage: impulse top [--interval S] [--once] [options]\n"

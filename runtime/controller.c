@@ -243,6 +243,7 @@ static void on_call_timer_closed(uv_handle_t *h) {
   imp_call_t *call = IMP_CONTAINER_OF(h, imp_call_t, timer);
   free(call->fwd);
   free(call->idem_key);
+  free(call->rec_req);
   free(call);
 }
 
@@ -253,6 +254,7 @@ void imp_controller_call_free(imp_call_t *call) {
 /* The caller has its answer: drop the call from its function and client. */
 static void call_finish(imp_call_t *call) {
   uv_timer_stop(&call->timer);
+  imp_rec_call_end(call);
   if (call->fnext) {
     call->fnext->fprev = call->fprev;
     call->fprev->fnext = call->fnext;
@@ -306,6 +308,7 @@ static void call_send(imp_server_t *server, imp_call_t *call,
     return;
   }
   call->sent_ns = imp_now_ns();
+  call->version = inst->version;
   uint64_t timeout = FN_TIMEOUT(server, fn);
   if (call->deadline_ms) {
     uint64_t now = imp_now_ms();
@@ -529,6 +532,7 @@ static void call_start(imp_server_t *server, imp_function_t *fn,
   fn->calls.fprev->fnext = call;
   fn->calls.fprev = call;
   fn->invocations++;
+  imp_rec_sample(server, fn, call, rest, restlen);
   imp_scaler_inflight(fn, +1);
   fn->in_flight++;
 
@@ -653,6 +657,7 @@ void imp_controller_call_done(imp_server_t *server, imp_call_t *call,
   if (call->idem_key && fn && restlen > 0 &&
       (unsigned char)rest[0] == IMP_TAG_INVOKE_OK)
     imp_idem_store(server, fn->name, call->idem_key, rest, restlen);
+  if (call->rec_req) imp_rec_done(server, call, rest, restlen);
   if (call->client && !call->client->conn.closing)
     imp_conn_send_with_id(&call->client->conn, call->client_id, rest, restlen);
   imp_metrics_call_answered(call, rest, restlen);
@@ -1448,6 +1453,7 @@ void imp_controller_delete(imp_server_t *server, imp_client_t *client,
   }
   fn->deleted = 1;
   imp_scaler_fn_forget(server, fn);
+  imp_rec_forget(server, fn->name);
   char msg[128];
   snprintf(msg, sizeof msg, "function '%s' was deleted", fn->name);
   fail_queue(fn, IMPULSE__ERROR_CODE__NOT_FOUND, msg);

@@ -122,6 +122,7 @@ static void on_frame(imp_conn_t *conn, Impulse__Envelope *env,
   case IMPULSE__ENVELOPE__BODY_INVOKE:
   case IMPULSE__ENVELOPE__BODY_LIST:
   case IMPULSE__ENVELOPE__BODY_DESCRIBE:
+  case IMPULSE__ENVELOPE__BODY_RECORD_LIST:
   case IMPULSE__ENVELOPE__BODY_PUBLISH:
   case IMPULSE__ENVELOPE__BODY_ENSURE_TOPIC:
   case IMPULSE__ENVELOPE__BODY_TRIGGER_LIST:
@@ -162,6 +163,7 @@ static void on_frame(imp_conn_t *conn, Impulse__Envelope *env,
   case IMPULSE__ENVELOPE__BODY_LIST: imp_controller_list(server, client, env); break;
   case IMPULSE__ENVELOPE__BODY_DESCRIBE: imp_controller_describe(server, client, env); break;
   case IMPULSE__ENVELOPE__BODY_SERVER_INFO: on_server_info(client, env); break;
+  case IMPULSE__ENVELOPE__BODY_RECORD_LIST: imp_rec_list_rpc(server, client, env); break;
   case IMPULSE__ENVELOPE__BODY_BACKUP: imp_backup_rpc(server, client, env); break;
   case IMPULSE__ENVELOPE__BODY_PUBLISH: imp_publish_rpc(server, client, env); break;
   case IMPULSE__ENVELOPE__BODY_ENSURE_TOPIC:

@@ -13,6 +13,7 @@
 #include "kafka.h"
 #include "metrics.h"
 #include "publish.h"
+#include "recordings.h"
 #include "store.h"
 #include "trigger.h"
 
@@ -102,6 +103,9 @@ struct imp_call_s {
   uint64_t deadline_ms;        /* overall, monotonic; 0 = none */
   int timed_out;               /* answered TIMEOUT; worker reply ignored */
   char *idem_key;              /* idempotency key, owned; NULL = none */
+  char *rec_req;               /* sampled request body (recordings.c), owned */
+  size_t rec_reqlen;
+  uint32_t version;            /* of the instance it was sent to */
   struct imp_call_s *fnext, *fprev; /* function's list of live calls */
 };
 
@@ -198,6 +202,7 @@ struct imp_function_s {
   imp_fn_metrics_t metrics;         /* outcomes and durations (metrics.c) */
   imp_call_t calls;                 /* sentinel: calls of this function */
   imp_fn_scaler_t sc;
+  imp_fn_rec_t recording;           /* recorded requests (recordings.c) */
   /* Traffic split (rec->traffic) with each version's artifact; ntraffic 0
    * = everything to rec->version (artifact_path). */
   unsigned ntraffic;
