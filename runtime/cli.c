@@ -53,7 +53,9 @@ enum {
   OPT_TARGET_CONC,
   OPT_SCALE_TO_ZERO,
   OPT_POLICY,
-  OPT_NO_PROMOTE
+  OPT_NO_PROMOTE,
+  OPT_MAX_STEP,
+  OPT_VALIDATE
 };
 
 /* The autoscaling flags of deploy and scale. */
@@ -434,6 +436,8 @@ static int run_deploy(const cmd_t *cmd, int argc, char **argv) {
       {"max", required_argument, NULL, OPT_MAX},
       IMP_CLI_AUTOSCALE_OPTIONS,
       {"no-promote", no_argument, NULL, OPT_NO_PROMOTE},
+      {"max-step", required_argument, NULL, OPT_MAX_STEP},
+      {"validate", required_argument, NULL, OPT_VALIDATE},
       IMP_CLI_COMMON_OPTIONS,
       {NULL, 0, NULL, 0}};
   conn_opts_t conn = {NULL, NULL};
@@ -473,6 +477,17 @@ static int run_deploy(const cmd_t *cmd, int argc, char **argv) {
         break;
       case OPT_NO_PROMOTE:
         no_promote = 1;
+        break;
+      case OPT_MAX_STEP:
+        bad = parse_u32(cmd, "--max-step", optarg, 1, 100, &opts.max_step_pct);
+        break;
+      case OPT_VALIDATE:
+        if (strcmp(optarg, "status") != 0 && strcmp(optarg, "exact") != 0) {
+          fprintf(stderr, "impulse deploy: --validate must be status or "
+                          "exact, not '%s'\n", optarg);
+          bad = 1;
+        }
+        opts.validate = optarg;
         break;
       default:
         if (autoscale_option(cmd, opt, optarg, &as, &bad)) break;
@@ -763,6 +778,18 @@ static void print_function(const Impulse__FunctionInfo *f) {
   printf("invocations:    %llu\n", (unsigned long long)f->invocations);
   printf("errors:         %llu\n", (unsigned long long)f->errors);
   printf("cold starts:    %llu\n", (unsigned long long)f->cold_starts);
+  if (f->upgrade && f->upgrade->record) {
+    const Impulse__UpgradeInfo *u = f->upgrade;
+    printf("upgrade:        v%u -> v%u %s", (unsigned)u->record->from_version,
+           (unsigned)u->record->to_version, u->record->state);
+    if (u->has_serving_from)
+      printf(" (%u on v%u, %u on v%u, %u out, %u validated)",
+             (unsigned)u->serving_from, (unsigned)u->record->from_version,
+             (unsigned)u->serving_to, (unsigned)u->record->to_version,
+             (unsigned)u->out_of_service, (unsigned)u->validated);
+    if (u->record->reason) printf(": %s", u->record->reason);
+    printf("\n");
+  }
   if (f->n_traffic > 0) {
     printf("traffic:       ");
     for (size_t i = 0; i < f->n_traffic; i++)
@@ -892,6 +919,70 @@ out:
 }
 
 /* ---- scale ------------------------------------------------------------- */
+
+/* ---- upgrade ----------------------------------------------------------- */
+
+static int run_upgrade(const cmd_t *cmd, int argc, char **argv) {
+  conn_opts_t conn = {NULL, NULL};
+  impulse_client_t *client = NULL;
+  Impulse__Envelope req = IMPULSE__ENVELOPE__INIT, *resp = NULL;
+  Impulse__UpgradeRequest ur = IMPULSE__UPGRADE_REQUEST__INIT;
+  char what[300];
+  int rc = simple_options(cmd, argc, argv, 2,
+                          "expected `status NAME` or `abort NAME`", &conn);
+  if (rc >= 0) return rc;
+  const char *verb = argv[optind], *name = argv[optind + 1];
+  if (strcmp(verb, "status") != 0 && strcmp(verb, "abort") != 0)
+    return usage_error(cmd, "unknown subcommand '%s': status or abort", verb);
+  snprintf(what, sizeof what, "upgrade %s %s", verb, name);
+  rc = connect_or_report(&conn, what, &client);
+  if (rc != 0) goto out;
+  ur.name = (char *)name;
+  if (strcmp(verb, "abort") == 0) {
+    ur.has_abort = 1;
+    ur.abort = 1;
+  }
+  req.body_case = IMPULSE__ENVELOPE__BODY_UPGRADE;
+  req.upgrade = &ur;
+  int status = imp_client_call_expect(client, &req,
+                                      IMPULSE__ENVELOPE__BODY_UPGRADE_OK, &resp);
+  if (status != 0) {
+    rc = report(client, status, what);
+    goto out;
+  }
+  const Impulse__UpgradeInfo *u = resp->upgrade_ok->upgrade;
+  if (u == NULL || u->record == NULL) {
+    printf("%s: no upgrade\n", name);
+    goto out;
+  }
+  const Impulse__UpgradeRecord *r = u->record;
+  printf("function:       %s\n", name);
+  printf("upgrade:        v%u -> v%u\n", (unsigned)r->from_version,
+         (unsigned)r->to_version);
+  printf("state:          %s\n", r->state);
+  printf("max step:       %u%%\n", (unsigned)r->max_step_pct);
+  printf("validate:       %s\n", str_or(r->validate, "status"));
+  if (u->has_serving_from) {
+    printf("serving:        %u on v%u, %u on v%u\n", (unsigned)u->serving_from,
+           (unsigned)r->from_version, (unsigned)u->serving_to,
+           (unsigned)r->to_version);
+    printf("out of service: %u\n", (unsigned)u->out_of_service);
+    printf("validated:      %u instances, %u recorded calls replayed\n",
+           (unsigned)u->validated, (unsigned)u->replayed);
+  }
+  if (r->has_started_ms && r->has_updated_ms)
+    printf("took:           %llu ms%s\n",
+           (unsigned long long)(r->updated_ms - r->started_ms),
+           strcmp(r->state, "running") == 0 ||
+                   strcmp(r->state, "rolling_back") == 0
+               ? " so far"
+               : "");
+  if (r->reason) printf("reason:         %s\n", r->reason);
+out:
+  if (resp != NULL) impulse__envelope__free_unpacked(resp, NULL);
+  impulse_client_close(client);
+  return rc;
+}
 
 /* ---- traffic ----------------------------------------------------------- */
 
@@ -2289,6 +2380,11 @@ static const cmd_t *cmds(size_t *count) {
        "  --max N              most instances (0-10000)\n"
        "  --no-promote         store the version without traffic (see\n"
        "                       `impulse traffic`); the function must exist\n"
+       "  --max-step PCT       rolling upgrade: share of the instances out of\n"
+       "                       service at once (1-100) [25]\n"
+       "  --validate MODE      rolling upgrade: replayed recorded calls must\n"
+       "                       succeed (status) or give the same output\n"
+       "                       (exact) [status]\n"
        IMP_CLI_AUTOSCALE_HELP},
       {"invoke", run_invoke, "invoke NAME",
        "call a function, print its response",
@@ -2321,6 +2417,17 @@ static const cmd_t *cmds(size_t *count) {
        "usage: impulse rm NAME [options]\n"
        "\n"
        "Deletes a function with all its versions and instances.\n"
+       "\n"},
+      {"upgrade", run_upgrade, "upgrade status|abort NAME",
+       "follow or abort a rolling upgrade",
+       "usage: impulse upgrade status|abort NAME [options]\n"
+       "\n"
+       "A deploy of a function with serving instances upgrades them step by\n"
+       "step (--max-step of them at a time), replaying recorded calls on\n"
+       "each new instance before it serves; a failed replay rolls every\n"
+       "upgraded instance back. `status` shows the upgrade's state and\n"
+       "progress (or the last one's outcome); `abort` rolls a running one\n"
+       "back. Needs the admin token.\n"
        "\n"},
       {"traffic", run_traffic, "traffic NAME [vN=W ...]",
        "split calls between versions",

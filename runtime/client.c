@@ -1045,6 +1045,11 @@ int impulse_deploy(impulse_client_t *client, const char *name,
     deploy.has_no_promote = 1;
     deploy.no_promote = 1;
   }
+  if (opts != NULL && opts->max_step_pct) {
+    deploy.has_max_step_pct = 1;
+    deploy.max_step_pct = opts->max_step_pct;
+  }
+  if (opts != NULL && opts->validate) deploy.validate = (char *)opts->validate;
   req.body_case = IMPULSE__ENVELOPE__BODY_DEPLOY;
   req.deploy = &deploy;
   int rc = imp_client_call_expect(client, &req,

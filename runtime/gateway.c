@@ -114,6 +114,7 @@ static void on_frame(imp_conn_t *conn, Impulse__Envelope *env,
   case IMPULSE__ENVELOPE__BODY_DELETE:
   case IMPULSE__ENVELOPE__BODY_SCALE:
   case IMPULSE__ENVELOPE__BODY_TRAFFIC:
+  case IMPULSE__ENVELOPE__BODY_UPGRADE:
   case IMPULSE__ENVELOPE__BODY_TRIGGER_CREATE:
   case IMPULSE__ENVELOPE__BODY_TRIGGER_DELETE:
   case IMPULSE__ENVELOPE__BODY_BACKUP:
@@ -160,6 +161,7 @@ static void on_frame(imp_conn_t *conn, Impulse__Envelope *env,
   case IMPULSE__ENVELOPE__BODY_DELETE: imp_controller_delete(server, client, env); break;
   case IMPULSE__ENVELOPE__BODY_SCALE: imp_controller_scale(server, client, env); break;
   case IMPULSE__ENVELOPE__BODY_TRAFFIC: imp_controller_traffic(server, client, env); break;
+  case IMPULSE__ENVELOPE__BODY_UPGRADE: imp_controller_upgrade(server, client, env); break;
   case IMPULSE__ENVELOPE__BODY_LIST: imp_controller_list(server, client, env); break;
   case IMPULSE__ENVELOPE__BODY_DESCRIBE: imp_controller_describe(server, client, env); break;
   case IMPULSE__ENVELOPE__BODY_SERVER_INFO: on_server_info(client, env); break;

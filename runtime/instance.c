@@ -542,6 +542,8 @@ static void setup_slots(imp_instance_t *inst, imp_function_t *fn,
 
 int imp_instance_load(imp_instance_t *inst, imp_function_t *fn) {
   inst->function = fn;
+  if (inst->upg_state == IMP_UPGI_DETACHED)
+    inst->upg_state = IMP_UPGI_UPGRADING;
   if (inst->state == IMP_INST_STARTING) return 0; /* sent on connect */
   uint32_t conc, mem, version;
   const char *path = imp_controller_load_target(fn, inst, &version);

@@ -75,7 +75,7 @@ void imp_scaler_fn_init(imp_server_t *server, imp_function_t *fn) {
     abort(); /* out of memory for the history ring */
   imp_pred_init(&sc->pred, NULL);
   sc->last_ns = imp_now_ns();
-  sc->saved_ms = imp_now_ms();
+  sc->saved_ms = (int64_t)imp_wall_ms();
   char *v;
   size_t vlen;
   if (imp_store_get(server->store, IMP_CF_AUTOSCALER, fn->name,
@@ -252,7 +252,8 @@ static void scale_fn(imp_server_t *server, imp_function_t *fn, int64_t now_ms,
 }
 
 void imp_scaler_tick(imp_server_t *server) {
-  int64_t now = (int64_t)imp_now_ms();
+  /* Wall clock: the forecast's daily season is indexed by UTC minute. */
+  int64_t now = (int64_t)imp_wall_ms();
   if (server->pool.cfg.refill_s == 0) imp_as_pool_init(&server->pool, NULL);
   uint32_t starts = 0;
   collect_lag(server);

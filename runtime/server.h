@@ -103,6 +103,7 @@ struct imp_call_s {
   uint64_t deadline_ms;        /* overall, monotonic; 0 = none */
   int timed_out;               /* answered TIMEOUT; worker reply ignored */
   char *idem_key;              /* idempotency key, owned; NULL = none */
+  int replay;                  /* an upgrade's replay of a recorded call */
   char *rec_req;               /* sampled request body (recordings.c), owned */
   size_t rec_reqlen;
   uint32_t version;            /* of the instance it was sent to */
@@ -155,6 +156,10 @@ struct imp_instance_s {
   uv_poll_t pidpoll;           /* adopted: readable when the process ends */
   uint64_t attach_wid;         /* Attach sent, answer pending */
   int verified;                /* adopted and its Attach was accepted */
+  int upg_state;               /* IMP_UPGI_* */
+  int upg_validated;           /* passed the upgrade's validation */
+  unsigned val_pending, val_next, val_failed; /* replay of recordings */
+  char val_reason[300];
   uint64_t load_wid;
   uint64_t started_ms;
   uint64_t ready_ms;
@@ -164,6 +169,30 @@ struct imp_instance_s {
 };
 
 /* A deployed function with its in-memory serving state. */
+/* A running rolling upgrade of a function (controller.c, "upgrades"). */
+enum { IMP_UPG_RUNNING = 1, IMP_UPG_ROLLBACK };
+enum {
+  IMP_UPGI_SERVING = 0, /* serves (or is not part of an upgrade) */
+  IMP_UPGI_DETACHED,    /* no new calls; reloads once drained */
+  IMP_UPGI_UPGRADING,   /* Load sent */
+  IMP_UPGI_VALIDATING   /* replaying recorded calls */
+};
+typedef struct imp_upgrade_s {
+  int state;                /* IMP_UPG_* */
+  uint32_t from, to;        /* versions */
+  char from_path[600], to_path[600];
+  unsigned max_step_pct;
+  int exact;                /* --validate exact */
+  char reason[300];         /* why it rolls back */
+  uint64_t started_ms;      /* monotonic */
+  unsigned validated, replayed;
+  struct imp_server_s *server;
+  struct imp_function_s *fn;
+  uv_timer_t timer;         /* runs the next step from the loop */
+  struct imp_recorded_s *recs; /* recorded calls of earlier versions */
+  size_t nrecs;
+} imp_upgrade_t;
+
 /* A function's autoscaler and the signals of the current second
  * (runtime/scaler.c). */
 typedef struct imp_fn_scaler_s {
@@ -209,6 +238,8 @@ struct imp_function_s {
   uint32_t tversion[IMP_DISPATCH_MAX_SPLIT];
   uint32_t tweight[IMP_DISPATCH_MAX_SPLIT];
   char tpath[IMP_DISPATCH_MAX_SPLIT][600];
+  imp_upgrade_t *upg;               /* running rolling upgrade, or NULL */
+  Impulse__UpgradeInfo upg_info;    /* describe's view of it */
   struct imp_function_s *next, *prev;
 };
 
@@ -298,6 +329,8 @@ const char *imp_controller_load_target(imp_function_t *fn,
 /* Whether instances of fn's `version` may serve (current, or in the split). */
 int imp_controller_version_live(const imp_function_t *fn, uint32_t version);
 void imp_controller_traffic(imp_server_t *server, imp_client_t *client,
+                            Impulse__Envelope *env);
+void imp_controller_upgrade(imp_server_t *server, imp_client_t *client,
                             Impulse__Envelope *env);
 /* Starts one more instance of fn (a warm worker when there is one). */
 int imp_controller_start_instance(imp_server_t *server, imp_function_t *fn);

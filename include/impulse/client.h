@@ -130,6 +130,8 @@ typedef struct impulse_deploy_opts_s {
   int has_scale_to_zero;       /* set to send scale_to_zero_after_s */
   const char *policy;          /* "reactive" | "predictive"; NULL = default */
   int no_promote;              /* store the version without traffic */
+  uint32_t max_step_pct;       /* rolling upgrade step; 0 = 25 % */
+  const char *validate;        /* "status" | "exact"; NULL = status */
 } impulse_deploy_opts_t;
 
 /* Uploads a function artifact (a shared object). On success *version gets

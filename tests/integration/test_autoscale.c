@@ -167,20 +167,24 @@ static void test_step_and_scale_to_zero(void **state) {
 
   /* Scale to zero after the grace. */
   uint64_t t_stop = it_now_ms();
-  unsigned instances = 1;
+  unsigned instances = 1, in_flight = 0, queued = 0;
   char reason[160] = "";
   while (it_now_ms() - t_stop < ZERO_BOUND_MS) {
     e = describe(admin);
     const Impulse__FunctionInfo *f = e->describe_ok->function;
     instances = f->instances;
+    in_flight = f->in_flight;
+    queued = f->queued;
     snprintf(reason, sizeof reason, "%s",
              f->scale_reason ? f->scale_reason : "");
     impulse__envelope__free_unpacked(e, NULL);
     if (instances == 0) break;
     it_sleep_ms(200);
   }
-  fprintf(stderr, "load stopped: 0 instances after %llu ms (%s)\n",
-          (unsigned long long)(it_now_ms() - t_stop), reason);
+  fprintf(stderr,
+          "load stopped: %u instances after %llu ms (%s; %u in flight, %u "
+          "queued)\n", instances, (unsigned long long)(it_now_ms() - t_stop),
+          reason, in_flight, queued);
   assert_int_equal(instances, 0);
   assert_non_null(strstr(reason, "scale-to-zero"));
 

@@ -413,6 +413,44 @@ static void test_unqueue_middle(void **state) {
   imp_dispatch_free(&d);
 }
 
+/* A 90/10 split: exactly 9 of 10 calls to the first version while both
+ * have free slots; all to the one that has a slot when the other has
+ * none; a weight-0 version gets nothing. */
+static void test_split_weighted(void **state) {
+  (void)state;
+  imp_dispatch_t d;
+  imp_dispatch_init(&d, 0);
+  imp_dinst_t a, b, c;
+  inst_init(&a, 0, 4, 3, 1);
+  inst_init(&b, 0, 4, 4, 1);
+  inst_init(&c, 0, 4, 5, 1);
+  assert_int_equal(imp_dispatch_add(&d, &a), 0);
+  assert_int_equal(imp_dispatch_add(&d, &b), 0);
+  assert_int_equal(imp_dispatch_add(&d, &c), 0);
+  const uint32_t v[3] = {3, 4, 5}, w[3] = {90, 10, 0};
+  imp_dispatch_set_split(&d, v, w, 3);
+  assert_true(imp_dispatch_version_live(&d, 3));
+  assert_false(imp_dispatch_version_live(&d, 5));
+  assert_false(imp_dispatch_version_live(&d, 6));
+  unsigned got[6] = {0};
+  for (int i = 0; i < 1000; i++) {
+    imp_dinst_t *p = imp_dispatch_pick(&d);
+    assert_non_null(p);
+    got[p->version]++;
+  }
+  assert_int_equal(got[3], 900);
+  assert_int_equal(got[4], 100);
+  assert_int_equal(got[5], 0);
+  /* v4 full: everything to v3. */
+  b.outstanding = 4;
+  for (int i = 0; i < 10; i++) assert_ptr_equal(imp_dispatch_pick(&d), &a);
+  /* No split: back to d.version alone. */
+  imp_dispatch_set_split(&d, NULL, NULL, 0);
+  d.version = 5;
+  assert_ptr_equal(imp_dispatch_pick(&d), &c);
+  imp_dispatch_free(&d);
+}
+
 static void test_expired(void **state) {
   (void)state;
   imp_dispatch_t d;
@@ -461,6 +499,7 @@ static void test_expired(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_least_outstanding),
+      cmocka_unit_test(test_split_weighted),
       cmocka_unit_test(test_ties_rotate),
       cmocka_unit_test(test_concurrency_limit),
       cmocka_unit_test(test_pipeline_extra),

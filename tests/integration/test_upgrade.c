@@ -1,0 +1,322 @@
+/*
+ * Integration: rolling upgrades validated with recorded calls.
+ *
+ *   20 instances, callers running, deploy v2 (--max-step 25)
+ *     -> done; every instance on v2; never more than 5 of 20 out of
+ *        service (sampled); no call failed; the wall time is printed
+ *   deploy a version that fails the recorded calls (functions/crash.c
+ *   answers them with an error), callers running
+ *     -> rolled back by itself: state failed with the reason, every
+ *        instance back on the old version, no call failed, every answer
+ *        from the old version
+ *   deploy a version with other output (functions/hello.c) with
+ *   --validate exact -> rolled back; with --validate status it passes
+ *   kill -9 of the server in the middle of an upgrade, restart
+ *     -> it resumes and finishes: state done, every instance on the new
+ *        version
+ *   another promoting deploy while an upgrade runs -> BAD_REQUEST
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include <cmocka.h>
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "client_internal.h"
+#include "harness.h"
+
+#define CALL_TIMEOUT_MS 30000u
+#define CALLERS 4
+
+static int setup(void **state) {
+  static const char *const flags[] = {"--worker-grace", "20000", NULL};
+  return it_fixture_setup(state, flags);
+}
+static int teardown(void **state) {
+  return it_fixture_teardown(state);
+}
+
+typedef struct load_s {
+  const it_server_t *server;
+  const char *function;
+  const char *payload;
+  atomic_int stop;
+  atomic_ulong ok, failed;
+  atomic_uint versions_seen; /* bit v set when version v answered */
+} load_t;
+
+static void *caller(void *arg) {
+  load_t *l = arg;
+  impulse_client_t *c = it_connect(l->server, 0, CALL_TIMEOUT_MS);
+  if (c == NULL) {
+    atomic_fetch_add(&l->failed, 1);
+    return NULL;
+  }
+  while (!atomic_load(&l->stop)) {
+    impulse_response_t *r = NULL;
+    int rc = it_invoke(c, l->function, l->payload, &r);
+    if (rc == IMPULSE_S_OK && r->status == IMPULSE_S_OK) {
+      atomic_fetch_add(&l->ok, 1);
+      if (r->version < 32) atomic_fetch_or(&l->versions_seen, 1u << r->version);
+    } else {
+      atomic_fetch_add(&l->failed, 1);
+      fprintf(stderr, "call failed: %s: %s\n", impulse_status_name(rc),
+              r && r->error ? r->error : impulse_client_error(c));
+    }
+    impulse_response_free(r);
+  }
+  impulse_client_close(c);
+  return NULL;
+}
+
+static void load_start(load_t *l, pthread_t *th, const it_server_t *s,
+                       const char *fn, const char *payload) {
+  memset(l, 0, sizeof *l);
+  l->server = s;
+  l->function = fn;
+  l->payload = payload;
+  for (int i = 0; i < CALLERS; i++)
+    assert_int_equal(pthread_create(&th[i], NULL, caller, l), 0);
+}
+
+static void load_stop(load_t *l, pthread_t *th) {
+  atomic_store(&l->stop, 1);
+  for (int i = 0; i < CALLERS; i++) pthread_join(th[i], NULL);
+}
+
+static Impulse__Envelope *describe(impulse_client_t *c, const char *name) {
+  Impulse__Envelope req = IMPULSE__ENVELOPE__INIT, *resp = NULL;
+  Impulse__DescribeRequest d = IMPULSE__DESCRIBE_REQUEST__INIT;
+  d.name = (char *)name;
+  req.body_case = IMPULSE__ENVELOPE__BODY_DESCRIBE;
+  req.describe = &d;
+  assert_int_equal(imp_client_call_expect(
+                       c, &req, IMPULSE__ENVELOPE__BODY_DESCRIBE_OK, &resp),
+                   0);
+  return resp;
+}
+
+/* Waits until `n` instances are ready. */
+static void wait_ready(impulse_client_t *c, const char *name, unsigned n) {
+  uint64_t until = it_now_ms() + 30000;
+  for (;;) {
+    Impulse__Envelope *e = describe(c, name);
+    unsigned ready = e->describe_ok->function->ready;
+    impulse__envelope__free_unpacked(e, NULL);
+    if (ready >= n) return;
+    if (it_now_ms() > until) fail_msg("%u of %u instances ready", ready, n);
+    it_sleep_ms(50);
+  }
+}
+
+/* Polls describe until the upgrade to `to` is over; returns its state and
+ * copies the reason. Tracks the most instances out of service at once. */
+static char *wait_upgrade(impulse_client_t *c, const char *name, uint32_t to,
+                          unsigned *max_out, unsigned *instances,
+                          char *reason, size_t rlen, uint64_t *took_ms) {
+  static char state[32];
+  uint64_t t0 = it_now_ms(), until = t0 + 60000;
+  *max_out = 0;
+  for (;;) {
+    Impulse__Envelope *e = describe(c, name);
+    const Impulse__FunctionInfo *f = e->describe_ok->function;
+    const Impulse__UpgradeInfo *u = f->upgrade;
+    *instances = f->instances;
+    int over = 0;
+    if (u && u->record && u->record->to_version == to) {
+      if (u->has_out_of_service && u->out_of_service > *max_out)
+        *max_out = u->out_of_service;
+      if (strcmp(u->record->state, "done") == 0 ||
+          strcmp(u->record->state, "failed") == 0) {
+        snprintf(state, sizeof state, "%s", u->record->state);
+        snprintf(reason, rlen, "%s",
+                 u->record->reason ? u->record->reason : "");
+        *took_ms = u->record->updated_ms - u->record->started_ms;
+        over = 1;
+      }
+    }
+    impulse__envelope__free_unpacked(e, NULL);
+    if (over) return state;
+    if (it_now_ms() > until) fail_msg("upgrade to v%u not over in 60 s", to);
+    it_sleep_ms(5);
+  }
+}
+
+/* Every instance of `name` is ready on `version`. */
+static void all_on(impulse_client_t *c, const char *name, uint32_t version,
+                   unsigned n) {
+  uint64_t until = it_now_ms() + 15000;
+  for (;;) {
+    Impulse__Envelope *e = describe(c, name);
+    unsigned on = 0;
+    for (size_t i = 0; i < e->describe_ok->n_instances; i++) {
+      const Impulse__InstanceInfo *ii = e->describe_ok->instances[i];
+      if (ii->version == version && strcmp(ii->state, "ready") == 0) on++;
+    }
+    size_t total = e->describe_ok->n_instances;
+    impulse__envelope__free_unpacked(e, NULL);
+    if (on >= n && on == total) return;
+    if (it_now_ms() > until)
+      fail_msg("%u of %zu instances ready on v%u", on, total, version);
+    it_sleep_ms(50);
+  }
+}
+
+static void deploy(impulse_client_t *admin, const char *name, const char *so,
+                   const impulse_deploy_opts_t *o, uint32_t want_version) {
+  char path[512];
+  it_function_path(so, path, sizeof path);
+  uint32_t v = 0;
+  assert_int_equal(it_deploy_file(admin, name, path, o, &v), 0);
+  assert_int_equal(v, want_version);
+}
+
+/* Calls that the recordings will hold. */
+static void record_calls(const it_server_t *s, const char *name,
+                         const char *payload, int n) {
+  impulse_client_t *c = it_connect(s, 0, CALL_TIMEOUT_MS);
+  assert_non_null(c);
+  for (int i = 0; i < n; i++) {
+    impulse_response_t *r = NULL;
+    assert_int_equal(it_invoke(c, name, payload, &r), IMPULSE_S_OK);
+    assert_int_equal(r->status, IMPULSE_S_OK);
+    impulse_response_free(r);
+  }
+  impulse_client_close(c);
+}
+
+static void test_upgrade_under_load_and_rollback(void **state) {
+  it_server_t *s = *state;
+  impulse_client_t *admin = it_connect(s, 1, CALL_TIMEOUT_MS);
+  assert_non_null(admin);
+  impulse_deploy_opts_t o = {0};
+  o.min_instances = 20;
+  o.has_min = 1;
+  o.max_instances = 20;
+  o.has_max = 1;
+  o.concurrency = 1;
+  o.policy = "reactive";
+  deploy(admin, "up", "echo", &o, 1);
+  wait_ready(admin, "up", 20);
+  record_calls(s, "up", "hello", 40);
+
+  load_t l;
+  pthread_t th[CALLERS];
+  load_start(&l, th, s, "up", "hello");
+  it_sleep_ms(300);
+  impulse_deploy_opts_t o2 = {0};
+  o2.max_step_pct = 25;
+  deploy(admin, "up", "echo", &o2, 2);
+  unsigned max_out = 0, n = 0;
+  char reason[512];
+  uint64_t took = 0;
+  const char *st = wait_upgrade(admin, "up", 2, &max_out, &n, reason,
+                                sizeof reason, &took);
+  fprintf(stderr, "upgrade of 20 instances: %s in %llu ms, at most %u out "
+          "of service at once\n", st, (unsigned long long)took, max_out);
+  assert_string_equal(st, "done");
+  assert_true(max_out <= 5);
+  all_on(admin, "up", 2, 20);
+  it_sleep_ms(200);
+  load_stop(&l, th);
+  fprintf(stderr, "calls during the upgrade: %lu ok, %lu failed\n",
+          atomic_load(&l.ok), atomic_load(&l.failed));
+  assert_int_equal(atomic_load(&l.failed), 0);
+
+  /* A version that fails the recorded calls: rolled back by itself. */
+  load_start(&l, th, s, "up", "hello");
+  it_sleep_ms(200);
+  deploy(admin, "up", "crash", &o2, 3);
+  st = wait_upgrade(admin, "up", 3, &max_out, &n, reason, sizeof reason,
+                    &took);
+  fprintf(stderr, "bad version: %s in %llu ms: %s\n", st,
+          (unsigned long long)took, reason);
+  assert_string_equal(st, "failed");
+  assert_non_null(strstr(reason, "failed validation"));
+  all_on(admin, "up", 2, 20);
+  load_stop(&l, th);
+  fprintf(stderr, "calls during the rollback: %lu ok, %lu failed\n",
+          atomic_load(&l.ok), atomic_load(&l.failed));
+  assert_int_equal(atomic_load(&l.failed), 0);
+  assert_int_equal(atomic_load(&l.versions_seen), 1u << 2); /* only v2 */
+
+  /* Other output: rolled back with --validate exact. */
+  impulse_deploy_opts_t o3 = {0};
+  o3.validate = "exact";
+  deploy(admin, "up", "hello", &o3, 4);
+  st = wait_upgrade(admin, "up", 4, &max_out, &n, reason, sizeof reason,
+                    &took);
+  assert_string_equal(st, "failed");
+  assert_non_null(strstr(reason, "differ"));
+  all_on(admin, "up", 2, 20);
+  impulse_client_close(admin);
+  s->test_passed = 1;
+}
+
+static void test_upgrade_resumes_after_kill9(void **state) {
+  it_server_t *s = *state;
+  impulse_client_t *admin = it_connect(s, 1, CALL_TIMEOUT_MS);
+  assert_non_null(admin);
+  impulse_deploy_opts_t o = {0};
+  o.min_instances = 6;
+  o.has_min = 1;
+  o.max_instances = 6;
+  o.has_max = 1;
+  o.concurrency = 1;
+  o.policy = "reactive";
+  deploy(admin, "slow", "hang", &o, 1);
+  wait_ready(admin, "slow", 6);
+  record_calls(s, "slow", "20", 32); /* 20 ms each: replays take a while */
+
+  impulse_deploy_opts_t o2 = {0};
+  o2.max_step_pct = 10; /* one instance at a time */
+  deploy(admin, "slow", "hang", &o2, 2);
+  /* Another promoting deploy meanwhile is refused. */
+  char path[512];
+  it_function_path("hang", path, sizeof path);
+  assert_int_equal(it_deploy_file(admin, "slow", path, &o2, NULL),
+                   IMPULSE_S_BAD_REQUEST);
+  /* Wait until it is under way, then kill the server alone. */
+  uint64_t until = it_now_ms() + 20000;
+  for (;;) {
+    Impulse__Envelope *e = describe(admin, "slow");
+    const Impulse__UpgradeInfo *u = e->describe_ok->function->upgrade;
+    int going = u && u->has_validated && u->validated >= 1;
+    impulse__envelope__free_unpacked(e, NULL);
+    if (going) break;
+    assert_true(it_now_ms() < until);
+    it_sleep_ms(10);
+  }
+  impulse_client_close(admin);
+  it_server_kill9_server_only(s);
+  assert_int_equal(it_server_restart(s), 0);
+  admin = it_connect(s, 1, CALL_TIMEOUT_MS);
+  assert_non_null(admin);
+  unsigned max_out = 0, n = 0;
+  char reason[512];
+  uint64_t took = 0;
+  const char *st = wait_upgrade(admin, "slow", 2, &max_out, &n, reason,
+                                sizeof reason, &took);
+  fprintf(stderr, "upgrade after kill -9 and restart: %s (%s)\n", st, reason);
+  assert_string_equal(st, "done");
+  all_on(admin, "slow", 2, 6);
+  impulse_client_close(admin);
+  s->test_passed = 1;
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test_setup_teardown(test_upgrade_under_load_and_rollback,
+                                      setup, teardown),
+      cmocka_unit_test_setup_teardown(test_upgrade_resumes_after_kill9, setup,
+                                      teardown),
+  };
+  return cmocka_run_group_tests_name("integration_upgrade", tests, NULL, NULL);
+}
