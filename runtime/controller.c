@@ -1016,8 +1016,35 @@ static void traffic_rebalance(imp_server_t *server, imp_function_t *fn) {
           IMP_CONTAINER_OF(fn->dispatch.inst[i], imp_instance_t, d);
       found = inst->version == fn->tversion[e] && !inst->stop_when_drained;
     }
-    if (!found && fn->instances < FN_MAX(server, fn))
+    if (found) continue;
+    /* Another version with two or more instances gives one up (it reloads
+     * the missing version), so the count stays what the autoscaler wants;
+     * else one more is started. */
+    imp_instance_t *give = NULL;
+    for (size_t i = 0; i < fn->dispatch.count && give == NULL; i++) {
+      imp_instance_t *inst =
+          IMP_CONTAINER_OF(fn->dispatch.inst[i], imp_instance_t, d);
+      if (inst->state != IMP_INST_READY || inst->stop_when_drained) continue;
+      unsigned same = 0;
+      for (size_t j = 0; j < fn->dispatch.count; j++) {
+        imp_instance_t *o =
+            IMP_CONTAINER_OF(fn->dispatch.inst[j], imp_instance_t, d);
+        if (!o->stop_when_drained && o->version == inst->version) same++;
+      }
+      if (same >= 2) give = inst;
+    }
+    if (give != NULL) {
+      give->state = IMP_INST_DRAINING;
+      give->d.ready = 0;
+      if (give->d.outstanding == 0) {
+        imp_controller_mark_starting(fn, give, 1);
+        imp_instance_load(give, fn);
+      } else {
+        give->reload_when_drained = 1;
+      }
+    } else if (fn->instances < FN_MAX(server, fn)) {
       start_instance(server, fn);
+    }
   }
   pump(server, fn);
 }

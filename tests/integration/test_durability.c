@@ -458,8 +458,27 @@ static void test_workers_reattached_after_kill9(void **state) {
   o.min_instances = 2;
   o.has_min = 1;
   o.concurrency = 1;
+  o.policy = "reactive";
   assert_int_equal(it_deploy_file(admin, "echo", path, &o, NULL), 0);
+  /* A second version sharing the traffic, and a trigger: none of it may
+   * be lost. */
+  impulse_deploy_opts_t np = {0};
+  np.no_promote = 1;
+  assert_int_equal(it_deploy_file(admin, "echo", path, &np, NULL), 0);
   impulse_client_close(admin);
+  it_cli_t r;
+  assert_int_equal(CLI(&r, NULL, "traffic", "echo", "v1=50", "v2=50", "--addr",
+                       s->addr, "--token", s->token),
+                   0);
+  assert_int_equal(r.status, 0);
+  it_cli_free(&r);
+  assert_int_equal(CLI(&r, NULL, "trigger", "create", "chaos", "--topic",
+                       "chaos-events", "--function", "echo", "--addr",
+                       s->addr, "--token", s->token),
+                   0);
+  if (r.status != 0) fprintf(stderr, "trigger create: %s", r.err);
+  assert_int_equal(r.status, 0);
+  it_cli_free(&r);
   int before[8], after[8];
   size_t nb = 0;
   uint64_t until = it_now_ms() + 15000;
@@ -499,6 +518,18 @@ static void test_workers_reattached_after_kill9(void **state) {
   size_t na = echo_pids(s, after, 8);
   assert_int_equal(na, 2);
   for (size_t i = 0; i < 2; i++) assert_int_equal(after[i], before[i]);
+  /* Versions, weights and the trigger came back with the restart. */
+  assert_int_equal(CLI(&r, NULL, "traffic", "echo", "--addr", s->addr,
+                       "--token", s->token),
+                   0);
+  assert_int_equal(r.status, 0);
+  assert_non_null(strstr(r.out, "v1=50 v2=50"));
+  it_cli_free(&r);
+  assert_int_equal(
+      CLI(&r, NULL, "trigger", "ls", "--addr", s->addr, "--token", s->token), 0);
+  assert_int_equal(r.status, 0);
+  assert_non_null(strstr(r.out, "chaos"));
+  it_cli_free(&r);
   s->test_passed = 1;
 }
 
