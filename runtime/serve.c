@@ -144,6 +144,49 @@ static void on_tick(uv_timer_t *t) {
   imp_controller_tick(server);
 }
 
+/* Ready once restored: every function has its min instances serving (the
+ * re-attached or recreated ones), or READY_WAIT_MS passed. Until then
+ * ServerInfo.ready, /readyz and the ready file say not yet (calls are
+ * served all the same). */
+#define READY_WAIT_MS 15000u
+
+static int write_ready_file(const char *path, imp_server_t *server);
+
+static int restored(imp_server_t *server) {
+  for (imp_function_t *fn = server->functions.next; fn != &server->functions;
+       fn = fn->next) {
+    if (fn->deleted) continue;
+    unsigned min = fn->rec->config && fn->rec->config->has_min_instances
+                       ? fn->rec->config->min_instances
+                       : 0;
+    unsigned ready = 0;
+    for (size_t i = 0; i < fn->dispatch.count; i++)
+      if (fn->dispatch.inst[i]->ready) ready++;
+    if (ready < min) return 0;
+  }
+  return 1;
+}
+
+static void on_ready_check(uv_timer_t *t) {
+  imp_server_t *server = t->data;
+  uint64_t waited = imp_now_ms() - server->started_ms;
+  int done = restored(server);
+  if (!done && waited < READY_WAIT_MS && !server->stopping) return;
+  uv_timer_stop(t);
+  if (server->stopping) return;
+  server->ready = 1;
+  if (done)
+    IMP_LOG(IMP_LOG_INFO, "ready: %u function%s restored with their min "
+            "instances in %llu ms", server->nfunctions,
+            server->nfunctions == 1 ? "" : "s", (unsigned long long)waited);
+  else
+    IMP_LOG(IMP_LOG_WARN, "ready after %u ms without every function's min "
+            "instances (see the log above for why)", READY_WAIT_MS);
+  const imp_config_t *cfg = &server->cfg;
+  if (cfg->ready_file[0] && write_ready_file(cfg->ready_file, server) != 0)
+    IMP_LOG(IMP_LOG_WARN, "cannot write ready file %s", cfg->ready_file);
+}
+
 static void kill_stragglers(uv_timer_t *t) {
   imp_server_t *server = t->data;
   for (imp_instance_t *i = server->instances.next; i != &server->instances;
@@ -200,6 +243,8 @@ static void on_signal(uv_signal_t *sig, int signum) {
           signum, imp_controller_in_flight(server));
   uv_timer_stop(&server->tick);
   uv_close((uv_handle_t *)&server->tick, NULL);
+  uv_timer_stop(&server->ready_timer);
+  uv_close((uv_handle_t *)&server->ready_timer, NULL);
   uv_close((uv_handle_t *)&server->pool_timer, NULL);
   imp_gateway_stop_listening(server);
   imp_http_stop_listening(server);
@@ -534,15 +579,16 @@ int imp_serve_main(int argc, char **argv) {
   server->tick.data = server;
   uv_timer_start(&server->tick, on_tick, 1000, 1000);
 
-  server->ready = 1;
   IMP_LOG(IMP_LOG_INFO, "impulse %s serving on %s:%d (state %s, warm pool %u, pid %d)",
           IMPULSE_VERSION, cfg->listen_host, cfg->listen_port, cfg->state_dir,
           cfg->warm_pool, (int)getpid());
   if (cfg->http_port >= 0)
     IMP_LOG(IMP_LOG_INFO, "HTTP on http://%s:%d (/function/NAME, /topics/TOPIC, "
             "/metrics, /api/state)", cfg->http_host, cfg->http_port);
-  if (cfg->ready_file[0] && write_ready_file(cfg->ready_file, server) != 0)
-    IMP_LOG(IMP_LOG_WARN, "cannot write ready file %s", cfg->ready_file);
+  uv_timer_init(server->loop, &server->ready_timer);
+  server->ready_timer.data = server;
+  uv_unref((uv_handle_t *)&server->ready_timer);
+  uv_timer_start(&server->ready_timer, on_ready_check, 0, 10);
 
   uv_run(server->loop, UV_RUN_DEFAULT);
 

@@ -253,6 +253,7 @@ struct imp_server_s {
   uv_tcp_t listener;
   uv_signal_t sigint, sigterm;
   uv_timer_t tick;
+  uv_timer_t ready_timer;           /* until restored (serve.c) */
   char token[65];
   char exe[600];
   char worker_exe[600];            /* impulse-worker, or exe itself */
