@@ -476,6 +476,34 @@ static void collect_functions(imp_metrics_writer_t *w, void *arg) {
     imp_metrics_sample(w, "impulse_autoscaler_panic", l, 1,
                        fn->sc.decision.panic ? 1 : 0);
   }
+
+  imp_metrics_family(w, "impulse_upgrade_state", IMP_METRIC_GAUGE,
+                     "Rolling upgrade of the function: 0 none running, 1 "
+                     "running, 2 rolling back.");
+  EACH_FN {
+    imp_label_t l[1] = {{"function", fn->name}};
+    imp_metrics_sample(w, "impulse_upgrade_state", l, 1,
+                       fn->upg == NULL                     ? 0
+                       : fn->upg->state == IMP_UPG_RUNNING ? 1
+                                                           : 2);
+  }
+  imp_metrics_family(w, "impulse_upgrade_versions", IMP_METRIC_GAUGE,
+                     "Serving instances per version during a rolling "
+                     "upgrade.");
+  EACH_FN {
+    if (fn->upg == NULL) continue;
+    uint32_t vs[2] = {fn->upg->from, fn->upg->to};
+    for (int k = 0; k < 2; k++) {
+      unsigned n = 0;
+      for (size_t i = 0; i < fn->dispatch.count; i++)
+        if (fn->dispatch.inst[i]->ready && fn->dispatch.inst[i]->version == vs[k])
+          n++;
+      char vb[16];
+      snprintf(vb, sizeof vb, "%u", vs[k]);
+      imp_label_t l[2] = {{"function", fn->name}, {"version", vb}};
+      imp_metrics_sample(w, "impulse_upgrade_versions", l, 2, n);
+    }
+  }
 #undef EACH_FN
 
   unsigned warm = 0;
