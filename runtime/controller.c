@@ -326,6 +326,10 @@ static void call_send(imp_server_t *server, imp_call_t *call,
   }
   call->sent_ns = imp_now_ns();
   call->version = inst->version;
+  /* Calls ahead of this one on the instance (pipelined): its latency is
+   * that many service times, not one (see imp_controller_call_done). */
+  uint32_t conc = inst->d.concurrency ? inst->d.concurrency : 1;
+  call->lat_div = 1 + (inst->d.outstanding > 0 ? inst->d.outstanding - 1 : 0) / conc;
   uint64_t timeout = FN_TIMEOUT(server, fn);
   if (call->deadline_ms) {
     uint64_t now = imp_now_ms();
@@ -644,8 +648,14 @@ static void deliver_internal(imp_call_t *call, const char *rest,
 /* Turns pipelining to instances on or off from the calls' latency. */
 static void track_latency(imp_server_t *server, imp_function_t *fn,
                           uint64_t us) {
-  /* Moving average with weight 1/8; integer, one multiply. */
-  fn->ewma_us = fn->ewma_us ? (fn->ewma_us * 7 + us) / 8 : us;
+  /* The least latency of each window of calls: the handler's own time,
+   * without what the loop or the worker's queue added (a busy loop makes
+   * every mean look slow, and turning pipelining off then would lower the
+   * throughput and lengthen the queue further). */
+  if (fn->win_n == 0 || us < fn->win_min_us) fn->win_min_us = us;
+  if (++fn->win_n < IMP_FAST_WINDOW) return;
+  fn->win_n = 0;
+  fn->ewma_us = fn->win_min_us;
   int fast = fn->fast ? fn->ewma_us < IMP_FAST_OFF_US
                       : fn->ewma_us < IMP_FAST_ON_US;
   if (fast == fn->fast) return;
@@ -671,7 +681,12 @@ void imp_controller_call_done(imp_server_t *server, imp_call_t *call,
   if (restlen > 0 && (unsigned char)rest[0] == IMP_TAG_ERROR && fn)
     fn->errors++;
   if (fn && !fn->deleted) {
-    uint64_t us = (imp_now_ns() - call->sent_ns) / 1000;
+    /* The service time: the latency shared by the calls that were queued
+     * in the worker ahead of this one. Measuring the whole latency would
+     * turn pipelining off under load (the queue makes it long), which
+     * lowers throughput and lengthens the queue: a collapse. */
+    uint64_t us = (imp_now_ns() - call->sent_ns) / 1000 /
+                  (call->lat_div ? call->lat_div : 1);
     track_latency(server, fn, us);
     fn->sc.completions++;
     fn->sc.dur_sum_ms += (double)us / 1000.0;

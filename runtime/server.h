@@ -58,7 +58,9 @@ typedef struct imp_config_s {
  * Pipelining to instances. A call to a fast handler costs less than the
  * round trip between the gateway and the worker, so sending only when a
  * handler is free leaves instances idle half the time. While a function's
- * recent calls complete quickly (moving average below FAST_ON_US), each
+ * recent calls complete quickly (the least latency of each window of
+ * IMP_FAST_WINDOW calls, divided by the calls queued ahead in the worker,
+ * below FAST_ON_US), each
  * instance may hold IMP_PIPELINE_EXTRA(concurrency) calls queued in the
  * worker beyond its concurrency; above FAST_OFF_US the gateway goes back to
  * sending only to free handlers, so a slow function's callers wait in the
@@ -68,6 +70,7 @@ typedef struct imp_config_s {
 #define IMP_PIPELINE_EXTRA(conc) ((conc) > 16 ? (conc) : 16u)
 #define IMP_FAST_ON_US 500
 #define IMP_FAST_OFF_US 2000
+#define IMP_FAST_WINDOW 32
 
 /* A client connection on the RPC port. */
 struct imp_client_s {
@@ -104,6 +107,7 @@ struct imp_call_s {
   int timed_out;               /* answered TIMEOUT; worker reply ignored */
   char *idem_key;              /* idempotency key, owned; NULL = none */
   int replay;                  /* an upgrade's replay of a recorded call */
+  uint32_t lat_div;            /* 1 + calls ahead of it on the instance */
   char *rec_req;               /* sampled request body (recordings.c), owned */
   size_t rec_reqlen;
   uint32_t version;            /* of the instance it was sent to */
@@ -227,7 +231,9 @@ struct imp_function_s {
   unsigned in_flight;
   int deleted;
   int fast;                         /* pipelining on (see IMP_PIPELINE_EXTRA) */
-  uint64_t ewma_us;                 /* moving average of call latency */
+  uint64_t ewma_us;                 /* least latency of the last window */
+  uint64_t win_min_us;              /* least latency in the current window */
+  unsigned win_n;                   /* calls in the current window */
   imp_fn_metrics_t metrics;         /* outcomes and durations (metrics.c) */
   imp_call_t calls;                 /* sentinel: calls of this function */
   imp_fn_scaler_t sc;
