@@ -173,7 +173,7 @@ struct imp_instance_s {
 };
 
 /* A deployed function with its in-memory serving state. */
-/* A running rolling upgrade of a function (controller.c, "upgrades"). */
+/* A running rolling upgrade of a function (upgrade.c). */
 enum { IMP_UPG_RUNNING = 1, IMP_UPG_ROLLBACK };
 enum {
   IMP_UPGI_SERVING = 0, /* serves (or is not part of an upgrade) */
