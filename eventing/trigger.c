@@ -37,6 +37,7 @@
 
 #define TICK_MS 100            /* commits, deadlines, close polling */
 #define DRAIN_BATCH 2048       /* records per wake-up before yielding */
+#define QUEUE_ROOM 64          /* calls a trigger lets wait in a function's queue */
 #define MAX_RECORD_HEADERS 100 /* more makes a record undeliverable */
 #define MAX_REPLY_HEADERS 32
 #define REVOKE_WAIT_MS 5000  /* in-flight calls of revoked partitions */
@@ -162,6 +163,8 @@ struct trigger_s {
   int ordering;
   unsigned max_in_flight, max_retries, backoff_initial, backoff_max;
   unsigned window; /* records kept per partition before pausing */
+  int waiting;     /* stopped starting records: the function's queue is full */
+  int repump;      /* woken: start records on the next service */
   char ce_source[300];
   int state;   /* T_* */
   int refs;    /* list + records + open handles */
@@ -1020,14 +1023,36 @@ static void part_pump(part_t *part) {
   if (part->stopping || trigger->ordering == ORD_KEY) return;
   unsigned limit =
       trigger->ordering == ORD_PARTITION ? 1 : trigger->max_in_flight;
+  /* Calls waiting in the function's queue cost a copy and a timer each and
+   * help nobody: start only as many as keep it short, and be woken when
+   * the function frees slots (imp_triggers_wake). */
+  long budget = imp_controller_queue_room(trigger->triggers->server,
+                                          trigger->spec->function,
+                                          QUEUE_ROOM);
   while (part->active < limit && part->cursor < part->track.tail) {
+    if (budget <= 0) {
+      trigger->waiting = 1;
+      break;
+    }
     if (part->cursor < part->track.head) {
       part->cursor = part->track.head;
       continue;
     }
     rec_t *rec = imp_track_at(&part->track, part->cursor++)->item;
-    if (rec != NULL && rec->state == R_WAITING) rec_start(rec);
+    if (rec != NULL && rec->state == R_WAITING) {
+      rec_start(rec);
+      budget--;
+    }
   }
+}
+
+void imp_triggers_wake(imp_triggers_t *triggers, const char *function) {
+  for (trigger_t *t = triggers->list.next; t != &triggers->list; t = t->next)
+    if (t->waiting && strcmp(t->spec->function, function) == 0) {
+      t->waiting = 0;
+      t->repump = 1;
+      trigger_kick(t);
+    }
 }
 
 static void part_check_resume(part_t *part) {
@@ -1552,6 +1577,11 @@ static void close_queue_drain(trigger_t *trigger) {
 static void trigger_service(trigger_t *trigger) {
   if (trigger->state == T_CLOSED) return;
   trigger->refs++; /* a callback below may drop the last other reference */
+  if (trigger->repump && trigger->state == T_RUNNING) {
+    trigger->repump = 0;
+    for (size_t i = 0; i < trigger->nparts; i++)
+      if (trigger->parts[i] != NULL) part_pump(trigger->parts[i]);
+  }
   if (trigger->rk != NULL && trigger->state < T_CLOSING) {
     int n = 0;
     rd_kafka_message_t *msg;
@@ -1597,6 +1627,12 @@ static void trigger_kick(trigger_t *trigger) {
 
 static void on_tick(uv_timer_t *t) {
   trigger_t *trigger = IMP_CONTAINER_OF(t, trigger_t, tick);
+  /* A wake-up can be missed (slots freed by a crash or a timeout): look
+   * again at least every tick. */
+  if (trigger->waiting) {
+    trigger->waiting = 0;
+    trigger->repump = 1;
+  }
   trigger_commit(trigger, 0);
   trigger_service(trigger);
 }

@@ -34,6 +34,10 @@ void imp_triggers_list(imp_triggers_t *t, struct imp_client_s *client,
 void imp_triggers_describe(imp_triggers_t *t, struct imp_client_s *client,
                            Impulse__Envelope *env);
 
+/* The function's instances freed slots: triggers that stopped starting
+ * records for lack of room (imp_controller_queue_room) start again. */
+void imp_triggers_wake(imp_triggers_t *t, const char *function);
+
 /* Calls cb once per trigger with what `impulse trigger describe` shows
  * (spec, state, counters, the partitions this server holds); `info` and
  * everything it points to are borrowed for the call. cb must not create or

@@ -380,8 +380,25 @@ static void pump(imp_server_t *server, imp_function_t *fn) {
   }
 }
 
+/* Triggers that stopped starting records for fn start again. */
+static void wake_triggers(imp_server_t *server, imp_function_t *fn) {
+  if (!fn->trigger_waiting || server->triggers == NULL) return;
+  fn->trigger_waiting = 0;
+  imp_triggers_wake(server->triggers, fn->name);
+}
+
 void imp_controller_slot_freed(imp_server_t *server, imp_function_t *fn) {
   if (fn->dispatch.queued) pump(server, fn);
+  wake_triggers(server, fn);
+}
+
+long imp_controller_queue_room(imp_server_t *server, const char *function,
+                               long room) {
+  imp_function_t *fn = fn_find(server, function);
+  if (fn == NULL) return room; /* the invocation answers NOT_FOUND */
+  fn->trigger_waiting = 1;
+  return (long)imp_dispatch_free_slots(&fn->dispatch) + room -
+         (long)fn->dispatch.queued;
 }
 
 /* ---- idempotency --------------------------------------------------------- */
@@ -718,6 +735,7 @@ void imp_controller_instance_ready(imp_server_t *server, imp_instance_t *inst) {
           (unsigned long long)inst->id, fn->name, inst->version,
           (unsigned long long)(inst->ready_ms - inst->started_ms));
   pump(server, fn);
+  wake_triggers(server, fn);
 }
 
 static void fail_queue(imp_function_t *fn, int code, const char *msg) {

@@ -228,6 +228,7 @@ struct imp_function_s {
   uint64_t invocations, errors, cold_starts;
   uint64_t idempotent_hits;         /* answered from the idempotency store */
   uint64_t warm_starts;             /* instances started from the warm pool */
+  int trigger_waiting;              /* a trigger waits for room (queue_room) */
   unsigned in_flight;
   int deleted;
   int fast;                         /* pipelining on (see IMP_PIPELINE_EXTRA) */
@@ -333,6 +334,11 @@ int imp_scaler_policy_valid(const char *s);
 const char *imp_controller_load_target(imp_function_t *fn,
                                        const imp_instance_t *inst,
                                        uint32_t *version);
+/* How many more calls may be sent to `function` without more than `room`
+ * waiting in its queue (<= 0: none); the trigger broker asks before it
+ * starts records, and is woken with imp_triggers_wake() when slots free. */
+long imp_controller_queue_room(imp_server_t *server, const char *function,
+                               long room);
 /* Whether instances of fn's `version` may serve (current, or in the split). */
 int imp_controller_version_live(const imp_function_t *fn, uint32_t version);
 void imp_controller_traffic(imp_server_t *server, imp_client_t *client,
