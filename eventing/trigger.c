@@ -1031,6 +1031,9 @@ static void part_pump(part_t *part) {
                                           QUEUE_ROOM);
   while (part->active < limit && part->cursor < part->track.tail) {
     if (budget <= 0) {
+      if (!trigger->waiting)
+        imp_controller_want_room(trigger->triggers->server,
+                                 trigger->spec->function);
       trigger->waiting = 1;
       break;
     }

@@ -392,11 +392,15 @@ void imp_controller_slot_freed(imp_server_t *server, imp_function_t *fn) {
   wake_triggers(server, fn);
 }
 
+void imp_controller_want_room(imp_server_t *server, const char *function) {
+  imp_function_t *fn = fn_find(server, function);
+  if (fn != NULL) fn->trigger_waiting = 1;
+}
+
 long imp_controller_queue_room(imp_server_t *server, const char *function,
                                long room) {
   imp_function_t *fn = fn_find(server, function);
   if (fn == NULL) return room; /* the invocation answers NOT_FOUND */
-  fn->trigger_waiting = 1;
   return (long)imp_dispatch_free_slots(&fn->dispatch) + room -
          (long)fn->dispatch.queued;
 }
@@ -923,6 +927,53 @@ static void merge_config(Impulse__FunctionConfig *out,
 
 /* ---- traffic split ---------------------------------------------------------- */
 
+int imp_ctl_version_lookup(imp_server_t *server, const char *name,
+                          uint32_t version, Impulse__VersionRecord **out,
+                          char *path, size_t pathlen) {
+  char vkey[80], *v;
+  size_t vlen;
+  size_t kl = imp_store_version_key(name, version, vkey);
+  int rc = imp_store_get(server->store, IMP_CF_VERSIONS, vkey, kl, &v, &vlen);
+  if (rc != 0) return rc;
+  Impulse__VersionRecord *vr =
+      impulse__version_record__unpack(NULL, vlen, (uint8_t *)v);
+  free(v);
+  if (vr == NULL) return IMP_ESTORE;
+  rc = ensure_artifact_file(server, vr->sha256, path, pathlen);
+  if (rc != 0 || out == NULL)
+    impulse__version_record__free_unpacked(vr, NULL);
+  else
+    *out = vr;
+  return rc;
+}
+
+void imp_ctl_set_current(imp_server_t *server, imp_function_t *fn,
+                         uint32_t version) {
+  Impulse__VersionRecord *vr = NULL;
+  char path[600];
+  if (imp_ctl_version_lookup(server, fn->name, version, &vr, path,
+                             sizeof path) == 0) {
+    impulse__version_record__free_unpacked(fn->vrec, NULL);
+    fn->vrec = vr;
+    snprintf(fn->artifact_path, sizeof fn->artifact_path, "%s", path);
+  }
+  fn->dispatch.version = version;
+}
+
+void imp_ctl_drain_reload(imp_function_t *fn, imp_instance_t *inst) {
+  inst->state = IMP_INST_DRAINING;
+  inst->d.ready = 0;
+  if (inst->d.outstanding == 0) {
+    imp_controller_mark_starting(fn, inst, 1);
+    imp_instance_load(inst, fn);
+  } else {
+    /* Counted as starting only once its reload is sent, so calls that
+     * queue meanwhile start new instances (up to max) instead of waiting
+     * for a long call to finish. */
+    inst->reload_when_drained = 1;
+  }
+}
+
 int imp_controller_version_live(const imp_function_t *fn, uint32_t version) {
   if (fn->upg) return version == fn->upg->from || version == fn->upg->to;
   return imp_dispatch_version_live(&fn->dispatch, version);
@@ -976,21 +1027,12 @@ static int traffic_apply(imp_server_t *server, imp_function_t *fn,
   unsigned n = 0;
   for (size_t i = 0; i < rec->n_traffic && n < IMP_DISPATCH_MAX_SPLIT; i++) {
     const Impulse__TrafficWeight *w = rec->traffic[i];
-    char vkey[80], *v;
-    size_t vlen;
-    size_t kl = imp_store_version_key(fn->name, w->version, vkey);
-    if (imp_store_get(server->store, IMP_CF_VERSIONS, vkey, kl, &v, &vlen) !=
-        0) {
+    int rc = imp_ctl_version_lookup(server, fn->name, w->version, NULL,
+                                    paths[n], sizeof paths[n]);
+    if (rc == -ENOENT) {
       snprintf(err, errlen, "%s has no version %u", fn->name, w->version);
-      return -ENOENT;
+      return rc;
     }
-    Impulse__VersionRecord *vr =
-        impulse__version_record__unpack(NULL, vlen, (uint8_t *)v);
-    free(v);
-    int rc = vr ? ensure_artifact_file(server, vr->sha256, paths[n],
-                                       sizeof paths[n])
-                : IMP_ESTORE;
-    if (vr) impulse__version_record__free_unpacked(vr, NULL);
     if (rc != 0) {
       snprintf(err, errlen, "artifact of %s version %u: %s", fn->name,
                w->version, imp_strerror(rc));
@@ -1020,14 +1062,7 @@ static void traffic_rebalance(imp_server_t *server, imp_function_t *fn) {
     if (inst->state != IMP_INST_READY ||
         imp_controller_version_live(fn, inst->version))
       continue;
-    inst->state = IMP_INST_DRAINING;
-    inst->d.ready = 0;
-    if (inst->d.outstanding == 0) {
-      imp_controller_mark_starting(fn, inst, 1);
-      imp_instance_load(inst, fn);
-    } else {
-      inst->reload_when_drained = 1;
-    }
+    imp_ctl_drain_reload(fn, inst);
   }
   if (fn->instances == 0) return;
   for (unsigned e = 0; e < fn->ntraffic; e++) {
@@ -1056,14 +1091,7 @@ static void traffic_rebalance(imp_server_t *server, imp_function_t *fn) {
       if (same >= 2) give = inst;
     }
     if (give != NULL) {
-      give->state = IMP_INST_DRAINING;
-      give->d.ready = 0;
-      if (give->d.outstanding == 0) {
-        imp_controller_mark_starting(fn, give, 1);
-        imp_instance_load(give, fn);
-      } else {
-        give->reload_when_drained = 1;
-      }
+      imp_ctl_drain_reload(fn, give);
     } else if (fn->instances < FN_MAX(server, fn)) {
       start_instance(server, fn);
     }
@@ -1195,23 +1223,7 @@ void imp_controller_traffic(imp_server_t *server, imp_client_t *client,
   impulse__function_record__free_unpacked(fn->rec, NULL);
   fn->rec = nrec;
   if (single) {
-    /* The current version changed: its record and artifact. */
-    char vkey[80], *v;
-    size_t vlen;
-    size_t kl = imp_store_version_key(fn->name, single, vkey);
-    if (imp_store_get(server->store, IMP_CF_VERSIONS, vkey, kl, &v, &vlen) ==
-        0) {
-      Impulse__VersionRecord *vr =
-          impulse__version_record__unpack(NULL, vlen, (uint8_t *)v);
-      free(v);
-      if (vr) {
-        impulse__version_record__free_unpacked(fn->vrec, NULL);
-        fn->vrec = vr;
-        ensure_artifact_file(server, vr->sha256, fn->artifact_path,
-                             sizeof fn->artifact_path);
-      }
-    }
-    fn->dispatch.version = single;
+    imp_ctl_set_current(server, fn, single);
   }
   traffic_apply(server, fn, fn->rec, err, sizeof err);
   IMP_LOG(IMP_LOG_INFO, "traffic of %s: %s", fn->name,
@@ -1345,19 +1357,7 @@ static void commit_deploy(imp_server_t *server, pending_deploy_t *pd) {
      * as their in-flight calls are done. */
     for (size_t i = 0; i < fn->dispatch.count; i++) {
       imp_instance_t *inst = IMP_CONTAINER_OF(fn->dispatch.inst[i], imp_instance_t, d);
-      if (inst->state == IMP_INST_READY) {
-        inst->state = IMP_INST_DRAINING;
-        inst->d.ready = 0;
-        if (inst->d.outstanding == 0) {
-          imp_controller_mark_starting(fn, inst, 1);
-          imp_instance_load(inst, fn);
-        } else {
-          /* Counted as starting only once its reload is sent, so calls
-           * that queue meanwhile start new instances (up to max) instead
-           * of waiting for a long call to finish. */
-          inst->reload_when_drained = 1;
-        }
-      }
+      if (inst->state == IMP_INST_READY) imp_ctl_drain_reload(fn, inst);
     }
   }
   if (promote)

@@ -339,6 +339,9 @@ const char *imp_controller_load_target(imp_function_t *fn,
  * starts records, and is woken with imp_triggers_wake() when slots free. */
 long imp_controller_queue_room(imp_server_t *server, const char *function,
                                long room);
+/* A trigger stopped for lack of room in `function`: wake it when slots
+ * free (so completions of functions no trigger waits for cost nothing). */
+void imp_controller_want_room(imp_server_t *server, const char *function);
 /* Whether instances of fn's `version` may serve (current, or in the split). */
 int imp_controller_version_live(const imp_function_t *fn, uint32_t version);
 void imp_controller_traffic(imp_server_t *server, imp_client_t *client,

@@ -48,27 +48,6 @@ void imp_upg_weights(imp_function_t *fn) {
   imp_dispatch_set_split(&fn->dispatch, v, w, 2);
 }
 
-/* Reads a version's record and artifact path; 0 or a negative error. */
-static int version_lookup(imp_server_t *server, const char *name,
-                          uint32_t version, Impulse__VersionRecord **out,
-                          char *path, size_t pathlen) {
-  char vkey[80], *v;
-  size_t vlen;
-  size_t kl = imp_store_version_key(name, version, vkey);
-  int rc = imp_store_get(server->store, IMP_CF_VERSIONS, vkey, kl, &v, &vlen);
-  if (rc != 0) return rc;
-  Impulse__VersionRecord *vr =
-      impulse__version_record__unpack(NULL, vlen, (uint8_t *)v);
-  free(v);
-  if (vr == NULL) return IMP_ESTORE;
-  rc = imp_ctl_ensure_artifact(server, vr->sha256, path, pathlen);
-  if (rc != 0 || out == NULL)
-    impulse__version_record__free_unpacked(vr, NULL);
-  else
-    *out = vr;
-  return rc;
-}
-
 /* Stores the upgrade's state (and the function's current version) with one
  * synced write. */
 static void imp_upg_persist(imp_server_t *server, imp_function_t *fn,
@@ -202,28 +181,15 @@ static void upg_rollback(imp_server_t *server, imp_function_t *fn,
   snprintf(u->reason, sizeof u->reason, "%s", reason);
   IMP_LOG(IMP_LOG_WARN, "upgrade of %s v%u -> v%u: rolling back: %s", fn->name,
           u->from, u->to, reason);
-  Impulse__VersionRecord *vr = NULL;
-  char path[600];
-  if (version_lookup(server, fn->name, u->from, &vr, path, sizeof path) == 0) {
-    impulse__version_record__free_unpacked(fn->vrec, NULL);
-    fn->vrec = vr;
-    snprintf(fn->artifact_path, sizeof fn->artifact_path, "%s", path);
-  }
+  imp_ctl_set_current(server, fn, u->from);
   imp_upg_persist(server, fn, "rolling_back", u->from, reason);
-  fn->dispatch.version = u->from;
   /* Instances on the new version that do not serve yet go back now. */
   for (size_t i = 0; i < fn->dispatch.count; i++) {
     imp_instance_t *inst =
         IMP_CONTAINER_OF(fn->dispatch.inst[i], imp_instance_t, d);
     if (inst->upg_state == IMP_UPGI_VALIDATING) {
       inst->upg_state = IMP_UPGI_DETACHED;
-      inst->state = IMP_INST_DRAINING;
-      inst->reload_when_drained = 1;
-      if (inst->d.outstanding == 0) {
-        inst->reload_when_drained = 0;
-        inst->upg_state = IMP_UPGI_UPGRADING;
-        imp_instance_load(inst, fn);
-      }
+      imp_ctl_drain_reload(fn, inst);
     }
   }
   imp_upg_kick(fn);
@@ -231,17 +197,9 @@ static void upg_rollback(imp_server_t *server, imp_function_t *fn,
 
 /* Takes a serving instance out for its reload. */
 static void upg_detach(imp_function_t *fn, imp_instance_t *inst) {
-  inst->upg_state = IMP_UPGI_DETACHED;
-  inst->state = IMP_INST_DRAINING;
-  inst->d.ready = 0;
+  inst->upg_state = IMP_UPGI_DETACHED; /* UPGRADING once the load is sent */
   inst->upg_validated = 0;
-  if (inst->d.outstanding == 0) {
-    imp_controller_mark_starting(fn, inst, 1);
-    inst->upg_state = IMP_UPGI_UPGRADING;
-    imp_instance_load(inst, fn);
-  } else {
-    inst->reload_when_drained = 1;
-  }
+  imp_ctl_drain_reload(fn, inst);
 }
 
 static void upg_advance(imp_server_t *server, imp_function_t *fn) {
@@ -503,10 +461,10 @@ void imp_upg_restore(imp_server_t *server, imp_function_t *fn) {
       imp_upg_new(server, fn, ur->from_version, ur->to_version,
                   ur->has_max_step_pct ? ur->max_step_pct : 25,
                   ur->validate && strcmp(ur->validate, "exact") == 0);
-  if (version_lookup(server, fn->name, u->from, NULL, u->from_path,
-                     sizeof u->from_path) != 0 ||
-      version_lookup(server, fn->name, u->to, NULL, u->to_path,
-                     sizeof u->to_path) != 0) {
+  if (imp_ctl_version_lookup(server, fn->name, u->from, NULL, u->from_path,
+                             sizeof u->from_path) != 0 ||
+      imp_ctl_version_lookup(server, fn->name, u->to, NULL, u->to_path,
+                             sizeof u->to_path) != 0) {
     IMP_LOG(IMP_LOG_ERROR,
             "restore: the upgrade of %s lost a version; "
             "it is dropped",
