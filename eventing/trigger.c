@@ -100,6 +100,7 @@ struct rec_s {
   int stored;         /* an AttemptRecord exists for it */
   int undeliverable;  /* dead-letter at once */
   int slot_freed;     /* invoked; only its reply's delivery is awaited */
+  int solo;           /* invoked alone, never in a batch (after a failure) */
   unsigned ce;        /* CE_* */
   uv_timer_t timer;
   const char *key; /* NULL: no key */
@@ -193,6 +194,15 @@ struct trigger_s {
   imp_client_t *del_client; /* trigger rm waiting for the stop */
   uint64_t del_id;
   uint64_t received, handled, retried, dead_lettered;
+  /* Record batches (see rec_invoke()): records that go to the function in
+   * one call, sent when full or when the loop turn's output is flushed
+   * (batches_flush()). */
+  rec_t **bq;
+  size_t bqn, bqcap, bqbytes;
+  unsigned batch_max;     /* imp_controller_batch_hint(), per part_pump() */
+  trigger_t *bq_next;     /* on triggers->bq_head (holds a reference) */
+  int bq_listed;
+  uint64_t batches, batched; /* calls made, records they carried */
   char reason[384]; /* last retried failure */
   uint64_t reason_ms;
   char kerr[384]; /* last Kafka error */
@@ -211,6 +221,13 @@ struct imp_triggers_s {
   uv_check_t flush;
   int flush_open;
   uint64_t rng;
+  trigger_t *bq_head;  /* triggers with records in a batch */
+  uv_idle_t bq_idle;   /* keeps the loop from sleeping while they wait */
+  int bq_idle_open;
+  char *scratch;       /* header text of a batch's records */
+  size_t scratch_cap;
+  int64_t iso_sec;     /* iso_time() cache */
+  char iso_buf[32];
 };
 
 static void trigger_unref(trigger_t *trigger);
@@ -228,6 +245,7 @@ static void triggers_unref(imp_triggers_t *triggers) {
   if (triggers->refs <= 0) abort(); /* refcount underflow is a bug */
   if (--triggers->refs > 0) return;
   imp_batch_free(triggers->batch);
+  free(triggers->scratch);
   free(triggers);
 }
 
@@ -284,12 +302,45 @@ static size_t attempt_key(const rec_t *rec, char *out) {
   return n + 8;
 }
 
-static void iso_time(int64_t ms, char *buf, size_t len) {
-  time_t s = (time_t)(ms / 1000);
-  struct tm tm;
-  gmtime_r(&s, &tm);
-  size_t n = strftime(buf, len, "%Y-%m-%dT%H:%M:%S", &tm);
-  snprintf(buf + n, len - n, ".%03dZ", (int)(ms % 1000));
+/* Writes v in decimal at p (room for 20 characters); returns the length. */
+static size_t fmt_i64(char *p, int64_t v) {
+  char t[20];
+  size_t n = 0;
+  uint64_t u = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
+  do {
+    t[n++] = (char)('0' + u % 10);
+    u /= 10;
+  } while (u);
+  size_t len = 0;
+  if (v < 0) p[len++] = '-';
+  while (n) p[len++] = t[--n];
+  return len;
+}
+
+/* A timestamp (ms >= 0) as RFC 3339 UTC with milliseconds into buf (at
+ * least 32 bytes); returns the length. The formatted second is cached:
+ * records mostly come in the same second as the one before. */
+static size_t iso_time(imp_triggers_t *triggers, int64_t ms, char *buf) {
+  int64_t sec = ms / 1000;
+  if (sec != triggers->iso_sec || triggers->iso_buf[0] == '\0') {
+    time_t s = (time_t)sec;
+    struct tm tm;
+    gmtime_r(&s, &tm);
+    if (strftime(triggers->iso_buf, sizeof triggers->iso_buf,
+                 "%Y-%m-%dT%H:%M:%S", &tm) == 0)
+      triggers->iso_buf[0] = '\0';
+    triggers->iso_sec = sec;
+  }
+  size_t n = strlen(triggers->iso_buf);
+  memcpy(buf, triggers->iso_buf, n);
+  int frac = (int)(ms % 1000);
+  buf[n++] = '.';
+  buf[n++] = (char)('0' + frac / 100);
+  buf[n++] = (char)('0' + frac / 10 % 10);
+  buf[n++] = (char)('0' + frac % 10);
+  buf[n++] = 'Z';
+  buf[n] = '\0';
+  return n;
 }
 
 static void set_reason(trigger_t *trigger, const char *fmt, ...)
@@ -542,9 +593,21 @@ static const void *rec_ce_id(const rec_t *rec, char *buf, size_t buflen,
         *len = rec->hdrs[i].len;
         return rec->hdrs[i].value;
       }
-  int n = snprintf(buf, buflen, "%s-%d-%lld", rec->trigger->spec->topic,
-                   (int)rec->partition, (long long)rec->offset);
-  *len = n > 0 && (size_t)n < buflen ? (size_t)n : 0;
+  /* "<topic>-<partition>-<offset>": topics have at most 249 characters. */
+  const char *topic = rec->trigger->spec->topic;
+  size_t tl = strlen(topic), n = 0;
+  if (buflen < tl + 44) {
+    *len = 0;
+    return buf;
+  }
+  memcpy(buf, topic, tl);
+  n = tl;
+  buf[n++] = '-';
+  n += fmt_i64(buf + n, rec->partition);
+  buf[n++] = '-';
+  n += fmt_i64(buf + n, rec->offset);
+  buf[n] = '\0';
+  *len = n;
   return buf;
 }
 
@@ -665,22 +728,8 @@ static void rec_fail(rec_t *rec, int code, const char *message) {
 /* ---- invocation -----------------------------------------------------------
  */
 
-static void on_invoked(void *arg, int code, const char *message,
-                       const Impulse__InvokeResponse *resp) {
-  rec_t *rec = arg;
-  rec->ops--;
-  if (rec->part == NULL || rec->state != R_ACTIVE) {
-    rec_maybe_free(rec);
-    return;
-  }
-  if (code == 0 && resp != NULL && resp->has_status && resp->status != 0) {
-    code = IMPULSE__ERROR_CODE__FUNCTION_ERROR;
-    message = "handler returned a non-zero status";
-  }
-  if (code != 0) {
-    rec_fail(rec, code, message);
-    return;
-  }
+/* The record's function succeeded with `resp` (borrowed). */
+static void rec_invoked(rec_t *rec, const Impulse__InvokeResponse *resp) {
   trigger_t *trigger = rec->trigger;
   trigger->handled++;
   if (trigger->spec->reply_topic == NULL) {
@@ -721,50 +770,65 @@ static void on_invoked(void *arg, int code, const char *message,
   rec_reply(rec);
 }
 
-/* Sends the record to its function (may answer at once with a failure). */
-static void rec_invoke(rec_t *rec) {
+static void on_invoked(void *arg, int code, const char *message,
+                       const Impulse__InvokeResponse *resp) {
+  rec_t *rec = arg;
+  rec->ops--;
+  if (rec->part == NULL || rec->state != R_ACTIVE) {
+    rec_maybe_free(rec);
+    return;
+  }
+  if (code == 0 && resp != NULL && resp->has_status && resp->status != 0) {
+    code = IMPULSE__ERROR_CODE__FUNCTION_ERROR;
+    message = "handler returned a non-zero status";
+  }
+  if (code != 0) {
+    rec_fail(rec, code, message);
+    return;
+  }
+  rec_invoked(rec, resp);
+}
+
+#define REC_SCRATCH 384 /* header text of one record (rec_headers()) */
+
+/*
+ * Fills hs with the headers of the record's invocation: ours first
+ * (impulse_header() returns the first of a name), then the CloudEvents
+ * attributes the record does not carry itself, then the record's own.
+ * Their text goes to `scratch` (REC_SCRATCH bytes). Returns the count, at
+ * most nhdrs + 10.
+ */
+static size_t rec_headers(rec_t *rec, Impulse__Header *hs, char *scratch) {
   trigger_t *trigger = rec->trigger;
-  imp_server_t *server = trigger->triggers->server;
-  Impulse__Header hs[MAX_RECORD_HEADERS + 10];
-  Impulse__Header *hp[MAX_RECORD_HEADERS + 10];
-  char pbuf[16], obuf[24], idbuf[300], tbuf[40];
+  char *pbuf = scratch, *obuf = scratch + 16, *tbuf = scratch + 40,
+       *idbuf = scratch + 72;
   size_t n = 0, idlen;
-  snprintf(pbuf, sizeof pbuf, "%d", (int)rec->partition);
-  snprintf(obuf, sizeof obuf, "%lld", (long long)rec->offset);
+  size_t pl = fmt_i64(pbuf, rec->partition), ol = fmt_i64(obuf, rec->offset);
   const char *topic = trigger->spec->topic;
-  /* Ours first: impulse_header() returns the first of a name. */
   hset(&hs[n++], "kafka.topic", topic, strlen(topic));
-  hset(&hs[n++], "kafka.partition", pbuf, strlen(pbuf));
-  hset(&hs[n++], "kafka.offset", obuf, strlen(obuf));
+  hset(&hs[n++], "kafka.partition", pbuf, pl);
+  hset(&hs[n++], "kafka.offset", obuf, ol);
   if (rec->key) hset(&hs[n++], "kafka.key", rec->key, rec->klen);
   if (!(rec->ce & CE_SPECVERSION)) hset(&hs[n++], "ce_specversion", "1.0", 3);
   if (!(rec->ce & CE_ID)) {
-    const void *id = rec_ce_id(rec, idbuf, sizeof idbuf, &idlen);
+    const void *id = rec_ce_id(rec, idbuf, REC_SCRATCH - 72, &idlen);
     hset(&hs[n++], "ce_id", id, idlen);
   }
   if (!(rec->ce & CE_SOURCE))
     hset(&hs[n++], "ce_source", trigger->ce_source, strlen(trigger->ce_source));
   if (!(rec->ce & CE_TYPE))
     hset(&hs[n++], "ce_type", "dev.impulse.kafka.record", 24);
-  if (!(rec->ce & CE_TIME) && rec->timestamp >= 0) {
-    iso_time(rec->timestamp, tbuf, sizeof tbuf);
-    hset(&hs[n++], "ce_time", tbuf, strlen(tbuf));
-  }
+  if (!(rec->ce & CE_TIME) && rec->timestamp >= 0)
+    hset(&hs[n++], "ce_time", tbuf, iso_time(trigger->triggers, rec->timestamp, tbuf));
   for (size_t i = 0; i < rec->nhdrs; i++)
     hset(&hs[n++], rec->hdrs[i].name, rec->hdrs[i].value, rec->hdrs[i].len);
-  for (size_t i = 0; i < n; i++) hp[i] = &hs[i];
+  return n;
+}
 
-  Impulse__InvokeRequest req = IMPULSE__INVOKE_REQUEST__INIT;
-  req.function = trigger->spec->function;
-  req.has_payload = 1;
-  req.payload.data = (uint8_t *)rec->value;
-  req.payload.len = rec->vlen;
-  req.n_headers = n;
-  req.headers = hp;
-  rec->ops++;
-  int rc = imp_controller_invoke_internal(server, &req, on_invoked, rec);
-  if (rc == 0) return;
-  rec->ops--;
+/* What a record gets when its invocation could not even be sent. */
+static void rec_invoke_failed(rec_t *rec, int rc) {
+  trigger_t *trigger = rec->trigger;
+  imp_server_t *server = trigger->triggers->server;
   if (rc == -ENOENT) {
     char msg[128];
     snprintf(msg, sizeof msg, "function '%s' does not exist",
@@ -780,6 +844,236 @@ static void rec_invoke(rec_t *rec) {
   } else {
     rec_fail(rec, IMPULSE__ERROR_CODE__INTERNAL, imp_strerror(rc));
   }
+}
+
+/* Sends the record to its function alone (may answer at once with a
+ * failure). */
+static void rec_invoke_one(rec_t *rec) {
+  trigger_t *trigger = rec->trigger;
+  imp_server_t *server = trigger->triggers->server;
+  Impulse__Header hs[MAX_RECORD_HEADERS + 10];
+  Impulse__Header *hp[MAX_RECORD_HEADERS + 10];
+  char scratch[REC_SCRATCH];
+  size_t n = rec_headers(rec, hs, scratch);
+  for (size_t i = 0; i < n; i++) hp[i] = &hs[i];
+
+  Impulse__InvokeRequest req = IMPULSE__INVOKE_REQUEST__INIT;
+  req.function = trigger->spec->function;
+  req.has_payload = 1;
+  req.payload.data = (uint8_t *)rec->value;
+  req.payload.len = rec->vlen;
+  req.n_headers = n;
+  req.headers = hp;
+  rec->ops++;
+  int rc = imp_controller_invoke_internal(server, &req, on_invoked, rec);
+  if (rc == 0) return;
+  rec->ops--;
+  rec_invoke_failed(rec, rc);
+}
+
+/* ---- record batches -------------------------------------------------------
+ *
+ * While the function's handler is fast (imp_controller_batch_hint() > 1),
+ * records started in one loop turn go to it together: one invoke_batch
+ * call, one instance slot, one frame each way, instead of one of each per
+ * record. The worker runs them in order on one handler thread and answers
+ * each. Per record nothing changes: its own result, retries, dead letter,
+ * reply, commit. A record that failed once is retried alone (`solo`), and
+ * when a whole batch fails (its worker crashed or it timed out) each of
+ * its records runs again alone, at once and without counting an attempt:
+ * the failure cannot be pinned on any one of them, and the record that
+ * caused it then fails alone and is counted.
+ */
+
+typedef struct batch_ctx_s {
+  size_t n;
+  rec_t *recs[];
+} batch_ctx_t;
+
+static void on_batch_done(void *arg, int code, const char *message,
+                          const Impulse__InvokeBatchResponse *resp) {
+  batch_ctx_t *ctx = arg;
+  for (size_t i = 0; i < ctx->n; i++) {
+    rec_t *rec = ctx->recs[i];
+    rec->ops--;
+    if (rec->part == NULL || rec->state != R_ACTIVE) {
+      rec_maybe_free(rec);
+      continue;
+    }
+    if (code != 0) {
+      if (code == IMPULSE__ERROR_CODE__SHUTTING_DOWN || is_transient(code)) {
+        rec_fail(rec, code, message);
+      } else {
+        rec->solo = 1;
+        rec_invoke_one(rec);
+      }
+      continue;
+    }
+    const Impulse__BatchResult *r =
+        resp != NULL && i < resp->n_results ? resp->results[i] : NULL;
+    rec->solo = 1; /* whatever comes next for it, it comes alone */
+    if (r == NULL || r->code == IMPULSE__ERROR_CODE__UNAVAILABLE) {
+      rec_invoke_one(rec); /* no answer for it in the batch's */
+    } else if (r->code != 0) {
+      rec_fail(rec, r->code, r->message ? r->message : "failed");
+    } else {
+      rec->solo = 0;
+      Impulse__InvokeResponse ok = IMPULSE__INVOKE_RESPONSE__INIT;
+      ok.has_payload = r->has_payload;
+      ok.payload = r->payload;
+      ok.n_headers = r->n_headers;
+      ok.headers = r->headers;
+      rec_invoked(rec, &ok);
+    }
+  }
+  free(ctx);
+}
+
+/* Sends the trigger's batch being built (if any). */
+static void batch_send(trigger_t *trigger) {
+  imp_triggers_t *triggers = trigger->triggers;
+  rec_t **recs = trigger->bq;
+  size_t n = trigger->bqn, m = 0;
+  trigger->bq = NULL;
+  trigger->bqn = trigger->bqcap = trigger->bqbytes = 0;
+  /* Records whose partition was released since they were added wait for
+   * its next owner (rec_stall() has run for them). */
+  for (size_t i = 0; i < n; i++) {
+    rec_t *rec = recs[i];
+    if (rec->part == NULL || rec->state != R_ACTIVE || rec->part->stopping) {
+      rec->ops--;
+      rec_maybe_free(rec);
+    } else {
+      recs[m++] = rec;
+    }
+  }
+  if (m <= 1) {
+    if (m == 1) {
+      recs[0]->ops--;
+      rec_invoke_one(recs[0]);
+    }
+    free(recs);
+    return;
+  }
+  size_t nh = 0;
+  for (size_t i = 0; i < m; i++) nh += recs[i]->nhdrs + 10;
+  if (triggers->scratch_cap < m * REC_SCRATCH) {
+    char *p = realloc(triggers->scratch, m * REC_SCRATCH);
+    if (p == NULL) abort(); /* a few KiB: the records' own blocks are bigger */
+    triggers->scratch = p;
+    triggers->scratch_cap = m * REC_SCRATCH;
+  }
+  size_t size = nh * (sizeof(Impulse__Header) + sizeof(Impulse__Header *)) +
+                m * (sizeof(Impulse__BatchItem) + sizeof(Impulse__BatchItem *));
+  char *block = malloc(size);
+  batch_ctx_t *ctx = malloc(sizeof *ctx + m * sizeof(rec_t *));
+  if (block == NULL || ctx == NULL) abort();
+  Impulse__Header *hs = (Impulse__Header *)block;
+  Impulse__Header **hp = (Impulse__Header **)(hs + nh);
+  Impulse__BatchItem *items = (Impulse__BatchItem *)(hp + nh);
+  Impulse__BatchItem **ip = (Impulse__BatchItem **)(items + m);
+  size_t k = 0;
+  for (size_t i = 0; i < m; i++) {
+    rec_t *rec = recs[i];
+    size_t c = rec_headers(rec, hs + k, triggers->scratch + i * REC_SCRATCH);
+    impulse__batch_item__init(&items[i]);
+    items[i].has_payload = 1;
+    items[i].payload.data = (uint8_t *)rec->value;
+    items[i].payload.len = rec->vlen;
+    items[i].n_headers = c;
+    items[i].headers = hp + k;
+    for (size_t j = 0; j < c; j++) hp[k + j] = &hs[k + j];
+    k += c;
+    ip[i] = &items[i];
+    ctx->recs[i] = rec;
+  }
+  ctx->n = m;
+  Impulse__InvokeBatchRequest req = IMPULSE__INVOKE_BATCH_REQUEST__INIT;
+  req.function = trigger->spec->function;
+  req.n_items = m;
+  req.items = ip;
+  int rc = imp_controller_invoke_batch(triggers->server, &req, on_batch_done,
+                                       ctx);
+  free(block);
+  if (rc == 0) {
+    trigger->batches++;
+    trigger->batched += m;
+  } else {
+    free(ctx);
+    for (size_t i = 0; i < m; i++) {
+      recs[i]->ops--;
+      if (rc == -E2BIG) {
+        recs[i]->solo = 1;
+        rec_invoke_one(recs[i]);
+      } else {
+        rec_invoke_failed(recs[i], rc);
+      }
+    }
+  }
+  free(recs);
+}
+
+/* Sends every trigger's batch: called first when the loop turn's output
+ * is written (imp_conn_loop_t.before_flush), so a batch goes out in the
+ * turn its records were started in. */
+static void batches_flush(void *arg) {
+  imp_triggers_t *triggers = arg;
+  while (triggers->bq_head != NULL) {
+    trigger_t *trigger = triggers->bq_head;
+    triggers->bq_head = trigger->bq_next;
+    trigger->bq_next = NULL;
+    trigger->bq_listed = 0;
+    batch_send(trigger);
+    trigger_unref(trigger);
+  }
+  if (triggers->bq_idle_open)
+    uv_idle_stop(&triggers->bq_idle);
+}
+
+static void on_bq_idle(uv_idle_t *idle) {
+  (void)idle; /* only keeps poll() from sleeping; batches_flush() sends */
+}
+
+/* Adds the record to its trigger's batch. 0 when it must go alone (too
+ * large to share a frame, or no memory for the batch). */
+static int batch_add(rec_t *rec) {
+  trigger_t *trigger = rec->trigger;
+  imp_triggers_t *triggers = trigger->triggers;
+  size_t max_frame = triggers->server->cfg.max_frame;
+  size_t est = rec->vlen + rec->klen + 2 * strlen(trigger->spec->topic) +
+               strlen(trigger->ce_source) + 320;
+  for (size_t i = 0; i < rec->nhdrs; i++)
+    est += strlen(rec->hdrs[i].name) + rec->hdrs[i].len + 8;
+  if (est > max_frame / 8) return 0;
+  if (trigger->bqn > 0 && trigger->bqbytes + est > max_frame / 2)
+    batch_send(trigger);
+  if (trigger->bqn == trigger->bqcap) {
+    size_t cap = trigger->bqcap ? trigger->bqcap * 2 : 16;
+    rec_t **bq = realloc(trigger->bq, cap * sizeof *bq);
+    if (bq == NULL) return 0;
+    trigger->bq = bq;
+    trigger->bqcap = cap;
+  }
+  trigger->bq[trigger->bqn++] = rec;
+  trigger->bqbytes += est;
+  rec->ops++;
+  if (!trigger->bq_listed) {
+    trigger->bq_listed = 1;
+    trigger->refs++;
+    trigger->bq_next = triggers->bq_head;
+    triggers->bq_head = trigger;
+    if (triggers->bq_idle_open)
+      uv_idle_start(&triggers->bq_idle, on_bq_idle);
+  }
+  if (trigger->bqn >= trigger->batch_max) batch_send(trigger);
+  return 1;
+}
+
+/* Sends the record to its function: in the trigger's batch while the
+ * function takes batches, else alone. */
+static void rec_invoke(rec_t *rec) {
+  if (!rec->solo && rec->trigger->batch_max > 1 && batch_add(rec)) return;
+  rec_invoke_one(rec);
 }
 
 /* ---- dead letters and replies
@@ -1026,9 +1320,15 @@ static void part_pump(part_t *part) {
   /* Calls waiting in the function's queue cost a copy and a timer each and
    * help nobody: start only as many as keep it short, and be woken when
    * the function frees slots (imp_triggers_wake). */
+  unsigned batch;
   long budget = imp_controller_queue_room(trigger->triggers->server,
                                           trigger->spec->function,
-                                          QUEUE_ROOM);
+                                          QUEUE_ROOM, &batch);
+  /* With batches, each call the queue has room for carries `batch`
+   * records; those in the batch being built have no slot yet. */
+  trigger->batch_max = batch;
+  if (batch > 1 && budget > 0)
+    budget = budget * (long)batch - (long)trigger->bqn;
   while (part->active < limit && part->cursor < part->track.tail) {
     if (budget <= 0) {
       if (!trigger->waiting)
@@ -1580,6 +1880,9 @@ static void close_queue_drain(trigger_t *trigger) {
 static void trigger_service(trigger_t *trigger) {
   if (trigger->state == T_CLOSED) return;
   trigger->refs++; /* a callback below may drop the last other reference */
+  if (trigger->ordering == ORD_KEY) /* part_pump() does it otherwise */
+    trigger->batch_max = imp_controller_batch_hint(trigger->triggers->server,
+                                                   trigger->spec->function);
   if (trigger->repump && trigger->state == T_RUNNING) {
     trigger->repump = 0;
     for (size_t i = 0; i < trigger->nparts; i++)
@@ -1770,6 +2073,7 @@ static void trigger_unref(trigger_t *trigger) {
   if (--trigger->refs > 0) return;
   imp_triggers_t *triggers = trigger->triggers;
   impulse__trigger_spec__free_unpacked(trigger->spec, NULL);
+  free(trigger->bq);
   free(trigger->parts);
   free(trigger->done);
   free(trigger);
@@ -2011,6 +2315,10 @@ int imp_triggers_open(struct imp_server_s *server, imp_triggers_t **out) {
   uv_check_start(&triggers->flush, on_flush_check);
   uv_unref((uv_handle_t *)&triggers->flush);
   triggers->flush_open = 1;
+  uv_idle_init(server->loop, &triggers->bq_idle);
+  triggers->bq_idle_open = 1;
+  server->cl.before_flush = batches_flush;
+  server->cl.before_flush_arg = triggers;
   int rc = imp_store_scan(server->store, IMP_CF_TRIGGERS, NULL, 0, restore_one,
                           triggers);
   unsigned n = 0;
@@ -2046,8 +2354,22 @@ static void on_flush_closed(uv_handle_t *h) {
   triggers_unref(IMP_CONTAINER_OF(h, imp_triggers_t, flush));
 }
 
+static void on_bq_idle_closed(uv_handle_t *h) {
+  triggers_unref(IMP_CONTAINER_OF(h, imp_triggers_t, bq_idle));
+}
+
 void imp_triggers_free(imp_triggers_t *triggers) {
   if (triggers == NULL) return;
+  batches_flush(triggers); /* the server is stopping: the records stall */
+  if (triggers->server->cl.before_flush_arg == triggers) {
+    triggers->server->cl.before_flush = NULL;
+    triggers->server->cl.before_flush_arg = NULL;
+  }
+  if (triggers->bq_idle_open) {
+    triggers->bq_idle_open = 0;
+    triggers->refs++;
+    uv_close((uv_handle_t *)&triggers->bq_idle, on_bq_idle_closed);
+  }
   attempts_flush(triggers);
   while (triggers->list.next != &triggers->list) {
     trigger_t *trigger = triggers->list.next;
@@ -2389,6 +2711,9 @@ static void fill_info(trigger_t *trigger, Impulse__TriggerInfo *info,
   info->handled = trigger->handled;
   info->retried = trigger->retried;
   info->dead_lettered = trigger->dead_lettered;
+  info->has_batches = info->has_batched = 1;
+  info->batches = trigger->batches;
+  info->batched = trigger->batched;
   info->in_flight = in_flight;
   info->received = trigger->received;
   if (trigger->state == T_CLOSED)

@@ -173,6 +173,7 @@ static void conn_flush(imp_conn_t *conn) {
 
 static void on_check(uv_check_t *check) {
   imp_conn_loop_t *cl = IMP_CONTAINER_OF(check, imp_conn_loop_t, check);
+  if (cl->before_flush) cl->before_flush(cl->before_flush_arg);
   while (cl->dirty_head) {
     imp_conn_t *conn = cl->dirty_head;
     cl->dirty_head = conn->dirty_next;
@@ -185,6 +186,8 @@ static void on_check(uv_check_t *check) {
 int imp_conn_loop_init(imp_conn_loop_t *cl, uv_loop_t *loop) {
   cl->dirty_head = NULL;
   cl->pause_above = 8u << 20;
+  cl->before_flush = NULL;
+  cl->before_flush_arg = NULL;
   int rc = uv_check_init(loop, &cl->check);
   if (rc != 0) return rc;
   rc = uv_check_start(&cl->check, on_check);

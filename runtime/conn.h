@@ -59,6 +59,10 @@ typedef struct imp_conn_loop_s {
   uv_check_t check;
   imp_conn_t *dirty_head;
   size_t pause_above;       /* stop reading when `out` exceeds this */
+  /* Called first in every flush pass, so that frames built up during the
+   * loop turn (the trigger broker's record batches) go out in it. */
+  void (*before_flush)(void *arg);
+  void *before_flush_arg;
 } imp_conn_loop_t;
 
 /* Sets up the flush handle on `loop`. */

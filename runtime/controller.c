@@ -284,14 +284,21 @@ static void call_fail(imp_call_t *call, int code, const char *fmt, ...) {
   vsnprintf(msg, sizeof msg, fmt, ap);
   va_end(ap);
   if (call->function && !call->replay) {
-    call->function->errors++;
-    imp_metrics_call_failed(call, code);
+    for (uint32_t i = 0; i < (call->batch ? call->batch : 1); i++) {
+      call->function->errors++;
+      imp_metrics_call_failed(call, code);
+    }
   }
   if (call->client) imp_client_error(call->client, call->client_id, code, "%s", msg);
   if (call->done) {
     imp_invoke_done_cb done = call->done;
     call->done = NULL;
     done(call->done_arg, code, msg, NULL);
+  }
+  if (call->bdone) {
+    imp_batch_done_cb bdone = call->bdone;
+    call->bdone = NULL;
+    bdone(call->done_arg, code, msg, NULL);
   }
   call_finish(call);
 }
@@ -397,9 +404,21 @@ void imp_controller_want_room(imp_server_t *server, const char *function) {
   if (fn != NULL) fn->trigger_waiting = 1;
 }
 
+static unsigned batch_hint(const imp_function_t *fn) {
+  if (fn == NULL || !fn->fast || fn->deleted) return 1;
+  uint64_t us = fn->ewma_us ? fn->ewma_us : 1;
+  uint64_t n = IMP_BATCH_US / us;
+  return n < 1 ? 1 : n > IMP_BATCH_MAX ? IMP_BATCH_MAX : (unsigned)n;
+}
+
+unsigned imp_controller_batch_hint(imp_server_t *server, const char *function) {
+  return batch_hint(fn_find(server, function));
+}
+
 long imp_controller_queue_room(imp_server_t *server, const char *function,
-                               long room) {
+                               long room, unsigned *batch) {
   imp_function_t *fn = fn_find(server, function);
+  *batch = batch_hint(fn);
   if (fn == NULL) return room; /* the invocation answers NOT_FOUND */
   return (long)imp_dispatch_free_slots(&fn->dispatch) + room -
          (long)fn->dispatch.queued;
@@ -562,8 +581,10 @@ static void call_start(imp_server_t *server, imp_function_t *fn,
   call->fprev = fn->calls.fprev;
   fn->calls.fprev->fnext = call;
   fn->calls.fprev = call;
-  fn->invocations++;
-  imp_rec_sample(server, fn, call, rest, restlen);
+  fn->invocations += call->batch ? call->batch : 1;
+  /* Batches are not recorded: an upgrade replays single calls (a trigger's
+   * first calls, before it batches, are single). */
+  if (!call->batch) imp_rec_sample(server, fn, call, rest, restlen);
   imp_scaler_inflight(fn, +1);
   fn->in_flight++;
 
@@ -623,6 +644,73 @@ int imp_controller_invoke_internal(imp_server_t *server,
              (const char *)buf + 2, len - 2);
   if (buf != stackbuf) free(buf);
   return 0;
+}
+
+int imp_controller_invoke_batch(imp_server_t *server,
+                                const Impulse__InvokeBatchRequest *req,
+                                imp_batch_done_cb done, void *arg) {
+  if (server->stopping) return -ESHUTDOWN;
+  imp_function_t *fn = fn_find(server, req->function);
+  if (fn == NULL) return -ENOENT;
+  if (req->n_items == 0) return -EINVAL;
+  Impulse__Envelope env = IMPULSE__ENVELOPE__INIT;
+  env.id = 0;
+  env.body_case = IMPULSE__ENVELOPE__BODY_INVOKE_BATCH;
+  env.invoke_batch = (Impulse__InvokeBatchRequest *)req;
+  size_t len = impulse__envelope__get_packed_size(&env);
+  if (len > server->cfg.max_frame) return -E2BIG;
+  uint8_t *buf = malloc(len);
+  if (buf == NULL) return -ENOMEM;
+  impulse__envelope__pack(&env, buf);
+  imp_call_t *call = calloc(1, sizeof *call);
+  if (call == NULL) abort();
+  call->bdone = done;
+  call->done_arg = arg;
+  call->batch = (uint32_t)req->n_items;
+  call_start(server, fn, call, req->has_deadline_ms ? req->deadline_ms : 0,
+             (const char *)buf + 2, len - 2);
+  free(buf);
+  return 0;
+}
+
+/* Decodes the answer to an internal invoke_batch and counts every item's
+ * outcome. */
+static void deliver_batch(imp_call_t *call, const char *rest, size_t restlen) {
+  imp_batch_done_cb done = call->bdone;
+  call->bdone = NULL;
+  imp_function_t *fn = call->function;
+  Impulse__Envelope *env = NULL;
+  uint8_t *buf = malloc(restlen + 2);
+  if (buf != NULL) {
+    buf[0] = 0x08;
+    buf[1] = 0x00;
+    memcpy(buf + 2, rest, restlen);
+    env = impulse__envelope__unpack(NULL, restlen + 2, buf);
+    free(buf);
+  }
+  int code = IMPULSE__ERROR_CODE__INTERNAL;
+  const char *msg = "undecodable answer from the instance";
+  const Impulse__InvokeBatchResponse *resp = NULL;
+  if (env != NULL && env->body_case == IMPULSE__ENVELOPE__BODY_INVOKE_BATCH_OK) {
+    resp = env->invoke_batch_ok;
+    code = 0;
+    msg = NULL;
+  } else if (env != NULL && env->body_case == IMPULSE__ENVELOPE__BODY_ERROR) {
+    code = env->error->code ? env->error->code : IMPULSE__ERROR_CODE__INTERNAL;
+    msg = env->error->message ? env->error->message : "error";
+  } else if (env != NULL) {
+    msg = "unexpected answer from the instance";
+  }
+  for (uint32_t i = 0; i < call->batch; i++) {
+    int c = code;
+    if (resp != NULL)
+      c = i < resp->n_results ? resp->results[i]->code
+                              : IMPULSE__ERROR_CODE__INTERNAL;
+    if (c != 0 && fn) fn->errors++;
+    imp_metrics_call_outcome(call, c);
+  }
+  if (done) done(call->done_arg, code, msg, resp);
+  if (env) impulse__envelope__free_unpacked(env, NULL);
 }
 
 /* Decodes an answer for an internal caller (the trigger broker). */
@@ -688,18 +776,27 @@ void imp_controller_call_done(imp_server_t *server, imp_call_t *call,
     imp_controller_call_free(call);
     return;
   }
-  if (restlen > 0 && (unsigned char)rest[0] == IMP_TAG_ERROR && fn)
+  if (restlen > 0 && (unsigned char)rest[0] == IMP_TAG_ERROR && fn &&
+      !call->batch)
     fn->errors++;
   if (fn && !fn->deleted) {
     /* The service time: the latency shared by the calls that were queued
      * in the worker ahead of this one. Measuring the whole latency would
      * turn pipelining off under load (the queue makes it long), which
-     * lowers throughput and lengthens the queue: a collapse. */
+     * lowers throughput and lengthens the queue: a collapse. A batch
+     * counts as one call for the autoscaler (one slot, its whole time);
+     * pipelining and batch sizes go by the time of one item. */
     uint64_t us = (imp_now_ns() - call->sent_ns) / 1000 /
                   (call->lat_div ? call->lat_div : 1);
-    track_latency(server, fn, us);
+    track_latency(server, fn, call->batch ? us / call->batch : us);
     fn->sc.completions++;
     fn->sc.dur_sum_ms += (double)us / 1000.0;
+  }
+  if (call->batch) {
+    deliver_batch(call, rest, restlen);
+    call_finish(call);
+    imp_controller_call_free(call);
+    return;
   }
   /* Stored before anyone sees the answer: a retry after a crash finds it. */
   if (call->idem_key && fn && restlen > 0 &&

@@ -73,6 +73,10 @@ static void call_observe(imp_call_t *call, int code) {
                           (double)(now - call->started_ns) / 1e9);
 }
 
+void imp_metrics_call_outcome(struct imp_call_s *call, int code) {
+  call_observe(call, code);
+}
+
 void imp_metrics_call_failed(struct imp_call_s *call, int code) {
   call_observe(call, code);
 }

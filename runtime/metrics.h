@@ -73,6 +73,8 @@ const char *imp_metrics_outcome_name(unsigned slot, char *buf, size_t len);
  * with an instance's answer (an Envelope body after its id, borrowed; an
  * Error in it counts under its code). */
 void imp_metrics_call_failed(struct imp_call_s *call, int code);
+/* One item of an invoke_batch answered with `code` (0 = ok). */
+void imp_metrics_call_outcome(struct imp_call_s *call, int code);
 void imp_metrics_call_answered(struct imp_call_s *call, const char *rest,
                                size_t restlen);
 

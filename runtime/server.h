@@ -86,12 +86,18 @@ struct imp_client_s {
  * call), or an ErrorCode and a message. */
 typedef void (*imp_invoke_done_cb)(void *arg, int code, const char *message,
                                    const Impulse__InvokeResponse *resp);
+/* Answer of an internal invoke_batch: code 0 with resp (one result per
+ * item, borrowed), or an ErrorCode for the whole batch. */
+typedef void (*imp_batch_done_cb)(void *arg, int code, const char *message,
+                                  const Impulse__InvokeBatchResponse *resp);
 
 /* One invocation from arrival to answer. */
 struct imp_call_s {
   imp_client_t *client;        /* referenced; NULL for internal calls */
   imp_invoke_done_cb done;     /* internal calls: called once with the answer */
+  imp_batch_done_cb bdone;     /* internal invoke_batch calls, instead */
   void *done_arg;
+  uint32_t batch;              /* items of an invoke_batch; 0 = one invoke */
   uint64_t client_id;          /* request id on the client connection */
   imp_function_t *function;
   imp_instance_t *instance;    /* while sent to a worker */
@@ -336,9 +342,10 @@ const char *imp_controller_load_target(imp_function_t *fn,
                                        uint32_t *version);
 /* How many more calls may be sent to `function` without more than `room`
  * waiting in its queue (<= 0: none); the trigger broker asks before it
- * starts records, and is woken with imp_triggers_wake() when slots free. */
+ * starts records, and is woken with imp_triggers_wake() when slots free.
+ * *batch gets imp_controller_batch_hint() of the function. */
 long imp_controller_queue_room(imp_server_t *server, const char *function,
-                               long room);
+                               long room, unsigned *batch);
 /* A trigger stopped for lack of room in `function`: wake it when slots
  * free (so completions of functions no trigger waits for cost nothing). */
 void imp_controller_want_room(imp_server_t *server, const char *function);
@@ -387,6 +394,18 @@ void imp_controller_tick(imp_server_t *server);
 int imp_controller_invoke_internal(imp_server_t *server,
                                    const Impulse__InvokeRequest *req,
                                    imp_invoke_done_cb done, void *arg);
+/* Record batches (docs/architecture.md): how many records a trigger may
+ * put in one call to `function` now. 1 (single invocations) unless the
+ * function's handler is known to be fast; then enough for about
+ * IMP_BATCH_US of handler time, at most IMP_BATCH_MAX. */
+#define IMP_BATCH_MAX 64u
+#define IMP_BATCH_US 1000u
+unsigned imp_controller_batch_hint(imp_server_t *server, const char *function);
+/* Like imp_controller_invoke_internal() for an invoke_batch: one call, one
+ * instance slot, done once with every item's result. */
+int imp_controller_invoke_batch(imp_server_t *server,
+                                const Impulse__InvokeBatchRequest *req,
+                                imp_batch_done_cb done, void *arg);
 /* Instance events. */
 void imp_controller_instance_ready(imp_server_t *server, imp_instance_t *inst);
 void imp_controller_instance_load_failed(imp_server_t *server,

@@ -41,6 +41,7 @@
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
@@ -122,6 +123,10 @@ typedef struct invocation_s {
   imp_worker_t *worker;
   struct invocation_s *next;  /* job queue link */
   Impulse__Envelope *request; /* owned, freed with the worker allocator */
+  Impulse__Header **req_headers; /* the request's headers, borrowed */
+  size_t n_req_headers;
+  bool batch;                 /* request is an invoke_batch (a pool job) */
+  uint64_t received_ns;       /* batch jobs: when the request was read */
   uint64_t id;                /* envelope id to answer */
   uint64_t generation;        /* connection that sent the request */
   uint64_t deadline_ns;       /* monotonic, 0 = no deadline */
@@ -422,12 +427,8 @@ static const void *op_payload(impulse_ctx_t *ctx, size_t *len) {
 }
 
 static Impulse__Header **request_headers(invocation_t *invocation, size_t *n) {
-  if (invocation->request == NULL) {
-    *n = 0;
-    return NULL;
-  }
-  *n = invocation->request->invoke->n_headers;
-  return invocation->request->invoke->headers;
+  *n = invocation->n_req_headers;
+  return invocation->req_headers;
 }
 
 static size_t op_header_count(impulse_ctx_t *ctx) {
@@ -601,31 +602,23 @@ static const impulse_ops_t ops = {
 
 /* ---- invocations --------------------------------------------------------- */
 
-/*
- * Prepares `invocation` for a call into `fn`. `request` (an invoke envelope)
- * is taken, or NULL for impulse_init(). Returns 0 or -ENOMEM; release with
- * invocation_free() in both cases.
- */
-static int invocation_init(invocation_t *invocation, imp_worker_t *worker,
-                           const function_t *fn, Impulse__Envelope *request,
-                           uint64_t received_ns) {
-  memset(invocation, 0, sizeof *invocation);
+static void invocation_blank(invocation_t *invocation, imp_worker_t *worker,
+                             const function_t *fn) {
+  memset(invocation, 0, offsetof(invocation_t, error));
+  invocation->error[0] = invocation->refused[0] = '\0';
   invocation->ctx.abi_version = IMPULSE_ABI_VERSION;
   invocation->ctx.ops = &ops;
   invocation->ctx.function = fn->name;
   invocation->ctx.version = fn->version;
   invocation->ctx.runtime = invocation;
   invocation->worker = worker;
-  invocation->request = request;
   invocation->payload = "";
-  if (request == NULL) return 0;
+}
 
-  const Impulse__InvokeRequest *invoke = request->invoke;
-  invocation->id = request->id;
-  if (invoke->has_deadline_ms && invoke->deadline_ms > 0)
-    invocation->deadline_ns =
-        received_ns + (uint64_t)invoke->deadline_ms * 1000000u;
-  const ProtobufCBinaryData *payload = &invoke->payload;
+/* Points the invocation at a request payload (decoded blocks end in a NUL,
+ * see pb_alloc(); otherwise a NUL-terminated copy is made). 0 or -ENOMEM. */
+static int invocation_payload(invocation_t *invocation,
+                              const ProtobufCBinaryData *payload) {
   if (payload->len == 0 || payload->data == NULL) return 0;
   if (payload->data[payload->len] == '\0') {
     /* The usual case: pb_alloc() left a NUL after the bytes. */
@@ -642,6 +635,32 @@ static int invocation_init(invocation_t *invocation, imp_worker_t *worker,
   }
   invocation->payload_len = payload->len;
   return 0;
+}
+
+/*
+ * Prepares `invocation` for a call into `fn`. `request` (an invoke envelope)
+ * is taken, or NULL for impulse_init(). Returns 0 or -ENOMEM; release with
+ * invocation_free() in both cases.
+ */
+static int invocation_init(invocation_t *invocation, imp_worker_t *worker,
+                           const function_t *fn, Impulse__Envelope *request,
+                           uint64_t received_ns) {
+  invocation_blank(invocation, worker, fn);
+  invocation->request = request;
+  if (request == NULL) return 0;
+  invocation->id = request->id;
+  invocation->received_ns = received_ns;
+  if (request->body_case == IMPULSE__ENVELOPE__BODY_INVOKE_BATCH) {
+    invocation->batch = true; /* the items are set up one by one later */
+    return 0;
+  }
+  const Impulse__InvokeRequest *invoke = request->invoke;
+  invocation->req_headers = invoke->headers;
+  invocation->n_req_headers = invoke->n_headers;
+  if (invoke->has_deadline_ms && invoke->deadline_ms > 0)
+    invocation->deadline_ns =
+        received_ns + (uint64_t)invoke->deadline_ms * 1000000u;
+  return invocation_payload(invocation, &invoke->payload);
 }
 
 static void invocation_free(invocation_t *invocation) {
@@ -735,6 +754,131 @@ static int invocation_reply(invocation_t *invocation, int status,
                       "out of memory while sending the response");
 }
 
+/* ---- record batches ------------------------------------------------------ */
+
+#define BATCH_HEAD 16u /* room kept before a batch response for its tags */
+
+static size_t put_varint(unsigned char *p, uint64_t v) {
+  size_t n = 0;
+  do {
+    unsigned char b = v & 0x7f;
+    v >>= 7;
+    p[n++] = (unsigned char)(v ? (b | 0x80) : b);
+  } while (v);
+  return n;
+}
+
+/* Appends one item's result (field 1 of InvokeBatchResponse) to `inner`,
+ * which may hold at most `limit` bytes. 0, -ENOSPC when it would not fit,
+ * or -ENOMEM. */
+static int batch_result_append(imp_buf_t *inner, size_t limit, int code,
+                               const char *message,
+                               const invocation_t *invocation) {
+  Impulse__BatchResult r = IMPULSE__BATCH_RESULT__INIT;
+  if (code != 0) {
+    r.has_code = 1;
+    r.code = code;
+    r.message = (char *)message;
+  } else {
+    r.has_payload = 1;
+    r.payload.len = invocation->response_len;
+    r.payload.data = invocation->response != NULL
+                         ? (uint8_t *)invocation->response
+                         : (uint8_t *)"";
+    r.n_headers = invocation->n_headers;
+    r.headers = invocation->headers;
+  }
+  size_t len = impulse__batch_result__get_packed_size(&r);
+  unsigned char head[11];
+  head[0] = 0x0a;
+  size_t hl = 1 + put_varint(head + 1, len);
+  if (len > limit || inner->len + hl + len > limit) return -ENOSPC;
+  if (imp_buf_reserve(inner, hl + len) != 0) return -ENOMEM;
+  memcpy(inner->data + inner->len, head, hl);
+  impulse__batch_result__pack(&r, (uint8_t *)inner->data + inner->len + hl);
+  inner->len += hl + len;
+  return 0;
+}
+
+/*
+ * Runs every item of an invoke_batch, in order, on this thread, and packs
+ * one invoke_batch_ok frame answering all of them into `out`. An item
+ * whose handler fails gets its own FUNCTION_ERROR result; the others are
+ * not affected. When the results outgrow a frame, the items after that
+ * point still run but are answered UNAVAILABLE ("run it alone"), which the
+ * trigger broker retries as single invocations.
+ */
+static void batch_run(imp_worker_t *worker, const Impulse__Envelope *env,
+                      uint64_t received_ns, imp_buf_t *out) {
+  const Impulse__InvokeBatchRequest *b = env->invoke_batch;
+  const function_t *fn = &worker->fn;
+  uint64_t deadline_ns =
+      b->has_deadline_ms && b->deadline_ms > 0
+          ? received_ns + (uint64_t)b->deadline_ms * 1000000u
+          : 0;
+  size_t limit = worker->max_frame - RESPONSE_SLACK;
+  imp_buf_t inner = {0};
+  if (imp_buf_reserve(&inner, BATCH_HEAD + 64 * b->n_items) != 0)
+    fatal_oom("answering a batch");
+  inner.len = BATCH_HEAD;
+  limit += BATCH_HEAD;
+  char message[1200];
+  for (size_t i = 0; i < b->n_items; i++) {
+    const Impulse__BatchItem *item = b->items[i];
+    invocation_t invocation;
+    invocation_blank(&invocation, worker, fn);
+    invocation.id = env->id;
+    invocation.deadline_ns = deadline_ns;
+    invocation.req_headers = item->headers;
+    invocation.n_req_headers = item->n_headers;
+    int code = 0;
+    const char *msg = NULL;
+    if (invocation_payload(&invocation, &item->payload) != 0) {
+      code = IMPULSE__ERROR_CODE__OUT_OF_MEMORY;
+      msg = "out of memory receiving the request";
+    } else {
+      int status = fn->handle(&invocation.ctx);
+      if (status != 0) {
+        snprintf(message, sizeof message, "function returned status %d: %s",
+                 status,
+                 invocation.has_error && invocation.error[0] != '\0'
+                     ? invocation.error
+                 : invocation.refused[0] != '\0' ? invocation.refused
+                                                   : "no message");
+        code = IMPULSE__ERROR_CODE__FUNCTION_ERROR;
+        msg = message;
+      }
+    }
+    int rc = batch_result_append(&inner, limit, code, msg, &invocation);
+    if (rc == -ENOSPC)
+      rc = batch_result_append(&inner, limit + 64,
+                               IMPULSE__ERROR_CODE__UNAVAILABLE,
+                               "the batch's answer is full: run it alone",
+                               &invocation);
+    invocation_free(&invocation);
+    if (rc != 0) fatal_oom("answering a batch");
+  }
+  /* version (field 2), then the envelope's field 44 around it all. */
+  unsigned char tail[11];
+  tail[0] = 0x10;
+  size_t tl = 1 + put_varint(tail + 1, fn->version);
+  if (imp_buf_append(&inner, tail, tl) != 0) fatal_oom("answering a batch");
+  unsigned char head[12];
+  head[0] = 0xe2; /* field 44, length-delimited: (44 << 3) | 2 */
+  head[1] = 0x02;
+  size_t hl = 2 + put_varint(head + 2, inner.len - BATCH_HEAD);
+  memcpy(inner.data + BATCH_HEAD - hl, head, hl);
+  int rc = imp_frame_append_with_id(out, env->id, inner.data + BATCH_HEAD - hl,
+                                    inner.len - BATCH_HEAD + hl,
+                                    worker->max_frame);
+  imp_buf_free(&inner);
+  if (rc == IMP_EFRAMETOOBIG)
+    rc = append_error(out, worker->max_frame, env->id,
+                      IMPULSE__ERROR_CODE__TOO_LARGE,
+                      "the batch's answer exceeds the maximum frame size");
+  if (rc != 0) fatal_oom("answering a batch");
+}
+
 /* ---- handler pool -------------------------------------------------------- */
 
 /*
@@ -804,8 +948,13 @@ static void *pool_main(void *arg) {
 
     bool ran = call_begin();
     int status = 0;
+    imp_buf_t batch_out = {0};
     if (ran) {
-      status = worker->fn.handle(&invocation->ctx);
+      if (invocation->batch)
+        batch_run(worker, invocation->request, invocation->received_ns,
+                  &batch_out);
+      else
+        status = worker->fn.handle(&invocation->ctx);
       call_end();
     }
 
@@ -813,8 +962,11 @@ static void *pool_main(void *arg) {
     /* A reply to a connection that has since been replaced is dropped: the
      * new peer does not know its id. */
     if (ran && invocation->generation == worker->generation &&
-        invocation_reply(invocation, status, &worker->done) != 0)
+        (invocation->batch
+             ? imp_buf_append(&worker->done, batch_out.data, batch_out.len)
+             : invocation_reply(invocation, status, &worker->done)) != 0)
       fatal_oom("queueing a reply");
+    imp_buf_free(&batch_out);
     worker->outstanding--;
     worker->job_finished = true;
     finished = invocation;
@@ -1177,9 +1329,15 @@ static void handle_load(imp_worker_t *worker, uint64_t id,
 /* ---- invoke dispatch ----------------------------------------------------- */
 
 /* Handles an invoke request; takes `env`. I/O thread only. */
+/* An invoke or an invoke_batch (see batch_run()); takes `env`. */
 static void handle_invoke(imp_worker_t *worker, Impulse__Envelope *env,
                           uint64_t received_ns) {
-  const Impulse__InvokeRequest *invoke = env->invoke;
+  bool batch = env->body_case == IMPULSE__ENVELOPE__BODY_INVOKE_BATCH;
+  const char *name = batch ? env->invoke_batch->function
+                           : env->invoke->function;
+  uint32_t version = !batch && env->invoke->has_version
+                         ? env->invoke->version
+                         : 0;
   const function_t *fn = &worker->fn;
   char err[512];
   if (fn->dl == NULL) {
@@ -1189,13 +1347,17 @@ static void handle_invoke(imp_worker_t *worker, Impulse__Envelope *env,
   }
   /* The gateway names the function and version it expects; a mismatch means
    * the request was meant for another instance. */
-  if (strcmp(invoke->function, fn->name) != 0 ||
-      (invoke->has_version && invoke->version != 0 &&
-       invoke->version != fn->version)) {
+  if (strcmp(name, fn->name) != 0 || (version != 0 && version != fn->version)) {
     snprintf(err, sizeof err, "worker serves %s version %u, not %s version %u",
-             fn->name, (unsigned)fn->version, invoke->function,
-             (unsigned)invoke->version);
+             fn->name, (unsigned)fn->version, name, (unsigned)version);
     reply_error(worker, env->id, IMPULSE__ERROR_CODE__UNAVAILABLE, err);
+    goto drop;
+  }
+  if (batch && worker->nthreads == 0) {
+    if (call_begin()) {
+      batch_run(worker, env, received_ns, &worker->out);
+      call_end();
+    }
     goto drop;
   }
 
@@ -1313,6 +1475,7 @@ static void dispatch(imp_worker_t *worker, Impulse__Envelope *env,
   }
   switch (env->body_case) {
     case IMPULSE__ENVELOPE__BODY_INVOKE:
+    case IMPULSE__ENVELOPE__BODY_INVOKE_BATCH:
       handle_invoke(worker, env, received_ns);
       return;
     case IMPULSE__ENVELOPE__BODY_LOAD:
