@@ -101,6 +101,7 @@ struct rec_s {
   int undeliverable;  /* dead-letter at once */
   int slot_freed;     /* invoked; only its reply's delivery is awaited */
   int solo;           /* invoked alone, never in a batch (after a failure) */
+  int pooled;         /* a REC_BLOCK block from the free list (rec_alloc) */
   unsigned ce;        /* CE_* */
   uv_timer_t timer;
   const char *key; /* NULL: no key */
@@ -226,6 +227,8 @@ struct imp_triggers_s {
   int bq_idle_open;
   char *scratch;       /* header text of a batch's records */
   size_t scratch_cap;
+  void *rec_free;      /* free list of REC_BLOCK record blocks */
+  size_t nrec_free;
   int64_t iso_sec;     /* iso_time() cache */
   char iso_buf[32];
 };
@@ -246,6 +249,12 @@ static void triggers_unref(imp_triggers_t *triggers) {
   if (--triggers->refs > 0) return;
   imp_batch_free(triggers->batch);
   free(triggers->scratch);
+  while (triggers->rec_free != NULL) {
+    void *next;
+    memcpy(&next, triggers->rec_free, sizeof next);
+    free(triggers->rec_free);
+    triggers->rec_free = next;
+  }
   free(triggers);
 }
 
@@ -479,12 +488,51 @@ static void attempt_lookup(part_t *part, rec_t *rec) {
 
 /* ---- records ------------------------------------------------------------ */
 
-static void on_rec_timer_closed(uv_handle_t *h) {
-  rec_t *rec = IMP_CONTAINER_OF(h, rec_t, timer);
+/*
+ * Record blocks (the record and its key, value and headers) of up to
+ * REC_BLOCK bytes, most of them, come from a free list: a record is
+ * allocated per event and freed when it is committed, out of order, at
+ * hundreds of thousands a second, which is work for malloc that a list
+ * of same-sized blocks does not need.
+ */
+#define REC_BLOCK (sizeof(rec_t) + 512)
+#define REC_FREE_MAX 4096
+
+static rec_t *rec_alloc(imp_triggers_t *triggers, size_t size) {
+  if (size > REC_BLOCK) {
+    rec_t *rec = malloc(size);
+    if (rec != NULL) rec->pooled = 0;
+    return rec;
+  }
+  rec_t *rec;
+  if (triggers->rec_free != NULL) {
+    rec = triggers->rec_free;
+    memcpy(&triggers->rec_free, rec, sizeof(void *));
+    triggers->nrec_free--;
+  } else {
+    rec = malloc(REC_BLOCK);
+    if (rec == NULL) return NULL;
+  }
+  rec->pooled = 1;
+  return rec;
+}
+
+static void rec_release(rec_t *rec) {
   trigger_t *trigger = rec->trigger;
+  imp_triggers_t *triggers = trigger->triggers;
   free(rec->reply);
-  free(rec);
+  if (rec->pooled && triggers->nrec_free < REC_FREE_MAX) {
+    memcpy(rec, &triggers->rec_free, sizeof(void *));
+    triggers->rec_free = rec;
+    triggers->nrec_free++;
+  } else {
+    free(rec);
+  }
   trigger_unref(trigger);
+}
+
+static void on_rec_timer_closed(uv_handle_t *h) {
+  rec_release(IMP_CONTAINER_OF(h, rec_t, timer));
 }
 
 /* Frees a record that is finished or given up once no callback is owed to
@@ -498,10 +546,7 @@ static void rec_maybe_free(rec_t *rec) {
     uv_close((uv_handle_t *)&rec->timer, on_rec_timer_closed);
     return;
   }
-  trigger_t *trigger = rec->trigger;
-  free(rec->reply);
-  free(rec);
-  trigger_unref(trigger);
+  rec_release(rec);
 }
 
 /* Copies a consumed record into one block. NULL when out of memory. */
@@ -519,9 +564,11 @@ static rec_t *rec_new(trigger_t *trigger, const rd_kafka_message_t *msg) {
     if (rd_kafka_header_get_all(hdrs, i, &name, &val, &vlen) != 0) continue;
     size += strlen(name) + 1 + vlen;
   }
-  rec_t *rec = malloc(size);
+  rec_t *rec = rec_alloc(trigger->triggers, size);
   if (rec == NULL) return NULL;
+  int pooled = rec->pooled;
   memset(rec, 0, sizeof *rec);
+  rec->pooled = pooled;
   rec->trigger = trigger;
   trigger->refs++;
   rec->partition = msg->partition;

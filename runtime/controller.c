@@ -673,32 +673,77 @@ int imp_controller_invoke_batch(imp_server_t *server,
   return 0;
 }
 
+/* A bump allocator for decoding one batch answer: its many small pieces
+ * (a result, a payload, headers per record) are freed together. */
+typedef struct dec_arena_s {
+  char *block;
+  size_t used, cap;
+  char *more; /* chain of extra blocks, first word links them */
+} dec_arena_t;
+
+static void *dec_alloc(void *data, size_t size) {
+  dec_arena_t *a = data;
+  size = (size + 15) & ~(size_t)15;
+  if (a->used + size <= a->cap) {
+    void *p = a->block + a->used;
+    a->used += size;
+    return p;
+  }
+  char *b = malloc(16 + size);
+  if (b == NULL) return NULL;
+  memcpy(b, &a->more, sizeof a->more);
+  a->more = b;
+  return b + 16;
+}
+
+static void dec_free(void *data, void *p) {
+  (void)data;
+  (void)p; /* all at once, in dec_release() */
+}
+
+static void dec_release(dec_arena_t *a) {
+  while (a->more != NULL) {
+    char *next;
+    memcpy(&next, a->more, sizeof next);
+    free(a->more);
+    a->more = next;
+  }
+  free(a->block);
+}
+
 /* Decodes the answer to an internal invoke_batch and counts every item's
- * outcome. */
+ * outcome. The body is decoded where it lies: field 44 (the response) or
+ * field 2 (an Error) right after the envelope's id. */
 static void deliver_batch(imp_call_t *call, const char *rest, size_t restlen) {
   imp_batch_done_cb done = call->bdone;
   call->bdone = NULL;
   imp_function_t *fn = call->function;
-  Impulse__Envelope *env = NULL;
-  uint8_t *buf = malloc(restlen + 2);
-  if (buf != NULL) {
-    buf[0] = 0x08;
-    buf[1] = 0x00;
-    memcpy(buf + 2, rest, restlen);
-    env = impulse__envelope__unpack(NULL, restlen + 2, buf);
-    free(buf);
-  }
+  const uint8_t *p = (const uint8_t *)rest, *end = p + restlen;
+  uint64_t tag = 0, len = 0;
+  int ok = imp_varint_read(&p, end, &tag) == 0 &&
+           imp_varint_read(&p, end, &len) == 0 && len <= (uint64_t)(end - p);
+  dec_arena_t arena = {NULL, 0, 0, NULL};
+  arena.cap = restlen * 2 + 256 * (size_t)call->batch + 1024;
+  arena.block = malloc(arena.cap);
+  ProtobufCAllocator alloc = {dec_alloc, dec_free, &arena};
+  if (arena.block == NULL) ok = 0;
+  Impulse__InvokeBatchResponse *resp = NULL;
+  Impulse__Error *error = NULL;
   int code = IMPULSE__ERROR_CODE__INTERNAL;
   const char *msg = "undecodable answer from the instance";
-  const Impulse__InvokeBatchResponse *resp = NULL;
-  if (env != NULL && env->body_case == IMPULSE__ENVELOPE__BODY_INVOKE_BATCH_OK) {
-    resp = env->invoke_batch_ok;
-    code = 0;
-    msg = NULL;
-  } else if (env != NULL && env->body_case == IMPULSE__ENVELOPE__BODY_ERROR) {
-    code = env->error->code ? env->error->code : IMPULSE__ERROR_CODE__INTERNAL;
-    msg = env->error->message ? env->error->message : "error";
-  } else if (env != NULL) {
+  if (ok && tag == ((44u << 3) | 2u)) {
+    resp = impulse__invoke_batch_response__unpack(&alloc, (size_t)len, p);
+    if (resp != NULL) {
+      code = 0;
+      msg = NULL;
+    }
+  } else if (ok && tag == ((2u << 3) | 2u)) {
+    error = impulse__error__unpack(&alloc, (size_t)len, p);
+    if (error != NULL) {
+      code = error->code ? error->code : IMPULSE__ERROR_CODE__INTERNAL;
+      msg = error->message ? error->message : "error";
+    }
+  } else if (ok) {
     msg = "unexpected answer from the instance";
   }
   for (uint32_t i = 0; i < call->batch; i++) {
@@ -710,7 +755,7 @@ static void deliver_batch(imp_call_t *call, const char *rest, size_t restlen) {
     imp_metrics_call_outcome(call, c);
   }
   if (done) done(call->done_arg, code, msg, resp);
-  if (env) impulse__envelope__free_unpacked(env, NULL);
+  dec_release(&arena);
 }
 
 /* Decodes an answer for an internal caller (the trigger broker). */

@@ -86,21 +86,6 @@ void imp_metrics_call_answered(struct imp_call_s *call, const char *rest,
   call_observe(call, imp_metrics_answer_code(rest, restlen));
 }
 
-/* Reads a varint at *p (bounded by end); 0 or -1. */
-static int read_varint(const unsigned char **p, const unsigned char *end,
-                       uint64_t *v) {
-  uint64_t r = 0;
-  for (unsigned shift = 0; *p < end && shift < 64; shift += 7) {
-    unsigned char b = *(*p)++;
-    r |= (uint64_t)(b & 0x7f) << shift;
-    if ((b & 0x80) == 0) {
-      *v = r;
-      return 0;
-    }
-  }
-  return -1;
-}
-
 int imp_metrics_answer_code(const char *rest, size_t restlen) {
   const unsigned char *p = (const unsigned char *)rest;
   const unsigned char *end = p + restlen;
@@ -109,22 +94,22 @@ int imp_metrics_answer_code(const char *rest, size_t restlen) {
   if (p[0] != IMP_TAG_ERROR) return IMPULSE__ERROR_CODE__INTERNAL;
   p++;
   uint64_t len;
-  if (read_varint(&p, end, &len) != 0 || len > (uint64_t)(end - p))
+  if (imp_varint_read(&p, end, &len) != 0 || len > (uint64_t)(end - p))
     return IMPULSE__ERROR_CODE__INTERNAL;
   end = p + len;
   /* Error { required int32 code = 1; optional string message = 2; } */
   while (p < end) {
     uint64_t key, v;
-    if (read_varint(&p, end, &key) != 0) break;
+    if (imp_varint_read(&p, end, &key) != 0) break;
     if (key == 0x08) {
-      if (read_varint(&p, end, &v) != 0) break;
+      if (imp_varint_read(&p, end, &v) != 0) break;
       int32_t code = (int32_t)(uint32_t)v;
       return code;
     }
     if ((key & 7) == 0) {
-      if (read_varint(&p, end, &v) != 0) break;
+      if (imp_varint_read(&p, end, &v) != 0) break;
     } else if ((key & 7) == 2) {
-      if (read_varint(&p, end, &v) != 0 || v > (uint64_t)(end - p)) break;
+      if (imp_varint_read(&p, end, &v) != 0 || v > (uint64_t)(end - p)) break;
       p += v;
     } else {
       break;

@@ -65,6 +65,29 @@ int imp_envelope_split_id(const char *body, size_t len, uint64_t *id,
   return IMP_EPROTO;
 }
 
+int imp_varint_read(const uint8_t **p, const uint8_t *end, uint64_t *v) {
+  uint64_t r = 0;
+  for (unsigned shift = 0; *p < end && shift < 64; shift += 7) {
+    uint8_t b = *(*p)++;
+    r |= (uint64_t)(b & 0x7f) << shift;
+    if ((b & 0x80) == 0) {
+      *v = r;
+      return 0;
+    }
+  }
+  return -1;
+}
+
+size_t imp_varint_put(uint8_t *p, uint64_t v) {
+  size_t n = 0;
+  do {
+    uint8_t b = v & 0x7f;
+    v >>= 7;
+    p[n++] = (uint8_t)(v ? (b | 0x80) : b);
+  } while (v);
+  return n;
+}
+
 int imp_frame_append_with_id(imp_buf_t *out, uint64_t id, const char *rest,
                              size_t restlen, size_t max_frame) {
   unsigned char head[11];

@@ -72,6 +72,12 @@ int imp_envelope_split_id(const char *body, size_t len, uint64_t *id,
 int imp_frame_append_with_id(imp_buf_t *out, uint64_t id, const char *rest,
                              size_t restlen, size_t max_frame);
 
+/* Protobuf varints: reads one at *p (not past end) and advances *p,
+ * returning 0 or -1; writes one at p (room for 10 bytes), returning its
+ * length. */
+int imp_varint_read(const uint8_t **p, const uint8_t *end, uint64_t *v);
+size_t imp_varint_put(uint8_t *p, uint64_t v);
+
 /* Tag byte of the body field that follows the id (0 if none): tells a
  * forwarded reply's kind without decoding it. */
 #define IMP_TAG_ERROR 0x12     /* field 2, length-delimited */

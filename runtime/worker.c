@@ -758,16 +758,6 @@ static int invocation_reply(invocation_t *invocation, int status,
 
 #define BATCH_HEAD 16u /* room kept before a batch response for its tags */
 
-static size_t put_varint(unsigned char *p, uint64_t v) {
-  size_t n = 0;
-  do {
-    unsigned char b = v & 0x7f;
-    v >>= 7;
-    p[n++] = (unsigned char)(v ? (b | 0x80) : b);
-  } while (v);
-  return n;
-}
-
 /* Appends one item's result (field 1 of InvokeBatchResponse) to `inner`,
  * which may hold at most `limit` bytes. 0, -ENOSPC when it would not fit,
  * or -ENOMEM. */
@@ -791,7 +781,7 @@ static int batch_result_append(imp_buf_t *inner, size_t limit, int code,
   size_t len = impulse__batch_result__get_packed_size(&r);
   unsigned char head[11];
   head[0] = 0x0a;
-  size_t hl = 1 + put_varint(head + 1, len);
+  size_t hl = 1 + imp_varint_put(head + 1, len);
   if (len > limit || inner->len + hl + len > limit) return -ENOSPC;
   if (imp_buf_reserve(inner, hl + len) != 0) return -ENOMEM;
   memcpy(inner->data + inner->len, head, hl);
@@ -861,12 +851,12 @@ static void batch_run(imp_worker_t *worker, const Impulse__Envelope *env,
   /* version (field 2), then the envelope's field 44 around it all. */
   unsigned char tail[11];
   tail[0] = 0x10;
-  size_t tl = 1 + put_varint(tail + 1, fn->version);
+  size_t tl = 1 + imp_varint_put(tail + 1, fn->version);
   if (imp_buf_append(&inner, tail, tl) != 0) fatal_oom("answering a batch");
   unsigned char head[12];
   head[0] = 0xe2; /* field 44, length-delimited: (44 << 3) | 2 */
   head[1] = 0x02;
-  size_t hl = 2 + put_varint(head + 2, inner.len - BATCH_HEAD);
+  size_t hl = 2 + imp_varint_put(head + 2, inner.len - BATCH_HEAD);
   memcpy(inner.data + BATCH_HEAD - hl, head, hl);
   int rc = imp_frame_append_with_id(out, env->id, inner.data + BATCH_HEAD - hl,
                                     inner.len - BATCH_HEAD + hl,
