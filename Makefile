@@ -11,7 +11,7 @@ CMAKE_FLAGS ?=
 PREFIX ?= /usr/local
 DESTDIR ?=
 
-.PHONY: all deps build run test test-asan bench bench-http install clean format
+.PHONY: all deps build run test test-asan bench bench-http bench-events install clean format
 
 all: build
 
@@ -40,6 +40,11 @@ bench: build
 # (apt-get install wrk; not a test dependency).
 bench-http: build
 	$(BUILD)/bench/impulse-bench-http --impulse $(BUILD)/impulse --functions $(BUILD)/functions
+
+# Events through a trigger against a raw librdkafka consumer (rounds of
+# throughput, then publish-to-handled latency against publish-to-consumed).
+bench-events: build
+	$(BUILD)/bench/impulse-bench-events --impulse $(BUILD)/impulse --functions $(BUILD)/functions
 
 install: build
 	DESTDIR="$(DESTDIR)" cmake --install $(BUILD) --prefix "$(PREFIX)"

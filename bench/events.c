@@ -1,39 +1,74 @@
 /*
  * impulse-bench-events: events through a trigger, against the ceiling of a
- * raw librdkafka consumer reading the same topic, in one run.
+ * raw librdkafka consumer reading the same topic, and the publish-to-handled
+ * latency of a trigger against the publish-to-consumed latency of a raw
+ * consumer, in one run.
  *
- *   1. `impulse serve` (embedded Kafka) starts in a temp state dir; echo is
- *      deployed (min instances 2, concurrency 1);
- *   2. N events of 100 bytes with keys are published to a 32-partition
+ *   1. `impulse serve` (embedded Kafka) starts in a temp state dir; echo and
+ *      probe (bench/probe.c) are deployed, each with min = max instances 2
+ *      and concurrency 1;
+ *   2. N events of 100 bytes with keys are published once to a 32-partition
  *      topic with an idempotent librdkafka producer;
- *   3. the ceiling: a raw consumer (new group, earliest) reads all N; time
- *      from the first to the last message;
- *   4. a trigger (ordering none, max in flight 64, the default) onto echo reads
- * the same topic from earliest; time until the sum of its committed offsets
- *      reaches N (trigger describe every 100 ms);
- *   5. latency: a second topic, a trigger onto echo with a reply topic;
- *      events carrying their send time (CLOCK_REALTIME) are produced at
- *      half the measured trigger rate; latency = reply receipt - send time;
+ *   3. --rounds rounds (default 3) on that topic, each:
+ *      a. the ceiling: a raw consumer in a new group reads all N from
+ *         earliest; rate = N / (time from the first to the last message);
+ *      b. a trigger with a new name (so a new group; ordering none, max in
+ *         flight 64, the default) onto echo reads all N from earliest; rate =
+ *         N / (time from the first describe, every 100 ms, showing a
+ *         committed offset to the one where the committed offsets sum to
+ *         N); also N / (time from the create call to that describe);
+ *      c. the trigger is deleted (the answer comes once it has stopped and
+ *         left its group) and a describe confirms it is gone;
+ *      the report gives every round and the medians of the raw rates, of
+ *      the trigger rates and of the per-round ratios trigger/raw;
+ *   4. latency, at a fixed rate (default half the median trigger rate), for
+ *      1 s of warm-up plus --latency-seconds; every event carries its index,
+ *      its send time (CLOCK_REALTIME ns, also kept here) and the path of a
+ *      stamp file of 8-byte slots, one per event:
+ *      a. the floor: a raw consumer (own group, own fresh topic, assigned
+ *         before sending starts) stamps the time it receives each event:
+ *         publish -> consumed, the least a trigger could add to;
+ *      b. a trigger onto probe (own fresh topic, no reply topic, assigned
+ *         before sending starts): probe maps the stamp file in the worker
+ *         and writes the time its handler runs into the event's slot:
+ *         publish -> handled; once the trigger has committed everything
+ *         sent, the file is read;
+ *      latency = stamp - send time for every event sent after the warm-up;
+ *      events without a stamp are counted as missing;
+ *   5. with --reply-latency, also the earlier publish -> reply measurement:
+ *      a trigger onto echo with a reply topic against a raw consumer that
+ *      forwards every record to a reply topic, receipt - send time;
  *   6. the report; everything is cleaned up.
  *
- * Progress goes to stderr, the report to stdout. No figure is checked.
+ * Every wait is bounded by --timeout (the short fixed bounds of the
+ * deploys, the flushes and the --reply-latency phases by the shorter of the
+ * two); the server is started with a 20 s bound of its own. Progress goes
+ * to stderr, the report to stdout. No figure is checked.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <librdkafka/rdkafka.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "bench.h"
 #include "client_internal.h"
 
-#define FN_NAME "echo"
+#define FN_ECHO "echo"
+#define FN_PROBE "probe"
 #define TOPIC "bench-events"
+#define PROBE_TOPIC "bench-probe"
+#define PROBE_TRIGGER "bench-probe"
+#define FLOOR_TOPIC "bench-floor"
 #define LAT_TOPIC "bench-latency"
 #define REPLY_TOPIC "bench-latency-reply"
 #define RAW_LAT_TOPIC "bench-rawlat"
@@ -42,16 +77,22 @@
 #define KEYS 10000u
 #define READY_TIMEOUT_MS 20000u
 #define MAX_ARTIFACT (64u << 20)
+#define MAX_ROUNDS 10u
+/* Slots of a stamp phase (8 bytes each, twice: send and stamp times). */
+#define MAX_STAMPS (64u << 20)
 
 typedef struct opts_s {
   const char *impulse;
   const char *functions;
+  const char *probe; /* probe.so */
   unsigned events;
   unsigned partitions;
   unsigned max_in_flight;
   unsigned latency_s;
-  unsigned timeout_s;    /* bound of each drain phase */
-  unsigned latency_rate; /* 0 = half the measured trigger rate */
+  unsigned timeout_s;    /* bound of every wait */
+  unsigned latency_rate; /* 0 = half the median trigger rate */
+  unsigned rounds;
+  int reply_latency; /* also the publish -> reply measurement */
 } opts_t;
 
 static char g_addr[64];
@@ -62,6 +103,11 @@ static uint64_t realtime_ns(void) {
   struct timespec ts;
   clock_gettime(CLOCK_REALTIME, &ts);
   return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* A fixed bound of ms, or --timeout when that is shorter. */
+static unsigned bound_ms(const opts_t *o, unsigned ms) {
+  return (uint64_t)o->timeout_s * 1000u < ms ? o->timeout_s * 1000u : ms;
 }
 
 static impulse_client_t *connect_admin(void) {
@@ -98,8 +144,10 @@ static int server_info(impulse_client_t *c) {
   return 0;
 }
 
+/* Creates `topic` unless it exists; *got (optional) gets its partition
+ * count. */
 static int ensure_topic(impulse_client_t *c, const char *topic,
-                        unsigned partitions) {
+                        unsigned partitions, unsigned *got_out) {
   Impulse__Envelope req = IMPULSE__ENVELOPE__INIT, *resp = NULL;
   Impulse__EnsureTopicRequest e = IMPULSE__ENSURE_TOPIC_REQUEST__INIT;
   e.topic = (char *)topic;
@@ -119,18 +167,19 @@ static int ensure_topic(impulse_client_t *c, const char *topic,
   if (got != partitions)
     fprintf(stderr, "impulse-bench-events: topic %s has %u partitions\n", topic,
             got);
+  if (got_out) *got_out = got;
   return 0;
 }
 
 static int trigger_create(impulse_client_t *c, const char *name,
-                          const char *topic, unsigned max_in_flight,
-                          const char *reply_topic) {
+                          const char *topic, const char *function,
+                          unsigned max_in_flight, const char *reply_topic) {
   Impulse__Envelope req = IMPULSE__ENVELOPE__INIT, *resp = NULL;
   Impulse__TriggerCreateRequest cr = IMPULSE__TRIGGER_CREATE_REQUEST__INIT;
   Impulse__TriggerSpec s = IMPULSE__TRIGGER_SPEC__INIT;
   s.name = (char *)name;
   s.topic = (char *)topic;
-  s.function = FN_NAME;
+  s.function = (char *)function;
   s.from = "earliest";
   s.ordering = "none";
   s.has_max_in_flight = 1;
@@ -179,9 +228,51 @@ static int trigger_progress(impulse_client_t *c, const char *name,
   return 0;
 }
 
-static int deploy_echo(const opts_t *o) {
-  char path[1024];
-  snprintf(path, sizeof path, "%s/echo.so", o->functions);
+/* Deletes trigger `name`. The server answers once the trigger has stopped
+ * (calls under way finished, offsets committed, group left); a describe
+ * answering NOT_FOUND then confirms it is gone. Bounded by timeout_s. */
+static int trigger_delete(impulse_client_t *c, const char *name,
+                          unsigned timeout_s) {
+  Impulse__Envelope req = IMPULSE__ENVELOPE__INIT, *resp = NULL;
+  Impulse__TriggerDeleteRequest del = IMPULSE__TRIGGER_DELETE_REQUEST__INIT;
+  del.name = (char *)name;
+  req.body_case = IMPULSE__ENVELOPE__BODY_TRIGGER_DELETE;
+  req.trigger_delete = &del;
+  int rc = imp_client_call_expect(
+      c, &req, IMPULSE__ENVELOPE__BODY_TRIGGER_DELETE_OK, &resp);
+  if (rc != 0) {
+    fprintf(stderr, "impulse-bench-events: trigger delete %s: %s\n", name,
+            impulse_client_error(c));
+    return -1;
+  }
+  impulse__envelope__free_unpacked(resp, NULL);
+  uint64_t end = bench_now_ns() + (uint64_t)timeout_s * 1000000000ull;
+  for (;;) {
+    Impulse__Envelope dreq = IMPULSE__ENVELOPE__INIT;
+    Impulse__TriggerDescribeRequest d = IMPULSE__TRIGGER_DESCRIBE_REQUEST__INIT;
+    d.name = (char *)name;
+    dreq.body_case = IMPULSE__ENVELOPE__BODY_TRIGGER_DESCRIBE;
+    dreq.trigger_describe = &d;
+    rc = imp_client_call_expect(
+        c, &dreq, IMPULSE__ENVELOPE__BODY_TRIGGER_DESCRIBE_OK, &resp);
+    if (rc == -IMPULSE__ERROR_CODE__NOT_FOUND) return 0;
+    if (rc != 0) {
+      fprintf(stderr, "impulse-bench-events: trigger describe %s: %s\n", name,
+              impulse_client_error(c));
+      return -1;
+    }
+    impulse__envelope__free_unpacked(resp, NULL);
+    if (bench_now_ns() > end) {
+      fprintf(stderr, "impulse-bench-events: trigger %s still listed\n", name);
+      return -1;
+    }
+    if (bench_sleep_ms(50) != 0) return -1;
+  }
+}
+
+/* Deploys the function object at `path` as `name` (min = max instances 2,
+ * concurrency 1) and waits until both instances are ready. */
+static int deploy_fn(const opts_t *o, const char *name, const char *path) {
   FILE *f = fopen(path, "rb");
   if (f == NULL) {
     fprintf(stderr, "impulse-bench-events: %s: %s\n", path, strerror(errno));
@@ -207,15 +298,16 @@ static int deploy_echo(const opts_t *o) {
   d.max_instances = 2;
   d.has_min = d.has_max = 1;
   uint32_t version = 0;
-  int rc = impulse_deploy(c, FN_NAME, buf, len, &d, &version);
+  int rc = impulse_deploy(c, name, buf, len, &d, &version);
   if (rc != 0)
-    fprintf(stderr, "impulse-bench-events: deploy: %s: %s\n",
+    fprintf(stderr, "impulse-bench-events: deploy %s: %s: %s\n", name,
             impulse_status_name(rc), impulse_client_error(c));
   impulse_client_close(c);
   free(buf);
   if (rc != 0) return -1;
   char err[256];
-  if (cold_wait_ready(g_addr, FN_NAME, 2, 15000, err, sizeof err) != 0) {
+  if (cold_wait_ready(g_addr, name, 2, bound_ms(o, 15000), err, sizeof err) !=
+      0) {
     fprintf(stderr, "impulse-bench-events: %s\n", err);
     return -1;
   }
@@ -287,7 +379,7 @@ static int produce_one(rd_kafka_t *rk, const char *topic, const char *key,
 }
 
 /* Publishes n events of VALUE_BYTES to TOPIC; 0 when all acknowledged. */
-static int publish_bulk(unsigned n, double *secs) {
+static int publish_bulk(const opts_t *o, unsigned n, double *secs) {
   rd_kafka_t *rk = new_producer("5");
   if (rk == NULL) return -1;
   atomic_store(&dr_ok, 0);
@@ -305,7 +397,7 @@ static int publish_bulk(unsigned n, double *secs) {
     rc = produce_one(rk, TOPIC, key, value, VALUE_BYTES);
     if ((i & 1023) == 0) rd_kafka_poll(rk, 0);
   }
-  rd_kafka_flush(rk, 60000);
+  rd_kafka_flush(rk, (int)bound_ms(o, 60000));
   *secs = (double)(bench_now_ns() - t0) / 1e9;
   unsigned long ok = atomic_load(&dr_ok), fail = atomic_load(&dr_fail);
   rd_kafka_destroy(rk);
@@ -352,10 +444,11 @@ static void close_consumer(rd_kafka_t *rk) {
   rd_kafka_destroy(rk);
 }
 
-/* The ceiling: reads n messages; *secs from the first to the last. */
-static int raw_consume(unsigned n, unsigned timeout_s, double *secs,
-                       double *join_s) {
-  rd_kafka_t *rk = new_consumer("bench-raw", TOPIC);
+/* The ceiling: a consumer in `group` reads n messages of TOPIC from
+ * earliest; *secs from the first to the last. */
+static int raw_consume(const char *group, unsigned n, unsigned timeout_s,
+                       double *secs, double *join_s) {
+  rd_kafka_t *rk = new_consumer(group, TOPIC);
   if (rk == NULL) return -1;
   uint64_t start = bench_now_ns(), first = 0, last = 0;
   uint64_t end = start + (uint64_t)timeout_s * 1000000000ull;
@@ -417,15 +510,16 @@ static void *lat_reader(void *arg) {
   return NULL;
 }
 
-/* Waits until the consumer has an assignment (bounded). */
-static int wait_assigned(rd_kafka_t *rk, unsigned timeout_ms) {
+/* Waits until the consumer is assigned at least `want` partitions
+ * (bounded). */
+static int wait_assigned(rd_kafka_t *rk, int want, unsigned timeout_ms) {
   uint64_t end = bench_now_ns() + (uint64_t)timeout_ms * 1000000ull;
   while (!bench_interrupted && bench_now_ns() < end) {
     rd_kafka_topic_partition_list_t *a = NULL;
     if (rd_kafka_assignment(rk, &a) == 0 && a) {
       int cnt = a->cnt;
       rd_kafka_topic_partition_list_destroy(a);
-      if (cnt > 0) return 0;
+      if (cnt >= want) return 0;
     }
     rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 50);
     if (m) rd_kafka_message_destroy(m);
@@ -468,8 +562,8 @@ typedef struct lat_result_s {
   uint64_t p50, p99, max;
 } lat_result_t;
 
-/* Latency publish -> reply at `rate`: through a trigger onto echo with a
- * reply topic, or (raw) through the forwarder above. */
+/* --reply-latency: latency publish -> reply at `rate`, through a trigger
+ * onto echo with a reply topic, or (raw) through the forwarder above. */
 static int latency_phase(const opts_t *o, double rate, int raw,
                          lat_result_t *r) {
   const char *in_topic = raw ? RAW_LAT_TOPIC : LAT_TOPIC;
@@ -487,28 +581,28 @@ static int latency_phase(const opts_t *o, double rate, int raw,
   rd_kafka_t *prod = NULL;
   pthread_t th;
   int have_thread = 0;
-  if (ensure_topic(c, in_topic, o->partitions) != 0 ||
-      ensure_topic(c, reply_topic, o->partitions) != 0)
+  if (ensure_topic(c, in_topic, o->partitions, NULL) != 0 ||
+      ensure_topic(c, reply_topic, o->partitions, NULL) != 0)
     goto out;
   l.rk = new_consumer(raw ? "bench-rawreply" : "bench-reply", reply_topic);
   if (l.rk == NULL) goto out;
-  if (wait_assigned(l.rk, 20000) != 0) {
+  if (wait_assigned(l.rk, 1, bound_ms(o, 20000)) != 0) {
     fprintf(stderr, "impulse-bench-events: reply consumer got no partitions\n");
     goto out;
   }
-  uint64_t end = bench_now_ns() + 20000000000ull;
+  uint64_t end = bench_now_ns() + bound_ms(o, 20000) * 1000000ull;
   if (raw) {
     fwd.in = new_consumer("bench-forwarder", RAW_LAT_TOPIC);
     fwd.out = new_producer("2"); /* the server's reply producer's linger */
     if (fwd.in == NULL || fwd.out == NULL) goto out;
-    if (wait_assigned(fwd.in, 20000) != 0) {
+    if (wait_assigned(fwd.in, 1, bound_ms(o, 20000)) != 0) {
       fprintf(stderr, "impulse-bench-events: forwarder got no partitions\n");
       goto out;
     }
     if (pthread_create(&fth, NULL, forwarder, &fwd) != 0) goto out;
     have_fwd = 1;
-  } else if (trigger_create(c, "bench-latency", LAT_TOPIC, o->max_in_flight,
-                            REPLY_TOPIC) != 0) {
+  } else if (trigger_create(c, "bench-latency", LAT_TOPIC, FN_ECHO,
+                            o->max_in_flight, REPLY_TOPIC) != 0) {
     goto out;
   }
   /* Wait for the trigger's group to be assigned (bounded). */
@@ -555,8 +649,8 @@ static int latency_phase(const opts_t *o, double rate, int raw,
     nanosleep(&sl, NULL);
   }
   r->seconds = (double)(bench_now_ns() - t0) / 1e9;
-  rd_kafka_flush(prod, 10000);
-  end = bench_now_ns() + 15000000000ull;
+  rd_kafka_flush(prod, (int)bound_ms(o, 10000));
+  end = bench_now_ns() + bound_ms(o, 15000) * 1000000ull;
   while (atomic_load(&l.received) < sent && bench_now_ns() < end &&
          !bench_interrupted)
     bench_sleep_ms(20);
@@ -591,6 +685,355 @@ out:
   return rc;
 }
 
+/* ---- latency to the handler (default) ------------------------------------ */
+
+/* One stamp phase: event i was produced at send[i] and handled (trigger)
+ * or received (floor) at stamp[i], both CLOCK_REALTIME ns, 0 = not yet. */
+typedef struct stamps_s {
+  uint64_t *send;
+  uint64_t *stamp;
+  size_t cap;    /* slots of both */
+  uint64_t sent; /* events produced, all acknowledged */
+  uint64_t from; /* first event due after the warm-up */
+} stamps_t;
+
+typedef struct stamp_result_s {
+  uint64_t sent, measured, missing;
+  uint64_t handled; /* trigger: handled (describe); floor: received */
+  uint64_t p50, p99, max;
+} stamp_result_t;
+
+/* The floor's consumer thread: stamps each event of FLOOR_TOPIC with its
+ * receipt time. Only it writes stamp[] while it runs. */
+typedef struct floor_s {
+  rd_kafka_t *rk;
+  uint64_t *stamp;
+  size_t cap;
+  atomic_int stop;
+  atomic_ulong received;
+  uint64_t bad;
+} floor_t;
+
+/* Parses the event index at the start of a payload ("SEQ SEND_NS PATH");
+ * 0, or -1 when there is none. */
+static int payload_seq(const void *payload, size_t len, uint64_t *seq) {
+  const char *p = payload;
+  uint64_t v = 0;
+  size_t i = 0;
+  for (; i < len && i < 19 && p[i] >= '0' && p[i] <= '9'; i++)
+    v = v * 10 + (uint64_t)(p[i] - '0');
+  if (i == 0 || i >= len || p[i] != ' ') return -1;
+  *seq = v;
+  return 0;
+}
+
+static void *floor_reader(void *arg) {
+  floor_t *fl = arg;
+  while (!atomic_load(&fl->stop)) {
+    rd_kafka_message_t *m = rd_kafka_consumer_poll(fl->rk, 50);
+    if (m == NULL) continue;
+    uint64_t now = realtime_ns();
+    if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+      uint64_t seq;
+      if (m->payload == NULL || payload_seq(m->payload, m->len, &seq) != 0 ||
+          seq >= fl->cap) {
+        fl->bad++;
+      } else {
+        if (fl->stamp[seq] == 0) fl->stamp[seq] = now;
+        atomic_fetch_add(&fl->received, 1);
+      }
+    }
+    rd_kafka_message_destroy(m);
+  }
+  return NULL;
+}
+
+/* Produces to `topic` at `rate` for 1 s of warm-up plus latency_s, with
+ * the same producer settings for both paths (linger 0). Each value is
+ * "SEQ SEND_NS PATH" padded with NULs to VALUE_BYTES; st->send[SEQ] gets
+ * SEND_NS. 0 when everything was acknowledged. */
+static int produce_paced(const opts_t *o, const char *topic, double rate,
+                         const char *path, stamps_t *st) {
+  rd_kafka_t *prod = new_producer("0");
+  if (prod == NULL) return -1;
+  atomic_store(&dr_ok, 0);
+  atomic_store(&dr_fail, 0);
+  int rc = -1;
+  uint64_t t0 = bench_now_ns();
+  uint64_t total_ns = (uint64_t)(o->latency_s + 1) * 1000000000ull;
+  /* Event i is due at i / rate s: the warm-up is the first second's. */
+  st->from = (uint64_t)rate;
+  st->sent = 0;
+  char key[32], value[VALUE_BYTES];
+  for (;;) {
+    if (bench_interrupted) goto out;
+    uint64_t el = bench_now_ns() - t0;
+    if (el >= total_ns) break;
+    uint64_t due = (uint64_t)((double)el / 1e9 * rate);
+    if (due > st->cap) due = st->cap;
+    while (st->sent < due) {
+      snprintf(key, sizeof key, "key%05u", (unsigned)(st->sent % KEYS));
+      uint64_t ts = realtime_ns();
+      int len =
+          snprintf(value, sizeof value, "%llu %llu %s",
+                   (unsigned long long)st->sent, (unsigned long long)ts, path);
+      if (len < 0 || (size_t)len >= sizeof value) {
+        fprintf(stderr,
+                "impulse-bench-events: %s: path too long for a %d-byte "
+                "event\n",
+                path, VALUE_BYTES);
+        goto out;
+      }
+      memset(value + len, 0, sizeof value - (size_t)len);
+      st->send[st->sent] = ts;
+      if (produce_one(prod, topic, key, value, VALUE_BYTES) != 0) goto out;
+      st->sent++;
+    }
+    rd_kafka_poll(prod, 0);
+    struct timespec sl = {0, 200000L};
+    nanosleep(&sl, NULL);
+  }
+  rd_kafka_flush(prod, (int)bound_ms(o, 60000));
+  if (atomic_load(&dr_ok) != st->sent) {
+    fprintf(stderr,
+            "impulse-bench-events: %lu of %llu latency events acknowledged "
+            "(%lu failed)\n",
+            atomic_load(&dr_ok), (unsigned long long)st->sent,
+            atomic_load(&dr_fail));
+    goto out;
+  }
+  rc = 0;
+out:
+  rd_kafka_destroy(prod);
+  return rc;
+}
+
+/* Latency = stamp - send of the events due after the warm-up. */
+static void stamps_report(const stamps_t *st, stamp_result_t *r) {
+  static hist_t hist; /* large; one phase at a time */
+  hist_reset(&hist);
+  r->sent = st->sent;
+  r->missing = 0;
+  for (uint64_t i = st->from; i < st->sent; i++) {
+    if (st->stamp[i] == 0) {
+      r->missing++;
+      continue;
+    }
+    /* One machine, one clock: a stamp before the send is rounding. */
+    hist_record(&hist,
+                st->stamp[i] > st->send[i] ? st->stamp[i] - st->send[i] : 0);
+  }
+  r->measured = hist.total;
+  r->p50 = hist_quantile(&hist, 0.5);
+  r->p99 = hist_quantile(&hist, 0.99);
+  r->max = hist.max;
+}
+
+/* Reads the stamp file written by the probe into st->stamp. */
+static int stamps_read(int fd, stamps_t *st) {
+  size_t want = st->cap * sizeof(uint64_t), got = 0;
+  char *p = (char *)st->stamp;
+  while (got < want) {
+    ssize_t n = pread(fd, p + got, want - got, (off_t)got);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      fprintf(stderr, "impulse-bench-events: reading the stamp file: %s\n",
+              n < 0 ? strerror(errno) : "short file");
+      return -1;
+    }
+    got += (size_t)n;
+  }
+  return 0;
+}
+
+/* Latency at `rate` to the time an event is handled by probe through a
+ * trigger (floor = 0), or to the time a raw consumer receives it (floor =
+ * 1). Each path has its own fresh topic and group and is assigned its
+ * partitions before sending starts. */
+static int stamp_latency(const opts_t *o, double rate, int floor,
+                         stamp_result_t *r) {
+  const char *topic = floor ? FLOOR_TOPIC : PROBE_TOPIC;
+  static floor_t fl;
+  memset(&fl, 0, sizeof fl);
+  stamps_t st;
+  memset(&st, 0, sizeof st);
+  pthread_t th;
+  int have_thread = 0, have_trigger = 0, fd = -1, rc = -1;
+  char path[PATH_MAX];
+  /* Both paths carry the same path, so their events are alike. */
+  snprintf(path, sizeof path, "%s/stamps", bench_tmpdir());
+  impulse_client_t *c = connect_admin();
+  if (c == NULL) return -1;
+  uint64_t timeout_ns = (uint64_t)o->timeout_s * 1000000000ull;
+  double cap = rate * (o->latency_s + 1) + 2;
+  if (cap > MAX_STAMPS) {
+    fprintf(stderr,
+            "impulse-bench-events: %.0f latency events are more than %u: "
+            "lower --latency-rate or --latency-seconds\n",
+            cap, MAX_STAMPS);
+    goto out;
+  }
+  st.cap = (size_t)cap;
+  st.send = calloc(st.cap, sizeof *st.send);
+  st.stamp = calloc(st.cap, sizeof *st.stamp);
+  if (st.send == NULL || st.stamp == NULL) {
+    fprintf(stderr, "impulse-bench-events: no memory for %zu stamps\n", st.cap);
+    goto out;
+  }
+  unsigned parts = 0;
+  if (ensure_topic(c, topic, o->partitions, &parts) != 0) goto out;
+  uint64_t end = bench_now_ns() + timeout_ns;
+  if (floor) {
+    fl.rk = new_consumer("bench-floor", FLOOR_TOPIC);
+    if (fl.rk == NULL) goto out;
+    if (wait_assigned(fl.rk, (int)parts, o->timeout_s * 1000u) != 0) {
+      fprintf(stderr, "impulse-bench-events: floor consumer not assigned\n");
+      goto out;
+    }
+    fl.stamp = st.stamp;
+    fl.cap = st.cap;
+    if (pthread_create(&th, NULL, floor_reader, &fl) != 0) goto out;
+    have_thread = 1;
+  } else {
+    /* The probe maps it MAP_SHARED in its worker processes. */
+    fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0 || ftruncate(fd, (off_t)(st.cap * sizeof(uint64_t))) != 0) {
+      fprintf(stderr, "impulse-bench-events: %s: %s\n", path, strerror(errno));
+      goto out;
+    }
+    if (trigger_create(c, PROBE_TRIGGER, PROBE_TOPIC, FN_PROBE,
+                       o->max_in_flight, NULL) != 0)
+      goto out;
+    have_trigger = 1;
+    for (;;) {
+      uint64_t committed;
+      unsigned assigned = 0;
+      if (trigger_progress(c, PROBE_TRIGGER, &committed, &assigned, NULL) != 0)
+        goto out;
+      if (assigned >= parts) break;
+      if (bench_now_ns() > end || !bench_impulse_alive()) {
+        fprintf(stderr, "impulse-bench-events: probe trigger not assigned\n");
+        goto out;
+      }
+      if (bench_sleep_ms(50) != 0) goto out;
+    }
+  }
+  if (produce_paced(o, topic, rate, path, &st) != 0) goto out;
+  /* Until everything sent has been received (floor) or committed (trigger:
+   * the probe stamps before it answers, the answer comes before the
+   * commit). What did not arrive in time is reported as missing. */
+  end = bench_now_ns() + timeout_ns;
+  uint64_t done = 0;
+  while (done < st.sent && bench_now_ns() < end) {
+    if (floor) {
+      done = atomic_load(&fl.received);
+    } else {
+      unsigned assigned;
+      if (trigger_progress(c, PROBE_TRIGGER, &done, &assigned, &r->handled) !=
+          0)
+        goto out;
+      if (!bench_impulse_alive()) goto out;
+    }
+    if (done < st.sent && bench_sleep_ms(floor ? 20 : 100) != 0) goto out;
+  }
+  if (done < st.sent)
+    fprintf(
+        stderr, "impulse-bench-events: %s: %llu of %llu events after %u s\n",
+        floor ? "floor consumer" : "probe trigger", (unsigned long long)done,
+        (unsigned long long)st.sent, o->timeout_s);
+  if (floor) {
+    atomic_store(&fl.stop, 1);
+    pthread_join(th, NULL);
+    have_thread = 0;
+    r->handled = atomic_load(&fl.received);
+    if (fl.bad)
+      fprintf(stderr, "impulse-bench-events: floor: %llu malformed events\n",
+              (unsigned long long)fl.bad);
+  } else if (stamps_read(fd, &st) != 0) {
+    goto out;
+  }
+  stamps_report(&st, r);
+  rc = 0;
+out:
+  if (have_thread) {
+    atomic_store(&fl.stop, 1);
+    pthread_join(th, NULL);
+  }
+  if (fl.rk) close_consumer(fl.rk);
+  /* Not left consuming (idle) while anything else is measured. */
+  if (have_trigger && trigger_delete(c, PROBE_TRIGGER, o->timeout_s) != 0)
+    rc = -1;
+  if (fd >= 0) close(fd);
+  free(st.send);
+  free(st.stamp);
+  impulse_client_close(c);
+  return rc;
+}
+
+/* ---- throughput rounds --------------------------------------------------- */
+
+typedef struct round_s {
+  double raw_rate, raw_s, raw_join;
+  double trig_rate, trig_s;
+  double trig_total_s; /* from the create call */
+  double ratio;
+  uint64_t handled;
+} round_t;
+
+/* Trigger `name` (a new name, so a new group) onto echo reads the n events
+ * of TOPIC from earliest; then it is deleted, whatever happened. */
+static int trigger_round(impulse_client_t *c, const opts_t *o, const char *name,
+                         round_t *r) {
+  uint64_t t_create = bench_now_ns();
+  if (trigger_create(c, name, TOPIC, FN_ECHO, o->max_in_flight, NULL) != 0)
+    return -1;
+  int rc = -1;
+  uint64_t t_first = 0, t_done = 0, committed = 0, handled = 0;
+  uint64_t end = t_create + (uint64_t)o->timeout_s * 1000000000ull;
+  for (;;) {
+    unsigned assigned;
+    if (trigger_progress(c, name, &committed, &assigned, &handled) != 0)
+      goto out;
+    uint64_t t = bench_now_ns();
+    if (committed > 0 && t_first == 0) t_first = t;
+    if (committed >= o->events) {
+      t_done = t;
+      break;
+    }
+    if (t > end || !bench_impulse_alive()) {
+      fprintf(stderr,
+              "impulse-bench-events: trigger committed %llu of %u events\n",
+              (unsigned long long)committed, o->events);
+      goto out;
+    }
+    if (bench_sleep_ms(100) != 0) goto out;
+  }
+  /* From the first describe showing progress (up to 100 ms + one commit
+   * interval late) to the one showing all committed. */
+  r->trig_s = (double)(t_done - t_first) / 1e9;
+  r->trig_total_s = (double)(t_done - t_create) / 1e9;
+  r->trig_rate = r->trig_s > 0 ? o->events / r->trig_s : 0;
+  r->handled = handled;
+  rc = 0;
+out:
+  if (trigger_delete(c, name, o->timeout_s) != 0) rc = -1;
+  return rc;
+}
+
+static int cmp_double(const void *a, const void *b) {
+  double x = *(const double *)a, y = *(const double *)b;
+  return (x > y) - (x < y);
+}
+
+/* Median of the field at byte `off` of n rounds (n >= 1). */
+static double rounds_median(const round_t *rounds, unsigned n, size_t off) {
+  double v[MAX_ROUNDS];
+  for (unsigned i = 0; i < n; i++)
+    memcpy(&v[i], (const char *)&rounds[i] + off, sizeof v[i]);
+  qsort(v, n, sizeof v[0], cmp_double);
+  return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
 /* ---- main ---------------------------------------------------------------- */
 
 /* clang-format off */
@@ -598,19 +1041,32 @@ static void usage(FILE *f) {
   fprintf(f,
 "Usage: impulse-bench-events [options]\n"
 "\n"
-"Starts `impulse serve` (embedded Kafka), deploys echo, publishes events to a\n"
-"topic and measures a raw librdkafka consumer (the ceiling) and a trigger onto\n"
-"echo reading the same events, then the publish-to-reply latency of a trigger\n"
-"at half the trigger's rate. No figure is checked: this is not a test.\n"
+"Starts `impulse serve` (embedded Kafka), deploys echo and probe (min = max\n"
+"instances 2, concurrency 1), publishes events once to a topic, then runs\n"
+"rounds of: a raw librdkafka consumer in a new group reading them all (the\n"
+"ceiling, first -> last message), and a new trigger onto echo reading them\n"
+"all (first -> all committed). Prints every round and the medians of the\n"
+"raw rates, trigger rates and per-round ratios.\n"
+"\n"
+"Then latency at a fixed rate (1 s warm-up + --latency-seconds): publish ->\n"
+"handled (the time probe runs, through a trigger without a reply topic)\n"
+"against publish -> consumed (a raw consumer, the floor), each on its own\n"
+"fresh topic; events with no stamp are counted as missing. No figure is\n"
+"checked: this is not a test.\n"
 "\n"
 "  --impulse PATH       impulse binary [build/impulse]\n"
 "  --functions DIR      directory holding echo.so [build/functions]\n"
-"  --events N           events published for the throughput phases [1000000]\n"
+"  --probe PATH         the probe function [probe.so next to this program]\n"
+"  --events N           events published for the throughput rounds [1000000]\n"
 "  --partitions N       partitions of the topics [32]\n"
 "  --max-in-flight N    trigger invocations in flight per partition [64]\n"
-"  --latency-seconds S  measured seconds of the latency phase [10]\n"
-"  --timeout S          bound of each drain phase [300]\n"
-"  --latency-rate R     latency phase events/s [half the trigger rate]\n"
+"  --rounds N           throughput rounds, 1..10 [3]\n"
+"  --latency-seconds S  measured seconds of each latency phase [10]\n"
+"  --latency-rate R     latency events/s [half the median trigger rate]\n"
+"  --reply-latency      also measure publish -> reply: a trigger onto echo\n"
+"                       with a reply topic against a raw consumer that\n"
+"                       forwards to a reply topic\n"
+"  --timeout S          bound of every wait [300]\n"
 "  -h, --help           this text\n");
 }
 /* clang-format on */
@@ -624,17 +1080,46 @@ static int parse_u(const char *s, unsigned min, unsigned max, unsigned *out) {
   return 0;
 }
 
+/* probe.so in the directory of this program, or "" when unknown. */
+static void default_probe(char *buf, size_t len) {
+  char exe[PATH_MAX - 16]; /* room for "/probe.so" in a PATH_MAX buf */
+  ssize_t n = readlink("/proc/self/exe", exe, sizeof exe);
+  if (n <= 0 || (size_t)n >= sizeof exe) n = 0; /* error or truncated */
+  char *slash = n > 0 ? memrchr(exe, '/', (size_t)n) : NULL;
+  if (slash == NULL) {
+    snprintf(buf, len, "build/bench/probe.so");
+    return;
+  }
+  *slash = '\0';
+  snprintf(buf, len, "%s/probe.so", exe);
+}
+
 int main(int argc, char **argv) {
-  opts_t o = {"build/impulse", "build/functions", 1000000, 32, 64, 10, 300, 0};
+  static char probe_default[PATH_MAX];
+  default_probe(probe_default, sizeof probe_default);
+  opts_t o = {"build/impulse",
+              "build/functions",
+              probe_default,
+              1000000,
+              32,
+              64,
+              10,
+              300,
+              0,
+              3,
+              0};
   static const struct option lo[] = {
       {"impulse", required_argument, 0, 'i'},
       {"functions", required_argument, 0, 'f'},
+      {"probe", required_argument, 0, 'P'},
       {"events", required_argument, 0, 'n'},
       {"partitions", required_argument, 0, 'p'},
       {"max-in-flight", required_argument, 0, 'm'},
+      {"rounds", required_argument, 0, 'R'},
       {"latency-seconds", required_argument, 0, 'l'},
       {"timeout", required_argument, 0, 't'},
       {"latency-rate", required_argument, 0, 'r'},
+      {"reply-latency", no_argument, 0, 'L'},
       {"help", no_argument, 0, 'h'},
       {0, 0, 0, 0}};
   int ch;
@@ -643,12 +1128,15 @@ int main(int argc, char **argv) {
     switch (ch) {
       case 'i': o.impulse = optarg; break;
       case 'f': o.functions = optarg; break;
+      case 'P': o.probe = optarg; break;
       case 'n': bad = parse_u(optarg, 1, 100000000, &o.events); break;
       case 'p': bad = parse_u(optarg, 1, 1024, &o.partitions); break;
       case 'm': bad = parse_u(optarg, 1, 100000, &o.max_in_flight); break;
+      case 'R': bad = parse_u(optarg, 1, MAX_ROUNDS, &o.rounds); break;
       case 'l': bad = parse_u(optarg, 1, 3600, &o.latency_s); break;
       case 't': bad = parse_u(optarg, 1, 86400, &o.timeout_s); break;
       case 'r': bad = parse_u(optarg, 1, 10000000, &o.latency_rate); break;
+      case 'L': o.reply_latency = 1; break;
       case 'h': usage(stdout); return 0;
       default: usage(stderr); return 2;
     }
@@ -674,6 +1162,13 @@ int main(int argc, char **argv) {
 
   int rc = 1;
   impulse_client_t *c = NULL;
+  char echo_path[PATH_MAX];
+  snprintf(echo_path, sizeof echo_path, "%s/echo.so", o.functions);
+  if (access(o.probe, R_OK) != 0) {
+    fprintf(stderr, "impulse-bench-events: %s: %s (see --probe)\n", o.probe,
+            strerror(errno));
+    return 1;
+  }
   if (bench_procs_init() != 0) return 1;
   int port = 0;
   fprintf(stderr, "starting impulse serve...\n");
@@ -684,101 +1179,160 @@ int main(int argc, char **argv) {
   c = connect_admin();
   if (c == NULL || server_info(c) != 0) goto out;
   fprintf(stderr, "kafka: %s\n", g_bootstrap);
-  if (deploy_echo(&o) != 0) goto out;
-  if (ensure_topic(c, TOPIC, o.partitions) != 0) goto out;
+  if (deploy_fn(&o, FN_ECHO, echo_path) != 0 ||
+      deploy_fn(&o, FN_PROBE, o.probe) != 0)
+    goto out;
+  if (ensure_topic(c, TOPIC, o.partitions, NULL) != 0) goto out;
 
   double pub_s = 0;
   fprintf(stderr, "publishing %u events...\n", o.events);
-  if (publish_bulk(o.events, &pub_s) != 0) goto out;
+  if (publish_bulk(&o, o.events, &pub_s) != 0) goto out;
 
-  double raw_s = 0, raw_join = 0;
-  fprintf(stderr, "raw consumer...\n");
-  if (raw_consume(o.events, o.timeout_s, &raw_s, &raw_join) != 0) goto out;
-
-  fprintf(stderr, "trigger onto echo...\n");
-  uint64_t t_create = bench_now_ns();
-  if (trigger_create(c, "bench-throughput", TOPIC, o.max_in_flight, NULL) != 0)
-    goto out;
-  uint64_t t_first = 0, t_done = 0, committed = 0, handled = 0;
-  uint64_t end = t_create + (uint64_t)o.timeout_s * 1000000000ull;
-  for (;;) {
-    unsigned assigned;
-    if (trigger_progress(c, "bench-throughput", &committed, &assigned,
-                         &handled) != 0)
+  /* Published once: the embedded cluster keeps about 5 MiB per partition,
+   * so the rounds read the same records again, each in new groups. */
+  round_t rounds[MAX_ROUNDS];
+  memset(rounds, 0, sizeof rounds);
+  for (unsigned i = 0; i < o.rounds; i++) {
+    round_t *r = &rounds[i];
+    char group[64], name[64];
+    snprintf(group, sizeof group, "bench-raw-%u", i + 1);
+    snprintf(name, sizeof name, "bench-throughput-%u", i + 1);
+    fprintf(stderr, "round %u/%u: raw consumer...\n", i + 1, o.rounds);
+    if (raw_consume(group, o.events, o.timeout_s, &r->raw_s, &r->raw_join) != 0)
       goto out;
-    uint64_t t = bench_now_ns();
-    if (committed > 0 && t_first == 0) t_first = t;
-    if (committed >= o.events) {
-      t_done = t;
-      break;
-    }
-    if (t > end || !bench_impulse_alive()) {
-      fprintf(stderr,
-              "impulse-bench-events: trigger committed %llu of %u events\n",
-              (unsigned long long)committed, o.events);
-      goto out;
-    }
-    if (bench_sleep_ms(100) != 0) goto out;
+    r->raw_rate = o.events / r->raw_s;
+    fprintf(stderr, "round %u/%u: trigger onto echo...\n", i + 1, o.rounds);
+    if (trigger_round(c, &o, name, r) != 0) goto out;
+    r->ratio = r->trig_rate / r->raw_rate;
+    fprintf(stderr,
+            "round %u/%u: raw %.0f events/s, trigger %.0f events/s, ratio "
+            "%.3f\n",
+            i + 1, o.rounds, r->raw_rate, r->trig_rate, r->ratio);
   }
-  /* From the first describe showing progress (up to 100 ms + one commit
-   * interval late) to the one showing all committed. */
-  double trig_s = (double)(t_done - t_first) / 1e9;
-  double trig_total_s = (double)(t_done - t_create) / 1e9;
-  double raw_rate = o.events / raw_s;
-  double trig_rate = trig_s > 0 ? o.events / trig_s : 0;
+  double raw_rate =
+      rounds_median(rounds, o.rounds, offsetof(round_t, raw_rate));
+  double trig_rate =
+      rounds_median(rounds, o.rounds, offsetof(round_t, trig_rate));
+  double ratio = rounds_median(rounds, o.rounds, offsetof(round_t, ratio));
+  double trig_total_s =
+      rounds_median(rounds, o.rounds, offsetof(round_t, trig_total_s));
+  double raw_join =
+      rounds_median(rounds, o.rounds, offsetof(round_t, raw_join));
 
   double lat_rate = o.latency_rate ? o.latency_rate : trig_rate / 2;
-  fprintf(stderr, "latency at %.0f events/s for %u s...\n", lat_rate,
-          o.latency_s);
+  if (lat_rate < 1) lat_rate = 1;
+  stamp_result_t sfloor, sprobe;
+  memset(&sfloor, 0, sizeof sfloor);
+  memset(&sprobe, 0, sizeof sprobe);
+  fprintf(stderr,
+          "latency floor (raw consumer) at %.0f events/s for 1 + %u s...\n",
+          lat_rate, o.latency_s);
+  int have_floor = stamp_latency(&o, lat_rate, 1, &sfloor) == 0;
+  fprintf(stderr, "latency trigger -> probe at %.0f events/s for 1 + %u s...\n",
+          lat_rate, o.latency_s);
+  int have_probe = stamp_latency(&o, lat_rate, 0, &sprobe) == 0;
+
   lat_result_t lr, lraw;
   memset(&lr, 0, sizeof lr);
   memset(&lraw, 0, sizeof lraw);
-  fprintf(stderr, "raw forwarder latency at %.0f events/s for %u s...\n",
-          lat_rate, o.latency_s);
-  int have_raw = latency_phase(&o, lat_rate, 1, &lraw) == 0;
-  int have_lat = latency_phase(&o, lat_rate, 0, &lr) == 0;
+  int have_raw = 0, have_lat = 0;
+  if (o.reply_latency) {
+    fprintf(stderr, "raw forwarder latency at %.0f events/s for %u s...\n",
+            lat_rate, o.latency_s);
+    have_raw = latency_phase(&o, lat_rate, 1, &lraw) == 0;
+    fprintf(stderr, "reply latency at %.0f events/s for %u s...\n", lat_rate,
+            o.latency_s);
+    have_lat = latency_phase(&o, lat_rate, 0, &lr) == 0;
+  }
 
   printf("impulse-bench-events  %s  load average %s\n", date, loadavg);
   printf(
       "events %u x %d B, %u partitions, trigger ordering none, max in "
-      "flight %u, echo min 2 concurrency 1\n\n",
+      "flight %u, echo and probe min = max 2, concurrency 1\n\n",
       o.events, VALUE_BYTES, o.partitions, o.max_in_flight);
-  printf("%-44s %14s %10s\n", "phase", "events/s", "seconds");
-  printf("%-44s %14.0f %10.2f\n", "publish (idempotent producer)",
+  printf("%-6s %14s %14s %8s %12s %12s\n", "round", "raw ev/s", "trigger ev/s",
+         "ratio", "raw join s", "trigger s*");
+  for (unsigned i = 0; i < o.rounds; i++)
+    printf("%-6u %14.0f %14.0f %8.3f %12.2f %12.2f\n", i + 1,
+           rounds[i].raw_rate, rounds[i].trig_rate, rounds[i].ratio,
+           rounds[i].raw_join, rounds[i].trig_total_s);
+  printf("(* trigger: from the create call to all committed)\n\n");
+  printf("%-44s %14s %10s\n", "phase (median of the rounds)", "events/s",
+         "seconds");
+  printf("%-44s %14.0f %10.2f\n", "publish (idempotent producer, once)",
          o.events / pub_s, pub_s);
   printf("%-44s %14.0f %10.2f\n", "raw consumer, first->last msg (ceiling)",
-         raw_rate, raw_s);
+         raw_rate, o.events / raw_rate);
   printf("%-44s %14.0f %10.2f\n", "trigger -> echo, first->all committed",
-         trig_rate, trig_s);
+         trig_rate, trig_rate > 0 ? o.events / trig_rate : 0);
   printf("%-44s %14.0f %10.2f\n", "trigger -> echo, incl. create + join",
          o.events / trig_total_s, trig_total_s);
-  printf("%-44s %14.2f\n", "ratio trigger/raw", trig_rate / raw_rate);
-  printf("(raw consumer group join %.2f s, trigger handled %llu)\n\n", raw_join,
-         (unsigned long long)handled);
-  printf("latency publish -> reply at %.0f events/s (%s), after 1 s warm-up:\n",
-         lat_rate, o.latency_rate ? "--latency-rate" : "half the trigger rate");
-  printf("%-40s %17s %9s %9s %9s\n", "path", "replies/sent", "p50 ms", "p99 ms",
-         "max ms");
-  const lat_result_t *rs[2] = {&lraw, &lr};
-  const int have[2] = {have_raw, have_lat};
-  const char *names[2] = {"raw consumer -> producer (floor)",
-                          "trigger -> echo -> --reply-topic"};
+  printf("%-44s %14.3f\n", "ratio trigger/raw (median of round ratios)", ratio);
+  printf("(raw consumer group join %.2f s median, %u rounds)\n\n", raw_join,
+         o.rounds);
+
+  printf(
+      "latency at %.0f events/s (%s), 1 s warm-up + %u s measured, events "
+      "sent after the warm-up:\n",
+      lat_rate, o.latency_rate ? "--latency-rate" : "half the trigger rate",
+      o.latency_s);
+  printf("%-40s %17s %8s %9s %9s %9s\n", "path", "measured/sent", "missing",
+         "p50 ms", "p99 ms", "max ms");
+  const stamp_result_t *ss[2] = {&sfloor, &sprobe};
+  const int shave[2] = {have_floor, have_probe};
+  const char *snames[2] = {"raw consumer, publish->consumed (floor)",
+                           "trigger -> probe, publish->handled"};
   for (int i = 0; i < 2; i++) {
-    if (!have[i]) {
-      printf("%-40s failed (see stderr)\n", names[i]);
+    if (!shave[i]) {
+      printf("%-40s failed (see stderr)\n", snames[i]);
       continue;
     }
     char counts[48];
     snprintf(counts, sizeof counts, "%llu/%llu",
-             (unsigned long long)rs[i]->received,
-             (unsigned long long)rs[i]->sent);
-    printf("%-40s %17s %9.2f %9.2f %9.2f\n", names[i], counts, rs[i]->p50 / 1e6,
-           rs[i]->p99 / 1e6, rs[i]->max / 1e6);
+             (unsigned long long)ss[i]->measured,
+             (unsigned long long)ss[i]->sent);
+    printf("%-40s %17s %8llu %9.2f %9.2f %9.2f\n", snames[i], counts,
+           (unsigned long long)ss[i]->missing, ss[i]->p50 / 1e6,
+           ss[i]->p99 / 1e6, ss[i]->max / 1e6);
   }
-  if (have_raw && have_lat && lraw.p50 && lraw.p99)
-    printf("%-40s %17s %9.2f %9.2f\n", "ratio trigger/floor", "",
-           (double)lr.p50 / lraw.p50, (double)lr.p99 / lraw.p99);
-  rc = have_lat && have_raw ? 0 : 1;
+  if (have_floor && have_probe && sfloor.p50 && sfloor.p99 && sfloor.max)
+    printf("%-40s %17s %8s %9.2f %9.2f %9.2f\n", "ratio trigger/floor", "", "",
+           (double)sprobe.p50 / sfloor.p50, (double)sprobe.p99 / sfloor.p99,
+           (double)sprobe.max / sfloor.max);
+  if (have_floor && have_probe)
+    printf(
+        "(warm-up included: floor received %llu of %llu, trigger "
+        "handled %llu of %llu)\n",
+        (unsigned long long)sfloor.handled, (unsigned long long)sfloor.sent,
+        (unsigned long long)sprobe.handled, (unsigned long long)sprobe.sent);
+  rc = have_floor && have_probe ? 0 : 1;
+
+  if (o.reply_latency) {
+    printf("\nlatency publish -> reply at %.0f events/s, after 1 s warm-up:\n",
+           lat_rate);
+    printf("%-40s %17s %9s %9s %9s\n", "path", "replies/sent", "p50 ms",
+           "p99 ms", "max ms");
+    const lat_result_t *rs[2] = {&lraw, &lr};
+    const int have[2] = {have_raw, have_lat};
+    const char *names[2] = {"raw consumer -> producer (floor)",
+                            "trigger -> echo -> --reply-topic"};
+    for (int i = 0; i < 2; i++) {
+      if (!have[i]) {
+        printf("%-40s failed (see stderr)\n", names[i]);
+        continue;
+      }
+      char counts[48];
+      snprintf(counts, sizeof counts, "%llu/%llu",
+               (unsigned long long)rs[i]->received,
+               (unsigned long long)rs[i]->sent);
+      printf("%-40s %17s %9.2f %9.2f %9.2f\n", names[i], counts,
+             rs[i]->p50 / 1e6, rs[i]->p99 / 1e6, rs[i]->max / 1e6);
+    }
+    if (have_raw && have_lat && lraw.p50 && lraw.p99)
+      printf("%-40s %17s %9.2f %9.2f\n", "ratio trigger/floor", "",
+             (double)lr.p50 / lraw.p50, (double)lr.p99 / lraw.p99);
+    if (!have_raw || !have_lat) rc = 1;
+  }
 out:
   impulse_client_close(c);
   bench_procs_cleanup();
