@@ -5,6 +5,8 @@
  * one O_APPEND write each), then fails with IMPULSE_ERROR when the payload
  * contains "poison", and responds "ok" otherwise. Tests use it for retries
  * and dead-lettering; counting a poison event's lines counts its attempts.
+ * An event containing "crash" aborts the worker process instead (after
+ * recording the call).
  * IMPULSE_FLAKY_DELAY_US, when set, makes every call sleep that long first
  * (at most 1 s), so a test can keep a run going for a while.
  */
@@ -76,6 +78,7 @@ IMPULSE_EXPORT int impulse_handle(impulse_ctx_t *ctx) {
   const char *payload = impulse_payload(ctx, &len);
   if (delay_us) usleep(delay_us);
   record(ctx, payload, len);
+  if (memmem(payload, len, "crash", 5) != NULL) abort(); /* the worker dies */
   if (memmem(payload, len, "poison", 6) != NULL)
     return impulse_error(ctx, IMPULSE_ERROR, "poison event refused");
   return impulse_respond(ctx, "ok", 2);

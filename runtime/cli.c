@@ -2118,6 +2118,8 @@ static void print_trigger(const Impulse__TriggerInfo *t) {
   printf("retried:        %llu\n", (unsigned long long)t->retried);
   printf("dead-lettered:  %llu\n", (unsigned long long)t->dead_lettered);
   printf("in flight:      %u\n", (unsigned)t->in_flight);
+  printf("batches:        %llu (%llu records)\n",
+         (unsigned long long)t->batches, (unsigned long long)t->batched);
 }
 
 static int run_trigger_describe(const cmd_t *cmd, int argc, char **argv) {

@@ -315,8 +315,10 @@ static void call_send(imp_server_t *server, imp_call_t *call,
   imp_function_t *fn = call->function;
   int rc = imp_instance_send(inst, call, rest, restlen);
   if (rc != 0) {
-    call_fail(call, IMPULSE__ERROR_CODE__INTERNAL, "cannot send to instance: %s",
-              imp_strerror(rc));
+    /* It did not reach the worker: it did not run, and may be retried. */
+    call_fail(call, IMPULSE__ERROR_CODE__UNAVAILABLE,
+              "the call did not run: cannot send to instance %llu: %s",
+              (unsigned long long)inst->id, imp_strerror(rc));
     imp_controller_call_free(call);
     return;
   }
@@ -912,14 +914,61 @@ void imp_controller_instance_load_failed(imp_server_t *server,
   (void)code;
 }
 
+static int cmp_u32(const void *a, const void *b) {
+  uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+  return x < y ? -1 : x > y;
+}
+
+/*
+ * Send order (imp_instance_send() numbers calls per instance) of the
+ * newest call that may have been running when the instance died: a worker
+ * runs its calls in the order they came, at most `concurrency` at once, so
+ * only the oldest that many unanswered ones can have started. UINT32_MAX
+ * when all of them may have.
+ */
+static uint32_t started_bound(const imp_instance_t *inst) {
+  uint32_t conc = inst->d.concurrency ? inst->d.concurrency : 1;
+  uint32_t n = 0;
+  for (uint32_t i = 0; i < inst->nslots; i++) n += inst->slots[i] != NULL;
+  if (n <= conc) return UINT32_MAX;
+  uint32_t *gens = malloc(n * sizeof *gens);
+  if (gens == NULL) return UINT32_MAX; /* then all may have started */
+  n = 0;
+  for (uint32_t i = 0; i < inst->nslots; i++)
+    if (inst->slots[i] != NULL)
+      gens[n++] = (uint32_t)(inst->slots[i]->wid >> 32);
+  qsort(gens, n, sizeof gens[0], cmp_u32);
+  uint32_t bound = gens[conc - 1];
+  free(gens);
+  return bound;
+}
+
 void imp_controller_instance_gone(imp_server_t *server, imp_instance_t *inst,
                                   int code, const char *message) {
+  /* A crash is the fault of a call that was running. The calls queued
+   * behind them in the worker never started: they get UNAVAILABLE (did
+   * not run, safe to retry), so that a trigger does not count an attempt
+   * against records that merely shared the instance with a poison one. */
+  uint32_t bound = code == IMPULSE__ERROR_CODE__CRASHED ||
+                           code == IMPULSE__ERROR_CODE__OUT_OF_MEMORY
+                       ? started_bound(inst)
+                       : UINT32_MAX;
+  /* Callers told below may call again at once: not onto this instance. */
+  inst->d.ready = 0;
   for (uint32_t i = 0; i < inst->nslots; i++) {
     imp_call_t *call = inst->slots[i];
     if (call == NULL) continue;
     inst->slots[i] = NULL;
     call->instance = NULL;
-    if (!call->timed_out) call_fail(call, code, "%s", message);
+    if (call->timed_out) {
+      /* answered TIMEOUT already */
+    } else if ((uint32_t)(call->wid >> 32) <= bound) {
+      call_fail(call, code, "%s", message);
+    } else {
+      call_fail(call, IMPULSE__ERROR_CODE__UNAVAILABLE,
+                "the call did not run: its instance ended before it started "
+                "(%s)", message);
+    }
     imp_controller_call_free(call);
   }
   if (inst->validate_only) {

@@ -1405,6 +1405,8 @@ static void trigger_json(void *arg, const Impulse__TriggerInfo *info) {
   json_object_set_new(t, "handled", ju64(info->handled));
   json_object_set_new(t, "retried", ju64(info->retried));
   json_object_set_new(t, "dead_lettered", ju64(info->dead_lettered));
+  json_object_set_new(t, "batches", ju64(info->batches));
+  json_object_set_new(t, "batched", ju64(info->batched));
   json_object_set_new(t, "partitions", parts);
   json_array_append_new(arr, t);
 }

@@ -86,7 +86,12 @@ static struct {
   atomic_int running;      /* init/handle/fini calls in progress */
   atomic_int term;         /* SIGTERM or SIGINT received */
   atomic_int wake_fd;      /* eventfd of the I/O thread, or -1 */
-} sig_state = {0, 0, 0, 0, -1};
+  /* While a handler runs on the I/O thread: the replies packed before it,
+   * written by the crash handler (crash_flush_arm()). */
+  atomic_int flush_fd;
+  _Atomic(const char *) flush_data;
+  atomic_size_t flush_len;
+} sig_state = {0, 0, 0, 0, -1, -1, NULL, 0};
 
 /* A function object loaded with dlopen(). */
 typedef struct function_s {
@@ -260,9 +265,23 @@ static void write_stderr(const char *s) {
 }
 
 /* SIGSEGV, SIGBUS, SIGABRT, SIGFPE, SIGILL. Async-signal-safe only. */
+/* Writes the replies armed by crash_flush_arm(), from a signal handler. */
+static void crash_flush(void) {
+  int fd = atomic_load(&sig_state.flush_fd);
+  const char *p = atomic_load(&sig_state.flush_data);
+  size_t len = atomic_load(&sig_state.flush_len);
+  while (fd >= 0 && p != NULL && len > 0) {
+    ssize_t n = write(fd, p, len);
+    if (n <= 0) break; /* a full socket: those calls are blamed too */
+    p += n;
+    len -= (size_t)n;
+  }
+}
+
 static void on_fatal_signal(int sig, siginfo_t *info, void *uctx) {
   (void)info;
   (void)uctx;
+  crash_flush();
   size_t limit = atomic_load(&sig_state.mem_limit);
   if (atomic_load(&sig_state.alloc_failed) ||
       (limit > 0 && vmdata_bytes() + OOM_MARGIN >= limit)) {
@@ -1319,6 +1338,25 @@ static void handle_load(imp_worker_t *worker, uint64_t id,
 /* ---- invoke dispatch ----------------------------------------------------- */
 
 /* Handles an invoke request; takes `env`. I/O thread only. */
+/*
+ * The server blames a crash on the oldest calls it has no answer to (as
+ * many as the concurrency; see imp_controller_instance_gone()). With
+ * concurrency 1 the handler runs here, after the replies to the calls
+ * before it were packed but maybe not written: if it crashes, the fatal
+ * signal handler writes them first, so that only the call that crashed is
+ * blamed. With handler threads that is not attempted (the replies are
+ * under a lock), and the oldest unanswered calls are all blamed.
+ */
+static void crash_flush_arm(imp_worker_t *worker) {
+  atomic_store(&sig_state.flush_data, worker->out.data + worker->out_off);
+  atomic_store(&sig_state.flush_len, worker->out.len - worker->out_off);
+  atomic_store(&sig_state.flush_fd, worker->conn_fd);
+}
+
+static void crash_flush_disarm(void) {
+  atomic_store(&sig_state.flush_fd, -1);
+}
+
 /* An invoke or an invoke_batch (see batch_run()); takes `env`. */
 static void handle_invoke(imp_worker_t *worker, Impulse__Envelope *env,
                           uint64_t received_ns) {
@@ -1345,7 +1383,9 @@ static void handle_invoke(imp_worker_t *worker, Impulse__Envelope *env,
   }
   if (batch && worker->nthreads == 0) {
     if (call_begin()) {
+      crash_flush_arm(worker);
       batch_run(worker, env, received_ns, &worker->out);
+      crash_flush_disarm();
       call_end();
     }
     goto drop;
@@ -1362,7 +1402,9 @@ static void handle_invoke(imp_worker_t *worker, Impulse__Envelope *env,
       return;
     }
     if (call_begin()) {
+      crash_flush_arm(worker);
       int status = fn->handle(&invocation.ctx);
+      crash_flush_disarm();
       call_end();
       if (invocation_reply(&invocation, status, &worker->out) != 0)
         fatal_oom("queueing a reply");
