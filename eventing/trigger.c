@@ -976,6 +976,24 @@ static void on_batch_done(void *arg, int code, const char *message,
   free(ctx);
 }
 
+static size_t varint_len(uint64_t v) {
+  size_t n = 1;
+  while (v >= 0x80) {
+    v >>= 7;
+    n++;
+  }
+  return n;
+}
+
+/* A length-delimited field: tag, length, bytes. */
+static uint8_t *put_bytes(uint8_t *w, uint8_t tag, const void *data,
+                          size_t len) {
+  *w++ = tag;
+  w += imp_varint_put(w, len);
+  if (len) memcpy(w, data, len);
+  return w + len;
+}
+
 /* Sends the trigger's batch being built (if any). */
 static void batch_send(trigger_t *trigger) {
   imp_triggers_t *triggers = trigger->triggers;
@@ -1002,6 +1020,8 @@ static void batch_send(trigger_t *trigger) {
     free(recs);
     return;
   }
+  /* The request is encoded here rather than built as protobuf-c structs
+   * and packed: that took a fifth of the loop thread's time per record. */
   size_t nh = 0;
   for (size_t i = 0; i < m; i++) nh += recs[i]->nhdrs + 10;
   if (triggers->scratch_cap < m * REC_SCRATCH) {
@@ -1010,38 +1030,64 @@ static void batch_send(trigger_t *trigger) {
     triggers->scratch = p;
     triggers->scratch_cap = m * REC_SCRATCH;
   }
-  size_t size = nh * (sizeof(Impulse__Header) + sizeof(Impulse__Header *)) +
-                m * (sizeof(Impulse__BatchItem) + sizeof(Impulse__BatchItem *));
-  char *block = malloc(size);
+  Impulse__Header *hs = malloc(nh * sizeof *hs);
+  size_t *hlen = malloc((nh + m) * sizeof *hlen);
   batch_ctx_t *ctx = malloc(sizeof *ctx + m * sizeof(rec_t *));
-  if (block == NULL || ctx == NULL) abort();
-  Impulse__Header *hs = (Impulse__Header *)block;
-  Impulse__Header **hp = (Impulse__Header **)(hs + nh);
-  Impulse__BatchItem *items = (Impulse__BatchItem *)(hp + nh);
-  Impulse__BatchItem **ip = (Impulse__BatchItem **)(items + m);
-  size_t k = 0;
+  if (hs == NULL || hlen == NULL || ctx == NULL) abort();
+  size_t *ilen = hlen + nh; /* per item: its encoded length */
+  size_t *cnt = malloc(m * sizeof *cnt);
+  if (cnt == NULL) abort();
+  const char *fname = trigger->spec->function;
+  size_t fl = strlen(fname);
+  size_t body = 1 + varint_len(fl) + fl, k = 0;
   for (size_t i = 0; i < m; i++) {
     rec_t *rec = recs[i];
-    size_t c = rec_headers(rec, hs + k, triggers->scratch + i * REC_SCRATCH);
-    impulse__batch_item__init(&items[i]);
-    items[i].has_payload = 1;
-    items[i].payload.data = (uint8_t *)rec->value;
-    items[i].payload.len = rec->vlen;
-    items[i].n_headers = c;
-    items[i].headers = hp + k;
-    for (size_t j = 0; j < c; j++) hp[k + j] = &hs[k + j];
-    k += c;
-    ip[i] = &items[i];
+    cnt[i] = rec_headers(rec, hs + k, triggers->scratch + i * REC_SCRATCH);
+    size_t il = 1 + varint_len(rec->vlen) + rec->vlen;
+    for (size_t j = k; j < k + cnt[i]; j++) {
+      size_t nl = strlen(hs[j].name);
+      hlen[j] = 1 + varint_len(nl) + nl +
+                (hs[j].has_value
+                     ? 1 + varint_len(hs[j].value.len) + hs[j].value.len
+                     : 0);
+      il += 1 + varint_len(hlen[j]) + hlen[j];
+    }
+    ilen[i] = il;
+    body += 1 + varint_len(il) + il;
+    k += cnt[i];
     ctx->recs[i] = rec;
   }
   ctx->n = m;
-  Impulse__InvokeBatchRequest req = IMPULSE__INVOKE_BATCH_REQUEST__INIT;
-  req.function = trigger->spec->function;
-  req.n_items = m;
-  req.items = ip;
-  int rc = imp_controller_invoke_batch(triggers->server, &req, on_batch_done,
-                                       ctx);
-  free(block);
+  /* Envelope field 43 (invoke_batch) around the InvokeBatchRequest. */
+  size_t restlen = 2 + varint_len(body) + body;
+  uint8_t *rest = malloc(restlen), *w = rest;
+  if (rest == NULL) abort();
+  *w++ = 0xda; /* (43 << 3) | 2, as a varint */
+  *w++ = 0x02;
+  w += imp_varint_put(w, body);
+  w = put_bytes(w, 0x0a, fname, fl); /* function */
+  k = 0;
+  for (size_t i = 0; i < m; i++) {
+    rec_t *rec = recs[i];
+    *w++ = 0x12; /* items */
+    w += imp_varint_put(w, ilen[i]);
+    w = put_bytes(w, 0x0a, rec->value, rec->vlen); /* payload */
+    for (size_t j = k; j < k + cnt[i]; j++) {
+      *w++ = 0x12; /* headers */
+      w += imp_varint_put(w, hlen[j]);
+      w = put_bytes(w, 0x0a, hs[j].name, strlen(hs[j].name));
+      if (hs[j].has_value)
+        w = put_bytes(w, 0x12, hs[j].value.data, hs[j].value.len);
+    }
+    k += cnt[i];
+  }
+  free(hs);
+  free(hlen);
+  free(cnt);
+  int rc = imp_controller_invoke_batch(triggers->server, fname, (uint32_t)m,
+                                       (const char *)rest, restlen,
+                                       on_batch_done, ctx);
+  free(rest);
   if (rc == 0) {
     trigger->batches++;
     trigger->batched += m;

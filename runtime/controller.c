@@ -648,30 +648,21 @@ int imp_controller_invoke_internal(imp_server_t *server,
   return 0;
 }
 
-int imp_controller_invoke_batch(imp_server_t *server,
-                                const Impulse__InvokeBatchRequest *req,
-                                imp_batch_done_cb done, void *arg) {
+int imp_controller_invoke_batch(imp_server_t *server, const char *function,
+                                uint32_t items, const char *rest,
+                                size_t restlen, imp_batch_done_cb done,
+                                void *arg) {
   if (server->stopping) return -ESHUTDOWN;
-  imp_function_t *fn = fn_find(server, req->function);
+  imp_function_t *fn = fn_find(server, function);
   if (fn == NULL) return -ENOENT;
-  if (req->n_items == 0) return -EINVAL;
-  Impulse__Envelope env = IMPULSE__ENVELOPE__INIT;
-  env.id = 0;
-  env.body_case = IMPULSE__ENVELOPE__BODY_INVOKE_BATCH;
-  env.invoke_batch = (Impulse__InvokeBatchRequest *)req;
-  size_t len = impulse__envelope__get_packed_size(&env);
-  if (len > server->cfg.max_frame) return -E2BIG;
-  uint8_t *buf = malloc(len);
-  if (buf == NULL) return -ENOMEM;
-  impulse__envelope__pack(&env, buf);
+  if (items == 0) return -EINVAL;
+  if (restlen + 11 > server->cfg.max_frame) return -E2BIG;
   imp_call_t *call = calloc(1, sizeof *call);
   if (call == NULL) abort();
   call->bdone = done;
   call->done_arg = arg;
-  call->batch = (uint32_t)req->n_items;
-  call_start(server, fn, call, req->has_deadline_ms ? req->deadline_ms : 0,
-             (const char *)buf + 2, len - 2);
-  free(buf);
+  call->batch = items;
+  call_start(server, fn, call, 0, rest, restlen);
   return 0;
 }
 

@@ -8,7 +8,6 @@
 #include <getopt.h>
 #include <limits.h>
 #include <signal.h>
-#include <malloc.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
@@ -277,11 +276,6 @@ static int write_ready_file(const char *path, imp_server_t *server) {
 }
 
 int imp_serve_main(int argc, char **argv) {
-  /* Events churn through the heap (a trigger allocates a block per record
-   * and frees it when it is committed): keep freed memory rather than give
-   * it back to the kernel and fault it in again moments later. */
-  mallopt(M_TRIM_THRESHOLD, 64 << 20);
-  mallopt(M_MMAP_THRESHOLD, 4 << 20);
   static imp_server_t srv; /* lives for the process; not a global API */
   imp_server_t *server = &srv;
   imp_config_t *cfg = &server->cfg;

@@ -401,11 +401,14 @@ int imp_controller_invoke_internal(imp_server_t *server,
 #define IMP_BATCH_MAX 64u
 #define IMP_BATCH_US 1000u
 unsigned imp_controller_batch_hint(imp_server_t *server, const char *function);
-/* Like imp_controller_invoke_internal() for an invoke_batch: one call, one
- * instance slot, done once with every item's result. */
-int imp_controller_invoke_batch(imp_server_t *server,
-                                const Impulse__InvokeBatchRequest *req,
-                                imp_batch_done_cb done, void *arg);
+/* Like imp_controller_invoke_internal() for an invoke_batch of `items`
+ * records: one call, one instance slot, done once with every item's
+ * result. `rest` is the request Envelope's body after its id (field 43
+ * holding the InvokeBatchRequest), encoded by the caller; borrowed. */
+int imp_controller_invoke_batch(imp_server_t *server, const char *function,
+                                uint32_t items, const char *rest,
+                                size_t restlen, imp_batch_done_cb done,
+                                void *arg);
 /* Instance events. */
 void imp_controller_instance_ready(imp_server_t *server, imp_instance_t *inst);
 void imp_controller_instance_load_failed(imp_server_t *server,
