@@ -522,7 +522,7 @@ typedef struct trig_pass_s {
 } trig_pass_t;
 
 enum { TP_LAG, TP_IN_FLIGHT, TP_RECEIVED, TP_HANDLED, TP_RETRIES, TP_DLQ,
-       TP_COMMITTED, TP_COUNT };
+       TP_COMMITTED, TP_BATCHES, TP_BATCHED, TP_COUNT };
 
 static const struct {
   const char *name;
@@ -544,6 +544,10 @@ static const struct {
      "Records written to the dead-letter topic."},
     {"impulse_trigger_committed_offset", IMP_METRIC_GAUGE,
      "Offset committed for each partition this server holds."},
+    {"impulse_trigger_batches_total", IMP_METRIC_COUNTER,
+     "Record batches sent to the function (one call each)."},
+    {"impulse_trigger_batched_records_total", IMP_METRIC_COUNTER,
+     "Records those batches carried."},
 };
 
 static void trig_sample(void *arg, const Impulse__TriggerInfo *info) {
@@ -562,6 +566,8 @@ static void trig_sample(void *arg, const Impulse__TriggerInfo *info) {
   case TP_HANDLED: imp_metrics_sample_u64(tp->w, name, l, 1, info->handled); break;
   case TP_RETRIES: imp_metrics_sample_u64(tp->w, name, l, 1, info->retried); break;
   case TP_DLQ: imp_metrics_sample_u64(tp->w, name, l, 1, info->dead_lettered); break;
+  case TP_BATCHES: imp_metrics_sample_u64(tp->w, name, l, 1, info->batches); break;
+  case TP_BATCHED: imp_metrics_sample_u64(tp->w, name, l, 1, info->batched); break;
   case TP_COMMITTED:
     for (size_t i = 0; i < info->n_partitions; i++) {
       const Impulse__PartitionInfo *p = info->partitions[i];
