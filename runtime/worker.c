@@ -773,6 +773,16 @@ static int append_error(imp_buf_t *out, size_t max_frame, uint64_t id, int code,
   return rc == IMP_EFRAMETOOBIG ? 0 : rc; /* cannot happen: tiny frame */
 }
 
+/* What a caller is told of a handler that returned `status` != 0. */
+static void failure_message(const invocation_t *invocation, int status,
+                            char *buf, size_t len) {
+  snprintf(buf, len, "function returned status %d: %s", status,
+           invocation->has_error && invocation->error[0] != '\0'
+               ? invocation->error
+           : invocation->refused[0] != '\0' ? invocation->refused
+                                             : "no message");
+}
+
 /*
  * Packs the reply to a finished invocation (handler status `status`) into
  * `out`. Returns 0 or -ENOMEM when not even an error frame fits in memory.
@@ -782,11 +792,7 @@ static int invocation_reply(invocation_t *invocation, int status,
   size_t max_frame = invocation->worker->max_frame;
   char message[1200];
   if (status != 0) {
-    snprintf(message, sizeof message, "function returned status %d: %s", status,
-             invocation->has_error && invocation->error[0] != '\0'
-                 ? invocation->error
-             : invocation->refused[0] != '\0' ? invocation->refused
-                                               : "no message");
+    failure_message(invocation, status, message, sizeof message);
     return append_error(out, max_frame, invocation->id,
                         IMPULSE__ERROR_CODE__FUNCTION_ERROR, message);
   }
@@ -897,12 +903,7 @@ static void batch_run(imp_worker_t *worker, const Impulse__Envelope *env,
     } else {
       int status = fn->handle(&invocation.ctx);
       if (status != 0) {
-        snprintf(message, sizeof message, "function returned status %d: %s",
-                 status,
-                 invocation.has_error && invocation.error[0] != '\0'
-                     ? invocation.error
-                 : invocation.refused[0] != '\0' ? invocation.refused
-                                                   : "no message");
+        failure_message(&invocation, status, message, sizeof message);
         code = IMPULSE__ERROR_CODE__FUNCTION_ERROR;
         msg = message;
       }
