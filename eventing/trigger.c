@@ -937,6 +937,18 @@ typedef struct batch_ctx_s {
   rec_t *recs[];
 } batch_ctx_t;
 
+/* Runs a record of a failed batch again, alone and at once; or, while its
+ * partition is being released, leaves it to the partition's next owner. */
+static void rec_rerun_alone(rec_t *rec) {
+  rec->solo = 1;
+  if (rec->part->stopping) {
+    rec_stall(rec);
+    trigger_kick(rec->trigger);
+    return;
+  }
+  rec_invoke_one(rec);
+}
+
 static void on_batch_done(void *arg, int code, const char *message,
                           const Impulse__InvokeBatchResponse *resp) {
   batch_ctx_t *ctx = arg;
@@ -948,19 +960,17 @@ static void on_batch_done(void *arg, int code, const char *message,
       continue;
     }
     if (code != 0) {
-      if (code == IMPULSE__ERROR_CODE__SHUTTING_DOWN || is_transient(code)) {
+      if (code == IMPULSE__ERROR_CODE__SHUTTING_DOWN || is_transient(code))
         rec_fail(rec, code, message);
-      } else {
-        rec->solo = 1;
-        rec_invoke_one(rec);
-      }
+      else
+        rec_rerun_alone(rec);
       continue;
     }
     const Impulse__BatchResult *r =
         resp != NULL && i < resp->n_results ? resp->results[i] : NULL;
     rec->solo = 1; /* whatever comes next for it, it comes alone */
     if (r == NULL || r->code == IMPULSE__ERROR_CODE__UNAVAILABLE) {
-      rec_invoke_one(rec); /* no answer for it in the batch's */
+      rec_rerun_alone(rec); /* no answer for it in the batch's */
     } else if (r->code != 0) {
       rec_fail(rec, r->code, r->message ? r->message : "failed");
     } else {
@@ -1001,13 +1011,18 @@ static void batch_send(trigger_t *trigger) {
   size_t n = trigger->bqn, m = 0;
   trigger->bq = NULL;
   trigger->bqn = trigger->bqcap = trigger->bqbytes = 0;
-  /* Records whose partition was released since they were added wait for
-   * its next owner (rec_stall() has run for them). */
+  /* Records whose partition was lost or is being released since they were
+   * added wait for its next owner: stalled now, so that the release does
+   * not wait for them. */
   for (size_t i = 0; i < n; i++) {
     rec_t *rec = recs[i];
-    if (rec->part == NULL || rec->state != R_ACTIVE || rec->part->stopping) {
+    if (rec->part == NULL || rec->state != R_ACTIVE) {
       rec->ops--;
       rec_maybe_free(rec);
+    } else if (rec->part->stopping) {
+      rec->ops--;
+      rec_stall(rec);
+      trigger_kick(trigger);
     } else {
       recs[m++] = rec;
     }

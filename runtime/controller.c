@@ -360,7 +360,10 @@ static void on_call_timer(uv_timer_t *t) {
               (unsigned long long)inst->id);
     /* The call stays in its slot until the worker answers or is killed. */
     imp_instance_call_timed_out(inst, call);
-    if (!fn->deleted) track_latency(server, fn, (imp_now_ns() - call->sent_ns) / 1000);
+    if (!fn->deleted)
+      track_latency(server, fn,
+                    (imp_now_ns() - call->sent_ns) / 1000 /
+                        (call->batch ? call->batch : 1));
     if (!fn->deleted) {
       ensure_min(server, fn);
       scale_for_queue(server, fn);
@@ -905,45 +908,16 @@ void imp_controller_instance_load_failed(imp_server_t *server,
   (void)code;
 }
 
-static int cmp_u32(const void *a, const void *b) {
-  uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
-  return x < y ? -1 : x > y;
-}
-
-/*
- * Send order (imp_instance_send() numbers calls per instance) of the
- * newest call that may have been running when the instance died: a worker
- * runs its calls in the order they came, at most `concurrency` at once, so
- * only the oldest that many unanswered ones can have started. UINT32_MAX
- * when all of them may have.
- */
-static uint32_t started_bound(const imp_instance_t *inst) {
-  uint32_t conc = inst->d.concurrency ? inst->d.concurrency : 1;
-  uint32_t n = 0;
-  for (uint32_t i = 0; i < inst->nslots; i++) n += inst->slots[i] != NULL;
-  if (n <= conc) return UINT32_MAX;
-  uint32_t *gens = malloc(n * sizeof *gens);
-  if (gens == NULL) return UINT32_MAX; /* then all may have started */
-  n = 0;
-  for (uint32_t i = 0; i < inst->nslots; i++)
-    if (inst->slots[i] != NULL)
-      gens[n++] = (uint32_t)(inst->slots[i]->wid >> 32);
-  qsort(gens, n, sizeof gens[0], cmp_u32);
-  uint32_t bound = gens[conc - 1];
-  free(gens);
-  return bound;
-}
-
 void imp_controller_instance_gone(imp_server_t *server, imp_instance_t *inst,
                                   int code, const char *message) {
-  /* A crash is the fault of a call that was running. The calls queued
-   * behind them in the worker never started: they get UNAVAILABLE (did
-   * not run, safe to retry), so that a trigger does not count an attempt
-   * against records that merely shared the instance with a poison one. */
-  uint32_t bound = code == IMPULSE__ERROR_CODE__CRASHED ||
-                           code == IMPULSE__ERROR_CODE__OUT_OF_MEMORY
-                       ? started_bound(inst)
-                       : UINT32_MAX;
+  /* A crash is the fault of the call that was running. When the dying
+   * worker named it (concurrency 1: worker.c, crash_flush_arm()), the
+   * calls sent after it never started: they get UNAVAILABLE (did not run,
+   * safe to retry), so that a trigger counts no attempt against records
+   * that merely shared the instance with a poison one. Otherwise every
+   * call on the instance may have run, and all get `code`. */
+  int named = inst->crash_named && (code == IMPULSE__ERROR_CODE__CRASHED ||
+                                    code == IMPULSE__ERROR_CODE__OUT_OF_MEMORY);
   /* Callers told below may call again at once: not onto this instance. */
   inst->d.ready = 0;
   for (uint32_t i = 0; i < inst->nslots; i++) {
@@ -953,7 +927,8 @@ void imp_controller_instance_gone(imp_server_t *server, imp_instance_t *inst,
     call->instance = NULL;
     if (call->timed_out) {
       /* answered TIMEOUT already */
-    } else if ((uint32_t)(call->wid >> 32) <= bound) {
+    } else if (!named ||
+               (int32_t)((uint32_t)(call->wid >> 32) - inst->crashed_gen) <= 0) {
       call_fail(call, code, "%s", message);
     } else {
       call_fail(call, IMPULSE__ERROR_CODE__UNAVAILABLE,

@@ -26,6 +26,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "metrics.h"
 #include "server.h"
 #include "worker.h"
 
@@ -299,6 +300,17 @@ static int on_raw(imp_conn_t *conn, const char *body, size_t len) {
   uint32_t slot = (uint32_t)(id & 0xffffffffu);
   imp_call_t *call = slot < inst->nslots ? inst->slots[slot] : NULL;
   if (call == NULL || call->wid != id) return 0;
+  if (len > off && (unsigned char)body[off] == IMP_TAG_ERROR &&
+      imp_metrics_answer_code(body + off, len - off) ==
+          IMPULSE__ERROR_CODE__CRASHED) {
+    /* Not an answer: a worker never answers CRASHED. Its crash handler
+     * names the call it was running, after writing every reply before it
+     * (worker.c, crash_flush_arm()); the call stays in its slot until the
+     * worker's end is seen (imp_controller_instance_gone()). */
+    inst->crash_named = 1;
+    inst->crashed_gen = (uint32_t)(id >> 32);
+    return 1;
+  }
   inst->slots[slot] = NULL;
   inst->free_slots[inst->nfree++] = slot;
   imp_dispatch_release(&inst->d);

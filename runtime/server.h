@@ -166,6 +166,8 @@ struct imp_instance_s {
   uv_poll_t pidpoll;           /* adopted: readable when the process ends */
   uint64_t attach_wid;         /* Attach sent, answer pending */
   int verified;                /* adopted and its Attach was accepted */
+  int crash_named;             /* the dying worker named the call it ran */
+  uint32_t crashed_gen;        /* that call's send number (wid >> 32) */
   int upg_state;               /* IMP_UPGI_* */
   int upg_validated;           /* passed the upgrade's validation */
   unsigned val_pending, val_next, val_failed; /* replay of recordings */

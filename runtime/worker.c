@@ -91,7 +91,12 @@ static struct {
   atomic_int flush_fd;
   _Atomic(const char *) flush_data;
   atomic_size_t flush_len;
-} sig_state = {0, 0, 0, 0, -1, -1, NULL, 0};
+  /* Then this frame: Error{CRASHED} under the running call's id, which
+   * tells the server which call it was. Written by the thread that may
+   * crash, read by its own signal handler. */
+  unsigned char crash_mark[24];
+  size_t crash_mark_len;
+} sig_state = {0, 0, 0, 0, -1, -1, NULL, 0, {0}, 0};
 
 /* A function object loaded with dlopen(). */
 typedef struct function_s {
@@ -266,17 +271,29 @@ static void write_stderr(const char *s) {
 }
 
 /* SIGSEGV, SIGBUS, SIGABRT, SIGFPE, SIGILL. Async-signal-safe only. */
-/* Writes the replies armed by crash_flush_arm(), from a signal handler. */
-static void crash_flush(void) {
-  int fd = atomic_load(&sig_state.flush_fd);
-  const char *p = atomic_load(&sig_state.flush_data);
-  size_t len = atomic_load(&sig_state.flush_len);
-  while (fd >= 0 && p != NULL && len > 0) {
+/* Writes `len` bytes from a signal handler; false unless all went. */
+static bool write_all(int fd, const char *p, size_t len) {
+  while (len > 0) {
     ssize_t n = write(fd, p, len);
-    if (n <= 0) break; /* a full socket: those calls are blamed too */
+    if (n <= 0) return false; /* a full socket: give up */
     p += n;
     len -= (size_t)n;
   }
+  return true;
+}
+
+/* Writes the replies armed by crash_flush_arm(), then the frame naming
+ * the running call; from a signal handler. When the replies cannot all be
+ * written the call is not named, and the server blames every call it has
+ * no answer to. */
+static void crash_flush(void) {
+  int fd = atomic_load(&sig_state.flush_fd);
+  if (fd < 0) return;
+  const char *p = atomic_load(&sig_state.flush_data);
+  size_t len = atomic_load(&sig_state.flush_len);
+  if ((len == 0 || write_all(fd, p, len)) && sig_state.crash_mark_len > 0)
+    write_all(fd, (const char *)sig_state.crash_mark,
+              sig_state.crash_mark_len);
 }
 
 static void on_fatal_signal(int sig, siginfo_t *info, void *uctx) {
@@ -831,6 +848,8 @@ static int invocation_reply(invocation_t *invocation, int status,
 /* ---- record batches ------------------------------------------------------ */
 
 #define BATCH_HEAD 16u /* room kept before a batch response for its tags */
+#define BATCH_NOT_RUN "the batch's answer is full: run it alone"
+#define BATCH_SHORT 64u /* bytes a BATCH_NOT_RUN result takes, at most */
 
 /* Appends one item's result (field 1 of InvokeBatchResponse) to `inner`,
  * which may hold at most `limit` bytes. 0, -ENOSPC when it would not fit,
@@ -868,9 +887,9 @@ static int batch_result_append(imp_buf_t *inner, size_t limit, int code,
  * Runs every item of an invoke_batch, in order, on this thread, and packs
  * one invoke_batch_ok frame answering all of them into `out`. An item
  * whose handler fails gets its own FUNCTION_ERROR result; the others are
- * not affected. When the results outgrow a frame, the items after that
- * point still run but are answered UNAVAILABLE ("run it alone"), which the
- * trigger broker retries as single invocations.
+ * not affected. When the results outgrow a frame, that item and the ones
+ * after it are answered UNAVAILABLE ("run it alone"; the ones after it
+ * are not run), and the trigger broker runs them as single invocations.
  */
 static void batch_run(imp_worker_t *worker, const Impulse__Envelope *env,
                       uint64_t received_ns, imp_buf_t *out) {
@@ -880,14 +899,24 @@ static void batch_run(imp_worker_t *worker, const Impulse__Envelope *env,
       b->has_deadline_ms && b->deadline_ms > 0
           ? received_ns + (uint64_t)b->deadline_ms * 1000000u
           : 0;
-  size_t limit = worker->max_frame - RESPONSE_SLACK;
+  /* Room for a short "not run" result per item is kept back, so that a
+   * batch whose results outgrow the frame can always be answered. */
+  size_t limit = worker->max_frame - RESPONSE_SLACK + BATCH_HEAD;
+  size_t reserve = BATCH_SHORT * b->n_items;
+  size_t soft = limit > reserve + BATCH_HEAD ? limit - reserve : BATCH_HEAD;
   imp_buf_t inner = {0};
   if (imp_buf_reserve(&inner, BATCH_HEAD + 64 * b->n_items) != 0)
     fatal_oom("answering a batch");
   inner.len = BATCH_HEAD;
-  limit += BATCH_HEAD;
   char message[1200];
+  bool full = false;
   for (size_t i = 0; i < b->n_items; i++) {
+    if (full) {
+      if (batch_result_append(&inner, limit, IMPULSE__ERROR_CODE__UNAVAILABLE,
+                              BATCH_NOT_RUN, NULL) != 0)
+        fatal_oom("answering a batch");
+      continue;
+    }
     const Impulse__BatchItem *item = b->items[i];
     invocation_t invocation;
     invocation_blank(&invocation, worker, fn);
@@ -908,12 +937,14 @@ static void batch_run(imp_worker_t *worker, const Impulse__Envelope *env,
         msg = message;
       }
     }
-    int rc = batch_result_append(&inner, limit, code, msg, &invocation);
-    if (rc == -ENOSPC)
-      rc = batch_result_append(&inner, limit + 64,
-                               IMPULSE__ERROR_CODE__UNAVAILABLE,
-                               "the batch's answer is full: run it alone",
-                               &invocation);
+    int rc = batch_result_append(&inner, soft, code, msg, &invocation);
+    if (rc == -ENOSPC) {
+      /* The items after this one are not run: the broker runs them alone
+       * (this one, which ran, too). */
+      full = true;
+      rc = batch_result_append(&inner, limit, IMPULSE__ERROR_CODE__UNAVAILABLE,
+                               BATCH_NOT_RUN, NULL);
+    }
     invocation_free(&invocation);
     if (rc != 0) fatal_oom("answering a batch");
   }
@@ -1389,15 +1420,28 @@ static void handle_load(imp_worker_t *worker, uint64_t id,
 
 /* Handles an invoke request; takes `env`. I/O thread only. */
 /*
- * The server blames a crash on the oldest calls it has no answer to (as
- * many as the concurrency; see imp_controller_instance_gone()). With
+ * Naming the call that crashed (imp_controller_instance_gone()). With
  * concurrency 1 the handler runs here, after the replies to the calls
- * before it were packed but maybe not written: if it crashes, the fatal
- * signal handler writes them first, so that only the call that crashed is
- * blamed. With handler threads that is not attempted (the replies are
- * under a lock), and the oldest unanswered calls are all blamed.
+ * before it were packed but maybe not written: if it dies of a signal,
+ * the fatal-signal handler writes them, then a frame naming this call, so
+ * that the server blames this call alone and knows the calls sent after
+ * it never started. With handler threads that is not attempted (replies
+ * are under a lock, several calls run at once), nor when the process ends
+ * another way (exit(), SIGKILL): then the server blames every call it has
+ * no answer to.
  */
-static void crash_flush_arm(imp_worker_t *worker) {
+static void crash_flush_arm(imp_worker_t *worker, uint64_t id) {
+  /* [length][1: id][2: Error{1: CRASHED}] */
+  unsigned char *m = sig_state.crash_mark;
+  size_t n = IMP_FRAME_HEADER;
+  m[n++] = 0x08;
+  n += imp_varint_put(m + n, id);
+  m[n++] = 0x12;
+  m[n++] = 0x02;
+  m[n++] = 0x08;
+  m[n++] = IMPULSE__ERROR_CODE__CRASHED;
+  imp_frame_put_len((char *)m, (uint32_t)(n - IMP_FRAME_HEADER));
+  sig_state.crash_mark_len = n;
   atomic_store(&sig_state.flush_data, worker->out.data + worker->out_off);
   atomic_store(&sig_state.flush_len, worker->out.len - worker->out_off);
   atomic_store(&sig_state.flush_fd, worker->conn_fd);
@@ -1433,7 +1477,7 @@ static void handle_invoke(imp_worker_t *worker, Impulse__Envelope *env,
   }
   if (batch && worker->nthreads == 0) {
     if (call_begin()) {
-      crash_flush_arm(worker);
+      crash_flush_arm(worker, env->id);
       batch_run(worker, env, received_ns, &worker->out);
       crash_flush_disarm();
       call_end();
@@ -1452,7 +1496,7 @@ static void handle_invoke(imp_worker_t *worker, Impulse__Envelope *env,
       return;
     }
     if (call_begin()) {
-      crash_flush_arm(worker);
+      crash_flush_arm(worker, invocation.id);
       int status = fn->handle(&invocation.ctx);
       crash_flush_disarm();
       call_end();
