@@ -261,6 +261,66 @@ static void test_crash(void **state) {
   mark_passed(f);
 }
 
+/*
+ * Calls pipelined behind a crashing one (concurrency 1, one instance): the
+ * dying worker names the call it ran, so that call alone gets CRASHED; the
+ * calls queued behind it in the worker never ran and get UNAVAILABLE ("the
+ * call did not run"), or, if they were still in the server's queue, run on
+ * the replacement instance. None of them is blamed for the crash.
+ */
+static void test_crash_pipelined(void **state) {
+  fixture_t *f = *state;
+  mark_running(f);
+  impulse_deploy_opts_t opts = {0};
+  opts.concurrency = 1;
+  opts.min_instances = 1;
+  opts.max_instances = 1;
+  opts.has_min = opts.has_max = 1;
+  deploy_ok(f, "crash1", "crash", &opts, NULL);
+
+  /* Fast calls (refused: BAD_INPUT) turn pipelining to the instance on. */
+  char err[1024];
+  for (int i = 0; i < 96; i++)
+    assert_int_equal(call(f->admin, "crash1", "x", err, sizeof err, NULL, 0),
+                     IMPULSE_S_FUNCTION_ERROR);
+
+  enum { BEFORE = 3, AFTER = 12 };
+  uint64_t abort_id = 0, id;
+  for (int i = 0; i < BEFORE + 1 + AFTER; i++) {
+    const char *p = i == BEFORE ? "abort" : "x";
+    assert_int_equal(impulse_invoke_send(f->admin, "crash1", p, strlen(p),
+                                         NULL, &id),
+                     IMPULSE_S_OK);
+    if (i == BEFORE) abort_id = id;
+  }
+  int crashed = 0, ran = 0, not_run = 0, other = 0;
+  for (int i = 0; i < BEFORE + 1 + AFTER; i++) {
+    impulse_response_t *r = NULL;
+    assert_int_equal(impulse_invoke_recv(f->admin, &r), IMPULSE_S_OK);
+    if (r->status == IMPULSE_S_CRASHED) {
+      assert_true(r->id == abort_id); /* only the call that crashed */
+      crashed++;
+    } else if (r->status == IMPULSE_S_FUNCTION_ERROR) {
+      ran++;
+    } else if (r->status == IMPULSE_S_UNAVAILABLE) {
+      assert_non_null(strstr(r->error, "did not run"));
+      not_run++;
+    } else {
+      fprintf(stderr, "unexpected: %s: %s\n", impulse_status_name(r->status),
+              r->error ? r->error : "");
+      other++;
+    }
+    impulse_response_free(r);
+  }
+  fprintf(stderr,
+          "pipelined behind a crash: %d crashed, %d ran, %d did not run\n",
+          crashed, ran, not_run);
+  assert_int_equal(crashed, 1);
+  assert_int_equal(other, 0);
+  assert_int_equal(ran + not_run, BEFORE + AFTER);
+  mark_passed(f);
+}
+
 /* ---- (b) hang past the timeout ------------------------------------------- */
 
 static void test_hang_timeout(void **state) {
@@ -657,6 +717,7 @@ static void test_clean_stop(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_crash),
+      cmocka_unit_test(test_crash_pipelined),
       cmocka_unit_test(test_hang_timeout),
       cmocka_unit_test(test_invalid_artifacts),
       cmocka_unit_test(test_memory_limit),
