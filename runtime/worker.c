@@ -119,6 +119,7 @@ typedef struct arena_block_s {
 
 typedef struct arena_s {
   arena_block_t *head;
+  size_t block; /* size of its blocks; 0 = ARENA_BLOCK */
 } arena_t;
 
 typedef struct imp_worker_s imp_worker_t;
@@ -180,6 +181,7 @@ struct imp_worker_s {
   int wake_fd;                 /* eventfd the pool threads signal */
   ProtobufCAllocator pb;       /* decode allocator, see pb_alloc() */
   struct decode_s *decoding;   /* arena of the decode under way, or NULL */
+  size_t decode_block;         /* its block size, from the frame's length */
 
   /* Loaded function, changed by the I/O thread while the pool is stopped. */
   function_t fn;
@@ -422,6 +424,7 @@ static void *pb_alloc(void *data, size_t size) {
       note_alloc_failure();
       return NULL;
     }
+    worker->decoding->arena.block = worker->decode_block;
   }
   char *p = arena_alloc(&worker->decoding->arena, PIECE_TAG + size + 1);
   if (p == NULL) {
@@ -461,7 +464,8 @@ static void *arena_alloc(arena_t *arena, size_t len) {
                     : (len + ARENA_ALIGN - 1) & ~(size_t)(ARENA_ALIGN - 1);
   arena_block_t *block = arena->head;
   if (block == NULL || block->cap - block->used < need) {
-    size_t cap = need > ARENA_BLOCK ? need : ARENA_BLOCK;
+    size_t unit = arena->block ? arena->block : ARENA_BLOCK;
+    size_t cap = need > unit ? need : unit;
     block = malloc(sizeof *block + cap);
     if (block == NULL) {
       note_alloc_failure();
@@ -469,7 +473,7 @@ static void *arena_alloc(arena_t *arena, size_t len) {
     }
     block->used = 0;
     block->cap = cap;
-    if (need > ARENA_BLOCK && arena->head != NULL) {
+    if (need > unit && arena->head != NULL) {
       /* A large block goes behind the head so the head's free room stays
        * available to the small allocations that follow. */
       block->next = arena->head->next;
@@ -1737,6 +1741,14 @@ static void conn_process(imp_worker_t *worker) {
     }
     Impulse__Envelope *env = NULL;
     worker->decoding = NULL;
+    /* The decoded pieces take a few times a small frame's bytes (a big
+     * one is mostly its payload): one block of about that size, not a
+     * fixed 16 KiB for a 300-byte call. */
+    size_t flen = worker->in.len - off >= IMP_FRAME_HEADER
+                      ? (size_t)imp_frame_len(worker->in.data + off)
+                      : 0;
+    worker->decode_block =
+        (flen < 65536 / 3 ? 4 * flen : flen + 65536) + 512;
     ssize_t n = imp_frame_decode(worker->in.data + off, worker->in.len - off,
                                  worker->max_frame, &worker->pb, &env);
     worker->decoding = NULL; /* owned by env now (or freed with it) */
