@@ -1046,12 +1046,11 @@ static void batch_send(trigger_t *trigger) {
     triggers->scratch_cap = m * REC_SCRATCH;
   }
   Impulse__Header *hs = malloc(nh * sizeof *hs);
-  size_t *hlen = malloc((nh + m) * sizeof *hlen);
+  size_t *hlen = malloc((nh + 2 * m) * sizeof *hlen);
   batch_ctx_t *ctx = malloc(sizeof *ctx + m * sizeof(rec_t *));
   if (hs == NULL || hlen == NULL || ctx == NULL) abort();
   size_t *ilen = hlen + nh; /* per item: its encoded length */
-  size_t *cnt = malloc(m * sizeof *cnt);
-  if (cnt == NULL) abort();
+  size_t *cnt = ilen + m;   /* per item: its header count */
   const char *fname = trigger->spec->function;
   size_t fl = strlen(fname);
   size_t body = 1 + varint_len(fl) + fl, k = 0;
@@ -1098,7 +1097,6 @@ static void batch_send(trigger_t *trigger) {
   }
   free(hs);
   free(hlen);
-  free(cnt);
   int rc = imp_controller_invoke_batch(triggers->server, fname, (uint32_t)m,
                                        (const char *)rest, restlen,
                                        on_batch_done, ctx);

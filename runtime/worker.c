@@ -1747,6 +1747,7 @@ static void conn_process(imp_worker_t *worker) {
     size_t flen = worker->in.len - off >= IMP_FRAME_HEADER
                       ? (size_t)imp_frame_len(worker->in.data + off)
                       : 0;
+    if (flen > worker->max_frame) flen = 0; /* refused by the decode */
     worker->decode_block =
         (flen < 65536 / 3 ? 4 * flen : flen + 65536) + 512;
     ssize_t n = imp_frame_decode(worker->in.data + off, worker->in.len - off,
