@@ -11,7 +11,7 @@ CMAKE_FLAGS ?=
 PREFIX ?= /usr/local
 DESTDIR ?=
 
-.PHONY: all deps build run test test-asan bench bench-http bench-events install clean format
+.PHONY: all deps build run test test-asan bench bench-http bench-events install clean format lint
 
 all: build
 
@@ -49,8 +49,15 @@ bench-events: build
 install: build
 	DESTDIR="$(DESTDIR)" cmake --install $(BUILD) --prefix "$(PREFIX)"
 
+# The project's own C sources (not generated code): `make format` rewrites
+# them with .clang-format, `make lint` fails when one differs from it or when
+# an #include goes against the layers (scripts/check-layers.py).
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')
+
+lint: deps
+	scripts/check-format.sh
+	scripts/check-layers.py
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD)

@@ -19,7 +19,7 @@
 #include <unistd.h>
 
 #include "bench.h"
-#include "client_internal.h"
+#include "client/client_internal.h"
 
 #define COLD_CALL_TIMEOUT_MS 30000u
 #define COLD_POOL_WAIT_MS 5000u

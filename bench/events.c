@@ -61,7 +61,7 @@
 #include <unistd.h>
 
 #include "bench.h"
-#include "client_internal.h"
+#include "client/client_internal.h"
 
 #define FN_ECHO "echo"
 #define FN_PROBE "probe"

@@ -17,7 +17,7 @@
 #include <uv.h>
 
 #include "bench.h"
-#include "protocol.h"
+#include "core/codec.h"
 
 #define FLOOR_READ_CHUNK (64u * 1024u)
 

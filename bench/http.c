@@ -56,7 +56,8 @@ typedef struct wrk_res_s {
   int ok;
 } wrk_res_t;
 
-/* ---- the floor: a minimal HTTP responder ----------------------------------- */
+/* ---- the floor: a minimal HTTP responder -----------------------------------
+ */
 
 static size_t floor_body_len; /* set before the fork; the child only reads */
 
@@ -107,7 +108,8 @@ static void floor_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf) {
   static http_parser_settings settings = {.on_message_complete =
                                               floor_on_complete};
   c->answers = 0;
-  size_t done = http_parser_execute(&c->parser, &settings, buf->base, (size_t)n);
+  size_t done =
+      http_parser_execute(&c->parser, &settings, buf->base, (size_t)n);
   if (HTTP_PARSER_ERRNO(&c->parser) != HPE_OK || done != (size_t)n) {
     uv_close((uv_handle_t *)s, floor_closed);
     return;
@@ -173,7 +175,8 @@ static void floor_main(int report_fd) {
   _exit(0);
 }
 
-/* ---- wrk --------------------------------------------------------------------- */
+/* ---- wrk
+ * --------------------------------------------------------------------- */
 
 static int find_wrk(void) {
   const char *path = getenv("PATH");
@@ -194,8 +197,8 @@ static int run_wrk(const opts_t *o, const char *script, const char *url,
   snprintf(t, sizeof t, "%u", o->threads);
   snprintf(c, sizeof c, "%u", o->connections);
   snprintf(d, sizeof d, "%us", seconds);
-  const char *argv[] = {"wrk", "-t", t, "-c", c, "-d", d, "--latency",
-                        "-s", script, url, NULL};
+  const char *argv[] = {"wrk", "-t",        t,    "-c",   c,   "-d",
+                        d,     "--latency", "-s", script, url, NULL};
   int p[2];
   *out = NULL;
   if (pipe2(p, O_CLOEXEC) != 0) return -1;
@@ -211,7 +214,8 @@ static int run_wrk(const opts_t *o, const char *script, const char *url,
   close(p[1]);
   size_t len = 0, cap = 16384;
   char *buf = malloc(cap + 1);
-  uint64_t until = bench_now_ns() + (uint64_t)(seconds + WRK_SLACK_S) * 1000000000ull;
+  uint64_t until =
+      bench_now_ns() + (uint64_t)(seconds + WRK_SLACK_S) * 1000000000ull;
   int killed = 0;
   for (;;) {
     if (bench_interrupted || bench_now_ns() > until) {
@@ -272,7 +276,8 @@ static void parse_wrk(const char *out, wrk_res_t *r) {
     r->non2xx = strtoull(p + 25, NULL, 10);
   if ((p = strstr(out, "Socket errors:")) != NULL) {
     unsigned long long a = 0, b = 0, c = 0, d = 0;
-    sscanf(p, "Socket errors: connect %llu, read %llu, write %llu, timeout %llu",
+    sscanf(p,
+           "Socket errors: connect %llu, read %llu, write %llu, timeout %llu",
            &a, &b, &c, &d);
     r->socket_errors = a + b + c + d;
   }
@@ -311,7 +316,8 @@ static int measure(const opts_t *o, const char *what, const char *script,
   return 0;
 }
 
-/* ---- impulse ----------------------------------------------------------------- */
+/* ---- impulse
+ * ----------------------------------------------------------------- */
 
 static int deploy_echo(const opts_t *o, int port, const char *token) {
   char addr[64], path[1024];
@@ -353,26 +359,28 @@ static int deploy_echo(const opts_t *o, int port, const char *token) {
   return rc == 0 ? 0 : -1;
 }
 
-/* ---- main ---------------------------------------------------------------------- */
+/* ---- main
+ * ---------------------------------------------------------------------- */
 
 static void usage(FILE *f) {
   fprintf(f,
-"Usage: impulse-bench-http [options]\n"
-"\n"
-"Runs wrk against POST /function/echo on `impulse serve --http` and against\n"
-"a minimal libuv HTTP responder (the floor), and reports both.\n"
-"\n"
-"  --impulse PATH        impulse binary [build/impulse]\n"
-"  --functions DIR       where echo.so is [build/functions]\n"
-"  --threads N           wrk threads [2]\n"
-"  --connections N       wrk connections [64]\n"
-"  --duration S          measured seconds per target [10]\n"
-"  --warmup S            unmeasured seconds before each [2]\n"
-"  --payload BYTES       request body size [64]\n"
-"  --instances N         echo's min and max instances [2]\n"
-"  --fn-concurrency N    echo's per-instance concurrency [1]\n"
-"  --warm-pool N         the server's --warm-pool [2]\n"
-"  -h, --help            this text\n");
+          "Usage: impulse-bench-http [options]\n"
+          "\n"
+          "Runs wrk against POST /function/echo on `impulse serve --http` and "
+          "against\n"
+          "a minimal libuv HTTP responder (the floor), and reports both.\n"
+          "\n"
+          "  --impulse PATH        impulse binary [build/impulse]\n"
+          "  --functions DIR       where echo.so is [build/functions]\n"
+          "  --threads N           wrk threads [2]\n"
+          "  --connections N       wrk connections [64]\n"
+          "  --duration S          measured seconds per target [10]\n"
+          "  --warmup S            unmeasured seconds before each [2]\n"
+          "  --payload BYTES       request body size [64]\n"
+          "  --instances N         echo's min and max instances [2]\n"
+          "  --fn-concurrency N    echo's per-instance concurrency [1]\n"
+          "  --warm-pool N         the server's --warm-pool [2]\n"
+          "  -h, --help            this text\n");
 }
 
 static int parse_opts(int argc, char **argv, opts_t *o) {
@@ -405,18 +413,45 @@ static int parse_opts(int argc, char **argv, opts_t *o) {
     unsigned *u = NULL;
     unsigned long min = 1, max = 100000;
     switch (c) {
-    case O_IMP: o->impulse = optarg; continue;
-    case O_FN: o->functions = optarg; continue;
-    case O_T: u = &o->threads; max = 64; break;
-    case O_C: u = &o->connections; max = 10000; break;
-    case O_D: u = &o->duration_s; max = 3600; break;
-    case O_W: u = &o->warmup_s; min = 0; max = 600; break;
-    case O_P: u = &o->payload; min = 0; max = 1 << 20; break;
-    case O_I: u = &o->instances; max = 64; break;
-    case O_FC: u = &o->fn_concurrency; max = 1024; break;
-    case O_WP: u = &o->warm_pool; min = 0; max = 64; break;
-    case 'h': usage(stdout); exit(0);
-    default: usage(stderr); return -1;
+      case O_IMP: o->impulse = optarg; continue;
+      case O_FN: o->functions = optarg; continue;
+      case O_T:
+        u = &o->threads;
+        max = 64;
+        break;
+      case O_C:
+        u = &o->connections;
+        max = 10000;
+        break;
+      case O_D:
+        u = &o->duration_s;
+        max = 3600;
+        break;
+      case O_W:
+        u = &o->warmup_s;
+        min = 0;
+        max = 600;
+        break;
+      case O_P:
+        u = &o->payload;
+        min = 0;
+        max = 1 << 20;
+        break;
+      case O_I:
+        u = &o->instances;
+        max = 64;
+        break;
+      case O_FC:
+        u = &o->fn_concurrency;
+        max = 1024;
+        break;
+      case O_WP:
+        u = &o->warm_pool;
+        min = 0;
+        max = 64;
+        break;
+      case 'h': usage(stdout); exit(0);
+      default: usage(stderr); return -1;
     }
     char *end;
     unsigned long v = strtoul(optarg, &end, 10);
@@ -438,8 +473,9 @@ int main(int argc, char **argv) {
   opts_t o;
   if (parse_opts(argc, argv, &o) != 0) return 2;
   if (find_wrk() != 0) {
-    fprintf(stderr, "impulse-bench-http: wrk is not installed (apt-get install "
-                    "wrk)\n");
+    fprintf(stderr,
+            "impulse-bench-http: wrk is not installed (apt-get install "
+            "wrk)\n");
     return 2;
   }
   if (bench_procs_init() != 0) return 1;
@@ -467,9 +503,8 @@ int main(int argc, char **argv) {
 
   snprintf(http, sizeof http, "127.0.0.1:%d", hport);
   bench_impulse_set_http(http);
-  if (hport < 0 ||
-      bench_impulse_start(o.impulse, o.warm_pool, READY_TIMEOUT_MS, &port,
-                          token, sizeof token) != 0)
+  if (hport < 0 || bench_impulse_start(o.impulse, o.warm_pool, READY_TIMEOUT_MS,
+                                       &port, token, sizeof token) != 0)
     goto out;
   if (deploy_echo(&o, port, token) != 0) goto out;
   snprintf(url, sizeof url, "http://%s/function/echo", http);
@@ -479,10 +514,11 @@ int main(int argc, char **argv) {
   char date[64];
   strftime(date, sizeof date, "%Y-%m-%d %H:%M UTC", gmtime(&now));
   printf("impulse-bench-http  %s\n", date);
-  printf("wrk -t%u -c%u -d%us --latency, POST with a %u-byte body; echo %u x "
-         "concurrency %u\n\n",
-         o.threads, o.connections, o.duration_s, o.payload, o.instances,
-         o.fn_concurrency);
+  printf(
+      "wrk -t%u -c%u -d%us --latency, POST with a %u-byte body; echo %u x "
+      "concurrency %u\n\n",
+      o.threads, o.connections, o.duration_s, o.payload, o.instances,
+      o.fn_concurrency);
   printf("%-34s %12s %12s %12s\n", "", "floor", "impulse", "impulse/floor");
   printf("%-34s %12.0f %12.0f %11.1f%%\n", "requests/s", flo.rps, imp.rps,
          100 * ratio(imp.rps, flo.rps));

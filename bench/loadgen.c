@@ -29,7 +29,7 @@
 #include <uv.h>
 
 #include "bench.h"
-#include "protocol.h"
+#include "core/codec.h"
 
 #define LG_READ_CHUNK (64u * 1024u)
 #define LG_OPEN_SLOTS \

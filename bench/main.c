@@ -25,7 +25,7 @@
 #include <unistd.h>
 
 #include "bench.h"
-#include "client_internal.h"
+#include "client/client_internal.h"
 
 #define ECHO_NAME "echo"
 #define READY_TIMEOUT_MS 15000u

@@ -23,7 +23,7 @@
  * - it keeps at most about 5 MiB per partition and silently drops older
  *   records beyond that.
  */
-#include "kafka.h"
+#include "eventing/kafka.h"
 
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -35,9 +35,9 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
-#include "common.h"
+#include "core/common.h"
+#include "core/limits.h"
 
-#define IMP_KAFKA_TOPIC_MAX 249
 #define IMP_KAFKA_MAX_PARTITIONS 10000
 #define IMP_KAFKA_DEFAULT_BROKERS 3u
 #define IMP_KAFKA_DEFAULT_PARTITIONS 8u
@@ -175,35 +175,6 @@ int imp_kafka_is_embedded(const imp_kafka_t *kafka) {
 
 size_t imp_kafka_max_message(const imp_kafka_t *kafka) {
   return kafka->max_message;
-}
-
-int imp_kafka_topic_valid(const char *topic, char *err, size_t errlen) {
-  size_t len = topic ? strlen(topic) : 0;
-  if (len == 0) {
-    snprintf(err, errlen, "topic name is empty");
-    return -EINVAL;
-  }
-  if (len > IMP_KAFKA_TOPIC_MAX) {
-    snprintf(err, errlen, "topic name is %zu characters long, above %d", len,
-             IMP_KAFKA_TOPIC_MAX);
-    return -EINVAL;
-  }
-  if (strcmp(topic, ".") == 0 || strcmp(topic, "..") == 0) {
-    snprintf(err, errlen, "topic name cannot be '%s'", topic);
-    return -EINVAL;
-  }
-  for (size_t i = 0; i < len; i++) {
-    unsigned char c = (unsigned char)topic[i];
-    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-        (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-')
-      continue;
-    snprintf(err, errlen,
-             "topic name '%.64s%s' has a character other than a-z, A-Z, 0-9, "
-             "'.', '_' and '-' at position %zu",
-             topic, len > 64 ? "..." : "", i + 1);
-    return -EINVAL;
-  }
-  return 0;
 }
 
 /* librdkafka's log lines, from its threads, into ours. */
@@ -645,7 +616,7 @@ static int admin_create(imp_kafka_t *kafka, const char *topic, int partitions,
 
 int imp_kafka_ensure_topic(imp_kafka_t *kafka, const char *topic,
                            int partitions, char *err, size_t errlen) {
-  int rc = imp_kafka_topic_valid(topic, err, errlen);
+  int rc = imp_topic_valid(topic, err, errlen);
   if (rc != 0) return rc;
   if (topic_set_has(&kafka->topics, topic)) return 0;
   if (partitions <= 0) partitions = (int)kafka->default_partitions;
@@ -702,7 +673,7 @@ size_t imp_kafka_in_flight(const imp_kafka_t *kafka) {
 int imp_kafka_partition_count(imp_kafka_t *kafka, const char *topic,
                               int timeout_ms) {
   char err[256];
-  if (imp_kafka_topic_valid(topic, err, sizeof err) != 0) return -EINVAL;
+  if (imp_topic_valid(topic, err, sizeof err) != 0) return -EINVAL;
   int all = kafka->embedded || mock_check(kafka) == 1;
   return metadata_partitions(
       kafka, topic, all, timeout_ms > 0 ? timeout_ms : IMP_KAFKA_OP_TIMEOUT_MS,
@@ -1210,7 +1181,7 @@ int imp_kafka_main(int argc, char **argv) {
     return 2;
   }
   /* Topic flags are checked before anything starts. */
-  char names[IMP_KAFKA_MAX_TOPIC_FLAGS][IMP_KAFKA_TOPIC_MAX + 1];
+  char names[IMP_KAFKA_MAX_TOPIC_FLAGS][IMP_TOPIC_MAX + 1];
   int counts[IMP_KAFKA_MAX_TOPIC_FLAGS];
   for (size_t i = 0; i < ntopics; i++) {
     char why[256];
@@ -1223,12 +1194,12 @@ int imp_kafka_main(int argc, char **argv) {
         return 2;
       counts[i] = (int)v;
     }
-    if (nlen > IMP_KAFKA_TOPIC_MAX) nlen = IMP_KAFKA_TOPIC_MAX + 1;
+    if (nlen > IMP_TOPIC_MAX) nlen = IMP_TOPIC_MAX + 1;
     snprintf(names[i], sizeof names[i], "%.*s", (int)nlen, topics[i]);
-    if (nlen > IMP_KAFKA_TOPIC_MAX ||
-        imp_kafka_topic_valid(names[i], why, sizeof why) != 0) {
+    if (nlen > IMP_TOPIC_MAX ||
+        imp_topic_valid(names[i], why, sizeof why) != 0) {
       fprintf(stderr, "impulse kafka: --topic %s: %s\n", topics[i],
-              nlen > IMP_KAFKA_TOPIC_MAX ? "name too long" : why);
+              nlen > IMP_TOPIC_MAX ? "name too long" : why);
       return 2;
     }
   }

@@ -16,12 +16,12 @@
 typedef struct imp_kafka_s imp_kafka_t;
 
 typedef struct imp_kafka_opts_s {
-  const char *bootstrap;        /* "host:port,..."; NULL = embedded cluster */
-  unsigned embedded_brokers;    /* brokers of the embedded cluster [3] */
-  const char *const *props;     /* librdkafka "name=value" pass-through */
+  const char *bootstrap;     /* "host:port,..."; NULL = embedded cluster */
+  unsigned embedded_brokers; /* brokers of the embedded cluster [3] */
+  const char *const *props;  /* librdkafka "name=value" pass-through */
   size_t nprops;
-  unsigned default_partitions;  /* topics created on demand [8] */
-  size_t max_message;           /* largest record produced [1 MiB] */
+  unsigned default_partitions; /* topics created on demand [8] */
+  size_t max_message;          /* largest record produced [1 MiB] */
 } imp_kafka_opts_t;
 
 /* Connects (or starts the embedded cluster) and starts the producer, whose
@@ -105,10 +105,6 @@ size_t imp_kafka_in_flight(const imp_kafka_t *kafka);
 /* Largest record imp_kafka_produce() accepts: key + value + header names
  * and values, in bytes. */
 size_t imp_kafka_max_message(const imp_kafka_t *kafka);
-
-/* Checks a topic name against Kafka's rules (1..249 characters of
- * [a-zA-Z0-9._-], not "." or ".."). 0, or -EINVAL with the reason in err. */
-int imp_kafka_topic_valid(const char *topic, char *err, size_t errlen);
 
 /* Entry point of `impulse kafka ...` (argv[0] is "kafka"): a standalone
  * embedded cluster. */

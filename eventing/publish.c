@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "server.h"
+#include "server/server.h"
 
 /* A publish waiting for its delivery report. */
 typedef struct publish_s {
@@ -96,7 +96,7 @@ int imp_publish_start(struct imp_server_s *server,
     snprintf(msg, msglen, "this server has no Kafka connection");
     return IMPULSE__ERROR_CODE__UNAVAILABLE;
   }
-  if (imp_kafka_topic_valid(req->topic, msg, msglen) != 0)
+  if (imp_topic_valid(req->topic, msg, msglen) != 0)
     return IMPULSE__ERROR_CODE__BAD_REQUEST;
   if (req->has_partition && req->partition < 0) {
     snprintf(msg, msglen,
@@ -143,8 +143,8 @@ void imp_publish_rpc(struct imp_server_s *server, struct imp_client_s *client,
   client->refs++;
   client->in_flight++;
   char msg[512];
-  int code =
-      imp_publish_start(server, env->publish, on_published, pub, msg, sizeof msg);
+  int code = imp_publish_start(server, env->publish, on_published, pub, msg,
+                               sizeof msg);
   if (code != 0) {
     imp_client_error(client, env->id, code, "%s", msg);
     publish_free(pub);
@@ -162,10 +162,10 @@ void imp_publish_ensure_topic_rpc(struct imp_server_s *server,
                      "this server has no Kafka connection");
     goto out;
   }
-  if (req->has_partitions && req->partitions > 10000) {
+  if (req->has_partitions && req->partitions > IMP_PARTITIONS_MAX) {
     imp_client_error(client, env->id, IMPULSE__ERROR_CODE__BAD_REQUEST,
-                     "%u partitions is above the limit of 10000",
-                     (unsigned)req->partitions);
+                     "%u partitions is above the limit of %u",
+                     (unsigned)req->partitions, IMP_PARTITIONS_MAX);
     goto out;
   }
   int rc = imp_kafka_ensure_topic(

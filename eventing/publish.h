@@ -2,8 +2,8 @@
 #ifndef IMP_PUBLISH_H
 #define IMP_PUBLISH_H
 
+#include "eventing/kafka.h"
 #include "impulse.pb-c.h"
-#include "kafka.h"
 
 struct imp_server_s;
 struct imp_client_s;

@@ -24,7 +24,7 @@
  * so a callback that arrives after imp_triggers_free() (imp_kafka_close()
  * reports unsent records after it) finds valid memory and only frees.
  */
-#include "trigger.h"
+#include "eventing/trigger.h"
 
 #include <ctype.h>
 #include <stdarg.h>
@@ -32,12 +32,12 @@
 #include <string.h>
 #include <time.h>
 
-#include "server.h"
-#include "trigger_track.h"
+#include "eventing/trigger_track.h"
+#include "server/server.h"
 
-#define TICK_MS 100            /* commits, deadlines, close polling */
-#define DRAIN_BATCH 2048       /* records per wake-up before yielding */
-#define QUEUE_ROOM 64          /* calls a trigger lets wait in a function's queue */
+#define TICK_MS 100      /* commits, deadlines, close polling */
+#define DRAIN_BATCH 2048 /* records per wake-up before yielding */
+#define QUEUE_ROOM 64    /* calls a trigger lets wait in a function's queue */
 #define MAX_RECORD_HEADERS 100 /* more makes a record undeliverable */
 #define MAX_REPLY_HEADERS 32
 #define REVOKE_WAIT_MS 5000  /* in-flight calls of revoked partitions */
@@ -200,11 +200,11 @@ struct trigger_s {
    * (batches_flush()). */
   rec_t **bq;
   size_t bqn, bqcap, bqbytes;
-  unsigned batch_max;     /* imp_controller_batch_hint(), per part_pump() */
-  trigger_t *bq_next;     /* on triggers->bq_head (holds a reference) */
+  unsigned batch_max; /* imp_controller_batch_hint(), per part_pump() */
+  trigger_t *bq_next; /* on triggers->bq_head (holds a reference) */
   int bq_listed;
   uint64_t batches, batched; /* calls made, records they carried */
-  char reason[384]; /* last retried failure */
+  char reason[384];          /* last retried failure */
   uint64_t reason_ms;
   char kerr[384]; /* last Kafka error */
   uint64_t kerr_ms;
@@ -222,14 +222,14 @@ struct imp_triggers_s {
   uv_check_t flush;
   int flush_open;
   uint64_t rng;
-  trigger_t *bq_head;  /* triggers with records in a batch */
-  uv_idle_t bq_idle;   /* keeps the loop from sleeping while they wait */
+  trigger_t *bq_head; /* triggers with records in a batch */
+  uv_idle_t bq_idle;  /* keeps the loop from sleeping while they wait */
   int bq_idle_open;
-  char *scratch;       /* header text of a batch's records */
+  char *scratch; /* header text of a batch's records */
   size_t scratch_cap;
-  void *rec_free;      /* free list of REC_BLOCK record blocks */
+  void *rec_free; /* free list of REC_BLOCK record blocks */
   size_t nrec_free;
-  int64_t iso_sec;     /* iso_time() cache */
+  int64_t iso_sec; /* iso_time() cache */
   char iso_buf[32];
 };
 
@@ -264,16 +264,6 @@ static uint64_t rng_next(imp_triggers_t *triggers) {
   x ^= x >> 7;
   x ^= x << 17;
   return triggers->rng = x;
-}
-
-static int valid_name(const char *s) {
-  size_t n = strlen(s);
-  if (n == 0 || n > 64 || !isalnum((unsigned char)s[0])) return 0;
-  for (size_t i = 0; i < n; i++)
-    if (!isalnum((unsigned char)s[i]) && s[i] != '-' && s[i] != '_' &&
-        s[i] != '.')
-      return 0;
-  return 1;
 }
 
 static int ordering_of(const char *s) {
@@ -866,7 +856,8 @@ static size_t rec_headers(rec_t *rec, Impulse__Header *hs, char *scratch) {
   if (!(rec->ce & CE_TYPE))
     hset(&hs[n++], "ce_type", "dev.impulse.kafka.record", 24);
   if (!(rec->ce & CE_TIME) && rec->timestamp >= 0)
-    hset(&hs[n++], "ce_time", tbuf, iso_time(trigger->triggers, rec->timestamp, tbuf));
+    hset(&hs[n++], "ce_time", tbuf,
+         iso_time(trigger->triggers, rec->timestamp, tbuf));
   for (size_t i = 0; i < rec->nhdrs; i++)
     hset(&hs[n++], rec->hdrs[i].name, rec->hdrs[i].value, rec->hdrs[i].len);
   return n;
@@ -1060,10 +1051,10 @@ static void batch_send(trigger_t *trigger) {
     size_t il = 1 + varint_len(rec->vlen) + rec->vlen;
     for (size_t j = k; j < k + cnt[i]; j++) {
       size_t nl = strlen(hs[j].name);
-      hlen[j] = 1 + varint_len(nl) + nl +
-                (hs[j].has_value
-                     ? 1 + varint_len(hs[j].value.len) + hs[j].value.len
-                     : 0);
+      hlen[j] =
+          1 + varint_len(nl) + nl +
+          (hs[j].has_value ? 1 + varint_len(hs[j].value.len) + hs[j].value.len
+                           : 0);
       il += 1 + varint_len(hlen[j]) + hlen[j];
     }
     ilen[i] = il;
@@ -1132,8 +1123,7 @@ static void batches_flush(void *arg) {
     batch_send(trigger);
     trigger_unref(trigger);
   }
-  if (triggers->bq_idle_open)
-    uv_idle_stop(&triggers->bq_idle);
+  if (triggers->bq_idle_open) uv_idle_stop(&triggers->bq_idle);
 }
 
 static void on_bq_idle(uv_idle_t *idle) {
@@ -1168,8 +1158,7 @@ static int batch_add(rec_t *rec) {
     trigger->refs++;
     trigger->bq_next = triggers->bq_head;
     triggers->bq_head = trigger;
-    if (triggers->bq_idle_open)
-      uv_idle_start(&triggers->bq_idle, on_bq_idle);
+    if (triggers->bq_idle_open) uv_idle_start(&triggers->bq_idle, on_bq_idle);
   }
   if (trigger->bqn >= trigger->batch_max) batch_send(trigger);
   return 1;
@@ -1427,9 +1416,8 @@ static void part_pump(part_t *part) {
    * help nobody: start only as many as keep it short, and be woken when
    * the function frees slots (imp_triggers_wake). */
   unsigned batch;
-  long budget = imp_controller_queue_room(trigger->triggers->server,
-                                          trigger->spec->function,
-                                          QUEUE_ROOM, &batch);
+  long budget = imp_controller_queue_room(
+      trigger->triggers->server, trigger->spec->function, QUEUE_ROOM, &batch);
   /* With batches, each call the queue has room for carries `batch`
    * records; those in the batch being built have no slot yet. */
   trigger->batch_max = batch;
@@ -2512,7 +2500,7 @@ static int function_exists(imp_server_t *server, const char *name) {
 static int topic_ok(imp_triggers_t *triggers, const char *what,
                     const char *topic, char *err, size_t errlen) {
   char why[256];
-  if (imp_kafka_topic_valid(topic, why, sizeof why) == 0) return 1;
+  if (imp_topic_valid(topic, why, sizeof why) == 0) return 1;
   snprintf(err, errlen, "invalid %s '%s': %s", what, topic, why);
   (void)triggers;
   return 0;
@@ -2522,7 +2510,7 @@ static int topic_ok(imp_triggers_t *triggers, const char *what,
  * or are borrowed from the request. 0, or -1 with the reason in err. */
 static int spec_check(imp_triggers_t *triggers, Impulse__TriggerSpec *s,
                       char *group, char *dlq, char *err, size_t errlen) {
-  if (s->name == NULL || !valid_name(s->name)) {
+  if (s->name == NULL || !imp_name_valid(s->name)) {
     snprintf(err, errlen,
              "invalid trigger name '%s' (1-64 characters of "
              "A-Z a-z 0-9 . _ -, starting with a letter or digit)",
@@ -2531,7 +2519,7 @@ static int spec_check(imp_triggers_t *triggers, Impulse__TriggerSpec *s,
   }
   if (s->topic == NULL || !topic_ok(triggers, "topic", s->topic, err, errlen))
     return -1;
-  if (s->function == NULL || !valid_name(s->function)) {
+  if (s->function == NULL || !imp_name_valid(s->function)) {
     snprintf(err, errlen, "invalid function name '%s'",
              s->function ? s->function : "");
     return -1;
@@ -2543,7 +2531,7 @@ static int spec_check(imp_triggers_t *triggers, Impulse__TriggerSpec *s,
     size_t n = strlen(s->group);
     for (size_t i = 0; i < n; i++)
       if (!isgraph((unsigned char)s->group[i])) n = 0;
-    if (n == 0 || n > 255) {
+    if (n == 0 || n > IMP_GROUP_MAX) {
       snprintf(err, errlen, "invalid group '%s' (1-255 printable characters)",
                s->group);
       return -1;
@@ -2567,18 +2555,18 @@ static int spec_check(imp_triggers_t *triggers, Impulse__TriggerSpec *s,
     s->has_max_in_flight = 1;
     s->max_in_flight = DEF_MAX_IN_FLIGHT;
   }
-  if (s->max_in_flight > 10000) {
-    snprintf(err, errlen, "--max-in-flight must be 1 to 10000, not %u",
-             s->max_in_flight);
+  if (s->max_in_flight > IMP_TRIGGER_MAX_IN_FLIGHT) {
+    snprintf(err, errlen, "--max-in-flight must be 1 to %u, not %u",
+             IMP_TRIGGER_MAX_IN_FLIGHT, s->max_in_flight);
     return -1;
   }
   if (!s->has_max_retries) {
     s->has_max_retries = 1;
     s->max_retries = DEF_MAX_RETRIES;
   }
-  if (s->max_retries > 1000) {
-    snprintf(err, errlen, "--max-retries must be 0 to 1000, not %u",
-             s->max_retries);
+  if (s->max_retries > IMP_TRIGGER_MAX_RETRIES) {
+    snprintf(err, errlen, "--max-retries must be 0 to %u, not %u",
+             IMP_TRIGGER_MAX_RETRIES, s->max_retries);
     return -1;
   }
   if (!s->has_backoff_initial_ms || s->backoff_initial_ms == 0) {
@@ -2591,7 +2579,8 @@ static int spec_check(imp_triggers_t *triggers, Impulse__TriggerSpec *s,
                             ? s->backoff_initial_ms
                             : DEF_BACKOFF_MAX;
   }
-  if (s->backoff_initial_ms > 3600000 || s->backoff_max_ms > 3600000 ||
+  if (s->backoff_initial_ms > IMP_TRIGGER_BACKOFF_MAX_MS ||
+      s->backoff_max_ms > IMP_TRIGGER_BACKOFF_MAX_MS ||
       s->backoff_max_ms < s->backoff_initial_ms) {
     snprintf(err, errlen,
              "--backoff INITIAL_MS:MAX_MS needs INITIAL <= MAX <= "
@@ -2600,7 +2589,7 @@ static int spec_check(imp_triggers_t *triggers, Impulse__TriggerSpec *s,
     return -1;
   }
   if (s->dlq == NULL || s->dlq[0] == '\0') {
-    if (strlen(s->topic) + 4 > 249) {
+    if (strlen(s->topic) + 4 > IMP_TOPIC_MAX) {
       snprintf(err, errlen,
                "topic name too long for the default dead-letter "
                "topic '<topic>.dlq': give --dlq");

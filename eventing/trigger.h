@@ -42,8 +42,8 @@ void imp_triggers_wake(imp_triggers_t *t, const char *function);
  * (spec, state, counters, the partitions this server holds); `info` and
  * everything it points to are borrowed for the call. cb must not create or
  * delete triggers. For the HTTP front end and /metrics. */
-typedef void (*imp_trigger_info_cb)(void *arg, const Impulse__TriggerInfo *info);
-void imp_triggers_foreach(imp_triggers_t *t, imp_trigger_info_cb cb,
-                          void *arg);
+typedef void (*imp_trigger_info_cb)(void *arg,
+                                    const Impulse__TriggerInfo *info);
+void imp_triggers_foreach(imp_triggers_t *t, imp_trigger_info_cb cb, void *arg);
 
 #endif

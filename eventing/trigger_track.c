@@ -1,4 +1,4 @@
-#include "trigger_track.h"
+#include "eventing/trigger_track.h"
 
 #include <errno.h>
 #include <stdlib.h>

@@ -2,11 +2,11 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "cli.h"
-#include "kafka.h"
-#include "serve.h"
-#include "sim.h"
-#include "worker.h"
+#include "cli/cli.h"
+#include "eventing/kafka.h"
+#include "server/serve.h"
+#include "tools/sim.h"
+#include "worker/worker.h"
 
 int main(int argc, char **argv) {
   if (argc >= 2 && strcmp(argv[1], "serve") == 0)

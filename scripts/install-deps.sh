@@ -11,6 +11,7 @@ packages=(
   kcat wrk curl
   chromium  # headless, for the dashboard test
   python3 python3-yaml yamllint
+  clang-format  # .ci/run checks the formatting of every source
 )
 
 missing=()

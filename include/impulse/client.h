@@ -42,7 +42,7 @@ typedef enum impulse_status_e {
   IMPULSE_S_CONNECTION = -100, /* could not connect, or the connection broke */
   IMPULSE_S_PROTOCOL = -101,   /* the server sent something undecodable */
   IMPULSE_S_NOMEM = -102,
-  IMPULSE_S_INVALID = -103     /* bad argument to the library */
+  IMPULSE_S_INVALID = -103 /* bad argument to the library */
 } impulse_status_t;
 
 /* Short name of a status ("NOT_FOUND", "CONNECTION", ...). */
@@ -79,13 +79,13 @@ typedef struct impulse_header_s {
 
 /* Result of an invocation. Free with impulse_response_free(). */
 typedef struct impulse_response_s {
-  uint64_t id;            /* request id, as returned by impulse_invoke_send */
-  int status;             /* IMPULSE_S_OK or a negative impulse_status_t */
-  int function_status;    /* handler's own status for FUNCTION_ERROR */
-  const char *error;      /* error message when status != OK, else NULL */
-  const void *payload;    /* response payload (NUL-terminated, not counted) */
+  uint64_t id;         /* request id, as returned by impulse_invoke_send */
+  int status;          /* IMPULSE_S_OK or a negative impulse_status_t */
+  int function_status; /* handler's own status for FUNCTION_ERROR */
+  const char *error;   /* error message when status != OK, else NULL */
+  const void *payload; /* response payload (NUL-terminated, not counted) */
   size_t len;
-  uint32_t version;       /* function version that answered */
+  uint32_t version; /* function version that answered */
   size_t header_count;
   const impulse_header_t *headers;
 } impulse_response_t;
@@ -105,8 +105,7 @@ typedef struct impulse_invoke_opts_s {
  * negative status when no answer was received (*out untouched). */
 int impulse_invoke(impulse_client_t *client, const char *function,
                    const void *payload, size_t len,
-                   const impulse_invoke_opts_t *opts,
-                   impulse_response_t **out);
+                   const impulse_invoke_opts_t *opts, impulse_response_t **out);
 
 /* Pipelining: queues an invocation without waiting (flushed when the send
  * buffer fills or on the next impulse_invoke_recv()). *id identifies it. */
@@ -124,14 +123,14 @@ typedef struct impulse_deploy_opts_s {
   uint32_t memory_mb;
   uint32_t min_instances;
   uint32_t max_instances;
-  int has_min, has_max;        /* set to send min/max even when zero */
-  double target_concurrency;   /* autoscaler: calls per instance; 0 = default */
+  int has_min, has_max;      /* set to send min/max even when zero */
+  double target_concurrency; /* autoscaler: calls per instance; 0 = default */
   uint32_t scale_to_zero_after_s; /* idle grace before zero */
-  int has_scale_to_zero;       /* set to send scale_to_zero_after_s */
-  const char *policy;          /* "reactive" | "predictive"; NULL = default */
-  int no_promote;              /* store the version without traffic */
-  uint32_t max_step_pct;       /* rolling upgrade step; 0 = 25 % */
-  const char *validate;        /* "status" | "exact"; NULL = status */
+  int has_scale_to_zero;          /* set to send scale_to_zero_after_s */
+  const char *policy;    /* "reactive" | "predictive"; NULL = default */
+  int no_promote;        /* store the version without traffic */
+  uint32_t max_step_pct; /* rolling upgrade step; 0 = 25 % */
+  const char *validate;  /* "status" | "exact"; NULL = status */
 } impulse_deploy_opts_t;
 
 /* Uploads a function artifact (a shared object). On success *version gets

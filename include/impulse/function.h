@@ -50,8 +50,8 @@ extern "C" {
 /* Status codes a handler returns. Any other non-zero value is passed to the
  * caller as a function error with that status. */
 #define IMPULSE_OK 0
-#define IMPULSE_ERROR 1           /* generic failure of the function */
-#define IMPULSE_BAD_INPUT 2       /* the payload was not acceptable */
+#define IMPULSE_ERROR 1     /* generic failure of the function */
+#define IMPULSE_BAD_INPUT 2 /* the payload was not acceptable */
 
 /* Log levels for impulse_log(). */
 #define IMPULSE_LOG_ERROR 0
@@ -81,11 +81,11 @@ typedef struct impulse_ops_s {
 
 /* The invocation context. Valid only during the call it is passed to. */
 struct impulse_ctx_s {
-  uint32_t abi_version;      /* IMPULSE_ABI_VERSION of the runtime */
-  const impulse_ops_t *ops;  /* runtime services */
-  const char *function;      /* function name (borrowed) */
-  uint32_t version;          /* function version being run */
-  void *runtime;             /* private to the runtime */
+  uint32_t abi_version;     /* IMPULSE_ABI_VERSION of the runtime */
+  const impulse_ops_t *ops; /* runtime services */
+  const char *function;     /* function name (borrowed) */
+  uint32_t version;         /* function version being run */
+  void *runtime;            /* private to the runtime */
 };
 
 /* --- Symbols a function object exports ------------------------------- */
@@ -163,11 +163,10 @@ static inline int64_t impulse_remaining_ms(impulse_ctx_t *ctx) {
 
 /* Records an error message for the caller and returns `status`, so a handler
  * can write `return impulse_error(ctx, IMPULSE_BAD_INPUT, "bad %s", x);`. */
-static inline int impulse_error(impulse_ctx_t *ctx, int status,
-                                const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static inline int impulse_error(impulse_ctx_t *ctx, int status,
-                                const char *fmt, ...) {
+static inline int impulse_error(impulse_ctx_t *ctx, int status, const char *fmt,
+                                ...) __attribute__((format(printf, 3, 4)));
+static inline int impulse_error(impulse_ctx_t *ctx, int status, const char *fmt,
+                                ...) {
   char msg[512];
   va_list ap;
   va_start(ap, fmt);

@@ -15,8 +15,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "common.h"
-#include "kafka.h"
+#include "core/common.h"
+#include "core/limits.h"
+#include "eventing/kafka.h"
 
 #define WAIT_MS 10000
 
@@ -106,24 +107,23 @@ static void run_until(fixture_t *f, const unsigned *calls, unsigned want) {
 static void test_topic_names(void **state) {
   (void)state;
   char err[256], name[300];
-  assert_int_equal(imp_kafka_topic_valid("orders", err, sizeof err), 0);
-  assert_int_equal(imp_kafka_topic_valid("a.b_c-D9", err, sizeof err), 0);
-  assert_int_equal(imp_kafka_topic_valid("...", err, sizeof err), 0);
-  assert_int_equal(imp_kafka_topic_valid("", err, sizeof err), -EINVAL);
-  assert_int_equal(imp_kafka_topic_valid(NULL, err, sizeof err), -EINVAL);
-  assert_int_equal(imp_kafka_topic_valid(".", err, sizeof err), -EINVAL);
-  assert_int_equal(imp_kafka_topic_valid("..", err, sizeof err), -EINVAL);
-  assert_int_equal(imp_kafka_topic_valid("a b", err, sizeof err), -EINVAL);
+  assert_int_equal(imp_topic_valid("orders", err, sizeof err), 0);
+  assert_int_equal(imp_topic_valid("a.b_c-D9", err, sizeof err), 0);
+  assert_int_equal(imp_topic_valid("...", err, sizeof err), 0);
+  assert_int_equal(imp_topic_valid("", err, sizeof err), -EINVAL);
+  assert_int_equal(imp_topic_valid(NULL, err, sizeof err), -EINVAL);
+  assert_int_equal(imp_topic_valid(".", err, sizeof err), -EINVAL);
+  assert_int_equal(imp_topic_valid("..", err, sizeof err), -EINVAL);
+  assert_int_equal(imp_topic_valid("a b", err, sizeof err), -EINVAL);
   assert_non_null(strstr(err, "position 2"));
-  assert_int_equal(imp_kafka_topic_valid("caf\xc3\xa9", err, sizeof err),
-                   -EINVAL);
-  assert_int_equal(imp_kafka_topic_valid("a/b", err, sizeof err), -EINVAL);
+  assert_int_equal(imp_topic_valid("caf\xc3\xa9", err, sizeof err), -EINVAL);
+  assert_int_equal(imp_topic_valid("a/b", err, sizeof err), -EINVAL);
   memset(name, 'x', 249);
   name[249] = '\0';
-  assert_int_equal(imp_kafka_topic_valid(name, err, sizeof err), 0);
+  assert_int_equal(imp_topic_valid(name, err, sizeof err), 0);
   name[249] = 'x';
   name[250] = '\0';
-  assert_int_equal(imp_kafka_topic_valid(name, err, sizeof err), -EINVAL);
+  assert_int_equal(imp_topic_valid(name, err, sizeof err), -EINVAL);
 }
 
 static void test_topics(void **state) {

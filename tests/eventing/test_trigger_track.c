@@ -12,7 +12,7 @@
 #include <errno.h>
 #include <stdlib.h>
 
-#include "trigger_track.h"
+#include "eventing/trigger_track.h"
 
 static int items[100000];
 

@@ -21,8 +21,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "core/codec.h" /* runtime/: the frame codec, for raw-protocol tests */
 #include "impulse/client.h"
-#include "protocol.h" /* runtime/: the frame codec, for raw-protocol tests */
 
 #ifndef IMPULSE_BIN
 #error "IMPULSE_BIN must be defined by the build (path of the impulse binary)"

@@ -28,7 +28,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "client_internal.h"
+#include "client/client_internal.h"
 #include "harness.h"
 
 #define CALL_TIMEOUT_MS 30000u
@@ -48,7 +48,7 @@ static int teardown(void **state) {
 
 typedef struct load_s {
   const it_server_t *server;
-  atomic_int active;  /* callers 0..active-1 call; the others wait */
+  atomic_int active; /* callers 0..active-1 call; the others wait */
   atomic_int stop;
   atomic_ulong ok, failed;
 } load_t;
@@ -152,9 +152,8 @@ static void test_step_and_scale_to_zero(void **state) {
     it_sleep_ms(100);
   }
   fprintf(stderr,
-          "step %d -> %d callers: %u ready of %u desired after %llu ms\n",
-          LOW, CALLERS, ready, desired,
-          (unsigned long long)(it_now_ms() - t_step));
+          "step %d -> %d callers: %u ready of %u desired after %llu ms\n", LOW,
+          CALLERS, ready, desired, (unsigned long long)(it_now_ms() - t_step));
   assert_true(reached > 0);
   it_sleep_ms(1000); /* some calls at full scale */
 
@@ -183,8 +182,9 @@ static void test_step_and_scale_to_zero(void **state) {
   }
   fprintf(stderr,
           "load stopped: %u instances after %llu ms (%s; %u in flight, %u "
-          "queued)\n", instances, (unsigned long long)(it_now_ms() - t_stop),
-          reason, in_flight, queued);
+          "queued)\n",
+          instances, (unsigned long long)(it_now_ms() - t_stop), reason,
+          in_flight, queued);
   assert_int_equal(instances, 0);
   assert_non_null(strstr(reason, "scale-to-zero"));
 

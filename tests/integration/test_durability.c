@@ -51,7 +51,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "client_internal.h"
+#include "client/client_internal.h"
 #include "harness.h"
 
 #define CALL_TIMEOUT_MS 30000u
@@ -262,7 +262,8 @@ static void test_state_dir_locked(void **state) {
   s->test_passed = 1;
 }
 
-/* ---- idempotency ---------------------------------------------------------- */
+/* ---- idempotency ----------------------------------------------------------
+ */
 
 static char recfile[128];
 
@@ -468,10 +469,10 @@ static void test_workers_reattached_after_kill9(void **state) {
                    0);
   assert_int_equal(r.status, 0);
   it_cli_free(&r);
-  assert_int_equal(CLI(&r, NULL, "trigger", "create", "chaos", "--topic",
-                       "chaos-events", "--function", "echo", "--addr",
-                       s->addr, "--token", s->token),
-                   0);
+  assert_int_equal(
+      CLI(&r, NULL, "trigger", "create", "chaos", "--topic", "chaos-events",
+          "--function", "echo", "--addr", s->addr, "--token", s->token),
+      0);
   if (r.status != 0) fprintf(stderr, "trigger create: %s", r.err);
   assert_int_equal(r.status, 0);
   it_cli_free(&r);
@@ -515,21 +516,23 @@ static void test_workers_reattached_after_kill9(void **state) {
   assert_int_equal(na, 2);
   for (size_t i = 0; i < 2; i++) assert_int_equal(after[i], before[i]);
   /* Versions, weights and the trigger came back with the restart. */
-  assert_int_equal(CLI(&r, NULL, "traffic", "echo", "--addr", s->addr,
-                       "--token", s->token),
-                   0);
+  assert_int_equal(
+      CLI(&r, NULL, "traffic", "echo", "--addr", s->addr, "--token", s->token),
+      0);
   assert_int_equal(r.status, 0);
   assert_non_null(strstr(r.out, "v1=50 v2=50"));
   it_cli_free(&r);
   assert_int_equal(
-      CLI(&r, NULL, "trigger", "ls", "--addr", s->addr, "--token", s->token), 0);
+      CLI(&r, NULL, "trigger", "ls", "--addr", s->addr, "--token", s->token),
+      0);
   assert_int_equal(r.status, 0);
   assert_non_null(strstr(r.out, "chaos"));
   it_cli_free(&r);
   s->test_passed = 1;
 }
 
-/* ---- backup and restore --------------------------------------------------- */
+/* ---- backup and restore ---------------------------------------------------
+ */
 
 /* A Backup RPC on an admin connection; returns the client status. */
 static int backup_rpc(it_server_t *s, const char *dir) {
@@ -540,8 +543,8 @@ static int backup_rpc(it_server_t *s, const char *dir) {
   b.dir = (char *)dir;
   req.body_case = IMPULSE__ENVELOPE__BODY_BACKUP;
   req.backup = &b;
-  int rc = imp_client_call_expect(c, &req, IMPULSE__ENVELOPE__BODY_BACKUP_OK,
-                                  &resp);
+  int rc =
+      imp_client_call_expect(c, &req, IMPULSE__ENVELOPE__BODY_BACKUP_OK, &resp);
   if (resp) impulse__envelope__free_unpacked(resp, NULL);
   impulse_client_close(c);
   return rc;

@@ -288,9 +288,9 @@ static void test_crash_pipelined(void **state) {
   uint64_t abort_id = 0, id;
   for (int i = 0; i < BEFORE + 1 + AFTER; i++) {
     const char *p = i == BEFORE ? "abort" : "x";
-    assert_int_equal(impulse_invoke_send(f->admin, "crash1", p, strlen(p),
-                                         NULL, &id),
-                     IMPULSE_S_OK);
+    assert_int_equal(
+        impulse_invoke_send(f->admin, "crash1", p, strlen(p), NULL, &id),
+        IMPULSE_S_OK);
     if (i == BEFORE) abort_id = id;
   }
   int crashed = 0, ran = 0, not_run = 0, other = 0;

@@ -66,7 +66,8 @@
 #define CALL_TIMEOUT_MS 20000u
 #define RUN_TIMEOUT_MS 30000u
 
-/* ---- processes ------------------------------------------------------------ */
+/* ---- processes ------------------------------------------------------------
+ */
 
 /* Runs argv (argv[0] found on PATH) with stdout captured into *out
  * (malloc'd, NUL-terminated); stderr goes to ours. Killed after `ms`.
@@ -135,11 +136,12 @@ static int have(const char *prog) {
   return access(path, X_OK) == 0;
 }
 
-/* ---- curl ------------------------------------------------------------------ */
+/* ---- curl ------------------------------------------------------------------
+ */
 
 typedef struct http_res_s {
-  int code;      /* status, 0 when curl got no answer */
-  char *body;    /* NUL-terminated */
+  int code;   /* status, 0 when curl got no answer */
+  char *body; /* NUL-terminated */
   size_t len;
   char *headers; /* the raw header block(s), NUL-terminated */
 } http_res_t;
@@ -208,8 +210,8 @@ static void http_req(const it_server_t *s, http_res_t *res, const char *method,
   unlink(hdrfile);
 }
 
-#define HTTP(s, res, method, path, body, blen, ...)            \
-  http_req((s), (res), (method), (path), (body), (blen),       \
+#define HTTP(s, res, method, path, body, blen, ...)      \
+  http_req((s), (res), (method), (path), (body), (blen), \
            (const char *const[]){__VA_ARGS__, NULL})
 
 /* Value of header `name` in the last header block, or NULL (into buf). */
@@ -260,7 +262,8 @@ static void expect_body(const http_res_t *r, int code, const char *body) {
   assert_memory_equal(r->body, body, r->len);
 }
 
-/* ---- raw sockets ----------------------------------------------------------- */
+/* ---- raw sockets -----------------------------------------------------------
+ */
 
 static int raw_connect(const it_server_t *s) {
   int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -345,7 +348,8 @@ static char *raw_read_answers(int fd, int count, unsigned ms) {
   return buf;
 }
 
-/* ---- fixtures ----------------------------------------------------------------- */
+/* ---- fixtures
+ * ----------------------------------------------------------------- */
 
 static void deploy(const it_server_t *s, const char *name, const char *path,
                    const impulse_deploy_opts_t *opts) {
@@ -365,8 +369,8 @@ static void deploy_fn(const it_server_t *s, const char *name, const char *fn,
 
 static int setup_main(void **state) {
   static const char *const extra[] = {
-      "--max-frame", "1048576", "--kafka-opt", "message.max.bytes=100000",
-      "--partitions", "2", NULL};
+      "--max-frame",  "1048576", "--kafka-opt", "message.max.bytes=100000",
+      "--partitions", "2",       NULL};
   return it_fixture_setup(state, extra);
 }
 
@@ -384,7 +388,8 @@ static int teardown(void **state) {
   return it_fixture_teardown(state);
 }
 
-/* ---- tests ------------------------------------------------------------------ */
+/* ---- tests ------------------------------------------------------------------
+ */
 
 static void test_invoke(void **state) {
   it_server_t *s = *state;
@@ -558,8 +563,8 @@ static void test_function_failures(void **state) {
 static void test_overloaded(void **state) {
   it_server_t *s = *state;
   if (!have("curl")) skip();
-  impulse_deploy_opts_t one = {.concurrency = 1, .max_instances = 1,
-                               .timeout_ms = 10000};
+  impulse_deploy_opts_t one = {
+      .concurrency = 1, .max_instances = 1, .timeout_ms = 10000};
   deploy_fn(s, "busy", "hang", &one);
   http_res_t r;
   /* Warm it up, so the next call finds the instance ready. */
@@ -705,7 +710,8 @@ static void test_malformed(void **state) {
 
   /* A client that stops sending mid-request harms nobody. */
   fd = raw_connect(s);
-  const char half[] = "POST /function/echo HTTP/1.1\r\nContent-Length: 10\r\n\r\nab";
+  const char half[] =
+      "POST /function/echo HTTP/1.1\r\nContent-Length: 10\r\n\r\nab";
   assert_int_equal(it_raw_send(fd, half, sizeof half - 1), 0);
   close(fd);
   HTTP(s, &r, "GET", "/healthz", NULL, 0, "X-A: b");
@@ -730,9 +736,9 @@ static void kafka_bootstrap(const it_server_t *s, char *buf, size_t len) {
 
 /* kcat's whole topic, "key|value|headers" per record. */
 static char *kcat_read(const char *bootstrap, const char *topic) {
-  const char *argv[] = {"kcat", "-b", bootstrap, "-C",           "-t",
-                        topic,  "-o", "beginning", "-e", "-q", "-f",
-                        "%k|%s|%h\n", NULL};
+  const char *argv[] = {"kcat", "-b",         bootstrap,   "-C", "-t",
+                        topic,  "-o",         "beginning", "-e", "-q",
+                        "-f",   "%k|%s|%h\n", NULL};
   char *out = NULL;
   int st = run_capture(argv, &out, 20000);
   if (st != 0) fprintf(stderr, "kcat -C %s: exit %d\n", topic, st);
@@ -775,8 +781,7 @@ static void test_publish(void **state) {
   /* Binary mode: ce-* headers become ce_* record headers. */
   HTTP(s, &r, "POST", "/topics/http-events", "binary-data", 11,
        "ce-specversion: 1.0", "ce-id: e-1", "ce-source: /tests/http",
-       "ce-type: test.binary", "Content-Type: text/plain",
-       "X-Impulse-Key: k1");
+       "ce-type: test.binary", "Content-Type: text/plain", "X-Impulse-Key: k1");
   expect_accepted(&r, "http-events");
   res_free(&r);
 
@@ -833,7 +838,8 @@ static void test_publish(void **state) {
        "Content-Type: application/cloudevents+json");
   expect_error(&r, 400, "BAD_REQUEST");
   res_free(&r);
-  const char noid[] = "{\"specversion\":\"1.0\",\"source\":\"/s\",\"type\":\"t\"}";
+  const char noid[] =
+      "{\"specversion\":\"1.0\",\"source\":\"/s\",\"type\":\"t\"}";
   HTTP(s, &r, "POST", "/topics/http-events", noid, sizeof noid - 1,
        "Content-Type: application/cloudevents+json");
   expect_error(&r, 400, "BAD_REQUEST");
@@ -966,20 +972,22 @@ static void test_metrics(void **state) {
   check_exposition(r.body);
   const char *m = r.body;
   assert_non_null(strstr(m, "# TYPE impulse_invocations_total counter\n"));
-  assert_non_null(strstr(
-      m, "# TYPE impulse_invocation_duration_seconds histogram\n"));
-  assert_true(sample(m, "impulse_invocations_total{function=\"counted\","
-                        "outcome=\"ok\"}") == n);
-  assert_true(sample(m, "impulse_invocations_total{function=\"crash\","
-                        "outcome=\"function_error\"}") == 1);
-  assert_true(sample(m, "impulse_invocation_duration_seconds_count{function="
-                        "\"counted\"}") == n);
+  assert_non_null(
+      strstr(m, "# TYPE impulse_invocation_duration_seconds histogram\n"));
+  assert_true(sample(m,
+                     "impulse_invocations_total{function=\"counted\","
+                     "outcome=\"ok\"}") == n);
+  assert_true(sample(m,
+                     "impulse_invocations_total{function=\"crash\","
+                     "outcome=\"function_error\"}") == 1);
+  assert_true(sample(m,
+                     "impulse_invocation_duration_seconds_count{function="
+                     "\"counted\"}") == n);
   /* Buckets are cumulative and end at the count. */
-  static const char *const les[] = {"0.0001", "0.00025", "0.0005", "0.001",
-                                    "0.0025", "0.005",   "0.01",   "0.025",
-                                    "0.05",   "0.1",     "0.25",   "0.5",
-                                    "1",      "2.5",     "5",      "10",
-                                    "30",     "60",      "+Inf"};
+  static const char *const les[] = {
+      "0.0001", "0.00025", "0.0005", "0.001", "0.0025", "0.005", "0.01",
+      "0.025",  "0.05",    "0.1",    "0.25",  "0.5",    "1",     "2.5",
+      "5",      "10",      "30",     "60",    "+Inf"};
   double prev = 0;
   for (size_t i = 0; i < sizeof les / sizeof les[0]; i++) {
     char series[200];
@@ -992,27 +1000,37 @@ static void test_metrics(void **state) {
     prev = v;
   }
   assert_true(prev == n);
-  assert_true(sample(m, "impulse_invocation_duration_seconds_sum{function="
-                        "\"counted\"}") > 0);
+  assert_true(sample(m,
+                     "impulse_invocation_duration_seconds_sum{function="
+                     "\"counted\"}") > 0);
   assert_true(sample(m, "impulse_in_flight{function=\"counted\"}") == 0);
   assert_true(sample(m, "impulse_queue_length{function=\"counted\"}") == 0);
-  assert_true(sample(m, "impulse_cold_starts_total{function=\"counted\"}") >= 0);
-  assert_true(sample(m, "impulse_instances{function=\"counted\",state=\"ready\"}") >= 1);
+  assert_true(sample(m, "impulse_cold_starts_total{function=\"counted\"}") >=
+              0);
+  assert_true(
+      sample(m, "impulse_instances{function=\"counted\",state=\"ready\"}") >=
+      1);
   assert_true(sample(m, "impulse_warm_pool_instances") >= 0);
-  assert_true(sample(m, "impulse_idempotent_hits_total{function=\"idem\"}") == 1);
-  assert_true(sample(m, "impulse_idempotent_hits_total{function=\"counted\"}") == 0);
+  assert_true(sample(m, "impulse_idempotent_hits_total{function=\"idem\"}") ==
+              1);
+  assert_true(
+      sample(m, "impulse_idempotent_hits_total{function=\"counted\"}") == 0);
   /* Present (a warm or a cold start, depending on the pool's timing). */
-  assert_true(sample(m, "impulse_warm_starts_total{function=\"counted\"}") >= 0);
+  assert_true(sample(m, "impulse_warm_starts_total{function=\"counted\"}") >=
+              0);
   assert_true(sample(m, "impulse_warm_pool_target") >= 2);
   assert_non_null(strstr(m, "# TYPE impulse_instances_desired gauge\n"));
-  assert_non_null(strstr(m, "# TYPE impulse_forecast_arrivals_per_minute gauge\n"));
+  assert_non_null(
+      strstr(m, "# TYPE impulse_forecast_arrivals_per_minute gauge\n"));
   assert_non_null(strstr(m, "# TYPE impulse_autoscaler_panic gauge\n"));
-  assert_true(sample(m, "impulse_instances_desired{function=\"counted\"}") >= 0);
+  assert_true(sample(m, "impulse_instances_desired{function=\"counted\"}") >=
+              0);
   assert_true(sample(m, "impulse_autoscaler_panic{function=\"counted\"}") >= 0);
   /* Two deploys: at least two synced store writes were timed. */
   assert_true(sample(m, "impulse_store_write_seconds_count") >= 2);
   assert_true(sample(m, "impulse_uptime_seconds") > 0);
-  assert_true(sample(m, "impulse_build_info{version=\"" IMPULSE_VERSION "\"}") == 1);
+  assert_true(
+      sample(m, "impulse_build_info{version=\"" IMPULSE_VERSION "\"}") == 1);
   assert_true(sample(m, "impulse_http_responses_total{code=\"200\"}") >= n);
   res_free(&r);
   s->test_passed = 1;

@@ -25,7 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "client_internal.h"
+#include "client/client_internal.h"
 #include "harness.h"
 
 #define CALL_TIMEOUT_MS 30000u
@@ -49,8 +49,8 @@ static int record_list(impulse_client_t *c, const char *name,
   rl.name = (char *)name;
   req.body_case = IMPULSE__ENVELOPE__BODY_RECORD_LIST;
   req.record_list = &rl;
-  return imp_client_call_expect(c, &req,
-                                IMPULSE__ENVELOPE__BODY_RECORD_LIST_OK, out);
+  return imp_client_call_expect(c, &req, IMPULSE__ENVELOPE__BODY_RECORD_LIST_OK,
+                                out);
 }
 
 /* The payload preview of recording i as a string. */
@@ -151,7 +151,8 @@ static void test_recordings(void **state) {
   it_function_path("flaky", path, sizeof path);
   assert_int_equal(it_deploy_file(c, "flaky", path, NULL, &version), 0);
   impulse_response_t *x = NULL;
-  assert_int_equal(it_invoke(c, "flaky", "poison", &x), IMPULSE_S_FUNCTION_ERROR);
+  assert_int_equal(it_invoke(c, "flaky", "poison", &x),
+                   IMPULSE_S_FUNCTION_ERROR);
   impulse_response_free(x);
   x = NULL;
   assert_int_equal(it_invoke(c, "flaky", "fine", &x), IMPULSE_S_OK);
@@ -167,7 +168,8 @@ static void test_recordings(void **state) {
     assert_string_equal(l->calls[1]->answer_status, "ok");
   }
   impulse__envelope__free_unpacked(resp, NULL);
-  assert_int_equal(CLI(&r, NULL, "record", "ls", "flaky", "--addr", s->addr), 0);
+  assert_int_equal(CLI(&r, NULL, "record", "ls", "flaky", "--addr", s->addr),
+                   0);
   assert_int_equal(r.status, 0);
   assert_non_null(strstr(r.out, "FUNCTION_ERROR"));
   it_cli_free(&r);

@@ -25,7 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "client_internal.h"
+#include "client/client_internal.h"
 #include "harness.h"
 
 #define CALL_TIMEOUT_MS 30000u
@@ -123,7 +123,8 @@ static void wait_version_ready(it_server_t *s, uint32_t version) {
     }
     impulse__envelope__free_unpacked(resp, NULL);
     if (found) break;
-    if (it_now_ms() > until) fail_msg("no ready instance of version %u", version);
+    if (it_now_ms() > until)
+      fail_msg("no ready instance of version %u", version);
     it_sleep_ms(50);
   }
   impulse_client_close(c);

@@ -58,7 +58,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "client_internal.h"
+#include "client/client_internal.h"
 #include "harness.h"
 
 #define CALL_TIMEOUT_MS 20000u
@@ -841,7 +841,8 @@ static void test_crash_in_batch(void **state) {
   kcat_produce(boot, "jobs", path);
 
   size_t nl, dups;
-  line_t *lines = wait_all_seen(w->recfile, "jobs", "j", 4000, 60000, &nl, &dups);
+  line_t *lines =
+      wait_all_seen(w->recfile, "jobs", "j", 4000, 60000, &nl, &dups);
   wait_committed(s, "brittle", 1, 30000);
   free(lines);
   lines = read_records(w->recfile, "jobs", &nl);
@@ -860,7 +861,8 @@ static void test_crash_in_batch(void **state) {
        l = strtok_r(NULL, "\n", &save)) {
     if (strncmp(l, "k7|crash-1|", 11) != 0) continue;
     found++;
-    assert_non_null(header_value(l + 11, "x-impulse-attempts", buf, sizeof buf));
+    assert_non_null(
+        header_value(l + 11, "x-impulse-attempts", buf, sizeof buf));
     assert_string_equal(buf, "2");
     assert_non_null(header_value(l + 11, "x-impulse-error", buf, sizeof buf));
     if (strncmp(buf, "CRASHED", 7) != 0)
@@ -1082,8 +1084,10 @@ static void test_two_servers_split(void **state) {
        * rejoin empty every session timeout). A real broker does not; a
        * fresh member join gets the mock going again, so restart the second
        * server once (its trigger is restored from RocksDB) and wait again. */
-      fprintf(stderr, "two servers: rebalance stuck (%zu/%zu partitions); "
-                      "restarting the second server once\n", n1, n2);
+      fprintf(stderr,
+              "two servers: rebalance stuck (%zu/%zu partitions); "
+              "restarting the second server once\n",
+              n1, n2);
       it_server_stop(s2);
       assert_int_equal(it_server_restart(s2), 0);
       rejoined = 1;

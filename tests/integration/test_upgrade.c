@@ -29,7 +29,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "client_internal.h"
+#include "client/client_internal.h"
 #include "harness.h"
 
 #define CALL_TIMEOUT_MS 30000u
@@ -119,8 +119,8 @@ static void wait_ready(impulse_client_t *c, const char *name, unsigned n) {
 /* Polls describe until the upgrade to `to` is over; returns its state and
  * copies the reason. Tracks the most instances out of service at once. */
 static char *wait_upgrade(impulse_client_t *c, const char *name, uint32_t to,
-                          unsigned *max_out, unsigned *instances,
-                          char *reason, size_t rlen, uint64_t *took_ms) {
+                          unsigned *max_out, unsigned *instances, char *reason,
+                          size_t rlen, uint64_t *took_ms) {
   static char state[32];
   uint64_t t0 = it_now_ms(), until = t0 + 60000;
   *max_out = 0;
@@ -217,10 +217,12 @@ static void test_upgrade_under_load_and_rollback(void **state) {
   unsigned max_out = 0, n = 0;
   char reason[512];
   uint64_t took = 0;
-  const char *st = wait_upgrade(admin, "up", 2, &max_out, &n, reason,
-                                sizeof reason, &took);
-  fprintf(stderr, "upgrade of 20 instances: %s in %llu ms, at most %u out "
-          "of service at once\n", st, (unsigned long long)took, max_out);
+  const char *st =
+      wait_upgrade(admin, "up", 2, &max_out, &n, reason, sizeof reason, &took);
+  fprintf(stderr,
+          "upgrade of 20 instances: %s in %llu ms, at most %u out "
+          "of service at once\n",
+          st, (unsigned long long)took, max_out);
   assert_string_equal(st, "done");
   assert_true(max_out <= 5);
   all_on(admin, "up", 2, 20);
@@ -234,8 +236,7 @@ static void test_upgrade_under_load_and_rollback(void **state) {
   load_start(&l, th, s, "up", "hello");
   it_sleep_ms(200);
   deploy(admin, "up", "crash", &o2, 3);
-  st = wait_upgrade(admin, "up", 3, &max_out, &n, reason, sizeof reason,
-                    &took);
+  st = wait_upgrade(admin, "up", 3, &max_out, &n, reason, sizeof reason, &took);
   fprintf(stderr, "bad version: %s in %llu ms: %s\n", st,
           (unsigned long long)took, reason);
   assert_string_equal(st, "failed");
@@ -251,8 +252,7 @@ static void test_upgrade_under_load_and_rollback(void **state) {
   impulse_deploy_opts_t o3 = {0};
   o3.validate = "exact";
   deploy(admin, "up", "hello", &o3, 4);
-  st = wait_upgrade(admin, "up", 4, &max_out, &n, reason, sizeof reason,
-                    &took);
+  st = wait_upgrade(admin, "up", 4, &max_out, &n, reason, sizeof reason, &took);
   assert_string_equal(st, "failed");
   assert_non_null(strstr(reason, "differ"));
   all_on(admin, "up", 2, 20);

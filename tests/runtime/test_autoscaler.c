@@ -15,8 +15,8 @@
 
 #include <cmocka.h>
 
-#include "autoscaler.h"
-#include "predictor.h"
+#include "policy/autoscaler.h"
+#include "policy/predictor.h"
 
 #define N_OF(a) (sizeof(a) / sizeof((a)[0]))
 

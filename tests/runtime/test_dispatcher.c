@@ -11,7 +11,7 @@
 
 #include <cmocka.h>
 
-#include "dispatcher.h"
+#include "policy/dispatcher.h"
 
 static void inst_init(imp_dinst_t *in, uint32_t outstanding,
                       uint32_t concurrency, uint32_t version, int ready) {

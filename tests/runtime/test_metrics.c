@@ -13,8 +13,8 @@
 
 #include <cmocka.h>
 
-#include "metrics.h"
-#include "protocol.h"
+#include "core/codec.h"
+#include "server/metrics.h"
 
 /* Output of a writer as a NUL-terminated string (owned by the buffer). */
 static const char *text(imp_buf_t *b) {
@@ -50,12 +50,13 @@ static void test_family_help_escaping(void **state) {
                      "a \"quoted\" back\\slash\nnext line");
   imp_metrics_family(&w, "impulse_g", IMP_METRIC_GAUGE, "g");
   imp_metrics_family(&w, "impulse_h", IMP_METRIC_HISTOGRAM, "h");
-  assert_string_equal(text(&b),
-                      "# HELP impulse_x_total a \"quoted\" back\\\\slash\\nnext "
-                      "line\n"
-                      "# TYPE impulse_x_total counter\n"
-                      "# HELP impulse_g g\n# TYPE impulse_g gauge\n"
-                      "# HELP impulse_h h\n# TYPE impulse_h histogram\n");
+  assert_string_equal(
+      text(&b),
+      "# HELP impulse_x_total a \"quoted\" back\\\\slash\\nnext "
+      "line\n"
+      "# TYPE impulse_x_total counter\n"
+      "# HELP impulse_g g\n# TYPE impulse_g gauge\n"
+      "# HELP impulse_h h\n# TYPE impulse_h histogram\n");
   imp_buf_free(&b);
 }
 
@@ -84,7 +85,7 @@ static void test_histogram_cumulative(void **state) {
   imp_histogram_observe(&h, 0.001);  /* on a bound: le is inclusive */
   imp_histogram_observe(&h, 0.05);   /* third */
   imp_histogram_observe(&h, 0.05);
-  imp_histogram_observe(&h, 3);      /* +Inf only */
+  imp_histogram_observe(&h, 3); /* +Inf only */
   assert_int_equal(h.count, 5);
   assert_int_equal(h.counts[0], 2);
   assert_int_equal(h.counts[1], 0);

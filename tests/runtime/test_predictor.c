@@ -14,7 +14,7 @@
 
 #include <cmocka.h>
 
-#include "predictor.h"
+#include "policy/predictor.h"
 
 #define MIN_MS 60000
 

@@ -13,7 +13,7 @@
 
 #include <cmocka.h>
 
-#include "protocol.h"
+#include "core/codec.h"
 
 /* Copies `len` bytes into a heap block of exactly that size (caller frees). */
 static char *dup_exact(const void *data, size_t len) {
@@ -571,13 +571,13 @@ static void test_split_id_rejects(void **state) {
   size_t off;
   static const char not_id[] = {0x12, 0x00};
   static const char cut[] = {0x08, (char)0x80, (char)0x80};
-  static const char overlong[] = {0x08, (char)0xff, (char)0xff, (char)0xff,
-                                  (char)0xff, (char)0xff, (char)0xff,
-                                  (char)0xff, (char)0xff, (char)0xff,
-                                  (char)0xff, 0x01};
+  static const char overlong[] = {
+      0x08,       (char)0xff, (char)0xff, (char)0xff, (char)0xff, (char)0xff,
+      (char)0xff, (char)0xff, (char)0xff, (char)0xff, (char)0xff, 0x01};
   assert_int_equal(imp_envelope_split_id(not_id, sizeof not_id, &id, &off),
                    IMP_EPROTO);
-  assert_int_equal(imp_envelope_split_id(cut, sizeof cut, &id, &off), IMP_EPROTO);
+  assert_int_equal(imp_envelope_split_id(cut, sizeof cut, &id, &off),
+                   IMP_EPROTO);
   assert_int_equal(imp_envelope_split_id(overlong, sizeof overlong, &id, &off),
                    IMP_EPROTO);
   assert_int_equal(imp_envelope_split_id(not_id, 1, &id, &off), IMP_EPROTO);

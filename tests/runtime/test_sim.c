@@ -17,7 +17,7 @@
 
 #include <cmocka.h>
 
-#include "sim.h"
+#include "tools/sim.h"
 
 typedef struct fixture_s {
   char dir[64];

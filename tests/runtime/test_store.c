@@ -14,9 +14,9 @@
 
 #include <cmocka.h>
 
-#include "common.h"
+#include "core/common.h"
 #include "impulse.pb-c.h"
-#include "store.h"
+#include "server/store.h"
 
 typedef struct fixture_s {
   char root[256]; /* mkdtemp directory */
@@ -461,9 +461,8 @@ static void test_checkpoint(void **state) {
   if (rc != 0) fail_msg("open the checkpoint: %d %s", rc, err);
   char *val = NULL;
   size_t vlen = 0;
-  assert_int_equal(imp_store_get(copy, IMP_CF_FUNCTIONS, "before", 6, &val,
-                                 &vlen),
-                   0);
+  assert_int_equal(
+      imp_store_get(copy, IMP_CF_FUNCTIONS, "before", 6, &val, &vlen), 0);
   assert_memory_equal(val, "1", 1);
   free(val);
   assert_int_equal(

@@ -1,0 +1,111 @@
+#include "core/codec.h"
+
+#include <string.h>
+
+int imp_frame_append(imp_buf_t *out, const Impulse__Envelope *env,
+                     size_t max_frame) {
+  size_t n = impulse__envelope__get_packed_size(env);
+  if (n > max_frame || n > UINT32_MAX) return IMP_EFRAMETOOBIG;
+  int rc = imp_buf_reserve(out, IMP_FRAME_HEADER + n);
+  if (rc != 0) return rc;
+  char *p = out->data + out->len;
+  imp_frame_put_len(p, (uint32_t)n);
+  impulse__envelope__pack(env, (uint8_t *)p + IMP_FRAME_HEADER);
+  out->len += IMP_FRAME_HEADER + n;
+  return 0;
+}
+
+ssize_t imp_frame_decode(const char *data, size_t len, size_t max_frame,
+                         ProtobufCAllocator *alloc, Impulse__Envelope **env) {
+  if (len < IMP_FRAME_HEADER) return 0;
+  uint32_t n = imp_frame_len(data);
+  if (n > max_frame) return IMP_EFRAMETOOBIG;
+  if (len - IMP_FRAME_HEADER < n) return 0;
+  Impulse__Envelope *e = impulse__envelope__unpack(
+      alloc, n, (const uint8_t *)data + IMP_FRAME_HEADER);
+  if (e == NULL) return IMP_EPROTO;
+  if (e->body_case == IMPULSE__ENVELOPE__BODY__NOT_SET) {
+    impulse__envelope__free_unpacked(e, alloc);
+    return IMP_EPROTO;
+  }
+  *env = e;
+  return (ssize_t)(IMP_FRAME_HEADER + n);
+}
+
+void imp_envelope_error(Impulse__Envelope *env, Impulse__Error *err,
+                        uint64_t id, int code, const char *message) {
+  impulse__envelope__init(env);
+  impulse__error__init(err);
+  err->code = code;
+  err->message = (char *)message;
+  env->id = id;
+  env->body_case = IMPULSE__ENVELOPE__BODY_ERROR;
+  env->error = err;
+}
+
+const char *imp_error_code_name(int code) {
+  const ProtobufCEnumValue *v = protobuf_c_enum_descriptor_get_value(
+      &impulse__error_code__descriptor, code);
+  return v ? v->name : "UNKNOWN";
+}
+
+int imp_envelope_split_id(const char *body, size_t len, uint64_t *id,
+                          size_t *rest_off) {
+  const unsigned char *p = (const unsigned char *)body;
+  if (len < 2 || p[0] != 0x08) return IMP_EPROTO; /* field 1, varint */
+  uint64_t v = 0;
+  for (size_t i = 1; i < len && i <= 10; i++) {
+    v |= (uint64_t)(p[i] & 0x7f) << (7 * (i - 1));
+    if ((p[i] & 0x80) == 0) {
+      *id = v;
+      *rest_off = i + 1;
+      return 0;
+    }
+  }
+  return IMP_EPROTO;
+}
+
+int imp_varint_read(const uint8_t **p, const uint8_t *end, uint64_t *v) {
+  uint64_t r = 0;
+  for (unsigned shift = 0; *p < end && shift < 64; shift += 7) {
+    uint8_t b = *(*p)++;
+    r |= (uint64_t)(b & 0x7f) << shift;
+    if ((b & 0x80) == 0) {
+      *v = r;
+      return 0;
+    }
+  }
+  return -1;
+}
+
+size_t imp_varint_put(uint8_t *p, uint64_t v) {
+  size_t n = 0;
+  do {
+    uint8_t b = v & 0x7f;
+    v >>= 7;
+    p[n++] = (uint8_t)(v ? (b | 0x80) : b);
+  } while (v);
+  return n;
+}
+
+int imp_frame_append_with_id(imp_buf_t *out, uint64_t id, const char *rest,
+                             size_t restlen, size_t max_frame) {
+  unsigned char head[11];
+  size_t hl = 0;
+  head[hl++] = 0x08;
+  do {
+    unsigned char b = id & 0x7f;
+    id >>= 7;
+    head[hl++] = (unsigned char)(id ? (b | 0x80) : b);
+  } while (id);
+  size_t n = hl + restlen;
+  if (n > max_frame || n > UINT32_MAX) return IMP_EFRAMETOOBIG;
+  int rc = imp_buf_reserve(out, IMP_FRAME_HEADER + n);
+  if (rc != 0) return rc;
+  char *p = out->data + out->len;
+  imp_frame_put_len(p, (uint32_t)n);
+  memcpy(p + IMP_FRAME_HEADER, head, hl);
+  if (restlen) memcpy(p + IMP_FRAME_HEADER + hl, rest, restlen);
+  out->len += IMP_FRAME_HEADER + n;
+  return 0;
+}

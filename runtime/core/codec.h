@@ -1,0 +1,84 @@
+/*
+ * Frame codec: 4-byte big-endian length followed by one packed
+ * Impulse__Envelope. Used by the gateway, the worker and the client library.
+ */
+#ifndef IMP_PROTOCOL_H
+#define IMP_PROTOCOL_H
+
+#include <sys/types.h>
+
+#include "core/common.h"
+#include "core/limits.h"
+#include "impulse.pb-c.h"
+
+#define IMP_FRAME_HEADER 4
+
+/* Appends one frame holding `env` to `out`. Returns 0, -ENOMEM, or
+ * IMP_EFRAMETOOBIG when the packed envelope exceeds `max_frame`. */
+int imp_frame_append(imp_buf_t *out, const Impulse__Envelope *env,
+                     size_t max_frame);
+
+/*
+ * Decodes the first frame in data[0..len).
+ * Returns the number of bytes consumed (> 0) with *env set (free it with
+ * impulse__envelope__free_unpacked(*env, alloc)), 0 when more bytes are
+ * needed, IMP_EFRAMETOOBIG when the length prefix exceeds `max_frame`, or
+ * IMP_EPROTO when the body does not decode or has no body set. The check on
+ * the length prefix happens before any byte of the body is buffered, so a
+ * hostile peer cannot make the reader allocate more than max_frame.
+ */
+ssize_t imp_frame_decode(const char *data, size_t len, size_t max_frame,
+                         ProtobufCAllocator *alloc, Impulse__Envelope **env);
+
+/* Reads the length prefix of a frame; valid when len >= 4. */
+static inline uint32_t imp_frame_len(const char *p) {
+  const unsigned char *u = (const unsigned char *)p;
+  return ((uint32_t)u[0] << 24) | ((uint32_t)u[1] << 16) |
+         ((uint32_t)u[2] << 8) | (uint32_t)u[3];
+}
+
+static inline void imp_frame_put_len(char *p, uint32_t n) {
+  unsigned char *u = (unsigned char *)p;
+  u[0] = (unsigned char)(n >> 24);
+  u[1] = (unsigned char)(n >> 16);
+  u[2] = (unsigned char)(n >> 8);
+  u[3] = (unsigned char)n;
+}
+
+/* Builds an error envelope answering request `id` (strings are borrowed). */
+void imp_envelope_error(Impulse__Envelope *env, Impulse__Error *err,
+                        uint64_t id, int code, const char *message);
+
+/* Name of an ErrorCode ("NOT_FOUND"), or "UNKNOWN". */
+const char *imp_error_code_name(int code);
+
+#endif
+
+/*
+ * Id rewriting without a decode. protobuf-c writes fields in field-number
+ * order, so a packed Envelope starts with its id (field 1, varint). These let
+ * the gateway forward a frame under another id by copying the rest of the
+ * body instead of unpacking and repacking it.
+ */
+
+/* Splits an Envelope body (without the length prefix) into its leading id
+ * and the remaining bytes. Returns 0 with *id and *rest_off set, or
+ * IMP_EPROTO when the body does not start with a well-formed id field. */
+int imp_envelope_split_id(const char *body, size_t len, uint64_t *id,
+                          size_t *rest_off);
+
+/* Appends a frame made of an id field followed by `rest` (the bytes after
+ * the id of another Envelope). Returns 0, -ENOMEM or IMP_EFRAMETOOBIG. */
+int imp_frame_append_with_id(imp_buf_t *out, uint64_t id, const char *rest,
+                             size_t restlen, size_t max_frame);
+
+/* Protobuf varints: reads one at *p (not past end) and advances *p,
+ * returning 0 or -1; writes one at p (room for 10 bytes), returning its
+ * length. */
+int imp_varint_read(const uint8_t **p, const uint8_t *end, uint64_t *v);
+size_t imp_varint_put(uint8_t *p, uint64_t v);
+
+/* Tag byte of the body field that follows the id (0 if none): tells a
+ * forwarded reply's kind without decoding it. */
+#define IMP_TAG_ERROR 0x12     /* field 2, length-delimited */
+#define IMP_TAG_INVOKE_OK 0x32 /* field 6, length-delimited */

@@ -1,0 +1,73 @@
+/*
+ * Private helpers shared by every Impulse module: error codes, growable
+ * byte buffers, clocks, logging. Nothing here is installed.
+ */
+#ifndef IMP_COMMON_H
+#define IMP_COMMON_H
+
+#include <errno.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+/* Errors are 0 or negative: negative errno where one fits, else IMP_E*. */
+#define IMP_EBASE (-4000)
+#define IMP_EPROTO (IMP_EBASE - 1)       /* frame does not decode */
+#define IMP_EFRAMETOOBIG (IMP_EBASE - 2) /* length prefix above the limit */
+#define IMP_ESTORE (IMP_EBASE - 3)       /* RocksDB failure */
+#define IMP_EARTIFACT (IMP_EBASE - 4)    /* upload is not a valid function */
+#define IMP_ECANCELED (-ECANCELED)
+
+/* Returns a static description of an IMP_E* or negative errno code. */
+const char *imp_strerror(int err);
+
+#define IMP_ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+#define IMP_CONTAINER_OF(ptr, type, member) \
+  ((type *)((char *)(ptr)-offsetof(type, member)))
+
+/* Growable byte buffer. `data` is owned; free with imp_buf_free(). */
+typedef struct imp_buf_s {
+  char *data;
+  size_t len;
+  size_t cap;
+} imp_buf_t;
+
+/* Ensures room for `extra` more bytes; returns 0 or -ENOMEM. */
+int imp_buf_reserve(imp_buf_t *buf, size_t extra);
+/* Appends bytes; returns 0 or -ENOMEM. */
+int imp_buf_append(imp_buf_t *buf, const void *data, size_t len);
+/* Drops the first `n` bytes. */
+void imp_buf_consume(imp_buf_t *buf, size_t n);
+void imp_buf_free(imp_buf_t *buf);
+
+/* Monotonic clock in nanoseconds / milliseconds; wall clock in ms. */
+uint64_t imp_now_ns(void);
+uint64_t imp_now_ms(void);
+uint64_t imp_wall_ms(void);
+
+/* Logging: levels, a process-wide threshold set once at start. */
+enum { IMP_LOG_ERROR = 0, IMP_LOG_WARN, IMP_LOG_INFO, IMP_LOG_DEBUG };
+extern int imp_log_level;
+/* Parses "error|warn|info|debug"; returns the level or -1. */
+int imp_log_parse(const char *name);
+void imp_log(int level, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+#define IMP_LOG(level, ...)                                    \
+  do {                                                         \
+    if ((level) <= imp_log_level) imp_log(level, __VA_ARGS__); \
+  } while (0)
+
+/* Parses "HOST:PORT" into host (caller's buffer) and port. 0 or -EINVAL. */
+int imp_parse_hostport(const char *s, char *host, size_t hostlen, int *port);
+
+/* Reads a whole file into a malloc'd buffer (caller frees) with a size cap.
+ * Returns 0, -EFBIG when larger than `max`, or a negative errno. */
+int imp_read_file(const char *path, size_t max, char **out, size_t *outlen);
+
+/* Lower-case hex of `len` bytes into `out` (2*len+1 bytes). */
+void imp_hex(const uint8_t *in, size_t len, char *out);
+
+/* SHA-256 of a buffer as 64 hex chars plus NUL. */
+void imp_sha256_hex(const void *data, size_t len, char out[65]);
+
+#endif

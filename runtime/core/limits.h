@@ -1,0 +1,55 @@
+/*
+ * The limits of what Impulse accepts, in one place: the server checks
+ * requests against them, the CLI checks its flags against the same numbers
+ * before it sends anything, and help texts and docs/operations.md quote
+ * them. A change here changes every side at once.
+ */
+#ifndef IMP_LIMITS_H
+#define IMP_LIMITS_H
+
+#include <stddef.h>
+
+/* Names of functions and triggers: 1-64 of [A-Za-z0-9_.-], starting with a
+ * letter or digit. */
+#define IMP_NAME_MAX 64
+
+/* Function settings (deploy, scale). */
+#define IMP_CONCURRENCY_MAX 1024u    /* calls at once per instance */
+#define IMP_TIMEOUT_MAX_MS 3600000u  /* handler timeout: one hour */
+#define IMP_DEADLINE_MAX_MS 3600000u /* an invocation's --deadline */
+#define IMP_INSTANCES_MAX 10000u     /* min and max instances */
+#define IMP_MEMORY_MAX_MB (1u << 20) /* 1 TiB; 0 = no limit */
+#define IMP_TARGET_CONCURRENCY_MIN 0.01
+#define IMP_TARGET_CONCURRENCY_MAX 10000.0
+#define IMP_SCALE_TO_ZERO_MAX_S 86400u
+#define IMP_MAX_STEP_PCT_MAX 100u /* rolling upgrade step */
+
+/* Frames: the default of `impulse serve --max-frame`, and its bounds. An
+ * artifact, a payload or a published record travels in one frame, so this
+ * is also the largest upload the server takes. */
+#define IMP_DEFAULT_MAX_FRAME (16u << 20)
+#define IMP_MAX_FRAME_MIN 4096u
+#define IMP_MAX_FRAME_MAX (1u << 30)
+
+/* Invocations. */
+#define IMP_IDEM_MAX_KEY 256 /* idempotency key, bytes */
+
+/* Kafka: topic names (Kafka's own rule), partitions of a topic created on
+ * demand. */
+#define IMP_TOPIC_MAX 249
+#define IMP_PARTITIONS_MAX 10000u
+
+/* Triggers. */
+#define IMP_TRIGGER_MAX_IN_FLIGHT 10000u
+#define IMP_TRIGGER_MAX_RETRIES 1000u
+#define IMP_TRIGGER_BACKOFF_MAX_MS 3600000u
+#define IMP_GROUP_MAX 255 /* consumer group id, printable */
+
+/* 1 when `s` is a valid function or trigger name, else 0. */
+int imp_name_valid(const char *s);
+
+/* 0 when `topic` is a valid Kafka topic name, else -EINVAL with the reason
+ * in err (which quotes at most 64 bytes of the name). */
+int imp_topic_valid(const char *topic, char *err, size_t errlen);
+
+#endif

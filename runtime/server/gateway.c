@@ -1,0 +1,297 @@
+/*
+ * Gateway: the RPC server on TCP. Authenticates connections (Hello with the
+ * admin token), decodes frames and hands each request to the controller.
+ * A frame that is too large or does not decode gets an error reply and the
+ * connection is closed; other connections are not affected.
+ */
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "server/server.h"
+
+#define MAX_IN_FLIGHT_PER_CLIENT 65536
+
+static void client_free(imp_client_t *client) {
+  client->prev->next = client->next;
+  client->next->prev = client->prev;
+  free(client);
+}
+
+void imp_client_unref(imp_client_t *client) {
+  if (client->refs <= 0) abort(); /* refcount underflow is a bug */
+  if (--client->refs == 0) client_free(client);
+}
+
+void imp_client_reply(imp_client_t *client, const Impulse__Envelope *env) {
+  if (client->conn.closing) return;
+  int rc = imp_conn_send(&client->conn, env);
+  if (rc == IMP_EFRAMETOOBIG)
+    imp_conn_send_error(&client->conn, env->id, IMPULSE__ERROR_CODE__TOO_LARGE,
+                        "response is larger than the maximum frame size");
+}
+
+void imp_client_error(imp_client_t *client, uint64_t id, int code,
+                      const char *fmt, ...) {
+  if (client->conn.closing) return;
+  char msg[1024];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(msg, sizeof msg, fmt, ap);
+  va_end(ap);
+  imp_conn_send_error(&client->conn, id, code, msg);
+}
+
+/* Compares without leaking the position of the first difference. */
+static int token_equal(const char *a, const char *b) {
+  size_t la = strlen(a), lb = strlen(b);
+  unsigned char diff = (unsigned char)(la != lb);
+  for (size_t i = 0; i < la && i < lb; i++)
+    diff |= (unsigned char)(a[i] ^ b[i]);
+  return diff == 0;
+}
+
+static void on_hello(imp_client_t *client, Impulse__Envelope *env) {
+  imp_server_t *server = client->server;
+  const char *token = env->hello->token;
+  if (token && token[0]) {
+    if (!token_equal(token, server->token)) {
+      client->admin = 0; /* a failed Hello never leaves earlier rights */
+      imp_client_error(client, env->id, IMPULSE__ERROR_CODE__UNAUTHENTICATED,
+                       "invalid token");
+      impulse__envelope__free_unpacked(env, NULL);
+      return;
+    }
+    client->admin = 1;
+  }
+  Impulse__Envelope r = IMPULSE__ENVELOPE__INIT;
+  Impulse__HelloResponse ok = IMPULSE__HELLO_RESPONSE__INIT;
+  ok.server = "impulse/" IMPULSE_VERSION;
+  ok.has_admin = 1;
+  ok.admin = client->admin;
+  r.id = env->id;
+  r.body_case = IMPULSE__ENVELOPE__BODY_HELLO_OK;
+  r.hello_ok = &ok;
+  imp_client_reply(client, &r);
+  impulse__envelope__free_unpacked(env, NULL);
+}
+
+static void on_server_info(imp_client_t *client, Impulse__Envelope *env) {
+  imp_server_t *server = client->server;
+  unsigned warm = 0;
+  for (imp_instance_t *i = server->instances.next; i != &server->instances;
+       i = i->next)
+    if (i->state == IMP_INST_GENERIC && i->function == NULL &&
+        !i->validate_only)
+      warm++;
+  Impulse__Envelope r = IMPULSE__ENVELOPE__INIT;
+  Impulse__ServerInfoResponse ok = IMPULSE__SERVER_INFO_RESPONSE__INIT;
+  ok.version = IMPULSE_VERSION;
+  ok.has_max_frame = ok.has_ready = ok.has_uptime_ms = ok.has_functions = 1;
+  ok.has_instances = ok.has_warm_pool = ok.has_abi_version = 1;
+  ok.has_invoke_needs_token = 1;
+  ok.max_frame = (uint32_t)server->cfg.max_frame;
+  ok.ready = server->ready;
+  ok.uptime_ms = imp_now_ms() - server->started_ms;
+  ok.functions = server->nfunctions;
+  ok.instances = server->ninstances;
+  ok.warm_pool = warm;
+  ok.abi_version = 1;
+  ok.invoke_needs_token = server->cfg.invoke_needs_token;
+  if (server->kafka)
+    ok.kafka_bootstrap = (char *)imp_kafka_bootstrap(server->kafka);
+  r.id = env->id;
+  r.body_case = IMPULSE__ENVELOPE__BODY_SERVER_INFO_OK;
+  r.server_info_ok = &ok;
+  imp_client_reply(client, &r);
+  impulse__envelope__free_unpacked(env, NULL);
+}
+
+static void on_frame(imp_conn_t *conn, Impulse__Envelope *env, const char *body,
+                     size_t len) {
+  imp_client_t *client = conn->data;
+  imp_server_t *server = client->server;
+  int needs_admin = 0, needs_token = 0;
+  switch (env->body_case) {
+    case IMPULSE__ENVELOPE__BODY_DEPLOY:
+    case IMPULSE__ENVELOPE__BODY_DELETE:
+    case IMPULSE__ENVELOPE__BODY_SCALE:
+    case IMPULSE__ENVELOPE__BODY_TRAFFIC:
+    case IMPULSE__ENVELOPE__BODY_UPGRADE:
+    case IMPULSE__ENVELOPE__BODY_TRIGGER_CREATE:
+    case IMPULSE__ENVELOPE__BODY_TRIGGER_DELETE:
+    case IMPULSE__ENVELOPE__BODY_BACKUP: needs_admin = 1; break;
+    case IMPULSE__ENVELOPE__BODY_INVOKE:
+    case IMPULSE__ENVELOPE__BODY_LIST:
+    case IMPULSE__ENVELOPE__BODY_DESCRIBE:
+    case IMPULSE__ENVELOPE__BODY_RECORD_LIST:
+    case IMPULSE__ENVELOPE__BODY_PUBLISH:
+    case IMPULSE__ENVELOPE__BODY_ENSURE_TOPIC:
+    case IMPULSE__ENVELOPE__BODY_TRIGGER_LIST:
+    case IMPULSE__ENVELOPE__BODY_TRIGGER_DESCRIBE:
+      needs_token = server->cfg.invoke_needs_token;
+      break;
+    default: break;
+  }
+  if ((needs_admin || needs_token) && !client->admin) {
+    imp_client_error(
+        client, env->id, IMPULSE__ERROR_CODE__UNAUTHENTICATED,
+        "this call needs the admin token (Hello with a token first)");
+    impulse__envelope__free_unpacked(env, NULL);
+    return;
+  }
+  if (server->stopping &&
+      env->body_case != IMPULSE__ENVELOPE__BODY_SERVER_INFO) {
+    imp_client_error(client, env->id, IMPULSE__ERROR_CODE__SHUTTING_DOWN,
+                     "server is stopping");
+    impulse__envelope__free_unpacked(env, NULL);
+    return;
+  }
+  if (client->in_flight >= MAX_IN_FLIGHT_PER_CLIENT) {
+    imp_client_error(client, env->id, IMPULSE__ERROR_CODE__OVERLOADED,
+                     "too many calls in flight on this connection (%d)",
+                     MAX_IN_FLIGHT_PER_CLIENT);
+    impulse__envelope__free_unpacked(env, NULL);
+    return;
+  }
+  switch (env->body_case) {
+    case IMPULSE__ENVELOPE__BODY_HELLO: on_hello(client, env); break;
+    case IMPULSE__ENVELOPE__BODY_INVOKE:
+      imp_controller_invoke(server, client, env, body, len);
+      break;
+    case IMPULSE__ENVELOPE__BODY_DEPLOY:
+      imp_controller_deploy(server, client, env);
+      break;
+    case IMPULSE__ENVELOPE__BODY_DELETE:
+      imp_controller_delete(server, client, env);
+      break;
+    case IMPULSE__ENVELOPE__BODY_SCALE:
+      imp_controller_scale(server, client, env);
+      break;
+    case IMPULSE__ENVELOPE__BODY_TRAFFIC:
+      imp_controller_traffic(server, client, env);
+      break;
+    case IMPULSE__ENVELOPE__BODY_UPGRADE:
+      imp_controller_upgrade(server, client, env);
+      break;
+    case IMPULSE__ENVELOPE__BODY_LIST:
+      imp_controller_list(server, client, env);
+      break;
+    case IMPULSE__ENVELOPE__BODY_DESCRIBE:
+      imp_controller_describe(server, client, env);
+      break;
+    case IMPULSE__ENVELOPE__BODY_SERVER_INFO:
+      on_server_info(client, env);
+      break;
+    case IMPULSE__ENVELOPE__BODY_RECORD_LIST:
+      imp_rec_list_rpc(server, client, env);
+      break;
+    case IMPULSE__ENVELOPE__BODY_BACKUP:
+      imp_backup_rpc(server, client, env);
+      break;
+    case IMPULSE__ENVELOPE__BODY_PUBLISH:
+      imp_publish_rpc(server, client, env);
+      break;
+    case IMPULSE__ENVELOPE__BODY_ENSURE_TOPIC:
+      imp_publish_ensure_topic_rpc(server, client, env);
+      break;
+    case IMPULSE__ENVELOPE__BODY_TRIGGER_CREATE:
+      imp_triggers_create(server->triggers, client, env);
+      break;
+    case IMPULSE__ENVELOPE__BODY_TRIGGER_DELETE:
+      imp_triggers_delete(server->triggers, client, env);
+      break;
+    case IMPULSE__ENVELOPE__BODY_TRIGGER_LIST:
+      imp_triggers_list(server->triggers, client, env);
+      break;
+    case IMPULSE__ENVELOPE__BODY_TRIGGER_DESCRIBE:
+      imp_triggers_describe(server->triggers, client, env);
+      break;
+    default:
+      imp_client_error(client, env->id, IMPULSE__ERROR_CODE__BAD_REQUEST,
+                       "not a request this server takes (body %d)",
+                       env->body_case);
+      impulse__envelope__free_unpacked(env, NULL);
+      break;
+  }
+}
+
+static void on_client_error(imp_conn_t *conn, int err) {
+  if (err != 0 && err != UV_EOF && err != UV_ECONNRESET)
+    IMP_LOG(IMP_LOG_INFO, "client connection closed: %s",
+            err <= IMP_EBASE ? imp_strerror(err) : uv_strerror(err));
+}
+
+static void on_client_closed(imp_conn_t *conn) {
+  imp_client_unref((imp_client_t *)conn->data);
+}
+
+static void on_failed_accept_closed(uv_handle_t *h) {
+  client_free(IMP_CONTAINER_OF(h, imp_client_t, conn.h.tcp));
+}
+
+static void on_connection(uv_stream_t *listener, int status) {
+  imp_server_t *server = listener->data;
+  if (status < 0) {
+    IMP_LOG(IMP_LOG_WARN, "accept: %s", uv_strerror(status));
+    return;
+  }
+  imp_client_t *client = calloc(1, sizeof *client);
+  if (client == NULL) return;
+  client->server = server;
+  client->refs = 1;
+  client->next = &server->clients;
+  client->prev = server->clients.prev;
+  server->clients.prev->next = client;
+  server->clients.prev = client;
+  uv_tcp_init(server->loop, &client->conn.h.tcp);
+  client->conn.data = client;
+  client->conn.on_frame = on_frame;
+  client->conn.on_error = on_client_error;
+  client->conn.on_closed = on_client_closed;
+  if (uv_accept(listener, &client->conn.h.stream) != 0 ||
+      imp_conn_start(&client->conn, &server->cl, server->cfg.max_frame) != 0) {
+    client->conn.closing = 1;
+    uv_close((uv_handle_t *)&client->conn.h.tcp, on_failed_accept_closed);
+    return;
+  }
+  uv_tcp_nodelay(&client->conn.h.tcp, 1);
+}
+
+int imp_gateway_start(imp_server_t *server) {
+  struct sockaddr_storage ss;
+  int rc = uv_ip4_addr(server->cfg.listen_host, server->cfg.listen_port,
+                       (struct sockaddr_in *)&ss);
+  if (rc != 0)
+    rc = uv_ip6_addr(server->cfg.listen_host, server->cfg.listen_port,
+                     (struct sockaddr_in6 *)&ss);
+  if (rc != 0) {
+    IMP_LOG(IMP_LOG_ERROR, "invalid listen address '%s' (use an IP address)",
+            server->cfg.listen_host);
+    return rc;
+  }
+  uv_tcp_init(server->loop, &server->listener);
+  server->listener.data = server;
+  rc = uv_tcp_bind(&server->listener, (struct sockaddr *)&ss, 0);
+  if (rc == 0)
+    rc = uv_listen((uv_stream_t *)&server->listener, 1024, on_connection);
+  if (rc != 0) {
+    IMP_LOG(IMP_LOG_ERROR, "cannot listen on %s:%d: %s",
+            server->cfg.listen_host, server->cfg.listen_port, uv_strerror(rc));
+    uv_close((uv_handle_t *)&server->listener, NULL);
+    return rc;
+  }
+  return 0;
+}
+
+void imp_gateway_stop_listening(imp_server_t *server) {
+  if (!uv_is_closing((uv_handle_t *)&server->listener))
+    uv_close((uv_handle_t *)&server->listener, NULL);
+}
+
+void imp_gateway_stop(imp_server_t *server) {
+  imp_gateway_stop_listening(server);
+  for (imp_client_t *c = server->clients.next; c != &server->clients;
+       c = c->next)
+    imp_conn_close(&c->conn, 1);
+}

@@ -1,0 +1,742 @@
+/*
+ * Instance manager: worker processes, their connections, the warm pool.
+ *
+ * A worker is spawned with a listening UNIX socket the server made (fd 3);
+ * the server connects right away, so there is no start-up race. The worker
+ * is generic until a Load specialises it. Its death is known when both the
+ * process exit and the end of its connection have been seen: replies that
+ * the worker wrote before dying are read before the in-flight calls are
+ * failed.
+ *
+ * With --worker-grace (default 60 s) a worker outlives a crash of its
+ * server: each worker has a stored InstanceRecord (id, pid, socket, a
+ * random secret passed in its environment) written when it starts and
+ * deleted when it ends. A restarted server opens every recorded process
+ * with pidfd_open() (exit notification and signals without pid reuse
+ * races, for a process that is not its child), connects to its socket and
+ * sends Attach{id, secret}; the worker answers with what it has loaded and
+ * serves on. A worker no server attaches to within the grace period exits.
+ */
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/pidfd.h>
+#include <sys/random.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "server/metrics.h"
+#include "server/server.h"
+#include "worker/worker.h"
+
+typedef struct spawn_ctx_s {
+  uv_connect_t req;
+  imp_instance_t *inst;
+} spawn_ctx_t;
+
+const char *imp_instance_state_name(imp_inst_state_t state) {
+  static const char *names[] = {"starting", "generic",  "loading",
+                                "ready",    "draining", "dead"};
+  return state <= IMP_INST_DEAD ? names[state] : "unknown";
+}
+
+/* ---- stored records
+ * ---------------------------------------------------------- */
+
+static size_t record_key(uint64_t id, char *k) {
+  for (int i = 0; i < 8; i++) k[i] = (char)(id >> (56 - 8 * i));
+  return 8;
+}
+
+/* Written without fsync: a record must survive a kill -9 of the server
+ * (the bytes are in the kernel), and after a machine crash the workers are
+ * gone anyway. */
+static void record_put(imp_instance_t *inst) {
+  imp_server_t *server = inst->server;
+  Impulse__InstanceRecord r = IMPULSE__INSTANCE_RECORD__INIT;
+  r.id = inst->id;
+  if (inst->function) {
+    r.function = inst->function->name;
+    r.has_version = 1;
+    r.version = inst->version;
+  }
+  r.has_pid = r.has_started_ms = r.has_secret = 1;
+  r.pid = inst->pid;
+  r.socket = inst->socket_path;
+  r.started_ms = imp_wall_ms();
+  r.secret.data = (uint8_t *)inst->secret;
+  r.secret.len = strlen(inst->secret);
+  char k[8];
+  imp_batch_t *b = imp_batch_new();
+  char err[256];
+  if (imp_batch_put_msg(b, server->store, IMP_CF_INSTANCES, k,
+                        record_key(inst->id, k), &r.base) != 0 ||
+      imp_store_write(server->store, b, 0, err, sizeof err) != 0)
+    IMP_LOG(IMP_LOG_WARN, "instance %llu: cannot store its record",
+            (unsigned long long)inst->id);
+  imp_batch_free(b);
+}
+
+static void record_delete(imp_instance_t *inst) {
+  imp_server_t *server = inst->server;
+  char k[8], err[256];
+  imp_batch_t *b = imp_batch_new();
+  imp_batch_delete(b, server->store, IMP_CF_INSTANCES, k,
+                   record_key(inst->id, k));
+  if (imp_store_write(server->store, b, 0, err, sizeof err) != 0)
+    IMP_LOG(IMP_LOG_WARN, "instance %llu: cannot delete its record: %s",
+            (unsigned long long)inst->id, err);
+  imp_batch_free(b);
+}
+
+void imp_instance_signal(imp_instance_t *inst, int sig) {
+  if (inst->exited) return;
+  if (inst->adopted) {
+    if (inst->pidfd >= 0) pidfd_send_signal(inst->pidfd, sig, NULL, 0);
+  } else {
+    uv_process_kill(&inst->proc, sig);
+  }
+}
+
+static void inst_unlink(imp_instance_t *inst) {
+  inst->prev->next = inst->next;
+  inst->next->prev = inst->prev;
+  inst->next = inst->prev = inst;
+  inst->server->ninstances--;
+}
+
+static void inst_handle_closed(imp_instance_t *inst) {
+  if (--inst->handles_open > 0) return;
+  free(inst->slots);
+  free(inst->free_slots);
+  free(inst->pending_path);
+  free(inst);
+}
+
+static void on_proc_closed(uv_handle_t *h) {
+  imp_instance_t *inst = IMP_CONTAINER_OF(h, imp_instance_t, proc);
+  inst_handle_closed(inst);
+}
+
+static void on_pidpoll_closed(uv_handle_t *h) {
+  imp_instance_t *inst = IMP_CONTAINER_OF(h, imp_instance_t, pidpoll);
+  close(inst->pidfd);
+  inst->pidfd = -1;
+  inst_handle_closed(inst);
+}
+
+static void on_conn_closed(imp_conn_t *conn) {
+  inst_handle_closed((imp_instance_t *)conn->data);
+}
+
+/* Both the exit and the end of the connection have been seen. */
+static void inst_finish(imp_instance_t *inst) {
+  imp_server_t *server = inst->server;
+  int code = IMPULSE__ERROR_CODE__CRASHED;
+  char msg[256];
+  int killed_by_us = inst->stop_when_drained || server->stopping;
+  if (inst->exit_status == IMP_WORKER_EXIT_OOM && inst->term_signal == 0) {
+    code = IMPULSE__ERROR_CODE__OUT_OF_MEMORY;
+    unsigned mb = server->cfg.default_memory_mb;
+    if (inst->function && inst->function->rec->config &&
+        inst->function->rec->config->has_memory_mb)
+      mb = inst->function->rec->config->memory_mb;
+    snprintf(msg, sizeof msg,
+             "function exceeded its memory limit of %u MB; instance %llu was "
+             "replaced",
+             mb, (unsigned long long)inst->id);
+  } else if (inst->validate_only && inst->term_signal) {
+    snprintf(msg, sizeof msg, "killed by signal %d (%s)", inst->term_signal,
+             strsignal(inst->term_signal));
+  } else if (inst->term_signal && !killed_by_us) {
+    snprintf(msg, sizeof msg,
+             "function crashed: instance %llu (pid %d) was killed by signal %d "
+             "(%s) and was replaced",
+             (unsigned long long)inst->id, inst->pid, inst->term_signal,
+             strsignal(inst->term_signal));
+  } else if (killed_by_us) {
+    code = IMPULSE__ERROR_CODE__UNAVAILABLE;
+    snprintf(msg, sizeof msg, "instance %llu was stopped",
+             (unsigned long long)inst->id);
+  } else {
+    snprintf(msg, sizeof msg,
+             "function crashed: instance %llu (pid %d) exited with status %lld "
+             "and was replaced",
+             (unsigned long long)inst->id, inst->pid,
+             (long long)inst->exit_status);
+  }
+  imp_inst_state_t was = inst->state;
+  inst->state = IMP_INST_DEAD;
+  if (inst->socket_path[0]) unlink(inst->socket_path);
+  record_delete(inst);
+  IMP_LOG(
+      was == IMP_INST_GENERIC || killed_by_us ? IMP_LOG_DEBUG : IMP_LOG_WARN,
+      "instance %llu (pid %d, %s%s) ended: %s", (unsigned long long)inst->id,
+      inst->pid, inst->function ? inst->function->name : "generic",
+      inst->validate_only ? ", validation" : "", msg);
+  inst_unlink(inst);
+  imp_controller_instance_gone(server, inst, code, msg);
+  if (!inst->conn.closing) imp_conn_close(&inst->conn, 0);
+  imp_instance_refill_later(server);
+}
+
+static void on_proc_exit(uv_process_t *proc, int64_t status, int sig) {
+  imp_instance_t *inst = IMP_CONTAINER_OF(proc, imp_instance_t, proc);
+  inst->exited = 1;
+  inst->exit_status = status;
+  inst->term_signal = sig;
+  uv_close((uv_handle_t *)proc, on_proc_closed);
+  if (inst->eof) inst_finish(inst);
+}
+
+static void on_pid_exit(uv_poll_t *poll, int status, int events);
+
+/* An adopted process that did not prove it is our worker (no listener on
+ * its socket, or a refused Attach: its pid may have been reused): it is
+ * forgotten, never signalled. */
+static void adopt_abandon(imp_instance_t *inst) {
+  if (!inst->exited) {
+    inst->exited = 1;
+    inst->exit_status = -1;
+    uv_poll_stop(&inst->pidpoll);
+    uv_close((uv_handle_t *)&inst->pidpoll, on_pidpoll_closed);
+  }
+  inst->stop_when_drained = 1;
+}
+
+static void on_conn_error(imp_conn_t *conn, int err) {
+  imp_instance_t *inst = conn->data;
+  if (inst->eof) return;
+  inst->eof = 1;
+  if (inst->adopted && !inst->verified) {
+    IMP_LOG(IMP_LOG_INFO, "instance %llu (pid %d) of the previous run is gone",
+            (unsigned long long)inst->id, inst->pid);
+    adopt_abandon(inst);
+    inst_finish(inst);
+    return;
+  }
+  if (err != 0 && err != UV_EOF)
+    IMP_LOG(IMP_LOG_DEBUG, "instance %llu connection: %s",
+            (unsigned long long)inst->id,
+            err < IMP_EBASE + 1 ? imp_strerror(err) : uv_strerror(err));
+  if (!inst->exited) {
+    /* The worker hung up or broke the protocol: it cannot be trusted. */
+    imp_instance_signal(inst, SIGKILL);
+    return;
+  }
+  inst_finish(inst);
+}
+
+static void check_drained(imp_instance_t *inst) {
+  if (inst->state != IMP_INST_DRAINING) return;
+  if (inst->d.outstanding > inst->timed_out_calls) return;
+  if (inst->stop_when_drained || inst->timed_out_calls > 0) {
+    imp_instance_kill(inst);
+  } else if (inst->reload_when_drained && inst->function) {
+    inst->reload_when_drained = 0;
+    imp_controller_mark_starting(inst->function, inst, 1);
+    imp_instance_load(inst, inst->function);
+  }
+}
+
+/* Replies to Load, and anything that is not the answer to a call. */
+static void on_frame(imp_conn_t *conn, Impulse__Envelope *env, const char *body,
+                     size_t len) {
+  imp_instance_t *inst = conn->data;
+  imp_server_t *server = inst->server;
+  (void)body;
+  (void)len;
+  if (inst->attach_wid != 0 && env->id == inst->attach_wid) {
+    inst->attach_wid = 0;
+    if (env->body_case == IMPULSE__ENVELOPE__BODY_ATTACH_OK) {
+      const Impulse__AttachResponse *a = env->attach_ok;
+      inst->verified = 1;
+      IMP_LOG(IMP_LOG_INFO, "instance %llu (pid %d, %s) re-attached",
+              (unsigned long long)inst->id, inst->pid,
+              a->function ? a->function : "generic");
+      imp_controller_instance_attached(server, inst, a->function,
+                                       a->has_version ? a->version : 0);
+    } else {
+      IMP_LOG(
+          IMP_LOG_WARN, "instance %llu (pid %d) refused to attach: %s",
+          (unsigned long long)inst->id, inst->pid,
+          env->body_case == IMPULSE__ENVELOPE__BODY_ERROR && env->error->message
+              ? env->error->message
+              : "unexpected answer");
+      imp_conn_close(&inst->conn, 0); /* not verified: forgotten (above) */
+    }
+  } else if (inst->load_wid != 0 && env->id == inst->load_wid) {
+    inst->load_wid = 0;
+    int ok = env->body_case == IMPULSE__ENVELOPE__BODY_LOAD_OK;
+    int code = ok ? 0 : IMPULSE__ERROR_CODE__INVALID_ARTIFACT;
+    const char *msg = "unexpected reply to Load";
+    if (env->body_case == IMPULSE__ENVELOPE__BODY_ERROR) {
+      code = env->error->code;
+      msg = env->error->message ? env->error->message : "load failed";
+    }
+    if (inst->validate_only) {
+      imp_controller_validated(server, inst, code, ok ? NULL : msg);
+    } else if (ok) {
+      inst->state = IMP_INST_READY;
+      inst->ready_ms = inst->idle_since_ms = imp_now_ms();
+      record_put(inst); /* with its function, for a restarted server */
+      imp_controller_instance_ready(server, inst);
+    } else {
+      imp_controller_instance_load_failed(server, inst, code, msg);
+    }
+  } else if (env->body_case == IMPULSE__ENVELOPE__BODY_ERROR) {
+    IMP_LOG(IMP_LOG_WARN, "instance %llu reports: %s",
+            (unsigned long long)inst->id,
+            env->error->message ? env->error->message : "?");
+  }
+  impulse__envelope__free_unpacked(env, NULL);
+}
+
+/* Answers to calls are forwarded to the caller without a decode: only the id
+ * is rewritten (see imp_envelope_split_id). */
+static int on_raw(imp_conn_t *conn, const char *body, size_t len) {
+  imp_instance_t *inst = conn->data;
+  imp_server_t *server = inst->server;
+  uint64_t id;
+  size_t off;
+  if (imp_envelope_split_id(body, len, &id, &off) != 0) return 0;
+  if (inst->load_wid != 0 && id == inst->load_wid) return 0;
+  uint32_t slot = (uint32_t)(id & 0xffffffffu);
+  imp_call_t *call = slot < inst->nslots ? inst->slots[slot] : NULL;
+  if (call == NULL || call->wid != id) return 0;
+  if (len > off && (unsigned char)body[off] == IMP_TAG_ERROR &&
+      imp_metrics_answer_code(body + off, len - off) ==
+          IMPULSE__ERROR_CODE__CRASHED) {
+    /* Not an answer: a worker never answers CRASHED. Its crash handler
+     * names the call it was running, after writing every reply before it
+     * (worker.c, crash_flush_arm()); the call stays in its slot until the
+     * worker's end is seen (imp_controller_instance_gone()). */
+    inst->crash_named = 1;
+    inst->crashed_gen = (uint32_t)(id >> 32);
+    return 1;
+  }
+  inst->slots[slot] = NULL;
+  inst->free_slots[inst->nfree++] = slot;
+  imp_dispatch_release(&inst->d);
+  inst->served++;
+  if (inst->d.outstanding == 0) inst->idle_since_ms = imp_now_ms();
+  call->instance = NULL;
+  if (call->timed_out) {
+    inst->timed_out_calls--;
+    imp_controller_call_free(call);
+  } else {
+    imp_controller_call_done(server, call, body + off, len - off);
+  }
+  if (inst->state == IMP_INST_DRAINING)
+    check_drained(inst);
+  else if (inst->state == IMP_INST_READY && inst->function)
+    imp_controller_slot_freed(server, inst->function);
+  return 1;
+}
+
+static void send_pending(imp_instance_t *inst);
+
+static void on_connect(uv_connect_t *req, int status) {
+  spawn_ctx_t *sc = IMP_CONTAINER_OF(req, spawn_ctx_t, req);
+  imp_instance_t *inst = sc->inst;
+  free(sc);
+  if (status < 0) {
+    IMP_LOG(IMP_LOG_ERROR, "instance %llu: connect to %s: %s",
+            (unsigned long long)inst->id, inst->socket_path,
+            uv_strerror(status));
+    inst->conn.closing = 1;
+    uv_close((uv_handle_t *)&inst->conn.h.pipe, NULL);
+    inst_handle_closed(inst);
+    on_conn_error(&inst->conn, status);
+    return;
+  }
+  int rc = imp_conn_start(&inst->conn, &inst->server->cl,
+                          inst->server->cfg.max_frame);
+  if (rc != 0) {
+    on_conn_error(&inst->conn, rc);
+    return;
+  }
+  send_pending(inst);
+}
+
+/* Called once connected: do what was asked while the worker was starting. */
+static void send_pending(imp_instance_t *inst) {
+  if (inst->state != IMP_INST_STARTING) return;
+  if (inst->adopted) {
+    Impulse__Envelope env = IMPULSE__ENVELOPE__INIT;
+    Impulse__AttachRequest a = IMPULSE__ATTACH_REQUEST__INIT;
+    a.instance_id = inst->id;
+    a.secret.data = (uint8_t *)inst->secret;
+    a.secret.len = strlen(inst->secret);
+    env.id = ((uint64_t)++inst->gen << 32) | 0xffffffffu;
+    env.body_case = IMPULSE__ENVELOPE__BODY_ATTACH;
+    env.attach = &a;
+    inst->attach_wid = env.id;
+    if (imp_conn_send(&inst->conn, &env) != 0) imp_instance_kill(inst);
+    return;
+  }
+  if (inst->validate_only && inst->pending_path) {
+    char *path = inst->pending_path;
+    inst->pending_path = NULL;
+    inst->state = IMP_INST_GENERIC;
+    imp_instance_validate(inst, path, inst->pending_name);
+    free(path);
+  } else if (inst->function) {
+    inst->state = IMP_INST_GENERIC;
+    imp_instance_load(inst, inst->function);
+  } else {
+    inst->state = IMP_INST_GENERIC;
+    imp_controller_generic_available(inst->server);
+  }
+}
+
+imp_instance_t *imp_instance_spawn(imp_server_t *server) {
+  imp_instance_t *inst = calloc(1, sizeof *inst);
+  if (inst == NULL) return NULL;
+  int fd = -1;
+  inst->server = server;
+  inst->id = ++server->next_instance_id;
+  inst->state = IMP_INST_STARTING;
+  inst->pidfd = -1;
+  inst->started_ms = imp_now_ms();
+  inst->d.index = (size_t)-1;
+  int n =
+      snprintf(inst->socket_path, sizeof inst->socket_path, "%s/w-%llu.sock",
+               server->run_dir, (unsigned long long)inst->id);
+  struct sockaddr_un sa = {.sun_family = AF_UNIX};
+  if (n < 0 || (size_t)n >= sizeof sa.sun_path) {
+    IMP_LOG(IMP_LOG_ERROR, "socket path too long: %s", inst->socket_path);
+    goto fail;
+  }
+  memcpy(sa.sun_path, inst->socket_path, (size_t)n + 1);
+  unlink(inst->socket_path);
+  fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof sa) != 0 ||
+      listen(fd, 16) != 0) {
+    IMP_LOG(IMP_LOG_ERROR, "worker socket %s: %s", inst->socket_path,
+            strerror(errno));
+    goto fail;
+  }
+
+  char idbuf[32], framebuf[32], gracebuf[32];
+  snprintf(idbuf, sizeof idbuf, "%llu", (unsigned long long)inst->id);
+  snprintf(framebuf, sizeof framebuf, "%zu", server->cfg.max_frame);
+  snprintf(gracebuf, sizeof gracebuf, "%u", server->cfg.worker_grace_ms);
+  static const char *levels[] = {"error", "warn", "info", "debug"};
+  char *args[] = {server->worker_exe,
+                  "worker",
+                  "--listen-fd",
+                  "3",
+                  "--id",
+                  idbuf,
+                  "--max-frame",
+                  framebuf,
+                  "--grace-ms",
+                  gracebuf,
+                  "--log-level",
+                  (char *)levels[imp_log_level & 3],
+                  NULL};
+  uv_stdio_container_t stdio[4];
+  stdio[0].flags = UV_IGNORE;
+  stdio[1].flags = UV_INHERIT_FD; /* workers never print to stdout */
+  stdio[1].data.fd = 2;
+  stdio[2].flags = UV_INHERIT_FD;
+  stdio[2].data.fd = 2;
+  stdio[3].flags = UV_INHERIT_FD;
+  stdio[3].data.fd = fd;
+  /* The secret goes in the environment (readable only by our user, unlike
+   * the command line); the worker removes it before loading a function. */
+  unsigned char raw[16];
+  if (getrandom(raw, sizeof raw, 0) != (ssize_t)sizeof raw) {
+    IMP_LOG(IMP_LOG_ERROR, "getrandom: %s", strerror(errno));
+    goto fail;
+  }
+  for (size_t i = 0; i < sizeof raw; i++)
+    snprintf(inst->secret + 2 * i, 3, "%02x", raw[i]);
+  extern char **environ;
+  size_t nenv = 0;
+  while (environ[nenv]) nenv++;
+  char **env = malloc((nenv + 2) * sizeof *env);
+  char secret_var[64];
+  if (env == NULL) goto fail;
+  size_t k = 0;
+  for (size_t i = 0; i < nenv; i++)
+    if (strncmp(environ[i], "IMPULSE_WORKER_SECRET=", 22) != 0)
+      env[k++] = environ[i];
+  snprintf(secret_var, sizeof secret_var, "IMPULSE_WORKER_SECRET=%s",
+           inst->secret);
+  env[k++] = secret_var;
+  env[k] = NULL;
+  uv_process_options_t opts = {0};
+  opts.env = env;
+  opts.file = server->worker_exe;
+  /* impulse-worker takes the flags directly; `impulse` needs "worker". */
+  opts.args = server->worker_separate ? args + 1 : args;
+  if (server->worker_separate) args[1] = server->worker_exe;
+  opts.exit_cb = on_proc_exit;
+  opts.stdio = stdio;
+  opts.stdio_count = 4;
+  int rc = uv_spawn(server->loop, &inst->proc, &opts);
+  free(env);
+  if (rc != 0) {
+    IMP_LOG(IMP_LOG_ERROR, "spawn worker: %s", uv_strerror(rc));
+    uv_close((uv_handle_t *)&inst->proc, NULL);
+    goto fail;
+  }
+  close(fd);
+  fd = -1;
+  inst->pid = inst->proc.pid;
+  inst->handles_open = 2;
+  uv_pipe_init(server->loop, &inst->conn.h.pipe, 0);
+  inst->conn.data = inst;
+  inst->conn.on_frame = on_frame;
+  inst->conn.on_raw = on_raw;
+  inst->conn.on_error = on_conn_error;
+  inst->conn.on_closed = on_conn_closed;
+  spawn_ctx_t *sc = malloc(sizeof *sc);
+  if (sc == NULL) abort();
+  sc->inst = inst;
+  uv_pipe_connect(&sc->req, &inst->conn.h.pipe, inst->socket_path, on_connect);
+
+  inst->next = &server->instances;
+  inst->prev = server->instances.prev;
+  server->instances.prev->next = inst;
+  server->instances.prev = inst;
+  server->ninstances++;
+  record_put(inst);
+  IMP_LOG(IMP_LOG_DEBUG, "instance %llu spawned (pid %d)",
+          (unsigned long long)inst->id, inst->pid);
+  return inst;
+fail:
+  if (fd >= 0) close(fd);
+  unlink(inst->socket_path);
+  if (inst->handles_open == 0) free(inst);
+  return NULL;
+}
+
+static int send_load(imp_instance_t *inst, const char *name, uint32_t version,
+                     const char *path, uint32_t concurrency, uint32_t memory_mb,
+                     int validate_only) {
+  Impulse__Envelope env = IMPULSE__ENVELOPE__INIT;
+  Impulse__LoadRequest load = IMPULSE__LOAD_REQUEST__INIT;
+  load.function = (char *)name;
+  load.version = version;
+  load.path = (char *)path;
+  load.has_concurrency = 1;
+  load.concurrency = concurrency;
+  load.has_memory_mb = 1;
+  load.memory_mb = memory_mb;
+  load.has_validate_only = 1;
+  load.validate_only = validate_only;
+  env.id = ((uint64_t)++inst->gen << 32) | 0xffffffffu;
+  env.body_case = IMPULSE__ENVELOPE__BODY_LOAD;
+  env.load = &load;
+  inst->load_wid = env.id;
+  inst->state = IMP_INST_LOADING;
+  return imp_conn_send(&inst->conn, &env);
+}
+
+/* Sizes the call slots for fn's current version; returns the concurrency
+ * and memory limit to load it with. */
+static void setup_slots(imp_instance_t *inst, imp_function_t *fn,
+                        uint32_t version, uint32_t *conc_out,
+                        uint32_t *mem_out) {
+  Impulse__FunctionConfig *c = fn->rec->config;
+  uint32_t conc = c && c->has_concurrency
+                      ? c->concurrency
+                      : inst->server->cfg.default_concurrency;
+  uint32_t mem = c && c->has_memory_mb ? c->memory_mb
+                                       : inst->server->cfg.default_memory_mb;
+  if (conc == 0) conc = 1;
+  uint32_t slots = conc + IMP_PIPELINE_EXTRA(conc);
+  if (slots != inst->nslots) {
+    /* Only reached with no call in flight (generic, or drained). */
+    free(inst->slots);
+    free(inst->free_slots);
+    inst->slots = calloc(slots, sizeof *inst->slots);
+    inst->free_slots = malloc(slots * sizeof *inst->free_slots);
+    if (inst->slots == NULL || inst->free_slots == NULL) abort();
+    inst->nslots = slots;
+  }
+  inst->nfree = 0;
+  for (uint32_t i = slots; i > 0; i--) inst->free_slots[inst->nfree++] = i - 1;
+  inst->d.extra = fn->fast ? IMP_PIPELINE_EXTRA(conc) : 0;
+  inst->version = version;
+  inst->d.concurrency = conc;
+  inst->d.version = inst->version;
+  inst->d.ready = 0;
+  *conc_out = conc;
+  *mem_out = mem;
+}
+
+int imp_instance_load(imp_instance_t *inst, imp_function_t *fn) {
+  inst->function = fn;
+  if (inst->upg_state == IMP_UPGI_DETACHED)
+    inst->upg_state = IMP_UPGI_UPGRADING;
+  if (inst->state == IMP_INST_STARTING) return 0; /* sent on connect */
+  uint32_t conc, mem, version;
+  const char *path = imp_controller_load_target(fn, inst, &version);
+  setup_slots(inst, fn, version, &conc, &mem);
+  return send_load(inst, fn->name, version, path, conc, mem, 0);
+}
+
+int imp_instance_validate(imp_instance_t *inst, const char *path,
+                          const char *name) {
+  inst->validate_only = 1;
+  if (inst->state == IMP_INST_STARTING) {
+    inst->pending_path = strdup(path);
+    snprintf(inst->pending_name, sizeof inst->pending_name, "%s", name);
+    return inst->pending_path ? 0 : -ENOMEM;
+  }
+  return send_load(inst, name, 0, path, 1, 0, 1);
+}
+
+int imp_instance_send(imp_instance_t *inst, imp_call_t *call, const char *rest,
+                      size_t restlen) {
+  if (inst->nfree == 0) return -EBUSY;
+  uint32_t slot = inst->free_slots[--inst->nfree];
+  call->wid = ((uint64_t)++inst->gen << 32) | slot;
+  int rc = imp_conn_send_with_id(&inst->conn, call->wid, rest, restlen);
+  if (rc != 0) {
+    inst->free_slots[inst->nfree++] = slot;
+    return rc;
+  }
+  inst->slots[slot] = call;
+  call->instance = inst;
+  imp_dispatch_acquire(&inst->d);
+  return 0;
+}
+
+void imp_instance_call_timed_out(imp_instance_t *inst, imp_call_t *call) {
+  call->timed_out = 1;
+  inst->timed_out_calls++;
+  if (inst->state != IMP_INST_DEAD) {
+    /* A hung handler holds a thread forever: let the others finish, then
+     * replace the whole process. */
+    inst->state = IMP_INST_DRAINING;
+    inst->d.ready = 0;
+    inst->stop_when_drained = 1;
+    check_drained(inst);
+  }
+}
+
+void imp_instance_kill(imp_instance_t *inst) {
+  inst->stop_when_drained = 1;
+  inst->d.ready = 0;
+  imp_instance_signal(inst, SIGKILL);
+}
+
+static int is_pool_member(const imp_instance_t *inst) {
+  return inst->function == NULL && !inst->validate_only &&
+         !inst->stop_when_drained &&
+         (inst->state == IMP_INST_STARTING || inst->state == IMP_INST_GENERIC);
+}
+
+imp_instance_t *imp_instance_take_generic(imp_server_t *server) {
+  for (imp_instance_t *i = server->instances.next; i != &server->instances;
+       i = i->next)
+    if (is_pool_member(i) && i->state == IMP_INST_GENERIC) return i;
+  return NULL;
+}
+
+void imp_instance_fill_pool(imp_server_t *server) {
+  if (server->stopping) return;
+  unsigned have = 0;
+  for (imp_instance_t *i = server->instances.next; i != &server->instances;
+       i = i->next)
+    if (is_pool_member(i)) have++;
+  while (have < server->cfg.warm_pool) {
+    if (imp_instance_spawn(server) == NULL) break;
+    have++;
+  }
+}
+
+static void on_refill(uv_timer_t *t) {
+  imp_instance_fill_pool(t->data);
+}
+
+void imp_instance_refill_later(imp_server_t *server) {
+  /* A process start is a fork() of the server, which stalls the loop for
+   * milliseconds: never do it on the path of a call that is waiting. */
+  if (server->stopping || uv_is_active((uv_handle_t *)&server->pool_timer))
+    return;
+  uv_timer_start(&server->pool_timer, on_refill, 50, 0);
+}
+
+/* ---- adoption of workers a previous server started ------------------------
+ */
+
+static void on_pid_exit(uv_poll_t *poll, int status, int events) {
+  imp_instance_t *inst = IMP_CONTAINER_OF(poll, imp_instance_t, pidpoll);
+  (void)status;
+  (void)events;
+  /* Not our child: its exit status is not ours to read. */
+  inst->exited = 1;
+  inst->exit_status = -1;
+  uv_poll_stop(poll);
+  uv_close((uv_handle_t *)poll, on_pidpoll_closed);
+  if (inst->eof) inst_finish(inst);
+}
+
+imp_instance_t *imp_instance_adopt(imp_server_t *server,
+                                   const Impulse__InstanceRecord *rec) {
+  if (!rec->has_pid || rec->pid <= 0 || rec->socket == NULL ||
+      !rec->has_secret || rec->secret.len == 0 ||
+      rec->secret.len >= sizeof((imp_instance_t *)0)->secret)
+    return NULL;
+  struct sockaddr_un sa;
+  if (strlen(rec->socket) >= sizeof sa.sun_path) return NULL;
+  int pidfd = pidfd_open((pid_t)rec->pid, 0);
+  if (pidfd < 0) return NULL; /* gone */
+  imp_instance_t *inst = calloc(1, sizeof *inst);
+  if (inst == NULL) {
+    close(pidfd);
+    return NULL;
+  }
+  inst->server = server;
+  inst->id = rec->id;
+  inst->state = IMP_INST_STARTING;
+  inst->adopted = 1;
+  inst->pidfd = pidfd;
+  inst->pid = rec->pid;
+  inst->started_ms = imp_now_ms();
+  inst->d.index = (size_t)-1;
+  snprintf(inst->socket_path, sizeof inst->socket_path, "%s", rec->socket);
+  memcpy(inst->secret, rec->secret.data, rec->secret.len);
+  inst->secret[rec->secret.len] = '\0';
+  if (uv_poll_init(server->loop, &inst->pidpoll, pidfd) != 0) {
+    close(pidfd);
+    free(inst);
+    return NULL;
+  }
+  uv_poll_start(&inst->pidpoll, UV_READABLE, on_pid_exit);
+  inst->handles_open = 2;
+  uv_pipe_init(server->loop, &inst->conn.h.pipe, 0);
+  inst->conn.data = inst;
+  inst->conn.on_frame = on_frame;
+  inst->conn.on_raw = on_raw;
+  inst->conn.on_error = on_conn_error;
+  inst->conn.on_closed = on_conn_closed;
+  spawn_ctx_t *sc = malloc(sizeof *sc);
+  if (sc == NULL) abort();
+  sc->inst = inst;
+  uv_pipe_connect(&sc->req, &inst->conn.h.pipe, inst->socket_path, on_connect);
+  inst->next = &server->instances;
+  inst->prev = server->instances.prev;
+  server->instances.prev->next = inst;
+  server->instances.prev = inst;
+  server->ninstances++;
+  if (inst->id > server->next_instance_id) server->next_instance_id = inst->id;
+  return inst;
+}
+
+void imp_instance_adopted_ready(imp_instance_t *inst, imp_function_t *fn,
+                                uint32_t version) {
+  uint32_t conc, mem;
+  setup_slots(inst, fn, version, &conc, &mem);
+  inst->version = version;
+  inst->d.version = version;
+  inst->state = IMP_INST_READY;
+  inst->ready_ms = inst->idle_since_ms = imp_now_ms();
+}

@@ -1,0 +1,677 @@
+/*
+ * `impulse serve`: flags, state directory, admin token, and the event loop
+ * that hosts the gateway, the controller and the instance manager.
+ */
+#include "server/serve.h"
+
+#include <fcntl.h>
+#include <getopt.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "server/http.h"
+#include "server/server.h"
+
+static void usage(FILE *f) {
+  fprintf(
+      f,
+      "Usage: impulse serve [options]\n"
+      "\n"
+      "Runs the Impulse server: the RPC gateway, the controller and the "
+      "function\n"
+      "instances (worker processes).\n"
+      "\n"
+      "Options:\n"
+      "  --state-dir DIR        state directory (RocksDB, artifacts, admin "
+      "token)\n"
+      "                         [./var/impulse]\n"
+      "  --listen HOST:PORT     RPC address [127.0.0.1:7070]\n"
+      "  --http HOST:PORT|off   HTTP front end: POST /function/NAME, POST\n"
+      "                         /topics/TOPIC, /healthz, /readyz, /metrics,\n"
+      "                         /api/state (see docs/http.md); port 0 picks a "
+      "free\n"
+      "                         one; /healthz, /readyz and /metrics need no "
+      "token\n"
+      "                         [127.0.0.1:8080]\n"
+      "  --warm-pool N          generic workers kept started [2]\n"
+      "  --max-frame BYTES      largest accepted frame [16777216]\n"
+      "  --queue-timeout MS     how long a call may wait for a free instance "
+      "[5000]\n"
+      "  --max-queue N          calls waiting per function before OVERLOADED "
+      "[10000]\n"
+      "  --idle-timeout S       default scale-to-zero grace: a function "
+      "without\n"
+      "                         calls this long goes down to its min [30]\n"
+      "  --invoke-auth MODE     'open' (anyone may invoke) or 'token' [open]\n"
+      "  --default-concurrency N  per-instance concurrency when deploy omits "
+      "it [4]\n"
+      "  --default-timeout MS   handler timeout when deploy omits it [30000]\n"
+      "  --default-memory MB    memory limit when deploy omits it [256]\n"
+      "  --default-max N        max instances when deploy omits it [10]\n"
+      "  --ready-file PATH      written once the server is restored and "
+      "serving\n"
+      "  --drain-timeout MS     on SIGTERM/SIGINT, how long calls in flight "
+      "may\n"
+      "                         finish before the server stops [10000]\n"
+      "  --kafka HOST:PORT,...  use this Kafka cluster; without it an "
+      "embedded\n"
+      "                         Kafka-protocol cluster starts in-process "
+      "(events\n"
+      "                         kept in memory only) and its address is "
+      "printed\n"
+      "  --kafka-opt NAME=VALUE librdkafka property for every Kafka client, "
+      "e.g.\n"
+      "                         security.protocol=SASL_SSL (repeatable)\n"
+      "  --kafka-brokers N      brokers of the embedded cluster [3]\n"
+      "  --partitions N         partitions of topics created on demand [8]\n"
+      "  --max-event-bytes N    largest record a trigger passes to a "
+      "function;\n"
+      "                         larger ones are dead-lettered [1048576]\n"
+      "  --worker-grace MS      workers outlive a crash of the server this "
+      "long,\n"
+      "                         waiting to be re-attached; 0 = they end with "
+      "it\n"
+      "                         [60000]\n"
+      "  --idempotency-ttl S    how long the answer of a call with an "
+      "idempotency\n"
+      "                         key is kept for its retries [86400]\n"
+      "  --log-level LEVEL      error, warn, info or debug [info]\n"
+      "  -h, --help             this text\n"
+      "\n"
+      "Environment: IMPULSE_STATE_DIR, IMPULSE_LISTEN, IMPULSE_KAFKA and\n"
+      "IMPULSE_LOG_LEVEL give defaults for the flags of the same meaning.\n");
+}
+
+static int parse_uint(const char *flag, const char *s, unsigned long min,
+                      unsigned long max, unsigned long *out) {
+  char *end;
+  errno = 0;
+  unsigned long v = strtoul(s, &end, 10);
+  if (errno || *end || s[0] == '\0' || s[0] == '-' || v < min || v > max) {
+    fprintf(stderr,
+            "impulse serve: %s must be a number from %lu to %lu, not '%s'\n",
+            flag, min, max, s);
+    return -1;
+  }
+  *out = v;
+  return 0;
+}
+
+static int mkdir_p(const char *path, mode_t mode) {
+  char tmp[600];
+  snprintf(tmp, sizeof tmp, "%s", path);
+  for (char *p = tmp + 1; *p; p++) {
+    if (*p != '/') continue;
+    *p = '\0';
+    if (mkdir(tmp, mode) != 0 && errno != EEXIST) return -errno;
+    *p = '/';
+  }
+  if (mkdir(tmp, mode) != 0 && errno != EEXIST) return -errno;
+  return 0;
+}
+
+/* Reads the admin token, creating it (mode 0600) on first start. */
+static int load_token(imp_server_t *server) {
+  char path[700];
+  snprintf(path, sizeof path, "%s/admin.token", server->cfg.state_dir);
+  char *data;
+  size_t len;
+  int rc = imp_read_file(path, 256, &data, &len);
+  if (rc == 0) {
+    while (len && (data[len - 1] == '\n' || data[len - 1] == '\r')) len--;
+    if (len == 0 || len > 64) {
+      free(data);
+      IMP_LOG(IMP_LOG_ERROR,
+              "%s is empty or too long; delete it to make a new one", path);
+      return -EINVAL;
+    }
+    memcpy(server->token, data, len);
+    server->token[len] = '\0';
+    free(data);
+    IMP_LOG(IMP_LOG_INFO, "admin token: %s", path);
+    return 0;
+  }
+  if (rc != -ENOENT) {
+    IMP_LOG(IMP_LOG_ERROR, "cannot read %s: %s", path, imp_strerror(rc));
+    return rc;
+  }
+  uint8_t raw[32];
+  if (getrandom(raw, sizeof raw, 0) != (ssize_t)sizeof raw) return -errno;
+  imp_hex(raw, sizeof raw, server->token);
+  int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  if (fd < 0) {
+    IMP_LOG(IMP_LOG_ERROR, "cannot create %s: %s", path, strerror(errno));
+    return -errno;
+  }
+  char line[80];
+  int n = snprintf(line, sizeof line, "%s\n", server->token);
+  if (write(fd, line, (size_t)n) != n || fsync(fd) != 0) {
+    close(fd);
+    return -EIO;
+  }
+  close(fd);
+  IMP_LOG(IMP_LOG_INFO, "created admin token: %s (mode 0600)", path);
+  return 0;
+}
+
+static void on_tick(uv_timer_t *t) {
+  imp_server_t *server = t->data;
+  imp_controller_tick(server);
+}
+
+/* Ready once restored: every function has its min instances serving (the
+ * re-attached or recreated ones), or READY_WAIT_MS passed. Until then
+ * ServerInfo.ready, /readyz and the ready file say not yet (calls are
+ * served all the same). */
+#define READY_WAIT_MS 15000u
+
+static int write_ready_file(const char *path, imp_server_t *server);
+
+static int restored(imp_server_t *server) {
+  for (imp_function_t *fn = server->functions.next; fn != &server->functions;
+       fn = fn->next) {
+    if (fn->deleted) continue;
+    unsigned min = fn->rec->config && fn->rec->config->has_min_instances
+                       ? fn->rec->config->min_instances
+                       : 0;
+    unsigned ready = 0;
+    for (size_t i = 0; i < fn->dispatch.count; i++)
+      if (fn->dispatch.inst[i]->ready) ready++;
+    if (ready < min) return 0;
+  }
+  return 1;
+}
+
+static void on_ready_check(uv_timer_t *t) {
+  imp_server_t *server = t->data;
+  uint64_t waited = imp_now_ms() - server->started_ms;
+  int done = restored(server);
+  if (!done && waited < READY_WAIT_MS && !server->stopping) return;
+  uv_timer_stop(t);
+  if (server->stopping) return;
+  server->ready = 1;
+  if (done)
+    IMP_LOG(IMP_LOG_INFO,
+            "ready: %u function%s restored with their min "
+            "instances in %llu ms",
+            server->nfunctions, server->nfunctions == 1 ? "" : "s",
+            (unsigned long long)waited);
+  else
+    IMP_LOG(IMP_LOG_WARN,
+            "ready after %u ms without every function's min "
+            "instances (see the log above for why)",
+            READY_WAIT_MS);
+  const imp_config_t *cfg = &server->cfg;
+  if (cfg->ready_file[0] && write_ready_file(cfg->ready_file, server) != 0)
+    IMP_LOG(IMP_LOG_WARN, "cannot write ready file %s", cfg->ready_file);
+}
+
+static void kill_stragglers(uv_timer_t *t) {
+  imp_server_t *server = t->data;
+  for (imp_instance_t *i = server->instances.next; i != &server->instances;
+       i = i->next)
+    imp_instance_signal(i, SIGKILL);
+  uv_close((uv_handle_t *)t, NULL);
+}
+
+static uv_timer_t stop_timer, drain_timer;
+
+/* Closes every connection and stops the workers; the loop then ends. */
+static void final_stop(imp_server_t *server) {
+  if (server->final_stop) return;
+  server->final_stop = 1;
+  uv_close((uv_handle_t *)&drain_timer, NULL);
+  uv_close((uv_handle_t *)&server->sigint, NULL);
+  uv_close((uv_handle_t *)&server->sigterm, NULL);
+  imp_gateway_stop(server);
+  imp_http_stop(server);
+  imp_controller_stop(server);
+  uv_timer_init(server->loop, &stop_timer);
+  stop_timer.data = server;
+  uv_timer_start(&stop_timer, kill_stragglers, 3000, 0);
+  uv_unref((uv_handle_t *)&stop_timer);
+}
+
+static void on_drain(uv_timer_t *t) {
+  imp_server_t *server = t->data;
+  unsigned left = imp_controller_in_flight(server);
+  if (left == 0 && server->triggers && !imp_triggers_closed(server->triggers))
+    left = 1;                     /* offsets still being committed */
+  if (left == 0 && server->kafka) /* Publish calls awaiting their broker */
+    left = (unsigned)imp_kafka_in_flight(server->kafka);
+  if (left == 0) {
+    final_stop(server);
+  } else if (imp_now_ms() >= server->drain_deadline_ms) {
+    IMP_LOG(IMP_LOG_WARN, "drain timeout: %u calls still in flight are dropped",
+            left);
+    final_stop(server);
+  }
+}
+
+/* First signal: stop taking work, let calls in flight finish (bounded by
+ * --drain-timeout), then stop. A second signal stops at once. */
+static void on_signal(uv_signal_t *sig, int signum) {
+  imp_server_t *server = sig->data;
+  if (server->stopping) {
+    IMP_LOG(IMP_LOG_INFO, "signal %d again: stopping now", signum);
+    final_stop(server);
+    return;
+  }
+  server->stopping = 1;
+  IMP_LOG(IMP_LOG_INFO, "signal %d: stopping (draining %u calls in flight)",
+          signum, imp_controller_in_flight(server));
+  uv_timer_stop(&server->tick);
+  uv_close((uv_handle_t *)&server->tick, NULL);
+  uv_timer_stop(&server->ready_timer);
+  uv_close((uv_handle_t *)&server->ready_timer, NULL);
+  uv_close((uv_handle_t *)&server->pool_timer, NULL);
+  imp_gateway_stop_listening(server);
+  imp_http_stop_listening(server);
+  imp_controller_drain(server);
+  /* Triggers stop consuming now; their calls in flight finish within the
+   * drain and their offsets are committed. */
+  imp_triggers_close(server->triggers, (int)server->cfg.drain_timeout_ms);
+  server->drain_deadline_ms = imp_now_ms() + server->cfg.drain_timeout_ms;
+  uv_timer_init(server->loop, &drain_timer);
+  drain_timer.data = server;
+  uv_timer_start(&drain_timer, on_drain, 0, 20);
+}
+
+static int write_ready_file(const char *path, imp_server_t *server) {
+  char tmp[600], line[700], http[300] = "";
+  snprintf(tmp, sizeof tmp, "%s.tmp", path);
+  int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) return -errno;
+  /* The HTTP address, when there is one, is a third field. */
+  if (server->cfg.http_port >= 0)
+    snprintf(http, sizeof http, " %s:%d", server->cfg.http_host,
+             server->cfg.http_port);
+  int n = snprintf(line, sizeof line, "%d %s:%d%s\n", (int)getpid(),
+                   server->cfg.listen_host, server->cfg.listen_port, http);
+  ssize_t w = write(fd, line, (size_t)n);
+  close(fd);
+  if (w != n) return -EIO;
+  return rename(tmp, path) == 0 ? 0 : -errno;
+}
+
+int imp_serve_main(int argc, char **argv) {
+  static imp_server_t srv; /* lives for the process; not a global API */
+  imp_server_t *server = &srv;
+  imp_config_t *cfg = &server->cfg;
+  const char *env;
+  snprintf(cfg->state_dir, sizeof cfg->state_dir, "%s",
+           (env = getenv("IMPULSE_STATE_DIR")) ? env : "./var/impulse");
+  const char *listen =
+      (env = getenv("IMPULSE_LISTEN")) ? env : "127.0.0.1:7070";
+  const char *http = "127.0.0.1:8080";
+  if ((env = getenv("IMPULSE_LOG_LEVEL")) && imp_log_parse(env) >= 0)
+    imp_log_level = imp_log_parse(env);
+  cfg->warm_pool = 2;
+  cfg->max_frame = IMP_DEFAULT_MAX_FRAME;
+  cfg->queue_timeout_ms = 5000;
+  cfg->max_queue = 10000;
+  cfg->idle_timeout_s = 30;
+  cfg->default_concurrency = 4;
+  cfg->default_timeout_ms = 30000;
+  cfg->default_memory_mb = 256;
+  cfg->default_max_instances = 10;
+  cfg->validate_timeout_ms = 10000;
+  cfg->worker_grace_ms = 60000;
+  cfg->drain_timeout_ms = 10000;
+  static const char *kafka_props[64];
+  cfg->kafka_props = kafka_props;
+  cfg->kafka_bootstrap = getenv("IMPULSE_KAFKA");
+  if (cfg->kafka_bootstrap && !cfg->kafka_bootstrap[0])
+    cfg->kafka_bootstrap = NULL;
+  cfg->kafka_brokers = 3;
+  cfg->partitions = 8;
+  cfg->max_event_bytes = 1u << 20;
+  cfg->idempotency_ttl_s = 86400;
+
+  enum {
+    O_STATE = 256,
+    O_LISTEN,
+    O_WARM,
+    O_FRAME,
+    O_QTIMEOUT,
+    O_MAXQ,
+    O_IDLE,
+    O_IAUTH,
+    O_DCONC,
+    O_DTIMEOUT,
+    O_DMEM,
+    O_DMAX,
+    O_READY,
+    O_LOG,
+    O_DRAIN,
+    O_KAFKA,
+    O_KOPT,
+    O_KBROKERS,
+    O_PARTS,
+    O_MAXEV,
+    O_IDEMTTL,
+    O_WGRACE,
+    O_HTTP
+  };
+  static const struct option opts[] = {
+      {"state-dir", required_argument, 0, O_STATE},
+      {"listen", required_argument, 0, O_LISTEN},
+      {"http", required_argument, 0, O_HTTP},
+      {"warm-pool", required_argument, 0, O_WARM},
+      {"max-frame", required_argument, 0, O_FRAME},
+      {"queue-timeout", required_argument, 0, O_QTIMEOUT},
+      {"max-queue", required_argument, 0, O_MAXQ},
+      {"idle-timeout", required_argument, 0, O_IDLE},
+      {"invoke-auth", required_argument, 0, O_IAUTH},
+      {"default-concurrency", required_argument, 0, O_DCONC},
+      {"default-timeout", required_argument, 0, O_DTIMEOUT},
+      {"default-memory", required_argument, 0, O_DMEM},
+      {"default-max", required_argument, 0, O_DMAX},
+      {"ready-file", required_argument, 0, O_READY},
+      {"drain-timeout", required_argument, 0, O_DRAIN},
+      {"kafka", required_argument, 0, O_KAFKA},
+      {"kafka-opt", required_argument, 0, O_KOPT},
+      {"kafka-brokers", required_argument, 0, O_KBROKERS},
+      {"partitions", required_argument, 0, O_PARTS},
+      {"max-event-bytes", required_argument, 0, O_MAXEV},
+      {"idempotency-ttl", required_argument, 0, O_IDEMTTL},
+      {"worker-grace", required_argument, 0, O_WGRACE},
+      {"log-level", required_argument, 0, O_LOG},
+      {"help", no_argument, 0, 'h'},
+      {0, 0, 0, 0}};
+  int c;
+  unsigned long v;
+  optind = 1;
+  while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+    switch (c) {
+      case O_STATE:
+        snprintf(cfg->state_dir, sizeof cfg->state_dir, "%s", optarg);
+        break;
+      case O_LISTEN: listen = optarg; break;
+      case O_HTTP:
+        http = optarg;
+        cfg->http_explicit = 1;
+        break;
+      case O_WARM:
+        if (parse_uint("--warm-pool", optarg, 0, 1000, &v)) return 2;
+        cfg->warm_pool = (unsigned)v;
+        break;
+      case O_FRAME:
+        if (parse_uint("--max-frame", optarg, IMP_MAX_FRAME_MIN,
+                       IMP_MAX_FRAME_MAX, &v))
+          return 2;
+        cfg->max_frame = v;
+        break;
+      case O_QTIMEOUT:
+        if (parse_uint("--queue-timeout", optarg, 1, 3600000, &v)) return 2;
+        cfg->queue_timeout_ms = (unsigned)v;
+        break;
+      case O_MAXQ:
+        if (parse_uint("--max-queue", optarg, 1, 10000000, &v)) return 2;
+        cfg->max_queue = (unsigned)v;
+        break;
+      case O_IDLE:
+        if (parse_uint("--idle-timeout", optarg, 1, 86400 * 365, &v)) return 2;
+        cfg->idle_timeout_s = (unsigned)v;
+        break;
+      case O_IAUTH:
+        if (strcmp(optarg, "open") == 0)
+          cfg->invoke_needs_token = 0;
+        else if (strcmp(optarg, "token") == 0)
+          cfg->invoke_needs_token = 1;
+        else {
+          fprintf(stderr,
+                  "impulse serve: --invoke-auth is 'open' or 'token'\n");
+          return 2;
+        }
+        break;
+      case O_DCONC:
+        if (parse_uint("--default-concurrency", optarg, 1, 1024, &v)) return 2;
+        cfg->default_concurrency = (unsigned)v;
+        break;
+      case O_DTIMEOUT:
+        if (parse_uint("--default-timeout", optarg, 1, 3600000, &v)) return 2;
+        cfg->default_timeout_ms = (unsigned)v;
+        break;
+      case O_DMEM:
+        if (parse_uint("--default-memory", optarg, 0, 1u << 20, &v)) return 2;
+        cfg->default_memory_mb = (unsigned)v;
+        break;
+      case O_DMAX:
+        if (parse_uint("--default-max", optarg, 1, 10000, &v)) return 2;
+        cfg->default_max_instances = (unsigned)v;
+        break;
+      case O_KAFKA: cfg->kafka_bootstrap = optarg; break;
+      case O_KOPT:
+        if (strchr(optarg, '=') == NULL || optarg[0] == '=') {
+          fprintf(stderr,
+                  "impulse serve: --kafka-opt takes NAME=VALUE, not '%s'\n",
+                  optarg);
+          return 2;
+        }
+        if (cfg->nkafka_props < IMP_ARRAY_SIZE(kafka_props))
+          kafka_props[cfg->nkafka_props++] = optarg;
+        break;
+      case O_KBROKERS:
+        if (parse_uint("--kafka-brokers", optarg, 1, 16, &v)) return 2;
+        cfg->kafka_brokers = (unsigned)v;
+        break;
+      case O_PARTS:
+        if (parse_uint("--partitions", optarg, 1, 10000, &v)) return 2;
+        cfg->partitions = (unsigned)v;
+        break;
+      case O_MAXEV:
+        if (parse_uint("--max-event-bytes", optarg, 1, 1u << 30, &v)) return 2;
+        cfg->max_event_bytes = v;
+        break;
+      case O_WGRACE:
+        if (parse_uint("--worker-grace", optarg, 0, 3600000, &v)) return 2;
+        cfg->worker_grace_ms = (unsigned)v;
+        break;
+      case O_IDEMTTL:
+        if (parse_uint("--idempotency-ttl", optarg, 1, 365u * 86400, &v))
+          return 2;
+        cfg->idempotency_ttl_s = (unsigned)v;
+        break;
+      case O_DRAIN:
+        if (parse_uint("--drain-timeout", optarg, 0, 3600000, &v)) return 2;
+        cfg->drain_timeout_ms = (unsigned)v;
+        break;
+      case O_READY:
+        snprintf(cfg->ready_file, sizeof cfg->ready_file, "%s", optarg);
+        break;
+      case O_LOG:
+        if (imp_log_parse(optarg) < 0) {
+          fprintf(stderr,
+                  "impulse serve: --log-level is error, warn, info or debug\n");
+          return 2;
+        }
+        imp_log_level = imp_log_parse(optarg);
+        break;
+      case 'h': usage(stdout); return 0;
+      default: usage(stderr); return 2;
+    }
+  }
+  if (optind < argc) {
+    fprintf(stderr, "impulse serve: unexpected argument '%s'\n", argv[optind]);
+    usage(stderr);
+    return 2;
+  }
+  if (imp_parse_hostport(listen, cfg->listen_host, sizeof cfg->listen_host,
+                         &cfg->listen_port) != 0) {
+    fprintf(stderr, "impulse serve: --listen must be HOST:PORT, not '%s'\n",
+            listen);
+    return 2;
+  }
+  if (strcmp(http, "off") == 0) {
+    cfg->http_port = -1;
+  } else if (imp_parse_hostport(http, cfg->http_host, sizeof cfg->http_host,
+                                &cfg->http_port) != 0) {
+    fprintf(stderr,
+            "impulse serve: --http must be HOST:PORT or 'off', not '%s'\n",
+            http);
+    return 2;
+  }
+
+  signal(SIGPIPE, SIG_IGN);
+  server->started_ms = imp_now_ms();
+  server->functions.next = server->functions.prev = &server->functions;
+  server->instances.next = server->instances.prev = &server->instances;
+  server->clients.next = server->clients.prev = &server->clients;
+
+  ssize_t n = readlink("/proc/self/exe", server->exe, sizeof server->exe - 1);
+  if (n <= 0) {
+    IMP_LOG(IMP_LOG_ERROR, "cannot find own executable: %s", strerror(errno));
+    return 1;
+  }
+  server->exe[n] = '\0';
+  /* Workers run the small impulse-worker executable next to this one when
+   * it is there: it starts in a fraction of the time of the full binary,
+   * which links RocksDB and librdkafka. */
+  memcpy(server->worker_exe, server->exe, sizeof server->worker_exe);
+  char *slash = strrchr(server->worker_exe, '/');
+  if (slash &&
+      (size_t)(slash - server->worker_exe) + 16 < sizeof server->worker_exe) {
+    strcpy(slash + 1, "impulse-worker");
+    server->worker_separate = access(server->worker_exe, X_OK) == 0;
+  }
+  if (!server->worker_separate)
+    memcpy(server->worker_exe, server->exe, sizeof server->worker_exe);
+
+  /* State directory layout: db/ (RocksDB), artifacts/, run/ (sockets). */
+  char dbdir[700];
+  int rc = mkdir_p(cfg->state_dir, 0700);
+  if (rc != 0) {
+    IMP_LOG(IMP_LOG_ERROR, "cannot create state directory %s: %s",
+            cfg->state_dir, strerror(-rc));
+    return 1;
+  }
+  char real[PATH_MAX];
+  if (realpath(cfg->state_dir, real) != NULL &&
+      strlen(real) < sizeof cfg->state_dir)
+    memcpy(cfg->state_dir, real, strlen(real) + 1);
+  snprintf(dbdir, sizeof dbdir, "%s/db", cfg->state_dir);
+  snprintf(server->artifact_dir, sizeof server->artifact_dir, "%s/artifacts",
+           cfg->state_dir);
+  snprintf(server->run_dir, sizeof server->run_dir, "%s/run", cfg->state_dir);
+  if (mkdir_p(server->artifact_dir, 0700) != 0 ||
+      mkdir_p(server->run_dir, 0700) != 0) {
+    IMP_LOG(IMP_LOG_ERROR, "cannot create directories under %s",
+            cfg->state_dir);
+    return 1;
+  }
+  if (load_token(server) != 0) return 1;
+
+  char err[512];
+  rc = imp_store_open(dbdir, &server->store, err, sizeof err);
+  if (rc != 0) {
+    IMP_LOG(IMP_LOG_ERROR, "cannot open state store %s: %s", dbdir, err);
+    return 1;
+  }
+  server->metrics = imp_metrics_new();
+  if (server->metrics == NULL ||
+      imp_metrics_register_server(server->metrics, server) != 0) {
+    IMP_LOG(IMP_LOG_ERROR, "out of memory");
+    imp_store_close(server->store);
+    return 1;
+  }
+  imp_store_set_write_histogram(server->store,
+                                imp_metrics_store_writes(server->metrics));
+
+  server->loop = uv_default_loop();
+  server->loop->data = server;
+  imp_conn_loop_init(&server->cl, server->loop);
+
+  imp_kafka_opts_t kopts = {0};
+  kopts.bootstrap = cfg->kafka_bootstrap;
+  kopts.embedded_brokers = cfg->kafka_brokers;
+  kopts.props = cfg->kafka_props;
+  kopts.nprops = cfg->nkafka_props;
+  kopts.default_partitions = cfg->partitions;
+  kopts.max_message = cfg->max_frame;
+  rc = imp_kafka_open(server->loop, &kopts, &server->kafka, err, sizeof err);
+  if (rc != 0) {
+    IMP_LOG(IMP_LOG_ERROR, "kafka: %s", err);
+    imp_store_close(server->store);
+    return 1;
+  }
+  IMP_LOG(IMP_LOG_INFO, "kafka: %s%s", imp_kafka_bootstrap(server->kafka),
+          imp_kafka_is_embedded(server->kafka)
+              ? " (embedded cluster: events are kept in memory only)"
+              : "");
+  if (imp_gateway_start(server) != 0) {
+    imp_store_close(server->store);
+    return 1;
+  }
+  /* An address given with --http must be usable; the default one may be
+   * taken (another server on this machine), which only costs the front
+   * end. */
+  if (cfg->http_port >= 0 && imp_http_start(server) != 0) {
+    if (cfg->http_explicit) {
+      imp_store_close(server->store);
+      return 1;
+    }
+    cfg->http_port = -1;
+  }
+  uv_signal_init(server->loop, &server->sigint);
+  uv_signal_init(server->loop, &server->sigterm);
+  server->sigint.data = server->sigterm.data = server;
+  uv_signal_start(&server->sigint, on_signal, SIGINT);
+  uv_signal_start(&server->sigterm, on_signal, SIGTERM);
+
+  uv_timer_init(server->loop, &server->pool_timer);
+  server->pool_timer.data = server;
+  uv_unref((uv_handle_t *)&server->pool_timer);
+  /* Restore first: it adopts the workers of a previous run (their ids are
+   * in the store) before any new worker takes an id. */
+  if (imp_controller_restore(server) != 0) {
+    IMP_LOG(IMP_LOG_ERROR, "restore from the state store failed");
+    imp_store_close(server->store);
+    return 1;
+  }
+  imp_instance_fill_pool(server);
+  if (imp_triggers_open(server, &server->triggers) != 0) {
+    IMP_LOG(IMP_LOG_ERROR, "cannot start the trigger broker");
+    imp_kafka_close(server->kafka, 1000);
+    imp_store_close(server->store);
+    return 1;
+  }
+  uv_timer_init(server->loop, &server->tick);
+  server->tick.data = server;
+  uv_timer_start(&server->tick, on_tick, 1000, 1000);
+
+  IMP_LOG(IMP_LOG_INFO,
+          "impulse %s serving on %s:%d (state %s, warm pool %u, pid %d)",
+          IMPULSE_VERSION, cfg->listen_host, cfg->listen_port, cfg->state_dir,
+          cfg->warm_pool, (int)getpid());
+  if (cfg->http_port >= 0)
+    IMP_LOG(IMP_LOG_INFO,
+            "HTTP on http://%s:%d (/function/NAME, /topics/TOPIC, "
+            "/metrics, /api/state)",
+            cfg->http_host, cfg->http_port);
+  uv_timer_init(server->loop, &server->ready_timer);
+  server->ready_timer.data = server;
+  uv_unref((uv_handle_t *)&server->ready_timer);
+  uv_timer_start(&server->ready_timer, on_ready_check, 0, 10);
+
+  uv_run(server->loop, UV_RUN_DEFAULT);
+
+  imp_conn_loop_close(&server->cl);
+  imp_http_close(server);
+  uv_run(server->loop, UV_RUN_NOWAIT);
+  imp_controller_free(server);
+  if (server->triggers) imp_triggers_free(server->triggers);
+  imp_kafka_close(server->kafka, 2000);
+  uv_run(server->loop, UV_RUN_NOWAIT);
+  imp_http_free(server);
+  imp_store_close(server->store);
+  imp_metrics_free(server->metrics);
+  if (cfg->ready_file[0]) unlink(cfg->ready_file);
+  IMP_LOG(IMP_LOG_INFO, "stopped");
+  return 0;
+}
