@@ -3,26 +3,22 @@
  * library, and create topics for clients that produce directly.
  *
  * A Publish is answered from the producer's delivery report, which comes on
- * the loop thread some milliseconds later. The client may have gone by
- * then, so each publish holds a reference on its client; a reply to a
- * closed connection is dropped by imp_client_reply().
+ * the loop thread some milliseconds later, through the request's imp_rpc_t
+ * (a caller that has gone meanwhile is the front door's business).
  */
+#include "eventing/publish.h"
+
 #include <stdlib.h>
 #include <string.h>
 
-#include "server/server.h"
+#include "core/common.h"
+#include "core/limits.h"
 
 /* A publish waiting for its delivery report. */
 typedef struct publish_s {
-  imp_client_t *client; /* referenced */
-  uint64_t id;          /* request id on the client connection */
+  imp_rpc_t *rpc; /* answered from the delivery report */
+  imp_kafka_t *kafka;
 } publish_t;
-
-static void publish_free(publish_t *pub) {
-  pub->client->in_flight--;
-  imp_client_unref(pub->client);
-  free(pub);
-}
 
 /* ErrorCode and message for a produce failure. */
 static int error_code(imp_kafka_t *kafka, int err, size_t size,
@@ -61,9 +57,9 @@ static int error_code(imp_kafka_t *kafka, int err, size_t size,
   }
 }
 
-int imp_publish_error_code(struct imp_server_s *server, int err,
-                           const char *errstr, char *msg, size_t msglen) {
-  return error_code(server->kafka, err, 0, errstr, msg, msglen);
+int imp_publish_error_code(imp_kafka_t *kafka, int err, const char *errstr,
+                           char *msg, size_t msglen) {
+  return error_code(kafka, err, 0, errstr, msg, msglen);
 }
 
 static void on_published(void *arg, int err, const char *errstr,
@@ -71,28 +67,25 @@ static void on_published(void *arg, int err, const char *errstr,
   publish_t *pub = arg;
   if (err != 0) {
     char msg[512];
-    int code = imp_publish_error_code(pub->client->server, err, errstr, msg,
-                                      sizeof msg);
-    imp_client_error(pub->client, pub->id, code, "%s", msg);
+    int code = imp_publish_error_code(pub->kafka, err, errstr, msg, sizeof msg);
+    imp_rpc_error(pub->rpc, code, "%s", msg);
   } else {
     Impulse__Envelope r = IMPULSE__ENVELOPE__INIT;
     Impulse__PublishResponse ok = IMPULSE__PUBLISH_RESPONSE__INIT;
     ok.has_partition = ok.has_offset = 1;
     ok.partition = partition;
     ok.offset = offset;
-    r.id = pub->id;
     r.body_case = IMPULSE__ENVELOPE__BODY_PUBLISH_OK;
     r.publish_ok = &ok;
-    imp_client_reply(pub->client, &r);
+    imp_rpc_reply(pub->rpc, &r);
   }
-  publish_free(pub);
+  free(pub);
 }
 
-int imp_publish_start(struct imp_server_s *server,
-                      const Impulse__PublishRequest *req,
+int imp_publish_start(imp_kafka_t *kafka, const Impulse__PublishRequest *req,
                       imp_kafka_produce_cb cb, void *arg, char *msg,
                       size_t msglen) {
-  if (server->kafka == NULL) {
+  if (kafka == NULL) {
     snprintf(msg, msglen, "this server has no Kafka connection");
     return IMPULSE__ERROR_CODE__UNAVAILABLE;
   }
@@ -111,7 +104,7 @@ int imp_publish_start(struct imp_server_s *server,
     size += strlen(req->headers[i]->name) + req->headers[i]->value.len;
   /* The topic is created on first use, with the server's partition count;
    * imp_kafka_ensure_topic() remembers topics it has seen. */
-  int rc = imp_kafka_ensure_topic(server->kafka, req->topic, 0, msg, msglen);
+  int rc = imp_kafka_ensure_topic(kafka, req->topic, 0, msg, msglen);
   if (rc != 0)
     return rc == -EINVAL ? IMPULSE__ERROR_CODE__BAD_REQUEST
                          : IMPULSE__ERROR_CODE__UNAVAILABLE;
@@ -121,74 +114,69 @@ int imp_publish_start(struct imp_server_s *server,
                         ? (req->key.len ? (const void *)req->key.data : empty)
                         : NULL;
   rc = imp_kafka_produce(
-      server->kafka, req->topic, req->has_partition ? req->partition : -1, key,
+      kafka, req->topic, req->has_partition ? req->partition : -1, key,
       req->has_key ? req->key.len : 0, req->has_value ? req->value.data : NULL,
       req->has_value ? req->value.len : 0, req->headers, req->n_headers, cb,
       arg);
-  if (rc != 0) return error_code(server->kafka, rc, size, NULL, msg, msglen);
+  if (rc != 0) return error_code(kafka, rc, size, NULL, msg, msglen);
   return 0;
 }
 
-void imp_publish_rpc(struct imp_server_s *server, struct imp_client_s *client,
+void imp_publish_rpc(imp_kafka_t *kafka, imp_rpc_t *rpc,
                      Impulse__Envelope *env) {
   publish_t *pub = malloc(sizeof *pub);
   if (pub == NULL) {
-    imp_client_error(client, env->id, IMPULSE__ERROR_CODE__INTERNAL,
-                     "out of memory");
+    imp_rpc_error(rpc, IMPULSE__ERROR_CODE__INTERNAL, "out of memory");
     impulse__envelope__free_unpacked(env, NULL);
     return;
   }
-  pub->client = client;
-  pub->id = env->id;
-  client->refs++;
-  client->in_flight++;
+  pub->rpc = rpc;
+  pub->kafka = kafka;
   char msg[512];
-  int code = imp_publish_start(server, env->publish, on_published, pub, msg,
+  int code = imp_publish_start(kafka, env->publish, on_published, pub, msg,
                                sizeof msg);
   if (code != 0) {
-    imp_client_error(client, env->id, code, "%s", msg);
-    publish_free(pub);
+    imp_rpc_error(rpc, code, "%s", msg);
+    free(pub);
   }
   impulse__envelope__free_unpacked(env, NULL);
 }
 
-void imp_publish_ensure_topic_rpc(struct imp_server_s *server,
-                                  struct imp_client_s *client,
+void imp_publish_ensure_topic_rpc(imp_kafka_t *kafka, imp_rpc_t *rpc,
                                   Impulse__Envelope *env) {
   const Impulse__EnsureTopicRequest *req = env->ensure_topic;
   char why[512];
-  if (server->kafka == NULL) {
-    imp_client_error(client, env->id, IMPULSE__ERROR_CODE__UNAVAILABLE,
-                     "this server has no Kafka connection");
+  if (kafka == NULL) {
+    imp_rpc_error(rpc, IMPULSE__ERROR_CODE__UNAVAILABLE,
+                  "this server has no Kafka connection");
     goto out;
   }
   if (req->has_partitions && req->partitions > IMP_PARTITIONS_MAX) {
-    imp_client_error(client, env->id, IMPULSE__ERROR_CODE__BAD_REQUEST,
-                     "%u partitions is above the limit of %u",
-                     (unsigned)req->partitions, IMP_PARTITIONS_MAX);
+    imp_rpc_error(rpc, IMPULSE__ERROR_CODE__BAD_REQUEST,
+                  "%u partitions is above the limit of %u",
+                  (unsigned)req->partitions, IMP_PARTITIONS_MAX);
     goto out;
   }
   int rc = imp_kafka_ensure_topic(
-      server->kafka, req->topic, req->has_partitions ? (int)req->partitions : 0,
-      why, sizeof why);
+      kafka, req->topic, req->has_partitions ? (int)req->partitions : 0, why,
+      sizeof why);
   if (rc != 0) {
-    imp_client_error(client, env->id,
-                     rc == -EINVAL ? IMPULSE__ERROR_CODE__BAD_REQUEST
-                                   : IMPULSE__ERROR_CODE__UNAVAILABLE,
-                     "%s", why);
+    imp_rpc_error(rpc,
+                  rc == -EINVAL ? IMPULSE__ERROR_CODE__BAD_REQUEST
+                                : IMPULSE__ERROR_CODE__UNAVAILABLE,
+                  "%s", why);
     goto out;
   }
-  int n = imp_kafka_partition_count(server->kafka, req->topic, 0);
+  int n = imp_kafka_partition_count(kafka, req->topic, 0);
   Impulse__Envelope r = IMPULSE__ENVELOPE__INIT;
   Impulse__EnsureTopicResponse ok = IMPULSE__ENSURE_TOPIC_RESPONSE__INIT;
   if (n > 0) {
     ok.has_partitions = 1;
     ok.partitions = (uint32_t)n;
   }
-  r.id = env->id;
   r.body_case = IMPULSE__ENVELOPE__BODY_ENSURE_TOPIC_OK;
   r.ensure_topic_ok = &ok;
-  imp_client_reply(client, &r);
+  imp_rpc_reply(rpc, &r);
 out:
   impulse__envelope__free_unpacked(env, NULL);
 }

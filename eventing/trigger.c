@@ -192,8 +192,7 @@ struct trigger_s {
   int64_t *done;              /* by partition id: low-water mark when this
                                  process last released it, -1 none */
   size_t ndone;
-  imp_client_t *del_client; /* trigger rm waiting for the stop */
-  uint64_t del_id;
+  imp_rpc_t *del_rpc; /* trigger rm, answered once stopped */
   uint64_t received, handled, retried, dead_lettered;
   /* Record batches (see rec_invoke()): records that go to the function in
    * one call, sent when full or when the loop turn's output is flushed
@@ -2274,15 +2273,14 @@ static void trigger_closed(trigger_t *trigger) {
           trigger->spec->name, (unsigned long long)trigger->received,
           (unsigned long long)trigger->handled,
           (unsigned long long)trigger->dead_lettered);
-  if (trigger->del_client) {
+  if (trigger->del_rpc) {
     Impulse__Envelope r = IMPULSE__ENVELOPE__INIT;
     Impulse__TriggerDeleteResponse ok = IMPULSE__TRIGGER_DELETE_RESPONSE__INIT;
-    r.id = trigger->del_id;
     r.body_case = IMPULSE__ENVELOPE__BODY_TRIGGER_DELETE_OK;
     r.trigger_delete_ok = &ok;
-    imp_client_reply(trigger->del_client, &r);
-    imp_client_unref(trigger->del_client);
-    trigger->del_client = NULL;
+    imp_rpc_t *rpc = trigger->del_rpc;
+    trigger->del_rpc = NULL;
+    imp_rpc_reply(rpc, &r);
   }
   if (trigger->removed) {
     /* Out of the list; the handles hold the last references. */
@@ -2630,37 +2628,36 @@ static Impulse__TriggerSpec *spec_clone(const Impulse__TriggerSpec *s) {
   return c;
 }
 
-void imp_triggers_create(imp_triggers_t *triggers, struct imp_client_s *client,
+void imp_triggers_create(imp_triggers_t *triggers, imp_rpc_t *rpc,
                          Impulse__Envelope *env) {
   imp_server_t *server = triggers->server;
   Impulse__TriggerSpec *req = env->trigger_create->spec;
   char err[768], group[80], dlq[260];
   if (triggers->closing) {
-    imp_client_error(client, env->id, IMPULSE__ERROR_CODE__SHUTTING_DOWN,
-                     "server is stopping");
+    imp_rpc_error(rpc, IMPULSE__ERROR_CODE__SHUTTING_DOWN,
+                  "server is stopping");
     goto out;
   }
   Impulse__TriggerSpec s = *req;
   if (spec_check(triggers, &s, group, dlq, err, sizeof err) != 0) {
-    imp_client_error(client, env->id, IMPULSE__ERROR_CODE__BAD_REQUEST, "%s",
-                     err);
+    imp_rpc_error(rpc, IMPULSE__ERROR_CODE__BAD_REQUEST, "%s", err);
     goto out;
   }
   if (trigger_find(triggers, s.name) != NULL) {
-    imp_client_error(client, env->id, IMPULSE__ERROR_CODE__EXISTS,
-                     "trigger '%s' already exists (remove it first)", s.name);
+    imp_rpc_error(rpc, IMPULSE__ERROR_CODE__EXISTS,
+                  "trigger '%s' already exists (remove it first)", s.name);
     goto out;
   }
   if (!function_exists(server, s.function)) {
-    imp_client_error(client, env->id, IMPULSE__ERROR_CODE__NOT_FOUND,
-                     "unknown function '%s': deploy it before creating a "
-                     "trigger for it",
-                     s.function);
+    imp_rpc_error(rpc, IMPULSE__ERROR_CODE__NOT_FOUND,
+                  "unknown function '%s': deploy it before creating a "
+                  "trigger for it",
+                  s.function);
     goto out;
   }
   if (server->kafka == NULL) {
-    imp_client_error(client, env->id, IMPULSE__ERROR_CODE__UNAVAILABLE,
-                     "eventing is not available: no Kafka connection");
+    imp_rpc_error(rpc, IMPULSE__ERROR_CODE__UNAVAILABLE,
+                  "eventing is not available: no Kafka connection");
     goto out;
   }
   s.has_created_ms = 1;
@@ -2668,8 +2665,7 @@ void imp_triggers_create(imp_triggers_t *triggers, struct imp_client_s *client,
   /* Topics first (bounded, a few seconds at most), so a record produced
    * right after the answer has somewhere to go. */
   if (ensure_topics(triggers, &s, err, sizeof err) != 0) {
-    imp_client_error(client, env->id, IMPULSE__ERROR_CODE__UNAVAILABLE, "%s",
-                     err);
+    imp_rpc_error(rpc, IMPULSE__ERROR_CODE__UNAVAILABLE, "%s", err);
     goto out;
   }
   trigger_t *trigger = trigger_new(triggers, spec_clone(&s));
@@ -2692,10 +2688,10 @@ void imp_triggers_create(imp_triggers_t *triggers, struct imp_client_s *client,
     trigger->removed = 1;
     trigger->state = T_CLOSING;
     trigger_closed(trigger);
-    imp_client_error(client, env->id,
-                     rc == IMP_ESTORE ? IMPULSE__ERROR_CODE__INTERNAL
-                                      : IMPULSE__ERROR_CODE__BAD_REQUEST,
-                     "%s", err);
+    imp_rpc_error(rpc,
+                  rc == IMP_ESTORE ? IMPULSE__ERROR_CODE__INTERNAL
+                                   : IMPULSE__ERROR_CODE__BAD_REQUEST,
+                  "%s", err);
     goto out;
   }
   if (rc != 0) set_kafka_error(trigger, "%s", err); /* stored; shows in state */
@@ -2705,10 +2701,9 @@ void imp_triggers_create(imp_triggers_t *triggers, struct imp_client_s *client,
   Impulse__Envelope r = IMPULSE__ENVELOPE__INIT;
   Impulse__TriggerCreateResponse ok = IMPULSE__TRIGGER_CREATE_RESPONSE__INIT;
   ok.spec = trigger->spec;
-  r.id = env->id;
   r.body_case = IMPULSE__ENVELOPE__BODY_TRIGGER_CREATE_OK;
   r.trigger_create_ok = &ok;
-  imp_client_reply(client, &r);
+  imp_rpc_reply(rpc, &r);
 out:
   impulse__envelope__free_unpacked(env, NULL);
 }
@@ -2727,14 +2722,14 @@ static int del_attempt(void *arg, const char *k, size_t kl, const char *v,
   return 0;
 }
 
-void imp_triggers_delete(imp_triggers_t *triggers, struct imp_client_s *client,
+void imp_triggers_delete(imp_triggers_t *triggers, imp_rpc_t *rpc,
                          Impulse__Envelope *env) {
   imp_server_t *server = triggers->server;
   const char *name = env->trigger_delete->name;
   trigger_t *trigger = trigger_find(triggers, name);
   if (trigger == NULL) {
-    imp_client_error(client, env->id, IMPULSE__ERROR_CODE__NOT_FOUND,
-                     "unknown trigger '%s'", name);
+    imp_rpc_error(rpc, IMPULSE__ERROR_CODE__NOT_FOUND, "unknown trigger '%s'",
+                  name);
     goto out;
   }
   attempts_flush(triggers);
@@ -2747,17 +2742,15 @@ void imp_triggers_delete(imp_triggers_t *triggers, struct imp_client_s *client,
   int rc = imp_store_write(server->store, b, 1, err, sizeof err);
   imp_batch_free(b);
   if (rc != 0) {
-    imp_client_error(client, env->id, IMPULSE__ERROR_CODE__INTERNAL,
-                     "could not store the deletion: %s", err);
+    imp_rpc_error(rpc, IMPULSE__ERROR_CODE__INTERNAL,
+                  "could not store the deletion: %s", err);
     goto out;
   }
   IMP_LOG(IMP_LOG_INFO, "deleting trigger %s", name);
   trigger->removed = 1;
   /* Answered once stopped: invocations under way finish (bounded), their
    * offsets are committed and the consumer has left its group. */
-  trigger->del_client = client;
-  trigger->del_id = env->id;
-  client->refs++;
+  trigger->del_rpc = rpc;
   if (trigger->state == T_RUNNING)
     trigger_stop(trigger, DELETE_WAIT_MS, CLOSE_WAIT_MS);
   else if (trigger->state == T_CLOSED)
@@ -2828,7 +2821,7 @@ static void fill_info(trigger_t *trigger, Impulse__TriggerInfo *info,
   info->state = state;
 }
 
-void imp_triggers_list(imp_triggers_t *triggers, struct imp_client_s *client,
+void imp_triggers_list(imp_triggers_t *triggers, imp_rpc_t *rpc,
                        Impulse__Envelope *env) {
   size_t n = 0, np = 0;
   for (trigger_t *t = triggers->list.next; t != &triggers->list; t = t->next)
@@ -2854,10 +2847,9 @@ void imp_triggers_list(imp_triggers_t *triggers, struct imp_client_s *client,
   Impulse__TriggerListResponse ok = IMPULSE__TRIGGER_LIST_RESPONSE__INIT;
   ok.n_triggers = k;
   ok.triggers = ip;
-  r.id = env->id;
   r.body_case = IMPULSE__ENVELOPE__BODY_TRIGGER_LIST_OK;
   r.trigger_list_ok = &ok;
-  imp_client_reply(client, &r);
+  imp_rpc_reply(rpc, &r);
   free(infos);
   free(ip);
   free(parts);
@@ -2882,14 +2874,13 @@ void imp_triggers_foreach(imp_triggers_t *triggers, imp_trigger_info_cb cb,
   }
 }
 
-void imp_triggers_describe(imp_triggers_t *triggers,
-                           struct imp_client_s *client,
+void imp_triggers_describe(imp_triggers_t *triggers, imp_rpc_t *rpc,
                            Impulse__Envelope *env) {
   const char *name = env->trigger_describe->name;
   trigger_t *trigger = trigger_find(triggers, name);
   if (trigger == NULL) {
-    imp_client_error(client, env->id, IMPULSE__ERROR_CODE__NOT_FOUND,
-                     "unknown trigger '%s'", name);
+    imp_rpc_error(rpc, IMPULSE__ERROR_CODE__NOT_FOUND, "unknown trigger '%s'",
+                  name);
     impulse__envelope__free_unpacked(env, NULL);
     return;
   }
@@ -2903,10 +2894,9 @@ void imp_triggers_describe(imp_triggers_t *triggers,
   Impulse__TriggerDescribeResponse ok =
       IMPULSE__TRIGGER_DESCRIBE_RESPONSE__INIT;
   ok.trigger = &info;
-  r.id = env->id;
   r.body_case = IMPULSE__ENVELOPE__BODY_TRIGGER_DESCRIBE_OK;
   r.trigger_describe_ok = &ok;
-  imp_client_reply(client, &r);
+  imp_rpc_reply(rpc, &r);
   free(parts);
   free(pp);
   impulse__envelope__free_unpacked(env, NULL);

@@ -7,9 +7,9 @@
 #define IMP_TRIGGER_H
 
 #include "impulse.pb-c.h"
+#include "server/base/rpc.h"
 
 struct imp_server_s;
-struct imp_client_s;
 typedef struct imp_triggers_s imp_triggers_t;
 
 /* Creates the broker and starts every trigger stored in the triggers column
@@ -25,13 +25,13 @@ int imp_triggers_closed(const imp_triggers_t *triggers);
 void imp_triggers_free(imp_triggers_t *triggers);
 
 /* RPC handlers; each takes ownership of env and answers the client. */
-void imp_triggers_create(imp_triggers_t *t, struct imp_client_s *client,
+void imp_triggers_create(imp_triggers_t *t, imp_rpc_t *rpc,
                          Impulse__Envelope *env);
-void imp_triggers_delete(imp_triggers_t *t, struct imp_client_s *client,
+void imp_triggers_delete(imp_triggers_t *t, imp_rpc_t *rpc,
                          Impulse__Envelope *env);
-void imp_triggers_list(imp_triggers_t *t, struct imp_client_s *client,
+void imp_triggers_list(imp_triggers_t *t, imp_rpc_t *rpc,
                        Impulse__Envelope *env);
-void imp_triggers_describe(imp_triggers_t *t, struct imp_client_s *client,
+void imp_triggers_describe(imp_triggers_t *t, imp_rpc_t *rpc,
                            Impulse__Envelope *env);
 
 /* The function's instances freed slots: triggers that stopped starting

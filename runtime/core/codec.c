@@ -109,3 +109,35 @@ int imp_frame_append_with_id(imp_buf_t *out, uint64_t id, const char *rest,
   out->len += IMP_FRAME_HEADER + n;
   return 0;
 }
+
+int imp_answer_code(const char *rest, size_t restlen) {
+  const unsigned char *p = (const unsigned char *)rest;
+  const unsigned char *end = p + restlen;
+  if (restlen == 0) return IMPULSE__ERROR_CODE__INTERNAL;
+  if (p[0] == IMP_TAG_INVOKE_OK) return 0;
+  if (p[0] != IMP_TAG_ERROR) return IMPULSE__ERROR_CODE__INTERNAL;
+  p++;
+  uint64_t len;
+  if (imp_varint_read(&p, end, &len) != 0 || len > (uint64_t)(end - p))
+    return IMPULSE__ERROR_CODE__INTERNAL;
+  end = p + len;
+  /* Error { required int32 code = 1; optional string message = 2; } */
+  while (p < end) {
+    uint64_t key, v;
+    if (imp_varint_read(&p, end, &key) != 0) break;
+    if (key == 0x08) {
+      if (imp_varint_read(&p, end, &v) != 0) break;
+      int32_t code = (int32_t)(uint32_t)v;
+      return code;
+    }
+    if ((key & 7) == 0) {
+      if (imp_varint_read(&p, end, &v) != 0) break;
+    } else if ((key & 7) == 2) {
+      if (imp_varint_read(&p, end, &v) != 0 || v > (uint64_t)(end - p)) break;
+      p += v;
+    } else {
+      break;
+    }
+  }
+  return IMPULSE__ERROR_CODE__INTERNAL;
+}

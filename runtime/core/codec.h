@@ -2,8 +2,8 @@
  * Frame codec: 4-byte big-endian length followed by one packed
  * Impulse__Envelope. Used by the gateway, the worker and the client library.
  */
-#ifndef IMP_PROTOCOL_H
-#define IMP_PROTOCOL_H
+#ifndef IMP_CODEC_H
+#define IMP_CODEC_H
 
 #include <sys/types.h>
 
@@ -52,8 +52,6 @@ void imp_envelope_error(Impulse__Envelope *env, Impulse__Error *err,
 /* Name of an ErrorCode ("NOT_FOUND"), or "UNKNOWN". */
 const char *imp_error_code_name(int code);
 
-#endif
-
 /*
  * Id rewriting without a decode. protobuf-c writes fields in field-number
  * order, so a packed Envelope starts with its id (field 1, varint). These let
@@ -82,3 +80,10 @@ size_t imp_varint_put(uint8_t *p, uint64_t v);
  * forwarded reply's kind without decoding it. */
 #define IMP_TAG_ERROR 0x12     /* field 2, length-delimited */
 #define IMP_TAG_INVOKE_OK 0x32 /* field 6, length-delimited */
+
+/* The ErrorCode of a worker's answer (the Envelope body after its id,
+ * borrowed) without decoding it: 0 for an `invoke_ok`, the Error's code for
+ * an `error`, INTERNAL for anything else or a truncated answer. */
+int imp_answer_code(const char *rest, size_t restlen);
+
+#endif

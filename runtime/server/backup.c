@@ -33,9 +33,8 @@
 
 typedef struct backup_s {
   uv_work_t work;
-  imp_client_t *client; /* referenced until the answer is sent */
-  imp_store_t *store;   /* borrowed; open while the loop runs */
-  uint64_t id;          /* request id */
+  imp_rpc_t *rpc;     /* answered when done */
+  imp_store_t *store; /* borrowed; open while the loop runs */
   char dir[PATH_MAX];
   char state_dir[PATH_MAX]; /* copied: read on the pool thread */
   char token[65];
@@ -204,7 +203,7 @@ static void backup_done(uv_work_t *req, int status) {
     fail(b, IMPULSE__ERROR_CODE__INTERNAL, "backup cancelled");
   if (b->code != 0) {
     IMP_LOG(IMP_LOG_WARN, "backup: %s", b->message);
-    imp_client_error(b->client, b->id, b->code, "%s", b->message);
+    imp_rpc_error(b->rpc, b->code, "%s", b->message);
   } else {
     IMP_LOG(IMP_LOG_INFO, "backup written to %s (%llu bytes, %llu ms)", b->dir,
             (unsigned long long)b->bytes, (unsigned long long)b->took_ms);
@@ -214,35 +213,32 @@ static void backup_done(uv_work_t *req, int status) {
     ok.has_bytes = ok.has_took_ms = 1;
     ok.bytes = b->bytes;
     ok.took_ms = b->took_ms;
-    r.id = b->id;
     r.body_case = IMPULSE__ENVELOPE__BODY_BACKUP_OK;
     r.backup_ok = &ok;
-    imp_client_reply(b->client, &r);
+    imp_rpc_reply(b->rpc, &r);
   }
-  imp_client_unref(b->client);
   free(b);
 }
 
-void imp_backup_rpc(imp_server_t *server, imp_client_t *client,
+void imp_backup_rpc(imp_server_t *server, imp_rpc_t *rpc,
                     Impulse__Envelope *env) {
   const char *dir = env->backup->dir;
   size_t len = dir ? strlen(dir) : 0;
   if (len == 0 || dir[0] != '/') {
-    imp_client_error(client, env->id, IMPULSE__ERROR_CODE__BAD_REQUEST,
-                     "the backup directory must be an absolute path on the "
-                     "server's machine");
+    imp_rpc_error(rpc, IMPULSE__ERROR_CODE__BAD_REQUEST,
+                  "the backup directory must be an absolute path on the "
+                  "server's machine");
     goto out;
   }
   if (len > BACKUP_MAX_DIR) {
-    imp_client_error(client, env->id, IMPULSE__ERROR_CODE__BAD_REQUEST,
-                     "the backup directory path is longer than %d bytes",
-                     BACKUP_MAX_DIR);
+    imp_rpc_error(rpc, IMPULSE__ERROR_CODE__BAD_REQUEST,
+                  "the backup directory path is longer than %d bytes",
+                  BACKUP_MAX_DIR);
     goto out;
   }
   backup_t *b = calloc(1, sizeof *b);
   if (b == NULL) {
-    imp_client_error(client, env->id, IMPULSE__ERROR_CODE__INTERNAL,
-                     "out of memory");
+    imp_rpc_error(rpc, IMPULSE__ERROR_CODE__INTERNAL, "out of memory");
     goto out;
   }
   /* "/a/b///" names the same directory as "/a/b". */
@@ -252,14 +248,11 @@ void imp_backup_rpc(imp_server_t *server, imp_client_t *client,
   snprintf(b->state_dir, sizeof b->state_dir, "%s", server->cfg.state_dir);
   memcpy(b->token, server->token, sizeof b->token);
   b->store = server->store;
-  b->id = env->id;
-  b->client = client;
-  client->refs++;
+  b->rpc = rpc;
   int rc = uv_queue_work(server->loop, &b->work, backup_work, backup_done);
   if (rc != 0) {
-    imp_client_error(client, env->id, IMPULSE__ERROR_CODE__INTERNAL,
-                     "cannot start the backup: %s", uv_strerror(rc));
-    imp_client_unref(client);
+    imp_rpc_error(rpc, IMPULSE__ERROR_CODE__INTERNAL,
+                  "cannot start the backup: %s", uv_strerror(rc));
     free(b);
   }
 out:

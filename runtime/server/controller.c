@@ -32,8 +32,7 @@
 /* A deploy waiting for its validation worker. */
 typedef struct pending_deploy_s {
   imp_server_t *server;
-  imp_client_t *client;
-  uint64_t client_id;
+  imp_rpc_t *rpc;         /* answered once validated and stored */
   Impulse__Envelope *req; /* the DeployRequest, owned */
   char sha[65];
   char path[600];
@@ -257,6 +256,12 @@ void imp_controller_call_free(imp_call_t *call) {
   uv_close((uv_handle_t *)&call->timer, on_call_timer_closed);
 }
 
+/* Counts a call's outcome in its function's metrics. */
+static void call_observe(imp_call_t *call, int code) {
+  if (call->function != NULL)
+    imp_fn_metrics_observe(&call->function->metrics, code, call->started_ns);
+}
+
 /* The caller has its answer: drop the call from its function and client. */
 static void call_finish(imp_call_t *call) {
   uv_timer_stop(&call->timer);
@@ -288,7 +293,7 @@ static void call_fail(imp_call_t *call, int code, const char *fmt, ...) {
   if (call->function && !call->replay) {
     for (uint32_t i = 0; i < (call->batch ? call->batch : 1); i++) {
       call->function->errors++;
-      imp_metrics_call_failed(call, code);
+      call_observe(call, code);
     }
   }
   if (call->client)
@@ -755,7 +760,7 @@ static void deliver_batch(imp_call_t *call, const char *rest, size_t restlen) {
       c = i < resp->n_results ? resp->results[i]->code
                               : IMPULSE__ERROR_CODE__INTERNAL;
     if (c != 0 && fn) fn->errors++;
-    imp_metrics_call_outcome(call, c);
+    call_observe(call, c);
   }
   if (done) done(call->done_arg, code, msg, resp);
   dec_release(&arena);
@@ -855,7 +860,7 @@ void imp_controller_call_done(imp_server_t *server, imp_call_t *call,
   if (call->rec_req) imp_rec_done(server, call, rest, restlen);
   if (call->client && !call->client->conn.closing)
     imp_conn_send_with_id(&call->client->conn, call->client_id, rest, restlen);
-  imp_metrics_call_answered(call, rest, restlen);
+  call_observe(call, imp_answer_code(rest, restlen));
   if (call->done) deliver_internal(call, rest, restlen);
   call_finish(call);
   imp_controller_call_free(call);
@@ -1017,14 +1022,12 @@ static int check_elf(const uint8_t *p, size_t n, char *why, size_t whylen) {
 static void pd_timer_closed(uv_handle_t *h) {
   pending_deploy_t *pd = IMP_CONTAINER_OF(h, pending_deploy_t, timer);
   impulse__envelope__free_unpacked(pd->req, NULL);
-  imp_client_unref(pd->client);
   free(pd);
 }
 
 static void pd_finish(pending_deploy_t *pd) {
   pd->done = 1;
   uv_timer_stop(&pd->timer);
-  pd->client->in_flight--;
   uv_close((uv_handle_t *)&pd->timer, pd_timer_closed);
 }
 
@@ -1032,10 +1035,9 @@ static void on_pd_timeout(uv_timer_t *t) {
   pending_deploy_t *pd = IMP_CONTAINER_OF(t, pending_deploy_t, timer);
   imp_instance_t *inst = pd->inst;
   inst->pending_deploy = NULL;
-  imp_client_error(pd->client, pd->client_id,
-                   IMPULSE__ERROR_CODE__INVALID_ARTIFACT,
-                   "artifact rejected: loading it did not finish within %u ms",
-                   pd->server->cfg.validate_timeout_ms);
+  imp_rpc_error(pd->rpc, IMPULSE__ERROR_CODE__INVALID_ARTIFACT,
+                "artifact rejected: loading it did not finish within %u ms",
+                pd->server->cfg.validate_timeout_ms);
   imp_instance_kill(inst);
   pd_finish(pd);
 }
@@ -1264,8 +1266,7 @@ static void traffic_rebalance(imp_server_t *server, imp_function_t *fn) {
   pump(server, fn);
 }
 
-static void traffic_reply(imp_client_t *client, uint64_t id,
-                          const imp_function_t *fn) {
+static void traffic_reply(imp_rpc_t *rpc, const imp_function_t *fn) {
   Impulse__TrafficWeight w[IMP_DISPATCH_MAX_SPLIT], *wp[IMP_DISPATCH_MAX_SPLIT];
   Impulse__TrafficWeight one = IMPULSE__TRAFFIC_WEIGHT__INIT;
   Impulse__TrafficWeight *onep = &one;
@@ -1286,59 +1287,58 @@ static void traffic_reply(imp_client_t *client, uint64_t id,
     ok.traffic = wp;
   }
   Impulse__Envelope r = IMPULSE__ENVELOPE__INIT;
-  r.id = id;
   r.body_case = IMPULSE__ENVELOPE__BODY_TRAFFIC_OK;
   r.traffic_ok = &ok;
-  imp_client_reply(client, &r);
+  imp_rpc_reply(rpc, &r);
 }
 
-void imp_controller_traffic(imp_server_t *server, imp_client_t *client,
+void imp_controller_traffic(imp_server_t *server, imp_rpc_t *rpc,
                             Impulse__Envelope *env) {
   Impulse__TrafficRequest *req = env->traffic;
   imp_function_t *fn = fn_find(server, req->name);
   char err[256];
   if (fn == NULL) {
-    imp_client_error(client, env->id, IMPULSE__ERROR_CODE__NOT_FOUND,
-                     "unknown function '%s'", req->name);
+    imp_rpc_error(rpc, IMPULSE__ERROR_CODE__NOT_FOUND, "unknown function '%s'",
+                  req->name);
     goto out;
   }
   if (req->n_weights == 0) {
-    traffic_reply(client, env->id, fn);
+    traffic_reply(rpc, fn);
     goto out;
   }
   if (fn->upg) {
-    imp_client_error(client, env->id, IMPULSE__ERROR_CODE__BAD_REQUEST,
-                     "an upgrade of '%s' is moving its traffic; wait for it "
-                     "(impulse upgrade status %s)",
-                     fn->name, fn->name);
+    imp_rpc_error(rpc, IMPULSE__ERROR_CODE__BAD_REQUEST,
+                  "an upgrade of '%s' is moving its traffic; wait for it "
+                  "(impulse upgrade status %s)",
+                  fn->name, fn->name);
     goto out;
   }
   unsigned sum = 0;
   if (req->n_weights > IMP_DISPATCH_MAX_SPLIT) {
-    imp_client_error(client, env->id, IMPULSE__ERROR_CODE__BAD_REQUEST,
-                     "at most %d versions may share the traffic",
-                     IMP_DISPATCH_MAX_SPLIT);
+    imp_rpc_error(rpc, IMPULSE__ERROR_CODE__BAD_REQUEST,
+                  "at most %d versions may share the traffic",
+                  IMP_DISPATCH_MAX_SPLIT);
     goto out;
   }
   for (size_t i = 0; i < req->n_weights; i++) {
     const Impulse__TrafficWeight *w = req->weights[i];
     for (size_t j = 0; j < i; j++)
       if (req->weights[j]->version == w->version) {
-        imp_client_error(client, env->id, IMPULSE__ERROR_CODE__BAD_REQUEST,
-                         "version %u is given twice", w->version);
+        imp_rpc_error(rpc, IMPULSE__ERROR_CODE__BAD_REQUEST,
+                      "version %u is given twice", w->version);
         goto out;
       }
     if (w->weight > 100) {
-      imp_client_error(client, env->id, IMPULSE__ERROR_CODE__BAD_REQUEST,
-                       "weight %u of version %u is above 100", w->weight,
-                       w->version);
+      imp_rpc_error(rpc, IMPULSE__ERROR_CODE__BAD_REQUEST,
+                    "weight %u of version %u is above 100", w->weight,
+                    w->version);
       goto out;
     }
     sum += w->weight;
   }
   if (sum != 100) {
-    imp_client_error(client, env->id, IMPULSE__ERROR_CODE__BAD_REQUEST,
-                     "weights add up to %u, not 100", sum);
+    imp_rpc_error(rpc, IMPULSE__ERROR_CODE__BAD_REQUEST,
+                  "weights add up to %u, not 100", sum);
     goto out;
   }
   /* A single version at 100 % is no split: it becomes the current one. */
@@ -1356,8 +1356,7 @@ void imp_controller_traffic(imp_server_t *server, imp_client_t *client,
   if (traffic_apply(server, &scratch, &probe, err, sizeof err) != 0) {
     imp_dispatch_set_split(&fn->dispatch, fn->tversion, fn->tweight,
                            fn->ntraffic);
-    imp_client_error(client, env->id, IMPULSE__ERROR_CODE__BAD_REQUEST, "%s",
-                     err);
+    imp_rpc_error(rpc, IMPULSE__ERROR_CODE__BAD_REQUEST, "%s", err);
     goto out;
   }
   if (single) {
@@ -1379,8 +1378,8 @@ void imp_controller_traffic(imp_server_t *server, imp_client_t *client,
   if (rc != 0) {
     imp_dispatch_set_split(&fn->dispatch, fn->tversion, fn->tweight,
                            fn->ntraffic);
-    imp_client_error(client, env->id, IMPULSE__ERROR_CODE__INTERNAL,
-                     "could not store the traffic split: %s", err);
+    imp_rpc_error(rpc, IMPULSE__ERROR_CODE__INTERNAL,
+                  "could not store the traffic split: %s", err);
     goto out;
   }
   Impulse__FunctionRecord *nrec =
@@ -1394,7 +1393,7 @@ void imp_controller_traffic(imp_server_t *server, imp_client_t *client,
   IMP_LOG(IMP_LOG_INFO, "traffic of %s: %s", fn->name,
           single ? "one version" : "split");
   traffic_rebalance(server, fn);
-  traffic_reply(client, env->id, fn);
+  traffic_reply(rpc, fn);
 out:
   impulse__envelope__free_unpacked(env, NULL);
 }
@@ -1469,8 +1468,8 @@ static void commit_deploy(imp_server_t *server, pending_deploy_t *pd) {
   int rc = imp_store_write(server->store, b, 1, err, sizeof err);
   imp_batch_free(b);
   if (rc != 0) {
-    imp_client_error(pd->client, pd->client_id, IMPULSE__ERROR_CODE__INTERNAL,
-                     "could not store the deployment: %s", err);
+    imp_rpc_error(pd->rpc, IMPULSE__ERROR_CODE__INTERNAL,
+                  "could not store the deployment: %s", err);
     return;
   }
 
@@ -1533,10 +1532,9 @@ static void commit_deploy(imp_server_t *server, pending_deploy_t *pd) {
   Impulse__DeployResponse ok = IMPULSE__DEPLOY_RESPONSE__INIT;
   ok.version = version;
   ok.sha256 = pd->sha;
-  env.id = pd->client_id;
   env.body_case = IMPULSE__ENVELOPE__BODY_DEPLOY_OK;
   env.deploy_ok = &ok;
-  imp_client_reply(pd->client, &env);
+  imp_rpc_reply(pd->rpc, &env);
   ensure_min(server, fn);
   pump(server, fn);
 }
@@ -1561,9 +1559,8 @@ void imp_controller_validated(imp_server_t *server, imp_instance_t *inst,
                at + pl);
     else
       snprintf(clean, sizeof clean, "%s", m);
-    imp_client_error(pd->client, pd->client_id,
-                     IMPULSE__ERROR_CODE__INVALID_ARTIFACT,
-                     "artifact rejected: %s", clean);
+    imp_rpc_error(pd->rpc, IMPULSE__ERROR_CODE__INVALID_ARTIFACT,
+                  "artifact rejected: %s", clean);
     if (!artifact_in_store(server, pd->sha)) unlink(pd->path);
   } else {
     commit_deploy(server, pd);
@@ -1586,21 +1583,21 @@ static const char *autoscale_check(const Impulse__FunctionConfig *c) {
   return NULL;
 }
 
-void imp_controller_deploy(imp_server_t *server, imp_client_t *client,
+void imp_controller_deploy(imp_server_t *server, imp_rpc_t *rpc,
                            Impulse__Envelope *env) {
   Impulse__DeployRequest *req = env->deploy;
   char why[256];
   if (!imp_name_valid(req->name)) {
-    imp_client_error(client, env->id, IMPULSE__ERROR_CODE__BAD_REQUEST,
-                     "invalid function name '%.80s': use 1-64 letters, digits, "
-                     "'-', '_' or '.', starting with a letter or digit",
-                     req->name);
+    imp_rpc_error(rpc, IMPULSE__ERROR_CODE__BAD_REQUEST,
+                  "invalid function name '%.80s': use 1-64 letters, digits, "
+                  "'-', '_' or '.', starting with a letter or digit",
+                  req->name);
     goto drop;
   }
   imp_function_t *running = fn_find(server, req->name);
   if (running && running->upg && !(req->has_no_promote && req->no_promote)) {
-    imp_client_error(
-        client, env->id, IMPULSE__ERROR_CODE__BAD_REQUEST,
+    imp_rpc_error(
+        rpc, IMPULSE__ERROR_CODE__BAD_REQUEST,
         "an upgrade of '%s' (v%u -> v%u) is %s; wait for it or "
         "`impulse upgrade abort %s`",
         req->name, running->upg->from, running->upg->to,
@@ -1611,76 +1608,72 @@ void imp_controller_deploy(imp_server_t *server, imp_client_t *client,
   if (req->max_step_pct > IMP_MAX_STEP_PCT_MAX ||
       (req->validate && strcmp(req->validate, "status") != 0 &&
        strcmp(req->validate, "exact") != 0)) {
-    imp_client_error(client, env->id, IMPULSE__ERROR_CODE__BAD_REQUEST,
-                     "--max-step must be 1-100 and --validate status or exact");
+    imp_rpc_error(rpc, IMPULSE__ERROR_CODE__BAD_REQUEST,
+                  "--max-step must be 1-100 and --validate status or exact");
     goto drop;
   }
   if (req->has_no_promote && req->no_promote &&
       fn_find(server, req->name) == NULL) {
-    imp_client_error(client, env->id, IMPULSE__ERROR_CODE__BAD_REQUEST,
-                     "--no-promote needs a deployed function: '%s' has no "
-                     "version serving yet",
-                     req->name);
+    imp_rpc_error(rpc, IMPULSE__ERROR_CODE__BAD_REQUEST,
+                  "--no-promote needs a deployed function: '%s' has no "
+                  "version serving yet",
+                  req->name);
     goto drop;
   }
   if (req->config && req->config->has_concurrency &&
       (req->config->concurrency < 1 ||
        req->config->concurrency > IMP_CONCURRENCY_MAX)) {
-    imp_client_error(client, env->id, IMPULSE__ERROR_CODE__BAD_REQUEST,
-                     "concurrency must be between 1 and %u",
-                     IMP_CONCURRENCY_MAX);
+    imp_rpc_error(rpc, IMPULSE__ERROR_CODE__BAD_REQUEST,
+                  "concurrency must be between 1 and %u", IMP_CONCURRENCY_MAX);
     goto drop;
   }
   if (req->config && req->config->has_timeout_ms &&
       (req->config->timeout_ms < 1 ||
        req->config->timeout_ms > IMP_TIMEOUT_MAX_MS)) {
-    imp_client_error(client, env->id, IMPULSE__ERROR_CODE__BAD_REQUEST,
-                     "timeout must be between 1 and %u ms", IMP_TIMEOUT_MAX_MS);
+    imp_rpc_error(rpc, IMPULSE__ERROR_CODE__BAD_REQUEST,
+                  "timeout must be between 1 and %u ms", IMP_TIMEOUT_MAX_MS);
     goto drop;
   }
   if (req->config && req->config->has_max_instances &&
       (req->config->max_instances < 1 ||
        req->config->max_instances > IMP_INSTANCES_MAX)) {
-    imp_client_error(client, env->id, IMPULSE__ERROR_CODE__BAD_REQUEST,
-                     "max instances must be between 1 and %u",
-                     IMP_INSTANCES_MAX);
+    imp_rpc_error(rpc, IMPULSE__ERROR_CODE__BAD_REQUEST,
+                  "max instances must be between 1 and %u", IMP_INSTANCES_MAX);
     goto drop;
   }
   const char *bad = req->config ? autoscale_check(req->config) : NULL;
   if (bad != NULL) {
-    imp_client_error(client, env->id, IMPULSE__ERROR_CODE__BAD_REQUEST, "%s",
-                     bad);
+    imp_rpc_error(rpc, IMPULSE__ERROR_CODE__BAD_REQUEST, "%s", bad);
     goto drop;
   }
   if (req->config && req->config->has_min_instances &&
       req->config->min_instances > IMP_INSTANCES_MAX) {
-    imp_client_error(client, env->id, IMPULSE__ERROR_CODE__BAD_REQUEST,
-                     "min instances must be at most %u", IMP_INSTANCES_MAX);
+    imp_rpc_error(rpc, IMPULSE__ERROR_CODE__BAD_REQUEST,
+                  "min instances must be at most %u", IMP_INSTANCES_MAX);
     goto drop;
   }
   if (req->config && req->config->has_memory_mb &&
       req->config->memory_mb > IMP_MEMORY_MAX_MB) {
-    imp_client_error(client, env->id, IMPULSE__ERROR_CODE__BAD_REQUEST,
-                     "memory must be at most 1048576 MB (0 = no limit)");
+    imp_rpc_error(rpc, IMPULSE__ERROR_CODE__BAD_REQUEST,
+                  "memory must be at most 1048576 MB (0 = no limit)");
     goto drop;
   }
   if (req->config && req->config->has_min_instances &&
       req->config->has_max_instances &&
       req->config->min_instances > req->config->max_instances) {
-    imp_client_error(client, env->id, IMPULSE__ERROR_CODE__BAD_REQUEST,
-                     "min instances (%u) is above max instances (%u)",
-                     req->config->min_instances, req->config->max_instances);
+    imp_rpc_error(rpc, IMPULSE__ERROR_CODE__BAD_REQUEST,
+                  "min instances (%u) is above max instances (%u)",
+                  req->config->min_instances, req->config->max_instances);
     goto drop;
   }
   if (check_elf(req->artifact.data, req->artifact.len, why, sizeof why) != 0) {
-    imp_client_error(client, env->id, IMPULSE__ERROR_CODE__INVALID_ARTIFACT,
-                     "artifact rejected: %s", why);
+    imp_rpc_error(rpc, IMPULSE__ERROR_CODE__INVALID_ARTIFACT,
+                  "artifact rejected: %s", why);
     goto drop;
   }
   pending_deploy_t *pd = calloc(1, sizeof *pd);
   if (pd == NULL) {
-    imp_client_error(client, env->id, IMPULSE__ERROR_CODE__INTERNAL,
-                     "out of memory");
+    imp_rpc_error(rpc, IMPULSE__ERROR_CODE__INTERNAL, "out of memory");
     goto drop;
   }
   pd->server = server;
@@ -1689,8 +1682,8 @@ void imp_controller_deploy(imp_server_t *server, imp_client_t *client,
   if (access(pd->path, R_OK) != 0) {
     int rc = write_file_atomic(pd->path, req->artifact.data, req->artifact.len);
     if (rc != 0) {
-      imp_client_error(client, env->id, IMPULSE__ERROR_CODE__INTERNAL,
-                       "cannot write artifact: %s", imp_strerror(rc));
+      imp_rpc_error(rpc, IMPULSE__ERROR_CODE__INTERNAL,
+                    "cannot write artifact: %s", imp_strerror(rc));
       free(pd);
       goto drop;
     }
@@ -1698,15 +1691,12 @@ void imp_controller_deploy(imp_server_t *server, imp_client_t *client,
   imp_instance_t *inst = imp_instance_take_generic(server);
   if (inst == NULL) inst = imp_instance_spawn(server);
   if (inst == NULL) {
-    imp_client_error(client, env->id, IMPULSE__ERROR_CODE__INTERNAL,
-                     "cannot start a validation worker");
+    imp_rpc_error(rpc, IMPULSE__ERROR_CODE__INTERNAL,
+                  "cannot start a validation worker");
     free(pd);
     goto drop;
   }
-  pd->client = client;
-  client->refs++;
-  client->in_flight++;
-  pd->client_id = env->id;
+  pd->rpc = rpc;
   pd->req = env;
   pd->inst = inst;
   inst->pending_deploy = pd;
@@ -1749,13 +1739,13 @@ static void stop_all_instances(imp_function_t *fn) {
   }
 }
 
-void imp_controller_delete(imp_server_t *server, imp_client_t *client,
+void imp_controller_delete(imp_server_t *server, imp_rpc_t *rpc,
                            Impulse__Envelope *env) {
   const char *name = env->delete_->name;
   imp_function_t *fn = fn_find(server, name);
   if (fn == NULL) {
-    imp_client_error(client, env->id, IMPULSE__ERROR_CODE__NOT_FOUND,
-                     "unknown function '%s'", name);
+    imp_rpc_error(rpc, IMPULSE__ERROR_CODE__NOT_FOUND, "unknown function '%s'",
+                  name);
     goto out;
   }
   imp_batch_t *b = imp_batch_new();
@@ -1767,8 +1757,8 @@ void imp_controller_delete(imp_server_t *server, imp_client_t *client,
   int rc = imp_store_write(server->store, b, 1, err, sizeof err);
   imp_batch_free(b);
   if (rc != 0) {
-    imp_client_error(client, env->id, IMPULSE__ERROR_CODE__INTERNAL,
-                     "could not store the deletion: %s", err);
+    imp_rpc_error(rpc, IMPULSE__ERROR_CODE__INTERNAL,
+                  "could not store the deletion: %s", err);
     goto out;
   }
   fn->deleted = 1;
@@ -1784,18 +1774,18 @@ void imp_controller_delete(imp_server_t *server, imp_client_t *client,
   r.id = env->id;
   r.body_case = IMPULSE__ENVELOPE__BODY_DELETE_OK;
   r.delete_ok = &ok;
-  imp_client_reply(client, &r);
+  imp_rpc_reply(rpc, &r);
 out:
   impulse__envelope__free_unpacked(env, NULL);
 }
 
-void imp_controller_scale(imp_server_t *server, imp_client_t *client,
+void imp_controller_scale(imp_server_t *server, imp_rpc_t *rpc,
                           Impulse__Envelope *env) {
   Impulse__ScaleRequest *req = env->scale;
   imp_function_t *fn = fn_find(server, req->name);
   if (fn == NULL) {
-    imp_client_error(client, env->id, IMPULSE__ERROR_CODE__NOT_FOUND,
-                     "unknown function '%s'", req->name);
+    imp_rpc_error(rpc, IMPULSE__ERROR_CODE__NOT_FOUND, "unknown function '%s'",
+                  req->name);
     goto out;
   }
   Impulse__FunctionConfig cfg = IMPULSE__FUNCTION_CONFIG__INIT;
@@ -1818,8 +1808,7 @@ void imp_controller_scale(imp_server_t *server, imp_client_t *client,
   }
   const char *bad = autoscale_check(&upd);
   if (bad != NULL) {
-    imp_client_error(client, env->id, IMPULSE__ERROR_CODE__BAD_REQUEST, "%s",
-                     bad);
+    imp_rpc_error(rpc, IMPULSE__ERROR_CODE__BAD_REQUEST, "%s", bad);
     goto out;
   }
   merge_config(&cfg, &upd, fn->rec->config);
@@ -1827,8 +1816,8 @@ void imp_controller_scale(imp_server_t *server, imp_client_t *client,
   uint32_t max = cfg.has_max_instances ? cfg.max_instances
                                        : server->cfg.default_max_instances;
   if (min > max || max > IMP_INSTANCES_MAX || max == 0) {
-    imp_client_error(
-        client, env->id, IMPULSE__ERROR_CODE__BAD_REQUEST,
+    imp_rpc_error(
+        rpc, IMPULSE__ERROR_CODE__BAD_REQUEST,
         "invalid bounds: min %u, max %u (need min <= max, 1 <= max <= 10000)",
         min, max);
     goto out;
@@ -1844,8 +1833,8 @@ void imp_controller_scale(imp_server_t *server, imp_client_t *client,
   int rc = imp_store_write(server->store, b, 1, err, sizeof err);
   imp_batch_free(b);
   if (rc != 0) {
-    imp_client_error(client, env->id, IMPULSE__ERROR_CODE__INTERNAL,
-                     "could not store the new bounds: %s", err);
+    imp_rpc_error(rpc, IMPULSE__ERROR_CODE__INTERNAL,
+                  "could not store the new bounds: %s", err);
     goto out;
   }
   Impulse__FunctionRecord *nrec =
@@ -1872,7 +1861,7 @@ void imp_controller_scale(imp_server_t *server, imp_client_t *client,
   r.id = env->id;
   r.body_case = IMPULSE__ENVELOPE__BODY_SCALE_OK;
   r.scale_ok = &ok;
-  imp_client_reply(client, &r);
+  imp_rpc_reply(rpc, &r);
 out:
   impulse__envelope__free_unpacked(env, NULL);
 }
@@ -1928,7 +1917,7 @@ static void fill_info(imp_server_t *server, imp_function_t *fn,
   imp_scaler_fill_info(fn, fi);
 }
 
-void imp_controller_list(imp_server_t *server, imp_client_t *client,
+void imp_controller_list(imp_server_t *server, imp_rpc_t *rpc,
                          Impulse__Envelope *env) {
   size_t n = server->nfunctions, k = 0;
   Impulse__FunctionInfo *infos = calloc(n + 1, sizeof *infos);
@@ -1949,7 +1938,7 @@ void imp_controller_list(imp_server_t *server, imp_client_t *client,
   r.id = env->id;
   r.body_case = IMPULSE__ENVELOPE__BODY_LIST_OK;
   r.list_ok = &ok;
-  imp_client_reply(client, &r);
+  imp_rpc_reply(rpc, &r);
   free(infos);
   free(cfgs);
   free(ptrs);
@@ -1977,12 +1966,12 @@ static int collect_version(void *arg, const char *k, size_t kl, const char *v,
   return 0;
 }
 
-void imp_controller_describe(imp_server_t *server, imp_client_t *client,
+void imp_controller_describe(imp_server_t *server, imp_rpc_t *rpc,
                              Impulse__Envelope *env) {
   imp_function_t *fn = fn_find(server, env->describe->name);
   if (fn == NULL) {
-    imp_client_error(client, env->id, IMPULSE__ERROR_CODE__NOT_FOUND,
-                     "unknown function '%s'", env->describe->name);
+    imp_rpc_error(rpc, IMPULSE__ERROR_CODE__NOT_FOUND, "unknown function '%s'",
+                  env->describe->name);
     impulse__envelope__free_unpacked(env, NULL);
     return;
   }
@@ -2027,7 +2016,7 @@ void imp_controller_describe(imp_server_t *server, imp_client_t *client,
   r.id = env->id;
   r.body_case = IMPULSE__ENVELOPE__BODY_DESCRIBE_OK;
   r.describe_ok = &ok;
-  imp_client_reply(client, &r);
+  imp_rpc_reply(rpc, &r);
   for (size_t i = 0; i < vc.n; i++)
     impulse__version_record__free_unpacked(vc.v[i], NULL);
   free(vc.v);

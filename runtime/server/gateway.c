@@ -42,6 +42,34 @@ void imp_client_error(imp_client_t *client, uint64_t id, int code,
   imp_conn_send_error(&client->conn, id, code, msg);
 }
 
+/* A request answered through the rpc interface: it holds a reference on
+ * its client (and counts in its in-flight calls) until it is answered. */
+typedef struct gw_rpc_s {
+  imp_rpc_t rpc;
+  imp_client_t *client;
+} gw_rpc_t;
+
+static void rpc_finish(imp_rpc_t *rpc, const Impulse__Envelope *answer) {
+  gw_rpc_t *g = IMP_CONTAINER_OF(rpc, gw_rpc_t, rpc);
+  imp_client_reply(g->client, answer);
+  g->client->in_flight--;
+  imp_client_unref(g->client);
+  free(g);
+}
+
+static const imp_rpc_ops_t rpc_ops = {rpc_finish};
+
+static imp_rpc_t *rpc_new(imp_client_t *client, uint64_t id) {
+  gw_rpc_t *g = malloc(sizeof *g);
+  if (g == NULL) return NULL;
+  g->rpc.ops = &rpc_ops;
+  g->rpc.id = id;
+  g->client = client;
+  client->refs++;
+  client->in_flight++;
+  return &g->rpc;
+}
+
 /* Compares without leaking the position of the first difference. */
 static int token_equal(const char *a, const char *b) {
   size_t la = strlen(a), lb = strlen(b);
@@ -155,62 +183,73 @@ static void on_frame(imp_conn_t *conn, Impulse__Envelope *env, const char *body,
     return;
   }
   switch (env->body_case) {
-    case IMPULSE__ENVELOPE__BODY_HELLO: on_hello(client, env); break;
+    case IMPULSE__ENVELOPE__BODY_HELLO: on_hello(client, env); return;
     case IMPULSE__ENVELOPE__BODY_INVOKE:
       imp_controller_invoke(server, client, env, body, len);
-      break;
-    case IMPULSE__ENVELOPE__BODY_DEPLOY:
-      imp_controller_deploy(server, client, env);
-      break;
-    case IMPULSE__ENVELOPE__BODY_DELETE:
-      imp_controller_delete(server, client, env);
-      break;
-    case IMPULSE__ENVELOPE__BODY_SCALE:
-      imp_controller_scale(server, client, env);
-      break;
-    case IMPULSE__ENVELOPE__BODY_TRAFFIC:
-      imp_controller_traffic(server, client, env);
-      break;
-    case IMPULSE__ENVELOPE__BODY_UPGRADE:
-      imp_controller_upgrade(server, client, env);
-      break;
-    case IMPULSE__ENVELOPE__BODY_LIST:
-      imp_controller_list(server, client, env);
-      break;
-    case IMPULSE__ENVELOPE__BODY_DESCRIBE:
-      imp_controller_describe(server, client, env);
-      break;
+      return;
     case IMPULSE__ENVELOPE__BODY_SERVER_INFO:
       on_server_info(client, env);
+      return;
+    default: break;
+  }
+  /* Every other request is answered through an imp_rpc_t, now or later. */
+  imp_rpc_t *rpc = rpc_new(client, env->id);
+  if (rpc == NULL) {
+    imp_client_error(client, env->id, IMPULSE__ERROR_CODE__INTERNAL,
+                     "out of memory");
+    impulse__envelope__free_unpacked(env, NULL);
+    return;
+  }
+  switch (env->body_case) {
+    case IMPULSE__ENVELOPE__BODY_DEPLOY:
+      imp_controller_deploy(server, rpc, env);
+      break;
+    case IMPULSE__ENVELOPE__BODY_DELETE:
+      imp_controller_delete(server, rpc, env);
+      break;
+    case IMPULSE__ENVELOPE__BODY_SCALE:
+      imp_controller_scale(server, rpc, env);
+      break;
+    case IMPULSE__ENVELOPE__BODY_TRAFFIC:
+      imp_controller_traffic(server, rpc, env);
+      break;
+    case IMPULSE__ENVELOPE__BODY_UPGRADE:
+      imp_controller_upgrade(server, rpc, env);
+      break;
+    case IMPULSE__ENVELOPE__BODY_LIST:
+      imp_controller_list(server, rpc, env);
+      break;
+    case IMPULSE__ENVELOPE__BODY_DESCRIBE:
+      imp_controller_describe(server, rpc, env);
       break;
     case IMPULSE__ENVELOPE__BODY_RECORD_LIST:
-      imp_rec_list_rpc(server, client, env);
+      imp_rec_list_rpc(server, rpc, env);
       break;
     case IMPULSE__ENVELOPE__BODY_BACKUP:
-      imp_backup_rpc(server, client, env);
+      imp_backup_rpc(server, rpc, env);
       break;
     case IMPULSE__ENVELOPE__BODY_PUBLISH:
-      imp_publish_rpc(server, client, env);
+      imp_publish_rpc(server->kafka, rpc, env);
       break;
     case IMPULSE__ENVELOPE__BODY_ENSURE_TOPIC:
-      imp_publish_ensure_topic_rpc(server, client, env);
+      imp_publish_ensure_topic_rpc(server->kafka, rpc, env);
       break;
     case IMPULSE__ENVELOPE__BODY_TRIGGER_CREATE:
-      imp_triggers_create(server->triggers, client, env);
+      imp_triggers_create(server->triggers, rpc, env);
       break;
     case IMPULSE__ENVELOPE__BODY_TRIGGER_DELETE:
-      imp_triggers_delete(server->triggers, client, env);
+      imp_triggers_delete(server->triggers, rpc, env);
       break;
     case IMPULSE__ENVELOPE__BODY_TRIGGER_LIST:
-      imp_triggers_list(server->triggers, client, env);
+      imp_triggers_list(server->triggers, rpc, env);
       break;
     case IMPULSE__ENVELOPE__BODY_TRIGGER_DESCRIBE:
-      imp_triggers_describe(server->triggers, client, env);
+      imp_triggers_describe(server->triggers, rpc, env);
       break;
     default:
-      imp_client_error(client, env->id, IMPULSE__ERROR_CODE__BAD_REQUEST,
-                       "not a request this server takes (body %d)",
-                       env->body_case);
+      imp_rpc_error(rpc, IMPULSE__ERROR_CODE__BAD_REQUEST,
+                    "not a request this server takes (body %d)",
+                    env->body_case);
       impulse__envelope__free_unpacked(env, NULL);
       break;
   }

@@ -1023,8 +1023,8 @@ static void on_published(void *arg, int err, const char *errstr,
   }
   if (err != 0) {
     char msg[512];
-    int code = imp_publish_error_code(conn->http->server, err, errstr, msg,
-                                      sizeof msg);
+    int code = imp_publish_error_code(conn->http->server->kafka, err, errstr,
+                                      msg, sizeof msg);
     respond_code(req, code, 0, msg);
   } else {
     json_t *j = json_object();
@@ -1265,7 +1265,8 @@ static void handle_publish(http_conn_t *conn, http_req_t *req,
   req->waiting = 1;
   conn->refs++;
   char why[512];
-  int code = imp_publish_start(server, &pr, on_published, req, why, sizeof why);
+  int code =
+      imp_publish_start(server->kafka, &pr, on_published, req, why, sizeof why);
   /* From here on req may have been answered and freed (code == 0). */
   if (code != 0) {
     req->waiting = 0;

@@ -21,8 +21,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "server/base/store.h"
 #include "server/server.h"
-#include "server/store.h"
 
 #define SWEEP_PER_TICK 2000u /* records looked at per server tick */
 

@@ -26,7 +26,6 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "server/metrics.h"
 #include "server/server.h"
 #include "worker/worker.h"
 
@@ -306,8 +305,7 @@ static int on_raw(imp_conn_t *conn, const char *body, size_t len) {
   imp_call_t *call = slot < inst->nslots ? inst->slots[slot] : NULL;
   if (call == NULL || call->wid != id) return 0;
   if (len > off && (unsigned char)body[off] == IMP_TAG_ERROR &&
-      imp_metrics_answer_code(body + off, len - off) ==
-          IMPULSE__ERROR_CODE__CRASHED) {
+      imp_answer_code(body + off, len - off) == IMPULSE__ERROR_CODE__CRASHED) {
     /* Not an answer: a worker never answers CRASHED. Its crash handler
      * names the call it was running, after writing every reply before it
      * (worker.c, crash_flush_arm()); the call stays in its slot until the

@@ -28,8 +28,8 @@
 
 #include "core/codec.h"
 #include "core/common.h"
+#include "server/base/store.h"
 #include "server/server.h"
-#include "server/store.h"
 
 /* Function name (at most 64 bytes), NUL, be32 slot. */
 #define KEY_MAX (64 + 1 + 4)
@@ -367,7 +367,7 @@ static const char *answer_status(const char *answer, size_t len, char *buf,
   return buf;
 }
 
-void imp_rec_list_rpc(imp_server_t *server, imp_client_t *client,
+void imp_rec_list_rpc(imp_server_t *server, imp_rpc_t *rpc,
                       Impulse__Envelope *env) {
   const char *name = env->record_list->name;
   imp_recorded_t *r = NULL;
@@ -376,15 +376,15 @@ void imp_rec_list_rpc(imp_server_t *server, imp_client_t *client,
   char(*status)[32] = NULL;
   uint8_t(*preview)[PREVIEW_BYTES] = NULL;
   if (find_function(server, name) == NULL) {
-    imp_client_error(client, env->id, IMPULSE__ERROR_CODE__NOT_FOUND,
-                     "unknown function '%s'", name);
+    imp_rpc_error(rpc, IMPULSE__ERROR_CODE__NOT_FOUND, "unknown function '%s'",
+                  name);
     goto out;
   }
   int rc = imp_rec_load(server, name, &r, &n);
   if (rc != 0) {
-    imp_client_error(client, env->id, IMPULSE__ERROR_CODE__INTERNAL,
-                     "cannot read the recordings of '%s': %s", name,
-                     imp_strerror(rc));
+    imp_rpc_error(rpc, IMPULSE__ERROR_CODE__INTERNAL,
+                  "cannot read the recordings of '%s': %s", name,
+                  imp_strerror(rc));
     goto out;
   }
   info = calloc(n + 1, sizeof *info);
@@ -392,8 +392,7 @@ void imp_rec_list_rpc(imp_server_t *server, imp_client_t *client,
   status = calloc(n + 1, sizeof *status);
   preview = calloc(n + 1, sizeof *preview);
   if (info == NULL || infop == NULL || status == NULL || preview == NULL) {
-    imp_client_error(client, env->id, IMPULSE__ERROR_CODE__INTERNAL,
-                     "out of memory");
+    imp_rpc_error(rpc, IMPULSE__ERROR_CODE__INTERNAL, "out of memory");
     goto out;
   }
   for (size_t i = 0; i < n; i++) {
@@ -422,10 +421,9 @@ void imp_rec_list_rpc(imp_server_t *server, imp_client_t *client,
   Impulse__RecordListResponse ok = IMPULSE__RECORD_LIST_RESPONSE__INIT;
   ok.n_calls = n;
   ok.calls = infop;
-  resp.id = env->id;
   resp.body_case = IMPULSE__ENVELOPE__BODY_RECORD_LIST_OK;
   resp.record_list_ok = &ok;
-  imp_client_reply(client, &resp);
+  imp_rpc_reply(rpc, &resp);
 out:
   imp_rec_free(r, n);
   free(info);

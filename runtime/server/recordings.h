@@ -10,11 +10,11 @@
 #include <stdint.h>
 
 #include "impulse.pb-c.h"
+#include "server/base/rpc.h"
 
 struct imp_server_s;
 struct imp_function_s;
 struct imp_call_s;
-struct imp_client_s;
 
 /* Recordings kept per function (slots 0..IMP_REC_MAX-1, a ring). */
 #define IMP_REC_MAX 32u
@@ -89,7 +89,7 @@ void imp_rec_call_end(struct imp_call_s *call);
 
 /* RecordList RPC: the recordings of RecordListRequest.name; NOT_FOUND for
  * an unknown function. Takes ownership of env. */
-void imp_rec_list_rpc(struct imp_server_s *server, struct imp_client_s *client,
+void imp_rec_list_rpc(struct imp_server_s *server, imp_rpc_t *rpc,
                       Impulse__Envelope *env);
 
 #endif

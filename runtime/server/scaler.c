@@ -22,8 +22,8 @@
 #include <string.h>
 
 #include "eventing/trigger.h"
+#include "server/base/store.h"
 #include "server/server.h"
-#include "server/store.h"
 
 #define SAVE_EVERY_MS 60000u
 

@@ -12,47 +12,18 @@
 #include "eventing/trigger.h"
 #include "policy/autoscaler.h"
 #include "policy/dispatcher.h"
-#include "server/conn.h"
-#include "server/metrics.h"
+#include "server/base/config.h"
+#include "server/base/conn.h"
+#include "server/base/metrics.h"
+#include "server/base/rpc.h"
+#include "server/base/store.h"
 #include "server/recordings.h"
-#include "server/store.h"
 
 typedef struct imp_server_s imp_server_t;
 typedef struct imp_function_s imp_function_t;
 typedef struct imp_instance_s imp_instance_t;
 typedef struct imp_call_s imp_call_t;
 typedef struct imp_client_s imp_client_t;
-
-/* Settings of `impulse serve`, filled from flags. */
-typedef struct imp_config_s {
-  char state_dir[512];
-  char listen_host[256];
-  int listen_port;
-  unsigned warm_pool; /* generic workers kept ready */
-  size_t max_frame;
-  unsigned queue_timeout_ms; /* how long a call may wait for a slot */
-  unsigned max_queue;        /* per function */
-  unsigned idle_timeout_s;   /* idle instances above min are retired */
-  int invoke_needs_token;
-  unsigned default_concurrency;
-  unsigned default_timeout_ms;
-  unsigned default_memory_mb;
-  unsigned default_max_instances;
-  unsigned validate_timeout_ms;
-  unsigned worker_grace_ms;
-  unsigned drain_timeout_ms; /* on stop, how long calls may finish */
-  char ready_file[512];
-  const char *kafka_bootstrap; /* NULL = embedded cluster */
-  const char **kafka_props;    /* --kafka-opt name=value */
-  size_t nkafka_props;
-  unsigned kafka_brokers;     /* embedded cluster size */
-  unsigned partitions;        /* topics created on demand */
-  size_t max_event_bytes;     /* largest record a trigger passes on */
-  char http_host[256];        /* HTTP front end (http.c) */
-  int http_port;              /* -1 = off; the bound port once listening */
-  int http_explicit;          /* --http given: failing to bind is fatal */
-  unsigned idempotency_ttl_s; /* how long an idempotent answer is kept */
-} imp_config_t;
 
 /*
  * Pipelining to instances. A call to a fast handler costs less than the
@@ -310,11 +281,17 @@ void imp_client_error(imp_client_t *client, uint64_t id, int code,
     __attribute__((format(printf, 4, 5)));
 void imp_client_unref(imp_client_t *client);
 
+/* --- stats.c ------------------------------------------------------------ */
+/* Registers the server's own families: functions, instances, the warm
+ * pool, triggers, store writes, uptime and build info. `server` is
+ * borrowed. Returns 0 or -ENOMEM. */
+int imp_metrics_register_server(imp_metrics_t *m, struct imp_server_s *server);
+
 /* --- backup.c ------------------------------------------------------------ */
 /* Backup RPC: a checkpoint of the state store into a new state directory
  * (BackupRequest.dir), written on libuv's thread pool; answers later.
  * Takes ownership of env. */
-void imp_backup_rpc(imp_server_t *server, imp_client_t *client,
+void imp_backup_rpc(imp_server_t *server, imp_rpc_t *rpc,
                     Impulse__Envelope *env);
 
 /* --- scaler.c (the autoscaler in the server) ------------------------------ */
@@ -354,9 +331,9 @@ long imp_controller_queue_room(imp_server_t *server, const char *function,
 void imp_controller_want_room(imp_server_t *server, const char *function);
 /* Whether instances of fn's `version` may serve (current, or in the split). */
 int imp_controller_version_live(const imp_function_t *fn, uint32_t version);
-void imp_controller_traffic(imp_server_t *server, imp_client_t *client,
+void imp_controller_traffic(imp_server_t *server, imp_rpc_t *rpc,
                             Impulse__Envelope *env);
-void imp_controller_upgrade(imp_server_t *server, imp_client_t *client,
+void imp_controller_upgrade(imp_server_t *server, imp_rpc_t *rpc,
                             Impulse__Envelope *env);
 /* Starts one more instance of fn (a warm worker when there is one). */
 int imp_controller_start_instance(imp_server_t *server, imp_function_t *fn);
@@ -374,15 +351,15 @@ void imp_controller_free(imp_server_t *server);
 void imp_controller_invoke(imp_server_t *server, imp_client_t *client,
                            Impulse__Envelope *env, const char *body,
                            size_t len);
-void imp_controller_deploy(imp_server_t *server, imp_client_t *client,
+void imp_controller_deploy(imp_server_t *server, imp_rpc_t *rpc,
                            Impulse__Envelope *env);
-void imp_controller_delete(imp_server_t *server, imp_client_t *client,
+void imp_controller_delete(imp_server_t *server, imp_rpc_t *rpc,
                            Impulse__Envelope *env);
-void imp_controller_scale(imp_server_t *server, imp_client_t *client,
+void imp_controller_scale(imp_server_t *server, imp_rpc_t *rpc,
                           Impulse__Envelope *env);
-void imp_controller_list(imp_server_t *server, imp_client_t *client,
+void imp_controller_list(imp_server_t *server, imp_rpc_t *rpc,
                          Impulse__Envelope *env);
-void imp_controller_describe(imp_server_t *server, imp_client_t *client,
+void imp_controller_describe(imp_server_t *server, imp_rpc_t *rpc,
                              Impulse__Envelope *env);
 /* Fills fi and cfg (the caller's) with what `impulse describe` shows of fn:
  * settings with the defaults applied, counters; strings borrowed from fn. */

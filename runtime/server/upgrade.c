@@ -23,10 +23,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "server/base/store.h"
 #include "server/controller_internal.h"
 #include "server/recordings.h"
 #include "server/server.h"
-#include "server/store.h"
 
 static void upg_advance(imp_server_t *server, imp_function_t *fn);
 
@@ -421,19 +421,19 @@ void imp_upg_info(imp_function_t *fn, Impulse__UpgradeInfo *ui) {
   ui->replayed = u->replayed;
 }
 
-void imp_controller_upgrade(imp_server_t *server, imp_client_t *client,
+void imp_controller_upgrade(imp_server_t *server, imp_rpc_t *rpc,
                             Impulse__Envelope *env) {
   Impulse__UpgradeRequest *req = env->upgrade;
   imp_function_t *fn = imp_ctl_fn_find(server, req->name);
   if (fn == NULL) {
-    imp_client_error(client, env->id, IMPULSE__ERROR_CODE__NOT_FOUND,
-                     "unknown function '%s'", req->name);
+    imp_rpc_error(rpc, IMPULSE__ERROR_CODE__NOT_FOUND, "unknown function '%s'",
+                  req->name);
     goto out;
   }
   if (req->has_abort && req->abort) {
     if (fn->upg == NULL || fn->upg->state != IMP_UPG_RUNNING) {
-      imp_client_error(client, env->id, IMPULSE__ERROR_CODE__BAD_REQUEST,
-                       "no upgrade of '%s' is running", fn->name);
+      imp_rpc_error(rpc, IMPULSE__ERROR_CODE__BAD_REQUEST,
+                    "no upgrade of '%s' is running", fn->name);
       goto out;
     }
     upg_rollback(server, fn, "aborted by the operator");
@@ -443,10 +443,9 @@ void imp_controller_upgrade(imp_server_t *server, imp_client_t *client,
   Impulse__UpgradeResponse ok = IMPULSE__UPGRADE_RESPONSE__INIT;
   ok.upgrade = &ui;
   Impulse__Envelope r = IMPULSE__ENVELOPE__INIT;
-  r.id = env->id;
   r.body_case = IMPULSE__ENVELOPE__BODY_UPGRADE_OK;
   r.upgrade_ok = &ok;
-  imp_client_reply(client, &r);
+  imp_rpc_reply(rpc, &r);
 out:
   impulse__envelope__free_unpacked(env, NULL);
 }

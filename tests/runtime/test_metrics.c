@@ -14,7 +14,7 @@
 #include <cmocka.h>
 
 #include "core/codec.h"
-#include "server/metrics.h"
+#include "server/base/metrics.h"
 
 /* Output of a writer as a NUL-terminated string (owned by the buffer). */
 static const char *text(imp_buf_t *b) {
@@ -194,7 +194,7 @@ static void test_answer_code(void **state) {
   Impulse__Error err;
   imp_envelope_error(&env, &err, 77, IMPULSE__ERROR_CODE__TIMEOUT, "late");
   size_t n = rest_of(&env, buf);
-  assert_int_equal(imp_metrics_answer_code((char *)buf, n),
+  assert_int_equal(imp_answer_code((char *)buf, n),
                    IMPULSE__ERROR_CODE__TIMEOUT);
 
   Impulse__Envelope ok = IMPULSE__ENVELOPE__INIT;
@@ -203,19 +203,19 @@ static void test_answer_code(void **state) {
   ok.body_case = IMPULSE__ENVELOPE__BODY_INVOKE_OK;
   ok.invoke_ok = &resp;
   n = rest_of(&ok, buf);
-  assert_int_equal(imp_metrics_answer_code((char *)buf, n), 0);
+  assert_int_equal(imp_answer_code((char *)buf, n), 0);
 
   /* Truncated or foreign answers count as INTERNAL, never crash. */
   imp_envelope_error(&env, &err, 1, IMPULSE__ERROR_CODE__CRASHED, "x");
   n = rest_of(&env, buf);
   for (size_t cut = 0; cut < n; cut++) {
-    int code = imp_metrics_answer_code((char *)buf, cut);
+    int code = imp_answer_code((char *)buf, cut);
     assert_true(code == IMPULSE__ERROR_CODE__INTERNAL ||
                 code == IMPULSE__ERROR_CODE__CRASHED);
   }
-  assert_int_equal(imp_metrics_answer_code("\x12\x05\x08", 3),
+  assert_int_equal(imp_answer_code("\x12\x05\x08", 3),
                    IMPULSE__ERROR_CODE__INTERNAL);
-  assert_int_equal(imp_metrics_answer_code("\x3a\x00", 2),
+  assert_int_equal(imp_answer_code("\x3a\x00", 2),
                    IMPULSE__ERROR_CODE__INTERNAL);
 }
 

@@ -16,7 +16,7 @@
 
 #include "core/common.h"
 #include "impulse.pb-c.h"
-#include "server/store.h"
+#include "server/base/store.h"
 
 typedef struct fixture_s {
   char root[256]; /* mkdtemp directory */

@@ -1,4 +1,4 @@
-#include "server/conn.h"
+#include "server/base/conn.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -1,4 +1,4 @@
-#include "server/store.h"
+#include "server/base/store.h"
 
 #include <rocksdb/c.h>
 #include <stdlib.h>
@@ -6,7 +6,7 @@
 #include <sys/stat.h>
 
 #include "core/common.h"
-#include "server/metrics.h"
+#include "server/base/metrics.h"
 
 static const char *cf_names[IMP_CF_COUNT] = {
     "functions", "versions", "artifacts",   "instances",  "meta",

@@ -21,9 +21,6 @@
 
 #include "core/common.h"
 
-struct imp_server_s;
-struct imp_call_s;
-
 /* ---- histograms -----------------------------------------------------------
  */
 
@@ -69,21 +66,11 @@ typedef struct imp_fn_metrics_s {
  * lower case ("not_found"), or "unknown". Returns buf. */
 const char *imp_metrics_outcome_name(unsigned slot, char *buf, size_t len);
 
-/* Hooks for the controller, called once per call when its caller gets the
- * answer: imp_metrics_call_failed() with the ErrorCode of a failure the
- * server decided (timeout, crash, overload...), imp_metrics_call_answered()
- * with an instance's answer (an Envelope body after its id, borrowed; an
- * Error in it counts under its code). */
-void imp_metrics_call_failed(struct imp_call_s *call, int code);
-/* One item of an invoke_batch answered with `code` (0 = ok). */
-void imp_metrics_call_outcome(struct imp_call_s *call, int code);
-void imp_metrics_call_answered(struct imp_call_s *call, const char *rest,
-                               size_t restlen);
-
-/* ErrorCode carried by an Envelope body after its id: 0 for an answer that
- * is not an Error, IMPULSE__ERROR_CODE__INTERNAL when the Error does not
- * parse. Reads the bytes only (no allocation). */
-int imp_metrics_answer_code(const char *rest, size_t restlen);
+/* Counts one call's outcome (0 = ok, else its ErrorCode) and its time from
+ * `started_ns` (imp_now_ns() at its arrival; 0 = unknown) to now. Called
+ * once per call (once per item of an invoke_batch) when its caller gets the
+ * answer. */
+void imp_fn_metrics_observe(imp_fn_metrics_t *m, int code, uint64_t started_ns);
 
 /* ---- text writer ----------------------------------------------------------
  */
@@ -161,10 +148,5 @@ int imp_metrics_render(imp_metrics_t *m, imp_buf_t *out);
 /* Histogram of state store writes; the store observes into it (see
  * imp_store_set_write_histogram). Borrowed, lives as long as m. */
 imp_histogram_t *imp_metrics_store_writes(imp_metrics_t *m);
-
-/* Registers the server's own families: functions, instances, the warm
- * pool, triggers, store writes, uptime and build info. `server` is
- * borrowed. Returns 0 or -ENOMEM. */
-int imp_metrics_register_server(imp_metrics_t *m, struct imp_server_s *server);
 
 #endif

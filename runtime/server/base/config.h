@@ -1,0 +1,41 @@
+/*
+ * Settings of `impulse serve`, filled from its flags (serve.c) and read,
+ * never written, by every part of the server.
+ */
+#ifndef IMP_CONFIG_H
+#define IMP_CONFIG_H
+
+#include <stddef.h>
+
+/* Settings of `impulse serve`, filled from flags. */
+typedef struct imp_config_s {
+  char state_dir[512];
+  char listen_host[256];
+  int listen_port;
+  unsigned warm_pool; /* generic workers kept ready */
+  size_t max_frame;
+  unsigned queue_timeout_ms; /* how long a call may wait for a slot */
+  unsigned max_queue;        /* per function */
+  unsigned idle_timeout_s;   /* idle instances above min are retired */
+  int invoke_needs_token;
+  unsigned default_concurrency;
+  unsigned default_timeout_ms;
+  unsigned default_memory_mb;
+  unsigned default_max_instances;
+  unsigned validate_timeout_ms;
+  unsigned worker_grace_ms;
+  unsigned drain_timeout_ms; /* on stop, how long calls may finish */
+  char ready_file[512];
+  const char *kafka_bootstrap; /* NULL = embedded cluster */
+  const char **kafka_props;    /* --kafka-opt name=value */
+  size_t nkafka_props;
+  unsigned kafka_brokers;     /* embedded cluster size */
+  unsigned partitions;        /* topics created on demand */
+  size_t max_event_bytes;     /* largest record a trigger passes on */
+  char http_host[256];        /* HTTP front end (http.c) */
+  int http_port;              /* -1 = off; the bound port once listening */
+  int http_explicit;          /* --http given: failing to bind is fatal */
+  unsigned idempotency_ttl_s; /* how long an idempotent answer is kept */
+} imp_config_t;
+
+#endif
