@@ -32,8 +32,10 @@
 #include <string.h>
 #include <time.h>
 
+#include "core/limits.h"
 #include "eventing/trigger_track.h"
-#include "server/server.h"
+#include "server/base/metrics.h"
+#include "server/base/store.h"
 
 #define TICK_MS 100      /* commits, deadlines, close polling */
 #define DRAIN_BATCH 2048 /* records per wake-up before yielding */
@@ -211,9 +213,9 @@ struct trigger_s {
 };
 
 struct imp_triggers_s {
-  imp_server_t *server;
-  trigger_t list; /* sentinel */
-  int refs;       /* 1 until freed + 1 per trigger */
+  imp_triggers_env_t env; /* borrowed handles, copied */
+  trigger_t list;         /* sentinel */
+  int refs;               /* 1 until freed + 1 per trigger */
   int closing;
   int freed;
   imp_batch_t *batch; /* attempt records written next loop turn */
@@ -380,8 +382,8 @@ static void set_kafka_error(trigger_t *trigger, const char *fmt, ...) {
 static void attempts_flush(imp_triggers_t *triggers) {
   if (triggers->batch_ops == 0 || triggers->freed) return;
   char err[256];
-  int rc = imp_store_write(triggers->server->store, triggers->batch, 0, err,
-                           sizeof err);
+  int rc =
+      imp_store_write(triggers->env.store, triggers->batch, 0, err, sizeof err);
   if (rc != 0)
     IMP_LOG(IMP_LOG_ERROR, "triggers: cannot store attempt counts: %s", err);
   imp_batch_free(triggers->batch);
@@ -404,8 +406,8 @@ static void attempt_store(rec_t *rec) {
   ar.last_error = rec->error;
   ar.has_updated_ms = 1;
   ar.updated_ms = imp_wall_ms();
-  if (imp_batch_put_msg(triggers->batch, triggers->server->store,
-                        IMP_CF_ATTEMPTS, key, klen, &ar.base) == 0) {
+  if (imp_batch_put_msg(triggers->batch, triggers->env.store, IMP_CF_ATTEMPTS,
+                        key, klen, &ar.base) == 0) {
     triggers->batch_ops++;
     rec->stored = 1;
   }
@@ -417,8 +419,8 @@ static void attempt_delete(rec_t *rec) {
   if (!rec->stored || trigger->removed || triggers->freed) return;
   char key[400];
   size_t klen = attempt_key(rec, key);
-  imp_batch_delete(triggers->batch, triggers->server->store, IMP_CF_ATTEMPTS,
-                   key, klen);
+  imp_batch_delete(triggers->batch, triggers->env.store, IMP_CF_ATTEMPTS, key,
+                   klen);
   triggers->batch_ops++;
   rec->stored = 0;
 }
@@ -463,8 +465,8 @@ static void attempt_lookup(part_t *part, rec_t *rec) {
       size_t n = attempt_prefix(part->trigger, part->id, key);
       put_be64(key + n, (uint64_t)a->offset);
       if (!part->trigger->removed && !triggers->freed) {
-        imp_batch_delete(triggers->batch, triggers->server->store,
-                         IMP_CF_ATTEMPTS, key, n + 8);
+        imp_batch_delete(triggers->batch, triggers->env.store, IMP_CF_ATTEMPTS,
+                         key, n + 8);
         triggers->batch_ops++;
       }
       free(a->error);
@@ -605,7 +607,7 @@ static rec_t *rec_new(trigger_t *trigger, const rd_kafka_message_t *msg) {
     else if (strcmp(name, "ce_specversion") == 0)
       rec->ce |= CE_SPECVERSION;
   }
-  size_t max = trigger->triggers->server->cfg.max_event_bytes;
+  size_t max = trigger->triggers->env.max_event_bytes;
   if (nh > MAX_RECORD_HEADERS) {
     rec->undeliverable = 1;
     snprintf(rec->error, sizeof rec->error,
@@ -695,7 +697,7 @@ static void rec_schedule(rec_t *rec, int phase, uint64_t ms) {
     return;
   }
   if (rec->timer_state == 0) {
-    uv_timer_init(rec->trigger->triggers->server->loop, &rec->timer);
+    uv_timer_init(rec->trigger->triggers->env.loop, &rec->timer);
     uv_unref((uv_handle_t *)&rec->timer);
     rec->timer_state = 1;
   }
@@ -865,7 +867,6 @@ static size_t rec_headers(rec_t *rec, Impulse__Header *hs, char *scratch) {
 /* What a record gets when its invocation could not even be sent. */
 static void rec_invoke_failed(rec_t *rec, int rc) {
   trigger_t *trigger = rec->trigger;
-  imp_server_t *server = trigger->triggers->server;
   if (rc == -ENOENT) {
     char msg[128];
     snprintf(msg, sizeof msg, "function '%s' does not exist",
@@ -874,7 +875,7 @@ static void rec_invoke_failed(rec_t *rec, int rc) {
   } else if (rc == -E2BIG) {
     snprintf(rec->error, sizeof rec->error,
              "invocation of a %zu-byte record exceeds --max-frame %zu",
-             rec->vlen, server->cfg.max_frame);
+             rec->vlen, trigger->triggers->env.max_frame);
     rec_dead_letter(rec);
   } else if (rc == -ESHUTDOWN) {
     rec_stall(rec);
@@ -887,7 +888,7 @@ static void rec_invoke_failed(rec_t *rec, int rc) {
  * failure). */
 static void rec_invoke_one(rec_t *rec) {
   trigger_t *trigger = rec->trigger;
-  imp_server_t *server = trigger->triggers->server;
+  imp_invoker_t *inv = trigger->triggers->env.invoker;
   Impulse__Header hs[MAX_RECORD_HEADERS + 10];
   Impulse__Header *hp[MAX_RECORD_HEADERS + 10];
   char scratch[REC_SCRATCH];
@@ -902,7 +903,7 @@ static void rec_invoke_one(rec_t *rec) {
   req.n_headers = n;
   req.headers = hp;
   rec->ops++;
-  int rc = imp_controller_invoke_internal(server, &req, on_invoked, rec);
+  int rc = inv->ops->invoke(inv, &req, on_invoked, rec);
   if (rc == 0) return;
   rec->ops--;
   rec_invoke_failed(rec, rc);
@@ -1087,9 +1088,9 @@ static void batch_send(trigger_t *trigger) {
   }
   free(hs);
   free(hlen);
-  int rc = imp_controller_invoke_batch(triggers->server, fname, (uint32_t)m,
-                                       (const char *)rest, restlen,
-                                       on_batch_done, ctx);
+  int rc = triggers->env.invoker->ops->invoke_batch(
+      triggers->env.invoker, fname, (uint32_t)m, (const char *)rest, restlen,
+      on_batch_done, ctx);
   free(rest);
   if (rc == 0) {
     trigger->batches++;
@@ -1134,7 +1135,7 @@ static void on_bq_idle(uv_idle_t *idle) {
 static int batch_add(rec_t *rec) {
   trigger_t *trigger = rec->trigger;
   imp_triggers_t *triggers = trigger->triggers;
-  size_t max_frame = triggers->server->cfg.max_frame;
+  size_t max_frame = triggers->env.max_frame;
   size_t est = rec->vlen + rec->klen + 2 * strlen(trigger->spec->topic) +
                strlen(trigger->ce_source) + 320;
   for (size_t i = 0; i < rec->nhdrs; i++)
@@ -1224,7 +1225,7 @@ static void rec_dead_letter(rec_t *rec) {
   hset(&hs[n++], "x-impulse-trigger", spec->name, strlen(spec->name));
   for (size_t i = 0; i < n; i++) hp[i] = &hs[i];
   rec->ops++;
-  int rc = imp_kafka_produce(trigger->triggers->server->kafka, spec->dlq, -1,
+  int rc = imp_kafka_produce(trigger->triggers->env.kafka, spec->dlq, -1,
                              rec->key, rec->klen, rec->value, rec->vlen, hp, n,
                              on_dlq_done, rec);
   if (rc == 0) return;
@@ -1292,9 +1293,9 @@ static void rec_reply(rec_t *rec) {
   for (size_t i = 0; i < n; i++) hp[i] = &hs[i];
   const char *payload = rec->rpayload;
   rec->ops++;
-  int rc = imp_kafka_produce(trigger->triggers->server->kafka,
-                             spec->reply_topic, -1, rec->key, rec->klen,
-                             payload, rec->replylen, hp, n, on_reply_done, rec);
+  int rc = imp_kafka_produce(trigger->triggers->env.kafka, spec->reply_topic,
+                             -1, rec->key, rec->klen, payload, rec->replylen,
+                             hp, n, on_reply_done, rec);
   if (rc == 0) {
     rec_free_slot(rec);
     return;
@@ -1415,8 +1416,9 @@ static void part_pump(part_t *part) {
    * help nobody: start only as many as keep it short, and be woken when
    * the function frees slots (imp_triggers_wake). */
   unsigned batch;
-  long budget = imp_controller_queue_room(
-      trigger->triggers->server, trigger->spec->function, QUEUE_ROOM, &batch);
+  imp_invoker_t *inv = trigger->triggers->env.invoker;
+  long budget =
+      inv->ops->queue_room(inv, trigger->spec->function, QUEUE_ROOM, &batch);
   /* With batches, each call the queue has room for carries `batch`
    * records; those in the batch being built have no slot yet. */
   trigger->batch_max = batch;
@@ -1424,9 +1426,7 @@ static void part_pump(part_t *part) {
     budget = budget * (long)batch - (long)trigger->bqn;
   while (part->active < limit && part->cursor < part->track.tail) {
     if (budget <= 0) {
-      if (!trigger->waiting)
-        imp_controller_want_room(trigger->triggers->server,
-                                 trigger->spec->function);
+      if (!trigger->waiting) inv->ops->want_room(inv, trigger->spec->function);
       trigger->waiting = 1;
       break;
     }
@@ -1440,15 +1440,6 @@ static void part_pump(part_t *part) {
       budget--;
     }
   }
-}
-
-void imp_triggers_wake(imp_triggers_t *triggers, const char *function) {
-  for (trigger_t *t = triggers->list.next; t != &triggers->list; t = t->next)
-    if (t->waiting && strcmp(t->spec->function, function) == 0) {
-      t->waiting = 0;
-      t->repump = 1;
-      trigger_kick(t);
-    }
 }
 
 static void part_check_resume(part_t *part) {
@@ -1632,7 +1623,7 @@ static part_t *part_new(trigger_t *trigger, int32_t id) {
   attempts_flush(triggers);
   char prefix[400];
   size_t plen = attempt_prefix(trigger, id, prefix);
-  imp_store_scan(triggers->server->store, IMP_CF_ATTEMPTS, prefix, plen,
+  imp_store_scan(triggers->env.store, IMP_CF_ATTEMPTS, prefix, plen,
                  load_attempt, part);
   trigger->parts[id] = part;
   return part;
@@ -1973,9 +1964,10 @@ static void close_queue_drain(trigger_t *trigger) {
 static void trigger_service(trigger_t *trigger) {
   if (trigger->state == T_CLOSED) return;
   trigger->refs++; /* a callback below may drop the last other reference */
-  if (trigger->ordering == ORD_KEY) /* part_pump() does it otherwise */
-    trigger->batch_max = imp_controller_batch_hint(trigger->triggers->server,
-                                                   trigger->spec->function);
+  if (trigger->ordering == ORD_KEY) { /* part_pump() does it otherwise */
+    imp_invoker_t *inv = trigger->triggers->env.invoker;
+    inv->ops->queue_room(inv, trigger->spec->function, 0, &trigger->batch_max);
+  }
   if (trigger->repump && trigger->state == T_RUNNING) {
     trigger->repump = 0;
     for (size_t i = 0; i < trigger->nparts; i++)
@@ -2037,28 +2029,28 @@ static void on_tick(uv_timer_t *t) {
 }
 
 /* Whether the user set a librdkafka property with --kafka-opt. */
-static int user_set(const imp_server_t *server, const char *name) {
+static int user_set(const imp_triggers_env_t *env, const char *name) {
   size_t n = strlen(name);
-  for (size_t i = 0; i < server->cfg.nkafka_props; i++)
-    if (strncmp(server->cfg.kafka_props[i], name, n) == 0 &&
-        server->cfg.kafka_props[i][n] == '=')
+  for (size_t i = 0; i < env->nkafka_props; i++)
+    if (strncmp(env->kafka_props[i], name, n) == 0 &&
+        env->kafka_props[i][n] == '=')
       return 1;
   return 0;
 }
 
 /* Creates the consumer (not subscribed yet). 0, or negative with err. */
 static int consumer_open(trigger_t *trigger, char *err, size_t errlen) {
-  imp_server_t *server = trigger->triggers->server;
+  const imp_triggers_env_t *env = &trigger->triggers->env;
   Impulse__TriggerSpec *spec = trigger->spec;
-  if (server->kafka == NULL) {
+  if (env->kafka == NULL) {
     snprintf(err, errlen, "no Kafka connection");
     return -ENOTCONN;
   }
-  rd_kafka_conf_t *conf = imp_kafka_conf(server->kafka, err, errlen);
+  rd_kafka_conf_t *conf = imp_kafka_conf(env->kafka, err, errlen);
   if (conf == NULL) return -EINVAL;
   char client_id[100];
   snprintf(client_id, sizeof client_id, "impulse-trigger-%s", spec->name);
-  int embedded = imp_kafka_is_embedded(server->kafka);
+  int embedded = imp_kafka_is_embedded(env->kafka);
   /* Ours always: the broker depends on them. */
   /* clang-format off */
   const char *fixed[] = {
@@ -2088,7 +2080,7 @@ static int consumer_open(trigger_t *trigger, char *err, size_t errlen) {
       return -EINVAL;
     }
   for (size_t i = 0; defaults[i]; i += 2)
-    if (!user_set(server, defaults[i]) &&
+    if (!user_set(env, defaults[i]) &&
         rd_kafka_conf_set(conf, defaults[i], defaults[i + 1], why,
                           sizeof why) != RD_KAFKA_CONF_OK) {
       snprintf(err, errlen, "%s=%s: %s", defaults[i], defaults[i + 1], why);
@@ -2109,10 +2101,10 @@ static int consumer_open(trigger_t *trigger, char *err, size_t errlen) {
   trigger->rk = rk;
   trigger->cq = rd_kafka_queue_get_consumer(rk);
   trigger->watch =
-      imp_kafka_watch(server->loop, trigger->cq, on_consumer_events, trigger);
+      imp_kafka_watch(env->loop, trigger->cq, on_consumer_events, trigger);
   trigger->adminq = rd_kafka_queue_new(rk);
-  trigger->admin_watch = imp_kafka_watch(server->loop, trigger->adminq,
-                                         on_consumer_events, trigger);
+  trigger->admin_watch =
+      imp_kafka_watch(env->loop, trigger->adminq, on_consumer_events, trigger);
   if (trigger->cq == NULL || trigger->watch == NULL ||
       trigger->admin_watch == NULL) {
     snprintf(err, errlen, "cannot watch the consumer's queues");
@@ -2202,7 +2194,7 @@ static trigger_t *trigger_new(imp_triggers_t *triggers,
   snprintf(trigger->ce_source, sizeof trigger->ce_source, "kafka://%s",
            spec->topic);
   trigger->refs = 3; /* the list + two timers */
-  uv_loop_t *loop = triggers->server->loop;
+  uv_loop_t *loop = triggers->env.loop;
   uv_timer_init(loop, &trigger->tick);
   uv_timer_init(loop, &trigger->more);
   trigger->tick.data = trigger->more.data = trigger;
@@ -2221,7 +2213,7 @@ static trigger_t *trigger_new(imp_triggers_t *triggers,
 static int ensure_topics(imp_triggers_t *triggers,
                          const Impulse__TriggerSpec *spec, char *err,
                          size_t errlen) {
-  imp_kafka_t *kafka = triggers->server->kafka;
+  imp_kafka_t *kafka = triggers->env.kafka;
   const char *topics[] = {spec->topic, spec->dlq, spec->reply_topic};
   for (size_t i = 0; i < IMP_ARRAY_SIZE(topics); i++) {
     if (topics[i] == NULL) continue;
@@ -2331,7 +2323,7 @@ static void trigger_progress(trigger_t *trigger) {
     trigger->state = T_CLOSING;
     trigger->closeq = rd_kafka_queue_new(trigger->rk);
     trigger->close_watch =
-        imp_kafka_watch(trigger->triggers->server->loop, trigger->closeq,
+        imp_kafka_watch(trigger->triggers->env.loop, trigger->closeq,
                         on_consumer_events, trigger);
     rd_kafka_error_t *error =
         rd_kafka_consumer_close_queue(trigger->rk, trigger->closeq);
@@ -2378,7 +2370,7 @@ static int restore_one(void *arg, const char *k, size_t kl, const char *v,
   }
   trigger_t *trigger = trigger_new(triggers, spec);
   char err[512];
-  if (triggers->server->kafka == NULL) {
+  if (triggers->env.kafka == NULL) {
     set_kafka_error(trigger, "no Kafka connection");
     return 0;
   }
@@ -2386,7 +2378,7 @@ static int restore_one(void *arg, const char *k, size_t kl, const char *v,
    * once, in-process). An external cluster has them since the trigger was
    * created; asking it here could hold the server's start for seconds per
    * topic while it is unreachable. */
-  if (imp_kafka_is_embedded(triggers->server->kafka) &&
+  if (imp_kafka_is_embedded(triggers->env.kafka) &&
       ensure_topics(triggers, spec, err, sizeof err) != 0)
     set_kafka_error(trigger, "%s", err); /* the consumer waits for it */
   if (trigger_start(trigger, err, sizeof err) != 0) return 0;
@@ -2395,23 +2387,140 @@ static int restore_one(void *arg, const char *k, size_t kl, const char *v,
   return 0;
 }
 
-int imp_triggers_open(struct imp_server_s *server, imp_triggers_t **out) {
+/* Trigger families, one pass over the triggers per family so that each
+ * family's samples stay together. */
+typedef struct trig_pass_s {
+  imp_metrics_writer_t *w;
+  int which;
+} trig_pass_t;
+
+enum {
+  TP_LAG,
+  TP_IN_FLIGHT,
+  TP_RECEIVED,
+  TP_HANDLED,
+  TP_RETRIES,
+  TP_DLQ,
+  TP_COMMITTED,
+  TP_BATCHES,
+  TP_BATCHED,
+  TP_COUNT
+};
+
+static const struct {
+  const char *name;
+  imp_metric_type_t type;
+  const char *help;
+} trig_families[TP_COUNT] = {
+    {"impulse_trigger_lag", IMP_METRIC_GAUGE,
+     "Records behind the committed offset, over the partitions this server "
+     "holds."},
+    {"impulse_trigger_in_flight", IMP_METRIC_GAUGE,
+     "Invocations of the trigger running or awaiting their reply."},
+    {"impulse_trigger_received_total", IMP_METRIC_COUNTER,
+     "Records consumed by the trigger."},
+    {"impulse_trigger_handled_total", IMP_METRIC_COUNTER,
+     "Records whose invocation succeeded."},
+    {"impulse_trigger_retries_total", IMP_METRIC_COUNTER,
+     "Retry attempts made for failed invocations."},
+    {"impulse_trigger_dead_lettered_total", IMP_METRIC_COUNTER,
+     "Records written to the dead-letter topic."},
+    {"impulse_trigger_committed_offset", IMP_METRIC_GAUGE,
+     "Offset committed for each partition this server holds."},
+    {"impulse_trigger_batches_total", IMP_METRIC_COUNTER,
+     "Record batches sent to the function (one call each)."},
+    {"impulse_trigger_batched_records_total", IMP_METRIC_COUNTER,
+     "Records those batches carried."},
+};
+
+static void trig_sample(void *arg, const Impulse__TriggerInfo *info) {
+  trig_pass_t *tp = arg;
+  const char *name = trig_families[tp->which].name;
+  imp_label_t l[2] = {{"trigger", info->spec->name}, {"partition", NULL}};
+  int64_t lag = 0;
+  switch (tp->which) {
+    case TP_LAG:
+      for (size_t i = 0; i < info->n_partitions; i++)
+        lag += info->partitions[i]->lag;
+      imp_metrics_sample(tp->w, name, l, 1, (double)lag);
+      break;
+    case TP_IN_FLIGHT:
+      imp_metrics_sample(tp->w, name, l, 1, info->in_flight);
+      break;
+    case TP_RECEIVED:
+      imp_metrics_sample_u64(tp->w, name, l, 1, info->received);
+      break;
+    case TP_HANDLED:
+      imp_metrics_sample_u64(tp->w, name, l, 1, info->handled);
+      break;
+    case TP_RETRIES:
+      imp_metrics_sample_u64(tp->w, name, l, 1, info->retried);
+      break;
+    case TP_DLQ:
+      imp_metrics_sample_u64(tp->w, name, l, 1, info->dead_lettered);
+      break;
+    case TP_BATCHES:
+      imp_metrics_sample_u64(tp->w, name, l, 1, info->batches);
+      break;
+    case TP_BATCHED:
+      imp_metrics_sample_u64(tp->w, name, l, 1, info->batched);
+      break;
+    case TP_COMMITTED:
+      for (size_t i = 0; i < info->n_partitions; i++) {
+        const Impulse__PartitionInfo *p = info->partitions[i];
+        if (p->committed < 0) continue; /* nothing committed yet */
+        char part[16];
+        snprintf(part, sizeof part, "%d", (int)p->partition);
+        l[1].value = part;
+        imp_metrics_sample(tp->w, name, l, 2, (double)p->committed);
+      }
+      break;
+  }
+}
+
+static void collect_triggers(imp_metrics_writer_t *w, void *arg) {
+  imp_triggers_t *triggers = arg;
+  for (int f = 0; f < TP_COUNT; f++) {
+    imp_metrics_family(w, trig_families[f].name, trig_families[f].type,
+                       trig_families[f].help);
+    trig_pass_t tp = {w, f};
+    imp_triggers_foreach(triggers, trig_sample, &tp);
+  }
+}
+
+/* The broker's woken: `function` freed slots (see part_pump). */
+static void on_room(void *arg, const char *function) {
+  imp_triggers_t *triggers = arg;
+  for (trigger_t *t = triggers->list.next; t != &triggers->list; t = t->next)
+    if (t->waiting && strcmp(t->spec->function, function) == 0) {
+      t->waiting = 0;
+      t->repump = 1;
+      trigger_kick(t);
+    }
+}
+
+int imp_triggers_open(const imp_triggers_env_t *env, imp_triggers_t **out) {
   imp_triggers_t *triggers = calloc(1, sizeof *triggers);
   if (triggers == NULL) return -ENOMEM;
-  triggers->server = server;
+  triggers->env = *env;
   triggers->refs = 1;
   triggers->list.next = triggers->list.prev = &triggers->list;
   triggers->batch = imp_batch_new();
   triggers->rng = imp_now_ns() | 1;
-  uv_check_init(server->loop, &triggers->flush);
+  uv_check_init(env->loop, &triggers->flush);
   uv_check_start(&triggers->flush, on_flush_check);
   uv_unref((uv_handle_t *)&triggers->flush);
   triggers->flush_open = 1;
-  uv_idle_init(server->loop, &triggers->bq_idle);
+  uv_idle_init(env->loop, &triggers->bq_idle);
   triggers->bq_idle_open = 1;
-  server->cl.before_flush = batches_flush;
-  server->cl.before_flush_arg = triggers;
-  int rc = imp_store_scan(server->store, IMP_CF_TRIGGERS, NULL, 0, restore_one,
+  env->cl->before_flush = batches_flush;
+  env->cl->before_flush_arg = triggers;
+  env->invoker->on_room = on_room;
+  env->invoker->on_room_arg = triggers;
+  if (env->metrics != NULL &&
+      imp_metrics_register(env->metrics, collect_triggers, triggers) != 0)
+    IMP_LOG(IMP_LOG_WARN, "no room for the trigger metrics");
+  int rc = imp_store_scan(env->store, IMP_CF_TRIGGERS, NULL, 0, restore_one,
                           triggers);
   unsigned n = 0;
   for (trigger_t *t = triggers->list.next; t != &triggers->list; t = t->next)
@@ -2453,10 +2562,16 @@ static void on_bq_idle_closed(uv_handle_t *h) {
 void imp_triggers_free(imp_triggers_t *triggers) {
   if (triggers == NULL) return;
   batches_flush(triggers); /* the server is stopping: the records stall */
-  if (triggers->server->cl.before_flush_arg == triggers) {
-    triggers->server->cl.before_flush = NULL;
-    triggers->server->cl.before_flush_arg = NULL;
+  if (triggers->env.cl->before_flush_arg == triggers) {
+    triggers->env.cl->before_flush = NULL;
+    triggers->env.cl->before_flush_arg = NULL;
   }
+  if (triggers->env.invoker->on_room_arg == triggers) {
+    triggers->env.invoker->on_room = NULL;
+    triggers->env.invoker->on_room_arg = NULL;
+  }
+  if (triggers->env.metrics != NULL)
+    imp_metrics_unregister(triggers->env.metrics, collect_triggers, triggers);
   if (triggers->bq_idle_open) {
     triggers->bq_idle_open = 0;
     triggers->refs++;
@@ -2487,13 +2602,6 @@ void imp_triggers_free(imp_triggers_t *triggers) {
 
 /* ---- RPC
  * ----------------------------------------------------------------------- */
-
-static int function_exists(imp_server_t *server, const char *name) {
-  for (imp_function_t *f = server->functions.next; f != &server->functions;
-       f = f->next)
-    if (!f->deleted && strcmp(f->name, name) == 0) return 1;
-  return 0;
-}
 
 static int topic_ok(imp_triggers_t *triggers, const char *what,
                     const char *topic, char *err, size_t errlen) {
@@ -2630,7 +2738,7 @@ static Impulse__TriggerSpec *spec_clone(const Impulse__TriggerSpec *s) {
 
 void imp_triggers_create(imp_triggers_t *triggers, imp_rpc_t *rpc,
                          Impulse__Envelope *env) {
-  imp_server_t *server = triggers->server;
+  const imp_triggers_env_t *tenv = &triggers->env;
   Impulse__TriggerSpec *req = env->trigger_create->spec;
   char err[768], group[80], dlq[260];
   if (triggers->closing) {
@@ -2648,14 +2756,14 @@ void imp_triggers_create(imp_triggers_t *triggers, imp_rpc_t *rpc,
                   "trigger '%s' already exists (remove it first)", s.name);
     goto out;
   }
-  if (!function_exists(server, s.function)) {
+  if (!tenv->invoker->ops->exists(tenv->invoker, s.function)) {
     imp_rpc_error(rpc, IMPULSE__ERROR_CODE__NOT_FOUND,
                   "unknown function '%s': deploy it before creating a "
                   "trigger for it",
                   s.function);
     goto out;
   }
-  if (server->kafka == NULL) {
+  if (tenv->kafka == NULL) {
     imp_rpc_error(rpc, IMPULSE__ERROR_CODE__UNAVAILABLE,
                   "eventing is not available: no Kafka connection");
     goto out;
@@ -2672,10 +2780,10 @@ void imp_triggers_create(imp_triggers_t *triggers, imp_rpc_t *rpc,
   int rc = consumer_open(trigger, err, sizeof err);
   if (rc == 0) {
     imp_batch_t *b = imp_batch_new();
-    imp_batch_put_msg(b, server->store, IMP_CF_TRIGGERS, s.name, strlen(s.name),
+    imp_batch_put_msg(b, tenv->store, IMP_CF_TRIGGERS, s.name, strlen(s.name),
                       &trigger->spec->base);
     char serr[256];
-    rc = imp_store_write(server->store, b, 1, serr, sizeof serr);
+    rc = imp_store_write(tenv->store, b, 1, serr, sizeof serr);
     imp_batch_free(b);
     if (rc != 0) {
       snprintf(err, sizeof err, "could not store the trigger: %s", serr);
@@ -2724,7 +2832,7 @@ static int del_attempt(void *arg, const char *k, size_t kl, const char *v,
 
 void imp_triggers_delete(imp_triggers_t *triggers, imp_rpc_t *rpc,
                          Impulse__Envelope *env) {
-  imp_server_t *server = triggers->server;
+  imp_store_t *store = triggers->env.store;
   const char *name = env->trigger_delete->name;
   trigger_t *trigger = trigger_find(triggers, name);
   if (trigger == NULL) {
@@ -2734,12 +2842,12 @@ void imp_triggers_delete(imp_triggers_t *triggers, imp_rpc_t *rpc,
   }
   attempts_flush(triggers);
   imp_batch_t *b = imp_batch_new();
-  del_ctx_t dc = {b, server->store};
-  imp_store_scan(server->store, IMP_CF_ATTEMPTS, name, strlen(name) + 1,
-                 del_attempt, &dc);
-  imp_batch_delete(b, server->store, IMP_CF_TRIGGERS, name, strlen(name));
+  del_ctx_t dc = {b, store};
+  imp_store_scan(store, IMP_CF_ATTEMPTS, name, strlen(name) + 1, del_attempt,
+                 &dc);
+  imp_batch_delete(b, store, IMP_CF_TRIGGERS, name, strlen(name));
   char err[256];
-  int rc = imp_store_write(server->store, b, 1, err, sizeof err);
+  int rc = imp_store_write(store, b, 1, err, sizeof err);
   imp_batch_free(b);
   if (rc != 0) {
     imp_rpc_error(rpc, IMPULSE__ERROR_CODE__INTERNAL,

@@ -403,9 +403,9 @@ static void pump(imp_server_t *server, imp_function_t *fn) {
 
 /* Triggers that stopped starting records for fn start again. */
 static void wake_triggers(imp_server_t *server, imp_function_t *fn) {
-  if (!fn->trigger_waiting || server->triggers == NULL) return;
+  if (!fn->trigger_waiting || server->invoker.on_room == NULL) return;
   fn->trigger_waiting = 0;
-  imp_triggers_wake(server->triggers, fn->name);
+  server->invoker.on_room(server->invoker.on_room_arg, fn->name);
 }
 
 void imp_controller_slot_freed(imp_server_t *server, imp_function_t *fn) {
@@ -2251,4 +2251,42 @@ imp_function_t *imp_ctl_fn_find(imp_server_t *server, const char *name) {
 Impulse__FunctionRecord *imp_ctl_clone_record(
     const Impulse__FunctionRecord *rec) {
   return CLONE(Impulse__FunctionRecord, impulse__function_record, rec);
+}
+
+/* ---- the invoker interface (base/invoker.h) ------------------------------ */
+
+static imp_server_t *inv_server(imp_invoker_t *inv) {
+  return IMP_CONTAINER_OF(inv, imp_server_t, invoker);
+}
+
+static int inv_invoke(imp_invoker_t *inv, const Impulse__InvokeRequest *req,
+                      imp_invoke_done_cb done, void *arg) {
+  return imp_controller_invoke_internal(inv_server(inv), req, done, arg);
+}
+
+static int inv_invoke_batch(imp_invoker_t *inv, const char *function,
+                            uint32_t items, const char *rest, size_t restlen,
+                            imp_batch_done_cb done, void *arg) {
+  return imp_controller_invoke_batch(inv_server(inv), function, items, rest,
+                                     restlen, done, arg);
+}
+
+static long inv_queue_room(imp_invoker_t *inv, const char *function, long room,
+                           unsigned *batch) {
+  return imp_controller_queue_room(inv_server(inv), function, room, batch);
+}
+
+static void inv_want_room(imp_invoker_t *inv, const char *function) {
+  imp_controller_want_room(inv_server(inv), function);
+}
+
+static int inv_exists(imp_invoker_t *inv, const char *function) {
+  return fn_find(inv_server(inv), function) != NULL;
+}
+
+static const imp_invoker_ops_t invoker_ops = {
+    inv_invoke, inv_invoke_batch, inv_queue_room, inv_want_room, inv_exists};
+
+void imp_controller_invoker_init(imp_server_t *server) {
+  server->invoker.ops = &invoker_ops;
 }

@@ -21,7 +21,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "eventing/trigger.h"
 #include "server/base/store.h"
 #include "server/server.h"
 
@@ -167,9 +166,9 @@ static void collect_lag(imp_server_t *server) {
     f->sc.lag_partitions = 0;
     f->sc.lag_uncapped = 0;
   }
-  if (server->triggers == NULL) return;
+  if (server->lag_source == NULL) return;
   lag_t l = {server};
-  imp_triggers_foreach(server->triggers, on_trigger, &l);
+  server->lag_source(server->lag_source_arg, on_trigger, &l);
 }
 
 /* ---- the tick --------------------------------------------------------------

@@ -159,6 +159,11 @@ static int load_token(imp_server_t *server) {
   return 0;
 }
 
+/* The autoscaler reads trigger lag through this (server->lag_source). */
+static void triggers_lag(void *arg, imp_trigger_info_cb visit, void *varg) {
+  imp_triggers_foreach(arg, visit, varg);
+}
+
 static void on_tick(uv_timer_t *t) {
   imp_server_t *server = t->data;
   imp_controller_tick(server);
@@ -635,12 +640,27 @@ int imp_serve_main(int argc, char **argv) {
     return 1;
   }
   imp_instance_fill_pool(server);
-  if (imp_triggers_open(server, &server->triggers) != 0) {
+  imp_controller_invoker_init(server);
+  imp_triggers_env_t tenv = {
+      .loop = server->loop,
+      .cl = &server->cl,
+      .store = server->store,
+      .kafka = server->kafka,
+      .metrics = server->metrics,
+      .invoker = &server->invoker,
+      .max_frame = cfg->max_frame,
+      .max_event_bytes = cfg->max_event_bytes,
+      .kafka_props = cfg->kafka_props,
+      .nkafka_props = cfg->nkafka_props,
+  };
+  if (imp_triggers_open(&tenv, &server->triggers) != 0) {
     IMP_LOG(IMP_LOG_ERROR, "cannot start the trigger broker");
     imp_kafka_close(server->kafka, 1000);
     imp_store_close(server->store);
     return 1;
   }
+  server->lag_source = triggers_lag;
+  server->lag_source_arg = server->triggers;
   uv_timer_init(server->loop, &server->tick);
   server->tick.data = server;
   uv_timer_start(&server->tick, on_tick, 1000, 1000);

@@ -14,6 +14,7 @@
 #include "policy/dispatcher.h"
 #include "server/base/config.h"
 #include "server/base/conn.h"
+#include "server/base/invoker.h"
 #include "server/base/metrics.h"
 #include "server/base/rpc.h"
 #include "server/base/store.h"
@@ -52,15 +53,6 @@ struct imp_client_s {
   unsigned in_flight;
   struct imp_client_s *next, *prev;
 };
-
-/* Answer of an internal call: code 0 with resp (borrowed, valid during the
- * call), or an ErrorCode and a message. */
-typedef void (*imp_invoke_done_cb)(void *arg, int code, const char *message,
-                                   const Impulse__InvokeResponse *resp);
-/* Answer of an internal invoke_batch: code 0 with resp (one result per
- * item, borrowed), or an ErrorCode for the whole batch. */
-typedef void (*imp_batch_done_cb)(void *arg, int code, const char *message,
-                                  const Impulse__InvokeBatchResponse *resp);
 
 /* One invocation from arrival to answer. */
 struct imp_call_s {
@@ -236,6 +228,11 @@ struct imp_server_s {
   imp_store_t *store;
   imp_kafka_t *kafka;
   imp_triggers_t *triggers;
+  imp_invoker_t invoker; /* calls for the trigger broker, HTTP */
+  /* Trigger lag for the autoscaler: calls visit once per trigger (set by
+   * serve.c from the broker; NULL without one). */
+  void (*lag_source)(void *arg, imp_trigger_info_cb visit, void *varg);
+  void *lag_source_arg;
   uv_tcp_t listener;
   uv_signal_t sigint, sigterm;
   uv_timer_t tick;
@@ -367,6 +364,8 @@ void imp_controller_function_info(imp_server_t *server, imp_function_t *fn,
                                   Impulse__FunctionInfo *fi,
                                   Impulse__FunctionConfig *cfg);
 void imp_controller_tick(imp_server_t *server);
+/* Sets server->invoker up: the call path behind imp_invoker_t. */
+void imp_controller_invoker_init(imp_server_t *server);
 /* Invokes a function for an in-process caller (the trigger broker). Returns
  * 0 and later calls done exactly once on the loop thread; or -ENOENT (no
  * such function), -ESHUTDOWN, -E2BIG (request above the frame limit), and
@@ -378,8 +377,6 @@ int imp_controller_invoke_internal(imp_server_t *server,
  * put in one call to `function` now. 1 (single invocations) unless the
  * function's handler is known to be fast; then enough for about
  * IMP_BATCH_US of handler time, at most IMP_BATCH_MAX. */
-#define IMP_BATCH_MAX 64u
-#define IMP_BATCH_US 1000u
 unsigned imp_controller_batch_hint(imp_server_t *server, const char *function);
 /* Like imp_controller_invoke_internal() for an invoke_batch of `items`
  * records: one call, one instance slot, done once with every item's

@@ -191,108 +191,6 @@ static void collect_functions(imp_metrics_writer_t *w, void *arg) {
                          : server->cfg.warm_pool);
 }
 
-/* Trigger families, one pass over the triggers per family so that each
- * family's samples stay together. */
-typedef struct trig_pass_s {
-  imp_metrics_writer_t *w;
-  int which;
-} trig_pass_t;
-
-enum {
-  TP_LAG,
-  TP_IN_FLIGHT,
-  TP_RECEIVED,
-  TP_HANDLED,
-  TP_RETRIES,
-  TP_DLQ,
-  TP_COMMITTED,
-  TP_BATCHES,
-  TP_BATCHED,
-  TP_COUNT
-};
-
-static const struct {
-  const char *name;
-  imp_metric_type_t type;
-  const char *help;
-} trig_families[TP_COUNT] = {
-    {"impulse_trigger_lag", IMP_METRIC_GAUGE,
-     "Records behind the committed offset, over the partitions this server "
-     "holds."},
-    {"impulse_trigger_in_flight", IMP_METRIC_GAUGE,
-     "Invocations of the trigger running or awaiting their reply."},
-    {"impulse_trigger_received_total", IMP_METRIC_COUNTER,
-     "Records consumed by the trigger."},
-    {"impulse_trigger_handled_total", IMP_METRIC_COUNTER,
-     "Records whose invocation succeeded."},
-    {"impulse_trigger_retries_total", IMP_METRIC_COUNTER,
-     "Retry attempts made for failed invocations."},
-    {"impulse_trigger_dead_lettered_total", IMP_METRIC_COUNTER,
-     "Records written to the dead-letter topic."},
-    {"impulse_trigger_committed_offset", IMP_METRIC_GAUGE,
-     "Offset committed for each partition this server holds."},
-    {"impulse_trigger_batches_total", IMP_METRIC_COUNTER,
-     "Record batches sent to the function (one call each)."},
-    {"impulse_trigger_batched_records_total", IMP_METRIC_COUNTER,
-     "Records those batches carried."},
-};
-
-static void trig_sample(void *arg, const Impulse__TriggerInfo *info) {
-  trig_pass_t *tp = arg;
-  const char *name = trig_families[tp->which].name;
-  imp_label_t l[2] = {{"trigger", info->spec->name}, {"partition", NULL}};
-  int64_t lag = 0;
-  switch (tp->which) {
-    case TP_LAG:
-      for (size_t i = 0; i < info->n_partitions; i++)
-        lag += info->partitions[i]->lag;
-      imp_metrics_sample(tp->w, name, l, 1, (double)lag);
-      break;
-    case TP_IN_FLIGHT:
-      imp_metrics_sample(tp->w, name, l, 1, info->in_flight);
-      break;
-    case TP_RECEIVED:
-      imp_metrics_sample_u64(tp->w, name, l, 1, info->received);
-      break;
-    case TP_HANDLED:
-      imp_metrics_sample_u64(tp->w, name, l, 1, info->handled);
-      break;
-    case TP_RETRIES:
-      imp_metrics_sample_u64(tp->w, name, l, 1, info->retried);
-      break;
-    case TP_DLQ:
-      imp_metrics_sample_u64(tp->w, name, l, 1, info->dead_lettered);
-      break;
-    case TP_BATCHES:
-      imp_metrics_sample_u64(tp->w, name, l, 1, info->batches);
-      break;
-    case TP_BATCHED:
-      imp_metrics_sample_u64(tp->w, name, l, 1, info->batched);
-      break;
-    case TP_COMMITTED:
-      for (size_t i = 0; i < info->n_partitions; i++) {
-        const Impulse__PartitionInfo *p = info->partitions[i];
-        if (p->committed < 0) continue; /* nothing committed yet */
-        char part[16];
-        snprintf(part, sizeof part, "%d", (int)p->partition);
-        l[1].value = part;
-        imp_metrics_sample(tp->w, name, l, 2, (double)p->committed);
-      }
-      break;
-  }
-}
-
-static void collect_triggers(imp_metrics_writer_t *w, void *arg) {
-  imp_server_t *server = arg;
-  for (int f = 0; f < TP_COUNT; f++) {
-    imp_metrics_family(w, trig_families[f].name, trig_families[f].type,
-                       trig_families[f].help);
-    trig_pass_t tp = {w, f};
-    if (server->triggers)
-      imp_triggers_foreach(server->triggers, trig_sample, &tp);
-  }
-}
-
 static void collect_process(imp_metrics_writer_t *w, void *arg) {
   imp_server_t *server = arg;
   imp_metrics_family(w, "impulse_store_write_seconds", IMP_METRIC_HISTOGRAM,
@@ -314,7 +212,6 @@ static void collect_process(imp_metrics_writer_t *w, void *arg) {
 
 int imp_metrics_register_server(imp_metrics_t *m, struct imp_server_s *server) {
   int rc = imp_metrics_register(m, collect_functions, server);
-  if (rc == 0) rc = imp_metrics_register(m, collect_triggers, server);
   if (rc == 0) rc = imp_metrics_register(m, collect_process, server);
   return rc;
 }
