@@ -173,6 +173,7 @@ void imp_controller_mark_starting(imp_function_t *fn, imp_instance_t *inst,
 
 static void attach(imp_function_t *fn, imp_instance_t *inst) {
   inst->function = fn;
+  inst->owned = 1;
   inst->d.ready = 0;
   if (imp_dispatch_add(&fn->dispatch, &inst->d) != 0) abort();
   fn->instances++;
@@ -188,17 +189,17 @@ static void detach(imp_function_t *fn, imp_instance_t *inst) {
 /* Starts one more instance of fn: a warm worker if there is one, else a new
  * process. */
 static int start_instance(imp_server_t *server, imp_function_t *fn) {
-  imp_instance_t *inst = imp_instance_take_generic(server);
+  imp_instance_t *inst = imp_instance_take_generic(&server->fleet);
   if (inst == NULL) {
-    server->pool_misses++; /* sizes the warm pool (scaler.c) */
-    inst = imp_instance_spawn(server);
+    server->fleet.pool_misses++; /* sizes the warm pool (scaler.c) */
+    inst = imp_instance_spawn(&server->fleet, 1);
   } else {
     fn->warm_starts++;
   }
   if (inst == NULL) return -EAGAIN;
   attach(fn, inst);
-  imp_instance_load(inst, fn);
-  imp_instance_refill_later(server);
+  imp_controller_load(server, fn, inst);
+  imp_fleet_refill_later(&server->fleet);
   return 0;
 }
 
@@ -239,6 +240,33 @@ static void scale_for_queue(imp_server_t *server, imp_function_t *fn) {
     if (start_instance(server, fn) != 0) break;
     fn->cold_starts++;
   }
+}
+
+/* What loading fn's `version` (its artifact at `path`) into an instance
+ * means: its settings, and the pipelining allowance of the moment. */
+static void load_spec(imp_server_t *server, imp_function_t *fn,
+                      uint32_t version, const char *path, imp_load_t *out) {
+  uint32_t conc = fn_cfg(fn, 0, server->cfg.default_concurrency);
+  if (conc == 0) conc = 1;
+  out->function = fn->name;
+  out->version = version;
+  out->path = path;
+  out->concurrency = conc;
+  out->extra = imp_pipe_extra(&fn->pipe, conc);
+  out->memory_mb = fn_cfg(fn, 2, server->cfg.default_memory_mb);
+}
+
+int imp_controller_load(imp_server_t *server, imp_function_t *fn,
+                        imp_instance_t *inst) {
+  inst->function = fn;
+  if (inst->upg_state == IMP_UPGI_DETACHED)
+    inst->upg_state = IMP_UPGI_UPGRADING;
+  if (inst->state == IMP_INST_STARTING) return 0; /* when connected */
+  uint32_t version;
+  const char *path = imp_controller_load_target(fn, inst, &version);
+  imp_load_t load;
+  load_spec(server, fn, version, path, &load);
+  return imp_instance_load(inst, &load);
 }
 
 /* ---- calls -----------------------------------------------------------------
@@ -312,6 +340,10 @@ static void call_fail(imp_call_t *call, int code, const char *fmt, ...) {
 }
 
 static void on_call_timer(uv_timer_t *t);
+static void validated(imp_server_t *server, imp_instance_t *inst, int code,
+                      const char *message);
+static void on_sent(imp_sent_t *sent, int code, const char *message,
+                    const char *rest, size_t restlen);
 static void call_start(imp_server_t *server, imp_function_t *fn,
                        imp_call_t *call, uint32_t deadline_ms, const char *rest,
                        size_t restlen);
@@ -321,7 +353,8 @@ static void track_latency(imp_server_t *server, imp_function_t *fn,
 static void call_send(imp_server_t *server, imp_call_t *call,
                       imp_instance_t *inst, const char *rest, size_t restlen) {
   imp_function_t *fn = call->function;
-  int rc = imp_instance_send(inst, call, rest, restlen);
+  call->sent.done = on_sent;
+  int rc = imp_instance_send(inst, &call->sent, rest, restlen);
   if (rc != 0) {
     /* It did not reach the worker: it did not run, and may be retried. */
     call_fail(call, IMPULSE__ERROR_CODE__UNAVAILABLE,
@@ -360,15 +393,15 @@ static void on_call_timer(uv_timer_t *t) {
     imp_controller_call_free(call);
     return;
   }
-  if (call->instance) {
-    imp_instance_t *inst = call->instance;
+  if (call->sent.instance) {
+    imp_instance_t *inst = call->sent.instance;
     call_fail(call, IMPULSE__ERROR_CODE__TIMEOUT,
               "function '%s' did not answer within %llu ms; instance %llu is "
               "being replaced",
               fn->name, (unsigned long long)(imp_now_ms() - call->started_ms),
               (unsigned long long)inst->id);
     /* The call stays in its slot until the worker answers or is killed. */
-    imp_instance_call_timed_out(inst, call);
+    imp_instance_timed_out(inst, &call->sent);
     if (!fn->deleted)
       track_latency(server, fn,
                     (imp_now_ns() - call->sent_ns) / 1000 /
@@ -408,7 +441,7 @@ static void wake_triggers(imp_server_t *server, imp_function_t *fn) {
   server->invoker.on_room(server->invoker.on_room_arg, fn->name);
 }
 
-void imp_controller_slot_freed(imp_server_t *server, imp_function_t *fn) {
+static void slot_freed(imp_server_t *server, imp_function_t *fn) {
   if (fn->dispatch.queued) pump(server, fn);
   wake_triggers(server, fn);
 }
@@ -419,10 +452,8 @@ void imp_controller_want_room(imp_server_t *server, const char *function) {
 }
 
 static unsigned batch_hint(const imp_function_t *fn) {
-  if (fn == NULL || !fn->fast || fn->deleted) return 1;
-  uint64_t us = fn->ewma_us ? fn->ewma_us : 1;
-  uint64_t n = IMP_BATCH_US / us;
-  return n < 1 ? 1 : n > IMP_BATCH_MAX ? IMP_BATCH_MAX : (unsigned)n;
+  if (fn == NULL || fn->deleted) return 1;
+  return imp_pipe_batch(&fn->pipe);
 }
 
 unsigned imp_controller_batch_hint(imp_server_t *server, const char *function) {
@@ -797,33 +828,24 @@ static void deliver_internal(imp_call_t *call, const char *rest,
   if (env) impulse__envelope__free_unpacked(env, NULL);
 }
 
-/* Turns pipelining to instances on or off from the calls' latency. */
+/* Turns pipelining to instances on or off from the calls' service times
+ * (policy/pipeline.h). */
 static void track_latency(imp_server_t *server, imp_function_t *fn,
                           uint64_t us) {
-  /* The least latency of each window of calls: the handler's own time,
-   * without what the loop or the worker's queue added (a busy loop makes
-   * every mean look slow, and turning pipelining off then would lower the
-   * throughput and lengthen the queue further). */
-  if (fn->win_n == 0 || us < fn->win_min_us) fn->win_min_us = us;
-  if (++fn->win_n < IMP_FAST_WINDOW) return;
-  fn->win_n = 0;
-  fn->ewma_us = fn->win_min_us;
-  int fast =
-      fn->fast ? fn->ewma_us < IMP_FAST_OFF_US : fn->ewma_us < IMP_FAST_ON_US;
-  if (fast == fn->fast) return;
-  fn->fast = fast;
+  if (!imp_pipe_observe(&fn->pipe, us)) return;
   for (size_t i = 0; i < fn->dispatch.count; i++) {
     imp_dinst_t *d = fn->dispatch.inst[i];
-    d->extra = fast ? IMP_PIPELINE_EXTRA(d->concurrency) : 0;
+    d->extra = imp_pipe_extra(&fn->pipe, d->concurrency);
   }
   IMP_LOG(IMP_LOG_DEBUG,
-          "%s: pipelining to instances %s (mean latency %llu us)", fn->name,
-          fast ? "on" : "off", (unsigned long long)fn->ewma_us);
-  if (fast) pump(server, fn);
+          "%s: pipelining to instances %s (least service time %llu us)",
+          fn->name, fn->pipe.fast ? "on" : "off",
+          (unsigned long long)fn->pipe.least_us);
+  if (fn->pipe.fast) pump(server, fn);
 }
 
-void imp_controller_call_done(imp_server_t *server, imp_call_t *call,
-                              const char *rest, size_t restlen) {
+static void call_done(imp_server_t *server, imp_call_t *call, const char *rest,
+                      size_t restlen) {
   imp_function_t *fn = call->function;
   if (call->replay) { /* an upgrade's validation: not a call of anyone's */
     if (call->done) deliver_internal(call, rest, restlen);
@@ -866,10 +888,29 @@ void imp_controller_call_done(imp_server_t *server, imp_call_t *call,
   imp_controller_call_free(call);
 }
 
+/* The call's end as its instance saw it (fleet/instance.h). */
+static void on_sent(imp_sent_t *sent, int code, const char *message,
+                    const char *rest, size_t restlen) {
+  imp_call_t *call = IMP_CONTAINER_OF(sent, imp_call_t, sent);
+  imp_server_t *server = call->timer.loop->data;
+  if (sent->timed_out) { /* answered TIMEOUT already */
+    imp_controller_call_free(call);
+    return;
+  }
+  if (code != 0) { /* the instance ended without answering */
+    call_fail(call, code, "%s", message);
+    imp_controller_call_free(call);
+    return;
+  }
+  imp_function_t *fn = call->function;
+  call_done(server, call, rest, restlen);
+  if (fn != NULL && !fn->deleted) slot_freed(server, fn);
+}
+
 /* ---- instance events ------------------------------------------------------
  */
 
-void imp_controller_instance_ready(imp_server_t *server, imp_instance_t *inst) {
+static void instance_ready(imp_server_t *server, imp_instance_t *inst) {
   imp_function_t *fn = inst->function;
   if (fn == NULL) { /* detached while loading */
     imp_instance_kill(inst);
@@ -881,7 +922,7 @@ void imp_controller_instance_ready(imp_server_t *server, imp_instance_t *inst) {
       inst->state = IMP_INST_DRAINING;
       imp_instance_kill(inst);
     } else {
-      imp_instance_load(inst, fn);
+      imp_controller_load(server, fn, inst);
     }
     return;
   }
@@ -905,9 +946,8 @@ static void fail_queue(imp_function_t *fn, int code, const char *msg) {
   }
 }
 
-void imp_controller_instance_load_failed(imp_server_t *server,
-                                         imp_instance_t *inst, int code,
-                                         const char *message) {
+static void instance_load_failed(imp_server_t *server, imp_instance_t *inst,
+                                 int code, const char *message) {
   imp_function_t *fn = inst->function;
   IMP_LOG(IMP_LOG_ERROR, "instance %llu failed to load %s: %s",
           (unsigned long long)inst->id, fn ? fn->name : "?", message);
@@ -923,43 +963,17 @@ void imp_controller_instance_load_failed(imp_server_t *server,
   (void)code;
 }
 
-void imp_controller_instance_gone(imp_server_t *server, imp_instance_t *inst,
-                                  int code, const char *message) {
-  /* A crash is the fault of the call that was running. When the dying
-   * worker named it (concurrency 1: worker.c, crash_flush_arm()), the
-   * calls sent after it never started: they get UNAVAILABLE (did not run,
-   * safe to retry), so that a trigger counts no attempt against records
-   * that merely shared the instance with a poison one. Otherwise every
-   * call on the instance may have run, and all get `code`. */
-  int named = inst->crash_named && (code == IMPULSE__ERROR_CODE__CRASHED ||
-                                    code == IMPULSE__ERROR_CODE__OUT_OF_MEMORY);
-  /* Callers told below may call again at once: not onto this instance. */
-  inst->d.ready = 0;
-  for (uint32_t i = 0; i < inst->nslots; i++) {
-    imp_call_t *call = inst->slots[i];
-    if (call == NULL) continue;
-    inst->slots[i] = NULL;
-    call->instance = NULL;
-    if (call->timed_out) {
-      /* answered TIMEOUT already */
-    } else if (!named || (int32_t)((uint32_t)(call->wid >> 32) -
-                                   inst->crashed_gen) <= 0) {
-      call_fail(call, code, "%s", message);
-    } else {
-      call_fail(call, IMPULSE__ERROR_CODE__UNAVAILABLE,
-                "the call did not run: its instance ended before it started "
-                "(%s)",
-                message);
-    }
-    imp_controller_call_free(call);
-  }
+/* The fleet: an instance ended; the calls it carried have been told
+ * (with crash blame, policy/blame.h). */
+static void instance_gone(imp_server_t *server, imp_instance_t *inst, int code,
+                          const char *message) {
+  (void)code;
   if (inst->validate_only) {
     if (inst->pending_deploy) {
       char msg[512];
       snprintf(msg, sizeof msg, "loading it crashed the validation worker (%s)",
                message);
-      imp_controller_validated(server, inst,
-                               IMPULSE__ERROR_CODE__INVALID_ARTIFACT, msg);
+      validated(server, inst, IMPULSE__ERROR_CODE__INVALID_ARTIFACT, msg);
     }
     return;
   }
@@ -978,10 +992,6 @@ void imp_controller_instance_gone(imp_server_t *server, imp_instance_t *inst,
   }
   ensure_min(server, fn);
   scale_for_queue(server, fn);
-}
-
-void imp_controller_generic_available(imp_server_t *server) {
-  (void)server;
 }
 
 /* ---- deploy ----------------------------------------------------------------
@@ -1127,12 +1137,13 @@ void imp_ctl_set_current(imp_server_t *server, imp_function_t *fn,
   fn->dispatch.version = version;
 }
 
-void imp_ctl_drain_reload(imp_function_t *fn, imp_instance_t *inst) {
+void imp_ctl_drain_reload(imp_server_t *server, imp_function_t *fn,
+                          imp_instance_t *inst) {
   inst->state = IMP_INST_DRAINING;
   inst->d.ready = 0;
   if (inst->d.outstanding == 0) {
     imp_controller_mark_starting(fn, inst, 1);
-    imp_instance_load(inst, fn);
+    imp_controller_load(server, fn, inst);
   } else {
     /* Counted as starting only once its reload is sent, so calls that
      * queue meanwhile start new instances (up to max) instead of waiting
@@ -1229,7 +1240,7 @@ static void traffic_rebalance(imp_server_t *server, imp_function_t *fn) {
     if (inst->state != IMP_INST_READY ||
         imp_controller_version_live(fn, inst->version))
       continue;
-    imp_ctl_drain_reload(fn, inst);
+    imp_ctl_drain_reload(server, fn, inst);
   }
   if (fn->instances == 0) return;
   for (unsigned e = 0; e < fn->ntraffic; e++) {
@@ -1258,7 +1269,7 @@ static void traffic_rebalance(imp_server_t *server, imp_function_t *fn) {
       if (same >= 2) give = inst;
     }
     if (give != NULL) {
-      imp_ctl_drain_reload(fn, give);
+      imp_ctl_drain_reload(server, fn, give);
     } else if (fn->instances < FN_MAX(server, fn)) {
       start_instance(server, fn);
     }
@@ -1521,7 +1532,7 @@ static void commit_deploy(imp_server_t *server, pending_deploy_t *pd) {
     for (size_t i = 0; i < fn->dispatch.count; i++) {
       imp_instance_t *inst =
           IMP_CONTAINER_OF(fn->dispatch.inst[i], imp_instance_t, d);
-      if (inst->state == IMP_INST_READY) imp_ctl_drain_reload(fn, inst);
+      if (inst->state == IMP_INST_READY) imp_ctl_drain_reload(server, fn, inst);
     }
   }
   if (promote)
@@ -1539,8 +1550,8 @@ static void commit_deploy(imp_server_t *server, pending_deploy_t *pd) {
   pump(server, fn);
 }
 
-void imp_controller_validated(imp_server_t *server, imp_instance_t *inst,
-                              int code, const char *message) {
+static void validated(imp_server_t *server, imp_instance_t *inst, int code,
+                      const char *message) {
   pending_deploy_t *pd = inst->pending_deploy;
   inst->pending_deploy = NULL;
   /* The validation worker is thrown away whatever the outcome: the object's
@@ -1688,8 +1699,8 @@ void imp_controller_deploy(imp_server_t *server, imp_rpc_t *rpc,
       goto drop;
     }
   }
-  imp_instance_t *inst = imp_instance_take_generic(server);
-  if (inst == NULL) inst = imp_instance_spawn(server);
+  imp_instance_t *inst = imp_instance_take_generic(&server->fleet);
+  if (inst == NULL) inst = imp_instance_spawn(&server->fleet, 1);
   if (inst == NULL) {
     imp_rpc_error(rpc, IMPULSE__ERROR_CODE__INTERNAL,
                   "cannot start a validation worker");
@@ -1703,7 +1714,7 @@ void imp_controller_deploy(imp_server_t *server, imp_rpc_t *rpc,
   uv_timer_init(server->loop, &pd->timer);
   uv_timer_start(&pd->timer, on_pd_timeout, server->cfg.validate_timeout_ms, 0);
   imp_instance_validate(inst, pd->path, req->name);
-  imp_instance_refill_later(server);
+  imp_fleet_refill_later(&server->fleet);
   return;
 drop:
   impulse__envelope__free_unpacked(env, NULL);
@@ -1729,14 +1740,9 @@ static int del_version(void *arg, const char *k, size_t kl, const char *v,
 }
 
 static void stop_all_instances(imp_function_t *fn) {
-  for (size_t i = 0; i < fn->dispatch.count; i++) {
-    imp_instance_t *inst =
-        IMP_CONTAINER_OF(fn->dispatch.inst[i], imp_instance_t, d);
-    inst->stop_when_drained = 1;
-    inst->d.ready = 0;
-    if (inst->state != IMP_INST_DEAD) inst->state = IMP_INST_DRAINING;
-    if (inst->d.outstanding == 0 || inst->load_wid) imp_instance_kill(inst);
-  }
+  for (size_t i = 0; i < fn->dispatch.count; i++)
+    imp_instance_retire(
+        IMP_CONTAINER_OF(fn->dispatch.inst[i], imp_instance_t, d));
 }
 
 void imp_controller_delete(imp_server_t *server, imp_rpc_t *rpc,
@@ -1848,10 +1854,7 @@ void imp_controller_scale(imp_server_t *server, imp_rpc_t *rpc,
     imp_instance_t *inst =
         IMP_CONTAINER_OF(fn->dispatch.inst[i - 1], imp_instance_t, d);
     if (inst->stop_when_drained) continue;
-    inst->state = IMP_INST_DRAINING;
-    inst->d.ready = 0;
-    inst->stop_when_drained = 1;
-    if (inst->d.outstanding == 0) imp_instance_kill(inst);
+    imp_instance_retire(inst);
     detach(fn, inst);
     inst->function = NULL;
   }
@@ -2100,7 +2103,7 @@ static int adopt_instance_record(void *arg, const char *k, size_t kl,
   Impulse__InstanceRecord *rec =
       impulse__instance_record__unpack(NULL, vl, (const uint8_t *)v);
   imp_instance_t *inst = rec != NULL && server->cfg.worker_grace_ms > 0
-                             ? imp_instance_adopt(server, rec)
+                             ? imp_instance_adopt(&server->fleet, rec)
                              : NULL;
   if (inst == NULL) {
     imp_batch_delete(dc->b, dc->store, IMP_CF_INSTANCES, k, kl);
@@ -2117,9 +2120,9 @@ static int adopt_instance_record(void *arg, const char *k, size_t kl,
   return 0;
 }
 
-void imp_controller_instance_attached(imp_server_t *server,
-                                      imp_instance_t *inst,
-                                      const char *function, uint32_t version) {
+/* The fleet: an adopted worker answered Attach with what it has loaded. */
+static void instance_attached(imp_server_t *server, imp_instance_t *inst,
+                              const char *function, uint32_t version) {
   imp_function_t *fn = inst->function;
   if (fn == NULL && function != NULL) {
     fn = fn_find(server, function);
@@ -2130,18 +2133,19 @@ void imp_controller_instance_attached(imp_server_t *server,
       imp_instance_kill(inst);
       return;
     }
-    inst->state = IMP_INST_GENERIC;
-    imp_controller_generic_available(server);
+    inst->state = IMP_INST_GENERIC; /* back in the warm pool */
     return;
   }
   if (function != NULL && strcmp(function, fn->name) == 0 &&
       imp_controller_version_live(fn, version)) {
-    imp_instance_adopted_ready(inst, fn, version);
-    imp_controller_instance_ready(server, inst);
+    imp_load_t load;
+    load_spec(server, fn, version, NULL, &load);
+    imp_instance_adopted_ready(inst, &load);
+    instance_ready(server, inst);
   } else {
     /* Generic, or an older version: load the current one in place. */
     inst->state = IMP_INST_GENERIC;
-    imp_instance_load(inst, fn);
+    imp_controller_load(server, fn, inst);
   }
 }
 
@@ -2187,7 +2191,7 @@ void imp_controller_tick(imp_server_t *server) {
   }
   /* Scale up and down, size the warm pool (scaler.c). */
   imp_scaler_tick(server);
-  imp_instance_fill_pool(server);
+  imp_fleet_fill_pool(&server->fleet);
 }
 
 void imp_controller_drain(imp_server_t *server) {
@@ -2212,9 +2216,7 @@ void imp_controller_stop(imp_server_t *server) {
     for (imp_call_t *c = fn->calls.fnext; c != &fn->calls; c = c->fnext)
       uv_timer_stop(&c->timer);
   }
-  for (imp_instance_t *i = server->instances.next; i != &server->instances;
-       i = i->next)
-    imp_instance_signal(i, SIGTERM);
+  imp_fleet_signal_all(&server->fleet, SIGTERM);
 }
 
 void imp_controller_free(imp_server_t *server) {
@@ -2289,4 +2291,47 @@ static const imp_invoker_ops_t invoker_ops = {
 
 void imp_controller_invoker_init(imp_server_t *server) {
   server->invoker.ops = &invoker_ops;
+}
+
+/* ---- the fleet's owner (fleet/instance.h) -------------------------------- */
+
+static void fl_connected(void *owner, imp_instance_t *inst) {
+  if (inst->function != NULL) imp_controller_load(owner, inst->function, inst);
+}
+
+static void fl_loaded(void *owner, imp_instance_t *inst, int code,
+                      const char *message) {
+  if (inst->validate_only)
+    validated(owner, inst, code, message);
+  else if (code == 0)
+    instance_ready(owner, inst);
+  else
+    instance_load_failed(owner, inst, code, message);
+}
+
+static void fl_attached(void *owner, imp_instance_t *inst, const char *function,
+                        uint32_t version) {
+  instance_attached(owner, inst, function, version);
+}
+
+static void fl_gone(void *owner, imp_instance_t *inst, int code,
+                    const char *message) {
+  instance_gone(owner, inst, code, message);
+}
+
+static void fl_drained(void *owner, imp_instance_t *inst) {
+  if (inst->function == NULL) {
+    imp_instance_kill(inst);
+    return;
+  }
+  imp_controller_mark_starting(inst->function, inst, 1);
+  imp_controller_load(owner, inst->function, inst);
+}
+
+static const imp_fleet_ops_t fleet_ops = {fl_connected, fl_loaded, fl_attached,
+                                          fl_gone, fl_drained};
+
+void imp_controller_fleet_init(imp_server_t *server) {
+  imp_fleet_init(&server->fleet, server->loop, &server->cl, server->store,
+                 &server->cfg, &fleet_ops, server);
 }

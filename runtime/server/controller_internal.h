@@ -14,9 +14,10 @@ void imp_ctl_call_send(imp_server_t *server, imp_call_t *call,
  * missing); its path in `path`. 0 or a negative error. */
 int imp_ctl_ensure_artifact(imp_server_t *server, const char *sha, char *path,
                             size_t pathlen);
-/* Takes an instance out of service: it reloads (imp_instance_load picks the
- * version) at once when idle, else once its in-flight calls are done. */
-void imp_ctl_drain_reload(imp_function_t *fn, imp_instance_t *inst);
+/* Takes an instance out of service: it reloads (imp_controller_load picks
+ * the version) at once when idle, else once its in-flight calls are done. */
+void imp_ctl_drain_reload(imp_server_t *server, imp_function_t *fn,
+                          imp_instance_t *inst);
 /* The record of fn's `version` (*out, NULL to skip; free it) and its
  * artifact on disk (`path`). 0, -ENOENT (no such version) or an error. */
 int imp_ctl_version_lookup(imp_server_t *server, const char *name,

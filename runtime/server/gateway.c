@@ -106,12 +106,7 @@ static void on_hello(imp_client_t *client, Impulse__Envelope *env) {
 
 static void on_server_info(imp_client_t *client, Impulse__Envelope *env) {
   imp_server_t *server = client->server;
-  unsigned warm = 0;
-  for (imp_instance_t *i = server->instances.next; i != &server->instances;
-       i = i->next)
-    if (i->state == IMP_INST_GENERIC && i->function == NULL &&
-        !i->validate_only)
-      warm++;
+  unsigned warm = imp_fleet_warm(&server->fleet);
   Impulse__Envelope r = IMPULSE__ENVELOPE__INIT;
   Impulse__ServerInfoResponse ok = IMPULSE__SERVER_INFO_RESPONSE__INIT;
   ok.version = IMPULSE_VERSION;
@@ -122,7 +117,7 @@ static void on_server_info(imp_client_t *client, Impulse__Envelope *env) {
   ok.ready = server->ready;
   ok.uptime_ms = imp_now_ms() - server->started_ms;
   ok.functions = server->nfunctions;
-  ok.instances = server->ninstances;
+  ok.instances = server->fleet.ninstances;
   ok.warm_pool = warm;
   ok.abi_version = 1;
   ok.invoke_needs_token = server->cfg.invoke_needs_token;

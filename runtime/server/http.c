@@ -1284,12 +1284,7 @@ static json_t *state_json(imp_server_t *server) {
   json_t *root = json_object();
   json_t *srv = json_object();
   char addr[300];
-  unsigned warm = 0;
-  for (imp_instance_t *i = server->instances.next; i != &server->instances;
-       i = i->next)
-    if (i->state == IMP_INST_GENERIC && i->function == NULL &&
-        !i->validate_only)
-      warm++;
+  unsigned warm = imp_fleet_warm(&server->fleet);
   json_object_set_new(srv, "version", json_string(IMPULSE_VERSION));
   json_object_set_new(srv, "uptime_ms",
                       ju64(imp_now_ms() - server->started_ms));
@@ -1318,7 +1313,7 @@ static json_t *state_json(imp_server_t *server) {
       json_boolean(server->kafka && imp_kafka_is_embedded(server->kafka)));
   json_object_set_new(srv, "kafka", kafka);
   json_object_set_new(srv, "functions", ju64(server->nfunctions));
-  json_object_set_new(srv, "instances", ju64(server->ninstances));
+  json_object_set_new(srv, "instances", ju64(server->fleet.ninstances));
   json_object_set_new(root, "server", srv);
 
   json_t *fns = json_array();
@@ -1365,8 +1360,8 @@ static json_t *state_json(imp_server_t *server) {
 
   json_t *insts = json_array();
   uint64_t now = imp_now_ms();
-  for (imp_instance_t *i = server->instances.next; i != &server->instances;
-       i = i->next) {
+  for (imp_instance_t *i = server->fleet.instances.next;
+       i != &server->fleet.instances; i = i->next) {
     json_t *o = json_object();
     json_object_set_new(o, "id", ju64(i->id));
     json_object_set_new(o, "function",

@@ -263,8 +263,8 @@ void imp_scaler_tick(imp_server_t *server) {
        fn = fn->next)
     if (!fn->deleted && fn->sc.on) scale_fn(server, fn, now, &starts);
   /* Starts that found no warm worker size the next pool. */
-  imp_as_pool_record(&server->pool, now, server->pool_misses);
-  server->pool_misses = 0;
+  imp_as_pool_record(&server->pool, now, server->fleet.pool_misses);
+  server->fleet.pool_misses = 0;
   uint32_t target = imp_as_pool_target(&server->pool, now, NULL);
   server->pool_target =
       target > server->cfg.warm_pool ? target : server->cfg.warm_pool;

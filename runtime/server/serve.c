@@ -218,9 +218,7 @@ static void on_ready_check(uv_timer_t *t) {
 
 static void kill_stragglers(uv_timer_t *t) {
   imp_server_t *server = t->data;
-  for (imp_instance_t *i = server->instances.next; i != &server->instances;
-       i = i->next)
-    imp_instance_signal(i, SIGKILL);
+  imp_fleet_signal_all(&server->fleet, SIGKILL);
   uv_close((uv_handle_t *)t, NULL);
 }
 
@@ -274,7 +272,7 @@ static void on_signal(uv_signal_t *sig, int signum) {
   uv_close((uv_handle_t *)&server->tick, NULL);
   uv_timer_stop(&server->ready_timer);
   uv_close((uv_handle_t *)&server->ready_timer, NULL);
-  uv_close((uv_handle_t *)&server->pool_timer, NULL);
+  imp_fleet_stop(&server->fleet);
   imp_gateway_stop_listening(server);
   imp_http_stop_listening(server);
   imp_controller_drain(server);
@@ -526,7 +524,6 @@ int imp_serve_main(int argc, char **argv) {
   signal(SIGPIPE, SIG_IGN);
   server->started_ms = imp_now_ms();
   server->functions.next = server->functions.prev = &server->functions;
-  server->instances.next = server->instances.prev = &server->instances;
   server->clients.next = server->clients.prev = &server->clients;
 
   ssize_t n = readlink("/proc/self/exe", server->exe, sizeof server->exe - 1);
@@ -538,15 +535,17 @@ int imp_serve_main(int argc, char **argv) {
   /* Workers run the small impulse-worker executable next to this one when
    * it is there: it starts in a fraction of the time of the full binary,
    * which links RocksDB and librdkafka. */
-  memcpy(server->worker_exe, server->exe, sizeof server->worker_exe);
-  char *slash = strrchr(server->worker_exe, '/');
-  if (slash &&
-      (size_t)(slash - server->worker_exe) + 16 < sizeof server->worker_exe) {
+  memcpy(server->fleet.worker_exe, server->exe,
+         sizeof server->fleet.worker_exe);
+  char *slash = strrchr(server->fleet.worker_exe, '/');
+  if (slash && (size_t)(slash - server->fleet.worker_exe) + 16 <
+                   sizeof server->fleet.worker_exe) {
     strcpy(slash + 1, "impulse-worker");
-    server->worker_separate = access(server->worker_exe, X_OK) == 0;
+    server->fleet.worker_separate = access(server->fleet.worker_exe, X_OK) == 0;
   }
-  if (!server->worker_separate)
-    memcpy(server->worker_exe, server->exe, sizeof server->worker_exe);
+  if (!server->fleet.worker_separate)
+    memcpy(server->fleet.worker_exe, server->exe,
+           sizeof server->fleet.worker_exe);
 
   /* State directory layout: db/ (RocksDB), artifacts/, run/ (sockets). */
   char dbdir[700];
@@ -563,9 +562,10 @@ int imp_serve_main(int argc, char **argv) {
   snprintf(dbdir, sizeof dbdir, "%s/db", cfg->state_dir);
   snprintf(server->artifact_dir, sizeof server->artifact_dir, "%s/artifacts",
            cfg->state_dir);
-  snprintf(server->run_dir, sizeof server->run_dir, "%s/run", cfg->state_dir);
+  snprintf(server->fleet.run_dir, sizeof server->fleet.run_dir, "%s/run",
+           cfg->state_dir);
   if (mkdir_p(server->artifact_dir, 0700) != 0 ||
-      mkdir_p(server->run_dir, 0700) != 0) {
+      mkdir_p(server->fleet.run_dir, 0700) != 0) {
     IMP_LOG(IMP_LOG_ERROR, "cannot create directories under %s",
             cfg->state_dir);
     return 1;
@@ -629,9 +629,7 @@ int imp_serve_main(int argc, char **argv) {
   uv_signal_start(&server->sigint, on_signal, SIGINT);
   uv_signal_start(&server->sigterm, on_signal, SIGTERM);
 
-  uv_timer_init(server->loop, &server->pool_timer);
-  server->pool_timer.data = server;
-  uv_unref((uv_handle_t *)&server->pool_timer);
+  imp_controller_fleet_init(server);
   /* Restore first: it adopts the workers of a previous run (their ids are
    * in the store) before any new worker takes an id. */
   if (imp_controller_restore(server) != 0) {
@@ -639,7 +637,7 @@ int imp_serve_main(int argc, char **argv) {
     imp_store_close(server->store);
     return 1;
   }
-  imp_instance_fill_pool(server);
+  imp_fleet_fill_pool(&server->fleet);
   imp_controller_invoker_init(server);
   imp_triggers_env_t tenv = {
       .loop = server->loop,

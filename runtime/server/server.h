@@ -12,37 +12,20 @@
 #include "eventing/trigger.h"
 #include "policy/autoscaler.h"
 #include "policy/dispatcher.h"
+#include "policy/pipeline.h"
 #include "server/base/config.h"
 #include "server/base/conn.h"
 #include "server/base/invoker.h"
 #include "server/base/metrics.h"
 #include "server/base/rpc.h"
 #include "server/base/store.h"
+#include "server/fleet/instance.h"
 #include "server/recordings.h"
 
 typedef struct imp_server_s imp_server_t;
 typedef struct imp_function_s imp_function_t;
-typedef struct imp_instance_s imp_instance_t;
 typedef struct imp_call_s imp_call_t;
 typedef struct imp_client_s imp_client_t;
-
-/*
- * Pipelining to instances. A call to a fast handler costs less than the
- * round trip between the gateway and the worker, so sending only when a
- * handler is free leaves instances idle half the time. While a function's
- * recent calls complete quickly (the least latency of each window of
- * IMP_FAST_WINDOW calls, divided by the calls queued ahead in the worker,
- * below FAST_ON_US), each
- * instance may hold IMP_PIPELINE_EXTRA(concurrency) calls queued in the
- * worker beyond its concurrency; above FAST_OFF_US the gateway goes back to
- * sending only to free handlers, so a slow function's callers wait in the
- * gateway's queue, with its deadline, and never behind a slow call inside a
- * worker.
- */
-#define IMP_PIPELINE_EXTRA(conc) ((conc) > 16 ? (conc) : 16u)
-#define IMP_FAST_ON_US 500
-#define IMP_FAST_OFF_US 2000
-#define IMP_FAST_WINDOW 32
 
 /* A client connection on the RPC port. */
 struct imp_client_s {
@@ -63,9 +46,8 @@ struct imp_call_s {
   uint32_t batch;     /* items of an invoke_batch; 0 = one invoke */
   uint64_t client_id; /* request id on the client connection */
   imp_function_t *function;
-  imp_instance_t *instance; /* while sent to a worker */
-  uint64_t wid;             /* request id on the worker connection */
-  char *fwd;                /* request body after its id, while queued */
+  imp_sent_t sent; /* while sent to an instance (fleet) */
+  char *fwd;       /* request body after its id, while queued */
   size_t fwdlen;
   imp_dwait_t wait; /* queue link while waiting for a slot */
   uv_timer_t timer; /* queue deadline, then execution timeout */
@@ -73,7 +55,6 @@ struct imp_call_s {
   uint64_t started_ns;  /* arrival, for the duration histogram */
   uint64_t sent_ns;     /* when sent to the instance */
   uint64_t deadline_ms; /* overall, monotonic; 0 = none */
-  int timed_out;        /* answered TIMEOUT; worker reply ignored */
   char *idem_key;       /* idempotency key, owned; NULL = none */
   int replay;           /* an upgrade's replay of a recorded call */
   uint32_t lat_div;     /* 1 + calls ahead of it on the instance */
@@ -81,66 +62,6 @@ struct imp_call_s {
   size_t rec_reqlen;
   uint32_t version;                 /* of the instance it was sent to */
   struct imp_call_s *fnext, *fprev; /* function's list of live calls */
-};
-
-typedef enum imp_inst_state_e {
-  IMP_INST_STARTING = 0, /* spawned, connecting */
-  IMP_INST_GENERIC,      /* warm pool: connected, nothing loaded */
-  IMP_INST_LOADING,      /* Load sent */
-  IMP_INST_READY,        /* serving its function */
-  IMP_INST_DRAINING,     /* no new calls; reload or stop when drained */
-  IMP_INST_DEAD          /* exited or being torn down */
-} imp_inst_state_t;
-
-/* A worker process. */
-struct imp_instance_s {
-  uint64_t id;
-  imp_server_t *server;
-  imp_inst_state_t state;
-  uv_process_t proc;
-  imp_conn_t conn;
-  char socket_path[600];
-  int pid;
-  int exited;       /* exit callback seen */
-  int eof;          /* connection closed */
-  int handles_open; /* process + connection handles not closed */
-  int64_t exit_status;
-  int term_signal;
-  imp_function_t *function; /* NULL while generic */
-  uint32_t version;
-  imp_dinst_t d;        /* dispatcher view */
-  imp_call_t **slots;   /* in-flight calls by slot; size = concurrency */
-  uint32_t *free_slots; /* stack of free slot numbers */
-  uint32_t nslots;
-  uint32_t nfree;
-  uint32_t gen;
-  unsigned timed_out_calls; /* calls answered TIMEOUT still running */
-  int counted_starting;     /* counted in function->starting */
-  int stop_when_drained;
-  int reload_when_drained;
-  int validate_only;  /* throw-away validation worker */
-  int purpose_deploy; /* owned by a pending deploy */
-  void *pending_deploy;
-  char *pending_path; /* validation asked for while starting */
-  char pending_name[65];
-  char secret[33];      /* hex; a restarted server attaches with it */
-  int adopted;          /* outlived a previous server, re-attached */
-  int pidfd;            /* adopted: exit notification, signals */
-  uv_poll_t pidpoll;    /* adopted: readable when the process ends */
-  uint64_t attach_wid;  /* Attach sent, answer pending */
-  int verified;         /* adopted and its Attach was accepted */
-  int crash_named;      /* the dying worker named the call it ran */
-  uint32_t crashed_gen; /* that call's send number (wid >> 32) */
-  int upg_state;        /* IMP_UPGI_* */
-  int upg_validated;    /* passed the upgrade's validation */
-  unsigned val_pending, val_next, val_failed; /* replay of recordings */
-  char val_reason[300];
-  uint64_t load_wid;
-  uint64_t started_ms;
-  uint64_t ready_ms;
-  uint64_t idle_since_ms;
-  uint64_t served;
-  struct imp_instance_s *next, *prev; /* server's list of instances */
 };
 
 /* A deployed function with its in-memory serving state. */
@@ -202,10 +123,7 @@ struct imp_function_s {
   int trigger_waiting;      /* a trigger waits for room (queue_room) */
   unsigned in_flight;
   int deleted;
-  int fast;                 /* pipelining on (see IMP_PIPELINE_EXTRA) */
-  uint64_t ewma_us;         /* least latency of the last window */
-  uint64_t win_min_us;      /* least latency in the current window */
-  unsigned win_n;           /* calls in the current window */
+  imp_pipe_t pipe;          /* pipelining and batch sizes (pipeline.h) */
   imp_fn_metrics_t metrics; /* outcomes and durations (metrics.c) */
   imp_call_t calls;         /* sentinel: calls of this function */
   imp_fn_scaler_t sc;
@@ -239,28 +157,20 @@ struct imp_server_s {
   uv_timer_t ready_timer; /* until restored (serve.c) */
   char token[65];
   char exe[600];
-  char worker_exe[600]; /* impulse-worker, or exe itself */
-  int worker_separate;  /* worker_exe is impulse-worker */
-  uv_timer_t pool_timer;
-  char run_dir[600];
   char artifact_dir[600];
   uint64_t started_ms;
   int ready;
   int stopping;   /* no new work; draining */
   int final_stop; /* connections and workers closing */
   uint64_t drain_deadline_ms;
-  uint64_t next_instance_id;
   imp_function_t functions; /* sentinel */
   unsigned nfunctions;
-  imp_instance_t instances; /* sentinel */
-  unsigned ninstances;
-  unsigned warm;           /* generic + starting-for-pool */
+  imp_fleet_t fleet;       /* the worker processes */
   imp_client_t clients;    /* sentinel */
   imp_metrics_t *metrics;  /* /metrics collectors, owned */
   struct imp_http_s *http; /* HTTP front end, NULL when off */
   uint64_t ticks;          /* controller ticks (1 s) so far */
   imp_as_pool_t pool;      /* demand for generic workers */
-  uint32_t pool_misses;    /* starts without a warm worker, this second */
   uint32_t pool_target;    /* generic workers to keep */
   char idem_cursor[400];   /* where the idempotency sweep resumes */
   size_t idem_cursorlen;
@@ -386,64 +296,16 @@ int imp_controller_invoke_batch(imp_server_t *server, const char *function,
                                 uint32_t items, const char *rest,
                                 size_t restlen, imp_batch_done_cb done,
                                 void *arg);
-/* Instance events. */
-void imp_controller_instance_ready(imp_server_t *server, imp_instance_t *inst);
-void imp_controller_instance_load_failed(imp_server_t *server,
-                                         imp_instance_t *inst, int code,
-                                         const char *message);
-void imp_controller_instance_gone(imp_server_t *server, imp_instance_t *inst,
-                                  int code, const char *message);
-void imp_controller_validated(imp_server_t *server, imp_instance_t *inst,
-                              int code, const char *message);
-void imp_controller_slot_freed(imp_server_t *server, imp_function_t *fn);
-void imp_controller_generic_available(imp_server_t *server);
+/* The fleet's owner: sets server->fleet up with the controller's handlers
+ * of instance events. */
+void imp_controller_fleet_init(imp_server_t *server);
+/* Loads fn (the version its traffic wants next) into inst. */
+int imp_controller_load(imp_server_t *server, imp_function_t *fn,
+                        imp_instance_t *inst);
 /* Counts inst in fn->starting (on) or not (off); idempotent. */
 void imp_controller_mark_starting(imp_function_t *fn, imp_instance_t *inst,
                                   int on);
-/* A worker answered call `call`; `rest` is the answer's Envelope body after
- * its id (borrowed). */
-void imp_controller_call_done(imp_server_t *server, imp_call_t *call,
-                              const char *rest, size_t restlen);
 /* Frees a call that has already been answered. */
 void imp_controller_call_free(imp_call_t *call);
-
-/* --- instance.c --------------------------------------------------------- */
-/* Spawns a worker process; it joins the warm pool when connected unless
- * claimed first. Returns the instance or NULL (error logged). */
-imp_instance_t *imp_instance_spawn(imp_server_t *server);
-/* Sends a Load for fn (current version) or for a validation path. */
-int imp_instance_load(imp_instance_t *inst, imp_function_t *fn);
-int imp_instance_validate(imp_instance_t *inst, const char *path,
-                          const char *name);
-/* Sends a call to the instance (takes a slot): `rest` is the request
- * Envelope's body after its id, forwarded as is. Returns 0 or an error. */
-int imp_instance_send(imp_instance_t *inst, imp_call_t *call, const char *rest,
-                      size_t restlen);
-/* Forgets a call that timed out; the worker is stopped once drained. */
-void imp_instance_call_timed_out(imp_instance_t *inst, imp_call_t *call);
-/* Stops the worker (SIGKILL). Teardown completes asynchronously. */
-void imp_instance_kill(imp_instance_t *inst);
-/* Sends a signal to the worker process (spawned or adopted). */
-void imp_instance_signal(imp_instance_t *inst, int sig);
-/* A worker a previous server started (its stored InstanceRecord): opens
- * its process and connects to its socket; it is attached (Attach with its
- * secret) once connected. NULL when the process is gone. */
-imp_instance_t *imp_instance_adopt(imp_server_t *server,
-                                   const Impulse__InstanceRecord *rec);
-/* An adopted worker that has fn's `version` loaded: slots sized, READY. */
-void imp_instance_adopted_ready(imp_instance_t *inst, imp_function_t *fn,
-                                uint32_t version);
-/* --- controller hooks for adopted workers --- */
-/* The worker answered Attach: `function` (NULL when generic), version. */
-void imp_controller_instance_attached(imp_server_t *server,
-                                      imp_instance_t *inst,
-                                      const char *function, uint32_t version);
-/* Finds a generic (warm) worker and removes it from the pool, or NULL. */
-imp_instance_t *imp_instance_take_generic(imp_server_t *server);
-/* Spawns workers until the warm pool reaches its target. */
-void imp_instance_fill_pool(imp_server_t *server);
-/* Same, from a timer shortly after: keeps process starts off hot paths. */
-void imp_instance_refill_later(imp_server_t *server);
-const char *imp_instance_state_name(imp_inst_state_t state);
 
 #endif

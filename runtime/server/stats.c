@@ -171,12 +171,7 @@ static void collect_functions(imp_metrics_writer_t *w, void *arg) {
   }
 #undef EACH_FN
 
-  unsigned warm = 0;
-  for (imp_instance_t *i = server->instances.next; i != &server->instances;
-       i = i->next)
-    if (i->state == IMP_INST_GENERIC && i->function == NULL &&
-        !i->validate_only)
-      warm++;
+  unsigned warm = imp_fleet_warm(&server->fleet);
   imp_metrics_family(w, "impulse_warm_pool_instances", IMP_METRIC_GAUGE,
                      "Generic workers started and waiting for a function.");
   imp_metrics_sample(w, "impulse_warm_pool_instances", NULL, 0, warm);

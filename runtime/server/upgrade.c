@@ -189,17 +189,18 @@ static void upg_rollback(imp_server_t *server, imp_function_t *fn,
         IMP_CONTAINER_OF(fn->dispatch.inst[i], imp_instance_t, d);
     if (inst->upg_state == IMP_UPGI_VALIDATING) {
       inst->upg_state = IMP_UPGI_DETACHED;
-      imp_ctl_drain_reload(fn, inst);
+      imp_ctl_drain_reload(server, fn, inst);
     }
   }
   imp_upg_kick(fn);
 }
 
 /* Takes a serving instance out for its reload. */
-static void upg_detach(imp_function_t *fn, imp_instance_t *inst) {
+static void upg_detach(imp_server_t *server, imp_function_t *fn,
+                       imp_instance_t *inst) {
   inst->upg_state = IMP_UPGI_DETACHED; /* UPGRADING once the load is sent */
   inst->upg_validated = 0;
-  imp_ctl_drain_reload(fn, inst);
+  imp_ctl_drain_reload(server, fn, inst);
 }
 
 static void upg_advance(imp_server_t *server, imp_function_t *fn) {
@@ -227,7 +228,7 @@ static void upg_advance(imp_server_t *server, imp_function_t *fn) {
           !inst->d.ready)
         continue;
       if (pass == 0 && inst->d.outstanding > 0) continue;
-      upg_detach(fn, inst);
+      upg_detach(server, fn, inst);
       out++;
     }
   imp_upg_weights(fn);
@@ -384,7 +385,7 @@ int imp_upg_on_ready(imp_server_t *server, imp_function_t *fn,
   if (u->state == IMP_UPG_ROLLBACK && inst->version == u->to &&
       inst->upg_state != IMP_UPGI_SERVING) {
     inst->upg_state = IMP_UPGI_UPGRADING;
-    imp_instance_load(inst, fn);
+    imp_controller_load(server, fn, inst);
     return 1;
   }
   inst->upg_state = IMP_UPGI_SERVING;

@@ -31,11 +31,6 @@ typedef void (*imp_batch_done_cb)(void *arg, int code, const char *message,
 /* `function` freed slots after want_room() was asked for it. */
 typedef void (*imp_room_cb)(void *arg, const char *function);
 
-/* Record batches: at most this many records in one invoke_batch, of about
- * IMP_BATCH_US of handler time together. */
-#define IMP_BATCH_MAX 64u
-#define IMP_BATCH_US 1000u
-
 typedef struct imp_invoker_ops_s {
   /* Invokes req->function with `req` (borrowed). 0, or -ENOENT (no such
    * function), -ESHUTDOWN (the platform is stopping), -E2BIG (above the
@@ -46,9 +41,9 @@ typedef struct imp_invoker_ops_s {
    * body after its id, an InvokeBatchRequest in field 43
    * (imp_batch_request_encode), borrowed. Errors as invoke, and -EINVAL
    * for items 0. */
-  int (*invoke_batch)(imp_invoker_t *inv, const char *function,
-                      uint32_t items, const char *rest, size_t restlen,
-                      imp_batch_done_cb done, void *arg);
+  int (*invoke_batch)(imp_invoker_t *inv, const char *function, uint32_t items,
+                      const char *rest, size_t restlen, imp_batch_done_cb done,
+                      void *arg);
   /* How many more calls may be started for `function` without more than
    * `room` of them waiting for a slot (<= 0: none now; ask want_room() to
    * hear when). *batch gets how many records one call may carry now (1

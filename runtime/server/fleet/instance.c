@@ -1,5 +1,6 @@
 /*
- * Instance manager: worker processes, their connections, the warm pool.
+ * The fleet: worker processes, their connections, the warm pool (see
+ * instance.h for what it reports, and how).
  *
  * A worker is spawned with a listening UNIX socket the server made (fd 3);
  * the server connects right away, so there is no start-up race. The worker
@@ -18,6 +19,7 @@
  * serves on. A worker no server attaches to within the grace period exits.
  */
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/pidfd.h>
@@ -26,7 +28,11 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "server/server.h"
+#include "server/fleet/instance.h"
+
+#include "core/codec.h"
+#include "policy/blame.h"
+#include "policy/pipeline.h"
 #include "worker/worker.h"
 
 typedef struct spawn_ctx_s {
@@ -52,11 +58,11 @@ static size_t record_key(uint64_t id, char *k) {
  * (the bytes are in the kernel), and after a machine crash the workers are
  * gone anyway. */
 static void record_put(imp_instance_t *inst) {
-  imp_server_t *server = inst->server;
+  imp_fleet_t *fleet = inst->fleet;
   Impulse__InstanceRecord r = IMPULSE__INSTANCE_RECORD__INIT;
   r.id = inst->id;
-  if (inst->function) {
-    r.function = inst->function->name;
+  if (inst->state == IMP_INST_READY && inst->loaded_name[0]) {
+    r.function = inst->loaded_name;
     r.has_version = 1;
     r.version = inst->version;
   }
@@ -69,21 +75,21 @@ static void record_put(imp_instance_t *inst) {
   char k[8];
   imp_batch_t *b = imp_batch_new();
   char err[256];
-  if (imp_batch_put_msg(b, server->store, IMP_CF_INSTANCES, k,
+  if (imp_batch_put_msg(b, fleet->store, IMP_CF_INSTANCES, k,
                         record_key(inst->id, k), &r.base) != 0 ||
-      imp_store_write(server->store, b, 0, err, sizeof err) != 0)
+      imp_store_write(fleet->store, b, 0, err, sizeof err) != 0)
     IMP_LOG(IMP_LOG_WARN, "instance %llu: cannot store its record",
             (unsigned long long)inst->id);
   imp_batch_free(b);
 }
 
 static void record_delete(imp_instance_t *inst) {
-  imp_server_t *server = inst->server;
+  imp_fleet_t *fleet = inst->fleet;
   char k[8], err[256];
   imp_batch_t *b = imp_batch_new();
-  imp_batch_delete(b, server->store, IMP_CF_INSTANCES, k,
+  imp_batch_delete(b, fleet->store, IMP_CF_INSTANCES, k,
                    record_key(inst->id, k));
-  if (imp_store_write(server->store, b, 0, err, sizeof err) != 0)
+  if (imp_store_write(fleet->store, b, 0, err, sizeof err) != 0)
     IMP_LOG(IMP_LOG_WARN, "instance %llu: cannot delete its record: %s",
             (unsigned long long)inst->id, err);
   imp_batch_free(b);
@@ -102,7 +108,7 @@ static void inst_unlink(imp_instance_t *inst) {
   inst->prev->next = inst->next;
   inst->next->prev = inst->prev;
   inst->next = inst->prev = inst;
-  inst->server->ninstances--;
+  inst->fleet->ninstances--;
 }
 
 static void inst_handle_closed(imp_instance_t *inst) {
@@ -130,17 +136,35 @@ static void on_conn_closed(imp_conn_t *conn) {
 }
 
 /* Both the exit and the end of the connection have been seen. */
+/* The calls the instance carried and never answered get their end, each
+ * with the blame it deserves (policy/blame.h). */
+static void fail_slots(imp_instance_t *inst, int code, const char *message) {
+  int named = inst->crash_named;
+  char unrun[600];
+  snprintf(unrun, sizeof unrun,
+           "the call did not run: its instance ended before it started (%s)",
+           message);
+  for (uint32_t i = 0; i < inst->nslots; i++) {
+    imp_sent_t *sent = inst->slots[i];
+    if (sent == NULL) continue;
+    inst->slots[i] = NULL;
+    inst->free_slots[inst->nfree++] = i;
+    imp_dispatch_release(&inst->d);
+    sent->instance = NULL;
+    int c =
+        imp_blame(code, named, inst->crashed_gen, (uint32_t)(sent->wid >> 32));
+    sent->done(sent, c, c == code ? message : unrun, NULL, 0);
+  }
+}
+
 static void inst_finish(imp_instance_t *inst) {
-  imp_server_t *server = inst->server;
+  imp_fleet_t *fleet = inst->fleet;
   int code = IMPULSE__ERROR_CODE__CRASHED;
   char msg[256];
-  int killed_by_us = inst->stop_when_drained || server->stopping;
+  int killed_by_us = inst->stop_when_drained || fleet->stopping;
   if (inst->exit_status == IMP_WORKER_EXIT_OOM && inst->term_signal == 0) {
     code = IMPULSE__ERROR_CODE__OUT_OF_MEMORY;
-    unsigned mb = server->cfg.default_memory_mb;
-    if (inst->function && inst->function->rec->config &&
-        inst->function->rec->config->has_memory_mb)
-      mb = inst->function->rec->config->memory_mb;
+    unsigned mb = inst->memory_mb;
     snprintf(msg, sizeof msg,
              "function exceeded its memory limit of %u MB; instance %llu was "
              "replaced",
@@ -172,12 +196,16 @@ static void inst_finish(imp_instance_t *inst) {
   IMP_LOG(
       was == IMP_INST_GENERIC || killed_by_us ? IMP_LOG_DEBUG : IMP_LOG_WARN,
       "instance %llu (pid %d, %s%s) ended: %s", (unsigned long long)inst->id,
-      inst->pid, inst->function ? inst->function->name : "generic",
+      inst->pid,
+      inst->owned && inst->loaded_name[0] ? inst->loaded_name : "generic",
       inst->validate_only ? ", validation" : "", msg);
   inst_unlink(inst);
-  imp_controller_instance_gone(server, inst, code, msg);
+  /* Callers told below may call again at once: not onto this instance. */
+  inst->d.ready = 0;
+  fail_slots(inst, code, msg);
+  fleet->ops->gone(fleet->owner, inst, code, msg);
   if (!inst->conn.closing) imp_conn_close(&inst->conn, 0);
-  imp_instance_refill_later(server);
+  imp_fleet_refill_later(fleet);
 }
 
 static void on_proc_exit(uv_process_t *proc, int64_t status, int sig) {
@@ -232,10 +260,9 @@ static void check_drained(imp_instance_t *inst) {
   if (inst->d.outstanding > inst->timed_out_calls) return;
   if (inst->stop_when_drained || inst->timed_out_calls > 0) {
     imp_instance_kill(inst);
-  } else if (inst->reload_when_drained && inst->function) {
+  } else if (inst->reload_when_drained) {
     inst->reload_when_drained = 0;
-    imp_controller_mark_starting(inst->function, inst, 1);
-    imp_instance_load(inst, inst->function);
+    inst->fleet->ops->drained(inst->fleet->owner, inst);
   }
 }
 
@@ -243,7 +270,7 @@ static void check_drained(imp_instance_t *inst) {
 static void on_frame(imp_conn_t *conn, Impulse__Envelope *env, const char *body,
                      size_t len) {
   imp_instance_t *inst = conn->data;
-  imp_server_t *server = inst->server;
+  imp_fleet_t *fleet = inst->fleet;
   (void)body;
   (void)len;
   if (inst->attach_wid != 0 && env->id == inst->attach_wid) {
@@ -254,8 +281,8 @@ static void on_frame(imp_conn_t *conn, Impulse__Envelope *env, const char *body,
       IMP_LOG(IMP_LOG_INFO, "instance %llu (pid %d, %s) re-attached",
               (unsigned long long)inst->id, inst->pid,
               a->function ? a->function : "generic");
-      imp_controller_instance_attached(server, inst, a->function,
-                                       a->has_version ? a->version : 0);
+      fleet->ops->attached(fleet->owner, inst, a->function,
+                           a->has_version ? a->version : 0);
     } else {
       IMP_LOG(
           IMP_LOG_WARN, "instance %llu (pid %d) refused to attach: %s",
@@ -274,16 +301,12 @@ static void on_frame(imp_conn_t *conn, Impulse__Envelope *env, const char *body,
       code = env->error->code;
       msg = env->error->message ? env->error->message : "load failed";
     }
-    if (inst->validate_only) {
-      imp_controller_validated(server, inst, code, ok ? NULL : msg);
-    } else if (ok) {
+    if (ok && !inst->validate_only) {
       inst->state = IMP_INST_READY;
       inst->ready_ms = inst->idle_since_ms = imp_now_ms();
       record_put(inst); /* with its function, for a restarted server */
-      imp_controller_instance_ready(server, inst);
-    } else {
-      imp_controller_instance_load_failed(server, inst, code, msg);
     }
+    fleet->ops->loaded(fleet->owner, inst, code, ok ? NULL : msg);
   } else if (env->body_case == IMPULSE__ENVELOPE__BODY_ERROR) {
     IMP_LOG(IMP_LOG_WARN, "instance %llu reports: %s",
             (unsigned long long)inst->id,
@@ -296,20 +319,19 @@ static void on_frame(imp_conn_t *conn, Impulse__Envelope *env, const char *body,
  * is rewritten (see imp_envelope_split_id). */
 static int on_raw(imp_conn_t *conn, const char *body, size_t len) {
   imp_instance_t *inst = conn->data;
-  imp_server_t *server = inst->server;
   uint64_t id;
   size_t off;
   if (imp_envelope_split_id(body, len, &id, &off) != 0) return 0;
   if (inst->load_wid != 0 && id == inst->load_wid) return 0;
   uint32_t slot = (uint32_t)(id & 0xffffffffu);
-  imp_call_t *call = slot < inst->nslots ? inst->slots[slot] : NULL;
-  if (call == NULL || call->wid != id) return 0;
+  imp_sent_t *sent = slot < inst->nslots ? inst->slots[slot] : NULL;
+  if (sent == NULL || sent->wid != id) return 0;
   if (len > off && (unsigned char)body[off] == IMP_TAG_ERROR &&
       imp_answer_code(body + off, len - off) == IMPULSE__ERROR_CODE__CRASHED) {
     /* Not an answer: a worker never answers CRASHED. Its crash handler
      * names the call it was running, after writing every reply before it
      * (worker.c, crash_flush_arm()); the call stays in its slot until the
-     * worker's end is seen (imp_controller_instance_gone()). */
+     * worker's end is seen (fail_slots()). */
     inst->crash_named = 1;
     inst->crashed_gen = (uint32_t)(id >> 32);
     return 1;
@@ -319,17 +341,10 @@ static int on_raw(imp_conn_t *conn, const char *body, size_t len) {
   imp_dispatch_release(&inst->d);
   inst->served++;
   if (inst->d.outstanding == 0) inst->idle_since_ms = imp_now_ms();
-  call->instance = NULL;
-  if (call->timed_out) {
-    inst->timed_out_calls--;
-    imp_controller_call_free(call);
-  } else {
-    imp_controller_call_done(server, call, body + off, len - off);
-  }
-  if (inst->state == IMP_INST_DRAINING)
-    check_drained(inst);
-  else if (inst->state == IMP_INST_READY && inst->function)
-    imp_controller_slot_freed(server, inst->function);
+  sent->instance = NULL;
+  if (sent->timed_out) inst->timed_out_calls--;
+  sent->done(sent, 0, NULL, body + off, len - off);
+  if (inst->state == IMP_INST_DRAINING) check_drained(inst);
   return 1;
 }
 
@@ -349,8 +364,8 @@ static void on_connect(uv_connect_t *req, int status) {
     on_conn_error(&inst->conn, status);
     return;
   }
-  int rc = imp_conn_start(&inst->conn, &inst->server->cl,
-                          inst->server->cfg.max_frame);
+  int rc =
+      imp_conn_start(&inst->conn, inst->fleet->cl, inst->fleet->cfg->max_frame);
   if (rc != 0) {
     on_conn_error(&inst->conn, rc);
     return;
@@ -380,28 +395,26 @@ static void send_pending(imp_instance_t *inst) {
     inst->state = IMP_INST_GENERIC;
     imp_instance_validate(inst, path, inst->pending_name);
     free(path);
-  } else if (inst->function) {
-    inst->state = IMP_INST_GENERIC;
-    imp_instance_load(inst, inst->function);
   } else {
     inst->state = IMP_INST_GENERIC;
-    imp_controller_generic_available(inst->server);
+    inst->fleet->ops->connected(inst->fleet->owner, inst);
   }
 }
 
-imp_instance_t *imp_instance_spawn(imp_server_t *server) {
+imp_instance_t *imp_instance_spawn(imp_fleet_t *fleet, int owned) {
   imp_instance_t *inst = calloc(1, sizeof *inst);
   if (inst == NULL) return NULL;
   int fd = -1;
-  inst->server = server;
-  inst->id = ++server->next_instance_id;
+  inst->fleet = fleet;
+  inst->owned = owned;
+  inst->id = ++fleet->next_instance_id;
   inst->state = IMP_INST_STARTING;
   inst->pidfd = -1;
   inst->started_ms = imp_now_ms();
   inst->d.index = (size_t)-1;
   int n =
       snprintf(inst->socket_path, sizeof inst->socket_path, "%s/w-%llu.sock",
-               server->run_dir, (unsigned long long)inst->id);
+               fleet->run_dir, (unsigned long long)inst->id);
   struct sockaddr_un sa = {.sun_family = AF_UNIX};
   if (n < 0 || (size_t)n >= sizeof sa.sun_path) {
     IMP_LOG(IMP_LOG_ERROR, "socket path too long: %s", inst->socket_path);
@@ -419,10 +432,10 @@ imp_instance_t *imp_instance_spawn(imp_server_t *server) {
 
   char idbuf[32], framebuf[32], gracebuf[32];
   snprintf(idbuf, sizeof idbuf, "%llu", (unsigned long long)inst->id);
-  snprintf(framebuf, sizeof framebuf, "%zu", server->cfg.max_frame);
-  snprintf(gracebuf, sizeof gracebuf, "%u", server->cfg.worker_grace_ms);
+  snprintf(framebuf, sizeof framebuf, "%zu", fleet->cfg->max_frame);
+  snprintf(gracebuf, sizeof gracebuf, "%u", fleet->cfg->worker_grace_ms);
   static const char *levels[] = {"error", "warn", "info", "debug"};
-  char *args[] = {server->worker_exe,
+  char *args[] = {fleet->worker_exe,
                   "worker",
                   "--listen-fd",
                   "3",
@@ -468,14 +481,14 @@ imp_instance_t *imp_instance_spawn(imp_server_t *server) {
   env[k] = NULL;
   uv_process_options_t opts = {0};
   opts.env = env;
-  opts.file = server->worker_exe;
+  opts.file = fleet->worker_exe;
   /* impulse-worker takes the flags directly; `impulse` needs "worker". */
-  opts.args = server->worker_separate ? args + 1 : args;
-  if (server->worker_separate) args[1] = server->worker_exe;
+  opts.args = fleet->worker_separate ? args + 1 : args;
+  if (fleet->worker_separate) args[1] = fleet->worker_exe;
   opts.exit_cb = on_proc_exit;
   opts.stdio = stdio;
   opts.stdio_count = 4;
-  int rc = uv_spawn(server->loop, &inst->proc, &opts);
+  int rc = uv_spawn(fleet->loop, &inst->proc, &opts);
   free(env);
   if (rc != 0) {
     IMP_LOG(IMP_LOG_ERROR, "spawn worker: %s", uv_strerror(rc));
@@ -486,7 +499,7 @@ imp_instance_t *imp_instance_spawn(imp_server_t *server) {
   fd = -1;
   inst->pid = inst->proc.pid;
   inst->handles_open = 2;
-  uv_pipe_init(server->loop, &inst->conn.h.pipe, 0);
+  uv_pipe_init(fleet->loop, &inst->conn.h.pipe, 0);
   inst->conn.data = inst;
   inst->conn.on_frame = on_frame;
   inst->conn.on_raw = on_raw;
@@ -497,11 +510,11 @@ imp_instance_t *imp_instance_spawn(imp_server_t *server) {
   sc->inst = inst;
   uv_pipe_connect(&sc->req, &inst->conn.h.pipe, inst->socket_path, on_connect);
 
-  inst->next = &server->instances;
-  inst->prev = server->instances.prev;
-  server->instances.prev->next = inst;
-  server->instances.prev = inst;
-  server->ninstances++;
+  inst->next = &fleet->instances;
+  inst->prev = fleet->instances.prev;
+  fleet->instances.prev->next = inst;
+  fleet->instances.prev = inst;
+  fleet->ninstances++;
   record_put(inst);
   IMP_LOG(IMP_LOG_DEBUG, "instance %llu spawned (pid %d)",
           (unsigned long long)inst->id, inst->pid);
@@ -535,21 +548,12 @@ static int send_load(imp_instance_t *inst, const char *name, uint32_t version,
   return imp_conn_send(&inst->conn, &env);
 }
 
-/* Sizes the call slots for fn's current version; returns the concurrency
- * and memory limit to load it with. */
-static void setup_slots(imp_instance_t *inst, imp_function_t *fn,
-                        uint32_t version, uint32_t *conc_out,
-                        uint32_t *mem_out) {
-  Impulse__FunctionConfig *c = fn->rec->config;
-  uint32_t conc = c && c->has_concurrency
-                      ? c->concurrency
-                      : inst->server->cfg.default_concurrency;
-  uint32_t mem = c && c->has_memory_mb ? c->memory_mb
-                                       : inst->server->cfg.default_memory_mb;
-  if (conc == 0) conc = 1;
+/* Sizes the call slots for what `load` asks (only reached with no call in
+ * flight: generic, or drained). */
+static void setup_slots(imp_instance_t *inst, const imp_load_t *load) {
+  uint32_t conc = load->concurrency ? load->concurrency : 1;
   uint32_t slots = conc + IMP_PIPELINE_EXTRA(conc);
   if (slots != inst->nslots) {
-    /* Only reached with no call in flight (generic, or drained). */
     free(inst->slots);
     free(inst->free_slots);
     inst->slots = calloc(slots, sizeof *inst->slots);
@@ -559,29 +563,27 @@ static void setup_slots(imp_instance_t *inst, imp_function_t *fn,
   }
   inst->nfree = 0;
   for (uint32_t i = slots; i > 0; i--) inst->free_slots[inst->nfree++] = i - 1;
-  inst->d.extra = fn->fast ? IMP_PIPELINE_EXTRA(conc) : 0;
-  inst->version = version;
+  inst->d.extra = load->extra;
+  inst->version = load->version;
+  inst->memory_mb = load->memory_mb;
+  snprintf(inst->loaded_name, sizeof inst->loaded_name, "%s", load->function);
   inst->d.concurrency = conc;
-  inst->d.version = inst->version;
+  inst->d.version = load->version;
   inst->d.ready = 0;
-  *conc_out = conc;
-  *mem_out = mem;
 }
 
-int imp_instance_load(imp_instance_t *inst, imp_function_t *fn) {
-  inst->function = fn;
-  if (inst->upg_state == IMP_UPGI_DETACHED)
-    inst->upg_state = IMP_UPGI_UPGRADING;
-  if (inst->state == IMP_INST_STARTING) return 0; /* sent on connect */
-  uint32_t conc, mem, version;
-  const char *path = imp_controller_load_target(fn, inst, &version);
-  setup_slots(inst, fn, version, &conc, &mem);
-  return send_load(inst, fn->name, version, path, conc, mem, 0);
+int imp_instance_load(imp_instance_t *inst, const imp_load_t *load) {
+  inst->owned = 1;
+  if (inst->state == IMP_INST_STARTING) return 0; /* ops->connected */
+  setup_slots(inst, load);
+  return send_load(inst, load->function, load->version, load->path,
+                   inst->d.concurrency, load->memory_mb, 0);
 }
 
 int imp_instance_validate(imp_instance_t *inst, const char *path,
                           const char *name) {
   inst->validate_only = 1;
+  inst->owned = 1;
   if (inst->state == IMP_INST_STARTING) {
     inst->pending_path = strdup(path);
     snprintf(inst->pending_name, sizeof inst->pending_name, "%s", name);
@@ -590,24 +592,25 @@ int imp_instance_validate(imp_instance_t *inst, const char *path,
   return send_load(inst, name, 0, path, 1, 0, 1);
 }
 
-int imp_instance_send(imp_instance_t *inst, imp_call_t *call, const char *rest,
+int imp_instance_send(imp_instance_t *inst, imp_sent_t *sent, const char *rest,
                       size_t restlen) {
   if (inst->nfree == 0) return -EBUSY;
   uint32_t slot = inst->free_slots[--inst->nfree];
-  call->wid = ((uint64_t)++inst->gen << 32) | slot;
-  int rc = imp_conn_send_with_id(&inst->conn, call->wid, rest, restlen);
+  sent->wid = ((uint64_t)++inst->gen << 32) | slot;
+  int rc = imp_conn_send_with_id(&inst->conn, sent->wid, rest, restlen);
   if (rc != 0) {
     inst->free_slots[inst->nfree++] = slot;
     return rc;
   }
-  inst->slots[slot] = call;
-  call->instance = inst;
+  inst->slots[slot] = sent;
+  sent->instance = inst;
+  sent->timed_out = 0;
   imp_dispatch_acquire(&inst->d);
   return 0;
 }
 
-void imp_instance_call_timed_out(imp_instance_t *inst, imp_call_t *call) {
-  call->timed_out = 1;
+void imp_instance_timed_out(imp_instance_t *inst, imp_sent_t *sent) {
+  sent->timed_out = 1;
   inst->timed_out_calls++;
   if (inst->state != IMP_INST_DEAD) {
     /* A hung handler holds a thread forever: let the others finish, then
@@ -619,6 +622,13 @@ void imp_instance_call_timed_out(imp_instance_t *inst, imp_call_t *call) {
   }
 }
 
+void imp_instance_retire(imp_instance_t *inst) {
+  inst->stop_when_drained = 1;
+  inst->d.ready = 0;
+  if (inst->state != IMP_INST_DEAD) inst->state = IMP_INST_DRAINING;
+  if (inst->d.outstanding == 0 || inst->load_wid) imp_instance_kill(inst);
+}
+
 void imp_instance_kill(imp_instance_t *inst) {
   inst->stop_when_drained = 1;
   inst->d.ready = 0;
@@ -626,40 +636,77 @@ void imp_instance_kill(imp_instance_t *inst) {
 }
 
 static int is_pool_member(const imp_instance_t *inst) {
-  return inst->function == NULL && !inst->validate_only &&
-         !inst->stop_when_drained &&
+  return !inst->owned && !inst->validate_only && !inst->stop_when_drained &&
          (inst->state == IMP_INST_STARTING || inst->state == IMP_INST_GENERIC);
 }
 
-imp_instance_t *imp_instance_take_generic(imp_server_t *server) {
-  for (imp_instance_t *i = server->instances.next; i != &server->instances;
+unsigned imp_fleet_warm(const imp_fleet_t *fleet) {
+  unsigned n = 0;
+  for (const imp_instance_t *i = fleet->instances.next; i != &fleet->instances;
        i = i->next)
-    if (is_pool_member(i) && i->state == IMP_INST_GENERIC) return i;
+    if (is_pool_member(i) && i->state == IMP_INST_GENERIC) n++;
+  return n;
+}
+
+imp_instance_t *imp_instance_take_generic(imp_fleet_t *fleet) {
+  for (imp_instance_t *i = fleet->instances.next; i != &fleet->instances;
+       i = i->next)
+    if (is_pool_member(i) && i->state == IMP_INST_GENERIC) {
+      i->owned = 1;
+      return i;
+    }
   return NULL;
 }
 
-void imp_instance_fill_pool(imp_server_t *server) {
-  if (server->stopping) return;
+void imp_fleet_fill_pool(imp_fleet_t *fleet) {
+  if (fleet->stopping) return;
   unsigned have = 0;
-  for (imp_instance_t *i = server->instances.next; i != &server->instances;
+  for (imp_instance_t *i = fleet->instances.next; i != &fleet->instances;
        i = i->next)
     if (is_pool_member(i)) have++;
-  while (have < server->cfg.warm_pool) {
-    if (imp_instance_spawn(server) == NULL) break;
+  while (have < fleet->cfg->warm_pool) {
+    if (imp_instance_spawn(fleet, 0) == NULL) break;
     have++;
   }
 }
 
 static void on_refill(uv_timer_t *t) {
-  imp_instance_fill_pool(t->data);
+  imp_fleet_fill_pool(t->data);
 }
 
-void imp_instance_refill_later(imp_server_t *server) {
+void imp_fleet_refill_later(imp_fleet_t *fleet) {
   /* A process start is a fork() of the server, which stalls the loop for
    * milliseconds: never do it on the path of a call that is waiting. */
-  if (server->stopping || uv_is_active((uv_handle_t *)&server->pool_timer))
+  if (fleet->stopping || uv_is_active((uv_handle_t *)&fleet->pool_timer))
     return;
-  uv_timer_start(&server->pool_timer, on_refill, 50, 0);
+  uv_timer_start(&fleet->pool_timer, on_refill, 50, 0);
+}
+
+void imp_fleet_init(imp_fleet_t *fleet, uv_loop_t *loop, imp_conn_loop_t *cl,
+                    imp_store_t *store, const imp_config_t *cfg,
+                    const imp_fleet_ops_t *ops, void *owner) {
+  fleet->loop = loop;
+  fleet->cl = cl;
+  fleet->store = store;
+  fleet->cfg = cfg;
+  fleet->ops = ops;
+  fleet->owner = owner;
+  fleet->instances.next = fleet->instances.prev = &fleet->instances;
+  uv_timer_init(loop, &fleet->pool_timer);
+  fleet->pool_timer.data = fleet;
+  uv_unref((uv_handle_t *)&fleet->pool_timer);
+}
+
+void imp_fleet_stop(imp_fleet_t *fleet) {
+  if (fleet->stopping) return;
+  fleet->stopping = 1;
+  uv_close((uv_handle_t *)&fleet->pool_timer, NULL);
+}
+
+void imp_fleet_signal_all(imp_fleet_t *fleet, int sig) {
+  for (imp_instance_t *i = fleet->instances.next; i != &fleet->instances;
+       i = i->next)
+    imp_instance_signal(i, sig);
 }
 
 /* ---- adoption of workers a previous server started ------------------------
@@ -677,7 +724,7 @@ static void on_pid_exit(uv_poll_t *poll, int status, int events) {
   if (inst->eof) inst_finish(inst);
 }
 
-imp_instance_t *imp_instance_adopt(imp_server_t *server,
+imp_instance_t *imp_instance_adopt(imp_fleet_t *fleet,
                                    const Impulse__InstanceRecord *rec) {
   if (!rec->has_pid || rec->pid <= 0 || rec->socket == NULL ||
       !rec->has_secret || rec->secret.len == 0 ||
@@ -692,7 +739,7 @@ imp_instance_t *imp_instance_adopt(imp_server_t *server,
     close(pidfd);
     return NULL;
   }
-  inst->server = server;
+  inst->fleet = fleet;
   inst->id = rec->id;
   inst->state = IMP_INST_STARTING;
   inst->adopted = 1;
@@ -703,14 +750,14 @@ imp_instance_t *imp_instance_adopt(imp_server_t *server,
   snprintf(inst->socket_path, sizeof inst->socket_path, "%s", rec->socket);
   memcpy(inst->secret, rec->secret.data, rec->secret.len);
   inst->secret[rec->secret.len] = '\0';
-  if (uv_poll_init(server->loop, &inst->pidpoll, pidfd) != 0) {
+  if (uv_poll_init(fleet->loop, &inst->pidpoll, pidfd) != 0) {
     close(pidfd);
     free(inst);
     return NULL;
   }
   uv_poll_start(&inst->pidpoll, UV_READABLE, on_pid_exit);
   inst->handles_open = 2;
-  uv_pipe_init(server->loop, &inst->conn.h.pipe, 0);
+  uv_pipe_init(fleet->loop, &inst->conn.h.pipe, 0);
   inst->conn.data = inst;
   inst->conn.on_frame = on_frame;
   inst->conn.on_raw = on_raw;
@@ -720,21 +767,17 @@ imp_instance_t *imp_instance_adopt(imp_server_t *server,
   if (sc == NULL) abort();
   sc->inst = inst;
   uv_pipe_connect(&sc->req, &inst->conn.h.pipe, inst->socket_path, on_connect);
-  inst->next = &server->instances;
-  inst->prev = server->instances.prev;
-  server->instances.prev->next = inst;
-  server->instances.prev = inst;
-  server->ninstances++;
-  if (inst->id > server->next_instance_id) server->next_instance_id = inst->id;
+  inst->next = &fleet->instances;
+  inst->prev = fleet->instances.prev;
+  fleet->instances.prev->next = inst;
+  fleet->instances.prev = inst;
+  fleet->ninstances++;
+  if (inst->id > fleet->next_instance_id) fleet->next_instance_id = inst->id;
   return inst;
 }
 
-void imp_instance_adopted_ready(imp_instance_t *inst, imp_function_t *fn,
-                                uint32_t version) {
-  uint32_t conc, mem;
-  setup_slots(inst, fn, version, &conc, &mem);
-  inst->version = version;
-  inst->d.version = version;
+void imp_instance_adopted_ready(imp_instance_t *inst, const imp_load_t *load) {
+  setup_slots(inst, load);
   inst->state = IMP_INST_READY;
   inst->ready_ms = inst->idle_since_ms = imp_now_ms();
 }
