@@ -808,9 +808,12 @@ static void rec_invoked(rec_t *rec, const Impulse__InvokeResponse *resp) {
   rec_reply(rec);
 }
 
-static void on_invoked(void *arg, int code, const char *message,
-                       const Impulse__InvokeResponse *resp) {
+static void on_invoked(void *arg, uint64_t tag, const imp_answer_t *answer) {
   rec_t *rec = arg;
+  int code = answer->code;
+  const char *message = answer->message;
+  const Impulse__InvokeResponse *resp = answer->resp;
+  (void)tag;
   rec->ops--;
   if (rec->part == NULL || rec->state != R_ACTIVE) {
     rec_maybe_free(rec);
@@ -940,9 +943,12 @@ static void rec_rerun_alone(rec_t *rec) {
   rec_invoke_one(rec);
 }
 
-static void on_batch_done(void *arg, int code, const char *message,
-                          const Impulse__InvokeBatchResponse *resp) {
+static void on_batch_done(void *arg, uint64_t tag, const imp_answer_t *answer) {
   batch_ctx_t *ctx = arg;
+  int code = answer->code;
+  const char *message = answer->message;
+  const Impulse__InvokeBatchResponse *resp = answer->batch;
+  (void)tag;
   for (size_t i = 0; i < ctx->n; i++) {
     rec_t *rec = ctx->recs[i];
     rec->ops--;

@@ -1,5 +1,6 @@
 #include "core/codec.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 int imp_frame_append(imp_buf_t *out, const Impulse__Envelope *env,
@@ -139,5 +140,47 @@ int imp_answer_code(const char *rest, size_t restlen) {
       break;
     }
   }
+  return IMPULSE__ERROR_CODE__INTERNAL;
+}
+
+Impulse__Envelope *imp_body_decode(const char *rest, size_t len,
+                                   ProtobufCAllocator *alloc) {
+  /* The body is decoded as an Envelope with id 0 in front: a copy with two
+   * bytes more (on the stack when small). */
+  uint8_t stackbuf[4096];
+  uint8_t *buf = len + 2 <= sizeof stackbuf ? stackbuf : malloc(len + 2);
+  if (buf == NULL) return NULL;
+  buf[0] = 0x08; /* field 1 (id), varint 0 */
+  buf[1] = 0x00;
+  if (len) memcpy(buf + 2, rest, len);
+  Impulse__Envelope *env = impulse__envelope__unpack(alloc, len + 2, buf);
+  if (buf != stackbuf) free(buf);
+  return env;
+}
+
+int imp_batch_answer_decode(const char *rest, size_t len,
+                            ProtobufCAllocator *alloc,
+                            Impulse__InvokeBatchResponse **resp,
+                            const char **message) {
+  const uint8_t *p = (const uint8_t *)rest, *end = p + len;
+  uint64_t key = 0, n = 0;
+  *resp = NULL;
+  *message = "undecodable answer from the instance";
+  if (imp_varint_read(&p, end, &key) != 0 ||
+      imp_varint_read(&p, end, &n) != 0 || n > (uint64_t)(end - p))
+    return IMPULSE__ERROR_CODE__INTERNAL;
+  if (key == IMP_KEY_BYTES(IMP_FIELD_INVOKE_BATCH_OK)) {
+    *resp = impulse__invoke_batch_response__unpack(alloc, (size_t)n, p);
+    if (*resp == NULL) return IMPULSE__ERROR_CODE__INTERNAL;
+    *message = NULL;
+    return 0;
+  }
+  if (key == IMP_KEY_BYTES(IMP_FIELD_ERROR)) {
+    Impulse__Error *error = impulse__error__unpack(alloc, (size_t)n, p);
+    if (error == NULL) return IMPULSE__ERROR_CODE__INTERNAL;
+    *message = error->message ? error->message : "error";
+    return error->code ? error->code : IMPULSE__ERROR_CODE__INTERNAL;
+  }
+  *message = "unexpected answer from the instance";
   return IMPULSE__ERROR_CODE__INTERNAL;
 }

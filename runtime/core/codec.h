@@ -76,6 +76,14 @@ int imp_frame_append_with_id(imp_buf_t *out, uint64_t id, const char *rest,
 int imp_varint_read(const uint8_t **p, const uint8_t *end, uint64_t *v);
 size_t imp_varint_put(uint8_t *p, uint64_t v);
 
+/* Envelope field numbers the hand-written codecs use, and the key of a
+ * length-delimited field (wire type 2). */
+#define IMP_FIELD_ERROR 2
+#define IMP_FIELD_INVOKE_OK 6
+#define IMP_FIELD_INVOKE_BATCH 43
+#define IMP_FIELD_INVOKE_BATCH_OK 44
+#define IMP_KEY_BYTES(field) (((uint64_t)(field) << 3) | 2u)
+
 /* Tag byte of the body field that follows the id (0 if none): tells a
  * forwarded reply's kind without decoding it. */
 #define IMP_TAG_ERROR 0x12     /* field 2, length-delimited */
@@ -85,5 +93,22 @@ size_t imp_varint_put(uint8_t *p, uint64_t v);
  * borrowed) without decoding it: 0 for an `invoke_ok`, the Error's code for
  * an `error`, INTERNAL for anything else or a truncated answer. */
 int imp_answer_code(const char *rest, size_t restlen);
+
+/* Decodes an Envelope body after its id (a forwarded request or a worker's
+ * answer) as an Envelope with id 0. NULL when it does not decode. Free
+ * with impulse__envelope__free_unpacked(env, alloc). */
+Impulse__Envelope *imp_body_decode(const char *rest, size_t len,
+                                   ProtobufCAllocator *alloc);
+
+/* Decodes a worker's answer to an invoke_batch (an Envelope body after its
+ * id, borrowed) where it lies, its pieces allocated with `alloc` (an
+ * arena: they are freed with it). Returns 0 with *resp; or the code of an
+ * Error answer (INTERNAL when it has none) with *message; or INTERNAL with
+ * *message saying what is wrong (undecodable, not a batch answer).
+ * *message points into the answer's decoded pieces or a static string. */
+int imp_batch_answer_decode(const char *rest, size_t len,
+                            ProtobufCAllocator *alloc,
+                            Impulse__InvokeBatchResponse **resp,
+                            const char **message);
 
 #endif

@@ -16,8 +16,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "server/idempotency.h"
-#include "server/recordings.h"
+#include "core/codec.h"
 #include "server/server.h"
 #include "server/upgrade.h"
 
@@ -44,27 +43,13 @@ typedef struct pending_deploy_s {
 /* ---- function table ------------------------------------------------------ */
 
 static imp_function_t *fn_find(imp_server_t *server, const char *name) {
-  for (imp_function_t *f = server->functions.next; f != &server->functions;
-       f = f->next)
-    if (!f->deleted && strcmp(f->name, name) == 0) return f;
-  return NULL;
+  return imp_registry_find(&server->invoke.registry, name);
 }
 
-static uint32_t fn_cfg(const imp_function_t *fn, int field, uint32_t def) {
-  const Impulse__FunctionConfig *c = fn->rec->config;
-  if (c == NULL) return def;
-  switch (field) {
-    case 0: return c->has_concurrency ? c->concurrency : def;
-    case 1: return c->has_timeout_ms ? c->timeout_ms : def;
-    case 2: return c->has_memory_mb ? c->memory_mb : def;
-    case 3: return c->has_min_instances ? c->min_instances : def;
-    case 4: return c->has_max_instances ? c->max_instances : def;
-  }
-  return def;
-}
-#define FN_TIMEOUT(s, f) fn_cfg((f), 1, (s)->cfg.default_timeout_ms)
-#define FN_MIN(s, f) fn_cfg((f), 3, 0)
-#define FN_MAX(s, f) fn_cfg((f), 4, (s)->cfg.default_max_instances)
+#define fn_cfg(fn, which, def) imp_fn_setting((fn), (which), (def))
+#define FN_MIN(s, f) fn_cfg((f), IMP_FN_MIN_INSTANCES, 0)
+#define FN_MAX(s, f) \
+  fn_cfg((f), IMP_FN_MAX_INSTANCES, (s)->cfg.default_max_instances)
 
 static void artifact_path(imp_server_t *server, const char *sha, char *out,
                           size_t outlen) {
@@ -131,33 +116,15 @@ static int ensure_artifact_file(imp_server_t *server, const char *sha,
 static imp_function_t *fn_create(imp_server_t *server,
                                  Impulse__FunctionRecord *rec,
                                  Impulse__VersionRecord *vrec) {
-  imp_function_t *fn = calloc(1, sizeof *fn);
-  if (fn == NULL) return NULL;
-  snprintf(fn->name, sizeof fn->name, "%s", rec->name);
-  fn->rec = rec;
-  fn->vrec = vrec;
-  imp_dispatch_init(&fn->dispatch, server->cfg.max_queue);
-  fn->dispatch.version = rec->version;
-  fn->calls.fnext = fn->calls.fprev = &fn->calls;
-  fn->next = &server->functions;
-  fn->prev = server->functions.prev;
-  server->functions.prev->next = fn;
-  server->functions.prev = fn;
-  server->nfunctions++;
-  imp_scaler_fn_init(server, fn);
+  imp_function_t *fn = imp_registry_add(&server->invoke.registry, rec, vrec);
+  if (fn != NULL) imp_scaler_fn_init(server, fn);
   return fn;
 }
 
 static void fn_free(imp_server_t *server, imp_function_t *fn) {
-  fn->prev->next = fn->next;
-  fn->next->prev = fn->prev;
-  server->nfunctions--;
-  imp_dispatch_free(&fn->dispatch);
   imp_scaler_fn_free(fn);
   imp_upg_free(fn);
-  impulse__function_record__free_unpacked(fn->rec, NULL);
-  impulse__version_record__free_unpacked(fn->vrec, NULL);
-  free(fn);
+  imp_registry_remove(&server->invoke.registry, fn);
 }
 
 /* ---- instances of a function ------------------------------------------------
@@ -233,7 +200,8 @@ static void ensure_min(imp_server_t *server, imp_function_t *fn) {
 /* Starts instances while the queue holds more calls than the instances being
  * started will be able to take. */
 static void scale_for_queue(imp_server_t *server, imp_function_t *fn) {
-  unsigned conc = fn_cfg(fn, 0, server->cfg.default_concurrency);
+  unsigned conc =
+      fn_cfg(fn, IMP_FN_CONCURRENCY, server->cfg.default_concurrency);
   if (conc == 0) conc = 1;
   while (fn->dispatch.queued > (size_t)fn->starting * conc &&
          fn->instances < FN_MAX(server, fn)) {
@@ -246,14 +214,15 @@ static void scale_for_queue(imp_server_t *server, imp_function_t *fn) {
  * means: its settings, and the pipelining allowance of the moment. */
 static void load_spec(imp_server_t *server, imp_function_t *fn,
                       uint32_t version, const char *path, imp_load_t *out) {
-  uint32_t conc = fn_cfg(fn, 0, server->cfg.default_concurrency);
+  uint32_t conc =
+      fn_cfg(fn, IMP_FN_CONCURRENCY, server->cfg.default_concurrency);
   if (conc == 0) conc = 1;
   out->function = fn->name;
   out->version = version;
   out->path = path;
   out->concurrency = conc;
   out->extra = imp_pipe_extra(&fn->pipe, conc);
-  out->memory_mb = fn_cfg(fn, 2, server->cfg.default_memory_mb);
+  out->memory_mb = fn_cfg(fn, IMP_FN_MEMORY_MB, server->cfg.default_memory_mb);
 }
 
 int imp_controller_load(imp_server_t *server, imp_function_t *fn,
@@ -269,643 +238,33 @@ int imp_controller_load(imp_server_t *server, imp_function_t *fn,
   return imp_instance_load(inst, &load);
 }
 
-/* ---- calls -----------------------------------------------------------------
- */
+/* ---- the call path's owner (invoke/call.h) ------------------------------ */
 
-static void on_call_timer_closed(uv_handle_t *h) {
-  imp_call_t *call = IMP_CONTAINER_OF(h, imp_call_t, timer);
-  free(call->fwd);
-  free(call->idem_key);
-  free(call->rec_req);
-  free(call);
+/* fn's queue holds more calls than its starting instances will take. */
+static void iv_queued(void *owner, imp_function_t *fn) {
+  scale_for_queue(owner, fn);
 }
 
-void imp_controller_call_free(imp_call_t *call) {
-  uv_close((uv_handle_t *)&call->timer, on_call_timer_closed);
+/* A call of fn timed out; its instance is being replaced. */
+static void iv_timed_out(void *owner, imp_function_t *fn) {
+  imp_server_t *server = owner;
+  ensure_min(server, fn);
+  scale_for_queue(server, fn);
+  if (fn->dispatch.queued && fn->starting == 0 &&
+      imp_dispatch_free_slots(&fn->dispatch) == 0)
+    start_instance(server, fn);
 }
 
-/* Counts a call's outcome in its function's metrics. */
-static void call_observe(imp_call_t *call, int code) {
-  if (call->function != NULL)
-    imp_fn_metrics_observe(&call->function->metrics, code, call->started_ns);
+static const imp_invoke_ops_t invoke_ops = {iv_queued, iv_timed_out};
+
+void imp_controller_invoke_init(imp_server_t *server) {
+  imp_invoke_init(&server->invoke, server->loop, &server->cfg, server->store,
+                  &invoke_ops, server);
+  imp_invoke_invoker_init(&server->invoke);
 }
 
-/* The caller has its answer: drop the call from its function and client. */
-static void call_finish(imp_call_t *call) {
-  uv_timer_stop(&call->timer);
-  imp_rec_call_end(call);
-  if (call->fnext) {
-    call->fnext->fprev = call->fprev;
-    call->fprev->fnext = call->fnext;
-    call->fnext = call->fprev = NULL;
-  }
-  if (call->function && call->function->in_flight > 0 && !call->replay) {
-    imp_scaler_inflight(call->function, -1);
-    call->function->in_flight--;
-  }
-  if (call->client) {
-    call->client->in_flight--;
-    imp_client_unref(call->client);
-    call->client = NULL;
-  }
-}
-
-static void call_fail(imp_call_t *call, int code, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void call_fail(imp_call_t *call, int code, const char *fmt, ...) {
-  char msg[512];
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(msg, sizeof msg, fmt, ap);
-  va_end(ap);
-  if (call->function && !call->replay) {
-    for (uint32_t i = 0; i < (call->batch ? call->batch : 1); i++) {
-      call->function->errors++;
-      call_observe(call, code);
-    }
-  }
-  if (call->client)
-    imp_client_error(call->client, call->client_id, code, "%s", msg);
-  if (call->done) {
-    imp_invoke_done_cb done = call->done;
-    call->done = NULL;
-    done(call->done_arg, code, msg, NULL);
-  }
-  if (call->bdone) {
-    imp_batch_done_cb bdone = call->bdone;
-    call->bdone = NULL;
-    bdone(call->done_arg, code, msg, NULL);
-  }
-  call_finish(call);
-}
-
-static void on_call_timer(uv_timer_t *t);
 static void validated(imp_server_t *server, imp_instance_t *inst, int code,
                       const char *message);
-static void on_sent(imp_sent_t *sent, int code, const char *message,
-                    const char *rest, size_t restlen);
-static void call_start(imp_server_t *server, imp_function_t *fn,
-                       imp_call_t *call, uint32_t deadline_ms, const char *rest,
-                       size_t restlen);
-static void track_latency(imp_server_t *server, imp_function_t *fn,
-                          uint64_t us);
-
-static void call_send(imp_server_t *server, imp_call_t *call,
-                      imp_instance_t *inst, const char *rest, size_t restlen) {
-  imp_function_t *fn = call->function;
-  call->sent.done = on_sent;
-  int rc = imp_instance_send(inst, &call->sent, rest, restlen);
-  if (rc != 0) {
-    /* It did not reach the worker: it did not run, and may be retried. */
-    call_fail(call, IMPULSE__ERROR_CODE__UNAVAILABLE,
-              "the call did not run: cannot send to instance %llu: %s",
-              (unsigned long long)inst->id, imp_strerror(rc));
-    imp_controller_call_free(call);
-    return;
-  }
-  call->sent_ns = imp_now_ns();
-  call->version = inst->version;
-  /* Calls ahead of this one on the instance (pipelined): its latency is
-   * that many service times, not one (see imp_controller_call_done). */
-  uint32_t conc = inst->d.concurrency ? inst->d.concurrency : 1;
-  call->lat_div =
-      1 + (inst->d.outstanding > 0 ? inst->d.outstanding - 1 : 0) / conc;
-  uint64_t timeout = FN_TIMEOUT(server, fn);
-  if (call->deadline_ms) {
-    uint64_t now = imp_now_ms();
-    uint64_t left = call->deadline_ms > now ? call->deadline_ms - now : 1;
-    if (left < timeout) timeout = left;
-  }
-  uv_timer_start(&call->timer, on_call_timer, timeout, 0);
-}
-
-static void on_call_timer(uv_timer_t *t) {
-  imp_call_t *call = IMP_CONTAINER_OF(t, imp_call_t, timer);
-  imp_function_t *fn = call->function;
-  imp_server_t *server = t->loop->data;
-  if (call->wait.queued) {
-    imp_dispatch_unqueue(&fn->dispatch, &call->wait);
-    call_fail(call, IMPULSE__ERROR_CODE__OVERLOADED,
-              "function '%s' is overloaded: no instance had a free slot within "
-              "%llu ms (%zu calls still queued, %u instances)",
-              fn->name, (unsigned long long)(imp_now_ms() - call->started_ms),
-              fn->dispatch.queued, fn->instances);
-    imp_controller_call_free(call);
-    return;
-  }
-  if (call->sent.instance) {
-    imp_instance_t *inst = call->sent.instance;
-    call_fail(call, IMPULSE__ERROR_CODE__TIMEOUT,
-              "function '%s' did not answer within %llu ms; instance %llu is "
-              "being replaced",
-              fn->name, (unsigned long long)(imp_now_ms() - call->started_ms),
-              (unsigned long long)inst->id);
-    /* The call stays in its slot until the worker answers or is killed. */
-    imp_instance_timed_out(inst, &call->sent);
-    if (!fn->deleted)
-      track_latency(server, fn,
-                    (imp_now_ns() - call->sent_ns) / 1000 /
-                        (call->batch ? call->batch : 1));
-    if (!fn->deleted) {
-      ensure_min(server, fn);
-      scale_for_queue(server, fn);
-      if (fn->dispatch.queued && fn->starting == 0 &&
-          imp_dispatch_free_slots(&fn->dispatch) == 0)
-        start_instance(server, fn);
-    }
-  }
-}
-
-/* Sends queued calls to free slots. */
-static void pump(imp_server_t *server, imp_function_t *fn) {
-  imp_dwait_t *w;
-  while ((w = imp_dispatch_head(&fn->dispatch)) != NULL) {
-    imp_dinst_t *d = imp_dispatch_pick(&fn->dispatch);
-    if (d == NULL) break;
-    imp_instance_t *inst = IMP_CONTAINER_OF(d, imp_instance_t, d);
-    imp_call_t *call = IMP_CONTAINER_OF(w, imp_call_t, wait);
-    imp_dispatch_unqueue(&fn->dispatch, w);
-    uv_timer_stop(&call->timer);
-    fn->sc.wait_sum_ms += (double)(imp_now_ms() - call->started_ms);
-    fn->sc.waited++;
-    call_send(server, call, inst, call->fwd, call->fwdlen);
-    free(call->fwd);
-    call->fwd = NULL;
-  }
-}
-
-/* Triggers that stopped starting records for fn start again. */
-static void wake_triggers(imp_server_t *server, imp_function_t *fn) {
-  if (!fn->trigger_waiting || server->invoker.on_room == NULL) return;
-  fn->trigger_waiting = 0;
-  server->invoker.on_room(server->invoker.on_room_arg, fn->name);
-}
-
-static void slot_freed(imp_server_t *server, imp_function_t *fn) {
-  if (fn->dispatch.queued) pump(server, fn);
-  wake_triggers(server, fn);
-}
-
-void imp_controller_want_room(imp_server_t *server, const char *function) {
-  imp_function_t *fn = fn_find(server, function);
-  if (fn != NULL) fn->trigger_waiting = 1;
-}
-
-static unsigned batch_hint(const imp_function_t *fn) {
-  if (fn == NULL || fn->deleted) return 1;
-  return imp_pipe_batch(&fn->pipe);
-}
-
-unsigned imp_controller_batch_hint(imp_server_t *server, const char *function) {
-  return batch_hint(fn_find(server, function));
-}
-
-long imp_controller_queue_room(imp_server_t *server, const char *function,
-                               long room, unsigned *batch) {
-  imp_function_t *fn = fn_find(server, function);
-  *batch = batch_hint(fn);
-  if (fn == NULL) return room; /* the invocation answers NOT_FOUND */
-  return (long)imp_dispatch_free_slots(&fn->dispatch) + room -
-         (long)fn->dispatch.queued;
-}
-
-/* ---- idempotency --------------------------------------------------------- */
-
-/* An answer for an internal caller, delivered from the loop (never from
- * inside imp_controller_invoke_internal()). */
-typedef struct idem_later_s {
-  uv_timer_t timer;
-  imp_call_t call; /* only done, done_arg */
-  int code;
-  char message[256];
-  char *answer; /* owned; NULL when code != 0 */
-  size_t len;
-} idem_later_t;
-
-static void deliver_internal(imp_call_t *call, const char *rest,
-                             size_t restlen);
-
-static void on_idem_later_closed(uv_handle_t *h) {
-  idem_later_t *l = IMP_CONTAINER_OF(h, idem_later_t, timer);
-  free(l->answer);
-  free(l);
-}
-
-static void on_idem_later(uv_timer_t *t) {
-  idem_later_t *l = IMP_CONTAINER_OF(t, idem_later_t, timer);
-  if (l->code == 0)
-    deliver_internal(&l->call, l->answer, l->len);
-  else
-    l->call.done(l->call.done_arg, l->code, l->message, NULL);
-  uv_close((uv_handle_t *)&l->timer, on_idem_later_closed);
-}
-
-static void idem_later(imp_server_t *server, imp_invoke_done_cb done, void *arg,
-                       int code, const char *message, char *answer,
-                       size_t len) {
-  idem_later_t *l = calloc(1, sizeof *l);
-  if (l == NULL) abort();
-  l->call.done = done;
-  l->call.done_arg = arg;
-  l->code = code;
-  snprintf(l->message, sizeof l->message, "%s", message ? message : "");
-  l->answer = answer;
-  l->len = len;
-  uv_timer_init(server->loop, &l->timer);
-  uv_timer_start(&l->timer, on_idem_later, 0, 0);
-}
-
-/*
- * A call with an idempotency key: answers it here when that key's answer
- * is stored (the function does not run again), when a call with the same
- * key is running now (IN_PROGRESS: the caller retries later), or when the
- * key is unusable (BAD_REQUEST). Returns 1 when answered, to `client`
- * under `id`, or through `done` from the loop; 0 when the call should run.
- */
-static int idem_answered(imp_server_t *server, imp_function_t *fn,
-                         const char *key, imp_client_t *client, uint64_t id,
-                         imp_invoke_done_cb done, void *arg) {
-  int code = 0;
-  char msg[200];
-  char *answer = NULL;
-  size_t len = 0;
-  int rc = imp_idem_lookup(server, fn->name, key, &answer, &len);
-  if (rc == 0) {
-    fn->idempotent_hits++;
-    if (client) {
-      imp_conn_send_with_id(&client->conn, id, answer, len);
-      free(answer);
-    } else {
-      idem_later(server, done, arg, 0, NULL, answer, len);
-    }
-    return 1;
-  }
-  if (rc == -EINVAL) {
-    code = IMPULSE__ERROR_CODE__BAD_REQUEST;
-    snprintf(msg, sizeof msg, "idempotency key must be 1 to %d bytes",
-             IMP_IDEM_MAX_KEY);
-  } else {
-    for (imp_call_t *c = fn->calls.fnext; c != &fn->calls; c = c->fnext)
-      if (c->idem_key && strcmp(c->idem_key, key) == 0) {
-        code = IMPULSE__ERROR_CODE__IN_PROGRESS;
-        snprintf(msg, sizeof msg,
-                 "a call of '%s' with this idempotency key is running; "
-                 "retry for its answer",
-                 fn->name);
-        break;
-      }
-  }
-  if (code == 0) return 0;
-  if (client)
-    imp_client_error(client, id, code, "%s", msg);
-  else
-    idem_later(server, done, arg, code, msg, NULL, 0);
-  return 1;
-}
-
-void imp_controller_invoke(imp_server_t *server, imp_client_t *client,
-                           Impulse__Envelope *env, const char *body,
-                           size_t len) {
-  Impulse__InvokeRequest *req = env->invoke;
-  imp_function_t *fn = fn_find(server, req->function);
-  if (fn == NULL) {
-    imp_client_error(client, env->id, IMPULSE__ERROR_CODE__NOT_FOUND,
-                     "unknown function '%s'", req->function);
-    impulse__envelope__free_unpacked(env, NULL);
-    return;
-  }
-  char *idem_key = NULL;
-  if (req->idempotency_key != NULL && req->idempotency_key[0] != '\0') {
-    if (idem_answered(server, fn, req->idempotency_key, client, env->id, NULL,
-                      NULL)) {
-      impulse__envelope__free_unpacked(env, NULL);
-      return;
-    }
-    idem_key = strdup(req->idempotency_key);
-    if (idem_key == NULL) abort();
-  }
-  /* The request goes to the worker as it came, under another id. A client
-   * whose encoder does not put the id first gets its request repacked. */
-  char *packed = NULL;
-  uint64_t id;
-  size_t off;
-  if (imp_envelope_split_id(body, len, &id, &off) != 0 || id != env->id) {
-    uint64_t keep = env->id;
-    env->id = 0;
-    len = impulse__envelope__get_packed_size(env);
-    packed = malloc(len);
-    if (packed == NULL) abort();
-    impulse__envelope__pack(env, (uint8_t *)packed);
-    env->id = keep;
-    body = packed;
-    off = 2; /* 0x08 0x00 */
-  }
-  imp_call_t *call = calloc(1, sizeof *call);
-  if (call == NULL) abort();
-  call->client = client;
-  call->idem_key = idem_key;
-  client->refs++;
-  client->in_flight++;
-  call->client_id = env->id;
-  uint32_t deadline_ms = req->has_deadline_ms ? req->deadline_ms : 0;
-  impulse__envelope__free_unpacked(env, NULL);
-  call_start(server, fn, call, deadline_ms, body + off, len - off);
-  free(packed);
-}
-
-/* Routes a new call: to an instance with a free slot, else to the queue.
- * `rest` is the request Envelope's body after its id (borrowed). */
-static void call_start(imp_server_t *server, imp_function_t *fn,
-                       imp_call_t *call, uint32_t deadline_ms, const char *rest,
-                       size_t restlen) {
-  uv_timer_init(server->loop, &call->timer);
-  call->function = fn;
-  call->started_ms = imp_now_ms();
-  call->started_ns = imp_now_ns();
-  if (deadline_ms > 0) call->deadline_ms = call->started_ms + deadline_ms;
-  call->fnext = &fn->calls;
-  call->fprev = fn->calls.fprev;
-  fn->calls.fprev->fnext = call;
-  fn->calls.fprev = call;
-  fn->invocations += call->batch ? call->batch : 1;
-  /* Batches are not recorded: an upgrade replays single calls (a trigger's
-   * first calls, before it batches, are single). */
-  if (!call->batch) imp_rec_sample(server, fn, call, rest, restlen);
-  imp_scaler_inflight(fn, +1);
-  fn->in_flight++;
-
-  imp_dinst_t *d =
-      fn->dispatch.queued ? NULL : imp_dispatch_pick(&fn->dispatch);
-  if (d != NULL) {
-    call_send(server, call, IMP_CONTAINER_OF(d, imp_instance_t, d), rest,
-              restlen);
-    return;
-  }
-  call->fwdlen = restlen;
-  call->fwd = malloc(restlen ? restlen : 1);
-  if (call->fwd == NULL) abort();
-  memcpy(call->fwd, rest, restlen);
-  uint64_t deadline = call->started_ms + server->cfg.queue_timeout_ms;
-  if (call->deadline_ms && call->deadline_ms < deadline)
-    deadline = call->deadline_ms;
-  if (imp_dispatch_enqueue(&fn->dispatch, &call->wait, deadline) != 0) {
-    call_fail(call, IMPULSE__ERROR_CODE__OVERLOADED,
-              "function '%s' is overloaded: %zu calls already queued", fn->name,
-              fn->dispatch.queued);
-    imp_controller_call_free(call);
-    return;
-  }
-  uv_timer_start(&call->timer, on_call_timer, deadline - call->started_ms, 0);
-  scale_for_queue(server, fn);
-}
-
-int imp_controller_invoke_internal(imp_server_t *server,
-                                   const Impulse__InvokeRequest *req,
-                                   imp_invoke_done_cb done, void *arg) {
-  if (server->stopping) return -ESHUTDOWN;
-  imp_function_t *fn = fn_find(server, req->function);
-  if (fn == NULL) return -ENOENT;
-  const char *ikey = req->idempotency_key;
-  if (ikey != NULL && ikey[0] != '\0' &&
-      idem_answered(server, fn, ikey, NULL, 0, done, arg))
-    return 0;
-  Impulse__Envelope env = IMPULSE__ENVELOPE__INIT;
-  env.id = 0;
-  env.body_case = IMPULSE__ENVELOPE__BODY_INVOKE;
-  env.invoke = (Impulse__InvokeRequest *)req;
-  size_t len = impulse__envelope__get_packed_size(&env);
-  if (len > server->cfg.max_frame) return -E2BIG;
-  uint8_t stackbuf[4096];
-  uint8_t *buf = len <= sizeof stackbuf ? stackbuf : malloc(len);
-  if (buf == NULL) return -ENOMEM;
-  impulse__envelope__pack(&env, buf);
-  imp_call_t *call = calloc(1, sizeof *call);
-  if (call == NULL) abort();
-  call->done = done;
-  call->done_arg = arg;
-  if (ikey != NULL && ikey[0] != '\0') {
-    call->idem_key = strdup(ikey);
-    if (call->idem_key == NULL) abort();
-  }
-  /* Packed with id 0, the body starts 0x08 0x00. */
-  call_start(server, fn, call, req->has_deadline_ms ? req->deadline_ms : 0,
-             (const char *)buf + 2, len - 2);
-  if (buf != stackbuf) free(buf);
-  return 0;
-}
-
-int imp_controller_invoke_batch(imp_server_t *server, const char *function,
-                                uint32_t items, const char *rest,
-                                size_t restlen, imp_batch_done_cb done,
-                                void *arg) {
-  if (server->stopping) return -ESHUTDOWN;
-  imp_function_t *fn = fn_find(server, function);
-  if (fn == NULL) return -ENOENT;
-  if (items == 0) return -EINVAL;
-  if (restlen + 11 > server->cfg.max_frame) return -E2BIG;
-  imp_call_t *call = calloc(1, sizeof *call);
-  if (call == NULL) abort();
-  call->bdone = done;
-  call->done_arg = arg;
-  call->batch = items;
-  call_start(server, fn, call, 0, rest, restlen);
-  return 0;
-}
-
-/* A bump allocator for decoding one batch answer: its many small pieces
- * (a result, a payload, headers per record) are freed together. */
-typedef struct dec_arena_s {
-  char *block;
-  size_t used, cap;
-  char *more; /* chain of extra blocks, first word links them */
-} dec_arena_t;
-
-static void *dec_alloc(void *data, size_t size) {
-  dec_arena_t *a = data;
-  size = (size + 15) & ~(size_t)15;
-  if (a->used + size <= a->cap) {
-    void *p = a->block + a->used;
-    a->used += size;
-    return p;
-  }
-  char *b = malloc(16 + size);
-  if (b == NULL) return NULL;
-  memcpy(b, &a->more, sizeof a->more);
-  a->more = b;
-  return b + 16;
-}
-
-static void dec_free(void *data, void *p) {
-  (void)data;
-  (void)p; /* all at once, in dec_release() */
-}
-
-static void dec_release(dec_arena_t *a) {
-  while (a->more != NULL) {
-    char *next;
-    memcpy(&next, a->more, sizeof next);
-    free(a->more);
-    a->more = next;
-  }
-  free(a->block);
-}
-
-/* Decodes the answer to an internal invoke_batch and counts every item's
- * outcome. The body is decoded where it lies: field 44 (the response) or
- * field 2 (an Error) right after the envelope's id. */
-static void deliver_batch(imp_call_t *call, const char *rest, size_t restlen) {
-  imp_batch_done_cb done = call->bdone;
-  call->bdone = NULL;
-  imp_function_t *fn = call->function;
-  const uint8_t *p = (const uint8_t *)rest, *end = p + restlen;
-  uint64_t tag = 0, len = 0;
-  int ok = imp_varint_read(&p, end, &tag) == 0 &&
-           imp_varint_read(&p, end, &len) == 0 && len <= (uint64_t)(end - p);
-  dec_arena_t arena = {NULL, 0, 0, NULL};
-  arena.cap = restlen * 2 + 256 * (size_t)call->batch + 1024;
-  arena.block = malloc(arena.cap);
-  ProtobufCAllocator alloc = {dec_alloc, dec_free, &arena};
-  if (arena.block == NULL) ok = 0;
-  Impulse__InvokeBatchResponse *resp = NULL;
-  Impulse__Error *error = NULL;
-  int code = IMPULSE__ERROR_CODE__INTERNAL;
-  const char *msg = "undecodable answer from the instance";
-  if (ok && tag == ((44u << 3) | 2u)) {
-    resp = impulse__invoke_batch_response__unpack(&alloc, (size_t)len, p);
-    if (resp != NULL) {
-      code = 0;
-      msg = NULL;
-    }
-  } else if (ok && tag == ((2u << 3) | 2u)) {
-    error = impulse__error__unpack(&alloc, (size_t)len, p);
-    if (error != NULL) {
-      code = error->code ? error->code : IMPULSE__ERROR_CODE__INTERNAL;
-      msg = error->message ? error->message : "error";
-    }
-  } else if (ok) {
-    msg = "unexpected answer from the instance";
-  }
-  for (uint32_t i = 0; i < call->batch; i++) {
-    int c = code;
-    if (resp != NULL)
-      c = i < resp->n_results ? resp->results[i]->code
-                              : IMPULSE__ERROR_CODE__INTERNAL;
-    if (c != 0 && fn) fn->errors++;
-    call_observe(call, c);
-  }
-  if (done) done(call->done_arg, code, msg, resp);
-  dec_release(&arena);
-}
-
-/* Decodes an answer for an internal caller (the trigger broker). */
-static void deliver_internal(imp_call_t *call, const char *rest,
-                             size_t restlen) {
-  imp_invoke_done_cb done = call->done;
-  call->done = NULL;
-  uint8_t stackbuf[4096];
-  uint8_t *buf =
-      restlen + 2 <= sizeof stackbuf ? stackbuf : malloc(restlen + 2);
-  Impulse__Envelope *env = NULL;
-  if (buf != NULL) {
-    buf[0] = 0x08;
-    buf[1] = 0x00;
-    memcpy(buf + 2, rest, restlen);
-    env = impulse__envelope__unpack(NULL, restlen + 2, buf);
-    if (buf != stackbuf) free(buf);
-  }
-  if (env == NULL) {
-    done(call->done_arg, IMPULSE__ERROR_CODE__INTERNAL,
-         "undecodable answer from the instance", NULL);
-  } else if (env->body_case == IMPULSE__ENVELOPE__BODY_INVOKE_OK) {
-    done(call->done_arg, 0, NULL, env->invoke_ok);
-  } else if (env->body_case == IMPULSE__ENVELOPE__BODY_ERROR) {
-    done(call->done_arg, env->error->code,
-         env->error->message ? env->error->message : "error", NULL);
-  } else {
-    done(call->done_arg, IMPULSE__ERROR_CODE__INTERNAL,
-         "unexpected answer from the instance", NULL);
-  }
-  if (env) impulse__envelope__free_unpacked(env, NULL);
-}
-
-/* Turns pipelining to instances on or off from the calls' service times
- * (policy/pipeline.h). */
-static void track_latency(imp_server_t *server, imp_function_t *fn,
-                          uint64_t us) {
-  if (!imp_pipe_observe(&fn->pipe, us)) return;
-  for (size_t i = 0; i < fn->dispatch.count; i++) {
-    imp_dinst_t *d = fn->dispatch.inst[i];
-    d->extra = imp_pipe_extra(&fn->pipe, d->concurrency);
-  }
-  IMP_LOG(IMP_LOG_DEBUG,
-          "%s: pipelining to instances %s (least service time %llu us)",
-          fn->name, fn->pipe.fast ? "on" : "off",
-          (unsigned long long)fn->pipe.least_us);
-  if (fn->pipe.fast) pump(server, fn);
-}
-
-static void call_done(imp_server_t *server, imp_call_t *call, const char *rest,
-                      size_t restlen) {
-  imp_function_t *fn = call->function;
-  if (call->replay) { /* an upgrade's validation: not a call of anyone's */
-    if (call->done) deliver_internal(call, rest, restlen);
-    call_finish(call);
-    imp_controller_call_free(call);
-    return;
-  }
-  if (restlen > 0 && (unsigned char)rest[0] == IMP_TAG_ERROR && fn &&
-      !call->batch)
-    fn->errors++;
-  if (fn && !fn->deleted) {
-    /* The service time: the latency shared by the calls that were queued
-     * in the worker ahead of this one. Measuring the whole latency would
-     * turn pipelining off under load (the queue makes it long), which
-     * lowers throughput and lengthens the queue: a collapse. A batch
-     * counts as one call for the autoscaler (one slot, its whole time);
-     * pipelining and batch sizes go by the time of one item. */
-    uint64_t us = (imp_now_ns() - call->sent_ns) / 1000 /
-                  (call->lat_div ? call->lat_div : 1);
-    track_latency(server, fn, call->batch ? us / call->batch : us);
-    fn->sc.completions++;
-    fn->sc.dur_sum_ms += (double)us / 1000.0;
-  }
-  if (call->batch) {
-    deliver_batch(call, rest, restlen);
-    call_finish(call);
-    imp_controller_call_free(call);
-    return;
-  }
-  /* Stored before anyone sees the answer: a retry after a crash finds it. */
-  if (call->idem_key && fn && restlen > 0 &&
-      (unsigned char)rest[0] == IMP_TAG_INVOKE_OK)
-    imp_idem_store(server, fn->name, call->idem_key, rest, restlen);
-  if (call->rec_req) imp_rec_done(server, call, rest, restlen);
-  if (call->client && !call->client->conn.closing)
-    imp_conn_send_with_id(&call->client->conn, call->client_id, rest, restlen);
-  call_observe(call, imp_answer_code(rest, restlen));
-  if (call->done) deliver_internal(call, rest, restlen);
-  call_finish(call);
-  imp_controller_call_free(call);
-}
-
-/* The call's end as its instance saw it (fleet/instance.h). */
-static void on_sent(imp_sent_t *sent, int code, const char *message,
-                    const char *rest, size_t restlen) {
-  imp_call_t *call = IMP_CONTAINER_OF(sent, imp_call_t, sent);
-  imp_server_t *server = call->timer.loop->data;
-  if (sent->timed_out) { /* answered TIMEOUT already */
-    imp_controller_call_free(call);
-    return;
-  }
-  if (code != 0) { /* the instance ended without answering */
-    call_fail(call, code, "%s", message);
-    imp_controller_call_free(call);
-    return;
-  }
-  imp_function_t *fn = call->function;
-  call_done(server, call, rest, restlen);
-  if (fn != NULL && !fn->deleted) slot_freed(server, fn);
-}
 
 /* ---- instance events ------------------------------------------------------
  */
@@ -932,18 +291,7 @@ static void instance_ready(imp_server_t *server, imp_instance_t *inst) {
   IMP_LOG(IMP_LOG_DEBUG, "instance %llu serves %s v%u (%llu ms after start)",
           (unsigned long long)inst->id, fn->name, inst->version,
           (unsigned long long)(inst->ready_ms - inst->started_ms));
-  pump(server, fn);
-  wake_triggers(server, fn);
-}
-
-static void fail_queue(imp_function_t *fn, int code, const char *msg) {
-  imp_dwait_t *w;
-  while ((w = imp_dispatch_head(&fn->dispatch)) != NULL) {
-    imp_call_t *call = IMP_CONTAINER_OF(w, imp_call_t, wait);
-    imp_dispatch_unqueue(&fn->dispatch, w);
-    call_fail(call, code, "%s", msg);
-    imp_controller_call_free(call);
-  }
+  imp_invoke_room(&server->invoke, fn);
 }
 
 static void instance_load_failed(imp_server_t *server, imp_instance_t *inst,
@@ -957,7 +305,7 @@ static void instance_load_failed(imp_server_t *server, imp_instance_t *inst,
     char msg[512];
     snprintf(msg, sizeof msg, "no instance of '%s' could start: %s", fn->name,
              message);
-    fail_queue(fn, IMPULSE__ERROR_CODE__UNAVAILABLE, msg);
+    imp_invoke_fail_queue(fn, IMPULSE__ERROR_CODE__UNAVAILABLE, msg);
   }
   (void)server;
   (void)code;
@@ -987,7 +335,7 @@ static void instance_gone(imp_server_t *server, imp_instance_t *inst, int code,
     snprintf(msg, sizeof msg, "no instance of '%s' could start: %s", fn->name,
              message);
     if (fn->starting == 0 && imp_dispatch_free_slots(&fn->dispatch) == 0)
-      fail_queue(fn, IMPULSE__ERROR_CODE__UNAVAILABLE, msg);
+      imp_invoke_fail_queue(fn, IMPULSE__ERROR_CODE__UNAVAILABLE, msg);
     return; /* do not loop on an instance that dies while loading */
   }
   ensure_min(server, fn);
@@ -1274,7 +622,7 @@ static void traffic_rebalance(imp_server_t *server, imp_function_t *fn) {
       start_instance(server, fn);
     }
   }
-  pump(server, fn);
+  imp_invoke_pump(&server->invoke, fn);
 }
 
 static void traffic_reply(imp_rpc_t *rpc, const imp_function_t *fn) {
@@ -1547,7 +895,7 @@ static void commit_deploy(imp_server_t *server, pending_deploy_t *pd) {
   env.deploy_ok = &ok;
   imp_rpc_reply(pd->rpc, &env);
   ensure_min(server, fn);
-  pump(server, fn);
+  imp_invoke_pump(&server->invoke, fn);
 }
 
 static void validated(imp_server_t *server, imp_instance_t *inst, int code,
@@ -1769,10 +1117,10 @@ void imp_controller_delete(imp_server_t *server, imp_rpc_t *rpc,
   }
   fn->deleted = 1;
   imp_scaler_fn_forget(server, fn);
-  imp_rec_forget(server, fn->name);
+  imp_rec_forget(server->store, fn->name);
   char msg[128];
   snprintf(msg, sizeof msg, "function '%s' was deleted", fn->name);
-  fail_queue(fn, IMPULSE__ERROR_CODE__NOT_FOUND, msg);
+  imp_invoke_fail_queue(fn, IMPULSE__ERROR_CODE__NOT_FOUND, msg);
   stop_all_instances(fn);
   IMP_LOG(IMP_LOG_INFO, "deleted %s", fn->name);
   Impulse__Envelope r = IMPULSE__ENVELOPE__INIT;
@@ -1878,9 +1226,11 @@ static void fill_info(imp_server_t *server, imp_function_t *fn,
   impulse__function_config__init(cfg);
   cfg->has_concurrency = cfg->has_timeout_ms = cfg->has_memory_mb = 1;
   cfg->has_min_instances = cfg->has_max_instances = 1;
-  cfg->concurrency = fn_cfg(fn, 0, server->cfg.default_concurrency);
-  cfg->timeout_ms = FN_TIMEOUT(server, fn);
-  cfg->memory_mb = fn_cfg(fn, 2, server->cfg.default_memory_mb);
+  cfg->concurrency =
+      fn_cfg(fn, IMP_FN_CONCURRENCY, server->cfg.default_concurrency);
+  cfg->timeout_ms =
+      fn_cfg(fn, IMP_FN_TIMEOUT_MS, server->cfg.default_timeout_ms);
+  cfg->memory_mb = fn_cfg(fn, IMP_FN_MEMORY_MB, server->cfg.default_memory_mb);
   cfg->min_instances = FN_MIN(server, fn);
   cfg->max_instances = FN_MAX(server, fn);
   fi->name = fn->name;
@@ -1922,13 +1272,13 @@ static void fill_info(imp_server_t *server, imp_function_t *fn,
 
 void imp_controller_list(imp_server_t *server, imp_rpc_t *rpc,
                          Impulse__Envelope *env) {
-  size_t n = server->nfunctions, k = 0;
+  size_t n = server->invoke.registry.count, k = 0;
   Impulse__FunctionInfo *infos = calloc(n + 1, sizeof *infos);
   Impulse__FunctionConfig *cfgs = calloc(n + 1, sizeof *cfgs);
   Impulse__FunctionInfo **ptrs = calloc(n + 1, sizeof *ptrs);
   if (!infos || !cfgs || !ptrs) abort();
-  for (imp_function_t *f = server->functions.next; f != &server->functions;
-       f = f->next) {
+  imp_function_t *f;
+  IMP_REGISTRY_EACH(f, &server->invoke.registry) {
     if (f->deleted) continue;
     fill_info(server, f, &infos[k], &cfgs[k]);
     ptrs[k] = &infos[k];
@@ -2166,9 +1516,10 @@ int imp_controller_restore(imp_server_t *server) {
   char err[256];
   imp_store_write(server->store, b, 0, err, sizeof err);
   imp_batch_free(b);
-  for (imp_function_t *f = server->functions.next; f != &server->functions;
-       f = f->next)
+  imp_function_t *f;
+  IMP_REGISTRY_EACH(f, &server->invoke.registry) {
     ensure_min(server, f);
+  }
   IMP_LOG(IMP_LOG_INFO, "restored %u function%s from the state store%s",
           rc.restored, rc.restored == 1 ? "" : "s",
           rc.failed ? " (some records failed: see above)" : "");
@@ -2176,14 +1527,14 @@ int imp_controller_restore(imp_server_t *server) {
 }
 
 void imp_controller_tick(imp_server_t *server) {
-  if (++server->ticks % 10 == 0) imp_idem_sweep(server);
+  if (++server->ticks % 10 == 0)
+    imp_idem_sweep(server->store, &server->invoke.idem);
   imp_function_t *next;
-  for (imp_function_t *fn = server->functions.next; fn != &server->functions;
-       fn = next) {
-    next = fn->next;
+  for (imp_function_t *fn = imp_registry_first(&server->invoke.registry);
+       fn != NULL; fn = next) {
+    next = imp_registry_next(&server->invoke.registry, fn);
     if (fn->deleted) {
-      if (fn->instances == 0 && fn->calls.fnext == &fn->calls)
-        fn_free(server, fn);
+      if (fn->instances == 0 && imp_list_empty(&fn->calls)) fn_free(server, fn);
       continue;
     }
     ensure_min(server, fn);
@@ -2194,34 +1545,16 @@ void imp_controller_tick(imp_server_t *server) {
   imp_fleet_fill_pool(&server->fleet);
 }
 
-void imp_controller_drain(imp_server_t *server) {
-  for (imp_function_t *fn = server->functions.next; fn != &server->functions;
-       fn = fn->next)
-    fail_queue(fn, IMPULSE__ERROR_CODE__SHUTTING_DOWN, "server is stopping");
-}
-
-unsigned imp_controller_in_flight(imp_server_t *server) {
-  unsigned n = 0;
-  for (imp_function_t *fn = server->functions.next; fn != &server->functions;
-       fn = fn->next)
-    n += fn->in_flight;
-  return n;
-}
-
 void imp_controller_stop(imp_server_t *server) {
   imp_scaler_save_all(server);
-  for (imp_function_t *fn = server->functions.next; fn != &server->functions;
-       fn = fn->next) {
-    fail_queue(fn, IMPULSE__ERROR_CODE__SHUTTING_DOWN, "server is stopping");
-    for (imp_call_t *c = fn->calls.fnext; c != &fn->calls; c = c->fnext)
-      uv_timer_stop(&c->timer);
-  }
+  imp_invoke_stop(&server->invoke);
   imp_fleet_signal_all(&server->fleet, SIGTERM);
 }
 
 void imp_controller_free(imp_server_t *server) {
-  while (server->functions.next != &server->functions)
-    fn_free(server, server->functions.next);
+  imp_function_t *fn;
+  while ((fn = imp_registry_first(&server->invoke.registry)) != NULL)
+    fn_free(server, fn);
 }
 
 void imp_controller_function_info(imp_server_t *server, imp_function_t *fn,
@@ -2231,15 +1564,6 @@ void imp_controller_function_info(imp_server_t *server, imp_function_t *fn,
 }
 
 /* ---- for the other parts of the controller (controller_internal.h) ------ */
-
-void imp_ctl_pump(imp_server_t *server, imp_function_t *fn) {
-  pump(server, fn);
-}
-
-void imp_ctl_call_send(imp_server_t *server, imp_call_t *call,
-                       imp_instance_t *inst, const char *rest, size_t restlen) {
-  call_send(server, call, inst, rest, restlen);
-}
 
 int imp_ctl_ensure_artifact(imp_server_t *server, const char *sha, char *path,
                             size_t pathlen) {
@@ -2253,44 +1577,6 @@ imp_function_t *imp_ctl_fn_find(imp_server_t *server, const char *name) {
 Impulse__FunctionRecord *imp_ctl_clone_record(
     const Impulse__FunctionRecord *rec) {
   return CLONE(Impulse__FunctionRecord, impulse__function_record, rec);
-}
-
-/* ---- the invoker interface (base/invoker.h) ------------------------------ */
-
-static imp_server_t *inv_server(imp_invoker_t *inv) {
-  return IMP_CONTAINER_OF(inv, imp_server_t, invoker);
-}
-
-static int inv_invoke(imp_invoker_t *inv, const Impulse__InvokeRequest *req,
-                      imp_invoke_done_cb done, void *arg) {
-  return imp_controller_invoke_internal(inv_server(inv), req, done, arg);
-}
-
-static int inv_invoke_batch(imp_invoker_t *inv, const char *function,
-                            uint32_t items, const char *rest, size_t restlen,
-                            imp_batch_done_cb done, void *arg) {
-  return imp_controller_invoke_batch(inv_server(inv), function, items, rest,
-                                     restlen, done, arg);
-}
-
-static long inv_queue_room(imp_invoker_t *inv, const char *function, long room,
-                           unsigned *batch) {
-  return imp_controller_queue_room(inv_server(inv), function, room, batch);
-}
-
-static void inv_want_room(imp_invoker_t *inv, const char *function) {
-  imp_controller_want_room(inv_server(inv), function);
-}
-
-static int inv_exists(imp_invoker_t *inv, const char *function) {
-  return fn_find(inv_server(inv), function) != NULL;
-}
-
-static const imp_invoker_ops_t invoker_ops = {
-    inv_invoke, inv_invoke_batch, inv_queue_room, inv_want_room, inv_exists};
-
-void imp_controller_invoker_init(imp_server_t *server) {
-  server->invoker.ops = &invoker_ops;
 }
 
 /* ---- the fleet's owner (fleet/instance.h) -------------------------------- */
@@ -2334,4 +1620,96 @@ static const imp_fleet_ops_t fleet_ops = {fl_connected, fl_loaded, fl_attached,
 void imp_controller_fleet_init(imp_server_t *server) {
   imp_fleet_init(&server->fleet, server->loop, &server->cl, server->store,
                  &server->cfg, &fleet_ops, server);
+}
+
+/* Bytes of a recorded request's payload `impulse record ls` shows. */
+#define PREVIEW_BYTES 64
+
+/* ---- RecordList RPC --------------------------------------------------- */
+
+/* What `impulse record ls` shows of an answer, into buf. */
+static const char *answer_status(const char *answer, size_t len, char *buf,
+                                 size_t buflen) {
+  Impulse__Envelope *env = imp_body_decode(answer, len, NULL);
+  if (env == NULL) {
+    snprintf(buf, buflen, "undecodable");
+  } else if (env->body_case == IMPULSE__ENVELOPE__BODY_INVOKE_OK) {
+    const Impulse__InvokeResponse *ok = env->invoke_ok;
+    if (!ok->has_status || ok->status == 0)
+      snprintf(buf, buflen, "ok");
+    else
+      snprintf(buf, buflen, "status %d", (int)ok->status);
+  } else if (env->body_case == IMPULSE__ENVELOPE__BODY_ERROR) {
+    snprintf(buf, buflen, "%s", imp_error_code_name(env->error->code));
+  } else {
+    snprintf(buf, buflen, "unexpected answer");
+  }
+  if (env) impulse__envelope__free_unpacked(env, NULL);
+  return buf;
+}
+
+void imp_controller_record_list(imp_server_t *server, imp_rpc_t *rpc,
+                                Impulse__Envelope *env) {
+  const char *name = env->record_list->name;
+  imp_recorded_t *r = NULL;
+  size_t n = 0;
+  Impulse__RecordedCallInfo *info = NULL, **infop = NULL;
+  char(*status)[32] = NULL;
+  uint8_t(*preview)[PREVIEW_BYTES] = NULL;
+  if (fn_find(server, name) == NULL) {
+    imp_rpc_error(rpc, IMPULSE__ERROR_CODE__NOT_FOUND, "unknown function '%s'",
+                  name);
+    goto out;
+  }
+  int rc = imp_rec_load(server->store, name, &r, &n);
+  if (rc != 0) {
+    imp_rpc_error(rpc, IMPULSE__ERROR_CODE__INTERNAL,
+                  "cannot read the recordings of '%s': %s", name,
+                  imp_strerror(rc));
+    goto out;
+  }
+  info = calloc(n + 1, sizeof *info);
+  infop = calloc(n + 1, sizeof *infop);
+  status = calloc(n + 1, sizeof *status);
+  preview = calloc(n + 1, sizeof *preview);
+  if (info == NULL || infop == NULL || status == NULL || preview == NULL) {
+    imp_rpc_error(rpc, IMPULSE__ERROR_CODE__INTERNAL, "out of memory");
+    goto out;
+  }
+  for (size_t i = 0; i < n; i++) {
+    Impulse__RecordedCallInfo *ci = &info[i];
+    impulse__recorded_call_info__init(ci);
+    ci->has_version = ci->has_recorded_ms = ci->has_request_bytes = 1;
+    ci->has_duration_us = ci->has_payload_preview = 1;
+    ci->version = r[i].version;
+    ci->recorded_ms = r[i].recorded_ms;
+    ci->duration_us = r[i].duration_us;
+    ci->answer_status =
+        (char *)answer_status(r[i].answer, r[i].anslen, status[i], 32);
+    Impulse__Envelope *req = imp_body_decode(r[i].request, r[i].reqlen, NULL);
+    if (req != NULL && req->body_case == IMPULSE__ENVELOPE__BODY_INVOKE) {
+      const ProtobufCBinaryData *p = &req->invoke->payload;
+      size_t k = p->len < PREVIEW_BYTES ? p->len : PREVIEW_BYTES;
+      if (k) memcpy(preview[i], p->data, k);
+      ci->request_bytes = p->len;
+      ci->payload_preview.data = preview[i];
+      ci->payload_preview.len = k;
+    }
+    if (req != NULL) impulse__envelope__free_unpacked(req, NULL);
+    infop[i] = ci;
+  }
+  Impulse__Envelope resp = IMPULSE__ENVELOPE__INIT;
+  Impulse__RecordListResponse ok = IMPULSE__RECORD_LIST_RESPONSE__INIT;
+  ok.n_calls = n;
+  ok.calls = infop;
+  resp.body_case = IMPULSE__ENVELOPE__BODY_RECORD_LIST_OK;
+  resp.record_list_ok = &ok;
+  imp_rpc_reply(rpc, &resp);
+out:
+  imp_rec_free(r, n);
+  free(info);
+  free(infop);
+  free(status);
+  free(preview);
+  impulse__envelope__free_unpacked(env, NULL);
 }

@@ -5,11 +5,6 @@
 
 #include "server/server.h"
 
-/* Sends queued calls of fn to free slots. */
-void imp_ctl_pump(imp_server_t *server, imp_function_t *fn);
-/* Sends a call to an instance and arms its timeout (fails it on error). */
-void imp_ctl_call_send(imp_server_t *server, imp_call_t *call,
-                       imp_instance_t *inst, const char *rest, size_t restlen);
 /* The artifact of sha256 `sha` on disk (rewritten from the store when
  * missing); its path in `path`. 0 or a negative error. */
 int imp_ctl_ensure_artifact(imp_server_t *server, const char *sha, char *path,

@@ -42,6 +42,20 @@ void imp_client_error(imp_client_t *client, uint64_t id, int code,
   imp_conn_send_error(&client->conn, id, code, msg);
 }
 
+/* The answer of an invocation: the worker's reply as it came, under the
+ * client's request id, or the error the server decided. */
+static void on_call_answer(void *arg, uint64_t id, const imp_answer_t *a) {
+  imp_client_t *client = arg;
+  if (!client->conn.closing) {
+    if (a->rest != NULL)
+      imp_conn_send_with_id(&client->conn, id, a->rest, a->restlen);
+    else
+      imp_conn_send_error(&client->conn, id, a->code, a->message);
+  }
+  client->in_flight--;
+  imp_client_unref(client);
+}
+
 /* A request answered through the rpc interface: it holds a reference on
  * its client (and counts in its in-flight calls) until it is answered. */
 typedef struct gw_rpc_s {
@@ -116,7 +130,7 @@ static void on_server_info(imp_client_t *client, Impulse__Envelope *env) {
   ok.max_frame = (uint32_t)server->cfg.max_frame;
   ok.ready = server->ready;
   ok.uptime_ms = imp_now_ms() - server->started_ms;
-  ok.functions = server->nfunctions;
+  ok.functions = server->invoke.registry.count;
   ok.instances = server->fleet.ninstances;
   ok.warm_pool = warm;
   ok.abi_version = 1;
@@ -180,7 +194,11 @@ static void on_frame(imp_conn_t *conn, Impulse__Envelope *env, const char *body,
   switch (env->body_case) {
     case IMPULSE__ENVELOPE__BODY_HELLO: on_hello(client, env); return;
     case IMPULSE__ENVELOPE__BODY_INVOKE:
-      imp_controller_invoke(server, client, env, body, len);
+      /* The call holds a reference on its client until answered. */
+      client->refs++;
+      client->in_flight++;
+      imp_invoke_rpc(&server->invoke, env, body, len, on_call_answer, client,
+                     env->id);
       return;
     case IMPULSE__ENVELOPE__BODY_SERVER_INFO:
       on_server_info(client, env);
@@ -218,7 +236,7 @@ static void on_frame(imp_conn_t *conn, Impulse__Envelope *env, const char *body,
       imp_controller_describe(server, rpc, env);
       break;
     case IMPULSE__ENVELOPE__BODY_RECORD_LIST:
-      imp_rec_list_rpc(server, rpc, env);
+      imp_controller_record_list(server, rpc, env);
       break;
     case IMPULSE__ENVELOPE__BODY_BACKUP:
       imp_backup_rpc(server, rpc, env);

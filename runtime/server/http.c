@@ -882,9 +882,12 @@ static Impulse__Header **hdrset_ptrs(hdrset_t *s) {
   return s->p;
 }
 
-static void on_invoked(void *arg, int code, const char *message,
-                       const Impulse__InvokeResponse *resp) {
+static void on_invoked(void *arg, uint64_t tag, const imp_answer_t *answer) {
   http_req_t *req = arg;
+  int code = answer->code;
+  const char *message = answer->message;
+  const Impulse__InvokeResponse *resp = answer->resp;
+  (void)tag;
   http_conn_t *conn = req->conn;
   req->waiting = 0;
   if (conn->closing || req->orphan) {
@@ -989,7 +992,8 @@ static void handle_invoke(http_conn_t *conn, http_req_t *req, const char *name,
   http_msg_t msg = msg_take(req);
   req->waiting = 1;
   conn->refs++;
-  int rc = imp_controller_invoke_internal(server, &ir, on_invoked, req);
+  imp_invoker_t *inv = &server->invoke.invoker;
+  int rc = inv->ops->invoke(inv, &ir, on_invoked, req);
   /* From here on req may have been answered and freed (rc == 0). */
   if (rc != 0) {
     req->waiting = 0;
@@ -1312,13 +1316,13 @@ static json_t *state_json(imp_server_t *server) {
       kafka, "embedded",
       json_boolean(server->kafka && imp_kafka_is_embedded(server->kafka)));
   json_object_set_new(srv, "kafka", kafka);
-  json_object_set_new(srv, "functions", ju64(server->nfunctions));
+  json_object_set_new(srv, "functions", ju64(server->invoke.registry.count));
   json_object_set_new(srv, "instances", ju64(server->fleet.ninstances));
   json_object_set_new(root, "server", srv);
 
   json_t *fns = json_array();
-  for (imp_function_t *fn = server->functions.next; fn != &server->functions;
-       fn = fn->next) {
+  imp_function_t *fn;
+  IMP_REGISTRY_EACH(fn, &server->invoke.registry) {
     if (fn->deleted) continue;
     Impulse__FunctionInfo fi;
     Impulse__FunctionConfig cfg;

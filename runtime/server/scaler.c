@@ -118,19 +118,6 @@ void imp_scaler_fn_forget(imp_server_t *server, imp_function_t *fn) {
   imp_batch_free(b);
 }
 
-void imp_scaler_inflight(imp_function_t *fn, int delta) {
-  imp_fn_scaler_t *sc = &fn->sc;
-  uint64_t now = imp_now_ns();
-  /* in_flight is the count before this change. */
-  sc->busy_ns += (uint64_t)fn->in_flight * (now - sc->last_ns);
-  sc->last_ns = now;
-  if (delta > 0) {
-    sc->arrivals++;
-    if (fn->in_flight + 1 > sc->inflight_max)
-      sc->inflight_max = fn->in_flight + 1;
-  }
-}
-
 /* ---- consumer lag of trigger-fed functions ------------------------------- */
 
 typedef struct lag_s {
@@ -141,9 +128,10 @@ static void on_trigger(void *arg, const Impulse__TriggerInfo *info) {
   lag_t *l = arg;
   if (info->spec == NULL || info->spec->function == NULL) return;
   imp_function_t *fn = NULL;
-  for (imp_function_t *f = l->server->functions.next;
-       f != &l->server->functions; f = f->next)
+  imp_function_t *f;
+  IMP_REGISTRY_EACH(f, &l->server->invoke.registry) {
     if (!f->deleted && strcmp(f->name, info->spec->function) == 0) fn = f;
+  }
   if (fn == NULL) return;
   int64_t lag = 0;
   for (size_t i = 0; i < info->n_partitions; i++)
@@ -160,8 +148,8 @@ static void on_trigger(void *arg, const Impulse__TriggerInfo *info) {
 }
 
 static void collect_lag(imp_server_t *server) {
-  for (imp_function_t *f = server->functions.next; f != &server->functions;
-       f = f->next) {
+  imp_function_t *f;
+  IMP_REGISTRY_EACH(f, &server->invoke.registry) {
     f->sc.lag = -1;
     f->sc.lag_partitions = 0;
     f->sc.lag_uncapped = 0;
@@ -259,9 +247,9 @@ void imp_scaler_tick(imp_server_t *server) {
   if (server->pool.cfg.refill_s == 0) imp_as_pool_init(&server->pool, NULL);
   uint32_t starts = 0;
   collect_lag(server);
-  for (imp_function_t *fn = server->functions.next; fn != &server->functions;
-       fn = fn->next)
-    if (!fn->deleted && fn->sc.on) scale_fn(server, fn, now, &starts);
+  imp_function_t *fn;
+  IMP_REGISTRY_EACH(fn, &server->invoke.registry)
+  if (!fn->deleted && fn->sc.on) scale_fn(server, fn, now, &starts);
   /* Starts that found no warm worker size the next pool. */
   imp_as_pool_record(&server->pool, now, server->fleet.pool_misses);
   server->fleet.pool_misses = 0;
@@ -271,9 +259,9 @@ void imp_scaler_tick(imp_server_t *server) {
 }
 
 void imp_scaler_save_all(imp_server_t *server) {
-  for (imp_function_t *fn = server->functions.next; fn != &server->functions;
-       fn = fn->next)
-    if (!fn->deleted && fn->sc.on) save_forecast(server, fn);
+  imp_function_t *fn;
+  IMP_REGISTRY_EACH(fn, &server->invoke.registry)
+  if (!fn->deleted && fn->sc.on) save_forecast(server, fn);
 }
 
 void imp_scaler_fill_info(imp_function_t *fn, Impulse__FunctionInfo *fi) {

@@ -178,8 +178,8 @@ static void on_tick(uv_timer_t *t) {
 static int write_ready_file(const char *path, imp_server_t *server);
 
 static int restored(imp_server_t *server) {
-  for (imp_function_t *fn = server->functions.next; fn != &server->functions;
-       fn = fn->next) {
+  imp_function_t *fn;
+  IMP_REGISTRY_EACH(fn, &server->invoke.registry) {
     if (fn->deleted) continue;
     unsigned min = fn->rec->config && fn->rec->config->has_min_instances
                        ? fn->rec->config->min_instances
@@ -204,7 +204,8 @@ static void on_ready_check(uv_timer_t *t) {
     IMP_LOG(IMP_LOG_INFO,
             "ready: %u function%s restored with their min "
             "instances in %llu ms",
-            server->nfunctions, server->nfunctions == 1 ? "" : "s",
+            server->invoke.registry.count,
+            server->invoke.registry.count == 1 ? "" : "s",
             (unsigned long long)waited);
   else
     IMP_LOG(IMP_LOG_WARN,
@@ -242,7 +243,7 @@ static void final_stop(imp_server_t *server) {
 
 static void on_drain(uv_timer_t *t) {
   imp_server_t *server = t->data;
-  unsigned left = imp_controller_in_flight(server);
+  unsigned left = imp_invoke_in_flight(&server->invoke);
   if (left == 0 && server->triggers && !imp_triggers_closed(server->triggers))
     left = 1;                     /* offsets still being committed */
   if (left == 0 && server->kafka) /* Publish calls awaiting their broker */
@@ -267,7 +268,7 @@ static void on_signal(uv_signal_t *sig, int signum) {
   }
   server->stopping = 1;
   IMP_LOG(IMP_LOG_INFO, "signal %d: stopping (draining %u calls in flight)",
-          signum, imp_controller_in_flight(server));
+          signum, imp_invoke_in_flight(&server->invoke));
   uv_timer_stop(&server->tick);
   uv_close((uv_handle_t *)&server->tick, NULL);
   uv_timer_stop(&server->ready_timer);
@@ -275,7 +276,7 @@ static void on_signal(uv_signal_t *sig, int signum) {
   imp_fleet_stop(&server->fleet);
   imp_gateway_stop_listening(server);
   imp_http_stop_listening(server);
-  imp_controller_drain(server);
+  imp_invoke_drain(&server->invoke);
   /* Triggers stop consuming now; their calls in flight finish within the
    * drain and their offsets are committed. */
   imp_triggers_close(server->triggers, (int)server->cfg.drain_timeout_ms);
@@ -523,7 +524,6 @@ int imp_serve_main(int argc, char **argv) {
 
   signal(SIGPIPE, SIG_IGN);
   server->started_ms = imp_now_ms();
-  server->functions.next = server->functions.prev = &server->functions;
   server->clients.next = server->clients.prev = &server->clients;
 
   ssize_t n = readlink("/proc/self/exe", server->exe, sizeof server->exe - 1);
@@ -630,6 +630,7 @@ int imp_serve_main(int argc, char **argv) {
   uv_signal_start(&server->sigterm, on_signal, SIGTERM);
 
   imp_controller_fleet_init(server);
+  imp_controller_invoke_init(server);
   /* Restore first: it adopts the workers of a previous run (their ids are
    * in the store) before any new worker takes an id. */
   if (imp_controller_restore(server) != 0) {
@@ -638,14 +639,13 @@ int imp_serve_main(int argc, char **argv) {
     return 1;
   }
   imp_fleet_fill_pool(&server->fleet);
-  imp_controller_invoker_init(server);
   imp_triggers_env_t tenv = {
       .loop = server->loop,
       .cl = &server->cl,
       .store = server->store,
       .kafka = server->kafka,
       .metrics = server->metrics,
-      .invoker = &server->invoker,
+      .invoker = &server->invoke.invoker,
       .max_frame = cfg->max_frame,
       .max_event_bytes = cfg->max_event_bytes,
       .kafka_props = cfg->kafka_props,

@@ -12,11 +12,9 @@
 
 static void collect_functions(imp_metrics_writer_t *w, void *arg) {
   imp_server_t *server = arg;
-  imp_function_t *const end = &server->functions;
   imp_function_t *fn;
-#define EACH_FN                                               \
-  for (fn = server->functions.next; fn != end; fn = fn->next) \
-    if (!fn->deleted)
+#define EACH_FN \
+  IMP_REGISTRY_EACH(fn, &server->invoke.registry) if (!fn->deleted)
 
   imp_metrics_family(w, "impulse_invocations_total", IMP_METRIC_COUNTER,
                      "Calls answered, by function and outcome (ok, or the "

@@ -25,7 +25,7 @@
 
 #include "server/base/store.h"
 #include "server/controller_internal.h"
-#include "server/recordings.h"
+#include "server/invoke/recordings.h"
 #include "server/server.h"
 
 static void upg_advance(imp_server_t *server, imp_function_t *fn);
@@ -128,7 +128,7 @@ imp_upgrade_t *imp_upg_new(imp_server_t *server, imp_function_t *fn,
   /* The recorded calls of earlier versions are the yardstick. */
   imp_recorded_t *all = NULL;
   size_t n = 0;
-  if (imp_rec_load(server, fn->name, &all, &n) == 0) {
+  if (imp_rec_load(server->store, fn->name, &all, &n) == 0) {
     size_t k = 0;
     for (size_t i = 0; i < n; i++) {
       if (all[i].version == to) {
@@ -168,7 +168,7 @@ static void upg_finish(imp_server_t *server, imp_function_t *fn) {
     inst->upg_state = IMP_UPGI_SERVING;
     inst->upg_validated = 0;
   }
-  imp_ctl_pump(server, fn);
+  imp_invoke_pump(&server->invoke, fn);
 }
 
 /* Starts rolling back: the old version is current again (stored), and the
@@ -270,9 +270,12 @@ typedef struct replay_s {
 static void replay_more(imp_server_t *server, imp_function_t *fn,
                         imp_instance_t *inst);
 
-static void on_replayed(void *arg, int code, const char *message,
-                        const Impulse__InvokeResponse *resp) {
+static void on_replayed(void *arg, uint64_t tag, const imp_answer_t *answer) {
   replay_t *r = arg;
+  int code = answer->code;
+  const char *message = answer->message;
+  const Impulse__InvokeResponse *resp = answer->resp;
+  (void)tag;
   imp_instance_t *inst = r->inst;
   size_t index = r->index;
   free(r);
@@ -316,18 +319,15 @@ static void replay_more(imp_server_t *server, imp_function_t *fn,
          inst->state != IMP_INST_DEAD) {
     const imp_recorded_t *rec = &u->recs[inst->val_next];
     replay_t *r = malloc(sizeof *r);
-    imp_call_t *call = calloc(1, sizeof *call);
-    if (r == NULL || call == NULL) abort();
+    if (r == NULL) abort();
     r->inst = inst;
     r->index = inst->val_next++;
-    uv_timer_init(server->loop, &call->timer);
-    call->function = fn;
+    imp_call_t *call = imp_call_new(&server->invoke, on_replayed, r, 0);
     call->started_ms = imp_now_ms();
-    call->done = on_replayed;
-    call->done_arg = r;
     call->replay = 1;
+    call->decode = 1;
     inst->val_pending++;
-    imp_ctl_call_send(server, call, inst, rec->request, rec->reqlen);
+    imp_call_send(call, fn, inst, rec->request, rec->reqlen);
   }
 }
 

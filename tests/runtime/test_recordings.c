@@ -13,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "server/recordings.h"
+#include "server/invoke/recordings.h"
 
 /* Packs `env` with id 0 and returns the body after the id (2 bytes). */
 static char *answer_of(Impulse__Envelope *env, size_t *len) {

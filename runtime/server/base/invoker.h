@@ -20,14 +20,27 @@
 
 typedef struct imp_invoker_s imp_invoker_t;
 
-/* The answer of an invocation: code 0 with resp (borrowed, valid during the
- * call), or an ErrorCode and a message. */
-typedef void (*imp_invoke_done_cb)(void *arg, int code, const char *message,
-                                   const Impulse__InvokeResponse *resp);
-/* The answer of an invoke_batch: code 0 with resp (one result per item,
- * borrowed), or an ErrorCode for the whole batch. */
-typedef void (*imp_batch_done_cb)(void *arg, int code, const char *message,
-                                  const Impulse__InvokeBatchResponse *resp);
+/* A call's answer, as the call path gives it to the one completion
+ * callback of the call. Everything is borrowed for the callback. */
+typedef struct imp_answer_s {
+  /* 0 when the function answered OK; else an ErrorCode: the handler's
+   * failure as the worker reported it (FUNCTION_ERROR...), or what the
+   * server decided (NOT_FOUND, OVERLOADED, TIMEOUT, CRASHED...). */
+  int code;
+  const char *message; /* why, when code != 0 (NULL when not decoded) */
+  /* The worker's reply, the Envelope body after its id (an invoke_ok, an
+   * Error, or an invoke_batch_ok), when the worker answered; else NULL. */
+  const char *rest;
+  size_t restlen;
+  /* Decoded for callers that asked (every imp_invoker_t call does):
+   * the invoke_ok of a single call, the answer of an invoke_batch. */
+  const Impulse__InvokeResponse *resp;
+  const Impulse__InvokeBatchResponse *batch;
+} imp_answer_t;
+
+/* The completion of a call: `arg` and `tag` are what the caller gave. */
+typedef void (*imp_answer_cb)(void *arg, uint64_t tag,
+                              const imp_answer_t *answer);
 /* `function` freed slots after want_room() was asked for it. */
 typedef void (*imp_room_cb)(void *arg, const char *function);
 
@@ -36,13 +49,13 @@ typedef struct imp_invoker_ops_s {
    * function), -ESHUTDOWN (the platform is stopping), -E2BIG (above the
    * frame limit). */
   int (*invoke)(imp_invoker_t *inv, const Impulse__InvokeRequest *req,
-                imp_invoke_done_cb done, void *arg);
+                imp_answer_cb done, void *arg);
   /* One call carrying `items` records: `rest` is the request Envelope's
    * body after its id, an InvokeBatchRequest in field 43
    * (imp_batch_request_encode), borrowed. Errors as invoke, and -EINVAL
    * for items 0. */
   int (*invoke_batch)(imp_invoker_t *inv, const char *function, uint32_t items,
-                      const char *rest, size_t restlen, imp_batch_done_cb done,
+                      const char *rest, size_t restlen, imp_answer_cb done,
                       void *arg);
   /* How many more calls may be started for `function` without more than
    * `room` of them waiting for a slot (<= 0: none now; ask want_room() to

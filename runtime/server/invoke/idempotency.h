@@ -5,8 +5,7 @@
 #include <stddef.h>
 
 #include "core/limits.h"
-
-struct imp_server_s;
+#include "server/base/store.h"
 
 /* Room for a store key: function name (64), NUL, key. */
 #define IMP_IDEM_KEY_BUF (64 + 1 + IMP_IDEM_MAX_KEY)
@@ -19,15 +18,20 @@ int imp_idem_key(const char *function, const char *key, char *out,
 /* The stored answer of (function, key) that has not expired: 0 with
  * *answer (free with free()) and *len, -ENOENT, -EINVAL (bad key) or
  * IMP_ESTORE. */
-int imp_idem_lookup(struct imp_server_s *server, const char *function,
-                    const char *key, char **answer, size_t *len);
+int imp_idem_lookup(imp_store_t *store, const char *function, const char *key,
+                    char **answer, size_t *len);
 
 /* Stores `answer` (borrowed: the reply Envelope after its id) for
  * (function, key) for --idempotency-ttl. 0 or a negative error (logged). */
-int imp_idem_store(struct imp_server_s *server, const char *function,
+int imp_idem_store(imp_store_t *store, unsigned ttl_s, const char *function,
                    const char *key, const char *answer, size_t len);
 
 /* Deletes expired answers, a bounded number per call (server tick). */
-void imp_idem_sweep(struct imp_server_s *server);
+/* Where the sweep of expired answers resumes. */
+typedef struct imp_idem_cursor_s {
+  char key[IMP_IDEM_KEY_BUF];
+  size_t len;
+} imp_idem_cursor_t;
+void imp_idem_sweep(imp_store_t *store, imp_idem_cursor_t *cursor);
 
 #endif

@@ -20,7 +20,7 @@
  * The number of stored recordings and the ring position are counted from
  * the store on a function's first call after the server starts.
  */
-#include "server/recordings.h"
+#include "server/invoke/recordings.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -29,7 +29,6 @@
 #include "core/codec.h"
 #include "core/common.h"
 #include "server/base/store.h"
-#include "server/server.h"
 
 /* Function name (at most 64 bytes), NUL, be32 slot. */
 #define KEY_MAX (64 + 1 + 4)
@@ -50,27 +49,6 @@ static uint32_t key_slot(const char *k, size_t kl) {
   const unsigned char *p = (const unsigned char *)k + kl - 4;
   return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 |
          p[3];
-}
-
-/* Decodes a body after its id (request or reply) as an Envelope with id 0.
- * NULL when it does not decode. Free with impulse__envelope__free_unpacked. */
-static Impulse__Envelope *decode_body(const char *rest, size_t len) {
-  uint8_t stackbuf[4096];
-  uint8_t *buf = len + 2 <= sizeof stackbuf ? stackbuf : malloc(len + 2);
-  if (buf == NULL) return NULL;
-  buf[0] = 0x08; /* field 1 (id), varint 0 */
-  buf[1] = 0x00;
-  if (len) memcpy(buf + 2, rest, len);
-  Impulse__Envelope *env = impulse__envelope__unpack(NULL, len + 2, buf);
-  if (buf != stackbuf) free(buf);
-  return env;
-}
-
-static imp_function_t *find_function(imp_server_t *server, const char *name) {
-  for (imp_function_t *f = server->functions.next; f != &server->functions;
-       f = f->next)
-    if (!f->deleted && strcmp(f->name, name) == 0) return f;
-  return NULL;
 }
 
 /* ---- loading ---------------------------------------------------------- */
@@ -125,8 +103,8 @@ nomem:
   return 1;
 }
 
-int imp_rec_load(imp_server_t *server, const char *function,
-                 imp_recorded_t **out, size_t *n) {
+int imp_rec_load(imp_store_t *store, const char *function, imp_recorded_t **out,
+                 size_t *n) {
   char prefix[KEY_MAX];
   size_t plen = strlen(function) + 1;
   *out = NULL;
@@ -134,8 +112,7 @@ int imp_rec_load(imp_server_t *server, const char *function,
   if (plen > 65) return 0; /* no function has such a name */
   memcpy(prefix, function, plen);
   load_t l = {0};
-  int rc = imp_store_scan(server->store, IMP_CF_RECORDINGS, prefix, plen,
-                          load_one, &l);
+  int rc = imp_store_scan(store, IMP_CF_RECORDINGS, prefix, plen, load_one, &l);
   if (l.err != 0 || (rc != 0 && rc != 1)) {
     imp_rec_free(l.r, l.n);
     free(l.slot);
@@ -176,7 +153,7 @@ void imp_rec_free(imp_recorded_t *r, size_t n) {
 
 int imp_rec_answer_ok(const char *answer, size_t len) {
   if (len == 0 || (unsigned char)answer[0] != IMP_TAG_INVOKE_OK) return 0;
-  Impulse__Envelope *env = decode_body(answer, len);
+  Impulse__Envelope *env = imp_body_decode(answer, len, NULL);
   if (env == NULL) return 0;
   int ok = env->body_case == IMPULSE__ENVELOPE__BODY_INVOKE_OK &&
            (!env->invoke_ok->has_status || env->invoke_ok->status == 0);
@@ -189,7 +166,7 @@ int imp_rec_answer_payload(const char *answer, size_t len,
   out->len = 0;
   out->data = NULL;
   if (len == 0 || (unsigned char)answer[0] != IMP_TAG_INVOKE_OK) return -EINVAL;
-  Impulse__Envelope *env = decode_body(answer, len);
+  Impulse__Envelope *env = imp_body_decode(answer, len, NULL);
   if (env == NULL) return -EINVAL;
   int rc = -EINVAL;
   if (env->body_case == IMPULSE__ENVELOPE__BODY_INVOKE_OK) {
@@ -227,16 +204,15 @@ static int forget_one(void *arg, const char *k, size_t kl, const char *v,
   return 0;
 }
 
-void imp_rec_forget(imp_server_t *server, const char *function) {
+void imp_rec_forget(imp_store_t *store, const char *function) {
   size_t plen = strlen(function) + 1;
-  forget_t f = {imp_batch_new(), server->store, 0};
-  imp_store_scan(server->store, IMP_CF_RECORDINGS, function, plen, forget_one,
-                 &f);
+  forget_t f = {imp_batch_new(), store, 0};
+  imp_store_scan(store, IMP_CF_RECORDINGS, function, plen, forget_one, &f);
   if (f.n > 0) {
     char err[256];
     /* Synced like the deletion it follows: a function deployed again under
      * this name must not find the old one's recordings after a crash. */
-    if (imp_store_write(server->store, f.batch, 1, err, sizeof err) != 0)
+    if (imp_store_write(store, f.batch, 1, err, sizeof err) != 0)
       IMP_LOG(IMP_LOG_ERROR, "recordings: cannot delete those of %s: %s",
               function, err);
   }
@@ -271,164 +247,71 @@ static int count_one(void *arg, const char *k, size_t kl, const char *v,
   return 0;
 }
 
-/* Counts fn's stored recordings; the ring goes on after the newest. */
-static void load_state(imp_server_t *server, imp_function_t *fn) {
+/* Counts a function's stored recordings; the ring goes on after the
+ * newest. */
+static void load_state(imp_store_t *store, const char *function,
+                       imp_fn_rec_t *st) {
   count_t c = {0, 0, 0};
-  imp_store_scan(server->store, IMP_CF_RECORDINGS, fn->name,
-                 strlen(fn->name) + 1, count_one, &c);
-  fn->recording.loaded = 1;
-  fn->recording.count = c.n;
-  fn->recording.next = c.n ? (uint64_t)c.newest_slot + 1 : 0;
+  imp_store_scan(store, IMP_CF_RECORDINGS, function, strlen(function) + 1,
+                 count_one, &c);
+  st->loaded = 1;
+  st->count = c.n;
+  st->next = c.n ? (uint64_t)c.newest_slot + 1 : 0;
 }
 
-void imp_rec_sample(imp_server_t *server, imp_function_t *fn, imp_call_t *call,
-                    const char *rest, size_t restlen) {
-  if (restlen > IMP_REC_MAX_BYTES || fn->deleted || call->rec_req != NULL)
-    return;
-  if (!fn->recording.loaded) load_state(server, fn);
+void imp_rec_sample(imp_store_t *store, const char *function, imp_fn_rec_t *st,
+                    imp_rec_req_t *req, const char *rest, size_t restlen) {
+  if (restlen > IMP_REC_MAX_BYTES || req->data != NULL) return;
+  if (!st->loaded) load_state(store, function, st);
   /* Bounds the copies held by calls in flight. */
-  if (fn->recording.pending >= IMP_REC_MAX) return;
-  if (fn->recording.count + fn->recording.pending >= IMP_REC_MAX &&
-      ++fn->recording.seen % IMP_REC_EVERY != 0)
+  if (st->pending >= IMP_REC_MAX) return;
+  if (st->count + st->pending >= IMP_REC_MAX && ++st->seen % IMP_REC_EVERY != 0)
     return;
-  call->rec_req = malloc(restlen ? restlen : 1);
-  if (call->rec_req == NULL) return; /* a sample less */
-  if (restlen) memcpy(call->rec_req, rest, restlen);
-  call->rec_reqlen = restlen;
-  fn->recording.pending++;
+  req->data = malloc(restlen ? restlen : 1);
+  if (req->data == NULL) return; /* a sample less */
+  if (restlen) memcpy(req->data, rest, restlen);
+  req->len = restlen;
+  st->pending++;
 }
 
-void imp_rec_done(imp_server_t *server, imp_call_t *call, const char *rest,
-                  size_t restlen) {
-  imp_function_t *fn = call->function;
-  if (call->rec_req == NULL || fn == NULL || fn->deleted || restlen == 0 ||
-      restlen > IMP_REC_MAX_BYTES)
-    return;
-  uint32_t slot = (uint32_t)(fn->recording.next % IMP_REC_MAX);
+void imp_rec_done(imp_store_t *store, const char *function, imp_fn_rec_t *st,
+                  const imp_rec_req_t *req, uint32_t version,
+                  uint64_t duration_us, const char *rest, size_t restlen) {
+  if (req->data == NULL || restlen == 0 || restlen > IMP_REC_MAX_BYTES) return;
+  uint32_t slot = (uint32_t)(st->next % IMP_REC_MAX);
   char key[KEY_MAX];
-  size_t klen = rec_key(fn->name, slot, key);
-  uint64_t us = (imp_now_ns() - call->sent_ns) / 1000;
+  size_t klen = rec_key(function, slot, key);
   Impulse__RecordedCall r = IMPULSE__RECORDED_CALL__INIT;
-  r.version = call->version;
-  r.request.data = (uint8_t *)call->rec_req;
-  r.request.len = call->rec_reqlen;
+  r.version = version;
+  r.request.data = (uint8_t *)req->data;
+  r.request.len = req->len;
   r.answer.data = (uint8_t *)rest;
   r.answer.len = restlen;
   r.recorded_ms = imp_wall_ms();
   r.has_duration_us = 1;
-  r.duration_us = us > UINT32_MAX ? UINT32_MAX : (uint32_t)us;
+  r.duration_us = duration_us > UINT32_MAX ? UINT32_MAX : (uint32_t)duration_us;
   imp_batch_t *batch = imp_batch_new();
   char err[256];
-  int rc = imp_batch_put_msg(batch, server->store, IMP_CF_RECORDINGS, key, klen,
-                             &r.base);
+  int rc =
+      imp_batch_put_msg(batch, store, IMP_CF_RECORDINGS, key, klen, &r.base);
   if (rc == 0)
-    rc = imp_store_write(server->store, batch, 0, err, sizeof err);
+    rc = imp_store_write(store, batch, 0, err, sizeof err);
   else
     snprintf(err, sizeof err, "cannot encode the record");
   imp_batch_free(batch);
   if (rc != 0) {
-    IMP_LOG(IMP_LOG_WARN, "recordings: cannot store a call of %s: %s", fn->name,
+    IMP_LOG(IMP_LOG_WARN, "recordings: cannot store a call of %s: %s", function,
             err);
     return;
   }
-  fn->recording.next++;
-  if (fn->recording.count < IMP_REC_MAX) fn->recording.count++;
+  st->next++;
+  if (st->count < IMP_REC_MAX) st->count++;
 }
 
-void imp_rec_call_end(imp_call_t *call) {
-  if (call->rec_req == NULL) return;
-  if (call->function && call->function->recording.pending > 0)
-    call->function->recording.pending--;
-  free(call->rec_req);
-  call->rec_req = NULL;
-  call->rec_reqlen = 0;
-}
-
-/* ---- RecordList RPC --------------------------------------------------- */
-
-/* What `impulse record ls` shows of an answer, into buf. */
-static const char *answer_status(const char *answer, size_t len, char *buf,
-                                 size_t buflen) {
-  Impulse__Envelope *env = decode_body(answer, len);
-  if (env == NULL) {
-    snprintf(buf, buflen, "undecodable");
-  } else if (env->body_case == IMPULSE__ENVELOPE__BODY_INVOKE_OK) {
-    const Impulse__InvokeResponse *ok = env->invoke_ok;
-    if (!ok->has_status || ok->status == 0)
-      snprintf(buf, buflen, "ok");
-    else
-      snprintf(buf, buflen, "status %d", (int)ok->status);
-  } else if (env->body_case == IMPULSE__ENVELOPE__BODY_ERROR) {
-    snprintf(buf, buflen, "%s", imp_error_code_name(env->error->code));
-  } else {
-    snprintf(buf, buflen, "unexpected answer");
-  }
-  if (env) impulse__envelope__free_unpacked(env, NULL);
-  return buf;
-}
-
-void imp_rec_list_rpc(imp_server_t *server, imp_rpc_t *rpc,
-                      Impulse__Envelope *env) {
-  const char *name = env->record_list->name;
-  imp_recorded_t *r = NULL;
-  size_t n = 0;
-  Impulse__RecordedCallInfo *info = NULL, **infop = NULL;
-  char(*status)[32] = NULL;
-  uint8_t(*preview)[PREVIEW_BYTES] = NULL;
-  if (find_function(server, name) == NULL) {
-    imp_rpc_error(rpc, IMPULSE__ERROR_CODE__NOT_FOUND, "unknown function '%s'",
-                  name);
-    goto out;
-  }
-  int rc = imp_rec_load(server, name, &r, &n);
-  if (rc != 0) {
-    imp_rpc_error(rpc, IMPULSE__ERROR_CODE__INTERNAL,
-                  "cannot read the recordings of '%s': %s", name,
-                  imp_strerror(rc));
-    goto out;
-  }
-  info = calloc(n + 1, sizeof *info);
-  infop = calloc(n + 1, sizeof *infop);
-  status = calloc(n + 1, sizeof *status);
-  preview = calloc(n + 1, sizeof *preview);
-  if (info == NULL || infop == NULL || status == NULL || preview == NULL) {
-    imp_rpc_error(rpc, IMPULSE__ERROR_CODE__INTERNAL, "out of memory");
-    goto out;
-  }
-  for (size_t i = 0; i < n; i++) {
-    Impulse__RecordedCallInfo *ci = &info[i];
-    impulse__recorded_call_info__init(ci);
-    ci->has_version = ci->has_recorded_ms = ci->has_request_bytes = 1;
-    ci->has_duration_us = ci->has_payload_preview = 1;
-    ci->version = r[i].version;
-    ci->recorded_ms = r[i].recorded_ms;
-    ci->duration_us = r[i].duration_us;
-    ci->answer_status =
-        (char *)answer_status(r[i].answer, r[i].anslen, status[i], 32);
-    Impulse__Envelope *req = decode_body(r[i].request, r[i].reqlen);
-    if (req != NULL && req->body_case == IMPULSE__ENVELOPE__BODY_INVOKE) {
-      const ProtobufCBinaryData *p = &req->invoke->payload;
-      size_t k = p->len < PREVIEW_BYTES ? p->len : PREVIEW_BYTES;
-      if (k) memcpy(preview[i], p->data, k);
-      ci->request_bytes = p->len;
-      ci->payload_preview.data = preview[i];
-      ci->payload_preview.len = k;
-    }
-    if (req != NULL) impulse__envelope__free_unpacked(req, NULL);
-    infop[i] = ci;
-  }
-  Impulse__Envelope resp = IMPULSE__ENVELOPE__INIT;
-  Impulse__RecordListResponse ok = IMPULSE__RECORD_LIST_RESPONSE__INIT;
-  ok.n_calls = n;
-  ok.calls = infop;
-  resp.body_case = IMPULSE__ENVELOPE__BODY_RECORD_LIST_OK;
-  resp.record_list_ok = &ok;
-  imp_rpc_reply(rpc, &resp);
-out:
-  imp_rec_free(r, n);
-  free(info);
-  free(infop);
-  free(status);
-  free(preview);
-  impulse__envelope__free_unpacked(env, NULL);
+void imp_rec_call_end(imp_fn_rec_t *st, imp_rec_req_t *req) {
+  if (req->data == NULL) return;
+  if (st != NULL && st->pending > 0) st->pending--;
+  free(req->data);
+  req->data = NULL;
+  req->len = 0;
 }

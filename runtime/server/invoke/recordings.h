@@ -10,11 +10,7 @@
 #include <stdint.h>
 
 #include "impulse.pb-c.h"
-#include "server/base/rpc.h"
-
-struct imp_server_s;
-struct imp_function_s;
-struct imp_call_s;
+#include "server/base/store.h"
 
 /* Recordings kept per function (slots 0..IMP_REC_MAX-1, a ring). */
 #define IMP_REC_MAX 32u
@@ -31,6 +27,13 @@ typedef struct imp_fn_rec_s {
   uint64_t seen;    /* calls looked at once the ring is full */
   uint32_t pending; /* sampled calls not answered yet */
 } imp_fn_rec_t;
+
+/* A sampled call's copy of its request, in the call (data NULL when the
+ * call is not sampled). */
+typedef struct imp_rec_req_s {
+  char *data; /* owned */
+  size_t len;
+} imp_rec_req_t;
 
 /* One stored recording. `request` is the request Envelope's body after its
  * id field (an InvokeRequest, as forwarded to a worker: replay it with
@@ -50,8 +53,8 @@ typedef struct imp_recorded_s {
  * array of *n, NULL when *n is 0; free with imp_rec_free()), or -ENOMEM /
  * IMP_ESTORE (then *out is NULL and *n 0). Undecodable records are
  * skipped. */
-int imp_rec_load(struct imp_server_s *server, const char *function,
-                 imp_recorded_t **out, size_t *n);
+int imp_rec_load(imp_store_t *store, const char *function, imp_recorded_t **out,
+                 size_t *n);
 
 /* Frees what imp_rec_load() returned (NULL is fine). */
 void imp_rec_free(imp_recorded_t *r, size_t n);
@@ -69,27 +72,24 @@ int imp_rec_answer_payload(const char *answer, size_t len,
 
 /* Deletes every recording of `function` (the function was deleted). Errors
  * are logged. */
-void imp_rec_forget(struct imp_server_s *server, const char *function);
+void imp_rec_forget(imp_store_t *store, const char *function);
 
-/* --- hooks of the controller's call path --- */
+/* --- hooks of the call path (call.c) --- */
 
-/* At the start of a call: decides whether to sample it and, if so, copies
- * `rest` (the request body after its id, borrowed) into call->rec_req. */
-void imp_rec_sample(struct imp_server_s *server, struct imp_function_s *fn,
-                    struct imp_call_s *call, const char *rest, size_t restlen);
+/* At the start of a call of `function` (st: its sampling state): decides
+ * whether to sample it and, if so, copies `rest` (the request body after
+ * its id, borrowed) into req. */
+void imp_rec_sample(imp_store_t *store, const char *function, imp_fn_rec_t *st,
+                    imp_rec_req_t *req, const char *rest, size_t restlen);
 
-/* A sampled call got its worker's answer (`rest`, borrowed): stores the
- * recording (no fsync: these are samples). */
-void imp_rec_done(struct imp_server_s *server, struct imp_call_s *call,
-                  const char *rest, size_t restlen);
+/* A sampled call got its worker's answer (`rest`, borrowed) from `version`
+ * after duration_us: stores the recording (no fsync: these are samples). */
+void imp_rec_done(imp_store_t *store, const char *function, imp_fn_rec_t *st,
+                  const imp_rec_req_t *req, uint32_t version,
+                  uint64_t duration_us, const char *rest, size_t restlen);
 
 /* The call is finished (answered or failed): releases its sample's place
- * in fn->recording.pending and frees call->rec_req (set to NULL). */
-void imp_rec_call_end(struct imp_call_s *call);
-
-/* RecordList RPC: the recordings of RecordListRequest.name; NOT_FOUND for
- * an unknown function. Takes ownership of env. */
-void imp_rec_list_rpc(struct imp_server_s *server, imp_rpc_t *rpc,
-                      Impulse__Envelope *env);
+ * in st->pending and frees req->data. */
+void imp_rec_call_end(imp_fn_rec_t *st, imp_rec_req_t *req);
 
 #endif

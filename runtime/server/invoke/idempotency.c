@@ -15,14 +15,14 @@
  * Records expire after --idempotency-ttl; a sweep on the server tick
  * deletes expired ones, a bounded number per tick.
  */
-#include "server/idempotency.h"
+#include "server/invoke/idempotency.h"
 
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "server/base/store.h"
-#include "server/server.h"
+#include "core/common.h"
+#include "impulse.pb-c.h"
 
 #define SWEEP_PER_TICK 2000u /* records looked at per server tick */
 
@@ -37,15 +37,14 @@ int imp_idem_key(const char *function, const char *key, char *out,
   return (int)(fl + 1 + kl);
 }
 
-int imp_idem_lookup(imp_server_t *server, const char *function, const char *key,
+int imp_idem_lookup(imp_store_t *store, const char *function, const char *key,
                     char **answer, size_t *len) {
   char k[IMP_IDEM_KEY_BUF];
   int klen = imp_idem_key(function, key, k, sizeof k);
   if (klen < 0) return klen;
   char *v;
   size_t vlen;
-  int rc = imp_store_get(server->store, IMP_CF_IDEMPOTENCY, k, (size_t)klen, &v,
-                         &vlen);
+  int rc = imp_store_get(store, IMP_CF_IDEMPOTENCY, k, (size_t)klen, &v, &vlen);
   if (rc != 0) return rc;
   Impulse__IdempotencyRecord *r =
       impulse__idempotency_record__unpack(NULL, vlen, (const uint8_t *)v);
@@ -69,8 +68,8 @@ int imp_idem_lookup(imp_server_t *server, const char *function, const char *key,
   return rc;
 }
 
-int imp_idem_store(imp_server_t *server, const char *function, const char *key,
-                   const char *answer, size_t len) {
+int imp_idem_store(imp_store_t *store, unsigned ttl_s, const char *function,
+                   const char *key, const char *answer, size_t len) {
   char k[IMP_IDEM_KEY_BUF];
   int klen = imp_idem_key(function, key, k, sizeof k);
   if (klen < 0) return klen;
@@ -78,13 +77,13 @@ int imp_idem_store(imp_server_t *server, const char *function, const char *key,
   r.answer.data = (uint8_t *)answer;
   r.answer.len = len;
   r.stored_ms = imp_wall_ms();
-  r.expires_ms = r.stored_ms + (uint64_t)server->cfg.idempotency_ttl_s * 1000;
+  r.expires_ms = r.stored_ms + (uint64_t)ttl_s * 1000;
   imp_batch_t *batch = imp_batch_new();
   char err[256];
-  int rc = imp_batch_put_msg(batch, server->store, IMP_CF_IDEMPOTENCY, k,
-                             (size_t)klen, &r.base);
+  int rc = imp_batch_put_msg(batch, store, IMP_CF_IDEMPOTENCY, k, (size_t)klen,
+                             &r.base);
   if (rc == 0)
-    rc = imp_store_write(server->store, batch, 0, err, sizeof err);
+    rc = imp_store_write(store, batch, 0, err, sizeof err);
   else
     snprintf(err, sizeof err, "cannot encode the record");
   imp_batch_free(batch);
@@ -124,19 +123,16 @@ static int sweep_one(void *arg, const char *k, size_t kl, const char *v,
   return 0;
 }
 
-_Static_assert(sizeof(((imp_server_t *)0)->idem_cursor) >= IMP_IDEM_KEY_BUF,
-               "idem_cursor holds a key");
-
-void imp_idem_sweep(imp_server_t *server) {
-  char *cursor = server->idem_cursor;
-  size_t *cursorlen = &server->idem_cursorlen;
+void imp_idem_sweep(imp_store_t *store, imp_idem_cursor_t *cur) {
+  char *cursor = cur->key;
+  size_t *cursorlen = &cur->len;
   sweep_t s;
   memset(&s, 0, sizeof s);
   s.batch = imp_batch_new();
-  s.store = server->store;
+  s.store = store;
   s.now = imp_wall_ms();
-  int rc = imp_store_scan_from(server->store, IMP_CF_IDEMPOTENCY, cursor,
-                               *cursorlen, sweep_one, &s);
+  int rc = imp_store_scan_from(store, IMP_CF_IDEMPOTENCY, cursor, *cursorlen,
+                               sweep_one, &s);
   /* Stopped early: carry on from there; ran off the end: start over. */
   if (rc == 1) {
     memcpy(cursor, s.last, s.lastlen);
@@ -146,7 +142,7 @@ void imp_idem_sweep(imp_server_t *server) {
   }
   if (s.deleted) {
     char err[256];
-    if (imp_store_write(server->store, s.batch, 0, err, sizeof err) != 0)
+    if (imp_store_write(store, s.batch, 0, err, sizeof err) != 0)
       IMP_LOG(IMP_LOG_WARN, "idempotency: sweep: %s", err);
     else
       IMP_LOG(IMP_LOG_DEBUG, "idempotency: %u expired answers deleted",
