@@ -13,6 +13,13 @@
 
 #define IMP_FRAME_HEADER 4
 
+/* Exit codes a worker process uses so the server can tell why it ended
+ * (the rest of the server-worker protocol is frames). */
+#define IMP_WORKER_EXIT_OK 0
+#define IMP_WORKER_EXIT_USAGE 2
+#define IMP_WORKER_EXIT_OOM 3    /* memory limit exceeded */
+#define IMP_WORKER_EXIT_ORPHAN 4 /* no server connection within the grace */
+
 /* Appends one frame holding `env` to `out`. Returns 0, -ENOMEM, or
  * IMP_EFRAMETOOBIG when the packed envelope exceeds `max_frame`. */
 int imp_frame_append(imp_buf_t *out, const Impulse__Envelope *env,

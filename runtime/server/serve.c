@@ -14,7 +14,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "server/http.h"
+#include "core/common.h"
+#include "core/limits.h"
+#include "server/control/stats.h"
+#include "server/gateway/gateway.h"
+#include "server/http/http.h"
+#include "server/invoke/invoke.h"
 #include "server/server.h"
 
 static void usage(FILE *f) {
@@ -130,8 +135,8 @@ static int load_token(imp_server_t *server) {
               "%s is empty or too long; delete it to make a new one", path);
       return -EINVAL;
     }
-    memcpy(server->token, data, len);
-    server->token[len] = '\0';
+    memcpy(server->control.token, data, len);
+    server->control.token[len] = '\0';
     free(data);
     IMP_LOG(IMP_LOG_INFO, "admin token: %s", path);
     return 0;
@@ -142,14 +147,14 @@ static int load_token(imp_server_t *server) {
   }
   uint8_t raw[32];
   if (getrandom(raw, sizeof raw, 0) != (ssize_t)sizeof raw) return -errno;
-  imp_hex(raw, sizeof raw, server->token);
+  imp_hex(raw, sizeof raw, server->control.token);
   int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
   if (fd < 0) {
     IMP_LOG(IMP_LOG_ERROR, "cannot create %s: %s", path, strerror(errno));
     return -errno;
   }
   char line[80];
-  int n = snprintf(line, sizeof line, "%s\n", server->token);
+  int n = snprintf(line, sizeof line, "%s\n", server->control.token);
   if (write(fd, line, (size_t)n) != n || fsync(fd) != 0) {
     close(fd);
     return -EIO;
@@ -159,14 +164,14 @@ static int load_token(imp_server_t *server) {
   return 0;
 }
 
-/* The autoscaler reads trigger lag through this (server->lag_source). */
-static void triggers_lag(void *arg, imp_trigger_info_cb visit, void *varg) {
+/* The autoscaler reads trigger lag through this (control.lag_source). */
+static void triggers_lag(void *arg, imp_lag_visit_cb visit, void *varg) {
   imp_triggers_foreach(arg, visit, varg);
 }
 
 static void on_tick(uv_timer_t *t) {
   imp_server_t *server = t->data;
-  imp_controller_tick(server);
+  imp_control_tick(&server->control);
 }
 
 /* Ready once restored: every function has its min instances serving (the
@@ -177,25 +182,10 @@ static void on_tick(uv_timer_t *t) {
 
 static int write_ready_file(const char *path, imp_server_t *server);
 
-static int restored(imp_server_t *server) {
-  imp_function_t *fn;
-  IMP_REGISTRY_EACH(fn, &server->invoke.registry) {
-    if (fn->deleted) continue;
-    unsigned min = fn->rec->config && fn->rec->config->has_min_instances
-                       ? fn->rec->config->min_instances
-                       : 0;
-    unsigned ready = 0;
-    for (size_t i = 0; i < fn->dispatch.count; i++)
-      if (fn->dispatch.inst[i]->ready) ready++;
-    if (ready < min) return 0;
-  }
-  return 1;
-}
-
 static void on_ready_check(uv_timer_t *t) {
   imp_server_t *server = t->data;
   uint64_t waited = imp_now_ms() - server->started_ms;
-  int done = restored(server);
+  int done = imp_control_restored(&server->control);
   if (!done && waited < READY_WAIT_MS && !server->stopping) return;
   uv_timer_stop(t);
   if (server->stopping) return;
@@ -204,8 +194,8 @@ static void on_ready_check(uv_timer_t *t) {
     IMP_LOG(IMP_LOG_INFO,
             "ready: %u function%s restored with their min "
             "instances in %llu ms",
-            server->invoke.registry.count,
-            server->invoke.registry.count == 1 ? "" : "s",
+            server->control.invoke.registry.count,
+            server->control.invoke.registry.count == 1 ? "" : "s",
             (unsigned long long)waited);
   else
     IMP_LOG(IMP_LOG_WARN,
@@ -219,7 +209,7 @@ static void on_ready_check(uv_timer_t *t) {
 
 static void kill_stragglers(uv_timer_t *t) {
   imp_server_t *server = t->data;
-  imp_fleet_signal_all(&server->fleet, SIGKILL);
+  imp_fleet_signal_all(&server->control.fleet, SIGKILL);
   uv_close((uv_handle_t *)t, NULL);
 }
 
@@ -232,9 +222,9 @@ static void final_stop(imp_server_t *server) {
   uv_close((uv_handle_t *)&drain_timer, NULL);
   uv_close((uv_handle_t *)&server->sigint, NULL);
   uv_close((uv_handle_t *)&server->sigterm, NULL);
-  imp_gateway_stop(server);
+  imp_gateway_stop(server->gateway);
   imp_http_stop(server);
-  imp_controller_stop(server);
+  imp_control_stop(&server->control);
   uv_timer_init(server->loop, &stop_timer);
   stop_timer.data = server;
   uv_timer_start(&stop_timer, kill_stragglers, 3000, 0);
@@ -243,7 +233,7 @@ static void final_stop(imp_server_t *server) {
 
 static void on_drain(uv_timer_t *t) {
   imp_server_t *server = t->data;
-  unsigned left = imp_invoke_in_flight(&server->invoke);
+  unsigned left = imp_invoke_in_flight(&server->control.invoke);
   if (left == 0 && server->triggers && !imp_triggers_closed(server->triggers))
     left = 1;                     /* offsets still being committed */
   if (left == 0 && server->kafka) /* Publish calls awaiting their broker */
@@ -268,15 +258,14 @@ static void on_signal(uv_signal_t *sig, int signum) {
   }
   server->stopping = 1;
   IMP_LOG(IMP_LOG_INFO, "signal %d: stopping (draining %u calls in flight)",
-          signum, imp_invoke_in_flight(&server->invoke));
+          signum, imp_invoke_in_flight(&server->control.invoke));
   uv_timer_stop(&server->tick);
   uv_close((uv_handle_t *)&server->tick, NULL);
   uv_timer_stop(&server->ready_timer);
   uv_close((uv_handle_t *)&server->ready_timer, NULL);
-  imp_fleet_stop(&server->fleet);
-  imp_gateway_stop_listening(server);
+  imp_gateway_stop_listening(server->gateway);
   imp_http_stop_listening(server);
-  imp_invoke_drain(&server->invoke);
+  imp_control_drain(&server->control);
   /* Triggers stop consuming now; their calls in flight finish within the
    * drain and their offsets are committed. */
   imp_triggers_close(server->triggers, (int)server->cfg.drain_timeout_ms);
@@ -524,7 +513,6 @@ int imp_serve_main(int argc, char **argv) {
 
   signal(SIGPIPE, SIG_IGN);
   server->started_ms = imp_now_ms();
-  server->clients.next = server->clients.prev = &server->clients;
 
   ssize_t n = readlink("/proc/self/exe", server->exe, sizeof server->exe - 1);
   if (n <= 0) {
@@ -535,17 +523,18 @@ int imp_serve_main(int argc, char **argv) {
   /* Workers run the small impulse-worker executable next to this one when
    * it is there: it starts in a fraction of the time of the full binary,
    * which links RocksDB and librdkafka. */
-  memcpy(server->fleet.worker_exe, server->exe,
-         sizeof server->fleet.worker_exe);
-  char *slash = strrchr(server->fleet.worker_exe, '/');
-  if (slash && (size_t)(slash - server->fleet.worker_exe) + 16 <
-                   sizeof server->fleet.worker_exe) {
+  memcpy(server->control.fleet.worker_exe, server->exe,
+         sizeof server->control.fleet.worker_exe);
+  char *slash = strrchr(server->control.fleet.worker_exe, '/');
+  if (slash && (size_t)(slash - server->control.fleet.worker_exe) + 16 <
+                   sizeof server->control.fleet.worker_exe) {
     strcpy(slash + 1, "impulse-worker");
-    server->fleet.worker_separate = access(server->fleet.worker_exe, X_OK) == 0;
+    server->control.fleet.worker_separate =
+        access(server->control.fleet.worker_exe, X_OK) == 0;
   }
-  if (!server->fleet.worker_separate)
-    memcpy(server->fleet.worker_exe, server->exe,
-           sizeof server->fleet.worker_exe);
+  if (!server->control.fleet.worker_separate)
+    memcpy(server->control.fleet.worker_exe, server->exe,
+           sizeof server->control.fleet.worker_exe);
 
   /* State directory layout: db/ (RocksDB), artifacts/, run/ (sockets). */
   char dbdir[700];
@@ -560,12 +549,12 @@ int imp_serve_main(int argc, char **argv) {
       strlen(real) < sizeof cfg->state_dir)
     memcpy(cfg->state_dir, real, strlen(real) + 1);
   snprintf(dbdir, sizeof dbdir, "%s/db", cfg->state_dir);
-  snprintf(server->artifact_dir, sizeof server->artifact_dir, "%s/artifacts",
-           cfg->state_dir);
-  snprintf(server->fleet.run_dir, sizeof server->fleet.run_dir, "%s/run",
-           cfg->state_dir);
-  if (mkdir_p(server->artifact_dir, 0700) != 0 ||
-      mkdir_p(server->fleet.run_dir, 0700) != 0) {
+  snprintf(server->control.artifact_dir, sizeof server->control.artifact_dir,
+           "%s/artifacts", cfg->state_dir);
+  snprintf(server->control.fleet.run_dir, sizeof server->control.fleet.run_dir,
+           "%s/run", cfg->state_dir);
+  if (mkdir_p(server->control.artifact_dir, 0700) != 0 ||
+      mkdir_p(server->control.fleet.run_dir, 0700) != 0) {
     IMP_LOG(IMP_LOG_ERROR, "cannot create directories under %s",
             cfg->state_dir);
     return 1;
@@ -579,8 +568,7 @@ int imp_serve_main(int argc, char **argv) {
     return 1;
   }
   server->metrics = imp_metrics_new();
-  if (server->metrics == NULL ||
-      imp_metrics_register_server(server->metrics, server) != 0) {
+  if (server->metrics == NULL) {
     IMP_LOG(IMP_LOG_ERROR, "out of memory");
     imp_store_close(server->store);
     return 1;
@@ -609,7 +597,7 @@ int imp_serve_main(int argc, char **argv) {
           imp_kafka_is_embedded(server->kafka)
               ? " (embedded cluster: events are kept in memory only)"
               : "");
-  if (imp_gateway_start(server) != 0) {
+  if (imp_gateway_start(server, &server->gateway) != 0) {
     imp_store_close(server->store);
     return 1;
   }
@@ -629,23 +617,34 @@ int imp_serve_main(int argc, char **argv) {
   uv_signal_start(&server->sigint, on_signal, SIGINT);
   uv_signal_start(&server->sigterm, on_signal, SIGTERM);
 
-  imp_controller_fleet_init(server);
-  imp_controller_invoke_init(server);
+  imp_control_t *ctl = &server->control;
+  ctl->loop = server->loop;
+  ctl->cfg = &server->cfg;
+  ctl->cl = &server->cl;
+  ctl->store = server->store;
+  ctl->metrics = server->metrics;
+  ctl->started_ms = server->started_ms;
+  imp_control_init(ctl);
+  if (imp_control_register_metrics(ctl, server->metrics) != 0) {
+    IMP_LOG(IMP_LOG_ERROR, "out of memory");
+    imp_store_close(server->store);
+    return 1;
+  }
   /* Restore first: it adopts the workers of a previous run (their ids are
    * in the store) before any new worker takes an id. */
-  if (imp_controller_restore(server) != 0) {
+  if (imp_control_restore(ctl) != 0) {
     IMP_LOG(IMP_LOG_ERROR, "restore from the state store failed");
     imp_store_close(server->store);
     return 1;
   }
-  imp_fleet_fill_pool(&server->fleet);
+  imp_fleet_fill_pool(&server->control.fleet);
   imp_triggers_env_t tenv = {
       .loop = server->loop,
       .cl = &server->cl,
       .store = server->store,
       .kafka = server->kafka,
       .metrics = server->metrics,
-      .invoker = &server->invoke.invoker,
+      .invoker = &server->control.invoke.invoker,
       .max_frame = cfg->max_frame,
       .max_event_bytes = cfg->max_event_bytes,
       .kafka_props = cfg->kafka_props,
@@ -657,8 +656,8 @@ int imp_serve_main(int argc, char **argv) {
     imp_store_close(server->store);
     return 1;
   }
-  server->lag_source = triggers_lag;
-  server->lag_source_arg = server->triggers;
+  ctl->lag_source = triggers_lag;
+  ctl->lag_source_arg = server->triggers;
   uv_timer_init(server->loop, &server->tick);
   server->tick.data = server;
   uv_timer_start(&server->tick, on_tick, 1000, 1000);
@@ -682,11 +681,12 @@ int imp_serve_main(int argc, char **argv) {
   imp_conn_loop_close(&server->cl);
   imp_http_close(server);
   uv_run(server->loop, UV_RUN_NOWAIT);
-  imp_controller_free(server);
+  imp_control_free(&server->control);
   if (server->triggers) imp_triggers_free(server->triggers);
   imp_kafka_close(server->kafka, 2000);
   uv_run(server->loop, UV_RUN_NOWAIT);
   imp_http_free(server);
+  imp_gateway_free(server->gateway);
   imp_store_close(server->store);
   imp_metrics_free(server->metrics);
   if (cfg->ready_file[0]) unlink(cfg->ready_file);

@@ -5,11 +5,7 @@
 #ifndef IMP_WORKER_H
 #define IMP_WORKER_H
 
-/* Exit codes a worker uses so the server can tell why it ended. */
-#define IMP_WORKER_EXIT_OK 0
-#define IMP_WORKER_EXIT_USAGE 2
-#define IMP_WORKER_EXIT_OOM 3    /* memory limit exceeded */
-#define IMP_WORKER_EXIT_ORPHAN 4 /* no server connection within the grace */
+#include "core/codec.h" /* IMP_WORKER_EXIT_* */
 
 /* Entry point of `impulse worker ...` (argv[0] is "worker"). */
 int imp_worker_main(int argc, char **argv);

@@ -33,7 +33,6 @@
 #include "core/codec.h"
 #include "policy/blame.h"
 #include "policy/pipeline.h"
-#include "worker/worker.h"
 
 typedef struct spawn_ctx_s {
   uv_connect_t req;

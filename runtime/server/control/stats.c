@@ -2,19 +2,20 @@
  * The server's own /metrics families: functions and their calls,
  * instances, the warm pool, triggers, store writes, uptime and build info.
  */
+#include "server/control/stats.h"
+
 #include <stdio.h>
 
-#include "server/base/metrics.h"
-#include "server/server.h"
+#include "core/common.h"
+#include "server/control/upgrade.h"
 
 /* ---- the server's families
  * --------------------------------------------------- */
 
 static void collect_functions(imp_metrics_writer_t *w, void *arg) {
-  imp_server_t *server = arg;
+  imp_control_t *ctl = arg;
   imp_function_t *fn;
-#define EACH_FN \
-  IMP_REGISTRY_EACH(fn, &server->invoke.registry) if (!fn->deleted)
+#define EACH_FN IMP_REGISTRY_EACH(fn, &ctl->invoke.registry) if (!fn->deleted)
 
   imp_metrics_family(w, "impulse_invocations_total", IMP_METRIC_COUNTER,
                      "Calls answered, by function and outcome (ok, or the "
@@ -169,7 +170,7 @@ static void collect_functions(imp_metrics_writer_t *w, void *arg) {
   }
 #undef EACH_FN
 
-  unsigned warm = imp_fleet_warm(&server->fleet);
+  unsigned warm = imp_fleet_warm(&ctl->fleet);
   imp_metrics_family(w, "impulse_warm_pool_instances", IMP_METRIC_GAUGE,
                      "Generic workers started and waiting for a function.");
   imp_metrics_sample(w, "impulse_warm_pool_instances", NULL, 0, warm);
@@ -179,23 +180,23 @@ static void collect_functions(imp_metrics_writer_t *w, void *arg) {
   imp_metrics_family(w, "impulse_warm_pool_target", IMP_METRIC_GAUGE,
                      "Generic workers the server keeps started.");
   imp_metrics_sample(w, "impulse_warm_pool_target", NULL, 0,
-                     server->pool_target > server->cfg.warm_pool
-                         ? server->pool_target
-                         : server->cfg.warm_pool);
+                     ctl->pool_target > ctl->cfg->warm_pool
+                         ? ctl->pool_target
+                         : ctl->cfg->warm_pool);
 }
 
 static void collect_process(imp_metrics_writer_t *w, void *arg) {
-  imp_server_t *server = arg;
+  imp_control_t *ctl = arg;
   imp_metrics_family(w, "impulse_store_write_seconds", IMP_METRIC_HISTOGRAM,
                      "Time of state store (RocksDB) write batches, synced "
                      "or not.");
-  if (server->metrics)
+  if (ctl->metrics)
     imp_metrics_histogram(w, "impulse_store_write_seconds", NULL, 0,
-                          imp_metrics_store_writes(server->metrics));
+                          imp_metrics_store_writes(ctl->metrics));
   imp_metrics_family(w, "impulse_uptime_seconds", IMP_METRIC_GAUGE,
                      "Seconds since the server started.");
   imp_metrics_sample(w, "impulse_uptime_seconds", NULL, 0,
-                     (double)(imp_now_ms() - server->started_ms) / 1000.0);
+                     (double)(imp_now_ms() - ctl->started_ms) / 1000.0);
   imp_metrics_family(w, "impulse_build_info", IMP_METRIC_GAUGE,
                      "Always 1; the version of the running server is a "
                      "label.");
@@ -203,8 +204,8 @@ static void collect_process(imp_metrics_writer_t *w, void *arg) {
   imp_metrics_sample(w, "impulse_build_info", l, 1, 1);
 }
 
-int imp_metrics_register_server(imp_metrics_t *m, struct imp_server_s *server) {
-  int rc = imp_metrics_register(m, collect_functions, server);
-  if (rc == 0) rc = imp_metrics_register(m, collect_process, server);
+int imp_control_register_metrics(imp_control_t *ctl, imp_metrics_t *m) {
+  int rc = imp_metrics_register(m, collect_functions, ctl);
+  if (rc == 0) rc = imp_metrics_register(m, collect_process, ctl);
   return rc;
 }

@@ -16,6 +16,8 @@
  * the request and sends the answer. A pending backup keeps the loop, and so
  * the store, alive: a server that is asked to stop finishes it first.
  */
+#include "server/control/backup.h"
+
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -26,7 +28,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "server/server.h"
+#include "core/common.h"
+#include "server/base/store.h"
 
 /* Longest DIR accepted: room for "/db/" and RocksDB's file names. */
 #define BACKUP_MAX_DIR (PATH_MAX - 64)
@@ -220,8 +223,8 @@ static void backup_done(uv_work_t *req, int status) {
   free(b);
 }
 
-void imp_backup_rpc(imp_server_t *server, imp_rpc_t *rpc,
-                    Impulse__Envelope *env) {
+void imp_control_backup(imp_control_t *ctl, imp_rpc_t *rpc,
+                        Impulse__Envelope *env) {
   const char *dir = env->backup->dir;
   size_t len = dir ? strlen(dir) : 0;
   if (len == 0 || dir[0] != '/') {
@@ -245,11 +248,11 @@ void imp_backup_rpc(imp_server_t *server, imp_rpc_t *rpc,
   while (len > 1 && dir[len - 1] == '/') len--;
   memcpy(b->dir, dir, len);
   b->dir[len] = '\0';
-  snprintf(b->state_dir, sizeof b->state_dir, "%s", server->cfg.state_dir);
-  memcpy(b->token, server->token, sizeof b->token);
-  b->store = server->store;
+  snprintf(b->state_dir, sizeof b->state_dir, "%s", ctl->cfg->state_dir);
+  memcpy(b->token, ctl->token, sizeof b->token);
+  b->store = ctl->store;
   b->rpc = rpc;
-  int rc = uv_queue_work(server->loop, &b->work, backup_work, backup_done);
+  int rc = uv_queue_work(ctl->loop, &b->work, backup_work, backup_done);
   if (rc != 0) {
     imp_rpc_error(rpc, IMPULSE__ERROR_CODE__INTERNAL,
                   "cannot start the backup: %s", uv_strerror(rc));

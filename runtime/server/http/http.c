@@ -22,7 +22,7 @@
  * input is read and thrown away for up to HTTP_LINGER_MS, so that the
  * client reads the answer instead of a reset.
  */
-#include "server/http.h"
+#include "server/http/http.h"
 
 #include <http_parser.h>
 #include <jansson.h>
@@ -32,7 +32,12 @@
 #include <strings.h>
 #include <time.h>
 
-#include "server/dashboard.h"
+#include "core/common.h"
+#include "eventing/publish.h"
+#include "eventing/trigger.h"
+#include "server/control/info.h"
+#include "server/http/dashboard.h"
+#include "server/invoke/invoke.h"
 #include "server/server.h"
 
 #define HTTP_MAX_HEADER_BYTES (64u * 1024) /* request target + headers */
@@ -797,7 +802,7 @@ static int check_auth(http_conn_t *conn, http_req_t *req, int needed) {
   while (n && (*v == ' ' || *v == '\t')) v++, n--;
   while (n && (v[n - 1] == ' ' || v[n - 1] == '\t')) n--;
   if (!iprefix(v, n, "bearer ") ||
-      !token_equal(v + 7, n - 7, conn->http->server->token)) {
+      !token_equal(v + 7, n - 7, conn->http->server->control.token)) {
     respond_error(req, 401, "UNAUTHENTICATED", "invalid token");
     return -1;
   }
@@ -992,7 +997,7 @@ static void handle_invoke(http_conn_t *conn, http_req_t *req, const char *name,
   http_msg_t msg = msg_take(req);
   req->waiting = 1;
   conn->refs++;
-  imp_invoker_t *inv = &server->invoke.invoker;
+  imp_invoker_t *inv = &server->control.invoke.invoker;
   int rc = inv->ops->invoke(inv, &ir, on_invoked, req);
   /* From here on req may have been answered and freed (rc == 0). */
   if (rc != 0) {
@@ -1288,7 +1293,7 @@ static json_t *state_json(imp_server_t *server) {
   json_t *root = json_object();
   json_t *srv = json_object();
   char addr[300];
-  unsigned warm = imp_fleet_warm(&server->fleet);
+  unsigned warm = imp_fleet_warm(&server->control.fleet);
   json_object_set_new(srv, "version", json_string(IMPULSE_VERSION));
   json_object_set_new(srv, "uptime_ms",
                       ju64(imp_now_ms() - server->started_ms));
@@ -1316,17 +1321,18 @@ static json_t *state_json(imp_server_t *server) {
       kafka, "embedded",
       json_boolean(server->kafka && imp_kafka_is_embedded(server->kafka)));
   json_object_set_new(srv, "kafka", kafka);
-  json_object_set_new(srv, "functions", ju64(server->invoke.registry.count));
-  json_object_set_new(srv, "instances", ju64(server->fleet.ninstances));
+  json_object_set_new(srv, "functions",
+                      ju64(server->control.invoke.registry.count));
+  json_object_set_new(srv, "instances", ju64(server->control.fleet.ninstances));
   json_object_set_new(root, "server", srv);
 
   json_t *fns = json_array();
   imp_function_t *fn;
-  IMP_REGISTRY_EACH(fn, &server->invoke.registry) {
+  IMP_REGISTRY_EACH(fn, &server->control.invoke.registry) {
     if (fn->deleted) continue;
     Impulse__FunctionInfo fi;
     Impulse__FunctionConfig cfg;
-    imp_controller_function_info(server, fn, &fi, &cfg);
+    imp_control_function_info(&server->control, fn, &fi, &cfg);
     json_t *f = json_object();
     json_object_set_new(f, "name", jcstr(fi.name));
     json_object_set_new(f, "version", ju64(fi.version));
@@ -1364,8 +1370,8 @@ static json_t *state_json(imp_server_t *server) {
 
   json_t *insts = json_array();
   uint64_t now = imp_now_ms();
-  for (imp_instance_t *i = server->fleet.instances.next;
-       i != &server->fleet.instances; i = i->next) {
+  for (imp_instance_t *i = server->control.fleet.instances.next;
+       i != &server->control.fleet.instances; i = i->next) {
     json_t *o = json_object();
     json_object_set_new(o, "id", ju64(i->id));
     json_object_set_new(o, "function",

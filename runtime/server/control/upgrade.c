@@ -17,18 +17,20 @@
  * progress is re-derived from the versions the instances have loaded.
  */
 
-#include "server/upgrade.h"
+#include "server/control/upgrade.h"
 
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/common.h"
 #include "server/base/store.h"
-#include "server/controller_internal.h"
+#include "server/control/instances.h"
+#include "server/control/records.h"
+#include "server/invoke/call.h"
 #include "server/invoke/recordings.h"
-#include "server/server.h"
 
-static void upg_advance(imp_server_t *server, imp_function_t *fn);
+static void upg_advance(imp_control_t *ctl, imp_function_t *fn);
 
 static const char *upg_state_text(int state) {
   return state == IMP_UPG_ROLLBACK ? "rolling_back" : "running";
@@ -50,7 +52,7 @@ void imp_upg_weights(imp_function_t *fn) {
 
 /* Stores the upgrade's state (and the function's current version) with one
  * synced write. */
-static void imp_upg_persist(imp_server_t *server, imp_function_t *fn,
+static void imp_upg_persist(imp_control_t *ctl, imp_function_t *fn,
                             const char *state, uint32_t version,
                             const char *reason) {
   imp_upgrade_t *u = fn->upg;
@@ -72,10 +74,10 @@ static void imp_upg_persist(imp_server_t *server, imp_function_t *fn,
   rec.has_updated_ms = 1;
   rec.updated_ms = ur.updated_ms;
   imp_batch_t *b = imp_batch_new();
-  imp_batch_put_msg(b, server->store, IMP_CF_FUNCTIONS, fn->name,
-                    strlen(fn->name), &rec.base);
+  imp_batch_put_msg(b, ctl->store, IMP_CF_FUNCTIONS, fn->name, strlen(fn->name),
+                    &rec.base);
   char err[256];
-  if (imp_store_write(server->store, b, 1, err, sizeof err) != 0)
+  if (imp_store_write(ctl->store, b, 1, err, sizeof err) != 0)
     IMP_LOG(IMP_LOG_ERROR, "upgrade of %s: cannot store its state: %s",
             fn->name, err);
   imp_batch_free(b);
@@ -100,7 +102,7 @@ void imp_upg_free(imp_function_t *fn) {
 
 static void on_upg_timer(uv_timer_t *t) {
   imp_upgrade_t *u = t->data;
-  imp_upg_tick(u->server, u->fn);
+  imp_upg_tick(u->ctl, u->fn);
 }
 
 /* Runs upg_advance() from the loop (never inside a call's callback). */
@@ -109,12 +111,12 @@ void imp_upg_kick(imp_function_t *fn) {
     uv_timer_start(&fn->upg->timer, on_upg_timer, 0, 0);
 }
 
-imp_upgrade_t *imp_upg_new(imp_server_t *server, imp_function_t *fn,
+imp_upgrade_t *imp_upg_new(imp_control_t *ctl, imp_function_t *fn,
                            uint32_t from, uint32_t to, unsigned step,
                            int exact) {
   imp_upgrade_t *u = calloc(1, sizeof *u);
   if (u == NULL) abort();
-  u->server = server;
+  u->ctl = ctl;
   u->fn = fn;
   u->state = IMP_UPG_RUNNING;
   u->from = from;
@@ -122,13 +124,13 @@ imp_upgrade_t *imp_upg_new(imp_server_t *server, imp_function_t *fn,
   u->max_step_pct = step ? step : 25;
   u->exact = exact;
   u->started_ms = imp_now_ms();
-  uv_timer_init(server->loop, &u->timer);
+  uv_timer_init(ctl->loop, &u->timer);
   u->timer.data = u;
   uv_unref((uv_handle_t *)&u->timer);
   /* The recorded calls of earlier versions are the yardstick. */
   imp_recorded_t *all = NULL;
   size_t n = 0;
-  if (imp_rec_load(server->store, fn->name, &all, &n) == 0) {
+  if (imp_rec_load(ctl->store, fn->name, &all, &n) == 0) {
     size_t k = 0;
     for (size_t i = 0; i < n; i++) {
       if (all[i].version == to) {
@@ -146,7 +148,7 @@ imp_upgrade_t *imp_upg_new(imp_server_t *server, imp_function_t *fn,
 }
 
 /* The upgrade is over: state stored, the split back to one version. */
-static void upg_finish(imp_server_t *server, imp_function_t *fn) {
+static void upg_finish(imp_control_t *ctl, imp_function_t *fn) {
   imp_upgrade_t *u = fn->upg;
   int failed = u->state == IMP_UPG_ROLLBACK;
   uint32_t version = failed ? u->from : u->to;
@@ -158,7 +160,7 @@ static void upg_finish(imp_server_t *server, imp_function_t *fn) {
           fn->name, u->from, u->to, failed ? "rolled back" : "done",
           (unsigned long long)(imp_now_ms() - u->started_ms), u->validated,
           u->replayed, failed ? ": " : "", failed ? reason : "");
-  imp_upg_persist(server, fn, failed ? "failed" : "done", version, reason);
+  imp_upg_persist(ctl, fn, failed ? "failed" : "done", version, reason);
   imp_upg_free(fn);
   fn->dispatch.version = version;
   imp_dispatch_set_split(&fn->dispatch, NULL, NULL, 0);
@@ -168,12 +170,12 @@ static void upg_finish(imp_server_t *server, imp_function_t *fn) {
     inst->upg_state = IMP_UPGI_SERVING;
     inst->upg_validated = 0;
   }
-  imp_invoke_pump(&server->invoke, fn);
+  imp_invoke_pump(&ctl->invoke, fn);
 }
 
 /* Starts rolling back: the old version is current again (stored), and the
  * instances on the new one go back step by step. */
-static void upg_rollback(imp_server_t *server, imp_function_t *fn,
+static void upg_rollback(imp_control_t *ctl, imp_function_t *fn,
                          const char *reason) {
   imp_upgrade_t *u = fn->upg;
   if (u == NULL || u->state == IMP_UPG_ROLLBACK) return;
@@ -181,29 +183,29 @@ static void upg_rollback(imp_server_t *server, imp_function_t *fn,
   snprintf(u->reason, sizeof u->reason, "%s", reason);
   IMP_LOG(IMP_LOG_WARN, "upgrade of %s v%u -> v%u: rolling back: %s", fn->name,
           u->from, u->to, reason);
-  imp_ctl_set_current(server, fn, u->from);
-  imp_upg_persist(server, fn, "rolling_back", u->from, reason);
+  imp_ctl_set_current(ctl, fn, u->from);
+  imp_upg_persist(ctl, fn, "rolling_back", u->from, reason);
   /* Instances on the new version that do not serve yet go back now. */
   for (size_t i = 0; i < fn->dispatch.count; i++) {
     imp_instance_t *inst =
         IMP_CONTAINER_OF(fn->dispatch.inst[i], imp_instance_t, d);
     if (inst->upg_state == IMP_UPGI_VALIDATING) {
       inst->upg_state = IMP_UPGI_DETACHED;
-      imp_ctl_drain_reload(server, fn, inst);
+      imp_ctl_drain_reload(ctl, fn, inst);
     }
   }
   imp_upg_kick(fn);
 }
 
 /* Takes a serving instance out for its reload. */
-static void upg_detach(imp_server_t *server, imp_function_t *fn,
+static void upg_detach(imp_control_t *ctl, imp_function_t *fn,
                        imp_instance_t *inst) {
   inst->upg_state = IMP_UPGI_DETACHED; /* UPGRADING once the load is sent */
   inst->upg_validated = 0;
-  imp_ctl_drain_reload(server, fn, inst);
+  imp_ctl_drain_reload(ctl, fn, inst);
 }
 
-static void upg_advance(imp_server_t *server, imp_function_t *fn) {
+static void upg_advance(imp_control_t *ctl, imp_function_t *fn) {
   imp_upgrade_t *u = fn->upg;
   if (u == NULL || fn->deleted) return;
   uint32_t old = u->state == IMP_UPG_RUNNING ? u->from : u->to;
@@ -228,11 +230,11 @@ static void upg_advance(imp_server_t *server, imp_function_t *fn) {
           !inst->d.ready)
         continue;
       if (pass == 0 && inst->d.outstanding > 0) continue;
-      upg_detach(server, fn, inst);
+      upg_detach(ctl, fn, inst);
       out++;
     }
   imp_upg_weights(fn);
-  if (out == 0 && left_old == 0) upg_finish(server, fn);
+  if (out == 0 && left_old == 0) upg_finish(ctl, fn);
 }
 
 /* ---- validation ---- */
@@ -267,7 +269,7 @@ typedef struct replay_s {
   size_t index; /* into fn->upg->recs */
 } replay_t;
 
-static void replay_more(imp_server_t *server, imp_function_t *fn,
+static void replay_more(imp_control_t *ctl, imp_function_t *fn,
                         imp_instance_t *inst);
 
 static void on_replayed(void *arg, uint64_t tag, const imp_answer_t *answer) {
@@ -312,7 +314,7 @@ static void on_replayed(void *arg, uint64_t tag, const imp_answer_t *answer) {
 }
 
 /* Sends recorded calls to a validating instance, as many as it has slots. */
-static void replay_more(imp_server_t *server, imp_function_t *fn,
+static void replay_more(imp_control_t *ctl, imp_function_t *fn,
                         imp_instance_t *inst) {
   imp_upgrade_t *u = fn->upg;
   while (inst->val_next < u->nrecs && inst->nfree > 0 && !inst->val_failed &&
@@ -322,7 +324,7 @@ static void replay_more(imp_server_t *server, imp_function_t *fn,
     if (r == NULL) abort();
     r->inst = inst;
     r->index = inst->val_next++;
-    imp_call_t *call = imp_call_new(&server->invoke, on_replayed, r, 0);
+    imp_call_t *call = imp_call_new(&ctl->invoke, on_replayed, r, 0);
     call->started_ms = imp_now_ms();
     call->replay = 1;
     call->decode = 1;
@@ -332,7 +334,7 @@ static void replay_more(imp_server_t *server, imp_function_t *fn,
 }
 
 /* Validation of instances that finished replaying; called from the loop. */
-static void upg_verdicts(imp_server_t *server, imp_function_t *fn) {
+static void upg_verdicts(imp_control_t *ctl, imp_function_t *fn) {
   imp_upgrade_t *u = fn->upg;
   for (size_t i = 0; i < fn->dispatch.count && fn->upg; i++) {
     imp_instance_t *inst =
@@ -343,49 +345,50 @@ static void upg_verdicts(imp_server_t *server, imp_function_t *fn) {
       char reason[sizeof inst->val_reason + 64];
       snprintf(reason, sizeof reason, "instance %llu failed validation: %s",
                (unsigned long long)inst->id, inst->val_reason);
-      upg_rollback(server, fn, reason);
+      upg_rollback(ctl, fn, reason);
       return;
     }
     if (inst->val_next < u->nrecs) {
-      replay_more(server, fn, inst);
+      replay_more(ctl, fn, inst);
       continue;
     }
     if (inst->val_pending > 0) continue;
     inst->upg_state = IMP_UPGI_SERVING;
     inst->upg_validated = 1;
     u->validated++;
-    imp_controller_mark_starting(fn, inst, 0);
+    imp_ctl_mark_starting(fn, inst, 0);
     inst->d.ready = 1;
   }
 }
 
 /* An instance loaded the upgrade's new version: replay the recordings on
  * it before it serves. */
-static void upg_validate(imp_server_t *server, imp_function_t *fn,
+static void upg_validate(imp_control_t *ctl, imp_function_t *fn,
                          imp_instance_t *inst) {
   inst->upg_state = IMP_UPGI_VALIDATING;
   inst->val_next = inst->val_pending = inst->val_failed = 0;
   inst->val_reason[0] = '\0';
   inst->d.ready = 0;
-  replay_more(server, fn, inst);
+  replay_more(ctl, fn, inst);
   imp_upg_kick(fn);
 }
 
-/* From imp_controller_instance_ready(): 1 when the upgrade took the
- * instance (validation, or a reload back), 0 when it may serve. */
-int imp_upg_on_ready(imp_server_t *server, imp_function_t *fn,
+/* From the controller, when an instance is ready (control.c): 1 when the
+ * upgrade took the instance (validation, or a reload back), 0 when it may
+ * serve. */
+int imp_upg_on_ready(imp_control_t *ctl, imp_function_t *fn,
                      imp_instance_t *inst) {
   imp_upgrade_t *u = fn->upg;
   if (u == NULL) return 0;
   if (u->state == IMP_UPG_RUNNING && inst->version == u->to &&
       !inst->upg_validated) {
-    upg_validate(server, fn, inst);
+    upg_validate(ctl, fn, inst);
     return 1;
   }
   if (u->state == IMP_UPG_ROLLBACK && inst->version == u->to &&
       inst->upg_state != IMP_UPGI_SERVING) {
     inst->upg_state = IMP_UPGI_UPGRADING;
-    imp_controller_load(server, fn, inst);
+    imp_ctl_load(ctl, fn, inst);
     return 1;
   }
   inst->upg_state = IMP_UPGI_SERVING;
@@ -393,10 +396,10 @@ int imp_upg_on_ready(imp_server_t *server, imp_function_t *fn,
   return 0;
 }
 
-void imp_upg_tick(imp_server_t *server, imp_function_t *fn) {
+void imp_upg_tick(imp_control_t *ctl, imp_function_t *fn) {
   if (fn->upg == NULL) return;
-  upg_verdicts(server, fn);
-  if (fn->upg) upg_advance(server, fn);
+  upg_verdicts(ctl, fn);
+  if (fn->upg) upg_advance(ctl, fn);
 }
 
 /* ---- the RPC ---- */
@@ -422,10 +425,10 @@ void imp_upg_info(imp_function_t *fn, Impulse__UpgradeInfo *ui) {
   ui->replayed = u->replayed;
 }
 
-void imp_controller_upgrade(imp_server_t *server, imp_rpc_t *rpc,
-                            Impulse__Envelope *env) {
+void imp_control_upgrade(imp_control_t *ctl, imp_rpc_t *rpc,
+                         Impulse__Envelope *env) {
   Impulse__UpgradeRequest *req = env->upgrade;
-  imp_function_t *fn = imp_ctl_fn_find(server, req->name);
+  imp_function_t *fn = imp_ctl_fn_find(ctl, req->name);
   if (fn == NULL) {
     imp_rpc_error(rpc, IMPULSE__ERROR_CODE__NOT_FOUND, "unknown function '%s'",
                   req->name);
@@ -437,7 +440,7 @@ void imp_controller_upgrade(imp_server_t *server, imp_rpc_t *rpc,
                     "no upgrade of '%s' is running", fn->name);
       goto out;
     }
-    upg_rollback(server, fn, "aborted by the operator");
+    upg_rollback(ctl, fn, "aborted by the operator");
   }
   Impulse__UpgradeInfo ui;
   imp_upg_info(fn, &ui);
@@ -452,18 +455,18 @@ out:
 }
 
 /* A stored upgrade that was running when the server stopped: resumed. */
-void imp_upg_restore(imp_server_t *server, imp_function_t *fn) {
+void imp_upg_restore(imp_control_t *ctl, imp_function_t *fn) {
   const Impulse__UpgradeRecord *ur = fn->rec->upgrade;
   if (ur == NULL || ur->state == NULL) return;
   int rolling = strcmp(ur->state, "rolling_back") == 0;
   if (!rolling && strcmp(ur->state, "running") != 0) return;
   imp_upgrade_t *u =
-      imp_upg_new(server, fn, ur->from_version, ur->to_version,
+      imp_upg_new(ctl, fn, ur->from_version, ur->to_version,
                   ur->has_max_step_pct ? ur->max_step_pct : 25,
                   ur->validate && strcmp(ur->validate, "exact") == 0);
-  if (imp_ctl_version_lookup(server, fn->name, u->from, NULL, u->from_path,
+  if (imp_ctl_version_lookup(ctl, fn->name, u->from, NULL, u->from_path,
                              sizeof u->from_path) != 0 ||
-      imp_ctl_version_lookup(server, fn->name, u->to, NULL, u->to_path,
+      imp_ctl_version_lookup(ctl, fn->name, u->to, NULL, u->to_path,
                              sizeof u->to_path) != 0) {
     IMP_LOG(IMP_LOG_ERROR,
             "restore: the upgrade of %s lost a version; "

@@ -17,12 +17,16 @@
  * The warm pool of generic workers is sized by imp_as_pool_target() from
  * the platform-wide rate of instance starts, never below --warm-pool.
  */
+#include "server/control/scaler.h"
+
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/common.h"
+#include "core/limits.h"
 #include "server/base/store.h"
-#include "server/server.h"
+#include "server/control/instances.h"
 
 #define SAVE_EVERY_MS 60000u
 
@@ -42,12 +46,11 @@ int imp_scaler_policy_valid(const char *s) {
 }
 
 /* The autoscaler settings of a function from its stored configuration. */
-static void cfg_of(imp_server_t *server, imp_function_t *fn,
-                   imp_as_cfg_t *cfg) {
+static void cfg_of(imp_control_t *ctl, imp_function_t *fn, imp_as_cfg_t *cfg) {
   const Impulse__FunctionConfig *c = fn->rec->config;
   imp_as_cfg_default(cfg);
-  unsigned conc = c && c->has_concurrency ? c->concurrency
-                                          : server->cfg.default_concurrency;
+  unsigned conc =
+      c && c->has_concurrency ? c->concurrency : ctl->cfg->default_concurrency;
   cfg->policy = policy_of(c);
   cfg->target_concurrency =
       c && c->has_target_concurrency && c->target_concurrency > 0
@@ -55,21 +58,21 @@ static void cfg_of(imp_server_t *server, imp_function_t *fn,
           : (conc ? conc : 1);
   cfg->scale_to_zero_after_s = c && c->has_scale_to_zero_after_s
                                    ? c->scale_to_zero_after_s
-                                   : server->cfg.idle_timeout_s;
+                                   : ctl->cfg->idle_timeout_s;
   cfg->min_instances = c && c->has_min_instances ? c->min_instances : 0;
   cfg->max_instances = c && c->has_max_instances
                            ? c->max_instances
-                           : server->cfg.default_max_instances;
+                           : ctl->cfg->default_max_instances;
   if (cfg->max_instances < cfg->min_instances)
     cfg->max_instances = cfg->min_instances;
   /* The lead of the forecast: what starting an instance costs here. */
   cfg->cold_start_ms = 1000;
 }
 
-void imp_scaler_fn_init(imp_server_t *server, imp_function_t *fn) {
+void imp_scaler_fn_init(imp_control_t *ctl, imp_function_t *fn) {
   imp_fn_scaler_t *sc = &fn->sc;
   imp_as_cfg_t cfg;
-  cfg_of(server, fn, &cfg);
+  cfg_of(ctl, fn, &cfg);
   if (imp_as_init(&sc->as, &cfg) != 0 && imp_as_init(&sc->as, NULL) != 0)
     abort(); /* out of memory for the history ring */
   imp_pred_init(&sc->pred, NULL);
@@ -77,8 +80,8 @@ void imp_scaler_fn_init(imp_server_t *server, imp_function_t *fn) {
   sc->saved_ms = (int64_t)imp_wall_ms();
   char *v;
   size_t vlen;
-  if (imp_store_get(server->store, IMP_CF_AUTOSCALER, fn->name,
-                    strlen(fn->name), &v, &vlen) == 0) {
+  if (imp_store_get(ctl->store, IMP_CF_AUTOSCALER, fn->name, strlen(fn->name),
+                    &v, &vlen) == 0) {
     if (imp_pred_load(&sc->pred, (const uint8_t *)v, vlen) != 0) {
       IMP_LOG(IMP_LOG_WARN,
               "autoscaler: stored forecast of %s unreadable; "
@@ -93,10 +96,10 @@ void imp_scaler_fn_init(imp_server_t *server, imp_function_t *fn) {
   sc->on = 1;
 }
 
-void imp_scaler_fn_config(imp_server_t *server, imp_function_t *fn) {
+void imp_scaler_fn_config(imp_control_t *ctl, imp_function_t *fn) {
   if (!fn->sc.on) return;
   imp_as_cfg_t cfg;
-  cfg_of(server, fn, &cfg);
+  cfg_of(ctl, fn, &cfg);
   if (imp_as_reconfigure(&fn->sc.as, &cfg) != 0)
     IMP_LOG(IMP_LOG_WARN, "autoscaler: cannot apply the settings of %s",
             fn->name);
@@ -108,12 +111,12 @@ void imp_scaler_fn_free(imp_function_t *fn) {
   fn->sc.on = 0;
 }
 
-void imp_scaler_fn_forget(imp_server_t *server, imp_function_t *fn) {
+void imp_scaler_fn_forget(imp_control_t *ctl, imp_function_t *fn) {
   imp_batch_t *b = imp_batch_new();
-  imp_batch_delete(b, server->store, IMP_CF_AUTOSCALER, fn->name,
+  imp_batch_delete(b, ctl->store, IMP_CF_AUTOSCALER, fn->name,
                    strlen(fn->name));
   char err[256];
-  if (imp_store_write(server->store, b, 0, err, sizeof err) != 0)
+  if (imp_store_write(ctl->store, b, 0, err, sizeof err) != 0)
     IMP_LOG(IMP_LOG_WARN, "autoscaler: %s", err);
   imp_batch_free(b);
 }
@@ -121,7 +124,7 @@ void imp_scaler_fn_forget(imp_server_t *server, imp_function_t *fn) {
 /* ---- consumer lag of trigger-fed functions ------------------------------- */
 
 typedef struct lag_s {
-  imp_server_t *server;
+  imp_control_t *ctl;
 } lag_t;
 
 static void on_trigger(void *arg, const Impulse__TriggerInfo *info) {
@@ -129,7 +132,7 @@ static void on_trigger(void *arg, const Impulse__TriggerInfo *info) {
   if (info->spec == NULL || info->spec->function == NULL) return;
   imp_function_t *fn = NULL;
   imp_function_t *f;
-  IMP_REGISTRY_EACH(f, &l->server->invoke.registry) {
+  IMP_REGISTRY_EACH(f, &l->ctl->invoke.registry) {
     if (!f->deleted && strcmp(f->name, info->spec->function) == 0) fn = f;
   }
   if (fn == NULL) return;
@@ -147,22 +150,22 @@ static void on_trigger(void *arg, const Impulse__TriggerInfo *info) {
     fn->sc.lag_uncapped = 1;
 }
 
-static void collect_lag(imp_server_t *server) {
+static void collect_lag(imp_control_t *ctl) {
   imp_function_t *f;
-  IMP_REGISTRY_EACH(f, &server->invoke.registry) {
+  IMP_REGISTRY_EACH(f, &ctl->invoke.registry) {
     f->sc.lag = -1;
     f->sc.lag_partitions = 0;
     f->sc.lag_uncapped = 0;
   }
-  if (server->lag_source == NULL) return;
-  lag_t l = {server};
-  server->lag_source(server->lag_source_arg, on_trigger, &l);
+  if (ctl->lag_source == NULL) return;
+  lag_t l = {ctl};
+  ctl->lag_source(ctl->lag_source_arg, on_trigger, &l);
 }
 
 /* ---- the tick --------------------------------------------------------------
  */
 
-static void save_forecast(imp_server_t *server, imp_function_t *fn) {
+static void save_forecast(imp_control_t *ctl, imp_function_t *fn) {
   uint8_t *buf = malloc(IMP_PRED_STATE_SIZE);
   if (buf == NULL) return;
   int n = imp_pred_save(&fn->sc.pred, buf, IMP_PRED_STATE_SIZE);
@@ -171,17 +174,17 @@ static void save_forecast(imp_server_t *server, imp_function_t *fn) {
     return;
   }
   imp_batch_t *b = imp_batch_new();
-  imp_batch_put(b, server->store, IMP_CF_AUTOSCALER, fn->name, strlen(fn->name),
+  imp_batch_put(b, ctl->store, IMP_CF_AUTOSCALER, fn->name, strlen(fn->name),
                 buf, (size_t)n);
   char err[256];
-  if (imp_store_write(server->store, b, 0, err, sizeof err) != 0)
+  if (imp_store_write(ctl->store, b, 0, err, sizeof err) != 0)
     IMP_LOG(IMP_LOG_WARN, "autoscaler: cannot save the forecast of %s: %s",
             fn->name, err);
   imp_batch_free(b);
   free(buf);
 }
 
-static void scale_fn(imp_server_t *server, imp_function_t *fn, int64_t now_ms,
+static void scale_fn(imp_control_t *ctl, imp_function_t *fn, int64_t now_ms,
                      uint32_t *starts) {
   imp_fn_scaler_t *sc = &fn->sc;
   imp_as_sample_t s;
@@ -228,40 +231,40 @@ static void scale_fn(imp_server_t *server, imp_function_t *fn, int64_t now_ms,
   if (want > fn->instances) {
     uint32_t add = want - fn->instances;
     for (uint32_t i = 0; i < add; i++) {
-      if (imp_controller_start_instance(server, fn) != 0) break;
+      if (imp_ctl_start_instance(ctl, fn) != 0) break;
       (*starts)++;
     }
   } else if (want < fn->instances && fn->dispatch.queued == 0) {
-    imp_controller_retire_idle(server, fn, want);
+    imp_ctl_retire_idle(ctl, fn, want);
   }
 
   if ((uint64_t)(now_ms - sc->saved_ms) >= SAVE_EVERY_MS) {
     sc->saved_ms = now_ms;
-    save_forecast(server, fn);
+    save_forecast(ctl, fn);
   }
 }
 
-void imp_scaler_tick(imp_server_t *server) {
+void imp_scaler_tick(imp_control_t *ctl) {
   /* Wall clock: the forecast's daily season is indexed by UTC minute. */
   int64_t now = (int64_t)imp_wall_ms();
-  if (server->pool.cfg.refill_s == 0) imp_as_pool_init(&server->pool, NULL);
+  if (ctl->pool.cfg.refill_s == 0) imp_as_pool_init(&ctl->pool, NULL);
   uint32_t starts = 0;
-  collect_lag(server);
+  collect_lag(ctl);
   imp_function_t *fn;
-  IMP_REGISTRY_EACH(fn, &server->invoke.registry)
-  if (!fn->deleted && fn->sc.on) scale_fn(server, fn, now, &starts);
+  IMP_REGISTRY_EACH(fn, &ctl->invoke.registry)
+  if (!fn->deleted && fn->sc.on) scale_fn(ctl, fn, now, &starts);
   /* Starts that found no warm worker size the next pool. */
-  imp_as_pool_record(&server->pool, now, server->fleet.pool_misses);
-  server->fleet.pool_misses = 0;
-  uint32_t target = imp_as_pool_target(&server->pool, now, NULL);
-  server->pool_target =
-      target > server->cfg.warm_pool ? target : server->cfg.warm_pool;
+  imp_as_pool_record(&ctl->pool, now, ctl->fleet.pool_misses);
+  ctl->fleet.pool_misses = 0;
+  uint32_t target = imp_as_pool_target(&ctl->pool, now, NULL);
+  ctl->pool_target =
+      target > ctl->cfg->warm_pool ? target : ctl->cfg->warm_pool;
 }
 
-void imp_scaler_save_all(imp_server_t *server) {
+void imp_scaler_save_all(imp_control_t *ctl) {
   imp_function_t *fn;
-  IMP_REGISTRY_EACH(fn, &server->invoke.registry)
-  if (!fn->deleted && fn->sc.on) save_forecast(server, fn);
+  IMP_REGISTRY_EACH(fn, &ctl->invoke.registry)
+  if (!fn->deleted && fn->sc.on) save_forecast(ctl, fn);
 }
 
 void imp_scaler_fill_info(imp_function_t *fn, Impulse__FunctionInfo *fi) {
@@ -275,4 +278,19 @@ void imp_scaler_fill_info(imp_function_t *fn, Impulse__FunctionInfo *fi) {
   fi->panic = d->panic != 0;
   fi->policy = (char *)imp_scaler_policy_name(fn->sc.as.cfg.policy);
   if (fn->sc.reason[0]) fi->scale_reason = fn->sc.reason;
+}
+
+/* The autoscaling settings of a deploy or scale: NULL when valid, else
+ * why not. */
+const char *imp_scaler_check(const Impulse__FunctionConfig *c) {
+  if (c->has_target_concurrency &&
+      !(c->target_concurrency >= IMP_TARGET_CONCURRENCY_MIN &&
+        c->target_concurrency <= IMP_TARGET_CONCURRENCY_MAX))
+    return "target concurrency must be between 0.01 and 10000";
+  if (c->has_scale_to_zero_after_s &&
+      c->scale_to_zero_after_s > IMP_SCALE_TO_ZERO_MAX_S)
+    return "scale-to-zero-after must be at most 86400 s";
+  if (!imp_scaler_policy_valid(c->policy))
+    return "policy must be 'reactive' or 'predictive'";
+  return NULL;
 }

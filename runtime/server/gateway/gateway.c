@@ -8,7 +8,38 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "server/server.h"
+#include "server/gateway/gateway.h"
+
+#include "core/codec.h"
+#include "core/common.h"
+#include "eventing/publish.h"
+#include "eventing/trigger.h"
+#include "server/base/rpc.h"
+#include "server/control/backup.h"
+#include "server/control/deploy.h"
+#include "server/control/info.h"
+#include "server/control/manage.h"
+#include "server/control/traffic.h"
+#include "server/control/upgrade.h"
+#include "server/invoke/invoke.h"
+
+typedef struct imp_client_s imp_client_t;
+
+/* A client connection on the RPC port. */
+struct imp_client_s {
+  imp_conn_t conn;
+  imp_gateway_t *gw;
+  int admin;
+  int refs; /* 1 for the open connection + 1 per call */
+  unsigned in_flight;
+  struct imp_client_s *next, *prev;
+};
+
+struct imp_gateway_s {
+  imp_server_t *server;
+  uv_tcp_t listener;
+  imp_client_t clients; /* sentinel */
+};
 
 #define MAX_IN_FLIGHT_PER_CLIENT 65536
 
@@ -18,12 +49,12 @@ static void client_free(imp_client_t *client) {
   free(client);
 }
 
-void imp_client_unref(imp_client_t *client) {
+static void client_unref(imp_client_t *client) {
   if (client->refs <= 0) abort(); /* refcount underflow is a bug */
   if (--client->refs == 0) client_free(client);
 }
 
-void imp_client_reply(imp_client_t *client, const Impulse__Envelope *env) {
+static void client_reply(imp_client_t *client, const Impulse__Envelope *env) {
   if (client->conn.closing) return;
   int rc = imp_conn_send(&client->conn, env);
   if (rc == IMP_EFRAMETOOBIG)
@@ -31,8 +62,11 @@ void imp_client_reply(imp_client_t *client, const Impulse__Envelope *env) {
                         "response is larger than the maximum frame size");
 }
 
-void imp_client_error(imp_client_t *client, uint64_t id, int code,
-                      const char *fmt, ...) {
+static void client_error(imp_client_t *client, uint64_t id, int code,
+                         const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static void client_error(imp_client_t *client, uint64_t id, int code,
+                         const char *fmt, ...) {
   if (client->conn.closing) return;
   char msg[1024];
   va_list ap;
@@ -53,7 +87,7 @@ static void on_call_answer(void *arg, uint64_t id, const imp_answer_t *a) {
       imp_conn_send_error(&client->conn, id, a->code, a->message);
   }
   client->in_flight--;
-  imp_client_unref(client);
+  client_unref(client);
 }
 
 /* A request answered through the rpc interface: it holds a reference on
@@ -65,9 +99,9 @@ typedef struct gw_rpc_s {
 
 static void rpc_finish(imp_rpc_t *rpc, const Impulse__Envelope *answer) {
   gw_rpc_t *g = IMP_CONTAINER_OF(rpc, gw_rpc_t, rpc);
-  imp_client_reply(g->client, answer);
+  client_reply(g->client, answer);
   g->client->in_flight--;
-  imp_client_unref(g->client);
+  client_unref(g->client);
   free(g);
 }
 
@@ -94,13 +128,13 @@ static int token_equal(const char *a, const char *b) {
 }
 
 static void on_hello(imp_client_t *client, Impulse__Envelope *env) {
-  imp_server_t *server = client->server;
+  imp_server_t *server = client->gw->server;
   const char *token = env->hello->token;
   if (token && token[0]) {
-    if (!token_equal(token, server->token)) {
+    if (!token_equal(token, server->control.token)) {
       client->admin = 0; /* a failed Hello never leaves earlier rights */
-      imp_client_error(client, env->id, IMPULSE__ERROR_CODE__UNAUTHENTICATED,
-                       "invalid token");
+      client_error(client, env->id, IMPULSE__ERROR_CODE__UNAUTHENTICATED,
+                   "invalid token");
       impulse__envelope__free_unpacked(env, NULL);
       return;
     }
@@ -114,13 +148,13 @@ static void on_hello(imp_client_t *client, Impulse__Envelope *env) {
   r.id = env->id;
   r.body_case = IMPULSE__ENVELOPE__BODY_HELLO_OK;
   r.hello_ok = &ok;
-  imp_client_reply(client, &r);
+  client_reply(client, &r);
   impulse__envelope__free_unpacked(env, NULL);
 }
 
 static void on_server_info(imp_client_t *client, Impulse__Envelope *env) {
-  imp_server_t *server = client->server;
-  unsigned warm = imp_fleet_warm(&server->fleet);
+  imp_server_t *server = client->gw->server;
+  unsigned warm = imp_fleet_warm(&server->control.fleet);
   Impulse__Envelope r = IMPULSE__ENVELOPE__INIT;
   Impulse__ServerInfoResponse ok = IMPULSE__SERVER_INFO_RESPONSE__INIT;
   ok.version = IMPULSE_VERSION;
@@ -130,8 +164,8 @@ static void on_server_info(imp_client_t *client, Impulse__Envelope *env) {
   ok.max_frame = (uint32_t)server->cfg.max_frame;
   ok.ready = server->ready;
   ok.uptime_ms = imp_now_ms() - server->started_ms;
-  ok.functions = server->invoke.registry.count;
-  ok.instances = server->fleet.ninstances;
+  ok.functions = server->control.invoke.registry.count;
+  ok.instances = server->control.fleet.ninstances;
   ok.warm_pool = warm;
   ok.abi_version = 1;
   ok.invoke_needs_token = server->cfg.invoke_needs_token;
@@ -140,14 +174,14 @@ static void on_server_info(imp_client_t *client, Impulse__Envelope *env) {
   r.id = env->id;
   r.body_case = IMPULSE__ENVELOPE__BODY_SERVER_INFO_OK;
   r.server_info_ok = &ok;
-  imp_client_reply(client, &r);
+  client_reply(client, &r);
   impulse__envelope__free_unpacked(env, NULL);
 }
 
 static void on_frame(imp_conn_t *conn, Impulse__Envelope *env, const char *body,
                      size_t len) {
   imp_client_t *client = conn->data;
-  imp_server_t *server = client->server;
+  imp_server_t *server = client->gw->server;
   int needs_admin = 0, needs_token = 0;
   switch (env->body_case) {
     case IMPULSE__ENVELOPE__BODY_DEPLOY:
@@ -171,23 +205,22 @@ static void on_frame(imp_conn_t *conn, Impulse__Envelope *env, const char *body,
     default: break;
   }
   if ((needs_admin || needs_token) && !client->admin) {
-    imp_client_error(
-        client, env->id, IMPULSE__ERROR_CODE__UNAUTHENTICATED,
-        "this call needs the admin token (Hello with a token first)");
+    client_error(client, env->id, IMPULSE__ERROR_CODE__UNAUTHENTICATED,
+                 "this call needs the admin token (Hello with a token first)");
     impulse__envelope__free_unpacked(env, NULL);
     return;
   }
   if (server->stopping &&
       env->body_case != IMPULSE__ENVELOPE__BODY_SERVER_INFO) {
-    imp_client_error(client, env->id, IMPULSE__ERROR_CODE__SHUTTING_DOWN,
-                     "server is stopping");
+    client_error(client, env->id, IMPULSE__ERROR_CODE__SHUTTING_DOWN,
+                 "server is stopping");
     impulse__envelope__free_unpacked(env, NULL);
     return;
   }
   if (client->in_flight >= MAX_IN_FLIGHT_PER_CLIENT) {
-    imp_client_error(client, env->id, IMPULSE__ERROR_CODE__OVERLOADED,
-                     "too many calls in flight on this connection (%d)",
-                     MAX_IN_FLIGHT_PER_CLIENT);
+    client_error(client, env->id, IMPULSE__ERROR_CODE__OVERLOADED,
+                 "too many calls in flight on this connection (%d)",
+                 MAX_IN_FLIGHT_PER_CLIENT);
     impulse__envelope__free_unpacked(env, NULL);
     return;
   }
@@ -197,8 +230,8 @@ static void on_frame(imp_conn_t *conn, Impulse__Envelope *env, const char *body,
       /* The call holds a reference on its client until answered. */
       client->refs++;
       client->in_flight++;
-      imp_invoke_rpc(&server->invoke, env, body, len, on_call_answer, client,
-                     env->id);
+      imp_invoke_rpc(&server->control.invoke, env, body, len, on_call_answer,
+                     client, env->id);
       return;
     case IMPULSE__ENVELOPE__BODY_SERVER_INFO:
       on_server_info(client, env);
@@ -208,38 +241,38 @@ static void on_frame(imp_conn_t *conn, Impulse__Envelope *env, const char *body,
   /* Every other request is answered through an imp_rpc_t, now or later. */
   imp_rpc_t *rpc = rpc_new(client, env->id);
   if (rpc == NULL) {
-    imp_client_error(client, env->id, IMPULSE__ERROR_CODE__INTERNAL,
-                     "out of memory");
+    client_error(client, env->id, IMPULSE__ERROR_CODE__INTERNAL,
+                 "out of memory");
     impulse__envelope__free_unpacked(env, NULL);
     return;
   }
   switch (env->body_case) {
     case IMPULSE__ENVELOPE__BODY_DEPLOY:
-      imp_controller_deploy(server, rpc, env);
+      imp_control_deploy(&server->control, rpc, env);
       break;
     case IMPULSE__ENVELOPE__BODY_DELETE:
-      imp_controller_delete(server, rpc, env);
+      imp_control_delete(&server->control, rpc, env);
       break;
     case IMPULSE__ENVELOPE__BODY_SCALE:
-      imp_controller_scale(server, rpc, env);
+      imp_control_scale(&server->control, rpc, env);
       break;
     case IMPULSE__ENVELOPE__BODY_TRAFFIC:
-      imp_controller_traffic(server, rpc, env);
+      imp_control_traffic(&server->control, rpc, env);
       break;
     case IMPULSE__ENVELOPE__BODY_UPGRADE:
-      imp_controller_upgrade(server, rpc, env);
+      imp_control_upgrade(&server->control, rpc, env);
       break;
     case IMPULSE__ENVELOPE__BODY_LIST:
-      imp_controller_list(server, rpc, env);
+      imp_control_list(&server->control, rpc, env);
       break;
     case IMPULSE__ENVELOPE__BODY_DESCRIBE:
-      imp_controller_describe(server, rpc, env);
+      imp_control_describe(&server->control, rpc, env);
       break;
     case IMPULSE__ENVELOPE__BODY_RECORD_LIST:
-      imp_controller_record_list(server, rpc, env);
+      imp_control_record_list(&server->control, rpc, env);
       break;
     case IMPULSE__ENVELOPE__BODY_BACKUP:
-      imp_backup_rpc(server, rpc, env);
+      imp_control_backup(&server->control, rpc, env);
       break;
     case IMPULSE__ENVELOPE__BODY_PUBLISH:
       imp_publish_rpc(server->kafka, rpc, env);
@@ -275,7 +308,7 @@ static void on_client_error(imp_conn_t *conn, int err) {
 }
 
 static void on_client_closed(imp_conn_t *conn) {
-  imp_client_unref((imp_client_t *)conn->data);
+  client_unref((imp_client_t *)conn->data);
 }
 
 static void on_failed_accept_closed(uv_handle_t *h) {
@@ -283,19 +316,20 @@ static void on_failed_accept_closed(uv_handle_t *h) {
 }
 
 static void on_connection(uv_stream_t *listener, int status) {
-  imp_server_t *server = listener->data;
+  imp_gateway_t *gw = listener->data;
+  imp_server_t *server = gw->server;
   if (status < 0) {
     IMP_LOG(IMP_LOG_WARN, "accept: %s", uv_strerror(status));
     return;
   }
   imp_client_t *client = calloc(1, sizeof *client);
   if (client == NULL) return;
-  client->server = server;
+  client->gw = gw;
   client->refs = 1;
-  client->next = &server->clients;
-  client->prev = server->clients.prev;
-  server->clients.prev->next = client;
-  server->clients.prev = client;
+  client->next = &gw->clients;
+  client->prev = gw->clients.prev;
+  gw->clients.prev->next = client;
+  gw->clients.prev = client;
   uv_tcp_init(server->loop, &client->conn.h.tcp);
   client->conn.data = client;
   client->conn.on_frame = on_frame;
@@ -310,8 +344,9 @@ static void on_connection(uv_stream_t *listener, int status) {
   uv_tcp_nodelay(&client->conn.h.tcp, 1);
 }
 
-int imp_gateway_start(imp_server_t *server) {
+int imp_gateway_start(imp_server_t *server, imp_gateway_t **out) {
   struct sockaddr_storage ss;
+  *out = NULL;
   int rc = uv_ip4_addr(server->cfg.listen_host, server->cfg.listen_port,
                        (struct sockaddr_in *)&ss);
   if (rc != 0)
@@ -322,28 +357,38 @@ int imp_gateway_start(imp_server_t *server) {
             server->cfg.listen_host);
     return rc;
   }
-  uv_tcp_init(server->loop, &server->listener);
-  server->listener.data = server;
-  rc = uv_tcp_bind(&server->listener, (struct sockaddr *)&ss, 0);
+  imp_gateway_t *gw = calloc(1, sizeof *gw);
+  if (gw == NULL) return UV_ENOMEM;
+  gw->server = server;
+  gw->clients.next = gw->clients.prev = &gw->clients;
+  uv_tcp_init(server->loop, &gw->listener);
+  gw->listener.data = gw;
+  rc = uv_tcp_bind(&gw->listener, (struct sockaddr *)&ss, 0);
   if (rc == 0)
-    rc = uv_listen((uv_stream_t *)&server->listener, 1024, on_connection);
+    rc = uv_listen((uv_stream_t *)&gw->listener, 1024, on_connection);
   if (rc != 0) {
     IMP_LOG(IMP_LOG_ERROR, "cannot listen on %s:%d: %s",
             server->cfg.listen_host, server->cfg.listen_port, uv_strerror(rc));
-    uv_close((uv_handle_t *)&server->listener, NULL);
+    uv_close((uv_handle_t *)&gw->listener, NULL);
+    *out = gw; /* freed with imp_gateway_free() once the loop has run */
     return rc;
   }
+  *out = gw;
   return 0;
 }
 
-void imp_gateway_stop_listening(imp_server_t *server) {
-  if (!uv_is_closing((uv_handle_t *)&server->listener))
-    uv_close((uv_handle_t *)&server->listener, NULL);
+void imp_gateway_stop_listening(imp_gateway_t *gw) {
+  if (gw != NULL && !uv_is_closing((uv_handle_t *)&gw->listener))
+    uv_close((uv_handle_t *)&gw->listener, NULL);
 }
 
-void imp_gateway_stop(imp_server_t *server) {
-  imp_gateway_stop_listening(server);
-  for (imp_client_t *c = server->clients.next; c != &server->clients;
-       c = c->next)
+void imp_gateway_stop(imp_gateway_t *gw) {
+  if (gw == NULL) return;
+  imp_gateway_stop_listening(gw);
+  for (imp_client_t *c = gw->clients.next; c != &gw->clients; c = c->next)
     imp_conn_close(&c->conn, 1);
+}
+
+void imp_gateway_free(imp_gateway_t *gw) {
+  free(gw);
 }
