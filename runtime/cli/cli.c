@@ -13,6 +13,7 @@
  */
 #include "cli/cli.h"
 
+#include <stdarg.h>
 #include <string.h>
 
 #include "cli/cli_internal.h"
@@ -102,7 +103,8 @@ static const imp_cli_cmd_t cmds[] = {
 
 static void usage(FILE *out) {
   fprintf(out,
-          "usage: impulse COMMAND [ARGS...]\n"
+          "usage: impulse [--addr HOST:PORT] [--token TOKEN] COMMAND "
+          "[ARGS...]\n"
           "\n"
           "Server:\n"
           "  %-18s %s\n"
@@ -123,8 +125,8 @@ static void usage(FILE *out) {
       "\n"
       "Every client command takes --addr HOST:PORT (default $IMPULSE_ADDR,\n"
       "else " IMP_CLIENT_DEFAULT_ADDR
-      ") and --token TOKEN (default "
-      "$IMPULSE_TOKEN).\n"
+      ") and --token TOKEN (default $IMPULSE_TOKEN),\n"
+      "before or after its name (after wins when both are given).\n"
       "Run `impulse COMMAND --help` for the options of a command.\n"
       "\n"
       "Exit status: 0 ok, 1 the call failed, 2 usage error, 3 the server\n"
@@ -136,6 +138,12 @@ static const imp_cli_cmd_t *find_cmd(const char *name) {
   for (size_t i = 0; i < IMP_ARRAY_SIZE(cmds); i++)
     if (strcmp(cmds[i].name, name) == 0) return &cmds[i];
   return NULL;
+}
+
+/* The commands main() runs before the client commands. */
+static int is_server_cmd(const char *name) {
+  return strcmp(name, "serve") == 0 || strcmp(name, "worker") == 0 ||
+         strcmp(name, "kafka") == 0 || strcmp(name, "sim") == 0;
 }
 
 static int is_help(const char *arg) {
@@ -168,44 +176,88 @@ static int run(imp_cli_t *cli, int argc, char **argv) {
   return cmd->run(cli, argc, argv);
 }
 
+/* Prints `impulse: message`, then the usage; returns the usage status. */
+static int main_usage_error(const char *fmt, ...)
+    __attribute__((format(printf, 1, 2)));
+static int main_usage_error(const char *fmt, ...) {
+  va_list ap;
+  fputs("impulse: ", stderr);
+  va_start(ap, fmt);
+  vfprintf(stderr, fmt, ap);
+  va_end(ap);
+  fputs("\n\n", stderr);
+  usage(stderr);
+  return IMP_CLI_EXIT_USAGE;
+}
+
+/* `impulse help [COMMAND]`. */
+static int help(const char *name) {
+  if (name == NULL) {
+    usage(stdout);
+    return 0;
+  }
+  const imp_cli_cmd_t *cmd = find_cmd(name);
+  if (cmd != NULL) {
+    imp_cli_usage(cmd, stdout);
+    return 0;
+  }
+  if (is_server_cmd(name)) {
+    printf("run `impulse %s --help`\n", name);
+    return 0;
+  }
+  return main_usage_error("unknown command '%s'", name);
+}
+
 int imp_cli_main(int argc, char **argv) {
-  if (argc < 2) {
+  enum { OPT_VERSION = IMP_CLI_OPT_FIRST };
+  static const struct option longopts[] = {
+      {"version", no_argument, NULL, OPT_VERSION},
+      IMP_CLI_COMMON_OPTIONS,
+      {NULL, 0, NULL, 0}};
+  imp_cli_t cli;
+  int opt, want_help = 0;
+  memset(&cli, 0, sizeof cli);
+  /* The common options may come before the command too; a command's own
+   * (parsed later) win. "+": stop at the command's name. */
+  optind = 0;
+  opterr = 0;
+  while ((opt = getopt_long(argc, argv, "+:h", longopts, NULL)) != -1) {
+    switch (opt) {
+      case IMP_CLI_OPT_ADDR: cli.addr = optarg; break;
+      case IMP_CLI_OPT_TOKEN: cli.token = optarg; break;
+      case 'h': want_help = 1; break;
+      case OPT_VERSION: printf("impulse %s\n", IMPULSE_VERSION); return 0;
+      case ':':
+        return main_usage_error("option '%s' needs a value", argv[optind - 1]);
+      default:
+        if (optopt != 0) {
+          char flag[3] = {'-', (char)optopt, '\0'};
+          return main_usage_error("unknown option '%s'", flag);
+        }
+        return main_usage_error("unknown option '%s'", argv[optind - 1]);
+    }
+  }
+  const char *name = optind < argc ? argv[optind] : NULL;
+  if (want_help) return help(name);
+  if (name == NULL) {
     usage(stderr);
     return IMP_CLI_EXIT_USAGE;
   }
-  const char *name = argv[1];
-  if (is_help(name)) {
-    if (argc < 3) {
-      usage(stdout);
-      return 0;
-    }
-    const imp_cli_cmd_t *cmd = find_cmd(argv[2]);
-    if (cmd != NULL) {
-      imp_cli_usage(cmd, stdout);
-      return 0;
-    }
-    if (strcmp(argv[2], "serve") == 0 || strcmp(argv[2], "worker") == 0 ||
-        strcmp(argv[2], "kafka") == 0 || strcmp(argv[2], "sim") == 0) {
-      printf("run `impulse %s --help`\n", argv[2]);
-      return 0;
-    }
-    fprintf(stderr, "impulse: unknown command '%s'\n\n", argv[2]);
-    usage(stderr);
-    return IMP_CLI_EXIT_USAGE;
-  }
-  if (strcmp(name, "--version") == 0 || strcmp(name, "version") == 0) {
+  if (strcmp(name, "help") == 0)
+    return help(optind + 1 < argc ? argv[optind + 1] : NULL);
+  if (strcmp(name, "version") == 0) {
     printf("impulse %s\n", IMPULSE_VERSION);
     return 0;
   }
-  imp_cli_t cli;
-  memset(&cli, 0, sizeof cli);
+  /* main() runs these when they come first: here options preceded them. */
+  if (is_server_cmd(name))
+    return main_usage_error(
+        "the options before '%s' are for client commands (see `impulse %s "
+        "--help`)",
+        name, name);
   cli.cmd = find_cmd(name);
-  if (cli.cmd == NULL) {
-    fprintf(stderr, "impulse: unknown command '%s'\n\n", name);
-    usage(stderr);
-    return IMP_CLI_EXIT_USAGE;
-  }
-  int rc = run(&cli, argc - 1, argv + 1);
+  if (cli.cmd == NULL) return main_usage_error("unknown command '%s'", name);
+  int rc = run(&cli, argc - optind, argv + optind);
   imp_cli_free(&cli);
   return rc;
 }
