@@ -211,14 +211,17 @@ int imp_cli_deploy(imp_cli_t *cli, int argc, char **argv) {
 
 void imp_cli_invoke_help(FILE *out) {
   fputs(
-      "usage: impulse invoke NAME [-d DATA | -f FILE] [options]\n"
+      "usage: impulse invoke NAME [-d DATA | -f FILE] [-i] [options]\n"
       "\n"
       "Calls NAME with a payload from -d, from -f FILE, or else from stdin,\n"
-      "and writes the response payload to stdout exactly as returned.\n"
+      "and writes the response payload to stdout exactly as returned; on a\n"
+      "terminal, a newline follows a payload that does not end with one.\n"
       "\n"
       "  -d, --data DATA          the payload\n"
       "  -f, --file FILE          read the payload from FILE ('-' = stdin)\n"
       "  -H, --header NAME=VALUE  request header (repeatable)\n"
+      "  -i, --include            print the response headers first, one\n"
+      "                           `name: value` a line, then an empty line\n"
       "  --deadline MS            overall budget in milliseconds\n"
       "                           (default: the function's timeout)\n"
       "  --idempotency-key KEY    run the function at most once for KEY: a\n"
@@ -228,11 +231,37 @@ void imp_cli_invoke_help(FILE *out) {
       out);
 }
 
+/*
+ * Writes an answer to stdout: with `include` its headers first, like
+ * `curl -i`, then the payload exactly as returned. On a terminal a newline
+ * follows a payload that does not end with one, so that the prompt starts
+ * on a line of its own; a pipe or a file gets the bytes alone.
+ */
+static int print_response(const imp_cli_t *cli, const impulse_response_t *resp,
+                          int include) {
+  const char *payload = resp->payload;
+  for (size_t i = 0; include && i < resp->header_count; i++) {
+    const impulse_header_t *h = &resp->headers[i];
+    printf("%s: ", h->name);
+    fwrite(h->value, 1, h->len, stdout);
+    putchar('\n');
+  }
+  if (include) putchar('\n');
+  if (resp->len > 0) fwrite(payload, 1, resp->len, stdout);
+  if (resp->len > 0 && payload[resp->len - 1] != '\n' && isatty(STDOUT_FILENO))
+    putchar('\n');
+  if (fflush(stdout) == 0 && !ferror(stdout)) return 0;
+  fprintf(stderr, "impulse: %s: writing the response: %s\n", cli->what,
+          strerror(errno));
+  return IMP_CLI_EXIT_FAIL;
+}
+
 int imp_cli_invoke(imp_cli_t *cli, int argc, char **argv) {
   static const struct option longopts[] = {
       {"data", required_argument, NULL, 'd'},
       {"file", required_argument, NULL, 'f'},
       {"header", required_argument, NULL, 'H'},
+      {"include", no_argument, NULL, 'i'},
       {"deadline", required_argument, NULL, OPT_DEADLINE},
       {"idempotency-key", required_argument, NULL, OPT_IDEMPOTENCY},
       IMP_CLI_COMMON_OPTIONS,
@@ -240,12 +269,13 @@ int imp_cli_invoke(imp_cli_t *cli, int argc, char **argv) {
   impulse_invoke_opts_t opts;
   impulse_response_t *resp = NULL;
   const char *data = NULL, *file = NULL;
-  int opt, rc = 0;
+  int include = 0, opt, rc = 0;
   memset(&opts, 0, sizeof opts);
 
-  while ((opt = getopt_long(argc, argv, ":d:f:H:h", longopts, NULL)) != -1) {
+  while ((opt = getopt_long(argc, argv, ":d:f:H:ih", longopts, NULL)) != -1) {
     switch (opt) {
       case 'd': data = optarg; break;
+      case 'i': include = 1; break;
       case 'f': file = optarg; break;
       case 'H': rc = imp_cli_add_header(cli, optarg); break;
       case OPT_DEADLINE:
@@ -292,13 +322,8 @@ int imp_cli_invoke(imp_cli_t *cli, int argc, char **argv) {
             impulse_status_name(resp->status),
             imp_cli_str_or(resp->error, "failed"));
     rc = IMP_CLI_EXIT_FAIL;
-  } else if ((resp->len > 0 &&
-              fwrite(resp->payload, 1, resp->len, stdout) != resp->len) ||
-             fflush(stdout) != 0) {
-    /* The payload exactly as returned: no newline added. */
-    fprintf(stderr, "impulse: %s: writing the response: %s\n", cli->what,
-            strerror(errno));
-    rc = IMP_CLI_EXIT_FAIL;
+  } else {
+    rc = print_response(cli, resp, include);
   }
   impulse_response_free(resp);
   return rc;

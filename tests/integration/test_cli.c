@@ -7,6 +7,11 @@
  *   before and after the command, the one after wins; --help, help,
  *   --version still work; an unknown or incomplete option before the
  *   command, or one before `serve`, is a usage error (exit 2).
+ *
+ *   invoke: -i prints the response headers a function set (http_headers.c
+ *   sends a request header back), one `name: value` a line, then an empty
+ *   line, then the payload; piped, the payload stays byte-exact, on a
+ *   terminal a newline follows a payload that does not end with one.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -24,7 +29,12 @@
 #define CLI(res, env, ...) \
   it_cli((res), (env), (const char *const[]){__VA_ARGS__, NULL})
 
+#ifndef IT_ARTIFACTS_DIR
+#error "IT_ARTIFACTS_DIR must be defined by the build"
+#endif
+
 #define DEAD_ADDR "127.0.0.1:1" /* nobody listens there */
+#define CALL_TIMEOUT_MS 30000u
 
 static int setup(void **state) {
   return it_fixture_setup(state, NULL);
@@ -145,11 +155,81 @@ static void test_top_level_usage(void **state) {
   s->test_passed = 1;
 }
 
+/* Checks that r->out is exactly `want` (NUL-terminated). */
+static void expect_out(const it_cli_t *r, const char *want) {
+  if (r->out_len != strlen(want) || memcmp(r->out, want, r->out_len) != 0)
+    fprintf(stderr, "stdout: '%s'\nwanted: '%s'\n", r->out, want);
+  assert_int_equal(r->out_len, strlen(want));
+  assert_memory_equal(r->out, want, r->out_len);
+}
+
+static void test_invoke_output(void **state) {
+  it_server_t *s = *state;
+  char path[512];
+  it_cli_t r;
+  snprintf(path, sizeof path, "%s/http_headers.so", IT_ARTIFACTS_DIR);
+  impulse_client_t *c = it_connect(s, 1, CALL_TIMEOUT_MS);
+  assert_non_null(c);
+  uint32_t v = 0;
+  assert_int_equal(it_deploy_file(c, "hdrs", path, NULL, &v), IMPULSE_S_OK);
+  impulse_client_close(c);
+
+  /* -i: the headers the function set, an empty line, the payload. */
+  EXPECT_CLI(&r, 0, "invoke", "hdrs", "-d", "body", "-H", "greeting=hello",
+             "-i", "--addr", s->addr);
+  expect_out(&r, "seen: hello\ncontent-type: text/plain\n\nbody");
+  assert_int_equal(r.err_len, 0);
+  it_cli_free(&r);
+  EXPECT_CLI(&r, 0, "invoke", "hdrs", "--include", "-d", "", "--addr", s->addr);
+  expect_out(&r, "seen: -\ncontent-type: text/plain\n\n");
+  it_cli_free(&r);
+
+  /* Piped: the payload alone, byte-exact, no newline added. */
+  EXPECT_CLI(&r, 0, "invoke", "hdrs", "-d", "body", "--addr", s->addr);
+  expect_out(&r, "body");
+  it_cli_free(&r);
+
+  /* On a terminal: a newline after a payload without one, only then. */
+  const char *const tty_body[] = {"invoke", "hdrs",  "-d", "body",
+                                  "--addr", s->addr, NULL};
+  assert_int_equal(it_cli_tty(&r, NULL, tty_body), 0);
+  assert_int_equal(r.status, 0);
+  expect_out(&r, "body\n");
+  it_cli_free(&r);
+  const char *const tty_line[] = {"invoke", "hdrs",  "-d", "line\n",
+                                  "--addr", s->addr, NULL};
+  assert_int_equal(it_cli_tty(&r, NULL, tty_line), 0);
+  assert_int_equal(r.status, 0);
+  expect_out(&r, "line\n");
+  it_cli_free(&r);
+  const char *const tty_empty[] = {"invoke", "hdrs",  "-d", "",
+                                   "--addr", s->addr, NULL};
+  assert_int_equal(it_cli_tty(&r, NULL, tty_empty), 0);
+  assert_int_equal(r.status, 0);
+  expect_out(&r, "");
+  it_cli_free(&r);
+  const char *const tty_include[] = {"invoke", "hdrs",   "-i",    "-d",
+                                     "body",   "--addr", s->addr, NULL};
+  assert_int_equal(it_cli_tty(&r, NULL, tty_include), 0);
+  assert_int_equal(r.status, 0);
+  expect_out(&r, "seen: -\ncontent-type: text/plain\n\nbody\n");
+  it_cli_free(&r);
+
+  /* The help says both. */
+  EXPECT_CLI(&r, 0, "invoke", "--help");
+  assert_non_null(strstr(r.out, "-i, --include"));
+  assert_non_null(strstr(r.out, "on a\nterminal, a newline follows"));
+  it_cli_free(&r);
+
+  s->test_passed = 1;
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_options_before_the_command, setup,
                                       teardown),
       cmocka_unit_test_setup_teardown(test_top_level_usage, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_invoke_output, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
