@@ -182,6 +182,26 @@ int imp_cli_read_input(imp_cli_t *cli, const char *path) {
   return IMP_CLI_EXIT_FAIL;
 }
 
+int imp_cli_check_frame(const imp_cli_t *cli, const char *label, size_t len) {
+  size_t max = imp_client_max_frame(cli->client);
+  if (len <= max) return 0;
+  fprintf(stderr,
+          "impulse %s: %s is %zu bytes, above the %zu-byte frame limit of the "
+          "server at %s (its --max-frame): not sent\n",
+          cli->cmd->name, label, len, max, imp_client_addr(cli->client));
+  return IMP_CLI_EXIT_FAIL;
+}
+
+int imp_cli_check_name(const imp_cli_t *cli, const char *what,
+                       const char *name) {
+  if (imp_name_valid(name)) return 0;
+  return imp_cli_usage_error(cli,
+                             "%s '%.80s' is not a valid name: 1 to %d "
+                             "letters, digits, '-', '_' or '.', starting "
+                             "with a letter or digit",
+                             what, name, IMP_NAME_MAX);
+}
+
 /* ---- calls ------------------------------------------------------------- */
 
 void imp_cli_what(imp_cli_t *cli, const char *fmt, ...) {

@@ -25,9 +25,16 @@
 #define IMP_CLI_EXIT_USAGE 2
 #define IMP_CLI_EXIT_CONN 3
 
-#define IMP_CLI_MAX_INPUT (256u << 20)   /* artifacts and payloads read here */
-#define IMP_CLI_MAX_CONFIG_MS 86400000u  /* timeouts and deadlines: one day */
-#define IMP_CLI_DEADLINE_SLACK_MS 10000u /* client wait beyond --deadline */
+/* Every bound the CLI checks comes from core/limits.h, the limits the
+ * server enforces, so the CLI refuses before sending exactly what the
+ * server would refuse; the help texts print the same macros. An artifact
+ * or a payload travels in one frame: it is read up to the largest frame
+ * any server takes, then checked against the server's own --max-frame
+ * (imp_cli_check_frame). The constants below are the CLI's alone, where
+ * the server has no limit. */
+#define IMP_CLI_MAX_INPUT IMP_MAX_FRAME_MAX
+#define IMP_CLI_WAIT_MAX_MS 86400000u    /* publish --timeout: one day */
+#define IMP_CLI_DEADLINE_SLACK_MS 10000u /* client wait beyond a deadline */
 
 /* getopt_long values of the common options; a command numbers its own
  * from IMP_CLI_OPT_FIRST. */
@@ -120,6 +127,17 @@ int imp_cli_add_header(imp_cli_t *cli, char *arg);
  * into cli->input (never NULL on success). Returns 0 or IMP_CLI_EXIT_FAIL
  * after saying why not. */
 int imp_cli_read_input(imp_cli_t *cli, const char *path);
+
+/* After imp_cli_connect(): 0 when `len` bytes (of `label`: a file,
+ * "stdin", ...) fit in one frame of the server, else IMP_CLI_EXIT_FAIL
+ * after naming both sizes: nothing was sent. */
+int imp_cli_check_frame(const imp_cli_t *cli, const char *label, size_t len);
+
+/* 0 when `name` is a valid function or trigger name (imp_name_valid),
+ * else the usage exit status after saying what `what` ("NAME",
+ * "--function") must be. */
+int imp_cli_check_name(const imp_cli_t *cli, const char *what,
+                       const char *name);
 
 /* ---- calls ------------------------------------------------------------- */
 

@@ -9,9 +9,6 @@
 
 #include "cli/cli_internal.h"
 
-#define IMP_CLI_MAX_CONCURRENCY 10000u
-#define IMP_CLI_MAX_MEMORY_MB (1u << 20) /* 1 TiB */
-#define IMP_CLI_MAX_INSTANCES 10000u
 #define IMP_CLI_MAX_TRAFFIC 8 /* versions sharing a function's calls */
 
 enum {
@@ -30,53 +27,75 @@ enum {
   OPT_VALIDATE
 };
 
-/* ---- autoscaling flags (deploy, scale) --------------------------------- */
+/* ---- scaling flags (deploy, scale) ------------------------------------ */
 
-typedef struct as_opts_s {
-  int has_target, has_stz;
+/* --min, --max and the autoscaling settings. */
+typedef struct scaling_s {
+  int has_min, has_max, has_target, has_stz;
+  uint32_t min, max, stz;
   double target;
-  uint32_t stz;
   const char *policy;
-} as_opts_t;
+} scaling_t;
 
-#define AUTOSCALE_OPTIONS                                                    \
-  {"target-concurrency", required_argument, NULL, OPT_TARGET_CONC},          \
-      {"scale-to-zero-after", required_argument, NULL, OPT_SCALE_TO_ZERO}, { \
-    "policy", required_argument, NULL, OPT_POLICY                            \
-  }
+/* clang-format off */
+#define SCALING_OPTIONS                                                 \
+  {"min", required_argument, NULL, OPT_MIN},                            \
+  {"max", required_argument, NULL, OPT_MAX},                            \
+  {"target-concurrency", required_argument, NULL, OPT_TARGET_CONC},     \
+  {"scale-to-zero-after", required_argument, NULL, OPT_SCALE_TO_ZERO},  \
+  {"policy", required_argument, NULL, OPT_POLICY}
+/* clang-format on */
 
-#define AUTOSCALE_HELP                                                      \
-  "  --target-concurrency N  calls in flight per instance the autoscaler\n" \
-  "                          aims at (x 0.7 utilisation; default: the\n"    \
-  "                          function's concurrency)\n"                     \
-  "  --scale-to-zero-after S idle seconds before the function goes to\n"    \
-  "                          zero (its min) (default: --idle-timeout)\n"    \
-  "  --policy P              reactive (KPA windows only) or predictive\n"   \
-  "                          (also the forecast and the idle-time\n"        \
-  "                          histogram; default)\n"
+static void autoscale_help(FILE *out) {
+  fprintf(out,
+          "  --target-concurrency N  calls in flight per instance the "
+          "autoscaler\n"
+          "                          aims at (x 0.7 utilisation; %g-%g;\n"
+          "                          default: the function's concurrency)\n"
+          "  --scale-to-zero-after S idle seconds before the function goes "
+          "to\n"
+          "                          zero (its min) (0-%u; default:\n"
+          "                          --idle-timeout)\n"
+          "  --policy P              reactive (KPA windows only) or "
+          "predictive\n"
+          "                          (also the forecast and the idle-time\n"
+          "                          histogram; default)\n",
+          IMP_TARGET_CONCURRENCY_MIN, IMP_TARGET_CONCURRENCY_MAX,
+          IMP_SCALE_TO_ZERO_MAX_S);
+}
 
-/* Handles an autoscaling flag: -1 when `opt` is not one, else 0 or the
- * exit status of a bad value. */
-static int autoscale_option(const imp_cli_t *cli, int opt, const char *arg,
-                            as_opts_t *as) {
+/* Handles a scaling flag: -1 when `opt` is not one, else 0 or the exit
+ * status of a bad value. */
+static int scaling_option(const imp_cli_t *cli, int opt, const char *arg,
+                          scaling_t *as) {
   char *end = NULL;
   switch (opt) {
+    case OPT_MIN:
+      as->has_min = 1;
+      return imp_cli_parse_u32(cli, "--min", arg, 0, IMP_INSTANCES_MAX,
+                               &as->min);
+    case OPT_MAX:
+      as->has_max = 1;
+      return imp_cli_parse_u32(cli, "--max", arg, 1, IMP_INSTANCES_MAX,
+                               &as->max);
     case OPT_TARGET_CONC:
       as->has_target = 1;
       as->target = strtod(arg, &end);
-      if (end == arg || *end != '\0' || !(as->target >= 0.01) ||
-          as->target > 10000) {
+      if (end == arg || *end != '\0' ||
+          !(as->target >= IMP_TARGET_CONCURRENCY_MIN) ||
+          as->target > IMP_TARGET_CONCURRENCY_MAX) {
         fprintf(stderr,
-                "impulse %s: --target-concurrency must be a number from 0.01 "
-                "to 10000, not '%s'\n",
-                cli->cmd->name, arg);
+                "impulse %s: --target-concurrency must be a number from %g "
+                "to %g, not '%s'\n",
+                cli->cmd->name, IMP_TARGET_CONCURRENCY_MIN,
+                IMP_TARGET_CONCURRENCY_MAX, arg);
         return IMP_CLI_EXIT_USAGE;
       }
       return 0;
     case OPT_SCALE_TO_ZERO:
       as->has_stz = 1;
-      return imp_cli_parse_u32(cli, "--scale-to-zero-after", arg, 0, 86400,
-                               &as->stz);
+      return imp_cli_parse_u32(cli, "--scale-to-zero-after", arg, 0,
+                               IMP_SCALE_TO_ZERO_MAX_S, &as->stz);
     case OPT_POLICY:
       as->policy = arg;
       if (strcmp(arg, "reactive") != 0 && strcmp(arg, "predictive") != 0) {
@@ -91,36 +110,44 @@ static int autoscale_option(const imp_cli_t *cli, int opt, const char *arg,
   return -1;
 }
 
-/* Says that --min is above --max; returns the usage exit status. */
-static int min_above_max(const imp_cli_t *cli, uint32_t min, uint32_t max) {
+/* Checks the scaling flags together: 0, or the usage exit status. */
+static int scaling_check(const imp_cli_t *cli, const scaling_t *as) {
+  if (!as->has_min || !as->has_max || as->min <= as->max) return 0;
   fprintf(stderr, "impulse %s: --min (%u) is above --max (%u)\n",
-          cli->cmd->name, (unsigned)min, (unsigned)max);
+          cli->cmd->name, (unsigned)as->min, (unsigned)as->max);
   return IMP_CLI_EXIT_USAGE;
 }
 
 /* ---- deploy ------------------------------------------------------------ */
 
 void imp_cli_deploy_help(FILE *out) {
-  fputs(
+  fprintf(
+      out,
       "usage: impulse deploy NAME FILE [options]\n"
       "\n"
-      "Uploads FILE (a function built as a shared object, at most 256 MiB)\n"
-      "as a new version of NAME and prints \"deployed NAME version N\".\n"
-      "Unset settings keep the server's defaults.\n"
+      "Uploads FILE (a function built as a shared object) as a new version\n"
+      "of NAME (1 to %d letters, digits, '-', '_' or '.') and prints\n"
+      "\"deployed NAME version N\". FILE travels in one frame, so it can be\n"
+      "at most the server's --max-frame (%u MiB unless set otherwise; see\n"
+      "`max frame:` of `impulse info`): a larger file is refused before it\n"
+      "is sent. Unset settings keep the server's defaults.\n"
       "\n"
-      "  --concurrency N      concurrent invocations per instance (1-10000)\n"
-      "  --timeout MS         handler timeout in milliseconds (1-86400000)\n"
-      "  --memory MB          memory limit of an instance in MiB (1-1048576)\n"
-      "  --min N              instances kept running (0-10000)\n"
-      "  --max N              most instances (0-10000)\n"
+      "  --concurrency N      concurrent invocations per instance (1-%u)\n"
+      "  --timeout MS         handler timeout in milliseconds (1-%u)\n"
+      "  --memory MB          memory limit of an instance in MiB (1-%u)\n"
+      "  --min N              instances kept running (0-%u)\n"
+      "  --max N              most instances (1-%u)\n"
       "  --no-promote         store the version without traffic (see\n"
       "                       `impulse traffic`); the function must exist\n"
       "  --max-step PCT       rolling upgrade: share of the instances out of\n"
-      "                       service at once (1-100) [25]\n"
+      "                       service at once (1-%u) [25]\n"
       "  --validate MODE      rolling upgrade: replayed recorded calls must\n"
       "                       succeed (status) or give the same output\n"
-      "                       (exact) [status]\n" AUTOSCALE_HELP,
-      out);
+      "                       (exact) [status]\n",
+      IMP_NAME_MAX, IMP_DEFAULT_MAX_FRAME >> 20, IMP_CONCURRENCY_MAX,
+      IMP_TIMEOUT_MAX_MS, IMP_MEMORY_MAX_MB, IMP_INSTANCES_MAX,
+      IMP_INSTANCES_MAX, IMP_MAX_STEP_PCT_MAX);
+  autoscale_help(out);
 }
 
 int imp_cli_deploy(imp_cli_t *cli, int argc, char **argv) {
@@ -128,16 +155,14 @@ int imp_cli_deploy(imp_cli_t *cli, int argc, char **argv) {
       {"concurrency", required_argument, NULL, OPT_CONCURRENCY},
       {"timeout", required_argument, NULL, OPT_TIMEOUT},
       {"memory", required_argument, NULL, OPT_MEMORY},
-      {"min", required_argument, NULL, OPT_MIN},
-      {"max", required_argument, NULL, OPT_MAX},
-      AUTOSCALE_OPTIONS,
+      SCALING_OPTIONS,
       {"no-promote", no_argument, NULL, OPT_NO_PROMOTE},
       {"max-step", required_argument, NULL, OPT_MAX_STEP},
       {"validate", required_argument, NULL, OPT_VALIDATE},
       IMP_CLI_COMMON_OPTIONS,
       {NULL, 0, NULL, 0}};
   impulse_deploy_opts_t opts;
-  as_opts_t as = {0};
+  scaling_t as = {0};
   int opt, rc = 0;
   memset(&opts, 0, sizeof opts);
 
@@ -145,30 +170,20 @@ int imp_cli_deploy(imp_cli_t *cli, int argc, char **argv) {
     switch (opt) {
       case OPT_CONCURRENCY:
         rc = imp_cli_parse_u32(cli, "--concurrency", optarg, 1,
-                               IMP_CLI_MAX_CONCURRENCY, &opts.concurrency);
+                               IMP_CONCURRENCY_MAX, &opts.concurrency);
         break;
       case OPT_TIMEOUT:
-        rc = imp_cli_parse_u32(cli, "--timeout", optarg, 1,
-                               IMP_CLI_MAX_CONFIG_MS, &opts.timeout_ms);
+        rc = imp_cli_parse_u32(cli, "--timeout", optarg, 1, IMP_TIMEOUT_MAX_MS,
+                               &opts.timeout_ms);
         break;
       case OPT_MEMORY:
-        rc = imp_cli_parse_u32(cli, "--memory", optarg, 1,
-                               IMP_CLI_MAX_MEMORY_MB, &opts.memory_mb);
-        break;
-      case OPT_MIN:
-        opts.has_min = 1;
-        rc = imp_cli_parse_u32(cli, "--min", optarg, 0, IMP_CLI_MAX_INSTANCES,
-                               &opts.min_instances);
-        break;
-      case OPT_MAX:
-        opts.has_max = 1;
-        rc = imp_cli_parse_u32(cli, "--max", optarg, 0, IMP_CLI_MAX_INSTANCES,
-                               &opts.max_instances);
+        rc = imp_cli_parse_u32(cli, "--memory", optarg, 1, IMP_MEMORY_MAX_MB,
+                               &opts.memory_mb);
         break;
       case OPT_NO_PROMOTE: opts.no_promote = 1; break;
       case OPT_MAX_STEP:
-        rc = imp_cli_parse_u32(cli, "--max-step", optarg, 1, 100,
-                               &opts.max_step_pct);
+        rc = imp_cli_parse_u32(cli, "--max-step", optarg, 1,
+                               IMP_MAX_STEP_PCT_MAX, &opts.max_step_pct);
         break;
       case OPT_VALIDATE:
         opts.validate = optarg;
@@ -180,24 +195,29 @@ int imp_cli_deploy(imp_cli_t *cli, int argc, char **argv) {
                 optarg);
         return IMP_CLI_EXIT_USAGE;
       default:
-        if ((rc = autoscale_option(cli, opt, optarg, &as)) >= 0) break;
+        if ((rc = scaling_option(cli, opt, optarg, &as)) >= 0) break;
         if ((rc = imp_cli_common_option(cli, opt, argv)) >= 0) return rc;
         rc = 0;
     }
     if (rc != 0) return rc;
   }
+  if (argc - optind != 2)
+    return imp_cli_usage_error(cli, "expected NAME and FILE");
+  if ((rc = scaling_check(cli, &as)) != 0) return rc;
+  opts.has_min = as.has_min;
+  opts.min_instances = as.min;
+  opts.has_max = as.has_max;
+  opts.max_instances = as.max;
   if (as.has_target) opts.target_concurrency = as.target;
   opts.has_scale_to_zero = as.has_stz;
   opts.scale_to_zero_after_s = as.stz;
   opts.policy = as.policy;
-  if (argc - optind != 2)
-    return imp_cli_usage_error(cli, "expected NAME and FILE");
-  if (opts.has_min && opts.has_max && opts.min_instances > opts.max_instances)
-    return min_above_max(cli, opts.min_instances, opts.max_instances);
   const char *name = argv[optind], *path = argv[optind + 1];
+  if ((rc = imp_cli_check_name(cli, "NAME", name)) != 0) return rc;
   imp_cli_what(cli, "deploy %s", name);
   if ((rc = imp_cli_read_input(cli, path)) != 0 ||
-      (rc = imp_cli_connect(cli)) != 0)
+      (rc = imp_cli_connect(cli)) != 0 ||
+      (rc = imp_cli_check_frame(cli, path, cli->input_len)) != 0)
     return rc;
   uint32_t version = 0;
   int status = impulse_deploy(cli->client, name, cli->input, cli->input_len,
@@ -210,25 +230,28 @@ int imp_cli_deploy(imp_cli_t *cli, int argc, char **argv) {
 /* ---- invoke ------------------------------------------------------------ */
 
 void imp_cli_invoke_help(FILE *out) {
-  fputs(
+  fprintf(
+      out,
       "usage: impulse invoke NAME [-d DATA | -f FILE] [-i] [options]\n"
       "\n"
       "Calls NAME with a payload from -d, from -f FILE, or else from stdin,\n"
       "and writes the response payload to stdout exactly as returned; on a\n"
       "terminal, a newline follows a payload that does not end with one.\n"
+      "The payload travels in one frame: at most the server's --max-frame\n"
+      "(%u MiB unless set otherwise).\n"
       "\n"
       "  -d, --data DATA          the payload\n"
       "  -f, --file FILE          read the payload from FILE ('-' = stdin)\n"
       "  -H, --header NAME=VALUE  request header (repeatable)\n"
       "  -i, --include            print the response headers first, one\n"
       "                           `name: value` a line, then an empty line\n"
-      "  --deadline MS            overall budget in milliseconds\n"
-      "                           (default: the function's timeout)\n"
-      "  --idempotency-key KEY    run the function at most once for KEY: a\n"
-      "                           repeated call gets the stored answer; "
-      "retried\n"
-      "                           across reconnects and while IN_PROGRESS\n",
-      out);
+      "  --deadline MS            overall budget in milliseconds (1-%u;\n"
+      "                           default: the function's timeout)\n"
+      "  --idempotency-key KEY    run the function at most once for KEY (1 to\n"
+      "                           %d bytes): a repeated call gets the stored\n"
+      "                           answer; retried across reconnects and\n"
+      "                           while IN_PROGRESS\n",
+      IMP_DEFAULT_MAX_FRAME >> 20, IMP_DEADLINE_MAX_MS, IMP_IDEM_MAX_KEY);
 }
 
 /*
@@ -280,12 +303,16 @@ int imp_cli_invoke(imp_cli_t *cli, int argc, char **argv) {
       case 'H': rc = imp_cli_add_header(cli, optarg); break;
       case OPT_DEADLINE:
         rc = imp_cli_parse_u32(cli, "--deadline", optarg, 1,
-                               IMP_CLI_MAX_CONFIG_MS, &opts.deadline_ms);
+                               IMP_DEADLINE_MAX_MS, &opts.deadline_ms);
         break;
       case OPT_IDEMPOTENCY:
         if (*optarg == '\0')
           return imp_cli_usage_error(cli,
                                      "--idempotency-key must not be empty");
+        if (strlen(optarg) > IMP_IDEM_MAX_KEY)
+          return imp_cli_usage_error(
+              cli, "--idempotency-key must be 1 to %d bytes, not %zu",
+              IMP_IDEM_MAX_KEY, strlen(optarg));
         opts.idempotency_key = optarg;
         break;
       default:
@@ -302,15 +329,19 @@ int imp_cli_invoke(imp_cli_t *cli, int argc, char **argv) {
   imp_cli_what(cli, "invoke %s", name);
   const void *payload = data;
   size_t len = data != NULL ? strlen(data) : 0;
+  const char *label = "the payload of -d";
   if (data == NULL) {
     if ((rc = imp_cli_read_input(cli, file)) != 0) return rc;
     payload = cli->input;
     len = cli->input_len;
+    label = file == NULL || strcmp(file, "-") == 0 ? "stdin" : file;
   }
   opts.headers = cli->headers;
   opts.header_count = cli->nheaders;
 
-  if ((rc = imp_cli_connect(cli)) != 0) return rc;
+  if ((rc = imp_cli_connect(cli)) != 0 ||
+      (rc = imp_cli_check_frame(cli, label, len)) != 0)
+    return rc;
   /* The server answers by the deadline; do not wait forever if it does not. */
   if (opts.deadline_ms > 0)
     impulse_client_set_timeout(cli->client,
@@ -684,54 +715,40 @@ int imp_cli_traffic(imp_cli_t *cli, int argc, char **argv) {
 /* ---- scale ------------------------------------------------------------- */
 
 void imp_cli_scale_help(FILE *out) {
-  fputs(
-      "usage: impulse scale NAME [--min N] [--max N] [autoscaling] "
-      "[options]\n"
-      "\n"
-      "Sets the instances kept running, the most instances and/or the\n"
-      "autoscaling settings of NAME (at least one) and prints the\n"
-      "resulting bounds.\n"
-      "\n"
-      "  --min N              instances kept running (0-10000)\n"
-      "  --max N              most instances (0-10000)\n" AUTOSCALE_HELP,
-      out);
+  fprintf(out,
+          "usage: impulse scale NAME [--min N] [--max N] [autoscaling] "
+          "[options]\n"
+          "\n"
+          "Sets the instances kept running, the most instances and/or the\n"
+          "autoscaling settings of NAME (at least one) and prints the\n"
+          "resulting bounds.\n"
+          "\n"
+          "  --min N              instances kept running (0-%u)\n"
+          "  --max N              most instances (1-%u)\n",
+          IMP_INSTANCES_MAX, IMP_INSTANCES_MAX);
+  autoscale_help(out);
 }
 
 int imp_cli_scale(imp_cli_t *cli, int argc, char **argv) {
   static const struct option longopts[] = {
-      {"min", required_argument, NULL, OPT_MIN},
-      {"max", required_argument, NULL, OPT_MAX},
-      AUTOSCALE_OPTIONS,
-      IMP_CLI_COMMON_OPTIONS,
-      {NULL, 0, NULL, 0}};
+      SCALING_OPTIONS, IMP_CLI_COMMON_OPTIONS, {NULL, 0, NULL, 0}};
   Impulse__Envelope req = IMPULSE__ENVELOPE__INIT;
   Impulse__ScaleRequest scale = IMPULSE__SCALE_REQUEST__INIT;
   Impulse__FunctionConfig ascfg = IMPULSE__FUNCTION_CONFIG__INIT;
-  as_opts_t as = {0};
+  scaling_t as = {0};
   char b[2][32];
-  int opt, rc = 0;
+  int opt, rc;
 
   while ((opt = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
-    switch (opt) {
-      case OPT_MIN:
-        scale.has_min_instances = 1;
-        rc = imp_cli_parse_u32(cli, "--min", optarg, 0, IMP_CLI_MAX_INSTANCES,
-                               &scale.min_instances);
-        break;
-      case OPT_MAX:
-        scale.has_max_instances = 1;
-        rc = imp_cli_parse_u32(cli, "--max", optarg, 0, IMP_CLI_MAX_INSTANCES,
-                               &scale.max_instances);
-        break;
-      default:
-        if ((rc = autoscale_option(cli, opt, optarg, &as)) >= 0) break;
-        if ((rc = imp_cli_common_option(cli, opt, argv)) >= 0) return rc;
-        rc = 0;
-    }
-    if (rc != 0) return rc;
+    if ((rc = scaling_option(cli, opt, optarg, &as)) > 0) return rc;
+    if (rc < 0 && (rc = imp_cli_common_option(cli, opt, argv)) >= 0) return rc;
   }
   if (argc - optind != 1)
     return imp_cli_usage_error(cli, "expected one function NAME");
+  scale.has_min_instances = as.has_min;
+  scale.min_instances = as.min;
+  scale.has_max_instances = as.has_max;
+  scale.max_instances = as.max;
   if (as.has_target || as.has_stz || as.policy) {
     ascfg.has_target_concurrency = as.has_target;
     ascfg.target_concurrency = as.target;
@@ -740,12 +757,10 @@ int imp_cli_scale(imp_cli_t *cli, int argc, char **argv) {
     ascfg.policy = (char *)as.policy;
     scale.config = &ascfg;
   }
-  if (!scale.has_min_instances && !scale.has_max_instances && !scale.config)
+  if (!as.has_min && !as.has_max && !scale.config)
     return imp_cli_usage_error(cli,
                                "give --min, --max or an autoscaling setting");
-  if (scale.has_min_instances && scale.has_max_instances &&
-      scale.min_instances > scale.max_instances)
-    return min_above_max(cli, scale.min_instances, scale.max_instances);
+  if ((rc = scaling_check(cli, &as)) != 0) return rc;
   scale.name = argv[optind];
   imp_cli_what(cli, "scale %s", scale.name);
   req.body_case = IMPULSE__ENVELOPE__BODY_SCALE;

@@ -14,11 +14,12 @@
 #include "cli/publish.h"
 
 #define IMP_CLI_PUBLISH_WINDOW 1024u /* Publish RPCs in flight */
-#define IMP_CLI_MAX_PARTITIONS 10000u
 #define IMP_CLI_MAX_KAFKA_OPTS 64
+#define IMP_CLI_PUBLISH_TIMEOUT_MS 30000u /* default --timeout */
 
 void imp_cli_publish_help(FILE *out) {
-  fputs(
+  fprintf(
+      out,
       "usage: impulse publish TOPIC [-k KEY | -K DELIM] [-H NAME=VALUE]...\n"
       "                             [-d DATA | -f FILE] [options]\n"
       "\n"
@@ -37,16 +38,17 @@ void imp_cli_publish_help(FILE *out) {
       "  -d, --data DATA          publish this one event\n"
       "  -f, --file FILE          events from FILE, one per line\n"
       "                           ('-' = stdin)\n"
-      "  -p, --partition N        write to partition N (default: by the\n"
-      "                           key's hash; spread without a key)\n"
+      "  -p, --partition N        write to partition N (0-%u; default: by\n"
+      "                           the key's hash; spread without a key)\n"
       "  --partitions N           partitions of the topic if it is created\n"
-      "                           (default: the server's --partitions)\n"
+      "                           (1-%u; default: the server's --partitions)\n"
       "  --via-server             publish through the server, not to Kafka\n"
       "  --kafka-opt NAME=VALUE   librdkafka property of the producer, e.g.\n"
       "                           security.protocol=SASL_SSL (repeatable)\n"
       "  --timeout MS             how long to wait for acknowledgements\n"
-      "                           [30000]\n",
-      out);
+      "                           (1-%u) [%u]\n",
+      IMP_PARTITIONS_MAX - 1, IMP_PARTITIONS_MAX, IMP_CLI_WAIT_MAX_MS,
+      IMP_CLI_PUBLISH_TIMEOUT_MS);
 }
 
 /* ---- events and tally (publish.h) -------------------------------------- */
@@ -342,7 +344,7 @@ int imp_cli_publish(imp_cli_t *cli, int argc, char **argv) {
   imp_cli_publish_opts_t po;
   memset(&src, 0, sizeof src);
   memset(&po, 0, sizeof po);
-  po.timeout_ms = 30000;
+  po.timeout_ms = IMP_CLI_PUBLISH_TIMEOUT_MS;
   po.kafka_opts = kafka_opts;
 
   while ((opt = getopt_long(argc, argv, ":k:K:H:d:f:p:h", longopts, NULL)) !=
@@ -361,11 +363,11 @@ int imp_cli_publish(imp_cli_t *cli, int argc, char **argv) {
       case 'p':
         has_partition = 1;
         rc = imp_cli_parse_u32(cli, "--partition", optarg, 0,
-                               IMP_CLI_MAX_PARTITIONS - 1, &partition);
+                               IMP_PARTITIONS_MAX - 1, &partition);
         break;
       case OPT_PARTITIONS:
         rc = imp_cli_parse_u32(cli, "--partitions", optarg, 1,
-                               IMP_CLI_MAX_PARTITIONS, &partitions);
+                               IMP_PARTITIONS_MAX, &partitions);
         break;
       case OPT_VIA_SERVER: via_server = 1; break;
       case OPT_KAFKA_OPT:
@@ -378,8 +380,8 @@ int imp_cli_publish(imp_cli_t *cli, int argc, char **argv) {
         kafka_opts[po.nkafka_opts++] = optarg;
         break;
       case OPT_TIMEOUT:
-        rc = imp_cli_parse_u32(cli, "--timeout", optarg, 1,
-                               IMP_CLI_MAX_CONFIG_MS, &po.timeout_ms);
+        rc = imp_cli_parse_u32(cli, "--timeout", optarg, 1, IMP_CLI_WAIT_MAX_MS,
+                               &po.timeout_ms);
         break;
       default:
         if ((rc = imp_cli_common_option(cli, opt, argv)) >= 0) return rc;

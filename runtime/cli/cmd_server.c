@@ -94,7 +94,8 @@ int imp_cli_backup(imp_cli_t *cli, int argc, char **argv) {
 #define PREVIEW_MAX 64 /* payload bytes shown */
 
 void imp_cli_record_ls_help(FILE *out) {
-  fputs(
+  fprintf(
+      out,
       "usage: impulse record ls NAME [options]\n"
       "\n"
       "Lists the calls of NAME the server recorded (a sample of its live\n"
@@ -102,10 +103,10 @@ void imp_cli_record_ls_help(FILE *out) {
       "upgrade), oldest first: the version that answered, when, the request\n"
       "payload's size, the answer (\"ok\", an error code such as\n"
       "FUNCTION_ERROR, or \"status N\"), the time the instance took, and the\n"
-      "payload's first 64 bytes (bytes that are not printable as '.').\n"
+      "payload's first %d bytes (bytes that are not printable as '.').\n"
       "Needs the admin token when the server runs with --invoke-auth token.\n"
       "\n",
-      out);
+      PREVIEW_MAX);
 }
 
 /* The first bytes of a recorded payload, "..." when cut, "-" when empty. */

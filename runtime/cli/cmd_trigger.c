@@ -1,18 +1,17 @@
 /*
  * The trigger commands: trigger create, ls, describe and rm.
  */
+#include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cli/cli_internal.h"
 
-#define IMP_CLI_MAX_IN_FLIGHT 100000u
-#define IMP_CLI_MAX_RETRIES 1000u
-
 /* ---- trigger create ---------------------------------------------------- */
 
 void imp_cli_trigger_create_help(FILE *out) {
-  fputs(
+  fprintf(
+      out,
       "usage: impulse trigger create NAME --topic TOPIC --function FUNCTION\n"
       "                              [options]\n"
       "\n"
@@ -22,7 +21,8 @@ void imp_cli_trigger_create_help(FILE *out) {
       "\n"
       "  --topic TOPIC        topic to consume (created when missing)\n"
       "  --function FUNCTION  function invoked for each event\n"
-      "  --group GROUP        consumer group [impulse-NAME]\n"
+      "  --group GROUP        consumer group (1 to %d printable characters)\n"
+      "                       [impulse-NAME]\n"
       "  --from WHERE         'earliest' or 'latest': where a new group "
       "starts\n"
       "                       [earliest]\n"
@@ -30,19 +30,18 @@ void imp_cli_trigger_create_help(FILE *out) {
       "partition),\n"
       "                       'key' (one at a time per key) or 'none'\n"
       "                       [partition]\n"
-      "  --max-in-flight N    invocations in flight per partition "
-      "(1-100000)\n"
+      "  --max-in-flight N    invocations in flight per partition (1-%u)\n"
       "                       [64]\n"
       "  --max-retries N      retries before an event is dead-lettered\n"
-      "                       (0-1000) [3]\n"
+      "                       (0-%u) [3]\n"
       "  --backoff INITIAL_MS:MAX_MS\n"
       "                       retry backoff, doubled each attempt, with "
       "jitter\n"
-      "                       [100:10000]\n"
+      "                       (each 1-%u) [100:10000]\n"
       "  --dlq TOPIC          dead-letter topic [TOPIC.dlq]\n"
-      "  --reply-topic TOPIC  write each function response there (same "
-      "key)\n",
-      out);
+      "  --reply-topic TOPIC  write each function response there (same key)\n",
+      IMP_GROUP_MAX, IMP_TRIGGER_MAX_IN_FLIGHT, IMP_TRIGGER_MAX_RETRIES,
+      IMP_TRIGGER_BACKOFF_MAX_MS);
 }
 
 /* Checks a topic flag's value; returns 0 or the usage exit status. */
@@ -51,6 +50,20 @@ static int check_topic(const imp_cli_t *cli, const char *flag,
   char why[256];
   if (imp_topic_valid(topic, why, sizeof why) == 0) return 0;
   return imp_cli_usage_error(cli, "%s: %s", flag, why);
+}
+
+/* Checks --group as the server does: printable, at most IMP_GROUP_MAX. */
+static int check_group(const imp_cli_t *cli, const char *group) {
+  size_t n = strlen(group);
+  for (size_t i = 0; i < n; i++)
+    if (!isgraph((unsigned char)group[i]))
+      return imp_cli_usage_error(
+          cli, "--group has a character that is not printable at position %zu",
+          i + 1);
+  if (n > IMP_GROUP_MAX)
+    return imp_cli_usage_error(cli, "--group is %zu characters, above %d", n,
+                               IMP_GROUP_MAX);
+  return 0;
 }
 
 /* 1 when `arg` is one of the NULL-terminated `words`. */
@@ -68,11 +81,12 @@ static int parse_backoff(const imp_cli_t *cli, char *arg,
     return imp_cli_usage_error(cli, "--backoff is INITIAL_MS:MAX_MS, not '%s'",
                                arg);
   *colon = '\0'; /* arg points into argv, which we may modify */
-  int rc = imp_cli_parse_u32(cli, "--backoff INITIAL_MS", arg, 1,
-                             IMP_CLI_MAX_CONFIG_MS, &spec->backoff_initial_ms);
+  int rc =
+      imp_cli_parse_u32(cli, "--backoff INITIAL_MS", arg, 1,
+                        IMP_TRIGGER_BACKOFF_MAX_MS, &spec->backoff_initial_ms);
   if (rc == 0)
     rc = imp_cli_parse_u32(cli, "--backoff MAX_MS", colon + 1, 1,
-                           IMP_CLI_MAX_CONFIG_MS, &spec->backoff_max_ms);
+                           IMP_TRIGGER_BACKOFF_MAX_MS, &spec->backoff_max_ms);
   if (rc != 0) return rc;
   if (spec->backoff_initial_ms > spec->backoff_max_ms)
     return imp_cli_usage_error(
@@ -126,6 +140,7 @@ int imp_cli_trigger_create(imp_cli_t *cli, int argc, char **argv) {
         if (*optarg == '\0')
           return imp_cli_usage_error(cli, "--group is empty");
         spec.group = optarg;
+        rc = check_group(cli, optarg);
         break;
       case OPT_FROM:
         spec.from = optarg;
@@ -143,12 +158,12 @@ int imp_cli_trigger_create(imp_cli_t *cli, int argc, char **argv) {
       case OPT_MAX_IN_FLIGHT:
         spec.has_max_in_flight = 1;
         rc = imp_cli_parse_u32(cli, "--max-in-flight", optarg, 1,
-                               IMP_CLI_MAX_IN_FLIGHT, &spec.max_in_flight);
+                               IMP_TRIGGER_MAX_IN_FLIGHT, &spec.max_in_flight);
         break;
       case OPT_MAX_RETRIES:
         spec.has_max_retries = 1;
         rc = imp_cli_parse_u32(cli, "--max-retries", optarg, 0,
-                               IMP_CLI_MAX_RETRIES, &spec.max_retries);
+                               IMP_TRIGGER_MAX_RETRIES, &spec.max_retries);
         break;
       case OPT_BACKOFF: rc = parse_backoff(cli, optarg, &spec); break;
       case OPT_DLQ:
@@ -172,6 +187,9 @@ int imp_cli_trigger_create(imp_cli_t *cli, int argc, char **argv) {
   if (spec.function == NULL)
     return imp_cli_usage_error(cli, "--function is required");
   spec.name = argv[optind];
+  if ((rc = imp_cli_check_name(cli, "NAME", spec.name)) != 0 ||
+      (rc = imp_cli_check_name(cli, "--function", spec.function)) != 0)
+    return rc;
   imp_cli_what(cli, "trigger create %s", spec.name);
   create.spec = &spec;
   req.body_case = IMPULSE__ENVELOPE__BODY_TRIGGER_CREATE;
