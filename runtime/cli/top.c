@@ -11,10 +11,7 @@
  * SIGINT and SIGTERM end the loop (exit 0) at the next refresh or during
  * the sleep; a call in progress finishes first (at most TOP_CALL_TIMEOUT_MS).
  */
-#include "cli/top.h"
-
 #include <errno.h>
-#include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,12 +20,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "client/client_internal.h"
-
-/* The CLI's exit statuses (cli.c). */
-#define TOP_EXIT_FAIL 1
-#define TOP_EXIT_USAGE 2
-#define TOP_EXIT_CONN 3
+#include "cli/cli_internal.h"
 
 #define TOP_CALL_TIMEOUT_MS 10000u
 #define TOP_MIN_INTERVAL_S 0.1
@@ -36,7 +28,7 @@
 #define TOP_COLS 10
 #define TOP_CELL 256
 
-enum { OPT_ADDR = 256, OPT_TOKEN, OPT_INTERVAL, OPT_ONCE };
+enum { OPT_INTERVAL = IMP_CLI_OPT_FIRST, OPT_ONCE };
 
 /* Set by SIGINT/SIGTERM; the only state a signal handler touches. */
 static volatile sig_atomic_t stop_requested;
@@ -230,7 +222,7 @@ static int report(const top_t *top, int status, const char *what) {
   const char *msg = impulse_client_error(top->client);
   if (status == IMPULSE_S_CONNECTION || status == IMPULSE_S_PROTOCOL) {
     fprintf(stderr, "impulse top: %s: %s\n", what, msg ? msg : "");
-    return TOP_EXIT_CONN;
+    return IMP_CLI_EXIT_CONN;
   }
   fprintf(stderr, "impulse top: %s: %s: %s\n", what,
           impulse_status_name(status), msg ? msg : "");
@@ -238,7 +230,7 @@ static int report(const top_t *top, int status, const char *what) {
     fprintf(stderr,
             "impulse top: this server wants the admin token: pass "
             "--token or set IMPULSE_TOKEN\n");
-  return TOP_EXIT_FAIL;
+  return IMP_CLI_EXIT_FAIL;
 }
 
 /* One refresh: two calls, then the screen. Returns 0 or the failed call's
@@ -320,58 +312,57 @@ static void pause_for(double s) {
   }
 }
 
-static int usage_error(const char *help, const char *common_help,
-                       const char *fmt, const char *arg) {
-  fputs("impulse top: ", stderr);
-  fprintf(stderr, fmt, arg);
-  fputs("\n\n", stderr);
-  fputs(help, stderr);
-  fputs(common_help, stderr);
-  return TOP_EXIT_USAGE;
+void imp_cli_top_help(FILE *out) {
+  fprintf(out,
+          "usage: impulse top [--interval S] [--once] [options]\n"
+          "\n"
+          "Shows the server and a table of its functions (version, ready and\n"
+          "total instances, the autoscaler's desired count, calls in flight "
+          "and\n"
+          "queued, calls/s since the last refresh, errors, scaling policy "
+          "and\n"
+          "the autoscaler's reason), refreshed every --interval seconds "
+          "until\n"
+          "Ctrl-C. On a terminal the screen is redrawn in place.\n"
+          "\n"
+          "  --interval S         seconds between refreshes (%g-%g) [1]\n"
+          "  --once               print one snapshot and exit (calls/s is "
+          "-)\n",
+          TOP_MIN_INTERVAL_S, TOP_MAX_INTERVAL_S);
 }
 
-int imp_top_main(int argc, char **argv, const char *help,
-                 const char *common_help) {
+int imp_cli_top(imp_cli_t *cli, int argc, char **argv) {
   static const struct option longopts[] = {
-      {"addr", required_argument, NULL, OPT_ADDR},
-      {"token", required_argument, NULL, OPT_TOKEN},
       {"interval", required_argument, NULL, OPT_INTERVAL},
       {"once", no_argument, NULL, OPT_ONCE},
-      {"help", no_argument, NULL, 'h'},
+      IMP_CLI_COMMON_OPTIONS,
       {NULL, 0, NULL, 0}};
   top_t top = {NULL, NULL, 1.0, 0, 0, NULL, NULL, 0, 0};
   int opt, rc;
   char *end;
   while ((opt = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
     switch (opt) {
-      case OPT_ADDR: top.addr = optarg; break;
-      case OPT_TOKEN: top.token = optarg; break;
       case OPT_ONCE: top.once = 1; break;
       case OPT_INTERVAL:
         top.interval_s = strtod(optarg, &end);
         if (end == optarg || *end != '\0' ||
             !(top.interval_s >= TOP_MIN_INTERVAL_S) ||
             top.interval_s > TOP_MAX_INTERVAL_S)
-          return usage_error(help, common_help,
-                             "--interval must be a number of seconds from "
-                             "0.1 to 3600, not '%s'",
-                             optarg);
+          return imp_cli_usage_error(cli,
+                                     "--interval must be a number of seconds "
+                                     "from %g to %g, not '%s'",
+                                     TOP_MIN_INTERVAL_S, TOP_MAX_INTERVAL_S,
+                                     optarg);
         break;
-      case 'h':
-        fputs(help, stdout);
-        fputs(common_help, stdout);
-        return 0;
-      case ':':
-        return usage_error(help, common_help, "option '%s' needs a value",
-                           argv[optind - 1]);
       default:
-        return usage_error(help, common_help, "unknown option '%s'",
-                           argv[optind - 1]);
+        if ((rc = imp_cli_common_option(cli, opt, argv)) >= 0) return rc;
     }
   }
   if (optind < argc)
-    return usage_error(help, common_help, "takes no arguments, not '%s'",
-                       argv[optind]);
+    return imp_cli_usage_error(cli, "takes no arguments, not '%s'",
+                               argv[optind]);
+  top.addr = cli->addr;
+  top.token = cli->token;
   top.tty = isatty(STDOUT_FILENO);
 
   struct sigaction sa;
@@ -408,7 +399,7 @@ int imp_top_main(int argc, char **argv, const char *help,
   int status = 0;
   if (rc == IMPULSE_S_NOMEM && strcmp(what, "output") == 0) {
     fprintf(stderr, "impulse top: out of memory\n");
-    status = TOP_EXIT_FAIL;
+    status = IMP_CLI_EXIT_FAIL;
   } else if (rc != 0) {
     status = report(&top, rc, what);
   }

@@ -712,6 +712,10 @@ void imp_client_set_max_frame(impulse_client_t *client, size_t max_frame) {
   client->max_frame = max_frame;
 }
 
+size_t imp_client_max_frame(const impulse_client_t *client) {
+  return client->max_frame;
+}
+
 /* ---- invocations ------------------------------------------------------- */
 
 /* Builds and queues an InvokeRequest; *id gets its id. */

@@ -73,4 +73,9 @@ int imp_client_is_admin(const impulse_client_t *client);
  * ServerInfoResponse.max_frame. */
 void imp_client_set_max_frame(impulse_client_t *client, size_t max_frame);
 
+/* The largest frame the client sends: the server's limit as adopted at
+ * connect (within the clamp above), else IMP_DEFAULT_MAX_FRAME. A request
+ * that does not fit fails with IMPULSE_S_TOO_LARGE before it is sent. */
+size_t imp_client_max_frame(const impulse_client_t *client);
+
 #endif

@@ -19,6 +19,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <termios.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -678,7 +679,23 @@ static int append(char **buf, size_t *len, size_t *cap, const char *p,
   return 0;
 }
 
-int it_cli(it_cli_t *res, const char *const *env, const char *const *argv) {
+/* A terminal for the CLI's stdout: fds[0] the master (ours), fds[1] the
+ * slave (the child's), raw so that bytes pass unchanged. Returns 0 or -1. */
+static int open_pty(int fds[2]) {
+  struct termios tio;
+  fds[0] = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
+  if (fds[0] < 0 || grantpt(fds[0]) != 0 || unlockpt(fds[0]) != 0) return -1;
+  const char *name = ptsname(fds[0]);
+  if (name == NULL) return -1;
+  fds[1] = open(name, O_RDWR | O_NOCTTY | O_CLOEXEC);
+  if (fds[1] < 0 || tcgetattr(fds[1], &tio) != 0) return -1;
+  cfmakeraw(&tio);
+  return tcsetattr(fds[1], TCSANOW, &tio);
+}
+
+/* it_cli(), with stdout on a terminal when `tty`. */
+static int run_cli(it_cli_t *res, const char *const *env,
+                   const char *const *argv, int tty) {
   memset(res, 0, sizeof *res);
   const char *args[64];
   size_t n = 0;
@@ -691,7 +708,8 @@ int it_cli(it_cli_t *res, const char *const *env, const char *const *argv) {
   int outp[2] = {-1, -1}, errp[2] = {-1, -1};
   int nullfd = open("/dev/null", O_RDONLY | O_CLOEXEC);
   size_t ocap = 0, ecap = 0;
-  if (envp == NULL || nullfd < 0 || pipe2(outp, O_CLOEXEC) != 0 ||
+  if (envp == NULL || nullfd < 0 ||
+      (tty ? open_pty(outp) : pipe2(outp, O_CLOEXEC)) != 0 ||
       pipe2(errp, O_CLOEXEC) != 0) {
     say("cli: cannot set up: %s", strerror(errno));
     goto fail;
@@ -734,7 +752,7 @@ int it_cli(it_cli_t *res, const char *const *env, const char *const *argv) {
       char buf[4096];
       ssize_t got = read(pfd[i].fd, buf, sizeof buf);
       if (got < 0 && errno == EINTR) continue;
-      if (got <= 0) {
+      if (got <= 0) { /* a terminal says EIO once the child closed it */
         close(pfd[i].fd);
         pfd[i].fd = -1;
         continue;
@@ -769,6 +787,14 @@ fail:
   free(envp);
   it_cli_free(res);
   return -1;
+}
+
+int it_cli(it_cli_t *res, const char *const *env, const char *const *argv) {
+  return run_cli(res, env, argv, 0);
+}
+
+int it_cli_tty(it_cli_t *res, const char *const *env, const char *const *argv) {
+  return run_cli(res, env, argv, 1);
 }
 
 void it_cli_free(it_cli_t *res) {

@@ -152,6 +152,9 @@ typedef struct it_cli_s {
  * it_cli_free()), or -1 when the command could not be run.
  */
 int it_cli(it_cli_t *res, const char *const *env, const char *const *argv);
+/* it_cli() with stdout on a terminal (a pseudo-terminal in raw mode: the
+ * bytes written arrive unchanged in res->out). */
+int it_cli_tty(it_cli_t *res, const char *const *env, const char *const *argv);
 void it_cli_free(it_cli_t *res);
 
 /* Last whitespace-separated word of `s` (trailing space ignored) copied to
