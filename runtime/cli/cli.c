@@ -11,12 +11,18 @@
  * could not be read), 2 usage error, 3 the server could not be reached or
  * the connection failed.
  */
+
 #include "cli/cli.h"
 
 #include <stdarg.h>
 #include <string.h>
 
-#include "cli/cli_internal.h"
+#include "cli/cli_common.h"
+#include "cli/cmd_function.h"
+#include "cli/cmd_publish.h"
+#include "cli/cmd_server.h"
+#include "cli/cmd_trigger.h"
+#include "cli/top.h"
 
 #ifndef IMPULSE_VERSION
 #define IMPULSE_VERSION "unknown"

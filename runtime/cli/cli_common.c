@@ -3,6 +3,8 @@
  * numbers, read an input file, connect, call, report a failure with the
  * right exit status, print tables and format times (cli_internal.h).
  */
+#include "cli/cli_common.h"
+
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -12,8 +14,6 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
-
-#include "cli/cli_internal.h"
 
 /* clang-format off */
 #define IMP_CLI_COMMON_HELP                                               \

@@ -2,12 +2,12 @@
  * The function commands: deploy, invoke, ls, describe, rm, upgrade,
  * traffic and scale.
  */
+#include "cli/cmd_function.h"
+
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-
-#include "cli/cli_internal.h"
 
 #define IMP_CLI_MAX_TRAFFIC 8 /* versions sharing a function's calls */
 

@@ -1,9 +1,9 @@
 /*
  * The server commands: info, backup and record ls.
  */
-#include <string.h>
+#include "cli/cmd_server.h"
 
-#include "cli/cli_internal.h"
+#include <string.h>
 
 /* ---- info -------------------------------------------------------------- */
 

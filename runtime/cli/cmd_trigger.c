@@ -1,11 +1,11 @@
 /*
  * The trigger commands: trigger create, ls, describe and rm.
  */
+#include "cli/cmd_trigger.h"
+
 #include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
-
-#include "cli/cli_internal.h"
 
 /* ---- trigger create ---------------------------------------------------- */
 

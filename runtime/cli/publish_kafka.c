@@ -3,14 +3,15 @@
  * librdkafka producer, one produce per event, then a wait for every
  * delivery report (publish.h).
  */
+#include "cli/publish_kafka.h"
+
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <librdkafka/rdkafka.h>
 
-#include "cli/cli_internal.h"
-#include "cli/publish.h"
+#include "cli/cli_common.h"
 
 /* The producer's state, its opaque. */
 typedef struct producer_s {

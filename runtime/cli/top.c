@@ -11,6 +11,8 @@
  * SIGINT and SIGTERM end the loop (exit 0) at the next refresh or during
  * the sleep; a call in progress finishes first (at most TOP_CALL_TIMEOUT_MS).
  */
+#include "cli/top.h"
+
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
@@ -19,8 +21,6 @@
 #include <sys/ioctl.h>
 #include <time.h>
 #include <unistd.h>
-
-#include "cli/cli_internal.h"
 
 #define TOP_CALL_TIMEOUT_MS 10000u
 #define TOP_MIN_INTERVAL_S 0.1

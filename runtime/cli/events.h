@@ -1,10 +1,11 @@
 /*
- * `impulse publish`: what cmd_publish.c (options, the topic, publishing
- * through the server) and publish_kafka.c (publishing straight to Kafka)
- * share: where events come from, the options of a run and its tally.
+ * `impulse publish` (events.c): what cmd_publish.c (options, the topic,
+ * publishing through the server) and publish_kafka.c (publishing straight
+ * to Kafka) share: where events come from, the options of a run and its
+ * tally.
  */
-#ifndef IMP_CLI_PUBLISH_H
-#define IMP_CLI_PUBLISH_H
+#ifndef IMP_CLI_EVENTS_H
+#define IMP_CLI_EVENTS_H
 
 #include <stddef.h>
 #include <stdint.h>
@@ -70,15 +71,5 @@ typedef struct imp_cli_tally_s {
  * says why (naming its line when it has one). */
 void imp_cli_tally_fail(imp_cli_tally_t *tally, uint64_t line, const char *fmt,
                         ...) __attribute__((format(printf, 3, 4)));
-
-/*
- * Produces every event of `src` to Kafka at `bootstrap` with an idempotent
- * producer and waits for every delivery report (publish_kafka.c). Returns
- * 0, or an exit status after saying why (the producer could not start, or
- * the events could not be read).
- */
-int imp_cli_publish_kafka(const imp_cli_publish_opts_t *po,
-                          const char *bootstrap, imp_cli_events_t *src,
-                          imp_cli_tally_t *tally);
 
 #endif

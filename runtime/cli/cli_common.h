@@ -10,8 +10,8 @@
  * (or a local file could not be read), 2 usage error, 3 the server could
  * not be reached or the connection failed.
  */
-#ifndef IMP_CLI_INTERNAL_H
-#define IMP_CLI_INTERNAL_H
+#ifndef IMP_CLI_COMMON_H
+#define IMP_CLI_COMMON_H
 
 #include <getopt.h>
 #include <stddef.h>
@@ -200,49 +200,5 @@ const char *imp_cli_fmt_duration(uint64_t ms, char *buf, size_t len);
 const char *imp_cli_str_or(const char *s, const char *dflt);
 
 /* ---- the commands ------------------------------------------------------ */
-
-/* cmd_function.c */
-int imp_cli_deploy(imp_cli_t *cli, int argc, char **argv);
-void imp_cli_deploy_help(FILE *out);
-int imp_cli_invoke(imp_cli_t *cli, int argc, char **argv);
-void imp_cli_invoke_help(FILE *out);
-int imp_cli_ls(imp_cli_t *cli, int argc, char **argv);
-void imp_cli_ls_help(FILE *out);
-int imp_cli_describe(imp_cli_t *cli, int argc, char **argv);
-void imp_cli_describe_help(FILE *out);
-int imp_cli_rm(imp_cli_t *cli, int argc, char **argv);
-void imp_cli_rm_help(FILE *out);
-int imp_cli_upgrade(imp_cli_t *cli, int argc, char **argv);
-void imp_cli_upgrade_help(FILE *out);
-int imp_cli_traffic(imp_cli_t *cli, int argc, char **argv);
-void imp_cli_traffic_help(FILE *out);
-int imp_cli_scale(imp_cli_t *cli, int argc, char **argv);
-void imp_cli_scale_help(FILE *out);
-
-/* cmd_server.c */
-int imp_cli_info(imp_cli_t *cli, int argc, char **argv);
-void imp_cli_info_help(FILE *out);
-int imp_cli_backup(imp_cli_t *cli, int argc, char **argv);
-void imp_cli_backup_help(FILE *out);
-int imp_cli_record_ls(imp_cli_t *cli, int argc, char **argv);
-void imp_cli_record_ls_help(FILE *out);
-
-/* top.c */
-int imp_cli_top(imp_cli_t *cli, int argc, char **argv);
-void imp_cli_top_help(FILE *out);
-
-/* cmd_publish.c */
-int imp_cli_publish(imp_cli_t *cli, int argc, char **argv);
-void imp_cli_publish_help(FILE *out);
-
-/* cmd_trigger.c */
-int imp_cli_trigger_create(imp_cli_t *cli, int argc, char **argv);
-void imp_cli_trigger_create_help(FILE *out);
-int imp_cli_trigger_ls(imp_cli_t *cli, int argc, char **argv);
-void imp_cli_trigger_ls_help(FILE *out);
-int imp_cli_trigger_describe(imp_cli_t *cli, int argc, char **argv);
-void imp_cli_trigger_describe_help(FILE *out);
-int imp_cli_trigger_rm(imp_cli_t *cli, int argc, char **argv);
-void imp_cli_trigger_rm_help(FILE *out);
 
 #endif
