@@ -5,13 +5,16 @@ BUILD ?= build
 ASAN_BUILD ?= build-asan
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 STATE_DIR ?= ./var/impulse
+# `make run LISTEN=0.0.0.0:7070 HTTP=0.0.0.0:8080` (defaults: loopback).
+LISTEN ?=
+HTTP ?=
 CMAKE_FLAGS ?=
 # `make install`: binaries, headers, libimpulse and impulse.pc under
 # $(DESTDIR)$(PREFIX).
 PREFIX ?= /usr/local
 DESTDIR ?=
 
-.PHONY: all deps build run test test-asan bench bench-http bench-events install clean format lint
+.PHONY: all deps build run wait test test-asan bench bench-http bench-events install clean format lint
 
 all: build
 
@@ -23,7 +26,14 @@ build: deps
 	cmake --build $(BUILD) -j $(JOBS)
 
 run: build
-	$(BUILD)/impulse serve --state-dir $(STATE_DIR)
+	$(BUILD)/impulse serve --state-dir $(STATE_DIR) \
+	  --ready-file $(STATE_DIR)/ready \
+	  $(if $(LISTEN),--listen $(LISTEN)) $(if $(HTTP),--http $(HTTP))
+
+# Waits until the server of `make run` is ready (in another shell, or after
+# `make run &`); builds nothing itself.
+wait:
+	@scripts/wait-ready.sh $(STATE_DIR)/ready
 
 test: build
 	cd $(BUILD) && ctest --output-on-failure --timeout 600

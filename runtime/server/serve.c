@@ -513,6 +513,9 @@ int imp_serve_main(int argc, char **argv) {
 
   signal(SIGPIPE, SIG_IGN);
   server->started_ms = imp_now_ms();
+  /* A ready file left by a server that was killed must not say this one
+   * is ready before it is. */
+  if (cfg->ready_file[0]) unlink(cfg->ready_file);
 
   ssize_t n = readlink("/proc/self/exe", server->exe, sizeof server->exe - 1);
   if (n <= 0) {
