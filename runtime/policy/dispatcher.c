@@ -154,3 +154,32 @@ imp_dwait_t *imp_dispatch_expired(imp_dispatch_t *d, uint64_t now_ms) {
   }
   return NULL;
 }
+
+uint64_t imp_dispatch_queue_deadline(uint64_t now_ms, uint32_t queue_timeout_ms,
+                                     uint64_t call_deadline_ms) {
+  uint64_t deadline = now_ms + queue_timeout_ms;
+  if (call_deadline_ms && call_deadline_ms < deadline)
+    deadline = call_deadline_ms;
+  return deadline;
+}
+
+uint64_t imp_dispatch_run_timeout(uint32_t timeout_ms,
+                                  uint64_t call_deadline_ms, uint64_t now_ms) {
+  uint64_t timeout = timeout_ms;
+  if (call_deadline_ms) {
+    uint64_t left = call_deadline_ms > now_ms ? call_deadline_ms - now_ms : 1;
+    if (left < timeout) timeout = left;
+  }
+  return timeout;
+}
+
+long imp_dispatch_room(const imp_dispatch_t *d, long room) {
+  return (long)imp_dispatch_free_slots(d) + room - (long)d->queued;
+}
+
+unsigned imp_dispatch_starts_for_queue(size_t queued, unsigned starting,
+                                       unsigned concurrency) {
+  if (concurrency == 0) concurrency = 1;
+  size_t need = (queued + concurrency - 1) / concurrency;
+  return need > starting ? (unsigned)(need - starting) : 0;
+}

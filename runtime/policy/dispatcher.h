@@ -95,4 +95,23 @@ imp_dwait_t *imp_dispatch_head(imp_dispatch_t *d);
  * is at or before now_ms, or NULL. */
 imp_dwait_t *imp_dispatch_expired(imp_dispatch_t *d, uint64_t now_ms);
 
+/* Deadlines of a call (monotonic ms; a call deadline of 0 = none): how
+ * long it may wait in the queue, arriving at now_ms, with the server's
+ * --queue-timeout; and how long it may run once sent at now_ms, with the
+ * function's timeout (at least 1 ms when its deadline has passed). */
+uint64_t imp_dispatch_queue_deadline(uint64_t now_ms, uint32_t queue_timeout_ms,
+                                     uint64_t call_deadline_ms);
+uint64_t imp_dispatch_run_timeout(uint32_t timeout_ms,
+                                  uint64_t call_deadline_ms, uint64_t now_ms);
+
+/* How many more calls may be started without more than `room` of them
+ * waiting in the queue (<= 0: none). */
+long imp_dispatch_room(const imp_dispatch_t *d, long room);
+
+/* Instances to start for `queued` waiting calls when `starting` are being
+ * started already and each takes `concurrency` calls: enough that the
+ * queue fits into the starting ones. */
+unsigned imp_dispatch_starts_for_queue(size_t queued, unsigned starting,
+                                       unsigned concurrency);
+
 #endif

@@ -1,6 +1,7 @@
 /*
- * Unit tests for runtime/dispatcher.c: instance selection and the wait
- * queue. Pure bookkeeping, so everything is checked with exact values.
+ * Unit tests for runtime/policy/dispatcher.c: instance selection, the wait
+ * queue, a call's deadlines and the room a caller may fill. Pure bookkeeping,
+ * so everything is checked with exact values.
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -496,6 +497,57 @@ static void test_expired(void **state) {
   imp_dispatch_free(&d);
 }
 
+/* A call waits in the queue until --queue-timeout or its own deadline,
+ * whichever comes first, and runs until the function's timeout or what is
+ * left of its deadline (never 0, even when it has passed). */
+static void test_deadlines(void **state) {
+  (void)state;
+  assert_int_equal(imp_dispatch_queue_deadline(1000, 5000, 0), 6000);
+  assert_int_equal(imp_dispatch_queue_deadline(1000, 5000, 3000), 3000);
+  assert_int_equal(imp_dispatch_queue_deadline(1000, 5000, 9000), 6000);
+  assert_int_equal(imp_dispatch_run_timeout(30000, 0, 1000), 30000);
+  assert_int_equal(imp_dispatch_run_timeout(30000, 1500, 1000), 500);
+  assert_int_equal(imp_dispatch_run_timeout(200, 1500, 1000), 200);
+  assert_int_equal(imp_dispatch_run_timeout(30000, 900, 1000), 1);
+  assert_int_equal(imp_dispatch_run_timeout(30000, 1000, 1000), 1);
+}
+
+/* The room a caller (the trigger broker) may fill: free slots of ready
+ * instances, plus what may wait, minus what waits already. */
+static void test_room(void **state) {
+  (void)state;
+  imp_dispatch_t d;
+  imp_dispatch_init(&d, 0);
+  d.version = 1;
+  imp_dinst_t a, b;
+  inst_init(&a, 1, 4, 1, 1);
+  inst_init(&b, 0, 4, 1, 0); /* loading: no room yet */
+  assert_int_equal(imp_dispatch_add(&d, &a), 0);
+  assert_int_equal(imp_dispatch_add(&d, &b), 0);
+  assert_int_equal(imp_dispatch_room(&d, 64), 3 + 64);
+  imp_dwait_t w[70];
+  for (int i = 0; i < 70; i++)
+    assert_int_equal(imp_dispatch_enqueue(&d, &w[i], 1000), 0);
+  assert_int_equal(imp_dispatch_room(&d, 64), 3 + 64 - 70);
+  assert_true(imp_dispatch_room(&d, 64) <= 0);
+  for (int i = 0; i < 70; i++) imp_dispatch_unqueue(&d, &w[i]);
+  imp_dispatch_free(&d);
+}
+
+/* Instances started for a queue: enough that the calls waiting fit into
+ * the instances being started, none when they fit already. */
+static void test_starts_for_queue(void **state) {
+  (void)state;
+  assert_int_equal(imp_dispatch_starts_for_queue(0, 0, 4), 0);
+  assert_int_equal(imp_dispatch_starts_for_queue(1, 0, 4), 1);
+  assert_int_equal(imp_dispatch_starts_for_queue(4, 0, 4), 1);
+  assert_int_equal(imp_dispatch_starts_for_queue(5, 0, 4), 2);
+  assert_int_equal(imp_dispatch_starts_for_queue(5, 1, 4), 1);
+  assert_int_equal(imp_dispatch_starts_for_queue(5, 2, 4), 0);
+  assert_int_equal(imp_dispatch_starts_for_queue(10, 3, 1), 7);
+  assert_int_equal(imp_dispatch_starts_for_queue(3, 0, 0), 3); /* as 1 */
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_least_outstanding),
@@ -511,6 +563,9 @@ int main(void) {
       cmocka_unit_test(test_queue_limit),
       cmocka_unit_test(test_unqueue_middle),
       cmocka_unit_test(test_expired),
+      cmocka_unit_test(test_deadlines),
+      cmocka_unit_test(test_room),
+      cmocka_unit_test(test_starts_for_queue),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -177,48 +177,6 @@ static void test_outcome_names(void **state) {
                       "unknown");
 }
 
-/* The bytes after the id of an Envelope holding `env`'s body. */
-static size_t rest_of(const Impulse__Envelope *env, uint8_t *buf) {
-  size_t n = impulse__envelope__pack(env, buf);
-  uint64_t id;
-  size_t off;
-  assert_int_equal(imp_envelope_split_id((const char *)buf, n, &id, &off), 0);
-  memmove(buf, buf + off, n - off);
-  return n - off;
-}
-
-static void test_answer_code(void **state) {
-  (void)state;
-  uint8_t buf[256];
-  Impulse__Envelope env;
-  Impulse__Error err;
-  imp_envelope_error(&env, &err, 77, IMPULSE__ERROR_CODE__TIMEOUT, "late");
-  size_t n = rest_of(&env, buf);
-  assert_int_equal(imp_answer_code((char *)buf, n),
-                   IMPULSE__ERROR_CODE__TIMEOUT);
-
-  Impulse__Envelope ok = IMPULSE__ENVELOPE__INIT;
-  Impulse__InvokeResponse resp = IMPULSE__INVOKE_RESPONSE__INIT;
-  ok.id = 5;
-  ok.body_case = IMPULSE__ENVELOPE__BODY_INVOKE_OK;
-  ok.invoke_ok = &resp;
-  n = rest_of(&ok, buf);
-  assert_int_equal(imp_answer_code((char *)buf, n), 0);
-
-  /* Truncated or foreign answers count as INTERNAL, never crash. */
-  imp_envelope_error(&env, &err, 1, IMPULSE__ERROR_CODE__CRASHED, "x");
-  n = rest_of(&env, buf);
-  for (size_t cut = 0; cut < n; cut++) {
-    int code = imp_answer_code((char *)buf, cut);
-    assert_true(code == IMPULSE__ERROR_CODE__INTERNAL ||
-                code == IMPULSE__ERROR_CODE__CRASHED);
-  }
-  assert_int_equal(imp_answer_code("\x12\x05\x08", 3),
-                   IMPULSE__ERROR_CODE__INTERNAL);
-  assert_int_equal(imp_answer_code("\x3a\x00", 2),
-                   IMPULSE__ERROR_CODE__INTERNAL);
-}
-
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_label_escaping),
@@ -228,7 +186,6 @@ int main(void) {
       cmocka_unit_test(test_duration_bounds),
       cmocka_unit_test(test_registry),
       cmocka_unit_test(test_outcome_names),
-      cmocka_unit_test(test_answer_code),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -8,6 +8,7 @@
 
 #include "core/common.h"
 #include "policy/pipeline.h"
+#include "policy/traffic.h"
 #include "server/fleet/instance.h"
 
 /* ---- instances of a function ------------------------------------------------
@@ -80,8 +81,10 @@ void imp_ctl_ensure_min(imp_control_t *ctl, imp_function_t *fn) {
 void imp_ctl_scale_for_queue(imp_control_t *ctl, imp_function_t *fn) {
   unsigned conc = fn_cfg(fn, IMP_FN_CONCURRENCY, ctl->cfg->default_concurrency);
   if (conc == 0) conc = 1;
-  while (fn->dispatch.queued > (size_t)fn->starting * conc &&
-         fn->instances < FN_MAX(ctl, fn)) {
+  unsigned want =
+      imp_dispatch_starts_for_queue(fn->dispatch.queued, fn->starting, conc);
+  unsigned max = FN_MAX(ctl, fn);
+  for (unsigned i = 0; i < want && fn->instances < max; i++) {
     if (imp_ctl_start_instance(ctl, fn) != 0) break;
     fn->cold_starts++;
   }
@@ -153,19 +156,9 @@ const char *imp_ctl_load_target(imp_function_t *fn, const imp_instance_t *inst,
     for (unsigned e = 0; e < fn->ntraffic; e++)
       if (fn->tversion[e] == o->version) have[e]++;
   }
-  /* Furthest below its share of the instances (with this one). */
-  int best = -1;
-  double best_gap = 0;
-  for (unsigned e = 0; e < fn->ntraffic; e++) {
-    if (fn->tweight[e] == 0) continue;
-    double gap = total * fn->tweight[e] / 100.0 - have[e];
-    if (have[e] == 0) gap += total; /* every live version gets one first */
-    if (best < 0 || gap > best_gap) {
-      best = (int)e;
-      best_gap = gap;
-    }
-  }
-  if (best < 0) best = 0;
+  unsigned weight[IMP_DISPATCH_MAX_SPLIT];
+  for (unsigned e = 0; e < fn->ntraffic; e++) weight[e] = fn->tweight[e];
+  unsigned best = imp_traffic_pick(weight, have, fn->ntraffic, total);
   *version = fn->tversion[best];
   return fn->tpath[best];
 }

@@ -315,13 +315,9 @@ void imp_call_send(imp_call_t *call, imp_function_t *fn, imp_instance_t *inst,
   uint32_t conc = inst->d.concurrency ? inst->d.concurrency : 1;
   call->lat_div =
       1 + (inst->d.outstanding > 0 ? inst->d.outstanding - 1 : 0) / conc;
-  uint64_t timeout =
-      imp_fn_setting(fn, IMP_FN_TIMEOUT_MS, iv->cfg->default_timeout_ms);
-  if (call->deadline_ms) {
-    uint64_t now = imp_now_ms();
-    uint64_t left = call->deadline_ms > now ? call->deadline_ms - now : 1;
-    if (left < timeout) timeout = left;
-  }
+  uint64_t timeout = imp_dispatch_run_timeout(
+      imp_fn_setting(fn, IMP_FN_TIMEOUT_MS, iv->cfg->default_timeout_ms),
+      call->deadline_ms, call->deadline_ms ? imp_now_ms() : 0);
   uv_timer_start(&call->timer, on_call_timer, timeout, 0);
 }
 
@@ -416,9 +412,8 @@ void imp_call_start(imp_call_t *call, imp_function_t *fn, uint32_t deadline_ms,
   call->fwd = malloc(restlen ? restlen : 1);
   if (call->fwd == NULL) abort();
   memcpy(call->fwd, rest, restlen);
-  uint64_t deadline = call->started_ms + iv->cfg->queue_timeout_ms;
-  if (call->deadline_ms && call->deadline_ms < deadline)
-    deadline = call->deadline_ms;
+  uint64_t deadline = imp_dispatch_queue_deadline(
+      call->started_ms, iv->cfg->queue_timeout_ms, call->deadline_ms);
   if (imp_dispatch_enqueue(&fn->dispatch, &call->wait, deadline) != 0) {
     imp_call_fail(call, IMPULSE__ERROR_CODE__OVERLOADED,
                   "function '%s' is overloaded: %zu calls already queued",

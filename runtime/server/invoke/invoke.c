@@ -218,8 +218,7 @@ static long inv_queue_room(imp_invoker_t *inv, const char *function, long room,
   imp_function_t *fn = imp_registry_find(&inv_owner(inv)->registry, function);
   *batch = fn == NULL ? 1 : imp_pipe_batch(&fn->pipe);
   if (fn == NULL) return room; /* the invocation answers NOT_FOUND */
-  return (long)imp_dispatch_free_slots(&fn->dispatch) + room -
-         (long)fn->dispatch.queued;
+  return imp_dispatch_room(&fn->dispatch, room);
 }
 
 static void inv_want_room(imp_invoker_t *inv, const char *function) {
