@@ -323,6 +323,44 @@ static void test_scan_prefix(void **state) {
   imp_store_close(store);
 }
 
+/* Deleting by prefix takes the keys of that name only, in that family
+ * only, once the batch is written. */
+static void test_delete_prefix(void **state) {
+  fixture_t *f = *state;
+  imp_store_t *store = open_ok(f);
+  imp_batch_t *b = imp_batch_new();
+  put_version(b, store, "a", 1);
+  put_version(b, store, "a", 2);
+  put_version(b, store, "ab", 1);
+  imp_batch_put(b, store, IMP_CF_FUNCTIONS, "a", 1, "fa", 2);
+  write_ok(store, b, 1);
+  imp_batch_free(b);
+
+  b = imp_batch_new();
+  assert_int_equal(imp_batch_delete_prefix(b, store, IMP_CF_VERSIONS, "a\0", 2),
+                   2);
+  scan_acc_t acc = {0};
+  assert_int_equal(
+      imp_store_scan(store, IMP_CF_VERSIONS, NULL, 0, scan_cb, &acc), 0);
+  assert_int_equal(acc.n, 3); /* nothing deleted before the write */
+  write_ok(store, b, 1);
+  imp_batch_free(b);
+  memset(&acc, 0, sizeof acc);
+  assert_int_equal(
+      imp_store_scan(store, IMP_CF_VERSIONS, NULL, 0, scan_cb, &acc), 0);
+  assert_int_equal(acc.n, 1);
+  assert_string_equal(acc.names[0], "ab");
+  char *v;
+  size_t vl;
+  assert_int_equal(imp_store_get(store, IMP_CF_FUNCTIONS, "a", 1, &v, &vl), 0);
+  free(v);
+  b = imp_batch_new();
+  assert_int_equal(
+      imp_batch_delete_prefix(b, store, IMP_CF_VERSIONS, "zz\0", 3), 0);
+  imp_batch_free(b);
+  imp_store_close(store);
+}
+
 static void test_delete_then_reopen(void **state) {
   fixture_t *f = *state;
   imp_store_t *store = open_ok(f);
@@ -479,6 +517,7 @@ int main(void) {
       cmocka_unit_test(test_version_key_layout),
       cmocka_unit_test_setup_teardown(test_scan_prefix, setup, teardown),
       cmocka_unit_test_setup_teardown(test_delete_then_reopen, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_delete_prefix, setup, teardown),
       cmocka_unit_test_setup_teardown(test_schema_version, setup, teardown),
       cmocka_unit_test_setup_teardown(test_schema_version_garbage, setup,
                                       teardown),

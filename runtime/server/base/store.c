@@ -250,3 +250,27 @@ size_t imp_store_version_key(const char *name, unsigned version, char *out) {
   out[n + 4] = (char)version;
   return n + 5;
 }
+
+typedef struct del_prefix_s {
+  imp_batch_t *batch;
+  imp_store_t *store;
+  imp_cf_t cf;
+  int n;
+} del_prefix_t;
+
+static int del_one(void *arg, const char *k, size_t kl, const char *v,
+                   size_t vl) {
+  del_prefix_t *d = arg;
+  (void)v;
+  (void)vl;
+  imp_batch_delete(d->batch, d->store, d->cf, k, kl);
+  d->n++;
+  return 0;
+}
+
+int imp_batch_delete_prefix(imp_batch_t *batch, imp_store_t *store, imp_cf_t cf,
+                            const void *prefix, size_t plen) {
+  del_prefix_t d = {batch, store, cf, 0};
+  int rc = imp_store_scan(store, cf, prefix, plen, del_one, &d);
+  return rc < 0 ? rc : d.n;
+}

@@ -16,22 +16,6 @@
 /* ---- delete, scale
  * ------------------------------------------------------------ */
 
-typedef struct del_ctx_s {
-  imp_batch_t *b;
-  imp_store_t *store;
-  imp_control_t *ctl; /* restore only */
-  unsigned adopted;
-} del_ctx_t;
-
-static int del_version(void *arg, const char *k, size_t kl, const char *v,
-                       size_t vl) {
-  del_ctx_t *dc = arg;
-  (void)v;
-  (void)vl;
-  imp_batch_delete(dc->b, dc->store, IMP_CF_VERSIONS, k, kl);
-  return 0;
-}
-
 static void stop_all_instances(imp_function_t *fn) {
   for (size_t i = 0; i < fn->dispatch.count; i++)
     imp_instance_retire(
@@ -48,9 +32,8 @@ void imp_control_delete(imp_control_t *ctl, imp_rpc_t *rpc,
     goto out;
   }
   imp_batch_t *b = imp_batch_new();
-  del_ctx_t dc = {b, ctl->store, NULL, 0};
-  size_t plen = strlen(name) + 1;
-  imp_store_scan(ctl->store, IMP_CF_VERSIONS, name, plen, del_version, &dc);
+  imp_batch_delete_prefix(b, ctl->store, IMP_CF_VERSIONS, name,
+                          strlen(name) + 1);
   imp_batch_delete(b, ctl->store, IMP_CF_FUNCTIONS, name, strlen(name));
   char err[256];
   int rc = imp_store_write(ctl->store, b, 1, err, sizeof err);

@@ -400,6 +400,28 @@ static void send_pending(imp_instance_t *inst) {
   }
 }
 
+/* The instance's process (or pidfd) handle is open: opens the connection
+ * to its socket (on_connect goes on) and puts it in the fleet's list. */
+static void inst_connect(imp_instance_t *inst) {
+  imp_fleet_t *fleet = inst->fleet;
+  inst->handles_open = 2;
+  uv_pipe_init(fleet->loop, &inst->conn.h.pipe, 0);
+  inst->conn.data = inst;
+  inst->conn.on_frame = on_frame;
+  inst->conn.on_raw = on_raw;
+  inst->conn.on_error = on_conn_error;
+  inst->conn.on_closed = on_conn_closed;
+  spawn_ctx_t *sc = malloc(sizeof *sc);
+  if (sc == NULL) abort();
+  sc->inst = inst;
+  uv_pipe_connect(&sc->req, &inst->conn.h.pipe, inst->socket_path, on_connect);
+  inst->next = &fleet->instances;
+  inst->prev = fleet->instances.prev;
+  fleet->instances.prev->next = inst;
+  fleet->instances.prev = inst;
+  fleet->ninstances++;
+}
+
 imp_instance_t *imp_instance_spawn(imp_fleet_t *fleet, int owned) {
   imp_instance_t *inst = calloc(1, sizeof *inst);
   if (inst == NULL) return NULL;
@@ -497,23 +519,7 @@ imp_instance_t *imp_instance_spawn(imp_fleet_t *fleet, int owned) {
   close(fd);
   fd = -1;
   inst->pid = inst->proc.pid;
-  inst->handles_open = 2;
-  uv_pipe_init(fleet->loop, &inst->conn.h.pipe, 0);
-  inst->conn.data = inst;
-  inst->conn.on_frame = on_frame;
-  inst->conn.on_raw = on_raw;
-  inst->conn.on_error = on_conn_error;
-  inst->conn.on_closed = on_conn_closed;
-  spawn_ctx_t *sc = malloc(sizeof *sc);
-  if (sc == NULL) abort();
-  sc->inst = inst;
-  uv_pipe_connect(&sc->req, &inst->conn.h.pipe, inst->socket_path, on_connect);
-
-  inst->next = &fleet->instances;
-  inst->prev = fleet->instances.prev;
-  fleet->instances.prev->next = inst;
-  fleet->instances.prev = inst;
-  fleet->ninstances++;
+  inst_connect(inst);
   record_put(inst);
   IMP_LOG(IMP_LOG_DEBUG, "instance %llu spawned (pid %d)",
           (unsigned long long)inst->id, inst->pid);
@@ -755,22 +761,7 @@ imp_instance_t *imp_instance_adopt(imp_fleet_t *fleet,
     return NULL;
   }
   uv_poll_start(&inst->pidpoll, UV_READABLE, on_pid_exit);
-  inst->handles_open = 2;
-  uv_pipe_init(fleet->loop, &inst->conn.h.pipe, 0);
-  inst->conn.data = inst;
-  inst->conn.on_frame = on_frame;
-  inst->conn.on_raw = on_raw;
-  inst->conn.on_error = on_conn_error;
-  inst->conn.on_closed = on_conn_closed;
-  spawn_ctx_t *sc = malloc(sizeof *sc);
-  if (sc == NULL) abort();
-  sc->inst = inst;
-  uv_pipe_connect(&sc->req, &inst->conn.h.pipe, inst->socket_path, on_connect);
-  inst->next = &fleet->instances;
-  inst->prev = fleet->instances.prev;
-  fleet->instances.prev->next = inst;
-  fleet->instances.prev = inst;
-  fleet->ninstances++;
+  inst_connect(inst);
   if (inst->id > fleet->next_instance_id) fleet->next_instance_id = inst->id;
   return inst;
 }

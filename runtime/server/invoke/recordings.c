@@ -188,35 +188,19 @@ int imp_rec_answer_payload(const char *answer, size_t len,
 
 /* ---- forgetting ------------------------------------------------------- */
 
-typedef struct forget_s {
-  imp_batch_t *batch;
-  imp_store_t *store;
-  unsigned n;
-} forget_t;
-
-static int forget_one(void *arg, const char *k, size_t kl, const char *v,
-                      size_t vl) {
-  forget_t *f = arg;
-  (void)v;
-  (void)vl;
-  imp_batch_delete(f->batch, f->store, IMP_CF_RECORDINGS, k, kl);
-  f->n++;
-  return 0;
-}
-
 void imp_rec_forget(imp_store_t *store, const char *function) {
-  size_t plen = strlen(function) + 1;
-  forget_t f = {imp_batch_new(), store, 0};
-  imp_store_scan(store, IMP_CF_RECORDINGS, function, plen, forget_one, &f);
-  if (f.n > 0) {
+  imp_batch_t *batch = imp_batch_new();
+  int n = imp_batch_delete_prefix(batch, store, IMP_CF_RECORDINGS, function,
+                                  strlen(function) + 1);
+  if (n > 0) {
     char err[256];
     /* Synced like the deletion it follows: a function deployed again under
      * this name must not find the old one's recordings after a crash. */
-    if (imp_store_write(store, f.batch, 1, err, sizeof err) != 0)
+    if (imp_store_write(store, batch, 1, err, sizeof err) != 0)
       IMP_LOG(IMP_LOG_ERROR, "recordings: cannot delete those of %s: %s",
               function, err);
   }
-  imp_batch_free(f.batch);
+  imp_batch_free(batch);
 }
 
 /* ---- sampling --------------------------------------------------------- */
