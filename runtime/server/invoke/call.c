@@ -267,9 +267,12 @@ static void call_done(imp_call_t *call, const char *rest, size_t restlen) {
   call_observe(call, code);
   imp_answer_cb done = call->done;
   call->done = NULL;
-  if (done != NULL)
-    imp_invoke_deliver(done, call->done_arg, call->done_tag, call->decode, rest,
-                       restlen);
+  if (done != NULL && call->decode) {
+    imp_invoke_deliver(done, call->done_arg, call->done_tag, 1, rest, restlen);
+  } else if (done != NULL) { /* as it came (the gateway forwards it) */
+    imp_answer_t a = {.code = code, .rest = rest, .restlen = restlen};
+    done(call->done_arg, call->done_tag, &a);
+  }
   call_finish(call);
   call_free(call);
 }
