@@ -30,10 +30,10 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "core/batch.h"
 #include "core/limits.h"
+#include "eventing/cloudevents.h"
 #include "eventing/trigger_track.h"
 #include "server/base/metrics.h"
 #include "server/base/store.h"
@@ -76,13 +76,6 @@ typedef struct hdr_s {
   size_t len;
 } hdr_t;
 
-/* Bits of rec_t.ce: CloudEvents attributes the record carries itself. */
-#define CE_ID 1u
-#define CE_SOURCE 2u
-#define CE_TYPE 4u
-#define CE_TIME 8u
-#define CE_SPECVERSION 16u
-
 /* One record taken from a partition. */
 struct rec_s {
   trigger_t *trigger; /* referenced */
@@ -105,7 +98,7 @@ struct rec_s {
   int slot_freed;     /* invoked; only its reply's delivery is awaited */
   int solo;           /* invoked alone, never in a batch (after a failure) */
   int pooled;         /* a REC_BLOCK block from the free list (rec_alloc) */
-  unsigned ce;        /* CE_* */
+  unsigned ce;        /* IMP_CE_* attributes it carries itself */
   uv_timer_t timer;
   const char *key; /* NULL: no key */
   size_t klen;
@@ -170,10 +163,11 @@ struct trigger_s {
   unsigned window; /* records kept per partition before pausing */
   int waiting;     /* stopped starting records: the function's queue is full */
   int repump;      /* woken: start records on the next service */
-  char ce_source[300];
-  int state;   /* T_* */
-  int refs;    /* list + records + open handles */
-  int removed; /* deleted: not listed, nothing stored */
+  char ce_source[300];    /* of its records' events */
+  char reply_source[128]; /* of its replies */
+  int state;              /* T_* */
+  int refs;               /* list + records + open handles */
+  int removed;            /* deleted: not listed, nothing stored */
   rd_kafka_t *rk;
   rd_kafka_queue_t *cq; /* consumer queue */
   imp_kafka_watch_t *watch;
@@ -231,8 +225,7 @@ struct imp_triggers_s {
   size_t scratch_cap;
   void *rec_free; /* free list of REC_BLOCK record blocks */
   size_t nrec_free;
-  int64_t iso_sec; /* iso_time() cache */
-  char iso_buf[32];
+  imp_ce_clock_t clock; /* ce_time of the records */
 };
 
 static void trigger_unref(trigger_t *trigger);
@@ -316,32 +309,6 @@ static size_t fmt_i64(char *p, int64_t v) {
   if (v < 0) p[len++] = '-';
   while (n) p[len++] = t[--n];
   return len;
-}
-
-/* A timestamp (ms >= 0) as RFC 3339 UTC with milliseconds into buf (at
- * least 32 bytes); returns the length. The formatted second is cached:
- * records mostly come in the same second as the one before. */
-static size_t iso_time(imp_triggers_t *triggers, int64_t ms, char *buf) {
-  int64_t sec = ms / 1000;
-  if (sec != triggers->iso_sec || triggers->iso_buf[0] == '\0') {
-    time_t s = (time_t)sec;
-    struct tm tm;
-    gmtime_r(&s, &tm);
-    if (strftime(triggers->iso_buf, sizeof triggers->iso_buf,
-                 "%Y-%m-%dT%H:%M:%S", &tm) == 0)
-      triggers->iso_buf[0] = '\0';
-    triggers->iso_sec = sec;
-  }
-  size_t n = strlen(triggers->iso_buf);
-  memcpy(buf, triggers->iso_buf, n);
-  int frac = (int)(ms % 1000);
-  buf[n++] = '.';
-  buf[n++] = (char)('0' + frac / 100);
-  buf[n++] = (char)('0' + frac / 10 % 10);
-  buf[n++] = (char)('0' + frac % 10);
-  buf[n++] = 'Z';
-  buf[n] = '\0';
-  return n;
 }
 
 static void set_reason(trigger_t *trigger, const char *fmt, ...)
@@ -597,16 +564,7 @@ static rec_t *rec_new(trigger_t *trigger, const rd_kafka_message_t *msg) {
       h->value = p;
       p += vlen;
     }
-    if (strcmp(name, "ce_id") == 0)
-      rec->ce |= CE_ID;
-    else if (strcmp(name, "ce_source") == 0)
-      rec->ce |= CE_SOURCE;
-    else if (strcmp(name, "ce_type") == 0)
-      rec->ce |= CE_TYPE;
-    else if (strcmp(name, "ce_time") == 0)
-      rec->ce |= CE_TIME;
-    else if (strcmp(name, "ce_specversion") == 0)
-      rec->ce |= CE_SPECVERSION;
+    rec->ce |= imp_ce_header_attr(name);
   }
   size_t max = trigger->triggers->env.max_event_bytes;
   if (nh > MAX_RECORD_HEADERS) {
@@ -623,30 +581,19 @@ static rec_t *rec_new(trigger_t *trigger, const rd_kafka_message_t *msg) {
   return rec;
 }
 
-/* The record's ce_id: its own header, else "<topic>-<partition>-<offset>". */
+/* The record's ce_id: its own header, else the one made from its topic,
+ * partition and offset (buf: IMP_CE_ID_MAX bytes). */
 static const void *rec_ce_id(const rec_t *rec, char *buf, size_t buflen,
                              size_t *len) {
-  if (rec->ce & CE_ID)
+  if (rec->ce & IMP_CE_ID)
     for (size_t i = 0; i < rec->nhdrs; i++)
-      if (strcmp(rec->hdrs[i].name, "ce_id") == 0 && rec->hdrs[i].value) {
+      if (strcmp(rec->hdrs[i].name, IMP_CE_H_ID) == 0 && rec->hdrs[i].value) {
         *len = rec->hdrs[i].len;
         return rec->hdrs[i].value;
       }
-  /* "<topic>-<partition>-<offset>": topics have at most 249 characters. */
-  const char *topic = rec->trigger->spec->topic;
-  size_t tl = strlen(topic), n = 0;
-  if (buflen < tl + 44) {
-    *len = 0;
-    return buf;
-  }
-  memcpy(buf, topic, tl);
-  n = tl;
-  buf[n++] = '-';
-  n += fmt_i64(buf + n, rec->partition);
-  buf[n++] = '-';
-  n += fmt_i64(buf + n, rec->offset);
-  buf[n] = '\0';
-  *len = n;
+  char p[12], o[21];
+  size_t pl = fmt_i64(p, rec->partition), ol = fmt_i64(o, rec->offset);
+  *len = imp_ce_record_id(rec->trigger->spec->topic, p, pl, o, ol, buf, buflen);
   return buf;
 }
 
@@ -832,6 +779,8 @@ static void on_invoked(void *arg, uint64_t tag, const imp_answer_t *answer) {
 }
 
 #define REC_SCRATCH 384 /* header text of one record (rec_headers()) */
+_Static_assert(40 + IMP_CE_TIME_MAX <= 72 && 72 + IMP_CE_ID_MAX <= REC_SCRATCH,
+               "rec_headers() scratch layout");
 
 /*
  * Fills hs with the headers of the record's invocation: ours first
@@ -851,18 +800,22 @@ static size_t rec_headers(rec_t *rec, Impulse__Header *hs, char *scratch) {
   hset(&hs[n++], "kafka.partition", pbuf, pl);
   hset(&hs[n++], "kafka.offset", obuf, ol);
   if (rec->key) hset(&hs[n++], "kafka.key", rec->key, rec->klen);
-  if (!(rec->ce & CE_SPECVERSION)) hset(&hs[n++], "ce_specversion", "1.0", 3);
-  if (!(rec->ce & CE_ID)) {
+  if (!(rec->ce & IMP_CE_SPECVERSION))
+    hset(&hs[n++], IMP_CE_H_SPECVERSION, IMP_CE_VERSION,
+         sizeof IMP_CE_VERSION - 1);
+  if (!(rec->ce & IMP_CE_ID)) {
     const void *id = rec_ce_id(rec, idbuf, REC_SCRATCH - 72, &idlen);
-    hset(&hs[n++], "ce_id", id, idlen);
+    hset(&hs[n++], IMP_CE_H_ID, id, idlen);
   }
-  if (!(rec->ce & CE_SOURCE))
-    hset(&hs[n++], "ce_source", trigger->ce_source, strlen(trigger->ce_source));
-  if (!(rec->ce & CE_TYPE))
-    hset(&hs[n++], "ce_type", "dev.impulse.kafka.record", 24);
-  if (!(rec->ce & CE_TIME) && rec->timestamp >= 0)
-    hset(&hs[n++], "ce_time", tbuf,
-         iso_time(trigger->triggers, rec->timestamp, tbuf));
+  if (!(rec->ce & IMP_CE_SOURCE))
+    hset(&hs[n++], IMP_CE_H_SOURCE, trigger->ce_source,
+         strlen(trigger->ce_source));
+  if (!(rec->ce & IMP_CE_TYPE))
+    hset(&hs[n++], IMP_CE_H_TYPE, IMP_CE_TYPE_RECORD,
+         sizeof IMP_CE_TYPE_RECORD - 1);
+  if (!(rec->ce & IMP_CE_TIME) && rec->timestamp >= 0)
+    hset(&hs[n++], IMP_CE_H_TIME, tbuf,
+         imp_ce_time(&trigger->triggers->clock, rec->timestamp, tbuf));
   for (size_t i = 0; i < rec->nhdrs; i++)
     hset(&hs[n++], rec->hdrs[i].name, rec->hdrs[i].value, rec->hdrs[i].len);
   return n;
@@ -1252,14 +1205,16 @@ static void rec_reply(rec_t *rec) {
   Impulse__TriggerSpec *spec = trigger->spec;
   Impulse__Header hs[MAX_REPLY_HEADERS + 6];
   Impulse__Header *hp[MAX_REPLY_HEADERS + 6];
-  char idbuf[300], source[128];
+  char idbuf[IMP_CE_ID_MAX];
   size_t n = 0, idlen;
   const void *id = rec_ce_id(rec, idbuf, sizeof idbuf, &idlen);
-  snprintf(source, sizeof source, "impulse://functions/%s", spec->function);
-  hset(&hs[n++], "ce_specversion", "1.0", 3);
-  hset(&hs[n++], "ce_id", id, idlen);
-  hset(&hs[n++], "ce_source", source, strlen(source));
-  hset(&hs[n++], "ce_type", "dev.impulse.reply", 17);
+  hset(&hs[n++], IMP_CE_H_SPECVERSION, IMP_CE_VERSION,
+       sizeof IMP_CE_VERSION - 1);
+  hset(&hs[n++], IMP_CE_H_ID, id, idlen);
+  hset(&hs[n++], IMP_CE_H_SOURCE, trigger->reply_source,
+       strlen(trigger->reply_source));
+  hset(&hs[n++], IMP_CE_H_TYPE, IMP_CE_TYPE_REPLY,
+       sizeof IMP_CE_TYPE_REPLY - 1);
   for (size_t i = 0; i < rec->nrhdrs; i++)
     hset(&hs[n++], rec->rhdrs[i].name, rec->rhdrs[i].value, rec->rhdrs[i].len);
   for (size_t i = 0; i < n; i++) hp[i] = &hs[i];
@@ -2163,8 +2118,10 @@ static trigger_t *trigger_new(imp_triggers_t *triggers,
     trigger->backoff_max = trigger->backoff_initial;
   unsigned w = trigger->max_in_flight * 64;
   trigger->window = w < 4096 ? 4096 : w > 65536 ? 65536 : w;
-  snprintf(trigger->ce_source, sizeof trigger->ce_source, "kafka://%s",
-           spec->topic);
+  imp_ce_record_source(spec->topic, trigger->ce_source,
+                       sizeof trigger->ce_source);
+  imp_ce_reply_source(spec->function, trigger->reply_source,
+                      sizeof trigger->reply_source);
   trigger->refs = 3; /* the list + two timers */
   uv_loop_t *loop = triggers->env.loop;
   uv_timer_init(loop, &trigger->tick);
@@ -2479,6 +2436,7 @@ int imp_triggers_open(const imp_triggers_env_t *env, imp_triggers_t **out) {
   triggers->list.next = triggers->list.prev = &triggers->list;
   triggers->batch = imp_batch_new();
   triggers->rng = imp_now_ns() | 1;
+  imp_ce_clock_init(&triggers->clock);
   uv_check_init(env->loop, &triggers->flush);
   uv_check_start(&triggers->flush, on_flush_check);
   uv_unref((uv_handle_t *)&triggers->flush);

@@ -33,6 +33,7 @@
 #include <time.h>
 
 #include "core/common.h"
+#include "eventing/cloudevents.h"
 #include "eventing/publish.h"
 #include "eventing/trigger.h"
 #include "server/control/info.h"
@@ -54,7 +55,6 @@
 #define HTTP_MAX_STATUS 600
 
 #define HDR_PREFIX "x-impulse-header-"
-#define CE_JSON "application/cloudevents+json"
 
 /* A header: offsets into the message's hbuf. */
 typedef struct http_hdr_s {
@@ -1078,16 +1078,6 @@ static int base64_decode(const char *in, size_t len, uint8_t *out,
   return 0;
 }
 
-/* CloudEvents attribute names: lower-case letters and digits. */
-static int valid_attribute(const char *s) {
-  size_t n = strlen(s);
-  if (n == 0 || n > 64) return 0;
-  for (size_t i = 0; i < n; i++)
-    if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9')))
-      return 0;
-  return 1;
-}
-
 /* Structured mode: the event's attributes become ce_* headers (its
  * datacontenttype the content-type header), its data the value. Returns 0,
  * or -1 after answering 400. *data (malloc'd or NULL) is the caller's. */
@@ -1100,11 +1090,11 @@ static int structured_event(http_req_t *req, json_t *ev, hdrset_t *hs,
                   "a structured-mode event must be a JSON object");
     return -1;
   }
-  static const char *const required[] = {"specversion", "id", "source", "type"};
-  for (size_t i = 0; i < IMP_ARRAY_SIZE(required); i++)
-    if (!json_is_string(json_object_get(ev, required[i]))) {
+  for (size_t i = 0; i < IMP_CE_NREQUIRED; i++)
+    if (!json_is_string(json_object_get(ev, imp_ce_required[i]))) {
       respond_error(req, 400, "BAD_REQUEST",
-                    "the event has no '%s' attribute (a string)", required[i]);
+                    "the event has no '%s' attribute (a string)",
+                    imp_ce_required[i]);
       return -1;
     }
   json_t *d = json_object_get(ev, "data");
@@ -1118,7 +1108,7 @@ static int structured_event(http_req_t *req, json_t *ev, hdrset_t *hs,
   json_t *v;
   json_object_foreach(ev, k, v) {
     if (strcmp(k, "data") == 0 || strcmp(k, "data_base64") == 0) continue;
-    if (!valid_attribute(k)) {
+    if (!imp_ce_attr_valid(k, strlen(k))) {
       respond_error(req, 400, "BAD_REQUEST",
                     "invalid attribute name '%.64s' (lower-case letters and "
                     "digits)",
@@ -1148,10 +1138,9 @@ static int structured_event(http_req_t *req, json_t *ev, hdrset_t *hs,
                     "attribute '%s' must be a string, number or boolean", k);
       return -1;
     }
-    if (strcmp(k, "datacontenttype") == 0)
-      hdrset_add(hs, "", "content-type", 12, 0, s, sl);
-    else
-      hdrset_add(hs, "ce_", k, strlen(k), 0, s, sl);
+    char hdr[IMP_CE_HEADER_MAX];
+    size_t hl = imp_ce_attr_header(k, strlen(k), hdr, sizeof hdr);
+    hdrset_add(hs, "", hdr, hl, 0, s, sl);
     if (strcmp(k, "partitionkey") == 0 && json_is_string(v) && *pkey == NULL)
       *pkey = json_string_value(v);
   }
@@ -1214,7 +1203,7 @@ static void handle_publish(http_conn_t *conn, http_req_t *req,
     while (ctl < h->vlen && v[ctl] != ';' && v[ctl] != ' ' && v[ctl] != '\t')
       ctl++;
   }
-  if (h && ieq(hval(m, h), ctl, CE_JSON)) {
+  if (h && ieq(hval(m, h), ctl, IMP_CE_MEDIA_TYPE)) {
     json_error_t jerr;
     ev = json_loadb(m->body.data ? m->body.data : "", m->body.len,
                     JSON_REJECT_DUPLICATES, &jerr);
@@ -1236,9 +1225,11 @@ static void handle_publish(http_conn_t *conn, http_req_t *req,
     for (size_t i = 0; i < m->nhdrs; i++) {
       const http_hdr_t *x = &m->hdrs[i];
       const char *n = hname(m, x);
-      if (x->nlen > 3 && iprefix(n, x->nlen, "ce-")) {
-        hdrset_add(&hs, "ce_", n + 3, x->nlen - 3, 1, hval(m, x), x->vlen);
-        if (ieq(n, x->nlen, "ce-partitionkey")) {
+      size_t at = imp_ce_http_attr(n, x->nlen);
+      if (at > 0) {
+        hdrset_add(&hs, IMP_CE_KAFKA_PREFIX, n + at, x->nlen - at, 1,
+                   hval(m, x), x->vlen);
+        if (ieq(n + at, x->nlen - at, "partitionkey")) {
           pkey = hval(m, x);
           pkeylen = x->vlen;
         }
