@@ -87,7 +87,8 @@ struct rec_s {
   int64_t offset;
   int64_t timestamp;  /* ms since the epoch, -1 when unknown */
   int state;          /* R_* */
-  int phase;          /* what the timer does next (PH_*) */
+  int phase;          /* what the timer does next, or the output being
+                         produced (PH_*) */
   unsigned ops;       /* invocation or produce callbacks pending */
   int timer_state;    /* 0 none, 1 initialised, 2 closing */
   int in_backoff;     /* timer running */
@@ -232,8 +233,7 @@ static void trigger_unref(trigger_t *trigger);
 static void rec_start(rec_t *rec);
 static void rec_free_slot(rec_t *rec);
 static void rec_finish(rec_t *rec);
-static void rec_dead_letter(rec_t *rec);
-static void rec_reply(rec_t *rec);
+static void rec_output(rec_t *rec, int kind);
 static void trigger_kick(trigger_t *trigger);
 static void trigger_progress(trigger_t *trigger);
 
@@ -618,8 +618,8 @@ static void on_rec_timer(uv_timer_t *t) {
   if (rec->part->stopping) return; /* stalled by part_stop() already */
   switch (rec->phase) {
     case PH_INVOKE: rec_start(rec); break;
-    case PH_DLQ: rec_dead_letter(rec); break;
-    case PH_REPLY: rec_reply(rec); break;
+    case PH_DLQ:
+    case PH_REPLY: rec_output(rec, rec->phase); break;
     default: rec_finish(rec); break;
   }
 }
@@ -700,7 +700,7 @@ static void rec_fail(rec_t *rec, int code, const char *message) {
   }
   rec->attempts++;
   if (rec->attempts > trigger->max_retries) {
-    rec_dead_letter(rec);
+    rec_output(rec, PH_DLQ);
     return;
   }
   trigger->retried++;
@@ -753,7 +753,7 @@ static void rec_invoked(rec_t *rec, const Impulse__InvokeResponse *resp) {
   if (resp->payload.len) memcpy(p, resp->payload.data, resp->payload.len);
   rec->rpayload = p;
   rec->replylen = resp->payload.len;
-  rec_reply(rec);
+  rec_output(rec, PH_REPLY);
 }
 
 static void on_invoked(void *arg, uint64_t tag, const imp_answer_t *answer) {
@@ -833,7 +833,7 @@ static void rec_invoke_failed(rec_t *rec, int rc) {
     snprintf(rec->error, sizeof rec->error,
              "invocation of a %zu-byte record exceeds --max-frame %zu",
              rec->vlen, trigger->triggers->env.max_frame);
-    rec_dead_letter(rec);
+    rec_output(rec, PH_DLQ);
   } else if (rc == -ESHUTDOWN) {
     rec_stall(rec);
   } else {
@@ -1096,118 +1096,47 @@ static void rec_invoke(rec_t *rec) {
   rec_invoke_one(rec);
 }
 
-/* ---- dead letters and replies
- * ------------------------------------------------- */
+/* ---- outputs: dead letters and replies ------------------------------------
+ *
+ * A record may end in one record of output, produced with its key: itself
+ * to the dead-letter topic (PH_DLQ) with x-impulse-* headers saying why,
+ * or the function's response to the reply topic (PH_REPLY) with ce_*
+ * headers tying it to the input. Either way the record is finished once
+ * the output is acknowledged; a failure that may pass is retried with
+ * backoff without counting an attempt, a stopping server stalls the
+ * record (it comes again), and an output too large to be written at all
+ * is dropped rather than block the partition for ever.
+ */
 
-static void on_dlq_done(void *arg, int err, const char *errstr,
-                        int32_t partition, int64_t offset) {
-  rec_t *rec = arg;
-  rec->ops--;
-  if (rec->part == NULL || rec->state != R_ACTIVE) {
-    rec_maybe_free(rec);
-    return;
-  }
-  trigger_t *trigger = rec->trigger;
-  if (err == 0) {
-    trigger->dead_lettered++;
-    IMP_LOG(IMP_LOG_WARN,
-            "trigger %s: %s/%d@%lld dead-lettered to %s/%d@%lld after %u "
-            "attempt%s: %s",
-            trigger->spec->name, trigger->spec->topic, (int)rec->partition,
-            (long long)rec->offset, trigger->spec->dlq, (int)partition,
-            (long long)offset, rec->attempts, rec->attempts == 1 ? "" : "s",
-            rec->error);
-    rec_finish(rec);
-  } else if (err == IMP_ECANCELED || err == -ESHUTDOWN) {
-    rec_stall(rec);
-  } else {
-    set_kafka_error(trigger, "cannot write to dead-letter topic %s: %s",
-                    trigger->spec->dlq, errstr ? errstr : imp_strerror(err));
-    rec->transient++;
-    rec_schedule(rec, PH_DLQ, backoff_ms(trigger, rec->transient));
-  }
-}
+#define OUTPUT_HEADERS (MAX_RECORD_HEADERS + 8) /* either kind's, at most */
+_Static_assert(MAX_REPLY_HEADERS + 4 <= OUTPUT_HEADERS, "reply headers");
 
-/* Produces the record to the dead-letter topic; finished once acknowledged. */
-static void rec_dead_letter(rec_t *rec) {
-  trigger_t *trigger = rec->trigger;
-  Impulse__TriggerSpec *spec = trigger->spec;
-  Impulse__Header hs[MAX_RECORD_HEADERS + 8];
-  Impulse__Header *hp[MAX_RECORD_HEADERS + 8];
-  char abuf[16], pbuf[16], obuf[24];
+/* Headers of the record's dead letter: its own, then why and whence.
+ * Their text goes to `buf` (64 bytes). */
+static size_t dlq_headers(const rec_t *rec, Impulse__Header *hs, char *buf) {
+  const Impulse__TriggerSpec *spec = rec->trigger->spec;
+  char *abuf = buf, *pbuf = buf + 16, *obuf = buf + 32;
   size_t n = 0;
-  snprintf(abuf, sizeof abuf, "%u", rec->attempts);
-  snprintf(pbuf, sizeof pbuf, "%d", (int)rec->partition);
-  snprintf(obuf, sizeof obuf, "%lld", (long long)rec->offset);
   for (size_t i = 0; i < rec->nhdrs; i++)
     hset(&hs[n++], rec->hdrs[i].name, rec->hdrs[i].value, rec->hdrs[i].len);
   hset(&hs[n++], "x-impulse-error", rec->error, strlen(rec->error));
-  hset(&hs[n++], "x-impulse-attempts", abuf, strlen(abuf));
+  hset(&hs[n++], "x-impulse-attempts", abuf, fmt_i64(abuf, rec->attempts));
   hset(&hs[n++], "x-impulse-original-topic", spec->topic, strlen(spec->topic));
-  hset(&hs[n++], "x-impulse-original-partition", pbuf, strlen(pbuf));
-  hset(&hs[n++], "x-impulse-original-offset", obuf, strlen(obuf));
+  hset(&hs[n++], "x-impulse-original-partition", pbuf,
+       fmt_i64(pbuf, rec->partition));
+  hset(&hs[n++], "x-impulse-original-offset", obuf, fmt_i64(obuf, rec->offset));
   hset(&hs[n++], "x-impulse-function", spec->function, strlen(spec->function));
   hset(&hs[n++], "x-impulse-trigger", spec->name, strlen(spec->name));
-  for (size_t i = 0; i < n; i++) hp[i] = &hs[i];
-  rec->ops++;
-  int rc = imp_kafka_produce(trigger->triggers->env.kafka, spec->dlq, -1,
-                             rec->key, rec->klen, rec->value, rec->vlen, hp, n,
-                             on_dlq_done, rec);
-  if (rc == 0) return;
-  rec->ops--;
-  if (rc == -EMSGSIZE) {
-    /* It can never be written anywhere: say so loudly and go on, rather
-     * than block the partition for ever. */
-    IMP_LOG(IMP_LOG_ERROR,
-            "trigger %s: %s/%d@%lld is too large for the dead-letter topic %s "
-            "and is dropped (%s)",
-            spec->name, spec->topic, (int)rec->partition,
-            (long long)rec->offset, spec->dlq, rec->error);
-    rec_schedule(rec, PH_FINISH, 0);
-  } else if (rc == -ESHUTDOWN) {
-    rec_stall(rec);
-  } else {
-    set_kafka_error(trigger, "cannot write to dead-letter topic %s: %s",
-                    spec->dlq, imp_strerror(rc));
-    rec->transient++;
-    rec_schedule(rec, PH_DLQ, backoff_ms(trigger, rec->transient));
-  }
+  return n;
 }
 
-static void on_reply_done(void *arg, int err, const char *errstr,
-                          int32_t partition, int64_t offset) {
-  rec_t *rec = arg;
-  (void)partition;
-  (void)offset;
-  rec->ops--;
-  if (rec->part == NULL || rec->state != R_ACTIVE) {
-    rec_maybe_free(rec);
-    return;
-  }
-  if (err == 0) {
-    rec_finish(rec);
-  } else if (err == IMP_ECANCELED || err == -ESHUTDOWN) {
-    rec_stall(rec);
-  } else {
-    trigger_t *trigger = rec->trigger;
-    set_kafka_error(trigger, "cannot write to reply topic %s: %s",
-                    trigger->spec->reply_topic,
-                    errstr ? errstr : imp_strerror(err));
-    rec->transient++;
-    rec_schedule(rec, PH_REPLY, backoff_ms(trigger, rec->transient));
-  }
-}
-
-/* Produces the function's response to the reply topic, with the record's
- * key and a ce_id equal to the input's. */
-static void rec_reply(rec_t *rec) {
-  trigger_t *trigger = rec->trigger;
-  Impulse__TriggerSpec *spec = trigger->spec;
-  Impulse__Header hs[MAX_REPLY_HEADERS + 6];
-  Impulse__Header *hp[MAX_REPLY_HEADERS + 6];
-  char idbuf[IMP_CE_ID_MAX];
+/* Headers of the record's reply: the CloudEvents attributes of a reply,
+ * with the input's ce_id, then the response's own. The id's text goes to
+ * `buf` (IMP_CE_ID_MAX bytes). */
+static size_t reply_headers(const rec_t *rec, Impulse__Header *hs, char *buf) {
+  const trigger_t *trigger = rec->trigger;
   size_t n = 0, idlen;
-  const void *id = rec_ce_id(rec, idbuf, sizeof idbuf, &idlen);
+  const void *id = rec_ce_id(rec, buf, IMP_CE_ID_MAX, &idlen);
   hset(&hs[n++], IMP_CE_H_SPECVERSION, IMP_CE_VERSION,
        sizeof IMP_CE_VERSION - 1);
   hset(&hs[n++], IMP_CE_H_ID, id, idlen);
@@ -1217,31 +1146,107 @@ static void rec_reply(rec_t *rec) {
        sizeof IMP_CE_TYPE_REPLY - 1);
   for (size_t i = 0; i < rec->nrhdrs; i++)
     hset(&hs[n++], rec->rhdrs[i].name, rec->rhdrs[i].value, rec->rhdrs[i].len);
-  for (size_t i = 0; i < n; i++) hp[i] = &hs[i];
-  const char *payload = rec->rpayload;
-  rec->ops++;
-  int rc = imp_kafka_produce(trigger->triggers->env.kafka, spec->reply_topic,
-                             -1, rec->key, rec->klen, payload, rec->replylen,
-                             hp, n, on_reply_done, rec);
-  if (rc == 0) {
-    rec_free_slot(rec);
-    return;
-  }
-  rec->ops--;
-  if (rc == -EMSGSIZE) {
-    IMP_LOG(IMP_LOG_ERROR,
-            "trigger %s: the response to %s/%d@%lld is too large for the reply "
-            "topic %s and is dropped",
-            spec->name, spec->topic, (int)rec->partition,
-            (long long)rec->offset, spec->reply_topic);
+  return n;
+}
+
+static const char *output_topic(const rec_t *rec, int kind) {
+  return kind == PH_DLQ ? rec->trigger->spec->dlq
+                        : rec->trigger->spec->reply_topic;
+}
+
+/*
+ * The record's output of `kind` was not written: `err` from
+ * imp_kafka_produce() (at_once) or from its delivery report, with the
+ * producer's reason in errstr (may be NULL).
+ */
+static void output_failed(rec_t *rec, int kind, int err, const char *errstr,
+                          int at_once) {
+  trigger_t *trigger = rec->trigger;
+  const Impulse__TriggerSpec *spec = trigger->spec;
+  const char *what = kind == PH_DLQ ? "dead-letter topic" : "reply topic";
+  if (at_once && err == -EMSGSIZE) {
+    /* It can never be written anywhere: say so loudly and go on, rather
+     * than block the partition for ever. */
+    if (kind == PH_DLQ)
+      IMP_LOG(IMP_LOG_ERROR,
+              "trigger %s: %s/%d@%lld is too large for the %s %s and is "
+              "dropped (%s)",
+              spec->name, spec->topic, (int)rec->partition,
+              (long long)rec->offset, what, spec->dlq, rec->error);
+    else
+      IMP_LOG(IMP_LOG_ERROR,
+              "trigger %s: the response to %s/%d@%lld is too large for the "
+              "%s %s and is dropped",
+              spec->name, spec->topic, (int)rec->partition,
+              (long long)rec->offset, what, spec->reply_topic);
     rec_schedule(rec, PH_FINISH, 0);
-  } else if (rc == -ESHUTDOWN) {
+  } else if (err == -ESHUTDOWN || err == IMP_ECANCELED) {
     rec_stall(rec);
   } else {
-    set_kafka_error(trigger, "cannot write to reply topic %s: %s",
-                    spec->reply_topic, imp_strerror(rc));
+    set_kafka_error(trigger, "cannot write to %s %s: %s", what,
+                    output_topic(rec, kind),
+                    errstr ? errstr : imp_strerror(err));
     rec->transient++;
-    rec_schedule(rec, PH_REPLY, backoff_ms(trigger, rec->transient));
+    rec_schedule(rec, kind, backoff_ms(trigger, rec->transient));
+  }
+}
+
+static void on_output_done(void *arg, int err, const char *errstr,
+                           int32_t partition, int64_t offset) {
+  rec_t *rec = arg;
+  rec->ops--;
+  if (rec->part == NULL || rec->state != R_ACTIVE) {
+    rec_maybe_free(rec);
+    return;
+  }
+  if (err != 0) {
+    output_failed(rec, rec->phase, err, errstr, 0);
+    return;
+  }
+  if (rec->phase == PH_DLQ) {
+    trigger_t *trigger = rec->trigger;
+    trigger->dead_lettered++;
+    IMP_LOG(IMP_LOG_WARN,
+            "trigger %s: %s/%d@%lld dead-lettered to %s/%d@%lld after %u "
+            "attempt%s: %s",
+            trigger->spec->name, trigger->spec->topic, (int)rec->partition,
+            (long long)rec->offset, trigger->spec->dlq, (int)partition,
+            (long long)offset, rec->attempts, rec->attempts == 1 ? "" : "s",
+            rec->error);
+  }
+  rec_finish(rec);
+}
+
+/* Produces the record's output of `kind` (PH_DLQ or PH_REPLY); the record
+ * is finished once it is acknowledged. A reply frees the record's slot as
+ * soon as the producer has it (rec_free_slot()). */
+static void rec_output(rec_t *rec, int kind) {
+  Impulse__Header hs[OUTPUT_HEADERS];
+  Impulse__Header *hp[OUTPUT_HEADERS];
+  char text[IMP_CE_ID_MAX];
+  size_t n;
+  const char *value;
+  size_t vlen;
+  if (kind == PH_DLQ) {
+    n = dlq_headers(rec, hs, text);
+    value = rec->value;
+    vlen = rec->vlen;
+  } else {
+    n = reply_headers(rec, hs, text);
+    value = rec->rpayload;
+    vlen = rec->replylen;
+  }
+  for (size_t i = 0; i < n; i++) hp[i] = &hs[i];
+  rec->phase = kind; /* for on_output_done() */
+  rec->ops++;
+  int rc = imp_kafka_produce(rec->trigger->triggers->env.kafka,
+                             output_topic(rec, kind), -1, rec->key, rec->klen,
+                             value, vlen, hp, n, on_output_done, rec);
+  if (rc != 0) {
+    rec->ops--;
+    output_failed(rec, kind, rc, NULL, 1);
+  } else if (kind == PH_REPLY) {
+    rec_free_slot(rec);
   }
 }
 
@@ -1385,7 +1390,7 @@ static void rec_start(rec_t *rec) {
     rec->part->active++;
   }
   if (rec->undeliverable)
-    rec_dead_letter(rec);
+    rec_output(rec, PH_DLQ);
   else
     rec_invoke(rec);
 }
