@@ -560,18 +560,19 @@ void imp_triggers_list(imp_triggers_t *triggers, imp_rpc_t *rpc,
 
 void imp_triggers_foreach(imp_triggers_t *triggers, imp_trigger_info_cb cb,
                           void *arg) {
-  for (trigger_t *t = triggers->list.next; t != &triggers->list; t = t->next) {
-    if (t->removed) continue;
-    Impulse__TriggerInfo info;
-    Impulse__PartitionInfo *parts = calloc(t->nparts + 1, sizeof *parts);
-    Impulse__PartitionInfo **pp = calloc(t->nparts + 1, sizeof *pp);
-    if (!parts || !pp) abort();
-    char state[512];
-    trigger_fill_info(t, &info, parts, pp, state, sizeof state);
-    cb(arg, &info);
-    free(parts);
-    free(pp);
-  }
+  for (trigger_t *t = triggers->list.next; t != &triggers->list; t = t->next)
+    if (!t->removed) trigger_with_info(t, cb, arg);
+}
+
+static void describe_reply(void *arg, const Impulse__TriggerInfo *info) {
+  imp_rpc_t *rpc = arg;
+  Impulse__Envelope r = IMPULSE__ENVELOPE__INIT;
+  Impulse__TriggerDescribeResponse ok =
+      IMPULSE__TRIGGER_DESCRIBE_RESPONSE__INIT;
+  ok.trigger = (Impulse__TriggerInfo *)info; /* only packed */
+  r.body_case = IMPULSE__ENVELOPE__BODY_TRIGGER_DESCRIBE_OK;
+  r.trigger_describe_ok = &ok;
+  imp_rpc_reply(rpc, &r);
 }
 
 void imp_triggers_describe(imp_triggers_t *triggers, imp_rpc_t *rpc,
@@ -584,20 +585,6 @@ void imp_triggers_describe(imp_triggers_t *triggers, imp_rpc_t *rpc,
     impulse__envelope__free_unpacked(env, NULL);
     return;
   }
-  Impulse__TriggerInfo info;
-  Impulse__PartitionInfo *parts = calloc(trigger->nparts + 1, sizeof *parts);
-  Impulse__PartitionInfo **pp = calloc(trigger->nparts + 1, sizeof *pp);
-  if (!parts || !pp) abort();
-  char state[512];
-  trigger_fill_info(trigger, &info, parts, pp, state, sizeof state);
-  Impulse__Envelope r = IMPULSE__ENVELOPE__INIT;
-  Impulse__TriggerDescribeResponse ok =
-      IMPULSE__TRIGGER_DESCRIBE_RESPONSE__INIT;
-  ok.trigger = &info;
-  r.body_case = IMPULSE__ENVELOPE__BODY_TRIGGER_DESCRIBE_OK;
-  r.trigger_describe_ok = &ok;
-  imp_rpc_reply(rpc, &r);
-  free(parts);
-  free(pp);
+  trigger_with_info(trigger, describe_reply, rpc);
   impulse__envelope__free_unpacked(env, NULL);
 }

@@ -4,6 +4,7 @@
  * impulse_trigger_* /metrics families, both from trigger_fill_info().
  */
 #include <stdio.h>
+#include <stdlib.h>
 
 #include "eventing/trigger_internal.h"
 
@@ -67,6 +68,18 @@ void trigger_fill_info(trigger_t *trigger, Impulse__TriggerInfo *info,
   else
     snprintf(state, slen, "running");
   info->state = state;
+}
+
+void trigger_with_info(trigger_t *trigger, imp_trigger_info_cb cb, void *arg) {
+  Impulse__TriggerInfo info;
+  Impulse__PartitionInfo *parts = calloc(trigger->nparts + 1, sizeof *parts);
+  Impulse__PartitionInfo **pp = calloc(trigger->nparts + 1, sizeof *pp);
+  if (!parts || !pp) abort();
+  char state[512];
+  trigger_fill_info(trigger, &info, parts, pp, state, sizeof state);
+  cb(arg, &info);
+  free(parts);
+  free(pp);
 }
 
 /* Trigger families, one pass over the triggers per family so that each

@@ -275,6 +275,9 @@ Impulse__TriggerSpec *trigger_spec_clone(const Impulse__TriggerSpec *s);
 void trigger_fill_info(trigger_t *trigger, Impulse__TriggerInfo *info,
                        Impulse__PartitionInfo *parts,
                        Impulse__PartitionInfo **pp, char *state, size_t slen);
+/* Calls cb with the trigger's info (trigger_fill_info()); `info` and what
+ * it points to are borrowed for the call. */
+void trigger_with_info(trigger_t *trigger, imp_trigger_info_cb cb, void *arg);
 /* The impulse_trigger_* families (an imp_metrics_register() collector;
  * arg is the broker). */
 void triggers_collect(imp_metrics_writer_t *w, void *arg);

@@ -282,6 +282,18 @@ void trigger_commit(trigger_t *trigger, int force) {
   rd_kafka_topic_partition_list_destroy(list);
 }
 
+/* The partition of index i when it is one of `which` (or `which` is NULL),
+ * else NULL. */
+static part_t *part_listed(trigger_t *trigger, size_t i,
+                           const rd_kafka_topic_partition_list_t *which) {
+  part_t *part = trigger->parts[i];
+  if (part == NULL || which == NULL) return part;
+  return rd_kafka_topic_partition_list_find(which, trigger->spec->topic,
+                                            part->id) != NULL
+             ? part
+             : NULL;
+}
+
 /* Releases the listed partitions (or all when list is NULL), committing
  * their low-water marks unless `lost`. */
 void parts_release(trigger_t *trigger,
@@ -289,11 +301,8 @@ void parts_release(trigger_t *trigger,
   rd_kafka_topic_partition_list_t *commit =
       rd_kafka_topic_partition_list_new(8);
   for (size_t i = 0; i < trigger->nparts; i++) {
-    part_t *part = trigger->parts[i];
+    part_t *part = part_listed(trigger, i, which);
     if (part == NULL) continue;
-    if (which != NULL && rd_kafka_topic_partition_list_find(
-                             which, trigger->spec->topic, part->id) == NULL)
-      continue;
     if (!lost) commit_add(commit, part);
     part_release(part);
   }
@@ -306,12 +315,8 @@ unsigned parts_busy(trigger_t *trigger,
                     const rd_kafka_topic_partition_list_t *which) {
   unsigned n = 0;
   for (size_t i = 0; i < trigger->nparts; i++) {
-    part_t *part = trigger->parts[i];
-    if (part == NULL) continue;
-    if (which != NULL && rd_kafka_topic_partition_list_find(
-                             which, trigger->spec->topic, part->id) == NULL)
-      continue;
-    n += part->active + part->replying;
+    part_t *part = part_listed(trigger, i, which);
+    if (part != NULL) n += part->active + part->replying;
   }
   return n;
 }
