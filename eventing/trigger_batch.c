@@ -48,7 +48,11 @@ static void on_batch_done(void *arg, uint64_t tag, const imp_answer_t *answer) {
       continue;
     }
     if (code != 0) {
-      if (code == IMPULSE__ERROR_CODE__SHUTTING_DOWN || is_transient(code))
+      /* A failure of the function or of the moment (it is gone, busy,
+       * cannot start, the server stops) is each record's; any other (a
+       * crash, a timeout) cannot be pinned on one of them. */
+      if (code == IMPULSE__ERROR_CODE__SHUTTING_DOWN ||
+          code == IMPULSE__ERROR_CODE__NOT_FOUND || is_transient(code))
         rec_fail(rec, code, message);
       else
         rec_rerun_alone(rec);

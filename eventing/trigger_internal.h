@@ -81,7 +81,7 @@ struct rec_s {
   int timer_state;    /* 0 none, 1 initialised, 2 closing */
   int in_backoff;     /* timer running */
   unsigned attempts;  /* failed attempts, as stored */
-  unsigned transient; /* failures not counted (function missing...) */
+  unsigned transient; /* failures not counted (overloaded, output...) */
   int stored;         /* an AttemptRecord exists for it */
   int undeliverable;  /* dead-letter at once */
   int slot_freed;     /* invoked; only its reply's delivery is awaited */
@@ -351,7 +351,8 @@ uint64_t trigger_backoff_ms(trigger_t *trigger, unsigned n);
 void rec_schedule(rec_t *rec, int phase, uint64_t ms);
 /* Stops work on an active record: it stays unfinished and comes again. */
 void rec_stall(rec_t *rec);
-/* Whether a failed invocation's code says nothing about the record. */
+/* Whether a failed invocation's code says nothing about the record, only
+ * about the moment (OVERLOADED, UNAVAILABLE): not counted as an attempt. */
 int is_transient(int code);
 /* A failed invocation: retried, or dead-lettered after max-retries. */
 void rec_fail(rec_t *rec, int code, const char *message);

@@ -374,18 +374,18 @@ void rec_stall(rec_t *rec) {
 }
 
 int is_transient(int code) {
-  return code == IMPULSE__ERROR_CODE__NOT_FOUND ||
-         code == IMPULSE__ERROR_CODE__OVERLOADED ||
+  return code == IMPULSE__ERROR_CODE__OVERLOADED ||
          code == IMPULSE__ERROR_CODE__UNAVAILABLE;
 }
 
 /*
- * A failed invocation. Failures that say nothing about the record (the
- * function does not exist, is overloaded, or no instance can start) are
- * retried with backoff without counting toward max-retries: dead-lettering
- * every event because the function was briefly missing would lose them.
- * Everything else (function error, crash, timeout) counts; after
- * max-retries failures the record is dead-lettered.
+ * A failed invocation. Failures that say nothing about the record, only
+ * about the moment (the function is overloaded, or no instance can start)
+ * are retried with backoff without counting toward max-retries:
+ * dead-lettering every event of a burst would lose them. Everything else
+ * counts, a function that does not exist (deleted, or never deployed)
+ * included: waiting for it would hold its records, and every record behind
+ * them, for ever. After max-retries failures the record is dead-lettered.
  */
 void rec_fail(rec_t *rec, int code, const char *message) {
   trigger_t *trigger = rec->trigger;

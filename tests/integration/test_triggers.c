@@ -19,10 +19,12 @@
  *                                   past both
  *   trigger CRUD                 -> EXISTS, NOT_FOUND, BAD_REQUEST with
  *                                   reasons; rm stops it; survives a restart
- *   the function deleted under a running trigger
- *                                -> events wait, retried without counting
- *                                   toward max-retries, the state says why;
- *                                   handled once it is deployed again
+ *   the function deleted while events flow
+ *                                -> the events it can no longer handle are
+ *                                   retried, counted, and dead-lettered after
+ *                                   max-retries with "does not exist"; every
+ *                                   event handled or dead-lettered, all
+ *                                   offsets committed
  *   kill -9 of the server in the middle of 10,000 events on a standalone
  *   `impulse kafka`, then restart
  *                                -> every event handled at least once
@@ -293,6 +295,12 @@ static int world_teardown(void **state) {
 static int setup_embedded(void **state) {
   static const char *const flags[] = {"--max-event-bytes", "4096",
                                       "--default-concurrency", "16", NULL};
+  return world_setup(state, flags, 0);
+}
+static int setup_slow(void **state) {
+  static const char *const flags[] = {"--default-concurrency", "16", NULL};
+  /* About 1 ms a call: events still flow when the test acts. */
+  setenv("IMPULSE_FLAKY_DELAY_US", "1000", 1);
   return world_setup(state, flags, 0);
 }
 static int setup_standalone(void **state) {
@@ -1174,49 +1182,115 @@ static void test_graceful_restart(void **state) {
   s->test_passed = 1;
 }
 
-/* The function is deleted under a running trigger: its events wait (the
- * trigger's state says why), are not dead-lettered, and are handled once
- * the function is deployed again. */
-static void test_function_missing(void **state) {
+/*
+ * The function is deleted while events flow: a missing function is a
+ * failure like any other (counted, backed off), so the events it can no
+ * longer handle go to the dead-letter topic after max-retries, saying the
+ * function does not exist, and the trigger's committed offsets reach the
+ * end of the topic instead of waiting for it for ever. Events published
+ * after the deletion are all dead-lettered; the others are each handled or
+ * dead-lettered (a call under way at the deletion may be both).
+ */
+static void test_function_deleted(void **state) {
   world_t *w = *state;
   it_server_t *s = &w->s;
   if (!have_kcat()) skip();
-  char boot[256], path[256];
+  enum { NM = 3000, ND = 20 };
+  char boot[256], path[256], buf[512];
   bootstrap_of(s, boot, sizeof boot);
-  deploy(s, "rec", "recorder");
-  topts_t o = {.max_retries = 1, .backoff_initial = 50, .backoff_max = 200};
-  trigger_create_ok(s, "orphan", "lonely", "rec", &o);
-  impulse_client_t *c = it_connect(s, 1, CALL_TIMEOUT_MS);
-  assert_non_null(c);
-  assert_int_equal(impulse_delete(c, "rec"), IMPULSE_S_OK);
-  impulse_client_close(c);
+  deploy(s, "gone", "flaky");
+  topts_t o = {.ordering = "none",
+               .max_retries = 2,
+               .backoff_initial = 20,
+               .backoff_max = 50};
+  trigger_create_ok(s, "orphan", "lonely", "gone", &o);
 
   snprintf(path, sizeof path, "%s/lonely.txt", w->dir);
-  write_events(path, "m", 5, 5);
+  write_events(path, "m", NM, NKEYS);
   kcat_produce(boot, "lonely", path);
+  /* Delete it as soon as the events are being handled. */
   uint64_t until = it_now_ms() + 20000;
   for (;;) {
-    Impulse__Envelope *d = trigger_describe(s, "orphan", NULL);
-    assert_non_null(d);
-    const Impulse__TriggerInfo *ti = d->trigger_describe_ok->trigger;
-    int waiting =
-        strstr(ti->state, "does not exist") != NULL && ti->retried >= 5;
-    if (waiting || it_now_ms() > until) print_info(ti);
-    assert_int_equal(ti->dead_lettered, 0);
-    impulse__envelope__free_unpacked(d, NULL);
-    if (waiting) break;
+    size_t nl, dups;
+    line_t *lines = read_records(w->recfile, "lonely", &nl);
+    size_t got = count_seen(lines, nl, "m", NM, &dups);
+    free(lines);
+    if (got > 0) break;
     assert_true(it_now_ms() < until);
-    it_sleep_ms(100);
+    it_sleep_ms(10);
   }
-  deploy(s, "rec", "recorder");
-  size_t nl, dups;
-  line_t *lines =
-      wait_all_seen(w->recfile, "lonely", "m", 5, 20000, &nl, &dups);
+  impulse_client_t *c = it_connect(s, 1, CALL_TIMEOUT_MS);
+  assert_non_null(c);
+  assert_int_equal(impulse_delete(c, "gone"), IMPULSE_S_OK);
+  impulse_client_close(c);
+  snprintf(path, sizeof path, "%s/after.txt", w->dir);
+  write_events(path, "d", ND, ND);
+  kcat_produce(boot, "lonely", path);
+
+  /* Every record finished: committed to the end, the later ones (at
+   * least) dead-lettered. */
+  wait_committed(s, "orphan", ND, 60000);
+
+  char *dlq = kcat_read(boot, "lonely.dlq", "%k|%s|%h\n");
+  unsigned char *dead = calloc(NM + ND, 1);
+  assert_non_null(dead);
+  size_t ndlq = 0, ndead_d = 0;
+  char *save = NULL;
+  for (char *l = strtok_r(dlq, "\n", &save); l;
+       l = strtok_r(NULL, "\n", &save)) {
+    char *v = strchr(l, '|');
+    assert_non_null(v);
+    v++;
+    char *h = strchr(v, '|');
+    assert_non_null(h);
+    *h++ = '\0';
+    ndlq++;
+    assert_non_null(header_value(h, "x-impulse-attempts", buf, sizeof buf));
+    assert_string_equal(buf, "3"); /* 1 + max-retries */
+    assert_non_null(header_value(h, "x-impulse-error", buf, sizeof buf));
+    if (strstr(buf, "does not exist") == NULL)
+      fprintf(stderr, "x-impulse-error: %s\n", buf);
+    assert_non_null(strstr(buf, "NOT_FOUND: function 'gone' does not exist"));
+    unsigned long i = strtoul(v + 1, NULL, 10);
+    if (v[0] == 'm' && i < NM) {
+      dead[i] = 1;
+    } else {
+      assert_int_equal(v[0], 'd');
+      assert_true(i < ND);
+      if (!dead[NM + i]) ndead_d++;
+      dead[NM + i] = 1;
+    }
+  }
+  free(dlq);
+  assert_int_equal(ndead_d, ND);
+
+  /* The events before the deletion: each handled or dead-lettered. */
+  size_t nl, dups, handled = 0, lost = 0;
+  line_t *lines = read_records(w->recfile, "lonely", &nl);
+  unsigned char *seen = calloc(NM, 1);
+  assert_non_null(seen);
+  for (size_t i = 0; i < nl; i++) {
+    assert_int_not_equal(lines[i].value[0], 'd'); /* after: never handled */
+    unsigned long v = strtoul(lines[i].value + 1, NULL, 10);
+    if (lines[i].value[0] == 'm' && v < NM && !seen[v]++) handled++;
+  }
   free(lines);
-  wait_committed(s, "orphan", 0, 10000);
+  for (size_t i = 0; i < NM; i++)
+    if (!seen[i] && !dead[i]) lost++;
+  (void)dups;
+  fprintf(stderr,
+          "function deleted: %zu of %d events handled, %zu records "
+          "dead-lettered (%d published after the deletion)\n",
+          handled, NM, ndlq, ND);
+  assert_int_equal(lost, 0);
+  free(seen);
+  free(dead);
+
   Impulse__Envelope *d = trigger_describe(s, "orphan", NULL);
   assert_non_null(d);
-  assert_int_equal(d->trigger_describe_ok->trigger->dead_lettered, 0);
+  const Impulse__TriggerInfo *ti = d->trigger_describe_ok->trigger;
+  assert_int_equal(ti->dead_lettered, ndlq);
+  assert_true(ti->retried >= 2 * ti->dead_lettered); /* counted retries */
   impulse__envelope__free_unpacked(d, NULL);
   s->test_passed = 1;
 }
@@ -1231,7 +1305,7 @@ int main(void) {
                                       world_teardown),
       cmocka_unit_test_setup_teardown(test_crud, setup_embedded,
                                       world_teardown),
-      cmocka_unit_test_setup_teardown(test_function_missing, setup_embedded,
+      cmocka_unit_test_setup_teardown(test_function_deleted, setup_slow,
                                       world_teardown),
       cmocka_unit_test_setup_teardown(test_kill9_midway, setup_standalone,
                                       world_teardown),
