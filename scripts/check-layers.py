@@ -13,8 +13,11 @@ table LAYERS below, longest path prefix wins). The check fails when
      callback or an ops table the caller gave);
   3. a quoted include names no file of the project (a typo, or a header
      that moved);
-  4. the modules (a .c file and its .h, by name) include each other in a
-     circle, inside a layer too;
+  4. the modules (a .c file and its .h, by name) depend on each other in a
+     circle, inside a layer too. A module depends on another when it
+     includes its header or uses a name the other defines: a function
+     defined in its .c file, or a type, struct, enum constant or macro
+     defined in its header;
   5. a header declares a non-static function that is defined in another
      module's .c file (every module declares its own functions in its own
      header: no "everyone's header").
@@ -64,8 +67,19 @@ GENERATED = {"impulse.pb-c.h": "core", "dashboard_html.h": "front"}
 
 INCLUDE_RE = re.compile(r'^\s*#\s*include\s+"([^"]+)"', re.M)
 # A top-level function declaration or definition: a line that starts at
-# column 0 with a type and names an imp_ function followed by "(".
-FUNC_RE = re.compile(r"^(?!static\b)(?!typedef\b)[A-Za-z_][\w \t\*]*?\b(imp_\w+)\s*\(", re.M)
+# column 0 with a type and names a function followed by "(".
+FUNC_RE = re.compile(r"^(?!static\b)(?!typedef\b)(?!extern\b)(?!return\b)"
+                     r"[A-Za-z_][\w \t\*]*?\b([A-Za-z_]\w*)\s*\(", re.M)
+# Names a header defines for others: typedef names, struct/union/enum tags,
+# enum constants, macros, static inline functions.
+TAG_RE = re.compile(r"\b(?:struct|union|enum)\s+([A-Za-z_]\w*)\s*\{")
+MACRO_RE = re.compile(r"^\s*#\s*define\s+([A-Za-z_]\w*)", re.M)
+ENUM_BODY_RE = re.compile(r"\benum\b[^{;]*\{([^}]*)\}", re.S)
+INLINE_RE = re.compile(r"^static\s+inline\b[^;{(]*?\b([A-Za-z_]\w*)\s*\(", re.M)
+WORD_RE = re.compile(r"\b[A-Za-z_]\w*\b")
+# Names everyone defines (entry points of binaries) are not dependencies.
+COMMON_NAMES = {"main"}
+WHY = {}  # (module, module) -> names that tie them
 
 
 def layer_of(path):
@@ -87,9 +101,15 @@ def sources(root):
     return sorted(out)
 
 
+# Installed headers and the module that implements them.
+PUBLIC_HEADERS = {"include/impulse/client.h": "runtime/client/client"}
+
+
 def module_of(path):
     """A .c file and its headers: x.c, x.h and x_internal.h (the private
     declarations of x.c, as libuv's internal.h) are one module."""
+    if path in PUBLIC_HEADERS:
+        return PUBLIC_HEADERS[path]
     base = os.path.splitext(path)[0]
     return base[: -len("_internal")] if base.endswith("_internal") else base
 
@@ -97,6 +117,61 @@ def module_of(path):
 def strip_comments(text):
     text = re.sub(r"/\*.*?\*/", lambda m: "\n" * m.group(0).count("\n"), text, flags=re.S)
     return re.sub(r"//[^\n]*", "", text)
+
+
+def strip_strings(text):
+    return re.sub(r'"(?:\\.|[^"\\\n])*"|\'(?:\\.|[^\'\\\n])*\'', '""', text)
+
+
+def typedef_names(text):
+    """Names typedef declares, struct bodies skipped by brace matching."""
+    out = set()
+    for m in re.finditer(r"\btypedef\b", text):
+        i, depth, last_word = m.end(), 0, None
+        while i < len(text):
+            c = text[i]
+            if c == "{":
+                depth += 1
+            elif c == "}":
+                depth -= 1
+            elif c == ";" and depth == 0:
+                break
+            i += 1
+        decl = text[m.end():i]
+        # Drop the bodies; the declared name is the last identifier, or the
+        # one in "(*name)" for a function pointer type.
+        flat, depth = [], 0
+        for c in decl:
+            if c == "{":
+                depth += 1
+            elif c == "}":
+                depth -= 1
+            elif depth == 0:
+                flat.append(c)
+        flat = "".join(flat)
+        fp = re.search(r"\(\s*\*\s*([A-Za-z_]\w*)\s*\)", flat)
+        if fp:
+            out.add(fp.group(1))
+            continue
+        words = re.findall(r"[A-Za-z_]\w*", re.sub(r"\[[^\]]*\]", "", flat))
+        if words:
+            out.add(words[-1])
+    return out
+
+
+def header_names(text):
+    """Names a header defines for its users."""
+    names = set(MACRO_RE.findall(text))
+    names |= typedef_names(text)
+    names.update(TAG_RE.findall(text))
+    names.update(INLINE_RE.findall(text))
+    for body in ENUM_BODY_RE.findall(text):
+        for item in body.split(","):
+            m = re.match(r"\s*([A-Za-z_]\w*)", item)
+            if m:
+                names.add(m.group(1))
+    # Include guards define nothing anyone uses.
+    return {n for n in names if not n.endswith("_H")}
 
 
 def resolve(root, src, inc, files):
@@ -119,12 +194,15 @@ def check(root, graph_only=False):
     edges = {}
     declared = {}  # function -> header declaring it
     defined = {}  # function -> .c defining it
+    definers = {}  # name -> set of modules that define it
+    texts = {}
     for f in files:
         layer = layer_of(f)
         if layer is None:
             faults.append(f"{f}: in no layer (add its folder to LAYERS in scripts/check-layers.py)")
             continue
         text = strip_comments(open(os.path.join(root, f), encoding="utf-8", errors="replace").read())
+        texts[f] = text
         mod = module_of(f)
         edges.setdefault(mod, set())
         for inc in INCLUDE_RE.findall(text):
@@ -154,6 +232,23 @@ def check(root, graph_only=False):
                 semi, brace = tail.find(";"), tail.find("{")
                 if brace >= 0 and (semi < 0 or brace < semi):
                     defined.setdefault(name, f)
+                    definers.setdefault(name, set()).add(mod)
+        if f.endswith(".h"):
+            for name in header_names(text):
+                definers.setdefault(name, set()).add(mod)
+    # Uses of names another module defines are dependencies too: a call
+    # (or a type) reaches its module whether or not its header says so.
+    for f, text in texts.items():
+        mod = module_of(f)
+        body = strip_strings(INCLUDE_RE.sub("", text))
+        for word in set(WORD_RE.findall(body)):
+            owners = definers.get(word)
+            if not owners or len(owners) != 1 or word in COMMON_NAMES:
+                continue
+            owner = next(iter(owners))
+            if owner != mod:
+                edges[mod].add(owner)
+                WHY.setdefault((mod, owner), set()).add(word)
     if graph_only:
         for mod in sorted(edges):
             print(f"{mod} [{layer_of(mod + '.c') or layer_of(mod + '.h')}] -> "
@@ -169,7 +264,7 @@ def check(root, graph_only=False):
         print("check-layers: " + fault, file=sys.stderr)
     if not faults:
         print(f"check-layers: {len(files)} files in {len(LAYERS)} layers, "
-              f"{sum(len(v) for v in edges.values())} module includes, no fault")
+              f"{sum(len(v) for v in edges.values())} module dependencies, no fault")
     return 1 if faults else 0
 
 
@@ -198,7 +293,14 @@ def cycles(edges):
                 if w == v:
                     break
             if len(comp) > 1:
-                out.append("modules include each other in a circle: " + ", ".join(sorted(comp)))
+                ties = []
+                for a in sorted(comp):
+                    for b in sorted(edges.get(a, ())):
+                        if b in comp:
+                            names = sorted(WHY.get((a, b), ()))[:4]
+                            ties.append(f"{a} -> {b}" + (f" ({', '.join(names)})" if names else " (#include)"))
+                out.append("modules depend on each other in a circle: " + ", ".join(sorted(comp))
+                           + "\n    " + "\n    ".join(ties))
 
     sys.setrecursionlimit(10000)
     for v in sorted(edges):

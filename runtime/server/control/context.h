@@ -69,6 +69,9 @@ typedef struct imp_upgrade_s {
   size_t nrecs;
 } imp_upgrade_t;
 
+/* fn's rolling upgrade, NULL when none runs. */
+#define FN_UPG(fn) ((imp_upgrade_t *)(fn)->upg)
+
 /* A live (not deleted) function by name, or NULL. */
 static inline imp_function_t *imp_ctl_fn_find(imp_control_t *ctl,
                                               const char *name) {

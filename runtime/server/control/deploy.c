@@ -288,8 +288,8 @@ void imp_control_deploy(imp_control_t *ctl, imp_rpc_t *rpc,
         rpc, IMPULSE__ERROR_CODE__BAD_REQUEST,
         "an upgrade of '%s' (v%u -> v%u) is %s; wait for it or "
         "`impulse upgrade abort %s`",
-        req->name, running->upg->from, running->upg->to,
-        running->upg->state == IMP_UPG_ROLLBACK ? "rolling back" : "running",
+        req->name, FN_UPG(running)->from, FN_UPG(running)->to,
+        FN_UPG(running)->state == IMP_UPG_ROLLBACK ? "rolling back" : "running",
         req->name);
     goto drop;
   }

@@ -132,16 +132,16 @@ void imp_ctl_drain_reload(imp_control_t *ctl, imp_function_t *fn,
 }
 
 int imp_ctl_version_live(const imp_function_t *fn, uint32_t version) {
-  if (fn->upg) return version == fn->upg->from || version == fn->upg->to;
+  if (fn->upg) return version == FN_UPG(fn)->from || version == FN_UPG(fn)->to;
   return imp_dispatch_version_live(&fn->dispatch, version);
 }
 
 const char *imp_ctl_load_target(imp_function_t *fn, const imp_instance_t *inst,
                                 uint32_t *version) {
   if (fn->upg) {
-    int back = fn->upg->state == IMP_UPG_ROLLBACK;
-    *version = back ? fn->upg->from : fn->upg->to;
-    return back ? fn->upg->from_path : fn->upg->to_path;
+    int back = FN_UPG(fn)->state == IMP_UPG_ROLLBACK;
+    *version = back ? FN_UPG(fn)->from : FN_UPG(fn)->to;
+    return back ? FN_UPG(fn)->from_path : FN_UPG(fn)->to_path;
   }
   if (fn->ntraffic == 0) {
     *version = fn->rec->version;

@@ -146,16 +146,16 @@ static void collect_functions(imp_metrics_writer_t *w, void *arg) {
   EACH_FN {
     imp_label_t l[1] = {{"function", fn->name}};
     imp_metrics_sample(w, "impulse_upgrade_state", l, 1,
-                       fn->upg == NULL                     ? 0
-                       : fn->upg->state == IMP_UPG_RUNNING ? 1
-                                                           : 2);
+                       fn->upg == NULL                        ? 0
+                       : FN_UPG(fn)->state == IMP_UPG_RUNNING ? 1
+                                                              : 2);
   }
   imp_metrics_family(w, "impulse_upgrade_versions", IMP_METRIC_GAUGE,
                      "Serving instances per version during a rolling "
                      "upgrade.");
   EACH_FN {
     if (fn->upg == NULL) continue;
-    uint32_t vs[2] = {fn->upg->from, fn->upg->to};
+    uint32_t vs[2] = {FN_UPG(fn)->from, FN_UPG(fn)->to};
     for (int k = 0; k < 2; k++) {
       unsigned n = 0;
       for (size_t i = 0; i < fn->dispatch.count; i++)

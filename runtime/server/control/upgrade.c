@@ -107,8 +107,8 @@ static void on_upg_timer(uv_timer_t *t) {
 
 /* Runs upg_advance() from the loop (never inside a call's callback). */
 void imp_upg_kick(imp_function_t *fn) {
-  if (fn->upg && !uv_is_active((uv_handle_t *)&fn->upg->timer))
-    uv_timer_start(&fn->upg->timer, on_upg_timer, 0, 0);
+  if (fn->upg && !uv_is_active((uv_handle_t *)&FN_UPG(fn)->timer))
+    uv_timer_start(&FN_UPG(fn)->timer, on_upg_timer, 0, 0);
 }
 
 imp_upgrade_t *imp_upg_new(imp_control_t *ctl, imp_function_t *fn,
@@ -266,7 +266,7 @@ static void answer_payload(const char *answer, size_t len,
 
 typedef struct replay_s {
   imp_instance_t *inst;
-  size_t index; /* into fn->upg->recs */
+  size_t index; /* into FN_UPG(fn)->recs */
 } replay_t;
 
 static void replay_more(imp_control_t *ctl, imp_function_t *fn,
@@ -283,7 +283,7 @@ static void on_replayed(void *arg, uint64_t tag, const imp_answer_t *answer) {
   free(r);
   inst->val_pending--;
   imp_function_t *fn = inst->function;
-  if (fn == NULL || fn->upg == NULL || index >= fn->upg->nrecs) return;
+  if (fn == NULL || fn->upg == NULL || index >= FN_UPG(fn)->nrecs) return;
   imp_upgrade_t *u = fn->upg;
   u->replayed++;
   const imp_recorded_t *rec = &u->recs[index];
@@ -435,7 +435,7 @@ void imp_control_upgrade(imp_control_t *ctl, imp_rpc_t *rpc,
     goto out;
   }
   if (req->has_abort && req->abort) {
-    if (fn->upg == NULL || fn->upg->state != IMP_UPG_RUNNING) {
+    if (fn->upg == NULL || FN_UPG(fn)->state != IMP_UPG_RUNNING) {
       imp_rpc_error(rpc, IMPULSE__ERROR_CODE__BAD_REQUEST,
                     "no upgrade of '%s' is running", fn->name);
       goto out;

@@ -131,11 +131,11 @@ struct imp_instance_s {
   uint64_t idle_since_ms;
   uint64_t served;
   /* The owner's (the controller's): never read by the fleet. */
-  struct imp_function_s *function; /* its function, NULL while generic */
-  int counted_starting;            /* counted in function->starting */
-  void *pending_deploy;            /* the deploy this validation is for */
-  int upg_state;                   /* IMP_UPGI_* */
-  int upg_validated;               /* passed the upgrade's validation */
+  void *function;       /* its function (imp_function_t), NULL while generic */
+  int counted_starting; /* counted in function->starting */
+  void *pending_deploy; /* the deploy this validation is for */
+  int upg_state;        /* IMP_UPGI_* */
+  int upg_validated;    /* passed the upgrade's validation */
   unsigned val_pending, val_next, val_failed; /* replay of recordings */
   char val_reason[300];
   struct imp_instance_s *next, *prev; /* the fleet's list */

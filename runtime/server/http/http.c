@@ -1366,7 +1366,9 @@ static json_t *state_json(imp_server_t *server) {
     json_t *o = json_object();
     json_object_set_new(o, "id", ju64(i->id));
     json_object_set_new(o, "function",
-                        i->function ? jcstr(i->function->name) : json_null());
+                        i->function
+                            ? jcstr(((imp_function_t *)i->function)->name)
+                            : json_null());
     json_object_set_new(o, "version", ju64(i->function ? i->version : 0));
     json_object_set_new(o, "state",
                         json_string(imp_instance_state_name(i->state)));

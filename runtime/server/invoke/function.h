@@ -67,7 +67,7 @@ struct imp_function_s {
   uint32_t tversion[IMP_DISPATCH_MAX_SPLIT];
   uint32_t tweight[IMP_DISPATCH_MAX_SPLIT];
   char tpath[IMP_DISPATCH_MAX_SPLIT][600];
-  struct imp_upgrade_s *upg;     /* the controller's: a rolling upgrade */
+  void *upg; /* the controller's: a rolling upgrade (control/context.h) */
   Impulse__UpgradeInfo upg_info; /* describe's view of it */
   imp_list_t link;               /* in the registry */
 };
