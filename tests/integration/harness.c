@@ -278,7 +278,8 @@ static int spawn_server(it_server_t *server) {
   snprintf(listen, sizeof listen, "127.0.0.1:%d", server->port);
   const char *argv[IT_MAX_ARGS + 16];
   int n = 0;
-  argv[n++] = IMPULSE_BIN;
+  const char *bin = server->bin[0] ? server->bin : IMPULSE_BIN;
+  argv[n++] = bin;
   argv[n++] = "serve";
   argv[n++] = "--state-dir";
   argv[n++] = server->state_dir;
@@ -321,7 +322,7 @@ static int spawn_server(it_server_t *server) {
     dup2(nullfd, 0);
     dup2(logfd, 1);
     dup2(logfd, 2);
-    execve(IMPULSE_BIN, (char *const *)argv, env);
+    execve(bin, (char *const *)argv, env);
     _exit(127);
   }
   setpgid(pid, pid); /* also here: no race with the child's own call */

@@ -50,6 +50,7 @@ typedef struct it_server_s {
   pid_t pid; /* server pid = its process group; 0 if stopped */
   int nargs;
   char *args[IT_MAX_ARGS]; /* extra `serve` flags, owned */
+  char bin[256];           /* the `impulse` binary to run; "" = the one built */
   int subreaper;           /* PR_SET_CHILD_SUBREAPER done */
   pid_t guard_pid;         /* guardian process, 0 when none */
   int guard_fd;            /* its pipe: EOF (we died) makes it act */

@@ -32,6 +32,9 @@
 
 #include <cmocka.h>
 
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include "harness.h"
 
 #define CALL_TIMEOUT_MS 30000u
@@ -441,12 +444,68 @@ static void test_invoke_auth_token(void **state) {
   s->test_passed = 1;
 }
 
+/* Copies a file with its mode; 0 or -1. */
+static int copy_file(const char *from, const char *to) {
+  char *data;
+  size_t len;
+  if (it_read_file(from, &data, &len) != 0) return -1;
+  int rc = it_write_file(to, data, len);
+  free(data);
+  return rc == 0 ? chmod(to, 0755) : -1;
+}
+
+/* The worker executable disappears under a running server (a package
+ * upgrade replaced it, a cleanup removed it): starting a worker fails. The
+ * caller hears so, and the server serves on and stops cleanly. */
+static void test_worker_spawn_fails(void **state) {
+  (void)state;
+  it_server_t s;
+  memset(&s, 0, sizeof s);
+  char dir[] = "/tmp/impulse-bin-XXXXXX", worker[300], bin_worker[300];
+  assert_non_null(mkdtemp(dir));
+  snprintf(s.bin, sizeof s.bin, "%s/impulse", dir);
+  snprintf(worker, sizeof worker, "%s/impulse-worker", dir);
+  snprintf(bin_worker, sizeof bin_worker, "%s", IMPULSE_BIN);
+  char *slash = strrchr(bin_worker, '/');
+  assert_non_null(slash);
+  snprintf(slash + 1, sizeof bin_worker - (size_t)(slash + 1 - bin_worker),
+           "impulse-worker");
+  assert_int_equal(copy_file(IMPULSE_BIN, s.bin), 0);
+  assert_int_equal(copy_file(bin_worker, worker), 0);
+  const char *flags[] = {"--warm-pool", "0", NULL};
+  int started = it_server_start(&s, flags);
+  unlink(s.bin);
+  unlink(worker);
+  rmdir(dir);
+  assert_int_equal(started, 0);
+
+  impulse_client_t *c = it_connect(&s, 1, CALL_TIMEOUT_MS);
+  assert_non_null(c);
+  char echo_so[512];
+  it_function_path("echo", echo_so, sizeof echo_so);
+  uint32_t v = 0;
+  assert_int_equal(it_deploy_file(c, "echo", echo_so, NULL, &v),
+                   IMPULSE_S_INTERNAL);
+  assert_non_null(strstr(impulse_client_error(c), "validation worker"));
+  /* Nothing was deployed, and the server answers on. */
+  it_cli_t r;
+  assert_int_equal(CLI(&r, NULL, "ls", "--addr", s.addr, "--token", s.token),
+                   0);
+  assert_int_equal(r.status, 0);
+  assert_false(it_has_line_word(r.out, "echo"));
+  it_cli_free(&r);
+  impulse_client_close(c);
+  assert_int_equal(it_server_stop_checked(&s), 0);
+  it_server_destroy(&s);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_lifecycle, setup, teardown),
       cmocka_unit_test_setup_teardown(test_cli_contract, setup, teardown),
       cmocka_unit_test_setup_teardown(test_control_errors, setup, teardown),
       cmocka_unit_test_setup_teardown(test_pipelined_deploys, setup, teardown),
+      cmocka_unit_test(test_worker_spawn_fails),
       cmocka_unit_test_setup_teardown(test_invoke_auth_token,
                                       setup_invoke_token, teardown),
   };

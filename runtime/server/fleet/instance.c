@@ -422,10 +422,14 @@ static void inst_connect(imp_instance_t *inst) {
   fleet->ninstances++;
 }
 
+static void on_spawn_failed_closed(uv_handle_t *h) {
+  free(IMP_CONTAINER_OF(h, imp_instance_t, proc));
+}
+
 imp_instance_t *imp_instance_spawn(imp_fleet_t *fleet, int owned) {
   imp_instance_t *inst = calloc(1, sizeof *inst);
   if (inst == NULL) return NULL;
-  int fd = -1;
+  int fd = -1, proc_closing = 0;
   inst->fleet = fleet;
   inst->owned = owned;
   inst->id = ++fleet->next_instance_id;
@@ -513,7 +517,9 @@ imp_instance_t *imp_instance_spawn(imp_fleet_t *fleet, int owned) {
   free(env);
   if (rc != 0) {
     IMP_LOG(IMP_LOG_ERROR, "spawn worker: %s", uv_strerror(rc));
-    uv_close((uv_handle_t *)&inst->proc, NULL);
+    /* The handle was initialised: freed in its close callback, not here. */
+    proc_closing = 1;
+    uv_close((uv_handle_t *)&inst->proc, on_spawn_failed_closed);
     goto fail;
   }
   close(fd);
@@ -527,7 +533,7 @@ imp_instance_t *imp_instance_spawn(imp_fleet_t *fleet, int owned) {
 fail:
   if (fd >= 0) close(fd);
   unlink(inst->socket_path);
-  if (inst->handles_open == 0) free(inst);
+  if (inst->handles_open == 0 && !proc_closing) free(inst);
   return NULL;
 }
 
