@@ -44,8 +44,4 @@ void imp_http_close(struct imp_server_s *server);
  * free their own request then. */
 void imp_http_free(struct imp_server_s *server);
 
-/* HTTP status for an ErrorCode; `invoke` maps INTERNAL to 502 (in an
- * invocation it means the instance's answer could not be used). */
-int imp_http_status_for(int code, int invoke);
-
 #endif
