@@ -53,6 +53,17 @@ void imp_buf_consume(imp_buf_t *buf, size_t n) {
   buf->len -= n;
 }
 
+void imp_buf_read_space(imp_buf_t *buf, size_t chunk, char **base,
+                        size_t *len) {
+  if (imp_buf_reserve(buf, chunk) != 0) {
+    *base = NULL;
+    *len = 0;
+    return;
+  }
+  *base = buf->data + buf->len;
+  *len = buf->cap - buf->len;
+}
+
 void imp_buf_free(imp_buf_t *buf) {
   free(buf->data);
   buf->data = NULL;

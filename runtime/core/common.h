@@ -38,6 +38,10 @@ int imp_buf_reserve(imp_buf_t *buf, size_t extra);
 int imp_buf_append(imp_buf_t *buf, const void *data, size_t len);
 /* Drops the first `n` bytes. */
 void imp_buf_consume(imp_buf_t *buf, size_t n);
+/* Room for a read at the end of buf: at least `chunk` free bytes reserved,
+ * *base and *len set to all the free space (NULL and 0 when out of memory,
+ * which a libuv read callback reports as UV_ENOBUFS). */
+void imp_buf_read_space(imp_buf_t *buf, size_t chunk, char **base, size_t *len);
 void imp_buf_free(imp_buf_t *buf);
 
 /* Monotonic clock in nanoseconds / milliseconds; wall clock in ms. */

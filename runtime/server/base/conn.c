@@ -44,13 +44,7 @@ static void mark_dirty(imp_conn_t *conn) {
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
   imp_conn_t *conn = IMP_CONTAINER_OF(h, imp_conn_t, h.stream);
   (void)suggested;
-  if (imp_buf_reserve(&conn->in, READ_CHUNK) != 0) {
-    buf->base = NULL;
-    buf->len = 0;
-    return;
-  }
-  buf->base = conn->in.data + conn->in.len;
-  buf->len = conn->in.cap - conn->in.len;
+  imp_buf_read_space(&conn->in, READ_CHUNK, &buf->base, &buf->len);
 }
 
 static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {

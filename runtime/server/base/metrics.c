@@ -119,13 +119,15 @@ static void put_double(imp_metrics_writer_t *w, double v) {
   }
 }
 
-void imp_metrics_escape_label(imp_metrics_writer_t *w, const char *value) {
-  const char *run = value;
-  for (const char *p = value;; p++) {
+/* Writes `s` with backslash and newline escaped, and double quotes too
+ * when `quotes` (label values; HELP text leaves them). */
+static void escape(imp_metrics_writer_t *w, const char *s, int quotes) {
+  const char *run = s;
+  for (const char *p = s;; p++) {
     const char *esc = NULL;
     if (*p == '\\')
       esc = "\\\\";
-    else if (*p == '"')
+    else if (*p == '"' && quotes)
       esc = "\\\"";
     else if (*p == '\n')
       esc = "\\n";
@@ -138,22 +140,13 @@ void imp_metrics_escape_label(imp_metrics_writer_t *w, const char *value) {
   }
 }
 
+void imp_metrics_escape_label(imp_metrics_writer_t *w, const char *value) {
+  escape(w, value, 1);
+}
+
 /* HELP text: only backslash and newline are escaped. */
 static void escape_help(imp_metrics_writer_t *w, const char *help) {
-  const char *run = help;
-  for (const char *p = help;; p++) {
-    const char *esc = NULL;
-    if (*p == '\\')
-      esc = "\\\\";
-    else if (*p == '\n')
-      esc = "\\n";
-    else if (*p != '\0')
-      continue;
-    put(w, run, (size_t)(p - run));
-    if (esc == NULL) return;
-    puts_(w, esc);
-    run = p + 1;
-  }
+  escape(w, help, 0);
 }
 
 void imp_metrics_family(imp_metrics_writer_t *w, const char *name,

@@ -492,13 +492,7 @@ static void on_check(uv_check_t *check) {
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
   http_conn_t *conn = IMP_CONTAINER_OF(h, http_conn_t, tcp);
   (void)suggested;
-  if (imp_buf_reserve(&conn->in, HTTP_READ_CHUNK) != 0) {
-    buf->base = NULL;
-    buf->len = 0;
-    return;
-  }
-  buf->base = conn->in.data + conn->in.len;
-  buf->len = conn->in.cap - conn->in.len;
+  imp_buf_read_space(&conn->in, HTTP_READ_CHUNK, &buf->base, &buf->len);
 }
 
 static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
