@@ -52,6 +52,7 @@
 
 #include <impulse/function.h>
 
+#include "core/arena.h"
 #include "core/codec.h"
 #include "core/common.h"
 
@@ -66,9 +67,7 @@
 #define OOM_MARGIN (16u << 20)   /* "near the limit" for the crash handler */
 #define RESPONSE_SLACK 1024u     /* frame room kept for the envelope */
 #define MAX_RESPONSE_HEADERS 256u
-#define HEADER_OVERHEAD 16u /* encoding overhead charged per header */
-#define ARENA_BLOCK (16u << 10)
-#define ARENA_ALIGN 16u
+#define HEADER_OVERHEAD 16u     /* encoding overhead charged per header */
 #define FIRST_CONNECT_MS 10000u /* wait for the server's first connect */
 #define MAX_ID_LEN 64u
 #define MAX_SECRET 64u /* hex characters of IMPULSE_WORKER_SECRET */
@@ -109,19 +108,6 @@ typedef struct function_s {
   unsigned concurrency;
 } function_t;
 
-/* Per-invocation bump allocator: blocks freed together in one call. */
-typedef struct arena_block_s {
-  struct arena_block_s *next;
-  size_t used;
-  size_t cap;
-  max_align_t data[];
-} arena_block_t;
-
-typedef struct arena_s {
-  arena_block_t *head;
-  size_t block; /* size of its blocks; 0 = ARENA_BLOCK */
-} arena_t;
-
 typedef struct imp_worker_s imp_worker_t;
 
 /*
@@ -144,7 +130,7 @@ typedef struct invocation_s {
   const char *payload;  /* borrowed from request, or payload_copy */
   size_t payload_len;
   char *payload_copy; /* owned, only when a copy was needed */
-  arena_t arena;      /* impulse_alloc() and response headers */
+  imp_arena_t arena;  /* impulse_alloc() and response headers */
   char *response;     /* owned (malloc), NUL-terminated */
   size_t response_len;
   Impulse__Header **headers; /* response headers, in the arena */
@@ -384,16 +370,19 @@ static void signals_install(void) {
 
 /* ---- allocation ---------------------------------------------------------- */
 
+/* imp_arena_alloc(), and a failure noted as the runtime's own. */
+static void *arena_alloc(imp_arena_t *arena, size_t len) {
+  void *p = imp_arena_alloc(arena, len);
+  if (p == NULL && len <= IMP_ARENA_MAX) note_alloc_failure();
+  return p;
+}
+
 /*
  * protobuf-c allocator for decoded requests. Every block gets one extra
  * byte set to NUL, so a decoded `bytes` field (allocated as exactly its
  * length and copied in) is NUL-terminated after its end without copying the
  * payload again. invocation_init() checks the byte before relying on it.
  */
-/* Forward: the arena functions below. */
-static void *arena_alloc(arena_t *arena, size_t len);
-static void arena_free(arena_t *arena);
-
 /*
  * Decoding. Every piece of one decoded request (the envelope, its strings,
  * a batch's items and their headers) comes from one arena, released at
@@ -408,7 +397,7 @@ static void arena_free(arena_t *arena);
  * thread.
  */
 typedef struct decode_s {
-  arena_t arena;
+  imp_arena_t arena;
 } decode_t;
 
 #define PIECE_TAG 16u
@@ -423,7 +412,7 @@ static void *pb_alloc(void *data, size_t size) {
       note_alloc_failure();
       return NULL;
     }
-    worker->decoding->arena.block = worker->decode_block;
+    imp_arena_init(&worker->decoding->arena, worker->decode_block);
   }
   char *p = arena_alloc(&worker->decoding->arena, PIECE_TAG + size + 1);
   if (p == NULL) {
@@ -451,50 +440,8 @@ static void pb_free(void *data, void *p) {
   memcpy(&d, tag, sizeof d);
   memcpy(&is_root, tag + 8, sizeof is_root);
   if (!is_root) return; /* freed with the arena, when the root is */
-  arena_free(&d->arena);
+  imp_arena_release(&d->arena);
   free(d);
-}
-
-/* Returns `len` bytes aligned to ARENA_ALIGN, or NULL. */
-static void *arena_alloc(arena_t *arena, size_t len) {
-  if (len > SIZE_MAX / 2) return NULL;
-  size_t need = len < ARENA_ALIGN
-                    ? ARENA_ALIGN
-                    : (len + ARENA_ALIGN - 1) & ~(size_t)(ARENA_ALIGN - 1);
-  arena_block_t *block = arena->head;
-  if (block == NULL || block->cap - block->used < need) {
-    size_t unit = arena->block ? arena->block : ARENA_BLOCK;
-    size_t cap = need > unit ? need : unit;
-    block = malloc(sizeof *block + cap);
-    if (block == NULL) {
-      note_alloc_failure();
-      return NULL;
-    }
-    block->used = 0;
-    block->cap = cap;
-    if (need > unit && arena->head != NULL) {
-      /* A large block goes behind the head so the head's free room stays
-       * available to the small allocations that follow. */
-      block->next = arena->head->next;
-      arena->head->next = block;
-    } else {
-      block->next = arena->head;
-      arena->head = block;
-    }
-  }
-  void *p = (char *)block->data + block->used;
-  block->used += need;
-  return p;
-}
-
-static void arena_free(arena_t *arena) {
-  arena_block_t *block = arena->head;
-  while (block != NULL) {
-    arena_block_t *next = block->next;
-    free(block);
-    block = next;
-  }
-  arena->head = NULL;
 }
 
 /* ---- the function's view: impulse_ops_t ---------------------------------- */
@@ -701,6 +648,7 @@ static void invocation_blank(invocation_t *invocation, imp_worker_t *worker,
   invocation->ctx.runtime = invocation;
   invocation->worker = worker;
   invocation->payload = "";
+  imp_arena_init(&invocation->arena, 0);
 }
 
 /* Points the invocation at a request payload (decoded blocks end in a NUL,
@@ -760,7 +708,7 @@ static void invocation_free(invocation_t *invocation) {
   invocation->payload_copy = NULL;
   free(invocation->response);
   invocation->response = NULL;
-  arena_free(&invocation->arena);
+  imp_arena_release(&invocation->arena);
 }
 
 /*
