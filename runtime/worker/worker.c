@@ -55,6 +55,7 @@
 #include "core/arena.h"
 #include "core/codec.h"
 #include "core/common.h"
+#include "core/wire.h"
 
 #define READ_CHUNK (256u << 10) /* smallest read buffer offered to read() */
 #define OUT_FLUSH (256u << 10)  /* write mid-batch once this much is ready */
@@ -93,7 +94,7 @@ static struct {
   /* Then this frame: Error{CRASHED} under the running call's id, which
    * tells the server which call it was. Written by the thread that may
    * crash, read by its own signal handler. */
-  unsigned char crash_mark[24];
+  uint8_t crash_mark[IMP_WIRE_CRASH_MARK_MAX];
   size_t crash_mark_len;
 } sig_state = {0, 0, 0, 0, -1, -1, NULL, 0, {0}, 0};
 
@@ -165,9 +166,7 @@ struct imp_worker_s {
   unsigned batch_len;
   uint64_t orphan_deadline_ms; /* exit if still unconnected at this time */
   int wake_fd;                 /* eventfd the pool threads signal */
-  ProtobufCAllocator pb;       /* decode allocator, see pb_alloc() */
-  struct decode_s *decoding;   /* arena of the decode under way, or NULL */
-  size_t decode_block;         /* its block size, from the frame's length */
+  imp_wire_decoder_t decoder;  /* requests, see imp_wire_decode() */
 
   /* Loaded function, changed by the I/O thread while the pool is stopped. */
   function_t fn;
@@ -377,73 +376,6 @@ static void *arena_alloc(imp_arena_t *arena, size_t len) {
   return p;
 }
 
-/*
- * protobuf-c allocator for decoded requests. Every block gets one extra
- * byte set to NUL, so a decoded `bytes` field (allocated as exactly its
- * length and copied in) is NUL-terminated after its end without copying the
- * payload again. invocation_init() checks the byte before relying on it.
- */
-/*
- * Decoding. Every piece of one decoded request (the envelope, its strings,
- * a batch's items and their headers) comes from one arena, released at
- * once when the envelope is freed: protobuf-c allocates the top message
- * first and frees it last, so each piece carries a 16-byte tag naming its
- * arena and whether it is that first one. A batch of 64 records is
- * hundreds of pieces; a malloc and a free each cost more than the rest of
- * the decode. Pieces are NUL-terminated (one byte more), which lets
- * payloads and header values be handed to the function as C strings.
- * Allocation happens on the I/O thread only (worker->decoding is the
- * arena of the decode under way); the release may happen on a handler
- * thread.
- */
-typedef struct decode_s {
-  imp_arena_t arena;
-} decode_t;
-
-#define PIECE_TAG 16u
-
-static void *pb_alloc(void *data, size_t size) {
-  imp_worker_t *worker = data;
-  if (size > SIZE_MAX - PIECE_TAG - 1) return NULL;
-  bool root = worker->decoding == NULL;
-  if (root) {
-    worker->decoding = calloc(1, sizeof *worker->decoding);
-    if (worker->decoding == NULL) {
-      note_alloc_failure();
-      return NULL;
-    }
-    imp_arena_init(&worker->decoding->arena, worker->decode_block);
-  }
-  char *p = arena_alloc(&worker->decoding->arena, PIECE_TAG + size + 1);
-  if (p == NULL) {
-    if (root) {
-      free(worker->decoding);
-      worker->decoding = NULL;
-    }
-    return NULL;
-  }
-  decode_t *d = worker->decoding;
-  uint64_t is_root = root;
-  memcpy(p, &d, sizeof d);
-  memcpy(p + 8, &is_root, sizeof is_root);
-  p += PIECE_TAG;
-  p[size] = '\0';
-  return p;
-}
-
-static void pb_free(void *data, void *p) {
-  (void)data;
-  if (p == NULL) return;
-  const char *tag = (const char *)p - PIECE_TAG;
-  decode_t *d;
-  uint64_t is_root;
-  memcpy(&d, tag, sizeof d);
-  memcpy(&is_root, tag + 8, sizeof is_root);
-  if (!is_root) return; /* freed with the arena, when the root is */
-  imp_arena_release(&d->arena);
-  free(d);
-}
-
 /* ---- the function's view: impulse_ops_t ---------------------------------- */
 
 static invocation_t *ctx_invocation(impulse_ctx_t *ctx) {
@@ -474,7 +406,8 @@ static size_t op_header_count(impulse_ctx_t *ctx) {
 
 static const void *header_value(const Impulse__Header *header, size_t *len) {
   if (len != NULL) *len = header->value.len;
-  /* Decoded blocks are NUL-terminated (pb_alloc), so values are too. */
+  /* Decoded pieces are NUL-terminated (imp_wire_decode()), so values are
+   * too. */
   return header->value.data != NULL ? (const void *)header->value.data : "";
 }
 
@@ -652,12 +585,13 @@ static void invocation_blank(invocation_t *invocation, imp_worker_t *worker,
 }
 
 /* Points the invocation at a request payload (decoded blocks end in a NUL,
- * see pb_alloc(); otherwise a NUL-terminated copy is made). 0 or -ENOMEM. */
+ * see imp_wire_decode(); otherwise a NUL-terminated copy is made). 0 or
+ * -ENOMEM. */
 static int invocation_payload(invocation_t *invocation,
                               const ProtobufCBinaryData *payload) {
   if (payload->len == 0 || payload->data == NULL) return 0;
   if (payload->data[payload->len] == '\0') {
-    /* The usual case: pb_alloc() left a NUL after the bytes. */
+    /* The usual case: the decode left a NUL after the bytes. */
     invocation->payload = (const char *)payload->data;
   } else {
     invocation->payload_copy = malloc(payload->len + 1);
@@ -700,9 +634,7 @@ static int invocation_init(invocation_t *invocation, imp_worker_t *worker,
 }
 
 static void invocation_free(invocation_t *invocation) {
-  if (invocation->request != NULL)
-    impulse__envelope__free_unpacked(invocation->request,
-                                     &invocation->worker->pb);
+  imp_wire_request_free(invocation->request);
   invocation->request = NULL;
   free(invocation->payload_copy);
   invocation->payload_copy = NULL;
@@ -733,12 +665,18 @@ static void call_end(void) {
 /* Appends an error frame to `out`. Returns 0 or -ENOMEM. */
 static int append_error(imp_buf_t *out, size_t max_frame, uint64_t id, int code,
                         const char *message) {
-  Impulse__Envelope env;
-  Impulse__Error err;
-  imp_envelope_error(&env, &err, id, code, message);
-  int rc = imp_frame_append(out, &env, max_frame);
+  int rc = imp_wire_append_error(out, max_frame, id, code, message);
   if (rc == -ENOMEM) note_alloc_failure();
   return rc == IMP_EFRAMETOOBIG ? 0 : rc; /* cannot happen: tiny frame */
+}
+
+/* What the handler answered, as the codec takes it (borrowed). */
+static void invocation_answer(const invocation_t *invocation,
+                              imp_wire_answer_t *answer) {
+  answer->payload = invocation->response;
+  answer->len = invocation->response_len;
+  answer->headers = invocation->headers;
+  answer->n_headers = invocation->n_headers;
 }
 
 /* What a caller is told of a handler that returned `status` != 0. */
@@ -764,23 +702,10 @@ static int invocation_reply(invocation_t *invocation, int status,
     return append_error(out, max_frame, invocation->id,
                         IMPULSE__ERROR_CODE__FUNCTION_ERROR, message);
   }
-  Impulse__Envelope env = IMPULSE__ENVELOPE__INIT;
-  Impulse__InvokeResponse ok = IMPULSE__INVOKE_RESPONSE__INIT;
-  ok.has_payload = 1;
-  ok.payload.len = invocation->response_len;
-  ok.payload.data = invocation->response != NULL
-                        ? (uint8_t *)invocation->response
-                        : (uint8_t *)"";
-  ok.n_headers = invocation->n_headers;
-  ok.headers = invocation->headers;
-  ok.has_status = 1;
-  ok.status = 0;
-  ok.has_version = 1;
-  ok.version = invocation->ctx.version;
-  env.id = invocation->id;
-  env.body_case = IMPULSE__ENVELOPE__BODY_INVOKE_OK;
-  env.invoke_ok = &ok;
-  int rc = imp_frame_append(out, &env, max_frame);
+  imp_wire_answer_t answer;
+  invocation_answer(invocation, &answer);
+  int rc = imp_wire_append_invoke_ok(out, max_frame, invocation->id, &answer,
+                                     invocation->ctx.version);
   if (rc == 0) return 0;
   if (rc == IMP_EFRAMETOOBIG) {
     snprintf(message, sizeof message,
@@ -798,41 +723,8 @@ static int invocation_reply(invocation_t *invocation, int status,
 
 /* ---- record batches ------------------------------------------------------ */
 
-#define BATCH_HEAD 16u /* room kept before a batch response for its tags */
 #define BATCH_NOT_RUN "the batch's answer is full: run it alone"
 #define BATCH_SHORT 64u /* bytes a BATCH_NOT_RUN result takes, at most */
-
-/* Appends one item's result (field 1 of InvokeBatchResponse) to `inner`,
- * which may hold at most `limit` bytes. 0, -ENOSPC when it would not fit,
- * or -ENOMEM. */
-static int batch_result_append(imp_buf_t *inner, size_t limit, int code,
-                               const char *message,
-                               const invocation_t *invocation) {
-  Impulse__BatchResult r = IMPULSE__BATCH_RESULT__INIT;
-  if (code != 0) {
-    r.has_code = 1;
-    r.code = code;
-    r.message = (char *)message;
-  } else {
-    r.has_payload = 1;
-    r.payload.len = invocation->response_len;
-    r.payload.data = invocation->response != NULL
-                         ? (uint8_t *)invocation->response
-                         : (uint8_t *)"";
-    r.n_headers = invocation->n_headers;
-    r.headers = invocation->headers;
-  }
-  size_t len = impulse__batch_result__get_packed_size(&r);
-  unsigned char head[11];
-  head[0] = 0x0a;
-  size_t hl = 1 + imp_varint_put(head + 1, len);
-  if (len > limit || inner->len + hl + len > limit) return -ENOSPC;
-  if (imp_buf_reserve(inner, hl + len) != 0) return -ENOMEM;
-  memcpy(inner->data + inner->len, head, hl);
-  impulse__batch_result__pack(&r, (uint8_t *)inner->data + inner->len + hl);
-  inner->len += hl + len;
-  return 0;
-}
 
 /*
  * Runs every item of an invoke_batch, in order, on this thread, and packs
@@ -851,19 +743,18 @@ static void batch_run(imp_worker_t *worker, const Impulse__Envelope *env,
                              : 0;
   /* Room for a short "not run" result per item is kept back, so that a
    * batch whose results outgrow the frame can always be answered. */
-  size_t limit = worker->max_frame - RESPONSE_SLACK + BATCH_HEAD;
+  size_t limit = worker->max_frame - RESPONSE_SLACK;
   size_t reserve = BATCH_SHORT * b->n_items;
-  size_t soft = limit > reserve + BATCH_HEAD ? limit - reserve : BATCH_HEAD;
-  imp_buf_t inner = {0};
-  if (imp_buf_reserve(&inner, BATCH_HEAD + 64 * b->n_items) != 0)
+  size_t soft = limit > reserve ? limit - reserve : 0;
+  imp_wire_batch_t answer;
+  if (imp_wire_batch_init(&answer, b->n_items) != 0)
     fatal_oom("answering a batch");
-  inner.len = BATCH_HEAD;
   char message[1200];
   bool full = false;
   for (size_t i = 0; i < b->n_items; i++) {
     if (full) {
-      if (batch_result_append(&inner, limit, IMPULSE__ERROR_CODE__UNAVAILABLE,
-                              BATCH_NOT_RUN, NULL) != 0)
+      if (imp_wire_batch_add(&answer, limit, IMPULSE__ERROR_CODE__UNAVAILABLE,
+                             BATCH_NOT_RUN, NULL) != 0)
         fatal_oom("answering a batch");
       continue;
     }
@@ -887,31 +778,21 @@ static void batch_run(imp_worker_t *worker, const Impulse__Envelope *env,
         msg = message;
       }
     }
-    int rc = batch_result_append(&inner, soft, code, msg, &invocation);
+    imp_wire_answer_t result;
+    invocation_answer(&invocation, &result);
+    int rc = imp_wire_batch_add(&answer, soft, code, msg, &result);
     if (rc == -ENOSPC) {
       /* The items after this one are not run: the broker runs them alone
        * (this one, which ran, too). */
       full = true;
-      rc = batch_result_append(&inner, limit, IMPULSE__ERROR_CODE__UNAVAILABLE,
-                               BATCH_NOT_RUN, NULL);
+      rc = imp_wire_batch_add(&answer, limit, IMPULSE__ERROR_CODE__UNAVAILABLE,
+                              BATCH_NOT_RUN, NULL);
     }
     invocation_free(&invocation);
     if (rc != 0) fatal_oom("answering a batch");
   }
-  /* version (field 2), then the envelope's field 44 around it all. */
-  unsigned char tail[11];
-  tail[0] = 0x10;
-  size_t tl = 1 + imp_varint_put(tail + 1, fn->version);
-  if (imp_buf_append(&inner, tail, tl) != 0) fatal_oom("answering a batch");
-  unsigned char head[12];
-  head[0] = 0xe2; /* field 44, length-delimited: (44 << 3) | 2 */
-  head[1] = 0x02;
-  size_t hl = 2 + imp_varint_put(head + 2, inner.len - BATCH_HEAD);
-  memcpy(inner.data + BATCH_HEAD - hl, head, hl);
-  int rc =
-      imp_frame_append_with_id(out, env->id, inner.data + BATCH_HEAD - hl,
-                               inner.len - BATCH_HEAD + hl, worker->max_frame);
-  imp_buf_free(&inner);
+  int rc = imp_wire_batch_finish(&answer, env->id, fn->version, out,
+                                 worker->max_frame);
   if (rc == IMP_EFRAMETOOBIG)
     rc = append_error(out, worker->max_frame, env->id,
                       IMPULSE__ERROR_CODE__TOO_LARGE,
@@ -1264,16 +1145,9 @@ static void reply_error(imp_worker_t *worker, uint64_t id, int code,
 
 static void reply_load_ok(imp_worker_t *worker, uint64_t id,
                           uint64_t started_ns) {
-  Impulse__Envelope env = IMPULSE__ENVELOPE__INIT;
-  Impulse__LoadResponse ok = IMPULSE__LOAD_RESPONSE__INIT;
-  ok.has_abi_version = 1;
-  ok.abi_version = IMPULSE_ABI_VERSION;
-  ok.has_load_us = 1;
-  ok.load_us = (imp_now_ns() - started_ns) / 1000u;
-  env.id = id;
-  env.body_case = IMPULSE__ENVELOPE__BODY_LOAD_OK;
-  env.load_ok = &ok;
-  if (imp_frame_append(&worker->out, &env, worker->max_frame) != 0)
+  if (imp_wire_append_load_ok(&worker->out, worker->max_frame, id,
+                              IMPULSE_ABI_VERSION,
+                              (imp_now_ns() - started_ns) / 1000u) != 0)
     fatal_oom("queueing a reply");
 }
 
@@ -1381,17 +1255,7 @@ static void handle_load(imp_worker_t *worker, uint64_t id,
  * no answer to.
  */
 static void crash_flush_arm(imp_worker_t *worker, uint64_t id) {
-  /* [length][1: id][2: Error{1: CRASHED}] */
-  unsigned char *m = sig_state.crash_mark;
-  size_t n = IMP_FRAME_HEADER;
-  m[n++] = 0x08;
-  n += imp_varint_put(m + n, id);
-  m[n++] = 0x12;
-  m[n++] = 0x02;
-  m[n++] = 0x08;
-  m[n++] = IMPULSE__ERROR_CODE__CRASHED;
-  imp_frame_put_len((char *)m, (uint32_t)(n - IMP_FRAME_HEADER));
-  sig_state.crash_mark_len = n;
+  sig_state.crash_mark_len = imp_wire_crash_mark(sig_state.crash_mark, id);
   atomic_store(&sig_state.flush_data, worker->out.data + worker->out_off);
   atomic_store(&sig_state.flush_len, worker->out.len - worker->out_off);
   atomic_store(&sig_state.flush_fd, worker->conn_fd);
@@ -1482,7 +1346,7 @@ static void handle_invoke(imp_worker_t *worker, Impulse__Envelope *env,
   worker->batch_len++;
   return;
 drop:
-  impulse__envelope__free_unpacked(env, &worker->pb);
+  imp_wire_request_free(env);
 }
 
 static void conn_close(imp_worker_t *worker, int level, const char *why);
@@ -1515,20 +1379,10 @@ static void handle_attach(imp_worker_t *worker, uint64_t id,
     return;
   }
   worker->attached = true;
-  Impulse__Envelope env = IMPULSE__ENVELOPE__INIT;
-  Impulse__AttachResponse ok = IMPULSE__ATTACH_RESPONSE__INIT;
-  if (worker->fn.dl != NULL) {
-    ok.function = worker->fn.name;
-    ok.has_version = ok.has_concurrency = 1;
-    ok.version = worker->fn.version;
-    ok.concurrency = worker->fn.concurrency;
-  }
-  ok.has_pid = 1;
-  ok.pid = (int32_t)getpid();
-  env.id = id;
-  env.body_case = IMPULSE__ENVELOPE__BODY_ATTACH_OK;
-  env.attach_ok = &ok;
-  if (imp_frame_append(&worker->out, &env, worker->max_frame) != 0)
+  const function_t *fn = &worker->fn;
+  if (imp_wire_append_attach_ok(&worker->out, worker->max_frame, id,
+                                fn->dl != NULL ? fn->name : NULL, fn->version,
+                                fn->concurrency, (int32_t)getpid()) != 0)
     fatal_oom("queueing a reply");
   IMP_LOG(IMP_LOG_INFO, "%s: attached to a new server (%s)", worker->label,
           worker->fn.dl ? worker->fn.name : "generic");
@@ -1539,11 +1393,11 @@ static void dispatch(imp_worker_t *worker, Impulse__Envelope *env,
                      uint64_t received_ns) {
   if (env->body_case == IMPULSE__ENVELOPE__BODY_ATTACH) {
     handle_attach(worker, env->id, env->attach);
-    impulse__envelope__free_unpacked(env, &worker->pb);
+    imp_wire_request_free(env);
     return;
   }
   if (!worker->attached) {
-    impulse__envelope__free_unpacked(env, &worker->pb);
+    imp_wire_request_free(env);
     conn_close(worker, IMP_LOG_WARN,
                "a request before attach on a later connection");
     return;
@@ -1563,7 +1417,7 @@ static void dispatch(imp_worker_t *worker, Impulse__Envelope *env,
                   "unexpected message for a worker");
       break;
   }
-  impulse__envelope__free_unpacked(env, &worker->pb);
+  imp_wire_request_free(env);
 }
 
 /* ---- connection I/O ------------------------------------------------------ */
@@ -1685,27 +1539,18 @@ static void conn_process(imp_worker_t *worker) {
       break;
     }
     Impulse__Envelope *env = NULL;
-    worker->decoding = NULL;
-    /* The decoded pieces take a few times a small frame's bytes (a big
-     * one is mostly its payload): one block of about that size, not a
-     * fixed 16 KiB for a 300-byte call. */
-    size_t flen = worker->in.len - off >= IMP_FRAME_HEADER
-                      ? (size_t)imp_frame_len(worker->in.data + off)
-                      : 0;
-    if (flen > worker->max_frame) flen = 0; /* refused by the decode */
-    worker->decode_block = (flen < 65536 / 3 ? 4 * flen : flen + 65536) + 512;
-    ssize_t n = imp_frame_decode(worker->in.data + off, worker->in.len - off,
-                                 worker->max_frame, &worker->pb, &env);
-    worker->decoding = NULL; /* owned by env now (or freed with it) */
+    ssize_t n = imp_wire_decode(&worker->decoder, worker->in.data + off,
+                                worker->in.len - off, worker->max_frame, &env);
     if (n == 0) break;
     if (n < 0) {
+      if (n == -ENOMEM) note_alloc_failure();
       IMP_LOG(IMP_LOG_WARN, "%s: bad frame from the server: %s", worker->label,
               imp_strerror((int)n));
       conn_close(worker, IMP_LOG_DEBUG, imp_strerror((int)n));
       return;
     }
     if (env->body_case == IMPULSE__ENVELOPE__BODY_LOAD && outstanding > 0) {
-      impulse__envelope__free_unpacked(env, &worker->pb);
+      imp_wire_request_free(env);
       worker->stalled = true;
       break;
     }
@@ -1988,10 +1833,7 @@ int imp_worker_main(int argc, char **argv) {
   worker->conn_fd = -1;
   worker->wake_fd = -1;
   worker->max_frame = IMP_DEFAULT_MAX_FRAME;
-  worker->pb.alloc = pb_alloc;
-  worker->pb.free = pb_free;
-  worker->pb.allocator_data = worker;
-  worker->decoding = NULL;
+  imp_wire_decoder_init(&worker->decoder);
   snprintf(worker->label, sizeof worker->label, "worker");
 
   int rc = parse_args(worker, argc, argv);
