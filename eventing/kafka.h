@@ -7,11 +7,16 @@
 #define IMP_KAFKA_H
 
 #include <librdkafka/rdkafka.h>
+#include <librdkafka/rdkafka_mock.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <uv.h>
 
 #include "impulse.pb-c.h"
+
+#define IMP_KAFKA_DEFAULT_BROKERS 3u    /* of an embedded cluster */
+#define IMP_KAFKA_DEFAULT_PARTITIONS 8u /* of a topic made on demand */
+#define IMP_KAFKA_MAX_PARTITIONS 10000  /* of any topic */
 
 typedef struct imp_kafka_s imp_kafka_t;
 
@@ -106,8 +111,13 @@ size_t imp_kafka_in_flight(const imp_kafka_t *kafka);
  * and values, in bytes. */
 size_t imp_kafka_max_message(const imp_kafka_t *kafka);
 
-/* Entry point of `impulse kafka ...` (argv[0] is "kafka"): a standalone
- * embedded cluster. */
-int imp_kafka_main(int argc, char **argv);
+/* Starts librdkafka's mock cluster of `brokers` brokers, owned by a handle
+ * of its own (*rkp; the cluster is *mcp): the embedded cluster of a server,
+ * or of `impulse kafka`. Returns 0, or a negative error with a message in
+ * err. Stop it with rd_kafka_mock_cluster_destroy(), then
+ * rd_kafka_destroy() of the handle. Its log lines go to the server log. */
+int imp_kafka_mock_start(unsigned brokers, rd_kafka_t **rkp,
+                         rd_kafka_mock_cluster_t **mcp, char *err,
+                         size_t errlen);
 
 #endif

@@ -3,8 +3,8 @@
 #include <string.h>
 
 #include "cli/cli.h"
-#include "eventing/kafka.h"
 #include "server/serve.h"
+#include "tools/kafka_main.h"
 #include "tools/sim.h"
 #include "worker/worker.h"
 

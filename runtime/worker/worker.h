@@ -1,6 +1,6 @@
 /*
  * Worker process (`impulse worker`): the function runtime. Spawned by the
- * server only. See runtime/worker.c for the protocol it speaks.
+ * server only. See worker.c for the protocol it speaks.
  */
 #ifndef IMP_WORKER_H
 #define IMP_WORKER_H

@@ -14,6 +14,7 @@
 
 #include <cmocka.h>
 
+#include "core/arena.h"
 #include "core/codec.h"
 
 /* Packs env and keeps the body after its id in buf; returns its length. */
@@ -97,9 +98,14 @@ static void test_body_decode(void **state) {
   free(out);
 }
 
-/* A batch's answer: the results, or the Error the worker sent instead. */
+/* A batch's answer: the results, or the Error the worker sent instead.
+ * Decoded into an arena, as its callers do: the pieces go with it. */
 static void test_batch_answer_decode(void **state) {
   (void)state;
+  imp_arena_t arena;
+  imp_arena_init(&arena, 0);
+  ProtobufCAllocator alloc;
+  imp_arena_allocator(&arena, &alloc);
   uint8_t buf[512];
   Impulse__BatchResult r[3], *rp[3];
   for (int i = 0; i < 3; i++) {
@@ -118,20 +124,19 @@ static void test_batch_answer_decode(void **state) {
   size_t n = rest_of(&env, buf);
   Impulse__InvokeBatchResponse *resp = NULL;
   const char *msg = NULL;
-  assert_int_equal(imp_batch_answer_decode((char *)buf, n, NULL, &resp, &msg),
+  assert_int_equal(imp_batch_answer_decode((char *)buf, n, &alloc, &resp, &msg),
                    0);
   assert_non_null(resp);
   assert_null(msg);
   assert_int_equal(resp->n_results, 3);
   assert_int_equal(resp->results[1]->code, IMPULSE__ERROR_CODE__FUNCTION_ERROR);
-  impulse__invoke_batch_response__free_unpacked(resp, NULL);
 
   /* The worker answered the whole batch with an Error. */
   Impulse__Envelope e;
   Impulse__Error err;
   imp_envelope_error(&e, &err, 9, IMPULSE__ERROR_CODE__TOO_LARGE, "big");
   n = rest_of(&e, buf);
-  assert_int_equal(imp_batch_answer_decode((char *)buf, n, NULL, &resp, &msg),
+  assert_int_equal(imp_batch_answer_decode((char *)buf, n, &alloc, &resp, &msg),
                    IMPULSE__ERROR_CODE__TOO_LARGE);
   assert_null(resp);
   assert_string_equal(msg, "big");
@@ -142,17 +147,18 @@ static void test_batch_answer_decode(void **state) {
   ok.body_case = IMPULSE__ENVELOPE__BODY_INVOKE_OK;
   ok.invoke_ok = &one;
   n = rest_of(&ok, buf);
-  assert_int_equal(imp_batch_answer_decode((char *)buf, n, NULL, &resp, &msg),
+  assert_int_equal(imp_batch_answer_decode((char *)buf, n, &alloc, &resp, &msg),
                    IMPULSE__ERROR_CODE__INTERNAL);
   assert_string_equal(msg, "unexpected answer from the instance");
 
   /* Truncated: refused, never read past the end. */
   n = rest_of(&env, buf);
   for (size_t cut = 0; cut < n; cut++) {
-    int code = imp_batch_answer_decode((char *)buf, cut, NULL, &resp, &msg);
+    int code = imp_batch_answer_decode((char *)buf, cut, &alloc, &resp, &msg);
     assert_int_equal(code, IMPULSE__ERROR_CODE__INTERNAL);
     assert_null(resp);
   }
+  imp_arena_release(&arena);
 }
 
 int main(void) {

@@ -1,5 +1,5 @@
 /*
- * Unit tests for runtime/protocol.c: the length-prefixed Envelope codec.
+ * Unit tests for runtime/core/codec.c: the length-prefixed Envelope codec.
  *
  * Every decode reads from a heap buffer of exactly the size under test, so
  * a read past the end is caught by AddressSanitizer in the sanitizer run.
