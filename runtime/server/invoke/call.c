@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/arena.h"
 #include "core/codec.h"
 #include "core/common.h"
 #include "policy/pipeline.h"
@@ -137,62 +138,21 @@ void imp_invoke_deliver(imp_answer_cb done, void *arg, uint64_t tag, int decode,
   if (env) impulse__envelope__free_unpacked(env, NULL);
 }
 
-/* A bump allocator for decoding one batch answer: its many small pieces
- * (a result, a payload, headers per record) are freed together. */
-typedef struct dec_arena_s {
-  char *block;
-  size_t used, cap;
-  char *more; /* chain of extra blocks, first word links them */
-} dec_arena_t;
-
-static void *dec_alloc(void *data, size_t size) {
-  dec_arena_t *a = data;
-  size = (size + 15) & ~(size_t)15;
-  if (a->used + size <= a->cap) {
-    void *p = a->block + a->used;
-    a->used += size;
-    return p;
-  }
-  char *b = malloc(16 + size);
-  if (b == NULL) return NULL;
-  memcpy(b, &a->more, sizeof a->more);
-  a->more = b;
-  return b + 16;
-}
-
-static void dec_free(void *data, void *p) {
-  (void)data;
-  (void)p; /* all at once, in dec_release() */
-}
-
-static void dec_release(dec_arena_t *a) {
-  while (a->more != NULL) {
-    char *next;
-    memcpy(&next, a->more, sizeof next);
-    free(a->more);
-    a->more = next;
-  }
-  free(a->block);
-}
-
 /* Decodes the answer to an invoke_batch where it lies, counts every item's
  * outcome, and answers. */
 static void deliver_batch(imp_call_t *call, const char *rest, size_t restlen) {
   imp_function_t *fn = call->function;
-  dec_arena_t arena = {NULL, 0, 0, NULL};
-  arena.cap = restlen * 2 + 256 * (size_t)call->batch + 1024;
-  arena.block = malloc(arena.cap);
-  ProtobufCAllocator alloc = {dec_alloc, dec_free, &arena};
+  /* Its many small pieces (a result, a payload, headers per record) are
+   * freed together; the first block fits a usual answer whole. */
+  imp_arena_t arena;
+  imp_arena_init(&arena, restlen * 2 + 256 * (size_t)call->batch + 1024);
+  ProtobufCAllocator alloc;
+  imp_arena_allocator(&arena, &alloc);
   imp_answer_t a = {0};
   a.rest = rest;
   a.restlen = restlen;
   Impulse__InvokeBatchResponse *resp = NULL;
-  if (arena.block == NULL) {
-    a.code = IMPULSE__ERROR_CODE__INTERNAL;
-    a.message = "undecodable answer from the instance";
-  } else {
-    a.code = imp_batch_answer_decode(rest, restlen, &alloc, &resp, &a.message);
-  }
+  a.code = imp_batch_answer_decode(rest, restlen, &alloc, &resp, &a.message);
   a.batch = resp;
   for (uint32_t i = 0; i < call->batch; i++) {
     int c = a.code;
@@ -203,7 +163,7 @@ static void deliver_batch(imp_call_t *call, const char *rest, size_t restlen) {
     call_observe(call, c);
   }
   call_answer(call, &a);
-  dec_release(&arena);
+  imp_arena_release(&arena);
 }
 
 /* Turns pipelining to instances on or off from the calls' service times
