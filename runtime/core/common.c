@@ -93,6 +93,17 @@ int imp_log_parse(const char *name) {
   return -1;
 }
 
+int imp_log_flag(const char *cmd, const char *name) {
+  int level = imp_log_parse(name);
+  if (level < 0) {
+    fprintf(stderr, "impulse %s: --log-level is error, warn, info or debug\n",
+            cmd);
+    return -1;
+  }
+  imp_log_level = level;
+  return 0;
+}
+
 void imp_log(int level, const char *fmt, ...) {
   static const char *tags[] = {"error", "warn", "info", "debug"};
   char line[2048];

@@ -54,6 +54,9 @@ enum { IMP_LOG_ERROR = 0, IMP_LOG_WARN, IMP_LOG_INFO, IMP_LOG_DEBUG };
 extern int imp_log_level;
 /* Parses "error|warn|info|debug"; returns the level or -1. */
 int imp_log_parse(const char *name);
+/* --log-level of command `cmd`: sets imp_log_level and returns 0, or says
+ * what the flag takes on stderr and returns -1. */
+int imp_log_flag(const char *cmd, const char *name);
 void imp_log(int level, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 #define IMP_LOG(level, ...)                                    \

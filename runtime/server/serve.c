@@ -479,12 +479,7 @@ int imp_serve_main(int argc, char **argv) {
         snprintf(cfg->ready_file, sizeof cfg->ready_file, "%s", optarg);
         break;
       case O_LOG:
-        if (imp_log_parse(optarg) < 0) {
-          fprintf(stderr,
-                  "impulse serve: --log-level is error, warn, info or debug\n");
-          return 2;
-        }
-        imp_log_level = imp_log_parse(optarg);
+        if (imp_log_flag("serve", optarg) != 0) return 2;
         break;
       case 'h': usage(stdout); return 0;
       default: usage(stderr); return 2;

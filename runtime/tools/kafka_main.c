@@ -186,12 +186,7 @@ int imp_kafka_main(int argc, char **argv) {
         break;
       case O_BFILE: bootstrap_file = optarg; break;
       case O_LOG:
-        if (imp_log_parse(optarg) < 0) {
-          fprintf(stderr,
-                  "impulse kafka: --log-level is error, warn, info or debug\n");
-          return 2;
-        }
-        imp_log_level = imp_log_parse(optarg);
+        if (imp_log_flag("kafka", optarg) != 0) return 2;
         break;
       case 'h': kafka_usage(stdout); return 0;
       default: kafka_usage(stderr); return 2;

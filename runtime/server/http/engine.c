@@ -1033,3 +1033,20 @@ void http_engine_free(imp_server_t *server) {
   server->http = NULL;
   free(http);
 }
+
+int http_req_resume(http_req_t *req) {
+  http_conn_t *conn = req->conn;
+  req->waiting = 0;
+  if (conn->closing || req->orphan) {
+    http_req_free(req);
+    http_conn_unref(conn);
+    return 0;
+  }
+  return 1;
+}
+
+void http_req_answered(http_conn_t *conn) {
+  http_flush_ready(conn);
+  http_conn_process(conn);
+  http_conn_unref(conn);
+}

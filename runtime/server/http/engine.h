@@ -162,6 +162,14 @@ void http_conn_process(http_conn_t *conn);
  * invocation it means the instance's answer could not be used). */
 int http_status_for(int code, int invoke);
 
+/* The answer an invocation or a publish of req waited for came: 1 when
+ * req is to be answered now, 0 when its connection has gone (req is freed
+ * and the wait's reference dropped: the caller returns). */
+int http_req_resume(http_req_t *req);
+/* After answering such a request: writes what is ready, goes on with the
+ * requests pipelined behind it and drops the wait's reference. */
+void http_req_answered(http_conn_t *conn);
+
 /* The front end's life (http.h's functions are these with the route). */
 int http_listen(imp_server_t *server,
                 void (*route)(http_conn_t *conn, http_req_t *req));

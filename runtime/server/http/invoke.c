@@ -16,12 +16,7 @@ static void on_invoked(void *arg, uint64_t tag, const imp_answer_t *answer) {
   const Impulse__InvokeResponse *resp = answer->resp;
   (void)tag;
   http_conn_t *conn = req->conn;
-  req->waiting = 0;
-  if (conn->closing || req->orphan) {
-    http_req_free(req);
-    http_conn_unref(conn);
-    return;
-  }
+  if (!http_req_resume(req)) return;
   if (code != 0) {
     http_respond_code(req, code, 1, message);
   } else {
@@ -54,9 +49,7 @@ static void on_invoked(void *arg, uint64_t tag, const imp_answer_t *answer) {
                  resp->has_payload ? resp->payload.len : 0);
     imp_buf_free(&extra);
   }
-  http_flush_ready(conn);
-  http_conn_process(conn);
-  http_conn_unref(conn);
+  http_req_answered(conn);
 }
 
 void http_handle_invoke(http_conn_t *conn, http_req_t *req, const char *name,

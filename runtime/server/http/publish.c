@@ -13,12 +13,7 @@ static void on_published(void *arg, int err, const char *errstr,
                          int32_t partition, int64_t offset) {
   http_req_t *req = arg;
   http_conn_t *conn = req->conn;
-  req->waiting = 0;
-  if (conn->closing || req->orphan) {
-    http_req_free(req);
-    http_conn_unref(conn);
-    return;
-  }
+  if (!http_req_resume(req)) return;
   if (err != 0) {
     char msg[512];
     int code = imp_publish_error_code(conn->server->kafka, err, errstr, msg,
@@ -32,9 +27,7 @@ static void on_published(void *arg, int err, const char *errstr,
     http_respond_json(req, 202, j, NULL);
     json_decref(j);
   }
-  http_flush_ready(conn);
-  http_conn_process(conn);
-  http_conn_unref(conn);
+  http_req_answered(conn);
 }
 
 /* Strict base64 (RFC 4648, padding required); 0 or -1. `out` needs
