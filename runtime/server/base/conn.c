@@ -121,33 +121,35 @@ static void on_write(uv_write_t *req, int status) {
   conn_flush(conn);
 }
 
+int imp_stream_write(uv_stream_t *stream, imp_buf_t *out, imp_buf_t *writing,
+                     uv_write_t *req, uv_write_cb cb) {
+  if (out->len == 0) return 0;
+  uv_buf_t b = uv_buf_init(out->data, (unsigned)out->len);
+  int n = uv_try_write(stream, &b, 1);
+  if (n == UV_EAGAIN || n == UV_ENOSYS) n = 0;
+  if (n < 0) return n;
+  imp_buf_consume(out, (size_t)n);
+  if (out->len == 0) return 0;
+  /* Hand the rest to a write request: swap buffers so new output can keep
+   * accumulating in `out` meanwhile. */
+  imp_buf_t t = *writing;
+  *writing = *out;
+  *out = t;
+  out->len = 0;
+  b = uv_buf_init(writing->data, (unsigned)writing->len);
+  int rc = uv_write(req, stream, &b, 1, cb);
+  return rc < 0 ? rc : 1;
+}
+
 static void conn_flush(imp_conn_t *conn) {
   if (conn->closing || conn->write_busy) return;
-  if (conn->out.len > 0) {
-    uv_buf_t b = uv_buf_init(conn->out.data, (unsigned)conn->out.len);
-    int n = uv_try_write(&conn->h.stream, &b, 1);
-    if (n == UV_EAGAIN || n == UV_ENOSYS) n = 0;
-    if (n < 0) {
-      conn_fail(conn, n);
-      return;
-    }
-    imp_buf_consume(&conn->out, (size_t)n);
-    if (conn->out.len > 0) {
-      /* Hand the rest to a write request: swap buffers so new frames can
-       * keep accumulating in `out` meanwhile. */
-      imp_buf_t t = conn->writing;
-      conn->writing = conn->out;
-      conn->out = t;
-      conn->out.len = 0;
-      b = uv_buf_init(conn->writing.data, (unsigned)conn->writing.len);
-      int rc = uv_write(&conn->wreq, &conn->h.stream, &b, 1, on_write);
-      if (rc < 0) {
-        conn_fail(conn, rc);
-        return;
-      }
-      conn->write_busy = 1;
-    }
+  int rc = imp_stream_write(&conn->h.stream, &conn->out, &conn->writing,
+                            &conn->wreq, on_write);
+  if (rc < 0) {
+    conn_fail(conn, rc);
+    return;
   }
+  conn->write_busy = rc;
   size_t pending = conn->out.len + conn->writing.len;
   if (conn->close_after_flush && pending == 0) {
     conn_fail(conn, 0);

@@ -65,6 +65,15 @@ typedef struct imp_conn_loop_s {
   void *before_flush_arg;
 } imp_conn_loop_t;
 
+/* Writes `out` to `stream`: what the socket takes now with a try-write, the
+ * rest with one write request (`req`, completing with `cb`), for which the
+ * bytes move to `writing` so that new output can gather in `out`
+ * meanwhile. Returns 0 when all was written, 1 when a write request is now
+ * in flight (the caller waits for cb before the next), or a negative uv
+ * error. Shared by the RPC and HTTP connections. */
+int imp_stream_write(uv_stream_t *stream, imp_buf_t *out, imp_buf_t *writing,
+                     uv_write_t *req, uv_write_cb cb);
+
 /* Sets up the flush handle on `loop`. */
 int imp_conn_loop_init(imp_conn_loop_t *cl, uv_loop_t *loop);
 void imp_conn_loop_close(imp_conn_loop_t *cl);

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "server/base/conn.h"
 #include "server/base/metrics.h"
 
 /* The front end. */
@@ -446,31 +447,13 @@ static void on_write(uv_write_t *wreq, int status) {
 
 static void conn_flush(http_conn_t *conn) {
   if (conn->closing || conn->write_busy) return;
-  if (conn->out.len > 0) {
-    uv_buf_t b = uv_buf_init(conn->out.data, (unsigned)conn->out.len);
-    int n = uv_try_write((uv_stream_t *)&conn->tcp, &b, 1);
-    if (n == UV_EAGAIN || n == UV_ENOSYS) n = 0;
-    if (n < 0) {
-      conn_close(conn);
-      return;
-    }
-    imp_buf_consume(&conn->out, (size_t)n);
-    if (conn->out.len > 0) {
-      /* The rest goes to a write request; new answers keep accumulating
-       * in `out` meanwhile. */
-      imp_buf_t t = conn->writing;
-      conn->writing = conn->out;
-      conn->out = t;
-      conn->out.len = 0;
-      b = uv_buf_init(conn->writing.data, (unsigned)conn->writing.len);
-      if (uv_write(&conn->wreq, (uv_stream_t *)&conn->tcp, &b, 1, on_write) !=
-          0) {
-        conn_close(conn);
-        return;
-      }
-      conn->write_busy = 1;
-    }
+  int rc = imp_stream_write((uv_stream_t *)&conn->tcp, &conn->out,
+                            &conn->writing, &conn->wreq, on_write);
+  if (rc < 0) {
+    conn_close(conn);
+    return;
   }
+  conn->write_busy = rc;
   if (!conn->write_busy && conn->out.len == 0 && conn->close_after_flush) {
     conn_finish(conn);
     return;
