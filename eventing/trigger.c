@@ -399,7 +399,7 @@ void imp_triggers_create(imp_triggers_t *triggers, imp_rpc_t *rpc,
     goto out;
   }
   Impulse__TriggerSpec s = *req;
-  if (trigger_spec_check(triggers, &s, group, dlq, err, sizeof err) != 0) {
+  if (trigger_spec_check(&s, group, dlq, err, sizeof err) != 0) {
     imp_rpc_error(rpc, IMPULSE__ERROR_CODE__BAD_REQUEST, "%s", err);
     goto out;
   }

@@ -263,8 +263,8 @@ void trigger_closed(trigger_t *trigger);
 /* Checks a spec and fills in the defaults. Strings set point into `group`
  * (80 bytes) and `dlq` (260 bytes) or are borrowed from the request. 0, or
  * -1 with the reason in err. */
-int trigger_spec_check(imp_triggers_t *triggers, Impulse__TriggerSpec *s,
-                       char *group, char *dlq, char *err, size_t errlen);
+int trigger_spec_check(Impulse__TriggerSpec *s, char *group, char *dlq,
+                       char *err, size_t errlen);
 /* A deep copy, freed with impulse__trigger_spec__free_unpacked(). */
 Impulse__TriggerSpec *trigger_spec_clone(const Impulse__TriggerSpec *s);
 
