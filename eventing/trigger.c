@@ -469,20 +469,6 @@ out:
   impulse__envelope__free_unpacked(env, NULL);
 }
 
-typedef struct del_ctx_s {
-  imp_batch_t *b;
-  imp_store_t *store;
-} del_ctx_t;
-
-static int del_attempt(void *arg, const char *k, size_t kl, const char *v,
-                       size_t vl) {
-  del_ctx_t *dc = arg;
-  (void)v;
-  (void)vl;
-  imp_batch_delete(dc->b, dc->store, IMP_CF_ATTEMPTS, k, kl);
-  return 0;
-}
-
 void imp_triggers_delete(imp_triggers_t *triggers, imp_rpc_t *rpc,
                          Impulse__Envelope *env) {
   imp_store_t *store = triggers->env.store;
@@ -495,9 +481,8 @@ void imp_triggers_delete(imp_triggers_t *triggers, imp_rpc_t *rpc,
   }
   attempts_flush(triggers);
   imp_batch_t *b = imp_batch_new();
-  del_ctx_t dc = {b, store};
-  imp_store_scan(store, IMP_CF_ATTEMPTS, name, strlen(name) + 1, del_attempt,
-                 &dc);
+  /* Its attempt counts (their keys begin with its name and a NUL). */
+  imp_batch_delete_prefix(b, store, IMP_CF_ATTEMPTS, name, strlen(name) + 1);
   imp_batch_delete(b, store, IMP_CF_TRIGGERS, name, strlen(name));
   char err[256];
   int rc = imp_store_write(store, b, 1, err, sizeof err);
