@@ -174,7 +174,7 @@ static void trig_sample(void *arg, const Impulse__TriggerInfo *info) {
 }
 
 void triggers_collect(imp_metrics_writer_t *w, void *arg) {
-  imp_triggers_t *triggers = arg;
+  triggers_t *triggers = arg;
   for (int f = 0; f < TP_COUNT; f++) {
     imp_metrics_family(w, trig_families[f].name, trig_families[f].type,
                        trig_families[f].help);

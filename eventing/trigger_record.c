@@ -50,7 +50,7 @@ static size_t attempt_key(const rec_t *rec, char *out) {
  * bytes are in the kernel), not a power loss, which at worst gives a record
  * a few more attempts. A synced write per failure would cost ~150 us each.
  */
-void attempts_flush(imp_triggers_t *triggers) {
+void attempts_flush(triggers_t *triggers) {
   if (triggers->batch_ops == 0 || triggers->freed) return;
   char err[256];
   int rc =
@@ -64,7 +64,7 @@ void attempts_flush(imp_triggers_t *triggers) {
 
 static void attempt_store(rec_t *rec) {
   trigger_t *trigger = rec->trigger;
-  imp_triggers_t *triggers = trigger->triggers;
+  triggers_t *triggers = trigger->triggers;
   if (trigger->removed || triggers->freed) return;
   char key[400];
   size_t klen = attempt_key(rec, key);
@@ -82,7 +82,7 @@ static void attempt_store(rec_t *rec) {
 
 static void attempt_delete(rec_t *rec) {
   trigger_t *trigger = rec->trigger;
-  imp_triggers_t *triggers = trigger->triggers;
+  triggers_t *triggers = trigger->triggers;
   if (!rec->stored || trigger->removed || triggers->freed) return;
   char key[400];
   size_t klen = attempt_key(rec, key);
@@ -115,7 +115,7 @@ static int load_attempt(void *arg, const char *k, size_t kl, const char *v,
 
 void attempts_load(part_t *part) {
   trigger_t *trigger = part->trigger;
-  imp_triggers_t *triggers = trigger->triggers;
+  triggers_t *triggers = trigger->triggers;
   attempts_flush(triggers);
   char prefix[400];
   size_t plen = attempt_prefix(trigger, part->id, prefix);
@@ -128,7 +128,7 @@ void attempts_load(part_t *part) {
  * they are stale and deleted. */
 void attempt_lookup(part_t *part, rec_t *rec) {
   if (part->natt == 0) return;
-  imp_triggers_t *triggers = part->trigger->triggers;
+  triggers_t *triggers = part->trigger->triggers;
   size_t keep = 0;
   for (size_t i = 0; i < part->natt; i++) {
     att_t *a = &part->att[i];
@@ -166,7 +166,7 @@ void attempt_lookup(part_t *part, rec_t *rec) {
 #define REC_BLOCK (sizeof(rec_t) + 512)
 #define REC_FREE_MAX 4096
 
-static rec_t *rec_alloc(imp_triggers_t *triggers, size_t size) {
+static rec_t *rec_alloc(triggers_t *triggers, size_t size) {
   if (size > REC_BLOCK) {
     rec_t *rec = malloc(size);
     if (rec != NULL) rec->pooled = 0;
@@ -187,7 +187,7 @@ static rec_t *rec_alloc(imp_triggers_t *triggers, size_t size) {
 
 static void rec_release(rec_t *rec) {
   trigger_t *trigger = rec->trigger;
-  imp_triggers_t *triggers = trigger->triggers;
+  triggers_t *triggers = trigger->triggers;
   free(rec->reply);
   if (rec->pooled && triggers->nrec_free < REC_FREE_MAX) {
     memcpy(rec, &triggers->rec_free, sizeof(void *));
@@ -323,7 +323,7 @@ static void on_rec_timer(uv_timer_t *t) {
   }
 }
 
-static uint64_t rng_next(imp_triggers_t *triggers) {
+static uint64_t rng_next(triggers_t *triggers) {
   uint64_t x = triggers->rng; /* xorshift64 */
   x ^= x << 13;
   x ^= x >> 7;
