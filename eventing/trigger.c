@@ -26,7 +26,6 @@
  */
 #include "eventing/trigger.h"
 
-#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -35,21 +34,7 @@
 #define TICK_MS 100         /* commits, deadlines, close polling */
 #define DELETE_WAIT_MS 3000 /* in-flight calls of a deleted trigger */
 
-/* ---- small helpers ------------------------------------------------------- */
-
-void triggers_unref(imp_triggers_t *triggers) {
-  if (triggers->refs <= 0) abort(); /* refcount underflow is a bug */
-  if (--triggers->refs > 0) return;
-  imp_batch_free(triggers->batch);
-  free(triggers->scratch);
-  while (triggers->rec_free != NULL) {
-    void *next;
-    memcpy(&next, triggers->rec_free, sizeof next);
-    free(triggers->rec_free);
-    triggers->rec_free = next;
-  }
-  free(triggers);
-}
+/* ---- triggers ------------------------------------------------------------ */
 
 static int ordering_of(const char *s) {
   if (strcmp(s, "key") == 0) return ORD_KEY;
@@ -57,45 +42,8 @@ static int ordering_of(const char *s) {
   return ORD_PARTITION;
 }
 
-void trigger_set_reason(trigger_t *trigger, const char *fmt, ...) {
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(trigger->reason, sizeof trigger->reason, fmt, ap);
-  va_end(ap);
-  trigger->reason_ms = imp_now_ms();
-}
-
-void trigger_set_kafka_error(trigger_t *trigger, const char *fmt, ...) {
-  char msg[sizeof trigger->kerr];
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(msg, sizeof msg, fmt, ap);
-  va_end(ap);
-  uint64_t now = imp_now_ms();
-  /* The same error again is logged at most every 10 s. */
-  if (strcmp(msg, trigger->kerr) != 0 ||
-      now - trigger->kerr_ms > REASON_SHOW_MS)
-    IMP_LOG(IMP_LOG_WARN, "trigger %s: %s", trigger->spec->name, msg);
-  memcpy(trigger->kerr, msg, sizeof msg);
-  trigger->kerr_ms = now;
-}
-
-/* ---- triggers ------------------------------------------------------------ */
-
 static void on_trigger_handle_closed(uv_handle_t *h) {
   trigger_unref(h->data);
-}
-
-void trigger_unref(trigger_t *trigger) {
-  if (trigger->refs <= 0) abort(); /* refcount underflow is a bug */
-  if (--trigger->refs > 0) return;
-  imp_triggers_t *triggers = trigger->triggers;
-  impulse__trigger_spec__free_unpacked(trigger->spec, NULL);
-  free(trigger->bq);
-  free(trigger->parts);
-  free(trigger->done);
-  free(trigger);
-  triggers_unref(triggers);
 }
 
 static void on_tick(uv_timer_t *t) {

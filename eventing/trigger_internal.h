@@ -29,6 +29,7 @@
 
 #include "eventing/trigger.h"
 #include "eventing/trigger_types.h"
+#include "eventing/trigger_util.h"
 
 #define CLOSE_WAIT_MS 5000 /* leaving the group */
 
@@ -40,43 +41,8 @@
 #define DEF_BACKOFF_INITIAL 100u
 #define DEF_BACKOFF_MAX 10000u
 
-/* ---- helpers ------------------------------------------------------------- */
-
-static inline void hset(Impulse__Header *h, const char *name, const void *value,
-                        size_t len) {
-  impulse__header__init(h);
-  h->name = (char *)name;
-  h->has_value = value != NULL;
-  h->value.data = (uint8_t *)value;
-  h->value.len = value ? len : 0;
-}
-
-/* Writes v in decimal at p (room for 20 characters); returns the length. */
-static inline size_t fmt_i64(char *p, int64_t v) {
-  char t[20];
-  size_t n = 0;
-  uint64_t u = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
-  do {
-    t[n++] = (char)('0' + u % 10);
-    u /= 10;
-  } while (u);
-  size_t len = 0;
-  if (v < 0) p[len++] = '-';
-  while (n) p[len++] = t[--n];
-  return len;
-}
-
 /* ---- trigger.c ----------------------------------------------------------- */
 
-void triggers_unref(triggers_t *triggers);
-void trigger_unref(trigger_t *trigger);
-/* Shows a retried failure in the trigger's state for a while. */
-void trigger_set_reason(trigger_t *trigger, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-/* Shows a Kafka error in the trigger's state and logs it (the same one at
- * most every REASON_SHOW_MS). */
-void trigger_set_kafka_error(trigger_t *trigger, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
 /* The trigger has stopped: partitions released, consumer destroyed, a
  * pending `trigger rm` answered; a removed trigger leaves the list. */
 void trigger_closed(trigger_t *trigger);
