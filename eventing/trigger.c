@@ -493,8 +493,7 @@ void imp_triggers_list(imp_triggers_t *triggers, imp_rpc_t *rpc,
 
 void imp_triggers_foreach(imp_triggers_t *triggers, imp_trigger_info_cb cb,
                           void *arg) {
-  for (trigger_t *t = triggers->list.next; t != &triggers->list; t = t->next)
-    if (!t->removed) trigger_with_info(t, cb, arg);
+  triggers_with_info(triggers, cb, arg);
 }
 
 static void describe_reply(void *arg, const Impulse__TriggerInfo *info) {

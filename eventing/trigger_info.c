@@ -82,6 +82,12 @@ void trigger_with_info(trigger_t *trigger, imp_trigger_info_cb cb, void *arg) {
   free(pp);
 }
 
+void triggers_with_info(triggers_t *triggers, imp_trigger_info_cb cb,
+                        void *arg) {
+  for (trigger_t *t = triggers->list.next; t != &triggers->list; t = t->next)
+    if (!t->removed) trigger_with_info(t, cb, arg);
+}
+
 /* Trigger families, one pass over the triggers per family so that each
  * family's samples stay together. */
 typedef struct trig_pass_s {
@@ -179,6 +185,6 @@ void triggers_collect(imp_metrics_writer_t *w, void *arg) {
     imp_metrics_family(w, trig_families[f].name, trig_families[f].type,
                        trig_families[f].help);
     trig_pass_t tp = {w, f};
-    imp_triggers_foreach(triggers, trig_sample, &tp);
+    triggers_with_info(triggers, trig_sample, &tp);
   }
 }

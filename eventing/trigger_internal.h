@@ -67,6 +67,9 @@ void trigger_fill_info(trigger_t *trigger, Impulse__TriggerInfo *info,
 /* Calls cb with the trigger's info (trigger_fill_info()); `info` and what
  * it points to are borrowed for the call. */
 void trigger_with_info(trigger_t *trigger, imp_trigger_info_cb cb, void *arg);
+/* Calls cb with the info of every trigger listed (not removed). */
+void triggers_with_info(triggers_t *triggers, imp_trigger_info_cb cb,
+                        void *arg);
 /* The impulse_trigger_* families (an imp_metrics_register() collector;
  * arg is the broker). */
 void triggers_collect(imp_metrics_writer_t *w, void *arg);
