@@ -232,10 +232,21 @@ static void on_flush_check(uv_check_t *check) {
   attempts_flush(IMP_CONTAINER_OF(check, imp_triggers_t, flush));
 }
 
+/* What the broker's pieces tell the pieces above them (trigger_types.h). */
+static const trigger_hooks_t hooks = {
+    .invoke = rec_invoke,        /* trigger_batch.c */
+    .output = rec_output,        /* trigger_output.c */
+    .free_slot = part_free_slot, /* trigger_partition.c */
+    .finish = part_finish,       /* trigger_partition.c */
+    .kick = trigger_kick,        /* trigger_consumer.c */
+    .closed = trigger_closed,
+};
+
 int imp_triggers_open(const imp_triggers_env_t *env, imp_triggers_t **out) {
   imp_triggers_t *triggers = calloc(1, sizeof *triggers);
   if (triggers == NULL) return -ENOMEM;
   triggers->env = *env;
+  triggers->hooks = &hooks;
   triggers->refs = 1;
   triggers->list.next = triggers->list.prev = &triggers->list;
   triggers->batch = imp_batch_new();

@@ -28,7 +28,7 @@ static void rec_rerun_alone(rec_t *rec) {
   rec->solo = 1;
   if (rec->part->stopping) {
     rec_stall(rec);
-    trigger_kick(rec->trigger);
+    rec->trigger->triggers->hooks->kick(rec->trigger);
     return;
   }
   rec_invoke_one(rec);
@@ -96,7 +96,7 @@ static void batch_send(trigger_t *trigger) {
     } else if (rec->part->stopping) {
       rec->ops--;
       rec_stall(rec);
-      trigger_kick(trigger);
+      triggers->hooks->kick(trigger);
     } else {
       recs[m++] = rec;
     }

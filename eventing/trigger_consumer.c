@@ -418,7 +418,7 @@ void trigger_progress(trigger_t *trigger) {
               trigger->spec->name, parts_busy(trigger, NULL));
     parts_release(trigger, NULL, 0);
     if (trigger->rk == NULL) {
-      trigger_closed(trigger);
+      trigger->triggers->hooks->closed(trigger);
       return;
     }
     trigger->state = T_CLOSING;
@@ -432,20 +432,20 @@ void trigger_progress(trigger_t *trigger) {
       IMP_LOG(IMP_LOG_WARN, "trigger %s: close: %s", trigger->spec->name,
               rd_kafka_error_string(error));
       rd_kafka_error_destroy(error);
-      trigger_closed(trigger);
+      trigger->triggers->hooks->closed(trigger);
       return;
     }
   }
   if (trigger->state == T_CLOSING) {
     close_queue_drain(trigger);
     if (rd_kafka_consumer_closed(trigger->rk)) {
-      trigger_closed(trigger);
+      trigger->triggers->hooks->closed(trigger);
     } else if (now >= trigger->close_deadline) {
       IMP_LOG(IMP_LOG_WARN,
               "trigger %s: the consumer did not leave its group "
               "in time",
               trigger->spec->name);
-      trigger_closed(trigger);
+      trigger->triggers->hooks->closed(trigger);
     }
   }
 }

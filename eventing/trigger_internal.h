@@ -105,6 +105,10 @@ part_t *part_get(trigger_t *trigger, int32_t id);
 /* Starts tracking an assigned partition (or returns it when tracked);
  * NULL without memory or for an id out of range. */
 part_t *part_new(trigger_t *trigger, int32_t id);
+/* The record's reply is with the producer: its slot goes to the next. */
+void part_free_slot(rec_t *rec);
+/* The record no longer holds back its partition's commit. */
+void part_finish(rec_t *rec);
 /* Nothing new starts; records waiting for a retry stop waiting. */
 void part_stop(part_t *part);
 /* Commits every partition's low-water mark that moved (force: even while
@@ -128,6 +132,8 @@ void attempts_flush(triggers_t *triggers);
 void attempts_load(part_t *part);
 /* Stored attempt count of a record seen for the first time. */
 void attempt_lookup(part_t *part, rec_t *rec);
+/* Deletes the record's stored attempt count (it is finished). */
+void attempt_delete(rec_t *rec);
 /* Copies a consumed record into one block. NULL when out of memory. */
 rec_t *rec_new(trigger_t *trigger, const rd_kafka_message_t *msg);
 /* Frees a record that is finished or given up once no callback is owed to
@@ -157,15 +163,8 @@ size_t rec_headers(rec_t *rec, Impulse__Header *hs, char *scratch);
 void rec_invoke_failed(rec_t *rec, int rc);
 /* Sends the record to its function alone. */
 void rec_invoke_one(rec_t *rec);
-/* The queue of the record's key (ordering key), created when missing;
- * NULL without memory. */
-keyq_t *keyq_get(part_t *part, const rec_t *rec);
 /* Begins processing a record (never finishes it synchronously). */
 void rec_start(rec_t *rec);
-/* The record's reply is with the producer: its slot goes to the next. */
-void rec_free_slot(rec_t *rec);
-/* The record no longer holds back its partition's commit. */
-void rec_finish(rec_t *rec);
 
 /* ---- trigger_batch.c ----------------------------------------------------- */
 

@@ -119,12 +119,12 @@ static void on_output_done(void *arg, int err, const char *errstr,
             (long long)offset, rec->attempts, rec->attempts == 1 ? "" : "s",
             rec->error);
   }
-  rec_finish(rec);
+  rec->trigger->triggers->hooks->finish(rec);
 }
 
 /* Produces the record's output of `kind` (PH_DLQ or PH_REPLY); the record
  * is finished once it is acknowledged. A reply frees the record's slot as
- * soon as the producer has it (rec_free_slot()). */
+ * soon as the producer has it (the hooks' free_slot). */
 void rec_output(rec_t *rec, int kind) {
   Impulse__Header hs[OUTPUT_HEADERS];
   Impulse__Header *hp[OUTPUT_HEADERS];
@@ -151,6 +151,6 @@ void rec_output(rec_t *rec, int kind) {
     rec->ops--;
     output_failed(rec, kind, rc, NULL, 1);
   } else if (kind == PH_REPLY) {
-    rec_free_slot(rec);
+    rec->trigger->triggers->hooks->free_slot(rec);
   }
 }

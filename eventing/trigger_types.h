@@ -175,10 +175,44 @@ struct trigger_s {
   trigger_t *next, *prev;
 };
 
+/*
+ * What a lower piece of the broker tells a higher one, which it never
+ * calls by name: a record (trigger_record.c) goes on to its batch or its
+ * output through `invoke` and `output`; a record and its output tell its
+ * partition that it is done, or that its reply freed its slot, through
+ * `finish` and `free_slot`; a batch and a partition ask for the trigger to
+ * be serviced through `kick`; the consumer tells the broker that a trigger
+ * stopped through `closed`. The broker (trigger.c) fills one table at
+ * open, shared by every trigger (triggers->hooks). Loop thread only.
+ */
+typedef struct trigger_hooks_s {
+  /* Sends a started record to its function: in the trigger's batch while
+   * the function takes batches, else alone. */
+  void (*invoke)(rec_t *rec);
+  /* Produces the record's dead letter (PH_DLQ) or reply (PH_REPLY); the
+   * record is finished once it is acknowledged. */
+  void (*output)(rec_t *rec, int kind);
+  /* The record's reply is with the producer: its invocation slot (and its
+   * key, with ordering key) go to the next record; it still holds back
+   * the commit until `finish`. */
+  void (*free_slot)(rec_t *rec);
+  /* The record succeeded (its reply written) or was dead-lettered: it no
+   * longer holds back its partition's commit; what waited for it starts.
+   * May free the record. */
+  void (*finish)(rec_t *rec);
+  /* Services the trigger (its consumer, a revoke or a stop under way) on
+   * the next loop turn. */
+  void (*kick)(trigger_t *trigger);
+  /* The trigger has stopped: its partitions are to be released, its
+   * consumer destroyed, a pending `trigger rm` answered. */
+  void (*closed)(trigger_t *trigger);
+} trigger_hooks_t;
+
 struct imp_triggers_s {
-  imp_triggers_env_t env; /* borrowed handles, copied */
-  trigger_t list;         /* sentinel */
-  int refs;               /* 1 until freed + 1 per trigger */
+  imp_triggers_env_t env;       /* borrowed handles, copied */
+  const trigger_hooks_t *hooks; /* the broker's, static */
+  trigger_t list;               /* sentinel */
+  int refs;                     /* 1 until freed + 1 per trigger */
   int closing;
   int freed;
   imp_batch_t *batch; /* attempt records written next loop turn */
