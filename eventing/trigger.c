@@ -29,9 +29,18 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "eventing/trigger_internal.h"
+#include "eventing/trigger_batch.h"
+#include "eventing/trigger_consumer.h"
+#include "eventing/trigger_info.h"
+#include "eventing/trigger_output.h"
+#include "eventing/trigger_partition.h"
+#include "eventing/trigger_record.h"
+#include "eventing/trigger_spec.h"
+#include "eventing/trigger_types.h"
+#include "eventing/trigger_util.h"
 
 #define TICK_MS 100         /* commits, deadlines, close polling */
+#define CLOSE_WAIT_MS 5000  /* leaving the group */
 #define DELETE_WAIT_MS 3000 /* in-flight calls of a deleted trigger */
 
 /* ---- triggers ------------------------------------------------------------ */
@@ -145,7 +154,10 @@ static void trigger_stop(trigger_t *trigger, unsigned drain_ms,
   trigger_kick(trigger);
 }
 
-void trigger_closed(trigger_t *trigger) {
+/* The trigger has stopped: partitions released, consumer destroyed, a
+ * pending `trigger rm` answered; a removed trigger leaves the list. The
+ * broker's closed hook. */
+static void trigger_closed(trigger_t *trigger) {
   trigger->state = T_CLOSED;
   parts_release(trigger, NULL, 1);
   if (trigger->revoking)

@@ -10,11 +10,14 @@
  * without counting an attempt: the failure cannot be pinned on any one of them,
  * and the record that caused it then fails alone and is counted.
  */
+#include "eventing/trigger_batch.h"
+
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/batch.h"
-#include "eventing/trigger_internal.h"
+#include "eventing/trigger_record.h"
+#include "eventing/trigger_util.h"
 
 /* What on_batch_done() gets: the records of the batch, in order. */
 typedef struct batch_ctx_s {

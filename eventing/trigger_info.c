@@ -3,10 +3,10 @@
  * counters, and the partitions this server holds) and the
  * impulse_trigger_* /metrics families, both from trigger_fill_info().
  */
+#include "eventing/trigger_info.h"
+
 #include <stdio.h>
 #include <stdlib.h>
-
-#include "eventing/trigger_internal.h"
 
 /* Fills `info` for a trigger; parts/pp are caller-owned arrays of at least
  * trigger->nparts entries. */

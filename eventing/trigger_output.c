@@ -9,9 +9,13 @@
  * rather than block the partition for ever. Both kinds take the one path below
  * (rec_output(), on_output_done(), output_failed()).
  */
+#include "eventing/trigger_output.h"
+
 #include <string.h>
 
-#include "eventing/trigger_internal.h"
+#include "eventing/cloudevents.h"
+#include "eventing/trigger_record.h"
+#include "eventing/trigger_util.h"
 
 #define OUTPUT_HEADERS (MAX_RECORD_HEADERS + 8) /* either kind's, at most */
 _Static_assert(MAX_REPLY_HEADERS + 4 <= OUTPUT_HEADERS, "reply headers");

@@ -6,10 +6,14 @@
  * of the low-water mark of finished records; release at a revoke or a
  * stop.
  */
+#include "eventing/trigger_partition.h"
+
 #include <stdlib.h>
 #include <string.h>
 
-#include "eventing/trigger_internal.h"
+#include "eventing/trigger_record.h"
+#include "eventing/trigger_track.h"
+#include "eventing/trigger_util.h"
 
 #define QUEUE_ROOM 64 /* calls a trigger lets wait in a function's queue */
 #define MAX_PARTITION_ID 100000
@@ -81,7 +85,8 @@ void part_pump(part_t *part) {
   }
 }
 
-void part_check_resume(part_t *part) {
+/* Resumes a paused partition once its window has drained to half. */
+static void part_check_resume(part_t *part) {
   trigger_t *trigger = part->trigger;
   if (part->paused && !part->stopping &&
       imp_track_len(&part->track) <= trigger->window / 2 &&

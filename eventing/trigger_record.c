@@ -7,11 +7,14 @@
  * (trigger_output.c), its finish, which its partition accounts for
  * (trigger_partition.c).
  */
+#include "eventing/trigger_record.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "eventing/trigger_internal.h"
+#include "eventing/cloudevents.h"
+#include "eventing/trigger_util.h"
 
 /* ---- attempt counts ------------------------------------------------------ */
 

@@ -3,13 +3,14 @@
  * within core/limits.h) and completed with the defaults, so that what is
  * stored and shown is what runs.
  */
+#include "eventing/trigger_spec.h"
+
 #include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/limits.h"
-#include "eventing/trigger_internal.h"
 
 static int topic_ok(const char *what, const char *topic, char *err,
                     size_t errlen) {

@@ -1,10 +1,32 @@
 /*
- * The trigger broker's own types and limits, shared by its pieces
- * (trigger*.c) and by nothing else: a trigger, its assigned partitions,
- * their records and key queues, and the broker holding them. Types only:
- * each piece declares its functions in its own header.
+ * The trigger broker's own types and limits, shared by its pieces and by
+ * nothing else (the broker's interface is trigger.h): a trigger, its
+ * assigned partitions, their records and key queues, the broker holding
+ * them, and the hooks through which a piece reports to the pieces above
+ * it. Types only: each piece declares its functions in its own header.
  *
- * Everything runs on the server's loop thread.
+ * The pieces, from the top down; each calls only the ones below it:
+ *
+ *   trigger.c            the broker: open, close, free; each trigger's life
+ *                        (create, stop, close, delete); the RPC handlers;
+ *                        fills the hooks
+ *   trigger_info.c       what `trigger describe` and /metrics show
+ *   trigger_spec.c       a TriggerSpec checked and completed with defaults
+ *   trigger_consumer.c   the consumer: its queues served on the loop,
+ *                        rebalances, commit reports, leaving the group
+ *   trigger_partition.c  assigned partitions: records taken, started as
+ *                        the ordering and the function's room allow,
+ *                        finished, paused and resumed, committed, released
+ *   trigger_batch.c      records sent to the function in one call
+ *   trigger_output.c     a record's dead letter or reply
+ *   trigger_record.c     one record: its memory, its stored attempt
+ *                        count, its invocation, retries
+ *   trigger_util.c       references, a trigger's shown failure, helpers
+ *
+ * The functions keep the short names of the broker's vocabulary (rec_*,
+ * part_*, trigger_*) rather than imp_*: they are not an interface of the
+ * module, like libuv's uv__ functions. Everything runs on the server's
+ * loop thread.
  */
 #ifndef IMP_TRIGGER_TYPES_H
 #define IMP_TRIGGER_TYPES_H
