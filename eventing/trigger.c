@@ -26,30 +26,24 @@
  */
 #include "eventing/trigger.h"
 
-#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "eventing/trigger_internal.h"
+#include "eventing/trigger_batch.h"
+#include "eventing/trigger_consumer.h"
+#include "eventing/trigger_info.h"
+#include "eventing/trigger_output.h"
+#include "eventing/trigger_partition.h"
+#include "eventing/trigger_record.h"
+#include "eventing/trigger_spec.h"
+#include "eventing/trigger_types.h"
+#include "eventing/trigger_util.h"
 
 #define TICK_MS 100         /* commits, deadlines, close polling */
+#define CLOSE_WAIT_MS 5000  /* leaving the group */
 #define DELETE_WAIT_MS 3000 /* in-flight calls of a deleted trigger */
 
-/* ---- small helpers ------------------------------------------------------- */
-
-void triggers_unref(imp_triggers_t *triggers) {
-  if (triggers->refs <= 0) abort(); /* refcount underflow is a bug */
-  if (--triggers->refs > 0) return;
-  imp_batch_free(triggers->batch);
-  free(triggers->scratch);
-  while (triggers->rec_free != NULL) {
-    void *next;
-    memcpy(&next, triggers->rec_free, sizeof next);
-    free(triggers->rec_free);
-    triggers->rec_free = next;
-  }
-  free(triggers);
-}
+/* ---- triggers ------------------------------------------------------------ */
 
 static int ordering_of(const char *s) {
   if (strcmp(s, "key") == 0) return ORD_KEY;
@@ -57,45 +51,8 @@ static int ordering_of(const char *s) {
   return ORD_PARTITION;
 }
 
-void trigger_set_reason(trigger_t *trigger, const char *fmt, ...) {
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(trigger->reason, sizeof trigger->reason, fmt, ap);
-  va_end(ap);
-  trigger->reason_ms = imp_now_ms();
-}
-
-void trigger_set_kafka_error(trigger_t *trigger, const char *fmt, ...) {
-  char msg[sizeof trigger->kerr];
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(msg, sizeof msg, fmt, ap);
-  va_end(ap);
-  uint64_t now = imp_now_ms();
-  /* The same error again is logged at most every 10 s. */
-  if (strcmp(msg, trigger->kerr) != 0 ||
-      now - trigger->kerr_ms > REASON_SHOW_MS)
-    IMP_LOG(IMP_LOG_WARN, "trigger %s: %s", trigger->spec->name, msg);
-  memcpy(trigger->kerr, msg, sizeof msg);
-  trigger->kerr_ms = now;
-}
-
-/* ---- triggers ------------------------------------------------------------ */
-
 static void on_trigger_handle_closed(uv_handle_t *h) {
   trigger_unref(h->data);
-}
-
-void trigger_unref(trigger_t *trigger) {
-  if (trigger->refs <= 0) abort(); /* refcount underflow is a bug */
-  if (--trigger->refs > 0) return;
-  imp_triggers_t *triggers = trigger->triggers;
-  impulse__trigger_spec__free_unpacked(trigger->spec, NULL);
-  free(trigger->bq);
-  free(trigger->parts);
-  free(trigger->done);
-  free(trigger);
-  triggers_unref(triggers);
 }
 
 static void on_tick(uv_timer_t *t) {
@@ -197,7 +154,10 @@ static void trigger_stop(trigger_t *trigger, unsigned drain_ms,
   trigger_kick(trigger);
 }
 
-void trigger_closed(trigger_t *trigger) {
+/* The trigger has stopped: partitions released, consumer destroyed, a
+ * pending `trigger rm` answered; a removed trigger leaves the list. The
+ * broker's closed hook. */
+static void trigger_closed(trigger_t *trigger) {
   trigger->state = T_CLOSED;
   parts_release(trigger, NULL, 1);
   if (trigger->revoking)
@@ -284,10 +244,21 @@ static void on_flush_check(uv_check_t *check) {
   attempts_flush(IMP_CONTAINER_OF(check, imp_triggers_t, flush));
 }
 
+/* What the broker's pieces tell the pieces above them (trigger_types.h). */
+static const trigger_hooks_t hooks = {
+    .invoke = rec_invoke,        /* trigger_batch.c */
+    .output = rec_output,        /* trigger_output.c */
+    .free_slot = part_free_slot, /* trigger_partition.c */
+    .finish = part_finish,       /* trigger_partition.c */
+    .kick = trigger_kick,        /* trigger_consumer.c */
+    .closed = trigger_closed,
+};
+
 int imp_triggers_open(const imp_triggers_env_t *env, imp_triggers_t **out) {
   imp_triggers_t *triggers = calloc(1, sizeof *triggers);
   if (triggers == NULL) return -ENOMEM;
   triggers->env = *env;
+  triggers->hooks = &hooks;
   triggers->refs = 1;
   triggers->list.next = triggers->list.prev = &triggers->list;
   triggers->batch = imp_batch_new();
@@ -399,7 +370,7 @@ void imp_triggers_create(imp_triggers_t *triggers, imp_rpc_t *rpc,
     goto out;
   }
   Impulse__TriggerSpec s = *req;
-  if (trigger_spec_check(triggers, &s, group, dlq, err, sizeof err) != 0) {
+  if (trigger_spec_check(&s, group, dlq, err, sizeof err) != 0) {
     imp_rpc_error(rpc, IMPULSE__ERROR_CODE__BAD_REQUEST, "%s", err);
     goto out;
   }
@@ -469,20 +440,6 @@ out:
   impulse__envelope__free_unpacked(env, NULL);
 }
 
-typedef struct del_ctx_s {
-  imp_batch_t *b;
-  imp_store_t *store;
-} del_ctx_t;
-
-static int del_attempt(void *arg, const char *k, size_t kl, const char *v,
-                       size_t vl) {
-  del_ctx_t *dc = arg;
-  (void)v;
-  (void)vl;
-  imp_batch_delete(dc->b, dc->store, IMP_CF_ATTEMPTS, k, kl);
-  return 0;
-}
-
 void imp_triggers_delete(imp_triggers_t *triggers, imp_rpc_t *rpc,
                          Impulse__Envelope *env) {
   imp_store_t *store = triggers->env.store;
@@ -495,9 +452,8 @@ void imp_triggers_delete(imp_triggers_t *triggers, imp_rpc_t *rpc,
   }
   attempts_flush(triggers);
   imp_batch_t *b = imp_batch_new();
-  del_ctx_t dc = {b, store};
-  imp_store_scan(store, IMP_CF_ATTEMPTS, name, strlen(name) + 1, del_attempt,
-                 &dc);
+  /* Its attempt counts (their keys begin with its name and a NUL). */
+  imp_batch_delete_prefix(b, store, IMP_CF_ATTEMPTS, name, strlen(name) + 1);
   imp_batch_delete(b, store, IMP_CF_TRIGGERS, name, strlen(name));
   char err[256];
   int rc = imp_store_write(store, b, 1, err, sizeof err);
@@ -560,8 +516,7 @@ void imp_triggers_list(imp_triggers_t *triggers, imp_rpc_t *rpc,
 
 void imp_triggers_foreach(imp_triggers_t *triggers, imp_trigger_info_cb cb,
                           void *arg) {
-  for (trigger_t *t = triggers->list.next; t != &triggers->list; t = t->next)
-    if (!t->removed) trigger_with_info(t, cb, arg);
+  triggers_with_info(triggers, cb, arg);
 }
 
 static void describe_reply(void *arg, const Impulse__TriggerInfo *info) {

@@ -6,32 +6,11 @@
 #ifndef IMP_TRIGGER_H
 #define IMP_TRIGGER_H
 
-#include <uv.h>
-
-#include "eventing/kafka.h"
+#include "eventing/trigger_env.h"
 #include "impulse.pb-c.h"
-#include "server/base/conn.h"
-#include "server/base/invoker.h"
-#include "server/base/metrics.h"
 #include "server/base/rpc.h"
-#include "server/base/store.h"
 
 typedef struct imp_triggers_s imp_triggers_t;
-
-/* What the broker works with; every handle is borrowed and must outlive
- * it. The broker reaches functions only through `invoker`. */
-typedef struct imp_triggers_env_s {
-  uv_loop_t *loop;
-  imp_conn_loop_t *cl;      /* its before_flush hook sends record batches */
-  imp_store_t *store;       /* triggers and attempt counts */
-  imp_kafka_t *kafka;       /* NULL: no Kafka, triggers cannot be created */
-  imp_metrics_t *metrics;   /* the impulse_trigger_* families; may be NULL */
-  imp_invoker_t *invoker;   /* its on_room is set to the broker's */
-  size_t max_frame;         /* largest request to a function */
-  size_t max_event_bytes;   /* larger records are dead-lettered */
-  const char **kafka_props; /* --kafka-opt NAME=VALUE, for consumers */
-  size_t nkafka_props;
-} imp_triggers_env_t;
 
 /* Creates the broker and starts every trigger stored in the triggers column
  * family. `env` is copied. Returns 0 or a negative error (logged). */
@@ -59,8 +38,6 @@ void imp_triggers_describe(imp_triggers_t *t, imp_rpc_t *rpc,
  * (spec, state, counters, the partitions this server holds); `info` and
  * everything it points to are borrowed for the call. cb must not create or
  * delete triggers. For the HTTP front end and /metrics. */
-typedef void (*imp_trigger_info_cb)(void *arg,
-                                    const Impulse__TriggerInfo *info);
 void imp_triggers_foreach(imp_triggers_t *t, imp_trigger_info_cb cb, void *arg);
 
 #endif

@@ -10,11 +10,14 @@
  * without counting an attempt: the failure cannot be pinned on any one of them,
  * and the record that caused it then fails alone and is counted.
  */
+#include "eventing/trigger_batch.h"
+
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/batch.h"
-#include "eventing/trigger_internal.h"
+#include "eventing/trigger_record.h"
+#include "eventing/trigger_util.h"
 
 /* What on_batch_done() gets: the records of the batch, in order. */
 typedef struct batch_ctx_s {
@@ -28,7 +31,7 @@ static void rec_rerun_alone(rec_t *rec) {
   rec->solo = 1;
   if (rec->part->stopping) {
     rec_stall(rec);
-    trigger_kick(rec->trigger);
+    rec->trigger->triggers->hooks->kick(rec->trigger);
     return;
   }
   rec_invoke_one(rec);
@@ -80,7 +83,7 @@ static void on_batch_done(void *arg, uint64_t tag, const imp_answer_t *answer) {
 
 /* Sends the trigger's batch being built (if any). */
 static void batch_send(trigger_t *trigger) {
-  imp_triggers_t *triggers = trigger->triggers;
+  triggers_t *triggers = trigger->triggers;
   rec_t **recs = trigger->bq;
   size_t n = trigger->bqn, m = 0;
   trigger->bq = NULL;
@@ -96,7 +99,7 @@ static void batch_send(trigger_t *trigger) {
     } else if (rec->part->stopping) {
       rec->ops--;
       rec_stall(rec);
-      trigger_kick(trigger);
+      triggers->hooks->kick(trigger);
     } else {
       recs[m++] = rec;
     }
@@ -180,7 +183,7 @@ static void batch_send(trigger_t *trigger) {
  * is written (imp_conn_loop_t.before_flush), so a batch goes out in the
  * turn its records were started in. */
 void batches_flush(void *arg) {
-  imp_triggers_t *triggers = arg;
+  triggers_t *triggers = arg;
   while (triggers->bq_head != NULL) {
     trigger_t *trigger = triggers->bq_head;
     triggers->bq_head = trigger->bq_next;
@@ -200,7 +203,7 @@ static void on_bq_idle(uv_idle_t *idle) {
  * large to share a frame, or no memory for the batch). */
 static int batch_add(rec_t *rec) {
   trigger_t *trigger = rec->trigger;
-  imp_triggers_t *triggers = trigger->triggers;
+  triggers_t *triggers = trigger->triggers;
   size_t max_frame = triggers->env.max_frame;
   size_t est = rec->vlen + rec->klen + 2 * strlen(trigger->spec->topic) +
                strlen(trigger->ce_source) + 320;

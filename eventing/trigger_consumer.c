@@ -4,10 +4,13 @@
  * (revoked partitions drain before they are released), commit reports,
  * and leaving the group at a stop.
  */
+#include "eventing/trigger_consumer.h"
+
 #include <stdio.h>
 #include <string.h>
 
-#include "eventing/trigger_internal.h"
+#include "eventing/trigger_partition.h"
+#include "eventing/trigger_util.h"
 
 #define DRAIN_BATCH 2048     /* records per wake-up before yielding */
 #define REVOKE_WAIT_MS 5000  /* in-flight calls of revoked partitions */
@@ -211,6 +214,8 @@ static void close_queue_drain(trigger_t *trigger) {
   }
 }
 
+static void trigger_progress(trigger_t *trigger);
+
 /* Drains the consumer queue (bounded per wake-up) and moves stop and
  * revoke along. */
 void trigger_service(trigger_t *trigger) {
@@ -388,7 +393,7 @@ void consumer_destroy(trigger_t *trigger) {
 
 /* Moves a revoke or a stop along once what it waits for is done or its
  * time is up. */
-void trigger_progress(trigger_t *trigger) {
+static void trigger_progress(trigger_t *trigger) {
   uint64_t now = imp_now_ms();
   if (trigger->revoking != NULL &&
       (parts_busy(trigger, trigger->revoking) == 0 ||
@@ -418,7 +423,7 @@ void trigger_progress(trigger_t *trigger) {
               trigger->spec->name, parts_busy(trigger, NULL));
     parts_release(trigger, NULL, 0);
     if (trigger->rk == NULL) {
-      trigger_closed(trigger);
+      trigger->triggers->hooks->closed(trigger);
       return;
     }
     trigger->state = T_CLOSING;
@@ -432,20 +437,20 @@ void trigger_progress(trigger_t *trigger) {
       IMP_LOG(IMP_LOG_WARN, "trigger %s: close: %s", trigger->spec->name,
               rd_kafka_error_string(error));
       rd_kafka_error_destroy(error);
-      trigger_closed(trigger);
+      trigger->triggers->hooks->closed(trigger);
       return;
     }
   }
   if (trigger->state == T_CLOSING) {
     close_queue_drain(trigger);
     if (rd_kafka_consumer_closed(trigger->rk)) {
-      trigger_closed(trigger);
+      trigger->triggers->hooks->closed(trigger);
     } else if (now >= trigger->close_deadline) {
       IMP_LOG(IMP_LOG_WARN,
               "trigger %s: the consumer did not leave its group "
               "in time",
               trigger->spec->name);
-      trigger_closed(trigger);
+      trigger->triggers->hooks->closed(trigger);
     }
   }
 }

@@ -3,10 +3,10 @@
  * counters, and the partitions this server holds) and the
  * impulse_trigger_* /metrics families, both from trigger_fill_info().
  */
+#include "eventing/trigger_info.h"
+
 #include <stdio.h>
 #include <stdlib.h>
-
-#include "eventing/trigger_internal.h"
 
 /* Fills `info` for a trigger; parts/pp are caller-owned arrays of at least
  * trigger->nparts entries. */
@@ -80,6 +80,12 @@ void trigger_with_info(trigger_t *trigger, imp_trigger_info_cb cb, void *arg) {
   cb(arg, &info);
   free(parts);
   free(pp);
+}
+
+void triggers_with_info(triggers_t *triggers, imp_trigger_info_cb cb,
+                        void *arg) {
+  for (trigger_t *t = triggers->list.next; t != &triggers->list; t = t->next)
+    if (!t->removed) trigger_with_info(t, cb, arg);
 }
 
 /* Trigger families, one pass over the triggers per family so that each
@@ -174,11 +180,11 @@ static void trig_sample(void *arg, const Impulse__TriggerInfo *info) {
 }
 
 void triggers_collect(imp_metrics_writer_t *w, void *arg) {
-  imp_triggers_t *triggers = arg;
+  triggers_t *triggers = arg;
   for (int f = 0; f < TP_COUNT; f++) {
     imp_metrics_family(w, trig_families[f].name, trig_families[f].type,
                        trig_families[f].help);
     trig_pass_t tp = {w, f};
-    imp_triggers_foreach(triggers, trig_sample, &tp);
+    triggers_with_info(triggers, trig_sample, &tp);
   }
 }

@@ -9,9 +9,13 @@
  * rather than block the partition for ever. Both kinds take the one path below
  * (rec_output(), on_output_done(), output_failed()).
  */
+#include "eventing/trigger_output.h"
+
 #include <string.h>
 
-#include "eventing/trigger_internal.h"
+#include "eventing/cloudevents.h"
+#include "eventing/trigger_record.h"
+#include "eventing/trigger_util.h"
 
 #define OUTPUT_HEADERS (MAX_RECORD_HEADERS + 8) /* either kind's, at most */
 _Static_assert(MAX_REPLY_HEADERS + 4 <= OUTPUT_HEADERS, "reply headers");
@@ -119,12 +123,12 @@ static void on_output_done(void *arg, int err, const char *errstr,
             (long long)offset, rec->attempts, rec->attempts == 1 ? "" : "s",
             rec->error);
   }
-  rec_finish(rec);
+  rec->trigger->triggers->hooks->finish(rec);
 }
 
 /* Produces the record's output of `kind` (PH_DLQ or PH_REPLY); the record
  * is finished once it is acknowledged. A reply frees the record's slot as
- * soon as the producer has it (rec_free_slot()). */
+ * soon as the producer has it (the hooks' free_slot). */
 void rec_output(rec_t *rec, int kind) {
   Impulse__Header hs[OUTPUT_HEADERS];
   Impulse__Header *hp[OUTPUT_HEADERS];
@@ -151,6 +155,6 @@ void rec_output(rec_t *rec, int kind) {
     rec->ops--;
     output_failed(rec, kind, rc, NULL, 1);
   } else if (kind == PH_REPLY) {
-    rec_free_slot(rec);
+    rec->trigger->triggers->hooks->free_slot(rec);
   }
 }

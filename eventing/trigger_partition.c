@@ -1,13 +1,19 @@
 /*
  * The partitions assigned to a trigger: the records taken from each, kept
- * in offset order (trigger_track.h) and started as the ordering and the
- * function's room allow; back-pressure (pause and resume); commits of the
- * low-water mark of finished records; release at a revoke or a stop.
+ * in offset order (trigger_track.h) and started as the ordering (key
+ * queues for ordering key) and the function's room allow; a record's
+ * finish and the slot it frees; back-pressure (pause and resume); commits
+ * of the low-water mark of finished records; release at a revoke or a
+ * stop.
  */
+#include "eventing/trigger_partition.h"
+
 #include <stdlib.h>
 #include <string.h>
 
-#include "eventing/trigger_internal.h"
+#include "eventing/trigger_record.h"
+#include "eventing/trigger_track.h"
+#include "eventing/trigger_util.h"
 
 #define QUEUE_ROOM 64 /* calls a trigger lets wait in a function's queue */
 #define MAX_PARTITION_ID 100000
@@ -79,13 +85,134 @@ void part_pump(part_t *part) {
   }
 }
 
-void part_check_resume(part_t *part) {
+/* Resumes a paused partition once its window has drained to half. */
+static void part_check_resume(part_t *part) {
   trigger_t *trigger = part->trigger;
   if (part->paused && !part->stopping &&
       imp_track_len(&part->track) <= trigger->window / 2 &&
       part->bytes <= WINDOW_BYTES / 2)
     part_pause(part, 0);
 }
+
+/* ---- key queues (ordering key) ------------------------------------------- */
+
+static uint64_t hash_key(const rec_t *rec) {
+  uint64_t h = 1469598103934665603ull; /* FNV-1a */
+  for (size_t i = 0; i < rec->klen; i++) {
+    h ^= (unsigned char)rec->key[i];
+    h *= 1099511628211ull;
+  }
+  return rec->key ? h : 0;
+}
+
+/* The queue of the record's key, created when missing; NULL without
+ * memory. */
+static keyq_t *keyq_get(part_t *part, const rec_t *rec) {
+  uint64_t h = hash_key(rec);
+  int null_key = rec->key == NULL;
+  if (part->nkb) {
+    for (keyq_t *k = part->kb[h & (part->nkb - 1)]; k; k = k->next)
+      if (k->hash == h && k->null_key == null_key && k->klen == rec->klen &&
+          memcmp(k->key, rec->key ? rec->key : "", rec->klen) == 0)
+        return k;
+  }
+  if (part->nkeys >= part->nkb) {
+    size_t nkb = part->nkb ? part->nkb * 2 : 64;
+    keyq_t **kb = calloc(nkb, sizeof *kb);
+    if (kb == NULL) return NULL;
+    for (size_t i = 0; i < part->nkb; i++) {
+      keyq_t *k = part->kb[i], *next;
+      for (; k; k = next) {
+        next = k->next;
+        k->next = kb[k->hash & (nkb - 1)];
+        kb[k->hash & (nkb - 1)] = k;
+      }
+    }
+    free(part->kb);
+    part->kb = kb;
+    part->nkb = nkb;
+  }
+  keyq_t *k = calloc(1, sizeof *k + rec->klen);
+  if (k == NULL) return NULL;
+  k->hash = h;
+  k->null_key = null_key;
+  k->klen = rec->klen;
+  if (rec->klen) memcpy(k->key, rec->key, rec->klen);
+  k->next = part->kb[h & (part->nkb - 1)];
+  part->kb[h & (part->nkb - 1)] = k;
+  part->nkeys++;
+  return k;
+}
+
+static void keyq_remove(part_t *part, keyq_t *k) {
+  keyq_t **pp = &part->kb[k->hash & (part->nkb - 1)];
+  while (*pp != k) pp = &(*pp)->next;
+  *pp = k->next;
+  part->nkeys--;
+  free(k);
+}
+
+/* Starts the next record of the finished record's key, or drops the key's
+ * queue when nothing of that key is left. */
+static void keyq_next(part_t *part, rec_t *rec) {
+  keyq_t *k = rec->keyq;
+  if (k == NULL) return;
+  rec->keyq = NULL;
+  if (k->busy == rec) k->busy = NULL;
+  if (k->head != NULL && !part->stopping) {
+    rec_t *next = k->head;
+    k->head = next->knext;
+    if (k->head == NULL) k->tail = NULL;
+    next->knext = NULL;
+    k->busy = next;
+    rec_start(next);
+  } else if (k->head == NULL && k->busy == NULL) {
+    keyq_remove(part, k);
+  }
+}
+
+/* ---- a record's end ------------------------------------------------------ */
+
+/*
+ * The record was invoked and its reply is handed to the producer: its
+ * invocation slot (and its key, with ordering key) go to the next record
+ * while the reply's delivery is awaited. Replies keep their order: the
+ * producer is idempotent and a record's reply has its key. The record
+ * still holds back the commit until part_finish().
+ */
+void part_free_slot(rec_t *rec) {
+  part_t *part = rec->part;
+  if (rec->slot_freed || part == NULL || rec->state != R_ACTIVE) return;
+  rec->slot_freed = 1;
+  part->active--;
+  part->replying++;
+  if (rec->trigger->ordering == ORD_KEY) keyq_next(part, rec);
+  part_pump(part);
+}
+
+/* The record's function succeeded (and the reply was written) or it was
+ * dead-lettered: it no longer holds back its partition's commit. */
+void part_finish(rec_t *rec) {
+  part_t *part = rec->part;
+  trigger_t *trigger = rec->trigger;
+  attempt_delete(rec);
+  imp_track_done(&part->track, rec->seq);
+  part->pending--;
+  part->bytes -= rec->klen + rec->vlen;
+  rec->part = NULL;
+  if (rec->slot_freed) {
+    part->replying--;
+  } else {
+    part->active--;
+    if (trigger->ordering == ORD_KEY) keyq_next(part, rec);
+  }
+  rec_maybe_free(rec);
+  part_pump(part);
+  part_check_resume(part);
+  if (part->stopping) trigger->triggers->hooks->kick(trigger);
+}
+
+/* ---- records taken ------------------------------------------------------- */
 
 /* A record consumed from an assigned partition. */
 void trigger_on_record(trigger_t *trigger, const rd_kafka_message_t *msg) {

@@ -1,16 +1,20 @@
 /*
  * One record of a trigger, from the copy taken off the consumer to its
  * end: its memory (pooled blocks), its stored attempt count, its
- * invocation with the headers a function sees, retries with backoff, and
- * completion, in the order its ordering allows (key queues for ordering
- * key). Where it ends up besides: trigger_batch.c sends it with others,
- * trigger_output.c writes its dead letter or reply.
+ * invocation with the headers a function sees, retries with backoff. It
+ * reaches what comes next, above this file, through the broker's hooks
+ * (trigger_types.h): its batch (trigger_batch.c), its dead letter or reply
+ * (trigger_output.c), its finish, which its partition accounts for
+ * (trigger_partition.c).
  */
+#include "eventing/trigger_record.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "eventing/trigger_internal.h"
+#include "eventing/cloudevents.h"
+#include "eventing/trigger_util.h"
 
 /* ---- attempt counts ------------------------------------------------------ */
 
@@ -50,7 +54,7 @@ static size_t attempt_key(const rec_t *rec, char *out) {
  * bytes are in the kernel), not a power loss, which at worst gives a record
  * a few more attempts. A synced write per failure would cost ~150 us each.
  */
-void attempts_flush(imp_triggers_t *triggers) {
+void attempts_flush(triggers_t *triggers) {
   if (triggers->batch_ops == 0 || triggers->freed) return;
   char err[256];
   int rc =
@@ -64,7 +68,7 @@ void attempts_flush(imp_triggers_t *triggers) {
 
 static void attempt_store(rec_t *rec) {
   trigger_t *trigger = rec->trigger;
-  imp_triggers_t *triggers = trigger->triggers;
+  triggers_t *triggers = trigger->triggers;
   if (trigger->removed || triggers->freed) return;
   char key[400];
   size_t klen = attempt_key(rec, key);
@@ -80,9 +84,9 @@ static void attempt_store(rec_t *rec) {
   }
 }
 
-static void attempt_delete(rec_t *rec) {
+void attempt_delete(rec_t *rec) {
   trigger_t *trigger = rec->trigger;
-  imp_triggers_t *triggers = trigger->triggers;
+  triggers_t *triggers = trigger->triggers;
   if (!rec->stored || trigger->removed || triggers->freed) return;
   char key[400];
   size_t klen = attempt_key(rec, key);
@@ -115,7 +119,7 @@ static int load_attempt(void *arg, const char *k, size_t kl, const char *v,
 
 void attempts_load(part_t *part) {
   trigger_t *trigger = part->trigger;
-  imp_triggers_t *triggers = trigger->triggers;
+  triggers_t *triggers = trigger->triggers;
   attempts_flush(triggers);
   char prefix[400];
   size_t plen = attempt_prefix(trigger, part->id, prefix);
@@ -128,7 +132,7 @@ void attempts_load(part_t *part) {
  * they are stale and deleted. */
 void attempt_lookup(part_t *part, rec_t *rec) {
   if (part->natt == 0) return;
-  imp_triggers_t *triggers = part->trigger->triggers;
+  triggers_t *triggers = part->trigger->triggers;
   size_t keep = 0;
   for (size_t i = 0; i < part->natt; i++) {
     att_t *a = &part->att[i];
@@ -166,7 +170,7 @@ void attempt_lookup(part_t *part, rec_t *rec) {
 #define REC_BLOCK (sizeof(rec_t) + 512)
 #define REC_FREE_MAX 4096
 
-static rec_t *rec_alloc(imp_triggers_t *triggers, size_t size) {
+static rec_t *rec_alloc(triggers_t *triggers, size_t size) {
   if (size > REC_BLOCK) {
     rec_t *rec = malloc(size);
     if (rec != NULL) rec->pooled = 0;
@@ -187,7 +191,7 @@ static rec_t *rec_alloc(imp_triggers_t *triggers, size_t size) {
 
 static void rec_release(rec_t *rec) {
   trigger_t *trigger = rec->trigger;
-  imp_triggers_t *triggers = trigger->triggers;
+  triggers_t *triggers = trigger->triggers;
   free(rec->reply);
   if (rec->pooled && triggers->nrec_free < REC_FREE_MAX) {
     memcpy(rec, &triggers->rec_free, sizeof(void *));
@@ -315,15 +319,16 @@ static void on_rec_timer(uv_timer_t *t) {
     return;
   }
   if (rec->part->stopping) return; /* stalled by part_stop() already */
+  const trigger_hooks_t *hooks = rec->trigger->triggers->hooks;
   switch (rec->phase) {
     case PH_INVOKE: rec_start(rec); break;
     case PH_DLQ:
-    case PH_REPLY: rec_output(rec, rec->phase); break;
-    default: rec_finish(rec); break;
+    case PH_REPLY: hooks->output(rec, rec->phase); break;
+    default: hooks->finish(rec); break;
   }
 }
 
-static uint64_t rng_next(imp_triggers_t *triggers) {
+static uint64_t rng_next(triggers_t *triggers) {
   uint64_t x = triggers->rng; /* xorshift64 */
   x ^= x << 13;
   x ^= x >> 7;
@@ -405,7 +410,7 @@ void rec_fail(rec_t *rec, int code, const char *message) {
   }
   rec->attempts++;
   if (rec->attempts > trigger->max_retries) {
-    rec_output(rec, PH_DLQ);
+    trigger->triggers->hooks->output(rec, PH_DLQ);
     return;
   }
   trigger->retried++;
@@ -423,7 +428,7 @@ void rec_invoked(rec_t *rec, const Impulse__InvokeResponse *resp) {
   trigger_t *trigger = rec->trigger;
   trigger->handled++;
   if (trigger->spec->reply_topic == NULL) {
-    rec_finish(rec);
+    trigger->triggers->hooks->finish(rec);
     return;
   }
   /* Keep the response (payload and headers) for the reply topic. */
@@ -457,7 +462,7 @@ void rec_invoked(rec_t *rec, const Impulse__InvokeResponse *resp) {
   if (resp->payload.len) memcpy(p, resp->payload.data, resp->payload.len);
   rec->rpayload = p;
   rec->replylen = resp->payload.len;
-  rec_output(rec, PH_REPLY);
+  trigger->triggers->hooks->output(rec, PH_REPLY);
 }
 
 static void on_invoked(void *arg, uint64_t tag, const imp_answer_t *answer) {
@@ -535,7 +540,7 @@ void rec_invoke_failed(rec_t *rec, int rc) {
     snprintf(rec->error, sizeof rec->error,
              "invocation of a %zu-byte record exceeds --max-frame %zu",
              rec->vlen, trigger->triggers->env.max_frame);
-    rec_output(rec, PH_DLQ);
+    trigger->triggers->hooks->output(rec, PH_DLQ);
   } else if (rc == -ESHUTDOWN) {
     rec_stall(rec);
   } else {
@@ -568,64 +573,6 @@ void rec_invoke_one(rec_t *rec) {
   rec_invoke_failed(rec, rc);
 }
 
-/* ---- ordering and completion --------------------------------------------- */
-
-static uint64_t hash_key(const rec_t *rec) {
-  uint64_t h = 1469598103934665603ull; /* FNV-1a */
-  for (size_t i = 0; i < rec->klen; i++) {
-    h ^= (unsigned char)rec->key[i];
-    h *= 1099511628211ull;
-  }
-  return rec->key ? h : 0;
-}
-
-/* The queue of the record's key, created when missing; NULL without
- * memory. */
-keyq_t *keyq_get(part_t *part, const rec_t *rec) {
-  uint64_t h = hash_key(rec);
-  int null_key = rec->key == NULL;
-  if (part->nkb) {
-    for (keyq_t *k = part->kb[h & (part->nkb - 1)]; k; k = k->next)
-      if (k->hash == h && k->null_key == null_key && k->klen == rec->klen &&
-          memcmp(k->key, rec->key ? rec->key : "", rec->klen) == 0)
-        return k;
-  }
-  if (part->nkeys >= part->nkb) {
-    size_t nkb = part->nkb ? part->nkb * 2 : 64;
-    keyq_t **kb = calloc(nkb, sizeof *kb);
-    if (kb == NULL) return NULL;
-    for (size_t i = 0; i < part->nkb; i++) {
-      keyq_t *k = part->kb[i], *next;
-      for (; k; k = next) {
-        next = k->next;
-        k->next = kb[k->hash & (nkb - 1)];
-        kb[k->hash & (nkb - 1)] = k;
-      }
-    }
-    free(part->kb);
-    part->kb = kb;
-    part->nkb = nkb;
-  }
-  keyq_t *k = calloc(1, sizeof *k + rec->klen);
-  if (k == NULL) return NULL;
-  k->hash = h;
-  k->null_key = null_key;
-  k->klen = rec->klen;
-  if (rec->klen) memcpy(k->key, rec->key, rec->klen);
-  k->next = part->kb[h & (part->nkb - 1)];
-  part->kb[h & (part->nkb - 1)] = k;
-  part->nkeys++;
-  return k;
-}
-
-static void keyq_remove(part_t *part, keyq_t *k) {
-  keyq_t **pp = &part->kb[k->hash & (part->nkb - 1)];
-  while (*pp != k) pp = &(*pp)->next;
-  *pp = k->next;
-  part->nkeys--;
-  free(k);
-}
-
 /* Begins processing a record: invocation, or the dead-letter topic for a
  * record no function may see. Never finishes it synchronously. */
 void rec_start(rec_t *rec) {
@@ -633,66 +580,9 @@ void rec_start(rec_t *rec) {
     rec->state = R_ACTIVE;
     rec->part->active++;
   }
+  const trigger_hooks_t *hooks = rec->trigger->triggers->hooks;
   if (rec->undeliverable)
-    rec_output(rec, PH_DLQ);
+    hooks->output(rec, PH_DLQ);
   else
-    rec_invoke(rec);
-}
-
-/* Starts the next record of the finished record's key, or drops the key's
- * queue when nothing of that key is left. */
-static void keyq_next(part_t *part, rec_t *rec) {
-  keyq_t *k = rec->keyq;
-  if (k == NULL) return;
-  rec->keyq = NULL;
-  if (k->busy == rec) k->busy = NULL;
-  if (k->head != NULL && !part->stopping) {
-    rec_t *next = k->head;
-    k->head = next->knext;
-    if (k->head == NULL) k->tail = NULL;
-    next->knext = NULL;
-    k->busy = next;
-    rec_start(next);
-  } else if (k->head == NULL && k->busy == NULL) {
-    keyq_remove(part, k);
-  }
-}
-
-/*
- * The record was invoked and its reply is handed to the producer: its
- * invocation slot (and its key, with ordering key) go to the next record
- * while the reply's delivery is awaited. Replies keep their order: the
- * producer is idempotent and a record's reply has its key. The record
- * still holds back the commit until rec_finish().
- */
-void rec_free_slot(rec_t *rec) {
-  part_t *part = rec->part;
-  if (rec->slot_freed || part == NULL || rec->state != R_ACTIVE) return;
-  rec->slot_freed = 1;
-  part->active--;
-  part->replying++;
-  if (rec->trigger->ordering == ORD_KEY) keyq_next(part, rec);
-  part_pump(part);
-}
-
-/* The record's function succeeded (and the reply was written) or it was
- * dead-lettered: it no longer holds back its partition's commit. */
-void rec_finish(rec_t *rec) {
-  part_t *part = rec->part;
-  trigger_t *trigger = rec->trigger;
-  attempt_delete(rec);
-  imp_track_done(&part->track, rec->seq);
-  part->pending--;
-  part->bytes -= rec->klen + rec->vlen;
-  rec->part = NULL;
-  if (rec->slot_freed) {
-    part->replying--;
-  } else {
-    part->active--;
-    if (trigger->ordering == ORD_KEY) keyq_next(part, rec);
-  }
-  rec_maybe_free(rec);
-  part_pump(part);
-  part_check_resume(part);
-  if (part->stopping) trigger_kick(trigger);
+    hooks->invoke(rec);
 }

@@ -3,27 +3,28 @@
  * within core/limits.h) and completed with the defaults, so that what is
  * stored and shown is what runs.
  */
+#include "eventing/trigger_spec.h"
+
 #include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/limits.h"
-#include "eventing/trigger_internal.h"
 
-static int topic_ok(imp_triggers_t *triggers, const char *what,
-                    const char *topic, char *err, size_t errlen) {
+static int topic_ok(const char *what, const char *topic, char *err,
+                    size_t errlen) {
   char why[256];
   if (imp_topic_valid(topic, why, sizeof why) == 0) return 1;
   snprintf(err, errlen, "invalid %s '%s': %s", what, topic, why);
-  (void)triggers;
   return 0;
 }
 
-/* Checks a spec and fills in the defaults. Strings set point into `buf`
- * or are borrowed from the request. 0, or -1 with the reason in err. */
-int trigger_spec_check(imp_triggers_t *triggers, Impulse__TriggerSpec *s,
-                       char *group, char *dlq, char *err, size_t errlen) {
+/* Checks a spec and fills in the defaults. Strings set point into `group`
+ * (80 bytes) and `dlq` (260 bytes) or are borrowed from the request. 0, or
+ * -1 with the reason in err. */
+int trigger_spec_check(Impulse__TriggerSpec *s, char *group, char *dlq,
+                       char *err, size_t errlen) {
   if (s->name == NULL || !imp_name_valid(s->name)) {
     snprintf(err, errlen,
              "invalid trigger name '%s' (1-64 characters of "
@@ -31,8 +32,7 @@ int trigger_spec_check(imp_triggers_t *triggers, Impulse__TriggerSpec *s,
              s->name ? s->name : "");
     return -1;
   }
-  if (s->topic == NULL || !topic_ok(triggers, "topic", s->topic, err, errlen))
-    return -1;
+  if (s->topic == NULL || !topic_ok("topic", s->topic, err, errlen)) return -1;
   if (s->function == NULL || !imp_name_valid(s->function)) {
     snprintf(err, errlen, "invalid function name '%s'",
              s->function ? s->function : "");
@@ -112,7 +112,7 @@ int trigger_spec_check(imp_triggers_t *triggers, Impulse__TriggerSpec *s,
     snprintf(dlq, 260, "%s.dlq", s->topic);
     s->dlq = dlq;
   }
-  if (!topic_ok(triggers, "dead-letter topic", s->dlq, err, errlen)) return -1;
+  if (!topic_ok("dead-letter topic", s->dlq, err, errlen)) return -1;
   if (strcmp(s->dlq, s->topic) == 0) {
     snprintf(err, errlen,
              "the dead-letter topic cannot be the trigger's topic");
@@ -121,8 +121,7 @@ int trigger_spec_check(imp_triggers_t *triggers, Impulse__TriggerSpec *s,
   if (s->reply_topic != NULL && s->reply_topic[0] == '\0')
     s->reply_topic = NULL;
   if (s->reply_topic != NULL) {
-    if (!topic_ok(triggers, "reply topic", s->reply_topic, err, errlen))
-      return -1;
+    if (!topic_ok("reply topic", s->reply_topic, err, errlen)) return -1;
     if (strcmp(s->reply_topic, s->topic) == 0) {
       snprintf(err, errlen,
                "the reply topic cannot be the trigger's topic "
