@@ -75,6 +75,12 @@ int imp_store_scan(imp_store_t *store, imp_cf_t cf, const void *prefix,
 int imp_store_scan_from(imp_store_t *store, imp_cf_t cf, const void *start,
                         size_t slen, imp_store_scan_cb cb, void *arg);
 
+/* Adds a delete of every key of `cf` that starts with `prefix` to `batch`
+ * (written when the caller writes the batch). Returns how many, or a
+ * negative error of the scan. */
+int imp_batch_delete_prefix(imp_batch_t *batch, imp_store_t *store, imp_cf_t cf,
+                            const void *prefix, size_t plen);
+
 /* Writes a consistent copy of the whole store (every column family) to
  * `dir`, which must not exist, as a RocksDB checkpoint: the memtables are
  * flushed first, table files are hard-linked when `dir` is on the same
@@ -82,12 +88,6 @@ int imp_store_scan_from(imp_store_t *store, imp_cf_t cf, const void *start,
  * Safe from any thread while the store is open (the caller keeps it open
  * until this returns); concurrent writes land in the copy or not, never in
  * part. Returns 0, or IMP_ESTORE with RocksDB's message in err. */
-/* Adds a delete of every key of `cf` that starts with `prefix` to `batch`
- * (written when the caller writes the batch). Returns how many, or a
- * negative error of the scan. */
-int imp_batch_delete_prefix(imp_batch_t *batch, imp_store_t *store, imp_cf_t cf,
-                            const void *prefix, size_t plen);
-
 int imp_store_checkpoint(imp_store_t *store, const char *dir, char *err,
                          size_t errlen);
 
