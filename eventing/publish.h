@@ -2,9 +2,9 @@
 #ifndef IMP_PUBLISH_H
 #define IMP_PUBLISH_H
 
+#include "base/rpc.h"
 #include "eventing/kafka.h"
 #include "impulse.pb-c.h"
-#include "server/base/rpc.h"
 
 /* Checks a PublishRequest (borrowed), creates its topic when missing and
  * hands the record to the shared producer. Returns 0 and later calls cb

@@ -6,9 +6,9 @@
 #ifndef IMP_TRIGGER_H
 #define IMP_TRIGGER_H
 
+#include "base/rpc.h"
 #include "eventing/trigger_env.h"
 #include "impulse.pb-c.h"
-#include "server/base/rpc.h"
 
 typedef struct imp_triggers_s imp_triggers_t;
 

@@ -9,12 +9,12 @@
 
 #include <uv.h>
 
+#include "base/conn.h"
+#include "base/invoker.h"
+#include "base/metrics.h"
+#include "base/store.h"
 #include "eventing/kafka.h"
 #include "impulse.pb-c.h"
-#include "server/base/conn.h"
-#include "server/base/invoker.h"
-#include "server/base/metrics.h"
-#include "server/base/store.h"
 
 /* What the broker works with; every handle is borrowed and must outlive
  * it. The broker reaches functions only through `invoker`. */

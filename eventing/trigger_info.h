@@ -8,10 +8,10 @@
 
 #include <stddef.h>
 
+#include "base/metrics.h"
 #include "eventing/trigger_env.h"
 #include "eventing/trigger_types.h"
 #include "impulse.pb-c.h"
-#include "server/base/metrics.h"
 
 /* Fills `info` for a trigger; parts/pp are caller-owned arrays of at least
  * trigger->nparts entries, state one of slen bytes. What `info` points to

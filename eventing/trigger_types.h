@@ -33,13 +33,13 @@
 
 #include <stdint.h>
 
+#include "base/rpc.h"
+#include "base/store.h"
 #include "eventing/cloudevents.h"
 #include "eventing/kafka.h"
 #include "eventing/trigger_env.h"
 #include "eventing/trigger_track.h"
 #include "impulse.pb-c.h"
-#include "server/base/rpc.h"
-#include "server/base/store.h"
 
 #define MAX_RECORD_HEADERS 100 /* more makes a record undeliverable */
 #define MAX_REPLY_HEADERS 32   /* of a response, kept for the reply topic */

@@ -53,7 +53,7 @@ LAYERS = [
      ["invoke", "fleet", "base", "policy", "core"]),
     ("invoke", ["runtime/server/invoke/"], ["fleet", "base", "policy", "core"]),
     ("fleet", ["runtime/server/fleet/"], ["base", "policy", "core"]),
-    ("base", ["runtime/server/base/"], ["policy", "core"]),
+    ("base", ["runtime/base/"], ["policy", "core"]),
     ("eventing-kafka", ["eventing/kafka."], ["core"]),
     ("worker", ["runtime/worker/"], ["core"]),
     ("client", ["runtime/client/"], ["core"]),
@@ -312,7 +312,7 @@ def cycles(edges):
 def self_test(root):
     """Plants one fault of each kind in a copy and expects it reported."""
     plants = [
-        ("upward include", "runtime/core/common.h", '#include "server/base/store.h"\n'),
+        ("upward include", "runtime/core/common.h", '#include "base/store.h"\n'),
         ("unknown include", "runtime/core/common.h", '#include "core/no_such_header.h"\n'),
         ("circle", "runtime/core/codec.h", '#include "core/common.h"\n', "runtime/core/common.h",
          '#include "core/codec.h"\n'),

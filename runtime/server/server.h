@@ -11,12 +11,12 @@
 #include <stdint.h>
 #include <uv.h>
 
+#include "base/config.h"
+#include "base/conn.h"
+#include "base/metrics.h"
+#include "base/store.h"
 #include "eventing/kafka.h"
 #include "eventing/trigger.h"
-#include "server/base/config.h"
-#include "server/base/conn.h"
-#include "server/base/metrics.h"
-#include "server/base/store.h"
 #include "server/control/control.h"
 
 typedef struct imp_server_s imp_server_t;

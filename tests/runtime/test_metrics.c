@@ -13,8 +13,8 @@
 
 #include <cmocka.h>
 
+#include "base/metrics.h"
 #include "core/codec.h"
-#include "server/base/metrics.h"
 
 /* Output of a writer as a NUL-terminated string (owned by the buffer). */
 static const char *text(imp_buf_t *b) {

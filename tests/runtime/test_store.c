@@ -14,9 +14,9 @@
 
 #include <cmocka.h>
 
+#include "base/store.h"
 #include "core/common.h"
 #include "impulse.pb-c.h"
-#include "server/base/store.h"
 
 typedef struct fixture_s {
   char root[256]; /* mkdtemp directory */

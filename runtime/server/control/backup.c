@@ -28,8 +28,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "base/store.h"
 #include "core/common.h"
-#include "server/base/store.h"
 
 /* Longest DIR accepted: room for "/db/" and RocksDB's file names. */
 #define BACKUP_MAX_DIR (PATH_MAX - 64)

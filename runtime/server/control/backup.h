@@ -2,7 +2,7 @@
 #ifndef IMP_BACKUP_H
 #define IMP_BACKUP_H
 
-#include "server/base/rpc.h"
+#include "base/rpc.h"
 #include "server/control/context.h"
 
 /* Backup RPC: a checkpoint of the state store into a new state directory

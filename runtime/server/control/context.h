@@ -9,12 +9,12 @@
 #include <stdint.h>
 #include <uv.h>
 
+#include "base/config.h"
+#include "base/conn.h"
+#include "base/metrics.h"
+#include "base/store.h"
 #include "impulse.pb-c.h"
 #include "policy/autoscaler.h"
-#include "server/base/config.h"
-#include "server/base/conn.h"
-#include "server/base/metrics.h"
-#include "server/base/store.h"
 #include "server/fleet/instance.h"
 #include "server/invoke/call.h"
 #include "server/invoke/function.h"

@@ -2,7 +2,7 @@
 #ifndef IMP_DEPLOY_H
 #define IMP_DEPLOY_H
 
-#include "server/base/rpc.h"
+#include "base/rpc.h"
 #include "server/control/context.h"
 
 /* Deploy RPC (takes ownership of env): answered once the artifact was

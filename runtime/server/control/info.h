@@ -3,7 +3,7 @@
 #ifndef IMP_INFO_H
 #define IMP_INFO_H
 
-#include "server/base/rpc.h"
+#include "base/rpc.h"
 #include "server/control/context.h"
 
 /* List, Describe and RecordList RPCs; each takes ownership of env. */

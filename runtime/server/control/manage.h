@@ -2,7 +2,7 @@
 #ifndef IMP_MANAGE_H
 #define IMP_MANAGE_H
 
-#include "server/base/rpc.h"
+#include "base/rpc.h"
 #include "server/control/context.h"
 
 /* Delete and Scale RPCs; each takes ownership of env. */

@@ -10,8 +10,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "base/store.h"
 #include "core/common.h"
-#include "server/base/store.h"
 
 void imp_ctl_artifact_path(imp_control_t *ctl, const char *sha, char *out,
                            size_t outlen) {

@@ -23,9 +23,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/store.h"
 #include "core/common.h"
 #include "core/limits.h"
-#include "server/base/store.h"
 #include "server/control/instances.h"
 
 #define SAVE_EVERY_MS 60000u

@@ -2,7 +2,7 @@
 #ifndef IMP_STATS_H
 #define IMP_STATS_H
 
-#include "server/base/metrics.h"
+#include "base/metrics.h"
 #include "server/control/context.h"
 
 /* Registers the functions, instances, warm pool, store write, uptime and

@@ -4,7 +4,7 @@
 
 #include <stddef.h>
 
-#include "server/base/rpc.h"
+#include "base/rpc.h"
 #include "server/control/context.h"
 
 /* Makes `rec`'s traffic split live for fn: artifacts on disk, the

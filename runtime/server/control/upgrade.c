@@ -23,8 +23,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/store.h"
 #include "core/common.h"
-#include "server/base/store.h"
 #include "server/control/instances.h"
 #include "server/control/records.h"
 #include "server/invoke/call.h"

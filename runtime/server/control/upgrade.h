@@ -6,8 +6,8 @@
 
 #include <uv.h>
 
+#include "base/rpc.h"
 #include "impulse.pb-c.h"
-#include "server/base/rpc.h"
 #include "server/control/context.h"
 #include "server/fleet/instance.h"
 #include "server/invoke/function.h"

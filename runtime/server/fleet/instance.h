@@ -15,11 +15,11 @@
 #include <stdint.h>
 #include <uv.h>
 
+#include "base/config.h"
+#include "base/conn.h"
+#include "base/store.h"
 #include "impulse.pb-c.h"
 #include "policy/dispatcher.h"
-#include "server/base/config.h"
-#include "server/base/conn.h"
-#include "server/base/store.h"
 
 typedef struct imp_fleet_s imp_fleet_t;
 typedef struct imp_instance_s imp_instance_t;

@@ -10,11 +10,11 @@
 
 #include "server/gateway/gateway.h"
 
+#include "base/rpc.h"
 #include "core/codec.h"
 #include "core/common.h"
 #include "eventing/publish.h"
 #include "eventing/trigger.h"
-#include "server/base/rpc.h"
 #include "server/control/backup.h"
 #include "server/control/deploy.h"
 #include "server/control/info.h"

@@ -8,8 +8,8 @@
 #include <string.h>
 #include <strings.h>
 
-#include "server/base/conn.h"
-#include "server/base/metrics.h"
+#include "base/conn.h"
+#include "base/metrics.h"
 
 /* The front end. */
 struct imp_http_s {

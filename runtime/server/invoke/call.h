@@ -17,11 +17,11 @@
 #include <stdint.h>
 #include <uv.h>
 
+#include "base/config.h"
+#include "base/invoker.h"
+#include "base/store.h"
 #include "core/list.h"
 #include "policy/dispatcher.h"
-#include "server/base/config.h"
-#include "server/base/invoker.h"
-#include "server/base/store.h"
 #include "server/fleet/instance.h"
 #include "server/invoke/function.h"
 #include "server/invoke/idempotency.h"

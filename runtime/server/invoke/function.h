@@ -10,13 +10,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "base/metrics.h"
 #include "core/list.h"
 #include "impulse.pb-c.h"
 #include "policy/autoscaler.h"
 #include "policy/dispatcher.h"
 #include "policy/pipeline.h"
 #include "policy/predictor.h"
-#include "server/base/metrics.h"
 #include "server/invoke/recordings.h"
 
 typedef struct imp_function_s imp_function_t;

@@ -4,8 +4,8 @@
 
 #include <stddef.h>
 
+#include "base/store.h"
 #include "core/limits.h"
-#include "server/base/store.h"
 
 /* Room for a store key: function name (64), NUL, key. */
 #define IMP_IDEM_KEY_BUF (64 + 1 + IMP_IDEM_MAX_KEY)

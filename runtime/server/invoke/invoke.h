@@ -11,8 +11,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "base/invoker.h"
 #include "impulse.pb-c.h"
-#include "server/base/invoker.h"
 #include "server/invoke/call.h"
 
 /* Invokes env->invoke for a client of the RPC gateway. `env` is taken (freed

@@ -26,9 +26,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/store.h"
 #include "core/codec.h"
 #include "core/common.h"
-#include "server/base/store.h"
 
 /* Function name (at most 64 bytes), NUL, be32 slot. */
 #define KEY_MAX (64 + 1 + 4)

@@ -9,8 +9,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "base/store.h"
 #include "impulse.pb-c.h"
-#include "server/base/store.h"
 
 /* Recordings kept per function (slots 0..IMP_REC_MAX-1, a ring). */
 #define IMP_REC_MAX 32u

@@ -1,4 +1,4 @@
-#include "server/base/rpc.h"
+#include "base/rpc.h"
 
 #include <stdarg.h>
 #include <stdio.h>

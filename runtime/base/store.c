@@ -1,12 +1,12 @@
-#include "server/base/store.h"
+#include "base/store.h"
 
 #include <rocksdb/c.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
+#include "base/metrics.h"
 #include "core/common.h"
-#include "server/base/metrics.h"
 
 static const char *cf_names[IMP_CF_COUNT] = {
     "functions", "versions", "artifacts",   "instances",  "meta",

@@ -2,7 +2,7 @@
  * Metrics: histograms, the Prometheus text writer, the collector registry
  * and the server's own collectors. See metrics.h.
  */
-#include "server/base/metrics.h"
+#include "base/metrics.h"
 
 #include <math.h>
 #include <stdarg.h>

@@ -1,4 +1,4 @@
-#include "server/base/conn.h"
+#include "base/conn.h"
 
 #include <stdlib.h>
 #include <string.h>
