@@ -446,6 +446,10 @@ static void test_invoke(void **state) {
   HTTP(s, &r, "POST", "/function/echo", "x", 1, "X-Impulse-Deadline-Ms: soon");
   expect_error(&r, 400, "BAD_REQUEST");
   res_free(&r);
+  HTTP(s, &r, "POST", "/function/echo", "x", 1,
+       "X-Impulse-Deadline-Ms: 3600001"); /* above IMP_DEADLINE_MAX_MS */
+  expect_error(&r, 400, "BAD_REQUEST");
+  res_free(&r);
 
   /* Above --max-frame (1 MiB): 413, and the server serves on. */
   size_t big = (1u << 20) + 100;

@@ -291,6 +291,18 @@ static void test_control_errors(void **state) {
             impulse_status_name(rc), impulse_client_error(c));
     assert_int_equal(rc, IMPULSE_S_BAD_REQUEST);
   }
+  /* A deadline above the limit the CLI also enforces (core/limits.h). */
+  impulse_invoke_opts_t io = {0};
+  io.deadline_ms = IMP_DEADLINE_MAX_MS + 1;
+  impulse_response_t *resp = NULL;
+  assert_int_equal(impulse_invoke(c, "fine", "x", 1, &io, &resp), IMPULSE_S_OK);
+  assert_int_equal(resp->status, IMPULSE_S_BAD_REQUEST);
+  assert_non_null(strstr(resp->error, "deadline must be at most"));
+  impulse_response_free(resp);
+  io.deadline_ms = IMP_DEADLINE_MAX_MS;
+  assert_int_equal(impulse_invoke(c, "fine", "x", 1, &io, &resp), IMPULSE_S_OK);
+  assert_int_equal(resp->status, IMPULSE_S_OK);
+  impulse_response_free(resp);
   impulse_deploy_opts_t opts = {0};
   opts.min_instances = 3;
   opts.max_instances = 1;

@@ -77,11 +77,12 @@ void http_handle_invoke(http_conn_t *conn, http_req_t *req, const char *name,
   const http_hdr_t *h = http_find_header(m, "x-impulse-deadline-ms");
   if (h) {
     uint64_t v;
-    if (http_parse_u64(http_hval(m, h), h->vlen, UINT32_MAX, &v) != 0) {
-      http_respond_error(
-          req, 400, "BAD_REQUEST",
-          "X-Impulse-Deadline-Ms must be a number of milliseconds "
-          "(0 to 4294967295)");
+    if (http_parse_u64(http_hval(m, h), h->vlen, IMP_DEADLINE_MAX_MS, &v) !=
+        0) {
+      http_respond_error(req, 400, "BAD_REQUEST",
+                         "X-Impulse-Deadline-Ms must be a number of "
+                         "milliseconds (0 to %u)",
+                         IMP_DEADLINE_MAX_MS);
       return;
     }
     ir.has_deadline_ms = 1;

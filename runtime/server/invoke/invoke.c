@@ -116,6 +116,15 @@ static int idem_answered(imp_invoke_t *iv, imp_function_t *fn, const char *key,
 void imp_invoke_rpc(imp_invoke_t *iv, Impulse__Envelope *env, const char *body,
                     size_t len, imp_answer_cb done, void *arg, uint64_t tag) {
   Impulse__InvokeRequest *req = env->invoke;
+  if (req->has_deadline_ms && req->deadline_ms > IMP_DEADLINE_MAX_MS) {
+    char msg[128];
+    snprintf(msg, sizeof msg, "deadline must be at most %u ms",
+             IMP_DEADLINE_MAX_MS);
+    imp_answer_t a = {.code = IMPULSE__ERROR_CODE__BAD_REQUEST, .message = msg};
+    done(arg, tag, &a);
+    impulse__envelope__free_unpacked(env, NULL);
+    return;
+  }
   imp_function_t *fn = imp_registry_find(&iv->registry, req->function);
   if (fn == NULL) {
     char msg[1024];
