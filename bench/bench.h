@@ -55,9 +55,6 @@ const char *bench_tmpdir(void);
  * group), reaps them, removes the temp dir. Safe to call more than once. */
 void bench_procs_cleanup(void);
 
-/* Returns a TCP port on 127.0.0.1 that was free a moment ago, or -1. */
-int bench_free_port(void);
-
 /* Forks the floor echo server; *port gets its port. 0 or -1. */
 int bench_floor_start(int *port);
 

@@ -38,6 +38,7 @@
 
 #include "bench.h"
 #include "impulse/client.h"
+#include "support.h"
 
 #define READY_TIMEOUT_MS 15000u
 #define WRK_SLACK_S 30 /* wrk is killed this long after its duration */
@@ -199,51 +200,9 @@ static int run_wrk(const opts_t *o, const char *script, const char *url,
   snprintf(d, sizeof d, "%us", seconds);
   const char *argv[] = {"wrk", "-t",        t,    "-c",   c,   "-d",
                         d,     "--latency", "-s", script, url, NULL};
-  int p[2];
-  *out = NULL;
-  if (pipe2(p, O_CLOEXEC) != 0) return -1;
-  fflush(NULL);
-  pid_t pid = fork();
-  if (pid < 0) return -1;
-  if (pid == 0) {
-    prctl(PR_SET_PDEATHSIG, SIGKILL);
-    dup2(p[1], 1);
-    execvp("wrk", (char *const *)argv);
-    _exit(127);
-  }
-  close(p[1]);
-  size_t len = 0, cap = 16384;
-  char *buf = malloc(cap + 1);
-  uint64_t until =
-      bench_now_ns() + (uint64_t)(seconds + WRK_SLACK_S) * 1000000000ull;
-  int killed = 0;
-  for (;;) {
-    if (bench_interrupted || bench_now_ns() > until) {
-      kill(pid, SIGKILL);
-      killed = 1;
-      break;
-    }
-    struct pollfd pfd = {p[0], POLLIN, 0};
-    int r = poll(&pfd, 1, 100);
-    if (r < 0 && errno == EINTR) continue;
-    if (r <= 0) continue;
-    if (len == cap) {
-      cap *= 2;
-      buf = realloc(buf, cap + 1);
-    }
-    ssize_t n = read(p[0], buf + len, cap - len);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) break;
-    len += (size_t)n;
-  }
-  close(p[0]);
-  int st = 0;
-  while (waitpid(pid, &st, 0) < 0 && errno == EINTR) {
-  }
-  buf[len] = '\0';
-  *out = buf;
-  if (killed) return -1;
-  return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+  int st = sup_run(argv, NULL, out, (seconds + WRK_SLACK_S) * 1000u,
+                   &bench_interrupted);
+  return st < 0 ? -1 : st;
 }
 
 /* "260.00us", "1.20ms", "1.05s" in microseconds, or -1. */
@@ -482,7 +441,7 @@ int main(int argc, char **argv) {
   int rc = 1;
   char script[512], url[128], http[64], token[128];
   wrk_res_t imp, flo;
-  int fport = -1, port = -1, hport = bench_free_port();
+  int fport = -1, port = -1, hport = sup_free_port();
 
   /* The request: POST with a body of --payload bytes. */
   snprintf(script, sizeof script, "%s/post.lua", bench_tmpdir());

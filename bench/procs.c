@@ -5,23 +5,18 @@
  * exit path; the signal handler only sets a flag and stops the server so
  * that any blocking call returns promptly and the main flow cleans up.
  */
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
-#include <netinet/in.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
-#include <sys/socket.h>
-#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "bench.h"
+#include "support.h"
 
 volatile sig_atomic_t bench_interrupted;
 
@@ -88,36 +83,11 @@ int bench_procs_init(void) {
   return 0;
 }
 
-/* Waits up to ms for pid to exit; 1 when reaped, 0 when still running. */
-static int reap(pid_t pid, unsigned ms) {
-  for (unsigned waited = 0;; waited += 10) {
-    pid_t r = waitpid(pid, NULL, WNOHANG);
-    if (r == pid || (r < 0 && errno == ECHILD)) return 1;
-    if (waited >= ms) return 0;
-    struct timespec ts = {0, 10000000L};
-    nanosleep(&ts, NULL);
-  }
-}
-
-static int rm_entry(const char *path, const struct stat *st, int flag,
-                    struct FTW *ftw) {
-  (void)st;
-  (void)flag;
-  (void)ftw;
-  remove(path);
-  return 0;
-}
-
 void bench_procs_cleanup(void) {
   pid_t pid = impulse_pid;
   if (pid > 0) {
     /* Graceful first: the server stops its workers itself. */
-    kill(pid, SIGTERM);
-    if (!reap(pid, 6000)) {
-      kill(-pid, SIGKILL);
-      kill(pid, SIGKILL);
-      reap(pid, 2000);
-    }
+    sup_stop(pid, 6000);
     /* Anything left in its process group (a worker it lost track of). */
     kill(-pid, SIGKILL);
     impulse_pid = -1;
@@ -125,29 +95,13 @@ void bench_procs_cleanup(void) {
   pid = floor_pid;
   if (pid > 0) {
     kill(pid, SIGKILL);
-    reap(pid, 2000);
+    sup_wait(pid, 2000, NULL);
     floor_pid = -1;
   }
   if (tmpdir[0]) {
-    nftw(tmpdir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    sup_rm_tree(tmpdir);
     tmpdir[0] = '\0';
   }
-}
-
-int bench_free_port(void) {
-  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return -1;
-  struct sockaddr_in sa;
-  memset(&sa, 0, sizeof sa);
-  sa.sin_family = AF_INET;
-  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof sa;
-  int port = -1;
-  if (bind(fd, (struct sockaddr *)&sa, sizeof sa) == 0 &&
-      getsockname(fd, (struct sockaddr *)&sa, &len) == 0)
-    port = ntohs(sa.sin_port);
-  close(fd);
-  return port;
 }
 
 int bench_floor_start(int *port) {
@@ -210,7 +164,7 @@ int bench_impulse_start(const char *impulse_bin, unsigned warm_pool,
   snprintf(state, sizeof state, "%s/state", tmpdir);
   snprintf(ready, sizeof ready, "%s/ready", tmpdir);
   snprintf(pool, sizeof pool, "%u", warm_pool);
-  int p = bench_free_port();
+  int p = sup_free_port();
   if (p < 0) {
     fprintf(stderr, "impulse-bench: no free port\n");
     return -1;
@@ -220,62 +174,40 @@ int bench_impulse_start(const char *impulse_bin, unsigned warm_pool,
     fprintf(stderr, "impulse-bench: %s: %s\n", impulse_bin, strerror(errno));
     return -1;
   }
-  char *argv[] = {(char *)impulse_bin,
-                  "serve",
-                  "--state-dir",
-                  state,
-                  "--listen",
-                  listen,
-                  "--warm-pool",
-                  pool,
-                  "--ready-file",
-                  ready,
-                  "--log-level",
-                  "warn",
-                  "--http",
-                  (char *)impulse_http,
-                  NULL};
-  fflush(NULL);
-  pid_t parent = getpid();
-  pid_t pid = fork();
+  const char *argv[] = {impulse_bin,    "serve",      "--state-dir", state,
+                        "--listen",     listen,       "--warm-pool", pool,
+                        "--ready-file", ready,        "--log-level", "warn",
+                        "--http",       impulse_http, NULL};
+  sup_spawn_t how = SUP_SPAWN_INIT;
+  how.path = impulse_bin;
+  how.argv = argv;
+  how.out = 2; /* stdout belongs to the report; the server logs to stderr */
+  how.own_group = 1; /* so that the cleanup can reach the workers too */
+  how.death_signal = SIGTERM;
+  how.default_signals = 1;
+  how.exec_error = "impulse-bench";
+  pid_t pid = sup_spawn(&how);
   if (pid < 0) {
-    fprintf(stderr, "impulse-bench: fork: %s\n", strerror(errno));
+    fprintf(stderr, "impulse-bench: fork: %s\n", strerror(-pid));
     return -1;
   }
-  if (pid == 0) {
-    /* Own process group, so the cleanup can reach the workers too. */
-    setpgid(0, 0);
-    prctl(PR_SET_PDEATHSIG, SIGTERM);
-    if (getppid() != parent) _exit(0);
-    signal(SIGINT, SIG_DFL);
-    signal(SIGTERM, SIG_DFL);
-    signal(SIGHUP, SIG_DFL);
-    signal(SIGPIPE, SIG_DFL);
-    /* stdout belongs to the report; the server logs to stderr anyway. */
-    dup2(2, 1);
-    execv(impulse_bin, argv);
-    fprintf(stderr, "impulse-bench: exec %s: %s\n", impulse_bin,
-            strerror(errno));
-    _exit(127);
-  }
-  setpgid(pid, pid); /* also from here: no window where kill(-pid) misses */
   impulse_pid = pid;
 
-  uint64_t deadline = bench_now_ns() + (uint64_t)ready_timeout_ms * 1000000ull;
-  for (;;) {
-    if (access(ready, F_OK) == 0) break;
-    if (!bench_impulse_alive()) {
-      fprintf(stderr,
-              "impulse-bench: impulse serve exited before it was ready\n");
-      return -1;
-    }
-    if (bench_now_ns() > deadline) {
-      fprintf(stderr, "impulse-bench: impulse serve not ready after %u ms\n",
-              ready_timeout_ms);
-      return -1;
-    }
-    if (bench_sleep_ms(10) != 0) return -1;
+  char *line = NULL;
+  int rc = sup_wait_line_file(ready, pid, ready_timeout_ms, &bench_interrupted,
+                              &line, NULL);
+  free(line);
+  if (rc == -ECHILD) {
+    impulse_pid = -1;
+    kill(-pid, SIGKILL); /* its workers */
+    fprintf(stderr,
+            "impulse-bench: impulse serve exited before it was ready\n");
+    return -1;
   }
+  if (rc == -ETIMEDOUT)
+    fprintf(stderr, "impulse-bench: impulse serve not ready after %u ms\n",
+            ready_timeout_ms);
+  if (rc != 0) return -1;
 
   snprintf(tokpath, sizeof tokpath, "%s/admin.token", state);
   FILE *f = fopen(tokpath, "r");

@@ -6,7 +6,6 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
@@ -53,35 +52,9 @@ static void say(const char *fmt, ...) {
 /* ---- files --------------------------------------------------------------- */
 
 int it_read_file(const char *path, char **data, size_t *len) {
-  int fd = open(path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return -1;
-  size_t cap = 4096, n = 0;
-  char *buf = malloc(cap + 1);
-  if (buf == NULL) {
-    close(fd);
-    return -1;
-  }
-  for (;;) {
-    if (n == cap) {
-      char *p = realloc(buf, cap * 2 + 1);
-      if (p == NULL) goto fail;
-      buf = p;
-      cap *= 2;
-    }
-    ssize_t r = read(fd, buf + n, cap - n);
-    if (r < 0 && errno == EINTR) continue;
-    if (r < 0) goto fail;
-    if (r == 0) break;
-    n += (size_t)r;
-  }
-  close(fd);
-  buf[n] = '\0';
-  *data = buf;
-  *len = n;
-  return 0;
-fail:
-  free(buf);
-  close(fd);
+  int rc = sup_read_file(path, data, len);
+  if (rc == 0) return 0;
+  errno = -rc;
   return -1;
 }
 
@@ -106,39 +79,7 @@ void it_function_path(const char *name, char *buf, size_t len) {
   snprintf(buf, len, "%s/%s.so", IMPULSE_FUNCTIONS_DIR, name);
 }
 
-static int rm_one(const char *path, const struct stat *st, int flag,
-                  struct FTW *ftw) {
-  (void)st;
-  (void)ftw;
-  if (flag == FTW_DP || flag == FTW_D)
-    rmdir(path);
-  else
-    unlink(path);
-  return 0;
-}
-
-static void rm_rf(const char *path) {
-  nftw(path, rm_one, 16, FTW_DEPTH | FTW_PHYS);
-}
-
 /* ---- processes ----------------------------------------------------------- */
-
-/* A loopback port nobody listens on right now (bind :0, read, close). */
-static int free_port(void) {
-  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return -1;
-  struct sockaddr_in sa;
-  memset(&sa, 0, sizeof sa);
-  sa.sin_family = AF_INET;
-  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t sl = sizeof sa;
-  int port = -1;
-  if (bind(fd, (struct sockaddr *)&sa, sizeof sa) == 0 &&
-      getsockname(fd, (struct sockaddr *)&sa, &sl) == 0)
-    port = ntohs(sa.sin_port);
-  close(fd);
-  return port;
-}
 
 /* Builds an environment: ours minus the names in `drop`, plus `add`.
  * The array and its strings point into environ / add (not copied); free
@@ -164,34 +105,15 @@ static char **make_env(const char *const *drop, const char *const *add) {
   return env;
 }
 
-/* Reaps every process of group `pgid` that has exited (ours, or orphans
- * handed to us as subreaper); returns 1 while some process of the group is
- * still alive, else 0. */
-static int reap_group(pid_t pgid) {
-  int st;
-  while (waitpid(-pgid, &st, WNOHANG) > 0) {
-  }
-  if (kill(-pgid, 0) == 0) return 1;
-  return 0;
-}
-
 int it_server_group_alive(const it_server_t *server) {
   if (server->pid <= 0) return 0;
-  return reap_group(server->pid);
+  return sup_reap_group(server->pid);
 }
 
 /* SIGKILLs what is left of the group and waits (bounded) until it is gone. */
 static void kill_group(pid_t pgid) {
-  uint64_t until = it_now_ms() + IT_REAP_TIMEOUT_MS;
-  for (;;) {
-    if (kill(-pgid, SIGKILL) != 0 && errno == ESRCH) break;
-    if (!reap_group(pgid)) break;
-    if (it_now_ms() > until) {
-      say("process group %d still has processes after SIGKILL", (int)pgid);
-      break;
-    }
-    it_sleep_ms(10);
-  }
+  if (sup_kill_group(pgid, IT_REAP_TIMEOUT_MS) != 0)
+    say("process group %d still has processes after SIGKILL", (int)pgid);
 }
 
 void it_server_dump_log(const it_server_t *server, size_t bytes) {
@@ -308,24 +230,19 @@ static int spawn_server(it_server_t *server) {
     goto fail;
   }
   dprintf(logfd, "===== harness: starting server on %s =====\n", listen);
-  pid_t parent = getpid();
-  pid_t pid = fork();
+  sup_spawn_t how = SUP_SPAWN_INIT;
+  how.path = bin;
+  how.argv = argv;
+  how.envp = env;
+  how.in = nullfd;
+  how.out = how.err = logfd;
+  how.own_group = 1;
+  how.death_signal = SIGKILL;
+  pid_t pid = sup_spawn(&how);
   if (pid < 0) {
-    say("fork: %s", strerror(errno));
+    say("fork: %s", strerror(-pid));
     goto fail;
   }
-  if (pid == 0) {
-    /* Only async-signal-safe calls between fork and exec. */
-    setpgid(0, 0);
-    prctl(PR_SET_PDEATHSIG, SIGKILL);
-    if (getppid() != parent) _exit(127);
-    dup2(nullfd, 0);
-    dup2(logfd, 1);
-    dup2(logfd, 2);
-    execve(bin, (char *const *)argv, env);
-    _exit(127);
-  }
-  setpgid(pid, pid); /* also here: no race with the child's own call */
   server->pid = pid;
   start_guardian(server);
   free(env);
@@ -345,26 +262,13 @@ static int wait_ready(it_server_t *server, int *exited) {
   uint64_t until = it_now_ms() + IT_READY_TIMEOUT_MS;
   *exited = 0;
   for (;;) {
+    uint64_t now = it_now_ms();
     char *data;
-    size_t len;
-    if (it_read_file(server->ready_file, &data, &len) == 0) {
-      int pid = 0;
-      char where[128] = "", http[64] = "";
-      int ok = sscanf(data, "%d %127s %63s", &pid, where, http) >= 2 &&
-               pid == (int)server->pid && strcmp(where, server->addr) == 0;
-      free(data);
-      if (ok) {
-        /* Third field: the HTTP front end's address, when it is on. */
-        const char *colon = strrchr(http, ':');
-        server->http_port = colon ? atoi(colon + 1) : 0;
-        memcpy(server->http_addr, server->http_port > 0 ? http : "",
-               server->http_port > 0 ? sizeof http : 1);
-        return 0;
-      }
-    }
     int st;
-    pid_t r = waitpid(server->pid, &st, WNOHANG);
-    if (r == server->pid) {
+    int rc = sup_wait_line_file(server->ready_file, server->pid,
+                                until > now ? (unsigned)(until - now) : 0, NULL,
+                                &data, &st);
+    if (rc == -ECHILD) {
       say("server exited before it was ready (%s %d)",
           WIFEXITED(st) ? "status" : "signal",
           WIFEXITED(st) ? WEXITSTATUS(st) : WTERMSIG(st));
@@ -374,11 +278,24 @@ static int wait_ready(it_server_t *server, int *exited) {
       *exited = 1;
       return -1;
     }
-    if (it_now_ms() > until) {
+    if (rc != 0) {
       say("server not ready within %u ms", IT_READY_TIMEOUT_MS);
       return -1;
     }
-    it_sleep_ms(20);
+    int pid = 0;
+    char where[128] = "", http[64] = "";
+    int ok = sscanf(data, "%d %127s %63s", &pid, where, http) >= 2 &&
+             pid == (int)server->pid && strcmp(where, server->addr) == 0;
+    free(data);
+    if (ok) {
+      /* Third field: the HTTP front end's address, when it is on. */
+      const char *colon = strrchr(http, ':');
+      server->http_port = colon ? atoi(colon + 1) : 0;
+      memcpy(server->http_addr, server->http_port > 0 ? http : "",
+             server->http_port > 0 ? sizeof http : 1);
+      return 0;
+    }
+    it_sleep_ms(20); /* not ours: wait for the one that is */
   }
 }
 
@@ -392,9 +309,9 @@ static int launch(it_server_t *server, int keep_port) {
   }
   for (int attempt = 0; attempt < IT_START_ATTEMPTS; attempt++) {
     if (!keep_port || attempt > 0 || server->port <= 0) {
-      server->port = free_port();
+      server->port = sup_free_port();
       if (server->port <= 0) {
-        say("no free port: %s", strerror(errno));
+        say("no free port: %s", strerror(-server->port));
         return -1;
       }
     }
@@ -460,29 +377,15 @@ int it_server_restart(it_server_t *server) {
 int it_server_stop(it_server_t *server) {
   if (server->pid <= 0) return -1;
   pid_t pid = server->pid;
-  int status = -1, st;
-  kill(pid, SIGTERM);
-  uint64_t until = it_now_ms() + IT_STOP_TIMEOUT_MS;
-  for (;;) {
-    pid_t r = waitpid(pid, &st, WNOHANG);
-    if (r == pid) {
-      status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-      break;
-    }
-    if (r < 0 && errno != EINTR) break;
-    if (it_now_ms() > until) {
-      say("server %d did not stop within %u ms of SIGTERM: SIGKILL", (int)pid,
-          IT_STOP_TIMEOUT_MS);
-      kill(-pid, SIGKILL);
-      waitpid(pid, &st, 0);
-      break;
-    }
-    it_sleep_ms(10);
-  }
+  int status = sup_stop(pid, IT_STOP_TIMEOUT_MS);
+  if (status == -ETIMEDOUT)
+    say("server %d did not stop within %u ms of SIGTERM: SIGKILL", (int)pid,
+        IT_STOP_TIMEOUT_MS);
+  if (status < 0) status = -1;
   /* A clean stop takes the workers down too; give them a moment. */
   server->stragglers = 0;
   uint64_t grace = it_now_ms() + 2000;
-  while (reap_group(pid)) {
+  while (sup_reap_group(pid)) {
     if (it_now_ms() > grace) {
       server->stragglers = 1;
       say("workers of server %d still alive 2 s after it exited", (int)pid);
@@ -542,7 +445,7 @@ void it_server_destroy(it_server_t *server) {
     if (getenv("IMPULSE_IT_KEEP") != NULL)
       say("keeping %s (IMPULSE_IT_KEEP is set)", server->root);
     else
-      rm_rf(server->root);
+      sup_rm_tree(server->root);
     server->root[0] = '\0';
   }
   for (int i = 0; i < server->nargs; i++) free(server->args[i]);
@@ -803,6 +706,25 @@ void it_cli_free(it_cli_t *res) {
   free(res->err);
   res->out = res->err = NULL;
   res->out_len = res->err_len = 0;
+}
+
+/* ---- other programs ------------------------------------------------------ */
+
+int it_run(const char *const *argv, const char *in, char **out, unsigned ms) {
+  int st = sup_run(argv, in, out, ms, NULL);
+  if (st == -ETIMEDOUT)
+    fprintf(stderr, "%s: killed after %u ms\n", argv[0], ms);
+  return st < 0 ? -1 : st;
+}
+
+int it_have(const char *prog) {
+  static const char *const dirs[] = {"/usr/bin", "/usr/local/bin"};
+  for (size_t i = 0; i < sizeof dirs / sizeof dirs[0]; i++) {
+    char path[256];
+    snprintf(path, sizeof path, "%s/%s", dirs[i], prog);
+    if (access(path, X_OK) == 0) return 1;
+  }
+  return 0;
 }
 
 /* ---- text ---------------------------------------------------------------- */

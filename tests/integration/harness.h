@@ -23,6 +23,7 @@
 
 #include "core/codec.h" /* runtime/: the frame codec, for raw-protocol tests */
 #include "impulse/client.h"
+#include "support.h" /* tests/support: shared with the benchmarks */
 
 #ifndef IMPULSE_BIN
 #error "IMPULSE_BIN must be defined by the build (path of the impulse binary)"
@@ -157,6 +158,16 @@ int it_cli(it_cli_t *res, const char *const *env, const char *const *argv);
  * bytes written arrive unchanged in res->out). */
 int it_cli_tty(it_cli_t *res, const char *const *env, const char *const *argv);
 void it_cli_free(it_cli_t *res);
+
+/* Runs argv (argv[0] looked up on PATH) with stdin from the file `in`
+ * (NULL: /dev/null), stdout into *out when out is not NULL (malloc'd,
+ * NUL-terminated, free() it; NULL when the run could not start) and
+ * stderr on ours. Killed after `ms`, which is then said on stderr. Returns
+ * the exit code, or -1 when it was killed or could not be run. */
+int it_run(const char *const *argv, const char *in, char **out, unsigned ms);
+
+/* Whether the program `prog` is installed (/usr/bin or /usr/local/bin). */
+int it_have(const char *prog);
 
 /* Last whitespace-separated word of `s` (trailing space ignored) copied to
  * buf; returns buf. */

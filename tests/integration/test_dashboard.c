@@ -57,33 +57,6 @@
 
 /* ---- helpers ------------------------------------------------------------- */
 
-static int rm_entry(const char *path, const struct stat *st, int flag,
-                    struct FTW *ftw) {
-  (void)st;
-  (void)flag;
-  (void)ftw;
-  remove(path);
-  return 0;
-}
-
-static void rm_tree(const char *dir) {
-  nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-}
-
-/* Kills process group `pgid` and reaps what of it came back to us (the
- * harness makes this process a child subreaper). */
-static void kill_group(pid_t pgid) {
-  kill(-pgid, SIGKILL);
-  uint64_t until = it_now_ms() + 5000;
-  while (it_now_ms() < until) {
-    pid_t r = waitpid(-pgid, NULL, WNOHANG);
-    if (r > 0) continue;
-    if (r < 0 && errno == EINTR) continue;
-    if (r < 0) break; /* ECHILD: none left */
-    it_sleep_ms(20);
-  }
-}
-
 /*
  * Runs Chromium headless on `url` with the extra flags in `flags`
  * (NULL-terminated), stdout into *out (malloc'd, NUL-terminated), stderr
@@ -112,72 +85,21 @@ static int chromium(const it_server_t *s, const char *url,
   argv[n++] = url;
   argv[n] = NULL;
 
-  int p[2];
-  assert_int_equal(pipe2(p, O_CLOEXEC), 0);
-  pid_t pid = fork();
-  assert_true(pid >= 0);
-  if (pid == 0) {
-    setpgid(0, 0);
-    prctl(PR_SET_PDEATHSIG, SIGKILL);
-    int in = open("/dev/null", O_RDONLY);
-    int err = open(log, O_WRONLY | O_CREAT | O_APPEND, 0644);
-    if (in >= 0) dup2(in, 0);
-    if (err >= 0) dup2(err, 2);
-    dup2(p[1], 1);
-    execv(argv[0], (char *const *)argv);
-    _exit(127);
-  }
-  setpgid(pid, pid); /* also here: no race with the kill below */
-  close(p[1]);
-  size_t len = 0, cap = 65536;
-  char *buf = malloc(cap + 1);
-  assert_non_null(buf);
-  uint64_t until = it_now_ms() + CHROMIUM_TIMEOUT_MS;
-  int killed = 0;
-  for (;;) {
-    uint64_t now = it_now_ms();
-    if (now >= until) {
-      killed = 1;
-      break;
-    }
-    struct pollfd pfd = {p[0], POLLIN, 0};
-    int r = poll(&pfd, 1, (int)(until - now));
-    if (r < 0 && errno == EINTR) continue;
-    if (r <= 0) continue;
-    if (len == cap) {
-      buf = realloc(buf, cap * 2 + 1);
-      assert_non_null(buf);
-      cap *= 2;
-    }
-    ssize_t got = read(p[0], buf + len, cap - len);
-    if (got < 0 && errno == EINTR) continue;
-    if (got <= 0) break;
-    len += (size_t)got;
-  }
-  close(p[0]);
-  int st = 0, reaped = 0;
-  /* stdout closed: Chromium is exiting; give it the rest of the time. */
-  while (!killed && !reaped && it_now_ms() < until) {
-    pid_t r = waitpid(pid, &st, WNOHANG);
-    if (r == pid)
-      reaped = 1;
-    else if (r < 0 && errno != EINTR)
-      break;
-    else
-      it_sleep_ms(20);
-  }
-  if (!reaped) {
+  sup_spawn_t how = SUP_SPAWN_INIT;
+  how.path = CHROMIUM;
+  how.argv = argv;
+  how.in = open("/dev/null", O_RDONLY | O_CLOEXEC);
+  how.err = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+  how.own_group = 1;
+  how.death_signal = SIGKILL;
+  int st = sup_run_as(&how, out, CHROMIUM_TIMEOUT_MS, NULL);
+  if (how.in >= 0) close(how.in);
+  if (how.err >= 0) close(how.err);
+  assert_non_null(*out);
+  if (st == -ETIMEDOUT)
     fprintf(stderr, "chromium: killed after %u ms\n", CHROMIUM_TIMEOUT_MS);
-    kill(-pid, SIGKILL);
-    while (waitpid(pid, &st, 0) < 0 && errno == EINTR) {
-    }
-    killed = 1;
-  }
-  kill_group(pid); /* helpers that outlived the browser process */
-  rm_tree(profile);
-  buf[len] = '\0';
-  *out = buf;
-  return killed ? -1 : WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+  sup_rm_tree(profile);
+  return st < 0 ? -1 : st;
 }
 
 /* Prints Chromium's stderr without its D-Bus complaints (there is no bus

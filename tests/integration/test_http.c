@@ -66,76 +66,6 @@
 #define CALL_TIMEOUT_MS 20000u
 #define RUN_TIMEOUT_MS 30000u
 
-/* ---- processes ------------------------------------------------------------
- */
-
-/* Runs argv (argv[0] found on PATH) with stdout captured into *out
- * (malloc'd, NUL-terminated); stderr goes to ours. Killed after `ms`.
- * Returns the exit status or -1. */
-static int run_capture(const char *const *argv, char **out, unsigned ms) {
-  int p[2];
-  *out = NULL;
-  if (pipe2(p, O_CLOEXEC) != 0) return -1;
-  pid_t pid = fork();
-  if (pid < 0) {
-    close(p[0]);
-    close(p[1]);
-    return -1;
-  }
-  if (pid == 0) {
-    int nullfd = open("/dev/null", O_RDONLY);
-    dup2(nullfd, 0);
-    dup2(p[1], 1);
-    prctl(PR_SET_PDEATHSIG, SIGKILL);
-    execvp(argv[0], (char *const *)argv);
-    _exit(127);
-  }
-  close(p[1]);
-  size_t len = 0, cap = 65536;
-  char *buf = malloc(cap + 1);
-  uint64_t until = it_now_ms() + ms;
-  struct pollfd pfd = {p[0], POLLIN, 0};
-  int killed = 0;
-  while (buf != NULL) {
-    uint64_t now = it_now_ms();
-    if (now >= until) {
-      kill(pid, SIGKILL);
-      killed = 1;
-      break;
-    }
-    int r = poll(&pfd, 1, (int)(until - now));
-    if (r < 0 && errno == EINTR) continue;
-    if (r < 0) break;
-    if (r == 0) continue;
-    if (len == cap) {
-      char *q = realloc(buf, cap * 2 + 1);
-      if (q == NULL) break;
-      buf = q;
-      cap *= 2;
-    }
-    ssize_t n = read(p[0], buf + len, cap - len);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) break;
-    len += (size_t)n;
-  }
-  close(p[0]);
-  int st = 0;
-  while (waitpid(pid, &st, 0) < 0 && errno == EINTR) {
-  }
-  if (buf != NULL) buf[len] = '\0';
-  *out = buf;
-  if (killed) fprintf(stderr, "%s: killed after %u ms\n", argv[0], ms);
-  return killed || buf == NULL ? -1
-         : WIFEXITED(st)       ? WEXITSTATUS(st)
-                               : 128 + WTERMSIG(st);
-}
-
-static int have(const char *prog) {
-  char path[64];
-  snprintf(path, sizeof path, "/usr/bin/%s", prog);
-  return access(path, X_OK) == 0;
-}
-
 /* ---- curl ------------------------------------------------------------------
  */
 
@@ -192,7 +122,7 @@ static void http_req(const it_server_t *s, http_res_t *res, const char *method,
   argv[n++] = url;
   argv[n] = NULL;
   char *out = NULL;
-  int st = run_capture(argv, &out, RUN_TIMEOUT_MS);
+  int st = it_run(argv, NULL, &out, RUN_TIMEOUT_MS);
   memset(res, 0, sizeof *res);
   res->code = out ? atoi(out) : 0;
   if (st != 0)
@@ -393,7 +323,7 @@ static int teardown(void **state) {
 
 static void test_invoke(void **state) {
   it_server_t *s = *state;
-  if (!have("curl")) skip();
+  if (!it_have("curl")) skip();
   assert_true(s->http_port > 0);
   deploy_fn(s, "echo", "echo", NULL);
   http_res_t r;
@@ -494,7 +424,7 @@ static pid_t curl_background(const it_server_t *s, const char *path,
 
 static void test_function_failures(void **state) {
   it_server_t *s = *state;
-  if (!have("curl")) skip();
+  if (!it_have("curl")) skip();
   deploy_fn(s, "crash", "crash", NULL);
   impulse_deploy_opts_t hang = {.timeout_ms = 1000, .max_instances = 2};
   deploy_fn(s, "hang", "hang", &hang);
@@ -566,7 +496,7 @@ static void test_function_failures(void **state) {
 
 static void test_overloaded(void **state) {
   it_server_t *s = *state;
-  if (!have("curl")) skip();
+  if (!it_have("curl")) skip();
   impulse_deploy_opts_t one = {
       .concurrency = 1, .max_instances = 1, .timeout_ms = 10000};
   deploy_fn(s, "busy", "hang", &one);
@@ -609,7 +539,7 @@ static void test_overloaded(void **state) {
 
 static void test_auth(void **state) {
   it_server_t *s = *state;
-  if (!have("curl")) skip();
+  if (!it_have("curl")) skip();
   deploy_fn(s, "echo", "echo", NULL);
   char bearer[200], wrong[] = "Authorization: Bearer nope";
   snprintf(bearer, sizeof bearer, "Authorization: Bearer %s", s->token);
@@ -652,7 +582,7 @@ static void test_auth(void **state) {
 
 static void test_malformed(void **state) {
   it_server_t *s = *state;
-  if (!have("curl")) skip();
+  if (!it_have("curl")) skip();
   http_res_t r;
 
   /* Garbage: 400, Connection: close, then the server hangs up. */
@@ -744,7 +674,7 @@ static char *kcat_read(const char *bootstrap, const char *topic) {
                         topic,  "-o",         "beginning", "-e", "-q",
                         "-f",   "%k|%s|%h\n", NULL};
   char *out = NULL;
-  int st = run_capture(argv, &out, 20000);
+  int st = it_run(argv, NULL, &out, 20000);
   if (st != 0) fprintf(stderr, "kcat -C %s: exit %d\n", topic, st);
   assert_int_equal(st, 0);
   return out;
@@ -777,7 +707,7 @@ static void expect_accepted(const http_res_t *r, const char *topic) {
 
 static void test_publish(void **state) {
   it_server_t *s = *state;
-  if (!have("curl") || !have("kcat")) skip();
+  if (!it_have("curl") || !it_have("kcat")) skip();
   char boot[256];
   kafka_bootstrap(s, boot, sizeof boot);
   http_res_t r;
@@ -870,7 +800,7 @@ static void test_publish(void **state) {
 
 static void test_probes_and_state(void **state) {
   it_server_t *s = *state;
-  if (!have("curl")) skip();
+  if (!it_have("curl")) skip();
   deploy_fn(s, "echo", "echo", NULL);
   http_res_t r;
   HTTP(s, &r, "GET", "/healthz", NULL, 0, "X-A: b");
@@ -946,7 +876,7 @@ static double sample(const char *text, const char *series) {
 
 static void test_metrics(void **state) {
   it_server_t *s = *state;
-  if (!have("curl")) skip();
+  if (!it_have("curl")) skip();
   deploy_fn(s, "counted", "echo", NULL);
   deploy_fn(s, "crash", "crash", NULL);
   const int n = 7;

@@ -48,79 +48,13 @@
 
 /* ---- helpers ------------------------------------------------------------- */
 
-/* Runs argv (argv[0] a path), stdout captured into *out (malloc'd,
- * NUL-terminated), stderr to ours; killed after `ms`. Returns the exit
- * status, or -1. */
-static int run_capture(const char *const *argv, char **out, unsigned ms) {
-  int p[2];
-  *out = NULL;
-  if (pipe2(p, O_CLOEXEC) != 0) return -1;
-  pid_t pid = fork();
-  if (pid < 0) {
-    close(p[0]);
-    close(p[1]);
-    return -1;
-  }
-  if (pid == 0) {
-    int nullfd = open("/dev/null", O_RDONLY);
-    dup2(nullfd, 0);
-    dup2(p[1], 1);
-    prctl(PR_SET_PDEATHSIG, SIGKILL);
-    execvp(argv[0], (char *const *)argv);
-    _exit(127);
-  }
-  close(p[1]);
-  size_t len = 0, cap = 65536;
-  char *buf = malloc(cap + 1);
-  uint64_t until = it_now_ms() + ms;
-  struct pollfd pfd = {p[0], POLLIN, 0};
-  int killed = 0;
-  while (buf != NULL) {
-    uint64_t now = it_now_ms();
-    if (now >= until) {
-      kill(pid, SIGKILL);
-      killed = 1;
-      break;
-    }
-    int r = poll(&pfd, 1, (int)(until - now));
-    if (r < 0 && errno == EINTR) continue;
-    if (r < 0) break;
-    if (r == 0) continue;
-    if (len == cap) {
-      char *q = realloc(buf, cap * 2 + 1);
-      if (q == NULL) break;
-      buf = q;
-      cap *= 2;
-    }
-    ssize_t n = read(p[0], buf + len, cap - len);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) break;
-    len += (size_t)n;
-  }
-  close(p[0]);
-  int st = 0;
-  while (waitpid(pid, &st, 0) < 0 && errno == EINTR) {
-  }
-  if (buf != NULL) buf[len] = '\0';
-  *out = buf;
-  if (killed) fprintf(stderr, "%s: killed after %u ms\n", argv[0], ms);
-  return killed || buf == NULL ? -1
-         : WIFEXITED(st)       ? WEXITSTATUS(st)
-                               : 128 + WTERMSIG(st);
-}
-
-static int have_kcat(void) {
-  return access("/usr/bin/kcat", X_OK) == 0 ||
-         access("/usr/local/bin/kcat", X_OK) == 0;
-}
-
 /* kcat's whole topic, one "%k %s" line per record. */
 static char *kcat_read(const char *bootstrap, const char *topic) {
   const char *argv[] = {"kcat", "-b",      bootstrap,   "-C", "-t",
                         topic,  "-o",      "beginning", "-e", "-q",
                         "-f",   "%k %s\n", NULL};
   char *out = NULL;
-  int st = run_capture(argv, &out, KCAT_TIMEOUT_MS);
+  int st = it_run(argv, NULL, &out, KCAT_TIMEOUT_MS);
   if (st != 0) fprintf(stderr, "kcat -C %s: exit %d\n", topic, st);
   assert_int_equal(st, 0);
   return out;
@@ -131,7 +65,7 @@ static int kcat_partitions(const char *bootstrap, const char *topic) {
   const char *argv[] = {"kcat", "-b", bootstrap, "-L", "-t", topic, NULL};
   char *out = NULL, needle[300];
   int n = -1;
-  if (run_capture(argv, &out, KCAT_TIMEOUT_MS) == 0) {
+  if (it_run(argv, NULL, &out, KCAT_TIMEOUT_MS) == 0) {
     snprintf(needle, sizeof needle, "topic \"%s\" with ", topic);
     const char *p = strstr(out, needle);
     if (p != NULL) n = atoi(p + strlen(needle));
@@ -215,7 +149,7 @@ static int teardown(void **state) {
 
 static void test_publish_direct(void **state) {
   it_server_t *s = *state;
-  if (!have_kcat()) skip();
+  if (!it_have("kcat")) skip();
   char path[300], boot[256];
   write_events(s, "events.txt", NEVENTS, path, sizeof path);
   info_kafka(s, boot, sizeof boot);
@@ -273,7 +207,7 @@ static int publish_rpc(impulse_client_t *c, const char *topic, const char *key,
 
 static void test_publish_via_server(void **state) {
   it_server_t *s = *state;
-  if (!have_kcat()) skip();
+  if (!it_have("kcat")) skip();
   char path[300], boot[256];
   write_events(s, "events.txt", NEVENTS, path, sizeof path);
   info_kafka(s, boot, sizeof boot);
@@ -364,7 +298,7 @@ static void test_publish_via_server(void **state) {
 
 static void test_publish_too_large(void **state) {
   it_server_t *s = *state;
-  if (!have_kcat()) skip();
+  if (!it_have("kcat")) skip();
   char boot[256], path[300];
   info_kafka(s, boot, sizeof boot);
 
@@ -544,7 +478,7 @@ static void test_standalone_cluster(void **state) {
   standalone_t *st = *state;
   cluster_t *k = &st->k;
   it_server_t *s = &st->s;
-  if (!have_kcat()) skip();
+  if (!it_have("kcat")) skip();
   assert_non_null(strstr(k->addr, "127.0.0.1:"));
 
   /* stdout holds the one line "kafka: ADDR". */

@@ -70,82 +70,12 @@
 #define CLI(res, env, ...) \
   it_cli((res), (env), (const char *const[]){__VA_ARGS__, NULL})
 
-/* ---- processes -------------------------------------------------------- */
-
-/* Runs argv (argv[0] found on PATH), stdin from `in` (or /dev/null),
- * stdout captured into *out when out != NULL (malloc'd, NUL-terminated),
- * stderr to ours; killed after `ms`. Returns the exit status, or -1. */
-static int run(const char *const *argv, const char *in, char **out,
-               unsigned ms) {
-  int p[2] = {-1, -1};
-  if (out) *out = NULL;
-  if (pipe2(p, O_CLOEXEC) != 0) return -1;
-  pid_t pid = fork();
-  if (pid < 0) {
-    close(p[0]);
-    close(p[1]);
-    return -1;
-  }
-  if (pid == 0) {
-    int infd = open(in ? in : "/dev/null", O_RDONLY);
-    dup2(infd, 0);
-    dup2(p[1], 1);
-    prctl(PR_SET_PDEATHSIG, SIGKILL);
-    execvp(argv[0], (char *const *)argv);
-    _exit(127);
-  }
-  close(p[1]);
-  size_t len = 0, cap = 1 << 16;
-  char *buf = malloc(cap + 1);
-  uint64_t until = it_now_ms() + ms;
-  struct pollfd pfd = {p[0], POLLIN, 0};
-  int killed = 0;
-  while (buf != NULL) {
-    uint64_t now = it_now_ms();
-    if (now >= until) {
-      kill(pid, SIGKILL);
-      killed = 1;
-      break;
-    }
-    int r = poll(&pfd, 1, (int)(until - now));
-    if (r < 0 && errno == EINTR) continue;
-    if (r <= 0) continue;
-    if (len == cap) {
-      char *q = realloc(buf, cap * 2 + 1);
-      if (q == NULL) break;
-      buf = q;
-      cap *= 2;
-    }
-    ssize_t n = read(p[0], buf + len, cap - len);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) break;
-    len += (size_t)n;
-  }
-  close(p[0]);
-  int st = 0;
-  while (waitpid(pid, &st, 0) < 0 && errno == EINTR) {
-  }
-  if (buf) buf[len] = '\0';
-  if (out)
-    *out = buf;
-  else
-    free(buf);
-  if (killed) fprintf(stderr, "%s: killed after %u ms\n", argv[0], ms);
-  return killed || buf == NULL ? -1
-         : WIFEXITED(st)       ? WEXITSTATUS(st)
-                               : 128 + WTERMSIG(st);
-}
-
-static int have_kcat(void) {
-  return access("/usr/bin/kcat", X_OK) == 0;
-}
-
 /* Produces the "key:value" lines of `file` with kcat. */
 static void kcat_produce(const char *bootstrap, const char *topic,
                          const char *file) {
   const char *argv[] = {"kcat", "-b",  bootstrap, "-P", "-t",
                         topic,  "-K:", "-l",      file, NULL};
-  int st = run(argv, NULL, NULL, KCAT_TIMEOUT_MS);
+  int st = it_run(argv, NULL, NULL, KCAT_TIMEOUT_MS);
   assert_int_equal(st, 0);
 }
 
@@ -155,7 +85,7 @@ static char *kcat_read(const char *bootstrap, const char *topic,
   const char *argv[] = {"kcat",      "-b", bootstrap, "-C", "-t", topic, "-o",
                         "beginning", "-e", "-q",      "-f", fmt,  NULL};
   char *out = NULL;
-  int st = run(argv, NULL, &out, KCAT_TIMEOUT_MS);
+  int st = it_run(argv, NULL, &out, KCAT_TIMEOUT_MS);
   assert_int_equal(st, 0);
   assert_non_null(out);
   return out;
@@ -285,7 +215,7 @@ static int world_teardown(void **state) {
     free(log);
   }
   const char *argv[] = {"rm", "-rf", w->dir, NULL};
-  run(argv, NULL, NULL, 10000);
+  it_run(argv, NULL, NULL, 10000);
   unsetenv("IMPULSE_RECORDER_FILE");
   unsetenv("IMPULSE_FLAKY_DELAY_US");
   free(w);
@@ -570,7 +500,7 @@ static void write_events(const char *path, const char *value_prefix, int n,
 static void test_keyed_order(void **state) {
   world_t *w = *state;
   it_server_t *s = &w->s;
-  if (!have_kcat()) skip();
+  if (!it_have("kcat")) skip();
   char boot[256], path[256];
   bootstrap_of(s, boot, sizeof boot);
   deploy(s, "rec", "recorder");
@@ -699,7 +629,7 @@ static char *header_value(const char *hdrs, const char *name, char *buf,
 static void test_poison_and_oversize(void **state) {
   world_t *w = *state;
   it_server_t *s = &w->s;
-  if (!have_kcat()) skip();
+  if (!it_have("kcat")) skip();
   char boot[256], path[256], buf[512];
   bootstrap_of(s, boot, sizeof boot);
   deploy(s, "flaky", "flaky");
@@ -828,7 +758,7 @@ static void test_poison_and_oversize(void **state) {
 static void test_crash_in_batch(void **state) {
   world_t *w = *state;
   it_server_t *s = &w->s;
-  if (!have_kcat()) skip();
+  if (!it_have("kcat")) skip();
   char boot[256], path[256], buf[512];
   bootstrap_of(s, boot, sizeof boot);
   deploy_conc(s, "brittle", "flaky", 1);
@@ -954,7 +884,7 @@ static void test_crud(void **state) {
 static void test_kill9_midway(void **state) {
   world_t *w = *state;
   it_server_t *s = &w->s;
-  if (!have_kcat()) skip();
+  if (!it_have("kcat")) skip();
   char boot[256], path[256];
   bootstrap_of(s, boot, sizeof boot);
   assert_string_equal(boot, w->k.addr);
@@ -1035,7 +965,7 @@ static void test_kill9_midway(void **state) {
 static void test_two_servers_split(void **state) {
   world_t *w = *state;
   it_server_t *s = &w->s, *s2 = &w->s2;
-  if (!have_kcat()) skip();
+  if (!it_have("kcat")) skip();
   char boot[256], path[256];
   bootstrap_of(s, boot, sizeof boot);
   const char *const extra[] = {"--kafka", w->k.addr, "--default-concurrency",
@@ -1148,7 +1078,7 @@ static void test_two_servers_split(void **state) {
 static void test_graceful_restart(void **state) {
   world_t *w = *state;
   it_server_t *s = &w->s;
-  if (!have_kcat()) skip();
+  if (!it_have("kcat")) skip();
   char boot[256], path[256];
   bootstrap_of(s, boot, sizeof boot);
   deploy(s, "flaky", "flaky");
@@ -1194,7 +1124,7 @@ static void test_graceful_restart(void **state) {
 static void test_function_deleted(void **state) {
   world_t *w = *state;
   it_server_t *s = &w->s;
-  if (!have_kcat()) skip();
+  if (!it_have("kcat")) skip();
   enum { NM = 3000, ND = 20 };
   char boot[256], path[256], buf[512];
   bootstrap_of(s, boot, sizeof boot);
