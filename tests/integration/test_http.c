@@ -58,6 +58,7 @@
 #include <unistd.h>
 
 #include "harness.h"
+#include "harness_kafka.h"
 
 #ifndef IT_ARTIFACTS_DIR
 #error "IT_ARTIFACTS_DIR must be defined by the build"
@@ -670,13 +671,8 @@ static void kafka_bootstrap(const it_server_t *s, char *buf, size_t len) {
 
 /* kcat's whole topic, "key|value|headers" per record. */
 static char *kcat_read(const char *bootstrap, const char *topic) {
-  const char *argv[] = {"kcat", "-b",         bootstrap,   "-C", "-t",
-                        topic,  "-o",         "beginning", "-e", "-q",
-                        "-f",   "%k|%s|%h\n", NULL};
-  char *out = NULL;
-  int st = it_run(argv, NULL, &out, 20000);
-  if (st != 0) fprintf(stderr, "kcat -C %s: exit %d\n", topic, st);
-  assert_int_equal(st, 0);
+  char *out = it_kcat_read(bootstrap, topic, "%k|%s|%h\n", 20000);
+  assert_non_null(out);
   return out;
 }
 

@@ -26,18 +26,13 @@
 
 #include <cmocka.h>
 
-#include <errno.h>
-#include <fcntl.h>
-#include <poll.h>
-#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "client/client_internal.h"
 #include "harness.h"
+#include "harness_kafka.h"
 
 #define CALL_TIMEOUT_MS 20000u
 #define KCAT_TIMEOUT_MS 20000u
@@ -50,28 +45,9 @@
 
 /* kcat's whole topic, one "%k %s" line per record. */
 static char *kcat_read(const char *bootstrap, const char *topic) {
-  const char *argv[] = {"kcat", "-b",      bootstrap,   "-C", "-t",
-                        topic,  "-o",      "beginning", "-e", "-q",
-                        "-f",   "%k %s\n", NULL};
-  char *out = NULL;
-  int st = it_run(argv, NULL, &out, KCAT_TIMEOUT_MS);
-  if (st != 0) fprintf(stderr, "kcat -C %s: exit %d\n", topic, st);
-  assert_int_equal(st, 0);
+  char *out = it_kcat_read(bootstrap, topic, "%k %s\n", KCAT_TIMEOUT_MS);
+  assert_non_null(out);
   return out;
-}
-
-/* Partition count of a topic as kcat -L sees it, or -1. */
-static int kcat_partitions(const char *bootstrap, const char *topic) {
-  const char *argv[] = {"kcat", "-b", bootstrap, "-L", "-t", topic, NULL};
-  char *out = NULL, needle[300];
-  int n = -1;
-  if (it_run(argv, NULL, &out, KCAT_TIMEOUT_MS) == 0) {
-    snprintf(needle, sizeof needle, "topic \"%s\" with ", topic);
-    const char *p = strstr(out, needle);
-    if (p != NULL) n = atoi(p + strlen(needle));
-  }
-  free(out);
-  return n;
 }
 
 static size_t count_lines(const char *s) {
@@ -161,7 +137,7 @@ static void test_publish_direct(void **state) {
   expect_published(&r, "published 1000 events to direct");
   it_cli_free(&r);
 
-  assert_int_equal(kcat_partitions(boot, "direct"), 4);
+  assert_int_equal(it_kcat_partitions(boot, "direct", KCAT_TIMEOUT_MS), 4);
   char *out = kcat_read(boot, "direct");
   expect_keyed_events(out, NEVENTS);
   free(out);
@@ -222,7 +198,7 @@ static void test_publish_via_server(void **state) {
   expect_keyed_events(out, NEVENTS);
   free(out);
   /* Created on demand with the server's default partition count. */
-  assert_int_equal(kcat_partitions(boot, "rpc"), 8);
+  assert_int_equal(it_kcat_partitions(boot, "rpc", KCAT_TIMEOUT_MS), 8);
 
   /* The RPC itself: acknowledged with partition and offset; one key stays
    * on one partition, in order. */
@@ -263,7 +239,7 @@ static void test_publish_via_server(void **state) {
                    0);
   assert_int_equal(a->ensure_topic_ok->partitions, 3);
   impulse__envelope__free_unpacked(a, NULL);
-  assert_int_equal(kcat_partitions(boot, "three"), 3);
+  assert_int_equal(it_kcat_partitions(boot, "three", KCAT_TIMEOUT_MS), 3);
   impulse_client_close(c);
 
   /* A client that leaves with 500 publishes in flight: the answers are
@@ -355,90 +331,10 @@ static void test_publish_too_large(void **state) {
   s->test_passed = 1;
 }
 
-/* `impulse kafka` under test: its own process group, killed with us. */
-typedef struct cluster_s {
-  pid_t pid;
-  char addr[256];
-  char file[300]; /* --bootstrap-file */
-  char out[300];  /* its stdout */
-  char log[300];  /* its stderr */
-} cluster_t;
-
-static int cluster_start(cluster_t *k, const char *dir) {
-  snprintf(k->file, sizeof k->file, "%s/kafka.addr", dir);
-  snprintf(k->out, sizeof k->out, "%s/kafka.out", dir);
-  snprintf(k->log, sizeof k->log, "%s/kafka.log", dir);
-  int outfd = open(k->out, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  int logfd = open(k->log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (outfd < 0 || logfd < 0) {
-    if (outfd >= 0) close(outfd);
-    if (logfd >= 0) close(logfd);
-    return -1;
-  }
-  pid_t parent = getpid();
-  pid_t pid = fork();
-  if (pid < 0) {
-    close(outfd);
-    close(logfd);
-    return -1;
-  }
-  if (pid == 0) {
-    setpgid(0, 0);
-    prctl(PR_SET_PDEATHSIG, SIGKILL);
-    if (getppid() != parent) _exit(127);
-    dup2(outfd, 1);
-    dup2(logfd, 2);
-    execl(IMPULSE_BIN, IMPULSE_BIN, "kafka", "--listen", "127.0.0.1:0",
-          "--topic", "ext:3", "--bootstrap-file", k->file, (char *)NULL);
-    _exit(127);
-  }
-  close(outfd);
-  close(logfd);
-  k->pid = pid;
-  uint64_t until = it_now_ms() + 10000;
-  while (it_now_ms() < until) {
-    char *data = NULL;
-    size_t len = 0;
-    if (it_read_file(k->file, &data, &len) == 0 && len > 1 &&
-        data[len - 1] == '\n') {
-      data[len - 1] = '\0';
-      snprintf(k->addr, sizeof k->addr, "%s", data);
-      free(data);
-      return 0;
-    }
-    free(data);
-    if (waitpid(pid, NULL, WNOHANG) == pid) {
-      k->pid = 0;
-      return -1;
-    }
-    it_sleep_ms(20);
-  }
-  return -1;
-}
-
-/* SIGTERM; returns the exit status, or -1 when it had to be killed. */
-static int cluster_stop(cluster_t *k) {
-  if (k->pid <= 0) return -1;
-  kill(k->pid, SIGTERM);
-  uint64_t until = it_now_ms() + 5000;
-  int st;
-  while (it_now_ms() < until) {
-    if (waitpid(k->pid, &st, WNOHANG) == k->pid) {
-      k->pid = 0;
-      return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-    }
-    it_sleep_ms(20);
-  }
-  kill(-k->pid, SIGKILL);
-  waitpid(k->pid, NULL, 0);
-  k->pid = 0;
-  return -1;
-}
-
 /* A standalone cluster with a server on it. */
 typedef struct standalone_s {
   char dir[64];
-  cluster_t k;
+  it_kafka_t k;
   it_server_t s;
 } standalone_t;
 
@@ -447,7 +343,9 @@ static int setup_standalone(void **state) {
   if (st == NULL) return -1;
   *state = st;
   snprintf(st->dir, sizeof st->dir, "/tmp/impulse-kafka-XXXXXX");
-  if (mkdtemp(st->dir) == NULL || cluster_start(&st->k, st->dir) != 0) {
+  static const char *const topics[] = {"--topic", "ext:3", NULL};
+  if (mkdtemp(st->dir) == NULL ||
+      it_kafka_start(&st->k, st->dir, topics) != 0) {
     fprintf(stderr, "cannot start `impulse kafka`\n");
     return -1;
   }
@@ -460,15 +358,7 @@ static int teardown_standalone(void **state) {
   if (st == NULL) return 0;
   int passed = st->s.test_passed;
   int rc = it_server_finish(&st->s);
-  if (st->k.pid > 0) cluster_stop(&st->k);
-  char *log = NULL;
-  size_t len = 0;
-  if (!passed && it_read_file(st->k.log, &log, &len) == 0)
-    fprintf(stderr, "----- impulse kafka log -----\n%s", log);
-  free(log);
-  unlink(st->k.log);
-  unlink(st->k.file);
-  unlink(st->k.out);
+  it_kafka_finish(&st->k, passed);
   rmdir(st->dir);
   free(st);
   return rc;
@@ -476,7 +366,7 @@ static int teardown_standalone(void **state) {
 
 static void test_standalone_cluster(void **state) {
   standalone_t *st = *state;
-  cluster_t *k = &st->k;
+  it_kafka_t *k = &st->k;
   it_server_t *s = &st->s;
   if (!it_have("kcat")) skip();
   assert_non_null(strstr(k->addr, "127.0.0.1:"));
@@ -505,7 +395,7 @@ static void test_standalone_cluster(void **state) {
                    0);
   expect_published(&r, "published 1 event to made");
   it_cli_free(&r);
-  assert_int_equal(kcat_partitions(k->addr, "ext"), 3);
+  assert_int_equal(it_kcat_partitions(k->addr, "ext", KCAT_TIMEOUT_MS), 3);
   char *out = kcat_read(k->addr, "ext");
   expect_keyed_events(out, NEVENTS);
   free(out);
@@ -528,7 +418,7 @@ static void test_standalone_cluster(void **state) {
 
   /* SIGTERM stops the cluster cleanly and removes its bootstrap file. */
   assert_int_equal(it_server_stop_checked(s), 0);
-  assert_int_equal(cluster_stop(k), 0);
+  assert_int_equal(it_kafka_stop(k), 0);
   assert_int_not_equal(access(k->file, F_OK), 0);
   s->test_passed = 1;
 }

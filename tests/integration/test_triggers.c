@@ -49,19 +49,13 @@
 
 #include <cmocka.h>
 
-#include <errno.h>
-#include <fcntl.h>
-#include <poll.h>
-#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
-#include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "client/client_internal.h"
 #include "harness.h"
+#include "harness_kafka.h"
 
 #define CALL_TIMEOUT_MS 20000u
 #define KCAT_TIMEOUT_MS 30000u
@@ -73,90 +67,15 @@
 /* Produces the "key:value" lines of `file` with kcat. */
 static void kcat_produce(const char *bootstrap, const char *topic,
                          const char *file) {
-  const char *argv[] = {"kcat", "-b",  bootstrap, "-P", "-t",
-                        topic,  "-K:", "-l",      file, NULL};
-  int st = it_run(argv, NULL, NULL, KCAT_TIMEOUT_MS);
-  assert_int_equal(st, 0);
+  assert_int_equal(it_kcat_produce(bootstrap, topic, file, KCAT_TIMEOUT_MS), 0);
 }
 
 /* Everything in a topic, one record per line in kcat's format `fmt`. */
 static char *kcat_read(const char *bootstrap, const char *topic,
                        const char *fmt) {
-  const char *argv[] = {"kcat",      "-b", bootstrap, "-C", "-t", topic, "-o",
-                        "beginning", "-e", "-q",      "-f", fmt,  NULL};
-  char *out = NULL;
-  int st = it_run(argv, NULL, &out, KCAT_TIMEOUT_MS);
-  assert_int_equal(st, 0);
+  char *out = it_kcat_read(bootstrap, topic, fmt, KCAT_TIMEOUT_MS);
   assert_non_null(out);
   return out;
-}
-
-/* `impulse kafka` under test: its own process group, killed with us. */
-typedef struct cluster_s {
-  pid_t pid;
-  char addr[256];
-  char file[300];
-  char log[300];
-} cluster_t;
-
-static int cluster_start(cluster_t *k, const char *dir) {
-  snprintf(k->file, sizeof k->file, "%s/kafka.addr", dir);
-  snprintf(k->log, sizeof k->log, "%s/kafka.log", dir);
-  int logfd = open(k->log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (logfd < 0) return -1;
-  pid_t parent = getpid();
-  pid_t pid = fork();
-  if (pid < 0) {
-    close(logfd);
-    return -1;
-  }
-  if (pid == 0) {
-    setpgid(0, 0);
-    prctl(PR_SET_PDEATHSIG, SIGKILL);
-    if (getppid() != parent) _exit(127);
-    dup2(logfd, 1);
-    dup2(logfd, 2);
-    execl(IMPULSE_BIN, IMPULSE_BIN, "kafka", "--listen", "127.0.0.1:0",
-          "--bootstrap-file", k->file, (char *)NULL);
-    _exit(127);
-  }
-  close(logfd);
-  k->pid = pid;
-  uint64_t until = it_now_ms() + 10000;
-  while (it_now_ms() < until) {
-    char *data = NULL;
-    size_t len = 0;
-    if (it_read_file(k->file, &data, &len) == 0 && len > 1 &&
-        data[len - 1] == '\n') {
-      data[len - 1] = '\0';
-      snprintf(k->addr, sizeof k->addr, "%s", data);
-      free(data);
-      return 0;
-    }
-    free(data);
-    if (waitpid(pid, NULL, WNOHANG) == pid) {
-      k->pid = 0;
-      return -1;
-    }
-    it_sleep_ms(20);
-  }
-  return -1;
-}
-
-static void cluster_stop(cluster_t *k) {
-  if (k->pid <= 0) return;
-  kill(k->pid, SIGTERM);
-  uint64_t until = it_now_ms() + 5000;
-  while (it_now_ms() < until) {
-    if (waitpid(k->pid, NULL, WNOHANG) == k->pid) {
-      k->pid = 0;
-      return;
-    }
-    it_sleep_ms(20);
-  }
-  kill(-k->pid, SIGKILL);
-  waitpid(k->pid, NULL, 0);
-  k->pid = 0;
 }
 
 /* ---- the server ---------------------------------------------------------- */
@@ -166,7 +85,7 @@ static void cluster_stop(cluster_t *k) {
 typedef struct world_s {
   char dir[64];
   char recfile[128];
-  cluster_t k;
+  it_kafka_t k;
   it_server_t s;
   it_server_t s2; /* a second server, for tests that need one */
 } world_t;
@@ -184,7 +103,7 @@ static int world_setup(void **state, const char *const *flags, int standalone) {
   int n = 0;
   char addr[300];
   if (standalone) {
-    if (cluster_start(&w->k, w->dir) != 0) {
+    if (it_kafka_start(&w->k, w->dir, NULL) != 0) {
       fprintf(stderr, "cannot start `impulse kafka`\n");
       return -1;
     }
@@ -206,16 +125,8 @@ static int world_teardown(void **state) {
     w->s2.test_passed = passed;
     if (it_server_finish(&w->s2) != 0) rc = -1;
   }
-  if (w->k.pid > 0) cluster_stop(&w->k);
-  if (w->k.log[0]) {
-    char *log = NULL;
-    size_t len = 0;
-    if (!passed && it_read_file(w->k.log, &log, &len) == 0)
-      fprintf(stderr, "----- impulse kafka log -----\n%s", log);
-    free(log);
-  }
-  const char *argv[] = {"rm", "-rf", w->dir, NULL};
-  it_run(argv, NULL, NULL, 10000);
+  it_kafka_finish(&w->k, passed);
+  sup_rm_tree(w->dir);
   unsetenv("IMPULSE_RECORDER_FILE");
   unsetenv("IMPULSE_FLAKY_DELAY_US");
   free(w);
