@@ -19,7 +19,7 @@
 #include <unistd.h>
 
 #include "bench.h"
-#include "client/client_internal.h"
+#include "support.h"
 
 #define COLD_CALL_TIMEOUT_MS 30000u
 #define COLD_POOL_WAIT_MS 5000u
@@ -47,14 +47,8 @@ static double ms_between(uint64_t a, uint64_t b) {
 /* Describe `name`: *ready and *instances from its FunctionInfo. */
 static int describe(impulse_client_t *client, const char *name, unsigned *ready,
                     unsigned *instances) {
-  Impulse__Envelope req = IMPULSE__ENVELOPE__INIT;
-  Impulse__DescribeRequest d = IMPULSE__DESCRIBE_REQUEST__INIT;
-  d.name = (char *)name;
-  req.body_case = IMPULSE__ENVELOPE__BODY_DESCRIBE;
-  req.describe = &d;
   Impulse__Envelope *resp = NULL;
-  int rc = imp_client_call_expect(client, &req,
-                                  IMPULSE__ENVELOPE__BODY_DESCRIBE_OK, &resp);
+  int rc = sup_describe(client, name, &resp);
   if (rc != 0) return rc;
   const Impulse__FunctionInfo *fi = resp->describe_ok->function;
   *ready = fi && fi->has_ready ? fi->ready : 0;
@@ -65,13 +59,8 @@ static int describe(impulse_client_t *client, const char *name, unsigned *ready,
 
 /* Generic workers in the warm pool, or a negative status. */
 static int warm_pool_size(impulse_client_t *client) {
-  Impulse__Envelope req = IMPULSE__ENVELOPE__INIT;
-  Impulse__ServerInfoRequest si = IMPULSE__SERVER_INFO_REQUEST__INIT;
-  req.body_case = IMPULSE__ENVELOPE__BODY_SERVER_INFO;
-  req.server_info = &si;
   Impulse__Envelope *resp = NULL;
-  int rc = imp_client_call_expect(
-      client, &req, IMPULSE__ENVELOPE__BODY_SERVER_INFO_OK, &resp);
+  int rc = sup_server_info(client, &resp);
   if (rc != 0) return rc;
   int n = resp->server_info_ok->has_warm_pool
               ? (int)resp->server_info_ok->warm_pool

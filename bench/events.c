@@ -61,7 +61,7 @@
 #include <unistd.h>
 
 #include "bench.h"
-#include "client/client_internal.h"
+#include "support.h"
 
 #define FN_ECHO "echo"
 #define FN_PROBE "probe"
@@ -123,13 +123,8 @@ static impulse_client_t *connect_admin(void) {
 }
 
 static int server_info(impulse_client_t *c) {
-  Impulse__Envelope req = IMPULSE__ENVELOPE__INIT, *resp = NULL;
-  Impulse__ServerInfoRequest info = IMPULSE__SERVER_INFO_REQUEST__INIT;
-  req.body_case = IMPULSE__ENVELOPE__BODY_SERVER_INFO;
-  req.server_info = &info;
-  int rc = imp_client_call_expect(
-      c, &req, IMPULSE__ENVELOPE__BODY_SERVER_INFO_OK, &resp);
-  if (rc != 0) {
+  Impulse__Envelope *resp = NULL;
+  if (sup_server_info(c, &resp) != 0) {
     fprintf(stderr, "impulse-bench-events: server info: %s\n",
             impulse_client_error(c));
     return -1;
@@ -148,22 +143,12 @@ static int server_info(impulse_client_t *c) {
  * count. */
 static int ensure_topic(impulse_client_t *c, const char *topic,
                         unsigned partitions, unsigned *got_out) {
-  Impulse__Envelope req = IMPULSE__ENVELOPE__INIT, *resp = NULL;
-  Impulse__EnsureTopicRequest e = IMPULSE__ENSURE_TOPIC_REQUEST__INIT;
-  e.topic = (char *)topic;
-  e.has_partitions = 1;
-  e.partitions = partitions;
-  req.body_case = IMPULSE__ENVELOPE__BODY_ENSURE_TOPIC;
-  req.ensure_topic = &e;
-  int rc = imp_client_call_expect(
-      c, &req, IMPULSE__ENVELOPE__BODY_ENSURE_TOPIC_OK, &resp);
-  if (rc != 0) {
+  unsigned got = 0;
+  if (sup_ensure_topic(c, topic, partitions, &got) != 0) {
     fprintf(stderr, "impulse-bench-events: ensure topic %s: %s\n", topic,
             impulse_client_error(c));
     return -1;
   }
-  unsigned got = resp->ensure_topic_ok->partitions;
-  impulse__envelope__free_unpacked(resp, NULL);
   if (got != partitions)
     fprintf(stderr, "impulse-bench-events: topic %s has %u partitions\n", topic,
             got);
@@ -174,8 +159,6 @@ static int ensure_topic(impulse_client_t *c, const char *topic,
 static int trigger_create(impulse_client_t *c, const char *name,
                           const char *topic, const char *function,
                           unsigned max_in_flight, const char *reply_topic) {
-  Impulse__Envelope req = IMPULSE__ENVELOPE__INIT, *resp = NULL;
-  Impulse__TriggerCreateRequest cr = IMPULSE__TRIGGER_CREATE_REQUEST__INIT;
   Impulse__TriggerSpec s = IMPULSE__TRIGGER_SPEC__INIT;
   s.name = (char *)name;
   s.topic = (char *)topic;
@@ -185,17 +168,11 @@ static int trigger_create(impulse_client_t *c, const char *name,
   s.has_max_in_flight = 1;
   s.max_in_flight = max_in_flight;
   s.reply_topic = (char *)reply_topic;
-  cr.spec = &s;
-  req.body_case = IMPULSE__ENVELOPE__BODY_TRIGGER_CREATE;
-  req.trigger_create = &cr;
-  int rc = imp_client_call_expect(
-      c, &req, IMPULSE__ENVELOPE__BODY_TRIGGER_CREATE_OK, &resp);
-  if (rc != 0) {
+  if (sup_trigger_create(c, &s) != 0) {
     fprintf(stderr, "impulse-bench-events: trigger create %s: %s\n", name,
             impulse_client_error(c));
     return -1;
   }
-  impulse__envelope__free_unpacked(resp, NULL);
   return 0;
 }
 
@@ -203,14 +180,8 @@ static int trigger_create(impulse_client_t *c, const char *name,
 static int trigger_progress(impulse_client_t *c, const char *name,
                             uint64_t *committed, unsigned *assigned,
                             uint64_t *handled) {
-  Impulse__Envelope req = IMPULSE__ENVELOPE__INIT, *resp = NULL;
-  Impulse__TriggerDescribeRequest d = IMPULSE__TRIGGER_DESCRIBE_REQUEST__INIT;
-  d.name = (char *)name;
-  req.body_case = IMPULSE__ENVELOPE__BODY_TRIGGER_DESCRIBE;
-  req.trigger_describe = &d;
-  int rc = imp_client_call_expect(
-      c, &req, IMPULSE__ENVELOPE__BODY_TRIGGER_DESCRIBE_OK, &resp);
-  if (rc != 0) {
+  Impulse__Envelope *resp = NULL;
+  if (sup_trigger_describe(c, name, &resp) != 0) {
     fprintf(stderr, "impulse-bench-events: trigger describe %s: %s\n", name,
             impulse_client_error(c));
     return -1;
@@ -233,28 +204,15 @@ static int trigger_progress(impulse_client_t *c, const char *name,
  * answering NOT_FOUND then confirms it is gone. Bounded by timeout_s. */
 static int trigger_delete(impulse_client_t *c, const char *name,
                           unsigned timeout_s) {
-  Impulse__Envelope req = IMPULSE__ENVELOPE__INIT, *resp = NULL;
-  Impulse__TriggerDeleteRequest del = IMPULSE__TRIGGER_DELETE_REQUEST__INIT;
-  del.name = (char *)name;
-  req.body_case = IMPULSE__ENVELOPE__BODY_TRIGGER_DELETE;
-  req.trigger_delete = &del;
-  int rc = imp_client_call_expect(
-      c, &req, IMPULSE__ENVELOPE__BODY_TRIGGER_DELETE_OK, &resp);
-  if (rc != 0) {
+  if (sup_trigger_delete(c, name) != 0) {
     fprintf(stderr, "impulse-bench-events: trigger delete %s: %s\n", name,
             impulse_client_error(c));
     return -1;
   }
-  impulse__envelope__free_unpacked(resp, NULL);
   uint64_t end = bench_now_ns() + (uint64_t)timeout_s * 1000000000ull;
   for (;;) {
-    Impulse__Envelope dreq = IMPULSE__ENVELOPE__INIT;
-    Impulse__TriggerDescribeRequest d = IMPULSE__TRIGGER_DESCRIBE_REQUEST__INIT;
-    d.name = (char *)name;
-    dreq.body_case = IMPULSE__ENVELOPE__BODY_TRIGGER_DESCRIBE;
-    dreq.trigger_describe = &d;
-    rc = imp_client_call_expect(
-        c, &dreq, IMPULSE__ENVELOPE__BODY_TRIGGER_DESCRIBE_OK, &resp);
+    Impulse__Envelope *resp = NULL;
+    int rc = sup_trigger_describe(c, name, &resp);
     if (rc == -IMPULSE__ERROR_CODE__NOT_FOUND) return 0;
     if (rc != 0) {
       fprintf(stderr, "impulse-bench-events: trigger describe %s: %s\n", name,

@@ -28,7 +28,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "client/client_internal.h"
 #include "harness.h"
 
 #define CALL_TIMEOUT_MS 30000u
@@ -89,14 +88,8 @@ static void *caller(void *arg) {
 /* Describe of "tenms": the answer (free with
  * impulse__envelope__free_unpacked). */
 static Impulse__Envelope *describe(impulse_client_t *c) {
-  Impulse__Envelope req = IMPULSE__ENVELOPE__INIT, *resp = NULL;
-  Impulse__DescribeRequest d = IMPULSE__DESCRIBE_REQUEST__INIT;
-  d.name = (char *)"tenms";
-  req.body_case = IMPULSE__ENVELOPE__BODY_DESCRIBE;
-  req.describe = &d;
-  assert_int_equal(imp_client_call_expect(
-                       c, &req, IMPULSE__ENVELOPE__BODY_DESCRIBE_OK, &resp),
-                   0);
+  Impulse__Envelope *resp = NULL;
+  assert_int_equal(sup_describe(c, "tenms", &resp), 0);
   return resp;
 }
 

@@ -421,14 +421,8 @@ static void *stream_calls(void *arg) {
 static size_t echo_pids(it_server_t *s, int *pids, size_t n) {
   impulse_client_t *c = it_connect(s, 0, CALL_TIMEOUT_MS);
   assert_non_null(c);
-  Impulse__Envelope req = IMPULSE__ENVELOPE__INIT, *resp = NULL;
-  Impulse__DescribeRequest d = IMPULSE__DESCRIBE_REQUEST__INIT;
-  d.name = (char *)"echo";
-  req.body_case = IMPULSE__ENVELOPE__BODY_DESCRIBE;
-  req.describe = &d;
-  assert_int_equal(imp_client_call_expect(
-                       c, &req, IMPULSE__ENVELOPE__BODY_DESCRIBE_OK, &resp),
-                   0);
+  Impulse__Envelope *resp = NULL;
+  assert_int_equal(sup_describe(c, "echo", &resp), 0);
   size_t k = 0;
   for (size_t i = 0; i < resp->describe_ok->n_instances && k < n; i++) {
     const Impulse__InstanceInfo *ii = resp->describe_ok->instances[i];

@@ -227,18 +227,9 @@ static void test_publish_via_server(void **state) {
   assert_non_null(strstr(impulse_client_error(c), "partition"));
 
   /* EnsureTopic creates with the count asked for. */
-  Impulse__Envelope req = IMPULSE__ENVELOPE__INIT;
-  Impulse__EnsureTopicRequest ensure = IMPULSE__ENSURE_TOPIC_REQUEST__INIT;
-  ensure.topic = "three";
-  ensure.has_partitions = 1;
-  ensure.partitions = 3;
-  req.body_case = IMPULSE__ENVELOPE__BODY_ENSURE_TOPIC;
-  req.ensure_topic = &ensure;
-  assert_int_equal(imp_client_call_expect(
-                       c, &req, IMPULSE__ENVELOPE__BODY_ENSURE_TOPIC_OK, &a),
-                   0);
-  assert_int_equal(a->ensure_topic_ok->partitions, 3);
-  impulse__envelope__free_unpacked(a, NULL);
+  unsigned partitions = 0;
+  assert_int_equal(sup_ensure_topic(c, "three", 3, &partitions), 0);
+  assert_int_equal(partitions, 3);
   assert_int_equal(it_kcat_partitions(boot, "three", KCAT_TIMEOUT_MS), 3);
   impulse_client_close(c);
 

@@ -106,14 +106,8 @@ static void wait_version_ready(it_server_t *s, uint32_t version) {
   assert_non_null(c);
   uint64_t until = it_now_ms() + 15000;
   for (;;) {
-    Impulse__Envelope req = IMPULSE__ENVELOPE__INIT, *resp = NULL;
-    Impulse__DescribeRequest d = IMPULSE__DESCRIBE_REQUEST__INIT;
-    d.name = (char *)"canary";
-    req.body_case = IMPULSE__ENVELOPE__BODY_DESCRIBE;
-    req.describe = &d;
-    assert_int_equal(imp_client_call_expect(
-                         c, &req, IMPULSE__ENVELOPE__BODY_DESCRIBE_OK, &resp),
-                     0);
+    Impulse__Envelope *resp = NULL;
+    assert_int_equal(sup_describe(c, "canary", &resp), 0);
     int found = 0;
     for (size_t i = 0; i < resp->describe_ok->n_instances; i++) {
       const Impulse__InstanceInfo *ii = resp->describe_ok->instances[i];

@@ -53,7 +53,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "client/client_internal.h"
 #include "harness.h"
 #include "harness_kafka.h"
 
@@ -154,13 +153,8 @@ static int setup_standalone(void **state) {
 static void bootstrap_of(it_server_t *s, char *buf, size_t len) {
   impulse_client_t *c = it_connect(s, 0, CALL_TIMEOUT_MS);
   assert_non_null(c);
-  Impulse__Envelope req = IMPULSE__ENVELOPE__INIT, *resp = NULL;
-  Impulse__ServerInfoRequest si = IMPULSE__SERVER_INFO_REQUEST__INIT;
-  req.body_case = IMPULSE__ENVELOPE__BODY_SERVER_INFO;
-  req.server_info = &si;
-  assert_int_equal(imp_client_call_expect(
-                       c, &req, IMPULSE__ENVELOPE__BODY_SERVER_INFO_OK, &resp),
-                   0);
+  Impulse__Envelope *resp = NULL;
+  assert_int_equal(sup_server_info(c, &resp), 0);
   assert_non_null(resp->server_info_ok->kafka_bootstrap);
   snprintf(buf, len, "%s", resp->server_info_ok->kafka_bootstrap);
   impulse__envelope__free_unpacked(resp, NULL);
@@ -201,8 +195,6 @@ static int trigger_create(it_server_t *s, const char *name, const char *topic,
                           size_t errlen) {
   impulse_client_t *c = it_connect(s, 1, CALL_TIMEOUT_MS);
   assert_non_null(c);
-  Impulse__Envelope req = IMPULSE__ENVELOPE__INIT, *resp = NULL;
-  Impulse__TriggerCreateRequest cr = IMPULSE__TRIGGER_CREATE_REQUEST__INIT;
   Impulse__TriggerSpec spec = IMPULSE__TRIGGER_SPEC__INIT;
   spec.name = (char *)name;
   spec.topic = (char *)topic;
@@ -221,13 +213,8 @@ static int trigger_create(it_server_t *s, const char *name, const char *topic,
     spec.max_in_flight = o->max_in_flight;
     spec.reply_topic = (char *)o->reply_topic;
   }
-  cr.spec = &spec;
-  req.body_case = IMPULSE__ENVELOPE__BODY_TRIGGER_CREATE;
-  req.trigger_create = &cr;
-  int rc = imp_client_call_expect(
-      c, &req, IMPULSE__ENVELOPE__BODY_TRIGGER_CREATE_OK, &resp);
+  int rc = sup_trigger_create(c, &spec);
   if (err) snprintf(err, errlen, "%s", rc ? impulse_client_error(c) : "");
-  if (resp) impulse__envelope__free_unpacked(resp, NULL);
   impulse_client_close(c);
   return rc;
 }
@@ -247,13 +234,8 @@ static Impulse__Envelope *trigger_describe(it_server_t *s, const char *name,
                                            int *status) {
   impulse_client_t *c = it_connect(s, 0, CALL_TIMEOUT_MS);
   assert_non_null(c);
-  Impulse__Envelope req = IMPULSE__ENVELOPE__INIT, *resp = NULL;
-  Impulse__TriggerDescribeRequest dr = IMPULSE__TRIGGER_DESCRIBE_REQUEST__INIT;
-  dr.name = (char *)name;
-  req.body_case = IMPULSE__ENVELOPE__BODY_TRIGGER_DESCRIBE;
-  req.trigger_describe = &dr;
-  int rc = imp_client_call_expect(
-      c, &req, IMPULSE__ENVELOPE__BODY_TRIGGER_DESCRIBE_OK, &resp);
+  Impulse__Envelope *resp = NULL;
+  int rc = sup_trigger_describe(c, name, &resp);
   if (status) *status = rc;
   impulse_client_close(c);
   return rc == 0 ? resp : NULL;
@@ -262,14 +244,7 @@ static Impulse__Envelope *trigger_describe(it_server_t *s, const char *name,
 static int trigger_delete(it_server_t *s, const char *name) {
   impulse_client_t *c = it_connect(s, 1, CALL_TIMEOUT_MS);
   assert_non_null(c);
-  Impulse__Envelope req = IMPULSE__ENVELOPE__INIT, *resp = NULL;
-  Impulse__TriggerDeleteRequest dr = IMPULSE__TRIGGER_DELETE_REQUEST__INIT;
-  dr.name = (char *)name;
-  req.body_case = IMPULSE__ENVELOPE__BODY_TRIGGER_DELETE;
-  req.trigger_delete = &dr;
-  int rc = imp_client_call_expect(
-      c, &req, IMPULSE__ENVELOPE__BODY_TRIGGER_DELETE_OK, &resp);
-  if (resp) impulse__envelope__free_unpacked(resp, NULL);
+  int rc = sup_trigger_delete(c, name);
   impulse_client_close(c);
   return rc;
 }

@@ -8,6 +8,8 @@
  *           group, waiting for the ready file a child writes
  *   net.c   a free loopback port
  *   fs.c    reading a file, removing a directory tree
+ *   rpc.c   control calls the public client API does not wrap: describe,
+ *           server info, topics, triggers
  *
  * Nothing here asserts or prints (exec_error of sup_spawn aside): each
  * function returns what happened, and the caller says so in its own words.
@@ -19,6 +21,9 @@
 #include <signal.h>
 #include <stddef.h>
 #include <sys/types.h>
+
+#include "core/codec.h" /* runtime/: Impulse__Envelope and its bodies */
+#include "impulse/client.h"
 
 /* ---- proc.c ------------------------------------------------------------- */
 
@@ -121,5 +126,38 @@ int sup_read_file(const char *path, char **data, size_t *len);
 /* Removes `path` and everything below it, without following links;
  * whatever cannot be removed stays. */
 void sup_rm_tree(const char *path);
+
+/* ---- rpc.c -------------------------------------------------------------- */
+
+/*
+ * Control calls on a connected client (borrowed). Each returns 0, or the
+ * client status of imp_client_call_expect() (a negative error code for an
+ * Error answer, whose message impulse_client_error() then gives). Where a
+ * function hands the answer back, *resp is set on 0 only; free it with
+ * impulse__envelope__free_unpacked(*resp, NULL).
+ */
+
+/* Describe of function `name`: *resp holds describe_ok. */
+int sup_describe(impulse_client_t *client, const char *name,
+                 Impulse__Envelope **resp);
+
+/* Server info: *resp holds server_info_ok. */
+int sup_server_info(impulse_client_t *client, Impulse__Envelope **resp);
+
+/* Creates `topic` with `partitions` unless it exists; *got (may be NULL)
+ * gets the partition count it has. */
+int sup_ensure_topic(impulse_client_t *client, const char *topic,
+                     unsigned partitions, unsigned *got);
+
+/* Creates the trigger `spec` (borrowed) describes. */
+int sup_trigger_create(impulse_client_t *client,
+                       const Impulse__TriggerSpec *spec);
+
+/* Describe of trigger `name`: *resp holds trigger_describe_ok. */
+int sup_trigger_describe(impulse_client_t *client, const char *name,
+                         Impulse__Envelope **resp);
+
+/* Deletes trigger `name`; the server answers once it has stopped. */
+int sup_trigger_delete(impulse_client_t *client, const char *name);
 
 #endif
