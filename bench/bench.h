@@ -7,6 +7,7 @@
  *   procs.c    temp dir, children (floor, `impulse serve`), cleanup, signals
  *   loadgen.c  libuv load generator: closed loop and open loop
  *   cold.c     cold-start measurements through the client library
+ *   deploy.c   the admin connection, functions deployed for a run
  *   main.c     flags, the sequence of phases, the report
  */
 #ifndef IMP_BENCH_H
@@ -17,8 +18,14 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "impulse/client.h"
+
 /* Largest frame the load generator or the floor accepts from a peer. */
 #define BENCH_MAX_FRAME (1u << 20)
+/* Largest function object a benchmark deploys. */
+#define BENCH_MAX_ARTIFACT (64u << 20)
+/* Per-call timeout of the benchmarks' control connections. */
+#define BENCH_CALL_TIMEOUT_MS 30000u
 
 /* ---- hist.c ------------------------------------------------------------ */
 
@@ -165,5 +172,33 @@ int cold_run(const cold_params_t *params, const char *warm_function,
  * instances. 0, or -1 with a message in err. */
 int cold_wait_ready(const char *addr, const char *name, unsigned ready,
                     unsigned timeout_ms, char *err, size_t errlen);
+
+/* ---- deploy.c ---------------------------------------------------------- */
+
+/* Connects to `addr` with `token` (the admin token, or "") and a
+ * BENCH_CALL_TIMEOUT_MS timeout per call. Returns the client (free with
+ * impulse_client_close()), or NULL after printing "PROG: connect ADDR:
+ * why". */
+impulse_client_t *bench_connect(const char *prog, const char *addr,
+                                const char *token);
+
+/* What a benchmark deploys: min and max instances, concurrency. */
+typedef struct bench_deploy_opts_s {
+  unsigned concurrency;
+  unsigned min_instances, max_instances;
+} bench_deploy_opts_t;
+
+/* Deploys `len` bytes of `artifact` (borrowed) as `name` on an admin
+ * `client` (borrowed). Returns 0, or -1 after printing "PROG: deploy NAME:
+ * STATUS: why". */
+int bench_deploy(const char *prog, impulse_client_t *client, const char *name,
+                 const void *artifact, size_t len,
+                 const bench_deploy_opts_t *opts);
+
+/* bench_deploy() of the file at `path` (at most BENCH_MAX_ARTIFACT bytes);
+ * -1 after printing "PROG: PATH: why" when it cannot be read. */
+int bench_deploy_file(const char *prog, impulse_client_t *client,
+                      const char *name, const char *path,
+                      const bench_deploy_opts_t *opts);
 
 #endif

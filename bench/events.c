@@ -76,7 +76,6 @@
 #define VALUE_BYTES 100
 #define KEYS 10000u
 #define READY_TIMEOUT_MS 20000u
-#define MAX_ARTIFACT (64u << 20)
 #define MAX_ROUNDS 10u
 /* Slots of a stamp phase (8 bytes each, twice: send and stamp times). */
 #define MAX_STAMPS (64u << 20)
@@ -111,15 +110,7 @@ static unsigned bound_ms(const opts_t *o, unsigned ms) {
 }
 
 static impulse_client_t *connect_admin(void) {
-  impulse_client_t *c = NULL;
-  if (impulse_client_connect(g_addr, g_token, &c) != 0) {
-    fprintf(stderr, "impulse-bench-events: connect %s: %s\n", g_addr,
-            c ? impulse_client_error(c) : "no memory");
-    impulse_client_close(c);
-    return NULL;
-  }
-  impulse_client_set_timeout(c, 30000);
-  return c;
+  return bench_connect("impulse-bench-events", g_addr, g_token);
 }
 
 static int server_info(impulse_client_t *c) {
@@ -231,37 +222,12 @@ static int trigger_delete(impulse_client_t *c, const char *name,
 /* Deploys the function object at `path` as `name` (min = max instances 2,
  * concurrency 1) and waits until both instances are ready. */
 static int deploy_fn(const opts_t *o, const char *name, const char *path) {
-  FILE *f = fopen(path, "rb");
-  if (f == NULL) {
-    fprintf(stderr, "impulse-bench-events: %s: %s\n", path, strerror(errno));
-    return -1;
-  }
-  char *buf = malloc(MAX_ARTIFACT);
-  size_t len = buf ? fread(buf, 1, MAX_ARTIFACT, f) : 0;
-  fclose(f);
-  if (buf == NULL || len == 0) {
-    fprintf(stderr, "impulse-bench-events: cannot read %s\n", path);
-    free(buf);
-    return -1;
-  }
   impulse_client_t *c = connect_admin();
-  if (c == NULL) {
-    free(buf);
-    return -1;
-  }
-  impulse_deploy_opts_t d;
-  memset(&d, 0, sizeof d);
-  d.concurrency = 1;
-  d.min_instances = 2;
-  d.max_instances = 2;
-  d.has_min = d.has_max = 1;
-  uint32_t version = 0;
-  int rc = impulse_deploy(c, name, buf, len, &d, &version);
-  if (rc != 0)
-    fprintf(stderr, "impulse-bench-events: deploy %s: %s: %s\n", name,
-            impulse_status_name(rc), impulse_client_error(c));
+  if (c == NULL) return -1;
+  bench_deploy_opts_t d = {
+      .concurrency = 1, .min_instances = 2, .max_instances = 2};
+  int rc = bench_deploy_file("impulse-bench-events", c, name, path, &d);
   impulse_client_close(c);
-  free(buf);
   if (rc != 0) return -1;
   char err[256];
   if (cold_wait_ready(g_addr, name, 2, bound_ms(o, 15000), err, sizeof err) !=

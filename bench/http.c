@@ -282,32 +282,12 @@ static int deploy_echo(const opts_t *o, int port, const char *token) {
   char addr[64], path[1024];
   snprintf(addr, sizeof addr, "127.0.0.1:%d", port);
   snprintf(path, sizeof path, "%s/echo.so", o->functions);
-  FILE *f = fopen(path, "rb");
-  if (f == NULL) {
-    fprintf(stderr, "impulse-bench-http: %s: %s\n", path, strerror(errno));
-    return -1;
-  }
-  static char artifact[8 << 20];
-  size_t len = fread(artifact, 1, sizeof artifact, f);
-  fclose(f);
-  impulse_client_t *client = NULL;
-  if (impulse_client_connect(addr, token, &client) != 0) {
-    fprintf(stderr, "impulse-bench-http: connect %s: %s\n", addr,
-            client ? impulse_client_error(client) : "no memory");
-    impulse_client_close(client);
-    return -1;
-  }
-  impulse_client_set_timeout(client, 30000);
-  impulse_deploy_opts_t d;
-  memset(&d, 0, sizeof d);
-  d.concurrency = o->fn_concurrency;
-  d.min_instances = d.max_instances = o->instances;
-  d.has_min = d.has_max = 1;
-  uint32_t version = 0;
-  int rc = impulse_deploy(client, "echo", artifact, len, &d, &version);
-  if (rc != 0)
-    fprintf(stderr, "impulse-bench-http: deploy echo: %s: %s\n",
-            impulse_status_name(rc), impulse_client_error(client));
+  impulse_client_t *client = bench_connect("impulse-bench-http", addr, token);
+  if (client == NULL) return -1;
+  bench_deploy_opts_t d = {.concurrency = o->fn_concurrency,
+                           .min_instances = o->instances,
+                           .max_instances = o->instances};
+  int rc = bench_deploy_file("impulse-bench-http", client, "echo", path, &d);
   /* One call through each path so the instances are up. */
   for (int i = 0; rc == 0 && i < 20; i++) {
     impulse_response_t *resp = NULL;

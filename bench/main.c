@@ -31,7 +31,6 @@
 #define READY_TIMEOUT_MS 15000u
 #define INSTANCES_TIMEOUT_MS 15000u
 #define PHASE_PAUSE_MS 300u
-#define MAX_ARTIFACT (64u << 20)
 
 typedef struct opts_s {
   const char *impulse;
@@ -310,25 +309,12 @@ static void describe_machine(report_t *r) {
  * until the min instances serve. */
 static int deploy_echo(const opts_t *o, const char *addr, const char *token,
                        const void *artifact, size_t len) {
-  impulse_client_t *client = NULL;
-  if (impulse_client_connect(addr, token, &client) != 0) {
-    fprintf(stderr, "impulse-bench: connect %s: %s\n", addr,
-            client ? impulse_client_error(client) : "no memory");
-    impulse_client_close(client);
-    return -1;
-  }
-  impulse_client_set_timeout(client, 30000);
-  impulse_deploy_opts_t d;
-  memset(&d, 0, sizeof d);
-  d.concurrency = o->fn_concurrency;
-  d.min_instances = o->instances;
-  d.max_instances = o->max_instances;
-  d.has_min = d.has_max = 1;
-  uint32_t version = 0;
-  int rc = impulse_deploy(client, ECHO_NAME, artifact, len, &d, &version);
-  if (rc != 0)
-    fprintf(stderr, "impulse-bench: deploy echo: %s: %s\n",
-            impulse_status_name(rc), impulse_client_error(client));
+  impulse_client_t *client = bench_connect("impulse-bench", addr, token);
+  if (client == NULL) return -1;
+  bench_deploy_opts_t d = {.concurrency = o->fn_concurrency,
+                           .min_instances = o->instances,
+                           .max_instances = o->max_instances};
+  int rc = bench_deploy("impulse-bench", client, ECHO_NAME, artifact, len, &d);
   impulse_client_close(client);
   if (rc != 0) return -1;
   char err[256];
@@ -532,7 +518,7 @@ static void print_tsv(const opts_t *o, const report_t *r) {
 static int read_artifact(const char *dir, char **data, size_t *len) {
   char path[1024];
   snprintf(path, sizeof path, "%s/echo.so", dir);
-  int rc = imp_read_file(path, MAX_ARTIFACT, data, len);
+  int rc = imp_read_file(path, BENCH_MAX_ARTIFACT, data, len);
   if (rc != 0) {
     fprintf(stderr, "impulse-bench: %s: %s (build the functions first)\n", path,
             imp_strerror(rc));
