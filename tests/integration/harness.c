@@ -520,6 +520,48 @@ int it_fixture_teardown(void **state) {
   return rc;
 }
 
+int it_group_start(it_group_t *group, const char *const *extra,
+                   uint32_t timeout_ms) {
+  if (it_server_start(&group->server, extra) != 0) goto fail;
+  group->admin = it_connect(&group->server, 1, timeout_ms);
+  if (group->admin == NULL) goto fail;
+  if (it_deploy_fn(group->admin, "echo", "echo", NULL, NULL) != IMPULSE_S_OK)
+    goto fail;
+  return 0;
+fail:
+  it_group_abort(group);
+  return -1;
+}
+
+void it_group_abort(it_group_t *group) {
+  it_server_dump_log(&group->server, 8000);
+  impulse_client_close(group->admin);
+  group->admin = NULL;
+  it_server_destroy(&group->server);
+}
+
+void it_group_test_start(it_group_t *group) {
+  if (group->in_test) group->failed_any = 1;
+  group->in_test = 1;
+}
+
+void it_group_test_end(it_group_t *group) {
+  group->in_test = 0;
+}
+
+int it_group_stop(it_group_t *group) {
+  impulse_client_close(group->admin);
+  group->admin = NULL;
+  return it_server_stop_checked(&group->server);
+}
+
+int it_group_finish(it_group_t *group) {
+  impulse_client_close(group->admin);
+  group->admin = NULL;
+  group->server.test_passed = !group->in_test && !group->failed_any;
+  return it_server_finish(&group->server);
+}
+
 /* ---- clients ------------------------------------------------------------- */
 
 impulse_client_t *it_connect(const it_server_t *server, int admin,
@@ -535,6 +577,13 @@ impulse_client_t *it_connect(const it_server_t *server, int admin,
   }
   impulse_client_set_timeout(client, timeout_ms);
   return client;
+}
+
+int it_deploy_fn(impulse_client_t *client, const char *name, const char *fn,
+                 const impulse_deploy_opts_t *opts, uint32_t *version) {
+  char path[512];
+  it_function_path(fn, path, sizeof path);
+  return it_deploy_file(client, name, path, opts, version);
 }
 
 int it_deploy_file(impulse_client_t *client, const char *name, const char *path,

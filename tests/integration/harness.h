@@ -109,6 +109,43 @@ int it_server_finish(it_server_t *server);
 int it_fixture_setup(void **state, const char *const *extra);
 int it_fixture_teardown(void **state);
 
+/* A server shared by the tests of a cmocka group, with an admin client.
+ * The group setup starts it (it_group_start); each test calls
+ * it_group_test_start() first and it_group_test_end() last, so that one
+ * that never reached its end counts as failed; a last test stops the
+ * server (it_group_stop) because cmocka 1.1 ignores a failing group
+ * teardown, which calls it_group_finish(). */
+typedef struct it_group_s {
+  it_server_t server;
+  impulse_client_t *admin; /* connected with the admin token */
+  int in_test;             /* a test started and has not reached its end */
+  int failed_any;          /* some test did not reach its end */
+} it_group_t;
+
+/* Starts the server with the extra `serve` flags in `extra` (see
+ * it_server_start), connects `admin` with a per-call timeout of
+ * `timeout_ms` and deploys the example function echo as "echo". Returns 0,
+ * or -1 after printing the server log and undoing all of it. */
+int it_group_start(it_group_t *group, const char *const *extra,
+                   uint32_t timeout_ms);
+
+/* Undoes it_group_start() when a later step of a group setup fails:
+ * prints the server log, closes admin and destroys the server. */
+void it_group_abort(it_group_t *group);
+
+/* A test of the group begins, and reached its end. */
+void it_group_test_start(it_group_t *group);
+void it_group_test_end(it_group_t *group);
+
+/* Closes admin and stops the server, checked (it_server_stop_checked).
+ * Returns 0 or -1. */
+int it_group_stop(it_group_t *group);
+
+/* The group teardown: closes admin and ends the server (it_server_finish),
+ * whose log is printed unless every test reached its end. Returns 0 or
+ * -1. */
+int it_group_finish(it_group_t *group);
+
 /* SIGKILLs the server and all its workers at once (the process group) and
  * reaps them: a simulated machine crash. */
 void it_server_kill9(it_server_t *server);
@@ -189,6 +226,11 @@ int it_read_file(const char *path, char **data, size_t *len);
 
 /* Writes bytes to path; returns 0 or -1. */
 int it_write_file(const char *path, const void *data, size_t len);
+
+/* it_deploy_file() of the example function `fn` (it_function_path);
+ * version may be NULL. */
+int it_deploy_fn(impulse_client_t *client, const char *name, const char *fn,
+                 const impulse_deploy_opts_t *opts, uint32_t *version);
 
 /* Deploys the file at `path` as `name`. Returns the client status; on
  * success *version gets the new version. */

@@ -66,11 +66,8 @@ typedef struct bg_s {
 } bg_t;
 
 typedef struct fixture_s {
-  it_server_t server;
+  it_group_t group;
   bg_t bg;
-  impulse_client_t *admin;
-  int in_test;    /* a test started and has not reached its end */
-  int failed_any; /* some test did not reach its end */
 } fixture_t;
 
 static void bg_fail(bg_t *bg, const char *fmt, ...)
@@ -140,23 +137,15 @@ static int group_setup(void **state) {
   fixture_t *f = calloc(1, sizeof *f);
   if (f == NULL) return -1;
   *state = f;
-  if (it_server_start(&f->server, NULL) != 0) goto fail;
-  f->admin = it_connect(&f->server, 1, CALL_TIMEOUT_MS);
-  if (f->admin == NULL) goto fail;
-  char path[512];
-  it_function_path("echo", path, sizeof path);
-  uint32_t v;
-  if (it_deploy_file(f->admin, "echo", path, NULL, &v) != IMPULSE_S_OK)
+  if (it_group_start(&f->group, NULL, CALL_TIMEOUT_MS) != 0) goto fail;
+  snprintf(f->bg.addr, sizeof f->bg.addr, "%s", f->group.server.addr);
+  if (pthread_create(&f->bg.thread, NULL, bg_main, &f->bg) != 0) {
+    it_group_abort(&f->group);
     goto fail;
-  snprintf(f->bg.addr, sizeof f->bg.addr, "%s", f->server.addr);
-  if (pthread_create(&f->bg.thread, NULL, bg_main, &f->bg) != 0) goto fail;
+  }
   f->bg.started = 1;
   return 0;
 fail:
-  it_server_dump_log(&f->server, 8000);
-  bg_stop(&f->bg);
-  impulse_client_close(f->admin);
-  it_server_destroy(&f->server);
   free(f);
   *state = NULL;
   return -1;
@@ -166,21 +155,9 @@ static int group_teardown(void **state) {
   fixture_t *f = *state;
   if (f == NULL) return 0;
   bg_stop(&f->bg);
-  impulse_client_close(f->admin);
-  f->server.test_passed = !f->in_test && !f->failed_any;
-  int rc = it_server_finish(&f->server);
+  int rc = it_group_finish(&f->group);
   free(f);
   return rc;
-}
-
-/* A test marks its start and its end; one that never reached its end
- * failed, and the group teardown then prints the server log. */
-static void mark_running(fixture_t *f) {
-  if (f->in_test) f->failed_any = 1;
-  f->in_test = 1;
-}
-static void mark_passed(fixture_t *f) {
-  f->in_test = 0;
 }
 
 static int contains_ci(const char *hay, const char *needle) {
@@ -215,24 +192,20 @@ static int call(impulse_client_t *c, const char *fn, const char *payload,
 
 static void deploy_ok(fixture_t *f, const char *name, const char *fn,
                       const impulse_deploy_opts_t *opts, uint32_t *version) {
-  char path[512];
-  it_function_path(fn, path, sizeof path);
-  uint32_t v = 0;
-  assert_int_equal(it_deploy_file(f->admin, name, path, opts, &v),
+  assert_int_equal(it_deploy_fn(f->group.admin, name, fn, opts, version),
                    IMPULSE_S_OK);
-  if (version) *version = v;
 }
 
 /* ---- (a) crashes --------------------------------------------------------- */
 
 static void test_crash(void **state) {
   fixture_t *f = *state;
-  mark_running(f);
+  it_group_test_start(&f->group);
   char err[1024];
   deploy_ok(f, "crash", "crash", NULL, NULL);
 
   /* SIGSEGV in the handler: CRASHED, the message names the signal. */
-  int rc = call(f->admin, "crash", "segv", err, sizeof err, NULL, 0);
+  int rc = call(f->group.admin, "crash", "segv", err, sizeof err, NULL, 0);
   fprintf(stderr, "crash segv -> %s: %s\n", impulse_status_name(rc), err);
   assert_int_equal(rc, IMPULSE_S_CRASHED);
 #if defined(IMPULSE_ASAN)
@@ -247,7 +220,7 @@ static void test_crash(void **state) {
 #endif
 
   /* abort(): CRASHED too (SIGABRT). */
-  rc = call(f->admin, "crash", "abort", err, sizeof err, NULL, 0);
+  rc = call(f->group.admin, "crash", "abort", err, sizeof err, NULL, 0);
   fprintf(stderr, "crash abort -> %s: %s\n", impulse_status_name(rc), err);
   assert_int_equal(rc, IMPULSE_S_CRASHED);
   assert_true(contains_ci(err, "signal"));
@@ -255,10 +228,10 @@ static void test_crash(void **state) {
 
   /* The function is still there: a new instance runs (and crashes) again. */
   for (int i = 0; i < 3; i++) {
-    rc = call(f->admin, "crash", "segv", err, sizeof err, NULL, 0);
+    rc = call(f->group.admin, "crash", "segv", err, sizeof err, NULL, 0);
     assert_int_equal(rc, IMPULSE_S_CRASHED);
   }
-  mark_passed(f);
+  it_group_test_end(&f->group);
 }
 
 /*
@@ -270,7 +243,7 @@ static void test_crash(void **state) {
  */
 static void test_crash_pipelined(void **state) {
   fixture_t *f = *state;
-  mark_running(f);
+  it_group_test_start(&f->group);
   impulse_deploy_opts_t opts = {0};
   opts.concurrency = 1;
   opts.min_instances = 1;
@@ -281,22 +254,23 @@ static void test_crash_pipelined(void **state) {
   /* Fast calls (refused: BAD_INPUT) turn pipelining to the instance on. */
   char err[1024];
   for (int i = 0; i < 96; i++)
-    assert_int_equal(call(f->admin, "crash1", "x", err, sizeof err, NULL, 0),
-                     IMPULSE_S_FUNCTION_ERROR);
+    assert_int_equal(
+        call(f->group.admin, "crash1", "x", err, sizeof err, NULL, 0),
+        IMPULSE_S_FUNCTION_ERROR);
 
   enum { BEFORE = 3, AFTER = 12 };
   uint64_t abort_id = 0, id;
   for (int i = 0; i < BEFORE + 1 + AFTER; i++) {
     const char *p = i == BEFORE ? "abort" : "x";
     assert_int_equal(
-        impulse_invoke_send(f->admin, "crash1", p, strlen(p), NULL, &id),
+        impulse_invoke_send(f->group.admin, "crash1", p, strlen(p), NULL, &id),
         IMPULSE_S_OK);
     if (i == BEFORE) abort_id = id;
   }
   int crashed = 0, ran = 0, not_run = 0, other = 0;
   for (int i = 0; i < BEFORE + 1 + AFTER; i++) {
     impulse_response_t *r = NULL;
-    assert_int_equal(impulse_invoke_recv(f->admin, &r), IMPULSE_S_OK);
+    assert_int_equal(impulse_invoke_recv(f->group.admin, &r), IMPULSE_S_OK);
     if (r->status == IMPULSE_S_CRASHED) {
       assert_true(r->id == abort_id); /* only the call that crashed */
       crashed++;
@@ -318,14 +292,14 @@ static void test_crash_pipelined(void **state) {
   assert_int_equal(crashed, 1);
   assert_int_equal(other, 0);
   assert_int_equal(ran + not_run, BEFORE + AFTER);
-  mark_passed(f);
+  it_group_test_end(&f->group);
 }
 
 /* ---- (b) hang past the timeout ------------------------------------------- */
 
 static void test_hang_timeout(void **state) {
   fixture_t *f = *state;
-  mark_running(f);
+  it_group_test_start(&f->group);
   char err[1024], out[256];
   impulse_deploy_opts_t opts = {0};
   opts.timeout_ms = 300;
@@ -333,12 +307,12 @@ static void test_hang_timeout(void **state) {
 
   /* Warm up so the timing below is the timeout, not a cold start. */
   assert_int_equal(
-      call(f->admin, "hang", "1", err, sizeof err, out, sizeof out),
+      call(f->group.admin, "hang", "1", err, sizeof err, out, sizeof out),
       IMPULSE_S_OK);
   assert_string_equal(out, "slept 1");
 
   uint64_t t0 = it_now_ms();
-  int rc = call(f->admin, "hang", "forever", err, sizeof err, NULL, 0);
+  int rc = call(f->group.admin, "hang", "forever", err, sizeof err, NULL, 0);
   uint64_t took = it_now_ms() - t0;
   fprintf(stderr, "hang forever -> %s after %llu ms: %s\n",
           impulse_status_name(rc), (unsigned long long)took, err);
@@ -347,7 +321,7 @@ static void test_hang_timeout(void **state) {
   assert_true(took < 2000);
 
   /* The hung instance is replaced: a short sleep succeeds. */
-  rc = call(f->admin, "hang", "10", err, sizeof err, out, sizeof out);
+  rc = call(f->group.admin, "hang", "10", err, sizeof err, out, sizeof out);
   if (rc != IMPULSE_S_OK) fprintf(stderr, "hang 10 -> %s\n", err);
   assert_int_equal(rc, IMPULSE_S_OK);
   assert_string_equal(out, "slept 10");
@@ -356,18 +330,18 @@ static void test_hang_timeout(void **state) {
   uint64_t ids[3];
   t0 = it_now_ms();
   for (int i = 0; i < 3; i++)
-    assert_int_equal(
-        impulse_invoke_send(f->admin, "hang", "forever", 7, NULL, &ids[i]),
-        IMPULSE_S_OK);
+    assert_int_equal(impulse_invoke_send(f->group.admin, "hang", "forever", 7,
+                                         NULL, &ids[i]),
+                     IMPULSE_S_OK);
   for (int i = 0; i < 3; i++) {
     impulse_response_t *r = NULL;
-    assert_int_equal(impulse_invoke_recv(f->admin, &r), IMPULSE_S_OK);
+    assert_int_equal(impulse_invoke_recv(f->group.admin, &r), IMPULSE_S_OK);
     assert_int_equal(r->status, IMPULSE_S_TIMEOUT);
     impulse_response_free(r);
   }
   assert_true(it_now_ms() - t0 < 3000);
   assert_int_equal(
-      call(f->admin, "hang", "5", err, sizeof err, out, sizeof out),
+      call(f->group.admin, "hang", "5", err, sizeof err, out, sizeof out),
       IMPULSE_S_OK);
   assert_string_equal(out, "slept 5");
 
@@ -376,8 +350,9 @@ static void test_hang_timeout(void **state) {
   io.deadline_ms = 150;
   impulse_response_t *r = NULL;
   t0 = it_now_ms();
-  assert_int_equal(impulse_invoke(f->admin, "hang", "forever", 7, &io, &r),
-                   IMPULSE_S_OK);
+  assert_int_equal(
+      impulse_invoke(f->group.admin, "hang", "forever", 7, &io, &r),
+      IMPULSE_S_OK);
   took = it_now_ms() - t0;
   fprintf(stderr, "hang with deadline 150 -> %s after %llu ms\n",
           impulse_status_name(r->status), (unsigned long long)took);
@@ -385,10 +360,10 @@ static void test_hang_timeout(void **state) {
   assert_true(took >= 120 && took < 1000);
   impulse_response_free(r);
   assert_int_equal(
-      call(f->admin, "hang", "3", err, sizeof err, out, sizeof out),
+      call(f->group.admin, "hang", "3", err, sizeof err, out, sizeof out),
       IMPULSE_S_OK);
   assert_string_equal(out, "slept 3");
-  mark_passed(f);
+  it_group_test_end(&f->group);
 }
 
 /* ---- (c) invalid artifacts ----------------------------------------------- */
@@ -398,8 +373,8 @@ static void test_hang_timeout(void **state) {
 static void expect_rejected(fixture_t *f, const char *what, const void *data,
                             size_t len, const char *must_mention) {
   uint32_t v = 0;
-  int rc = impulse_deploy(f->admin, "victim", data, len, NULL, &v);
-  const char *msg = impulse_client_error(f->admin);
+  int rc = impulse_deploy(f->group.admin, "victim", data, len, NULL, &v);
+  const char *msg = impulse_client_error(f->group.admin);
   fprintf(stderr, "deploy %s -> %s: %s\n", what, impulse_status_name(rc), msg);
   assert_int_equal(rc, IMPULSE_S_INVALID_ARTIFACT);
   assert_true(strlen(msg) > 0);
@@ -407,16 +382,17 @@ static void expect_rejected(fixture_t *f, const char *what, const void *data,
 
   /* The deployed version still answers, unchanged. */
   impulse_response_t *r = NULL;
-  assert_int_equal(it_invoke(f->admin, "victim", what, &r), IMPULSE_S_OK);
+  assert_int_equal(it_invoke(f->group.admin, "victim", what, &r), IMPULSE_S_OK);
   assert_int_equal(r->version, 1);
   assert_int_equal(r->len, strlen(what));
   assert_memory_equal(r->payload, what, r->len);
   impulse_response_free(r);
 
   /* A fresh name is not created. */
-  rc = impulse_deploy(f->admin, "ghost", data, len, NULL, &v);
+  rc = impulse_deploy(f->group.admin, "ghost", data, len, NULL, &v);
   assert_int_equal(rc, IMPULSE_S_INVALID_ARTIFACT);
-  assert_int_equal(it_invoke(f->admin, "ghost", "x", &r), IMPULSE_S_NOT_FOUND);
+  assert_int_equal(it_invoke(f->group.admin, "ghost", "x", &r),
+                   IMPULSE_S_NOT_FOUND);
   impulse_response_free(r);
 }
 
@@ -431,7 +407,7 @@ static void reject_file(fixture_t *f, const char *what, const char *path,
 
 static void test_invalid_artifacts(void **state) {
   fixture_t *f = *state;
-  mark_running(f);
+  it_group_test_start(&f->group);
   uint32_t v = 0;
   deploy_ok(f, "victim", "echo", NULL, &v);
   assert_int_equal(v, 1);
@@ -474,34 +450,34 @@ static void test_invalid_artifacts(void **state) {
   size_t len;
   assert_int_equal(it_read_file(IT_ARTIFACTS_DIR "/init_hangs.so", &data, &len),
                    0);
-  int rc = impulse_deploy(f->admin, "victim", data, len, NULL, &v);
+  int rc = impulse_deploy(f->group.admin, "victim", data, len, NULL, &v);
   free(data);
   fprintf(stderr, "deploy init-hangs -> %s after %llu ms: %s\n",
           impulse_status_name(rc), (unsigned long long)(it_now_ms() - t0),
-          impulse_client_error(f->admin));
+          impulse_client_error(f->group.admin));
   assert_int_equal(rc, IMPULSE_S_INVALID_ARTIFACT);
-  assert_true(contains_ci(impulse_client_error(f->admin), "within"));
+  assert_true(contains_ci(impulse_client_error(f->group.admin), "within"));
   assert_true(it_now_ms() - t0 < 20000);
 
   /* The user's view: ls lists victim at version 1, no ghost. */
   it_cli_t r;
-  assert_int_equal(
-      CLI(&r, NULL, "ls", "--addr", f->server.addr, "--token", f->server.token),
-      0);
+  assert_int_equal(CLI(&r, NULL, "ls", "--addr", f->group.server.addr,
+                       "--token", f->group.server.token),
+                   0);
   assert_int_equal(r.status, 0);
   assert_true(it_has_line_word(r.out, "victim"));
   assert_false(it_has_line_word(r.out, "ghost"));
   it_cli_free(&r);
   char line[128];
-  assert_int_equal(CLI(&r, NULL, "describe", "victim", "--addr", f->server.addr,
-                       "--token", f->server.token),
+  assert_int_equal(CLI(&r, NULL, "describe", "victim", "--addr",
+                       f->group.server.addr, "--token", f->group.server.token),
                    0);
   assert_int_equal(r.status, 0);
   assert_non_null(it_line_value(r.out, "version:", line, sizeof line));
   assert_string_equal(line, "1");
   it_cli_free(&r);
-  assert_int_equal(CLI(&r, NULL, "describe", "ghost", "--addr", f->server.addr,
-                       "--token", f->server.token),
+  assert_int_equal(CLI(&r, NULL, "describe", "ghost", "--addr",
+                       f->group.server.addr, "--token", f->group.server.token),
                    0);
   assert_int_equal(r.status, 1);
   assert_non_null(strstr(r.err, "NOT_FOUND"));
@@ -510,7 +486,7 @@ static void test_invalid_artifacts(void **state) {
   /* Refused uploads used no version number: the next good one is 2. */
   deploy_ok(f, "victim", "echo", NULL, &v);
   assert_int_equal(v, 2);
-  mark_passed(f);
+  it_group_test_end(&f->group);
 }
 
 /* ---- (d) memory limit ---------------------------------------------------- */
@@ -522,20 +498,20 @@ static void test_memory_limit(void **state) {
    * memory limit in sanitizer builds, so hog would eat the machine. */
   skip();
 #endif
-  mark_running(f);
+  it_group_test_start(&f->group);
   char err[1024];
   impulse_deploy_opts_t opts = {0};
   opts.memory_mb = 64;
   opts.timeout_ms = 20000;
   deploy_ok(f, "hog", "hog", &opts, NULL);
   for (int i = 0; i < 2; i++) { /* twice: the instance is replaced */
-    int rc = call(f->admin, "hog", "", err, sizeof err, NULL, 0);
+    int rc = call(f->group.admin, "hog", "", err, sizeof err, NULL, 0);
     fprintf(stderr, "hog -> %s: %s\n", impulse_status_name(rc), err);
     assert_true(rc == IMPULSE_S_OUT_OF_MEMORY ||
                 rc == IMPULSE_S_FUNCTION_ERROR);
     assert_true(contains_ci(err, "memory"));
   }
-  mark_passed(f);
+  it_group_test_end(&f->group);
 }
 
 /* ---- workers killed from outside ----------------------------------------- */
@@ -552,8 +528,8 @@ static int describe_instances(fixture_t *f, const char *name, inst_row_t *rows,
                               int max) {
   it_cli_t r;
   int n = 0;
-  assert_int_equal(CLI(&r, NULL, "describe", name, "--addr", f->server.addr,
-                       "--token", f->server.token),
+  assert_int_equal(CLI(&r, NULL, "describe", name, "--addr",
+                       f->group.server.addr, "--token", f->group.server.token),
                    0);
   assert_int_equal(r.status, 0);
   const char *line = strstr(r.out, "\nID ");
@@ -619,7 +595,7 @@ static void *busy_main(void *arg) {
 
 static void test_worker_killed_externally(void **state) {
   fixture_t *f = *state;
-  mark_running(f);
+  it_group_test_start(&f->group);
   char err[1024], out[64];
 
   /* Idle worker of a min-1 function: replaced without anyone asking. */
@@ -633,7 +609,7 @@ static void test_worker_killed_externally(void **state) {
   assert_true(pid2 > 0);
   fprintf(stderr, "ext: worker %d killed, replaced by %d\n", pid, pid2);
   assert_int_equal(
-      call(f->admin, "ext", "alive", err, sizeof err, out, sizeof out),
+      call(f->group.admin, "ext", "alive", err, sizeof err, out, sizeof out),
       IMPULSE_S_OK);
   assert_string_equal(out, "alive");
 
@@ -643,9 +619,9 @@ static void test_worker_killed_externally(void **state) {
   hopts.timeout_ms = 10000;
   deploy_ok(f, "ext-hang", "hang", &hopts, NULL);
   assert_int_equal(
-      call(f->admin, "ext-hang", "1", err, sizeof err, out, sizeof out),
+      call(f->group.admin, "ext-hang", "1", err, sizeof err, out, sizeof out),
       IMPULSE_S_OK);
-  busy_call_t b = {f->server.addr, 0, 0, ""};
+  busy_call_t b = {f->group.server.addr, 0, 0, ""};
   pthread_t t;
   assert_int_equal(pthread_create(&t, NULL, busy_main, &b), 0);
   /* No assertion until the join: the thread uses this stack frame. */
@@ -662,30 +638,30 @@ static void test_worker_killed_externally(void **state) {
   assert_non_null(strstr(b.error, "signal 9"));
   assert_true(it_now_ms() - t0 < 5000);
   assert_int_equal(
-      call(f->admin, "ext-hang", "2", err, sizeof err, out, sizeof out),
+      call(f->group.admin, "ext-hang", "2", err, sizeof err, out, sizeof out),
       IMPULSE_S_OK);
   assert_string_equal(out, "slept 2");
-  mark_passed(f);
+  it_group_test_end(&f->group);
 }
 
 /* ---- (e) unknown function ------------------------------------------------ */
 
 static void test_unknown_function(void **state) {
   fixture_t *f = *state;
-  mark_running(f);
+  it_group_test_start(&f->group);
   char err[1024];
   assert_int_equal(
-      call(f->admin, "does-not-exist", "x", err, sizeof err, NULL, 0),
+      call(f->group.admin, "does-not-exist", "x", err, sizeof err, NULL, 0),
       IMPULSE_S_NOT_FOUND);
   assert_non_null(strstr(err, "does-not-exist"));
-  mark_passed(f);
+  it_group_test_end(&f->group);
 }
 
 /* ---- the bystander ------------------------------------------------------- */
 
 static void test_background_unaffected(void **state) {
   fixture_t *f = *state;
-  mark_running(f);
+  it_group_test_start(&f->group);
   /* A last stretch of calls after all the faults. */
   unsigned long before = atomic_load(&f->bg.calls);
   uint64_t until = it_now_ms() + 5000;
@@ -698,7 +674,7 @@ static void test_background_unaffected(void **state) {
           failures, failures ? "; first: " : "", f->bg.first_error);
   assert_true(calls > 0);
   assert_int_equal(failures, 0);
-  mark_passed(f);
+  it_group_test_end(&f->group);
 }
 
 /* Last: the server stops cleanly after all that, leaving no worker behind
@@ -706,12 +682,10 @@ static void test_background_unaffected(void **state) {
  * whose failure cmocka 1.1 does not count.) */
 static void test_clean_stop(void **state) {
   fixture_t *f = *state;
-  mark_running(f);
+  it_group_test_start(&f->group);
   bg_stop(&f->bg);
-  impulse_client_close(f->admin);
-  f->admin = NULL;
-  assert_int_equal(it_server_stop_checked(&f->server), 0);
-  mark_passed(f);
+  assert_int_equal(it_group_stop(&f->group), 0);
+  it_group_test_end(&f->group);
 }
 
 int main(void) {

@@ -50,39 +50,30 @@
 #define CLI(res, env, ...) \
   it_cli((res), (env), (const char *const[]){__VA_ARGS__, NULL})
 
+/* The group's admin client is the well-behaved one. */
 typedef struct fixture_s {
-  it_server_t server;
-  impulse_client_t *good; /* the well-behaved client */
+  it_group_t group;
   unsigned long echo_n;
-  int in_test, failed_any;
 } fixture_t;
 
 static int group_setup(void **state) {
   fixture_t *f = calloc(1, sizeof *f);
   if (f == NULL) return -1;
   *state = f;
-  if (it_server_start(&f->server, NULL) != 0) goto fail;
-  f->good = it_connect(&f->server, 1, CALL_TIMEOUT_MS);
-  if (f->good == NULL) goto fail;
-  char path[512];
-  it_function_path("echo", path, sizeof path);
-  uint32_t v;
-  if (it_deploy_file(f->good, "echo", path, NULL, &v) != IMPULSE_S_OK)
-    goto fail;
+  if (it_group_start(&f->group, NULL, CALL_TIMEOUT_MS) != 0) goto fail;
   /* One slot in all: a second call has to queue. */
   impulse_deploy_opts_t opts = {0};
   opts.concurrency = 1;
   opts.max_instances = 1;
   opts.has_max = 1;
   opts.timeout_ms = 5000;
-  it_function_path("hang", path, sizeof path);
-  if (it_deploy_file(f->good, "slow", path, &opts, &v) != IMPULSE_S_OK)
+  if (it_deploy_fn(f->group.admin, "slow", "hang", &opts, NULL) !=
+      IMPULSE_S_OK) {
+    it_group_abort(&f->group);
     goto fail;
+  }
   return 0;
 fail:
-  it_server_dump_log(&f->server, 8000);
-  impulse_client_close(f->good);
-  it_server_destroy(&f->server);
   free(f);
   *state = NULL;
   return -1;
@@ -91,19 +82,9 @@ fail:
 static int group_teardown(void **state) {
   fixture_t *f = *state;
   if (f == NULL) return 0;
-  impulse_client_close(f->good);
-  f->server.test_passed = !f->in_test && !f->failed_any;
-  int rc = it_server_finish(&f->server);
+  int rc = it_group_finish(&f->group);
   free(f);
   return rc;
-}
-
-static void mark_running(fixture_t *f) {
-  if (f->in_test) f->failed_any = 1;
-  f->in_test = 1;
-}
-static void mark_passed(fixture_t *f) {
-  f->in_test = 0;
 }
 
 /* The well-behaved client gets its echo. */
@@ -111,10 +92,10 @@ static void good_echo(fixture_t *f) {
   char payload[64];
   snprintf(payload, sizeof payload, "good-%lu", f->echo_n++);
   impulse_response_t *r = NULL;
-  int rc = it_invoke(f->good, "echo", payload, &r);
+  int rc = it_invoke(f->group.admin, "echo", payload, &r);
   if (rc != IMPULSE_S_OK)
     fprintf(stderr, "good client: %s: %s\n", impulse_status_name(rc),
-            r && r->error ? r->error : impulse_client_error(f->good));
+            r && r->error ? r->error : impulse_client_error(f->group.admin));
   assert_int_equal(rc, IMPULSE_S_OK);
   assert_int_equal(r->len, strlen(payload));
   assert_memory_equal(r->payload, payload, r->len);
@@ -155,7 +136,7 @@ static int raw_read_until_close(int fd, unsigned ms, char *buf, size_t cap,
 static void abuse(fixture_t *f, const char *what, const void *bytes, size_t len,
                   int code) {
   good_echo(f);
-  int fd = it_raw_connect(&f->server);
+  int fd = it_raw_connect(&f->group.server);
   assert_true(fd >= 0);
   assert_true(it_raw_send(fd, bytes, len) >= 0);
   char buf[65536];
@@ -184,7 +165,7 @@ static void abuse(fixture_t *f, const char *what, const void *bytes, size_t len,
 
 static void test_garbage_frames(void **state) {
   fixture_t *f = *state;
-  mark_running(f);
+  it_group_test_start(&f->group);
   unsigned char frame[24] = {0, 0, 0, 20};
   /* 0xff... is an over-long varint tag: never decodes. */
   memset(frame + 4, 0xff, 20);
@@ -201,7 +182,7 @@ static void test_garbage_frames(void **state) {
       frame[i] = (unsigned char)(x >> 16);
     }
     good_echo(f);
-    int fd = it_raw_connect(&f->server);
+    int fd = it_raw_connect(&f->group.server);
     assert_true(fd >= 0);
     assert_true(it_raw_send(fd, frame, sizeof frame) >= 0);
     char buf[4096];
@@ -223,12 +204,12 @@ static void test_garbage_frames(void **state) {
   static const char http[] = "GET / HTTP/1.1\r\nHost: x\r\n\r\n";
   abuse(f, "HTTP request", http, sizeof http - 1,
         IMPULSE__ERROR_CODE__TOO_LARGE);
-  mark_passed(f);
+  it_group_test_end(&f->group);
 }
 
 static void test_huge_length_prefix(void **state) {
   fixture_t *f = *state;
-  mark_running(f);
+  it_group_test_start(&f->group);
   /* 0x7fffffff and then a little body: the server must not wait for the
    * other 2 GiB. */
   unsigned char frame[4 + 1024] = {0x7f, 0xff, 0xff, 0xff};
@@ -246,7 +227,7 @@ static void test_huge_length_prefix(void **state) {
   /* Keep streaming after the huge prefix: the server has hung up, so the
    * stream ends (reset or EOF) long before 64 MiB went through. */
   good_echo(f);
-  int fd = it_raw_connect(&f->server);
+  int fd = it_raw_connect(&f->group.server);
   assert_true(fd >= 0);
   static char chunk[65536];
   memset(chunk, 'B', sizeof chunk);
@@ -270,14 +251,14 @@ static void test_huge_length_prefix(void **state) {
   close(fd);
   assert_true(ended);
   good_echo(f);
-  mark_passed(f);
+  it_group_test_end(&f->group);
 }
 
 static void test_half_frame_then_hang_up(void **state) {
   fixture_t *f = *state;
-  mark_running(f);
+  it_group_test_start(&f->group);
   for (int i = 0; i < 20; i++) {
-    int fd = it_raw_connect(&f->server);
+    int fd = it_raw_connect(&f->group.server);
     assert_true(fd >= 0);
     unsigned char part[14] = {0, 0, 0, 100};
     memset(part + 4, 0x08, 10);
@@ -287,7 +268,7 @@ static void test_half_frame_then_hang_up(void **state) {
   /* Many half-open abusers at once, then a good call in the middle. */
   int fds[50];
   for (int i = 0; i < 50; i++) {
-    fds[i] = it_raw_connect(&f->server);
+    fds[i] = it_raw_connect(&f->group.server);
     assert_true(fds[i] >= 0);
     unsigned char part[6] = {0, 0, 0, 50, 0x08, 0x01};
     assert_true(it_raw_send(fds[i], part, sizeof part) >= 0);
@@ -295,14 +276,14 @@ static void test_half_frame_then_hang_up(void **state) {
   good_echo(f);
   for (int i = 0; i < 50; i++) close(fds[i]);
   good_echo(f);
-  mark_passed(f);
+  it_group_test_end(&f->group);
 }
 
 static void test_wrong_message_kind(void **state) {
   fixture_t *f = *state;
-  mark_running(f);
+  it_group_test_start(&f->group);
   good_echo(f);
-  int fd = it_raw_connect(&f->server);
+  int fd = it_raw_connect(&f->group.server);
   assert_true(fd >= 0);
 
   /* A Load (gateway -> worker only) from a client. */
@@ -356,18 +337,18 @@ static void test_wrong_message_kind(void **state) {
   impulse__envelope__free_unpacked(r, NULL);
   close(fd);
   good_echo(f);
-  mark_passed(f);
+  it_group_test_end(&f->group);
 }
 
 static void test_unauthenticated_control(void **state) {
   fixture_t *f = *state;
-  mark_running(f);
+  it_group_test_start(&f->group);
   char path[512];
   it_function_path("echo", path, sizeof path);
   good_echo(f);
 
   /* The library with token "": anonymous; Deploy is refused. */
-  impulse_client_t *anon = it_connect(&f->server, 0, CALL_TIMEOUT_MS);
+  impulse_client_t *anon = it_connect(&f->group.server, 0, CALL_TIMEOUT_MS);
   assert_non_null(anon);
   uint32_t v = 0;
   char *so;
@@ -388,7 +369,7 @@ static void test_unauthenticated_control(void **state) {
   impulse_client_close(anon);
 
   /* Raw: a Deploy with no Hello at all. */
-  int fd = it_raw_connect(&f->server);
+  int fd = it_raw_connect(&f->group.server);
   assert_true(fd >= 0);
   Impulse__Envelope env = IMPULSE__ENVELOPE__INIT;
   Impulse__DeployRequest dep = IMPULSE__DEPLOY_REQUEST__INIT;
@@ -410,40 +391,41 @@ static void test_unauthenticated_control(void **state) {
 
   /* A wrong token is refused at the handshake. */
   impulse_client_t *bad = NULL;
-  rc = impulse_client_connect(f->server.addr, "0123456789abcdef", &bad);
+  rc = impulse_client_connect(f->group.server.addr, "0123456789abcdef", &bad);
   assert_int_equal(rc, IMPULSE_S_UNAUTHENTICATED);
   impulse_client_close(bad);
 
   /* Nothing was created or changed. */
-  assert_int_equal(it_invoke(f->good, "sneaky", "x", &r), IMPULSE_S_NOT_FOUND);
+  assert_int_equal(it_invoke(f->group.admin, "sneaky", "x", &r),
+                   IMPULSE_S_NOT_FOUND);
   impulse_response_free(r);
   it_cli_t cli;
-  assert_int_equal(CLI(&cli, NULL, "ls", "--addr", f->server.addr, "--token",
-                       f->server.token),
+  assert_int_equal(CLI(&cli, NULL, "ls", "--addr", f->group.server.addr,
+                       "--token", f->group.server.token),
                    0);
   assert_int_equal(cli.status, 0);
   assert_false(it_has_line_word(cli.out, "sneaky"));
   assert_true(it_has_line_word(cli.out, "echo"));
   it_cli_free(&cli);
   char line[64];
-  assert_int_equal(CLI(&cli, NULL, "describe", "echo", "--addr", f->server.addr,
-                       "--token", f->server.token),
+  assert_int_equal(CLI(&cli, NULL, "describe", "echo", "--addr",
+                       f->group.server.addr, "--token", f->group.server.token),
                    0);
   assert_int_equal(cli.status, 0);
   assert_non_null(it_line_value(cli.out, "max instances:", line, sizeof line));
   assert_string_not_equal(line, "3");
   it_cli_free(&cli);
   good_echo(f);
-  mark_passed(f);
+  it_group_test_end(&f->group);
 }
 
 /* Calls `slow` with a payload, expecting "slept N". */
 static void good_slow(fixture_t *f, const char *ms) {
   impulse_response_t *r = NULL;
-  int rc = it_invoke(f->good, "slow", ms, &r);
+  int rc = it_invoke(f->group.admin, "slow", ms, &r);
   if (rc != IMPULSE_S_OK)
     fprintf(stderr, "slow %s: %s: %s\n", ms, impulse_status_name(rc),
-            r && r->error ? r->error : impulse_client_error(f->good));
+            r && r->error ? r->error : impulse_client_error(f->group.admin));
   assert_int_equal(rc, IMPULSE_S_OK);
   char want[32];
   snprintf(want, sizeof want, "slept %s", ms);
@@ -454,11 +436,11 @@ static void good_slow(fixture_t *f, const char *ms) {
 
 static void test_client_vanishes_mid_call(void **state) {
   fixture_t *f = *state;
-  mark_running(f);
+  it_group_test_start(&f->group);
   good_slow(f, "1"); /* an instance is up */
   for (int round = 0; round < 3; round++) {
     /* One call running, three queued behind it, then the client is gone. */
-    impulse_client_t *c = it_connect(&f->server, 0, CALL_TIMEOUT_MS);
+    impulse_client_t *c = it_connect(&f->group.server, 0, CALL_TIMEOUT_MS);
     assert_non_null(c);
     for (int i = 0; i < 4; i++)
       assert_int_equal(impulse_invoke_send(c, "slow", "100", 3, NULL, NULL),
@@ -473,7 +455,7 @@ static void test_client_vanishes_mid_call(void **state) {
   /* The abandoned calls ran (or expired) and freed the slot. */
   good_slow(f, "2");
   good_echo(f);
-  mark_passed(f);
+  it_group_test_end(&f->group);
 }
 
 /* Last: the server stops cleanly after all that, leaving no worker behind
@@ -481,11 +463,9 @@ static void test_client_vanishes_mid_call(void **state) {
  * whose failure cmocka 1.1 does not count.) */
 static void test_clean_stop(void **state) {
   fixture_t *f = *state;
-  mark_running(f);
-  impulse_client_close(f->good);
-  f->good = NULL;
-  assert_int_equal(it_server_stop_checked(&f->server), 0);
-  mark_passed(f);
+  it_group_test_start(&f->group);
+  assert_int_equal(it_group_stop(&f->group), 0);
+  it_group_test_end(&f->group);
 }
 
 int main(void) {
