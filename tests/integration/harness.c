@@ -822,13 +822,14 @@ int it_has_line_word(const char *text, const char *word) {
 
 /* ---- raw protocol -------------------------------------------------------- */
 
-int it_raw_connect(const it_server_t *server) {
+/* A blocking TCP connection to 127.0.0.1:port, or -1. */
+static int connect_port(int port) {
   int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0) return -1;
   struct sockaddr_in sa;
   memset(&sa, 0, sizeof sa);
   sa.sin_family = AF_INET;
-  sa.sin_port = htons((uint16_t)server->port);
+  sa.sin_port = htons((uint16_t)port);
   sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   if (connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0) {
     close(fd);
@@ -837,6 +838,14 @@ int it_raw_connect(const it_server_t *server) {
   int one = 1;
   setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
   return fd;
+}
+
+int it_raw_connect(const it_server_t *server) {
+  return connect_port(server->port);
+}
+
+int it_http_connect(const it_server_t *server) {
+  return server->http_port > 0 ? connect_port(server->http_port) : -1;
 }
 
 int it_raw_send(int fd, const void *data, size_t len) {
@@ -857,6 +866,39 @@ int it_raw_send_env(int fd, const Impulse__Envelope *env) {
   if (rc == 0) rc = it_raw_send(fd, b.data, b.len);
   imp_buf_free(&b);
   return rc;
+}
+
+char *it_raw_read_all(int fd, unsigned ms, int *closed) {
+  size_t len = 0, cap = 4096;
+  char *buf = malloc(cap + 1);
+  uint64_t until = it_now_ms() + ms;
+  *closed = 0;
+  while (buf != NULL) {
+    uint64_t now = it_now_ms();
+    if (now >= until) break;
+    struct pollfd p = {fd, POLLIN, 0};
+    int r = poll(&p, 1, (int)(until - now));
+    if (r < 0 && errno == EINTR) continue;
+    if (r <= 0) break;
+    if (len == cap) {
+      char *b = realloc(buf, cap * 2 + 1);
+      if (b == NULL) {
+        free(buf);
+        return NULL;
+      }
+      buf = b;
+      cap *= 2;
+    }
+    ssize_t n = recv(fd, buf + len, cap - len, 0);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      *closed = 1;
+      break;
+    }
+    len += (size_t)n;
+  }
+  if (buf) buf[len] = '\0';
+  return buf;
 }
 
 Impulse__Envelope *it_raw_read_frame(int fd, unsigned ms) {

@@ -248,12 +248,20 @@ int it_invoke(impulse_client_t *client, const char *function,
 /* A blocking TCP connection to the server's RPC port, or -1. */
 int it_raw_connect(const it_server_t *server);
 
+/* A blocking TCP connection to the server's HTTP port, or -1. */
+int it_http_connect(const it_server_t *server);
+
 /* Sends all bytes. Returns 0, 1 when the peer had hung up (EPIPE or
  * ECONNRESET), -1 on another error. */
 int it_raw_send(int fd, const void *data, size_t len);
 
 /* Sends one framed envelope (see it_raw_send for the result). */
 int it_raw_send_env(int fd, const Impulse__Envelope *env);
+
+/* Reads until the peer closes or `ms` pass; *closed says which. Returns
+ * the bytes read (malloc'd, NUL-terminated; free() it), or NULL when out
+ * of memory. */
+char *it_raw_read_all(int fd, unsigned ms, int *closed);
 
 /* Reads one frame within `ms`; returns the envelope (free with
  * impulse__envelope__free_unpacked(env, NULL)) or NULL on timeout, close

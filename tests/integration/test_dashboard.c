@@ -27,19 +27,12 @@
 
 #include <cmocka.h>
 
-#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
-#include <netinet/in.h>
-#include <poll.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "harness.h"
@@ -137,40 +130,17 @@ static void need_chromium(void) {
 /* GET `path` on the HTTP port with a raw socket; the whole answer
  * (malloc'd, NUL-terminated). */
 static char *http_get(const it_server_t *s, const char *path) {
-  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  int fd = it_http_connect(s);
   assert_true(fd >= 0);
-  struct sockaddr_in sa;
-  memset(&sa, 0, sizeof sa);
-  sa.sin_family = AF_INET;
-  sa.sin_port = htons((uint16_t)s->http_port);
-  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof sa), 0);
   char req[512];
   int n = snprintf(req, sizeof req,
                    "GET %s HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n",
                    path, s->http_addr);
   assert_int_equal(it_raw_send(fd, req, (size_t)n), 0);
-  size_t len = 0, cap = 65536;
-  char *buf = malloc(cap + 1);
-  assert_non_null(buf);
-  uint64_t until = it_now_ms() + 10000;
-  while (it_now_ms() < until) {
-    struct pollfd pfd = {fd, POLLIN, 0};
-    int r = poll(&pfd, 1, 200);
-    if (r < 0 && errno == EINTR) continue;
-    if (r <= 0) continue;
-    if (len == cap) {
-      buf = realloc(buf, cap * 2 + 1);
-      assert_non_null(buf);
-      cap *= 2;
-    }
-    ssize_t got = recv(fd, buf + len, cap - len, 0);
-    if (got < 0 && errno == EINTR) continue;
-    if (got <= 0) break;
-    len += (size_t)got;
-  }
+  int closed;
+  char *buf = it_raw_read_all(fd, 10000, &closed);
   close(fd);
-  buf[len] = '\0';
+  assert_non_null(buf);
   return buf;
 }
 

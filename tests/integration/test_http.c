@@ -43,16 +43,12 @@
 
 #include <cmocka.h>
 
-#include <arpa/inet.h>
-#include <errno.h>
 #include <fcntl.h>
-#include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -193,51 +189,39 @@ static void expect_body(const http_res_t *r, int code, const char *body) {
   assert_memory_equal(r->body, body, r->len);
 }
 
+/* What http_expect() checks the answer's body against. */
+typedef enum answer_e {
+  BODY,      /* exactly this body */
+  JSON_ERROR /* the one-line JSON error naming this (expect_error) */
+} answer_t;
+
+/* One request (HTTP) with a NUL-terminated body (NULL: none) and one
+ * header, whose answer must be `code` with the `kind` of body `text`. */
+static void http_expect(const it_server_t *s, const char *method,
+                        const char *path, const char *body, const char *header,
+                        int code, answer_t kind, const char *text) {
+  http_res_t r;
+  HTTP(s, &r, method, path, body, body ? strlen(body) : 0, header);
+  if (kind == JSON_ERROR)
+    expect_error(&r, code, text);
+  else
+    expect_body(&r, code, text);
+  res_free(&r);
+}
+
 /* ---- raw sockets -----------------------------------------------------------
  */
 
 static int raw_connect(const it_server_t *s) {
-  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  int fd = it_http_connect(s);
   assert_true(fd >= 0);
-  struct sockaddr_in sa;
-  memset(&sa, 0, sizeof sa);
-  sa.sin_family = AF_INET;
-  sa.sin_port = htons((uint16_t)s->http_port);
-  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof sa), 0);
   return fd;
 }
 
-/* Reads until the peer closes or `ms` pass; *closed tells which. Returns
- * the bytes read (malloc'd, NUL-terminated). */
 static char *raw_read_all(int fd, unsigned ms, int *closed) {
-  size_t len = 0, cap = 4096;
-  char *buf = malloc(cap + 1);
-  assert_non_null(buf);
-  uint64_t until = it_now_ms() + ms;
-  *closed = 0;
-  for (;;) {
-    uint64_t now = it_now_ms();
-    if (now >= until) break;
-    struct pollfd p = {fd, POLLIN, 0};
-    int r = poll(&p, 1, (int)(until - now));
-    if (r < 0 && errno == EINTR) continue;
-    if (r <= 0) break;
-    if (len == cap) {
-      buf = realloc(buf, cap * 2 + 1);
-      assert_non_null(buf);
-      cap *= 2;
-    }
-    ssize_t n = recv(fd, buf + len, cap - len, 0);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) {
-      *closed = 1;
-      break;
-    }
-    len += (size_t)n;
-  }
-  buf[len] = '\0';
-  return buf;
+  char *out = it_raw_read_all(fd, ms, closed);
+  assert_non_null(out);
+  return out;
 }
 
 /* Reads until `count` complete answers (each with Content-Length) are in. */
@@ -338,9 +322,7 @@ static void test_invoke(void **state) {
   res_free(&r);
 
   /* An empty body is an empty payload. */
-  HTTP(s, &r, "POST", "/function/echo", "", 0, "X-Unused: 1");
-  expect_body(&r, 200, "");
-  res_free(&r);
+  http_expect(s, "POST", "/function/echo", "", "X-Unused: 1", 200, BODY, "");
 
   /* Headers both ways. */
   char hpath[512];
@@ -355,32 +337,26 @@ static void test_invoke(void **state) {
   assert_string_equal(v, "text/plain");
   res_free(&r);
 
-  HTTP(s, &r, "POST", "/function/nosuch", "x", 1, "X-A: b");
-  expect_error(&r, 404, "NOT_FOUND");
-  res_free(&r);
-  HTTP(s, &r, "GET", "/nothing/here", NULL, 0, "X-A: b");
-  expect_error(&r, 404, "NOT_FOUND");
-  res_free(&r);
+  http_expect(s, "POST", "/function/nosuch", "x", "X-A: b", 404, JSON_ERROR,
+              "NOT_FOUND");
+  http_expect(s, "GET", "/nothing/here", NULL, "X-A: b", 404, JSON_ERROR,
+              "NOT_FOUND");
 
   HTTP(s, &r, "GET", "/function/echo", NULL, 0, "X-A: b");
   expect_error(&r, 405, "METHOD_NOT_ALLOWED");
   assert_non_null(res_header(&r, "Allow", v, sizeof v));
   assert_string_equal(v, "POST");
   res_free(&r);
-  HTTP(s, &r, "POST", "/healthz", "x", 1, "X-A: b");
-  expect_error(&r, 405, "METHOD_NOT_ALLOWED");
-  res_free(&r);
+  http_expect(s, "POST", "/healthz", "x", "X-A: b", 405, JSON_ERROR,
+              "METHOD_NOT_ALLOWED");
 
-  HTTP(s, &r, "POST", "/function/bad%20name", "x", 1, "X-A: b");
-  expect_error(&r, 400, "BAD_REQUEST");
-  res_free(&r);
-  HTTP(s, &r, "POST", "/function/echo", "x", 1, "X-Impulse-Deadline-Ms: soon");
-  expect_error(&r, 400, "BAD_REQUEST");
-  res_free(&r);
-  HTTP(s, &r, "POST", "/function/echo", "x", 1,
-       "X-Impulse-Deadline-Ms: 3600001"); /* above IMP_DEADLINE_MAX_MS */
-  expect_error(&r, 400, "BAD_REQUEST");
-  res_free(&r);
+  http_expect(s, "POST", "/function/bad%20name", "x", "X-A: b", 400, JSON_ERROR,
+              "BAD_REQUEST");
+  http_expect(s, "POST", "/function/echo", "x", "X-Impulse-Deadline-Ms: soon",
+              400, JSON_ERROR, "BAD_REQUEST");
+  http_expect(s, "POST", "/function/echo", "x",
+              "X-Impulse-Deadline-Ms: 3600001", /* above IMP_DEADLINE_MAX_MS */
+              400, JSON_ERROR, "BAD_REQUEST");
 
   /* Above --max-frame (1 MiB): 413, and the server serves on. */
   size_t big = (1u << 20) + 100;
@@ -391,36 +367,69 @@ static void test_invoke(void **state) {
   expect_error(&r, 413, "TOO_LARGE");
   res_free(&r);
   free(payload);
-  HTTP(s, &r, "POST", "/function/echo", "after", 5, "X-A: b");
-  expect_body(&r, 200, "after");
-  res_free(&r);
+  http_expect(s, "POST", "/function/echo", "after", "X-A: b", 200, BODY,
+              "after");
 
   /* The idempotency key is passed through (the call runs). */
-  HTTP(s, &r, "POST", "/function/echo", "idem", 4,
-       "X-Impulse-Idempotency-Key: key-1");
-  expect_body(&r, 200, "idem");
-  res_free(&r);
+  http_expect(s, "POST", "/function/echo", "idem",
+              "X-Impulse-Idempotency-Key: key-1", 200, BODY, "idem");
   s->test_passed = 1;
 }
 
-/* A curl run in the background: its pid and the file with the status. */
+/* A curl run in the background: its pid; the status goes to the file
+ * `out`. */
 static pid_t curl_background(const it_server_t *s, const char *path,
                              const char *body, const char *out) {
-  char url[256], data[128];
+  char url[256];
   snprintf(url, sizeof url, "http://%s%s", s->http_addr, path);
-  snprintf(data, sizeof data, "%s", body);
-  pid_t pid = fork();
-  assert_true(pid >= 0);
-  if (pid == 0) {
-    int fd = open(out, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    dup2(fd, 1);
-    prctl(PR_SET_PDEATHSIG, SIGKILL);
-    execlp("curl", "curl", "-s", "--max-time", "30", "-o", "/dev/null", "-w",
-           "%{http_code}", "-X", "POST", "--data-binary", data, url,
-           (char *)NULL);
-    _exit(127);
-  }
+  const char *argv[] = {"curl",
+                        "-s",
+                        "--max-time",
+                        "30",
+                        "-o",
+                        "/dev/null",
+                        "-w",
+                        "%{http_code}",
+                        "-X",
+                        "POST",
+                        "--data-binary",
+                        body,
+                        url,
+                        NULL};
+  sup_spawn_t how = SUP_SPAWN_INIT;
+  how.argv = argv;
+  how.out = open(out, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  how.death_signal = SIGKILL;
+  assert_true(how.out >= 0);
+  pid_t pid = sup_spawn(&how);
+  close(how.out);
+  assert_true(pid > 0);
   return pid;
+}
+
+/* Waits (5 s at most) until /api/state shows a call in flight. */
+static void wait_in_flight(const it_server_t *s) {
+  uint64_t until = it_now_ms() + 5000;
+  for (;;) {
+    http_res_t r;
+    HTTP(s, &r, "GET", "/api/state", NULL, 0, "X-A: b");
+    int busy = r.code == 200 && strstr(r.body, "\"in_flight\":1") != NULL;
+    res_free(&r);
+    if (busy) return;
+    assert_true(it_now_ms() < until);
+    it_sleep_ms(20);
+  }
+}
+
+/* Waits for the curl_background() run `bg` and checks it got a 200. */
+static void expect_background_ok(pid_t bg, const char *out) {
+  int st;
+  assert_int_equal(waitpid(bg, &st, 0), bg);
+  char *status;
+  size_t len;
+  assert_int_equal(it_read_file(out, &status, &len), 0);
+  assert_string_equal(status, "200");
+  free(status);
 }
 
 static void test_function_failures(void **state) {
@@ -429,30 +438,24 @@ static void test_function_failures(void **state) {
   deploy_fn(s, "crash", "crash", NULL);
   impulse_deploy_opts_t hang = {.timeout_ms = 1000, .max_instances = 2};
   deploy_fn(s, "hang", "hang", &hang);
-  http_res_t r;
 
-  HTTP(s, &r, "POST", "/function/crash", "segv", 4, "X-A: b");
-  expect_error(&r, 502, "CRASHED");
-  res_free(&r);
-  HTTP(s, &r, "POST", "/function/crash", "other", 5, "X-A: b");
-  expect_error(&r, 502, "FUNCTION_ERROR");
-  res_free(&r);
+  http_expect(s, "POST", "/function/crash", "segv", "X-A: b", 502, JSON_ERROR,
+              "CRASHED");
+  http_expect(s, "POST", "/function/crash", "other", "X-A: b", 502, JSON_ERROR,
+              "FUNCTION_ERROR");
 
   /* Past the function's timeout (1 s). */
   uint64_t t0 = it_now_ms();
-  HTTP(s, &r, "POST", "/function/hang", "forever", 7, "X-A: b");
-  expect_error(&r, 504, "TIMEOUT");
-  res_free(&r);
+  http_expect(s, "POST", "/function/hang", "forever", "X-A: b", 504, JSON_ERROR,
+              "TIMEOUT");
   assert_true(it_now_ms() - t0 < 10000);
 
   /* Past the caller's deadline, well before the function's timeout. */
   impulse_deploy_opts_t slow = {.timeout_ms = 20000, .max_instances = 2};
   deploy_fn(s, "slow", "hang", &slow);
   t0 = it_now_ms();
-  HTTP(s, &r, "POST", "/function/slow", "forever", 7,
-       "X-Impulse-Deadline-Ms: 300");
-  expect_error(&r, 504, "TIMEOUT");
-  res_free(&r);
+  http_expect(s, "POST", "/function/slow", "forever",
+              "X-Impulse-Deadline-Ms: 300", 504, JSON_ERROR, "TIMEOUT");
   assert_true(it_now_ms() - t0 < 8000);
 
   /* A client that hangs up while its call runs: the answer, when it
@@ -466,32 +469,17 @@ static void test_function_failures(void **state) {
   it_sleep_ms(50);
   close(fd);
   it_sleep_ms(600);
-  HTTP(s, &r, "POST", "/function/slow", "10", 2, "X-A: b");
-  expect_body(&r, 200, "slept 10");
-  res_free(&r);
+  http_expect(s, "POST", "/function/slow", "10", "X-A: b", 200, BODY,
+              "slept 10");
 
   /* SIGTERM while a call runs: the server drains it, the caller gets its
    * answer, then the server stops cleanly. */
   char out[256];
   snprintf(out, sizeof out, "%s/drain-status", s->root);
   pid_t bg = curl_background(s, "/function/slow", "1000", out);
-  uint64_t until = it_now_ms() + 5000;
-  for (;;) {
-    HTTP(s, &r, "GET", "/api/state", NULL, 0, "X-A: b");
-    int busy = r.code == 200 && strstr(r.body, "\"in_flight\":1") != NULL;
-    res_free(&r);
-    if (busy) break;
-    assert_true(it_now_ms() < until);
-    it_sleep_ms(20);
-  }
+  wait_in_flight(s);
   assert_int_equal(it_server_stop_checked(s), 0);
-  int st;
-  assert_int_equal(waitpid(bg, &st, 0), bg);
-  char *status;
-  size_t len;
-  assert_int_equal(it_read_file(out, &status, &len), 0);
-  assert_string_equal(status, "200");
-  free(status);
+  expect_background_ok(bg, out);
   s->test_passed = 1;
 }
 
@@ -503,23 +491,12 @@ static void test_overloaded(void **state) {
   deploy_fn(s, "busy", "hang", &one);
   http_res_t r;
   /* Warm it up, so the next call finds the instance ready. */
-  HTTP(s, &r, "POST", "/function/busy", "1", 1, "X-A: b");
-  expect_body(&r, 200, "slept 1");
-  res_free(&r);
+  http_expect(s, "POST", "/function/busy", "1", "X-A: b", 200, BODY, "slept 1");
 
   char out[256];
   snprintf(out, sizeof out, "%s/bg-status", s->root);
   pid_t bg = curl_background(s, "/function/busy", "2500", out);
-  /* Wait until the long call holds the only slot. */
-  uint64_t until = it_now_ms() + 5000;
-  for (;;) {
-    HTTP(s, &r, "GET", "/api/state", NULL, 0, "X-A: b");
-    int busy = r.code == 200 && strstr(r.body, "\"in_flight\":1") != NULL;
-    res_free(&r);
-    if (busy) break;
-    assert_true(it_now_ms() < until);
-    it_sleep_ms(20);
-  }
+  wait_in_flight(s); /* the long call holds the only slot */
   uint64_t t0 = it_now_ms();
   HTTP(s, &r, "POST", "/function/busy", "1", 1, "X-A: b");
   expect_error(&r, 429, "OVERLOADED");
@@ -527,14 +504,7 @@ static void test_overloaded(void **state) {
   assert_non_null(res_header(&r, "Retry-After", v, sizeof v));
   res_free(&r);
   assert_true(it_now_ms() - t0 < 2400); /* the queue timeout, not the call */
-
-  int st;
-  assert_int_equal(waitpid(bg, &st, 0), bg);
-  char *status;
-  size_t len;
-  assert_int_equal(it_read_file(out, &status, &len), 0);
-  assert_string_equal(status, "200");
-  free(status);
+  expect_background_ok(bg, out);
   s->test_passed = 1;
 }
 
@@ -551,30 +521,22 @@ static void test_auth(void **state) {
   char v[128];
   assert_non_null(res_header(&r, "WWW-Authenticate", v, sizeof v));
   res_free(&r);
-  HTTP(s, &r, "POST", "/function/echo", "x", 1, wrong);
-  expect_error(&r, 401, "UNAUTHENTICATED");
-  res_free(&r);
-  HTTP(s, &r, "POST", "/function/echo", "with token", 10, bearer);
-  expect_body(&r, 200, "with token");
-  res_free(&r);
+  http_expect(s, "POST", "/function/echo", "x", wrong, 401, JSON_ERROR,
+              "UNAUTHENTICATED");
+  http_expect(s, "POST", "/function/echo", "with token", bearer, 200, BODY,
+              "with token");
 
-  HTTP(s, &r, "POST", "/topics/t1", "x", 1, "X-A: b");
-  expect_error(&r, 401, "UNAUTHENTICATED");
-  res_free(&r);
-  HTTP(s, &r, "GET", "/api/state", NULL, 0, "X-A: b");
-  expect_error(&r, 401, "UNAUTHENTICATED");
-  res_free(&r);
+  http_expect(s, "POST", "/topics/t1", "x", "X-A: b", 401, JSON_ERROR,
+              "UNAUTHENTICATED");
+  http_expect(s, "GET", "/api/state", NULL, "X-A: b", 401, JSON_ERROR,
+              "UNAUTHENTICATED");
   HTTP(s, &r, "GET", "/api/state", NULL, 0, bearer);
   assert_int_equal(r.code, 200);
   res_free(&r);
 
   /* The probes and the metrics are open. */
-  HTTP(s, &r, "GET", "/healthz", NULL, 0, "X-A: b");
-  expect_body(&r, 200, "ok\n");
-  res_free(&r);
-  HTTP(s, &r, "GET", "/readyz", NULL, 0, "X-A: b");
-  expect_body(&r, 200, "ready\n");
-  res_free(&r);
+  http_expect(s, "GET", "/healthz", NULL, "X-A: b", 200, BODY, "ok\n");
+  http_expect(s, "GET", "/readyz", NULL, "X-A: b", 200, BODY, "ready\n");
   HTTP(s, &r, "GET", "/metrics", NULL, 0, "X-A: b");
   assert_int_equal(r.code, 200);
   res_free(&r);
@@ -584,7 +546,6 @@ static void test_auth(void **state) {
 static void test_malformed(void **state) {
   it_server_t *s = *state;
   if (!it_have("curl")) skip();
-  http_res_t r;
 
   /* Garbage: 400, Connection: close, then the server hangs up. */
   int fd = raw_connect(s);
@@ -600,9 +561,7 @@ static void test_malformed(void **state) {
   close(fd);
 
   /* Everyone else is served. */
-  HTTP(s, &r, "GET", "/healthz", NULL, 0, "X-A: b");
-  expect_body(&r, 200, "ok\n");
-  res_free(&r);
+  http_expect(s, "GET", "/healthz", NULL, "X-A: b", 200, BODY, "ok\n");
 
   /* Headers above the limit: 431, closed. */
   fd = raw_connect(s);
@@ -649,9 +608,7 @@ static void test_malformed(void **state) {
       "POST /function/echo HTTP/1.1\r\nContent-Length: 10\r\n\r\nab";
   assert_int_equal(it_raw_send(fd, half, sizeof half - 1), 0);
   close(fd);
-  HTTP(s, &r, "GET", "/healthz", NULL, 0, "X-A: b");
-  expect_body(&r, 200, "ok\n");
-  res_free(&r);
+  http_expect(s, "GET", "/healthz", NULL, "X-A: b", 200, BODY, "ok\n");
   s->test_passed = 1;
 }
 
@@ -764,22 +721,18 @@ static void test_publish(void **state) {
   close(fd);
 
   /* Bad input. */
-  HTTP(s, &r, "POST", "/topics/http-events", "{not json", 9,
-       "Content-Type: application/cloudevents+json");
-  expect_error(&r, 400, "BAD_REQUEST");
-  res_free(&r);
+  http_expect(s, "POST", "/topics/http-events", "{not json",
+              "Content-Type: application/cloudevents+json", 400, JSON_ERROR,
+              "BAD_REQUEST");
   const char noid[] =
       "{\"specversion\":\"1.0\",\"source\":\"/s\",\"type\":\"t\"}";
-  HTTP(s, &r, "POST", "/topics/http-events", noid, sizeof noid - 1,
-       "Content-Type: application/cloudevents+json");
-  expect_error(&r, 400, "BAD_REQUEST");
-  res_free(&r);
-  HTTP(s, &r, "POST", "/topics/bad$name", "x", 1, "X-A: b");
-  expect_error(&r, 400, "BAD_REQUEST");
-  res_free(&r);
-  HTTP(s, &r, "GET", "/topics/http-events", NULL, 0, "X-A: b");
-  expect_error(&r, 405, "METHOD_NOT_ALLOWED");
-  res_free(&r);
+  http_expect(s, "POST", "/topics/http-events", noid,
+              "Content-Type: application/cloudevents+json", 400, JSON_ERROR,
+              "BAD_REQUEST");
+  http_expect(s, "POST", "/topics/bad$name", "x", "X-A: b", 400, JSON_ERROR,
+              "BAD_REQUEST");
+  http_expect(s, "GET", "/topics/http-events", NULL, "X-A: b", 405, JSON_ERROR,
+              "METHOD_NOT_ALLOWED");
 
   /* Above the producer's limit (message.max.bytes=100000), below the
    * HTTP body limit: 413 from Kafka's side. */
@@ -799,15 +752,9 @@ static void test_probes_and_state(void **state) {
   if (!it_have("curl")) skip();
   deploy_fn(s, "echo", "echo", NULL);
   http_res_t r;
-  HTTP(s, &r, "GET", "/healthz", NULL, 0, "X-A: b");
-  expect_body(&r, 200, "ok\n");
-  res_free(&r);
-  HTTP(s, &r, "GET", "/readyz", NULL, 0, "X-A: b");
-  expect_body(&r, 200, "ready\n");
-  res_free(&r);
-  HTTP(s, &r, "POST", "/function/echo", "x", 1, "X-A: b");
-  expect_body(&r, 200, "x");
-  res_free(&r);
+  http_expect(s, "GET", "/healthz", NULL, "X-A: b", 200, BODY, "ok\n");
+  http_expect(s, "GET", "/readyz", NULL, "X-A: b", 200, BODY, "ready\n");
+  http_expect(s, "POST", "/function/echo", "x", "X-A: b", 200, BODY, "x");
   HTTP(s, &r, "GET", "/api/state", NULL, 0, "X-A: b");
   assert_int_equal(r.code, 200);
   assert_non_null(strstr(r.body, "\"functions\":[{\"name\":\"echo\""));
@@ -877,22 +824,15 @@ static void test_metrics(void **state) {
   deploy_fn(s, "crash", "crash", NULL);
   const int n = 7;
   http_res_t r;
-  for (int i = 0; i < n; i++) {
-    HTTP(s, &r, "POST", "/function/counted", "m", 1, "X-A: b");
-    expect_body(&r, 200, "m");
-    res_free(&r);
-  }
-  HTTP(s, &r, "POST", "/function/crash", "bad", 3, "X-A: b");
-  expect_error(&r, 502, "FUNCTION_ERROR");
-  res_free(&r);
+  for (int i = 0; i < n; i++)
+    http_expect(s, "POST", "/function/counted", "m", "X-A: b", 200, BODY, "m");
+  http_expect(s, "POST", "/function/crash", "bad", "X-A: b", 502, JSON_ERROR,
+              "FUNCTION_ERROR");
   /* The same idempotency key twice: the second answer is a stored one. */
   deploy_fn(s, "idem", "echo", NULL);
-  for (int i = 0; i < 2; i++) {
-    HTTP(s, &r, "POST", "/function/idem", "i", 1,
-         "X-Impulse-Idempotency-Key: metrics-1");
-    expect_body(&r, 200, "i");
-    res_free(&r);
-  }
+  for (int i = 0; i < 2; i++)
+    http_expect(s, "POST", "/function/idem", "i",
+                "X-Impulse-Idempotency-Key: metrics-1", 200, BODY, "i");
 
   HTTP(s, &r, "GET", "/metrics", NULL, 0, "X-A: b");
   assert_int_equal(r.code, 200);
