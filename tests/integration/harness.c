@@ -465,6 +465,15 @@ int it_fixture_setup(void **state, const char *const *extra) {
   return 0;
 }
 
+int it_fixture_plain(void **state) {
+  return it_fixture_setup(state, NULL);
+}
+
+int it_fixture_invoke_auth(void **state) {
+  static const char *const extra[] = {"--invoke-auth", "token", NULL};
+  return it_fixture_setup(state, extra);
+}
+
 /* Counts sanitizer reports in the server log (see it_server_finish). */
 static int sanitizer_reports(const it_server_t *server) {
   static const char *const marks[] = {

@@ -109,6 +109,17 @@ int it_server_finish(it_server_t *server);
 int it_fixture_setup(void **state, const char *const *extra);
 int it_fixture_teardown(void **state);
 
+/* cmocka setups: it_fixture_setup() with no extra flags, and with
+ * --invoke-auth token (invocations need a token too). */
+int it_fixture_plain(void **state);
+int it_fixture_invoke_auth(void **state);
+
+/* An entry of a cmocka test table (expanded where cmocka.h is included):
+ * `test` with its own server, from the cmocka setup `setup` (e.g.
+ * it_fixture_plain) to it_fixture_teardown(). */
+#define IT_SERVER_TEST(test, setup) \
+  cmocka_unit_test_setup_teardown(test, setup, it_fixture_teardown)
+
 /* A server shared by the tests of a cmocka group, with an admin client.
  * The group setup starts it (it_group_start); each test calls
  * it_group_test_start() first and it_group_test_end() last, so that one
@@ -195,6 +206,11 @@ int it_cli(it_cli_t *res, const char *const *env, const char *const *argv);
  * bytes written arrive unchanged in res->out). */
 int it_cli_tty(it_cli_t *res, const char *const *env, const char *const *argv);
 void it_cli_free(it_cli_t *res);
+
+/* it_cli() with the arguments as a list: IT_CLI(&res, env, "ls", "--addr",
+ * server->addr). */
+#define IT_CLI(res, env, ...) \
+  it_cli((res), (env), (const char *const[]){__VA_ARGS__, NULL})
 
 /* Runs argv (argv[0] looked up on PATH) with stdin from the file `in`
  * (NULL: /dev/null), stdout into *out when out is not NULL (malloc'd,

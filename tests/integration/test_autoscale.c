@@ -41,9 +41,6 @@ static int setup(void **state) {
   static const char *const flags[] = {"--warm-pool", "4", NULL};
   return it_fixture_setup(state, flags);
 }
-static int teardown(void **state) {
-  return it_fixture_teardown(state);
-}
 
 typedef struct load_s {
   const it_server_t *server;
@@ -202,8 +199,7 @@ static void test_step_and_scale_to_zero(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test_setup_teardown(test_step_and_scale_to_zero, setup,
-                                      teardown),
+      IT_SERVER_TEST(test_step_and_scale_to_zero, setup),
   };
   return cmocka_run_group_tests_name("integration_autoscale", tests, NULL,
                                      NULL);

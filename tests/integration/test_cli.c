@@ -37,9 +37,6 @@
 #include "core/limits.h"
 #include "harness.h"
 
-#define CLI(res, env, ...) \
-  it_cli((res), (env), (const char *const[]){__VA_ARGS__, NULL})
-
 #ifndef IT_ARTIFACTS_DIR
 #error "IT_ARTIFACTS_DIR must be defined by the build"
 #endif
@@ -47,17 +44,10 @@
 #define DEAD_ADDR "127.0.0.1:1" /* nobody listens there */
 #define CALL_TIMEOUT_MS 30000u
 
-static int setup(void **state) {
-  return it_fixture_setup(state, NULL);
-}
-static int teardown(void **state) {
-  return it_fixture_teardown(state);
-}
-
 /* Runs the CLI and checks its exit status; the caller frees *r. */
 #define EXPECT_CLI(r, want, ...)                                       \
   do {                                                                 \
-    assert_int_equal(CLI((r), NULL, __VA_ARGS__), 0);                  \
+    assert_int_equal(IT_CLI((r), NULL, __VA_ARGS__), 0);               \
     if ((r)->status != (want))                                         \
       fprintf(stderr, "stdout: %s\nstderr: %s\n", (r)->out, (r)->err); \
     assert_int_equal((r)->status, (want));                             \
@@ -479,13 +469,11 @@ static void test_frame_limit(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test_setup_teardown(test_options_before_the_command, setup,
-                                      teardown),
-      cmocka_unit_test_setup_teardown(test_top_level_usage, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_invoke_output, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_limits, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_frame_limit, setup_small_frame,
-                                      teardown),
+      IT_SERVER_TEST(test_options_before_the_command, it_fixture_plain),
+      IT_SERVER_TEST(test_top_level_usage, it_fixture_plain),
+      IT_SERVER_TEST(test_invoke_output, it_fixture_plain),
+      IT_SERVER_TEST(test_limits, it_fixture_plain),
+      IT_SERVER_TEST(test_frame_limit, setup_small_frame),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

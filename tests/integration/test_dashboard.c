@@ -182,19 +182,6 @@ static void deploy_and_call(const it_server_t *s) {
 
 /* ---- fixtures ------------------------------------------------------------ */
 
-static int setup_open(void **state) {
-  return it_fixture_setup(state, NULL);
-}
-
-static int setup_auth(void **state) {
-  static const char *const extra[] = {"--invoke-auth", "token", NULL};
-  return it_fixture_setup(state, extra);
-}
-
-static int teardown(void **state) {
-  return it_fixture_teardown(state);
-}
-
 /* ---- tests --------------------------------------------------------------- */
 
 static void test_dashboard(void **state) {
@@ -312,9 +299,8 @@ static void test_dashboard_token(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test_setup_teardown(test_dashboard, setup_open, teardown),
-      cmocka_unit_test_setup_teardown(test_dashboard_token, setup_auth,
-                                      teardown),
+      IT_SERVER_TEST(test_dashboard, it_fixture_plain),
+      IT_SERVER_TEST(test_dashboard_token, it_fixture_invoke_auth),
   };
   return cmocka_run_group_tests_name("integration_dashboard", tests, NULL,
                                      NULL);

@@ -26,18 +26,9 @@
 #define CALL_TIMEOUT_MS 30000u
 #define QUEUE_TIMEOUT_MS 300u
 
-#define CLI(res, env, ...) \
-  it_cli((res), (env), (const char *const[]){__VA_ARGS__, NULL})
-
 static int setup_short_queue(void **state) {
   static const char *const flags[] = {"--queue-timeout", "300", NULL};
   return it_fixture_setup(state, flags);
-}
-static int setup(void **state) {
-  return it_fixture_setup(state, NULL);
-}
-static int teardown(void **state) {
-  return it_fixture_teardown(state);
 }
 
 static void deploy_hang(impulse_client_t *c, const char *name,
@@ -163,9 +154,9 @@ static void test_scale_from_zero(void **state) {
 
   /* Nothing runs for it yet. */
   it_cli_t r;
-  assert_int_equal(
-      CLI(&r, NULL, "describe", "lazy", "--addr", s->addr, "--token", s->token),
-      0);
+  assert_int_equal(IT_CLI(&r, NULL, "describe", "lazy", "--addr", s->addr,
+                          "--token", s->token),
+                   0);
   assert_int_equal(r.status, 0);
   assert_non_null(it_line_value(r.out, "min instances:", line, sizeof line));
   assert_string_equal(line, "0");
@@ -184,9 +175,9 @@ static void test_scale_from_zero(void **state) {
   assert_memory_equal(resp->payload, "first", 5);
   impulse_response_free(resp);
 
-  assert_int_equal(
-      CLI(&r, NULL, "describe", "lazy", "--addr", s->addr, "--token", s->token),
-      0);
+  assert_int_equal(IT_CLI(&r, NULL, "describe", "lazy", "--addr", s->addr,
+                          "--token", s->token),
+                   0);
   assert_int_equal(r.status, 0);
   assert_non_null(it_line_value(r.out, "instances:", line, sizeof line));
   assert_string_equal(line, "1 (1 ready)");
@@ -300,14 +291,11 @@ static int setup_queue_1s(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test_setup_teardown(test_queue_timeout_overloaded,
-                                      setup_short_queue, teardown),
-      cmocka_unit_test_setup_teardown(test_concurrency_in_one_instance, setup,
-                                      teardown),
-      cmocka_unit_test_setup_teardown(test_scale_from_zero, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_redeploy_drains, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_redeploy_during_long_call,
-                                      setup_queue_1s, teardown),
+      IT_SERVER_TEST(test_queue_timeout_overloaded, setup_short_queue),
+      IT_SERVER_TEST(test_concurrency_in_one_instance, it_fixture_plain),
+      IT_SERVER_TEST(test_scale_from_zero, it_fixture_plain),
+      IT_SERVER_TEST(test_redeploy_drains, it_fixture_plain),
+      IT_SERVER_TEST(test_redeploy_during_long_call, setup_queue_1s),
   };
   return cmocka_run_group_tests_name("integration_dispatch", tests, NULL, NULL);
 }

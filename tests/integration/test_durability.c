@@ -56,16 +56,6 @@
 
 #define CALL_TIMEOUT_MS 30000u
 
-#define CLI(res, env, ...) \
-  it_cli((res), (env), (const char *const[]){__VA_ARGS__, NULL})
-
-static int setup(void **state) {
-  return it_fixture_setup(state, NULL);
-}
-static int teardown(void **state) {
-  return it_fixture_teardown(state);
-}
-
 static void crash_and_restart(it_server_t *s) {
   it_server_kill9(s);
   assert_int_equal(it_server_group_alive(s), 0);
@@ -93,9 +83,9 @@ static void expect_answer(it_server_t *s, const char *fn, const char *payload,
 static void describe_field(it_server_t *s, const char *name, const char *key,
                            char *buf, size_t len) {
   it_cli_t r;
-  assert_int_equal(
-      CLI(&r, NULL, "describe", name, "--addr", s->addr, "--token", s->token),
-      0);
+  assert_int_equal(IT_CLI(&r, NULL, "describe", name, "--addr", s->addr,
+                          "--token", s->token),
+                   0);
   if (r.status != 0) fprintf(stderr, "describe: %s", r.err);
   assert_int_equal(r.status, 0);
   assert_non_null(it_line_value(r.out, key, buf, len));
@@ -156,8 +146,8 @@ static void test_scale_survives_kill9(void **state) {
 
   /* Again through the CLI, changing both bounds. */
   it_cli_t r;
-  assert_int_equal(CLI(&r, NULL, "scale", "scaled", "--min", "0", "--max", "5",
-                       "--addr", s->addr, "--token", s->token),
+  assert_int_equal(IT_CLI(&r, NULL, "scale", "scaled", "--min", "0", "--max",
+                          "5", "--addr", s->addr, "--token", s->token),
                    0);
   assert_int_equal(r.status, 0);
   it_cli_free(&r);
@@ -250,9 +240,9 @@ static void test_state_dir_locked(void **state) {
   snprintf(listen, sizeof listen, "127.0.0.1:%d",
            s->port == 65535 ? 65534 : s->port + 1);
   it_cli_t r;
-  assert_int_equal(
-      CLI(&r, NULL, "serve", "--state-dir", s->state_dir, "--listen", listen),
-      0);
+  assert_int_equal(IT_CLI(&r, NULL, "serve", "--state-dir", s->state_dir,
+                          "--listen", listen),
+                   0);
   fprintf(stderr, "second server: exit %d\n", r.status);
   assert_int_equal(r.status, 1);
   assert_non_null(strstr(r.err, "LOCK"));
@@ -458,14 +448,14 @@ static void test_workers_reattached_after_kill9(void **state) {
   assert_int_equal(it_deploy_file(admin, "echo", path, &np, NULL), 0);
   impulse_client_close(admin);
   it_cli_t r;
-  assert_int_equal(CLI(&r, NULL, "traffic", "echo", "v1=50", "v2=50", "--addr",
-                       s->addr, "--token", s->token),
+  assert_int_equal(IT_CLI(&r, NULL, "traffic", "echo", "v1=50", "v2=50",
+                          "--addr", s->addr, "--token", s->token),
                    0);
   assert_int_equal(r.status, 0);
   it_cli_free(&r);
   assert_int_equal(
-      CLI(&r, NULL, "trigger", "create", "chaos", "--topic", "chaos-events",
-          "--function", "echo", "--addr", s->addr, "--token", s->token),
+      IT_CLI(&r, NULL, "trigger", "create", "chaos", "--topic", "chaos-events",
+             "--function", "echo", "--addr", s->addr, "--token", s->token),
       0);
   if (r.status != 0) fprintf(stderr, "trigger create: %s", r.err);
   assert_int_equal(r.status, 0);
@@ -510,14 +500,14 @@ static void test_workers_reattached_after_kill9(void **state) {
   assert_int_equal(na, 2);
   for (size_t i = 0; i < 2; i++) assert_int_equal(after[i], before[i]);
   /* Versions, weights and the trigger came back with the restart. */
-  assert_int_equal(
-      CLI(&r, NULL, "traffic", "echo", "--addr", s->addr, "--token", s->token),
-      0);
+  assert_int_equal(IT_CLI(&r, NULL, "traffic", "echo", "--addr", s->addr,
+                          "--token", s->token),
+                   0);
   assert_int_equal(r.status, 0);
   assert_non_null(strstr(r.out, "v1=50 v2=50"));
   it_cli_free(&r);
   assert_int_equal(
-      CLI(&r, NULL, "trigger", "ls", "--addr", s->addr, "--token", s->token),
+      IT_CLI(&r, NULL, "trigger", "ls", "--addr", s->addr, "--token", s->token),
       0);
   assert_int_equal(r.status, 0);
   assert_non_null(strstr(r.out, "chaos"));
@@ -557,7 +547,8 @@ static void test_backup_and_restore(void **state) {
   snprintf(dir, sizeof dir, "%s/backup", s->root);
   it_cli_t r;
   assert_int_equal(
-      CLI(&r, NULL, "backup", dir, "--addr", s->addr, "--token", s->token), 0);
+      IT_CLI(&r, NULL, "backup", dir, "--addr", s->addr, "--token", s->token),
+      0);
   if (r.status != 0) fprintf(stderr, "backup: %s", r.err);
   assert_int_equal(r.status, 0);
   fprintf(stderr, "%s", r.out);
@@ -568,7 +559,8 @@ static void test_backup_and_restore(void **state) {
 
   /* The same directory again: it exists now. */
   assert_int_equal(
-      CLI(&r, NULL, "backup", dir, "--addr", s->addr, "--token", s->token), 0);
+      IT_CLI(&r, NULL, "backup", dir, "--addr", s->addr, "--token", s->token),
+      0);
   assert_int_equal(r.status, 1);
   assert_non_null(strstr(r.err, "BAD_REQUEST"));
   assert_non_null(strstr(r.err, "exists"));
@@ -576,15 +568,15 @@ static void test_backup_and_restore(void **state) {
 
   /* Without the token: refused, nothing written. */
   snprintf(other, sizeof other, "%s/backup2", s->root);
-  assert_int_equal(CLI(&r, NULL, "backup", other, "--addr", s->addr), 0);
+  assert_int_equal(IT_CLI(&r, NULL, "backup", other, "--addr", s->addr), 0);
   assert_int_equal(r.status, 1);
   assert_non_null(strstr(r.err, "UNAUTHENTICATED"));
   it_cli_free(&r);
   assert_int_not_equal(access(other, F_OK), 0);
 
   /* Relative: the CLI refuses it itself; the server too. */
-  assert_int_equal(CLI(&r, NULL, "backup", "relative/dir", "--addr", s->addr,
-                       "--token", s->token),
+  assert_int_equal(IT_CLI(&r, NULL, "backup", "relative/dir", "--addr", s->addr,
+                          "--token", s->token),
                    0);
   assert_int_equal(r.status, 2);
   it_cli_free(&r);
@@ -615,20 +607,15 @@ static void test_backup_and_restore(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test_setup_teardown(test_deploy_survives_kill9, setup,
-                                      teardown),
-      cmocka_unit_test_setup_teardown(test_scale_survives_kill9, setup,
-                                      teardown),
-      cmocka_unit_test_setup_teardown(test_delete_survives_kill9, setup,
-                                      teardown),
-      cmocka_unit_test_setup_teardown(test_artifacts_restored_from_store, setup,
-                                      teardown),
-      cmocka_unit_test_setup_teardown(test_state_dir_locked, setup, teardown),
+      IT_SERVER_TEST(test_deploy_survives_kill9, it_fixture_plain),
+      IT_SERVER_TEST(test_scale_survives_kill9, it_fixture_plain),
+      IT_SERVER_TEST(test_delete_survives_kill9, it_fixture_plain),
+      IT_SERVER_TEST(test_artifacts_restored_from_store, it_fixture_plain),
+      IT_SERVER_TEST(test_state_dir_locked, it_fixture_plain),
       cmocka_unit_test_setup_teardown(test_idempotent_invoke_survives_kill9,
                                       setup_recorder, teardown_recorder),
-      cmocka_unit_test_setup_teardown(test_workers_reattached_after_kill9,
-                                      setup_grace, teardown),
-      cmocka_unit_test_setup_teardown(test_backup_and_restore, setup, teardown),
+      IT_SERVER_TEST(test_workers_reattached_after_kill9, setup_grace),
+      IT_SERVER_TEST(test_backup_and_restore, it_fixture_plain),
   };
   return cmocka_run_group_tests_name("integration_durability", tests, NULL,
                                      NULL);

@@ -50,9 +50,6 @@
 
 #define CALL_TIMEOUT_MS 30000u
 
-#define CLI(res, env, ...) \
-  it_cli((res), (env), (const char *const[]){__VA_ARGS__, NULL})
-
 /* ---- background echo stream ---------------------------------------------- */
 
 typedef struct bg_s {
@@ -461,24 +458,26 @@ static void test_invalid_artifacts(void **state) {
 
   /* The user's view: ls lists victim at version 1, no ghost. */
   it_cli_t r;
-  assert_int_equal(CLI(&r, NULL, "ls", "--addr", f->group.server.addr,
-                       "--token", f->group.server.token),
+  assert_int_equal(IT_CLI(&r, NULL, "ls", "--addr", f->group.server.addr,
+                          "--token", f->group.server.token),
                    0);
   assert_int_equal(r.status, 0);
   assert_true(it_has_line_word(r.out, "victim"));
   assert_false(it_has_line_word(r.out, "ghost"));
   it_cli_free(&r);
   char line[128];
-  assert_int_equal(CLI(&r, NULL, "describe", "victim", "--addr",
-                       f->group.server.addr, "--token", f->group.server.token),
-                   0);
+  assert_int_equal(
+      IT_CLI(&r, NULL, "describe", "victim", "--addr", f->group.server.addr,
+             "--token", f->group.server.token),
+      0);
   assert_int_equal(r.status, 0);
   assert_non_null(it_line_value(r.out, "version:", line, sizeof line));
   assert_string_equal(line, "1");
   it_cli_free(&r);
-  assert_int_equal(CLI(&r, NULL, "describe", "ghost", "--addr",
-                       f->group.server.addr, "--token", f->group.server.token),
-                   0);
+  assert_int_equal(
+      IT_CLI(&r, NULL, "describe", "ghost", "--addr", f->group.server.addr,
+             "--token", f->group.server.token),
+      0);
   assert_int_equal(r.status, 1);
   assert_non_null(strstr(r.err, "NOT_FOUND"));
   it_cli_free(&r);
@@ -528,9 +527,10 @@ static int describe_instances(fixture_t *f, const char *name, inst_row_t *rows,
                               int max) {
   it_cli_t r;
   int n = 0;
-  assert_int_equal(CLI(&r, NULL, "describe", name, "--addr",
-                       f->group.server.addr, "--token", f->group.server.token),
-                   0);
+  assert_int_equal(
+      IT_CLI(&r, NULL, "describe", name, "--addr", f->group.server.addr,
+             "--token", f->group.server.token),
+      0);
   assert_int_equal(r.status, 0);
   const char *line = strstr(r.out, "\nID ");
   while (line && (line = strchr(line + 1, '\n')) != NULL && line[1] != '\0') {

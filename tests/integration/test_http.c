@@ -294,15 +294,6 @@ static int setup_overload(void **state) {
   return it_fixture_setup(state, extra);
 }
 
-static int setup_auth(void **state) {
-  static const char *const extra[] = {"--invoke-auth", "token", NULL};
-  return it_fixture_setup(state, extra);
-}
-
-static int teardown(void **state) {
-  return it_fixture_teardown(state);
-}
-
 /* ---- tests ------------------------------------------------------------------
  */
 
@@ -908,17 +899,14 @@ static void test_metrics(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test_setup_teardown(test_invoke, setup_main, teardown),
-      cmocka_unit_test_setup_teardown(test_function_failures, setup_main,
-                                      teardown),
-      cmocka_unit_test_setup_teardown(test_overloaded, setup_overload,
-                                      teardown),
-      cmocka_unit_test_setup_teardown(test_auth, setup_auth, teardown),
-      cmocka_unit_test_setup_teardown(test_malformed, setup_main, teardown),
-      cmocka_unit_test_setup_teardown(test_publish, setup_main, teardown),
-      cmocka_unit_test_setup_teardown(test_probes_and_state, setup_main,
-                                      teardown),
-      cmocka_unit_test_setup_teardown(test_metrics, setup_main, teardown),
+      IT_SERVER_TEST(test_invoke, setup_main),
+      IT_SERVER_TEST(test_function_failures, setup_main),
+      IT_SERVER_TEST(test_overloaded, setup_overload),
+      IT_SERVER_TEST(test_auth, it_fixture_invoke_auth),
+      IT_SERVER_TEST(test_malformed, setup_main),
+      IT_SERVER_TEST(test_publish, setup_main),
+      IT_SERVER_TEST(test_probes_and_state, setup_main),
+      IT_SERVER_TEST(test_metrics, setup_main),
   };
   return cmocka_run_group_tests_name("integration_http", tests, NULL, NULL);
 }

@@ -39,9 +39,6 @@
 
 #define CALL_TIMEOUT_MS 30000u
 
-#define CLI(res, env, ...) \
-  it_cli((res), (env), (const char *const[]){__VA_ARGS__, NULL})
-
 /* Invokes and checks the answer: OK, exact payload and version. */
 static void expect_answer(impulse_client_t *client, const char *fn,
                           const char *payload, const char *want,
@@ -57,13 +54,6 @@ static void expect_answer(impulse_client_t *client, const char *fn,
   assert_memory_equal(r->payload, want, strlen(want));
   assert_int_equal(r->version, version);
   impulse_response_free(r);
-}
-
-static int setup(void **state) {
-  return it_fixture_setup(state, NULL);
-}
-static int teardown(void **state) {
-  return it_fixture_teardown(state);
 }
 
 static void test_lifecycle(void **state) {
@@ -95,15 +85,15 @@ static void test_lifecycle(void **state) {
   expect_answer(c, "echo", "hello", "Hello, hello!", 2);
 
   it_cli_t r;
-  assert_int_equal(CLI(&r, NULL, "ls", "--addr", s->addr, "--token", s->token),
-                   0);
+  assert_int_equal(
+      IT_CLI(&r, NULL, "ls", "--addr", s->addr, "--token", s->token), 0);
   assert_int_equal(r.status, 0);
   assert_true(it_has_line_word(r.out, "echo"));
   it_cli_free(&r);
 
-  assert_int_equal(
-      CLI(&r, NULL, "describe", "echo", "--addr", s->addr, "--token", s->token),
-      0);
+  assert_int_equal(IT_CLI(&r, NULL, "describe", "echo", "--addr", s->addr,
+                          "--token", s->token),
+                   0);
   assert_int_equal(r.status, 0);
   assert_non_null(it_line_value(r.out, "name:", line, sizeof line));
   assert_string_equal(line, "echo");
@@ -112,7 +102,8 @@ static void test_lifecycle(void **state) {
   it_cli_free(&r);
 
   assert_int_equal(
-      CLI(&r, NULL, "rm", "echo", "--addr", s->addr, "--token", s->token), 0);
+      IT_CLI(&r, NULL, "rm", "echo", "--addr", s->addr, "--token", s->token),
+      0);
   assert_int_equal(r.status, 0);
   it_cli_free(&r);
 
@@ -124,14 +115,14 @@ static void test_lifecycle(void **state) {
   impulse_response_free(resp);
 
   /* ... and ls / describe no longer show it. */
-  assert_int_equal(CLI(&r, NULL, "ls", "--addr", s->addr, "--token", s->token),
-                   0);
+  assert_int_equal(
+      IT_CLI(&r, NULL, "ls", "--addr", s->addr, "--token", s->token), 0);
   assert_int_equal(r.status, 0);
   assert_false(it_has_line_word(r.out, "echo"));
   it_cli_free(&r);
-  assert_int_equal(
-      CLI(&r, NULL, "describe", "echo", "--addr", s->addr, "--token", s->token),
-      0);
+  assert_int_equal(IT_CLI(&r, NULL, "describe", "echo", "--addr", s->addr,
+                          "--token", s->token),
+                   0);
   assert_int_equal(r.status, 1);
   assert_non_null(strstr(r.err, "NOT_FOUND"));
   it_cli_free(&r);
@@ -150,8 +141,8 @@ static void test_cli_contract(void **state) {
   it_cli_t r;
 
   /* deploy with flags: "deployed NAME version N", N last. */
-  assert_int_equal(CLI(&r, NULL, "deploy", "cli-echo", echo_so, "--addr",
-                       s->addr, "--token", s->token),
+  assert_int_equal(IT_CLI(&r, NULL, "deploy", "cli-echo", echo_so, "--addr",
+                          s->addr, "--token", s->token),
                    0);
   assert_int_equal(r.status, 0);
   assert_string_equal(it_last_word(r.out, word, sizeof word), "1");
@@ -159,7 +150,7 @@ static void test_cli_contract(void **state) {
 
   /* deploy with the environment only. */
   const char *const env_both[] = {addr_env, token_env, NULL};
-  assert_int_equal(CLI(&r, env_both, "deploy", "cli-echo", echo_so), 0);
+  assert_int_equal(IT_CLI(&r, env_both, "deploy", "cli-echo", echo_so), 0);
   assert_int_equal(r.status, 0);
   assert_string_equal(it_last_word(r.out, word, sizeof word), "2");
   it_cli_free(&r);
@@ -168,8 +159,8 @@ static void test_cli_contract(void **state) {
    * the environment do not matter when --addr and --token are given. */
   const char *const env_bad[] = {"IMPULSE_ADDR=127.0.0.1:1",
                                  "IMPULSE_TOKEN=not-the-token", NULL};
-  assert_int_equal(CLI(&r, env_bad, "deploy", "cli-echo", echo_so, "--addr",
-                       s->addr, "--token", s->token),
+  assert_int_equal(IT_CLI(&r, env_bad, "deploy", "cli-echo", echo_so, "--addr",
+                          s->addr, "--token", s->token),
                    0);
   assert_int_equal(r.status, 0);
   assert_string_equal(it_last_word(r.out, word, sizeof word), "3");
@@ -178,7 +169,8 @@ static void test_cli_contract(void **state) {
   /* invoke -d: stdout is exactly the payload (no newline), stderr empty. */
   static const char payload[] = "  exact\tbytes, no newline  ";
   assert_int_equal(
-      CLI(&r, NULL, "invoke", "cli-echo", "-d", payload, "--addr", s->addr), 0);
+      IT_CLI(&r, NULL, "invoke", "cli-echo", "-d", payload, "--addr", s->addr),
+      0);
   assert_int_equal(r.status, 0);
   assert_int_equal(r.out_len, strlen(payload));
   assert_memory_equal(r.out, payload, strlen(payload));
@@ -187,7 +179,8 @@ static void test_cli_contract(void **state) {
 
   /* IMPULSE_ADDR alone works for invoke (invocation needs no token). */
   const char *const env_addr[] = {addr_env, NULL};
-  assert_int_equal(CLI(&r, env_addr, "invoke", "cli-echo", "-d", "via-env"), 0);
+  assert_int_equal(IT_CLI(&r, env_addr, "invoke", "cli-echo", "-d", "via-env"),
+                   0);
   assert_int_equal(r.status, 0);
   assert_int_equal(r.out_len, 7);
   assert_memory_equal(r.out, "via-env", 7);
@@ -199,7 +192,7 @@ static void test_cli_contract(void **state) {
   snprintf(bin_path, sizeof bin_path, "%s/payload.bin", s->root);
   assert_int_equal(it_write_file(bin_path, bin, sizeof bin), 0);
   assert_int_equal(
-      CLI(&r, NULL, "invoke", "cli-echo", "-f", bin_path, "--addr", s->addr),
+      IT_CLI(&r, NULL, "invoke", "cli-echo", "-f", bin_path, "--addr", s->addr),
       0);
   assert_int_equal(r.status, 0);
   assert_int_equal(r.out_len, sizeof bin);
@@ -208,7 +201,8 @@ static void test_cli_contract(void **state) {
 
   /* Unknown function: exit 1, nothing on stdout, NOT_FOUND on stderr. */
   assert_int_equal(
-      CLI(&r, NULL, "invoke", "no-such-fn", "-d", "x", "--addr", s->addr), 0);
+      IT_CLI(&r, NULL, "invoke", "no-such-fn", "-d", "x", "--addr", s->addr),
+      0);
   assert_int_equal(r.status, 1);
   assert_int_equal(r.out_len, 0);
   assert_non_null(strstr(r.err, "NOT_FOUND"));
@@ -216,50 +210,51 @@ static void test_cli_contract(void **state) {
 
   /* Deploy without a token: exit 1, UNAUTHENTICATED, nothing deployed. */
   assert_int_equal(
-      CLI(&r, NULL, "deploy", "cli-anon", echo_so, "--addr", s->addr), 0);
+      IT_CLI(&r, NULL, "deploy", "cli-anon", echo_so, "--addr", s->addr), 0);
   assert_int_equal(r.status, 1);
   assert_int_equal(r.out_len, 0);
   assert_non_null(strstr(r.err, "UNAUTHENTICATED"));
   it_cli_free(&r);
 
   /* A wrong token is refused at connect: exit 1, UNAUTHENTICATED. */
-  assert_int_equal(CLI(&r, NULL, "deploy", "cli-anon", echo_so, "--addr",
-                       s->addr, "--token", "wrong"),
+  assert_int_equal(IT_CLI(&r, NULL, "deploy", "cli-anon", echo_so, "--addr",
+                          s->addr, "--token", "wrong"),
                    0);
   assert_int_equal(r.status, 1);
   assert_int_equal(r.out_len, 0);
   assert_non_null(strstr(r.err, "UNAUTHENTICATED"));
   it_cli_free(&r);
 
-  assert_int_equal(CLI(&r, NULL, "ls", "--addr", s->addr, "--token", s->token),
-                   0);
+  assert_int_equal(
+      IT_CLI(&r, NULL, "ls", "--addr", s->addr, "--token", s->token), 0);
   assert_int_equal(r.status, 0);
   assert_true(it_has_line_word(r.out, "cli-echo"));
   assert_false(it_has_line_word(r.out, "cli-anon"));
   it_cli_free(&r);
 
   /* Nobody listening: exit 3, a message on stderr, nothing on stdout. */
-  assert_int_equal(
-      CLI(&r, NULL, "invoke", "cli-echo", "-d", "x", "--addr", "127.0.0.1:1"),
-      0);
+  assert_int_equal(IT_CLI(&r, NULL, "invoke", "cli-echo", "-d", "x", "--addr",
+                          "127.0.0.1:1"),
+                   0);
   assert_int_equal(r.status, 3);
   assert_int_equal(r.out_len, 0);
   assert_true(r.err_len > 0);
   it_cli_free(&r);
 
   /* Usage errors: exit 2. */
-  assert_int_equal(CLI(&r, NULL, "invoke", "--addr", s->addr), 0);
+  assert_int_equal(IT_CLI(&r, NULL, "invoke", "--addr", s->addr), 0);
   assert_int_equal(r.status, 2);
   assert_int_equal(r.out_len, 0);
   assert_true(r.err_len > 0);
   it_cli_free(&r);
-  assert_int_equal(CLI(&r, NULL, "deploy", "cli-echo", "--addr", s->addr), 0);
+  assert_int_equal(IT_CLI(&r, NULL, "deploy", "cli-echo", "--addr", s->addr),
+                   0);
   assert_int_equal(r.status, 2);
   it_cli_free(&r);
 
   /* A missing artifact file: exit 1, the path named on stderr. */
-  assert_int_equal(CLI(&r, NULL, "deploy", "cli-echo", "/nonexistent/x.so",
-                       "--addr", s->addr, "--token", s->token),
+  assert_int_equal(IT_CLI(&r, NULL, "deploy", "cli-echo", "/nonexistent/x.so",
+                          "--addr", s->addr, "--token", s->token),
                    0);
   assert_int_equal(r.status, 1);
   assert_int_equal(r.out_len, 0);
@@ -319,29 +314,29 @@ static void test_control_errors(void **state) {
 
   /* Nothing changed: "fine" is still version 1 with default bounds. */
   it_cli_t r;
-  assert_int_equal(
-      CLI(&r, NULL, "describe", "fine", "--addr", s->addr, "--token", s->token),
-      0);
+  assert_int_equal(IT_CLI(&r, NULL, "describe", "fine", "--addr", s->addr,
+                          "--token", s->token),
+                   0);
   assert_int_equal(r.status, 0);
   assert_non_null(it_line_value(r.out, "version:", line, sizeof line));
   assert_string_equal(line, "1");
   assert_non_null(it_line_value(r.out, "min instances:", line, sizeof line));
   assert_string_equal(line, "0");
   it_cli_free(&r);
-  assert_int_equal(CLI(&r, NULL, "ls", "--addr", s->addr, "--token", s->token),
-                   0);
+  assert_int_equal(
+      IT_CLI(&r, NULL, "ls", "--addr", s->addr, "--token", s->token), 0);
   assert_int_equal(r.status, 0);
   for (int i = 0; bad_names[i]; i++)
     assert_false(it_has_line_word(r.out, bad_names[i]));
   it_cli_free(&r);
   /* The CLI's own checks: exit 2 before any call. */
-  assert_int_equal(CLI(&r, NULL, "scale", "fine", "--min", "5", "--max", "2",
-                       "--addr", s->addr, "--token", s->token),
+  assert_int_equal(IT_CLI(&r, NULL, "scale", "fine", "--min", "5", "--max", "2",
+                          "--addr", s->addr, "--token", s->token),
                    0);
   assert_int_equal(r.status, 2);
   it_cli_free(&r);
-  assert_int_equal(CLI(&r, NULL, "scale", "nope", "--max", "2", "--addr",
-                       s->addr, "--token", s->token),
+  assert_int_equal(IT_CLI(&r, NULL, "scale", "nope", "--max", "2", "--addr",
+                          s->addr, "--token", s->token),
                    0);
   assert_int_equal(r.status, 1);
   assert_non_null(strstr(r.err, "NOT_FOUND"));
@@ -410,11 +405,6 @@ static void test_pipelined_deploys(void **state) {
   s->test_passed = 1;
 }
 
-static int setup_invoke_token(void **state) {
-  static const char *const flags[] = {"--invoke-auth", "token", NULL};
-  return it_fixture_setup(state, flags);
-}
-
 static void test_invoke_auth_token(void **state) {
   it_server_t *s = *state;
   char echo_so[512];
@@ -434,19 +424,19 @@ static void test_invoke_auth_token(void **state) {
 
   it_cli_t cli;
   assert_int_equal(
-      CLI(&cli, NULL, "invoke", "guarded", "-d", "x", "--addr", s->addr), 0);
+      IT_CLI(&cli, NULL, "invoke", "guarded", "-d", "x", "--addr", s->addr), 0);
   assert_int_equal(cli.status, 1);
   assert_int_equal(cli.out_len, 0);
   assert_non_null(strstr(cli.err, "UNAUTHENTICATED"));
   it_cli_free(&cli);
-  assert_int_equal(CLI(&cli, NULL, "ls", "--addr", s->addr), 0);
+  assert_int_equal(IT_CLI(&cli, NULL, "ls", "--addr", s->addr), 0);
   assert_int_equal(cli.status, 1);
   it_cli_free(&cli);
   char token_env[256];
   snprintf(token_env, sizeof token_env, "IMPULSE_TOKEN=%s", s->token);
   const char *const env[] = {token_env, NULL};
   assert_int_equal(
-      CLI(&cli, env, "invoke", "guarded", "-d", "ok", "--addr", s->addr), 0);
+      IT_CLI(&cli, env, "invoke", "guarded", "-d", "ok", "--addr", s->addr), 0);
   assert_int_equal(cli.status, 0);
   assert_int_equal(cli.out_len, 2);
   assert_memory_equal(cli.out, "ok", 2);
@@ -501,7 +491,7 @@ static void test_worker_spawn_fails(void **state) {
   assert_non_null(strstr(impulse_client_error(c), "validation worker"));
   /* Nothing was deployed, and the server answers on. */
   it_cli_t r;
-  assert_int_equal(CLI(&r, NULL, "ls", "--addr", s.addr, "--token", s.token),
+  assert_int_equal(IT_CLI(&r, NULL, "ls", "--addr", s.addr, "--token", s.token),
                    0);
   assert_int_equal(r.status, 0);
   assert_false(it_has_line_word(r.out, "echo"));
@@ -513,13 +503,12 @@ static void test_worker_spawn_fails(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test_setup_teardown(test_lifecycle, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_cli_contract, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_control_errors, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_pipelined_deploys, setup, teardown),
+      IT_SERVER_TEST(test_lifecycle, it_fixture_plain),
+      IT_SERVER_TEST(test_cli_contract, it_fixture_plain),
+      IT_SERVER_TEST(test_control_errors, it_fixture_plain),
+      IT_SERVER_TEST(test_pipelined_deploys, it_fixture_plain),
       cmocka_unit_test(test_worker_spawn_fails),
-      cmocka_unit_test_setup_teardown(test_invoke_auth_token,
-                                      setup_invoke_token, teardown),
+      IT_SERVER_TEST(test_invoke_auth_token, it_fixture_invoke_auth),
   };
   return cmocka_run_group_tests_name("integration_lifecycle", tests, NULL,
                                      NULL);

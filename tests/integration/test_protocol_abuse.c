@@ -47,9 +47,6 @@
 #define CALL_TIMEOUT_MS 20000u
 #define ABUSE_CLOSE_MS 2000u /* the server must hang up within this */
 
-#define CLI(res, env, ...) \
-  it_cli((res), (env), (const char *const[]){__VA_ARGS__, NULL})
-
 /* The group's admin client is the well-behaved one. */
 typedef struct fixture_s {
   it_group_t group;
@@ -400,17 +397,18 @@ static void test_unauthenticated_control(void **state) {
                    IMPULSE_S_NOT_FOUND);
   impulse_response_free(r);
   it_cli_t cli;
-  assert_int_equal(CLI(&cli, NULL, "ls", "--addr", f->group.server.addr,
-                       "--token", f->group.server.token),
+  assert_int_equal(IT_CLI(&cli, NULL, "ls", "--addr", f->group.server.addr,
+                          "--token", f->group.server.token),
                    0);
   assert_int_equal(cli.status, 0);
   assert_false(it_has_line_word(cli.out, "sneaky"));
   assert_true(it_has_line_word(cli.out, "echo"));
   it_cli_free(&cli);
   char line[64];
-  assert_int_equal(CLI(&cli, NULL, "describe", "echo", "--addr",
-                       f->group.server.addr, "--token", f->group.server.token),
-                   0);
+  assert_int_equal(
+      IT_CLI(&cli, NULL, "describe", "echo", "--addr", f->group.server.addr,
+             "--token", f->group.server.token),
+      0);
   assert_int_equal(cli.status, 0);
   assert_non_null(it_line_value(cli.out, "max instances:", line, sizeof line));
   assert_string_not_equal(line, "3");

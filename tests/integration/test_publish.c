@@ -38,9 +38,6 @@
 #define KCAT_TIMEOUT_MS 20000u
 #define NEVENTS 1000
 
-#define CLI(res, env, ...) \
-  it_cli((res), (env), (const char *const[]){__VA_ARGS__, NULL})
-
 /* ---- helpers ------------------------------------------------------------- */
 
 /* kcat's whole topic, one "%k %s" line per record. */
@@ -94,7 +91,7 @@ static void write_events(const it_server_t *s, const char *name, int n,
 /* The `kafka:` line of `impulse info`. */
 static void info_kafka(const it_server_t *s, char *buf, size_t len) {
   it_cli_t r;
-  assert_int_equal(CLI(&r, NULL, "info", "--addr", s->addr), 0);
+  assert_int_equal(IT_CLI(&r, NULL, "info", "--addr", s->addr), 0);
   assert_int_equal(r.status, 0);
   assert_non_null(it_line_value(r.out, "kafka:", buf, len));
   assert_true(strchr(buf, ':') != NULL);
@@ -109,16 +106,10 @@ static void expect_published(const it_cli_t *r, const char *want) {
   assert_non_null(strstr(r->out, want));
 }
 
-static int setup(void **state) {
-  return it_fixture_setup(state, NULL);
-}
 static int setup_limits(void **state) {
   static const char *const extra[] = {"--max-frame", "1048576", "--kafka-opt",
                                       "message.max.bytes=100000", NULL};
   return it_fixture_setup(state, extra);
-}
-static int teardown(void **state) {
-  return it_fixture_teardown(state);
 }
 
 /* ---- tests --------------------------------------------------------------- */
@@ -131,8 +122,8 @@ static void test_publish_direct(void **state) {
   info_kafka(s, boot, sizeof boot);
 
   it_cli_t r;
-  assert_int_equal(CLI(&r, NULL, "publish", "direct", "-K", ":", "-f", path,
-                       "--partitions", "4", "--addr", s->addr),
+  assert_int_equal(IT_CLI(&r, NULL, "publish", "direct", "-K", ":", "-f", path,
+                          "--partitions", "4", "--addr", s->addr),
                    0);
   expect_published(&r, "published 1000 events to direct");
   it_cli_free(&r);
@@ -143,8 +134,8 @@ static void test_publish_direct(void **state) {
   free(out);
 
   /* One event with -k and -d: its partition and offset are printed. */
-  assert_int_equal(CLI(&r, NULL, "publish", "direct", "-k", "one", "-d",
-                       "single", "--addr", s->addr),
+  assert_int_equal(IT_CLI(&r, NULL, "publish", "direct", "-k", "one", "-d",
+                          "single", "--addr", s->addr),
                    0);
   expect_published(&r, "published 1 event to direct (partition ");
   it_cli_free(&r);
@@ -189,8 +180,8 @@ static void test_publish_via_server(void **state) {
   info_kafka(s, boot, sizeof boot);
 
   it_cli_t r;
-  assert_int_equal(CLI(&r, NULL, "publish", "rpc", "-K", ":", "-f", path,
-                       "--via-server", "--addr", s->addr),
+  assert_int_equal(IT_CLI(&r, NULL, "publish", "rpc", "-K", ":", "-f", path,
+                          "--via-server", "--addr", s->addr),
                    0);
   expect_published(&r, "published 1000 events to rpc");
   it_cli_free(&r);
@@ -252,8 +243,8 @@ static void test_publish_via_server(void **state) {
   assert_int_equal(imp_client_recv(c, &first), 0); /* flushed and under way */
   impulse__envelope__free_unpacked(first, NULL);
   impulse_client_close(c);
-  assert_int_equal(CLI(&r, NULL, "publish", "left", "-d", "after",
-                       "--via-server", "--addr", s->addr),
+  assert_int_equal(IT_CLI(&r, NULL, "publish", "left", "-d", "after",
+                          "--via-server", "--addr", s->addr),
                    0);
   expect_published(&r, "published 1 event to left");
   it_cli_free(&r);
@@ -279,7 +270,7 @@ static void test_publish_too_large(void **state) {
   assert_int_equal(fclose(f), 0);
   it_cli_t r;
   assert_int_equal(
-      CLI(&r, NULL, "publish", "sizes", "-f", path, "--addr", s->addr), 0);
+      IT_CLI(&r, NULL, "publish", "sizes", "-f", path, "--addr", s->addr), 0);
   assert_int_equal(r.status, 1);
   assert_non_null(strstr(r.out, "published 2 events to sizes"));
   assert_non_null(strstr(r.err, "line 2"));
@@ -296,8 +287,8 @@ static void test_publish_too_large(void **state) {
   for (int i = 0; i < 200000; i++) fputc('y', f);
   fputs("\nsmall4\n", f);
   assert_int_equal(fclose(f), 0);
-  assert_int_equal(CLI(&r, NULL, "publish", "sizes", "-f", path, "--via-server",
-                       "--addr", s->addr),
+  assert_int_equal(IT_CLI(&r, NULL, "publish", "sizes", "-f", path,
+                          "--via-server", "--addr", s->addr),
                    0);
   assert_int_equal(r.status, 1);
   assert_non_null(strstr(r.out, "published 2 events to sizes"));
@@ -306,8 +297,8 @@ static void test_publish_too_large(void **state) {
   it_cli_free(&r);
 
   /* The server keeps serving; exactly the small events were written. */
-  assert_int_equal(CLI(&r, NULL, "publish", "sizes", "-d", "small5",
-                       "--via-server", "--addr", s->addr),
+  assert_int_equal(IT_CLI(&r, NULL, "publish", "sizes", "-d", "small5",
+                          "--via-server", "--addr", s->addr),
                    0);
   expect_published(&r, "published 1 event to sizes");
   it_cli_free(&r);
@@ -376,13 +367,13 @@ static void test_standalone_cluster(void **state) {
 
   write_events(s, "events.txt", NEVENTS, path, sizeof path);
   it_cli_t r;
-  assert_int_equal(
-      CLI(&r, NULL, "publish", "ext", "-K", ":", "-f", path, "--addr", s->addr),
-      0);
+  assert_int_equal(IT_CLI(&r, NULL, "publish", "ext", "-K", ":", "-f", path,
+                          "--addr", s->addr),
+                   0);
   expect_published(&r, "published 1000 events to ext");
   it_cli_free(&r);
-  assert_int_equal(CLI(&r, NULL, "publish", "made", "-d", "on demand",
-                       "--via-server", "--addr", s->addr),
+  assert_int_equal(IT_CLI(&r, NULL, "publish", "made", "-d", "on demand",
+                          "--via-server", "--addr", s->addr),
                    0);
   expect_published(&r, "published 1 event to made");
   it_cli_free(&r);
@@ -395,8 +386,8 @@ static void test_standalone_cluster(void **state) {
    * them, and the restarted server publishes on. */
   assert_int_equal(it_server_stop_checked(s), 0);
   assert_int_equal(it_server_restart(s), 0);
-  assert_int_equal(CLI(&r, NULL, "publish", "ext", "-k", "key1000", "-d",
-                       "value-1000", "--addr", s->addr),
+  assert_int_equal(IT_CLI(&r, NULL, "publish", "ext", "-k", "key1000", "-d",
+                          "value-1000", "--addr", s->addr),
                    0);
   expect_published(&r, "published 1 event to ext");
   it_cli_free(&r);
@@ -416,10 +407,9 @@ static void test_standalone_cluster(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test_setup_teardown(test_publish_direct, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_publish_via_server, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_publish_too_large, setup_limits,
-                                      teardown),
+      IT_SERVER_TEST(test_publish_direct, it_fixture_plain),
+      IT_SERVER_TEST(test_publish_via_server, it_fixture_plain),
+      IT_SERVER_TEST(test_publish_too_large, setup_limits),
       cmocka_unit_test_setup_teardown(test_standalone_cluster, setup_standalone,
                                       teardown_standalone),
   };

@@ -30,16 +30,6 @@
 
 #define CALL_TIMEOUT_MS 30000u
 
-#define CLI(res, env, ...) \
-  it_cli((res), (env), (const char *const[]){__VA_ARGS__, NULL})
-
-static int setup(void **state) {
-  return it_fixture_setup(state, NULL);
-}
-static int teardown(void **state) {
-  return it_fixture_teardown(state);
-}
-
 /* RecordList over the RPC: the client status; *out on success (free with
  * impulse__envelope__free_unpacked). */
 static int record_list(impulse_client_t *c, const char *name,
@@ -109,7 +99,8 @@ static void test_recordings(void **state) {
   expect_echo_calls(c, 0);
 
   it_cli_t r;
-  assert_int_equal(CLI(&r, NULL, "record", "ls", "echo", "--addr", s->addr), 0);
+  assert_int_equal(IT_CLI(&r, NULL, "record", "ls", "echo", "--addr", s->addr),
+                   0);
   assert_int_equal(r.status, 0);
   assert_non_null(strstr(r.out, "VERSION"));
   assert_non_null(strstr(r.out, "PAYLOAD"));
@@ -168,7 +159,7 @@ static void test_recordings(void **state) {
     assert_string_equal(l->calls[1]->answer_status, "ok");
   }
   impulse__envelope__free_unpacked(resp, NULL);
-  assert_int_equal(CLI(&r, NULL, "record", "ls", "flaky", "--addr", s->addr),
+  assert_int_equal(IT_CLI(&r, NULL, "record", "ls", "flaky", "--addr", s->addr),
                    0);
   assert_int_equal(r.status, 0);
   assert_non_null(strstr(r.out, "FUNCTION_ERROR"));
@@ -181,7 +172,8 @@ static void test_recordings(void **state) {
    * deployed again under the same name. */
   assert_int_equal(impulse_delete(c, "echo"), IMPULSE_S_OK);
   assert_int_equal(record_list(c, "echo", &resp), IMPULSE_S_NOT_FOUND);
-  assert_int_equal(CLI(&r, NULL, "record", "ls", "echo", "--addr", s->addr), 0);
+  assert_int_equal(IT_CLI(&r, NULL, "record", "ls", "echo", "--addr", s->addr),
+                   0);
   assert_int_equal(r.status, 1);
   assert_non_null(strstr(r.err, "NOT_FOUND"));
   it_cli_free(&r);
@@ -190,7 +182,8 @@ static void test_recordings(void **state) {
   assert_int_equal(record_list(c, "echo", &resp), 0);
   assert_int_equal(resp->record_list_ok->n_calls, 0);
   impulse__envelope__free_unpacked(resp, NULL);
-  assert_int_equal(CLI(&r, NULL, "record", "ls", "echo", "--addr", s->addr), 0);
+  assert_int_equal(IT_CLI(&r, NULL, "record", "ls", "echo", "--addr", s->addr),
+                   0);
   assert_int_equal(r.status, 0);
   assert_non_null(strstr(r.out, "no recorded calls"));
   it_cli_free(&r);
@@ -202,7 +195,7 @@ static void test_recordings(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test_setup_teardown(test_recordings, setup, teardown),
+      IT_SERVER_TEST(test_recordings, it_fixture_plain),
   };
   return cmocka_run_group_tests_name("integration_recordings", tests, NULL,
                                      NULL);

@@ -32,13 +32,6 @@
 #define CALLS 10000
 #define WINDOW 32
 
-static int setup(void **state) {
-  return it_fixture_setup(state, NULL);
-}
-static int teardown(void **state) {
-  return it_fixture_teardown(state);
-}
-
 /* `impulse traffic` over the RPC: the status, and the answer's weights
  * as "v1=90 v2=10" in buf. */
 static int traffic(impulse_client_t *c, const char *name, const char *spec,
@@ -216,7 +209,7 @@ static void test_canary_and_switch(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test_setup_teardown(test_canary_and_switch, setup, teardown),
+      IT_SERVER_TEST(test_canary_and_switch, it_fixture_plain),
   };
   return cmocka_run_group_tests_name("integration_traffic", tests, NULL, NULL);
 }

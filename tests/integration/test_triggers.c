@@ -60,9 +60,6 @@
 #define KCAT_TIMEOUT_MS 30000u
 #define NKEYS 100
 
-#define CLI(res, env, ...) \
-  it_cli((res), (env), (const char *const[]){__VA_ARGS__, NULL})
-
 /* Produces the "key:value" lines of `file` with kcat. */
 static void kcat_produce(const char *bootstrap, const char *topic,
                          const char *file) {
@@ -401,7 +398,7 @@ static void test_keyed_order(void **state) {
   /* The same again with `impulse publish`, ten keys of 1000 events. */
   size_t total_b = 0;
   it_cli_t r;
-  assert_int_equal(CLI(&r, NULL, "publish", "--help"), 0);
+  assert_int_equal(IT_CLI(&r, NULL, "publish", "--help"), 0);
   int have_publish = r.status == 0;
   it_cli_free(&r);
   if (have_publish) {
@@ -413,8 +410,8 @@ static void test_keyed_order(void **state) {
       for (int i = 0; i < 1000; i++) fprintf(f, "b%d\n", k * 1000 + i);
       assert_int_equal(fclose(f), 0);
       snprintf(key, sizeof key, "p%d", k);
-      assert_int_equal(CLI(&r, NULL, "publish", "events", "-k", key, "-f", file,
-                           "--addr", s->addr),
+      assert_int_equal(IT_CLI(&r, NULL, "publish", "events", "-k", key, "-f",
+                              file, "--addr", s->addr),
                        0);
       if (r.status != 0) fprintf(stderr, "publish: %s%s", r.out, r.err);
       assert_int_equal(r.status, 0);

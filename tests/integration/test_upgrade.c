@@ -38,9 +38,6 @@ static int setup(void **state) {
   static const char *const flags[] = {"--worker-grace", "20000", NULL};
   return it_fixture_setup(state, flags);
 }
-static int teardown(void **state) {
-  return it_fixture_teardown(state);
-}
 
 typedef struct load_s {
   const it_server_t *server;
@@ -306,10 +303,8 @@ static void test_upgrade_resumes_after_kill9(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test_setup_teardown(test_upgrade_under_load_and_rollback,
-                                      setup, teardown),
-      cmocka_unit_test_setup_teardown(test_upgrade_resumes_after_kill9, setup,
-                                      teardown),
+      IT_SERVER_TEST(test_upgrade_under_load_and_rollback, setup),
+      IT_SERVER_TEST(test_upgrade_resumes_after_kill9, setup),
   };
   return cmocka_run_group_tests_name("integration_upgrade", tests, NULL, NULL);
 }
