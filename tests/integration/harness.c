@@ -759,6 +759,52 @@ int it_cli_tty(it_cli_t *res, const char *const *env, const char *const *argv) {
   return run_cli(res, env, argv, 1);
 }
 
+int it_cli_admin(it_cli_t *res, const it_server_t *server,
+                 const char *const *argv) {
+  const char *args[64];
+  size_t n = 0;
+  for (; argv[n] != NULL && n < sizeof args / sizeof args[0] - 5; n++)
+    args[n] = argv[n];
+  args[n++] = "--addr";
+  args[n++] = server->addr;
+  args[n++] = "--token";
+  args[n++] = server->token;
+  args[n] = NULL;
+  return it_cli(res, NULL, args);
+}
+
+/* Runs `impulse ARGV...` as the admin and checks it exited 0; 0, or -1
+ * after saying why (what it printed on stderr). */
+static int cli_admin_ok(it_cli_t *res, const it_server_t *server,
+                        const char *const *argv) {
+  if (it_cli_admin(res, server, argv) != 0) return -1;
+  if (res->status == 0) return 0;
+  say("impulse %s: exit %d: %s", argv[0], res->status, res->err);
+  it_cli_free(res);
+  return -1;
+}
+
+char *it_describe_field(const it_server_t *server, const char *name,
+                        const char *key, char *buf, size_t len) {
+  it_cli_t res;
+  const char *const argv[] = {"describe", name, NULL};
+  if (cli_admin_ok(&res, server, argv) != 0) return NULL;
+  char *value = it_line_value(res.out, key, buf, len);
+  if (value == NULL)
+    say("impulse describe %s: no '%s' in:\n%s", name, key, res.out);
+  it_cli_free(&res);
+  return value;
+}
+
+int it_lists(const it_server_t *server, const char *name) {
+  it_cli_t res;
+  const char *const argv[] = {"ls", NULL};
+  if (cli_admin_ok(&res, server, argv) != 0) return -1;
+  int listed = it_has_line_word(res.out, name);
+  it_cli_free(&res);
+  return listed;
+}
+
 void it_cli_free(it_cli_t *res) {
   free(res->out);
   free(res->err);

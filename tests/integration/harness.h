@@ -212,6 +212,25 @@ void it_cli_free(it_cli_t *res);
 #define IT_CLI(res, env, ...) \
   it_cli((res), (env), (const char *const[]){__VA_ARGS__, NULL})
 
+/* it_cli() of `impulse ARGV... --addr ADDR --token TOKEN`: a command run
+ * by the server's admin, with no extra environment. */
+int it_cli_admin(it_cli_t *res, const it_server_t *server,
+                 const char *const *argv);
+#define IT_CLI_ADMIN(res, server, ...) \
+  it_cli_admin((res), (server), (const char *const[]){__VA_ARGS__, NULL})
+
+/* `impulse describe NAME` run by the admin: the value of its line starting
+ * with `key` (e.g. "min instances:"; see it_line_value) in buf. Returns
+ * buf, or NULL after saying why (the run failed, exited non-zero, or has
+ * no such line). */
+char *it_describe_field(const it_server_t *server, const char *name,
+                        const char *key, char *buf, size_t len);
+
+/* `impulse ls` run by the admin: 1 when it lists function `name` (a line
+ * starting with that word), 0 when it does not, or -1 after saying why the
+ * run failed or exited non-zero. */
+int it_lists(const it_server_t *server, const char *name);
+
 /* Runs argv (argv[0] looked up on PATH) with stdin from the file `in`
  * (NULL: /dev/null), stdout into *out when out is not NULL (malloc'd,
  * NUL-terminated, free() it; NULL when the run could not start) and

@@ -229,16 +229,8 @@ static void test_invoke_output(void **state) {
  * refused it as a usage error naming `want`, with nothing on stdout. */
 static void expect_refused(const it_server_t *s, const char *const *argv,
                            const char *want) {
-  const char *args[IT_MAX_ARGS];
-  size_t n = 0;
-  for (; argv[n] != NULL; n++) args[n] = argv[n];
-  args[n++] = "--addr";
-  args[n++] = s->addr;
-  args[n++] = "--token";
-  args[n++] = s->token;
-  args[n] = NULL;
   it_cli_t r;
-  assert_int_equal(it_cli(&r, NULL, args), 0);
+  assert_int_equal(it_cli_admin(&r, s, argv), 0);
   if (r.status != 2 || strstr(r.err, want) == NULL)
     fprintf(stderr, "%s %s: exit %d\nstderr: %s\nwanted: %s\n", argv[0],
             argv[1], r.status, r.err, want);

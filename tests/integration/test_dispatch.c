@@ -154,9 +154,7 @@ static void test_scale_from_zero(void **state) {
 
   /* Nothing runs for it yet. */
   it_cli_t r;
-  assert_int_equal(IT_CLI(&r, NULL, "describe", "lazy", "--addr", s->addr,
-                          "--token", s->token),
-                   0);
+  assert_int_equal(IT_CLI_ADMIN(&r, s, "describe", "lazy"), 0);
   assert_int_equal(r.status, 0);
   assert_non_null(it_line_value(r.out, "min instances:", line, sizeof line));
   assert_string_equal(line, "0");
@@ -175,9 +173,7 @@ static void test_scale_from_zero(void **state) {
   assert_memory_equal(resp->payload, "first", 5);
   impulse_response_free(resp);
 
-  assert_int_equal(IT_CLI(&r, NULL, "describe", "lazy", "--addr", s->addr,
-                          "--token", s->token),
-                   0);
+  assert_int_equal(IT_CLI_ADMIN(&r, s, "describe", "lazy"), 0);
   assert_int_equal(r.status, 0);
   assert_non_null(it_line_value(r.out, "instances:", line, sizeof line));
   assert_string_equal(line, "1 (1 ready)");

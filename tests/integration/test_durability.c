@@ -79,23 +79,19 @@ static void expect_answer(it_server_t *s, const char *fn, const char *payload,
   impulse_client_close(c);
 }
 
-/* `impulse describe NAME`: field `key` (e.g. "min instances:") into buf. */
-static void describe_field(it_server_t *s, const char *name, const char *key,
-                           char *buf, size_t len) {
-  it_cli_t r;
-  assert_int_equal(IT_CLI(&r, NULL, "describe", name, "--addr", s->addr,
-                          "--token", s->token),
-                   0);
-  if (r.status != 0) fprintf(stderr, "describe: %s", r.err);
-  assert_int_equal(r.status, 0);
-  assert_non_null(it_line_value(r.out, key, buf, len));
-  it_cli_free(&r);
+/* `impulse describe NAME` shows `want` as its field `key` (e.g. "min
+ * instances:"). */
+static void expect_field(it_server_t *s, const char *name, const char *key,
+                         const char *want) {
+  char value[128];
+  assert_non_null(it_describe_field(s, name, key, value, sizeof value));
+  assert_string_equal(value, want);
 }
 
 static void test_deploy_survives_kill9(void **state) {
   it_server_t *s = *state;
   static const char *const fns[] = {"echo", "hello", "echo"};
-  char line[64], want[64];
+  char want[64];
   for (uint32_t round = 0; round < 3; round++) {
     char path[512];
     it_function_path(fns[round], path, sizeof path);
@@ -116,15 +112,15 @@ static void test_deploy_survives_kill9(void **state) {
     char payload[32];
     snprintf(payload, sizeof payload, "round-%u", round);
     expect_answer(s, "durable", payload, want, round + 1);
-    describe_field(s, "durable", "version:", line, sizeof line);
-    assert_int_equal(atoi(line), (int)round + 1);
+    snprintf(want, sizeof want, "%u", round + 1);
+    expect_field(s, "durable", "version:", want);
   }
   s->test_passed = 1;
 }
 
 static void test_scale_survives_kill9(void **state) {
   it_server_t *s = *state;
-  char path[512], line[64];
+  char path[512];
   it_function_path("echo", path, sizeof path);
   impulse_client_t *c = it_connect(s, 1, CALL_TIMEOUT_MS);
   assert_non_null(c);
@@ -134,38 +130,30 @@ static void test_scale_survives_kill9(void **state) {
   crash_and_restart(s);
   impulse_client_close(c);
 
-  describe_field(s, "scaled", "min instances:", line, sizeof line);
-  assert_string_equal(line, "1");
-  describe_field(s, "scaled", "max instances:", line, sizeof line);
-  assert_string_equal(line, "3");
+  expect_field(s, "scaled", "min instances:", "1");
+  expect_field(s, "scaled", "max instances:", "3");
   /* min 1 is recreated before the server reports ready (the harness
    * waits for the ready file): the instance serves already. */
-  describe_field(s, "scaled", "instances:", line, sizeof line);
-  assert_string_equal(line, "1 (1 ready)");
+  expect_field(s, "scaled", "instances:", "1 (1 ready)");
   expect_answer(s, "scaled", "after-scale", "after-scale", 1);
 
   /* Again through the CLI, changing both bounds. */
   it_cli_t r;
-  assert_int_equal(IT_CLI(&r, NULL, "scale", "scaled", "--min", "0", "--max",
-                          "5", "--addr", s->addr, "--token", s->token),
-                   0);
+  assert_int_equal(
+      IT_CLI_ADMIN(&r, s, "scale", "scaled", "--min", "0", "--max", "5"), 0);
   assert_int_equal(r.status, 0);
   it_cli_free(&r);
   crash_and_restart(s);
-  describe_field(s, "scaled", "min instances:", line, sizeof line);
-  assert_string_equal(line, "0");
-  describe_field(s, "scaled", "max instances:", line, sizeof line);
-  assert_string_equal(line, "5");
+  expect_field(s, "scaled", "min instances:", "0");
+  expect_field(s, "scaled", "max instances:", "5");
   /* Only max changes: min stays. */
   c = it_connect(s, 1, CALL_TIMEOUT_MS);
   assert_non_null(c);
   assert_int_equal(impulse_scale(c, "scaled", -1, 7), IMPULSE_S_OK);
   impulse_client_close(c);
   crash_and_restart(s);
-  describe_field(s, "scaled", "min instances:", line, sizeof line);
-  assert_string_equal(line, "0");
-  describe_field(s, "scaled", "max instances:", line, sizeof line);
-  assert_string_equal(line, "7");
+  expect_field(s, "scaled", "min instances:", "0");
+  expect_field(s, "scaled", "max instances:", "7");
   expect_answer(s, "scaled", "x", "x", 1);
   s->test_passed = 1;
 }
@@ -448,15 +436,12 @@ static void test_workers_reattached_after_kill9(void **state) {
   assert_int_equal(it_deploy_file(admin, "echo", path, &np, NULL), 0);
   impulse_client_close(admin);
   it_cli_t r;
-  assert_int_equal(IT_CLI(&r, NULL, "traffic", "echo", "v1=50", "v2=50",
-                          "--addr", s->addr, "--token", s->token),
-                   0);
+  assert_int_equal(IT_CLI_ADMIN(&r, s, "traffic", "echo", "v1=50", "v2=50"), 0);
   assert_int_equal(r.status, 0);
   it_cli_free(&r);
-  assert_int_equal(
-      IT_CLI(&r, NULL, "trigger", "create", "chaos", "--topic", "chaos-events",
-             "--function", "echo", "--addr", s->addr, "--token", s->token),
-      0);
+  assert_int_equal(IT_CLI_ADMIN(&r, s, "trigger", "create", "chaos", "--topic",
+                                "chaos-events", "--function", "echo"),
+                   0);
   if (r.status != 0) fprintf(stderr, "trigger create: %s", r.err);
   assert_int_equal(r.status, 0);
   it_cli_free(&r);
@@ -500,15 +485,11 @@ static void test_workers_reattached_after_kill9(void **state) {
   assert_int_equal(na, 2);
   for (size_t i = 0; i < 2; i++) assert_int_equal(after[i], before[i]);
   /* Versions, weights and the trigger came back with the restart. */
-  assert_int_equal(IT_CLI(&r, NULL, "traffic", "echo", "--addr", s->addr,
-                          "--token", s->token),
-                   0);
+  assert_int_equal(IT_CLI_ADMIN(&r, s, "traffic", "echo"), 0);
   assert_int_equal(r.status, 0);
   assert_non_null(strstr(r.out, "v1=50 v2=50"));
   it_cli_free(&r);
-  assert_int_equal(
-      IT_CLI(&r, NULL, "trigger", "ls", "--addr", s->addr, "--token", s->token),
-      0);
+  assert_int_equal(IT_CLI_ADMIN(&r, s, "trigger", "ls"), 0);
   assert_int_equal(r.status, 0);
   assert_non_null(strstr(r.out, "chaos"));
   it_cli_free(&r);
@@ -546,9 +527,7 @@ static void test_backup_and_restore(void **state) {
 
   snprintf(dir, sizeof dir, "%s/backup", s->root);
   it_cli_t r;
-  assert_int_equal(
-      IT_CLI(&r, NULL, "backup", dir, "--addr", s->addr, "--token", s->token),
-      0);
+  assert_int_equal(IT_CLI_ADMIN(&r, s, "backup", dir), 0);
   if (r.status != 0) fprintf(stderr, "backup: %s", r.err);
   assert_int_equal(r.status, 0);
   fprintf(stderr, "%s", r.out);
@@ -558,9 +537,7 @@ static void test_backup_and_restore(void **state) {
   it_cli_free(&r);
 
   /* The same directory again: it exists now. */
-  assert_int_equal(
-      IT_CLI(&r, NULL, "backup", dir, "--addr", s->addr, "--token", s->token),
-      0);
+  assert_int_equal(IT_CLI_ADMIN(&r, s, "backup", dir), 0);
   assert_int_equal(r.status, 1);
   assert_non_null(strstr(r.err, "BAD_REQUEST"));
   assert_non_null(strstr(r.err, "exists"));
@@ -575,9 +552,7 @@ static void test_backup_and_restore(void **state) {
   assert_int_not_equal(access(other, F_OK), 0);
 
   /* Relative: the CLI refuses it itself; the server too. */
-  assert_int_equal(IT_CLI(&r, NULL, "backup", "relative/dir", "--addr", s->addr,
-                          "--token", s->token),
-                   0);
+  assert_int_equal(IT_CLI_ADMIN(&r, s, "backup", "relative/dir"), 0);
   assert_int_equal(r.status, 2);
   it_cli_free(&r);
   assert_int_equal(backup_rpc(s, "relative/dir"), IMPULSE_S_BAD_REQUEST);

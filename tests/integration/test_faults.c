@@ -457,27 +457,14 @@ static void test_invalid_artifacts(void **state) {
   assert_true(it_now_ms() - t0 < 20000);
 
   /* The user's view: ls lists victim at version 1, no ghost. */
-  it_cli_t r;
-  assert_int_equal(IT_CLI(&r, NULL, "ls", "--addr", f->group.server.addr,
-                          "--token", f->group.server.token),
-                   0);
-  assert_int_equal(r.status, 0);
-  assert_true(it_has_line_word(r.out, "victim"));
-  assert_false(it_has_line_word(r.out, "ghost"));
-  it_cli_free(&r);
+  assert_int_equal(it_lists(&f->group.server, "victim"), 1);
+  assert_int_equal(it_lists(&f->group.server, "ghost"), 0);
   char line[128];
-  assert_int_equal(
-      IT_CLI(&r, NULL, "describe", "victim", "--addr", f->group.server.addr,
-             "--token", f->group.server.token),
-      0);
-  assert_int_equal(r.status, 0);
-  assert_non_null(it_line_value(r.out, "version:", line, sizeof line));
+  assert_non_null(it_describe_field(&f->group.server, "victim",
+                                    "version:", line, sizeof line));
   assert_string_equal(line, "1");
-  it_cli_free(&r);
-  assert_int_equal(
-      IT_CLI(&r, NULL, "describe", "ghost", "--addr", f->group.server.addr,
-             "--token", f->group.server.token),
-      0);
+  it_cli_t r;
+  assert_int_equal(IT_CLI_ADMIN(&r, &f->group.server, "describe", "ghost"), 0);
   assert_int_equal(r.status, 1);
   assert_non_null(strstr(r.err, "NOT_FOUND"));
   it_cli_free(&r);
@@ -527,10 +514,7 @@ static int describe_instances(fixture_t *f, const char *name, inst_row_t *rows,
                               int max) {
   it_cli_t r;
   int n = 0;
-  assert_int_equal(
-      IT_CLI(&r, NULL, "describe", name, "--addr", f->group.server.addr,
-             "--token", f->group.server.token),
-      0);
+  assert_int_equal(IT_CLI_ADMIN(&r, &f->group.server, "describe", name), 0);
   assert_int_equal(r.status, 0);
   const char *line = strstr(r.out, "\nID ");
   while (line && (line = strchr(line + 1, '\n')) != NULL && line[1] != '\0') {

@@ -84,16 +84,9 @@ static void test_lifecycle(void **state) {
   assert_non_null(c);
   expect_answer(c, "echo", "hello", "Hello, hello!", 2);
 
+  assert_int_equal(it_lists(s, "echo"), 1);
   it_cli_t r;
-  assert_int_equal(
-      IT_CLI(&r, NULL, "ls", "--addr", s->addr, "--token", s->token), 0);
-  assert_int_equal(r.status, 0);
-  assert_true(it_has_line_word(r.out, "echo"));
-  it_cli_free(&r);
-
-  assert_int_equal(IT_CLI(&r, NULL, "describe", "echo", "--addr", s->addr,
-                          "--token", s->token),
-                   0);
+  assert_int_equal(IT_CLI_ADMIN(&r, s, "describe", "echo"), 0);
   assert_int_equal(r.status, 0);
   assert_non_null(it_line_value(r.out, "name:", line, sizeof line));
   assert_string_equal(line, "echo");
@@ -101,9 +94,7 @@ static void test_lifecycle(void **state) {
   assert_string_equal(line, "2");
   it_cli_free(&r);
 
-  assert_int_equal(
-      IT_CLI(&r, NULL, "rm", "echo", "--addr", s->addr, "--token", s->token),
-      0);
+  assert_int_equal(IT_CLI_ADMIN(&r, s, "rm", "echo"), 0);
   assert_int_equal(r.status, 0);
   it_cli_free(&r);
 
@@ -115,14 +106,8 @@ static void test_lifecycle(void **state) {
   impulse_response_free(resp);
 
   /* ... and ls / describe no longer show it. */
-  assert_int_equal(
-      IT_CLI(&r, NULL, "ls", "--addr", s->addr, "--token", s->token), 0);
-  assert_int_equal(r.status, 0);
-  assert_false(it_has_line_word(r.out, "echo"));
-  it_cli_free(&r);
-  assert_int_equal(IT_CLI(&r, NULL, "describe", "echo", "--addr", s->addr,
-                          "--token", s->token),
-                   0);
+  assert_int_equal(it_lists(s, "echo"), 0);
+  assert_int_equal(IT_CLI_ADMIN(&r, s, "describe", "echo"), 0);
   assert_int_equal(r.status, 1);
   assert_non_null(strstr(r.err, "NOT_FOUND"));
   it_cli_free(&r);
@@ -225,12 +210,8 @@ static void test_cli_contract(void **state) {
   assert_non_null(strstr(r.err, "UNAUTHENTICATED"));
   it_cli_free(&r);
 
-  assert_int_equal(
-      IT_CLI(&r, NULL, "ls", "--addr", s->addr, "--token", s->token), 0);
-  assert_int_equal(r.status, 0);
-  assert_true(it_has_line_word(r.out, "cli-echo"));
-  assert_false(it_has_line_word(r.out, "cli-anon"));
-  it_cli_free(&r);
+  assert_int_equal(it_lists(s, "cli-echo"), 1);
+  assert_int_equal(it_lists(s, "cli-anon"), 0);
 
   /* Nobody listening: exit 3, a message on stderr, nothing on stdout. */
   assert_int_equal(IT_CLI(&r, NULL, "invoke", "cli-echo", "-d", "x", "--addr",
@@ -253,9 +234,8 @@ static void test_cli_contract(void **state) {
   it_cli_free(&r);
 
   /* A missing artifact file: exit 1, the path named on stderr. */
-  assert_int_equal(IT_CLI(&r, NULL, "deploy", "cli-echo", "/nonexistent/x.so",
-                          "--addr", s->addr, "--token", s->token),
-                   0);
+  assert_int_equal(
+      IT_CLI_ADMIN(&r, s, "deploy", "cli-echo", "/nonexistent/x.so"), 0);
   assert_int_equal(r.status, 1);
   assert_int_equal(r.out_len, 0);
   assert_non_null(strstr(r.err, "/nonexistent/x.so"));
@@ -314,30 +294,21 @@ static void test_control_errors(void **state) {
 
   /* Nothing changed: "fine" is still version 1 with default bounds. */
   it_cli_t r;
-  assert_int_equal(IT_CLI(&r, NULL, "describe", "fine", "--addr", s->addr,
-                          "--token", s->token),
-                   0);
+  assert_int_equal(IT_CLI_ADMIN(&r, s, "describe", "fine"), 0);
   assert_int_equal(r.status, 0);
   assert_non_null(it_line_value(r.out, "version:", line, sizeof line));
   assert_string_equal(line, "1");
   assert_non_null(it_line_value(r.out, "min instances:", line, sizeof line));
   assert_string_equal(line, "0");
   it_cli_free(&r);
-  assert_int_equal(
-      IT_CLI(&r, NULL, "ls", "--addr", s->addr, "--token", s->token), 0);
-  assert_int_equal(r.status, 0);
   for (int i = 0; bad_names[i]; i++)
-    assert_false(it_has_line_word(r.out, bad_names[i]));
-  it_cli_free(&r);
+    assert_int_equal(it_lists(s, bad_names[i]), 0);
   /* The CLI's own checks: exit 2 before any call. */
-  assert_int_equal(IT_CLI(&r, NULL, "scale", "fine", "--min", "5", "--max", "2",
-                          "--addr", s->addr, "--token", s->token),
-                   0);
+  assert_int_equal(
+      IT_CLI_ADMIN(&r, s, "scale", "fine", "--min", "5", "--max", "2"), 0);
   assert_int_equal(r.status, 2);
   it_cli_free(&r);
-  assert_int_equal(IT_CLI(&r, NULL, "scale", "nope", "--max", "2", "--addr",
-                          s->addr, "--token", s->token),
-                   0);
+  assert_int_equal(IT_CLI_ADMIN(&r, s, "scale", "nope", "--max", "2"), 0);
   assert_int_equal(r.status, 1);
   assert_non_null(strstr(r.err, "NOT_FOUND"));
   it_cli_free(&r);
@@ -490,12 +461,7 @@ static void test_worker_spawn_fails(void **state) {
                    IMPULSE_S_INTERNAL);
   assert_non_null(strstr(impulse_client_error(c), "validation worker"));
   /* Nothing was deployed, and the server answers on. */
-  it_cli_t r;
-  assert_int_equal(IT_CLI(&r, NULL, "ls", "--addr", s.addr, "--token", s.token),
-                   0);
-  assert_int_equal(r.status, 0);
-  assert_false(it_has_line_word(r.out, "echo"));
-  it_cli_free(&r);
+  assert_int_equal(it_lists(&s, "echo"), 0);
   impulse_client_close(c);
   assert_int_equal(it_server_stop_checked(&s), 0);
   it_server_destroy(&s);
