@@ -529,24 +529,36 @@ int it_fixture_teardown(void **state) {
   return rc;
 }
 
-int it_group_start(it_group_t *group, const char *const *extra,
-                   uint32_t timeout_ms) {
+int it_group_setup(void **state, size_t size, const char *const *extra,
+                   uint32_t timeout_ms, int (*more)(void *fixture)) {
+  it_group_t *group = calloc(1, size);
+  *state = NULL;
+  if (group == NULL) return -1;
   if (it_server_start(&group->server, extra) != 0) goto fail;
   group->admin = it_connect(&group->server, 1, timeout_ms);
   if (group->admin == NULL) goto fail;
   if (it_deploy_fn(group->admin, "echo", "echo", NULL, NULL) != IMPULSE_S_OK)
     goto fail;
+  if (more != NULL && more(group) != 0) goto fail;
+  *state = group;
   return 0;
 fail:
-  it_group_abort(group);
+  it_server_dump_log(&group->server, 8000);
+  impulse_client_close(group->admin);
+  it_server_destroy(&group->server);
+  free(group);
   return -1;
 }
 
-void it_group_abort(it_group_t *group) {
-  it_server_dump_log(&group->server, 8000);
+int it_group_teardown(void **state) {
+  it_group_t *group = *state;
+  if (group == NULL) return 0;
   impulse_client_close(group->admin);
-  group->admin = NULL;
-  it_server_destroy(&group->server);
+  group->server.test_passed = !group->in_test && !group->failed_any;
+  int rc = it_server_finish(&group->server);
+  free(group);
+  *state = NULL;
+  return rc;
 }
 
 void it_group_test_start(it_group_t *group) {
@@ -562,13 +574,6 @@ int it_group_stop(it_group_t *group) {
   impulse_client_close(group->admin);
   group->admin = NULL;
   return it_server_stop_checked(&group->server);
-}
-
-int it_group_finish(it_group_t *group) {
-  impulse_client_close(group->admin);
-  group->admin = NULL;
-  group->server.test_passed = !group->in_test && !group->failed_any;
-  return it_server_finish(&group->server);
 }
 
 /* ---- clients ------------------------------------------------------------- */

@@ -121,11 +121,11 @@ int it_fixture_invoke_auth(void **state);
   cmocka_unit_test_setup_teardown(test, setup, it_fixture_teardown)
 
 /* A server shared by the tests of a cmocka group, with an admin client.
- * The group setup starts it (it_group_start); each test calls
+ * The group setup starts it (it_group_setup); each test calls
  * it_group_test_start() first and it_group_test_end() last, so that one
  * that never reached its end counts as failed; a last test stops the
  * server (it_group_stop) because cmocka 1.1 ignores a failing group
- * teardown, which calls it_group_finish(). */
+ * teardown (it_group_teardown). */
 typedef struct it_group_s {
   it_server_t server;
   impulse_client_t *admin; /* connected with the admin token */
@@ -133,29 +133,28 @@ typedef struct it_group_s {
   int failed_any;          /* some test did not reach its end */
 } it_group_t;
 
-/* Starts the server with the extra `serve` flags in `extra` (see
- * it_server_start), connects `admin` with a per-call timeout of
- * `timeout_ms` and deploys the example function echo as "echo". Returns 0,
- * or -1 after printing the server log and undoing all of it. */
-int it_group_start(it_group_t *group, const char *const *extra,
-                   uint32_t timeout_ms);
+/* A cmocka group setup: allocates a zeroed fixture of `size` bytes that
+ * starts with an it_group_t, starts its server with the extra `serve`
+ * flags in `extra` (see it_server_start), connects its admin client with
+ * a per-call timeout of `timeout_ms`, deploys the example function echo as
+ * "echo", then runs `more` (may be NULL) on the fixture for what else the
+ * group needs. *state gets the fixture. Returns 0, or -1 after printing
+ * the server log, with everything undone and *state NULL. */
+int it_group_setup(void **state, size_t size, const char *const *extra,
+                   uint32_t timeout_ms, int (*more)(void *fixture));
 
-/* Undoes it_group_start() when a later step of a group setup fails:
- * prints the server log, closes admin and destroys the server. */
-void it_group_abort(it_group_t *group);
+/* The matching cmocka group teardown: closes the admin client, ends the
+ * server (it_server_finish; its log is printed unless every test reached
+ * its end) and frees the fixture. Returns 0 or -1. */
+int it_group_teardown(void **state);
 
 /* A test of the group begins, and reached its end. */
 void it_group_test_start(it_group_t *group);
 void it_group_test_end(it_group_t *group);
 
-/* Closes admin and stops the server, checked (it_server_stop_checked).
- * Returns 0 or -1. */
+/* Closes the admin client and stops the server, checked
+ * (it_server_stop_checked). Returns 0 or -1. */
 int it_group_stop(it_group_t *group);
-
-/* The group teardown: closes admin and ends the server (it_server_finish),
- * whose log is printed unless every test reached its end. Returns 0 or
- * -1. */
-int it_group_finish(it_group_t *group);
 
 /* SIGKILLs the server and all its workers at once (the process group) and
  * reaps them: a simulated machine crash. */

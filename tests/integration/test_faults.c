@@ -63,7 +63,7 @@ typedef struct bg_s {
 } bg_t;
 
 typedef struct fixture_s {
-  it_group_t group;
+  it_group_t group; /* first: it_group_setup() allocates the fixture */
   bg_t bg;
 } fixture_t;
 
@@ -130,31 +130,24 @@ static void bg_stop(bg_t *bg) {
 
 /* ---- fixture ------------------------------------------------------------- */
 
-static int group_setup(void **state) {
-  fixture_t *f = calloc(1, sizeof *f);
-  if (f == NULL) return -1;
-  *state = f;
-  if (it_group_start(&f->group, NULL, CALL_TIMEOUT_MS) != 0) goto fail;
+/* The rest of the group setup: the background echo stream. */
+static int start_bg(void *fixture) {
+  fixture_t *f = fixture;
   snprintf(f->bg.addr, sizeof f->bg.addr, "%s", f->group.server.addr);
-  if (pthread_create(&f->bg.thread, NULL, bg_main, &f->bg) != 0) {
-    it_group_abort(&f->group);
-    goto fail;
-  }
+  if (pthread_create(&f->bg.thread, NULL, bg_main, &f->bg) != 0) return -1;
   f->bg.started = 1;
   return 0;
-fail:
-  free(f);
-  *state = NULL;
-  return -1;
+}
+
+static int group_setup(void **state) {
+  return it_group_setup(state, sizeof(fixture_t), NULL, CALL_TIMEOUT_MS,
+                        start_bg);
 }
 
 static int group_teardown(void **state) {
   fixture_t *f = *state;
-  if (f == NULL) return 0;
-  bg_stop(&f->bg);
-  int rc = it_group_finish(&f->group);
-  free(f);
-  return rc;
+  if (f != NULL) bg_stop(&f->bg);
+  return it_group_teardown(state);
 }
 
 static int contains_ci(const char *hay, const char *needle) {

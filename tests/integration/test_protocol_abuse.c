@@ -49,39 +49,26 @@
 
 /* The group's admin client is the well-behaved one. */
 typedef struct fixture_s {
-  it_group_t group;
+  it_group_t group; /* first: it_group_setup() allocates the fixture */
   unsigned long echo_n;
 } fixture_t;
 
-static int group_setup(void **state) {
-  fixture_t *f = calloc(1, sizeof *f);
-  if (f == NULL) return -1;
-  *state = f;
-  if (it_group_start(&f->group, NULL, CALL_TIMEOUT_MS) != 0) goto fail;
-  /* One slot in all: a second call has to queue. */
+/* The rest of the group setup: "slow", one slot in all, so that a second
+ * call has to queue. */
+static int deploy_slow(void *fixture) {
+  fixture_t *f = fixture;
   impulse_deploy_opts_t opts = {0};
   opts.concurrency = 1;
   opts.max_instances = 1;
   opts.has_max = 1;
   opts.timeout_ms = 5000;
-  if (it_deploy_fn(f->group.admin, "slow", "hang", &opts, NULL) !=
-      IMPULSE_S_OK) {
-    it_group_abort(&f->group);
-    goto fail;
-  }
-  return 0;
-fail:
-  free(f);
-  *state = NULL;
-  return -1;
+  int rc = it_deploy_fn(f->group.admin, "slow", "hang", &opts, NULL);
+  return rc == IMPULSE_S_OK ? 0 : -1;
 }
 
-static int group_teardown(void **state) {
-  fixture_t *f = *state;
-  if (f == NULL) return 0;
-  int rc = it_group_finish(&f->group);
-  free(f);
-  return rc;
+static int group_setup(void **state) {
+  return it_group_setup(state, sizeof(fixture_t), NULL, CALL_TIMEOUT_MS,
+                        deploy_slow);
 }
 
 /* The well-behaved client gets its echo. */
@@ -466,5 +453,5 @@ int main(void) {
       cmocka_unit_test(test_clean_stop),
   };
   return cmocka_run_group_tests_name("integration_protocol_abuse", tests,
-                                     group_setup, group_teardown);
+                                     group_setup, it_group_teardown);
 }
