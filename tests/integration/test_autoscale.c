@@ -94,8 +94,6 @@ static void test_step_and_scale_to_zero(void **state) {
   it_server_t *s = *state;
   impulse_client_t *admin = it_connect(s, 1, CALL_TIMEOUT_MS);
   assert_non_null(admin);
-  char path[512];
-  it_function_path("hang", path, sizeof path);
   impulse_deploy_opts_t o = {0};
   o.concurrency = 1;
   o.timeout_ms = 5000;
@@ -105,7 +103,7 @@ static void test_step_and_scale_to_zero(void **state) {
   o.scale_to_zero_after_s = 3;
   o.has_scale_to_zero = 1;
   o.policy = "reactive";
-  assert_int_equal(it_deploy_file(admin, "tenms", path, &o, NULL), 0);
+  assert_int_equal(it_deploy_fn(admin, "tenms", "hang", &o, NULL), 0);
 
   static load_t load;
   memset(&load, 0, sizeof load);

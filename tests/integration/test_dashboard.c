@@ -168,10 +168,8 @@ static void expect_function_row(const it_server_t *s, int status,
 static void deploy_and_call(const it_server_t *s) {
   impulse_client_t *c = it_connect(s, 1, 20000);
   assert_non_null(c);
-  char path[512];
-  it_function_path("echo", path, sizeof path);
   uint32_t version = 0;
-  assert_int_equal(it_deploy_file(c, FUNCTION, path, NULL, &version), 0);
+  assert_int_equal(it_deploy_fn(c, FUNCTION, "echo", NULL, &version), 0);
   for (int i = 0; i < CALLS; i++) {
     impulse_response_t *r = NULL;
     assert_int_equal(it_invoke(c, FUNCTION, "hello", &r), 0);

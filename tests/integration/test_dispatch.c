@@ -33,15 +33,13 @@ static int setup_short_queue(void **state) {
 
 static void deploy_hang(impulse_client_t *c, const char *name,
                         uint32_t concurrency) {
-  char path[512];
-  it_function_path("hang", path, sizeof path);
   impulse_deploy_opts_t opts = {0};
   opts.concurrency = concurrency;
   opts.max_instances = 1;
   opts.has_max = 1;
   opts.timeout_ms = 5000;
   uint32_t v = 0;
-  assert_int_equal(it_deploy_file(c, name, path, &opts, &v), IMPULSE_S_OK);
+  assert_int_equal(it_deploy_fn(c, name, "hang", &opts, &v), IMPULSE_S_OK);
 }
 
 /* Calls until one succeeds, so an instance is up (a cold start may take
@@ -143,14 +141,13 @@ static void test_concurrency_in_one_instance(void **state) {
 
 static void test_scale_from_zero(void **state) {
   it_server_t *s = *state;
-  char path[512], line[64];
-  it_function_path("echo", path, sizeof path);
+  char line[64];
   impulse_client_t *c = it_connect(s, 1, CALL_TIMEOUT_MS);
   assert_non_null(c);
   impulse_deploy_opts_t opts = {0};
   opts.has_min = 1; /* min 0 */
   uint32_t v = 0;
-  assert_int_equal(it_deploy_file(c, "lazy", path, &opts, &v), IMPULSE_S_OK);
+  assert_int_equal(it_deploy_fn(c, "lazy", "echo", &opts, &v), IMPULSE_S_OK);
 
   /* Nothing runs for it yet. */
   it_cli_t r;
@@ -245,13 +242,11 @@ static void test_redeploy_during_long_call(void **state) {
   impulse_client_t *c2 = it_connect(s, 1, CALL_TIMEOUT_MS);
   assert_non_null(c1);
   assert_non_null(c2);
-  char path[512];
-  it_function_path("hang", path, sizeof path);
   impulse_deploy_opts_t opts = {0};
   opts.concurrency = 1;
   opts.timeout_ms = 20000; /* max instances: the default (10) */
   uint32_t v = 0;
-  assert_int_equal(it_deploy_file(c2, "long", path, &opts, &v), IMPULSE_S_OK);
+  assert_int_equal(it_deploy_fn(c2, "long", "hang", &opts, &v), IMPULSE_S_OK);
   warm_up(c2, "long");
   uint64_t id;
   assert_int_equal(impulse_invoke_send(c1, "long", "2500", 4, NULL, &id),
@@ -260,7 +255,7 @@ static void test_redeploy_during_long_call(void **state) {
   assert_int_equal(impulse_invoke(c1, "no-such-fn", "", 0, NULL, &r),
                    IMPULSE_S_OK);
   impulse_response_free(r);
-  assert_int_equal(it_deploy_file(c2, "long", path, &opts, &v), IMPULSE_S_OK);
+  assert_int_equal(it_deploy_fn(c2, "long", "hang", &opts, &v), IMPULSE_S_OK);
   /* The server was started with --queue-timeout 1000: a new instance of
    * version 2 must take this call well before the old one finishes. */
   uint64_t t0 = it_now_ms();

@@ -93,12 +93,10 @@ static void test_deploy_survives_kill9(void **state) {
   static const char *const fns[] = {"echo", "hello", "echo"};
   char want[64];
   for (uint32_t round = 0; round < 3; round++) {
-    char path[512];
-    it_function_path(fns[round], path, sizeof path);
     impulse_client_t *c = it_connect(s, 1, CALL_TIMEOUT_MS);
     assert_non_null(c);
     uint32_t v = 0;
-    assert_int_equal(it_deploy_file(c, "durable", path, NULL, &v),
+    assert_int_equal(it_deploy_fn(c, "durable", fns[round], NULL, &v),
                      IMPULSE_S_OK);
     assert_int_equal(v, round + 1);
     /* No call in between: the kill follows the OK immediately. */
@@ -120,12 +118,10 @@ static void test_deploy_survives_kill9(void **state) {
 
 static void test_scale_survives_kill9(void **state) {
   it_server_t *s = *state;
-  char path[512];
-  it_function_path("echo", path, sizeof path);
   impulse_client_t *c = it_connect(s, 1, CALL_TIMEOUT_MS);
   assert_non_null(c);
   uint32_t v = 0;
-  assert_int_equal(it_deploy_file(c, "scaled", path, NULL, &v), IMPULSE_S_OK);
+  assert_int_equal(it_deploy_fn(c, "scaled", "echo", NULL, &v), IMPULSE_S_OK);
   assert_int_equal(impulse_scale(c, "scaled", 1, 3), IMPULSE_S_OK);
   crash_and_restart(s);
   impulse_client_close(c);
@@ -160,13 +156,11 @@ static void test_scale_survives_kill9(void **state) {
 
 static void test_delete_survives_kill9(void **state) {
   it_server_t *s = *state;
-  char path[512];
-  it_function_path("echo", path, sizeof path);
   impulse_client_t *c = it_connect(s, 1, CALL_TIMEOUT_MS);
   assert_non_null(c);
   uint32_t v = 0;
-  assert_int_equal(it_deploy_file(c, "doomed", path, NULL, &v), IMPULSE_S_OK);
-  assert_int_equal(it_deploy_file(c, "kept", path, NULL, &v), IMPULSE_S_OK);
+  assert_int_equal(it_deploy_fn(c, "doomed", "echo", NULL, &v), IMPULSE_S_OK);
+  assert_int_equal(it_deploy_fn(c, "kept", "echo", NULL, &v), IMPULSE_S_OK);
   assert_int_equal(impulse_delete(c, "doomed"), IMPULSE_S_OK);
   crash_and_restart(s);
   impulse_client_close(c);
@@ -183,12 +177,11 @@ static void test_delete_survives_kill9(void **state) {
 
 static void test_artifacts_restored_from_store(void **state) {
   it_server_t *s = *state;
-  char path[512], dir[300];
-  it_function_path("hello", path, sizeof path);
+  char dir[300];
   impulse_client_t *c = it_connect(s, 1, CALL_TIMEOUT_MS);
   assert_non_null(c);
   uint32_t v = 0;
-  assert_int_equal(it_deploy_file(c, "greeter", path, NULL, &v), IMPULSE_S_OK);
+  assert_int_equal(it_deploy_fn(c, "greeter", "hello", NULL, &v), IMPULSE_S_OK);
   impulse_client_close(c);
   it_server_kill9(s);
 
@@ -214,12 +207,11 @@ static void test_artifacts_restored_from_store(void **state) {
 
 static void test_state_dir_locked(void **state) {
   it_server_t *s = *state;
-  char path[512], listen[64];
-  it_function_path("echo", path, sizeof path);
+  char listen[64];
   impulse_client_t *c = it_connect(s, 1, CALL_TIMEOUT_MS);
   assert_non_null(c);
   uint32_t v = 0;
-  assert_int_equal(it_deploy_file(c, "echo", path, NULL, &v), IMPULSE_S_OK);
+  assert_int_equal(it_deploy_fn(c, "echo", "echo", NULL, &v), IMPULSE_S_OK);
   impulse_client_close(c);
 
   /* Another server on the same state directory (and another port) must
@@ -296,11 +288,8 @@ static void test_idempotent_invoke_survives_kill9(void **state) {
   it_server_t *s = *state;
   impulse_client_t *admin = it_connect(s, 1, CALL_TIMEOUT_MS);
   assert_non_null(admin);
-  char path[512];
-  it_function_path("recorder", path, sizeof path);
-  assert_int_equal(it_deploy_file(admin, "recorder", path, NULL, NULL), 0);
-  it_function_path("hang", path, sizeof path);
-  assert_int_equal(it_deploy_file(admin, "hang", path, NULL, NULL), 0);
+  assert_int_equal(it_deploy_fn(admin, "recorder", "recorder", NULL, NULL), 0);
+  assert_int_equal(it_deploy_fn(admin, "hang", "hang", NULL, NULL), 0);
   impulse_client_close(admin);
 
   expect_once(s, "order-1", 1);
@@ -421,19 +410,17 @@ static void test_workers_reattached_after_kill9(void **state) {
   it_server_t *s = *state;
   impulse_client_t *admin = it_connect(s, 1, CALL_TIMEOUT_MS);
   assert_non_null(admin);
-  char path[512];
-  it_function_path("echo", path, sizeof path);
   impulse_deploy_opts_t o = {0};
   o.min_instances = 2;
   o.has_min = 1;
   o.concurrency = 1;
   o.policy = "reactive";
-  assert_int_equal(it_deploy_file(admin, "echo", path, &o, NULL), 0);
+  assert_int_equal(it_deploy_fn(admin, "echo", "echo", &o, NULL), 0);
   /* A second version sharing the traffic, and a trigger: none of it may
    * be lost. */
   impulse_deploy_opts_t np = {0};
   np.no_promote = 1;
-  assert_int_equal(it_deploy_file(admin, "echo", path, &np, NULL), 0);
+  assert_int_equal(it_deploy_fn(admin, "echo", "echo", &np, NULL), 0);
   impulse_client_close(admin);
   it_cli_t r;
   assert_int_equal(IT_CLI_ADMIN(&r, s, "traffic", "echo", "v1=50", "v2=50"), 0);
@@ -517,12 +504,11 @@ static int backup_rpc(it_server_t *s, const char *dir) {
 
 static void test_backup_and_restore(void **state) {
   it_server_t *s = *state;
-  char path[512], dir[256], other[256], inside[300], want[400];
-  it_function_path("hello", path, sizeof path);
+  char dir[256], other[256], inside[300], want[400];
   impulse_client_t *c = it_connect(s, 1, CALL_TIMEOUT_MS);
   assert_non_null(c);
   uint32_t v = 0;
-  assert_int_equal(it_deploy_file(c, "saved", path, NULL, &v), IMPULSE_S_OK);
+  assert_int_equal(it_deploy_fn(c, "saved", "hello", NULL, &v), IMPULSE_S_OK);
   expect_answer(s, "saved", "Ada", "Hello, Ada!", 1);
 
   snprintf(dir, sizeof dir, "%s/backup", s->root);
@@ -561,8 +547,7 @@ static void test_backup_and_restore(void **state) {
   assert_int_not_equal(access(inside, F_OK), 0);
 
   /* The original moves on: version 2 answers like echo. */
-  it_function_path("echo", path, sizeof path);
-  assert_int_equal(it_deploy_file(c, "saved", path, NULL, &v), IMPULSE_S_OK);
+  assert_int_equal(it_deploy_fn(c, "saved", "echo", NULL, &v), IMPULSE_S_OK);
   assert_int_equal(v, 2);
   impulse_client_close(c);
 

@@ -58,19 +58,17 @@ static void expect_answer(impulse_client_t *client, const char *fn,
 
 static void test_lifecycle(void **state) {
   it_server_t *s = *state;
-  char echo_so[512], hello_so[512], line[256];
-  it_function_path("echo", echo_so, sizeof echo_so);
-  it_function_path("hello", hello_so, sizeof hello_so);
+  char line[256];
 
   impulse_client_t *c = it_connect(s, 1, CALL_TIMEOUT_MS);
   assert_non_null(c);
   uint32_t v = 0;
-  assert_int_equal(it_deploy_file(c, "echo", echo_so, NULL, &v), IMPULSE_S_OK);
+  assert_int_equal(it_deploy_fn(c, "echo", "echo", NULL, &v), IMPULSE_S_OK);
   assert_int_equal(v, 1);
   expect_answer(c, "echo", "hello", "hello", 1);
 
   /* Same name, new code: version 2 answers from now on. */
-  assert_int_equal(it_deploy_file(c, "echo", hello_so, NULL, &v), IMPULSE_S_OK);
+  assert_int_equal(it_deploy_fn(c, "echo", "hello", NULL, &v), IMPULSE_S_OK);
   assert_int_equal(v, 2);
   expect_answer(c, "echo", "hello", "Hello, hello!", 2);
   impulse_client_close(c);
@@ -378,14 +376,12 @@ static void test_pipelined_deploys(void **state) {
 
 static void test_invoke_auth_token(void **state) {
   it_server_t *s = *state;
-  char echo_so[512];
-  it_function_path("echo", echo_so, sizeof echo_so);
   impulse_client_t *admin = it_connect(s, 1, CALL_TIMEOUT_MS);
   impulse_client_t *anon = it_connect(s, 0, CALL_TIMEOUT_MS);
   assert_non_null(admin);
   assert_non_null(anon);
   uint32_t v = 0;
-  assert_int_equal(it_deploy_file(admin, "guarded", echo_so, NULL, &v),
+  assert_int_equal(it_deploy_fn(admin, "guarded", "echo", NULL, &v),
                    IMPULSE_S_OK);
   expect_answer(admin, "guarded", "with token", "with token", 1);
   impulse_response_t *r = NULL;
@@ -454,10 +450,8 @@ static void test_worker_spawn_fails(void **state) {
 
   impulse_client_t *c = it_connect(&s, 1, CALL_TIMEOUT_MS);
   assert_non_null(c);
-  char echo_so[512];
-  it_function_path("echo", echo_so, sizeof echo_so);
   uint32_t v = 0;
-  assert_int_equal(it_deploy_file(c, "echo", echo_so, NULL, &v),
+  assert_int_equal(it_deploy_fn(c, "echo", "echo", NULL, &v),
                    IMPULSE_S_INTERNAL);
   assert_non_null(strstr(impulse_client_error(c), "validation worker"));
   /* Nothing was deployed, and the server answers on. */

@@ -77,10 +77,9 @@ static void test_recordings(void **state) {
   it_server_t *s = *state;
   impulse_client_t *c = it_connect(s, 1, CALL_TIMEOUT_MS);
   assert_non_null(c);
-  char path[512], payload[32];
-  it_function_path("echo", path, sizeof path);
+  char payload[32];
   uint32_t version = 0;
-  assert_int_equal(it_deploy_file(c, "echo", path, NULL, &version), 0);
+  assert_int_equal(it_deploy_fn(c, "echo", "echo", NULL, &version), 0);
   assert_int_equal(version, 1);
 
   /* Nothing recorded before the first call. */
@@ -139,8 +138,7 @@ static void test_recordings(void **state) {
   impulse__envelope__free_unpacked(resp, NULL);
 
   /* A handler that fails: its error answer is recorded. */
-  it_function_path("flaky", path, sizeof path);
-  assert_int_equal(it_deploy_file(c, "flaky", path, NULL, &version), 0);
+  assert_int_equal(it_deploy_fn(c, "flaky", "flaky", NULL, &version), 0);
   impulse_response_t *x = NULL;
   assert_int_equal(it_invoke(c, "flaky", "poison", &x),
                    IMPULSE_S_FUNCTION_ERROR);
@@ -177,8 +175,7 @@ static void test_recordings(void **state) {
   assert_int_equal(r.status, 1);
   assert_non_null(strstr(r.err, "NOT_FOUND"));
   it_cli_free(&r);
-  it_function_path("echo", path, sizeof path);
-  assert_int_equal(it_deploy_file(c, "echo", path, NULL, &version), 0);
+  assert_int_equal(it_deploy_fn(c, "echo", "echo", NULL, &version), 0);
   assert_int_equal(record_list(c, "echo", &resp), 0);
   assert_int_equal(resp->record_list_ok->n_calls, 0);
   impulse__envelope__free_unpacked(resp, NULL);

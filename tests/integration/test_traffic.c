@@ -121,21 +121,20 @@ static void test_canary_and_switch(void **state) {
   it_server_t *s = *state;
   impulse_client_t *admin = it_connect(s, 1, CALL_TIMEOUT_MS);
   assert_non_null(admin);
-  char path[512], buf[128];
-  it_function_path("echo", path, sizeof path);
+  char buf[128];
   impulse_deploy_opts_t o = {0};
   o.min_instances = 2;
   o.has_min = 1;
   o.concurrency = 4;
   o.policy = "reactive";
   uint32_t v = 0;
-  assert_int_equal(it_deploy_file(admin, "canary", path, &o, &v), 0);
+  assert_int_equal(it_deploy_fn(admin, "canary", "echo", &o, &v), 0);
   assert_int_equal(v, 1);
   impulse_deploy_opts_t np = {0};
   np.no_promote = 1;
-  assert_int_equal(it_deploy_file(admin, "canary", path, &np, &v), 0);
+  assert_int_equal(it_deploy_fn(admin, "canary", "echo", &np, &v), 0);
   assert_int_equal(v, 2);
-  assert_int_equal(it_deploy_file(admin, "nothing-yet", path, &np, &v),
+  assert_int_equal(it_deploy_fn(admin, "nothing-yet", "echo", &np, &v),
                    IMPULSE_S_BAD_REQUEST);
 
   impulse_client_t *c = it_connect(s, 0, CALL_TIMEOUT_MS);

@@ -161,10 +161,8 @@ static void all_on(impulse_client_t *c, const char *name, uint32_t version,
 
 static void deploy(impulse_client_t *admin, const char *name, const char *so,
                    const impulse_deploy_opts_t *o, uint32_t want_version) {
-  char path[512];
-  it_function_path(so, path, sizeof path);
   uint32_t v = 0;
-  assert_int_equal(it_deploy_file(admin, name, path, o, &v), 0);
+  assert_int_equal(it_deploy_fn(admin, name, so, o, &v), 0);
   assert_int_equal(v, want_version);
 }
 
@@ -269,9 +267,7 @@ static void test_upgrade_resumes_after_kill9(void **state) {
   o2.max_step_pct = 10; /* one instance at a time */
   deploy(admin, "slow", "hang", &o2, 2);
   /* Another promoting deploy meanwhile is refused. */
-  char path[512];
-  it_function_path("hang", path, sizeof path);
-  assert_int_equal(it_deploy_file(admin, "slow", path, &o2, NULL),
+  assert_int_equal(it_deploy_fn(admin, "slow", "hang", &o2, NULL),
                    IMPULSE_S_BAD_REQUEST);
   /* Wait until it is under way, then kill the server alone. */
   uint64_t until = it_now_ms() + 20000;
