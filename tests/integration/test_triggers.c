@@ -60,20 +60,6 @@
 #define KCAT_TIMEOUT_MS 30000u
 #define NKEYS 100
 
-/* Produces the "key:value" lines of `file` with kcat. */
-static void kcat_produce(const char *bootstrap, const char *topic,
-                         const char *file) {
-  assert_int_equal(it_kcat_produce(bootstrap, topic, file, KCAT_TIMEOUT_MS), 0);
-}
-
-/* Everything in a topic, one record per line in kcat's format `fmt`. */
-static char *kcat_read(const char *bootstrap, const char *topic,
-                       const char *fmt) {
-  char *out = it_kcat_read(bootstrap, topic, fmt, KCAT_TIMEOUT_MS);
-  assert_non_null(out);
-  return out;
-}
-
 /* ---- the server ---------------------------------------------------------- */
 
 /* A test's world: a directory for the record file and the event files, an
@@ -84,7 +70,32 @@ typedef struct world_s {
   it_kafka_t k;
   it_server_t s;
   it_server_t s2; /* a second server, for tests that need one */
+  char boot[256]; /* the Kafka bootstrap address of s */
 } world_t;
+
+/* Everything in a topic, one record per line in kcat's format `fmt`. */
+static char *kcat_read(const world_t *w, const char *topic, const char *fmt) {
+  char *out = it_kcat_read(w->boot, topic, fmt, KCAT_TIMEOUT_MS);
+  assert_non_null(out);
+  return out;
+}
+
+/* The Kafka bootstrap address of the world's server into w->boot; 0, or
+ * -1 after saying why. */
+static int world_bootstrap(world_t *w) {
+  impulse_client_t *c = it_connect(&w->s, 0, CALL_TIMEOUT_MS);
+  Impulse__Envelope *resp = NULL;
+  int rc = c ? sup_server_info(c, &resp) : -1;
+  if (rc == 0) {
+    const char *b = resp->server_info_ok->kafka_bootstrap;
+    snprintf(w->boot, sizeof w->boot, "%s", b ? b : "");
+    impulse__envelope__free_unpacked(resp, NULL);
+  }
+  impulse_client_close(c);
+  if (w->boot[0] != '\0') return 0;
+  fprintf(stderr, "the server gave no Kafka bootstrap address\n");
+  return -1;
+}
 
 static int world_setup(void **state, const char *const *flags, int standalone) {
   world_t *w = calloc(1, sizeof *w);
@@ -109,7 +120,8 @@ static int world_setup(void **state, const char *const *flags, int standalone) {
   }
   for (int i = 0; flags && flags[i] && n < 14; i++) extra[n++] = flags[i];
   extra[n] = NULL;
-  return it_server_start(&w->s, extra);
+  if (it_server_start(&w->s, extra) != 0) return -1;
+  return world_bootstrap(w);
 }
 
 static int world_teardown(void **state) {
@@ -147,29 +159,16 @@ static int setup_standalone(void **state) {
   return world_setup(state, flags, 1);
 }
 
-static void bootstrap_of(it_server_t *s, char *buf, size_t len) {
-  impulse_client_t *c = it_connect(s, 0, CALL_TIMEOUT_MS);
-  assert_non_null(c);
-  Impulse__Envelope *resp = NULL;
-  assert_int_equal(sup_server_info(c, &resp), 0);
-  assert_non_null(resp->server_info_ok->kafka_bootstrap);
-  snprintf(buf, len, "%s", resp->server_info_ok->kafka_bootstrap);
-  impulse__envelope__free_unpacked(resp, NULL);
-  impulse_client_close(c);
-}
-
 static void deploy_conc(it_server_t *s, const char *name, const char *fn,
                         uint32_t concurrency) {
   impulse_client_t *c = it_connect(s, 1, CALL_TIMEOUT_MS);
   assert_non_null(c);
-  char path[512];
-  it_function_path(fn, path, sizeof path);
   impulse_deploy_opts_t opts = {0};
   opts.concurrency = concurrency;
   opts.max_instances = 2;
   opts.has_max = 1;
   uint32_t v = 0;
-  assert_int_equal(it_deploy_file(c, name, path, &opts, &v), IMPULSE_S_OK);
+  assert_int_equal(it_deploy_fn(c, name, fn, &opts, &v), IMPULSE_S_OK);
   impulse_client_close(c);
 }
 
@@ -238,6 +237,16 @@ static Impulse__Envelope *trigger_describe(it_server_t *s, const char *name,
   return rc == 0 ? resp : NULL;
 }
 
+/* trigger describe that must succeed: the trigger's info, its answer in
+ * *d (free with impulse__envelope__free_unpacked). */
+static const Impulse__TriggerInfo *trigger_info(it_server_t *s,
+                                                const char *name,
+                                                Impulse__Envelope **d) {
+  *d = trigger_describe(s, name, NULL);
+  assert_non_null(*d);
+  return (*d)->trigger_describe_ok->trigger;
+}
+
 static int trigger_delete(it_server_t *s, const char *name) {
   impulse_client_t *c = it_connect(s, 1, CALL_TIMEOUT_MS);
   assert_non_null(c);
@@ -269,9 +278,8 @@ static void wait_committed(it_server_t *s, const char *name, uint64_t dead,
                            unsigned ms) {
   uint64_t until = it_now_ms() + ms;
   for (;;) {
-    Impulse__Envelope *r = trigger_describe(s, name, NULL);
-    assert_non_null(r);
-    const Impulse__TriggerInfo *ti = r->trigger_describe_ok->trigger;
+    Impulse__Envelope *r;
+    const Impulse__TriggerInfo *ti = trigger_info(s, name, &r);
     int done = ti->n_partitions > 0 && ti->dead_lettered >= dead;
     for (size_t i = 0; i < ti->n_partitions; i++) {
       const Impulse__PartitionInfo *p = ti->partitions[i];
@@ -368,13 +376,63 @@ static line_t *wait_all_seen(const char *path, const char *topic,
   }
 }
 
-static void write_events(const char *path, const char *value_prefix, int n,
-                         int nkeys) {
+/* ---- events ------------------------------------------------------------- */
+
+/* Opens a new file of "key:value" lines for `topic` in the world's
+ * directory (its path in path); events_produce() sends it. */
+static FILE *events_open(const world_t *w, const char *name, char *path,
+                         size_t len) {
+  snprintf(path, len, "%s/%s.txt", w->dir, name);
   FILE *f = fopen(path, "w");
   assert_non_null(f);
-  for (int i = 0; i < n; i++)
-    fprintf(f, "k%d:%s%d\n", i % nkeys, value_prefix, i);
+  return f;
+}
+
+/* Closes the file and produces its lines to `topic` with kcat. */
+static void events_produce(const world_t *w, FILE *f, const char *path,
+                           const char *topic) {
   assert_int_equal(fclose(f), 0);
+  assert_int_equal(it_kcat_produce(w->boot, topic, path, KCAT_TIMEOUT_MS), 0);
+}
+
+/* Produces n events "k<i % nkeys>:<prefix><i>" to `topic`. */
+static void produce_events(const world_t *w, const char *topic,
+                           const char *prefix, int n, int nkeys) {
+  char name[128], path[256];
+  snprintf(name, sizeof name, "%s-%s", topic, prefix);
+  FILE *f = events_open(w, name, path, sizeof path);
+  for (int i = 0; i < n; i++) fprintf(f, "k%d:%s%d\n", i % nkeys, prefix, i);
+  events_produce(w, f, path, topic);
+}
+
+/* Waits (at most `ms`) until at least `least` of the n values
+ * "<prefix><i>" of `topic` were recorded. */
+static void wait_some_seen(const world_t *w, const char *topic,
+                           const char *prefix, size_t n, size_t least,
+                           unsigned ms) {
+  uint64_t until = it_now_ms() + ms;
+  for (;;) {
+    size_t nl, dups;
+    line_t *lines = read_records(w->recfile, topic, &nl);
+    size_t got = count_seen(lines, nl, prefix, n, &dups);
+    free(lines);
+    if (got >= least) return;
+    assert_true(it_now_ms() < until);
+    it_sleep_ms(10);
+  }
+}
+
+/* Splits a kcat line "KEY|VALUE|HEADERS" in place at its first two '|':
+ * the line is the key, *value and *headers point after it. */
+static void split_record(char *line, char **value, char **headers) {
+  char *v = strchr(line, '|');
+  assert_non_null(v);
+  *v++ = '\0';
+  char *h = strchr(v, '|');
+  assert_non_null(h);
+  *h++ = '\0';
+  *value = v;
+  *headers = h;
 }
 
 /* ---- tests ------------------------------------------------------------------
@@ -384,16 +442,12 @@ static void test_keyed_order(void **state) {
   world_t *w = *state;
   it_server_t *s = &w->s;
   if (!it_have("kcat")) skip();
-  char boot[256], path[256];
-  bootstrap_of(s, boot, sizeof boot);
   deploy(s, "rec", "recorder");
   topts_t o = {.ordering = "key", .max_retries = -1};
   trigger_create_ok(s, "keyed", "events", "rec", &o);
 
   uint64_t t0 = it_now_ms();
-  snprintf(path, sizeof path, "%s/kcat.txt", w->dir);
-  write_events(path, "a", 10000, NKEYS);
-  kcat_produce(boot, "events", path);
+  produce_events(w, "events", "a", 10000, NKEYS);
 
   /* The same again with `impulse publish`, ten keys of 1000 events. */
   size_t total_b = 0;
@@ -467,9 +521,8 @@ static void test_keyed_order(void **state) {
   assert_int_equal(nk, NKEYS + (total_b ? 10 : 0));
   wait_committed(s, "keyed", 0, 15000);
 
-  Impulse__Envelope *d = trigger_describe(s, "keyed", NULL);
-  assert_non_null(d);
-  const Impulse__TriggerInfo *ti = d->trigger_describe_ok->trigger;
+  Impulse__Envelope *d;
+  const Impulse__TriggerInfo *ti = trigger_info(s, "keyed", &d);
   assert_true(ti->received >= 10000 + total_b);
   assert_true(ti->handled >= 10000 + total_b);
   assert_int_equal(ti->dead_lettered, 0);
@@ -509,12 +562,27 @@ static char *header_value(const char *hdrs, const char *name, char *buf,
   return NULL;
 }
 
+/* Header `name` of a kcat "%h" list is `want`. */
+static void expect_header(const char *hdrs, const char *name,
+                          const char *want) {
+  char buf[512];
+  assert_non_null(header_value(hdrs, name, buf, sizeof buf));
+  assert_string_equal(buf, want);
+}
+
+/* The x-impulse-error header of a kcat "%h" list holds `part`. */
+static void expect_error_header(const char *hdrs, const char *part) {
+  char buf[512];
+  assert_non_null(header_value(hdrs, "x-impulse-error", buf, sizeof buf));
+  if (strstr(buf, part) == NULL) fprintf(stderr, "x-impulse-error: %s\n", buf);
+  assert_non_null(strstr(buf, part));
+}
+
 static void test_poison_and_oversize(void **state) {
   world_t *w = *state;
   it_server_t *s = &w->s;
   if (!it_have("kcat")) skip();
-  char boot[256], path[256], buf[512];
-  bootstrap_of(s, boot, sizeof boot);
+  char path[256], buf[512];
   deploy(s, "flaky", "flaky");
   topts_t o = {.ordering = "partition",
                .max_retries = 2,
@@ -525,9 +593,7 @@ static void test_poison_and_oversize(void **state) {
 
   /* 1000 events, a poison one among them, and a record of 5000 bytes with
    * --max-event-bytes 4096. */
-  snprintf(path, sizeof path, "%s/orders.txt", w->dir);
-  FILE *f = fopen(path, "w");
-  assert_non_null(f);
+  FILE *f = events_open(w, "orders", path, sizeof path);
   for (int i = 0; i < 1000; i++) {
     fprintf(f, "k%d:v%d\n", i % 10, i);
     if (i == 500) fprintf(f, "k3:poison-1\n");
@@ -537,8 +603,7 @@ static void test_poison_and_oversize(void **state) {
       fputc('\n', f);
     }
   }
-  assert_int_equal(fclose(f), 0);
-  kcat_produce(boot, "orders", path);
+  events_produce(w, f, path, "orders");
 
   size_t nl, dups;
   line_t *lines =
@@ -559,43 +624,31 @@ static void test_poison_and_oversize(void **state) {
   assert_int_equal(poison_calls, 3); /* 1 + max-retries */
 
   /* The dead-letter topic: both records, with their headers. */
-  char *dlq = kcat_read(boot, "orders.dlq", "%k|%S|%h\n");
+  char *dlq = kcat_read(w, "orders.dlq", "%k|%S|%h\n");
   int found_poison = 0, found_big = 0;
   char *save = NULL;
   for (char *l = strtok_r(dlq, "\n", &save); l;
        l = strtok_r(NULL, "\n", &save)) {
-    char *v = strchr(l, '|');
-    assert_non_null(v);
-    char *h = strchr(v + 1, '|');
-    assert_non_null(h);
-    h++;
-    if (strncmp(l, "k3|", 3) == 0) {
+    char *v, *h;
+    split_record(l, &v, &h);
+    if (strcmp(l, "k3") == 0) {
       found_poison++;
-      assert_non_null(header_value(h, "x-impulse-attempts", buf, sizeof buf));
-      assert_string_equal(buf, "3");
-      assert_non_null(header_value(h, "x-impulse-error", buf, sizeof buf));
-      if (strstr(buf, "poison event refused") == NULL)
-        fprintf(stderr, "x-impulse-error: %s\n", buf);
-      assert_non_null(strstr(buf, "poison event refused"));
-      assert_non_null(
-          header_value(h, "x-impulse-original-topic", buf, sizeof buf));
-      assert_string_equal(buf, "orders");
+      expect_header(h, "x-impulse-attempts", "3");
+      expect_error_header(h, "poison event refused");
+      expect_header(h, "x-impulse-original-topic", "orders");
       assert_non_null(
           header_value(h, "x-impulse-original-offset", buf, sizeof buf));
       assert_int_equal(atoll(buf), poison_offset);
       assert_non_null(
           header_value(h, "x-impulse-original-partition", buf, sizeof buf));
       assert_int_equal(atoi(buf), poison_partition);
-      assert_non_null(header_value(h, "x-impulse-function", buf, sizeof buf));
-      assert_string_equal(buf, "flaky");
-    } else if (strncmp(l, "k4|", 3) == 0) {
+      expect_header(h, "x-impulse-function", "flaky");
+    } else if (strcmp(l, "k4") == 0) {
       found_big++;
-      assert_int_equal(atoi(v + 1), 5000); /* %S: the value's size */
-      assert_non_null(header_value(h, "x-impulse-error", buf, sizeof buf));
-      assert_string_equal(
-          buf, "record of 5000 bytes exceeds --max-event-bytes 4096");
-      assert_non_null(header_value(h, "x-impulse-attempts", buf, sizeof buf));
-      assert_string_equal(buf, "0");
+      assert_int_equal(atoi(v), 5000); /* %S: the value's size */
+      expect_header(h, "x-impulse-error",
+                    "record of 5000 bytes exceeds --max-event-bytes 4096");
+      expect_header(h, "x-impulse-attempts", "0");
     }
   }
   free(dlq);
@@ -603,7 +656,7 @@ static void test_poison_and_oversize(void **state) {
   assert_int_equal(found_big, 1);
 
   /* Replies: one per handled event, key kept, ce_id tying it to the input. */
-  char *rep = kcat_read(boot, "orders.replies", "%k|%s|%h\n");
+  char *rep = kcat_read(w, "orders.replies", "%k|%s|%h\n");
   size_t nrep = 0;
   save = NULL;
   for (char *l = strtok_r(rep, "\n", &save); l;
@@ -618,9 +671,8 @@ static void test_poison_and_oversize(void **state) {
   free(rep);
   assert_true(nrep >= 1000);
 
-  Impulse__Envelope *d = trigger_describe(s, "orders", NULL);
-  assert_non_null(d);
-  const Impulse__TriggerInfo *ti = d->trigger_describe_ok->trigger;
+  Impulse__Envelope *d;
+  const Impulse__TriggerInfo *ti = trigger_info(s, "orders", &d);
   assert_int_equal(ti->dead_lettered, 2);
   assert_true(ti->retried >= 2);
   assert_true(ti->received >= 1002);
@@ -642,8 +694,7 @@ static void test_crash_in_batch(void **state) {
   world_t *w = *state;
   it_server_t *s = &w->s;
   if (!it_have("kcat")) skip();
-  char boot[256], path[256], buf[512];
-  bootstrap_of(s, boot, sizeof boot);
+  char path[256], buf[512];
   deploy_conc(s, "brittle", "flaky", 1);
   topts_t o = {.ordering = "none",
                .max_retries = 1,
@@ -651,15 +702,12 @@ static void test_crash_in_batch(void **state) {
                .backoff_max = 100};
   trigger_create_ok(s, "brittle", "jobs", "brittle", &o);
 
-  snprintf(path, sizeof path, "%s/jobs.txt", w->dir);
-  FILE *f = fopen(path, "w");
-  assert_non_null(f);
+  FILE *f = events_open(w, "jobs", path, sizeof path);
   for (int i = 0; i < 4000; i++) {
     fprintf(f, "k%d:j%d\n", i % 50, i);
     if (i == 3000) fprintf(f, "k7:crash-1\n");
   }
-  assert_int_equal(fclose(f), 0);
-  kcat_produce(boot, "jobs", path);
+  events_produce(w, f, path, "jobs");
 
   size_t nl, dups;
   line_t *lines =
@@ -675,17 +723,17 @@ static void test_crash_in_batch(void **state) {
           crash_calls, dups);
   assert_int_equal(crash_calls, 3);
 
-  char *dlq = kcat_read(boot, "jobs.dlq", "%k|%s|%h\n");
+  char *dlq = kcat_read(w, "jobs.dlq", "%k|%s|%h\n");
   int found = 0;
   char *save = NULL;
   for (char *l = strtok_r(dlq, "\n", &save); l;
        l = strtok_r(NULL, "\n", &save)) {
-    if (strncmp(l, "k7|crash-1|", 11) != 0) continue;
+    char *v, *h;
+    split_record(l, &v, &h);
+    if (strcmp(l, "k7") != 0 || strcmp(v, "crash-1") != 0) continue;
     found++;
-    assert_non_null(
-        header_value(l + 11, "x-impulse-attempts", buf, sizeof buf));
-    assert_string_equal(buf, "2");
-    assert_non_null(header_value(l + 11, "x-impulse-error", buf, sizeof buf));
+    expect_header(h, "x-impulse-attempts", "2");
+    assert_non_null(header_value(h, "x-impulse-error", buf, sizeof buf));
     if (strncmp(buf, "CRASHED", 7) != 0)
       fprintf(stderr, "x-impulse-error: %s\n", buf);
     assert_int_equal(strncmp(buf, "CRASHED", 7), 0);
@@ -693,9 +741,8 @@ static void test_crash_in_batch(void **state) {
   free(dlq);
   assert_int_equal(found, 1);
 
-  Impulse__Envelope *d = trigger_describe(s, "brittle", NULL);
-  assert_non_null(d);
-  const Impulse__TriggerInfo *ti = d->trigger_describe_ok->trigger;
+  Impulse__Envelope *d;
+  const Impulse__TriggerInfo *ti = trigger_info(s, "brittle", &d);
   assert_int_equal(ti->dead_lettered, 1);
   assert_true(ti->batches > 0);
   assert_true(ti->handled >= 4000);
@@ -768,9 +815,8 @@ static void test_kill9_midway(void **state) {
   world_t *w = *state;
   it_server_t *s = &w->s;
   if (!it_have("kcat")) skip();
-  char boot[256], path[256];
-  bootstrap_of(s, boot, sizeof boot);
-  assert_string_equal(boot, w->k.addr);
+  char path[256];
+  assert_string_equal(w->boot, w->k.addr);
   deploy(s, "flaky", "flaky");
   topts_t o = {.ordering = "partition",
                .max_retries = 5,
@@ -778,15 +824,12 @@ static void test_kill9_midway(void **state) {
                .backoff_max = 400};
   trigger_create_ok(s, "crashy", "payments", "flaky", &o);
 
-  snprintf(path, sizeof path, "%s/payments.txt", w->dir);
-  FILE *f = fopen(path, "w");
-  assert_non_null(f);
+  FILE *f = events_open(w, "payments", path, sizeof path);
   for (int i = 0; i < 10000; i++) {
     fprintf(f, "k%d:c%d\n", i % NKEYS, i);
     if (i == 100) fprintf(f, "k7:poison-2\n");
   }
-  assert_int_equal(fclose(f), 0);
-  kcat_produce(boot, "payments", path);
+  events_produce(w, f, path, "payments");
 
   /* Kill -9 with part of the events handled, calls under way, and the
    * poison event between two of its attempts. */
@@ -836,7 +879,7 @@ static void test_kill9_midway(void **state) {
   assert_true(poison <= 7);
   assert_true(poison < poison_before + 6);
 
-  char *dlq = kcat_read(boot, "payments.dlq", "%k|%h\n");
+  char *dlq = kcat_read(w, "payments.dlq", "%k|%h\n");
   assert_non_null(strstr(dlq, "x-impulse-attempts=6"));
   free(dlq);
   s->test_passed = 1;
@@ -849,8 +892,6 @@ static void test_two_servers_split(void **state) {
   world_t *w = *state;
   it_server_t *s = &w->s, *s2 = &w->s2;
   if (!it_have("kcat")) skip();
-  char boot[256], path[256];
-  bootstrap_of(s, boot, sizeof boot);
   const char *const extra[] = {"--kafka", w->k.addr, "--default-concurrency",
                                "16", NULL};
   assert_int_equal(it_server_start(s2, extra), 0);
@@ -859,21 +900,10 @@ static void test_two_servers_split(void **state) {
   topts_t o = {.ordering = "key", .max_retries = -1};
   trigger_create_ok(s, "shared", "split", "flaky", &o);
 
-  snprintf(path, sizeof path, "%s/split.txt", w->dir);
-  write_events(path, "s", 10000, NKEYS);
-  kcat_produce(boot, "split", path);
+  produce_events(w, "split", "s", 10000, NKEYS);
   /* The second server joins the group while the first one is busy: the
    * cooperative rebalance moves partitions under load. */
-  uint64_t until = it_now_ms() + 20000;
-  for (;;) {
-    size_t nl, dups;
-    line_t *lines = read_records(w->recfile, "split", &nl);
-    size_t got = count_seen(lines, nl, "s", 10000, &dups);
-    free(lines);
-    if (got >= 500) break;
-    assert_true(it_now_ms() < until);
-    it_sleep_ms(20);
-  }
+  wait_some_seen(w, "split", "s", 10000, 500, 20000);
   trigger_create_ok(s2, "shared", "split", "flaky", &o);
 
   size_t nl, dups;
@@ -882,19 +912,18 @@ static void test_two_servers_split(void **state) {
   free(lines);
   /* Both end up owning partitions (the embedded cluster's rebalance takes
    * two rounds of session.timeout.ms - 1 s). */
-  until = it_now_ms() + 40000;
+  uint64_t until = it_now_ms() + 40000;
   size_t n1 = 0, n2 = 0;
   int rejoined = 0;
   for (;;) {
-    Impulse__Envelope *d1 = trigger_describe(s, "shared", NULL);
-    Impulse__Envelope *d2 = trigger_describe(s2, "shared", NULL);
-    assert_non_null(d1);
-    assert_non_null(d2);
-    n1 = d1->trigger_describe_ok->trigger->n_partitions;
-    n2 = d2->trigger_describe_ok->trigger->n_partitions;
+    Impulse__Envelope *d1, *d2;
+    const Impulse__TriggerInfo *t1 = trigger_info(s, "shared", &d1);
+    const Impulse__TriggerInfo *t2 = trigger_info(s2, "shared", &d2);
+    n1 = t1->n_partitions;
+    n2 = t2->n_partitions;
     if ((n1 && n2) || it_now_ms() > until) {
-      print_info(d1->trigger_describe_ok->trigger);
-      print_info(d2->trigger_describe_ok->trigger);
+      print_info(t1);
+      print_info(t2);
     }
     impulse__envelope__free_unpacked(d1, NULL);
     impulse__envelope__free_unpacked(d2, NULL);
@@ -937,9 +966,8 @@ static void test_two_servers_split(void **state) {
   assert_int_equal(it_server_stop_checked(s2), 0);
   until = it_now_ms() + 30000;
   for (;;) {
-    Impulse__Envelope *d = trigger_describe(s, "shared", NULL);
-    assert_non_null(d);
-    size_t n = d->trigger_describe_ok->trigger->n_partitions;
+    Impulse__Envelope *d;
+    size_t n = trigger_info(s, "shared", &d)->n_partitions;
     impulse__envelope__free_unpacked(d, NULL);
     if (n == n1 + n2) break;
     assert_true(it_now_ms() < until);
@@ -962,27 +990,15 @@ static void test_graceful_restart(void **state) {
   world_t *w = *state;
   it_server_t *s = &w->s;
   if (!it_have("kcat")) skip();
-  char boot[256], path[256];
-  bootstrap_of(s, boot, sizeof boot);
   deploy(s, "flaky", "flaky");
   topts_t o = {.ordering = "none", .max_retries = -1};
   trigger_create_ok(s, "gentle", "steady", "flaky", &o);
-  snprintf(path, sizeof path, "%s/steady.txt", w->dir);
-  write_events(path, "g", 10000, NKEYS);
-  kcat_produce(boot, "steady", path);
-  uint64_t until = it_now_ms() + 20000;
-  size_t nl, dups, got;
-  for (;;) {
-    line_t *lines = read_records(w->recfile, "steady", &nl);
-    got = count_seen(lines, nl, "g", 10000, &dups);
-    free(lines);
-    if (got >= 1000) break;
-    assert_true(it_now_ms() < until);
-    it_sleep_ms(20);
-  }
+  produce_events(w, "steady", "g", 10000, NKEYS);
+  wait_some_seen(w, "steady", "g", 10000, 1000, 20000);
   assert_int_equal(it_server_stop_checked(s), 0);
+  size_t nl, dups;
   line_t *lines = read_records(w->recfile, "steady", &nl);
-  got = count_seen(lines, nl, "g", 10000, &dups);
+  size_t got = count_seen(lines, nl, "g", 10000, &dups);
   free(lines);
   fprintf(stderr, "stopped with %zu of 10000 events handled\n", got);
   assert_true(got < 10000);
@@ -1009,8 +1025,6 @@ static void test_function_deleted(void **state) {
   it_server_t *s = &w->s;
   if (!it_have("kcat")) skip();
   enum { NM = 3000, ND = 20 };
-  char boot[256], path[256], buf[512];
-  bootstrap_of(s, boot, sizeof boot);
   deploy(s, "gone", "flaky");
   topts_t o = {.ordering = "none",
                .max_retries = 2,
@@ -1018,52 +1032,31 @@ static void test_function_deleted(void **state) {
                .backoff_max = 50};
   trigger_create_ok(s, "orphan", "lonely", "gone", &o);
 
-  snprintf(path, sizeof path, "%s/lonely.txt", w->dir);
-  write_events(path, "m", NM, NKEYS);
-  kcat_produce(boot, "lonely", path);
+  produce_events(w, "lonely", "m", NM, NKEYS);
   /* Delete it as soon as the events are being handled. */
-  uint64_t until = it_now_ms() + 20000;
-  for (;;) {
-    size_t nl, dups;
-    line_t *lines = read_records(w->recfile, "lonely", &nl);
-    size_t got = count_seen(lines, nl, "m", NM, &dups);
-    free(lines);
-    if (got > 0) break;
-    assert_true(it_now_ms() < until);
-    it_sleep_ms(10);
-  }
+  wait_some_seen(w, "lonely", "m", NM, 1, 20000);
   impulse_client_t *c = it_connect(s, 1, CALL_TIMEOUT_MS);
   assert_non_null(c);
   assert_int_equal(impulse_delete(c, "gone"), IMPULSE_S_OK);
   impulse_client_close(c);
-  snprintf(path, sizeof path, "%s/after.txt", w->dir);
-  write_events(path, "d", ND, ND);
-  kcat_produce(boot, "lonely", path);
+  produce_events(w, "lonely", "d", ND, ND);
 
   /* Every record finished: committed to the end, the later ones (at
    * least) dead-lettered. */
   wait_committed(s, "orphan", ND, 60000);
 
-  char *dlq = kcat_read(boot, "lonely.dlq", "%k|%s|%h\n");
+  char *dlq = kcat_read(w, "lonely.dlq", "%k|%s|%h\n");
   unsigned char *dead = calloc(NM + ND, 1);
   assert_non_null(dead);
   size_t ndlq = 0, ndead_d = 0;
   char *save = NULL;
   for (char *l = strtok_r(dlq, "\n", &save); l;
        l = strtok_r(NULL, "\n", &save)) {
-    char *v = strchr(l, '|');
-    assert_non_null(v);
-    v++;
-    char *h = strchr(v, '|');
-    assert_non_null(h);
-    *h++ = '\0';
+    char *v, *h;
+    split_record(l, &v, &h);
     ndlq++;
-    assert_non_null(header_value(h, "x-impulse-attempts", buf, sizeof buf));
-    assert_string_equal(buf, "3"); /* 1 + max-retries */
-    assert_non_null(header_value(h, "x-impulse-error", buf, sizeof buf));
-    if (strstr(buf, "does not exist") == NULL)
-      fprintf(stderr, "x-impulse-error: %s\n", buf);
-    assert_non_null(strstr(buf, "NOT_FOUND: function 'gone' does not exist"));
+    expect_header(h, "x-impulse-attempts", "3"); /* 1 + max-retries */
+    expect_error_header(h, "NOT_FOUND: function 'gone' does not exist");
     unsigned long i = strtoul(v + 1, NULL, 10);
     if (v[0] == 'm' && i < NM) {
       dead[i] = 1;
@@ -1099,9 +1092,8 @@ static void test_function_deleted(void **state) {
   free(seen);
   free(dead);
 
-  Impulse__Envelope *d = trigger_describe(s, "orphan", NULL);
-  assert_non_null(d);
-  const Impulse__TriggerInfo *ti = d->trigger_describe_ok->trigger;
+  Impulse__Envelope *d;
+  const Impulse__TriggerInfo *ti = trigger_info(s, "orphan", &d);
   assert_int_equal(ti->dead_lettered, ndlq);
   assert_true(ti->retried >= 2 * ti->dead_lettered); /* counted retries */
   impulse__envelope__free_unpacked(d, NULL);
