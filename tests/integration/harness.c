@@ -801,6 +801,26 @@ char *it_describe_field(const it_server_t *server, const char *name,
   return value;
 }
 
+int it_describe_shows(const it_server_t *server, const char *name,
+                      const char *const *fields) {
+  it_cli_t res;
+  const char *const argv[] = {"describe", name, NULL};
+  if (cli_admin_ok(&res, server, argv) != 0) return 0;
+  int all = 1;
+  for (size_t i = 0; fields[i] != NULL && fields[i + 1] != NULL; i += 2) {
+    char value[256];
+    if (it_line_value(res.out, fields[i], value, sizeof value) == NULL ||
+        strcmp(value, fields[i + 1]) != 0) {
+      say("impulse describe %s: '%s' is not '%s'", name, fields[i],
+          fields[i + 1]);
+      all = 0;
+    }
+  }
+  if (!all) say("impulse describe %s printed:\n%s", name, res.out);
+  it_cli_free(&res);
+  return all;
+}
+
 int it_lists(const it_server_t *server, const char *name) {
   it_cli_t res;
   const char *const argv[] = {"ls", NULL};

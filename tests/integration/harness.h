@@ -225,6 +225,15 @@ int it_cli_admin(it_cli_t *res, const it_server_t *server,
 char *it_describe_field(const it_server_t *server, const char *name,
                         const char *key, char *buf, size_t len);
 
+/* Whether `impulse describe NAME`, run once by the admin, shows each field
+ * of `fields` (NULL-terminated pairs of a key, e.g. "min instances:", and
+ * the value its line must have; see it_line_value): 1 when all do, 0 after
+ * saying which did not and what it printed. */
+int it_describe_shows(const it_server_t *server, const char *name,
+                      const char *const *fields);
+#define IT_DESCRIBE_SHOWS(server, name, ...) \
+  it_describe_shows((server), (name), (const char *const[]){__VA_ARGS__, NULL})
+
 /* `impulse ls` run by the admin: 1 when it lists function `name` (a line
  * starting with that word), 0 when it does not, or -1 after saying why the
  * run failed or exited non-zero. */

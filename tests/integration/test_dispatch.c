@@ -141,7 +141,6 @@ static void test_concurrency_in_one_instance(void **state) {
 
 static void test_scale_from_zero(void **state) {
   it_server_t *s = *state;
-  char line[64];
   impulse_client_t *c = it_connect(s, 1, CALL_TIMEOUT_MS);
   assert_non_null(c);
   impulse_deploy_opts_t opts = {0};
@@ -150,14 +149,8 @@ static void test_scale_from_zero(void **state) {
   assert_int_equal(it_deploy_fn(c, "lazy", "echo", &opts, &v), IMPULSE_S_OK);
 
   /* Nothing runs for it yet. */
-  it_cli_t r;
-  assert_int_equal(IT_CLI_ADMIN(&r, s, "describe", "lazy"), 0);
-  assert_int_equal(r.status, 0);
-  assert_non_null(it_line_value(r.out, "min instances:", line, sizeof line));
-  assert_string_equal(line, "0");
-  assert_non_null(it_line_value(r.out, "instances:", line, sizeof line));
-  assert_string_equal(line, "0 (0 ready)");
-  it_cli_free(&r);
+  assert_true(IT_DESCRIBE_SHOWS(s, "lazy", "min instances:", "0",
+                                "instances:", "0 (0 ready)"));
 
   /* The very first call succeeds: an instance is started for it. */
   impulse_response_t *resp = NULL;
@@ -170,13 +163,8 @@ static void test_scale_from_zero(void **state) {
   assert_memory_equal(resp->payload, "first", 5);
   impulse_response_free(resp);
 
-  assert_int_equal(IT_CLI_ADMIN(&r, s, "describe", "lazy"), 0);
-  assert_int_equal(r.status, 0);
-  assert_non_null(it_line_value(r.out, "instances:", line, sizeof line));
-  assert_string_equal(line, "1 (1 ready)");
-  assert_non_null(it_line_value(r.out, "cold starts:", line, sizeof line));
-  assert_string_equal(line, "1");
-  it_cli_free(&r);
+  assert_true(IT_DESCRIBE_SHOWS(s, "lazy", "instances:", "1 (1 ready)",
+                                "cold starts:", "1"));
   impulse_client_close(c);
   s->test_passed = 1;
 }

@@ -452,10 +452,7 @@ static void test_invalid_artifacts(void **state) {
   /* The user's view: ls lists victim at version 1, no ghost. */
   assert_int_equal(it_lists(&f->group.server, "victim"), 1);
   assert_int_equal(it_lists(&f->group.server, "ghost"), 0);
-  char line[128];
-  assert_non_null(it_describe_field(&f->group.server, "victim",
-                                    "version:", line, sizeof line));
-  assert_string_equal(line, "1");
+  assert_true(IT_DESCRIBE_SHOWS(&f->group.server, "victim", "version:", "1"));
   it_cli_t r;
   assert_int_equal(IT_CLI_ADMIN(&r, &f->group.server, "describe", "ghost"), 0);
   assert_int_equal(r.status, 1);
