@@ -600,6 +600,16 @@ int it_deploy_fn(impulse_client_t *client, const char *name, const char *fn,
   return it_deploy_file(client, name, path, opts, version);
 }
 
+int it_deploy_fn_on(const it_server_t *server, uint32_t timeout_ms,
+                    const char *name, const char *fn,
+                    const impulse_deploy_opts_t *opts, uint32_t *version) {
+  impulse_client_t *client = it_connect(server, 1, timeout_ms);
+  if (client == NULL) return IMPULSE_S_CONNECTION;
+  int rc = it_deploy_fn(client, name, fn, opts, version);
+  impulse_client_close(client);
+  return rc;
+}
+
 int it_deploy_file(impulse_client_t *client, const char *name, const char *path,
                    const impulse_deploy_opts_t *opts, uint32_t *version) {
   char *data;
@@ -626,6 +636,24 @@ int it_invoke(impulse_client_t *client, const char *function,
     return rc;
   }
   return (*out)->status;
+}
+
+int it_answers(impulse_client_t *client, const char *function,
+               const char *payload, const char *want, uint32_t version) {
+  impulse_response_t *r = NULL;
+  int rc = it_invoke(client, function, payload, &r);
+  int ok = rc == IMPULSE_S_OK && r->len == strlen(want) &&
+           memcmp(r->payload, want, r->len) == 0 &&
+           (version == 0 || r->version == version);
+  if (rc != IMPULSE_S_OK)
+    say("invoke %s '%s': %s: %s", function, payload, impulse_status_name(rc),
+        r && r->error ? r->error : impulse_client_error(client));
+  else if (!ok)
+    say("invoke %s '%s': '%.*s' from version %u, not '%s' from version %u",
+        function, payload, (int)r->len, (const char *)r->payload, r->version,
+        want, version);
+  impulse_response_free(r);
+  return ok;
 }
 
 /* ---- CLI ----------------------------------------------------------------- */

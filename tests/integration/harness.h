@@ -275,6 +275,13 @@ int it_write_file(const char *path, const void *data, size_t len);
 int it_deploy_fn(impulse_client_t *client, const char *name, const char *fn,
                  const impulse_deploy_opts_t *opts, uint32_t *version);
 
+/* it_deploy_fn() on a connection of its own as the server's admin, with a
+ * per-call timeout of `timeout_ms`. Returns the client status
+ * (IMPULSE_S_CONNECTION when it could not connect). */
+int it_deploy_fn_on(const it_server_t *server, uint32_t timeout_ms,
+                    const char *name, const char *fn,
+                    const impulse_deploy_opts_t *opts, uint32_t *version);
+
 /* Deploys the file at `path` as `name`. Returns the client status; on
  * success *version gets the new version. */
 int it_deploy_file(impulse_client_t *client, const char *name, const char *path,
@@ -285,6 +292,12 @@ int it_deploy_file(impulse_client_t *client, const char *name, const char *path,
  * response (free with impulse_response_free()) whenever an answer came. */
 int it_invoke(impulse_client_t *client, const char *function,
               const char *payload, impulse_response_t **out);
+
+/* Whether `function` answers the NUL-terminated `payload` with status OK,
+ * exactly the bytes of `want` (NUL-terminated) and, unless `version` is 0,
+ * from that version: 1, or 0 after saying what came instead. */
+int it_answers(impulse_client_t *client, const char *function,
+               const char *payload, const char *want, uint32_t version);
 
 /* ---- raw protocol (for tests that speak the wire format themselves) ------ */
 

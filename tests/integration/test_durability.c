@@ -66,16 +66,7 @@ static void expect_answer(it_server_t *s, const char *fn, const char *payload,
                           const char *want, uint32_t version) {
   impulse_client_t *c = it_connect(s, 0, CALL_TIMEOUT_MS);
   assert_non_null(c);
-  impulse_response_t *r = NULL;
-  int rc = it_invoke(c, fn, payload, &r);
-  if (rc != IMPULSE_S_OK)
-    fprintf(stderr, "invoke %s: %s: %s\n", fn, impulse_status_name(rc),
-            r && r->error ? r->error : impulse_client_error(c));
-  assert_int_equal(rc, IMPULSE_S_OK);
-  assert_int_equal(r->len, strlen(want));
-  assert_memory_equal(r->payload, want, r->len);
-  assert_int_equal(r->version, version);
-  impulse_response_free(r);
+  assert_true(it_answers(c, fn, payload, want, version));
   impulse_client_close(c);
 }
 
@@ -169,11 +160,9 @@ static void test_delete_survives_kill9(void **state) {
 static void test_artifacts_restored_from_store(void **state) {
   it_server_t *s = *state;
   char dir[300];
-  impulse_client_t *c = it_connect(s, 1, CALL_TIMEOUT_MS);
-  assert_non_null(c);
-  uint32_t v = 0;
-  assert_int_equal(it_deploy_fn(c, "greeter", "hello", NULL, &v), IMPULSE_S_OK);
-  impulse_client_close(c);
+  assert_int_equal(
+      it_deploy_fn_on(s, CALL_TIMEOUT_MS, "greeter", "hello", NULL, NULL),
+      IMPULSE_S_OK);
   it_server_kill9(s);
 
   /* Lose every artifact file: the store holds the bytes. */
@@ -199,11 +188,9 @@ static void test_artifacts_restored_from_store(void **state) {
 static void test_state_dir_locked(void **state) {
   it_server_t *s = *state;
   char listen[64];
-  impulse_client_t *c = it_connect(s, 1, CALL_TIMEOUT_MS);
-  assert_non_null(c);
-  uint32_t v = 0;
-  assert_int_equal(it_deploy_fn(c, "echo", "echo", NULL, &v), IMPULSE_S_OK);
-  impulse_client_close(c);
+  assert_int_equal(
+      it_deploy_fn_on(s, CALL_TIMEOUT_MS, "echo", "echo", NULL, NULL),
+      IMPULSE_S_OK);
 
   /* Another server on the same state directory (and another port) must
    * refuse to start, not share RocksDB with the running one. If it did

@@ -290,16 +290,13 @@ static void test_crash_pipelined(void **state) {
 static void test_hang_timeout(void **state) {
   fixture_t *f = *state;
   it_group_test_start(&f->group);
-  char err[1024], out[256];
+  char err[1024];
   impulse_deploy_opts_t opts = {0};
   opts.timeout_ms = 300;
   deploy_ok(f, "hang", "hang", &opts, NULL);
 
   /* Warm up so the timing below is the timeout, not a cold start. */
-  assert_int_equal(
-      call(f->group.admin, "hang", "1", err, sizeof err, out, sizeof out),
-      IMPULSE_S_OK);
-  assert_string_equal(out, "slept 1");
+  assert_true(it_answers(f->group.admin, "hang", "1", "slept 1", 0));
 
   uint64_t t0 = it_now_ms();
   int rc = call(f->group.admin, "hang", "forever", err, sizeof err, NULL, 0);
@@ -311,10 +308,7 @@ static void test_hang_timeout(void **state) {
   assert_true(took < 2000);
 
   /* The hung instance is replaced: a short sleep succeeds. */
-  rc = call(f->group.admin, "hang", "10", err, sizeof err, out, sizeof out);
-  if (rc != IMPULSE_S_OK) fprintf(stderr, "hang 10 -> %s\n", err);
-  assert_int_equal(rc, IMPULSE_S_OK);
-  assert_string_equal(out, "slept 10");
+  assert_true(it_answers(f->group.admin, "hang", "10", "slept 10", 0));
 
   /* Several hung calls at once all time out, and the function recovers. */
   uint64_t ids[3];
@@ -330,10 +324,7 @@ static void test_hang_timeout(void **state) {
     impulse_response_free(r);
   }
   assert_true(it_now_ms() - t0 < 3000);
-  assert_int_equal(
-      call(f->group.admin, "hang", "5", err, sizeof err, out, sizeof out),
-      IMPULSE_S_OK);
-  assert_string_equal(out, "slept 5");
+  assert_true(it_answers(f->group.admin, "hang", "5", "slept 5", 0));
 
   /* The caller's own deadline, shorter than the function's timeout. */
   impulse_invoke_opts_t io = {0};
@@ -349,10 +340,7 @@ static void test_hang_timeout(void **state) {
   assert_int_equal(r->status, IMPULSE_S_TIMEOUT);
   assert_true(took >= 120 && took < 1000);
   impulse_response_free(r);
-  assert_int_equal(
-      call(f->group.admin, "hang", "3", err, sizeof err, out, sizeof out),
-      IMPULSE_S_OK);
-  assert_string_equal(out, "slept 3");
+  assert_true(it_answers(f->group.admin, "hang", "3", "slept 3", 0));
   it_group_test_end(&f->group);
 }
 
@@ -582,10 +570,7 @@ static void test_worker_killed_externally(void **state) {
   int pid2 = wait_instance(f, "ext", pid, 0);
   assert_true(pid2 > 0);
   fprintf(stderr, "ext: worker %d killed, replaced by %d\n", pid, pid2);
-  assert_int_equal(
-      call(f->group.admin, "ext", "alive", err, sizeof err, out, sizeof out),
-      IMPULSE_S_OK);
-  assert_string_equal(out, "alive");
+  assert_true(it_answers(f->group.admin, "ext", "alive", "alive", 0));
 
   /* Busy worker: its caller learns it crashed, the next call works. */
   impulse_deploy_opts_t hopts = {0};
@@ -611,10 +596,7 @@ static void test_worker_killed_externally(void **state) {
   assert_int_equal(b.status, IMPULSE_S_CRASHED);
   assert_non_null(strstr(b.error, "signal 9"));
   assert_true(it_now_ms() - t0 < 5000);
-  assert_int_equal(
-      call(f->group.admin, "ext-hang", "2", err, sizeof err, out, sizeof out),
-      IMPULSE_S_OK);
-  assert_string_equal(out, "slept 2");
+  assert_true(it_answers(f->group.admin, "ext-hang", "2", "slept 2", 0));
   it_group_test_end(&f->group);
 }
 

@@ -277,9 +277,8 @@ static void deploy(const it_server_t *s, const char *name, const char *path,
 
 static void deploy_fn(const it_server_t *s, const char *name, const char *fn,
                       const impulse_deploy_opts_t *opts) {
-  char path[512];
-  it_function_path(fn, path, sizeof path);
-  deploy(s, name, path, opts);
+  assert_int_equal(it_deploy_fn_on(s, CALL_TIMEOUT_MS, name, fn, opts, NULL),
+                   IMPULSE_S_OK);
 }
 
 static int setup_main(void **state) {

@@ -39,23 +39,6 @@
 
 #define CALL_TIMEOUT_MS 30000u
 
-/* Invokes and checks the answer: OK, exact payload and version. */
-static void expect_answer(impulse_client_t *client, const char *fn,
-                          const char *payload, const char *want,
-                          uint32_t version) {
-  impulse_response_t *r = NULL;
-  int rc = it_invoke(client, fn, payload, &r);
-  if (rc != IMPULSE_S_OK)
-    fprintf(stderr, "invoke %s: %s: %s\n", fn, impulse_status_name(rc),
-            r && r->error ? r->error : impulse_client_error(client));
-  assert_int_equal(rc, IMPULSE_S_OK);
-  assert_non_null(r);
-  assert_int_equal(r->len, strlen(want));
-  assert_memory_equal(r->payload, want, strlen(want));
-  assert_int_equal(r->version, version);
-  impulse_response_free(r);
-}
-
 static void test_lifecycle(void **state) {
   it_server_t *s = *state;
 
@@ -64,12 +47,12 @@ static void test_lifecycle(void **state) {
   uint32_t v = 0;
   assert_int_equal(it_deploy_fn(c, "echo", "echo", NULL, &v), IMPULSE_S_OK);
   assert_int_equal(v, 1);
-  expect_answer(c, "echo", "hello", "hello", 1);
+  assert_true(it_answers(c, "echo", "hello", "hello", 1));
 
   /* Same name, new code: version 2 answers from now on. */
   assert_int_equal(it_deploy_fn(c, "echo", "hello", NULL, &v), IMPULSE_S_OK);
   assert_int_equal(v, 2);
-  expect_answer(c, "echo", "hello", "Hello, hello!", 2);
+  assert_true(it_answers(c, "echo", "hello", "Hello, hello!", 2));
   impulse_client_close(c);
 
   /* Clean stop: exit 0 and no worker left behind. */
@@ -79,7 +62,7 @@ static void test_lifecycle(void **state) {
 
   c = it_connect(s, 1, CALL_TIMEOUT_MS);
   assert_non_null(c);
-  expect_answer(c, "echo", "hello", "Hello, hello!", 2);
+  assert_true(it_answers(c, "echo", "hello", "Hello, hello!", 2));
 
   assert_int_equal(it_lists(s, "echo"), 1);
   assert_true(IT_DESCRIBE_SHOWS(s, "echo", "name:", "echo", "version:", "2"));
@@ -357,7 +340,7 @@ static void test_pipelined_deploys(void **state) {
 
   impulse_client_t *c = it_connect(s, 0, CALL_TIMEOUT_MS);
   assert_non_null(c);
-  expect_answer(c, "piped", "p", "p", 5);
+  assert_true(it_answers(c, "piped", "p", "p", 5));
   impulse_client_close(c);
   s->test_passed = 1;
 }
@@ -371,7 +354,7 @@ static void test_invoke_auth_token(void **state) {
   uint32_t v = 0;
   assert_int_equal(it_deploy_fn(admin, "guarded", "echo", NULL, &v),
                    IMPULSE_S_OK);
-  expect_answer(admin, "guarded", "with token", "with token", 1);
+  assert_true(it_answers(admin, "guarded", "with token", "with token", 1));
   impulse_response_t *r = NULL;
   assert_int_equal(it_invoke(anon, "guarded", "no token", &r),
                    IMPULSE_S_UNAUTHENTICATED);

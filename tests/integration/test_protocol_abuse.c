@@ -75,15 +75,7 @@ static int group_setup(void **state) {
 static void good_echo(fixture_t *f) {
   char payload[64];
   snprintf(payload, sizeof payload, "good-%lu", f->echo_n++);
-  impulse_response_t *r = NULL;
-  int rc = it_invoke(f->group.admin, "echo", payload, &r);
-  if (rc != IMPULSE_S_OK)
-    fprintf(stderr, "good client: %s: %s\n", impulse_status_name(rc),
-            r && r->error ? r->error : impulse_client_error(f->group.admin));
-  assert_int_equal(rc, IMPULSE_S_OK);
-  assert_int_equal(r->len, strlen(payload));
-  assert_memory_equal(r->payload, payload, r->len);
-  impulse_response_free(r);
+  assert_true(it_answers(f->group.admin, "echo", payload, payload, 0));
 }
 
 /* ---- raw sockets --------------------------------------------------------- */
@@ -395,17 +387,9 @@ static void test_unauthenticated_control(void **state) {
 
 /* Calls `slow` with a payload, expecting "slept N". */
 static void good_slow(fixture_t *f, const char *ms) {
-  impulse_response_t *r = NULL;
-  int rc = it_invoke(f->group.admin, "slow", ms, &r);
-  if (rc != IMPULSE_S_OK)
-    fprintf(stderr, "slow %s: %s: %s\n", ms, impulse_status_name(rc),
-            r && r->error ? r->error : impulse_client_error(f->group.admin));
-  assert_int_equal(rc, IMPULSE_S_OK);
   char want[32];
   snprintf(want, sizeof want, "slept %s", ms);
-  assert_int_equal(r->len, strlen(want));
-  assert_memory_equal(r->payload, want, r->len);
-  impulse_response_free(r);
+  assert_true(it_answers(f->group.admin, "slow", ms, want, 0));
 }
 
 static void test_client_vanishes_mid_call(void **state) {

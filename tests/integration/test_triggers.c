@@ -161,15 +161,12 @@ static int setup_standalone(void **state) {
 
 static void deploy_conc(it_server_t *s, const char *name, const char *fn,
                         uint32_t concurrency) {
-  impulse_client_t *c = it_connect(s, 1, CALL_TIMEOUT_MS);
-  assert_non_null(c);
   impulse_deploy_opts_t opts = {0};
   opts.concurrency = concurrency;
   opts.max_instances = 2;
   opts.has_max = 1;
-  uint32_t v = 0;
-  assert_int_equal(it_deploy_fn(c, name, fn, &opts, &v), IMPULSE_S_OK);
-  impulse_client_close(c);
+  assert_int_equal(it_deploy_fn_on(s, CALL_TIMEOUT_MS, name, fn, &opts, NULL),
+                   IMPULSE_S_OK);
 }
 
 static void deploy(it_server_t *s, const char *name, const char *fn) {
