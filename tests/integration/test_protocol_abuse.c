@@ -137,6 +137,19 @@ static void abuse(fixture_t *f, const char *what, const void *bytes, size_t len,
   good_echo(f);
 }
 
+/* Sends `env` (its id set) on a raw connection: the answer, within `ms`,
+ * is an Error with `code` for the same id. */
+static void expect_raw_error(int fd, const Impulse__Envelope *env, unsigned ms,
+                             int code) {
+  assert_int_equal(it_raw_send_env(fd, env), 0);
+  Impulse__Envelope *r = it_raw_read_frame(fd, ms);
+  assert_non_null(r);
+  assert_int_equal(r->id, env->id);
+  assert_int_equal(r->body_case, IMPULSE__ENVELOPE__BODY_ERROR);
+  assert_int_equal(r->error->code, code);
+  impulse__envelope__free_unpacked(r, NULL);
+}
+
 /* ---- tests --------------------------------------------------------------- */
 
 static void test_garbage_frames(void **state) {
@@ -271,13 +284,7 @@ static void test_wrong_message_kind(void **state) {
   env.id = 7;
   env.body_case = IMPULSE__ENVELOPE__BODY_LOAD;
   env.load = &load;
-  assert_int_equal(it_raw_send_env(fd, &env), 0);
-  Impulse__Envelope *r = it_raw_read_frame(fd, ABUSE_CLOSE_MS);
-  assert_non_null(r);
-  assert_int_equal(r->id, 7);
-  assert_int_equal(r->body_case, IMPULSE__ENVELOPE__BODY_ERROR);
-  assert_int_equal(r->error->code, IMPULSE__ERROR_CODE__BAD_REQUEST);
-  impulse__envelope__free_unpacked(r, NULL);
+  expect_raw_error(fd, &env, ABUSE_CLOSE_MS, IMPULSE__ERROR_CODE__BAD_REQUEST);
 
   /* A response body sent as a request. */
   Impulse__Envelope env2 = IMPULSE__ENVELOPE__INIT;
@@ -285,13 +292,7 @@ static void test_wrong_message_kind(void **state) {
   env2.id = 8;
   env2.body_case = IMPULSE__ENVELOPE__BODY_INVOKE_OK;
   env2.invoke_ok = &ir;
-  assert_int_equal(it_raw_send_env(fd, &env2), 0);
-  r = it_raw_read_frame(fd, ABUSE_CLOSE_MS);
-  assert_non_null(r);
-  assert_int_equal(r->id, 8);
-  assert_int_equal(r->body_case, IMPULSE__ENVELOPE__BODY_ERROR);
-  assert_int_equal(r->error->code, IMPULSE__ERROR_CODE__BAD_REQUEST);
-  impulse__envelope__free_unpacked(r, NULL);
+  expect_raw_error(fd, &env2, ABUSE_CLOSE_MS, IMPULSE__ERROR_CODE__BAD_REQUEST);
 
   /* Still a working connection: an anonymous invoke without Hello. */
   Impulse__Envelope env3 = IMPULSE__ENVELOPE__INIT;
@@ -304,7 +305,7 @@ static void test_wrong_message_kind(void **state) {
   env3.body_case = IMPULSE__ENVELOPE__BODY_INVOKE;
   env3.invoke = &inv;
   assert_int_equal(it_raw_send_env(fd, &env3), 0);
-  r = it_raw_read_frame(fd, 10000);
+  Impulse__Envelope *r = it_raw_read_frame(fd, 10000);
   assert_non_null(r);
   assert_int_equal(r->id, 9);
   assert_int_equal(r->body_case, IMPULSE__ENVELOPE__BODY_INVOKE_OK);
@@ -355,13 +356,7 @@ static void test_unauthenticated_control(void **state) {
   env.id = 42;
   env.body_case = IMPULSE__ENVELOPE__BODY_DEPLOY;
   env.deploy = &dep;
-  assert_int_equal(it_raw_send_env(fd, &env), 0);
-  Impulse__Envelope *resp = it_raw_read_frame(fd, 10000);
-  assert_non_null(resp);
-  assert_int_equal(resp->id, 42);
-  assert_int_equal(resp->body_case, IMPULSE__ENVELOPE__BODY_ERROR);
-  assert_int_equal(resp->error->code, IMPULSE__ERROR_CODE__UNAUTHENTICATED);
-  impulse__envelope__free_unpacked(resp, NULL);
+  expect_raw_error(fd, &env, 10000, IMPULSE__ERROR_CODE__UNAUTHENTICATED);
   close(fd);
   free(so);
 

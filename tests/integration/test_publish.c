@@ -98,13 +98,29 @@ static void info_kafka(const it_server_t *s, char *buf, size_t len) {
   it_cli_free(&r);
 }
 
-static void expect_published(const it_cli_t *r, const char *want) {
-  if (r->status != 0 || strstr(r->out, want) == NULL)
-    fprintf(stderr, "publish: status %d\nstdout: %s\nstderr: %s\n", r->status,
-            r->out, r->err);
-  assert_int_equal(r->status, 0);
-  assert_non_null(strstr(r->out, want));
+/* `impulse publish ARGS... --addr ADDR` exits 0 and says `want`. */
+static void publish_ok(const it_server_t *s, const char *want,
+                       const char *const *args) {
+  const char *argv[IT_MAX_ARGS];
+  size_t n = 0;
+  argv[n++] = "publish";
+  for (size_t i = 0; args[i] != NULL && n < IT_MAX_ARGS - 3; i++)
+    argv[n++] = args[i];
+  argv[n++] = "--addr";
+  argv[n++] = s->addr;
+  argv[n] = NULL;
+  it_cli_t r;
+  assert_int_equal(it_cli(&r, NULL, argv), 0);
+  if (r.status != 0 || strstr(r.out, want) == NULL)
+    fprintf(stderr, "publish: status %d\nstdout: %s\nstderr: %s\n", r.status,
+            r.out, r.err);
+  assert_int_equal(r.status, 0);
+  assert_non_null(strstr(r.out, want));
+  it_cli_free(&r);
 }
+
+#define PUBLISH_OK(s, want, ...) \
+  publish_ok((s), (want), (const char *const[]){__VA_ARGS__, NULL})
 
 static int setup_limits(void **state) {
   static const char *const extra[] = {"--max-frame", "1048576", "--kafka-opt",
@@ -121,12 +137,8 @@ static void test_publish_direct(void **state) {
   write_events(s, "events.txt", NEVENTS, path, sizeof path);
   info_kafka(s, boot, sizeof boot);
 
-  it_cli_t r;
-  assert_int_equal(IT_CLI(&r, NULL, "publish", "direct", "-K", ":", "-f", path,
-                          "--partitions", "4", "--addr", s->addr),
-                   0);
-  expect_published(&r, "published 1000 events to direct");
-  it_cli_free(&r);
+  PUBLISH_OK(s, "published 1000 events to direct", "direct", "-K", ":", "-f",
+             path, "--partitions", "4");
 
   assert_int_equal(it_kcat_partitions(boot, "direct", KCAT_TIMEOUT_MS), 4);
   char *out = kcat_read(boot, "direct");
@@ -134,11 +146,8 @@ static void test_publish_direct(void **state) {
   free(out);
 
   /* One event with -k and -d: its partition and offset are printed. */
-  assert_int_equal(IT_CLI(&r, NULL, "publish", "direct", "-k", "one", "-d",
-                          "single", "--addr", s->addr),
-                   0);
-  expect_published(&r, "published 1 event to direct (partition ");
-  it_cli_free(&r);
+  PUBLISH_OK(s, "published 1 event to direct (partition ", "direct", "-k",
+             "one", "-d", "single");
   out = kcat_read(boot, "direct");
   assert_int_equal(count_lines(out), NEVENTS + 1);
   assert_non_null(strstr(out, "one single\n"));
@@ -179,12 +188,8 @@ static void test_publish_via_server(void **state) {
   write_events(s, "events.txt", NEVENTS, path, sizeof path);
   info_kafka(s, boot, sizeof boot);
 
-  it_cli_t r;
-  assert_int_equal(IT_CLI(&r, NULL, "publish", "rpc", "-K", ":", "-f", path,
-                          "--via-server", "--addr", s->addr),
-                   0);
-  expect_published(&r, "published 1000 events to rpc");
-  it_cli_free(&r);
+  PUBLISH_OK(s, "published 1000 events to rpc", "rpc", "-K", ":", "-f", path,
+             "--via-server");
   char *out = kcat_read(boot, "rpc");
   expect_keyed_events(out, NEVENTS);
   free(out);
@@ -243,11 +248,8 @@ static void test_publish_via_server(void **state) {
   assert_int_equal(imp_client_recv(c, &first), 0); /* flushed and under way */
   impulse__envelope__free_unpacked(first, NULL);
   impulse_client_close(c);
-  assert_int_equal(IT_CLI(&r, NULL, "publish", "left", "-d", "after",
-                          "--via-server", "--addr", s->addr),
-                   0);
-  expect_published(&r, "published 1 event to left");
-  it_cli_free(&r);
+  PUBLISH_OK(s, "published 1 event to left", "left", "-d", "after",
+             "--via-server");
   out = kcat_read(boot, "left");
   assert_int_equal(count_lines(out), 501);
   free(out);
@@ -297,11 +299,8 @@ static void test_publish_too_large(void **state) {
   it_cli_free(&r);
 
   /* The server keeps serving; exactly the small events were written. */
-  assert_int_equal(IT_CLI(&r, NULL, "publish", "sizes", "-d", "small5",
-                          "--via-server", "--addr", s->addr),
-                   0);
-  expect_published(&r, "published 1 event to sizes");
-  it_cli_free(&r);
+  PUBLISH_OK(s, "published 1 event to sizes", "sizes", "-d", "small5",
+             "--via-server");
   char *out = kcat_read(boot, "sizes");
   assert_int_equal(count_lines(out), 5);
   for (int i = 1; i <= 5; i++) {
@@ -366,17 +365,9 @@ static void test_standalone_cluster(void **state) {
   assert_string_equal(boot, k->addr);
 
   write_events(s, "events.txt", NEVENTS, path, sizeof path);
-  it_cli_t r;
-  assert_int_equal(IT_CLI(&r, NULL, "publish", "ext", "-K", ":", "-f", path,
-                          "--addr", s->addr),
-                   0);
-  expect_published(&r, "published 1000 events to ext");
-  it_cli_free(&r);
-  assert_int_equal(IT_CLI(&r, NULL, "publish", "made", "-d", "on demand",
-                          "--via-server", "--addr", s->addr),
-                   0);
-  expect_published(&r, "published 1 event to made");
-  it_cli_free(&r);
+  PUBLISH_OK(s, "published 1000 events to ext", "ext", "-K", ":", "-f", path);
+  PUBLISH_OK(s, "published 1 event to made", "made", "-d", "on demand",
+             "--via-server");
   assert_int_equal(it_kcat_partitions(k->addr, "ext", KCAT_TIMEOUT_MS), 3);
   char *out = kcat_read(k->addr, "ext");
   expect_keyed_events(out, NEVENTS);
@@ -386,11 +377,8 @@ static void test_standalone_cluster(void **state) {
    * them, and the restarted server publishes on. */
   assert_int_equal(it_server_stop_checked(s), 0);
   assert_int_equal(it_server_restart(s), 0);
-  assert_int_equal(IT_CLI(&r, NULL, "publish", "ext", "-k", "key1000", "-d",
-                          "value-1000", "--addr", s->addr),
-                   0);
-  expect_published(&r, "published 1 event to ext");
-  it_cli_free(&r);
+  PUBLISH_OK(s, "published 1 event to ext", "ext", "-k", "key1000", "-d",
+             "value-1000");
   out = kcat_read(k->addr, "ext");
   expect_keyed_events(out, NEVENTS + 1);
   free(out);

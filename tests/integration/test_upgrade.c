@@ -180,20 +180,29 @@ static void record_calls(const it_server_t *s, const char *name,
   impulse_client_close(c);
 }
 
+/* Version 1 of `name` from the example function `so` on exactly n
+ * instances of concurrency 1, all ready, with `calls` calls of `payload`
+ * recorded for the upgrades to replay. */
+static void deploy_recorded(const it_server_t *s, impulse_client_t *admin,
+                            const char *name, const char *so, uint32_t n,
+                            const char *payload, int calls) {
+  impulse_deploy_opts_t o = {0};
+  o.min_instances = n;
+  o.has_min = 1;
+  o.max_instances = n;
+  o.has_max = 1;
+  o.concurrency = 1;
+  o.policy = "reactive";
+  deploy(admin, name, so, &o, 1);
+  wait_ready(admin, name, n);
+  record_calls(s, name, payload, calls);
+}
+
 static void test_upgrade_under_load_and_rollback(void **state) {
   it_server_t *s = *state;
   impulse_client_t *admin = it_connect(s, 1, CALL_TIMEOUT_MS);
   assert_non_null(admin);
-  impulse_deploy_opts_t o = {0};
-  o.min_instances = 20;
-  o.has_min = 1;
-  o.max_instances = 20;
-  o.has_max = 1;
-  o.concurrency = 1;
-  o.policy = "reactive";
-  deploy(admin, "up", "echo", &o, 1);
-  wait_ready(admin, "up", 20);
-  record_calls(s, "up", "hello", 40);
+  deploy_recorded(s, admin, "up", "echo", 20, "hello", 40);
 
   load_t l;
   pthread_t th[CALLERS];
@@ -252,16 +261,8 @@ static void test_upgrade_resumes_after_kill9(void **state) {
   it_server_t *s = *state;
   impulse_client_t *admin = it_connect(s, 1, CALL_TIMEOUT_MS);
   assert_non_null(admin);
-  impulse_deploy_opts_t o = {0};
-  o.min_instances = 6;
-  o.has_min = 1;
-  o.max_instances = 6;
-  o.has_max = 1;
-  o.concurrency = 1;
-  o.policy = "reactive";
-  deploy(admin, "slow", "hang", &o, 1);
-  wait_ready(admin, "slow", 6);
-  record_calls(s, "slow", "20", 32); /* 20 ms each: replays take a while */
+  /* 20 ms each: replays take a while. */
+  deploy_recorded(s, admin, "slow", "hang", 6, "20", 32);
 
   impulse_deploy_opts_t o2 = {0};
   o2.max_step_pct = 10; /* one instance at a time */
