@@ -58,6 +58,12 @@ int it_read_file(const char *path, char **data, size_t *len) {
   return -1;
 }
 
+int it_read_function(const char *fn, char **data, size_t *len) {
+  char path[512];
+  it_function_path(fn, path, sizeof path);
+  return it_read_file(path, data, len);
+}
+
 int it_write_file(const char *path, const void *data, size_t len) {
   int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0) return -1;

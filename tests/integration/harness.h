@@ -267,6 +267,10 @@ void it_function_path(const char *name, char *buf, size_t len);
 /* Reads a whole file into a malloc'd buffer; returns 0 or -1. */
 int it_read_file(const char *path, char **data, size_t *len);
 
+/* it_read_file() of the example function `fn` (it_function_path): its
+ * bytes, e.g. to deploy them by hand. */
+int it_read_function(const char *fn, char **data, size_t *len);
+
 /* Writes bytes to path; returns 0 or -1. */
 int it_write_file(const char *path, const void *data, size_t len);
 

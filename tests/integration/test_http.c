@@ -209,6 +209,19 @@ static void http_expect(const it_server_t *s, const char *method,
   res_free(&r);
 }
 
+/* A body of `size` bytes of `fill` posted to `path` gets 413 TOO_LARGE. */
+static void expect_too_large(const it_server_t *s, const char *path,
+                             size_t size, char fill) {
+  char *payload = malloc(size);
+  assert_non_null(payload);
+  memset(payload, fill, size);
+  http_res_t r;
+  HTTP(s, &r, "POST", path, payload, size, "X-A: b");
+  expect_error(&r, 413, "TOO_LARGE");
+  res_free(&r);
+  free(payload);
+}
+
 /* ---- raw sockets -----------------------------------------------------------
  */
 
@@ -349,14 +362,7 @@ static void test_invoke(void **state) {
               400, JSON_ERROR, "BAD_REQUEST");
 
   /* Above --max-frame (1 MiB): 413, and the server serves on. */
-  size_t big = (1u << 20) + 100;
-  char *payload = malloc(big);
-  assert_non_null(payload);
-  memset(payload, 'z', big);
-  HTTP(s, &r, "POST", "/function/echo", payload, big, "X-A: b");
-  expect_error(&r, 413, "TOO_LARGE");
-  res_free(&r);
-  free(payload);
+  expect_too_large(s, "/function/echo", (1u << 20) + 100, 'z');
   http_expect(s, "POST", "/function/echo", "after", "X-A: b", 200, BODY,
               "after");
 
@@ -726,14 +732,7 @@ static void test_publish(void **state) {
 
   /* Above the producer's limit (message.max.bytes=100000), below the
    * HTTP body limit: 413 from Kafka's side. */
-  size_t big = 200 * 1000;
-  char *payload = malloc(big);
-  assert_non_null(payload);
-  memset(payload, 'k', big);
-  HTTP(s, &r, "POST", "/topics/http-events", payload, big, "X-A: b");
-  expect_error(&r, 413, "TOO_LARGE");
-  res_free(&r);
-  free(payload);
+  expect_too_large(s, "/topics/http-events", 200 * 1000, 'k');
   s->test_passed = 1;
 }
 

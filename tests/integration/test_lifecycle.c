@@ -220,10 +220,9 @@ static void test_cli_contract(void **state) {
 
 static void test_control_errors(void **state) {
   it_server_t *s = *state;
-  char echo_so[512], *so;
+  char *so;
   size_t solen;
-  it_function_path("echo", echo_so, sizeof echo_so);
-  assert_int_equal(it_read_file(echo_so, &so, &solen), 0);
+  assert_int_equal(it_read_function("echo", &so, &solen), 0);
   impulse_client_t *c = it_connect(s, 1, CALL_TIMEOUT_MS);
   assert_non_null(c);
   uint32_t v = 0;
@@ -288,10 +287,9 @@ static void test_control_errors(void **state) {
 
 static void test_pipelined_deploys(void **state) {
   it_server_t *s = *state;
-  char echo_so[512], *so;
+  char *so;
   size_t solen;
-  it_function_path("echo", echo_so, sizeof echo_so);
-  assert_int_equal(it_read_file(echo_so, &so, &solen), 0);
+  assert_int_equal(it_read_function("echo", &so, &solen), 0);
   int fd = it_raw_connect(s);
   assert_true(fd >= 0);
 

@@ -320,8 +320,6 @@ static void test_wrong_message_kind(void **state) {
 static void test_unauthenticated_control(void **state) {
   fixture_t *f = *state;
   it_group_test_start(&f->group);
-  char path[512];
-  it_function_path("echo", path, sizeof path);
   good_echo(f);
 
   /* The library with token "": anonymous; Deploy is refused. */
@@ -330,7 +328,7 @@ static void test_unauthenticated_control(void **state) {
   uint32_t v = 0;
   char *so;
   size_t solen;
-  assert_int_equal(it_read_file(path, &so, &solen), 0);
+  assert_int_equal(it_read_function("echo", &so, &solen), 0);
   int rc = impulse_deploy(anon, "sneaky", so, solen, NULL, &v);
   fprintf(stderr, "anonymous deploy -> %s: %s\n", impulse_status_name(rc),
           impulse_client_error(anon));

@@ -73,11 +73,21 @@ static void expect_echo_calls(impulse_client_t *c, unsigned first) {
   impulse__envelope__free_unpacked(resp, NULL);
 }
 
+/* Calls echo n times with the payloads "<prefix>-00", "<prefix>-01"... */
+static void call_echo(impulse_client_t *c, const char *prefix, unsigned n) {
+  for (unsigned i = 0; i < n; i++) {
+    char payload[32];
+    impulse_response_t *r = NULL;
+    snprintf(payload, sizeof payload, "%s-%02u", prefix, i);
+    assert_int_equal(it_invoke(c, "echo", payload, &r), IMPULSE_S_OK);
+    impulse_response_free(r);
+  }
+}
+
 static void test_recordings(void **state) {
   it_server_t *s = *state;
   impulse_client_t *c = it_connect(s, 1, CALL_TIMEOUT_MS);
   assert_non_null(c);
-  char payload[32];
   uint32_t version = 0;
   assert_int_equal(it_deploy_fn(c, "echo", "echo", NULL, &version), 0);
   assert_int_equal(version, 1);
@@ -88,12 +98,7 @@ static void test_recordings(void **state) {
   assert_int_equal(resp->record_list_ok->n_calls, 0);
   impulse__envelope__free_unpacked(resp, NULL);
 
-  for (unsigned i = 0; i < 50; i++) {
-    impulse_response_t *r = NULL;
-    snprintf(payload, sizeof payload, "call-%02u", i);
-    assert_int_equal(it_invoke(c, "echo", payload, &r), IMPULSE_S_OK);
-    impulse_response_free(r);
-  }
+  call_echo(c, "call", 50);
   /* Every call is sampled until 32 are kept; then one in 100. */
   expect_echo_calls(c, 0);
 
@@ -120,12 +125,7 @@ static void test_recordings(void **state) {
 
   /* The ring goes on where it was: the 100th call is sampled and replaces
    * the oldest recording. */
-  for (unsigned i = 0; i < 100; i++) {
-    impulse_response_t *x = NULL;
-    snprintf(payload, sizeof payload, "more-%02u", i);
-    assert_int_equal(it_invoke(c, "echo", payload, &x), IMPULSE_S_OK);
-    impulse_response_free(x);
-  }
+  call_echo(c, "more", 100);
   assert_int_equal(record_list(c, "echo", &resp), 0);
   {
     const Impulse__RecordListResponse *l = resp->record_list_ok;
