@@ -155,27 +155,37 @@ static void test_publish_direct(void **state) {
   s->test_passed = 1;
 }
 
+/* A PublishRequest of `value` to `topic` (key NULL: none; partition -1:
+ * the producer's choice) in *req, its body in *pub; all borrowed. */
+static void publish_request(Impulse__Envelope *req,
+                            Impulse__PublishRequest *pub, const char *topic,
+                            const char *key, const char *value, int partition) {
+  impulse__envelope__init(req);
+  impulse__publish_request__init(pub);
+  pub->topic = (char *)topic;
+  if (key != NULL) {
+    pub->has_key = 1;
+    pub->key.data = (uint8_t *)key;
+    pub->key.len = strlen(key);
+  }
+  pub->has_value = 1;
+  pub->value.data = (uint8_t *)value;
+  pub->value.len = strlen(value);
+  if (partition != -1) {
+    pub->has_partition = 1;
+    pub->partition = partition;
+  }
+  req->body_case = IMPULSE__ENVELOPE__BODY_PUBLISH;
+  req->publish = pub;
+}
+
 /* Sends one PublishRequest; returns the status, *resp on success. */
 static int publish_rpc(impulse_client_t *c, const char *topic, const char *key,
                        const char *value, int partition,
                        Impulse__Envelope **resp) {
-  Impulse__Envelope req = IMPULSE__ENVELOPE__INIT;
-  Impulse__PublishRequest pub = IMPULSE__PUBLISH_REQUEST__INIT;
-  pub.topic = (char *)topic;
-  if (key != NULL) {
-    pub.has_key = 1;
-    pub.key.data = (uint8_t *)key;
-    pub.key.len = strlen(key);
-  }
-  pub.has_value = 1;
-  pub.value.data = (uint8_t *)value;
-  pub.value.len = strlen(value);
-  if (partition != -1) {
-    pub.has_partition = 1;
-    pub.partition = partition;
-  }
-  req.body_case = IMPULSE__ENVELOPE__BODY_PUBLISH;
-  req.publish = &pub;
+  Impulse__Envelope req;
+  Impulse__PublishRequest pub;
+  publish_request(&req, &pub, topic, key, value, partition);
   *resp = NULL;
   return imp_client_call_expect(c, &req, IMPULSE__ENVELOPE__BODY_PUBLISH_OK,
                                 resp);
@@ -234,14 +244,9 @@ static void test_publish_via_server(void **state) {
   c = it_connect(s, 0, CALL_TIMEOUT_MS);
   assert_non_null(c);
   for (int i = 0; i < 500; i++) {
-    Impulse__Envelope q = IMPULSE__ENVELOPE__INIT;
-    Impulse__PublishRequest pub = IMPULSE__PUBLISH_REQUEST__INIT;
-    pub.topic = "left";
-    pub.has_value = 1;
-    pub.value.data = (uint8_t *)"gone";
-    pub.value.len = 4;
-    q.body_case = IMPULSE__ENVELOPE__BODY_PUBLISH;
-    q.publish = &pub;
+    Impulse__Envelope q;
+    Impulse__PublishRequest pub;
+    publish_request(&q, &pub, "left", NULL, "gone", -1);
     assert_int_equal(imp_client_send(c, &q, NULL), 0);
   }
   Impulse__Envelope *first = NULL;

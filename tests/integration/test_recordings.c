@@ -73,6 +73,18 @@ static void expect_echo_calls(impulse_client_t *c, unsigned first) {
   impulse__envelope__free_unpacked(resp, NULL);
 }
 
+/* `impulse record ls NAME` exits `status` and says `want` (on stdout when
+ * it exits 0, else on stderr). */
+static void expect_record_ls(const it_server_t *s, const char *name, int status,
+                             const char *want) {
+  it_cli_t r;
+  assert_int_equal(IT_CLI(&r, NULL, "record", "ls", name, "--addr", s->addr),
+                   0);
+  assert_int_equal(r.status, status);
+  assert_non_null(strstr(status == 0 ? r.out : r.err, want));
+  it_cli_free(&r);
+}
+
 /* Calls echo n times with the payloads "<prefix>-00", "<prefix>-01"... */
 static void call_echo(impulse_client_t *c, const char *prefix, unsigned n) {
   for (unsigned i = 0; i < n; i++) {
@@ -157,11 +169,7 @@ static void test_recordings(void **state) {
     assert_string_equal(l->calls[1]->answer_status, "ok");
   }
   impulse__envelope__free_unpacked(resp, NULL);
-  assert_int_equal(IT_CLI(&r, NULL, "record", "ls", "flaky", "--addr", s->addr),
-                   0);
-  assert_int_equal(r.status, 0);
-  assert_non_null(strstr(r.out, "FUNCTION_ERROR"));
-  it_cli_free(&r);
+  expect_record_ls(s, "flaky", 0, "FUNCTION_ERROR");
 
   /* Unknown function. */
   assert_int_equal(record_list(c, "ghost", &resp), IMPULSE_S_NOT_FOUND);
@@ -170,20 +178,12 @@ static void test_recordings(void **state) {
    * deployed again under the same name. */
   assert_int_equal(impulse_delete(c, "echo"), IMPULSE_S_OK);
   assert_int_equal(record_list(c, "echo", &resp), IMPULSE_S_NOT_FOUND);
-  assert_int_equal(IT_CLI(&r, NULL, "record", "ls", "echo", "--addr", s->addr),
-                   0);
-  assert_int_equal(r.status, 1);
-  assert_non_null(strstr(r.err, "NOT_FOUND"));
-  it_cli_free(&r);
+  expect_record_ls(s, "echo", 1, "NOT_FOUND");
   assert_int_equal(it_deploy_fn(c, "echo", "echo", NULL, &version), 0);
   assert_int_equal(record_list(c, "echo", &resp), 0);
   assert_int_equal(resp->record_list_ok->n_calls, 0);
   impulse__envelope__free_unpacked(resp, NULL);
-  assert_int_equal(IT_CLI(&r, NULL, "record", "ls", "echo", "--addr", s->addr),
-                   0);
-  assert_int_equal(r.status, 0);
-  assert_non_null(strstr(r.out, "no recorded calls"));
-  it_cli_free(&r);
+  expect_record_ls(s, "echo", 0, "no recorded calls");
 
   impulse_client_close(c);
   assert_int_equal(it_server_stop_checked(s), 0);
