@@ -169,6 +169,23 @@ static void test_scale_from_zero(void **state) {
   s->test_passed = 1;
 }
 
+/* Sends a call of `name` with `payload` on c and makes sure it runs: a
+ * synchronous call on c flushes it, and the immediate answer to that one
+ * (NOT_FOUND) means the server has read both. Returns the call's id. */
+static uint64_t call_under_way(impulse_client_t *c, const char *name,
+                               const char *payload) {
+  uint64_t id;
+  assert_int_equal(
+      impulse_invoke_send(c, name, payload, strlen(payload), NULL, &id),
+      IMPULSE_S_OK);
+  impulse_response_t *r = NULL;
+  assert_int_equal(impulse_invoke(c, "no-such-fn", "", 0, NULL, &r),
+                   IMPULSE_S_OK);
+  assert_int_equal(r->status, IMPULSE_S_NOT_FOUND);
+  impulse_response_free(r);
+  return id;
+}
+
 static void test_redeploy_drains(void **state) {
   it_server_t *s = *state;
   impulse_client_t *c1 = it_connect(s, 0, CALL_TIMEOUT_MS);
@@ -179,18 +196,10 @@ static void test_redeploy_drains(void **state) {
   warm_up(c2, "upg");
 
   /* c1's call runs on version 1... */
-  uint64_t id;
-  assert_int_equal(impulse_invoke_send(c1, "upg", "700", 3, NULL, &id),
-                   IMPULSE_S_OK);
-  /* A synchronous call on c1 flushes the one above; its immediate answer
-   * (NOT_FOUND) means the server has read both, so the 700 ms call runs. */
-  impulse_response_t *r = NULL;
-  assert_int_equal(impulse_invoke(c1, "no-such-fn", "", 0, NULL, &r),
-                   IMPULSE_S_OK);
-  assert_int_equal(r->status, IMPULSE_S_NOT_FOUND);
-  impulse_response_free(r);
+  uint64_t id = call_under_way(c1, "upg", "700");
 
   /* ...while version 2 is deployed. */
+  impulse_response_t *r = NULL;
   uint64_t t0 = it_now_ms();
   deploy_hang(c2, "upg", 2);
   assert_int_equal(it_invoke(c2, "upg", "1", &r), IMPULSE_S_OK);
@@ -236,16 +245,11 @@ static void test_redeploy_during_long_call(void **state) {
   uint32_t v = 0;
   assert_int_equal(it_deploy_fn(c2, "long", "hang", &opts, &v), IMPULSE_S_OK);
   warm_up(c2, "long");
-  uint64_t id;
-  assert_int_equal(impulse_invoke_send(c1, "long", "2500", 4, NULL, &id),
-                   IMPULSE_S_OK);
-  impulse_response_t *r = NULL;
-  assert_int_equal(impulse_invoke(c1, "no-such-fn", "", 0, NULL, &r),
-                   IMPULSE_S_OK);
-  impulse_response_free(r);
+  call_under_way(c1, "long", "2500");
   assert_int_equal(it_deploy_fn(c2, "long", "hang", &opts, &v), IMPULSE_S_OK);
   /* The server was started with --queue-timeout 1000: a new instance of
    * version 2 must take this call well before the old one finishes. */
+  impulse_response_t *r = NULL;
   uint64_t t0 = it_now_ms();
   int rc = it_invoke(c2, "long", "1", &r);
   fprintf(stderr, "call after redeploy: %s after %llu ms %s\n",
