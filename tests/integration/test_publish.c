@@ -53,8 +53,11 @@ static size_t count_lines(const char *s) {
   return n;
 }
 
-/* Every line of `out` is "key<i> value-<i>" for i in [0, n), each once. */
-static void expect_keyed_events(const char *out, int n) {
+/* Every record of `topic`, as kcat reads it, is "key<i> value-<i>" for i
+ * in [0, n), each once. */
+static void expect_keyed_events(const char *bootstrap, const char *topic,
+                                int n) {
+  char *out = kcat_read(bootstrap, topic);
   char *seen = calloc((size_t)n, 1);
   assert_non_null(seen);
   int lines = 0;
@@ -76,6 +79,7 @@ static void expect_keyed_events(const char *out, int n) {
   }
   assert_int_equal(lines, n);
   free(seen);
+  free(out);
 }
 
 /* A file of n lines "key<i>:value-<i>" in the server's directory. */
@@ -141,14 +145,12 @@ static void test_publish_direct(void **state) {
              path, "--partitions", "4");
 
   assert_int_equal(it_kcat_partitions(boot, "direct", KCAT_TIMEOUT_MS), 4);
-  char *out = kcat_read(boot, "direct");
-  expect_keyed_events(out, NEVENTS);
-  free(out);
+  expect_keyed_events(boot, "direct", NEVENTS);
 
   /* One event with -k and -d: its partition and offset are printed. */
   PUBLISH_OK(s, "published 1 event to direct (partition ", "direct", "-k",
              "one", "-d", "single");
-  out = kcat_read(boot, "direct");
+  char *out = kcat_read(boot, "direct");
   assert_int_equal(count_lines(out), NEVENTS + 1);
   assert_non_null(strstr(out, "one single\n"));
   free(out);
@@ -200,9 +202,7 @@ static void test_publish_via_server(void **state) {
 
   PUBLISH_OK(s, "published 1000 events to rpc", "rpc", "-K", ":", "-f", path,
              "--via-server");
-  char *out = kcat_read(boot, "rpc");
-  expect_keyed_events(out, NEVENTS);
-  free(out);
+  expect_keyed_events(boot, "rpc", NEVENTS);
   /* Created on demand with the server's default partition count. */
   assert_int_equal(it_kcat_partitions(boot, "rpc", KCAT_TIMEOUT_MS), 8);
 
@@ -255,7 +255,7 @@ static void test_publish_via_server(void **state) {
   impulse_client_close(c);
   PUBLISH_OK(s, "published 1 event to left", "left", "-d", "after",
              "--via-server");
-  out = kcat_read(boot, "left");
+  char *out = kcat_read(boot, "left");
   assert_int_equal(count_lines(out), 501);
   free(out);
   s->test_passed = 1;
@@ -374,9 +374,7 @@ static void test_standalone_cluster(void **state) {
   PUBLISH_OK(s, "published 1 event to made", "made", "-d", "on demand",
              "--via-server");
   assert_int_equal(it_kcat_partitions(k->addr, "ext", KCAT_TIMEOUT_MS), 3);
-  char *out = kcat_read(k->addr, "ext");
-  expect_keyed_events(out, NEVENTS);
-  free(out);
+  expect_keyed_events(k->addr, "ext", NEVENTS);
 
   /* The events live in the cluster's process: a server restart keeps
    * them, and the restarted server publishes on. */
@@ -384,10 +382,8 @@ static void test_standalone_cluster(void **state) {
   assert_int_equal(it_server_restart(s), 0);
   PUBLISH_OK(s, "published 1 event to ext", "ext", "-k", "key1000", "-d",
              "value-1000");
-  out = kcat_read(k->addr, "ext");
-  expect_keyed_events(out, NEVENTS + 1);
-  free(out);
-  out = kcat_read(k->addr, "made");
+  expect_keyed_events(k->addr, "ext", NEVENTS + 1);
+  char *out = kcat_read(k->addr, "made");
   assert_string_equal(out, " on demand\n");
   free(out);
 
