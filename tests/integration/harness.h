@@ -13,6 +13,9 @@
  * death signal is tied to the thread that forked the server.
  *
  * Every wait here is bounded; nothing blocks forever on a broken server.
+ * kcat and `impulse kafka` are in harness_kafka.h; the process, file and
+ * control-call helpers the harness shares with the benchmarks are in
+ * tests/support/support.h, which this header includes.
  */
 #ifndef IT_HARNESS_H
 #define IT_HARNESS_H
