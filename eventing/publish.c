@@ -70,14 +70,11 @@ static void on_published(void *arg, int err, const char *errstr,
     int code = imp_publish_error_code(pub->kafka, err, errstr, msg, sizeof msg);
     imp_rpc_error(pub->rpc, code, "%s", msg);
   } else {
-    Impulse__Envelope r = IMPULSE__ENVELOPE__INIT;
     Impulse__PublishResponse ok = IMPULSE__PUBLISH_RESPONSE__INIT;
     ok.has_partition = ok.has_offset = 1;
     ok.partition = partition;
     ok.offset = offset;
-    r.body_case = IMPULSE__ENVELOPE__BODY_PUBLISH_OK;
-    r.publish_ok = &ok;
-    imp_rpc_reply(pub->rpc, &r);
+    imp_rpc_answer(pub->rpc, IMPULSE__ENVELOPE__BODY_PUBLISH_OK, &ok);
   }
   free(pub);
 }
@@ -168,15 +165,12 @@ void imp_publish_ensure_topic_rpc(imp_kafka_t *kafka, imp_rpc_t *rpc,
     goto out;
   }
   int n = imp_kafka_partition_count(kafka, req->topic, 0);
-  Impulse__Envelope r = IMPULSE__ENVELOPE__INIT;
   Impulse__EnsureTopicResponse ok = IMPULSE__ENSURE_TOPIC_RESPONSE__INIT;
   if (n > 0) {
     ok.has_partitions = 1;
     ok.partitions = (uint32_t)n;
   }
-  r.body_case = IMPULSE__ENVELOPE__BODY_ENSURE_TOPIC_OK;
-  r.ensure_topic_ok = &ok;
-  imp_rpc_reply(rpc, &r);
+  imp_rpc_answer(rpc, IMPULSE__ENVELOPE__BODY_ENSURE_TOPIC_OK, &ok);
 out:
   impulse__envelope__free_unpacked(env, NULL);
 }

@@ -173,13 +173,10 @@ static void trigger_closed(trigger_t *trigger) {
           (unsigned long long)trigger->handled,
           (unsigned long long)trigger->dead_lettered);
   if (trigger->del_rpc) {
-    Impulse__Envelope r = IMPULSE__ENVELOPE__INIT;
     Impulse__TriggerDeleteResponse ok = IMPULSE__TRIGGER_DELETE_RESPONSE__INIT;
-    r.body_case = IMPULSE__ENVELOPE__BODY_TRIGGER_DELETE_OK;
-    r.trigger_delete_ok = &ok;
     imp_rpc_t *rpc = trigger->del_rpc;
     trigger->del_rpc = NULL;
-    imp_rpc_reply(rpc, &r);
+    imp_rpc_answer(rpc, IMPULSE__ENVELOPE__BODY_TRIGGER_DELETE_OK, &ok);
   }
   if (trigger->removed) {
     /* Out of the list; the handles hold the last references. */
@@ -430,12 +427,9 @@ void imp_triggers_create(imp_triggers_t *triggers, imp_rpc_t *rpc,
   IMP_LOG(IMP_LOG_INFO, "trigger %s: %s -> %s (group %s, ordering %s)",
           trigger->spec->name, trigger->spec->topic, trigger->spec->function,
           trigger->spec->group, trigger->spec->ordering);
-  Impulse__Envelope r = IMPULSE__ENVELOPE__INIT;
   Impulse__TriggerCreateResponse ok = IMPULSE__TRIGGER_CREATE_RESPONSE__INIT;
   ok.spec = trigger->spec;
-  r.body_case = IMPULSE__ENVELOPE__BODY_TRIGGER_CREATE_OK;
-  r.trigger_create_ok = &ok;
-  imp_rpc_reply(rpc, &r);
+  imp_rpc_answer(rpc, IMPULSE__ENVELOPE__BODY_TRIGGER_CREATE_OK, &ok);
 out:
   impulse__envelope__free_unpacked(env, NULL);
 }
@@ -499,13 +493,10 @@ void imp_triggers_list(imp_triggers_t *triggers, imp_rpc_t *rpc,
     ip[k] = &infos[k];
     k++;
   }
-  Impulse__Envelope r = IMPULSE__ENVELOPE__INIT;
   Impulse__TriggerListResponse ok = IMPULSE__TRIGGER_LIST_RESPONSE__INIT;
   ok.n_triggers = k;
   ok.triggers = ip;
-  r.body_case = IMPULSE__ENVELOPE__BODY_TRIGGER_LIST_OK;
-  r.trigger_list_ok = &ok;
-  imp_rpc_reply(rpc, &r);
+  imp_rpc_answer(rpc, IMPULSE__ENVELOPE__BODY_TRIGGER_LIST_OK, &ok);
   free(infos);
   free(ip);
   free(parts);
@@ -521,13 +512,10 @@ void imp_triggers_foreach(imp_triggers_t *triggers, imp_trigger_info_cb cb,
 
 static void describe_reply(void *arg, const Impulse__TriggerInfo *info) {
   imp_rpc_t *rpc = arg;
-  Impulse__Envelope r = IMPULSE__ENVELOPE__INIT;
   Impulse__TriggerDescribeResponse ok =
       IMPULSE__TRIGGER_DESCRIBE_RESPONSE__INIT;
   ok.trigger = (Impulse__TriggerInfo *)info; /* only packed */
-  r.body_case = IMPULSE__ENVELOPE__BODY_TRIGGER_DESCRIBE_OK;
-  r.trigger_describe_ok = &ok;
-  imp_rpc_reply(rpc, &r);
+  imp_rpc_answer(rpc, IMPULSE__ENVELOPE__BODY_TRIGGER_DESCRIBE_OK, &ok);
 }
 
 void imp_triggers_describe(imp_triggers_t *triggers, imp_rpc_t *rpc,

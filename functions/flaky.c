@@ -17,6 +17,8 @@
 
 #include <impulse/function.h>
 
+#include "record_line.h"
+
 IMPULSE_FUNCTION();
 
 static int fd = -1;
@@ -40,44 +42,11 @@ IMPULSE_EXPORT void impulse_fini(void) {
   fd = -1;
 }
 
-static char *put_field(char *p, const char *end, const void *v, size_t len) {
-  if (v == NULL) {
-    if (p < end) *p++ = '-';
-    return p;
-  }
-  const char *s = v;
-  for (size_t i = 0; i < len && p < end; i++)
-    *p++ = (s[i] == ' ' || s[i] == '\n' || s[i] == '\r' || s[i] == '\t') ? '_'
-                                                                         : s[i];
-  return p;
-}
-
-static void record(impulse_ctx_t *ctx, const char *payload, size_t plen) {
-  static const char *const names[] = {"kafka.topic", "kafka.partition",
-                                      "kafka.offset", "kafka.key"};
-  if (fd < 0) return;
-  size_t cap = plen + 1024;
-  char *line = impulse_alloc(ctx, cap);
-  if (line == NULL) return;
-  char *p = line, *end = line + cap - 1;
-  for (size_t i = 0; i < 4; i++) {
-    size_t len = 0;
-    const void *v = impulse_header(ctx, names[i], &len);
-    if (v != NULL && len > 256) len = 256;
-    p = put_field(p, end, v, len);
-    *p++ = ' ';
-  }
-  p = put_field(p, end, payload, plen);
-  *p++ = '\n';
-  ssize_t w = write(fd, line, (size_t)(p - line));
-  (void)w;
-}
-
 IMPULSE_EXPORT int impulse_handle(impulse_ctx_t *ctx) {
   size_t len;
   const char *payload = impulse_payload(ctx, &len);
   if (delay_us) usleep(delay_us);
-  record(ctx, payload, len);
+  if (fd >= 0) (void)record_line(ctx, fd, payload, len);
   if (memmem(payload, len, "crash", 5) != NULL) abort(); /* the worker dies */
   if (memmem(payload, len, "poison", 6) != NULL)
     return impulse_error(ctx, IMPULSE_ERROR, "poison event refused");

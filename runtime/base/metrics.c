@@ -23,8 +23,7 @@ const double imp_metrics_store_bounds[] = {
 const unsigned imp_metrics_store_nbounds =
     IMP_ARRAY_SIZE(imp_metrics_store_bounds);
 
-/* ---- histograms ------------------------------------------------------------
- */
+/* ---- histograms ---------------------------------------------------------- */
 
 void imp_histogram_init(imp_histogram_t *h, const double *bounds,
                         unsigned nbounds) {
@@ -42,8 +41,7 @@ void imp_histogram_observe(imp_histogram_t *h, double v) {
   h->sum += v;
 }
 
-/* ---- per function -----------------------------------------------------------
- */
+/* ---- per function -------------------------------------------------------- */
 
 const char *imp_metrics_outcome_name(unsigned slot, char *buf, size_t len) {
   const char *name = slot == 0 ? "ok"
@@ -73,8 +71,7 @@ void imp_fn_metrics_observe(imp_fn_metrics_t *m, int code,
     imp_histogram_observe(&m->duration, (double)(now - started_ns) / 1e9);
 }
 
-/* ---- text writer ------------------------------------------------------------
- */
+/* ---- text writer --------------------------------------------------------- */
 
 void imp_metrics_writer_init(imp_metrics_writer_t *w, imp_buf_t *out) {
   w->out = out;
@@ -226,8 +223,7 @@ void imp_metrics_histogram(imp_metrics_writer_t *w, const char *name,
   putf(w, "%llu\n", (unsigned long long)h->count);
 }
 
-/* ---- registry ---------------------------------------------------------------
- */
+/* ---- registry ------------------------------------------------------------ */
 
 typedef struct collector_s {
   imp_metrics_collect_cb cb;

@@ -21,8 +21,7 @@
 
 #include "core/common.h"
 
-/* ---- histograms -----------------------------------------------------------
- */
+/* ---- histograms ---------------------------------------------------------- */
 
 #define IMP_HIST_MAX_BOUNDS 24
 
@@ -48,8 +47,7 @@ void imp_histogram_init(imp_histogram_t *h, const double *bounds,
 /* Counts one value (seconds). */
 void imp_histogram_observe(imp_histogram_t *h, double v);
 
-/* ---- per function ---------------------------------------------------------
- */
+/* ---- per function -------------------------------------------------------- */
 
 /* Outcome slots: 0 is "ok", 1..IMP_OUTCOMES-2 are ErrorCodes, the last one
  * counts codes outside that range. */
@@ -72,8 +70,7 @@ const char *imp_metrics_outcome_name(unsigned slot, char *buf, size_t len);
  * answer. */
 void imp_fn_metrics_observe(imp_fn_metrics_t *m, int code, uint64_t started_ns);
 
-/* ---- text writer ----------------------------------------------------------
- */
+/* ---- text writer --------------------------------------------------------- */
 
 typedef enum imp_metric_type_e {
   IMP_METRIC_COUNTER = 0,
@@ -120,8 +117,7 @@ void imp_metrics_histogram(imp_metrics_writer_t *w, const char *name,
 /* Appends the escaped label value (\\, \" and \n) to w. */
 void imp_metrics_escape_label(imp_metrics_writer_t *w, const char *value);
 
-/* ---- registry -------------------------------------------------------------
- */
+/* ---- registry ------------------------------------------------------------ */
 
 typedef struct imp_metrics_s imp_metrics_t;
 

@@ -10,6 +10,19 @@ void imp_rpc_reply(imp_rpc_t *rpc, Impulse__Envelope *answer) {
   rpc->ops->finish(rpc, answer);
 }
 
+void imp_rpc_answer(imp_rpc_t *rpc, Impulse__Envelope__BodyCase body_case,
+                    void *body) {
+  Impulse__Envelope answer = IMPULSE__ENVELOPE__INIT;
+  if (imp_envelope_set_body(&answer, body_case, body) != 0) {
+    IMP_LOG(IMP_LOG_ERROR, "answer of case %d has a body of another type",
+            (int)body_case);
+    imp_rpc_error(rpc, IMPULSE__ERROR_CODE__INTERNAL,
+                  "the server built an answer of the wrong type");
+    return;
+  }
+  imp_rpc_reply(rpc, &answer);
+}
+
 void imp_rpc_error(imp_rpc_t *rpc, int code, const char *fmt, ...) {
   char msg[1024];
   va_list ap;

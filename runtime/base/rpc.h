@@ -30,6 +30,12 @@ struct imp_rpc_s {
  * exactly once per request, from the loop thread; rpc is gone afterwards. */
 void imp_rpc_reply(imp_rpc_t *rpc, Impulse__Envelope *answer);
 
+/* Answers with an envelope whose body is `body` (borrowed), a message of
+ * the type case `body_case` carries, and releases rpc like imp_rpc_reply().
+ * A body of another type is a bug: logged, and answered INTERNAL. */
+void imp_rpc_answer(imp_rpc_t *rpc, Impulse__Envelope__BodyCase body_case,
+                    void *body);
+
 /* Answers with an Error of `code` (an ErrorCode) and a printf message, and
  * releases rpc, like imp_rpc_reply(). */
 void imp_rpc_error(imp_rpc_t *rpc, int code, const char *fmt, ...)

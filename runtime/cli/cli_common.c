@@ -15,6 +15,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/codec.h"
+
 /* clang-format off */
 #define IMP_CLI_COMMON_HELP                                               \
   "  --addr HOST:PORT     server (default $IMPULSE_ADDR, else "           \
@@ -239,13 +241,15 @@ int imp_cli_connect(imp_cli_t *cli) {
   return rc == 0 ? 0 : imp_cli_report(cli, rc);
 }
 
-int imp_cli_call(imp_cli_t *cli, Impulse__Envelope *req,
-                 Impulse__Envelope__BodyCase expect) {
-  int rc;
+int imp_cli_call(imp_cli_t *cli, Impulse__Envelope__BodyCase body_case,
+                 void *body, Impulse__Envelope__BodyCase expect) {
+  Impulse__Envelope req = IMPULSE__ENVELOPE__INIT;
+  int rc = imp_envelope_set_body(&req, body_case, body);
+  if (rc != 0) return imp_cli_report(cli, rc);
   if (cli->client == NULL && (rc = imp_cli_connect(cli)) != 0) return rc;
   if (cli->resp != NULL) impulse__envelope__free_unpacked(cli->resp, NULL);
   cli->resp = NULL;
-  rc = imp_client_call_expect(cli->client, req, expect, &cli->resp);
+  rc = imp_client_call_expect(cli->client, &req, expect, &cli->resp);
   return rc == 0 ? 0 : imp_cli_report(cli, rc);
 }
 

@@ -151,13 +151,14 @@ void imp_cli_what(imp_cli_t *cli, const char *fmt, ...)
 int imp_cli_connect(imp_cli_t *cli);
 
 /*
- * Sends `req` (borrowed) and waits for an answer with body `expect`,
+ * Sends a request whose body is `body` (borrowed; a message of the type
+ * case `body_case` carries) and waits for an answer with body `expect`,
  * connecting first when not yet connected. Returns 0 with cli->resp set to
  * the answer (the previous one freed), or the exit status after reporting
  * the failure.
  */
-int imp_cli_call(imp_cli_t *cli, Impulse__Envelope *req,
-                 Impulse__Envelope__BodyCase expect);
+int imp_cli_call(imp_cli_t *cli, Impulse__Envelope__BodyCase body_case,
+                 void *body, Impulse__Envelope__BodyCase expect);
 
 /* Frees what `cli` holds (the dispatcher's one cleanup). */
 void imp_cli_free(imp_cli_t *cli);

@@ -379,14 +379,12 @@ static int by_function_name(const void *a, const void *b) {
 }
 
 int imp_cli_ls(imp_cli_t *cli, int argc, char **argv) {
-  Impulse__Envelope req = IMPULSE__ENVELOPE__INIT;
   Impulse__ListRequest list = IMPULSE__LIST_REQUEST__INIT;
   imp_cli_table_t table = {0};
   int rc = imp_cli_options(cli, argc, argv, 0, 0, "takes no arguments");
   if (rc >= 0) return rc;
-  req.body_case = IMPULSE__ENVELOPE__BODY_LIST;
-  req.list = &list;
-  if ((rc = imp_cli_call(cli, &req, IMPULSE__ENVELOPE__BODY_LIST_OK)) != 0)
+  if ((rc = imp_cli_call(cli, IMPULSE__ENVELOPE__BODY_LIST, &list,
+                         IMPULSE__ENVELOPE__BODY_LIST_OK)) != 0)
     return rc;
   Impulse__ListResponse *l = cli->resp->list_ok;
   if (l->n_functions == 0) {
@@ -534,16 +532,14 @@ static void add_instances(imp_cli_table_t *table,
 }
 
 int imp_cli_describe(imp_cli_t *cli, int argc, char **argv) {
-  Impulse__Envelope req = IMPULSE__ENVELOPE__INIT;
   Impulse__DescribeRequest describe = IMPULSE__DESCRIBE_REQUEST__INIT;
   imp_cli_table_t versions = {0}, instances = {0};
   int rc = imp_cli_options(cli, argc, argv, 1, 1, "expected one function NAME");
   if (rc >= 0) return rc;
   describe.name = argv[optind];
   imp_cli_what(cli, "describe %s", describe.name);
-  req.body_case = IMPULSE__ENVELOPE__BODY_DESCRIBE;
-  req.describe = &describe;
-  if ((rc = imp_cli_call(cli, &req, IMPULSE__ENVELOPE__BODY_DESCRIBE_OK)) != 0)
+  if ((rc = imp_cli_call(cli, IMPULSE__ENVELOPE__BODY_DESCRIBE, &describe,
+                         IMPULSE__ENVELOPE__BODY_DESCRIBE_OK)) != 0)
     return rc;
   Impulse__DescribeResponse *d = cli->resp->describe_ok;
   print_function(d->function);
@@ -631,7 +627,6 @@ static void print_upgrade_status(const char *name,
 }
 
 int imp_cli_upgrade(imp_cli_t *cli, int argc, char **argv) {
-  Impulse__Envelope req = IMPULSE__ENVELOPE__INIT;
   Impulse__UpgradeRequest ur = IMPULSE__UPGRADE_REQUEST__INIT;
   int rc = imp_cli_options(cli, argc, argv, 2, 2,
                            "expected `status NAME` or `abort NAME`");
@@ -643,9 +638,8 @@ int imp_cli_upgrade(imp_cli_t *cli, int argc, char **argv) {
   imp_cli_what(cli, "upgrade %s %s", verb, name);
   ur.name = (char *)name;
   ur.has_abort = ur.abort = strcmp(verb, "abort") == 0;
-  req.body_case = IMPULSE__ENVELOPE__BODY_UPGRADE;
-  req.upgrade = &ur;
-  if ((rc = imp_cli_call(cli, &req, IMPULSE__ENVELOPE__BODY_UPGRADE_OK)) != 0)
+  if ((rc = imp_cli_call(cli, IMPULSE__ENVELOPE__BODY_UPGRADE, &ur,
+                         IMPULSE__ENVELOPE__BODY_UPGRADE_OK)) != 0)
     return rc;
   const Impulse__UpgradeInfo *u = cli->resp->upgrade_ok->upgrade;
   if (u == NULL || u->record == NULL)
@@ -672,7 +666,6 @@ void imp_cli_traffic_help(FILE *out) {
 }
 
 int imp_cli_traffic(imp_cli_t *cli, int argc, char **argv) {
-  Impulse__Envelope req = IMPULSE__ENVELOPE__INIT;
   Impulse__TrafficRequest tr = IMPULSE__TRAFFIC_REQUEST__INIT;
   Impulse__TrafficWeight w[IMP_CLI_MAX_TRAFFIC], *wp[IMP_CLI_MAX_TRAFFIC];
   int rc =
@@ -699,9 +692,8 @@ int imp_cli_traffic(imp_cli_t *cli, int argc, char **argv) {
   tr.name = (char *)name;
   tr.n_weights = n;
   tr.weights = n ? wp : NULL;
-  req.body_case = IMPULSE__ENVELOPE__BODY_TRAFFIC;
-  req.traffic = &tr;
-  if ((rc = imp_cli_call(cli, &req, IMPULSE__ENVELOPE__BODY_TRAFFIC_OK)) != 0)
+  if ((rc = imp_cli_call(cli, IMPULSE__ENVELOPE__BODY_TRAFFIC, &tr,
+                         IMPULSE__ENVELOPE__BODY_TRAFFIC_OK)) != 0)
     return rc;
   const Impulse__TrafficResponse *t = cli->resp->traffic_ok;
   printf("%s:", name);
@@ -732,7 +724,6 @@ void imp_cli_scale_help(FILE *out) {
 int imp_cli_scale(imp_cli_t *cli, int argc, char **argv) {
   static const struct option longopts[] = {
       SCALING_OPTIONS, IMP_CLI_COMMON_OPTIONS, {NULL, 0, NULL, 0}};
-  Impulse__Envelope req = IMPULSE__ENVELOPE__INIT;
   Impulse__ScaleRequest scale = IMPULSE__SCALE_REQUEST__INIT;
   Impulse__FunctionConfig ascfg = IMPULSE__FUNCTION_CONFIG__INIT;
   scaling_t as = {0};
@@ -763,9 +754,8 @@ int imp_cli_scale(imp_cli_t *cli, int argc, char **argv) {
   if ((rc = scaling_check(cli, &as)) != 0) return rc;
   scale.name = argv[optind];
   imp_cli_what(cli, "scale %s", scale.name);
-  req.body_case = IMPULSE__ENVELOPE__BODY_SCALE;
-  req.scale = &scale;
-  if ((rc = imp_cli_call(cli, &req, IMPULSE__ENVELOPE__BODY_SCALE_OK)) != 0)
+  if ((rc = imp_cli_call(cli, IMPULSE__ENVELOPE__BODY_SCALE, &scale,
+                         IMPULSE__ENVELOPE__BODY_SCALE_OK)) != 0)
     return rc;
   const Impulse__FunctionConfig *c = cli->resp->scale_ok->config;
   printf("scaled %s: min %s, max %s\n", scale.name,

@@ -169,19 +169,16 @@ out:
  * cli->resp holds its answer. Returns 0 or the exit status. */
 static int prepare_topic(imp_cli_t *cli, const char *topic,
                          uint32_t partitions) {
-  Impulse__Envelope req = IMPULSE__ENVELOPE__INIT;
   Impulse__EnsureTopicRequest ensure = IMPULSE__ENSURE_TOPIC_REQUEST__INIT;
   Impulse__ServerInfoRequest info = IMPULSE__SERVER_INFO_REQUEST__INIT;
   ensure.topic = (char *)topic;
   ensure.has_partitions = partitions > 0;
   ensure.partitions = partitions;
-  req.body_case = IMPULSE__ENVELOPE__BODY_ENSURE_TOPIC;
-  req.ensure_topic = &ensure;
-  int rc = imp_cli_call(cli, &req, IMPULSE__ENVELOPE__BODY_ENSURE_TOPIC_OK);
+  int rc = imp_cli_call(cli, IMPULSE__ENVELOPE__BODY_ENSURE_TOPIC, &ensure,
+                        IMPULSE__ENVELOPE__BODY_ENSURE_TOPIC_OK);
   if (rc != 0) return rc;
-  req.body_case = IMPULSE__ENVELOPE__BODY_SERVER_INFO;
-  req.server_info = &info;
-  return imp_cli_call(cli, &req, IMPULSE__ENVELOPE__BODY_SERVER_INFO_OK);
+  return imp_cli_call(cli, IMPULSE__ENVELOPE__BODY_SERVER_INFO, &info,
+                      IMPULSE__ENVELOPE__BODY_SERVER_INFO_OK);
 }
 
 /* Opens the events' source: -d, FILE or stdin. */

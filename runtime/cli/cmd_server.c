@@ -19,14 +19,12 @@ void imp_cli_info_help(FILE *out) {
 }
 
 int imp_cli_info(imp_cli_t *cli, int argc, char **argv) {
-  Impulse__Envelope req = IMPULSE__ENVELOPE__INIT;
   Impulse__ServerInfoRequest info = IMPULSE__SERVER_INFO_REQUEST__INIT;
   char up[64];
   int rc = imp_cli_options(cli, argc, argv, 0, 0, "takes no arguments");
   if (rc >= 0) return rc;
-  req.body_case = IMPULSE__ENVELOPE__BODY_SERVER_INFO;
-  req.server_info = &info;
-  rc = imp_cli_call(cli, &req, IMPULSE__ENVELOPE__BODY_SERVER_INFO_OK);
+  rc = imp_cli_call(cli, IMPULSE__ENVELOPE__BODY_SERVER_INFO, &info,
+                    IMPULSE__ENVELOPE__BODY_SERVER_INFO_OK);
   if (rc != 0) return rc;
   const Impulse__ServerInfoResponse *s = cli->resp->server_info_ok;
   printf("address:          %s\n", imp_client_addr(cli->client));
@@ -67,7 +65,6 @@ void imp_cli_backup_help(FILE *out) {
 }
 
 int imp_cli_backup(imp_cli_t *cli, int argc, char **argv) {
-  Impulse__Envelope req = IMPULSE__ENVELOPE__INIT;
   Impulse__BackupRequest backup = IMPULSE__BACKUP_REQUEST__INIT;
   int rc = imp_cli_options(cli, argc, argv, 1, 1, "expected one directory DIR");
   if (rc >= 0) return rc;
@@ -78,9 +75,8 @@ int imp_cli_backup(imp_cli_t *cli, int argc, char **argv) {
     return imp_cli_usage_error(
         cli, "DIR must be an absolute path (on the server's machine)");
   backup.dir = (char *)dir;
-  req.body_case = IMPULSE__ENVELOPE__BODY_BACKUP;
-  req.backup = &backup;
-  if ((rc = imp_cli_call(cli, &req, IMPULSE__ENVELOPE__BODY_BACKUP_OK)) != 0)
+  if ((rc = imp_cli_call(cli, IMPULSE__ENVELOPE__BODY_BACKUP, &backup,
+                         IMPULSE__ENVELOPE__BODY_BACKUP_OK)) != 0)
     return rc;
   const Impulse__BackupResponse *b = cli->resp->backup_ok;
   printf("backup written to %s (%llu bytes, %llu ms)\n",
@@ -126,16 +122,14 @@ static const char *fmt_preview(const Impulse__RecordedCallInfo *c, char *buf,
 }
 
 int imp_cli_record_ls(imp_cli_t *cli, int argc, char **argv) {
-  Impulse__Envelope req = IMPULSE__ENVELOPE__INIT;
   Impulse__RecordListRequest rl = IMPULSE__RECORD_LIST_REQUEST__INIT;
   imp_cli_table_t table = {0};
   int rc = imp_cli_options(cli, argc, argv, 1, 1, "expected one function NAME");
   if (rc >= 0) return rc;
   rl.name = argv[optind];
   imp_cli_what(cli, "record ls %s", rl.name);
-  req.body_case = IMPULSE__ENVELOPE__BODY_RECORD_LIST;
-  req.record_list = &rl;
-  rc = imp_cli_call(cli, &req, IMPULSE__ENVELOPE__BODY_RECORD_LIST_OK);
+  rc = imp_cli_call(cli, IMPULSE__ENVELOPE__BODY_RECORD_LIST, &rl,
+                    IMPULSE__ENVELOPE__BODY_RECORD_LIST_OK);
   if (rc != 0) return rc;
   const Impulse__RecordListResponse *l = cli->resp->record_list_ok;
   if (l->n_calls == 0) {

@@ -124,7 +124,6 @@ int imp_cli_trigger_create(imp_cli_t *cli, int argc, char **argv) {
       {NULL, 0, NULL, 0}};
   static const char *const froms[] = {"earliest", "latest", NULL};
   static const char *const orderings[] = {"partition", "key", "none", NULL};
-  Impulse__Envelope req = IMPULSE__ENVELOPE__INIT;
   Impulse__TriggerCreateRequest create = IMPULSE__TRIGGER_CREATE_REQUEST__INIT;
   Impulse__TriggerSpec spec = IMPULSE__TRIGGER_SPEC__INIT;
   int opt, rc = 0;
@@ -192,9 +191,8 @@ int imp_cli_trigger_create(imp_cli_t *cli, int argc, char **argv) {
     return rc;
   imp_cli_what(cli, "trigger create %s", spec.name);
   create.spec = &spec;
-  req.body_case = IMPULSE__ENVELOPE__BODY_TRIGGER_CREATE;
-  req.trigger_create = &create;
-  rc = imp_cli_call(cli, &req, IMPULSE__ENVELOPE__BODY_TRIGGER_CREATE_OK);
+  rc = imp_cli_call(cli, IMPULSE__ENVELOPE__BODY_TRIGGER_CREATE, &create,
+                    IMPULSE__ENVELOPE__BODY_TRIGGER_CREATE_OK);
   if (rc != 0) return rc;
   const Impulse__TriggerSpec *s = cli->resp->trigger_create_ok->spec
                                       ? cli->resp->trigger_create_ok->spec
@@ -223,14 +221,12 @@ static int by_trigger_name(const void *a, const void *b) {
 }
 
 int imp_cli_trigger_ls(imp_cli_t *cli, int argc, char **argv) {
-  Impulse__Envelope req = IMPULSE__ENVELOPE__INIT;
   Impulse__TriggerListRequest list = IMPULSE__TRIGGER_LIST_REQUEST__INIT;
   imp_cli_table_t table = {0};
   int rc = imp_cli_options(cli, argc, argv, 0, 0, "takes no arguments");
   if (rc >= 0) return rc;
-  req.body_case = IMPULSE__ENVELOPE__BODY_TRIGGER_LIST;
-  req.trigger_list = &list;
-  rc = imp_cli_call(cli, &req, IMPULSE__ENVELOPE__BODY_TRIGGER_LIST_OK);
+  rc = imp_cli_call(cli, IMPULSE__ENVELOPE__BODY_TRIGGER_LIST, &list,
+                    IMPULSE__ENVELOPE__BODY_TRIGGER_LIST_OK);
   if (rc != 0) return rc;
   Impulse__TriggerListResponse *l = cli->resp->trigger_list_ok;
   if (l->n_triggers == 0) {
@@ -320,7 +316,6 @@ static void print_trigger(const Impulse__TriggerInfo *t) {
 }
 
 int imp_cli_trigger_describe(imp_cli_t *cli, int argc, char **argv) {
-  Impulse__Envelope req = IMPULSE__ENVELOPE__INIT;
   Impulse__TriggerDescribeRequest describe =
       IMPULSE__TRIGGER_DESCRIBE_REQUEST__INIT;
   imp_cli_table_t parts = {0};
@@ -328,9 +323,8 @@ int imp_cli_trigger_describe(imp_cli_t *cli, int argc, char **argv) {
   if (rc >= 0) return rc;
   describe.name = argv[optind];
   imp_cli_what(cli, "trigger describe %s", describe.name);
-  req.body_case = IMPULSE__ENVELOPE__BODY_TRIGGER_DESCRIBE;
-  req.trigger_describe = &describe;
-  rc = imp_cli_call(cli, &req, IMPULSE__ENVELOPE__BODY_TRIGGER_DESCRIBE_OK);
+  rc = imp_cli_call(cli, IMPULSE__ENVELOPE__BODY_TRIGGER_DESCRIBE, &describe,
+                    IMPULSE__ENVELOPE__BODY_TRIGGER_DESCRIBE_OK);
   if (rc != 0) return rc;
   Impulse__TriggerInfo *t = cli->resp->trigger_describe_ok->trigger;
   print_trigger(t);
@@ -369,15 +363,13 @@ void imp_cli_trigger_rm_help(FILE *out) {
 }
 
 int imp_cli_trigger_rm(imp_cli_t *cli, int argc, char **argv) {
-  Impulse__Envelope req = IMPULSE__ENVELOPE__INIT;
   Impulse__TriggerDeleteRequest del = IMPULSE__TRIGGER_DELETE_REQUEST__INIT;
   int rc = imp_cli_options(cli, argc, argv, 1, 1, "expected one trigger NAME");
   if (rc >= 0) return rc;
   del.name = argv[optind];
   imp_cli_what(cli, "trigger rm %s", del.name);
-  req.body_case = IMPULSE__ENVELOPE__BODY_TRIGGER_DELETE;
-  req.trigger_delete = &del;
-  rc = imp_cli_call(cli, &req, IMPULSE__ENVELOPE__BODY_TRIGGER_DELETE_OK);
+  rc = imp_cli_call(cli, IMPULSE__ENVELOPE__BODY_TRIGGER_DELETE, &del,
+                    IMPULSE__ENVELOPE__BODY_TRIGGER_DELETE_OK);
   if (rc != 0) return rc;
   printf("deleted trigger %s\n", del.name);
   return 0;

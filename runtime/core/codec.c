@@ -33,6 +33,30 @@ ssize_t imp_frame_decode(const char *data, size_t len, size_t max_frame,
   return (ssize_t)(IMP_FRAME_HEADER + n);
 }
 
+int imp_envelope_set_body(Impulse__Envelope *env,
+                          Impulse__Envelope__BodyCase body_case, void *body) {
+  /* Every case of the oneof is a message field whose number is the case. */
+  const ProtobufCFieldDescriptor *f = protobuf_c_message_descriptor_get_field(
+      &impulse__envelope__descriptor, (unsigned)body_case);
+  const ProtobufCMessage *m = body;
+  if (f == NULL || f->type != PROTOBUF_C_TYPE_MESSAGE ||
+      (f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) == 0 || m == NULL ||
+      m->descriptor != f->descriptor)
+    return -EINVAL;
+  env->body_case = body_case;
+  memcpy((char *)env + f->offset, &m, sizeof m);
+  return 0;
+}
+
+int imp_frame_append_body(imp_buf_t *out, size_t max_frame, uint64_t id,
+                          Impulse__Envelope__BodyCase body_case, void *body) {
+  Impulse__Envelope env = IMPULSE__ENVELOPE__INIT;
+  int rc = imp_envelope_set_body(&env, body_case, body);
+  if (rc != 0) return rc;
+  env.id = id;
+  return imp_frame_append(out, &env, max_frame);
+}
+
 void imp_envelope_error(Impulse__Envelope *env, Impulse__Error *err,
                         uint64_t id, int code, const char *message) {
   impulse__envelope__init(env);

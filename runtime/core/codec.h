@@ -52,6 +52,19 @@ static inline void imp_frame_put_len(char *p, uint32_t n) {
   u[3] = (unsigned char)n;
 }
 
+/* Sets the body of `env` to `body` (borrowed), a message of the type the
+ * case `body_case` carries: env->body_case and the union member it selects.
+ * Returns 0, or -EINVAL (env unchanged) when body is NULL or of another
+ * message type, which is a programming error the caller reports. */
+int imp_envelope_set_body(Impulse__Envelope *env,
+                          Impulse__Envelope__BodyCase body_case, void *body);
+
+/* Appends one frame: an envelope of `id` whose body is `body` (borrowed, of
+ * the type `body_case` carries). Returns 0, -ENOMEM, IMP_EFRAMETOOBIG, or
+ * -EINVAL for a body of another type. */
+int imp_frame_append_body(imp_buf_t *out, size_t max_frame, uint64_t id,
+                          Impulse__Envelope__BodyCase body_case, void *body);
+
 /* Builds an error envelope answering request `id` (strings are borrowed). */
 void imp_envelope_error(Impulse__Envelope *env, Impulse__Error *err,
                         uint64_t id, int code, const char *message);

@@ -104,6 +104,45 @@ int imp_log_flag(const char *cmd, const char *name) {
   return 0;
 }
 
+int imp_parse_ull(const char *s, unsigned long long min, unsigned long long max,
+                  unsigned long long *out) {
+  char *end;
+  if (s[0] < '0' || s[0] > '9') return -EINVAL;
+  errno = 0;
+  unsigned long long v = strtoull(s, &end, 10);
+  if (errno != 0 || *end != '\0' || v < min || v > max) return -EINVAL;
+  *out = v;
+  return 0;
+}
+
+int imp_uint_flag(const char *cmd, const char *flag, const char *s,
+                  unsigned long min, unsigned long max, unsigned long *out) {
+  unsigned long long v;
+  if (imp_parse_ull(s, min, max, &v) != 0) {
+    fprintf(stderr,
+            "impulse %s: %s must be a whole number from %lu to %lu, not '%s'\n",
+            cmd, flag, min, max, s);
+    return -1;
+  }
+  *out = (unsigned long)v;
+  return 0;
+}
+
+int imp_write_file_atomic(const char *path, const void *data, size_t len) {
+  char tmp[4200];
+  if (snprintf(tmp, sizeof tmp, "%s.tmp.%d", path, (int)getpid()) >=
+      (int)sizeof tmp)
+    return -ENAMETOOLONG;
+  int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) return -errno;
+  ssize_t w = write(fd, data, len);
+  int rc = (w == (ssize_t)len && fsync(fd) == 0) ? 0 : -EIO;
+  close(fd);
+  if (rc == 0 && rename(tmp, path) != 0) rc = -errno;
+  if (rc != 0) unlink(tmp);
+  return rc;
+}
+
 void imp_log(int level, const char *fmt, ...) {
   static const char *tags[] = {"error", "warn", "info", "debug"};
   char line[2048];

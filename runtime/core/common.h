@@ -64,6 +64,21 @@ void imp_log(int level, const char *fmt, ...)
     if ((level) <= imp_log_level) imp_log(level, __VA_ARGS__); \
   } while (0)
 
+/* Parses a whole decimal number in [min, max]: digits only (no sign, no
+ * space), nothing after them. Returns 0 with *out set, or -EINVAL. */
+int imp_parse_ull(const char *s, unsigned long long min, unsigned long long max,
+                  unsigned long long *out);
+/* A numeric flag of command `cmd` (e.g. --partitions of "kafka"): like
+ * imp_parse_ull(), but when `s` is not a whole number in [min, max] it says
+ * so on stderr and returns -1. */
+int imp_uint_flag(const char *cmd, const char *flag, const char *s,
+                  unsigned long min, unsigned long max, unsigned long *out);
+
+/* Writes data[0..len) as the whole of `path`, atomically: a temporary file
+ * beside it, fsync, rename (a reader sees the old file or all of the new).
+ * Returns 0 or a negative errno. */
+int imp_write_file_atomic(const char *path, const void *data, size_t len);
+
 /* Parses "HOST:PORT" into host (caller's buffer) and port. 0 or -EINVAL. */
 int imp_parse_hostport(const char *s, char *host, size_t hostlen, int *port);
 

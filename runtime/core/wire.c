@@ -121,7 +121,6 @@ int imp_wire_append_error(imp_buf_t *out, size_t max_frame, uint64_t id,
 int imp_wire_append_invoke_ok(imp_buf_t *out, size_t max_frame, uint64_t id,
                               const imp_wire_answer_t *answer,
                               uint32_t version) {
-  Impulse__Envelope env = IMPULSE__ENVELOPE__INIT;
   Impulse__InvokeResponse ok = IMPULSE__INVOKE_RESPONSE__INIT;
   ok.has_payload = 1;
   ok.payload.len = answer->len;
@@ -133,30 +132,24 @@ int imp_wire_append_invoke_ok(imp_buf_t *out, size_t max_frame, uint64_t id,
   ok.status = 0;
   ok.has_version = 1;
   ok.version = version;
-  env.id = id;
-  env.body_case = IMPULSE__ENVELOPE__BODY_INVOKE_OK;
-  env.invoke_ok = &ok;
-  return imp_frame_append(out, &env, max_frame);
+  return imp_frame_append_body(out, max_frame, id,
+                               IMPULSE__ENVELOPE__BODY_INVOKE_OK, &ok);
 }
 
 int imp_wire_append_load_ok(imp_buf_t *out, size_t max_frame, uint64_t id,
                             uint32_t abi_version, uint64_t load_us) {
-  Impulse__Envelope env = IMPULSE__ENVELOPE__INIT;
   Impulse__LoadResponse ok = IMPULSE__LOAD_RESPONSE__INIT;
   ok.has_abi_version = 1;
   ok.abi_version = abi_version;
   ok.has_load_us = 1;
   ok.load_us = load_us;
-  env.id = id;
-  env.body_case = IMPULSE__ENVELOPE__BODY_LOAD_OK;
-  env.load_ok = &ok;
-  return imp_frame_append(out, &env, max_frame);
+  return imp_frame_append_body(out, max_frame, id,
+                               IMPULSE__ENVELOPE__BODY_LOAD_OK, &ok);
 }
 
 int imp_wire_append_attach_ok(imp_buf_t *out, size_t max_frame, uint64_t id,
                               const char *function, uint32_t version,
                               uint32_t concurrency, int32_t pid) {
-  Impulse__Envelope env = IMPULSE__ENVELOPE__INIT;
   Impulse__AttachResponse ok = IMPULSE__ATTACH_RESPONSE__INIT;
   if (function != NULL) {
     ok.function = (char *)function;
@@ -166,10 +159,8 @@ int imp_wire_append_attach_ok(imp_buf_t *out, size_t max_frame, uint64_t id,
   }
   ok.has_pid = 1;
   ok.pid = pid;
-  env.id = id;
-  env.body_case = IMPULSE__ENVELOPE__BODY_ATTACH_OK;
-  env.attach_ok = &ok;
-  return imp_frame_append(out, &env, max_frame);
+  return imp_frame_append_body(out, max_frame, id,
+                               IMPULSE__ENVELOPE__BODY_ATTACH_OK, &ok);
 }
 
 /*
@@ -243,8 +234,7 @@ void imp_wire_batch_free(imp_wire_batch_t *batch) {
   imp_buf_free(&batch->buf);
 }
 
-/* ---- crash ----------------------------------------------------------------
- */
+/* ---- crash --------------------------------------------------------------- */
 
 size_t imp_wire_crash_mark(uint8_t buf[IMP_WIRE_CRASH_MARK_MAX], uint64_t id) {
   /* [length][1: id][2: Error{1: CRASHED}] */

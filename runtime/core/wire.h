@@ -122,8 +122,7 @@ int imp_wire_batch_finish(imp_wire_batch_t *batch, uint64_t id,
 /* Releases an answer that is not finished. */
 void imp_wire_batch_free(imp_wire_batch_t *batch);
 
-/* ---- crash ----------------------------------------------------------------
- */
+/* ---- crash --------------------------------------------------------------- */
 
 /* Room for the frame of imp_wire_crash_mark(). */
 #define IMP_WIRE_CRASH_MARK_MAX 24u

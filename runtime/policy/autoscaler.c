@@ -469,8 +469,7 @@ const char *imp_as_reason(const imp_as_decision_t *d, char *buf, size_t len) {
   return buf;
 }
 
-/* ---- warm pool ------------------------------------------------------------
- */
+/* ---- warm pool ----------------------------------------------------------- */
 
 void imp_as_pool_cfg_default(imp_as_pool_cfg_t *cfg) {
   memset(cfg, 0, sizeof *cfg);

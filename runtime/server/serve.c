@@ -94,17 +94,7 @@ static void usage(FILE *f) {
 
 static int parse_uint(const char *flag, const char *s, unsigned long min,
                       unsigned long max, unsigned long *out) {
-  char *end;
-  errno = 0;
-  unsigned long v = strtoul(s, &end, 10);
-  if (errno || *end || s[0] == '\0' || s[0] == '-' || v < min || v > max) {
-    fprintf(stderr,
-            "impulse serve: %s must be a number from %lu to %lu, not '%s'\n",
-            flag, min, max, s);
-    return -1;
-  }
-  *out = v;
-  return 0;
+  return imp_uint_flag("serve", flag, s, min, max, out);
 }
 
 static int mkdir_p(const char *path, mode_t mode) {
@@ -276,20 +266,14 @@ static void on_signal(uv_signal_t *sig, int signum) {
 }
 
 static int write_ready_file(const char *path, imp_server_t *server) {
-  char tmp[600], line[700], http[300] = "";
-  snprintf(tmp, sizeof tmp, "%s.tmp", path);
-  int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) return -errno;
+  char line[700], http[300] = "";
   /* The HTTP address, when there is one, is a third field. */
   if (server->cfg.http_port >= 0)
     snprintf(http, sizeof http, " %s:%d", server->cfg.http_host,
              server->cfg.http_port);
   int n = snprintf(line, sizeof line, "%d %s:%d%s\n", (int)getpid(),
                    server->cfg.listen_host, server->cfg.listen_port, http);
-  ssize_t w = write(fd, line, (size_t)n);
-  close(fd);
-  if (w != n) return -EIO;
-  return rename(tmp, path) == 0 ? 0 : -errno;
+  return imp_write_file_atomic(path, line, (size_t)n);
 }
 
 int imp_serve_main(int argc, char **argv) {

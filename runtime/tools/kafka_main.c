@@ -78,37 +78,6 @@ static void kafka_usage(FILE *f) {
 }
 /* clang-format on */
 
-static int write_file_atomic(const char *path, const char *line) {
-  char tmp[4200];
-  if (snprintf(tmp, sizeof tmp, "%s.tmp.%d", path, (int)getpid()) >=
-      (int)sizeof tmp)
-    return -ENAMETOOLONG;
-  int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) return -errno;
-  size_t len = strlen(line);
-  ssize_t w = write(fd, line, len);
-  int rc = (w == (ssize_t)len && fsync(fd) == 0) ? 0 : -EIO;
-  close(fd);
-  if (rc == 0 && rename(tmp, path) != 0) rc = -errno;
-  if (rc != 0) unlink(tmp);
-  return rc;
-}
-
-static int kafka_parse_uint(const char *flag, const char *s, unsigned long min,
-                            unsigned long max, unsigned long *out) {
-  char *end;
-  errno = 0;
-  unsigned long v = strtoul(s, &end, 10);
-  if (errno || *end || s[0] == '\0' || s[0] == '-' || v < min || v > max) {
-    fprintf(stderr,
-            "impulse kafka: %s must be a number from %lu to %lu, not '%s'\n",
-            flag, min, max, s);
-    return -1;
-  }
-  *out = v;
-  return 0;
-}
-
 /* Starts the forwarder on host:port to the first broker of `bootstraps`;
  * *bound gets the address it listens on. */
 static int forward_start(kafka_cmd_t *cmd, const char *host, int port,
@@ -168,7 +137,8 @@ int imp_kafka_main(int argc, char **argv) {
   while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
     switch (c) {
       case O_BROKERS:
-        if (kafka_parse_uint("--brokers", optarg, 1, 16, &brokers)) return 2;
+        if (imp_uint_flag("kafka", "--brokers", optarg, 1, 16, &brokers))
+          return 2;
         break;
       case O_LISTEN: listen = optarg; break;
       case O_TOPIC:
@@ -180,8 +150,8 @@ int imp_kafka_main(int argc, char **argv) {
         topics[ntopics++] = optarg;
         break;
       case O_PARTS:
-        if (kafka_parse_uint("--partitions", optarg, 1,
-                             IMP_KAFKA_MAX_PARTITIONS, &partitions))
+        if (imp_uint_flag("kafka", "--partitions", optarg, 1,
+                          IMP_KAFKA_MAX_PARTITIONS, &partitions))
           return 2;
         break;
       case O_BFILE: bootstrap_file = optarg; break;
@@ -214,8 +184,8 @@ int imp_kafka_main(int argc, char **argv) {
     size_t nlen = colon ? (size_t)(colon - topics[i]) : strlen(topics[i]);
     counts[i] = (int)partitions;
     if (colon != NULL) {
-      if (kafka_parse_uint("--topic partitions", colon + 1, 1,
-                           IMP_KAFKA_MAX_PARTITIONS, &v))
+      if (imp_uint_flag("kafka", "--topic partitions", colon + 1, 1,
+                        IMP_KAFKA_MAX_PARTITIONS, &v))
         return 2;
       counts[i] = (int)v;
     }
@@ -272,7 +242,7 @@ int imp_kafka_main(int argc, char **argv) {
   if (bootstrap_file != NULL) {
     char fileline[1100];
     snprintf(fileline, sizeof fileline, "%s\n", addr);
-    int wrc = write_file_atomic(bootstrap_file, fileline);
+    int wrc = imp_write_file_atomic(bootstrap_file, fileline, strlen(fileline));
     if (wrc != 0) {
       fprintf(stderr, "impulse kafka: cannot write %s: %s\n", bootstrap_file,
               imp_strerror(wrc));

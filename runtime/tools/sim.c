@@ -22,8 +22,7 @@
 #define MAX_COLD_START_MS 600000u
 #define MAX_CONCURRENCY 10000u
 
-/* ---- command line ----------------------------------------------------------
- */
+/* ---- command line -------------------------------------------------------- */
 
 static int parse_u64(const char *s, uint64_t max, uint64_t *out) {
   if (*s == '\0' || strlen(s) > 20) return -EINVAL;

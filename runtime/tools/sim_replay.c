@@ -38,8 +38,7 @@
 #define DAY_S (IMP_SIM_MINUTES * 60)
 #define DAY_MS ((int64_t)DAY_S * 1000)
 
-/* ---- small helpers ----------------------------------------------------------
- */
+/* ---- small helpers ------------------------------------------------------- */
 
 double imp_sim_mono_s(void) {
   struct timespec ts;
@@ -60,8 +59,7 @@ static uint64_t fnv1a(const char *s) {
   return h;
 }
 
-/* ---- policies and options
- * ----------------------------------------------------- */
+/* ---- policies and options ------------------------------------------------ */
 
 void imp_sim_opts_default(imp_sim_opts_t *opts) {
   memset(opts, 0, sizeof *opts);
@@ -115,8 +113,7 @@ int imp_sim_policy_parse(const char *s, imp_sim_policy_t *p) {
   return -EINVAL;
 }
 
-/* ---- replay
- * ------------------------------------------------------------------ */
+/* ---- replay -------------------------------------------------------------- */
 
 typedef struct inst_s {
   int64_t born;

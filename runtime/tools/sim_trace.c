@@ -16,8 +16,7 @@
 
 #include "core/common.h"
 
-/* ---- small helpers ----------------------------------------------------------
- */
+/* ---- small helpers ------------------------------------------------------- */
 
 static int fail(char *err, size_t errlen, int rc, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
@@ -58,8 +57,7 @@ static const char *line_error(int rc) {
   }
 }
 
-/* ---- trace ------------------------------------------------------------------
- */
+/* ---- trace --------------------------------------------------------------- */
 
 void imp_sim_trace_free(imp_sim_trace_t *tr) {
   free(tr->fn);

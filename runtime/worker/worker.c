@@ -78,18 +78,6 @@ static void usage(void) {
       (unsigned)IMP_DEFAULT_MAX_FRAME);
 }
 
-/* Parses a decimal number in [min, max]. Returns 0 or -EINVAL. */
-static int parse_number(const char *s, unsigned long long min,
-                        unsigned long long max, unsigned long long *out) {
-  char *end;
-  if (s[0] < '0' || s[0] > '9') return -EINVAL;
-  errno = 0;
-  unsigned long long v = strtoull(s, &end, 10);
-  if (errno != 0 || *end != '\0' || v < min || v > max) return -EINVAL;
-  *out = v;
-  return 0;
-}
-
 /* Parses the command line into `worker`. Returns -1 to go on running, or
  * the code to exit with (--help, bad usage). */
 static int parse_args(imp_worker_t *worker, int argc, char **argv) {
@@ -110,7 +98,7 @@ static int parse_args(imp_worker_t *worker, int argc, char **argv) {
   while ((opt = getopt_long(argc, argv, "+h", options, NULL)) != -1) {
     switch (opt) {
       case OPT_LISTEN_FD:
-        if (parse_number(optarg, 0, INT_MAX, &v) != 0) goto bad;
+        if (imp_parse_ull(optarg, 0, INT_MAX, &v) != 0) goto bad;
         worker->listen_fd = (int)v;
         break;
       case OPT_ID:
@@ -120,11 +108,11 @@ static int parse_args(imp_worker_t *worker, int argc, char **argv) {
         break;
       case OPT_MAX_FRAME:
         /* Room for RESPONSE_SLACK plus a useful payload. */
-        if (parse_number(optarg, 4096, UINT32_MAX, &v) != 0) goto bad;
+        if (imp_parse_ull(optarg, 4096, UINT32_MAX, &v) != 0) goto bad;
         worker->max_frame = (size_t)v;
         break;
       case OPT_GRACE:
-        if (parse_number(optarg, 0, UINT32_MAX, &v) != 0) goto bad;
+        if (imp_parse_ull(optarg, 0, UINT32_MAX, &v) != 0) goto bad;
         worker->grace_ms = (unsigned)v;
         break;
       case OPT_LOG: {

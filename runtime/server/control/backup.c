@@ -210,15 +210,12 @@ static void backup_done(uv_work_t *req, int status) {
   } else {
     IMP_LOG(IMP_LOG_INFO, "backup written to %s (%llu bytes, %llu ms)", b->dir,
             (unsigned long long)b->bytes, (unsigned long long)b->took_ms);
-    Impulse__Envelope r = IMPULSE__ENVELOPE__INIT;
     Impulse__BackupResponse ok = IMPULSE__BACKUP_RESPONSE__INIT;
     ok.dir = b->dir;
     ok.has_bytes = ok.has_took_ms = 1;
     ok.bytes = b->bytes;
     ok.took_ms = b->took_ms;
-    r.body_case = IMPULSE__ENVELOPE__BODY_BACKUP_OK;
-    r.backup_ok = &ok;
-    imp_rpc_reply(b->rpc, &r);
+    imp_rpc_answer(b->rpc, IMPULSE__ENVELOPE__BODY_BACKUP_OK, &ok);
   }
   free(b);
 }

@@ -40,8 +40,7 @@ static void iv_timed_out(void *owner, imp_function_t *fn) {
 
 static const imp_invoke_ops_t invoke_ops = {iv_queued, iv_timed_out};
 
-/* ---- instance events ------------------------------------------------------
- */
+/* ---- instance events ----------------------------------------------------- */
 
 static void instance_ready(imp_control_t *ctl, imp_instance_t *inst) {
   imp_function_t *fn = inst->function;
@@ -116,8 +115,7 @@ static void instance_gone(imp_control_t *ctl, imp_instance_t *inst, int code,
   imp_ctl_scale_for_queue(ctl, fn);
 }
 
-/* ---- restore, tick, stop
- * ------------------------------------------------------ */
+/* ---- restore, tick, stop ------------------------------------------------- */
 
 typedef struct restore_ctx_s {
   imp_control_t *ctl;

@@ -43,8 +43,7 @@ typedef struct pending_deploy_s {
   int done;
 } pending_deploy_t;
 
-/* ---- deploy ----------------------------------------------------------------
- */
+/* ---- deploy -------------------------------------------------------------- */
 
 /* Checks that bytes are an ELF shared object for this machine. Writes the
  * reason to why on failure. */
@@ -231,13 +230,10 @@ static void commit_deploy(imp_control_t *ctl, pending_deploy_t *pd) {
     IMP_LOG(IMP_LOG_INFO, "deployed %s version %u (sha256 %.12s, %zu bytes)",
             fn->name, version, pd->sha, req->artifact.len);
 
-  Impulse__Envelope env = IMPULSE__ENVELOPE__INIT;
   Impulse__DeployResponse ok = IMPULSE__DEPLOY_RESPONSE__INIT;
   ok.version = version;
   ok.sha256 = pd->sha;
-  env.body_case = IMPULSE__ENVELOPE__BODY_DEPLOY_OK;
-  env.deploy_ok = &ok;
-  imp_rpc_reply(pd->rpc, &env);
+  imp_rpc_answer(pd->rpc, IMPULSE__ENVELOPE__BODY_DEPLOY_OK, &ok);
   imp_ctl_ensure_min(ctl, fn);
   imp_invoke_pump(&ctl->invoke, fn);
 }

@@ -12,8 +12,7 @@
 #include "server/control/scaler.h"
 #include "server/control/upgrade.h"
 
-/* ---- list, describe
- * ----------------------------------------------------------- */
+/* ---- list, describe ------------------------------------------------------ */
 
 static void fill_info(imp_control_t *ctl, imp_function_t *fn,
                       Impulse__FunctionInfo *fi, Impulse__FunctionConfig *cfg) {
@@ -78,14 +77,10 @@ void imp_control_list(imp_control_t *ctl, imp_rpc_t *rpc,
     ptrs[k] = &infos[k];
     k++;
   }
-  Impulse__Envelope r = IMPULSE__ENVELOPE__INIT;
   Impulse__ListResponse ok = IMPULSE__LIST_RESPONSE__INIT;
   ok.n_functions = k;
   ok.functions = ptrs;
-  r.id = env->id;
-  r.body_case = IMPULSE__ENVELOPE__BODY_LIST_OK;
-  r.list_ok = &ok;
-  imp_rpc_reply(rpc, &r);
+  imp_rpc_answer(rpc, IMPULSE__ENVELOPE__BODY_LIST_OK, &ok);
   free(infos);
   free(cfgs);
   free(ptrs);
@@ -153,17 +148,13 @@ void imp_control_describe(imp_control_t *ctl, imp_rpc_t *rpc,
       ii[i].upgrade = (char *)upg_names[inst->upg_state];
     ip[i] = &ii[i];
   }
-  Impulse__Envelope r = IMPULSE__ENVELOPE__INIT;
   Impulse__DescribeResponse ok = IMPULSE__DESCRIBE_RESPONSE__INIT;
   ok.function = &fi;
   ok.n_versions = vc.n;
   ok.versions = vc.v;
   ok.n_instances = ni;
   ok.instances = ip;
-  r.id = env->id;
-  r.body_case = IMPULSE__ENVELOPE__BODY_DESCRIBE_OK;
-  r.describe_ok = &ok;
-  imp_rpc_reply(rpc, &r);
+  imp_rpc_answer(rpc, IMPULSE__ENVELOPE__BODY_DESCRIBE_OK, &ok);
   for (size_t i = 0; i < vc.n; i++)
     impulse__version_record__free_unpacked(vc.v[i], NULL);
   free(vc.v);
@@ -254,13 +245,10 @@ void imp_control_record_list(imp_control_t *ctl, imp_rpc_t *rpc,
     if (req != NULL) impulse__envelope__free_unpacked(req, NULL);
     infop[i] = ci;
   }
-  Impulse__Envelope resp = IMPULSE__ENVELOPE__INIT;
   Impulse__RecordListResponse ok = IMPULSE__RECORD_LIST_RESPONSE__INIT;
   ok.n_calls = n;
   ok.calls = infop;
-  resp.body_case = IMPULSE__ENVELOPE__BODY_RECORD_LIST_OK;
-  resp.record_list_ok = &ok;
-  imp_rpc_reply(rpc, &resp);
+  imp_rpc_answer(rpc, IMPULSE__ENVELOPE__BODY_RECORD_LIST_OK, &ok);
 out:
   imp_rec_free(r, n);
   free(info);

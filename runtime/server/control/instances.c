@@ -11,8 +11,7 @@
 #include "policy/traffic.h"
 #include "server/fleet/instance.h"
 
-/* ---- instances of a function ------------------------------------------------
- */
+/* ---- instances of a function --------------------------------------------- */
 
 /* fn->starting counts attached instances that are not serving yet. */
 void imp_ctl_mark_starting(imp_function_t *fn, imp_instance_t *inst, int on) {

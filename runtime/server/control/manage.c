@@ -13,8 +13,7 @@
 #include "server/control/records.h"
 #include "server/control/scaler.h"
 
-/* ---- delete, scale
- * ------------------------------------------------------------ */
+/* ---- delete, scale ------------------------------------------------------- */
 
 static void stop_all_instances(imp_function_t *fn) {
   for (size_t i = 0; i < fn->dispatch.count; i++)
@@ -51,12 +50,8 @@ void imp_control_delete(imp_control_t *ctl, imp_rpc_t *rpc,
   imp_invoke_fail_queue(fn, IMPULSE__ERROR_CODE__NOT_FOUND, msg);
   stop_all_instances(fn);
   IMP_LOG(IMP_LOG_INFO, "deleted %s", fn->name);
-  Impulse__Envelope r = IMPULSE__ENVELOPE__INIT;
   Impulse__DeleteResponse ok = IMPULSE__DELETE_RESPONSE__INIT;
-  r.id = env->id;
-  r.body_case = IMPULSE__ENVELOPE__BODY_DELETE_OK;
-  r.delete_ok = &ok;
-  imp_rpc_reply(rpc, &r);
+  imp_rpc_answer(rpc, IMPULSE__ENVELOPE__BODY_DELETE_OK, &ok);
 out:
   impulse__envelope__free_unpacked(env, NULL);
 }
@@ -134,13 +129,9 @@ void imp_control_scale(imp_control_t *ctl, imp_rpc_t *rpc,
     imp_ctl_detach(fn, inst);
     inst->function = NULL;
   }
-  Impulse__Envelope r = IMPULSE__ENVELOPE__INIT;
   Impulse__ScaleResponse ok = IMPULSE__SCALE_RESPONSE__INIT;
   ok.config = fn->rec->config;
-  r.id = env->id;
-  r.body_case = IMPULSE__ENVELOPE__BODY_SCALE_OK;
-  r.scale_ok = &ok;
-  imp_rpc_reply(rpc, &r);
+  imp_rpc_answer(rpc, IMPULSE__ENVELOPE__BODY_SCALE_OK, &ok);
 out:
   impulse__envelope__free_unpacked(env, NULL);
 }

@@ -111,8 +111,7 @@ void imp_ctl_merge_config(Impulse__FunctionConfig *out,
     out->policy = prev->policy;
 }
 
-/* ---- traffic split ----------------------------------------------------------
- */
+/* ---- traffic split ------------------------------------------------------- */
 
 int imp_ctl_version_lookup(imp_control_t *ctl, const char *name,
                            uint32_t version, Impulse__VersionRecord **out,

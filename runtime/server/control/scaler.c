@@ -162,8 +162,7 @@ static void collect_lag(imp_control_t *ctl) {
   ctl->lag_source(ctl->lag_source_arg, on_trigger, &l);
 }
 
-/* ---- the tick --------------------------------------------------------------
- */
+/* ---- the tick ------------------------------------------------------------ */
 
 static void save_forecast(imp_control_t *ctl, imp_function_t *fn) {
   uint8_t *buf = malloc(IMP_PRED_STATE_SIZE);

@@ -9,8 +9,7 @@
 #include "core/common.h"
 #include "server/control/upgrade.h"
 
-/* ---- the server's families
- * --------------------------------------------------- */
+/* ---- the server's families ----------------------------------------------- */
 
 static void collect_functions(imp_metrics_writer_t *w, void *arg) {
   imp_control_t *ctl = arg;

@@ -116,10 +116,7 @@ static void traffic_reply(imp_rpc_t *rpc, const imp_function_t *fn) {
     ok.n_traffic = fn->ntraffic;
     ok.traffic = wp;
   }
-  Impulse__Envelope r = IMPULSE__ENVELOPE__INIT;
-  r.body_case = IMPULSE__ENVELOPE__BODY_TRAFFIC_OK;
-  r.traffic_ok = &ok;
-  imp_rpc_reply(rpc, &r);
+  imp_rpc_answer(rpc, IMPULSE__ENVELOPE__BODY_TRAFFIC_OK, &ok);
 }
 
 void imp_control_traffic(imp_control_t *ctl, imp_rpc_t *rpc,

@@ -446,10 +446,7 @@ void imp_control_upgrade(imp_control_t *ctl, imp_rpc_t *rpc,
   imp_upg_info(fn, &ui);
   Impulse__UpgradeResponse ok = IMPULSE__UPGRADE_RESPONSE__INIT;
   ok.upgrade = &ui;
-  Impulse__Envelope r = IMPULSE__ENVELOPE__INIT;
-  r.body_case = IMPULSE__ENVELOPE__BODY_UPGRADE_OK;
-  r.upgrade_ok = &ok;
-  imp_rpc_reply(rpc, &r);
+  imp_rpc_answer(rpc, IMPULSE__ENVELOPE__BODY_UPGRADE_OK, &ok);
 out:
   impulse__envelope__free_unpacked(env, NULL);
 }

@@ -45,8 +45,7 @@ const char *imp_instance_state_name(imp_inst_state_t state) {
   return state <= IMP_INST_DEAD ? names[state] : "unknown";
 }
 
-/* ---- stored records
- * ---------------------------------------------------------- */
+/* ---- stored records ------------------------------------------------------ */
 
 static size_t record_key(uint64_t id, char *k) {
   for (int i = 0; i < 8; i++) k[i] = (char)(id >> (56 - 8 * i));
@@ -720,8 +719,7 @@ void imp_fleet_signal_all(imp_fleet_t *fleet, int sig) {
     imp_instance_signal(i, sig);
 }
 
-/* ---- adoption of workers a previous server started ------------------------
- */
+/* ---- adoption of workers a previous server started ----------------------- */
 
 static void on_pid_exit(uv_poll_t *poll, int status, int events) {
   imp_instance_t *inst = IMP_CONTAINER_OF(poll, imp_instance_t, pidpoll);

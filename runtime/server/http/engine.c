@@ -35,8 +35,7 @@ static void conn_flush(http_conn_t *conn);
 
 static void update_reading(http_conn_t *conn);
 
-/* ---- small helpers ----------------------------------------------------------
- */
+/* ---- small helpers ------------------------------------------------------- */
 
 /* Buffers here hold at most a few times --max-frame; running out of memory
  * is handled like everywhere else in the server. */
@@ -173,8 +172,7 @@ static const char *http_date(imp_http_t *http) {
   return http->date;
 }
 
-/* ---- requests
- * ------------------------------------------------------------------ */
+/* ---- requests ------------------------------------------------------------ */
 
 void http_msg_free(http_msg_t *m) {
   imp_buf_free(&m->hbuf);
@@ -299,8 +297,7 @@ void http_respond_405(http_req_t *req, const char *allow) {
   json_decref(j);
 }
 
-/* ---- connections
- * ------------------------------------------------------------------ */
+/* ---- connections --------------------------------------------------------- */
 
 void http_conn_unref(http_conn_t *conn) {
   if (conn->refs <= 0) abort(); /* refcount underflow is a bug */
@@ -531,8 +528,7 @@ static void update_reading(http_conn_t *conn) {
   }
 }
 
-/* ---- parser callbacks
- * --------------------------------------------------------------- */
+/* ---- parser callbacks ---------------------------------------------------- */
 
 static int refuse(http_conn_t *conn, int status, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -656,8 +652,7 @@ static int on_message_complete(http_parser *p) {
   return 0;
 }
 
-/* ---- handlers
- * ----------------------------------------------------------------------- */
+/* ---- handlers ------------------------------------------------------------ */
 
 /* 0 when the request may go on, else it is answered 401. A token that is
  * sent is always checked, needed or not. */
@@ -819,8 +814,7 @@ void http_conn_process(http_conn_t *conn) {
   conn->in_process = 0;
 }
 
-/* ---- listener, sweep
- * ------------------------------------------------------------------- */
+/* ---- listener, sweep ----------------------------------------------------- */
 
 static void on_connection(uv_stream_t *listener, int status) {
   imp_http_t *http = listener->data;

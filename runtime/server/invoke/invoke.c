@@ -11,8 +11,7 @@
 #include "core/common.h"
 #include "policy/pipeline.h"
 
-/* ---- idempotency ----------------------------------------------------------
- */
+/* ---- idempotency --------------------------------------------------------- */
 
 /* An answer for an internal caller, delivered from the loop (never from
  * inside the imp_invoker_t call). */
