@@ -17,8 +17,7 @@
 #define RECORD_HEADER_MAX 256
 
 /* Appends a field (or "-"), replacing bytes that would split the line. */
-static char *record_field(char *p, const char *end, const void *v,
-                          size_t len) {
+static char *record_field(char *p, const char *end, const void *v, size_t len) {
   if (v == NULL) {
     if (p < end) *p++ = '-';
     return p;

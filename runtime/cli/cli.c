@@ -1,11 +1,13 @@
 /*
  * The impulse client commands: the table of commands, the top-level usage
  * and the dispatch to a command (or a subcommand of trigger and record).
- * The commands themselves live one family per file (cli_internal.h) and
- * are a thin layer over the client library (include/impulse/client.h plus
- * runtime/client/client_internal.h for the control messages the public API
- * does not wrap): argument parsing and output formatting, except `publish`,
- * which produces to Kafka itself with librdkafka (publish_kafka.c).
+ * The commands themselves live one family per file, which exports their
+ * table entries (cmd_function.h, cmd_server.h, cmd_trigger.h,
+ * cmd_publish.h, top.h); they are a thin layer over the client library
+ * (include/impulse/client.h plus runtime/client/client_internal.h for the
+ * control messages the public API does not wrap): argument parsing and output
+ * formatting, except `publish`, which produces to Kafka itself with librdkafka
+ * (publish_kafka.c).
  *
  * Exit status: 0 success, 1 the server refused the call (or a local file
  * could not be read), 2 usage error, 3 the server could not be reached or
@@ -28,81 +30,15 @@
 #define IMPULSE_VERSION "unknown"
 #endif
 
-/* ---- the table --------------------------------------------------------- */
+/* ---- the table ----------------------------------------------------------- */
 
-static void trigger_help(FILE *out) {
-  fputs(
-      "usage: impulse trigger SUBCOMMAND [ARGS...] [options]\n"
-      "\n"
-      "  trigger create NAME --topic TOPIC --function FUNCTION [options]\n"
-      "                          bind a topic to a function\n"
-      "  trigger ls              list triggers\n"
-      "  trigger describe NAME   show a trigger, its partitions and counters\n"
-      "  trigger rm NAME         delete a trigger\n"
-      "\n"
-      "Run `impulse trigger SUBCOMMAND --help` for the options of one.\n"
-      "\n",
-      out);
-}
-
-static void record_help(FILE *out) {
-  fputs(
-      "usage: impulse record SUBCOMMAND [ARGS...] [options]\n"
-      "\n"
-      "  record ls NAME          list the calls of NAME the server recorded\n"
-      "\n"
-      "Run `impulse record ls --help` for details.\n"
-      "\n",
-      out);
-}
-
-static const imp_cli_cmd_t trigger_cmds[] = {
-    {"trigger create", imp_cli_trigger_create, imp_cli_trigger_create_help,
-     "trigger create NAME", "bind a topic to a function", NULL, 0},
-    {"trigger ls", imp_cli_trigger_ls, imp_cli_trigger_ls_help, "trigger ls",
-     "list triggers", NULL, 0},
-    {"trigger describe", imp_cli_trigger_describe,
-     imp_cli_trigger_describe_help, "trigger describe NAME",
-     "show a trigger, its partitions and counters", NULL, 0},
-    {"trigger rm", imp_cli_trigger_rm, imp_cli_trigger_rm_help,
-     "trigger rm NAME", "delete a trigger", NULL, 0},
-};
-
-static const imp_cli_cmd_t record_cmds[] = {
-    {"record ls", imp_cli_record_ls, imp_cli_record_ls_help, "record ls NAME",
-     "list a function's recorded calls", NULL, 0},
-};
-
-static const imp_cli_cmd_t cmds[] = {
-    {"deploy", imp_cli_deploy, imp_cli_deploy_help, "deploy NAME FILE",
-     "upload a function as a new version", NULL, 0},
-    {"invoke", imp_cli_invoke, imp_cli_invoke_help, "invoke NAME",
-     "call a function, print its response", NULL, 0},
-    {"ls", imp_cli_ls, imp_cli_ls_help, "ls", "list functions", NULL, 0},
-    {"describe", imp_cli_describe, imp_cli_describe_help, "describe NAME",
-     "show a function, its versions and instances", NULL, 0},
-    {"rm", imp_cli_rm, imp_cli_rm_help, "rm NAME", "delete a function", NULL,
-     0},
-    {"upgrade", imp_cli_upgrade, imp_cli_upgrade_help,
-     "upgrade status|abort NAME", "follow or abort a rolling upgrade", NULL, 0},
-    {"traffic", imp_cli_traffic, imp_cli_traffic_help,
-     "traffic NAME [vN=W ...]", "split calls between versions", NULL, 0},
-    {"scale", imp_cli_scale, imp_cli_scale_help, "scale NAME",
-     "set min/max instances and autoscaling", NULL, 0},
-    {"info", imp_cli_info, imp_cli_info_help, "info", "show server information",
-     NULL, 0},
-    {"backup", imp_cli_backup, imp_cli_backup_help, "backup DIR",
-     "write a copy of the server's state to a new directory", NULL, 0},
-    {"record", NULL, record_help, "record ls NAME",
-     "list a function's recorded calls (kept for upgrades)", record_cmds,
-     IMP_ARRAY_SIZE(record_cmds)},
-    {"top", imp_cli_top, imp_cli_top_help, "top",
-     "watch functions and load, refreshed live", NULL, 0},
-    {"publish", imp_cli_publish, imp_cli_publish_help, "publish TOPIC",
-     "publish events to a topic", NULL, 0},
-    {"trigger", NULL, trigger_help, "trigger SUBCOMMAND",
-     "bind topics to functions: create, ls, describe, rm", trigger_cmds,
-     IMP_ARRAY_SIZE(trigger_cmds)},
+/* In the order of the top-level usage. */
+static const imp_cli_cmd_t *const cmds[] = {
+    &imp_cli_cmd_deploy,   &imp_cli_cmd_invoke,  &imp_cli_cmd_ls,
+    &imp_cli_cmd_describe, &imp_cli_cmd_rm,      &imp_cli_cmd_upgrade,
+    &imp_cli_cmd_traffic,  &imp_cli_cmd_scale,   &imp_cli_cmd_info,
+    &imp_cli_cmd_backup,   &imp_cli_cmd_record,  &imp_cli_cmd_top,
+    &imp_cli_cmd_publish,  &imp_cli_cmd_trigger,
 };
 
 /* ---- usage and dispatch ------------------------------------------------ */
@@ -123,8 +59,14 @@ static void usage(FILE *out) {
           "run an embedded Kafka cluster (see `impulse kafka --help`)",
           "worker", "function worker process (started by the server)", "sim",
           "replay a trace through the autoscaler (see `impulse sim --help`)");
-  for (size_t i = 0; i < IMP_ARRAY_SIZE(cmds); i++)
-    fprintf(out, "  %-18s %s\n", cmds[i].synopsis, cmds[i].summary);
+  for (size_t i = 0; i < IMP_ARRAY_SIZE(cmds); i++) {
+    const char *syn = cmds[i]->synopsis;
+    /* A synopsis wider than its column has the summary on the next line. */
+    if (strlen(syn) > 18)
+      fprintf(out, "  %s\n  %-18s %s\n", syn, "", cmds[i]->summary);
+    else
+      fprintf(out, "  %-18s %s\n", syn, cmds[i]->summary);
+  }
   fprintf(
       out,
       "  %-18s %s\n"
@@ -142,7 +84,7 @@ static void usage(FILE *out) {
 
 static const imp_cli_cmd_t *find_cmd(const char *name) {
   for (size_t i = 0; i < IMP_ARRAY_SIZE(cmds); i++)
-    if (strcmp(cmds[i].name, name) == 0) return &cmds[i];
+    if (strcmp(cmds[i]->name, name) == 0) return cmds[i];
   return NULL;
 }
 

@@ -1,7 +1,7 @@
 /*
  * What every client command does, once: parse the common options and
  * numbers, read an input file, connect, call, report a failure with the
- * right exit status, print tables and format times (cli_internal.h).
+ * right exit status, print tables and format times (cli_common.h).
  */
 #include "cli/cli_common.h"
 

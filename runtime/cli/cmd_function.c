@@ -120,7 +120,7 @@ static int scaling_check(const imp_cli_t *cli, const scaling_t *as) {
 
 /* ---- deploy ------------------------------------------------------------ */
 
-void imp_cli_deploy_help(FILE *out) {
+static void deploy_help(FILE *out) {
   fprintf(
       out,
       "usage: impulse deploy NAME FILE [options]\n"
@@ -150,7 +150,7 @@ void imp_cli_deploy_help(FILE *out) {
   autoscale_help(out);
 }
 
-int imp_cli_deploy(imp_cli_t *cli, int argc, char **argv) {
+static int cmd_deploy(imp_cli_t *cli, int argc, char **argv) {
   static const struct option longopts[] = {
       {"concurrency", required_argument, NULL, OPT_CONCURRENCY},
       {"timeout", required_argument, NULL, OPT_TIMEOUT},
@@ -229,7 +229,7 @@ int imp_cli_deploy(imp_cli_t *cli, int argc, char **argv) {
 
 /* ---- invoke ------------------------------------------------------------ */
 
-void imp_cli_invoke_help(FILE *out) {
+static void invoke_help(FILE *out) {
   fprintf(
       out,
       "usage: impulse invoke NAME [-d DATA | -f FILE] [-i] [options]\n"
@@ -279,7 +279,7 @@ static int print_response(const imp_cli_t *cli, const impulse_response_t *resp,
   return IMP_CLI_EXIT_FAIL;
 }
 
-int imp_cli_invoke(imp_cli_t *cli, int argc, char **argv) {
+static int cmd_invoke(imp_cli_t *cli, int argc, char **argv) {
   static const struct option longopts[] = {
       {"data", required_argument, NULL, 'd'},
       {"file", required_argument, NULL, 'f'},
@@ -362,7 +362,7 @@ int imp_cli_invoke(imp_cli_t *cli, int argc, char **argv) {
 
 /* ---- ls ---------------------------------------------------------------- */
 
-void imp_cli_ls_help(FILE *out) {
+static void ls_help(FILE *out) {
   fputs(
       "usage: impulse ls [options]\n"
       "\n"
@@ -378,7 +378,7 @@ static int by_function_name(const void *a, const void *b) {
   return strcmp(x->name, y->name);
 }
 
-int imp_cli_ls(imp_cli_t *cli, int argc, char **argv) {
+static int cmd_ls(imp_cli_t *cli, int argc, char **argv) {
   Impulse__ListRequest list = IMPULSE__LIST_REQUEST__INIT;
   imp_cli_table_t table = {0};
   int rc = imp_cli_options(cli, argc, argv, 0, 0, "takes no arguments");
@@ -408,7 +408,7 @@ int imp_cli_ls(imp_cli_t *cli, int argc, char **argv) {
 
 /* ---- describe ---------------------------------------------------------- */
 
-void imp_cli_describe_help(FILE *out) {
+static void describe_help(FILE *out) {
   fputs(
       "usage: impulse describe NAME [options]\n"
       "\n"
@@ -531,7 +531,7 @@ static void add_instances(imp_cli_table_t *table,
   }
 }
 
-int imp_cli_describe(imp_cli_t *cli, int argc, char **argv) {
+static int cmd_describe(imp_cli_t *cli, int argc, char **argv) {
   Impulse__DescribeRequest describe = IMPULSE__DESCRIBE_REQUEST__INIT;
   imp_cli_table_t versions = {0}, instances = {0};
   int rc = imp_cli_options(cli, argc, argv, 1, 1, "expected one function NAME");
@@ -562,7 +562,7 @@ int imp_cli_describe(imp_cli_t *cli, int argc, char **argv) {
 
 /* ---- rm ---------------------------------------------------------------- */
 
-void imp_cli_rm_help(FILE *out) {
+static void rm_help(FILE *out) {
   fputs(
       "usage: impulse rm NAME [options]\n"
       "\n"
@@ -571,7 +571,7 @@ void imp_cli_rm_help(FILE *out) {
       out);
 }
 
-int imp_cli_rm(imp_cli_t *cli, int argc, char **argv) {
+static int cmd_rm(imp_cli_t *cli, int argc, char **argv) {
   int rc = imp_cli_options(cli, argc, argv, 1, 1, "expected one function NAME");
   if (rc >= 0) return rc;
   const char *name = argv[optind];
@@ -585,7 +585,7 @@ int imp_cli_rm(imp_cli_t *cli, int argc, char **argv) {
 
 /* ---- upgrade ----------------------------------------------------------- */
 
-void imp_cli_upgrade_help(FILE *out) {
+static void upgrade_help(FILE *out) {
   fputs(
       "usage: impulse upgrade status|abort NAME [options]\n"
       "\n"
@@ -626,7 +626,7 @@ static void print_upgrade_status(const char *name,
   if (r->reason) printf("reason:         %s\n", r->reason);
 }
 
-int imp_cli_upgrade(imp_cli_t *cli, int argc, char **argv) {
+static int cmd_upgrade(imp_cli_t *cli, int argc, char **argv) {
   Impulse__UpgradeRequest ur = IMPULSE__UPGRADE_REQUEST__INIT;
   int rc = imp_cli_options(cli, argc, argv, 2, 2,
                            "expected `status NAME` or `abort NAME`");
@@ -651,7 +651,7 @@ int imp_cli_upgrade(imp_cli_t *cli, int argc, char **argv) {
 
 /* ---- traffic ----------------------------------------------------------- */
 
-void imp_cli_traffic_help(FILE *out) {
+static void traffic_help(FILE *out) {
   fputs(
       "usage: impulse traffic NAME [vN=W ...] [options]\n"
       "\n"
@@ -665,7 +665,7 @@ void imp_cli_traffic_help(FILE *out) {
       out);
 }
 
-int imp_cli_traffic(imp_cli_t *cli, int argc, char **argv) {
+static int cmd_traffic(imp_cli_t *cli, int argc, char **argv) {
   Impulse__TrafficRequest tr = IMPULSE__TRAFFIC_REQUEST__INIT;
   Impulse__TrafficWeight w[IMP_CLI_MAX_TRAFFIC], *wp[IMP_CLI_MAX_TRAFFIC];
   int rc =
@@ -706,7 +706,7 @@ int imp_cli_traffic(imp_cli_t *cli, int argc, char **argv) {
 
 /* ---- scale ------------------------------------------------------------- */
 
-void imp_cli_scale_help(FILE *out) {
+static void scale_help(FILE *out) {
   fprintf(out,
           "usage: impulse scale NAME [--min N] [--max N] [autoscaling] "
           "[options]\n"
@@ -721,7 +721,7 @@ void imp_cli_scale_help(FILE *out) {
   autoscale_help(out);
 }
 
-int imp_cli_scale(imp_cli_t *cli, int argc, char **argv) {
+static int cmd_scale(imp_cli_t *cli, int argc, char **argv) {
   static const struct option longopts[] = {
       SCALING_OPTIONS, IMP_CLI_COMMON_OPTIONS, {NULL, 0, NULL, 0}};
   Impulse__ScaleRequest scale = IMPULSE__SCALE_REQUEST__INIT;
@@ -765,3 +765,30 @@ int imp_cli_scale(imp_cli_t *cli, int argc, char **argv) {
                     b[1], sizeof b[1]));
   return 0;
 }
+
+/* ---- the table entries --------------------------------------------------- */
+
+/* clang-format off */
+const imp_cli_cmd_t imp_cli_cmd_deploy =
+    {"deploy", cmd_deploy, deploy_help, "deploy NAME FILE",
+     "upload a function as a new version", NULL, 0};
+const imp_cli_cmd_t imp_cli_cmd_invoke =
+    {"invoke", cmd_invoke, invoke_help, "invoke NAME",
+     "call a function, print its response", NULL, 0};
+const imp_cli_cmd_t imp_cli_cmd_ls =
+    {"ls", cmd_ls, ls_help, "ls", "list functions", NULL, 0};
+const imp_cli_cmd_t imp_cli_cmd_describe =
+    {"describe", cmd_describe, describe_help, "describe NAME",
+     "show a function, its versions and instances", NULL, 0};
+const imp_cli_cmd_t imp_cli_cmd_rm =
+    {"rm", cmd_rm, rm_help, "rm NAME", "delete a function", NULL, 0};
+const imp_cli_cmd_t imp_cli_cmd_upgrade =
+    {"upgrade", cmd_upgrade, upgrade_help, "upgrade status|abort NAME",
+     "follow or abort a rolling upgrade", NULL, 0};
+const imp_cli_cmd_t imp_cli_cmd_traffic =
+    {"traffic", cmd_traffic, traffic_help, "traffic NAME [vN=W ...]",
+     "split calls between versions", NULL, 0};
+const imp_cli_cmd_t imp_cli_cmd_scale =
+    {"scale", cmd_scale, scale_help, "scale NAME",
+     "set min/max instances and autoscaling", NULL, 0};
+/* clang-format on */

@@ -19,7 +19,7 @@
 #define IMP_CLI_MAX_KAFKA_OPTS 64
 #define IMP_CLI_PUBLISH_TIMEOUT_MS 30000u /* default --timeout */
 
-void imp_cli_publish_help(FILE *out) {
+static void publish_help(FILE *out) {
   fprintf(
       out,
       "usage: impulse publish TOPIC [-k KEY | -K DELIM] [-H NAME=VALUE]...\n"
@@ -162,7 +162,7 @@ out:
   return rc;
 }
 
-/* ---- the command ------------------------------------------------------- */
+/* ---- the command --------------------------------------------------------- */
 
 /* Ensures the topic, with its partition count (producing would otherwise
  * let the cluster create it with its own default), then asks ServerInfo:
@@ -253,7 +253,7 @@ static int publish(imp_cli_t *cli, imp_cli_publish_opts_t *po,
   return print_tally(&tally, po->topic, rc);
 }
 
-int imp_cli_publish(imp_cli_t *cli, int argc, char **argv) {
+static int cmd_publish(imp_cli_t *cli, int argc, char **argv) {
   enum {
     OPT_PARTITIONS = IMP_CLI_OPT_FIRST,
     OPT_VIA_SERVER,
@@ -349,3 +349,11 @@ int imp_cli_publish(imp_cli_t *cli, int argc, char **argv) {
   free(src.line);
   return rc;
 }
+
+/* ---- the table entry ----------------------------------------------------- */
+
+/* clang-format off */
+const imp_cli_cmd_t imp_cli_cmd_publish =
+    {"publish", cmd_publish, publish_help, "publish TOPIC",
+     "publish events to a topic", NULL, 0};
+/* clang-format on */

@@ -7,7 +7,7 @@
 
 /* ---- info -------------------------------------------------------------- */
 
-void imp_cli_info_help(FILE *out) {
+static void info_help(FILE *out) {
   fputs(
       "usage: impulse info [options]\n"
       "\n"
@@ -18,7 +18,7 @@ void imp_cli_info_help(FILE *out) {
       out);
 }
 
-int imp_cli_info(imp_cli_t *cli, int argc, char **argv) {
+static int cmd_info(imp_cli_t *cli, int argc, char **argv) {
   Impulse__ServerInfoRequest info = IMPULSE__SERVER_INFO_REQUEST__INIT;
   char up[64];
   int rc = imp_cli_options(cli, argc, argv, 0, 0, "takes no arguments");
@@ -49,7 +49,7 @@ int imp_cli_info(imp_cli_t *cli, int argc, char **argv) {
 
 /* ---- backup ------------------------------------------------------------ */
 
-void imp_cli_backup_help(FILE *out) {
+static void backup_help(FILE *out) {
   fputs(
       "usage: impulse backup DIR [options]\n"
       "\n"
@@ -64,7 +64,7 @@ void imp_cli_backup_help(FILE *out) {
       out);
 }
 
-int imp_cli_backup(imp_cli_t *cli, int argc, char **argv) {
+static int cmd_backup(imp_cli_t *cli, int argc, char **argv) {
   Impulse__BackupRequest backup = IMPULSE__BACKUP_REQUEST__INIT;
   int rc = imp_cli_options(cli, argc, argv, 1, 1, "expected one directory DIR");
   if (rc >= 0) return rc;
@@ -89,7 +89,7 @@ int imp_cli_backup(imp_cli_t *cli, int argc, char **argv) {
 
 #define PREVIEW_MAX 64 /* payload bytes shown */
 
-void imp_cli_record_ls_help(FILE *out) {
+static void record_ls_help(FILE *out) {
   fprintf(
       out,
       "usage: impulse record ls NAME [options]\n"
@@ -121,7 +121,7 @@ static const char *fmt_preview(const Impulse__RecordedCallInfo *c, char *buf,
   return buf;
 }
 
-int imp_cli_record_ls(imp_cli_t *cli, int argc, char **argv) {
+static int cmd_record_ls(imp_cli_t *cli, int argc, char **argv) {
   Impulse__RecordListRequest rl = IMPULSE__RECORD_LIST_REQUEST__INIT;
   imp_cli_table_t table = {0};
   int rc = imp_cli_options(cli, argc, argv, 1, 1, "expected one function NAME");
@@ -152,3 +152,36 @@ int imp_cli_record_ls(imp_cli_t *cli, int argc, char **argv) {
   }
   return imp_cli_table_print(cli, &table);
 }
+
+/* ---- the table entries --------------------------------------------------- */
+
+/* clang-format off */
+const imp_cli_cmd_t imp_cli_cmd_info =
+    {"info", cmd_info, info_help, "info", "show server information", NULL, 0};
+const imp_cli_cmd_t imp_cli_cmd_backup =
+    {"backup", cmd_backup, backup_help, "backup DIR",
+     "write a copy of the server's state to a new directory", NULL, 0};
+/* clang-format on */
+
+static void record_help(FILE *out) {
+  fputs(
+      "usage: impulse record SUBCOMMAND [ARGS...] [options]\n"
+      "\n"
+      "  record ls NAME          list the calls of NAME the server recorded\n"
+      "\n"
+      "Run `impulse record ls --help` for details.\n"
+      "\n",
+      out);
+}
+
+static const imp_cli_cmd_t record_cmds[] = {
+    {"record ls", cmd_record_ls, record_ls_help, "record ls NAME",
+     "list a function's recorded calls", NULL, 0},
+};
+
+/* clang-format off */
+const imp_cli_cmd_t imp_cli_cmd_record =
+    {"record", NULL, record_help, "record ls NAME",
+     "list a function's recorded calls (kept for upgrades)", record_cmds,
+     IMP_ARRAY_SIZE(record_cmds)};
+/* clang-format on */

@@ -1,16 +1,12 @@
-/* Commands on the server (cmd_server.c): info, backup, record ls. */
+/* Commands on the server (cmd_server.c): info, backup and record (with
+ * its subcommand record ls), as entries of the command table. */
 #ifndef IMP_CLI_CMD_SERVER_H
 #define IMP_CLI_CMD_SERVER_H
 
-#include <stdio.h>
-
 #include "cli/cli_common.h"
 
-int imp_cli_info(imp_cli_t *cli, int argc, char **argv);
-void imp_cli_info_help(FILE *out);
-int imp_cli_backup(imp_cli_t *cli, int argc, char **argv);
-void imp_cli_backup_help(FILE *out);
-int imp_cli_record_ls(imp_cli_t *cli, int argc, char **argv);
-void imp_cli_record_ls_help(FILE *out);
+extern const imp_cli_cmd_t imp_cli_cmd_info;
+extern const imp_cli_cmd_t imp_cli_cmd_backup;
+extern const imp_cli_cmd_t imp_cli_cmd_record;
 
 #endif

@@ -9,7 +9,7 @@
 
 /* ---- trigger create ---------------------------------------------------- */
 
-void imp_cli_trigger_create_help(FILE *out) {
+static void trigger_create_help(FILE *out) {
   fprintf(
       out,
       "usage: impulse trigger create NAME --topic TOPIC --function FUNCTION\n"
@@ -96,7 +96,7 @@ static int parse_backoff(const imp_cli_t *cli, char *arg,
   return 0;
 }
 
-int imp_cli_trigger_create(imp_cli_t *cli, int argc, char **argv) {
+static int cmd_trigger_create(imp_cli_t *cli, int argc, char **argv) {
   enum {
     OPT_TOPIC = IMP_CLI_OPT_FIRST,
     OPT_FUNCTION,
@@ -205,7 +205,7 @@ int imp_cli_trigger_create(imp_cli_t *cli, int argc, char **argv) {
 
 /* ---- trigger ls -------------------------------------------------------- */
 
-void imp_cli_trigger_ls_help(FILE *out) {
+static void trigger_ls_help(FILE *out) {
   fputs(
       "usage: impulse trigger ls [options]\n"
       "\n"
@@ -220,7 +220,7 @@ static int by_trigger_name(const void *a, const void *b) {
   return strcmp(x->spec->name, y->spec->name);
 }
 
-int imp_cli_trigger_ls(imp_cli_t *cli, int argc, char **argv) {
+static int cmd_trigger_ls(imp_cli_t *cli, int argc, char **argv) {
   Impulse__TriggerListRequest list = IMPULSE__TRIGGER_LIST_REQUEST__INIT;
   imp_cli_table_t table = {0};
   int rc = imp_cli_options(cli, argc, argv, 0, 0, "takes no arguments");
@@ -251,7 +251,7 @@ int imp_cli_trigger_ls(imp_cli_t *cli, int argc, char **argv) {
 
 /* ---- trigger describe -------------------------------------------------- */
 
-void imp_cli_trigger_describe_help(FILE *out) {
+static void trigger_describe_help(FILE *out) {
   fputs(
       "usage: impulse trigger describe NAME [options]\n"
       "\n"
@@ -315,7 +315,7 @@ static void print_trigger(const Impulse__TriggerInfo *t) {
          (unsigned long long)t->batches, (unsigned long long)t->batched);
 }
 
-int imp_cli_trigger_describe(imp_cli_t *cli, int argc, char **argv) {
+static int cmd_trigger_describe(imp_cli_t *cli, int argc, char **argv) {
   Impulse__TriggerDescribeRequest describe =
       IMPULSE__TRIGGER_DESCRIBE_REQUEST__INIT;
   imp_cli_table_t parts = {0};
@@ -352,7 +352,7 @@ int imp_cli_trigger_describe(imp_cli_t *cli, int argc, char **argv) {
 
 /* ---- trigger rm -------------------------------------------------------- */
 
-void imp_cli_trigger_rm_help(FILE *out) {
+static void trigger_rm_help(FILE *out) {
   fputs(
       "usage: impulse trigger rm NAME [options]\n"
       "\n"
@@ -362,7 +362,7 @@ void imp_cli_trigger_rm_help(FILE *out) {
       out);
 }
 
-int imp_cli_trigger_rm(imp_cli_t *cli, int argc, char **argv) {
+static int cmd_trigger_rm(imp_cli_t *cli, int argc, char **argv) {
   Impulse__TriggerDeleteRequest del = IMPULSE__TRIGGER_DELETE_REQUEST__INIT;
   int rc = imp_cli_options(cli, argc, argv, 1, 1, "expected one trigger NAME");
   if (rc >= 0) return rc;
@@ -374,3 +374,39 @@ int imp_cli_trigger_rm(imp_cli_t *cli, int argc, char **argv) {
   printf("deleted trigger %s\n", del.name);
   return 0;
 }
+
+/* ---- the table entry: trigger and its subcommands ------------------------ */
+
+static void trigger_help(FILE *out) {
+  fputs(
+      "usage: impulse trigger SUBCOMMAND [ARGS...] [options]\n"
+      "\n"
+      "  trigger create NAME --topic TOPIC --function FUNCTION [options]\n"
+      "                          bind a topic to a function\n"
+      "  trigger ls              list triggers\n"
+      "  trigger describe NAME   show a trigger, its partitions and counters\n"
+      "  trigger rm NAME         delete a trigger\n"
+      "\n"
+      "Run `impulse trigger SUBCOMMAND --help` for the options of one.\n"
+      "\n",
+      out);
+}
+
+static const imp_cli_cmd_t trigger_cmds[] = {
+    {"trigger create", cmd_trigger_create, trigger_create_help,
+     "trigger create NAME", "bind a topic to a function", NULL, 0},
+    {"trigger ls", cmd_trigger_ls, trigger_ls_help, "trigger ls",
+     "list triggers", NULL, 0},
+    {"trigger describe", cmd_trigger_describe, trigger_describe_help,
+     "trigger describe NAME", "show a trigger, its partitions and counters",
+     NULL, 0},
+    {"trigger rm", cmd_trigger_rm, trigger_rm_help, "trigger rm NAME",
+     "delete a trigger", NULL, 0},
+};
+
+/* clang-format off */
+const imp_cli_cmd_t imp_cli_cmd_trigger =
+    {"trigger", NULL, trigger_help, "trigger SUBCOMMAND",
+     "bind topics to functions: create, ls, describe, rm", trigger_cmds,
+     IMP_ARRAY_SIZE(trigger_cmds)};
+/* clang-format on */

@@ -1,19 +1,10 @@
-/* Commands on triggers (cmd_trigger.c): trigger create, ls, describe,
- * rm. */
+/* Commands on triggers (cmd_trigger.c): trigger, with its subcommands
+ * create, ls, describe and rm, as an entry of the command table. */
 #ifndef IMP_CLI_CMD_TRIGGER_H
 #define IMP_CLI_CMD_TRIGGER_H
 
-#include <stdio.h>
-
 #include "cli/cli_common.h"
 
-int imp_cli_trigger_create(imp_cli_t *cli, int argc, char **argv);
-void imp_cli_trigger_create_help(FILE *out);
-int imp_cli_trigger_ls(imp_cli_t *cli, int argc, char **argv);
-void imp_cli_trigger_ls_help(FILE *out);
-int imp_cli_trigger_describe(imp_cli_t *cli, int argc, char **argv);
-void imp_cli_trigger_describe_help(FILE *out);
-int imp_cli_trigger_rm(imp_cli_t *cli, int argc, char **argv);
-void imp_cli_trigger_rm_help(FILE *out);
+extern const imp_cli_cmd_t imp_cli_cmd_trigger;
 
 #endif

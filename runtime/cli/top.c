@@ -312,7 +312,7 @@ static void pause_for(double s) {
   }
 }
 
-void imp_cli_top_help(FILE *out) {
+static void top_help(FILE *out) {
   fprintf(out,
           "usage: impulse top [--interval S] [--once] [options]\n"
           "\n"
@@ -331,7 +331,7 @@ void imp_cli_top_help(FILE *out) {
           TOP_MIN_INTERVAL_S, TOP_MAX_INTERVAL_S);
 }
 
-int imp_cli_top(imp_cli_t *cli, int argc, char **argv) {
+static int cmd_top(imp_cli_t *cli, int argc, char **argv) {
   static const struct option longopts[] = {
       {"interval", required_argument, NULL, OPT_INTERVAL},
       {"once", no_argument, NULL, OPT_ONCE},
@@ -407,3 +407,11 @@ int imp_cli_top(imp_cli_t *cli, int argc, char **argv) {
   impulse_client_close(top.client);
   return status;
 }
+
+/* ---- the command --------------------------------------------------------- */
+
+/* clang-format off */
+const imp_cli_cmd_t imp_cli_cmd_top =
+    {"top", cmd_top, top_help, "top",
+     "watch functions and load, refreshed live", NULL, 0};
+/* clang-format on */

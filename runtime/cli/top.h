@@ -1,12 +1,10 @@
-/* `impulse top` (top.c): a live view of the functions. */
+/* `impulse top` (top.c): a live view of the functions, as an entry of the
+ * command table. */
 #ifndef IMP_CLI_TOP_H
 #define IMP_CLI_TOP_H
 
-#include <stdio.h>
-
 #include "cli/cli_common.h"
 
-int imp_cli_top(imp_cli_t *cli, int argc, char **argv);
-void imp_cli_top_help(FILE *out);
+extern const imp_cli_cmd_t imp_cli_cmd_top;
 
 #endif

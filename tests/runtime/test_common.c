@@ -68,10 +68,10 @@ static void test_frame_append_body_round_trip(void **state) {
   (void)state;
   imp_buf_t out = {0};
   Impulse__ScaleResponse scale = IMPULSE__SCALE_RESPONSE__INIT;
-  assert_int_equal(imp_frame_append_body(&out, IMP_DEFAULT_MAX_FRAME, 77,
-                                         IMPULSE__ENVELOPE__BODY_SCALE_OK,
-                                         &scale),
-                   0);
+  assert_int_equal(
+      imp_frame_append_body(&out, IMP_DEFAULT_MAX_FRAME, 77,
+                            IMPULSE__ENVELOPE__BODY_SCALE_OK, &scale),
+      0);
   Impulse__Envelope *env = NULL;
   assert_true(imp_frame_decode(out.data, out.len, IMP_DEFAULT_MAX_FRAME, NULL,
                                &env) == (ssize_t)out.len);
@@ -81,15 +81,16 @@ static void test_frame_append_body_round_trip(void **state) {
 
   /* A body of the wrong type appends nothing. */
   size_t len = out.len;
-  assert_int_equal(imp_frame_append_body(&out, IMP_DEFAULT_MAX_FRAME, 78,
-                                         IMPULSE__ENVELOPE__BODY_LIST_OK,
-                                         &scale),
-                   -EINVAL);
+  assert_int_equal(
+      imp_frame_append_body(&out, IMP_DEFAULT_MAX_FRAME, 78,
+                            IMPULSE__ENVELOPE__BODY_LIST_OK, &scale),
+      -EINVAL);
   assert_int_equal(out.len, len);
   imp_buf_free(&out);
 }
 
-/* ---- whole numbers -------------------------------------------------------- */
+/* ---- whole numbers --------------------------------------------------------
+ */
 
 static void test_parse_ull(void **state) {
   (void)state;
@@ -98,8 +99,7 @@ static void test_parse_ull(void **state) {
   assert_int_equal(v, 0);
   assert_int_equal(imp_parse_ull("10", 0, 10, &v), 0);
   assert_int_equal(v, 10);
-  assert_int_equal(imp_parse_ull("18446744073709551615", 0, UINT64_MAX, &v),
-                   0);
+  assert_int_equal(imp_parse_ull("18446744073709551615", 0, UINT64_MAX, &v), 0);
   assert_true(v == UINT64_MAX);
   /* Each of these is refused and leaves *out as it was. */
   static const char *const bad[] = {
@@ -131,12 +131,14 @@ static void test_uint_flag_says_what_it_takes(void **state) {
   fclose(mem);
   assert_int_equal(rc, -1);
   assert_int_equal(v, 8);
-  assert_string_equal(text, "impulse serve: --partitions must be a whole "
-                            "number from 1 to 16, not '17'\n");
+  assert_string_equal(text,
+                      "impulse serve: --partitions must be a whole "
+                      "number from 1 to 16, not '17'\n");
   free(text);
 }
 
-/* ---- atomic write --------------------------------------------------------- */
+/* ---- atomic write ---------------------------------------------------------
+ */
 
 static void test_write_file_atomic(void **state) {
   (void)state;
