@@ -63,7 +63,7 @@ install: build
 # them with .clang-format, `make lint` fails when one differs from it or when
 # an #include goes against the layers (scripts/check-layers.py).
 format:
-	clang-format -i $$(git ls-files '*.c' '*.h')
+	clang-format -i $$(git ls-files --cached --others --exclude-standard '*.c' '*.h')
 
 lint: deps
 	scripts/check-format.sh

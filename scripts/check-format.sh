@@ -3,7 +3,7 @@
 # of it with the committed .clang-format; lists the files and the first
 # lines that differ. `make format` fixes them.
 #
-#   check-format.sh [FILE...]     (default: every tracked *.c and *.h)
+#   check-format.sh [FILE...]     (default: every *.c and *.h git tracks or would add)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 fmt=${CLANG_FORMAT:-clang-format}
@@ -14,7 +14,7 @@ fi
 if [ $# -gt 0 ]; then
   files=("$@")
 else
-  mapfile -t files < <(git ls-files '*.c' '*.h')
+  mapfile -t files < <(git ls-files --cached --others --exclude-standard '*.c' '*.h')
 fi
 bad=0
 for f in "${files[@]}"; do
