@@ -297,6 +297,21 @@ void imp_cli_table_add(imp_cli_table_t *table, const char *fmt, ...) {
       table->ncols++;
 }
 
+int imp_cli_list(const imp_cli_t *cli, const imp_cli_list_t *list, void *items,
+                 size_t n) {
+  if (n == 0) {
+    printf("%s\n", list->none);
+    return 0;
+  }
+  /* Pointers to messages, all of one size (a repeated message field). */
+  const size_t size = sizeof(Impulse__Envelope *);
+  if (list->cmp != NULL) qsort(items, n, size, list->cmp);
+  imp_cli_table_t table = {0};
+  imp_cli_table_add(&table, "%s", list->header);
+  for (size_t i = 0; i < n; i++) list->row(&table, (char *)items + i * size);
+  return imp_cli_table_print(cli, &table);
+}
+
 /* Length of the cell at `s`: up to the next '\t', or all of the last. */
 static size_t cell_len(const char *s, size_t col, size_t ncols) {
   const char *tab = col + 1 < ncols ? strchr(s, '\t') : NULL;

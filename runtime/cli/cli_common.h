@@ -191,6 +191,23 @@ void imp_cli_table_add(imp_cli_table_t *table, const char *fmt, ...)
  * IMP_CLI_EXIT_FAIL after imp_cli_nomem() when a row was lost. */
 int imp_cli_table_print(const imp_cli_t *cli, imp_cli_table_t *table);
 
+/* How a listing prints (a static description per listing). */
+typedef struct imp_cli_list_s {
+  const char *none;   /* printed alone when there are no items */
+  const char *header; /* the header row, cells separated by '\t' */
+  /* qsort comparator of two item pointers; NULL keeps the server's order */
+  int (*cmp)(const void *a, const void *b);
+  /* Adds the row of the item `*(T *const *)item`. */
+  void (*row)(imp_cli_table_t *table, const void *item);
+} imp_cli_list_t;
+
+/* Prints `n` items as list->header and one row each, sorted in place, or
+ * list->none when there are none. `items` is an array of n pointers to
+ * the items (a repeated message field of an answer). Returns 0 or
+ * IMP_CLI_EXIT_FAIL as imp_cli_table_print(). */
+int imp_cli_list(const imp_cli_t *cli, const imp_cli_list_t *list, void *items,
+                 size_t n);
+
 /* "2024-05-01T12:00:00Z", or "-" when unknown (0). Returns buf. */
 const char *imp_cli_fmt_time(uint64_t ms, char *buf, size_t len);
 

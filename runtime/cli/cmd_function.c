@@ -378,32 +378,28 @@ static int by_function_name(const void *a, const void *b) {
   return strcmp(x->name, y->name);
 }
 
+static void function_row(imp_cli_table_t *table, const void *item) {
+  const Impulse__FunctionInfo *f = *(Impulse__FunctionInfo *const *)item;
+  imp_cli_table_add(
+      table, "%s\t%u\t%u\t%u\t%u\t%llu\t%llu", f->name, (unsigned)f->version,
+      (unsigned)f->instances, (unsigned)f->ready, (unsigned)f->in_flight,
+      (unsigned long long)f->invocations, (unsigned long long)f->errors);
+}
+
+static const imp_cli_list_t functions_list = {
+    "no functions",
+    "NAME\tVERSION\tINSTANCES\tREADY\tIN-FLIGHT\tINVOCATIONS\tERRORS",
+    by_function_name, function_row};
+
 static int cmd_ls(imp_cli_t *cli, int argc, char **argv) {
   Impulse__ListRequest list = IMPULSE__LIST_REQUEST__INIT;
-  imp_cli_table_t table = {0};
   int rc = imp_cli_options(cli, argc, argv, 0, 0, "takes no arguments");
   if (rc >= 0) return rc;
   if ((rc = imp_cli_call(cli, IMPULSE__ENVELOPE__BODY_LIST, &list,
                          IMPULSE__ENVELOPE__BODY_LIST_OK)) != 0)
     return rc;
-  Impulse__ListResponse *l = cli->resp->list_ok;
-  if (l->n_functions == 0) {
-    printf("no functions\n");
-    return 0;
-  }
-  /* The pointer array is ours: sort it in place. */
-  qsort(l->functions, l->n_functions, sizeof *l->functions, by_function_name);
-  imp_cli_table_add(&table,
-                    "NAME\tVERSION\tINSTANCES\tREADY\tIN-FLIGHT\t"
-                    "INVOCATIONS\tERRORS");
-  for (size_t i = 0; i < l->n_functions; i++) {
-    const Impulse__FunctionInfo *f = l->functions[i];
-    imp_cli_table_add(
-        &table, "%s\t%u\t%u\t%u\t%u\t%llu\t%llu", f->name, (unsigned)f->version,
-        (unsigned)f->instances, (unsigned)f->ready, (unsigned)f->in_flight,
-        (unsigned long long)f->invocations, (unsigned long long)f->errors);
-  }
-  return imp_cli_table_print(cli, &table);
+  const Impulse__ListResponse *l = cli->resp->list_ok;
+  return imp_cli_list(cli, &functions_list, l->functions, l->n_functions);
 }
 
 /* ---- describe ---------------------------------------------------------- */
@@ -504,36 +500,32 @@ static void print_function(const Impulse__FunctionInfo *f) {
   if (f->scale_reason) printf("reason:         %s\n", f->scale_reason);
 }
 
-static void add_versions(imp_cli_table_t *table, Impulse__DescribeResponse *d) {
+static void version_row(imp_cli_table_t *table, const void *item) {
+  const Impulse__VersionRecord *v = *(Impulse__VersionRecord *const *)item;
   char created[40];
-  qsort(d->versions, d->n_versions, sizeof *d->versions, by_version);
-  imp_cli_table_add(table, "VERSION\tSHA256\tSIZE\tCREATED");
-  for (size_t i = 0; i < d->n_versions; i++) {
-    const Impulse__VersionRecord *v = d->versions[i];
-    imp_cli_table_add(table, "%u\t%.12s\t%llu\t%s", (unsigned)v->version,
-                      v->sha256, (unsigned long long)v->size,
-                      imp_cli_fmt_time(v->created_ms, created, sizeof created));
-  }
+  imp_cli_table_add(table, "%u\t%.12s\t%llu\t%s", (unsigned)v->version,
+                    v->sha256, (unsigned long long)v->size,
+                    imp_cli_fmt_time(v->created_ms, created, sizeof created));
 }
 
-static void add_instances(imp_cli_table_t *table,
-                          Impulse__DescribeResponse *d) {
-  qsort(d->instances, d->n_instances, sizeof *d->instances, by_instance_id);
-  imp_cli_table_add(table,
-                    "ID\tPID\tVERSION\tSTATE\tOUTSTANDING/CONCURRENCY\tSERVED");
-  for (size_t i = 0; i < d->n_instances; i++) {
-    const Impulse__InstanceInfo *in = d->instances[i];
-    imp_cli_table_add(table, "%llu\t%d\t%u\t%s\t%u/%u\t%llu",
-                      (unsigned long long)in->id, (int)in->pid,
-                      (unsigned)in->version, imp_cli_str_or(in->state, "-"),
-                      (unsigned)in->outstanding, (unsigned)in->concurrency,
-                      (unsigned long long)in->served);
-  }
+static void instance_row(imp_cli_table_t *table, const void *item) {
+  const Impulse__InstanceInfo *in = *(Impulse__InstanceInfo *const *)item;
+  imp_cli_table_add(table, "%llu\t%d\t%u\t%s\t%u/%u\t%llu",
+                    (unsigned long long)in->id, (int)in->pid,
+                    (unsigned)in->version, imp_cli_str_or(in->state, "-"),
+                    (unsigned)in->outstanding, (unsigned)in->concurrency,
+                    (unsigned long long)in->served);
 }
+
+static const imp_cli_list_t versions_list = {
+    "no versions", "VERSION\tSHA256\tSIZE\tCREATED", by_version, version_row};
+
+static const imp_cli_list_t instances_list = {
+    "no instances", "ID\tPID\tVERSION\tSTATE\tOUTSTANDING/CONCURRENCY\tSERVED",
+    by_instance_id, instance_row};
 
 static int cmd_describe(imp_cli_t *cli, int argc, char **argv) {
   Impulse__DescribeRequest describe = IMPULSE__DESCRIBE_REQUEST__INIT;
-  imp_cli_table_t versions = {0}, instances = {0};
   int rc = imp_cli_options(cli, argc, argv, 1, 1, "expected one function NAME");
   if (rc >= 0) return rc;
   describe.name = argv[optind];
@@ -541,23 +533,13 @@ static int cmd_describe(imp_cli_t *cli, int argc, char **argv) {
   if ((rc = imp_cli_call(cli, IMPULSE__ENVELOPE__BODY_DESCRIBE, &describe,
                          IMPULSE__ENVELOPE__BODY_DESCRIBE_OK)) != 0)
     return rc;
-  Impulse__DescribeResponse *d = cli->resp->describe_ok;
+  const Impulse__DescribeResponse *d = cli->resp->describe_ok;
   print_function(d->function);
-
   printf("\n");
-  if (d->n_versions == 0) {
-    printf("no versions\n");
-  } else {
-    add_versions(&versions, d);
-    if ((rc = imp_cli_table_print(cli, &versions)) != 0) return rc;
-  }
+  rc = imp_cli_list(cli, &versions_list, d->versions, d->n_versions);
+  if (rc != 0) return rc;
   printf("\n");
-  if (d->n_instances == 0) {
-    printf("no instances\n");
-    return 0;
-  }
-  add_instances(&instances, d);
-  return imp_cli_table_print(cli, &instances);
+  return imp_cli_list(cli, &instances_list, d->instances, d->n_instances);
 }
 
 /* ---- rm ---------------------------------------------------------------- */

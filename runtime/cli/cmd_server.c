@@ -121,9 +121,28 @@ static const char *fmt_preview(const Impulse__RecordedCallInfo *c, char *buf,
   return buf;
 }
 
+static void recorded_row(imp_cli_table_t *table, const void *item) {
+  const Impulse__RecordedCallInfo *c =
+      *(Impulse__RecordedCallInfo *const *)item;
+  char when[40], dur[32], payload[PREVIEW_MAX + 4];
+  if (c->duration_us < 1000)
+    snprintf(dur, sizeof dur, "%uus", (unsigned)c->duration_us);
+  else
+    snprintf(dur, sizeof dur, "%.1fms", c->duration_us / 1000.0);
+  imp_cli_table_add(table, "%u\t%s\t%llu\t%s\t%s\t%s", (unsigned)c->version,
+                    imp_cli_fmt_time(c->recorded_ms, when, sizeof when),
+                    (unsigned long long)c->request_bytes,
+                    imp_cli_str_or(c->answer_status, "-"), dur,
+                    fmt_preview(c, payload, sizeof payload));
+}
+
+/* In the server's order. */
+static const imp_cli_list_t recorded_list = {
+    "no recorded calls", "VERSION\tWHEN\tBYTES\tANSWER\tDURATION\tPAYLOAD",
+    NULL, recorded_row};
+
 static int cmd_record_ls(imp_cli_t *cli, int argc, char **argv) {
   Impulse__RecordListRequest rl = IMPULSE__RECORD_LIST_REQUEST__INIT;
-  imp_cli_table_t table = {0};
   int rc = imp_cli_options(cli, argc, argv, 1, 1, "expected one function NAME");
   if (rc >= 0) return rc;
   rl.name = argv[optind];
@@ -132,25 +151,7 @@ static int cmd_record_ls(imp_cli_t *cli, int argc, char **argv) {
                     IMPULSE__ENVELOPE__BODY_RECORD_LIST_OK);
   if (rc != 0) return rc;
   const Impulse__RecordListResponse *l = cli->resp->record_list_ok;
-  if (l->n_calls == 0) {
-    printf("no recorded calls\n");
-    return 0;
-  }
-  imp_cli_table_add(&table, "VERSION\tWHEN\tBYTES\tANSWER\tDURATION\tPAYLOAD");
-  for (size_t i = 0; i < l->n_calls; i++) {
-    const Impulse__RecordedCallInfo *c = l->calls[i];
-    char when[40], dur[32], payload[PREVIEW_MAX + 4];
-    if (c->duration_us < 1000)
-      snprintf(dur, sizeof dur, "%uus", (unsigned)c->duration_us);
-    else
-      snprintf(dur, sizeof dur, "%.1fms", c->duration_us / 1000.0);
-    imp_cli_table_add(&table, "%u\t%s\t%llu\t%s\t%s\t%s", (unsigned)c->version,
-                      imp_cli_fmt_time(c->recorded_ms, when, sizeof when),
-                      (unsigned long long)c->request_bytes,
-                      imp_cli_str_or(c->answer_status, "-"), dur,
-                      fmt_preview(c, payload, sizeof payload));
-  }
-  return imp_cli_table_print(cli, &table);
+  return imp_cli_list(cli, &recorded_list, l->calls, l->n_calls);
 }
 
 /* ---- the table entries --------------------------------------------------- */

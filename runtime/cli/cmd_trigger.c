@@ -220,33 +220,31 @@ static int by_trigger_name(const void *a, const void *b) {
   return strcmp(x->spec->name, y->spec->name);
 }
 
+static void trigger_row(imp_cli_table_t *table, const void *item) {
+  const Impulse__TriggerInfo *t = *(Impulse__TriggerInfo *const *)item;
+  imp_cli_table_add(
+      table, "%s\t%s\t%s\t%s\t%llu\t%llu\t%llu\t%llu\t%u", t->spec->name,
+      t->spec->topic, t->spec->function, imp_cli_str_or(t->state, "-"),
+      (unsigned long long)t->received, (unsigned long long)t->handled,
+      (unsigned long long)t->retried, (unsigned long long)t->dead_lettered,
+      (unsigned)t->in_flight);
+}
+
+static const imp_cli_list_t triggers_list = {
+    "no triggers",
+    "NAME\tTOPIC\tFUNCTION\tSTATE\tRECEIVED\tHANDLED\tRETRIED\t"
+    "DEAD-LETTERED\tIN-FLIGHT",
+    by_trigger_name, trigger_row};
+
 static int cmd_trigger_ls(imp_cli_t *cli, int argc, char **argv) {
   Impulse__TriggerListRequest list = IMPULSE__TRIGGER_LIST_REQUEST__INIT;
-  imp_cli_table_t table = {0};
   int rc = imp_cli_options(cli, argc, argv, 0, 0, "takes no arguments");
   if (rc >= 0) return rc;
   rc = imp_cli_call(cli, IMPULSE__ENVELOPE__BODY_TRIGGER_LIST, &list,
                     IMPULSE__ENVELOPE__BODY_TRIGGER_LIST_OK);
   if (rc != 0) return rc;
-  Impulse__TriggerListResponse *l = cli->resp->trigger_list_ok;
-  if (l->n_triggers == 0) {
-    printf("no triggers\n");
-    return 0;
-  }
-  qsort(l->triggers, l->n_triggers, sizeof *l->triggers, by_trigger_name);
-  imp_cli_table_add(&table,
-                    "NAME\tTOPIC\tFUNCTION\tSTATE\tRECEIVED\tHANDLED\t"
-                    "RETRIED\tDEAD-LETTERED\tIN-FLIGHT");
-  for (size_t i = 0; i < l->n_triggers; i++) {
-    const Impulse__TriggerInfo *t = l->triggers[i];
-    imp_cli_table_add(
-        &table, "%s\t%s\t%s\t%s\t%llu\t%llu\t%llu\t%llu\t%u", t->spec->name,
-        t->spec->topic, t->spec->function, imp_cli_str_or(t->state, "-"),
-        (unsigned long long)t->received, (unsigned long long)t->handled,
-        (unsigned long long)t->retried, (unsigned long long)t->dead_lettered,
-        (unsigned)t->in_flight);
-  }
-  return imp_cli_table_print(cli, &table);
+  const Impulse__TriggerListResponse *l = cli->resp->trigger_list_ok;
+  return imp_cli_list(cli, &triggers_list, l->triggers, l->n_triggers);
 }
 
 /* ---- trigger describe -------------------------------------------------- */
@@ -315,10 +313,25 @@ static void print_trigger(const Impulse__TriggerInfo *t) {
          (unsigned long long)t->batches, (unsigned long long)t->batched);
 }
 
+static void partition_row(imp_cli_table_t *table, const void *item) {
+  const Impulse__PartitionInfo *p = *(Impulse__PartitionInfo *const *)item;
+  char o[3][24];
+  imp_cli_table_add(
+      table, "%d\t%s\t%s\t%s\t%u\t%s", (int)p->partition,
+      fmt_offset(p->has_committed, p->committed, o[0], sizeof o[0]),
+      fmt_offset(p->has_high_watermark, p->high_watermark, o[1], sizeof o[1]),
+      fmt_offset(p->has_lag, p->lag, o[2], sizeof o[2]), (unsigned)p->in_flight,
+      p->paused ? "yes" : "no");
+}
+
+static const imp_cli_list_t partitions_list = {
+    "no partitions assigned to this server",
+    "PARTITION\tCOMMITTED\tHIGH-WATERMARK\tLAG\tIN-FLIGHT\tPAUSED",
+    by_partition, partition_row};
+
 static int cmd_trigger_describe(imp_cli_t *cli, int argc, char **argv) {
   Impulse__TriggerDescribeRequest describe =
       IMPULSE__TRIGGER_DESCRIBE_REQUEST__INIT;
-  imp_cli_table_t parts = {0};
   int rc = imp_cli_options(cli, argc, argv, 1, 1, "expected one trigger NAME");
   if (rc >= 0) return rc;
   describe.name = argv[optind];
@@ -329,25 +342,7 @@ static int cmd_trigger_describe(imp_cli_t *cli, int argc, char **argv) {
   Impulse__TriggerInfo *t = cli->resp->trigger_describe_ok->trigger;
   print_trigger(t);
   printf("\n");
-  if (t->n_partitions == 0) {
-    printf("no partitions assigned to this server\n");
-    return 0;
-  }
-  qsort(t->partitions, t->n_partitions, sizeof *t->partitions, by_partition);
-  imp_cli_table_add(&parts,
-                    "PARTITION\tCOMMITTED\tHIGH-WATERMARK\tLAG\tIN-FLIGHT\t"
-                    "PAUSED");
-  for (size_t i = 0; i < t->n_partitions; i++) {
-    const Impulse__PartitionInfo *p = t->partitions[i];
-    char o[3][24];
-    imp_cli_table_add(
-        &parts, "%d\t%s\t%s\t%s\t%u\t%s", (int)p->partition,
-        fmt_offset(p->has_committed, p->committed, o[0], sizeof o[0]),
-        fmt_offset(p->has_high_watermark, p->high_watermark, o[1], sizeof o[1]),
-        fmt_offset(p->has_lag, p->lag, o[2], sizeof o[2]),
-        (unsigned)p->in_flight, p->paused ? "yes" : "no");
-  }
-  return imp_cli_table_print(cli, &parts);
+  return imp_cli_list(cli, &partitions_list, t->partitions, t->n_partitions);
 }
 
 /* ---- trigger rm -------------------------------------------------------- */
