@@ -14,84 +14,45 @@
 #include <cmocka.h>
 
 #include "core/codec.h"
-
-/* Copies `len` bytes into a heap block of exactly that size (caller frees). */
-static char *dup_exact(const void *data, size_t len) {
-  char *p = malloc(len ? len : 1);
-  assert_non_null(p);
-  if (len) memcpy(p, data, len);
-  return p;
-}
+#include "frames.h"
 
 /* Decodes from an exact-size copy so over-reads are visible to ASan. */
 static ssize_t decode_exact(const void *data, size_t len, size_t max_frame,
                             Impulse__Envelope **env) {
-  char *copy = dup_exact(data, len);
+  char *copy = ut_dup_exact(data, len);
   ssize_t rc = imp_frame_decode(copy, len, max_frame, NULL, env);
   free(copy);
   return rc;
 }
 
-/* Deterministic PRNG so failures reproduce. */
-static uint64_t rng_state;
-static uint64_t rng_next(void) {
-  uint64_t x = rng_state;
-  x ^= x << 13;
-  x ^= x >> 7;
-  x ^= x << 17;
-  rng_state = x;
-  return x;
+static void free_envelope(Impulse__Envelope *env) {
+  impulse__envelope__free_unpacked(env, NULL);
 }
+
+static const ut_decoder_t kDecoder = {decode_exact, free_envelope};
 
 static const uint8_t kPayload[] = {0x00, 0x01, 0xff, 'h',  'i',
                                    0x00, 0x80, 0x7f, 0x0a, 0x00};
 static const char kCtype[] = "application/octet-stream";
 static const uint8_t kBinHeader[] = {0x00, 0xfe, 0x00};
 
-/* An invoke envelope whose storage lives in the fixture. */
-typedef struct invoke_fixture_s {
-  Impulse__Envelope env;
-  Impulse__InvokeRequest inv;
-  Impulse__Header h[3];
-  Impulse__Header *hp[3];
-} invoke_fixture_t;
+static const ut_header_t kHeaders[] = {
+    {"content-type", kCtype, sizeof kCtype - 1},
+    {"x-bin", kBinHeader, sizeof kBinHeader},
+    {"x-empty", NULL, 0},
+};
 
-static void invoke_fixture_init(invoke_fixture_t *f, uint64_t id) {
-  impulse__envelope__init(&f->env);
-  impulse__invoke_request__init(&f->inv);
-  for (int i = 0; i < 3; i++) {
-    impulse__header__init(&f->h[i]);
-    f->hp[i] = &f->h[i];
-  }
-  f->h[0].name = "content-type";
-  f->h[0].has_value = 1;
-  f->h[0].value.data = (uint8_t *)kCtype;
-  f->h[0].value.len = sizeof kCtype - 1;
-  f->h[1].name = "x-bin";
-  f->h[1].has_value = 1;
-  f->h[1].value.data = (uint8_t *)kBinHeader;
-  f->h[1].value.len = sizeof kBinHeader;
-  f->h[2].name = "x-empty";
-  f->h[2].has_value = 1;
-  f->h[2].value.data = NULL;
-  f->h[2].value.len = 0;
-
-  f->inv.function = "echo";
-  f->inv.has_payload = 1;
-  f->inv.payload.data = (uint8_t *)kPayload;
-  f->inv.payload.len = sizeof kPayload;
-  f->inv.n_headers = 3;
-  f->inv.headers = f->hp;
-  f->inv.has_deadline_ms = 1;
-  f->inv.deadline_ms = 250;
-  f->inv.idempotency_key = "key-1";
-  f->inv.has_version = 1;
-  f->inv.version = 7;
-
-  f->env.id = id;
-  f->env.body_case = IMPULSE__ENVELOPE__BODY_INVOKE;
-  f->env.invoke = &f->inv;
-}
+/* The invoke of the tests (under various ids). */
+static const ut_invoke_spec_t kInvoke = {
+    .function = "echo",
+    .payload = kPayload,
+    .payload_len = sizeof kPayload,
+    .headers = kHeaders,
+    .n_headers = IMP_ARRAY_SIZE(kHeaders),
+    .deadline_ms = 250,
+    .idempotency_key = "key-1",
+    .version = 7,
+};
 
 static void check_invoke(const Impulse__Envelope *e, uint64_t id) {
   assert_non_null(e);
@@ -124,8 +85,8 @@ static void check_invoke(const Impulse__Envelope *e, uint64_t id) {
 
 static void test_invoke_round_trip(void **state) {
   (void)state;
-  invoke_fixture_t f;
-  invoke_fixture_init(&f, 0x0123456789abcdefULL);
+  ut_invoke_t f;
+  ut_invoke_init(&f, 0x0123456789abcdefULL, &kInvoke);
   size_t packed = impulse__envelope__get_packed_size(&f.env);
 
   imp_buf_t buf = {0};
@@ -159,10 +120,23 @@ static void test_frame_len_helpers(void **state) {
   assert_int_equal(imp_frame_len(p), 0xfffffffeu);
 }
 
+/* Decodes the frame at data[*off] of data[0..avail), which must be `want`
+ * bytes long, and moves *off past it. */
+static Impulse__Envelope *decode_next(const char *data, size_t avail,
+                                      size_t *off, size_t want) {
+  Impulse__Envelope *e = NULL;
+  ssize_t n = imp_frame_decode(data + *off, avail - *off, IMP_DEFAULT_MAX_FRAME,
+                               NULL, &e);
+  assert_int_equal(n, (ssize_t)want);
+  assert_non_null(e);
+  *off += (size_t)n;
+  return e;
+}
+
 static void test_pipelined_frames(void **state) {
   (void)state;
-  invoke_fixture_t f1;
-  invoke_fixture_init(&f1, 1);
+  ut_invoke_t f1;
+  ut_invoke_init(&f1, 1, &kInvoke);
 
   Impulse__Envelope e2;
   Impulse__Error err2;
@@ -194,45 +168,31 @@ static void test_pipelined_frames(void **state) {
   assert_int_equal(buf.len, sz[0] + sz[1] + sz[2] + sz[3]);
   size_t avail = buf.len - 1;
 
-  char *data = dup_exact(buf.data, avail);
+  char *data = ut_dup_exact(buf.data, avail);
   size_t off = 0;
-  Impulse__Envelope *e = NULL;
 
-  ssize_t n = imp_frame_decode(data + off, avail - off, IMP_DEFAULT_MAX_FRAME,
-                               NULL, &e);
-  assert_int_equal(n, (ssize_t)sz[0]);
+  Impulse__Envelope *e = decode_next(data, avail, &off, sz[0]);
   check_invoke(e, 1);
   impulse__envelope__free_unpacked(e, NULL);
-  off += (size_t)n;
 
-  e = NULL;
-  n = imp_frame_decode(data + off, avail - off, IMP_DEFAULT_MAX_FRAME, NULL,
-                       &e);
-  assert_int_equal(n, (ssize_t)sz[1]);
-  assert_non_null(e);
+  e = decode_next(data, avail, &off, sz[1]);
   assert_int_equal(e->id, 2);
   assert_int_equal(e->body_case, IMPULSE__ENVELOPE__BODY_ERROR);
   assert_int_equal(e->error->code, IMPULSE__ERROR_CODE__OVERLOADED);
   assert_string_equal(e->error->message, "queue full");
   impulse__envelope__free_unpacked(e, NULL);
-  off += (size_t)n;
 
-  e = NULL;
-  n = imp_frame_decode(data + off, avail - off, IMP_DEFAULT_MAX_FRAME, NULL,
-                       &e);
-  assert_int_equal(n, (ssize_t)sz[2]);
-  assert_non_null(e);
+  e = decode_next(data, avail, &off, sz[2]);
   assert_int_equal(e->id, 3);
   assert_int_equal(e->body_case, IMPULSE__ENVELOPE__BODY_HELLO);
   assert_string_equal(e->hello->token, "secret");
   assert_string_equal(e->hello->client, "test");
   impulse__envelope__free_unpacked(e, NULL);
-  off += (size_t)n;
 
   /* The incomplete fourth frame: need more, envelope untouched. */
   e = NULL;
-  n = imp_frame_decode(data + off, avail - off, IMP_DEFAULT_MAX_FRAME, NULL,
-                       &e);
+  ssize_t n = imp_frame_decode(data + off, avail - off, IMP_DEFAULT_MAX_FRAME,
+                               NULL, &e);
   assert_int_equal(n, 0);
   assert_null(e);
   assert_int_equal(avail - off, sz[3] - 1);
@@ -258,17 +218,9 @@ static void test_pipelined_frames(void **state) {
 
 static void test_truncated_frame_needs_more(void **state) {
   (void)state;
-  invoke_fixture_t f;
-  invoke_fixture_init(&f, 99);
   imp_buf_t buf = {0};
-  assert_int_equal(imp_frame_append(&buf, &f.env, IMP_DEFAULT_MAX_FRAME), 0);
-
-  for (size_t len = 0; len < buf.len; len++) {
-    Impulse__Envelope *e = NULL;
-    ssize_t n = decode_exact(buf.data, len, IMP_DEFAULT_MAX_FRAME, &e);
-    assert_int_equal(n, 0);
-    assert_null(e);
-  }
+  ut_invoke_append(&buf, 99, &kInvoke);
+  ut_expect_needs_more(&kDecoder, &buf);
   Impulse__Envelope *e = NULL;
   assert_int_equal(decode_exact(buf.data, buf.len, IMP_DEFAULT_MAX_FRAME, &e),
                    (ssize_t)buf.len);
@@ -321,82 +273,25 @@ static void test_prefix_at_max_accepted(void **state) {
   assert_null(e);
   free(frame);
 
-  /* A real frame whose body is exactly max_frame bytes decodes. */
-  invoke_fixture_t f;
-  invoke_fixture_init(&f, 5);
+  /* A real frame whose body is exactly max_frame bytes is appended and
+   * decodes; one byte less of allowance and the same frame is refused. */
+  ut_invoke_t f;
+  ut_invoke_init(&f, 5, &kInvoke);
   size_t n = impulse__envelope__get_packed_size(&f.env);
   imp_buf_t buf = {0};
   assert_int_equal(imp_frame_append(&buf, &f.env, n), 0);
   assert_int_equal(buf.len, IMP_FRAME_HEADER + n);
-  assert_int_equal(decode_exact(buf.data, buf.len, n, &e), (ssize_t)buf.len);
+  e = ut_decode_at_limit(&kDecoder, &buf);
   check_invoke(e, 5);
   impulse__envelope__free_unpacked(e, NULL);
-  e = NULL;
-  /* One byte less of allowance and the same frame is refused. */
-  assert_int_equal(decode_exact(buf.data, buf.len, n - 1, &e),
-                   IMP_EFRAMETOOBIG);
-  assert_int_equal(decode_exact(buf.data, IMP_FRAME_HEADER, n - 1, &e),
-                   IMP_EFRAMETOOBIG);
-  assert_null(e);
   imp_buf_free(&buf);
-}
-
-/* rc must be one of the documented outcomes; a decoded envelope is freed. */
-static int check_hostile(const char *frame, size_t len, size_t max) {
-  Impulse__Envelope *e = NULL;
-  ssize_t n = decode_exact(frame, len, max, &e);
-  if (n == IMP_EPROTO) {
-    assert_null(e);
-    return 0;
-  }
-  assert_int_equal(n, (ssize_t)len);
-  assert_non_null(e);
-  assert_true(e->body_case != IMPULSE__ENVELOPE__BODY__NOT_SET);
-  impulse__envelope__free_unpacked(e, NULL);
-  return 1;
 }
 
 static void test_garbage_bodies(void **state) {
   (void)state;
-  rng_state = 0x9e3779b97f4a7c15ULL;
-  char frame[IMP_FRAME_HEADER + 512];
-  size_t decoded = 0;
-
-  for (int iter = 0; iter < 20000; iter++) {
-    size_t blen = (iter % 10 == 0) ? rng_next() % 512 : rng_next() % 48;
-    imp_frame_put_len(frame, (uint32_t)blen);
-    for (size_t i = 0; i < blen; i++)
-      frame[IMP_FRAME_HEADER + i] = (char)rng_next();
-    /* Often start with a plausible "id" field so decoding goes deeper. */
-    if (blen >= 2 && (iter & 1)) {
-      frame[IMP_FRAME_HEADER] = 0x08; /* field 1, varint */
-      frame[IMP_FRAME_HEADER + 1] = (char)(rng_next() & 0x7f);
-    }
-    decoded += (size_t)check_hostile(frame, IMP_FRAME_HEADER + blen,
-                                     IMP_DEFAULT_MAX_FRAME);
-  }
-
-  /* Mutations of a valid frame reach the nested message decoders. */
-  invoke_fixture_t f;
-  invoke_fixture_init(&f, 77);
   imp_buf_t valid = {0};
-  assert_int_equal(imp_frame_append(&valid, &f.env, IMP_DEFAULT_MAX_FRAME), 0);
-  size_t body = valid.len - IMP_FRAME_HEADER;
-  char *mut = malloc(valid.len);
-  assert_non_null(mut);
-  for (int iter = 0; iter < 20000; iter++) {
-    memcpy(mut, valid.data, valid.len);
-    int flips = 1 + (int)(rng_next() % 4);
-    for (int k = 0; k < flips; k++)
-      mut[IMP_FRAME_HEADER + rng_next() % body] = (char)rng_next();
-    /* Sometimes also cut the body short (and fix the prefix). */
-    size_t blen = body;
-    if (iter % 3 == 0) blen = rng_next() % (body + 1);
-    imp_frame_put_len(mut, (uint32_t)blen);
-    decoded += (size_t)check_hostile(mut, IMP_FRAME_HEADER + blen,
-                                     IMP_DEFAULT_MAX_FRAME);
-  }
-  free(mut);
+  ut_invoke_append(&valid, 77, &kInvoke);
+  size_t decoded = ut_hostile_frames(&kDecoder, 0x9e3779b97f4a7c15ULL, &valid);
   imp_buf_free(&valid);
   print_message("hostile frames that decoded: %zu of 40000\n", decoded);
 }
@@ -526,8 +421,8 @@ static void test_forward_with_new_id(void **state) {
   (void)state;
   static const uint64_t ids[] = {0, 1, 127, 128, 300, 1ull << 40, UINT64_MAX};
   for (size_t i = 0; i < sizeof ids / sizeof ids[0]; i++) {
-    invoke_fixture_t f;
-    invoke_fixture_init(&f, ids[i]);
+    ut_invoke_t f;
+    ut_invoke_init(&f, ids[i], &kInvoke);
     imp_buf_t in = {0};
     assert_int_equal(imp_frame_append(&in, &f.env, IMP_DEFAULT_MAX_FRAME), 0);
     uint64_t id = 42;

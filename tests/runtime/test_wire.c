@@ -15,40 +15,25 @@
 #include <cmocka.h>
 
 #include "core/wire.h"
+#include "frames.h"
 
 #define MAX_FRAME IMP_DEFAULT_MAX_FRAME
 
 static const uint64_t kIds[] = {0, 1, 127, 128, 300, 1ull << 32, UINT64_MAX};
-
-static char *dup_exact(const void *data, size_t len) {
-  char *p = malloc(len ? len : 1);
-  assert_non_null(p);
-  if (len) memcpy(p, data, len);
-  return p;
-}
 
 /* imp_wire_decode() of an exact-size copy of data[0..len). */
 static ssize_t wire_decode_exact(const void *data, size_t len, size_t max,
                                  Impulse__Envelope **env) {
   imp_wire_decoder_t decoder;
   imp_wire_decoder_init(&decoder);
-  char *copy = dup_exact(data, len);
+  char *copy = ut_dup_exact(data, len);
   ssize_t n = imp_wire_decode(&decoder, copy, len, max, env);
   free(copy); /* the request must not point into the input */
   assert_null(decoder.cur);
   return n;
 }
 
-/* Deterministic PRNG so failures reproduce. */
-static uint64_t rng_state;
-static uint64_t rng_next(void) {
-  uint64_t x = rng_state;
-  x ^= x << 13;
-  x ^= x >> 7;
-  x ^= x << 17;
-  rng_state = x;
-  return x;
-}
+static const ut_decoder_t kDecoder = {wire_decode_exact, imp_wire_request_free};
 
 /* The byte after a decoded string or bytes field is a NUL. */
 static void assert_nul_after(const void *p, size_t len) {
@@ -60,48 +45,27 @@ static void assert_nul_after(const void *p, size_t len) {
 
 static const uint8_t kPayload[] = {'h', 'i', 0x00, 0xff, 0x80, 'x'};
 
-typedef struct invoke_fixture_s {
-  Impulse__Envelope env;
-  Impulse__InvokeRequest inv;
-  Impulse__Header h[2];
-  Impulse__Header *hp[2];
-} invoke_fixture_t;
+static const ut_header_t kHeaders[] = {
+    {"content-type", "text/plain", 10},
+    {"x-empty", NULL, 0},
+};
 
-static void invoke_fixture_init(invoke_fixture_t *f, uint64_t id) {
-  impulse__envelope__init(&f->env);
-  impulse__invoke_request__init(&f->inv);
-  for (int i = 0; i < 2; i++) {
-    impulse__header__init(&f->h[i]);
-    f->hp[i] = &f->h[i];
-  }
-  f->h[0].name = "content-type";
-  f->h[0].has_value = 1;
-  f->h[0].value.data = (uint8_t *)"text/plain";
-  f->h[0].value.len = 10;
-  f->h[1].name = "x-empty";
-  f->h[1].has_value = 1;
-  f->inv.function = "echo";
-  f->inv.has_payload = 1;
-  f->inv.payload.data = (uint8_t *)kPayload;
-  f->inv.payload.len = sizeof kPayload;
-  f->inv.n_headers = 2;
-  f->inv.headers = f->hp;
-  f->inv.has_deadline_ms = 1;
-  f->inv.deadline_ms = 250;
-  f->inv.has_version = 1;
-  f->inv.version = 3;
-  f->env.id = id;
-  f->env.body_case = IMPULSE__ENVELOPE__BODY_INVOKE;
-  f->env.invoke = &f->inv;
-}
+/* The invoke of the tests (under various ids). */
+static const ut_invoke_spec_t kInvoke = {
+    .function = "echo",
+    .payload = kPayload,
+    .payload_len = sizeof kPayload,
+    .headers = kHeaders,
+    .n_headers = IMP_ARRAY_SIZE(kHeaders),
+    .deadline_ms = 250,
+    .version = 3,
+};
 
 static void test_decode_invoke(void **state) {
   (void)state;
   for (size_t k = 0; k < IMP_ARRAY_SIZE(kIds); k++) {
-    invoke_fixture_t f;
-    invoke_fixture_init(&f, kIds[k]);
     imp_buf_t buf = {0};
-    assert_int_equal(imp_frame_append(&buf, &f.env, MAX_FRAME), 0);
+    ut_invoke_append(&buf, kIds[k], &kInvoke);
     Impulse__Envelope *e = NULL;
     assert_int_equal(wire_decode_exact(buf.data, buf.len, MAX_FRAME, &e),
                      (ssize_t)buf.len);
@@ -205,11 +169,7 @@ static void test_decode_batch(void **state) {
 static void test_decode_stream(void **state) {
   (void)state;
   imp_buf_t buf = {0};
-  for (uint64_t id = 1; id <= 4; id++) {
-    invoke_fixture_t f;
-    invoke_fixture_init(&f, id);
-    assert_int_equal(imp_frame_append(&buf, &f.env, MAX_FRAME), 0);
-  }
+  for (uint64_t id = 1; id <= 4; id++) ut_invoke_append(&buf, id, &kInvoke);
   imp_wire_decoder_t decoder;
   imp_wire_decoder_init(&decoder);
   Impulse__Envelope *e[4];
@@ -237,38 +197,22 @@ static void test_decode_stream(void **state) {
 
 static void test_decode_truncated_needs_more(void **state) {
   (void)state;
-  invoke_fixture_t f;
-  invoke_fixture_init(&f, 99);
   imp_buf_t buf = {0};
-  assert_int_equal(imp_frame_append(&buf, &f.env, MAX_FRAME), 0);
-  for (size_t len = 0; len < buf.len; len++) {
-    Impulse__Envelope *e = NULL;
-    assert_int_equal(wire_decode_exact(buf.data, len, MAX_FRAME, &e), 0);
-    assert_null(e);
-  }
+  ut_invoke_append(&buf, 99, &kInvoke);
+  ut_expect_needs_more(&kDecoder, &buf);
   imp_buf_free(&buf);
 }
 
+/* At the limit it decodes; one byte less of allowance and it is refused
+ * from its length prefix alone. */
 static void test_decode_oversized_refused(void **state) {
   (void)state;
-  invoke_fixture_t f;
-  invoke_fixture_init(&f, 5);
   imp_buf_t buf = {0};
-  assert_int_equal(imp_frame_append(&buf, &f.env, MAX_FRAME), 0);
-  size_t body = buf.len - IMP_FRAME_HEADER;
-  Impulse__Envelope *e = NULL;
-  /* At the limit it decodes; one byte less of allowance and it is refused
-   * from its length prefix alone. */
-  assert_int_equal(wire_decode_exact(buf.data, buf.len, body, &e),
-                   (ssize_t)buf.len);
-  imp_wire_request_free(e);
-  e = NULL;
-  assert_int_equal(wire_decode_exact(buf.data, buf.len, body - 1, &e),
-                   IMP_EFRAMETOOBIG);
-  assert_int_equal(wire_decode_exact(buf.data, IMP_FRAME_HEADER, body - 1, &e),
-                   IMP_EFRAMETOOBIG);
+  ut_invoke_append(&buf, 5, &kInvoke);
+  imp_wire_request_free(ut_decode_at_limit(&kDecoder, &buf));
   char hdr[IMP_FRAME_HEADER];
   imp_frame_put_len(hdr, 0xffffffffu);
+  Impulse__Envelope *e = NULL;
   assert_int_equal(wire_decode_exact(hdr, sizeof hdr, MAX_FRAME, &e),
                    IMP_EFRAMETOOBIG);
   assert_null(e);
@@ -277,52 +221,11 @@ static void test_decode_oversized_refused(void **state) {
 
 /* A frame that fails to decode holds nothing afterwards (the leak checker
  * sees an arena left behind, the address checker a piece freed early). */
-static int decode_hostile(const char *frame, size_t len) {
-  Impulse__Envelope *e = NULL;
-  ssize_t n = wire_decode_exact(frame, len, MAX_FRAME, &e);
-  if (n == IMP_EPROTO) {
-    assert_null(e);
-    return 0;
-  }
-  assert_int_equal(n, (ssize_t)len);
-  assert_true(e->body_case != IMPULSE__ENVELOPE__BODY__NOT_SET);
-  imp_wire_request_free(e);
-  return 1;
-}
-
 static void test_decode_garbage(void **state) {
   (void)state;
-  rng_state = 0x2545f4914f6cdd1dULL;
-  char frame[IMP_FRAME_HEADER + 512];
-  for (int iter = 0; iter < 20000; iter++) {
-    size_t blen = (iter % 10 == 0) ? rng_next() % 512 : rng_next() % 48;
-    imp_frame_put_len(frame, (uint32_t)blen);
-    for (size_t i = 0; i < blen; i++)
-      frame[IMP_FRAME_HEADER + i] = (char)rng_next();
-    if (blen >= 2 && (iter & 1)) {
-      frame[IMP_FRAME_HEADER] = 0x08;
-      frame[IMP_FRAME_HEADER + 1] = (char)(rng_next() & 0x7f);
-    }
-    decode_hostile(frame, IMP_FRAME_HEADER + blen);
-  }
-  /* Mutations of a valid frame reach the nested decoders. */
-  invoke_fixture_t f;
-  invoke_fixture_init(&f, 77);
   imp_buf_t valid = {0};
-  assert_int_equal(imp_frame_append(&valid, &f.env, MAX_FRAME), 0);
-  size_t body = valid.len - IMP_FRAME_HEADER;
-  char *mut = malloc(valid.len);
-  assert_non_null(mut);
-  for (int iter = 0; iter < 20000; iter++) {
-    memcpy(mut, valid.data, valid.len);
-    int flips = 1 + (int)(rng_next() % 4);
-    for (int k = 0; k < flips; k++)
-      mut[IMP_FRAME_HEADER + rng_next() % body] = (char)rng_next();
-    size_t blen = iter % 3 == 0 ? rng_next() % (body + 1) : body;
-    imp_frame_put_len(mut, (uint32_t)blen);
-    decode_hostile(mut, IMP_FRAME_HEADER + blen);
-  }
-  free(mut);
+  ut_invoke_append(&valid, 77, &kInvoke);
+  ut_hostile_frames(&kDecoder, 0x2545f4914f6cdd1dULL, &valid);
   imp_buf_free(&valid);
 }
 
@@ -346,7 +249,7 @@ static void test_decode_failed_many_fields(void **state) {
   frame[n++] = 0x2a; /* field 5, invoke */
   frame[n++] = 0x40; /* 64 bytes, none follow */
   imp_frame_put_len(frame, (uint32_t)(n - IMP_FRAME_HEADER));
-  assert_int_equal(decode_hostile(frame, n), 0);
+  assert_int_equal(ut_decode_hostile(&kDecoder, frame, n), 0);
 
   /* Fails while parsing: an invoke without its required function. */
   n = scan_end;
@@ -355,12 +258,12 @@ static void test_decode_failed_many_fields(void **state) {
   frame[n++] = 0x20; /* field 4, deadline_ms */
   frame[n++] = 0x01;
   imp_frame_put_len(frame, (uint32_t)(n - IMP_FRAME_HEADER));
-  assert_int_equal(decode_hostile(frame, n), 0);
+  assert_int_equal(ut_decode_hostile(&kDecoder, frame, n), 0);
 
   /* Decodes, but with no body: refused too. */
   n = scan_end;
   imp_frame_put_len(frame, (uint32_t)(n - IMP_FRAME_HEADER));
-  assert_int_equal(decode_hostile(frame, n), 0);
+  assert_int_equal(ut_decode_hostile(&kDecoder, frame, n), 0);
 }
 
 /* ---- answers ------------------------------------------------------------- */
