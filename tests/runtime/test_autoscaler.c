@@ -25,6 +25,12 @@ static void reactive_cfg(imp_as_cfg_t *cfg) {
   cfg->policy = IMP_AS_REACTIVE;
 }
 
+/* `as` initialised with the reactive policy's defaults, left in *cfg. */
+static void init_reactive(imp_as_t *as, imp_as_cfg_t *cfg) {
+  reactive_cfg(cfg);
+  assert_int_equal(imp_as_init(as, cfg), 0);
+}
+
 /* Records the second ending at t_s with `inflight` calls in flight on
  * average (one arrival when any), then decides with `ready` instances. */
 static uint32_t step_lag(imp_as_t *as, int64_t t_s, double inflight,
@@ -53,9 +59,8 @@ static void assert_reason(const imp_as_decision_t *d, const char *want) {
 static void test_stable_window(void **state) {
   (void)state;
   imp_as_cfg_t cfg;
-  reactive_cfg(&cfg);
   imp_as_t as;
-  assert_int_equal(imp_as_init(&as, &cfg), 0);
+  init_reactive(&as, &cfg);
   imp_as_decision_t d;
   /* A partial window averages what it has: 1.4 / 0.7 = 2. */
   assert_int_equal(step(&as, 1, 1.4, 2, &d), 2);
@@ -88,9 +93,8 @@ static void test_stable_window(void **state) {
 static void test_panic(void **state) {
   (void)state;
   imp_as_cfg_t cfg;
-  reactive_cfg(&cfg);
   imp_as_t as;
-  assert_int_equal(imp_as_init(&as, &cfg), 0);
+  init_reactive(&as, &cfg);
   imp_as_decision_t d;
   for (int64_t t = 1; t <= 60; t++)
     assert_int_equal(step(&as, t, 1.4, 2, &d), 2);
@@ -147,8 +151,7 @@ static void test_rate_limits(void **state) {
   imp_as_free(&as);
 
   /* Down: 10 ready, demand for 1: 5, then 2, then 1. */
-  reactive_cfg(&cfg);
-  assert_int_equal(imp_as_init(&as, &cfg), 0);
+  init_reactive(&as, &cfg);
   assert_int_equal(step(&as, 1, 0.7, 10, &d), 5);
   assert_int_equal(d.panic, 0);
   assert_int_equal(step(&as, 2, 0.7, 5, &d), 2);
@@ -166,10 +169,9 @@ static void test_rate_limits(void **state) {
 static void test_scale_to_zero(void **state) {
   (void)state;
   imp_as_cfg_t cfg;
-  reactive_cfg(&cfg);
   imp_as_t as;
   imp_as_decision_t d;
-  assert_int_equal(imp_as_init(&as, &cfg), 0);
+  init_reactive(&as, &cfg);
   /* Never called: zero from the start. */
   assert_int_equal(imp_as_decide(&as, 5000, 0, NULL, &d), 0);
   assert_reason(&d, "scale-to-zero: never called");
@@ -228,10 +230,9 @@ static void test_scale_to_zero(void **state) {
 static void test_lag(void **state) {
   (void)state;
   imp_as_cfg_t cfg;
-  reactive_cfg(&cfg);
   imp_as_t as;
   imp_as_decision_t d;
-  assert_int_equal(imp_as_init(&as, &cfg), 0);
+  init_reactive(&as, &cfg);
   assert_int_equal(step_lag(&as, 1, 0.0, 1200, 0, &d), 12);
   assert_int_equal(d.lag, 12);
   assert_int_equal(d.why, IMP_AS_WHY_LAG);
@@ -411,9 +412,8 @@ static void test_record(void **state) {
 static void test_reconfigure(void **state) {
   (void)state;
   imp_as_cfg_t cfg;
-  reactive_cfg(&cfg);
   imp_as_t as;
-  assert_int_equal(imp_as_init(&as, &cfg), 0);
+  init_reactive(&as, &cfg);
   imp_as_decision_t d;
   for (int64_t t = 1; t <= 30; t++) step(&as, t, 0.7, 2, &d);
   for (int64_t t = 31; t <= 60; t++) step(&as, t, 2.1, 2, &d);

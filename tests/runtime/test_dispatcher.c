@@ -12,6 +12,7 @@
 
 #include <cmocka.h>
 
+#include "core/common.h"
 #include "policy/dispatcher.h"
 
 static void inst_init(imp_dinst_t *in, uint32_t outstanding,
@@ -21,6 +22,12 @@ static void inst_init(imp_dinst_t *in, uint32_t outstanding,
   in->concurrency = concurrency;
   in->version = version;
   in->ready = ready;
+}
+
+/* Adds the `n` instances of `in` to `d`, each accepted. */
+static void add_all(imp_dispatch_t *d, imp_dinst_t *const *in, size_t n) {
+  for (size_t i = 0; i < n; i++)
+    assert_int_equal(imp_dispatch_add(d, in[i]), 0);
 }
 
 static void test_least_outstanding(void **state) {
@@ -103,9 +110,7 @@ static void test_concurrency_limit(void **state) {
   inst_init(&a, 1, 1, 0, 1); /* full, fewest outstanding */
   inst_init(&b, 3, 3, 0, 1); /* full */
   inst_init(&c, 3, 4, 0, 1); /* one slot left */
-  assert_int_equal(imp_dispatch_add(&d, &a), 0);
-  assert_int_equal(imp_dispatch_add(&d, &b), 0);
-  assert_int_equal(imp_dispatch_add(&d, &c), 0);
+  add_all(&d, (imp_dinst_t *[]){&a, &b, &c}, 3);
 
   for (int k = 0; k < 6; k++) assert_ptr_equal(imp_dispatch_pick(&d), &c);
   assert_int_equal(imp_dispatch_free_slots(&d), 1);
@@ -148,8 +153,7 @@ static void test_pipeline_extra(void **state) {
   imp_dinst_t a, b;
   inst_init(&a, 1, 1, 0, 1); /* full without pipelining */
   inst_init(&b, 2, 1, 0, 1); /* over its concurrency */
-  assert_int_equal(imp_dispatch_add(&d, &a), 0);
-  assert_int_equal(imp_dispatch_add(&d, &b), 0);
+  add_all(&d, (imp_dinst_t *[]){&a, &b}, 2);
   assert_null(imp_dispatch_pick(&d));
   assert_int_equal(imp_dispatch_free_slots(&d), 0);
   a.extra = b.extra = 2; /* now 3 calls each */
@@ -184,9 +188,7 @@ static void test_skips_not_ready_and_other_version(void **state) {
   inst_init(&old, 0, 4, 1, 1);      /* previous version, idle */
   inst_init(&starting, 0, 4, 2, 0); /* right version, not ready */
   inst_init(&cur, 3, 4, 2, 1);      /* right version, busier */
-  assert_int_equal(imp_dispatch_add(&d, &old), 0);
-  assert_int_equal(imp_dispatch_add(&d, &starting), 0);
-  assert_int_equal(imp_dispatch_add(&d, &cur), 0);
+  add_all(&d, (imp_dinst_t *[]){&old, &starting, &cur}, 3);
 
   for (int k = 0; k < 6; k++) assert_ptr_equal(imp_dispatch_pick(&d), &cur);
   assert_int_equal(imp_dispatch_free_slots(&d), 1);
@@ -244,9 +246,7 @@ static void test_remove_middle(void **state) {
   inst_init(&a, 0, 1, 0, 1);
   inst_init(&b, 0, 1, 0, 1);
   inst_init(&c, 0, 1, 0, 1);
-  assert_int_equal(imp_dispatch_add(&d, &a), 0);
-  assert_int_equal(imp_dispatch_add(&d, &b), 0);
-  assert_int_equal(imp_dispatch_add(&d, &c), 0);
+  add_all(&d, (imp_dinst_t *[]){&a, &b, &c}, 3);
 
   imp_dispatch_remove(&d, &b);
   assert_int_equal(d.count, 2);
@@ -425,9 +425,7 @@ static void test_split_weighted(void **state) {
   inst_init(&a, 0, 4, 3, 1);
   inst_init(&b, 0, 4, 4, 1);
   inst_init(&c, 0, 4, 5, 1);
-  assert_int_equal(imp_dispatch_add(&d, &a), 0);
-  assert_int_equal(imp_dispatch_add(&d, &b), 0);
-  assert_int_equal(imp_dispatch_add(&d, &c), 0);
+  add_all(&d, (imp_dinst_t *[]){&a, &b, &c}, 3);
   const uint32_t v[3] = {3, 4, 5}, w[3] = {90, 10, 0};
   imp_dispatch_set_split(&d, v, w, 3);
   assert_true(imp_dispatch_version_live(&d, 3));
@@ -502,14 +500,35 @@ static void test_expired(void **state) {
  * left of its deadline (never 0, even when it has passed). */
 static void test_deadlines(void **state) {
   (void)state;
-  assert_int_equal(imp_dispatch_queue_deadline(1000, 5000, 0), 6000);
-  assert_int_equal(imp_dispatch_queue_deadline(1000, 5000, 3000), 3000);
-  assert_int_equal(imp_dispatch_queue_deadline(1000, 5000, 9000), 6000);
-  assert_int_equal(imp_dispatch_run_timeout(30000, 0, 1000), 30000);
-  assert_int_equal(imp_dispatch_run_timeout(30000, 1500, 1000), 500);
-  assert_int_equal(imp_dispatch_run_timeout(200, 1500, 1000), 200);
-  assert_int_equal(imp_dispatch_run_timeout(30000, 900, 1000), 1);
-  assert_int_equal(imp_dispatch_run_timeout(30000, 1000, 1000), 1);
+  static const struct {
+    uint64_t now_ms;
+    uint32_t queue_timeout_ms;
+    uint64_t call_deadline_ms;
+    uint64_t want;
+  } queue[] = {
+      {1000, 5000, 0, 6000},
+      {1000, 5000, 3000, 3000},
+      {1000, 5000, 9000, 6000},
+  };
+  for (size_t i = 0; i < IMP_ARRAY_SIZE(queue); i++)
+    assert_int_equal(
+        imp_dispatch_queue_deadline(queue[i].now_ms, queue[i].queue_timeout_ms,
+                                    queue[i].call_deadline_ms),
+        queue[i].want);
+  static const struct {
+    uint32_t timeout_ms;
+    uint64_t call_deadline_ms;
+    uint64_t now_ms;
+    uint64_t want;
+  } run[] = {
+      {30000, 0, 1000, 30000}, {30000, 1500, 1000, 500}, {200, 1500, 1000, 200},
+      {30000, 900, 1000, 1},   {30000, 1000, 1000, 1},
+  };
+  for (size_t i = 0; i < IMP_ARRAY_SIZE(run); i++)
+    assert_int_equal(
+        imp_dispatch_run_timeout(run[i].timeout_ms, run[i].call_deadline_ms,
+                                 run[i].now_ms),
+        run[i].want);
 }
 
 /* The room a caller (the trigger broker) may fill: free slots of ready
@@ -522,8 +541,7 @@ static void test_room(void **state) {
   imp_dinst_t a, b;
   inst_init(&a, 1, 4, 1, 1);
   inst_init(&b, 0, 4, 1, 0); /* loading: no room yet */
-  assert_int_equal(imp_dispatch_add(&d, &a), 0);
-  assert_int_equal(imp_dispatch_add(&d, &b), 0);
+  add_all(&d, (imp_dinst_t *[]){&a, &b}, 2);
   assert_int_equal(imp_dispatch_room(&d, 64), 3 + 64);
   imp_dwait_t w[70];
   for (int i = 0; i < 70; i++)
@@ -538,14 +556,18 @@ static void test_room(void **state) {
  * the instances being started, none when they fit already. */
 static void test_starts_for_queue(void **state) {
   (void)state;
-  assert_int_equal(imp_dispatch_starts_for_queue(0, 0, 4), 0);
-  assert_int_equal(imp_dispatch_starts_for_queue(1, 0, 4), 1);
-  assert_int_equal(imp_dispatch_starts_for_queue(4, 0, 4), 1);
-  assert_int_equal(imp_dispatch_starts_for_queue(5, 0, 4), 2);
-  assert_int_equal(imp_dispatch_starts_for_queue(5, 1, 4), 1);
-  assert_int_equal(imp_dispatch_starts_for_queue(5, 2, 4), 0);
-  assert_int_equal(imp_dispatch_starts_for_queue(10, 3, 1), 7);
-  assert_int_equal(imp_dispatch_starts_for_queue(3, 0, 0), 3); /* as 1 */
+  static const struct {
+    size_t queued;
+    unsigned starting, concurrency, want;
+  } cases[] = {
+      {0, 0, 4, 0}, {1, 0, 4, 1},  {4, 0, 4, 1}, {5, 0, 4, 2}, {5, 1, 4, 1},
+      {5, 2, 4, 0}, {10, 3, 1, 7}, {3, 0, 0, 3}, /* concurrency 0 counts as 1 */
+  };
+  for (size_t i = 0; i < IMP_ARRAY_SIZE(cases); i++)
+    assert_int_equal(
+        imp_dispatch_starts_for_queue(cases[i].queued, cases[i].starting,
+                                      cases[i].concurrency),
+        cases[i].want);
 }
 
 int main(void) {

@@ -72,6 +72,35 @@ static void write_ok(imp_store_t *store, imp_batch_t *b, int sync) {
   if (rc != 0) fail_msg("imp_store_write: %d %s", rc, err);
 }
 
+/* The value under key[0..klen) in `cf` is exactly want[0..wlen). */
+static void expect_stored(imp_store_t *store, imp_cf_t cf, const void *key,
+                          size_t klen, const void *want, size_t wlen) {
+  char *val = NULL;
+  size_t vlen = 0;
+  assert_int_equal(imp_store_get(store, cf, key, klen, &val, &vlen), 0);
+  assert_int_equal(vlen, wlen);
+  assert_memory_equal(val, want, wlen);
+  free(val);
+}
+
+/* There is no key[0..klen) in `cf`: -ENOENT, and no value handed out. */
+static void expect_missing(imp_store_t *store, imp_cf_t cf, const void *key,
+                           size_t klen) {
+  char *val = NULL;
+  size_t vlen = 0;
+  assert_int_equal(imp_store_get(store, cf, key, klen, &val, &vlen), -ENOENT);
+  assert_null(val);
+}
+
+/* A batch of the one put of `val` under `key` in `cf`, written. */
+static void put_one(imp_store_t *store, imp_cf_t cf, const void *key,
+                    size_t klen, const void *val, size_t vlen, int sync) {
+  imp_batch_t *b = imp_batch_new();
+  imp_batch_put(b, store, cf, key, klen, val, vlen);
+  write_ok(store, b, sync);
+  imp_batch_free(b);
+}
+
 static const uint8_t kArtifact[] = {0x7f, 'E',  'L',  'F',  0x00,
                                     0x00, 0xff, 0x01, 0x00, 0x42};
 static const char kSha[] =
@@ -169,42 +198,21 @@ static void test_put_reopen_get(void **state) {
   impulse__version_record__free_unpacked(gv, NULL);
 
   /* Raw artifact bytes, NULs included. */
-  val = NULL;
-  assert_int_equal(
-      imp_store_get(store, IMP_CF_ARTIFACTS, kSha, 64, &val, &vlen), 0);
-  assert_int_equal(vlen, sizeof kArtifact);
-  assert_memory_equal(val, kArtifact, sizeof kArtifact);
-  free(val);
+  expect_stored(store, IMP_CF_ARTIFACTS, kSha, 64, kArtifact, sizeof kArtifact);
 
   /* Missing keys; column families are separate key spaces. */
-  val = NULL;
-  assert_int_equal(
-      imp_store_get(store, IMP_CF_FUNCTIONS, "nope", 4, &val, &vlen), -ENOENT);
-  assert_int_equal(
-      imp_store_get(store, IMP_CF_FUNCTIONS, "ech", 3, &val, &vlen), -ENOENT);
-  assert_int_equal(
-      imp_store_get(store, IMP_CF_INSTANCES, "echo", 4, &val, &vlen), -ENOENT);
-  assert_int_equal(
-      imp_store_get(store, IMP_CF_ARTIFACTS, "echo", 4, &val, &vlen), -ENOENT);
-  assert_null(val);
+  expect_missing(store, IMP_CF_FUNCTIONS, "nope", 4);
+  expect_missing(store, IMP_CF_FUNCTIONS, "ech", 3);
+  expect_missing(store, IMP_CF_INSTANCES, "echo", 4);
+  expect_missing(store, IMP_CF_ARTIFACTS, "echo", 4);
   imp_store_close(store);
 }
 
 static void test_unsynced_write_readable(void **state) {
   fixture_t *f = *state;
   imp_store_t *store = open_ok(f);
-  imp_batch_t *b = imp_batch_new();
-  imp_batch_put(b, store, IMP_CF_INSTANCES, "\0\0\0\0\0\0\0\x07", 8, "x", 1);
-  write_ok(store, b, 0);
-  imp_batch_free(b);
-  char *val = NULL;
-  size_t vlen = 0;
-  assert_int_equal(imp_store_get(store, IMP_CF_INSTANCES, "\0\0\0\0\0\0\0\x07",
-                                 8, &val, &vlen),
-                   0);
-  assert_int_equal(vlen, 1);
-  assert_memory_equal(val, "x", 1);
-  free(val);
+  put_one(store, IMP_CF_INSTANCES, "\0\0\0\0\0\0\0\x07", 8, "x", 1, 0);
+  expect_stored(store, IMP_CF_INSTANCES, "\0\0\0\0\0\0\0\x07", 8, "x", 1);
   imp_store_close(store);
 }
 
@@ -383,47 +391,23 @@ static void test_delete_then_reopen(void **state) {
   imp_store_close(store);
 
   store = open_ok(f);
-  char *val = NULL;
-  size_t vlen = 0;
-  assert_int_equal(
-      imp_store_get(store, IMP_CF_FUNCTIONS, "gone", 4, &val, &vlen), -ENOENT);
-  assert_int_equal(
-      imp_store_get(store, IMP_CF_ARTIFACTS, kSha, 64, &val, &vlen), -ENOENT);
-  assert_null(val);
-  assert_int_equal(
-      imp_store_get(store, IMP_CF_FUNCTIONS, "kept", 4, &val, &vlen), 0);
-  assert_int_equal(vlen, 1);
-  assert_memory_equal(val, "2", 1);
-  free(val);
-  val = NULL;
-  assert_int_equal(
-      imp_store_get(store, IMP_CF_FUNCTIONS, "new", 3, &val, &vlen), 0);
-  assert_int_equal(vlen, 1);
-  assert_memory_equal(val, "3", 1);
-  free(val);
+  expect_missing(store, IMP_CF_FUNCTIONS, "gone", 4);
+  expect_missing(store, IMP_CF_ARTIFACTS, kSha, 64);
+  expect_stored(store, IMP_CF_FUNCTIONS, "kept", 4, "2", 1);
+  expect_stored(store, IMP_CF_FUNCTIONS, "new", 3, "3", 1);
   imp_store_close(store);
 }
 
 static void set_schema(const fixture_t *f, const char *value) {
   imp_store_t *store = open_ok(f);
-  imp_batch_t *b = imp_batch_new();
-  imp_batch_put(b, store, IMP_CF_META, "schema_version", 14, value,
-                strlen(value));
-  write_ok(store, b, 1);
-  imp_batch_free(b);
+  put_one(store, IMP_CF_META, "schema_version", 14, value, strlen(value), 1);
   imp_store_close(store);
 }
 
 static void test_schema_version(void **state) {
   fixture_t *f = *state;
   imp_store_t *store = open_ok(f);
-  char *val = NULL;
-  size_t vlen = 0;
-  assert_int_equal(
-      imp_store_get(store, IMP_CF_META, "schema_version", 14, &val, &vlen), 0);
-  assert_int_equal(vlen, 1);
-  assert_memory_equal(val, "1", 1);
-  free(val);
+  expect_stored(store, IMP_CF_META, "schema_version", 14, "1", 1);
   imp_store_close(store);
 
   /* Reopening a current store keeps the value and succeeds. */
@@ -478,17 +462,12 @@ static void test_checkpoint(void **state) {
   fixture_t *f = *state;
   char cp[400], err[256] = "";
   imp_store_t *store = open_ok(f);
-  imp_batch_t *b = imp_batch_new();
-  imp_batch_put(b, store, IMP_CF_FUNCTIONS, "before", 6, "1", 1);
-  write_ok(store, b, 0); /* unsynced: only in the WAL and the memtable */
-  imp_batch_free(b);
+  /* unsynced: only in the WAL and the memtable */
+  put_one(store, IMP_CF_FUNCTIONS, "before", 6, "1", 1, 0);
 
   snprintf(cp, sizeof cp, "%s/copy", f->root);
   assert_int_equal(imp_store_checkpoint(store, cp, err, sizeof err), 0);
-  b = imp_batch_new();
-  imp_batch_put(b, store, IMP_CF_FUNCTIONS, "after", 5, "2", 1);
-  write_ok(store, b, 1);
-  imp_batch_free(b);
+  put_one(store, IMP_CF_FUNCTIONS, "after", 5, "2", 1, 1);
   assert_int_equal(imp_store_checkpoint(store, cp, err, sizeof err),
                    IMP_ESTORE);
   assert_true(err[0] != '\0');
@@ -497,14 +476,8 @@ static void test_checkpoint(void **state) {
   imp_store_t *copy = NULL;
   int rc = imp_store_open(cp, &copy, err, sizeof err);
   if (rc != 0) fail_msg("open the checkpoint: %d %s", rc, err);
-  char *val = NULL;
-  size_t vlen = 0;
-  assert_int_equal(
-      imp_store_get(copy, IMP_CF_FUNCTIONS, "before", 6, &val, &vlen), 0);
-  assert_memory_equal(val, "1", 1);
-  free(val);
-  assert_int_equal(
-      imp_store_get(copy, IMP_CF_FUNCTIONS, "after", 5, &val, &vlen), -ENOENT);
+  expect_stored(copy, IMP_CF_FUNCTIONS, "before", 6, "1", 1);
+  expect_missing(copy, IMP_CF_FUNCTIONS, "after", 5);
   imp_store_close(copy);
 }
 
