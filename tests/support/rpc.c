@@ -4,6 +4,16 @@
 #include "client/client_internal.h"
 #include "support.h"
 
+/* imp_client_call_expect() of a call whose answer says nothing more than
+ * that it went well: the answer is freed. */
+static int call_ok(impulse_client_t *client, Impulse__Envelope *req,
+                   Impulse__Envelope__BodyCase ok) {
+  Impulse__Envelope *resp = NULL;
+  int rc = imp_client_call_expect(client, req, ok, &resp);
+  if (rc == 0) impulse__envelope__free_unpacked(resp, NULL);
+  return rc;
+}
+
 int sup_describe(impulse_client_t *client, const char *name,
                  Impulse__Envelope **resp) {
   Impulse__Envelope req = IMPULSE__ENVELOPE__INIT;
@@ -43,15 +53,12 @@ int sup_ensure_topic(impulse_client_t *client, const char *topic,
 
 int sup_trigger_create(impulse_client_t *client,
                        const Impulse__TriggerSpec *spec) {
-  Impulse__Envelope req = IMPULSE__ENVELOPE__INIT, *resp = NULL;
+  Impulse__Envelope req = IMPULSE__ENVELOPE__INIT;
   Impulse__TriggerCreateRequest cr = IMPULSE__TRIGGER_CREATE_REQUEST__INIT;
   cr.spec = (Impulse__TriggerSpec *)spec;
   req.body_case = IMPULSE__ENVELOPE__BODY_TRIGGER_CREATE;
   req.trigger_create = &cr;
-  int rc = imp_client_call_expect(
-      client, &req, IMPULSE__ENVELOPE__BODY_TRIGGER_CREATE_OK, &resp);
-  if (rc == 0) impulse__envelope__free_unpacked(resp, NULL);
-  return rc;
+  return call_ok(client, &req, IMPULSE__ENVELOPE__BODY_TRIGGER_CREATE_OK);
 }
 
 int sup_trigger_describe(impulse_client_t *client, const char *name,
@@ -66,13 +73,10 @@ int sup_trigger_describe(impulse_client_t *client, const char *name,
 }
 
 int sup_trigger_delete(impulse_client_t *client, const char *name) {
-  Impulse__Envelope req = IMPULSE__ENVELOPE__INIT, *resp = NULL;
+  Impulse__Envelope req = IMPULSE__ENVELOPE__INIT;
   Impulse__TriggerDeleteRequest d = IMPULSE__TRIGGER_DELETE_REQUEST__INIT;
   d.name = (char *)name;
   req.body_case = IMPULSE__ENVELOPE__BODY_TRIGGER_DELETE;
   req.trigger_delete = &d;
-  int rc = imp_client_call_expect(
-      client, &req, IMPULSE__ENVELOPE__BODY_TRIGGER_DELETE_OK, &resp);
-  if (rc == 0) impulse__envelope__free_unpacked(resp, NULL);
-  return rc;
+  return call_ok(client, &req, IMPULSE__ENVELOPE__BODY_TRIGGER_DELETE_OK);
 }
