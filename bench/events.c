@@ -43,7 +43,8 @@
  * Every wait is bounded by --timeout (the short fixed bounds of the
  * deploys, the flushes and the --reply-latency phases by the shorter of the
  * two); the server is started with a 20 s bound of its own. Progress goes
- * to stderr, the report to stdout. No figure is checked.
+ * to stderr, the report to stdout. No figure is checked. The librdkafka
+ * producer and consumer are in events_kafka.c.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -61,6 +62,7 @@
 #include <unistd.h>
 
 #include "bench.h"
+#include "events_kafka.h"
 #include "support.h"
 
 #define FN_ECHO "echo"
@@ -238,76 +240,15 @@ static int deploy_fn(const opts_t *o, const char *name, const char *path) {
   return 0;
 }
 
-/* ---- librdkafka ---------------------------------------------------------- */
-
-static atomic_ulong dr_ok, dr_fail;
-
-static void on_dr(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque) {
-  (void)rk;
-  (void)opaque;
-  if (m->err)
-    atomic_fetch_add(&dr_fail, 1);
-  else
-    atomic_fetch_add(&dr_ok, 1);
-}
-
-static rd_kafka_conf_t *base_conf(void) {
-  rd_kafka_conf_t *conf = rd_kafka_conf_new();
-  char err[256];
-  if (rd_kafka_conf_set(conf, "bootstrap.servers", g_bootstrap, err,
-                        sizeof err) != RD_KAFKA_CONF_OK)
-    fprintf(stderr, "impulse-bench-events: %s\n", err);
-  return conf;
-}
-
-static int conf_set(rd_kafka_conf_t *conf, const char *k, const char *v) {
-  char err[256];
-  if (rd_kafka_conf_set(conf, k, v, err, sizeof err) != RD_KAFKA_CONF_OK) {
-    fprintf(stderr, "impulse-bench-events: %s=%s: %s\n", k, v, err);
-    return -1;
-  }
-  return 0;
-}
-
-static rd_kafka_t *new_producer(const char *linger_ms) {
-  rd_kafka_conf_t *conf = base_conf();
-  conf_set(conf, "enable.idempotence", "true");
-  conf_set(conf, "linger.ms", linger_ms);
-  conf_set(conf, "queue.buffering.max.messages", "1000000");
-  rd_kafka_conf_set_dr_msg_cb(conf, on_dr);
-  char err[256];
-  rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof err);
-  if (rk == NULL) {
-    fprintf(stderr, "impulse-bench-events: producer: %s\n", err);
-    rd_kafka_conf_destroy(conf);
-  }
-  return rk;
-}
-
-static int produce_one(rd_kafka_t *rk, const char *topic, const char *key,
-                       const char *value, size_t vlen) {
-  for (int tries = 0;; tries++) {
-    rd_kafka_resp_err_t e = rd_kafka_producev(
-        rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_KEY(key, strlen(key)),
-        RD_KAFKA_V_VALUE((void *)value, vlen),
-        RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END);
-    if (e == RD_KAFKA_RESP_ERR_NO_ERROR) return 0;
-    if (e != RD_KAFKA_RESP_ERR__QUEUE_FULL || tries > 10000 ||
-        bench_interrupted) {
-      fprintf(stderr, "impulse-bench-events: produce: %s\n",
-              rd_kafka_err2str(e));
-      return -1;
-    }
-    rd_kafka_poll(rk, 1);
-  }
-}
+/* ---- librdkafka (clients in events_kafka.c) ----------------------------- */
 
 /* Publishes n events of VALUE_BYTES to TOPIC; 0 when all acknowledged. */
 static int publish_bulk(const opts_t *o, unsigned n, double *secs) {
-  rd_kafka_t *rk = new_producer("5");
+  ek_reports_t dr;
+  atomic_store(&dr.ok, 0);
+  atomic_store(&dr.failed, 0);
+  rd_kafka_t *rk = ek_producer(g_bootstrap, "5", &dr);
   if (rk == NULL) return -1;
-  atomic_store(&dr_ok, 0);
-  atomic_store(&dr_fail, 0);
   char key[32], value[VALUE_BYTES + 1];
   memset(value, 'x', VALUE_BYTES);
   value[VALUE_BYTES] = '\0';
@@ -318,12 +259,12 @@ static int publish_bulk(const opts_t *o, unsigned n, double *secs) {
     char num[16];
     int l = snprintf(num, sizeof num, "%u", i);
     memcpy(value, num, (size_t)l);
-    rc = produce_one(rk, TOPIC, key, value, VALUE_BYTES);
+    rc = ek_produce(rk, TOPIC, key, value, VALUE_BYTES);
     if ((i & 1023) == 0) rd_kafka_poll(rk, 0);
   }
   rd_kafka_flush(rk, (int)bound_ms(o, 60000));
   *secs = (double)(bench_now_ns() - t0) / 1e9;
-  unsigned long ok = atomic_load(&dr_ok), fail = atomic_load(&dr_fail);
+  unsigned long ok = atomic_load(&dr.ok), fail = atomic_load(&dr.failed);
   rd_kafka_destroy(rk);
   if (rc != 0 || ok != n) {
     fprintf(stderr,
@@ -334,45 +275,11 @@ static int publish_bulk(const opts_t *o, unsigned n, double *secs) {
   return 0;
 }
 
-static rd_kafka_t *new_consumer(const char *group, const char *topic) {
-  rd_kafka_conf_t *conf = base_conf();
-  conf_set(conf, "group.id", group);
-  conf_set(conf, "auto.offset.reset", "earliest");
-  conf_set(conf, "fetch.wait.max.ms", "5");
-  conf_set(conf, "session.timeout.ms", "6000");
-  conf_set(conf, "enable.auto.commit", "false");
-  conf_set(conf, "enable.partition.eof", "false");
-  char err[256];
-  rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof err);
-  if (rk == NULL) {
-    fprintf(stderr, "impulse-bench-events: consumer: %s\n", err);
-    rd_kafka_conf_destroy(conf);
-    return NULL;
-  }
-  rd_kafka_poll_set_consumer(rk);
-  rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
-  rd_kafka_topic_partition_list_add(l, topic, RD_KAFKA_PARTITION_UA);
-  rd_kafka_resp_err_t e = rd_kafka_subscribe(rk, l);
-  rd_kafka_topic_partition_list_destroy(l);
-  if (e) {
-    fprintf(stderr, "impulse-bench-events: subscribe: %s\n",
-            rd_kafka_err2str(e));
-    rd_kafka_destroy(rk);
-    return NULL;
-  }
-  return rk;
-}
-
-static void close_consumer(rd_kafka_t *rk) {
-  rd_kafka_consumer_close(rk);
-  rd_kafka_destroy(rk);
-}
-
 /* The ceiling: a consumer in `group` reads n messages of TOPIC from
  * earliest; *secs from the first to the last. */
 static int raw_consume(const char *group, unsigned n, unsigned timeout_s,
                        double *secs, double *join_s) {
-  rd_kafka_t *rk = new_consumer(group, TOPIC);
+  rd_kafka_t *rk = ek_consumer(g_bootstrap, group, TOPIC);
   if (rk == NULL) return -1;
   uint64_t start = bench_now_ns(), first = 0, last = 0;
   uint64_t end = start + (uint64_t)timeout_s * 1000000000ull;
@@ -386,7 +293,7 @@ static int raw_consume(const char *group, unsigned n, unsigned timeout_s,
     }
     rd_kafka_message_destroy(m);
   }
-  close_consumer(rk);
+  ek_consumer_close(rk);
   if (got < n) {
     fprintf(stderr, "impulse-bench-events: raw consumer read %u of %u\n", got,
             n);
@@ -434,23 +341,6 @@ static void *lat_reader(void *arg) {
   return NULL;
 }
 
-/* Waits until the consumer is assigned at least `want` partitions
- * (bounded). */
-static int wait_assigned(rd_kafka_t *rk, int want, unsigned timeout_ms) {
-  uint64_t end = bench_now_ns() + (uint64_t)timeout_ms * 1000000ull;
-  while (!bench_interrupted && bench_now_ns() < end) {
-    rd_kafka_topic_partition_list_t *a = NULL;
-    if (rd_kafka_assignment(rk, &a) == 0 && a) {
-      int cnt = a->cnt;
-      rd_kafka_topic_partition_list_destroy(a);
-      if (cnt >= want) return 0;
-    }
-    rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 50);
-    if (m) rd_kafka_message_destroy(m);
-  }
-  return -1;
-}
-
 /* The floor of the reply path: a raw librdkafka consumer that produces
  * every record it reads, unchanged, to the reply topic (the same two hops
  * as a trigger with a reply topic, without the function). */
@@ -470,7 +360,7 @@ static void *forwarder(void *arg) {
         size_t kl = m->key_len < sizeof key - 1 ? m->key_len : sizeof key - 1;
         memcpy(key, m->key ? m->key : "", kl);
         key[kl] = '\0';
-        if (produce_one(f->out, RAW_REPLY_TOPIC, key, m->payload, m->len) != 0)
+        if (ek_produce(f->out, RAW_REPLY_TOPIC, key, m->payload, m->len) != 0)
           f->failed = 1;
       }
       rd_kafka_message_destroy(m);
@@ -508,18 +398,20 @@ static int latency_phase(const opts_t *o, double rate, int raw,
   if (ensure_topic(c, in_topic, o->partitions, NULL) != 0 ||
       ensure_topic(c, reply_topic, o->partitions, NULL) != 0)
     goto out;
-  l.rk = new_consumer(raw ? "bench-rawreply" : "bench-reply", reply_topic);
+  l.rk = ek_consumer(g_bootstrap, raw ? "bench-rawreply" : "bench-reply",
+                     reply_topic);
   if (l.rk == NULL) goto out;
-  if (wait_assigned(l.rk, 1, bound_ms(o, 20000)) != 0) {
+  if (ek_wait_assigned(l.rk, 1, bound_ms(o, 20000)) != 0) {
     fprintf(stderr, "impulse-bench-events: reply consumer got no partitions\n");
     goto out;
   }
   uint64_t end = bench_now_ns() + bound_ms(o, 20000) * 1000000ull;
   if (raw) {
-    fwd.in = new_consumer("bench-forwarder", RAW_LAT_TOPIC);
-    fwd.out = new_producer("2"); /* the server's reply producer's linger */
+    fwd.in = ek_consumer(g_bootstrap, "bench-forwarder", RAW_LAT_TOPIC);
+    /* the server's reply producer's linger */
+    fwd.out = ek_producer(g_bootstrap, "2", NULL);
     if (fwd.in == NULL || fwd.out == NULL) goto out;
-    if (wait_assigned(fwd.in, 1, bound_ms(o, 20000)) != 0) {
+    if (ek_wait_assigned(fwd.in, 1, bound_ms(o, 20000)) != 0) {
       fprintf(stderr, "impulse-bench-events: forwarder got no partitions\n");
       goto out;
     }
@@ -544,7 +436,7 @@ static int latency_phase(const opts_t *o, double rate, int raw,
   }
   if (pthread_create(&th, NULL, lat_reader, &l) != 0) goto out;
   have_thread = 1;
-  prod = new_producer("0");
+  prod = ek_producer(g_bootstrap, "0", NULL);
   if (prod == NULL) goto out;
   /* 1 s of warm-up at the same rate, then latency_s measured. */
   uint64_t t0 = bench_now_ns();
@@ -565,7 +457,7 @@ static int latency_phase(const opts_t *o, double rate, int raw,
       int len =
           snprintf(ts, sizeof ts, "%020llu", (unsigned long long)realtime_ns());
       memcpy(value, ts, (size_t)len);
-      if (produce_one(prod, in_topic, key, value, VALUE_BYTES) != 0) goto out;
+      if (ek_produce(prod, in_topic, key, value, VALUE_BYTES) != 0) goto out;
       sent++;
     }
     rd_kafka_poll(prod, 0);
@@ -602,9 +494,9 @@ out:
     pthread_join(fth, NULL);
   }
   if (fwd.out) rd_kafka_destroy(fwd.out);
-  if (fwd.in) close_consumer(fwd.in);
+  if (fwd.in) ek_consumer_close(fwd.in);
   if (prod) rd_kafka_destroy(prod);
-  if (l.rk) close_consumer(l.rk);
+  if (l.rk) ek_consumer_close(l.rk);
   impulse_client_close(c);
   return rc;
 }
@@ -678,10 +570,11 @@ static void *floor_reader(void *arg) {
  * SEND_NS. 0 when everything was acknowledged. */
 static int produce_paced(const opts_t *o, const char *topic, double rate,
                          const char *path, stamps_t *st) {
-  rd_kafka_t *prod = new_producer("0");
+  ek_reports_t dr;
+  atomic_store(&dr.ok, 0);
+  atomic_store(&dr.failed, 0);
+  rd_kafka_t *prod = ek_producer(g_bootstrap, "0", &dr);
   if (prod == NULL) return -1;
-  atomic_store(&dr_ok, 0);
-  atomic_store(&dr_fail, 0);
   int rc = -1;
   uint64_t t0 = bench_now_ns();
   uint64_t total_ns = (uint64_t)(o->latency_s + 1) * 1000000000ull;
@@ -710,7 +603,7 @@ static int produce_paced(const opts_t *o, const char *topic, double rate,
       }
       memset(value + len, 0, sizeof value - (size_t)len);
       st->send[st->sent] = ts;
-      if (produce_one(prod, topic, key, value, VALUE_BYTES) != 0) goto out;
+      if (ek_produce(prod, topic, key, value, VALUE_BYTES) != 0) goto out;
       st->sent++;
     }
     rd_kafka_poll(prod, 0);
@@ -718,12 +611,12 @@ static int produce_paced(const opts_t *o, const char *topic, double rate,
     nanosleep(&sl, NULL);
   }
   rd_kafka_flush(prod, (int)bound_ms(o, 60000));
-  if (atomic_load(&dr_ok) != st->sent) {
+  if (atomic_load(&dr.ok) != st->sent) {
     fprintf(stderr,
             "impulse-bench-events: %lu of %llu latency events acknowledged "
             "(%lu failed)\n",
-            atomic_load(&dr_ok), (unsigned long long)st->sent,
-            atomic_load(&dr_fail));
+            atomic_load(&dr.ok), (unsigned long long)st->sent,
+            atomic_load(&dr.failed));
     goto out;
   }
   rc = 0;
@@ -808,9 +701,9 @@ static int stamp_latency(const opts_t *o, double rate, int floor,
   if (ensure_topic(c, topic, o->partitions, &parts) != 0) goto out;
   uint64_t end = bench_now_ns() + timeout_ns;
   if (floor) {
-    fl.rk = new_consumer("bench-floor", FLOOR_TOPIC);
+    fl.rk = ek_consumer(g_bootstrap, "bench-floor", FLOOR_TOPIC);
     if (fl.rk == NULL) goto out;
-    if (wait_assigned(fl.rk, (int)parts, o->timeout_s * 1000u) != 0) {
+    if (ek_wait_assigned(fl.rk, (int)parts, o->timeout_s * 1000u) != 0) {
       fprintf(stderr, "impulse-bench-events: floor consumer not assigned\n");
       goto out;
     }
@@ -883,7 +776,7 @@ out:
     atomic_store(&fl.stop, 1);
     pthread_join(th, NULL);
   }
-  if (fl.rk) close_consumer(fl.rk);
+  if (fl.rk) ek_consumer_close(fl.rk);
   /* Not left consuming (idle) while anything else is measured. */
   if (have_trigger && trigger_delete(c, PROBE_TRIGGER, o->timeout_s) != 0)
     rc = -1;
@@ -1016,6 +909,24 @@ static void default_probe(char *buf, size_t len) {
   }
   *slash = '\0';
   snprintf(buf, len, "%s/probe.so", exe);
+}
+
+/* A row of a latency table: the path, then "failed" (`have` 0), or
+ * "got/sent", the missing events (unless `missing` is NULL) and p50, p99
+ * and max in ms. */
+static void latency_row(const char *path, int have, uint64_t got, uint64_t sent,
+                        const uint64_t *missing, uint64_t p50, uint64_t p99,
+                        uint64_t max) {
+  if (!have) {
+    printf("%-40s failed (see stderr)\n", path);
+    return;
+  }
+  char counts[48];
+  snprintf(counts, sizeof counts, "%llu/%llu", (unsigned long long)got,
+           (unsigned long long)sent);
+  printf("%-40s %17s", path, counts);
+  if (missing != NULL) printf(" %8llu", (unsigned long long)*missing);
+  printf(" %9.2f %9.2f %9.2f\n", p50 / 1e6, p99 / 1e6, max / 1e6);
 }
 
 int main(int argc, char **argv) {
@@ -1202,23 +1113,11 @@ int main(int argc, char **argv) {
       o.latency_s);
   printf("%-40s %17s %8s %9s %9s %9s\n", "path", "measured/sent", "missing",
          "p50 ms", "p99 ms", "max ms");
-  const stamp_result_t *ss[2] = {&sfloor, &sprobe};
-  const int shave[2] = {have_floor, have_probe};
-  const char *snames[2] = {"raw consumer, publish->consumed (floor)",
-                           "trigger -> probe, publish->handled"};
-  for (int i = 0; i < 2; i++) {
-    if (!shave[i]) {
-      printf("%-40s failed (see stderr)\n", snames[i]);
-      continue;
-    }
-    char counts[48];
-    snprintf(counts, sizeof counts, "%llu/%llu",
-             (unsigned long long)ss[i]->measured,
-             (unsigned long long)ss[i]->sent);
-    printf("%-40s %17s %8llu %9.2f %9.2f %9.2f\n", snames[i], counts,
-           (unsigned long long)ss[i]->missing, ss[i]->p50 / 1e6,
-           ss[i]->p99 / 1e6, ss[i]->max / 1e6);
-  }
+  latency_row("raw consumer, publish->consumed (floor)", have_floor,
+              sfloor.measured, sfloor.sent, &sfloor.missing, sfloor.p50,
+              sfloor.p99, sfloor.max);
+  latency_row("trigger -> probe, publish->handled", have_probe, sprobe.measured,
+              sprobe.sent, &sprobe.missing, sprobe.p50, sprobe.p99, sprobe.max);
   if (have_floor && have_probe && sfloor.p50 && sfloor.p99 && sfloor.max)
     printf("%-40s %17s %8s %9.2f %9.2f %9.2f\n", "ratio trigger/floor", "", "",
            (double)sprobe.p50 / sfloor.p50, (double)sprobe.p99 / sfloor.p99,
@@ -1236,22 +1135,10 @@ int main(int argc, char **argv) {
            lat_rate);
     printf("%-40s %17s %9s %9s %9s\n", "path", "replies/sent", "p50 ms",
            "p99 ms", "max ms");
-    const lat_result_t *rs[2] = {&lraw, &lr};
-    const int have[2] = {have_raw, have_lat};
-    const char *names[2] = {"raw consumer -> producer (floor)",
-                            "trigger -> echo -> --reply-topic"};
-    for (int i = 0; i < 2; i++) {
-      if (!have[i]) {
-        printf("%-40s failed (see stderr)\n", names[i]);
-        continue;
-      }
-      char counts[48];
-      snprintf(counts, sizeof counts, "%llu/%llu",
-               (unsigned long long)rs[i]->received,
-               (unsigned long long)rs[i]->sent);
-      printf("%-40s %17s %9.2f %9.2f %9.2f\n", names[i], counts,
-             rs[i]->p50 / 1e6, rs[i]->p99 / 1e6, rs[i]->max / 1e6);
-    }
+    latency_row("raw consumer -> producer (floor)", have_raw, lraw.received,
+                lraw.sent, NULL, lraw.p50, lraw.p99, lraw.max);
+    latency_row("trigger -> echo -> --reply-topic", have_lat, lr.received,
+                lr.sent, NULL, lr.p50, lr.p99, lr.max);
     if (have_raw && have_lat && lraw.p50 && lraw.p99)
       printf("%-40s %17s %9.2f %9.2f\n", "ratio trigger/floor", "",
              (double)lr.p50 / lraw.p50, (double)lr.p99 / lraw.p99);
