@@ -8,6 +8,7 @@
  *   loadgen.c  libuv load generator: closed loop and open loop
  *   cold.c     cold-start measurements through the client library
  *   deploy.c   the admin connection, functions deployed for a run
+ *   args.c     command-line options
  *   main.c     flags, the sequence of phases, the report
  */
 #ifndef IMP_BENCH_H
@@ -16,6 +17,7 @@
 #include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <sys/types.h>
 
 #include "impulse/client.h"
@@ -200,5 +202,33 @@ int bench_deploy(const char *prog, impulse_client_t *client, const char *name,
 int bench_deploy_file(const char *prog, impulse_client_t *client,
                       const char *name, const char *path,
                       const bench_deploy_opts_t *opts);
+
+/* ---- args.c ------------------------------------------------------------ */
+
+/* What an option of a benchmark takes: a whole number (into an unsigned),
+ * any number (into a double), a string (a const char *, borrowed from
+ * argv), or nothing (a flag: the int is set to 1). */
+typedef enum bench_opt_kind_e {
+  BENCH_OPT_UINT,
+  BENCH_OPT_NUM,
+  BENCH_OPT_STR,
+  BENCH_OPT_FLAG
+} bench_opt_kind_t;
+
+/* An option --NAME: its kind, where its value goes (borrowed), and for a
+ * number its bounds. */
+typedef struct bench_opt_s {
+  const char *name;
+  bench_opt_kind_t kind;
+  void *out;
+  double min, max;
+} bench_opt_t;
+
+/* Parses argv (getopt_long) with the `n` options of `opts` and -h/--help.
+ * Returns 0; 1 after usage(stdout) for help; or -1 after saying why: an
+ * unknown option (getopt_long's message, then usage(stderr)), a bad value
+ * or a stray argument ("PROG: ..."). */
+int bench_parse_opts(const char *prog, int argc, char **argv,
+                     const bench_opt_t *opts, size_t n, void (*usage)(FILE *f));
 
 #endif

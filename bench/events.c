@@ -48,7 +48,6 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <getopt.h>
 #include <librdkafka/rdkafka.h>
 #include <limits.h>
 #include <pthread.h>
@@ -888,15 +887,6 @@ static void usage(FILE *f) {
 }
 /* clang-format on */
 
-static int parse_u(const char *s, unsigned min, unsigned max, unsigned *out) {
-  char *e;
-  errno = 0;
-  unsigned long v = strtoul(s, &e, 10);
-  if (errno || e == s || *e || v < min || v > max) return -1;
-  *out = (unsigned)v;
-  return 0;
-}
-
 /* probe.so in the directory of this program, or "" when unknown. */
 static void default_probe(char *buf, size_t len) {
   char exe[PATH_MAX - 16]; /* room for "/probe.so" in a PATH_MAX buf */
@@ -943,47 +933,22 @@ int main(int argc, char **argv) {
               0,
               3,
               0};
-  static const struct option lo[] = {
-      {"impulse", required_argument, 0, 'i'},
-      {"functions", required_argument, 0, 'f'},
-      {"probe", required_argument, 0, 'P'},
-      {"events", required_argument, 0, 'n'},
-      {"partitions", required_argument, 0, 'p'},
-      {"max-in-flight", required_argument, 0, 'm'},
-      {"rounds", required_argument, 0, 'R'},
-      {"latency-seconds", required_argument, 0, 'l'},
-      {"timeout", required_argument, 0, 't'},
-      {"latency-rate", required_argument, 0, 'r'},
-      {"reply-latency", no_argument, 0, 'L'},
-      {"help", no_argument, 0, 'h'},
-      {0, 0, 0, 0}};
-  int ch;
-  while ((ch = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
-    int bad = 0;
-    switch (ch) {
-      case 'i': o.impulse = optarg; break;
-      case 'f': o.functions = optarg; break;
-      case 'P': o.probe = optarg; break;
-      case 'n': bad = parse_u(optarg, 1, 100000000, &o.events); break;
-      case 'p': bad = parse_u(optarg, 1, 1024, &o.partitions); break;
-      case 'm': bad = parse_u(optarg, 1, 100000, &o.max_in_flight); break;
-      case 'R': bad = parse_u(optarg, 1, MAX_ROUNDS, &o.rounds); break;
-      case 'l': bad = parse_u(optarg, 1, 3600, &o.latency_s); break;
-      case 't': bad = parse_u(optarg, 1, 86400, &o.timeout_s); break;
-      case 'r': bad = parse_u(optarg, 1, 10000000, &o.latency_rate); break;
-      case 'L': o.reply_latency = 1; break;
-      case 'h': usage(stdout); return 0;
-      default: usage(stderr); return 2;
-    }
-    if (bad) {
-      fprintf(stderr, "impulse-bench-events: bad value '%s'\n", optarg);
-      return 2;
-    }
-  }
-  if (optind != argc) {
-    usage(stderr);
-    return 2;
-  }
+  const bench_opt_t opts[] = {
+      {"impulse", BENCH_OPT_STR, &o.impulse, 0, 0},
+      {"functions", BENCH_OPT_STR, &o.functions, 0, 0},
+      {"probe", BENCH_OPT_STR, &o.probe, 0, 0},
+      {"events", BENCH_OPT_UINT, &o.events, 1, 100000000},
+      {"partitions", BENCH_OPT_UINT, &o.partitions, 1, 1024},
+      {"max-in-flight", BENCH_OPT_UINT, &o.max_in_flight, 1, 100000},
+      {"rounds", BENCH_OPT_UINT, &o.rounds, 1, MAX_ROUNDS},
+      {"latency-seconds", BENCH_OPT_UINT, &o.latency_s, 1, 3600},
+      {"timeout", BENCH_OPT_UINT, &o.timeout_s, 1, 86400},
+      {"latency-rate", BENCH_OPT_UINT, &o.latency_rate, 1, 10000000},
+      {"reply-latency", BENCH_OPT_FLAG, &o.reply_latency, 0, 0},
+  };
+  int parsed = bench_parse_opts("impulse-bench-events", argc, argv, opts,
+                                sizeof opts / sizeof opts[0], usage);
+  if (parsed != 0) return parsed == 1 ? 0 : 2;
 
   char loadavg[64] = "?";
   FILE *la = fopen("/proc/loadavg", "r");

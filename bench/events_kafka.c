@@ -33,6 +33,18 @@ static rd_kafka_conf_t *base_conf(const char *bootstrap) {
   return conf;
 }
 
+/* rd_kafka_new() of a `type` client on `conf` (taken, also on failure). */
+static rd_kafka_t *new_client(rd_kafka_type_t type, rd_kafka_conf_t *conf) {
+  char err[256];
+  rd_kafka_t *rk = rd_kafka_new(type, conf, err, sizeof err);
+  if (rk == NULL) {
+    fprintf(stderr, "impulse-bench-events: %s: %s\n",
+            type == RD_KAFKA_PRODUCER ? "producer" : "consumer", err);
+    rd_kafka_conf_destroy(conf);
+  }
+  return rk;
+}
+
 rd_kafka_t *ek_producer(const char *bootstrap, const char *linger_ms,
                         ek_reports_t *reports) {
   rd_kafka_conf_t *conf = base_conf(bootstrap);
@@ -41,13 +53,7 @@ rd_kafka_t *ek_producer(const char *bootstrap, const char *linger_ms,
   conf_set(conf, "queue.buffering.max.messages", "1000000");
   rd_kafka_conf_set_dr_msg_cb(conf, on_dr);
   rd_kafka_conf_set_opaque(conf, reports);
-  char err[256];
-  rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof err);
-  if (rk == NULL) {
-    fprintf(stderr, "impulse-bench-events: producer: %s\n", err);
-    rd_kafka_conf_destroy(conf);
-  }
-  return rk;
+  return new_client(RD_KAFKA_PRODUCER, conf);
 }
 
 int ek_produce(rd_kafka_t *rk, const char *topic, const char *key,
@@ -77,13 +83,8 @@ rd_kafka_t *ek_consumer(const char *bootstrap, const char *group,
   conf_set(conf, "session.timeout.ms", "6000");
   conf_set(conf, "enable.auto.commit", "false");
   conf_set(conf, "enable.partition.eof", "false");
-  char err[256];
-  rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof err);
-  if (rk == NULL) {
-    fprintf(stderr, "impulse-bench-events: consumer: %s\n", err);
-    rd_kafka_conf_destroy(conf);
-    return NULL;
-  }
+  rd_kafka_t *rk = new_client(RD_KAFKA_CONSUMER, conf);
+  if (rk == NULL) return NULL;
   rd_kafka_poll_set_consumer(rk);
   rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
   rd_kafka_topic_partition_list_add(l, topic, RD_KAFKA_PARTITION_UA);

@@ -22,7 +22,6 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <getopt.h>
 #include <http_parser.h>
 #include <poll.h>
 #include <signal.h>
@@ -333,75 +332,24 @@ static int parse_opts(int argc, char **argv, opts_t *o) {
   o->instances = 2;
   o->fn_concurrency = 1;
   o->warm_pool = 2;
-  enum { O_IMP = 256, O_FN, O_T, O_C, O_D, O_W, O_P, O_I, O_FC, O_WP };
-  static const struct option lopts[] = {
-      {"impulse", required_argument, 0, O_IMP},
-      {"functions", required_argument, 0, O_FN},
-      {"threads", required_argument, 0, O_T},
-      {"connections", required_argument, 0, O_C},
-      {"duration", required_argument, 0, O_D},
-      {"warmup", required_argument, 0, O_W},
-      {"payload", required_argument, 0, O_P},
-      {"instances", required_argument, 0, O_I},
-      {"fn-concurrency", required_argument, 0, O_FC},
-      {"warm-pool", required_argument, 0, O_WP},
-      {"help", no_argument, 0, 'h'},
-      {0, 0, 0, 0}};
-  int c;
-  while ((c = getopt_long(argc, argv, "h", lopts, NULL)) != -1) {
-    unsigned *u = NULL;
-    unsigned long min = 1, max = 100000;
-    switch (c) {
-      case O_IMP: o->impulse = optarg; continue;
-      case O_FN: o->functions = optarg; continue;
-      case O_T:
-        u = &o->threads;
-        max = 64;
-        break;
-      case O_C:
-        u = &o->connections;
-        max = 10000;
-        break;
-      case O_D:
-        u = &o->duration_s;
-        max = 3600;
-        break;
-      case O_W:
-        u = &o->warmup_s;
-        min = 0;
-        max = 600;
-        break;
-      case O_P:
-        u = &o->payload;
-        min = 0;
-        max = 1 << 20;
-        break;
-      case O_I:
-        u = &o->instances;
-        max = 64;
-        break;
-      case O_FC:
-        u = &o->fn_concurrency;
-        max = 1024;
-        break;
-      case O_WP:
-        u = &o->warm_pool;
-        min = 0;
-        max = 64;
-        break;
-      case 'h': usage(stdout); exit(0);
-      default: usage(stderr); return -1;
-    }
-    char *end;
-    unsigned long v = strtoul(optarg, &end, 10);
-    if (*end || optarg[0] == '-' || v < min || v > max) {
-      fprintf(stderr, "impulse-bench-http: bad value '%s'\n", optarg);
-      return -1;
-    }
-    *u = (unsigned)v;
-  }
+  const bench_opt_t opts[] = {
+      {"impulse", BENCH_OPT_STR, &o->impulse, 0, 0},
+      {"functions", BENCH_OPT_STR, &o->functions, 0, 0},
+      {"threads", BENCH_OPT_UINT, &o->threads, 1, 64},
+      {"connections", BENCH_OPT_UINT, &o->connections, 1, 10000},
+      {"duration", BENCH_OPT_UINT, &o->duration_s, 1, 3600},
+      {"warmup", BENCH_OPT_UINT, &o->warmup_s, 0, 600},
+      {"payload", BENCH_OPT_UINT, &o->payload, 0, 1 << 20},
+      {"instances", BENCH_OPT_UINT, &o->instances, 1, 64},
+      {"fn-concurrency", BENCH_OPT_UINT, &o->fn_concurrency, 1, 1024},
+      {"warm-pool", BENCH_OPT_UINT, &o->warm_pool, 0, 64},
+  };
+  int rc = bench_parse_opts("impulse-bench-http", argc, argv, opts,
+                            sizeof opts / sizeof opts[0], usage);
+  if (rc == 1) exit(0);
+  if (rc != 0) return -1;
   if (o->connections < o->threads) o->connections = o->threads;
-  return optind < argc ? -1 : 0;
+  return 0;
 }
 
 static double ratio(double a, double b) {

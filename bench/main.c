@@ -14,9 +14,6 @@
  * Progress goes to stderr, the report to stdout. Nothing here asserts on a
  * timing: the exit status only says whether the run could be completed.
  */
-#include <errno.h>
-#include <getopt.h>
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,7 +36,7 @@ typedef struct opts_s {
   unsigned pipeline;
   double duration_s;
   double warmup_s;
-  size_t payload;
+  unsigned payload;
   unsigned instances;
   unsigned max_instances; /* 0 = same as instances */
   unsigned fn_concurrency;
@@ -102,161 +99,40 @@ static void usage(FILE *f) {
 }
 /* clang-format on */
 
-static int parse_num(const char *flag, const char *s, double min, double max,
-                     double *out) {
-  char *end;
-  errno = 0;
-  double v = strtod(s, &end);
-  if (errno || end == s || *end || !(v >= min && v <= max)) {
-    fprintf(stderr,
-            "impulse-bench: %s must be a number from %g to %g, not '%s'\n",
-            flag, min, max, s);
-    return -1;
-  }
-  *out = v;
-  return 0;
-}
-
-static int parse_uint(const char *flag, const char *s, unsigned min,
-                      unsigned max, unsigned *out) {
-  double v;
-  if (parse_num(flag, s, min, max, &v) != 0) return -1;
-  if (v != floor(v)) {
-    fprintf(stderr, "impulse-bench: %s must be a whole number, not '%s'\n",
-            flag, s);
-    return -1;
-  }
-  *out = (unsigned)v;
-  return 0;
-}
-
 static int parse_args(int argc, char **argv, opts_t *o) {
-  enum {
-    O_IMPULSE = 256,
-    O_FUNCTIONS,
-    O_CONN,
-    O_PIPE,
-    O_DUR,
-    O_WARMUP,
-    O_PAYLOAD,
-    O_INST,
-    O_MAXINST,
-    O_CONC,
-    O_POOL,
-    O_FRAC,
-    O_RATE,
-    O_OCONN,
-    O_COLD,
-    O_CCONC,
-    O_POOLWAIT,
-    O_NOOPEN,
-    O_NOCOLD,
-    O_FORMAT
+  const char *format = "table";
+  const bench_opt_t opts[] = {
+      {"impulse", BENCH_OPT_STR, &o->impulse, 0, 0},
+      {"functions", BENCH_OPT_STR, &o->functions, 0, 0},
+      {"connections", BENCH_OPT_UINT, &o->connections, 1, 4096},
+      {"pipeline", BENCH_OPT_UINT, &o->pipeline, 1, 4096},
+      {"duration", BENCH_OPT_NUM, &o->duration_s, 0.1, 3600},
+      {"warmup", BENCH_OPT_NUM, &o->warmup_s, 0, 600},
+      {"payload", BENCH_OPT_UINT, &o->payload, 0, 512u << 10},
+      {"instances", BENCH_OPT_UINT, &o->instances, 1, 64},
+      {"max-instances", BENCH_OPT_UINT, &o->max_instances, 1, 64},
+      {"fn-concurrency", BENCH_OPT_UINT, &o->fn_concurrency, 1, 1024},
+      {"warm-pool", BENCH_OPT_UINT, &o->warm_pool, 0, 64},
+      {"open-fraction", BENCH_OPT_NUM, &o->open_fraction, 0.001, 10},
+      {"rate", BENCH_OPT_NUM, &o->rate, 1, 1e8},
+      {"open-connections", BENCH_OPT_UINT, &o->open_connections, 1, 4096},
+      {"cold-runs", BENCH_OPT_UINT, &o->cold_runs, 1, 1000},
+      {"cold-concurrency", BENCH_OPT_UINT, &o->cold_concurrency, 1, 1024},
+      {"pool-wait-ms", BENCH_OPT_UINT, &o->pool_wait_ms, 0, 60000},
+      {"no-open", BENCH_OPT_FLAG, &o->no_open, 0, 0},
+      {"no-cold", BENCH_OPT_FLAG, &o->no_cold, 0, 0},
+      {"format", BENCH_OPT_STR, &format, 0, 0},
   };
-  static const struct option lopts[] = {
-      {"impulse", required_argument, 0, O_IMPULSE},
-      {"functions", required_argument, 0, O_FUNCTIONS},
-      {"connections", required_argument, 0, O_CONN},
-      {"pipeline", required_argument, 0, O_PIPE},
-      {"duration", required_argument, 0, O_DUR},
-      {"warmup", required_argument, 0, O_WARMUP},
-      {"payload", required_argument, 0, O_PAYLOAD},
-      {"instances", required_argument, 0, O_INST},
-      {"max-instances", required_argument, 0, O_MAXINST},
-      {"fn-concurrency", required_argument, 0, O_CONC},
-      {"warm-pool", required_argument, 0, O_POOL},
-      {"open-fraction", required_argument, 0, O_FRAC},
-      {"rate", required_argument, 0, O_RATE},
-      {"open-connections", required_argument, 0, O_OCONN},
-      {"cold-runs", required_argument, 0, O_COLD},
-      {"cold-concurrency", required_argument, 0, O_CCONC},
-      {"pool-wait-ms", required_argument, 0, O_POOLWAIT},
-      {"no-open", no_argument, 0, O_NOOPEN},
-      {"no-cold", no_argument, 0, O_NOCOLD},
-      {"format", required_argument, 0, O_FORMAT},
-      {"help", no_argument, 0, 'h'},
-      {0, 0, 0, 0}};
-  int c;
-  unsigned u;
-  while ((c = getopt_long(argc, argv, "h", lopts, NULL)) != -1) {
-    switch (c) {
-      case O_IMPULSE: o->impulse = optarg; break;
-      case O_FUNCTIONS: o->functions = optarg; break;
-      case O_CONN:
-        if (parse_uint("--connections", optarg, 1, 4096, &o->connections))
-          return -1;
-        break;
-      case O_PIPE:
-        if (parse_uint("--pipeline", optarg, 1, 4096, &o->pipeline)) return -1;
-        break;
-      case O_DUR:
-        if (parse_num("--duration", optarg, 0.1, 3600, &o->duration_s))
-          return -1;
-        break;
-      case O_WARMUP:
-        if (parse_num("--warmup", optarg, 0, 600, &o->warmup_s)) return -1;
-        break;
-      case O_PAYLOAD:
-        if (parse_uint("--payload", optarg, 0, 512u << 10, &u)) return -1;
-        o->payload = u;
-        break;
-      case O_INST:
-        if (parse_uint("--instances", optarg, 1, 64, &o->instances)) return -1;
-        break;
-      case O_MAXINST:
-        if (parse_uint("--max-instances", optarg, 1, 64, &o->max_instances))
-          return -1;
-        break;
-      case O_CONC:
-        if (parse_uint("--fn-concurrency", optarg, 1, 1024, &o->fn_concurrency))
-          return -1;
-        break;
-      case O_POOL:
-        if (parse_uint("--warm-pool", optarg, 0, 64, &o->warm_pool)) return -1;
-        break;
-      case O_FRAC:
-        if (parse_num("--open-fraction", optarg, 0.001, 10, &o->open_fraction))
-          return -1;
-        break;
-      case O_RATE:
-        if (parse_num("--rate", optarg, 1, 1e8, &o->rate)) return -1;
-        break;
-      case O_OCONN:
-        if (parse_uint("--open-connections", optarg, 1, 4096,
-                       &o->open_connections))
-          return -1;
-        break;
-      case O_COLD:
-        if (parse_uint("--cold-runs", optarg, 1, 1000, &o->cold_runs))
-          return -1;
-        break;
-      case O_CCONC:
-        if (parse_uint("--cold-concurrency", optarg, 1, 1024,
-                       &o->cold_concurrency))
-          return -1;
-        break;
-      case O_POOLWAIT:
-        if (parse_uint("--pool-wait-ms", optarg, 0, 60000, &o->pool_wait_ms))
-          return -1;
-        break;
-      case O_NOOPEN: o->no_open = 1; break;
-      case O_NOCOLD: o->no_cold = 1; break;
-      case O_FORMAT:
-        if (strcmp(optarg, "table") == 0)
-          o->tsv = 0;
-        else if (strcmp(optarg, "tsv") == 0)
-          o->tsv = 1;
-        else {
-          fprintf(stderr, "impulse-bench: --format is 'table' or 'tsv'\n");
-          return -1;
-        }
-        break;
-      case 'h': usage(stdout); exit(0);
-      default: usage(stderr); return -1;
-    }
-  }
-  if (optind < argc) {
-    fprintf(stderr, "impulse-bench: unexpected argument '%s'\n", argv[optind]);
+  int rc = bench_parse_opts("impulse-bench", argc, argv, opts,
+                            sizeof opts / sizeof opts[0], usage);
+  if (rc == 1) exit(0);
+  if (rc != 0) return -1;
+  if (strcmp(format, "table") == 0) {
+    o->tsv = 0;
+  } else if (strcmp(format, "tsv") == 0) {
+    o->tsv = 1;
+  } else {
+    fprintf(stderr, "impulse-bench: --format is 'table' or 'tsv'\n");
     return -1;
   }
   if (o->max_instances == 0) o->max_instances = o->instances;
@@ -359,13 +235,29 @@ static double ratio(double a, double b) {
   return b > 0 ? a / b : 0;
 }
 
+/* A latency row of a table: floor and impulse in us, and their ratio. */
+static void latency_row(const char *label, uint64_t floor_ns,
+                        uint64_t impulse_ns) {
+  printf("%-34s %14.1f %14.1f %13.2fx\n", label, us(floor_ns), us(impulse_ns),
+         ratio(us(impulse_ns), us(floor_ns)));
+}
+
+/* The latency rows of a table: p50, p99 and p99.9 with the ratio, max. */
+static void print_latencies(const lg_result_t *floor, const lg_result_t *imp) {
+  latency_row("  latency p50 (us)", floor->p50_ns, imp->p50_ns);
+  latency_row("  latency p99 (us)", floor->p99_ns, imp->p99_ns);
+  latency_row("  latency p99.9 (us)", floor->p999_ns, imp->p999_ns);
+  printf("%-34s %14.1f %14.1f\n", "  latency max (us)", us(floor->max_ns),
+         us(imp->max_ns));
+}
+
 static void print_table(const opts_t *o, const report_t *r) {
   const lg_result_t *cf = &r->closed_floor, *ci = &r->closed_impulse;
   printf("impulse-bench  %s\n", r->date);
   printf("machine: %s; load average before the run: %s\n", r->machine,
          r->loadavg);
   printf(
-      "load: %u connections x %u in flight, %zu-byte payload, %.1f s warm-up + "
+      "load: %u connections x %u in flight, %u-byte payload, %.1f s warm-up + "
       "%.1f s measured per phase\n",
       o->connections, o->pipeline, o->payload, o->warmup_s, o->duration_s);
   printf("echo: %u instance(s) (max %u), concurrency %u; warm pool %u\n\n",
@@ -376,15 +268,7 @@ static void print_table(const opts_t *o, const report_t *r) {
   printf("%-34s %14.0f %14.0f %13.1f%%\n", "  throughput (round trips/s)",
          cf->throughput, ci->throughput,
          100 * ratio(ci->throughput, cf->throughput));
-  printf("%-34s %14.1f %14.1f %13.2fx\n", "  latency p50 (us)", us(cf->p50_ns),
-         us(ci->p50_ns), ratio(us(ci->p50_ns), us(cf->p50_ns)));
-  printf("%-34s %14.1f %14.1f %13.2fx\n", "  latency p99 (us)", us(cf->p99_ns),
-         us(ci->p99_ns), ratio(us(ci->p99_ns), us(cf->p99_ns)));
-  printf("%-34s %14.1f %14.1f %13.2fx\n", "  latency p99.9 (us)",
-         us(cf->p999_ns), us(ci->p999_ns),
-         ratio(us(ci->p999_ns), us(cf->p999_ns)));
-  printf("%-34s %14.1f %14.1f\n", "  latency max (us)", us(cf->max_ns),
-         us(ci->max_ns));
+  print_latencies(cf, ci);
   printf("%-34s %14llu %14llu\n", "  error answers",
          (unsigned long long)(cf->errors + cf->bad),
          (unsigned long long)(ci->errors + ci->bad));
@@ -400,17 +284,7 @@ static void print_table(const opts_t *o, const report_t *r) {
              100 * o->open_fraction, o->open_connections);
     printf("%-34s %14.0f %14.0f\n", "  answered (req/s)", of->throughput,
            oi->throughput);
-    printf("%-34s %14.1f %14.1f %13.2fx\n", "  latency p50 (us)",
-           us(of->p50_ns), us(oi->p50_ns),
-           ratio(us(oi->p50_ns), us(of->p50_ns)));
-    printf("%-34s %14.1f %14.1f %13.2fx\n", "  latency p99 (us)",
-           us(of->p99_ns), us(oi->p99_ns),
-           ratio(us(oi->p99_ns), us(of->p99_ns)));
-    printf("%-34s %14.1f %14.1f %13.2fx\n", "  latency p99.9 (us)",
-           us(of->p999_ns), us(oi->p999_ns),
-           ratio(us(oi->p999_ns), us(of->p999_ns)));
-    printf("%-34s %14.1f %14.1f\n", "  latency max (us)", us(of->max_ns),
-           us(oi->max_ns));
+    print_latencies(of, oi);
     printf("%-34s %14.2f %14.2f\n", "  sender's largest tick gap (ms)",
            (double)of->max_tick_gap_ns / 1e6,
            (double)oi->max_tick_gap_ns / 1e6);
@@ -492,7 +366,7 @@ static void print_tsv(const opts_t *o, const report_t *r) {
          r->machine, r->loadavg);
   printf(
       "# "
-      "connections=%u\tpipeline=%u\tpayload=%zu\twarmup_s=%.1f\tduration_s=%.1f"
+      "connections=%u\tpipeline=%u\tpayload=%u\twarmup_s=%.1f\tduration_s=%.1f"
       "\tinstances=%u\tmax_instances=%u\tfn_concurrency=%u\twarm_pool=%u"
       "\topen_connections=%u\tcold_concurrency=%u\n",
       o->connections, o->pipeline, o->payload, o->warmup_s, o->duration_s,
