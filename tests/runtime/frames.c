@@ -19,17 +19,21 @@ char *ut_dup_exact(const void *data, size_t len) {
   return p;
 }
 
+void ut_header_init(Impulse__Header *h, const ut_header_t *spec) {
+  impulse__header__init(h);
+  h->name = (char *)spec->name;
+  h->has_value = 1;
+  h->value.data = (uint8_t *)spec->value;
+  h->value.len = spec->len;
+}
+
 void ut_invoke_init(ut_invoke_t *f, uint64_t id, const ut_invoke_spec_t *spec) {
   assert_true(spec->n_headers <= UT_INVOKE_MAX_HEADERS);
   impulse__envelope__init(&f->env);
   impulse__invoke_request__init(&f->inv);
   for (size_t i = 0; i < spec->n_headers; i++) {
-    impulse__header__init(&f->h[i]);
+    ut_header_init(&f->h[i], &spec->headers[i]);
     f->hp[i] = &f->h[i];
-    f->h[i].name = (char *)spec->headers[i].name;
-    f->h[i].has_value = 1;
-    f->h[i].value.data = (uint8_t *)spec->headers[i].value;
-    f->h[i].value.len = spec->headers[i].len;
   }
   f->inv.function = (char *)spec->function;
   f->inv.has_payload = 1;

@@ -28,6 +28,9 @@ typedef struct ut_header_s {
   size_t len;
 } ut_header_t;
 
+/* Fills *h with the header that `spec` (borrowed) describes. */
+void ut_header_init(Impulse__Header *h, const ut_header_t *spec);
+
 #define UT_INVOKE_MAX_HEADERS 4
 
 /* What an Invoke envelope carries; 0 / NULL fields are left out. */

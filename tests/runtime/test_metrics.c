@@ -16,68 +16,76 @@
 #include "base/metrics.h"
 #include "core/codec.h"
 
-/* Output of a writer as a NUL-terminated string (owned by the buffer). */
-static const char *text(imp_buf_t *b) {
+/* The buffer holds exactly `want`; it is emptied (freed) afterwards. */
+static void expect_text(imp_buf_t *b, const char *want) {
   assert_int_equal(imp_buf_append(b, "", 1), 0);
-  b->len--;
-  return b->data;
+  assert_string_equal(b->data, want);
+  imp_buf_free(b);
+}
+
+/* The fixture of the writer tests: a writer into a buffer of its own. */
+typedef struct out_s {
+  imp_buf_t b;
+  imp_metrics_writer_t w;
+} out_t;
+
+static int out_setup(void **state) {
+  out_t *o = calloc(1, sizeof *o);
+  if (o == NULL) return -1;
+  imp_metrics_writer_init(&o->w, &o->b);
+  *state = o;
+  return 0;
+}
+
+static int out_teardown(void **state) {
+  out_t *o = *state;
+  imp_buf_free(&o->b);
+  free(o);
+  return 0;
 }
 
 static void test_label_escaping(void **state) {
-  (void)state;
-  imp_buf_t b = {0};
-  imp_metrics_writer_t w;
-  imp_metrics_writer_init(&w, &b);
+  out_t *o = *state;
   imp_label_t l[2] = {{"function", "a\"b\\c\nd"}, {"outcome", "ok"}};
-  imp_metrics_sample_u64(&w, "x_total", l, 2, 7);
-  imp_metrics_sample(&w, "y", NULL, 0, 0.25);
-  imp_metrics_sample(&w, "z", l + 1, 1, 3);
-  assert_false(w.failed);
-  assert_string_equal(text(&b),
-                      "x_total{function=\"a\\\"b\\\\c\\nd\",outcome=\"ok\"} 7\n"
-                      "y 0.25\n"
-                      "z{outcome=\"ok\"} 3\n");
-  imp_buf_free(&b);
+  imp_metrics_sample_u64(&o->w, "x_total", l, 2, 7);
+  imp_metrics_sample(&o->w, "y", NULL, 0, 0.25);
+  imp_metrics_sample(&o->w, "z", l + 1, 1, 3);
+  assert_false(o->w.failed);
+  expect_text(&o->b,
+              "x_total{function=\"a\\\"b\\\\c\\nd\",outcome=\"ok\"} 7\n"
+              "y 0.25\n"
+              "z{outcome=\"ok\"} 3\n");
 }
 
 static void test_family_help_escaping(void **state) {
-  (void)state;
-  imp_buf_t b = {0};
-  imp_metrics_writer_t w;
-  imp_metrics_writer_init(&w, &b);
+  out_t *o = *state;
   /* In HELP only backslash and newline are escaped; quotes stay. */
-  imp_metrics_family(&w, "impulse_x_total", IMP_METRIC_COUNTER,
+  imp_metrics_family(&o->w, "impulse_x_total", IMP_METRIC_COUNTER,
                      "a \"quoted\" back\\slash\nnext line");
-  imp_metrics_family(&w, "impulse_g", IMP_METRIC_GAUGE, "g");
-  imp_metrics_family(&w, "impulse_h", IMP_METRIC_HISTOGRAM, "h");
-  assert_string_equal(
-      text(&b),
-      "# HELP impulse_x_total a \"quoted\" back\\\\slash\\nnext "
-      "line\n"
-      "# TYPE impulse_x_total counter\n"
-      "# HELP impulse_g g\n# TYPE impulse_g gauge\n"
-      "# HELP impulse_h h\n# TYPE impulse_h histogram\n");
-  imp_buf_free(&b);
+  imp_metrics_family(&o->w, "impulse_g", IMP_METRIC_GAUGE, "g");
+  imp_metrics_family(&o->w, "impulse_h", IMP_METRIC_HISTOGRAM, "h");
+  expect_text(&o->b,
+              "# HELP impulse_x_total a \"quoted\" back\\\\slash\\nnext "
+              "line\n"
+              "# TYPE impulse_x_total counter\n"
+              "# HELP impulse_g g\n# TYPE impulse_g gauge\n"
+              "# HELP impulse_h h\n# TYPE impulse_h histogram\n");
 }
 
 static void test_values(void **state) {
-  (void)state;
-  imp_buf_t b = {0};
-  imp_metrics_writer_t w;
-  imp_metrics_writer_init(&w, &b);
-  imp_metrics_sample(&w, "a", NULL, 0, 0.1);  /* shortest round-trip */
-  imp_metrics_sample(&w, "b", NULL, 0, 1e12); /* integral: exact */
-  imp_metrics_sample(&w, "c", NULL, 0, -2);
-  imp_metrics_sample(&w, "d", NULL, 0, 1.0 / 0.0);
-  imp_metrics_sample_u64(&w, "e", NULL, 0, UINT64_MAX);
-  assert_string_equal(text(&b),
-                      "a 0.1\nb 1000000000000\nc -2\nd +Inf\n"
-                      "e 18446744073709551615\n");
-  imp_buf_free(&b);
+  out_t *o = *state;
+  imp_metrics_sample(&o->w, "a", NULL, 0, 0.1);  /* shortest round-trip */
+  imp_metrics_sample(&o->w, "b", NULL, 0, 1e12); /* integral: exact */
+  imp_metrics_sample(&o->w, "c", NULL, 0, -2);
+  imp_metrics_sample(&o->w, "d", NULL, 0, 1.0 / 0.0);
+  imp_metrics_sample_u64(&o->w, "e", NULL, 0, UINT64_MAX);
+  expect_text(&o->b,
+              "a 0.1\nb 1000000000000\nc -2\nd +Inf\n"
+              "e 18446744073709551615\n");
 }
 
 static void test_histogram_cumulative(void **state) {
-  (void)state;
+  out_t *o = *state;
   static const double bounds[] = {0.001, 0.01, 0.1};
   imp_histogram_t h;
   imp_histogram_init(&h, bounds, 3);
@@ -92,29 +100,22 @@ static void test_histogram_cumulative(void **state) {
   assert_int_equal(h.counts[2], 2);
   assert_int_equal(h.counts[3], 1);
 
-  imp_buf_t b = {0};
-  imp_metrics_writer_t w;
-  imp_metrics_writer_init(&w, &b);
   imp_label_t l[1] = {{"function", "echo"}};
-  imp_metrics_histogram(&w, "d_seconds", l, 1, &h);
-  assert_string_equal(text(&b),
-                      "d_seconds_bucket{function=\"echo\",le=\"0.001\"} 2\n"
-                      "d_seconds_bucket{function=\"echo\",le=\"0.01\"} 2\n"
-                      "d_seconds_bucket{function=\"echo\",le=\"0.1\"} 4\n"
-                      "d_seconds_bucket{function=\"echo\",le=\"+Inf\"} 5\n"
-                      "d_seconds_sum{function=\"echo\"} 3.1015\n"
-                      "d_seconds_count{function=\"echo\"} 5\n");
-  imp_buf_free(&b);
+  imp_metrics_histogram(&o->w, "d_seconds", l, 1, &h);
+  expect_text(&o->b,
+              "d_seconds_bucket{function=\"echo\",le=\"0.001\"} 2\n"
+              "d_seconds_bucket{function=\"echo\",le=\"0.01\"} 2\n"
+              "d_seconds_bucket{function=\"echo\",le=\"0.1\"} 4\n"
+              "d_seconds_bucket{function=\"echo\",le=\"+Inf\"} 5\n"
+              "d_seconds_sum{function=\"echo\"} 3.1015\n"
+              "d_seconds_count{function=\"echo\"} 5\n");
 
   /* Without labels, le is the only one. */
   imp_histogram_init(&h, bounds, 1);
-  b = (imp_buf_t){0};
-  imp_metrics_writer_init(&w, &b);
-  imp_metrics_histogram(&w, "s", NULL, 0, &h);
-  assert_string_equal(text(&b),
-                      "s_bucket{le=\"0.001\"} 0\ns_bucket{le=\"+Inf\"} 0\n"
-                      "s_sum 0\ns_count 0\n");
-  imp_buf_free(&b);
+  imp_metrics_histogram(&o->w, "s", NULL, 0, &h);
+  expect_text(&o->b,
+              "s_bucket{le=\"0.001\"} 0\ns_bucket{le=\"+Inf\"} 0\n"
+              "s_sum 0\ns_count 0\n");
 }
 
 static void test_duration_bounds(void **state) {
@@ -148,13 +149,10 @@ static void test_registry(void **state) {
   assert_int_equal(imp_metrics_register(m, collect_b, NULL), 0);
   imp_buf_t b = {0};
   assert_int_equal(imp_metrics_render(m, &b), 0);
-  assert_string_equal(text(&b), "a 1\nb 2\n");
-  imp_buf_free(&b);
+  expect_text(&b, "a 1\nb 2\n");
   imp_metrics_unregister(m, collect_a, &one);
-  b = (imp_buf_t){0};
   assert_int_equal(imp_metrics_render(m, &b), 0);
-  assert_string_equal(text(&b), "b 2\n");
-  imp_buf_free(&b);
+  expect_text(&b, "b 2\n");
   assert_non_null(imp_metrics_store_writes(m));
   assert_int_equal(imp_metrics_store_writes(m)->nbounds,
                    imp_metrics_store_nbounds);
@@ -179,10 +177,13 @@ static void test_outcome_names(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_label_escaping),
-      cmocka_unit_test(test_family_help_escaping),
-      cmocka_unit_test(test_values),
-      cmocka_unit_test(test_histogram_cumulative),
+      cmocka_unit_test_setup_teardown(test_label_escaping, out_setup,
+                                      out_teardown),
+      cmocka_unit_test_setup_teardown(test_family_help_escaping, out_setup,
+                                      out_teardown),
+      cmocka_unit_test_setup_teardown(test_values, out_setup, out_teardown),
+      cmocka_unit_test_setup_teardown(test_histogram_cumulative, out_setup,
+                                      out_teardown),
       cmocka_unit_test(test_duration_bounds),
       cmocka_unit_test(test_registry),
       cmocka_unit_test(test_outcome_names),

@@ -6,7 +6,6 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <string.h>
 
 #include <cmocka.h>
 
@@ -24,8 +23,7 @@ static int window(imp_pipe_t *p, uint64_t least, uint64_t others) {
  * a window closes every IMP_FAST_WINDOW calls, not before. */
 static void test_switches_on_by_window(void **state) {
   (void)state;
-  imp_pipe_t p;
-  memset(&p, 0, sizeof p);
+  imp_pipe_t p = {0};
   for (int i = 0; i < IMP_FAST_WINDOW - 1; i++)
     assert_int_equal(imp_pipe_observe(&p, 10), 0);
   assert_false(p.fast);
@@ -38,8 +36,7 @@ static void test_switches_on_by_window(void **state) {
  * ones turns it on (the others waited behind a busy loop or queue). */
 static void test_least_not_mean(void **state) {
   (void)state;
-  imp_pipe_t p;
-  memset(&p, 0, sizeof p);
+  imp_pipe_t p = {0};
   assert_int_equal(window(&p, 100, 50000), 1);
   assert_true(p.fast);
   assert_int_equal(p.least_us, 100);
@@ -48,8 +45,7 @@ static void test_least_not_mean(void **state) {
 /* Hysteresis: on below IMP_FAST_ON_US, off only above IMP_FAST_OFF_US. */
 static void test_hysteresis(void **state) {
   (void)state;
-  imp_pipe_t p;
-  memset(&p, 0, sizeof p);
+  imp_pipe_t p = {0};
   assert_int_equal(window(&p, IMP_FAST_ON_US, IMP_FAST_ON_US), 0);
   assert_false(p.fast); /* not below the threshold */
   assert_int_equal(window(&p, IMP_FAST_ON_US - 1, 5000), 1);
@@ -67,8 +63,7 @@ static void test_hysteresis(void **state) {
 /* The allowance beyond concurrency: 0 when off, at least 16 when on. */
 static void test_extra(void **state) {
   (void)state;
-  imp_pipe_t p;
-  memset(&p, 0, sizeof p);
+  imp_pipe_t p = {0};
   assert_int_equal(imp_pipe_extra(&p, 1), 0);
   p.fast = 1;
   assert_int_equal(imp_pipe_extra(&p, 1), 16);
@@ -80,8 +75,7 @@ static void test_extra(void **state) {
  * between 1 and IMP_BATCH_MAX. */
 static void test_batch(void **state) {
   (void)state;
-  imp_pipe_t p;
-  memset(&p, 0, sizeof p);
+  imp_pipe_t p = {0};
   p.least_us = 10;
   assert_int_equal(imp_pipe_batch(&p), 1); /* not fast */
   p.fast = 1;

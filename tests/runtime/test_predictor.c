@@ -17,6 +17,7 @@
 #include "policy/predictor.h"
 
 #define MIN_MS 60000
+#define N_OF(a) (sizeof(a) / sizeof((a)[0]))
 
 /* Deterministic noise: a 32-bit LCG. */
 static uint32_t lcg(uint32_t *s) {
@@ -37,6 +38,18 @@ static double sine_day(int64_t m, uint32_t *seed) {
          ((double)(lcg(seed) % 2001) / 100.0 - 10.0);
 }
 
+/* The group's predictor (it is large); the tests of one predictor take it
+ * and init it themselves, with the configuration they test. */
+static int group_setup(void **state) {
+  *state = malloc(sizeof(imp_pred_t));
+  return *state == NULL ? -1 : 0;
+}
+
+static int group_teardown(void **state) {
+  free(*state);
+  return 0;
+}
+
 /*
  * After one season, the forecast one hour ahead knows the daily shape: its
  * mean absolute error on day 2 is at most 0.15 x amplitude (7.5 calls/min)
@@ -44,9 +57,7 @@ static double sine_day(int64_t m, uint32_t *seed) {
  * Measured: 10.70 on day 1, 6.04 on day 2.
  */
 static void test_forecast_daily_season(void **state) {
-  (void)state;
-  imp_pred_t *p = malloc(sizeof *p);
-  assert_non_null(p);
+  imp_pred_t *p = *state;
   assert_int_equal(imp_pred_init(p, NULL), 0);
   assert_true(imp_pred_forecast(p, 0) == 0.0); /* nothing seen yet */
   uint32_t seed = 12345;
@@ -69,7 +80,6 @@ static void test_forecast_daily_season(void **state) {
   assert_true(day3 <= 0.15 * 50.0);
   assert_true(day2 <= 0.7 * day1);
   assert_int_equal(p->closed, 3 * 1440);
-  free(p);
 }
 
 /*
@@ -78,9 +88,7 @@ static void test_forecast_daily_season(void **state) {
  * settle within 2 % in ten minutes. Before the step the forecast is 10.
  */
 static void test_forecast_step(void **state) {
-  (void)state;
-  imp_pred_t *p = malloc(sizeof *p);
-  assert_non_null(p);
+  imp_pred_t *p = *state;
   assert_int_equal(imp_pred_init(p, NULL), 0);
   for (int m = 0; m < 120; m++) minute(p, m, 10);
   assert_true(fabs(imp_pred_forecast(p, 120 * (int64_t)MIN_MS) - 10.0) < 1e-9);
@@ -101,14 +109,11 @@ static void test_forecast_step(void **state) {
   /* Forecast further ahead: the damped trend adds little. */
   double far = imp_pred_forecast(p, 200 * (int64_t)MIN_MS);
   assert_true(fabs(far - 50.0) < 2.0);
-  free(p);
 }
 
 /* Minutes without calls count as zeros; a forecast never goes negative. */
 static void test_forecast_silence(void **state) {
-  (void)state;
-  imp_pred_t *p = malloc(sizeof *p);
-  assert_non_null(p);
+  imp_pred_t *p = *state;
   imp_pred_init(p, NULL);
   for (int m = 0; m < 30; m++) minute(p, m, 100);
   /* Ten silent minutes closed by one call to advance. */
@@ -123,19 +128,16 @@ static void test_forecast_silence(void **state) {
   assert_int_equal(p->minute, 100 * 1440);
   f = imp_pred_forecast(p, 100 * 1440 * (int64_t)MIN_MS);
   assert_true(isfinite(f) && f >= 0.0);
-  free(p);
 }
 
 /* Calls every 10 minutes: bin 9. Shahrad's window (no cold-start price):
  * pre-warm at (9 + 1) x 0.95 = 9.5 min, keep-alive to (9 + 2) x 1.05 =
  * 11.55 min after the start of the last active minute. */
 static void test_window_periodic(void **state) {
-  (void)state;
+  imp_pred_t *p = *state;
   imp_pred_cfg_t cfg;
   imp_pred_cfg_default(&cfg);
   cfg.cold_cost_s = 0.0;
-  imp_pred_t *p = malloc(sizeof *p);
-  assert_non_null(p);
   assert_int_equal(imp_pred_init(p, &cfg), 0);
   imp_pred_window_t w;
   imp_pred_window(p, &w);
@@ -180,14 +182,11 @@ static void test_window_periodic(void **state) {
   assert_int_equal(w.prewarm_ms, 570000);
   assert_int_equal(w.keepalive_ms, 693000);
   assert_int_equal(w.gap_from_ms, w.gap_to_ms);
-  free(p);
 }
 
 /* Too few, too flat, or hours apart: no histogram window. */
 static void test_window_not_representative(void **state) {
-  (void)state;
-  imp_pred_t *p = malloc(sizeof *p);
-  assert_non_null(p);
+  imp_pred_t *p = *state;
   imp_pred_window_t w;
 
   /* Flat: one idle time in each of 199 different bins, CV of the bin
@@ -215,7 +214,6 @@ static void test_window_not_representative(void **state) {
   assert_int_equal(p->hist[0].oob, 5);
   assert_int_equal(imp_pred_want_warm(p, 1500 * (int64_t)MIN_MS + 1000), 0);
   assert_int_equal(imp_pred_warm_calls(p, 1500 * (int64_t)MIN_MS + 1000), 0);
-  free(p);
 }
 
 /*
@@ -224,9 +222,7 @@ static void test_window_not_representative(void **state) {
  * the gap; the priced window keeps two spans, [0, 2.1) and [26.6, 30.45).
  */
 static void test_window_two_spans(void **state) {
-  (void)state;
-  imp_pred_t *p = malloc(sizeof *p);
-  assert_non_null(p);
+  imp_pred_t *p = *state;
   imp_pred_init(p, NULL);
   for (int64_t run = 0; run < 6; run++)
     for (int64_t k = 0; k < 3; k++) minute(p, run * 30 + k, 2);
@@ -244,7 +240,6 @@ static void test_window_two_spans(void **state) {
   assert_int_equal(imp_pred_want_warm(p, base + 10 * MIN_MS), 0);
   assert_int_equal(imp_pred_want_warm(p, base + 27 * MIN_MS), 1);
   assert_int_equal(imp_pred_want_warm(p, base + 31 * MIN_MS), 0);
-  free(p);
 }
 
 /*
@@ -253,9 +248,7 @@ static void test_window_two_spans(void **state) {
  * flight the top level (8 or more) remembers 20.
  */
 static void test_levels(void **state) {
-  (void)state;
-  imp_pred_t *p = malloc(sizeof *p);
-  assert_non_null(p);
+  imp_pred_t *p = *state;
   imp_pred_init(p, NULL);
   for (int64_t b = 0; b < 6; b++) {
     int64_t t = b * 30 * MIN_MS + 10000;
@@ -289,7 +282,6 @@ static void test_levels(void **state) {
   }
   assert_int_equal(p->hist[IMP_PRED_LEVELS - 1].top, 20);
   assert_int_equal(imp_pred_warm_calls(p, base + 30 * MIN_MS), 20);
-  free(p);
 }
 
 /* ---- serialisation ---------------------------------------------------- */
@@ -464,21 +456,17 @@ static void test_cfg_check(void **state) {
   imp_pred_cfg_t c;
   imp_pred_cfg_default(&c);
   assert_int_equal(imp_pred_cfg_check(&c), 0);
-  c.alpha = 0.0;
-  assert_int_equal(imp_pred_cfg_check(&c), -EINVAL);
-  imp_pred_cfg_default(&c);
-  c.head = 0.9;
-  c.tail = 0.5;
-  assert_int_equal(imp_pred_cfg_check(&c), -EINVAL);
-  imp_pred_cfg_default(&c);
-  c.margin = 1.0;
-  assert_int_equal(imp_pred_cfg_check(&c), -EINVAL);
-  imp_pred_cfg_default(&c);
-  c.beta = NAN;
-  assert_int_equal(imp_pred_cfg_check(&c), -EINVAL);
-  imp_pred_cfg_default(&c);
-  c.cold_cost_s = -1;
-  assert_int_equal(imp_pred_cfg_check(&c), -EINVAL);
+  /* The defaults with one thing wrong each. */
+  imp_pred_cfg_t bad[5];
+  for (size_t i = 0; i < N_OF(bad); i++) imp_pred_cfg_default(&bad[i]);
+  bad[0].alpha = 0.0;
+  bad[1].head = 0.9;
+  bad[1].tail = 0.5;
+  bad[2].margin = 1.0;
+  bad[3].beta = NAN;
+  bad[4].cold_cost_s = -1;
+  for (size_t i = 0; i < N_OF(bad); i++)
+    assert_int_equal(imp_pred_cfg_check(&bad[i]), -EINVAL);
   /* A bad configuration leaves a usable predictor with the defaults. */
   imp_pred_t *p = malloc(sizeof *p);
   assert_non_null(p);
@@ -503,5 +491,5 @@ int main(void) {
       cmocka_unit_test(test_state_hostile),
       cmocka_unit_test(test_cfg_check),
   };
-  return cmocka_run_group_tests(tests, NULL, NULL);
+  return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

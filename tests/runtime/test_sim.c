@@ -85,6 +85,19 @@ static void write_small(const char *path) {
   fclose(f);
 }
 
+/* Writes a trace of the one function `name` (calls[i] calls in minute
+ * minutes[i]) to `path`, and loads it into *tr. */
+static void load_one(imp_sim_trace_t *tr, const char *path, const char *name,
+                     const int *minutes, const unsigned *calls, size_t n) {
+  FILE *f = fopen(path, "w");
+  assert_non_null(f);
+  header(f);
+  row(f, name, minutes, calls, n);
+  fclose(f);
+  char err[256];
+  assert_int_equal(imp_sim_trace_load(tr, path, 0, err, sizeof err), 0);
+}
+
 static void opts_even(imp_sim_opts_t *o) {
   imp_sim_opts_default(o);
   o->spread = IMP_SIM_SPREAD_EVEN;
@@ -161,20 +174,14 @@ static void test_fixed_by_hand(void **state) {
  */
 static void test_timer_learned(void **state) {
   fixture_t *fx = *state;
-  FILE *f = fopen(fx->path, "w");
-  assert_non_null(f);
-  header(f);
   int minutes[144];
   unsigned calls[144];
   for (int i = 0; i < 144; i++) {
     minutes[i] = i * 10;
     calls[i] = 1;
   }
-  row(f, "timer", minutes, calls, 144);
-  fclose(f);
-  char err[256];
   imp_sim_trace_t tr;
-  assert_int_equal(imp_sim_trace_load(&tr, fx->path, 0, err, sizeof err), 0);
+  load_one(&tr, fx->path, "timer", minutes, calls, 144);
   imp_sim_durations_default(&tr, 100.0);
   imp_sim_opts_t o;
   opts_even(&o);
@@ -211,20 +218,14 @@ static void test_timer_learned(void **state) {
  * calls. */
 static void test_deterministic(void **state) {
   fixture_t *fx = *state;
-  FILE *f = fopen(fx->path, "w");
-  assert_non_null(f);
-  header(f);
   int minutes[60];
   unsigned calls[60];
   for (int i = 0; i < 60; i++) {
     minutes[i] = i * 3;
     calls[i] = 5 + (unsigned)(i % 7) * 3;
   }
-  row(f, "busy", minutes, calls, 60);
-  fclose(f);
-  char err[256];
   imp_sim_trace_t tr;
-  assert_int_equal(imp_sim_trace_load(&tr, fx->path, 0, err, sizeof err), 0);
+  load_one(&tr, fx->path, "busy", minutes, calls, 60);
   imp_sim_durations_default(&tr, 5000.0);
   imp_sim_opts_t o;
   imp_sim_opts_default(&o);

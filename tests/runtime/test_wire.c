@@ -318,12 +318,8 @@ static void test_error_frame(void **state) {
 
 static void test_invoke_ok_frame(void **state) {
   (void)state;
-  Impulse__Header h = IMPULSE__HEADER__INIT;
-  Impulse__Header *hp = &h;
-  h.name = "x-out";
-  h.has_value = 1;
-  h.value.data = (uint8_t *)"1";
-  h.value.len = 1;
+  Impulse__Header h, *hp = &h;
+  ut_header_init(&h, &(ut_header_t){"x-out", "1", 1});
   imp_wire_answer_t answer = {kPayload, sizeof kPayload, &hp, 1};
   imp_buf_t out = {0};
   assert_int_equal(
@@ -416,12 +412,8 @@ static void test_batch_answer_matches_protobuf(void **state) {
   uint8_t *data = malloc(20000);
   assert_non_null(data);
   for (size_t i = 0; i < 20000; i++) data[i] = (uint8_t)(i * 7);
-  Impulse__Header h = IMPULSE__HEADER__INIT;
-  Impulse__Header *hp = &h;
-  h.name = "x-n";
-  h.has_value = 1;
-  h.value.data = (uint8_t *)"42";
-  h.value.len = 2;
+  Impulse__Header h, *hp = &h;
+  ut_header_init(&h, &(ut_header_t){"x-n", "42", 2});
 
   for (size_t k = 0; k < IMP_ARRAY_SIZE(kIds); k++) {
     imp_wire_batch_t batch;
