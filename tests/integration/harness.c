@@ -22,6 +22,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <setjmp.h> /* cmocka.h needs it, and stdarg.h and stddef.h */
+#include <stddef.h>
+
+#include <cmocka.h> /* it_group_test_clean_stop() is a test */
+
 extern char **environ;
 
 #define IT_START_ATTEMPTS 3
@@ -582,6 +587,13 @@ int it_group_stop(it_group_t *group) {
   return it_server_stop_checked(&group->server);
 }
 
+void it_group_test_clean_stop(void **state) {
+  it_group_t *group = *state;
+  it_group_test_start(group);
+  assert_int_equal(it_group_stop(group), 0);
+  it_group_test_end(group);
+}
+
 /* ---- clients ------------------------------------------------------------- */
 
 impulse_client_t *it_connect(const it_server_t *server, int admin,
@@ -1049,4 +1061,10 @@ Impulse__Envelope *it_raw_read_frame(int fd, unsigned ms) {
 out:
   free(body);
   return env;
+}
+
+Impulse__Envelope *it_raw_call(int fd, const Impulse__Envelope *env,
+                               unsigned ms) {
+  if (it_raw_send_env(fd, env) != 0) return NULL;
+  return it_raw_read_frame(fd, ms);
 }

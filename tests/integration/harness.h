@@ -13,9 +13,10 @@
  * death signal is tied to the thread that forked the server.
  *
  * Every wait here is bounded; nothing blocks forever on a broken server.
- * kcat and `impulse kafka` are in harness_kafka.h; the process, file and
- * control-call helpers the harness shares with the benchmarks are in
- * tests/support/support.h, which this header includes.
+ * kcat and `impulse kafka` are in harness_kafka.h, callers under load in
+ * harness_load.h; the process, file and control-call helpers the harness
+ * shares with the benchmarks are in tests/support/support.h, which this
+ * header includes.
  */
 #ifndef IT_HARNESS_H
 #define IT_HARNESS_H
@@ -158,6 +159,13 @@ void it_group_test_end(it_group_t *group);
 /* Closes the admin client and stops the server, checked
  * (it_server_stop_checked). Returns 0 or -1. */
 int it_group_stop(it_group_t *group);
+
+/* The last test of a group's table (a cmocka test, *state the group):
+ * the server stops cleanly after all the others, leaving no worker behind
+ * and no sanitizer report in its log (it_group_stop), else the test
+ * fails. A test and not the group teardown, whose failure cmocka 1.1 does
+ * not count. */
+void it_group_test_clean_stop(void **state);
 
 /* SIGKILLs the server and all its workers at once (the process group) and
  * reaps them: a simulated machine crash. */
@@ -331,6 +339,12 @@ char *it_raw_read_all(int fd, unsigned ms, int *closed);
  * or an undecodable frame. Bytes after the frame are lost: use it for
  * request/response exchanges or keep reading with it only. */
 Impulse__Envelope *it_raw_read_frame(int fd, unsigned ms);
+
+/* Sends `env` (borrowed) and reads the one frame that answers it within
+ * `ms` (it_raw_read_frame): the answer, or NULL when it could not be sent
+ * or none came. */
+Impulse__Envelope *it_raw_call(int fd, const Impulse__Envelope *env,
+                               unsigned ms);
 
 /* Monotonic milliseconds. */
 uint64_t it_now_ms(void);

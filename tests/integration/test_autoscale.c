@@ -23,12 +23,12 @@
 
 #include <cmocka.h>
 
-#include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "harness.h"
+#include "harness_load.h"
 
 #define CALL_TIMEOUT_MS 30000u
 #define CALLERS 50
@@ -40,46 +40,6 @@
 static int setup(void **state) {
   static const char *const flags[] = {"--warm-pool", "4", NULL};
   return it_fixture_setup(state, flags);
-}
-
-typedef struct load_s {
-  const it_server_t *server;
-  atomic_int active; /* callers 0..active-1 call; the others wait */
-  atomic_int stop;
-  atomic_ulong ok, failed;
-} load_t;
-
-typedef struct caller_s {
-  load_t *load;
-  int index;
-} caller_t;
-
-static void *caller(void *arg) {
-  caller_t *c = arg;
-  load_t *l = c->load;
-  impulse_client_t *client = it_connect(l->server, 0, CALL_TIMEOUT_MS);
-  if (client == NULL) {
-    atomic_fetch_add(&l->failed, 1);
-    return NULL;
-  }
-  while (!atomic_load(&l->stop)) {
-    if (c->index >= atomic_load(&l->active)) {
-      it_sleep_ms(5);
-      continue;
-    }
-    impulse_response_t *r = NULL;
-    int rc = it_invoke(client, "tenms", "10", &r);
-    if (rc == IMPULSE_S_OK && r->status == IMPULSE_S_OK) {
-      atomic_fetch_add(&l->ok, 1);
-    } else {
-      atomic_fetch_add(&l->failed, 1);
-      fprintf(stderr, "call failed: %s: %s\n", impulse_status_name(rc),
-              r && r->error ? r->error : impulse_client_error(client));
-    }
-    impulse_response_free(r);
-  }
-  impulse_client_close(client);
-  return NULL;
 }
 
 /* Describe of "tenms": the answer (free with
@@ -105,17 +65,8 @@ static void test_step_and_scale_to_zero(void **state) {
   o.policy = "reactive";
   assert_int_equal(it_deploy_fn(admin, "tenms", "hang", &o, NULL), 0);
 
-  static load_t load;
-  memset(&load, 0, sizeof load);
-  load.server = s;
-  atomic_store(&load.active, LOW);
-  pthread_t th[CALLERS];
-  caller_t cs[CALLERS];
-  for (int i = 0; i < CALLERS; i++) {
-    cs[i].load = &load;
-    cs[i].index = i;
-    assert_int_equal(pthread_create(&th[i], NULL, caller, &cs[i]), 0);
-  }
+  static it_load_t load;
+  assert_int_equal(it_load_start(&load, s, "tenms", "10", CALLERS, LOW), 0);
   it_sleep_ms(4000);
   Impulse__Envelope *e = describe(admin);
   unsigned low_instances = e->describe_ok->function->instances;
@@ -145,8 +96,7 @@ static void test_step_and_scale_to_zero(void **state) {
   assert_true(reached > 0);
   it_sleep_ms(1000); /* some calls at full scale */
 
-  atomic_store(&load.stop, 1);
-  for (int i = 0; i < CALLERS; i++) pthread_join(th[i], NULL);
+  it_load_stop(&load);
   fprintf(stderr, "calls: %lu ok, %lu failed\n", atomic_load(&load.ok),
           atomic_load(&load.failed));
   assert_int_equal(atomic_load(&load.failed), 0);

@@ -299,8 +299,7 @@ static void test_pipelined_deploys(void **state) {
   env.id = 1;
   env.body_case = IMPULSE__ENVELOPE__BODY_HELLO;
   env.hello = &hello;
-  assert_int_equal(it_raw_send_env(fd, &env), 0);
-  Impulse__Envelope *r = it_raw_read_frame(fd, 10000);
+  Impulse__Envelope *r = it_raw_call(fd, &env, 10000);
   assert_non_null(r);
   assert_int_equal(r->body_case, IMPULSE__ENVELOPE__BODY_HELLO_OK);
   assert_true(r->hello_ok->admin);

@@ -102,6 +102,15 @@ static void info_kafka(const it_server_t *s, char *buf, size_t len) {
   it_cli_free(&r);
 }
 
+/* What a test of `impulse publish` starts from (skipped without kcat):
+ * NEVENTS events in the file at `path`, the server's Kafka in `boot`. */
+static void publish_setup(const it_server_t *s, char *path, size_t path_len,
+                          char *boot, size_t boot_len) {
+  if (!it_have("kcat")) skip();
+  write_events(s, "events.txt", NEVENTS, path, path_len);
+  info_kafka(s, boot, boot_len);
+}
+
 /* `impulse publish ARGS... --addr ADDR` exits 0 and says `want`. */
 static void publish_ok(const it_server_t *s, const char *want,
                        const char *const *args) {
@@ -136,10 +145,8 @@ static int setup_limits(void **state) {
 
 static void test_publish_direct(void **state) {
   it_server_t *s = *state;
-  if (!it_have("kcat")) skip();
   char path[300], boot[256];
-  write_events(s, "events.txt", NEVENTS, path, sizeof path);
-  info_kafka(s, boot, sizeof boot);
+  publish_setup(s, path, sizeof path, boot, sizeof boot);
 
   PUBLISH_OK(s, "published 1000 events to direct", "direct", "-K", ":", "-f",
              path, "--partitions", "4");
@@ -195,10 +202,8 @@ static int publish_rpc(impulse_client_t *c, const char *topic, const char *key,
 
 static void test_publish_via_server(void **state) {
   it_server_t *s = *state;
-  if (!it_have("kcat")) skip();
   char path[300], boot[256];
-  write_events(s, "events.txt", NEVENTS, path, sizeof path);
-  info_kafka(s, boot, sizeof boot);
+  publish_setup(s, path, sizeof path, boot, sizeof boot);
 
   PUBLISH_OK(s, "published 1000 events to rpc", "rpc", "-K", ":", "-f", path,
              "--via-server");

@@ -24,12 +24,12 @@
 
 #include <cmocka.h>
 
-#include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "harness.h"
+#include "harness_load.h"
 
 #define CALL_TIMEOUT_MS 30000u
 #define CALLERS 4
@@ -37,54 +37,6 @@
 static int setup(void **state) {
   static const char *const flags[] = {"--worker-grace", "20000", NULL};
   return it_fixture_setup(state, flags);
-}
-
-typedef struct load_s {
-  const it_server_t *server;
-  const char *function;
-  const char *payload;
-  atomic_int stop;
-  atomic_ulong ok, failed;
-  atomic_uint versions_seen; /* bit v set when version v answered */
-} load_t;
-
-static void *caller(void *arg) {
-  load_t *l = arg;
-  impulse_client_t *c = it_connect(l->server, 0, CALL_TIMEOUT_MS);
-  if (c == NULL) {
-    atomic_fetch_add(&l->failed, 1);
-    return NULL;
-  }
-  while (!atomic_load(&l->stop)) {
-    impulse_response_t *r = NULL;
-    int rc = it_invoke(c, l->function, l->payload, &r);
-    if (rc == IMPULSE_S_OK && r->status == IMPULSE_S_OK) {
-      atomic_fetch_add(&l->ok, 1);
-      if (r->version < 32) atomic_fetch_or(&l->versions_seen, 1u << r->version);
-    } else {
-      atomic_fetch_add(&l->failed, 1);
-      fprintf(stderr, "call failed: %s: %s\n", impulse_status_name(rc),
-              r && r->error ? r->error : impulse_client_error(c));
-    }
-    impulse_response_free(r);
-  }
-  impulse_client_close(c);
-  return NULL;
-}
-
-static void load_start(load_t *l, pthread_t *th, const it_server_t *s,
-                       const char *fn, const char *payload) {
-  memset(l, 0, sizeof *l);
-  l->server = s;
-  l->function = fn;
-  l->payload = payload;
-  for (int i = 0; i < CALLERS; i++)
-    assert_int_equal(pthread_create(&th[i], NULL, caller, l), 0);
-}
-
-static void load_stop(load_t *l, pthread_t *th) {
-  atomic_store(&l->stop, 1);
-  for (int i = 0; i < CALLERS; i++) pthread_join(th[i], NULL);
 }
 
 static Impulse__Envelope *describe(impulse_client_t *c, const char *name) {
@@ -204,9 +156,8 @@ static void test_upgrade_under_load_and_rollback(void **state) {
   assert_non_null(admin);
   deploy_recorded(s, admin, "up", "echo", 20, "hello", 40);
 
-  load_t l;
-  pthread_t th[CALLERS];
-  load_start(&l, th, s, "up", "hello");
+  static it_load_t l;
+  assert_int_equal(it_load_start(&l, s, "up", "hello", CALLERS, CALLERS), 0);
   it_sleep_ms(300);
   impulse_deploy_opts_t o2 = {0};
   o2.max_step_pct = 25;
@@ -224,13 +175,13 @@ static void test_upgrade_under_load_and_rollback(void **state) {
   assert_true(max_out <= 5);
   all_on(admin, "up", 2, 20);
   it_sleep_ms(200);
-  load_stop(&l, th);
+  it_load_stop(&l);
   fprintf(stderr, "calls during the upgrade: %lu ok, %lu failed\n",
           atomic_load(&l.ok), atomic_load(&l.failed));
   assert_int_equal(atomic_load(&l.failed), 0);
 
   /* A version that fails the recorded calls: rolled back by itself. */
-  load_start(&l, th, s, "up", "hello");
+  assert_int_equal(it_load_start(&l, s, "up", "hello", CALLERS, CALLERS), 0);
   it_sleep_ms(200);
   deploy(admin, "up", "crash", &o2, 3);
   st = wait_upgrade(admin, "up", 3, &max_out, &n, reason, sizeof reason, &took);
@@ -239,7 +190,7 @@ static void test_upgrade_under_load_and_rollback(void **state) {
   assert_string_equal(st, "failed");
   assert_non_null(strstr(reason, "failed validation"));
   all_on(admin, "up", 2, 20);
-  load_stop(&l, th);
+  it_load_stop(&l);
   fprintf(stderr, "calls during the rollback: %lu ok, %lu failed\n",
           atomic_load(&l.ok), atomic_load(&l.failed));
   assert_int_equal(atomic_load(&l.failed), 0);
