@@ -2,8 +2,9 @@
  * Integration test harness, load: callers that invoke one function in a
  * loop, each on a connection of its own in a thread of its own, counting
  * what answered, while the test looks at the server (scaling, an
- * upgrade). The callers make no cmocka call (cmocka is not thread-safe):
- * the test checks the counters after it_load_stop().
+ * upgrade), and an echo stream that goes on across faults and restarts.
+ * The callers make no cmocka call (cmocka is not thread-safe): the test
+ * checks the counters once they are stopped.
  */
 #ifndef IT_HARNESS_LOAD_H
 #define IT_HARNESS_LOAD_H
@@ -50,5 +51,33 @@ int it_load_start(it_load_t *load, const it_server_t *server,
 
 /* Stops the callers and waits for them. */
 void it_load_stop(it_load_t *load);
+
+/* An echo stream: one caller in a thread of its own that invokes the
+ * function "echo" with "PREFIX N" (N = 0, 1, ...) in a loop, `pause_ms`
+ * apart, and checks that each answer is its payload. It connects again
+ * (20 ms later) whenever it could not connect or lost its connection, so
+ * it outlives a restart of the server. */
+typedef struct it_stream_s {
+  const it_server_t *server;
+  const char *prefix;
+  unsigned timeout_ms; /* of each call */
+  unsigned pause_ms;
+  atomic_int stop;
+  atomic_ulong ok;       /* the right answer */
+  atomic_ulong refused;  /* could not connect, or the connection was lost */
+  atomic_ulong wrong;    /* any other failure, or a wrong answer */
+  char first_error[512]; /* the first refused or wrong call: read it after
+                            it_stream_stop() */
+  pthread_t thread;
+  int started;
+} it_stream_t;
+
+/* Starts the stream on `server` (borrowed, with `prefix`, until
+ * it_stream_stop()). Returns 0, or -1 when the thread could not start. */
+int it_stream_start(it_stream_t *stream, const it_server_t *server,
+                    const char *prefix, unsigned timeout_ms, unsigned pause_ms);
+
+/* Stops the stream and waits for it; harmless when it is not running. */
+void it_stream_stop(it_stream_t *stream);
 
 #endif

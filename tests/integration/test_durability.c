@@ -45,7 +45,6 @@
 #include <cmocka.h>
 
 #include <dirent.h>
-#include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -53,6 +52,7 @@
 
 #include "client/client_internal.h"
 #include "harness.h"
+#include "harness_load.h"
 
 #define CALL_TIMEOUT_MS 30000u
 
@@ -319,49 +319,6 @@ static int setup_grace(void **state) {
   return it_fixture_setup(state, flags);
 }
 
-typedef struct stream_s {
-  it_server_t *server;
-  atomic_int stop;
-  atomic_ulong ok, refused, wrong;
-} stream_t;
-
-/* Calls echo in a loop, reconnecting whenever the connection fails. */
-static void *stream_calls(void *arg) {
-  stream_t *st = arg;
-  impulse_client_t *c = NULL;
-  unsigned long n = 0;
-  while (!atomic_load(&st->stop)) {
-    if (c == NULL) {
-      c = it_connect(st->server, 0, 2000);
-      if (c == NULL) {
-        atomic_fetch_add(&st->refused, 1);
-        it_sleep_ms(20);
-        continue;
-      }
-    }
-    char payload[32];
-    snprintf(payload, sizeof payload, "call %lu", n++);
-    impulse_response_t *r = NULL;
-    int rc = it_invoke(c, "echo", payload, &r);
-    if (rc == IMPULSE_S_CONNECTION) {
-      impulse_client_close(c);
-      c = NULL;
-      atomic_fetch_add(&st->refused, 1);
-    } else if (rc == IMPULSE_S_OK && r->status == IMPULSE_S_OK &&
-               r->len == strlen(payload) &&
-               memcmp(r->payload, payload, r->len) == 0) {
-      atomic_fetch_add(&st->ok, 1);
-    } else {
-      fprintf(stderr, "stream: %s: %s\n", impulse_status_name(rc),
-              r && r->error ? r->error : impulse_client_error(c));
-      atomic_fetch_add(&st->wrong, 1);
-    }
-    impulse_response_free(r);
-  }
-  impulse_client_close(c);
-  return NULL;
-}
-
 /* The pids of echo's ready instances, sorted, into pids (max n). */
 static size_t echo_pids(it_server_t *s, int *pids, size_t n) {
   impulse_client_t *c = it_connect(s, 0, CALL_TIMEOUT_MS);
@@ -417,11 +374,9 @@ static void test_workers_reattached_after_kill9(void **state) {
     it_sleep_ms(50);
   assert_int_equal(nb, 2);
 
-  static stream_t st;
-  memset(&st, 0, sizeof st);
-  st.server = s;
-  pthread_t th;
-  assert_int_equal(pthread_create(&th, NULL, stream_calls, &st), 0);
+  /* Calls echo in a loop, connecting again whenever it fails. */
+  static it_stream_t st;
+  assert_int_equal(it_stream_start(&st, s, "call", 2000, 0), 0);
   it_sleep_ms(500);
   unsigned long ok_before = atomic_load(&st.ok);
   assert_true(ok_before > 0);
@@ -439,8 +394,7 @@ static void test_workers_reattached_after_kill9(void **state) {
   fprintf(stderr, "kill -9 -> serving again after %llu ms\n",
           (unsigned long long)(t_back - t_kill));
   it_sleep_ms(500);
-  atomic_store(&st.stop, 1);
-  pthread_join(th, NULL);
+  it_stream_stop(&st);
   fprintf(stderr, "stream: %lu ok, %lu connection errors, %lu wrong\n",
           atomic_load(&st.ok), atomic_load(&st.refused),
           atomic_load(&st.wrong));

@@ -43,6 +43,7 @@
 #include <string.h>
 
 #include "harness.h"
+#include "harness_load.h"
 
 #ifndef IT_ARTIFACTS_DIR
 #error "IT_ARTIFACTS_DIR must be defined by the build"
@@ -50,93 +51,17 @@
 
 #define CALL_TIMEOUT_MS 30000u
 
-/* ---- background echo stream ---------------------------------------------- */
-
-typedef struct bg_s {
-  char addr[64];
-  pthread_t thread;
-  int started;
-  atomic_int stop;
-  atomic_ulong calls;
-  atomic_ulong failures;
-  char first_error[512]; /* written by the thread, read after join */
-} bg_t;
-
 typedef struct fixture_s {
   it_group_t group; /* first: it_group_setup() allocates the fixture */
-  bg_t bg;
+  it_stream_t bg;   /* the bystander: an echo stream all along */
 } fixture_t;
-
-static void bg_fail(bg_t *bg, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-static void bg_fail(bg_t *bg, const char *fmt, ...) {
-  if (atomic_fetch_add(&bg->failures, 1) == 0) {
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(bg->first_error, sizeof bg->first_error, fmt, ap);
-    va_end(ap);
-  }
-}
-
-/* Invokes echo in a loop until told to stop. No cmocka calls here: cmocka
- * is not thread-safe; the main thread checks the counters at the end. */
-static void *bg_main(void *arg) {
-  bg_t *bg = arg;
-  impulse_client_t *client = NULL;
-  unsigned long n = 0;
-  while (!atomic_load(&bg->stop)) {
-    if (client == NULL) {
-      int rc = impulse_client_connect(bg->addr, "", &client);
-      if (rc != IMPULSE_S_OK) {
-        bg_fail(bg, "connect: %s: %s", impulse_status_name(rc),
-                impulse_client_error(client));
-        impulse_client_close(client);
-        client = NULL;
-        it_sleep_ms(50);
-        continue;
-      }
-      impulse_client_set_timeout(client, 10000);
-    }
-    char payload[64];
-    int len = snprintf(payload, sizeof payload, "bg-%lu", n++);
-    impulse_response_t *r = NULL;
-    int rc = impulse_invoke(client, "echo", payload, (size_t)len, NULL, &r);
-    atomic_fetch_add(&bg->calls, 1);
-    if (rc != IMPULSE_S_OK) {
-      bg_fail(bg, "call %lu: %s: %s", n, impulse_status_name(rc),
-              impulse_client_error(client));
-      impulse_client_close(client);
-      client = NULL;
-    } else if (r->status != IMPULSE_S_OK) {
-      bg_fail(bg, "call %lu: %s: %s", n, impulse_status_name(r->status),
-              r->error ? r->error : "");
-    } else if (r->len != (size_t)len || memcmp(r->payload, payload, r->len)) {
-      bg_fail(bg, "call %lu: wrong answer '%.*s' to '%s'", n, (int)r->len,
-              (const char *)r->payload, payload);
-    }
-    impulse_response_free(r);
-    it_sleep_ms(2); /* steady, not a CPU hog on two cores */
-  }
-  impulse_client_close(client);
-  return NULL;
-}
-
-static void bg_stop(bg_t *bg) {
-  if (!bg->started) return;
-  atomic_store(&bg->stop, 1);
-  pthread_join(bg->thread, NULL);
-  bg->started = 0;
-}
 
 /* ---- fixture ------------------------------------------------------------- */
 
 /* The rest of the group setup: the background echo stream. */
 static int start_bg(void *fixture) {
   fixture_t *f = fixture;
-  snprintf(f->bg.addr, sizeof f->bg.addr, "%s", f->group.server.addr);
-  if (pthread_create(&f->bg.thread, NULL, bg_main, &f->bg) != 0) return -1;
-  f->bg.started = 1;
-  return 0;
+  return it_stream_start(&f->bg, &f->group.server, "bg", 10000, 2);
 }
 
 static int group_setup(void **state) {
@@ -146,7 +71,7 @@ static int group_setup(void **state) {
 
 static int group_teardown(void **state) {
   fixture_t *f = *state;
-  if (f != NULL) bg_stop(&f->bg);
+  if (f != NULL) it_stream_stop(&f->bg);
   return it_group_teardown(state);
 }
 
@@ -617,16 +542,17 @@ static void test_background_unaffected(void **state) {
   fixture_t *f = *state;
   it_group_test_start(&f->group);
   /* A last stretch of calls after all the faults. */
-  unsigned long before = atomic_load(&f->bg.calls);
+  unsigned long before = atomic_load(&f->bg.ok);
   uint64_t until = it_now_ms() + 5000;
-  while (atomic_load(&f->bg.calls) < before + 20 && it_now_ms() < until)
+  while (atomic_load(&f->bg.ok) < before + 20 && it_now_ms() < until)
     it_sleep_ms(10);
-  bg_stop(&f->bg);
-  unsigned long calls = atomic_load(&f->bg.calls);
-  unsigned long failures = atomic_load(&f->bg.failures);
-  fprintf(stderr, "background echo: %lu calls, %lu failures%s%s\n", calls,
-          failures, failures ? "; first: " : "", f->bg.first_error);
-  assert_true(calls > 0);
+  it_stream_stop(&f->bg);
+  unsigned long ok = atomic_load(&f->bg.ok);
+  unsigned long failures =
+      atomic_load(&f->bg.refused) + atomic_load(&f->bg.wrong);
+  fprintf(stderr, "background echo: %lu ok, %lu failures%s%s\n", ok, failures,
+          failures ? "; first: " : "", f->bg.first_error);
+  assert_true(ok > 0);
   assert_int_equal(failures, 0);
   it_group_test_end(&f->group);
 }
@@ -635,7 +561,7 @@ static void test_background_unaffected(void **state) {
  * all that (it_group_test_clean_stop). */
 static void test_clean_stop(void **state) {
   fixture_t *f = *state;
-  bg_stop(&f->bg);
+  it_stream_stop(&f->bg);
   it_group_test_clean_stop(state);
 }
 
