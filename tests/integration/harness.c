@@ -572,9 +572,11 @@ int it_group_teardown(void **state) {
   return rc;
 }
 
-void it_group_test_start(it_group_t *group) {
+void *it_group_test_start(void **state) {
+  it_group_t *group = *state;
   if (group->in_test) group->failed_any = 1;
   group->in_test = 1;
+  return group;
 }
 
 void it_group_test_end(it_group_t *group) {
@@ -588,8 +590,7 @@ int it_group_stop(it_group_t *group) {
 }
 
 void it_group_test_clean_stop(void **state) {
-  it_group_t *group = *state;
-  it_group_test_start(group);
+  it_group_t *group = it_group_test_start(state);
   assert_int_equal(it_group_stop(group), 0);
   it_group_test_end(group);
 }

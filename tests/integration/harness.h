@@ -152,8 +152,10 @@ int it_group_setup(void **state, size_t size, const char *const *extra,
  * its end) and frees the fixture. Returns 0 or -1. */
 int it_group_teardown(void **state);
 
-/* A test of the group begins, and reached its end. */
-void it_group_test_start(it_group_t *group);
+/* A test of the group (its cmocka state `state`) begins: returns the
+ * fixture, *state. */
+void *it_group_test_start(void **state);
+/* The test reached its end. */
 void it_group_test_end(it_group_t *group);
 
 /* Closes the admin client and stops the server, checked

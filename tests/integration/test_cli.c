@@ -164,6 +164,23 @@ static void expect_out(const it_cli_t *r, const char *want) {
   assert_memory_equal(r->out, want, r->out_len);
 }
 
+/* `impulse invoke hdrs ARGS... --addr ADDR` with stdout on a terminal
+ * exits 0 and prints exactly `want`. */
+static void expect_tty_out(const it_server_t *s, const char *const *args,
+                           const char *want) {
+  const char *argv[IT_MAX_ARGS] = {"invoke", "hdrs"};
+  size_t n = 2;
+  for (; *args != NULL && n < IT_MAX_ARGS - 3; args++) argv[n++] = *args;
+  argv[n++] = "--addr";
+  argv[n++] = s->addr;
+  argv[n] = NULL;
+  it_cli_t r;
+  assert_int_equal(it_cli_tty(&r, NULL, argv), 0);
+  assert_int_equal(r.status, 0);
+  expect_out(&r, want);
+  it_cli_free(&r);
+}
+
 static void test_invoke_output(void **state) {
   it_server_t *s = *state;
   char path[512];
@@ -191,30 +208,18 @@ static void test_invoke_output(void **state) {
   it_cli_free(&r);
 
   /* On a terminal: a newline after a payload without one, only then. */
-  const char *const tty_body[] = {"invoke", "hdrs",  "-d", "body",
-                                  "--addr", s->addr, NULL};
-  assert_int_equal(it_cli_tty(&r, NULL, tty_body), 0);
-  assert_int_equal(r.status, 0);
-  expect_out(&r, "body\n");
-  it_cli_free(&r);
-  const char *const tty_line[] = {"invoke", "hdrs",  "-d", "line\n",
-                                  "--addr", s->addr, NULL};
-  assert_int_equal(it_cli_tty(&r, NULL, tty_line), 0);
-  assert_int_equal(r.status, 0);
-  expect_out(&r, "line\n");
-  it_cli_free(&r);
-  const char *const tty_empty[] = {"invoke", "hdrs",  "-d", "",
-                                   "--addr", s->addr, NULL};
-  assert_int_equal(it_cli_tty(&r, NULL, tty_empty), 0);
-  assert_int_equal(r.status, 0);
-  expect_out(&r, "");
-  it_cli_free(&r);
-  const char *const tty_include[] = {"invoke", "hdrs",   "-i",    "-d",
-                                     "body",   "--addr", s->addr, NULL};
-  assert_int_equal(it_cli_tty(&r, NULL, tty_include), 0);
-  assert_int_equal(r.status, 0);
-  expect_out(&r, "seen: -\ncontent-type: text/plain\n\nbody\n");
-  it_cli_free(&r);
+  const struct {
+    const char *const *args;
+    const char *want;
+  } tty[] = {
+      {(const char *const[]){"-d", "body", NULL}, "body\n"},
+      {(const char *const[]){"-d", "line\n", NULL}, "line\n"},
+      {(const char *const[]){"-d", "", NULL}, ""},
+      {(const char *const[]){"-i", "-d", "body", NULL},
+       "seen: -\ncontent-type: text/plain\n\nbody\n"},
+  };
+  for (size_t i = 0; i < sizeof tty / sizeof tty[0]; i++)
+    expect_tty_out(s, tty[i].args, tty[i].want);
 
   /* The help says both. */
   EXPECT_CLI(&r, 0, "invoke", "--help");

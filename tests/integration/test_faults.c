@@ -114,8 +114,7 @@ static void deploy_ok(fixture_t *f, const char *name, const char *fn,
 /* ---- (a) crashes --------------------------------------------------------- */
 
 static void test_crash(void **state) {
-  fixture_t *f = *state;
-  it_group_test_start(&f->group);
+  fixture_t *f = it_group_test_start(state);
   char err[1024];
   deploy_ok(f, "crash", "crash", NULL, NULL);
 
@@ -157,8 +156,7 @@ static void test_crash(void **state) {
  * the replacement instance. None of them is blamed for the crash.
  */
 static void test_crash_pipelined(void **state) {
-  fixture_t *f = *state;
-  it_group_test_start(&f->group);
+  fixture_t *f = it_group_test_start(state);
   impulse_deploy_opts_t opts = {0};
   opts.concurrency = 1;
   opts.min_instances = 1;
@@ -213,8 +211,7 @@ static void test_crash_pipelined(void **state) {
 /* ---- (b) hang past the timeout ------------------------------------------- */
 
 static void test_hang_timeout(void **state) {
-  fixture_t *f = *state;
-  it_group_test_start(&f->group);
+  fixture_t *f = it_group_test_start(state);
   char err[1024];
   impulse_deploy_opts_t opts = {0};
   opts.timeout_ms = 300;
@@ -309,8 +306,7 @@ static void reject_file(fixture_t *f, const char *what, const char *path,
 }
 
 static void test_invalid_artifacts(void **state) {
-  fixture_t *f = *state;
-  it_group_test_start(&f->group);
+  fixture_t *f = it_group_test_start(state);
   uint32_t v = 0;
   deploy_ok(f, "victim", "echo", NULL, &v);
   assert_int_equal(v, 1);
@@ -379,13 +375,12 @@ static void test_invalid_artifacts(void **state) {
 /* ---- (d) memory limit ---------------------------------------------------- */
 
 static void test_memory_limit(void **state) {
-  fixture_t *f = *state;
 #if defined(IMPULSE_ASAN)
   /* ASan reserves terabytes of shadow memory: the worker disables the
    * memory limit in sanitizer builds, so hog would eat the machine. */
   skip();
 #endif
-  it_group_test_start(&f->group);
+  fixture_t *f = it_group_test_start(state);
   char err[1024];
   impulse_deploy_opts_t opts = {0};
   opts.memory_mb = 64;
@@ -479,8 +474,7 @@ static void *busy_main(void *arg) {
 }
 
 static void test_worker_killed_externally(void **state) {
-  fixture_t *f = *state;
-  it_group_test_start(&f->group);
+  fixture_t *f = it_group_test_start(state);
   char err[1024], out[64];
 
   /* Idle worker of a min-1 function: replaced without anyone asking. */
@@ -526,8 +520,7 @@ static void test_worker_killed_externally(void **state) {
 /* ---- (e) unknown function ------------------------------------------------ */
 
 static void test_unknown_function(void **state) {
-  fixture_t *f = *state;
-  it_group_test_start(&f->group);
+  fixture_t *f = it_group_test_start(state);
   char err[1024];
   assert_int_equal(
       call(f->group.admin, "does-not-exist", "x", err, sizeof err, NULL, 0),
@@ -539,8 +532,7 @@ static void test_unknown_function(void **state) {
 /* ---- the bystander ------------------------------------------------------- */
 
 static void test_background_unaffected(void **state) {
-  fixture_t *f = *state;
-  it_group_test_start(&f->group);
+  fixture_t *f = it_group_test_start(state);
   /* A last stretch of calls after all the faults. */
   unsigned long before = atomic_load(&f->bg.ok);
   uint64_t until = it_now_ms() + 5000;

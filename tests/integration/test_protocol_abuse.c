@@ -152,8 +152,7 @@ static void expect_raw_error(int fd, const Impulse__Envelope *env, unsigned ms,
 /* ---- tests --------------------------------------------------------------- */
 
 static void test_garbage_frames(void **state) {
-  fixture_t *f = *state;
-  it_group_test_start(&f->group);
+  fixture_t *f = it_group_test_start(state);
   unsigned char frame[24] = {0, 0, 0, 20};
   /* 0xff... is an over-long varint tag: never decodes. */
   memset(frame + 4, 0xff, 20);
@@ -196,8 +195,7 @@ static void test_garbage_frames(void **state) {
 }
 
 static void test_huge_length_prefix(void **state) {
-  fixture_t *f = *state;
-  it_group_test_start(&f->group);
+  fixture_t *f = it_group_test_start(state);
   /* 0x7fffffff and then a little body: the server must not wait for the
    * other 2 GiB. */
   unsigned char frame[4 + 1024] = {0x7f, 0xff, 0xff, 0xff};
@@ -243,8 +241,7 @@ static void test_huge_length_prefix(void **state) {
 }
 
 static void test_half_frame_then_hang_up(void **state) {
-  fixture_t *f = *state;
-  it_group_test_start(&f->group);
+  fixture_t *f = it_group_test_start(state);
   for (int i = 0; i < 20; i++) {
     int fd = it_raw_connect(&f->group.server);
     assert_true(fd >= 0);
@@ -268,8 +265,7 @@ static void test_half_frame_then_hang_up(void **state) {
 }
 
 static void test_wrong_message_kind(void **state) {
-  fixture_t *f = *state;
-  it_group_test_start(&f->group);
+  fixture_t *f = it_group_test_start(state);
   good_echo(f);
   int fd = it_raw_connect(&f->group.server);
   assert_true(fd >= 0);
@@ -316,8 +312,7 @@ static void test_wrong_message_kind(void **state) {
 }
 
 static void test_unauthenticated_control(void **state) {
-  fixture_t *f = *state;
-  it_group_test_start(&f->group);
+  fixture_t *f = it_group_test_start(state);
   good_echo(f);
 
   /* The library with token "": anonymous; Deploy is refused. */
@@ -384,8 +379,7 @@ static void good_slow(fixture_t *f, const char *ms) {
 }
 
 static void test_client_vanishes_mid_call(void **state) {
-  fixture_t *f = *state;
-  it_group_test_start(&f->group);
+  fixture_t *f = it_group_test_start(state);
   good_slow(f, "1"); /* an instance is up */
   for (int round = 0; round < 3; round++) {
     /* One call running, three queued behind it, then the client is gone. */
