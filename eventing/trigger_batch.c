@@ -39,8 +39,6 @@ static void rec_rerun_alone(rec_t *rec) {
 
 static void on_batch_done(void *arg, uint64_t tag, const imp_answer_t *answer) {
   batch_ctx_t *ctx = arg;
-  int code = answer->code;
-  const char *message = answer->message;
   const Impulse__InvokeBatchResponse *resp = answer->batch;
   (void)tag;
   for (size_t i = 0; i < ctx->n; i++) {
@@ -50,13 +48,14 @@ static void on_batch_done(void *arg, uint64_t tag, const imp_answer_t *answer) {
       rec_maybe_free(rec);
       continue;
     }
-    if (code != 0) {
+    if (answer->code != 0) {
       /* A failure of the function or of the moment (it is gone, busy,
        * cannot start, the server stops) is each record's; any other (a
        * crash, a timeout) cannot be pinned on one of them. */
-      if (code == IMPULSE__ERROR_CODE__SHUTTING_DOWN ||
-          code == IMPULSE__ERROR_CODE__NOT_FOUND || is_transient(code))
-        rec_fail(rec, code, message);
+      if (answer->code == IMPULSE__ERROR_CODE__SHUTTING_DOWN ||
+          answer->code == IMPULSE__ERROR_CODE__NOT_FOUND ||
+          is_transient(answer->code))
+        rec_fail(rec, answer->code, answer->message);
       else
         rec_rerun_alone(rec);
       continue;

@@ -297,6 +297,61 @@ void imp_cli_table_add(imp_cli_table_t *table, const char *fmt, ...) {
       table->ncols++;
 }
 
+/* The value at `path` in `msg`: returns its field, with *str set for a
+ * string and *num for a number, or NULL when a sub-message is missing. */
+static const ProtobufCFieldDescriptor *sort_value(const ProtobufCMessage *msg,
+                                                  const char *path,
+                                                  const char **str,
+                                                  uint64_t *num) {
+  *str = NULL;
+  *num = 0;
+  while (msg != NULL) {
+    char name[64];
+    size_t len = strcspn(path, ".");
+    snprintf(name, sizeof name, "%.*s", (int)len, path);
+    const ProtobufCFieldDescriptor *f =
+        protobuf_c_message_descriptor_get_field_by_name(msg->descriptor, name);
+    if (f == NULL) abort(); /* a listing names a field its message lacks */
+    const char *at = (const char *)msg + f->offset;
+    if (path[len] == '\0') {
+      switch (f->type) {
+        case PROTOBUF_C_TYPE_STRING: *str = *(char *const *)at; break;
+        case PROTOBUF_C_TYPE_UINT64:
+        case PROTOBUF_C_TYPE_FIXED64: *num = *(const uint64_t *)at; break;
+        case PROTOBUF_C_TYPE_INT32: {
+          int32_t v = *(const int32_t *)at; /* INT32_MIN sorts as 0 */
+          *num = (uint64_t)((int64_t)v - INT32_MIN);
+          break;
+        }
+        default: /* uint32, fixed32, enum */
+          *num = *(const uint32_t *)at;
+          break;
+      }
+      return f;
+    }
+    msg = *(ProtobufCMessage *const *)at;
+    path += len + 1;
+  }
+  return NULL; /* a sub-message on the way is missing */
+}
+
+static int by_path(const void *a, const void *b, void *path) {
+  const char *sa, *sb;
+  uint64_t na, nb;
+  const ProtobufCFieldDescriptor *fa =
+      sort_value(*(ProtobufCMessage *const *)a, path, &sa, &na);
+  const ProtobufCFieldDescriptor *fb =
+      sort_value(*(ProtobufCMessage *const *)b, path, &sb, &nb);
+  const ProtobufCFieldDescriptor *f = fa != NULL ? fa : fb;
+  if (f != NULL && f->type == PROTOBUF_C_TYPE_STRING)
+    return strcmp(sa ? sa : "", sb ? sb : "");
+  return na < nb ? -1 : na > nb;
+}
+
+void imp_cli_sort(void *items, size_t n, const char *path) {
+  qsort_r(items, n, sizeof(ProtobufCMessage *), by_path, (void *)path);
+}
+
 int imp_cli_list(const imp_cli_t *cli, const imp_cli_list_t *list, void *items,
                  size_t n) {
   if (n == 0) {
@@ -305,7 +360,7 @@ int imp_cli_list(const imp_cli_t *cli, const imp_cli_list_t *list, void *items,
   }
   /* Pointers to messages, all of one size (a repeated message field). */
   const size_t size = sizeof(Impulse__Envelope *);
-  if (list->cmp != NULL) qsort(items, n, size, list->cmp);
+  if (list->sort_by != NULL) imp_cli_sort(items, n, list->sort_by);
   imp_cli_table_t table = {0};
   imp_cli_table_add(&table, "%s", list->header);
   for (size_t i = 0; i < n; i++) list->row(&table, (char *)items + i * size);

@@ -195,11 +195,18 @@ int imp_cli_table_print(const imp_cli_t *cli, imp_cli_table_t *table);
 typedef struct imp_cli_list_s {
   const char *none;   /* printed alone when there are no items */
   const char *header; /* the header row, cells separated by '\t' */
-  /* qsort comparator of two item pointers; NULL keeps the server's order */
-  int (*cmp)(const void *a, const void *b);
+  /* The field the rows are sorted by, a path of field names through
+   * sub-messages ("spec.name"); NULL keeps the server's order. */
+  const char *sort_by;
   /* Adds the row of the item `*(T *const *)item`. */
   void (*row)(imp_cli_table_t *table, const void *item);
 } imp_cli_list_t;
+
+/* Sorts `n` messages (an array of pointers, a repeated message field) in
+ * place by the string or integer field at `path` (field names joined by
+ * '.' through sub-messages), ascending; a missing sub-message or string
+ * sorts first. */
+void imp_cli_sort(void *items, size_t n, const char *path);
 
 /* Prints `n` items as list->header and one row each, sorted in place, or
  * list->none when there are none. `items` is an array of n pointers to

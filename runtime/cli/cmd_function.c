@@ -372,12 +372,6 @@ static void ls_help(FILE *out) {
       out);
 }
 
-static int by_function_name(const void *a, const void *b) {
-  const Impulse__FunctionInfo *x = *(Impulse__FunctionInfo *const *)a;
-  const Impulse__FunctionInfo *y = *(Impulse__FunctionInfo *const *)b;
-  return strcmp(x->name, y->name);
-}
-
 static void function_row(imp_cli_table_t *table, const void *item) {
   const Impulse__FunctionInfo *f = *(Impulse__FunctionInfo *const *)item;
   imp_cli_table_add(
@@ -388,8 +382,8 @@ static void function_row(imp_cli_table_t *table, const void *item) {
 
 static const imp_cli_list_t functions_list = {
     "no functions",
-    "NAME\tVERSION\tINSTANCES\tREADY\tIN-FLIGHT\tINVOCATIONS\tERRORS",
-    by_function_name, function_row};
+    "NAME\tVERSION\tINSTANCES\tREADY\tIN-FLIGHT\tINVOCATIONS\tERRORS", "name",
+    function_row};
 
 static int cmd_ls(imp_cli_t *cli, int argc, char **argv) {
   Impulse__ListRequest list = IMPULSE__LIST_REQUEST__INIT;
@@ -411,18 +405,6 @@ static void describe_help(FILE *out) {
       "Shows a function's configuration, counters, versions and instances.\n"
       "\n",
       out);
-}
-
-static int by_version(const void *a, const void *b) {
-  const Impulse__VersionRecord *x = *(Impulse__VersionRecord *const *)a;
-  const Impulse__VersionRecord *y = *(Impulse__VersionRecord *const *)b;
-  return x->version < y->version ? -1 : x->version > y->version;
-}
-
-static int by_instance_id(const void *a, const void *b) {
-  const Impulse__InstanceInfo *x = *(Impulse__InstanceInfo *const *)a;
-  const Impulse__InstanceInfo *y = *(Impulse__InstanceInfo *const *)b;
-  return x->id < y->id ? -1 : x->id > y->id;
 }
 
 /* A config value, or "default" when the server did not send one. */
@@ -518,11 +500,11 @@ static void instance_row(imp_cli_table_t *table, const void *item) {
 }
 
 static const imp_cli_list_t versions_list = {
-    "no versions", "VERSION\tSHA256\tSIZE\tCREATED", by_version, version_row};
+    "no versions", "VERSION\tSHA256\tSIZE\tCREATED", "version", version_row};
 
 static const imp_cli_list_t instances_list = {
     "no instances", "ID\tPID\tVERSION\tSTATE\tOUTSTANDING/CONCURRENCY\tSERVED",
-    by_instance_id, instance_row};
+    "id", instance_row};
 
 static int cmd_describe(imp_cli_t *cli, int argc, char **argv) {
   Impulse__DescribeRequest describe = IMPULSE__DESCRIBE_REQUEST__INIT;

@@ -214,12 +214,6 @@ static void trigger_ls_help(FILE *out) {
       out);
 }
 
-static int by_trigger_name(const void *a, const void *b) {
-  const Impulse__TriggerInfo *x = *(Impulse__TriggerInfo *const *)a;
-  const Impulse__TriggerInfo *y = *(Impulse__TriggerInfo *const *)b;
-  return strcmp(x->spec->name, y->spec->name);
-}
-
 static void trigger_row(imp_cli_table_t *table, const void *item) {
   const Impulse__TriggerInfo *t = *(Impulse__TriggerInfo *const *)item;
   imp_cli_table_add(
@@ -234,7 +228,7 @@ static const imp_cli_list_t triggers_list = {
     "no triggers",
     "NAME\tTOPIC\tFUNCTION\tSTATE\tRECEIVED\tHANDLED\tRETRIED\t"
     "DEAD-LETTERED\tIN-FLIGHT",
-    by_trigger_name, trigger_row};
+    "spec.name", trigger_row};
 
 static int cmd_trigger_ls(imp_cli_t *cli, int argc, char **argv) {
   Impulse__TriggerListRequest list = IMPULSE__TRIGGER_LIST_REQUEST__INIT;
@@ -258,12 +252,6 @@ static void trigger_describe_help(FILE *out) {
       "invocations in flight and whether the partition is paused.\n"
       "\n",
       out);
-}
-
-static int by_partition(const void *a, const void *b) {
-  const Impulse__PartitionInfo *x = *(Impulse__PartitionInfo *const *)a;
-  const Impulse__PartitionInfo *y = *(Impulse__PartitionInfo *const *)b;
-  return x->partition < y->partition ? -1 : x->partition > y->partition;
 }
 
 static const char *fmt_u32_or(int has, uint32_t v, const char *dflt, char *buf,
@@ -326,8 +314,8 @@ static void partition_row(imp_cli_table_t *table, const void *item) {
 
 static const imp_cli_list_t partitions_list = {
     "no partitions assigned to this server",
-    "PARTITION\tCOMMITTED\tHIGH-WATERMARK\tLAG\tIN-FLIGHT\tPAUSED",
-    by_partition, partition_row};
+    "PARTITION\tCOMMITTED\tHIGH-WATERMARK\tLAG\tIN-FLIGHT\tPAUSED", "partition",
+    partition_row};
 
 static int cmd_trigger_describe(imp_cli_t *cli, int argc, char **argv) {
   Impulse__TriggerDescribeRequest describe =

@@ -99,12 +99,6 @@ static int prev_store(top_t *top, const Impulse__ListResponse *l,
   return 0;
 }
 
-static int by_name(const void *a, const void *b) {
-  const Impulse__FunctionInfo *x = *(Impulse__FunctionInfo *const *)a;
-  const Impulse__FunctionInfo *y = *(Impulse__FunctionInfo *const *)b;
-  return strcmp(x->name, y->name);
-}
-
 static const char *fmt_uptime(uint64_t ms, char *buf, size_t len) {
   unsigned long long s = ms / 1000, d = s / 86400, h = s / 3600 % 24,
                      m = s / 60 % 60;
@@ -262,7 +256,7 @@ static int refresh(top_t *top, const char **what) {
 
   Impulse__ListResponse *l = list->list_ok;
   /* The pointer array is ours: sort it in place. */
-  qsort(l->functions, l->n_functions, sizeof *l->functions, by_name);
+  imp_cli_sort(l->functions, l->n_functions, "name");
   *what = "output";
   rc = IMPULSE_S_NOMEM;
   rows = calloc(l->n_functions + 1, sizeof *rows);

@@ -274,8 +274,6 @@ static void replay_more(imp_control_t *ctl, imp_function_t *fn,
 
 static void on_replayed(void *arg, uint64_t tag, const imp_answer_t *answer) {
   replay_t *r = arg;
-  int code = answer->code;
-  const char *message = answer->message;
   const Impulse__InvokeResponse *resp = answer->resp;
   (void)tag;
   imp_instance_t *inst = r->inst;
@@ -288,14 +286,15 @@ static void on_replayed(void *arg, uint64_t tag, const imp_answer_t *answer) {
   u->replayed++;
   const imp_recorded_t *rec = &u->recs[index];
   int was_ok = imp_rec_answer_ok(rec->answer, rec->anslen);
-  int now_ok =
-      code == 0 && resp != NULL && (!resp->has_status || resp->status == 0);
+  int now_ok = answer->code == 0 && resp != NULL &&
+               (!resp->has_status || resp->status == 0);
   if (was_ok && !now_ok && inst->val_failed++ == 0) {
-    snprintf(inst->val_reason, sizeof inst->val_reason,
-             "recorded call %zu answered OK on v%u; v%u answered %s: %s",
-             index + 1, rec->version, inst->version,
-             code ? imp_error_code_name(code) : "a non-zero status",
-             message ? message : "-");
+    snprintf(
+        inst->val_reason, sizeof inst->val_reason,
+        "recorded call %zu answered OK on v%u; v%u answered %s: %s", index + 1,
+        rec->version, inst->version,
+        answer->code ? imp_error_code_name(answer->code) : "a non-zero status",
+        answer->message ? answer->message : "-");
   } else if (was_ok && now_ok && u->exact) {
     ProtobufCBinaryData want = {0, NULL};
     answer_payload(rec->answer, rec->anslen, &want);

@@ -11,14 +11,12 @@
 
 static void on_invoked(void *arg, uint64_t tag, const imp_answer_t *answer) {
   http_req_t *req = arg;
-  int code = answer->code;
-  const char *message = answer->message;
   const Impulse__InvokeResponse *resp = answer->resp;
   (void)tag;
   http_conn_t *conn = req->conn;
   if (!http_req_resume(req)) return;
-  if (code != 0) {
-    http_respond_code(req, code, 1, message);
+  if (answer->code != 0) {
+    http_respond_code(req, answer->code, 1, answer->message);
   } else {
     imp_buf_t extra = {0};
     const char *ctype = "application/octet-stream";
