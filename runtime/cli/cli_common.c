@@ -75,6 +75,17 @@ int imp_cli_options(imp_cli_t *cli, int argc, char **argv, int min, int max,
   return -1;
 }
 
+int imp_cli_options_name(imp_cli_t *cli, int argc, char **argv,
+                         const char *noun, char **name) {
+  char expected[64];
+  snprintf(expected, sizeof expected, "expected one %s NAME", noun);
+  int rc = imp_cli_options(cli, argc, argv, 1, 1, expected);
+  if (rc >= 0) return rc;
+  *name = argv[optind];
+  imp_cli_what(cli, "%s %s", cli->cmd->name, *name);
+  return -1;
+}
+
 int imp_cli_parse_u32(const imp_cli_t *cli, const char *flag, const char *s,
                       uint32_t lo, uint32_t hi, uint32_t *out) {
   char *end = NULL;

@@ -111,6 +111,15 @@ int imp_cli_common_option(imp_cli_t *cli, int opt, char **argv);
 int imp_cli_options(imp_cli_t *cli, int argc, char **argv, int min, int max,
                     const char *expected);
 
+/*
+ * imp_cli_options() for a command on one NAME (`noun` says what it names,
+ * "function" or "trigger"): sets *name to it and names the call
+ * "COMMAND NAME" in error messages. Returns -1 to go on, else the exit
+ * status.
+ */
+int imp_cli_options_name(imp_cli_t *cli, int argc, char **argv,
+                         const char *noun, char **name);
+
 /* Parses the decimal `s` of flag `flag` into [lo, hi]. Returns 0, or
  * IMP_CLI_EXIT_USAGE after saying that the flag takes a number in that
  * range. */

@@ -508,10 +508,8 @@ static const imp_cli_list_t instances_list = {
 
 static int cmd_describe(imp_cli_t *cli, int argc, char **argv) {
   Impulse__DescribeRequest describe = IMPULSE__DESCRIBE_REQUEST__INIT;
-  int rc = imp_cli_options(cli, argc, argv, 1, 1, "expected one function NAME");
+  int rc = imp_cli_options_name(cli, argc, argv, "function", &describe.name);
   if (rc >= 0) return rc;
-  describe.name = argv[optind];
-  imp_cli_what(cli, "describe %s", describe.name);
   if ((rc = imp_cli_call(cli, IMPULSE__ENVELOPE__BODY_DESCRIBE, &describe,
                          IMPULSE__ENVELOPE__BODY_DESCRIBE_OK)) != 0)
     return rc;
@@ -536,10 +534,9 @@ static void rm_help(FILE *out) {
 }
 
 static int cmd_rm(imp_cli_t *cli, int argc, char **argv) {
-  int rc = imp_cli_options(cli, argc, argv, 1, 1, "expected one function NAME");
+  char *name;
+  int rc = imp_cli_options_name(cli, argc, argv, "function", &name);
   if (rc >= 0) return rc;
-  const char *name = argv[optind];
-  imp_cli_what(cli, "rm %s", name);
   if ((rc = imp_cli_connect(cli)) != 0) return rc;
   int status = impulse_delete(cli->client, name);
   if (status != 0) return imp_cli_report(cli, status);

@@ -143,10 +143,8 @@ static const imp_cli_list_t recorded_list = {
 
 static int cmd_record_ls(imp_cli_t *cli, int argc, char **argv) {
   Impulse__RecordListRequest rl = IMPULSE__RECORD_LIST_REQUEST__INIT;
-  int rc = imp_cli_options(cli, argc, argv, 1, 1, "expected one function NAME");
+  int rc = imp_cli_options_name(cli, argc, argv, "function", &rl.name);
   if (rc >= 0) return rc;
-  rl.name = argv[optind];
-  imp_cli_what(cli, "record ls %s", rl.name);
   rc = imp_cli_call(cli, IMPULSE__ENVELOPE__BODY_RECORD_LIST, &rl,
                     IMPULSE__ENVELOPE__BODY_RECORD_LIST_OK);
   if (rc != 0) return rc;

@@ -320,10 +320,8 @@ static const imp_cli_list_t partitions_list = {
 static int cmd_trigger_describe(imp_cli_t *cli, int argc, char **argv) {
   Impulse__TriggerDescribeRequest describe =
       IMPULSE__TRIGGER_DESCRIBE_REQUEST__INIT;
-  int rc = imp_cli_options(cli, argc, argv, 1, 1, "expected one trigger NAME");
+  int rc = imp_cli_options_name(cli, argc, argv, "trigger", &describe.name);
   if (rc >= 0) return rc;
-  describe.name = argv[optind];
-  imp_cli_what(cli, "trigger describe %s", describe.name);
   rc = imp_cli_call(cli, IMPULSE__ENVELOPE__BODY_TRIGGER_DESCRIBE, &describe,
                     IMPULSE__ENVELOPE__BODY_TRIGGER_DESCRIBE_OK);
   if (rc != 0) return rc;
@@ -347,10 +345,8 @@ static void trigger_rm_help(FILE *out) {
 
 static int cmd_trigger_rm(imp_cli_t *cli, int argc, char **argv) {
   Impulse__TriggerDeleteRequest del = IMPULSE__TRIGGER_DELETE_REQUEST__INIT;
-  int rc = imp_cli_options(cli, argc, argv, 1, 1, "expected one trigger NAME");
+  int rc = imp_cli_options_name(cli, argc, argv, "trigger", &del.name);
   if (rc >= 0) return rc;
-  del.name = argv[optind];
-  imp_cli_what(cli, "trigger rm %s", del.name);
   rc = imp_cli_call(cli, IMPULSE__ENVELOPE__BODY_TRIGGER_DELETE, &del,
                     IMPULSE__ENVELOPE__BODY_TRIGGER_DELETE_OK);
   if (rc != 0) return rc;
