@@ -25,7 +25,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "client/client_internal.h"
 #include "harness.h"
 
 #define CALL_TIMEOUT_MS 30000u
@@ -34,13 +33,10 @@
  * impulse__envelope__free_unpacked). */
 static int record_list(impulse_client_t *c, const char *name,
                        Impulse__Envelope **out) {
-  Impulse__Envelope req = IMPULSE__ENVELOPE__INIT;
   Impulse__RecordListRequest rl = IMPULSE__RECORD_LIST_REQUEST__INIT;
   rl.name = (char *)name;
-  req.body_case = IMPULSE__ENVELOPE__BODY_RECORD_LIST;
-  req.record_list = &rl;
-  return imp_client_call_expect(c, &req, IMPULSE__ENVELOPE__BODY_RECORD_LIST_OK,
-                                out);
+  return sup_call(c, IMPULSE__ENVELOPE__BODY_RECORD_LIST, &rl,
+                  IMPULSE__ENVELOPE__BODY_RECORD_LIST_OK, out);
 }
 
 /* The payload preview of recording i as a string. */

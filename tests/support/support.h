@@ -137,6 +137,14 @@ void sup_rm_tree(const char *path);
  * impulse__envelope__free_unpacked(*resp, NULL).
  */
 
+/* The call whose request body is `body` (borrowed, of the type `body_case`
+ * carries) and whose answer must have body `expect`: *resp holds it, or,
+ * with resp NULL, it is freed (the answer says no more than that the call
+ * went well). -EINVAL for a body of another type. */
+int sup_call(impulse_client_t *client, Impulse__Envelope__BodyCase body_case,
+             void *body, Impulse__Envelope__BodyCase expect,
+             Impulse__Envelope **resp);
+
 /* Describe of function `name`: *resp holds describe_ok. */
 int sup_describe(impulse_client_t *client, const char *name,
                  Impulse__Envelope **resp);
