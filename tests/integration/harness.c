@@ -612,6 +612,13 @@ impulse_client_t *it_connect(const it_server_t *server, int admin,
   return client;
 }
 
+impulse_client_t *it_connect_ok(const it_server_t *server, int admin,
+                                uint32_t timeout_ms) {
+  impulse_client_t *client = it_connect(server, admin, timeout_ms);
+  assert_non_null(client);
+  return client;
+}
+
 int it_deploy_fn(impulse_client_t *client, const char *name, const char *fn,
                  const impulse_deploy_opts_t *opts, uint32_t *version) {
   char path[512];

@@ -195,6 +195,9 @@ int it_server_group_alive(const it_server_t *server);
  * why. Free with impulse_client_close(). */
 impulse_client_t *it_connect(const it_server_t *server, int admin,
                              uint32_t timeout_ms);
+/* it_connect() in a test, which fails when no client comes back. */
+impulse_client_t *it_connect_ok(const it_server_t *server, int admin,
+                                uint32_t timeout_ms);
 
 /* Output of a CLI run. */
 typedef struct it_cli_s {

@@ -52,8 +52,7 @@ static Impulse__Envelope *describe(impulse_client_t *c) {
 
 static void test_step_and_scale_to_zero(void **state) {
   it_server_t *s = *state;
-  impulse_client_t *admin = it_connect(s, 1, CALL_TIMEOUT_MS);
-  assert_non_null(admin);
+  impulse_client_t *admin = it_connect_ok(s, 1, CALL_TIMEOUT_MS);
   impulse_deploy_opts_t o = {0};
   o.concurrency = 1;
   o.timeout_ms = 5000;

@@ -186,8 +186,7 @@ static void test_invoke_output(void **state) {
   char path[512];
   it_cli_t r;
   snprintf(path, sizeof path, "%s/http_headers.so", IT_ARTIFACTS_DIR);
-  impulse_client_t *c = it_connect(s, 1, CALL_TIMEOUT_MS);
-  assert_non_null(c);
+  impulse_client_t *c = it_connect_ok(s, 1, CALL_TIMEOUT_MS);
   uint32_t v = 0;
   assert_int_equal(it_deploy_file(c, "hdrs", path, NULL, &v), IMPULSE_S_OK);
   impulse_client_close(c);

@@ -166,8 +166,7 @@ static void expect_function_row(const it_server_t *s, int status,
 }
 
 static void deploy_and_call(const it_server_t *s) {
-  impulse_client_t *c = it_connect(s, 1, 20000);
-  assert_non_null(c);
+  impulse_client_t *c = it_connect_ok(s, 1, 20000);
   uint32_t version = 0;
   assert_int_equal(it_deploy_fn(c, FUNCTION, "echo", NULL, &version), 0);
   for (int i = 0; i < CALLS; i++) {

@@ -66,8 +66,7 @@ static void warm_up(impulse_client_t *c, const char *name) {
 
 static void test_queue_timeout_overloaded(void **state) {
   it_server_t *s = *state;
-  impulse_client_t *c = it_connect(s, 1, CALL_TIMEOUT_MS);
-  assert_non_null(c);
+  impulse_client_t *c = it_connect_ok(s, 1, CALL_TIMEOUT_MS);
   deploy_hang(c, "busy", 1);
   warm_up(c, "busy");
 
@@ -113,8 +112,7 @@ static void test_queue_timeout_overloaded(void **state) {
 
 static void test_concurrency_in_one_instance(void **state) {
   it_server_t *s = *state;
-  impulse_client_t *c = it_connect(s, 1, CALL_TIMEOUT_MS);
-  assert_non_null(c);
+  impulse_client_t *c = it_connect_ok(s, 1, CALL_TIMEOUT_MS);
   deploy_hang(c, "wide", 3);
   warm_up(c, "wide");
   uint64_t t0 = it_now_ms();
@@ -141,8 +139,7 @@ static void test_concurrency_in_one_instance(void **state) {
 
 static void test_scale_from_zero(void **state) {
   it_server_t *s = *state;
-  impulse_client_t *c = it_connect(s, 1, CALL_TIMEOUT_MS);
-  assert_non_null(c);
+  impulse_client_t *c = it_connect_ok(s, 1, CALL_TIMEOUT_MS);
   impulse_deploy_opts_t opts = {0};
   opts.has_min = 1; /* min 0 */
   uint32_t v = 0;
@@ -188,10 +185,8 @@ static uint64_t call_under_way(impulse_client_t *c, const char *name,
 
 static void test_redeploy_drains(void **state) {
   it_server_t *s = *state;
-  impulse_client_t *c1 = it_connect(s, 0, CALL_TIMEOUT_MS);
-  impulse_client_t *c2 = it_connect(s, 1, CALL_TIMEOUT_MS);
-  assert_non_null(c1);
-  assert_non_null(c2);
+  impulse_client_t *c1 = it_connect_ok(s, 0, CALL_TIMEOUT_MS);
+  impulse_client_t *c2 = it_connect_ok(s, 1, CALL_TIMEOUT_MS);
   deploy_hang(c2, "upg", 2);
   warm_up(c2, "upg");
 
@@ -235,10 +230,8 @@ static void test_redeploy_during_long_call(void **state) {
     s->test_passed = 1;
     skip();
   }
-  impulse_client_t *c1 = it_connect(s, 0, CALL_TIMEOUT_MS);
-  impulse_client_t *c2 = it_connect(s, 1, CALL_TIMEOUT_MS);
-  assert_non_null(c1);
-  assert_non_null(c2);
+  impulse_client_t *c1 = it_connect_ok(s, 0, CALL_TIMEOUT_MS);
+  impulse_client_t *c2 = it_connect_ok(s, 1, CALL_TIMEOUT_MS);
   impulse_deploy_opts_t opts = {0};
   opts.concurrency = 1;
   opts.timeout_ms = 20000; /* max instances: the default (10) */

@@ -64,8 +64,7 @@ static void crash_and_restart(it_server_t *s) {
 
 static void expect_answer(it_server_t *s, const char *fn, const char *payload,
                           const char *want, uint32_t version) {
-  impulse_client_t *c = it_connect(s, 0, CALL_TIMEOUT_MS);
-  assert_non_null(c);
+  impulse_client_t *c = it_connect_ok(s, 0, CALL_TIMEOUT_MS);
   assert_true(it_answers(c, fn, payload, want, version));
   impulse_client_close(c);
 }
@@ -75,8 +74,7 @@ static void test_deploy_survives_kill9(void **state) {
   static const char *const fns[] = {"echo", "hello", "echo"};
   char want[64];
   for (uint32_t round = 0; round < 3; round++) {
-    impulse_client_t *c = it_connect(s, 1, CALL_TIMEOUT_MS);
-    assert_non_null(c);
+    impulse_client_t *c = it_connect_ok(s, 1, CALL_TIMEOUT_MS);
     uint32_t v = 0;
     assert_int_equal(it_deploy_fn(c, "durable", fns[round], NULL, &v),
                      IMPULSE_S_OK);
@@ -100,8 +98,7 @@ static void test_deploy_survives_kill9(void **state) {
 
 static void test_scale_survives_kill9(void **state) {
   it_server_t *s = *state;
-  impulse_client_t *c = it_connect(s, 1, CALL_TIMEOUT_MS);
-  assert_non_null(c);
+  impulse_client_t *c = it_connect_ok(s, 1, CALL_TIMEOUT_MS);
   uint32_t v = 0;
   assert_int_equal(it_deploy_fn(c, "scaled", "echo", NULL, &v), IMPULSE_S_OK);
   assert_int_equal(impulse_scale(c, "scaled", 1, 3), IMPULSE_S_OK);
@@ -125,8 +122,7 @@ static void test_scale_survives_kill9(void **state) {
   assert_true(IT_DESCRIBE_SHOWS(s, "scaled", "min instances:", "0",
                                 "max instances:", "5"));
   /* Only max changes: min stays. */
-  c = it_connect(s, 1, CALL_TIMEOUT_MS);
-  assert_non_null(c);
+  c = it_connect_ok(s, 1, CALL_TIMEOUT_MS);
   assert_int_equal(impulse_scale(c, "scaled", -1, 7), IMPULSE_S_OK);
   impulse_client_close(c);
   crash_and_restart(s);
@@ -138,8 +134,7 @@ static void test_scale_survives_kill9(void **state) {
 
 static void test_delete_survives_kill9(void **state) {
   it_server_t *s = *state;
-  impulse_client_t *c = it_connect(s, 1, CALL_TIMEOUT_MS);
-  assert_non_null(c);
+  impulse_client_t *c = it_connect_ok(s, 1, CALL_TIMEOUT_MS);
   uint32_t v = 0;
   assert_int_equal(it_deploy_fn(c, "doomed", "echo", NULL, &v), IMPULSE_S_OK);
   assert_int_equal(it_deploy_fn(c, "kept", "echo", NULL, &v), IMPULSE_S_OK);
@@ -147,8 +142,7 @@ static void test_delete_survives_kill9(void **state) {
   crash_and_restart(s);
   impulse_client_close(c);
 
-  c = it_connect(s, 1, CALL_TIMEOUT_MS);
-  assert_non_null(c);
+  c = it_connect_ok(s, 1, CALL_TIMEOUT_MS);
   impulse_response_t *r = NULL;
   assert_int_equal(it_invoke(c, "doomed", "x", &r), IMPULSE_S_NOT_FOUND);
   impulse_response_free(r);
@@ -241,8 +235,7 @@ static size_t recorded_runs(void) {
 
 static int invoke_key(it_server_t *s, const char *fn, const char *payload,
                       const char *key, impulse_response_t **out) {
-  impulse_client_t *c = it_connect(s, 0, CALL_TIMEOUT_MS);
-  assert_non_null(c);
+  impulse_client_t *c = it_connect_ok(s, 0, CALL_TIMEOUT_MS);
   impulse_invoke_opts_t o = {0};
   o.idempotency_key = key;
   int rc = impulse_invoke(c, fn, payload, strlen(payload), &o, out);
@@ -264,8 +257,7 @@ static void expect_once(it_server_t *s, const char *key, size_t runs) {
 
 static void test_idempotent_invoke_survives_kill9(void **state) {
   it_server_t *s = *state;
-  impulse_client_t *admin = it_connect(s, 1, CALL_TIMEOUT_MS);
-  assert_non_null(admin);
+  impulse_client_t *admin = it_connect_ok(s, 1, CALL_TIMEOUT_MS);
   assert_int_equal(it_deploy_fn(admin, "recorder", "recorder", NULL, NULL), 0);
   assert_int_equal(it_deploy_fn(admin, "hang", "hang", NULL, NULL), 0);
   impulse_client_close(admin);
@@ -278,8 +270,7 @@ static void test_idempotent_invoke_survives_kill9(void **state) {
 
   /* The same key while its first call runs: IN_PROGRESS at once, on the
    * pipelined path (the synchronous call would retry it). */
-  impulse_client_t *c = it_connect(s, 0, CALL_TIMEOUT_MS);
-  assert_non_null(c);
+  impulse_client_t *c = it_connect_ok(s, 0, CALL_TIMEOUT_MS);
   impulse_invoke_opts_t o = {0};
   o.idempotency_key = "slow-1";
   uint64_t id1, id2;
@@ -321,8 +312,7 @@ static int setup_grace(void **state) {
 
 /* The pids of echo's ready instances, sorted, into pids (max n). */
 static size_t echo_pids(it_server_t *s, int *pids, size_t n) {
-  impulse_client_t *c = it_connect(s, 0, CALL_TIMEOUT_MS);
-  assert_non_null(c);
+  impulse_client_t *c = it_connect_ok(s, 0, CALL_TIMEOUT_MS);
   Impulse__Envelope *resp = NULL;
   assert_int_equal(sup_describe(c, "echo", &resp), 0);
   size_t k = 0;
@@ -343,8 +333,7 @@ static size_t echo_pids(it_server_t *s, int *pids, size_t n) {
 
 static void test_workers_reattached_after_kill9(void **state) {
   it_server_t *s = *state;
-  impulse_client_t *admin = it_connect(s, 1, CALL_TIMEOUT_MS);
-  assert_non_null(admin);
+  impulse_client_t *admin = it_connect_ok(s, 1, CALL_TIMEOUT_MS);
   impulse_deploy_opts_t o = {0};
   o.min_instances = 2;
   o.has_min = 1;
@@ -420,8 +409,7 @@ static void test_workers_reattached_after_kill9(void **state) {
 
 /* A Backup RPC on an admin connection; returns the client status. */
 static int backup_rpc(it_server_t *s, const char *dir) {
-  impulse_client_t *c = it_connect(s, 1, CALL_TIMEOUT_MS);
-  assert_non_null(c);
+  impulse_client_t *c = it_connect_ok(s, 1, CALL_TIMEOUT_MS);
   Impulse__Envelope req = IMPULSE__ENVELOPE__INIT, *resp = NULL;
   Impulse__BackupRequest b = IMPULSE__BACKUP_REQUEST__INIT;
   b.dir = (char *)dir;
@@ -437,8 +425,7 @@ static int backup_rpc(it_server_t *s, const char *dir) {
 static void test_backup_and_restore(void **state) {
   it_server_t *s = *state;
   char dir[256], other[256], inside[300], want[400];
-  impulse_client_t *c = it_connect(s, 1, CALL_TIMEOUT_MS);
-  assert_non_null(c);
+  impulse_client_t *c = it_connect_ok(s, 1, CALL_TIMEOUT_MS);
   uint32_t v = 0;
   assert_int_equal(it_deploy_fn(c, "saved", "hello", NULL, &v), IMPULSE_S_OK);
   expect_answer(s, "saved", "Ada", "Hello, Ada!", 1);

@@ -281,8 +281,7 @@ static char *raw_read_answers(int fd, int count, unsigned ms) {
 
 static void deploy(const it_server_t *s, const char *name, const char *path,
                    const impulse_deploy_opts_t *opts) {
-  impulse_client_t *c = it_connect(s, 1, CALL_TIMEOUT_MS);
-  assert_non_null(c);
+  impulse_client_t *c = it_connect_ok(s, 1, CALL_TIMEOUT_MS);
   uint32_t version = 0;
   assert_int_equal(it_deploy_file(c, name, path, opts, &version), IMPULSE_S_OK);
   impulse_client_close(c);

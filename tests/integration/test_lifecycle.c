@@ -42,8 +42,7 @@
 static void test_lifecycle(void **state) {
   it_server_t *s = *state;
 
-  impulse_client_t *c = it_connect(s, 1, CALL_TIMEOUT_MS);
-  assert_non_null(c);
+  impulse_client_t *c = it_connect_ok(s, 1, CALL_TIMEOUT_MS);
   uint32_t v = 0;
   assert_int_equal(it_deploy_fn(c, "echo", "echo", NULL, &v), IMPULSE_S_OK);
   assert_int_equal(v, 1);
@@ -60,8 +59,7 @@ static void test_lifecycle(void **state) {
   assert_int_equal(s->stragglers, 0);
   assert_int_equal(it_server_restart(s), 0);
 
-  c = it_connect(s, 1, CALL_TIMEOUT_MS);
-  assert_non_null(c);
+  c = it_connect_ok(s, 1, CALL_TIMEOUT_MS);
   assert_true(it_answers(c, "echo", "hello", "Hello, hello!", 2));
 
   assert_int_equal(it_lists(s, "echo"), 1);
@@ -223,8 +221,7 @@ static void test_control_errors(void **state) {
   char *so;
   size_t solen;
   assert_int_equal(it_read_function("echo", &so, &solen), 0);
-  impulse_client_t *c = it_connect(s, 1, CALL_TIMEOUT_MS);
-  assert_non_null(c);
+  impulse_client_t *c = it_connect_ok(s, 1, CALL_TIMEOUT_MS);
   uint32_t v = 0;
   assert_int_equal(impulse_deploy(c, "fine", so, solen, NULL, &v),
                    IMPULSE_S_OK);
@@ -335,8 +332,7 @@ static void test_pipelined_deploys(void **state) {
   close(fd);
   free(so);
 
-  impulse_client_t *c = it_connect(s, 0, CALL_TIMEOUT_MS);
-  assert_non_null(c);
+  impulse_client_t *c = it_connect_ok(s, 0, CALL_TIMEOUT_MS);
   assert_true(it_answers(c, "piped", "p", "p", 5));
   impulse_client_close(c);
   s->test_passed = 1;
@@ -344,10 +340,8 @@ static void test_pipelined_deploys(void **state) {
 
 static void test_invoke_auth_token(void **state) {
   it_server_t *s = *state;
-  impulse_client_t *admin = it_connect(s, 1, CALL_TIMEOUT_MS);
-  impulse_client_t *anon = it_connect(s, 0, CALL_TIMEOUT_MS);
-  assert_non_null(admin);
-  assert_non_null(anon);
+  impulse_client_t *admin = it_connect_ok(s, 1, CALL_TIMEOUT_MS);
+  impulse_client_t *anon = it_connect_ok(s, 0, CALL_TIMEOUT_MS);
   uint32_t v = 0;
   assert_int_equal(it_deploy_fn(admin, "guarded", "echo", NULL, &v),
                    IMPULSE_S_OK);
@@ -416,8 +410,7 @@ static void test_worker_spawn_fails(void **state) {
   rmdir(dir);
   assert_int_equal(started, 0);
 
-  impulse_client_t *c = it_connect(&s, 1, CALL_TIMEOUT_MS);
-  assert_non_null(c);
+  impulse_client_t *c = it_connect_ok(&s, 1, CALL_TIMEOUT_MS);
   uint32_t v = 0;
   assert_int_equal(it_deploy_fn(c, "echo", "echo", NULL, &v),
                    IMPULSE_S_INTERNAL);

@@ -316,8 +316,7 @@ static void test_unauthenticated_control(void **state) {
   good_echo(f);
 
   /* The library with token "": anonymous; Deploy is refused. */
-  impulse_client_t *anon = it_connect(&f->group.server, 0, CALL_TIMEOUT_MS);
-  assert_non_null(anon);
+  impulse_client_t *anon = it_connect_ok(&f->group.server, 0, CALL_TIMEOUT_MS);
   uint32_t v = 0;
   char *so;
   size_t solen;
@@ -383,8 +382,7 @@ static void test_client_vanishes_mid_call(void **state) {
   good_slow(f, "1"); /* an instance is up */
   for (int round = 0; round < 3; round++) {
     /* One call running, three queued behind it, then the client is gone. */
-    impulse_client_t *c = it_connect(&f->group.server, 0, CALL_TIMEOUT_MS);
-    assert_non_null(c);
+    impulse_client_t *c = it_connect_ok(&f->group.server, 0, CALL_TIMEOUT_MS);
     for (int i = 0; i < 4; i++)
       assert_int_equal(impulse_invoke_send(c, "slow", "100", 3, NULL, NULL),
                        IMPULSE_S_OK);

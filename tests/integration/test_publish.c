@@ -213,8 +213,7 @@ static void test_publish_via_server(void **state) {
 
   /* The RPC itself: acknowledged with partition and offset; one key stays
    * on one partition, in order. */
-  impulse_client_t *c = it_connect(s, 0, CALL_TIMEOUT_MS);
-  assert_non_null(c);
+  impulse_client_t *c = it_connect_ok(s, 0, CALL_TIMEOUT_MS);
   Impulse__Envelope *a = NULL, *b = NULL;
   assert_int_equal(publish_rpc(c, "rpc", "same", "first", -1, &a), 0);
   assert_int_equal(publish_rpc(c, "rpc", "same", "second", -1, &b), 0);
@@ -246,8 +245,7 @@ static void test_publish_via_server(void **state) {
 
   /* A client that leaves with 500 publishes in flight: the answers are
    * dropped, the records are still written, the server serves on. */
-  c = it_connect(s, 0, CALL_TIMEOUT_MS);
-  assert_non_null(c);
+  c = it_connect_ok(s, 0, CALL_TIMEOUT_MS);
   for (int i = 0; i < 500; i++) {
     Impulse__Envelope q;
     Impulse__PublishRequest pub;

@@ -94,8 +94,7 @@ static void call_echo(impulse_client_t *c, const char *prefix, unsigned n) {
 
 static void test_recordings(void **state) {
   it_server_t *s = *state;
-  impulse_client_t *c = it_connect(s, 1, CALL_TIMEOUT_MS);
-  assert_non_null(c);
+  impulse_client_t *c = it_connect_ok(s, 1, CALL_TIMEOUT_MS);
   uint32_t version = 0;
   assert_int_equal(it_deploy_fn(c, "echo", "echo", NULL, &version), 0);
   assert_int_equal(version, 1);
@@ -127,8 +126,7 @@ static void test_recordings(void **state) {
   /* Stored: a restart finds them. */
   assert_int_equal(it_server_stop(s), 0);
   assert_int_equal(it_server_restart(s), 0);
-  c = it_connect(s, 1, CALL_TIMEOUT_MS);
-  assert_non_null(c);
+  c = it_connect_ok(s, 1, CALL_TIMEOUT_MS);
   expect_echo_calls(c, 0);
 
   /* The ring goes on where it was: the 100th call is sampled and replaces

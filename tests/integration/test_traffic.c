@@ -95,8 +95,7 @@ static void call_many(impulse_client_t *c, unsigned n, unsigned *by_version,
 
 /* Waits until describe shows a ready instance of `version`. */
 static void wait_version_ready(it_server_t *s, uint32_t version) {
-  impulse_client_t *c = it_connect(s, 0, CALL_TIMEOUT_MS);
-  assert_non_null(c);
+  impulse_client_t *c = it_connect_ok(s, 0, CALL_TIMEOUT_MS);
   uint64_t until = it_now_ms() + 15000;
   for (;;) {
     Impulse__Envelope *resp = NULL;
@@ -119,8 +118,7 @@ static void wait_version_ready(it_server_t *s, uint32_t version) {
 
 static void test_canary_and_switch(void **state) {
   it_server_t *s = *state;
-  impulse_client_t *admin = it_connect(s, 1, CALL_TIMEOUT_MS);
-  assert_non_null(admin);
+  impulse_client_t *admin = it_connect_ok(s, 1, CALL_TIMEOUT_MS);
   char buf[128];
   impulse_deploy_opts_t o = {0};
   o.min_instances = 2;
@@ -137,8 +135,7 @@ static void test_canary_and_switch(void **state) {
   assert_int_equal(it_deploy_fn(admin, "nothing-yet", "echo", &np, &v),
                    IMPULSE_S_BAD_REQUEST);
 
-  impulse_client_t *c = it_connect(s, 0, CALL_TIMEOUT_MS);
-  assert_non_null(c);
+  impulse_client_t *c = it_connect_ok(s, 0, CALL_TIMEOUT_MS);
   unsigned by[4] = {0}, failed = 0;
   call_many(c, 200, by, 4, &failed);
   assert_int_equal(failed, 0);
@@ -188,8 +185,7 @@ static void test_canary_and_switch(void **state) {
   impulse_client_close(admin);
   assert_int_equal(it_server_stop(s), 0);
   assert_int_equal(it_server_restart(s), 0);
-  admin = it_connect(s, 1, CALL_TIMEOUT_MS);
-  assert_non_null(admin);
+  admin = it_connect_ok(s, 1, CALL_TIMEOUT_MS);
   assert_int_equal(traffic(admin, "canary", "", buf, sizeof buf), 0);
   assert_string_equal(buf, "v1=30 v2=70");
   c = it_connect(s, 0, CALL_TIMEOUT_MS);

@@ -186,8 +186,7 @@ typedef struct topts_s {
 static int trigger_create(it_server_t *s, const char *name, const char *topic,
                           const char *fn, const topts_t *o, char *err,
                           size_t errlen) {
-  impulse_client_t *c = it_connect(s, 1, CALL_TIMEOUT_MS);
-  assert_non_null(c);
+  impulse_client_t *c = it_connect_ok(s, 1, CALL_TIMEOUT_MS);
   Impulse__TriggerSpec spec = IMPULSE__TRIGGER_SPEC__INIT;
   spec.name = (char *)name;
   spec.topic = (char *)topic;
@@ -225,8 +224,7 @@ static void trigger_create_ok(it_server_t *s, const char *name,
  * or NULL with *status set. */
 static Impulse__Envelope *trigger_describe(it_server_t *s, const char *name,
                                            int *status) {
-  impulse_client_t *c = it_connect(s, 0, CALL_TIMEOUT_MS);
-  assert_non_null(c);
+  impulse_client_t *c = it_connect_ok(s, 0, CALL_TIMEOUT_MS);
   Impulse__Envelope *resp = NULL;
   int rc = sup_trigger_describe(c, name, &resp);
   if (status) *status = rc;
@@ -245,8 +243,7 @@ static const Impulse__TriggerInfo *trigger_info(it_server_t *s,
 }
 
 static int trigger_delete(it_server_t *s, const char *name) {
-  impulse_client_t *c = it_connect(s, 1, CALL_TIMEOUT_MS);
-  assert_non_null(c);
+  impulse_client_t *c = it_connect_ok(s, 1, CALL_TIMEOUT_MS);
   int rc = sup_trigger_delete(c, name);
   impulse_client_close(c);
   return rc;
@@ -1032,8 +1029,7 @@ static void test_function_deleted(void **state) {
   produce_events(w, "lonely", "m", NM, NKEYS);
   /* Delete it as soon as the events are being handled. */
   wait_some_seen(w, "lonely", "m", NM, 1, 20000);
-  impulse_client_t *c = it_connect(s, 1, CALL_TIMEOUT_MS);
-  assert_non_null(c);
+  impulse_client_t *c = it_connect_ok(s, 1, CALL_TIMEOUT_MS);
   assert_int_equal(impulse_delete(c, "gone"), IMPULSE_S_OK);
   impulse_client_close(c);
   produce_events(w, "lonely", "d", ND, ND);

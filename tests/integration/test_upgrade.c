@@ -121,8 +121,7 @@ static void deploy(impulse_client_t *admin, const char *name, const char *so,
 /* Calls that the recordings will hold. */
 static void record_calls(const it_server_t *s, const char *name,
                          const char *payload, int n) {
-  impulse_client_t *c = it_connect(s, 0, CALL_TIMEOUT_MS);
-  assert_non_null(c);
+  impulse_client_t *c = it_connect_ok(s, 0, CALL_TIMEOUT_MS);
   for (int i = 0; i < n; i++) {
     impulse_response_t *r = NULL;
     assert_int_equal(it_invoke(c, name, payload, &r), IMPULSE_S_OK);
@@ -152,8 +151,7 @@ static void deploy_recorded(const it_server_t *s, impulse_client_t *admin,
 
 static void test_upgrade_under_load_and_rollback(void **state) {
   it_server_t *s = *state;
-  impulse_client_t *admin = it_connect(s, 1, CALL_TIMEOUT_MS);
-  assert_non_null(admin);
+  impulse_client_t *admin = it_connect_ok(s, 1, CALL_TIMEOUT_MS);
   deploy_recorded(s, admin, "up", "echo", 20, "hello", 40);
 
   static it_load_t l;
@@ -210,8 +208,7 @@ static void test_upgrade_under_load_and_rollback(void **state) {
 
 static void test_upgrade_resumes_after_kill9(void **state) {
   it_server_t *s = *state;
-  impulse_client_t *admin = it_connect(s, 1, CALL_TIMEOUT_MS);
-  assert_non_null(admin);
+  impulse_client_t *admin = it_connect_ok(s, 1, CALL_TIMEOUT_MS);
   /* 20 ms each: replays take a while. */
   deploy_recorded(s, admin, "slow", "hang", 6, "20", 32);
 
@@ -235,8 +232,7 @@ static void test_upgrade_resumes_after_kill9(void **state) {
   impulse_client_close(admin);
   it_server_kill9_server_only(s);
   assert_int_equal(it_server_restart(s), 0);
-  admin = it_connect(s, 1, CALL_TIMEOUT_MS);
-  assert_non_null(admin);
+  admin = it_connect_ok(s, 1, CALL_TIMEOUT_MS);
   unsigned max_out = 0, n = 0;
   char reason[512];
   uint64_t took = 0;
