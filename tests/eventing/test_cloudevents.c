@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "eventing/cloudevents.h"
+#include "tests/support/test_main.h"
 
 /* What the broker recognises on a record is what the front end writes. */
 static void test_header_attr(void **state) {
@@ -186,12 +187,7 @@ static void test_time(void **state) {
   assert_string_equal(buf, "1970-01-01T00:00:00.999Z");
 }
 
-int main(void) {
-  const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_header_attr), cmocka_unit_test(test_attr_valid),
-      cmocka_unit_test(test_attr_header), cmocka_unit_test(test_http_attr),
-      cmocka_unit_test(test_record_id),   cmocka_unit_test(test_sources),
-      cmocka_unit_test(test_time),
-  };
-  return cmocka_run_group_tests(tests, NULL, NULL);
-}
+TEST_MAIN("unit_cloudevents", NULL, NULL, cmocka_unit_test(test_header_attr),
+          cmocka_unit_test(test_attr_valid), cmocka_unit_test(test_attr_header),
+          cmocka_unit_test(test_http_attr), cmocka_unit_test(test_record_id),
+          cmocka_unit_test(test_sources), cmocka_unit_test(test_time))

@@ -18,6 +18,7 @@
 #include "core/common.h"
 #include "core/limits.h"
 #include "eventing/kafka.h"
+#include "tests/support/test_main.h"
 
 #define WAIT_MS 10000
 
@@ -272,14 +273,9 @@ static void test_close_reports_everything(void **state) {
   for (unsigned i = 0; i < 2000; i++) assert_int_equal(recs[i].calls, 1);
 }
 
-int main(void) {
-  const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_topic_names),
-      cmocka_unit_test_setup_teardown(test_topics, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_produce, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_refused, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_close_reports_everything, setup,
-                                      teardown),
-  };
-  return cmocka_run_group_tests_name("unit_kafka", tests, NULL, NULL);
-}
+TEST_MAIN("unit_kafka", NULL, NULL, cmocka_unit_test(test_topic_names),
+          cmocka_unit_test_setup_teardown(test_topics, setup, teardown),
+          cmocka_unit_test_setup_teardown(test_produce, setup, teardown),
+          cmocka_unit_test_setup_teardown(test_refused, setup, teardown),
+          cmocka_unit_test_setup_teardown(test_close_reports_everything, setup,
+                                          teardown))

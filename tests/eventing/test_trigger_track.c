@@ -13,6 +13,7 @@
 #include <stdlib.h>
 
 #include "eventing/trigger_track.h"
+#include "tests/support/test_main.h"
 
 static int items[100000];
 
@@ -102,12 +103,7 @@ static void test_grow_with_stuck_head(void **state) {
   assert_int_equal(imp_track_low_water(t), 101000);
 }
 
-int main(void) {
-  const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_empty),
-      cmocka_unit_test(test_in_order),
-      cmocka_unit_test(test_out_of_order_and_gaps),
-      cmocka_unit_test(test_grow_with_stuck_head),
-  };
-  return cmocka_run_group_tests(tests, group_setup, group_teardown);
-}
+TEST_MAIN("unit_trigger_track", group_setup, group_teardown,
+          cmocka_unit_test(test_empty), cmocka_unit_test(test_in_order),
+          cmocka_unit_test(test_out_of_order_and_gaps),
+          cmocka_unit_test(test_grow_with_stuck_head))

@@ -29,6 +29,7 @@
 
 #include "harness.h"
 #include "harness_load.h"
+#include "tests/support/test_main.h"
 
 #define CALL_TIMEOUT_MS 30000u
 #define CALLERS 50
@@ -144,10 +145,5 @@ static void test_step_and_scale_to_zero(void **state) {
   s->test_passed = 1;
 }
 
-int main(void) {
-  const struct CMUnitTest tests[] = {
-      IT_SERVER_TEST(test_step_and_scale_to_zero, setup),
-  };
-  return cmocka_run_group_tests_name("integration_autoscale", tests, NULL,
-                                     NULL);
-}
+TEST_MAIN("integration_autoscale", NULL, NULL,
+          IT_SERVER_TEST(test_step_and_scale_to_zero, setup))

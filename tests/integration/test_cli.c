@@ -36,6 +36,7 @@
 
 #include "core/limits.h"
 #include "harness.h"
+#include "tests/support/test_main.h"
 
 #ifndef IT_ARTIFACTS_DIR
 #error "IT_ARTIFACTS_DIR must be defined by the build"
@@ -463,13 +464,9 @@ static void test_frame_limit(void **state) {
   s->test_passed = 1;
 }
 
-int main(void) {
-  const struct CMUnitTest tests[] = {
-      IT_SERVER_TEST(test_options_before_the_command, it_fixture_plain),
-      IT_SERVER_TEST(test_top_level_usage, it_fixture_plain),
-      IT_SERVER_TEST(test_invoke_output, it_fixture_plain),
-      IT_SERVER_TEST(test_limits, it_fixture_plain),
-      IT_SERVER_TEST(test_frame_limit, setup_small_frame),
-  };
-  return cmocka_run_group_tests(tests, NULL, NULL);
-}
+TEST_MAIN("integration_cli", NULL, NULL,
+          IT_SERVER_TEST(test_options_before_the_command, it_fixture_plain),
+          IT_SERVER_TEST(test_top_level_usage, it_fixture_plain),
+          IT_SERVER_TEST(test_invoke_output, it_fixture_plain),
+          IT_SERVER_TEST(test_limits, it_fixture_plain),
+          IT_SERVER_TEST(test_frame_limit, setup_small_frame))

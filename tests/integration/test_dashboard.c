@@ -36,6 +36,7 @@
 #include <unistd.h>
 
 #include "harness.h"
+#include "tests/support/test_main.h"
 
 #ifndef IT_DASHBOARD_PNG
 #error \
@@ -294,11 +295,6 @@ static void test_dashboard_token(void **state) {
   s->test_passed = 1;
 }
 
-int main(void) {
-  const struct CMUnitTest tests[] = {
-      IT_SERVER_TEST(test_dashboard, it_fixture_plain),
-      IT_SERVER_TEST(test_dashboard_token, it_fixture_invoke_auth),
-  };
-  return cmocka_run_group_tests_name("integration_dashboard", tests, NULL,
-                                     NULL);
-}
+TEST_MAIN("integration_dashboard", NULL, NULL,
+          IT_SERVER_TEST(test_dashboard, it_fixture_plain),
+          IT_SERVER_TEST(test_dashboard_token, it_fixture_invoke_auth))

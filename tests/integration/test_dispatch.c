@@ -22,6 +22,7 @@
 #include <string.h>
 
 #include "harness.h"
+#include "tests/support/test_main.h"
 
 #define CALL_TIMEOUT_MS 30000u
 #define QUEUE_TIMEOUT_MS 300u
@@ -265,13 +266,9 @@ static int setup_queue_1s(void **state) {
   return it_fixture_setup(state, flags);
 }
 
-int main(void) {
-  const struct CMUnitTest tests[] = {
-      IT_SERVER_TEST(test_queue_timeout_overloaded, setup_short_queue),
-      IT_SERVER_TEST(test_concurrency_in_one_instance, it_fixture_plain),
-      IT_SERVER_TEST(test_scale_from_zero, it_fixture_plain),
-      IT_SERVER_TEST(test_redeploy_drains, it_fixture_plain),
-      IT_SERVER_TEST(test_redeploy_during_long_call, setup_queue_1s),
-  };
-  return cmocka_run_group_tests_name("integration_dispatch", tests, NULL, NULL);
-}
+TEST_MAIN("integration_dispatch", NULL, NULL,
+          IT_SERVER_TEST(test_queue_timeout_overloaded, setup_short_queue),
+          IT_SERVER_TEST(test_concurrency_in_one_instance, it_fixture_plain),
+          IT_SERVER_TEST(test_scale_from_zero, it_fixture_plain),
+          IT_SERVER_TEST(test_redeploy_drains, it_fixture_plain),
+          IT_SERVER_TEST(test_redeploy_during_long_call, setup_queue_1s))

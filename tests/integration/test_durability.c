@@ -53,6 +53,7 @@
 #include "client/client_internal.h"
 #include "harness.h"
 #include "harness_load.h"
+#include "tests/support/test_main.h"
 
 #define CALL_TIMEOUT_MS 30000u
 
@@ -484,18 +485,13 @@ static void test_backup_and_restore(void **state) {
   s->test_passed = 1;
 }
 
-int main(void) {
-  const struct CMUnitTest tests[] = {
-      IT_SERVER_TEST(test_deploy_survives_kill9, it_fixture_plain),
-      IT_SERVER_TEST(test_scale_survives_kill9, it_fixture_plain),
-      IT_SERVER_TEST(test_delete_survives_kill9, it_fixture_plain),
-      IT_SERVER_TEST(test_artifacts_restored_from_store, it_fixture_plain),
-      IT_SERVER_TEST(test_state_dir_locked, it_fixture_plain),
-      cmocka_unit_test_setup_teardown(test_idempotent_invoke_survives_kill9,
-                                      setup_recorder, teardown_recorder),
-      IT_SERVER_TEST(test_workers_reattached_after_kill9, setup_grace),
-      IT_SERVER_TEST(test_backup_and_restore, it_fixture_plain),
-  };
-  return cmocka_run_group_tests_name("integration_durability", tests, NULL,
-                                     NULL);
-}
+TEST_MAIN("integration_durability", NULL, NULL,
+          IT_SERVER_TEST(test_deploy_survives_kill9, it_fixture_plain),
+          IT_SERVER_TEST(test_scale_survives_kill9, it_fixture_plain),
+          IT_SERVER_TEST(test_delete_survives_kill9, it_fixture_plain),
+          IT_SERVER_TEST(test_artifacts_restored_from_store, it_fixture_plain),
+          IT_SERVER_TEST(test_state_dir_locked, it_fixture_plain),
+          cmocka_unit_test_setup_teardown(test_idempotent_invoke_survives_kill9,
+                                          setup_recorder, teardown_recorder),
+          IT_SERVER_TEST(test_workers_reattached_after_kill9, setup_grace),
+          IT_SERVER_TEST(test_backup_and_restore, it_fixture_plain))

@@ -44,6 +44,7 @@
 
 #include "harness.h"
 #include "harness_load.h"
+#include "tests/support/test_main.h"
 
 #ifndef IT_ARTIFACTS_DIR
 #error "IT_ARTIFACTS_DIR must be defined by the build"
@@ -557,18 +558,12 @@ static void test_clean_stop(void **state) {
   it_group_test_clean_stop(state);
 }
 
-int main(void) {
-  const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_crash),
-      cmocka_unit_test(test_crash_pipelined),
-      cmocka_unit_test(test_hang_timeout),
-      cmocka_unit_test(test_invalid_artifacts),
-      cmocka_unit_test(test_memory_limit),
-      cmocka_unit_test(test_worker_killed_externally),
-      cmocka_unit_test(test_unknown_function),
-      cmocka_unit_test(test_background_unaffected),
-      cmocka_unit_test(test_clean_stop),
-  };
-  return cmocka_run_group_tests_name("integration_faults", tests, group_setup,
-                                     group_teardown);
-}
+TEST_MAIN("integration_faults", group_setup, group_teardown,
+          cmocka_unit_test(test_crash), cmocka_unit_test(test_crash_pipelined),
+          cmocka_unit_test(test_hang_timeout),
+          cmocka_unit_test(test_invalid_artifacts),
+          cmocka_unit_test(test_memory_limit),
+          cmocka_unit_test(test_worker_killed_externally),
+          cmocka_unit_test(test_unknown_function),
+          cmocka_unit_test(test_background_unaffected),
+          cmocka_unit_test(test_clean_stop))

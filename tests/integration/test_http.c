@@ -55,6 +55,7 @@
 
 #include "harness.h"
 #include "harness_kafka.h"
+#include "tests/support/test_main.h"
 
 #ifndef IT_ARTIFACTS_DIR
 #error "IT_ARTIFACTS_DIR must be defined by the build"
@@ -879,16 +880,12 @@ static void test_metrics(void **state) {
   s->test_passed = 1;
 }
 
-int main(void) {
-  const struct CMUnitTest tests[] = {
-      IT_SERVER_TEST(test_invoke, setup_main),
-      IT_SERVER_TEST(test_function_failures, setup_main),
-      IT_SERVER_TEST(test_overloaded, setup_overload),
-      IT_SERVER_TEST(test_auth, it_fixture_invoke_auth),
-      IT_SERVER_TEST(test_malformed, setup_main),
-      IT_SERVER_TEST(test_publish, setup_main),
-      IT_SERVER_TEST(test_probes_and_state, setup_main),
-      IT_SERVER_TEST(test_metrics, setup_main),
-  };
-  return cmocka_run_group_tests_name("integration_http", tests, NULL, NULL);
-}
+TEST_MAIN("integration_http", NULL, NULL,
+          IT_SERVER_TEST(test_invoke, setup_main),
+          IT_SERVER_TEST(test_function_failures, setup_main),
+          IT_SERVER_TEST(test_overloaded, setup_overload),
+          IT_SERVER_TEST(test_auth, it_fixture_invoke_auth),
+          IT_SERVER_TEST(test_malformed, setup_main),
+          IT_SERVER_TEST(test_publish, setup_main),
+          IT_SERVER_TEST(test_probes_and_state, setup_main),
+          IT_SERVER_TEST(test_metrics, setup_main))

@@ -36,6 +36,7 @@
 #include <unistd.h>
 
 #include "harness.h"
+#include "tests/support/test_main.h"
 
 #define CALL_TIMEOUT_MS 30000u
 
@@ -422,15 +423,10 @@ static void test_worker_spawn_fails(void **state) {
   it_server_destroy(&s);
 }
 
-int main(void) {
-  const struct CMUnitTest tests[] = {
-      IT_SERVER_TEST(test_lifecycle, it_fixture_plain),
-      IT_SERVER_TEST(test_cli_contract, it_fixture_plain),
-      IT_SERVER_TEST(test_control_errors, it_fixture_plain),
-      IT_SERVER_TEST(test_pipelined_deploys, it_fixture_plain),
-      cmocka_unit_test(test_worker_spawn_fails),
-      IT_SERVER_TEST(test_invoke_auth_token, it_fixture_invoke_auth),
-  };
-  return cmocka_run_group_tests_name("integration_lifecycle", tests, NULL,
-                                     NULL);
-}
+TEST_MAIN("integration_lifecycle", NULL, NULL,
+          IT_SERVER_TEST(test_lifecycle, it_fixture_plain),
+          IT_SERVER_TEST(test_cli_contract, it_fixture_plain),
+          IT_SERVER_TEST(test_control_errors, it_fixture_plain),
+          IT_SERVER_TEST(test_pipelined_deploys, it_fixture_plain),
+          cmocka_unit_test(test_worker_spawn_fails),
+          IT_SERVER_TEST(test_invoke_auth_token, it_fixture_invoke_auth))

@@ -43,6 +43,7 @@
 #include <unistd.h>
 
 #include "harness.h"
+#include "tests/support/test_main.h"
 
 #define CALL_TIMEOUT_MS 20000u
 #define ABUSE_CLOSE_MS 2000u /* the server must hang up within this */
@@ -399,16 +400,11 @@ static void test_client_vanishes_mid_call(void **state) {
   it_group_test_end(&f->group);
 }
 
-int main(void) {
-  const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_garbage_frames),
-      cmocka_unit_test(test_huge_length_prefix),
-      cmocka_unit_test(test_half_frame_then_hang_up),
-      cmocka_unit_test(test_wrong_message_kind),
-      cmocka_unit_test(test_unauthenticated_control),
-      cmocka_unit_test(test_client_vanishes_mid_call),
-      cmocka_unit_test(it_group_test_clean_stop),
-  };
-  return cmocka_run_group_tests_name("integration_protocol_abuse", tests,
-                                     group_setup, it_group_teardown);
-}
+TEST_MAIN("integration_protocol_abuse", group_setup, it_group_teardown,
+          cmocka_unit_test(test_garbage_frames),
+          cmocka_unit_test(test_huge_length_prefix),
+          cmocka_unit_test(test_half_frame_then_hang_up),
+          cmocka_unit_test(test_wrong_message_kind),
+          cmocka_unit_test(test_unauthenticated_control),
+          cmocka_unit_test(test_client_vanishes_mid_call),
+          cmocka_unit_test(it_group_test_clean_stop))

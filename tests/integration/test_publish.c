@@ -33,6 +33,7 @@
 #include "client/client_internal.h"
 #include "harness.h"
 #include "harness_kafka.h"
+#include "tests/support/test_main.h"
 
 #define CALL_TIMEOUT_MS 20000u
 #define KCAT_TIMEOUT_MS 20000u
@@ -397,13 +398,10 @@ static void test_standalone_cluster(void **state) {
   s->test_passed = 1;
 }
 
-int main(void) {
-  const struct CMUnitTest tests[] = {
-      IT_SERVER_TEST(test_publish_direct, it_fixture_plain),
-      IT_SERVER_TEST(test_publish_via_server, it_fixture_plain),
-      IT_SERVER_TEST(test_publish_too_large, setup_limits),
-      cmocka_unit_test_setup_teardown(test_standalone_cluster, setup_standalone,
-                                      teardown_standalone),
-  };
-  return cmocka_run_group_tests_name("integration_publish", tests, NULL, NULL);
-}
+TEST_MAIN("integration_publish", NULL, NULL,
+          IT_SERVER_TEST(test_publish_direct, it_fixture_plain),
+          IT_SERVER_TEST(test_publish_via_server, it_fixture_plain),
+          IT_SERVER_TEST(test_publish_too_large, setup_limits),
+          cmocka_unit_test_setup_teardown(test_standalone_cluster,
+                                          setup_standalone,
+                                          teardown_standalone))

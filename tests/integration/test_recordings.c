@@ -26,6 +26,7 @@
 #include <string.h>
 
 #include "harness.h"
+#include "tests/support/test_main.h"
 
 #define CALL_TIMEOUT_MS 30000u
 
@@ -184,10 +185,5 @@ static void test_recordings(void **state) {
   s->test_passed = 1;
 }
 
-int main(void) {
-  const struct CMUnitTest tests[] = {
-      IT_SERVER_TEST(test_recordings, it_fixture_plain),
-  };
-  return cmocka_run_group_tests_name("integration_recordings", tests, NULL,
-                                     NULL);
-}
+TEST_MAIN("integration_recordings", NULL, NULL,
+          IT_SERVER_TEST(test_recordings, it_fixture_plain))

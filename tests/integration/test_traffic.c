@@ -27,6 +27,7 @@
 
 #include "client/client_internal.h"
 #include "harness.h"
+#include "tests/support/test_main.h"
 
 #define CALL_TIMEOUT_MS 30000u
 #define CALLS 10000
@@ -202,9 +203,5 @@ static void test_canary_and_switch(void **state) {
   s->test_passed = 1;
 }
 
-int main(void) {
-  const struct CMUnitTest tests[] = {
-      IT_SERVER_TEST(test_canary_and_switch, it_fixture_plain),
-  };
-  return cmocka_run_group_tests_name("integration_traffic", tests, NULL, NULL);
-}
+TEST_MAIN("integration_traffic", NULL, NULL,
+          IT_SERVER_TEST(test_canary_and_switch, it_fixture_plain))

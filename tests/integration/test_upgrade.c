@@ -30,6 +30,7 @@
 
 #include "harness.h"
 #include "harness_load.h"
+#include "tests/support/test_main.h"
 
 #define CALL_TIMEOUT_MS 30000u
 #define CALLERS 4
@@ -245,10 +246,6 @@ static void test_upgrade_resumes_after_kill9(void **state) {
   s->test_passed = 1;
 }
 
-int main(void) {
-  const struct CMUnitTest tests[] = {
-      IT_SERVER_TEST(test_upgrade_under_load_and_rollback, setup),
-      IT_SERVER_TEST(test_upgrade_resumes_after_kill9, setup),
-  };
-  return cmocka_run_group_tests_name("integration_upgrade", tests, NULL, NULL);
-}
+TEST_MAIN("integration_upgrade", NULL, NULL,
+          IT_SERVER_TEST(test_upgrade_under_load_and_rollback, setup),
+          IT_SERVER_TEST(test_upgrade_resumes_after_kill9, setup))

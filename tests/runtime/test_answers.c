@@ -16,6 +16,7 @@
 
 #include "core/arena.h"
 #include "core/codec.h"
+#include "tests/support/test_main.h"
 
 /* Packs env and keeps the body after its id in buf; returns its length. */
 static size_t rest_of(const Impulse__Envelope *env, uint8_t *buf) {
@@ -161,11 +162,6 @@ static void test_batch_answer_decode(void **state) {
   imp_arena_release(&arena);
 }
 
-int main(void) {
-  const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_answer_code),
-      cmocka_unit_test(test_body_decode),
-      cmocka_unit_test(test_batch_answer_decode),
-  };
-  return cmocka_run_group_tests(tests, NULL, NULL);
-}
+TEST_MAIN("unit_answers", NULL, NULL, cmocka_unit_test(test_answer_code),
+          cmocka_unit_test(test_body_decode),
+          cmocka_unit_test(test_batch_answer_decode))

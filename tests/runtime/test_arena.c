@@ -13,6 +13,7 @@
 
 #include "core/arena.h"
 #include "core/codec.h"
+#include "tests/support/test_main.h"
 
 static size_t block_count(const imp_arena_t *arena) {
   size_t n = 0;
@@ -178,14 +179,10 @@ static void test_protobuf_allocator(void **state) {
   imp_arena_release(&arena);
 }
 
-int main(void) {
-  const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_empty_until_first_alloc),
-      cmocka_unit_test(test_aligned_distinct_pieces),
-      cmocka_unit_test(test_blocks_chained_when_full),
-      cmocka_unit_test(test_large_piece_behind_head),
-      cmocka_unit_test(test_oversized_refused),
-      cmocka_unit_test(test_protobuf_allocator),
-  };
-  return cmocka_run_group_tests(tests, NULL, NULL);
-}
+TEST_MAIN("unit_arena", NULL, NULL,
+          cmocka_unit_test(test_empty_until_first_alloc),
+          cmocka_unit_test(test_aligned_distinct_pieces),
+          cmocka_unit_test(test_blocks_chained_when_full),
+          cmocka_unit_test(test_large_piece_behind_head),
+          cmocka_unit_test(test_oversized_refused),
+          cmocka_unit_test(test_protobuf_allocator))

@@ -17,6 +17,7 @@
 
 #include "policy/autoscaler.h"
 #include "policy/predictor.h"
+#include "tests/support/test_main.h"
 
 #define N_OF(a) (sizeof(a) / sizeof((a)[0]))
 
@@ -493,19 +494,9 @@ static void test_pool(void **state) {
   assert_int_equal(imp_as_pool_init(&pool, &pc), -EINVAL);
 }
 
-int main(void) {
-  const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_stable_window),
-      cmocka_unit_test(test_panic),
-      cmocka_unit_test(test_rate_limits),
-      cmocka_unit_test(test_scale_to_zero),
-      cmocka_unit_test(test_lag),
-      cmocka_unit_test(test_erlang),
-      cmocka_unit_test(test_predictive),
-      cmocka_unit_test(test_record),
-      cmocka_unit_test(test_reconfigure),
-      cmocka_unit_test(test_cfg_check),
-      cmocka_unit_test(test_pool),
-  };
-  return cmocka_run_group_tests(tests, NULL, NULL);
-}
+TEST_MAIN("unit_autoscaler", NULL, NULL, cmocka_unit_test(test_stable_window),
+          cmocka_unit_test(test_panic), cmocka_unit_test(test_rate_limits),
+          cmocka_unit_test(test_scale_to_zero), cmocka_unit_test(test_lag),
+          cmocka_unit_test(test_erlang), cmocka_unit_test(test_predictive),
+          cmocka_unit_test(test_record), cmocka_unit_test(test_reconfigure),
+          cmocka_unit_test(test_cfg_check), cmocka_unit_test(test_pool))

@@ -23,6 +23,7 @@
 #include "core/batch.h"
 #include "core/codec.h"
 #include "policy/pipeline.h" /* IMP_BATCH_MAX */
+#include "tests/support/test_main.h"
 
 /* An item as the caller holds it, and its lengths between the passes. */
 typedef struct item_s {
@@ -320,13 +321,7 @@ static void test_size_bounds(void **state) {
   free(out);
 }
 
-int main(void) {
-  const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_field_numbers),
-      cmocka_unit_test(test_records),
-      cmocka_unit_test(test_varint_boundaries),
-      cmocka_unit_test(test_full_batch),
-      cmocka_unit_test(test_size_bounds),
-  };
-  return cmocka_run_group_tests(tests, NULL, NULL);
-}
+TEST_MAIN("unit_batch", NULL, NULL, cmocka_unit_test(test_field_numbers),
+          cmocka_unit_test(test_records),
+          cmocka_unit_test(test_varint_boundaries),
+          cmocka_unit_test(test_full_batch), cmocka_unit_test(test_size_bounds))

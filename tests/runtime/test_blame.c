@@ -11,6 +11,7 @@
 
 #include "impulse.pb-c.h"
 #include "policy/blame.h"
+#include "tests/support/test_main.h"
 
 #define CRASHED IMPULSE__ERROR_CODE__CRASHED
 #define OOM IMPULSE__ERROR_CODE__OUT_OF_MEMORY
@@ -52,12 +53,7 @@ static void test_other_ends_unchanged(void **state) {
   assert_int_equal(imp_blame(UNAVAILABLE, 0, 4, 1), UNAVAILABLE);
 }
 
-int main(void) {
-  const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_unnamed_blames_all),
-      cmocka_unit_test(test_named_spares_later_calls),
-      cmocka_unit_test(test_wraparound),
-      cmocka_unit_test(test_other_ends_unchanged),
-  };
-  return cmocka_run_group_tests(tests, NULL, NULL);
-}
+TEST_MAIN("unit_blame", NULL, NULL, cmocka_unit_test(test_unnamed_blames_all),
+          cmocka_unit_test(test_named_spares_later_calls),
+          cmocka_unit_test(test_wraparound),
+          cmocka_unit_test(test_other_ends_unchanged))

@@ -15,6 +15,7 @@
 
 #include "core/codec.h"
 #include "frames.h"
+#include "tests/support/test_main.h"
 
 /* Decodes from an exact-size copy so over-reads are visible to ASan. */
 static ssize_t decode_exact(const void *data, size_t len, size_t max_frame,
@@ -478,21 +479,16 @@ static void test_split_id_rejects(void **state) {
   assert_int_equal(imp_envelope_split_id(not_id, 1, &id, &off), IMP_EPROTO);
 }
 
-int main(void) {
-  const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_invoke_round_trip),
-      cmocka_unit_test(test_frame_len_helpers),
-      cmocka_unit_test(test_pipelined_frames),
-      cmocka_unit_test(test_truncated_frame_needs_more),
-      cmocka_unit_test(test_oversized_prefix),
-      cmocka_unit_test(test_prefix_at_max_accepted),
-      cmocka_unit_test(test_garbage_bodies),
-      cmocka_unit_test(test_empty_envelope_is_eproto),
-      cmocka_unit_test(test_append_too_big_leaves_buffer),
-      cmocka_unit_test(test_envelope_error),
-      cmocka_unit_test(test_error_code_name),
-      cmocka_unit_test(test_forward_with_new_id),
-      cmocka_unit_test(test_split_id_rejects),
-  };
-  return cmocka_run_group_tests(tests, NULL, NULL);
-}
+TEST_MAIN("unit_codec", NULL, NULL, cmocka_unit_test(test_invoke_round_trip),
+          cmocka_unit_test(test_frame_len_helpers),
+          cmocka_unit_test(test_pipelined_frames),
+          cmocka_unit_test(test_truncated_frame_needs_more),
+          cmocka_unit_test(test_oversized_prefix),
+          cmocka_unit_test(test_prefix_at_max_accepted),
+          cmocka_unit_test(test_garbage_bodies),
+          cmocka_unit_test(test_empty_envelope_is_eproto),
+          cmocka_unit_test(test_append_too_big_leaves_buffer),
+          cmocka_unit_test(test_envelope_error),
+          cmocka_unit_test(test_error_code_name),
+          cmocka_unit_test(test_forward_with_new_id),
+          cmocka_unit_test(test_split_id_rejects))

@@ -17,6 +17,7 @@
 
 #include "core/codec.h"
 #include "core/common.h"
+#include "tests/support/test_main.h"
 
 /* ---- an envelope's body by its case -------------------------------------- */
 
@@ -171,14 +172,10 @@ static void test_write_file_atomic(void **state) {
   assert_int_equal(rmdir(dir), 0);
 }
 
-int main(void) {
-  const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_set_body_selects_the_member),
-      cmocka_unit_test(test_set_body_refuses_another_type),
-      cmocka_unit_test(test_frame_append_body_round_trip),
-      cmocka_unit_test(test_parse_ull),
-      cmocka_unit_test(test_uint_flag_says_what_it_takes),
-      cmocka_unit_test(test_write_file_atomic),
-  };
-  return cmocka_run_group_tests(tests, NULL, NULL);
-}
+TEST_MAIN("unit_common", NULL, NULL,
+          cmocka_unit_test(test_set_body_selects_the_member),
+          cmocka_unit_test(test_set_body_refuses_another_type),
+          cmocka_unit_test(test_frame_append_body_round_trip),
+          cmocka_unit_test(test_parse_ull),
+          cmocka_unit_test(test_uint_flag_says_what_it_takes),
+          cmocka_unit_test(test_write_file_atomic))

@@ -15,6 +15,7 @@
 
 #include "core/common.h"
 #include "policy/dispatcher.h"
+#include "tests/support/test_main.h"
 
 static void inst_init(imp_dinst_t *in, uint32_t outstanding,
                       uint32_t concurrency, uint32_t version, int ready) {
@@ -553,24 +554,17 @@ static void test_starts_for_queue(void **state) {
         cases[i].want);
 }
 
-int main(void) {
-  const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_least_outstanding),
-      cmocka_unit_test(test_split_weighted),
-      cmocka_unit_test(test_ties_rotate),
-      cmocka_unit_test(test_concurrency_limit),
-      cmocka_unit_test(test_pipeline_extra),
-      cmocka_unit_test(test_skips_not_ready_and_other_version),
-      cmocka_unit_test(test_free_slots),
-      cmocka_unit_test(test_remove_middle),
-      cmocka_unit_test(test_many_instances_grow),
-      cmocka_unit_test(test_queue_fifo),
-      cmocka_unit_test(test_queue_limit),
-      cmocka_unit_test(test_unqueue_middle),
-      cmocka_unit_test(test_expired),
-      cmocka_unit_test(test_deadlines),
-      cmocka_unit_test(test_room),
-      cmocka_unit_test(test_starts_for_queue),
-  };
-  return cmocka_run_group_tests(tests, group_setup, group_teardown);
-}
+TEST_MAIN("unit_dispatcher", group_setup, group_teardown,
+          cmocka_unit_test(test_least_outstanding),
+          cmocka_unit_test(test_split_weighted),
+          cmocka_unit_test(test_ties_rotate),
+          cmocka_unit_test(test_concurrency_limit),
+          cmocka_unit_test(test_pipeline_extra),
+          cmocka_unit_test(test_skips_not_ready_and_other_version),
+          cmocka_unit_test(test_free_slots),
+          cmocka_unit_test(test_remove_middle),
+          cmocka_unit_test(test_many_instances_grow),
+          cmocka_unit_test(test_queue_fifo), cmocka_unit_test(test_queue_limit),
+          cmocka_unit_test(test_unqueue_middle), cmocka_unit_test(test_expired),
+          cmocka_unit_test(test_deadlines), cmocka_unit_test(test_room),
+          cmocka_unit_test(test_starts_for_queue))

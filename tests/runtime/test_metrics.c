@@ -15,6 +15,7 @@
 
 #include "base/metrics.h"
 #include "core/codec.h"
+#include "tests/support/test_main.h"
 
 /* The buffer holds exactly `want`; it is emptied (freed) afterwards. */
 static void expect_text(imp_buf_t *b, const char *want) {
@@ -175,18 +176,13 @@ static void test_outcome_names(void **state) {
                       "unknown");
 }
 
-int main(void) {
-  const struct CMUnitTest tests[] = {
-      cmocka_unit_test_setup_teardown(test_label_escaping, out_setup,
-                                      out_teardown),
-      cmocka_unit_test_setup_teardown(test_family_help_escaping, out_setup,
-                                      out_teardown),
-      cmocka_unit_test_setup_teardown(test_values, out_setup, out_teardown),
-      cmocka_unit_test_setup_teardown(test_histogram_cumulative, out_setup,
-                                      out_teardown),
-      cmocka_unit_test(test_duration_bounds),
-      cmocka_unit_test(test_registry),
-      cmocka_unit_test(test_outcome_names),
-  };
-  return cmocka_run_group_tests(tests, NULL, NULL);
-}
+TEST_MAIN("unit_metrics", NULL, NULL,
+          cmocka_unit_test_setup_teardown(test_label_escaping, out_setup,
+                                          out_teardown),
+          cmocka_unit_test_setup_teardown(test_family_help_escaping, out_setup,
+                                          out_teardown),
+          cmocka_unit_test_setup_teardown(test_values, out_setup, out_teardown),
+          cmocka_unit_test_setup_teardown(test_histogram_cumulative, out_setup,
+                                          out_teardown),
+          cmocka_unit_test(test_duration_bounds),
+          cmocka_unit_test(test_registry), cmocka_unit_test(test_outcome_names))

@@ -10,6 +10,7 @@
 #include <cmocka.h>
 
 #include "policy/pipeline.h"
+#include "tests/support/test_main.h"
 
 /* Feeds a window of service times; returns what the last call said. */
 static int window(imp_pipe_t *p, uint64_t least, uint64_t others) {
@@ -90,13 +91,8 @@ static void test_batch(void **state) {
   assert_int_equal(imp_pipe_batch(&p), 1);
 }
 
-int main(void) {
-  const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_switches_on_by_window),
-      cmocka_unit_test(test_least_not_mean),
-      cmocka_unit_test(test_hysteresis),
-      cmocka_unit_test(test_extra),
-      cmocka_unit_test(test_batch),
-  };
-  return cmocka_run_group_tests(tests, NULL, NULL);
-}
+TEST_MAIN("unit_pipeline", NULL, NULL,
+          cmocka_unit_test(test_switches_on_by_window),
+          cmocka_unit_test(test_least_not_mean),
+          cmocka_unit_test(test_hysteresis), cmocka_unit_test(test_extra),
+          cmocka_unit_test(test_batch))

@@ -15,6 +15,7 @@
 #include <cmocka.h>
 
 #include "policy/predictor.h"
+#include "tests/support/test_main.h"
 
 #define MIN_MS 60000
 #define N_OF(a) (sizeof(a) / sizeof((a)[0]))
@@ -478,18 +479,13 @@ static void test_cfg_check(void **state) {
   free(p);
 }
 
-int main(void) {
-  const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_forecast_daily_season),
-      cmocka_unit_test(test_forecast_step),
-      cmocka_unit_test(test_forecast_silence),
-      cmocka_unit_test(test_window_periodic),
-      cmocka_unit_test(test_window_not_representative),
-      cmocka_unit_test(test_window_two_spans),
-      cmocka_unit_test(test_levels),
-      cmocka_unit_test(test_state_roundtrip),
-      cmocka_unit_test(test_state_hostile),
-      cmocka_unit_test(test_cfg_check),
-  };
-  return cmocka_run_group_tests(tests, group_setup, group_teardown);
-}
+TEST_MAIN("unit_predictor", group_setup, group_teardown,
+          cmocka_unit_test(test_forecast_daily_season),
+          cmocka_unit_test(test_forecast_step),
+          cmocka_unit_test(test_forecast_silence),
+          cmocka_unit_test(test_window_periodic),
+          cmocka_unit_test(test_window_not_representative),
+          cmocka_unit_test(test_window_two_spans),
+          cmocka_unit_test(test_levels), cmocka_unit_test(test_state_roundtrip),
+          cmocka_unit_test(test_state_hostile),
+          cmocka_unit_test(test_cfg_check))

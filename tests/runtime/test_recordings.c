@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "server/invoke/recordings.h"
+#include "tests/support/test_main.h"
 
 /* Packs `env` with id 0 and returns the body after the id (2 bytes). */
 static char *answer_of(Impulse__Envelope *env, size_t *len) {
@@ -88,9 +89,4 @@ static void test_answer_ok(void **state) {
   assert_int_equal(imp_rec_answer_ok(junk, 0), 0);
 }
 
-int main(void) {
-  const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_answer_ok),
-  };
-  return cmocka_run_group_tests_name("unit_recordings", tests, NULL, NULL);
-}
+TEST_MAIN("unit_recordings", NULL, NULL, cmocka_unit_test(test_answer_ok))

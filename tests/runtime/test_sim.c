@@ -17,6 +17,7 @@
 
 #include <cmocka.h>
 
+#include "tests/support/test_main.h"
 #include "tools/sim.h"
 
 typedef struct fixture_s {
@@ -493,15 +494,11 @@ static void test_main(void **state) {
   assert_non_null(strstr(out, "usage: impulse sim"));
 }
 
-int main(void) {
-  const struct CMUnitTest tests[] = {
-      cmocka_unit_test_setup_teardown(test_fixed_by_hand, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_timer_learned, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_deterministic, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_hostile_trace, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_durations, setup, teardown),
-      cmocka_unit_test(test_policy_parse),
-      cmocka_unit_test_setup_teardown(test_main, setup, teardown),
-  };
-  return cmocka_run_group_tests(tests, NULL, NULL);
-}
+TEST_MAIN("unit_sim", NULL, NULL,
+          cmocka_unit_test_setup_teardown(test_fixed_by_hand, setup, teardown),
+          cmocka_unit_test_setup_teardown(test_timer_learned, setup, teardown),
+          cmocka_unit_test_setup_teardown(test_deterministic, setup, teardown),
+          cmocka_unit_test_setup_teardown(test_hostile_trace, setup, teardown),
+          cmocka_unit_test_setup_teardown(test_durations, setup, teardown),
+          cmocka_unit_test(test_policy_parse),
+          cmocka_unit_test_setup_teardown(test_main, setup, teardown))

@@ -17,6 +17,7 @@
 #include "base/store.h"
 #include "core/common.h"
 #include "impulse.pb-c.h"
+#include "tests/support/test_main.h"
 
 typedef struct fixture_s {
   char root[256]; /* mkdtemp directory */
@@ -481,22 +482,25 @@ static void test_checkpoint(void **state) {
   imp_store_close(copy);
 }
 
-int main(void) {
+/* The store's own info lines stay out of the test output. */
+static int group_setup(void **state) {
+  (void)state;
   imp_log_level = IMP_LOG_WARN;
-  const struct CMUnitTest tests[] = {
-      cmocka_unit_test_setup_teardown(test_put_reopen_get, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_unsynced_write_readable, setup,
-                                      teardown),
-      cmocka_unit_test(test_version_key_layout),
-      cmocka_unit_test_setup_teardown(test_scan_prefix, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_delete_then_reopen, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_delete_prefix, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_schema_version, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_schema_version_garbage, setup,
-                                      teardown),
-      cmocka_unit_test_setup_teardown(test_open_failure_reports, setup,
-                                      teardown),
-      cmocka_unit_test_setup_teardown(test_checkpoint, setup, teardown),
-  };
-  return cmocka_run_group_tests(tests, NULL, NULL);
+  return 0;
 }
+
+TEST_MAIN("unit_store", group_setup, NULL,
+          cmocka_unit_test_setup_teardown(test_put_reopen_get, setup, teardown),
+          cmocka_unit_test_setup_teardown(test_unsynced_write_readable, setup,
+                                          teardown),
+          cmocka_unit_test(test_version_key_layout),
+          cmocka_unit_test_setup_teardown(test_scan_prefix, setup, teardown),
+          cmocka_unit_test_setup_teardown(test_delete_then_reopen, setup,
+                                          teardown),
+          cmocka_unit_test_setup_teardown(test_delete_prefix, setup, teardown),
+          cmocka_unit_test_setup_teardown(test_schema_version, setup, teardown),
+          cmocka_unit_test_setup_teardown(test_schema_version_garbage, setup,
+                                          teardown),
+          cmocka_unit_test_setup_teardown(test_open_failure_reports, setup,
+                                          teardown),
+          cmocka_unit_test_setup_teardown(test_checkpoint, setup, teardown))

@@ -11,6 +11,7 @@
 #include <cmocka.h>
 
 #include "policy/traffic.h"
+#include "tests/support/test_main.h"
 
 /* Every version with traffic gets an instance before any gets a second. */
 static void test_each_version_first(void **state) {
@@ -48,12 +49,6 @@ static void test_ties(void **state) {
   assert_int_equal(imp_traffic_pick(w, have, 2, 3), 0);
 }
 
-int main(void) {
-  const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_each_version_first),
-      cmocka_unit_test(test_converges_to_weights),
-      cmocka_unit_test(test_zero_weight),
-      cmocka_unit_test(test_ties),
-  };
-  return cmocka_run_group_tests(tests, NULL, NULL);
-}
+TEST_MAIN("unit_traffic", NULL, NULL, cmocka_unit_test(test_each_version_first),
+          cmocka_unit_test(test_converges_to_weights),
+          cmocka_unit_test(test_zero_weight), cmocka_unit_test(test_ties))

@@ -16,6 +16,7 @@
 
 #include "core/wire.h"
 #include "frames.h"
+#include "tests/support/test_main.h"
 
 #define MAX_FRAME IMP_DEFAULT_MAX_FRAME
 
@@ -546,21 +547,16 @@ static void test_crash_mark(void **state) {
   }
 }
 
-int main(void) {
-  const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_decode_invoke),
-      cmocka_unit_test(test_decode_batch),
-      cmocka_unit_test(test_decode_stream),
-      cmocka_unit_test(test_decode_truncated_needs_more),
-      cmocka_unit_test(test_decode_oversized_refused),
-      cmocka_unit_test(test_decode_garbage),
-      cmocka_unit_test(test_decode_failed_many_fields),
-      cmocka_unit_test(test_error_frame),
-      cmocka_unit_test(test_invoke_ok_frame),
-      cmocka_unit_test(test_load_and_attach_frames),
-      cmocka_unit_test(test_batch_answer_matches_protobuf),
-      cmocka_unit_test(test_batch_answer_limit),
-      cmocka_unit_test(test_crash_mark),
-  };
-  return cmocka_run_group_tests(tests, NULL, NULL);
-}
+TEST_MAIN("unit_wire", NULL, NULL, cmocka_unit_test(test_decode_invoke),
+          cmocka_unit_test(test_decode_batch),
+          cmocka_unit_test(test_decode_stream),
+          cmocka_unit_test(test_decode_truncated_needs_more),
+          cmocka_unit_test(test_decode_oversized_refused),
+          cmocka_unit_test(test_decode_garbage),
+          cmocka_unit_test(test_decode_failed_many_fields),
+          cmocka_unit_test(test_error_frame),
+          cmocka_unit_test(test_invoke_ok_frame),
+          cmocka_unit_test(test_load_and_attach_frames),
+          cmocka_unit_test(test_batch_answer_matches_protobuf),
+          cmocka_unit_test(test_batch_answer_limit),
+          cmocka_unit_test(test_crash_mark))
