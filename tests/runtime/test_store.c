@@ -267,35 +267,51 @@ static void put_version(imp_batch_t *b, imp_store_t *store, const char *name,
   imp_batch_put(b, store, IMP_CF_VERSIONS, key, klen, val, (size_t)vl);
 }
 
+/* A function name and version, as the versions family keys them. */
+typedef struct name_version_s {
+  const char *name;
+  unsigned version;
+} name_version_t;
+
+/* put_version() of each of the n entries, in that order. */
+static void put_versions(imp_batch_t *b, imp_store_t *store,
+                         const name_version_t *nv, size_t n) {
+  for (size_t i = 0; i < n; i++)
+    put_version(b, store, nv[i].name, nv[i].version);
+}
+
+/* imp_store_scan() of `cf` into `acc`, emptied first. */
+static int scan(imp_store_t *store, imp_cf_t cf, const char *prefix,
+                size_t plen, scan_acc_t *acc) {
+  memset(acc, 0, sizeof *acc);
+  return imp_store_scan(store, cf, prefix, plen, scan_cb, acc);
+}
+
 static void test_scan_prefix(void **state) {
   fixture_t *f = *state;
   imp_store_t *store = open_ok(f);
   imp_batch_t *b = imp_batch_new();
   /* Out of order on purpose; "ab" sorts between a's keys if the NUL
    * separator were missing. */
-  put_version(b, store, "a", 10);
-  put_version(b, store, "ab", 3);
-  put_version(b, store, "a", 1);
-  put_version(b, store, "ab", 1);
-  put_version(b, store, "a", 2);
+  put_versions(b, store,
+               (const name_version_t[]){
+                   {"a", 10}, {"ab", 3}, {"a", 1}, {"ab", 1}, {"a", 2}},
+               5);
   /* Same names in another family must not show up. */
   imp_batch_put(b, store, IMP_CF_FUNCTIONS, "a", 1, "fa", 2);
   imp_batch_put(b, store, IMP_CF_FUNCTIONS, "ab", 2, "fab", 3);
   write_ok(store, b, 1);
   imp_batch_free(b);
 
-  scan_acc_t acc = {0};
-  assert_int_equal(
-      imp_store_scan(store, IMP_CF_VERSIONS, "a\0", 2, scan_cb, &acc), 0);
+  scan_acc_t acc;
+  assert_int_equal(scan(store, IMP_CF_VERSIONS, "a\0", 2, &acc), 0);
   assert_int_equal(acc.n, 3);
   for (size_t i = 0; i < 3; i++) assert_string_equal(acc.names[i], "a");
   assert_int_equal(acc.versions[0], 1);
   assert_int_equal(acc.versions[1], 2);
   assert_int_equal(acc.versions[2], 10);
 
-  memset(&acc, 0, sizeof acc);
-  assert_int_equal(
-      imp_store_scan(store, IMP_CF_VERSIONS, "ab\0", 3, scan_cb, &acc), 0);
+  assert_int_equal(scan(store, IMP_CF_VERSIONS, "ab\0", 3, &acc), 0);
   assert_int_equal(acc.n, 2);
   assert_string_equal(acc.names[0], "ab");
   assert_int_equal(acc.versions[0], 1);
@@ -303,9 +319,7 @@ static void test_scan_prefix(void **state) {
   assert_int_equal(acc.versions[1], 3);
 
   /* Whole family, key order: a/1 a/2 a/10 ab/1 ab/3. */
-  memset(&acc, 0, sizeof acc);
-  assert_int_equal(
-      imp_store_scan(store, IMP_CF_VERSIONS, NULL, 0, scan_cb, &acc), 0);
+  assert_int_equal(scan(store, IMP_CF_VERSIONS, NULL, 0, &acc), 0);
   assert_int_equal(acc.n, 5);
   static const char *names[] = {"a", "a", "a", "ab", "ab"};
   static const unsigned versions[] = {1, 2, 10, 1, 3};
@@ -315,12 +329,9 @@ static void test_scan_prefix(void **state) {
   }
 
   /* A prefix with no keys calls nothing. */
-  memset(&acc, 0, sizeof acc);
-  assert_int_equal(
-      imp_store_scan(store, IMP_CF_VERSIONS, "b\0", 2, scan_cb, &acc), 0);
+  assert_int_equal(scan(store, IMP_CF_VERSIONS, "b\0", 2, &acc), 0);
   assert_int_equal(acc.n, 0);
-  assert_int_equal(
-      imp_store_scan(store, IMP_CF_INSTANCES, NULL, 0, scan_cb, &acc), 0);
+  assert_int_equal(scan(store, IMP_CF_INSTANCES, NULL, 0, &acc), 0);
   assert_int_equal(acc.n, 0);
 
   /* A non-zero callback return stops the scan and is returned. */
@@ -338,9 +349,8 @@ static void test_delete_prefix(void **state) {
   fixture_t *f = *state;
   imp_store_t *store = open_ok(f);
   imp_batch_t *b = imp_batch_new();
-  put_version(b, store, "a", 1);
-  put_version(b, store, "a", 2);
-  put_version(b, store, "ab", 1);
+  put_versions(b, store,
+               (const name_version_t[]){{"a", 1}, {"a", 2}, {"ab", 1}}, 3);
   imp_batch_put(b, store, IMP_CF_FUNCTIONS, "a", 1, "fa", 2);
   write_ok(store, b, 1);
   imp_batch_free(b);
@@ -348,15 +358,12 @@ static void test_delete_prefix(void **state) {
   b = imp_batch_new();
   assert_int_equal(imp_batch_delete_prefix(b, store, IMP_CF_VERSIONS, "a\0", 2),
                    2);
-  scan_acc_t acc = {0};
-  assert_int_equal(
-      imp_store_scan(store, IMP_CF_VERSIONS, NULL, 0, scan_cb, &acc), 0);
+  scan_acc_t acc;
+  assert_int_equal(scan(store, IMP_CF_VERSIONS, NULL, 0, &acc), 0);
   assert_int_equal(acc.n, 3); /* nothing deleted before the write */
   write_ok(store, b, 1);
   imp_batch_free(b);
-  memset(&acc, 0, sizeof acc);
-  assert_int_equal(
-      imp_store_scan(store, IMP_CF_VERSIONS, NULL, 0, scan_cb, &acc), 0);
+  assert_int_equal(scan(store, IMP_CF_VERSIONS, NULL, 0, &acc), 0);
   assert_int_equal(acc.n, 1);
   assert_string_equal(acc.names[0], "ab");
   char *v;
