@@ -11,6 +11,7 @@
 #include <cmocka.h>
 
 #include "cli/cli_common.h"
+#include "tests/support/test_main.h"
 
 static void test_sort_by_string(void **state) {
   (void)state;
@@ -79,12 +80,7 @@ static void test_sort_through_sub_message(void **state) {
   assert_ptr_equal(items[2], &t[0]);
 }
 
-int main(void) {
-  const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_sort_by_string),
-      cmocka_unit_test(test_sort_by_unsigned),
-      cmocka_unit_test(test_sort_by_signed),
-      cmocka_unit_test(test_sort_through_sub_message),
-  };
-  return cmocka_run_group_tests(tests, NULL, NULL);
-}
+TEST_MAIN("unit_cli_sort", NULL, NULL, cmocka_unit_test(test_sort_by_string),
+          cmocka_unit_test(test_sort_by_unsigned),
+          cmocka_unit_test(test_sort_by_signed),
+          cmocka_unit_test(test_sort_through_sub_message))
