@@ -132,8 +132,13 @@ int imp_wire_append_invoke_ok(imp_buf_t *out, size_t max_frame, uint64_t id,
   ok.status = 0;
   ok.has_version = 1;
   ok.version = version;
-  return imp_frame_append_body(out, max_frame, id,
-                               IMPULSE__ENVELOPE__BODY_INVOKE_OK, &ok);
+  /* Every answer of a call passes here: the field is set directly, without
+   * imp_frame_append_body()'s descriptor lookup. */
+  Impulse__Envelope env = IMPULSE__ENVELOPE__INIT;
+  env.id = id;
+  env.body_case = IMPULSE__ENVELOPE__BODY_INVOKE_OK;
+  env.invoke_ok = &ok;
+  return imp_frame_append(out, &env, max_frame);
 }
 
 int imp_wire_append_load_ok(imp_buf_t *out, size_t max_frame, uint64_t id,
