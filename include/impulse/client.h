@@ -131,6 +131,12 @@ typedef struct impulse_deploy_opts_s {
   int no_promote;        /* store the version without traffic */
   uint32_t max_step_pct; /* rolling upgrade step; 0 = 25 % */
   const char *validate;  /* "status" | "exact"; NULL = status */
+  /* The function's environment, nenv "KEY=VALUE" strings: replaces the
+   * stored one when nenv > 0 or env_replace is set (env_replace with
+   * nenv 0 clears it); otherwise a redeploy keeps it. */
+  const char *const *env;
+  size_t nenv;
+  int env_replace;
 } impulse_deploy_opts_t;
 
 /* Uploads a function artifact (a shared object). On success *version gets

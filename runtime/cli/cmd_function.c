@@ -24,7 +24,10 @@ enum {
   OPT_POLICY,
   OPT_NO_PROMOTE,
   OPT_MAX_STEP,
-  OPT_VALIDATE
+  OPT_VALIDATE,
+  OPT_ENV,
+  OPT_ENV_FILE,
+  OPT_ENV_CLEAR
 };
 
 /* ---- scaling flags (deploy, scale) ------------------------------------ */
@@ -143,14 +146,88 @@ static void deploy_help(FILE *out) {
       "                       service at once (1-%u) [25]\n"
       "  --validate MODE      rolling upgrade: replayed recorded calls must\n"
       "                       succeed (status) or give the same output\n"
-      "                       (exact) [status]\n",
+      "                       (exact) [status]\n"
+      "  --env KEY=VALUE      a variable of the function's environment\n"
+      "                       (repeatable); its instances see no other\n"
+      "  --env-file FILE      variables from FILE, a KEY=VALUE a line ('#'\n"
+      "                       lines and blank lines skipped)\n"
+      "  --env-clear          no variables at all; without --env,\n"
+      "                       --env-file or --env-clear a redeploy keeps\n"
+      "                       the function's environment (at most %u\n"
+      "                       variables, %u KiB)\n",
       IMP_NAME_MAX, IMP_DEFAULT_MAX_FRAME >> 20, IMP_CONCURRENCY_MAX,
       IMP_TIMEOUT_MAX_MS, IMP_MEMORY_MAX_MB, IMP_INSTANCES_MAX,
-      IMP_INSTANCES_MAX, IMP_MAX_STEP_PCT_MAX);
+      IMP_INSTANCES_MAX, IMP_MAX_STEP_PCT_MAX, IMP_ENV_MAX_VARS,
+      IMP_ENV_MAX_BYTES >> 10);
   autoscale_help(out);
 }
 
+/* The environment a deploy gives: entries borrowed from argv, or lines of
+ * --env-file (owned). */
+typedef struct env_list_s {
+  const char **v;
+  char **owned;
+  size_t n, nowned, cap;
+} env_list_t;
+
+static int env_add(imp_cli_t *cli, env_list_t *env, const char *kv, int owned) {
+  if (env->n == env->cap) {
+    size_t cap = env->cap ? env->cap * 2 : 16;
+    const char **v = realloc(env->v, cap * sizeof *v);
+    char **o = realloc(env->owned, cap * sizeof *o);
+    if (v != NULL) env->v = v;
+    if (o != NULL) env->owned = o;
+    if (v == NULL || o == NULL) return imp_cli_nomem(cli);
+    env->cap = cap;
+  }
+  env->v[env->n++] = kv;
+  if (owned) env->owned[env->nowned++] = (char *)kv;
+  return 0;
+}
+
+/* Adds the KEY=VALUE lines of `path`. */
+static int env_file(imp_cli_t *cli, env_list_t *env, const char *path) {
+  FILE *f = fopen(path, "r");
+  if (f == NULL) {
+    fprintf(stderr, "impulse deploy: --env-file %s: %s\n", path,
+            strerror(errno));
+    return IMP_CLI_EXIT_USAGE;
+  }
+  char *line = NULL;
+  size_t cap = 0;
+  ssize_t len;
+  int rc = 0;
+  while (rc == 0 && (len = getline(&line, &cap, f)) >= 0) {
+    while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r'))
+      line[--len] = '\0';
+    if (len == 0 || line[0] == '#') continue;
+    char *copy = strdup(line);
+    if (copy == NULL || (rc = env_add(cli, env, copy, 1)) != 0) {
+      free(copy);
+      rc = imp_cli_nomem(cli);
+    }
+  }
+  free(line);
+  fclose(f);
+  return rc;
+}
+
+static void env_free(env_list_t *env) {
+  for (size_t i = 0; i < env->nowned; i++) free(env->owned[i]);
+  free(env->owned);
+  free(env->v);
+}
+
+static int deploy_run(imp_cli_t *cli, int argc, char **argv, env_list_t *env);
+
 static int cmd_deploy(imp_cli_t *cli, int argc, char **argv) {
+  env_list_t env = {0};
+  int rc = deploy_run(cli, argc, argv, &env);
+  env_free(&env);
+  return rc;
+}
+
+static int deploy_run(imp_cli_t *cli, int argc, char **argv, env_list_t *env) {
   static const struct option longopts[] = {
       {"concurrency", required_argument, NULL, OPT_CONCURRENCY},
       {"timeout", required_argument, NULL, OPT_TIMEOUT},
@@ -159,6 +236,9 @@ static int cmd_deploy(imp_cli_t *cli, int argc, char **argv) {
       {"no-promote", no_argument, NULL, OPT_NO_PROMOTE},
       {"max-step", required_argument, NULL, OPT_MAX_STEP},
       {"validate", required_argument, NULL, OPT_VALIDATE},
+      {"env", required_argument, NULL, OPT_ENV},
+      {"env-file", required_argument, NULL, OPT_ENV_FILE},
+      {"env-clear", no_argument, NULL, OPT_ENV_CLEAR},
       IMP_CLI_COMMON_OPTIONS,
       {NULL, 0, NULL, 0}};
   impulse_deploy_opts_t opts;
@@ -194,6 +274,15 @@ static int cmd_deploy(imp_cli_t *cli, int argc, char **argv) {
                 "'%s'\n",
                 optarg);
         return IMP_CLI_EXIT_USAGE;
+      case OPT_ENV:
+        rc = env_add(cli, env, optarg, 0);
+        opts.env_replace = 1;
+        break;
+      case OPT_ENV_FILE:
+        rc = env_file(cli, env, optarg);
+        opts.env_replace = 1;
+        break;
+      case OPT_ENV_CLEAR: opts.env_replace = 1; break;
       default:
         if ((rc = scaling_option(cli, opt, optarg, &as)) >= 0) break;
         if ((rc = imp_cli_common_option(cli, opt, argv)) >= 0) return rc;
@@ -212,6 +301,13 @@ static int cmd_deploy(imp_cli_t *cli, int argc, char **argv) {
   opts.has_scale_to_zero = as.has_stz;
   opts.scale_to_zero_after_s = as.stz;
   opts.policy = as.policy;
+  char why[256];
+  if (imp_env_valid((char *const *)env->v, env->n, why, sizeof why) != 0) {
+    fprintf(stderr, "impulse deploy: %s\n", why);
+    return IMP_CLI_EXIT_USAGE;
+  }
+  opts.env = env->v;
+  opts.nenv = env->n;
   const char *name = argv[optind], *path = argv[optind + 1];
   if ((rc = imp_cli_check_name(cli, "NAME", name)) != 0) return rc;
   imp_cli_what(cli, "deploy %s", name);

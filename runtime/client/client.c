@@ -1034,12 +1034,24 @@ int impulse_deploy(impulse_client_t *client, const char *name,
     if (opts->target_concurrency > 0) {
       config.has_target_concurrency = 1;
       config.target_concurrency = opts->target_concurrency;
+      any = 1;
     }
     if (opts->has_scale_to_zero) {
       config.has_scale_to_zero_after_s = 1;
       config.scale_to_zero_after_s = opts->scale_to_zero_after_s;
+      any = 1;
     }
-    if (opts->policy != NULL) config.policy = (char *)opts->policy;
+    if (opts->policy != NULL) {
+      config.policy = (char *)opts->policy;
+      any = 1;
+    }
+    if (opts->env_replace || opts->nenv > 0) {
+      config.has_env_replace = 1;
+      config.env_replace = 1;
+      config.n_env = opts->nenv;
+      config.env = (char **)opts->env;
+      any = 1;
+    }
   }
   deploy.name = (char *)name;
   deploy.artifact.data = (uint8_t *)artifact;

@@ -24,6 +24,13 @@
 #define IMP_SCALE_TO_ZERO_MAX_S 86400u
 #define IMP_MAX_STEP_PCT_MAX 100u /* rolling upgrade step */
 
+/* A function's environment (deploy --env): variables, and bytes of all
+ * "KEY=VALUE" entries together. Keys are 1-128 of [A-Za-z0-9_], not
+ * starting with a digit. */
+#define IMP_ENV_MAX_VARS 256u
+#define IMP_ENV_MAX_BYTES (64u << 10)
+#define IMP_ENV_KEY_MAX 128
+
 /* Frames: the default of `impulse serve --max-frame`, and its bounds. An
  * artifact, a payload or a published record travels in one frame, so this
  * is also the largest upload the server takes. */
@@ -51,5 +58,10 @@ int imp_name_valid(const char *s);
 /* 0 when `topic` is a valid Kafka topic name, else -EINVAL with the reason
  * in err (which quotes at most 64 bytes of the name). */
 int imp_topic_valid(const char *topic, char *err, size_t errlen);
+
+/* 0 when the n entries of `env` ("KEY=VALUE" each) make a valid function
+ * environment: valid keys, no key twice, values of any bytes but NUL, within
+ * the limits above; else -EINVAL with the reason in err. */
+int imp_env_valid(char *const *env, size_t n, char *err, size_t errlen);
 
 #endif

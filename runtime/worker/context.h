@@ -35,7 +35,7 @@
 #define ALT_STACK (64u << 10)    /* signal stack per thread */
 #define RESPONSE_SLACK 1024u     /* frame room kept for the envelope */
 #define MAX_ID_LEN 64u
-#define MAX_SECRET 64u /* hex characters of IMPULSE_WORKER_SECRET */
+#define MAX_SECRET 64u /* characters of the re-attach secret */
 
 /* A function object loaded with dlopen(). */
 typedef struct function_s {
@@ -86,11 +86,12 @@ typedef struct invocation_s {
 struct imp_worker_s {
   /* Options, fixed after start. */
   int listen_fd;
+  int secret_fd; /* --secret-fd until read; -1 after */
   size_t max_frame;
   unsigned grace_ms;
   char label[16 + MAX_ID_LEN]; /* "worker ID", prefix of log lines */
   uint64_t id;                 /* --id, 0 when none */
-  char secret[MAX_SECRET + 1]; /* from the environment; "" = none */
+  char secret[MAX_SECRET + 1]; /* from --secret-fd; "" = none */
   unsigned accepted;           /* connections accepted so far */
   bool attached;               /* this connection may send requests */
 

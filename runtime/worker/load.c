@@ -13,6 +13,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include "core/limits.h"
 #include "worker/crash.h"
 #include "worker/invoke.h"
 #include "worker/load.h"
@@ -161,6 +162,25 @@ static void reply_load_ok(imp_worker_t *worker, uint64_t id,
     imp_wk_fatal_oom("queueing a reply");
 }
 
+/* Gives the process exactly the function's environment ("KEY=VALUE" each,
+ * checked by the server): nothing of the worker's own stays. Only reached
+ * with no handler thread running, since getenv() is not safe against a
+ * concurrent change. */
+static void env_apply(const Impulse__LoadRequest *load) {
+  clearenv();
+  for (size_t i = 0; i < load->n_env; i++) {
+    const char *kv = load->env[i];
+    const char *eq = kv ? strchr(kv, '=') : NULL;
+    if (eq == NULL || eq == kv) continue;
+    char key[IMP_ENV_KEY_MAX + 1];
+    if ((size_t)(eq - kv) >= sizeof key) continue;
+    memcpy(key, kv, (size_t)(eq - kv));
+    key[eq - kv] = '\0';
+    if (setenv(key, eq + 1, 1) != 0)
+      imp_wk_fatal_oom("setting the environment");
+  }
+}
+
 void imp_wk_load(imp_worker_t *worker, uint64_t id,
                  const Impulse__LoadRequest *load, uint64_t started_ns) {
   char err[1024];
@@ -187,6 +207,7 @@ void imp_wk_load(imp_worker_t *worker, uint64_t id,
       imp_wk_reply_error(worker, id, IMPULSE__ERROR_CODE__BAD_REQUEST, err);
       return;
     }
+    env_apply(load);
     int rc = function_open(load->function, load->version, load->path, &fn, err,
                            sizeof err);
     if (rc == 0) {
@@ -218,6 +239,7 @@ void imp_wk_load(imp_worker_t *worker, uint64_t id,
     memory_limit_apply(worker, memory_mb, concurrency > 1 ? concurrency : 0);
     worker->limit_applied = true;
   }
+  env_apply(load);
   int rc = function_open(load->function, load->version, load->path, &fn, err,
                          sizeof err);
   if (rc == -ENOMEM) imp_wk_fatal_oom("loading a function");

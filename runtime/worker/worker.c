@@ -38,6 +38,7 @@
  */
 #include "worker/worker.h"
 
+#include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
@@ -57,19 +58,22 @@
 #include "worker/pool.h"
 
 #define FIRST_CONNECT_MS 10000u /* wait for the server's first connect */
-#define SECRET_ENV "IMPULSE_WORKER_SECRET"
 
 /* ---- startup and shutdown ------------------------------------------------ */
 
 static void usage(void) {
   fprintf(
       stderr,
-      "usage: impulse worker --listen-fd N [--id ID] [--max-frame BYTES]\n"
-      "                      [--grace-ms MS] [--log-level LEVEL]\n"
+      "usage: impulse worker --listen-fd N [--secret-fd N] [--id ID]\n"
+      "                      [--max-frame BYTES] [--grace-ms MS]\n"
+      "                      [--log-level LEVEL]\n"
       "\n"
       "The function runtime process. Started by the server, not by hand.\n"
       "\n"
       "  --listen-fd N        listening UNIX socket to accept the server on\n"
+      "  --secret-fd N        pipe to read the re-attach secret from (then\n"
+      "                       closed); without it the worker dies with\n"
+      "                       its server\n"
       "  --id ID              instance id shown in log lines\n"
       "  --max-frame BYTES    largest frame accepted or sent (default %u)\n"
       "  --grace-ms MS        wait this long for a new connection after\n"
@@ -81,9 +85,17 @@ static void usage(void) {
 /* Parses the command line into `worker`. Returns -1 to go on running, or
  * the code to exit with (--help, bad usage). */
 static int parse_args(imp_worker_t *worker, int argc, char **argv) {
-  enum { OPT_LISTEN_FD = 256, OPT_ID, OPT_MAX_FRAME, OPT_GRACE, OPT_LOG };
+  enum {
+    OPT_LISTEN_FD = 256,
+    OPT_SECRET_FD,
+    OPT_ID,
+    OPT_MAX_FRAME,
+    OPT_GRACE,
+    OPT_LOG
+  };
   static const struct option options[] = {
       {"listen-fd", required_argument, NULL, OPT_LISTEN_FD},
+      {"secret-fd", required_argument, NULL, OPT_SECRET_FD},
       {"id", required_argument, NULL, OPT_ID},
       {"max-frame", required_argument, NULL, OPT_MAX_FRAME},
       {"grace-ms", required_argument, NULL, OPT_GRACE},
@@ -100,6 +112,10 @@ static int parse_args(imp_worker_t *worker, int argc, char **argv) {
       case OPT_LISTEN_FD:
         if (imp_parse_ull(optarg, 0, INT_MAX, &v) != 0) goto bad;
         worker->listen_fd = (int)v;
+        break;
+      case OPT_SECRET_FD:
+        if (imp_parse_ull(optarg, 0, INT_MAX, &v) != 0) goto bad;
+        worker->secret_fd = (int)v;
         break;
       case OPT_ID:
         if (strlen(optarg) > MAX_ID_LEN) goto bad;
@@ -134,6 +150,7 @@ static int parse_args(imp_worker_t *worker, int argc, char **argv) {
 bad:
   fprintf(stderr, "worker: invalid value for --%s: %s\n",
           opt == OPT_LISTEN_FD   ? "listen-fd"
+          : opt == OPT_SECRET_FD ? "secret-fd"
           : opt == OPT_ID        ? "id"
           : opt == OPT_MAX_FRAME ? "max-frame"
           : opt == OPT_GRACE     ? "grace-ms"
@@ -159,6 +176,30 @@ static int listen_fd_check(imp_worker_t *worker) {
   int flags = fcntl(worker->listen_fd, F_GETFD);
   if (flags >= 0) fcntl(worker->listen_fd, F_SETFD, flags | FD_CLOEXEC);
   return 0;
+}
+
+/* Reads the secret a restarted server attaches with from the pipe the
+ * server wrote it to, and closes the pipe. The secret is never in the
+ * environment or the command line, where /proc would show it. */
+static void secret_read(imp_worker_t *worker) {
+  if (worker->secret_fd < 0) return;
+  char buf[MAX_SECRET + 2];
+  size_t got = 0;
+  while (got < sizeof buf - 1) {
+    ssize_t n = read(worker->secret_fd, buf + got, sizeof buf - 1 - got);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    got += (size_t)n;
+  }
+  close(worker->secret_fd);
+  worker->secret_fd = -1;
+  while (got > 0 && (buf[got - 1] == '\n' || buf[got - 1] == '\0')) got--;
+  if (got == 0 || got > MAX_SECRET) {
+    IMP_LOG(IMP_LOG_WARN, "%s: no usable secret on its pipe", worker->label);
+    return;
+  }
+  memcpy(worker->secret, buf, got);
+  worker->secret[got] = '\0';
 }
 
 /* Releases everything; returns `code`. Exits directly if a handler is still
@@ -189,6 +230,7 @@ int imp_worker_main(int argc, char **argv) {
   imp_worker_t *worker = &worker_storage;
   memset(worker, 0, sizeof *worker);
   worker->listen_fd = -1;
+  worker->secret_fd = -1;
   worker->conn_fd = -1;
   worker->wake_fd = -1;
   worker->max_frame = IMP_DEFAULT_MAX_FRAME;
@@ -199,12 +241,7 @@ int imp_worker_main(int argc, char **argv) {
   if (rc >= 0) return rc;
   if (listen_fd_check(worker) != 0) return IMP_WORKER_EXIT_USAGE;
 
-  /* The secret a restarted server attaches with; functions must not see
-   * it. */
-  const char *secret = getenv(SECRET_ENV);
-  if (secret != NULL && strlen(secret) <= MAX_SECRET)
-    snprintf(worker->secret, sizeof worker->secret, "%s", secret);
-  unsetenv(SECRET_ENV);
+  secret_read(worker);
 
   /* Without a grace period (or a secret to re-attach with) the worker
    * ends with its server: a handler stuck on the I/O thread would never

@@ -215,12 +215,10 @@ static int setup_recorder(void **state) {
   int fd = mkstemp(recfile);
   if (fd < 0) return -1;
   close(fd);
-  setenv("IMPULSE_RECORDER_FILE", recfile, 1); /* workers inherit it */
   return it_fixture_setup(state, NULL);
 }
 
 static int teardown_recorder(void **state) {
-  unsetenv("IMPULSE_RECORDER_FILE");
   unlink(recfile);
   return it_fixture_teardown(state);
 }
@@ -259,7 +257,13 @@ static void expect_once(it_server_t *s, const char *key, size_t runs) {
 static void test_idempotent_invoke_survives_kill9(void **state) {
   it_server_t *s = *state;
   impulse_client_t *admin = it_connect_ok(s, 1, CALL_TIMEOUT_MS);
-  assert_int_equal(it_deploy_fn(admin, "recorder", "recorder", NULL, NULL), 0);
+  char var[200];
+  snprintf(var, sizeof var, "IMPULSE_RECORDER_FILE=%s", recfile);
+  const char *env[] = {var};
+  impulse_deploy_opts_t opts = {0};
+  opts.env = env;
+  opts.nenv = 1;
+  assert_int_equal(it_deploy_fn(admin, "recorder", "recorder", &opts, NULL), 0);
   assert_int_equal(it_deploy_fn(admin, "hang", "hang", NULL, NULL), 0);
   impulse_client_close(admin);
 

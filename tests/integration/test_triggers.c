@@ -2,7 +2,7 @@
  * Integration: triggers turn Kafka records into invocations, at least once.
  * Records are produced with kcat (a Kafka client that is not ours) and with
  * `impulse publish`; functions/recorder.c and functions/flaky.c append what
- * they saw to $IMPULSE_RECORDER_FILE, which the server's workers inherit.
+ * they saw to $IMPULSE_RECORDER_FILE, which their deploy gives them.
  *
  *   10,000 keyed events (kcat) + 10,000 (`impulse publish`), a trigger
  *   with --ordering key onto recorder
@@ -104,7 +104,7 @@ static int world_setup(void **state, const char *const *flags, int standalone) {
   snprintf(w->dir, sizeof w->dir, "/tmp/impulse-trig-XXXXXX");
   if (mkdtemp(w->dir) == NULL) return -1;
   snprintf(w->recfile, sizeof w->recfile, "%s/records.txt", w->dir);
-  /* The server's workers inherit this. */
+  /* Deployed functions get this (deploy_conc). */
   setenv("IMPULSE_RECORDER_FILE", w->recfile, 1);
   const char *extra[16];
   int n = 0;
@@ -165,6 +165,20 @@ static void deploy_conc(it_server_t *s, const char *name, const char *fn,
   opts.concurrency = concurrency;
   opts.max_instances = 2;
   opts.has_max = 1;
+  /* The functions' settings, as this test process has them (instances
+   * see only the environment they are deployed with). */
+  char vars[2][300];
+  const char *env[2];
+  static const char *const keys[] = {"IMPULSE_RECORDER_FILE",
+                                     "IMPULSE_FLAKY_DELAY_US"};
+  for (size_t i = 0; i < 2; i++) {
+    const char *v = getenv(keys[i]);
+    if (v == NULL) continue;
+    snprintf(vars[opts.nenv], sizeof vars[0], "%s=%s", keys[i], v);
+    env[opts.nenv] = vars[opts.nenv];
+    opts.nenv++;
+  }
+  opts.env = env;
   assert_int_equal(it_deploy_fn_on(s, CALL_TIMEOUT_MS, name, fn, &opts, NULL),
                    IMPULSE_S_OK);
 }

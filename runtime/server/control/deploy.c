@@ -350,6 +350,11 @@ void imp_control_deploy(imp_control_t *ctl, imp_rpc_t *rpc,
                   req->config->min_instances, req->config->max_instances);
     goto drop;
   }
+  if (req->config && imp_env_valid(req->config->env, req->config->n_env, why,
+                                   sizeof why) != 0) {
+    imp_rpc_error(rpc, IMPULSE__ERROR_CODE__BAD_REQUEST, "%s", why);
+    goto drop;
+  }
   if (check_elf(req->artifact.data, req->artifact.len, why, sizeof why) != 0) {
     imp_rpc_error(rpc, IMPULSE__ERROR_CODE__INVALID_ARTIFACT,
                   "artifact rejected: %s", why);
@@ -387,7 +392,11 @@ void imp_control_deploy(imp_control_t *ctl, imp_rpc_t *rpc,
   inst->pending_deploy = pd;
   uv_timer_init(ctl->loop, &pd->timer);
   uv_timer_start(&pd->timer, on_pd_timeout, ctl->cfg->validate_timeout_ms, 0);
-  imp_instance_validate(inst, pd->path, req->name);
+  /* Validated with the environment it will run with. */
+  Impulse__FunctionConfig merged = IMPULSE__FUNCTION_CONFIG__INIT;
+  imp_function_t *prev = imp_ctl_fn_find(ctl, req->name);
+  imp_ctl_merge_config(&merged, req->config, prev ? prev->rec->config : NULL);
+  imp_instance_validate(inst, pd->path, req->name, merged.env, merged.n_env);
   imp_fleet_refill_later(&ctl->fleet);
   return;
 drop:

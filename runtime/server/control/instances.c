@@ -101,6 +101,9 @@ void imp_ctl_load_spec(imp_control_t *ctl, imp_function_t *fn, uint32_t version,
   out->concurrency = conc;
   out->extra = imp_pipe_extra(&fn->pipe, conc);
   out->memory_mb = fn_cfg(fn, IMP_FN_MEMORY_MB, ctl->cfg->default_memory_mb);
+  const Impulse__FunctionConfig *cfg = fn->rec ? fn->rec->config : NULL;
+  out->env = cfg ? cfg->env : NULL;
+  out->nenv = cfg ? cfg->n_env : 0;
 }
 
 int imp_ctl_load(imp_control_t *ctl, imp_function_t *fn, imp_instance_t *inst) {

@@ -105,6 +105,14 @@ void imp_ctl_merge_config(Impulse__FunctionConfig *out,
   MERGE(target_concurrency)
   MERGE(scale_to_zero_after_s)
 #undef MERGE
+  /* The environment is replaced as a whole, or kept. */
+  if (req && (req->env_replace || req->n_env > 0)) {
+    out->n_env = req->n_env;
+    out->env = req->env;
+  } else if (prev) {
+    out->n_env = prev->n_env;
+    out->env = prev->env;
+  }
   if (req && req->policy)
     out->policy = req->policy;
   else if (prev && prev->policy)

@@ -18,6 +18,7 @@
  * sends Attach{id, secret}; the worker answers with what it has loaded and
  * serves on. A worker no server attaches to within the grace period exits.
  */
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -109,11 +110,28 @@ static void inst_unlink(imp_instance_t *inst) {
   inst->fleet->ninstances--;
 }
 
+static void env_free(char **env, size_t n) {
+  for (size_t i = 0; i < n; i++) free(env[i]);
+  free(env);
+}
+
+/* A copy of n "KEY=VALUE" entries, or NULL without memory. */
+static char **env_dup(char **env, size_t n) {
+  char **copy = calloc(n ? n : 1, sizeof *copy);
+  for (size_t i = 0; copy != NULL && i < n; i++)
+    if ((copy[i] = strdup(env[i])) == NULL) {
+      env_free(copy, i);
+      copy = NULL;
+    }
+  return copy;
+}
+
 static void inst_handle_closed(imp_instance_t *inst) {
   if (--inst->handles_open > 0) return;
   free(inst->slots);
   free(inst->free_slots);
   free(inst->pending_path);
+  env_free(inst->pending_env, inst->pending_nenv);
   free(inst);
 }
 
@@ -388,11 +406,15 @@ static void send_pending(imp_instance_t *inst) {
     return;
   }
   if (inst->validate_only && inst->pending_path) {
-    char *path = inst->pending_path;
+    char *path = inst->pending_path, **env = inst->pending_env;
+    size_t nenv = inst->pending_nenv;
     inst->pending_path = NULL;
+    inst->pending_env = NULL;
+    inst->pending_nenv = 0;
     inst->state = IMP_INST_GENERIC;
-    imp_instance_validate(inst, path, inst->pending_name);
+    imp_instance_validate(inst, path, inst->pending_name, env, nenv);
     free(path);
+    env_free(env, nenv);
   } else {
     inst->state = IMP_INST_GENERIC;
     inst->fleet->ops->connected(inst->fleet->owner, inst);
@@ -428,7 +450,7 @@ static void on_spawn_failed_closed(uv_handle_t *h) {
 imp_instance_t *imp_instance_spawn(imp_fleet_t *fleet, int owned) {
   imp_instance_t *inst = calloc(1, sizeof *inst);
   if (inst == NULL) return NULL;
-  int fd = -1, proc_closing = 0;
+  int fd = -1, proc_closing = 0, secret_pipe[2] = {-1, -1};
   inst->fleet = fleet;
   inst->owned = owned;
   inst->id = ++fleet->next_instance_id;
@@ -463,6 +485,8 @@ imp_instance_t *imp_instance_spawn(imp_fleet_t *fleet, int owned) {
                   "worker",
                   "--listen-fd",
                   "3",
+                  "--secret-fd",
+                  "4",
                   "--id",
                   idbuf,
                   "--max-frame",
@@ -472,16 +496,9 @@ imp_instance_t *imp_instance_spawn(imp_fleet_t *fleet, int owned) {
                   "--log-level",
                   (char *)levels[imp_log_level & 3],
                   NULL};
-  uv_stdio_container_t stdio[4];
-  stdio[0].flags = UV_IGNORE;
-  stdio[1].flags = UV_INHERIT_FD; /* workers never print to stdout */
-  stdio[1].data.fd = 2;
-  stdio[2].flags = UV_INHERIT_FD;
-  stdio[2].data.fd = 2;
-  stdio[3].flags = UV_INHERIT_FD;
-  stdio[3].data.fd = fd;
-  /* The secret goes in the environment (readable only by our user, unlike
-   * the command line); the worker removes it before loading a function. */
+  /* The re-attach secret goes through a pipe the worker reads once at
+   * start: in the environment or on the command line, any process of the
+   * same user could read it in /proc. */
   unsigned char raw[16];
   if (getrandom(raw, sizeof raw, 0) != (ssize_t)sizeof raw) {
     IMP_LOG(IMP_LOG_ERROR, "getrandom: %s", strerror(errno));
@@ -489,19 +506,36 @@ imp_instance_t *imp_instance_spawn(imp_fleet_t *fleet, int owned) {
   }
   for (size_t i = 0; i < sizeof raw; i++)
     snprintf(inst->secret + 2 * i, 3, "%02x", raw[i]);
+  if (pipe2(secret_pipe, O_CLOEXEC) != 0 ||
+      write(secret_pipe[1], inst->secret, strlen(inst->secret)) !=
+          (ssize_t)strlen(inst->secret)) {
+    IMP_LOG(IMP_LOG_ERROR, "worker secret pipe: %s", strerror(errno));
+    goto fail;
+  }
+  close(secret_pipe[1]);
+  secret_pipe[1] = -1;
+  uv_stdio_container_t stdio[5];
+  stdio[0].flags = UV_IGNORE;
+  stdio[1].flags = UV_INHERIT_FD; /* workers never print to stdout */
+  stdio[1].data.fd = 2;
+  stdio[2].flags = UV_INHERIT_FD;
+  stdio[2].data.fd = 2;
+  stdio[3].flags = UV_INHERIT_FD;
+  stdio[3].data.fd = fd;
+  stdio[4].flags = UV_INHERIT_FD;
+  stdio[4].data.fd = secret_pipe[0];
+  /* Nothing of the server's environment (Kafka credentials, tokens) reaches
+   * a worker; only the sanitizers' options, so that instrumented builds
+   * behave as configured. */
   extern char **environ;
-  size_t nenv = 0;
-  while (environ[nenv]) nenv++;
-  char **env = malloc((nenv + 2) * sizeof *env);
-  char secret_var[64];
-  if (env == NULL) goto fail;
+  static const char *const keep[] = {
+      "ASAN_OPTIONS=", "UBSAN_OPTIONS=", "LSAN_OPTIONS=", "TSAN_OPTIONS="};
+  enum { NKEEP = sizeof keep / sizeof keep[0] };
+  char *env[NKEEP + 1];
   size_t k = 0;
-  for (size_t i = 0; i < nenv; i++)
-    if (strncmp(environ[i], "IMPULSE_WORKER_SECRET=", 22) != 0)
-      env[k++] = environ[i];
-  snprintf(secret_var, sizeof secret_var, "IMPULSE_WORKER_SECRET=%s",
-           inst->secret);
-  env[k++] = secret_var;
+  for (char **e = environ; *e != NULL && k < NKEEP; e++)
+    for (size_t i = 0; i < NKEEP; i++)
+      if (strncmp(*e, keep[i], strlen(keep[i])) == 0) env[k++] = *e;
   env[k] = NULL;
   uv_process_options_t opts = {0};
   opts.env = env;
@@ -511,9 +545,10 @@ imp_instance_t *imp_instance_spawn(imp_fleet_t *fleet, int owned) {
   if (fleet->worker_separate) args[1] = fleet->worker_exe;
   opts.exit_cb = on_proc_exit;
   opts.stdio = stdio;
-  opts.stdio_count = 4;
+  opts.stdio_count = 5;
   int rc = uv_spawn(fleet->loop, &inst->proc, &opts);
-  free(env);
+  close(secret_pipe[0]);
+  secret_pipe[0] = -1;
   if (rc != 0) {
     IMP_LOG(IMP_LOG_ERROR, "spawn worker: %s", uv_strerror(rc));
     /* The handle was initialised: freed in its close callback, not here. */
@@ -531,6 +566,8 @@ imp_instance_t *imp_instance_spawn(imp_fleet_t *fleet, int owned) {
   return inst;
 fail:
   if (fd >= 0) close(fd);
+  for (int i = 0; i < 2; i++)
+    if (secret_pipe[i] >= 0) close(secret_pipe[i]);
   unlink(inst->socket_path);
   if (inst->handles_open == 0 && !proc_closing) free(inst);
   return NULL;
@@ -538,7 +575,7 @@ fail:
 
 static int send_load(imp_instance_t *inst, const char *name, uint32_t version,
                      const char *path, uint32_t concurrency, uint32_t memory_mb,
-                     int validate_only) {
+                     char **fn_env, size_t nenv, int validate_only) {
   Impulse__Envelope env = IMPULSE__ENVELOPE__INIT;
   Impulse__LoadRequest load = IMPULSE__LOAD_REQUEST__INIT;
   load.function = (char *)name;
@@ -550,6 +587,8 @@ static int send_load(imp_instance_t *inst, const char *name, uint32_t version,
   load.memory_mb = memory_mb;
   load.has_validate_only = 1;
   load.validate_only = validate_only;
+  load.env = fn_env;
+  load.n_env = nenv;
   env.id = ((uint64_t)++inst->gen << 32) | 0xffffffffu;
   env.body_case = IMPULSE__ENVELOPE__BODY_LOAD;
   env.load = &load;
@@ -587,19 +626,22 @@ int imp_instance_load(imp_instance_t *inst, const imp_load_t *load) {
   if (inst->state == IMP_INST_STARTING) return 0; /* ops->connected */
   setup_slots(inst, load);
   return send_load(inst, load->function, load->version, load->path,
-                   inst->d.concurrency, load->memory_mb, 0);
+                   inst->d.concurrency, load->memory_mb, load->env, load->nenv,
+                   0);
 }
 
 int imp_instance_validate(imp_instance_t *inst, const char *path,
-                          const char *name) {
+                          const char *name, char **env, size_t nenv) {
   inst->validate_only = 1;
   inst->owned = 1;
   if (inst->state == IMP_INST_STARTING) {
     inst->pending_path = strdup(path);
+    inst->pending_env = env_dup(env, nenv);
+    inst->pending_nenv = nenv;
     snprintf(inst->pending_name, sizeof inst->pending_name, "%s", name);
-    return inst->pending_path ? 0 : -ENOMEM;
+    return inst->pending_path && inst->pending_env ? 0 : -ENOMEM;
   }
-  return send_load(inst, name, 0, path, 1, 0, 1);
+  return send_load(inst, name, 0, path, 1, 0, env, nenv, 1);
 }
 
 int imp_instance_send(imp_instance_t *inst, imp_sent_t *sent, const char *rest,

@@ -1,0 +1,221 @@
+/*
+ * Integration: what a function's instance is given, tried from inside the
+ * instance (tests/integration/inspect.c) and from the same machine.
+ *
+ *   the server runs with a variable of its own (a stand-in for Kafka
+ *   credentials)
+ *   deploy --env GREETING="hello world" --env EMPTY=
+ *                                -> the instance sees exactly those two
+ *   redeploy without env         -> the same two; with env_replace and
+ *                                   none -> an empty environment; the CLI's
+ *                                   --env-file and --env-clear likewise
+ *   a worker's /proc/PID/environ and cmdline
+ *                                -> no re-attach secret (it came through
+ *                                   a pipe) and nothing of the server's
+ *   bad environments (a key with a digit first, '=' missing, a key twice,
+ *   too many bytes)              -> BAD_REQUEST naming the problem, from
+ *                                   the server and from the CLI before it
+ *                                   sends anything; the function keeps
+ *                                   its environment
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include <cmocka.h>
+
+#include <dirent.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/limits.h"
+#include "harness.h"
+#include "tests/support/test_main.h"
+
+#ifndef IT_ARTIFACTS_DIR
+#error "IT_ARTIFACTS_DIR must be defined by the build"
+#endif
+
+#define CALL_TIMEOUT_MS 30000u
+#define PLANTED "IMPULSE_IT_PLANTED"
+
+static int setup(void **state) {
+  setenv(PLANTED, "server-only-value", 1); /* the server inherits it */
+  int rc = it_fixture_setup(state, NULL);
+  unsetenv(PLANTED);
+  return rc;
+}
+
+/* Deploys inspect as `name` with the n entries of env (replacing the
+ * stored environment when `replace`). Returns the client status; the
+ * server's message in err. */
+static int deploy_inspect(it_server_t *s, const char *name,
+                          const char *const *env, size_t n, int replace,
+                          char *err, size_t errlen) {
+  char path[512];
+  snprintf(path, sizeof path, "%s/inspect.so", IT_ARTIFACTS_DIR);
+  impulse_client_t *c = it_connect_ok(s, 1, CALL_TIMEOUT_MS);
+  impulse_deploy_opts_t opts = {0};
+  opts.env = env;
+  opts.nenv = n;
+  opts.env_replace = replace;
+  int rc = it_deploy_file(c, name, path, &opts, NULL);
+  snprintf(err, errlen, "%s", impulse_client_error(c));
+  impulse_client_close(c);
+  return rc;
+}
+
+static void expect_env(it_server_t *s, const char *name, const char *want) {
+  impulse_client_t *c = it_connect_ok(s, 0, CALL_TIMEOUT_MS);
+  assert_true(it_answers(c, name, "env", want, 0));
+  impulse_client_close(c);
+}
+
+static void test_function_sees_its_environment_only(void **state) {
+  it_server_t *s = *state;
+  char err[512];
+  const char *env[] = {"GREETING=hello world", "EMPTY="};
+  assert_int_equal(deploy_inspect(s, "inspect", env, 2, 0, err, sizeof err), 0);
+  expect_env(s, "inspect", "GREETING=hello world\nEMPTY=\n");
+
+  /* A redeploy without an environment keeps it. */
+  assert_int_equal(deploy_inspect(s, "inspect", NULL, 0, 0, err, sizeof err),
+                   0);
+  expect_env(s, "inspect", "GREETING=hello world\nEMPTY=\n");
+
+  /* Replaced by none: nothing at all, not even the server's. */
+  assert_int_equal(deploy_inspect(s, "inspect", NULL, 0, 1, err, sizeof err),
+                   0);
+  expect_env(s, "inspect", "");
+
+  /* The same through the CLI: --env-file, then --env-clear. */
+  char path[512], file[600];
+  snprintf(path, sizeof path, "%s/inspect.so", IT_ARTIFACTS_DIR);
+  snprintf(file, sizeof file, "%s/fn.env", s->root);
+  static const char text[] = "# settings\nFROM_FILE=1\n\nSECOND=two words\n";
+  assert_int_equal(it_write_file(file, text, sizeof text - 1), 0);
+  it_cli_t r;
+  assert_int_equal(
+      IT_CLI_ADMIN(&r, s, "deploy", "inspect", path, "--env-file", file), 0);
+  assert_int_equal(r.status, 0);
+  it_cli_free(&r);
+  expect_env(s, "inspect", "FROM_FILE=1\nSECOND=two words\n");
+  assert_int_equal(
+      IT_CLI_ADMIN(&r, s, "deploy", "inspect", path, "--env-clear"), 0);
+  assert_int_equal(r.status, 0);
+  it_cli_free(&r);
+  expect_env(s, "inspect", "");
+}
+
+static void expect_refused(it_server_t *s, const char *const *env, size_t n,
+                           const char *want) {
+  char err[512];
+  assert_int_equal(deploy_inspect(s, "inspect", env, n, 1, err, sizeof err),
+                   IMPULSE_S_BAD_REQUEST);
+  if (strstr(err, want) == NULL) fail_msg("'%s' does not say '%s'", err, want);
+}
+
+static void test_bad_environments_are_refused(void **state) {
+  it_server_t *s = *state;
+  char err[512];
+  const char *good[] = {"KEEP=me"};
+  assert_int_equal(deploy_inspect(s, "inspect", good, 1, 0, err, sizeof err),
+                   0);
+
+  const char *digit[] = {"1KEY=x"};
+  expect_refused(s, digit, 1, "'1KEY=x' is not KEY=VALUE");
+  const char *noeq[] = {"JUSTAKEY"};
+  expect_refused(s, noeq, 1, "'JUSTAKEY' is not KEY=VALUE");
+  const char *twice[] = {"A=1", "B=2", "A=3"};
+  expect_refused(s, twice, 3, "variable A is given twice");
+  static char big[IMP_ENV_MAX_BYTES];
+  memset(big, 'v', sizeof big - 1);
+  memcpy(big, "BIG=", 4);
+  const char *huge[] = {big, "MORE=x"};
+  expect_refused(s, huge, 2, "bytes, above");
+
+  /* Nothing of that was stored. */
+  expect_env(s, "inspect", "KEEP=me\n");
+
+  /* The CLI checks the same rules before it sends anything. */
+  char path[512];
+  snprintf(path, sizeof path, "%s/inspect.so", IT_ARTIFACTS_DIR);
+  it_cli_t r;
+  assert_int_equal(
+      IT_CLI_ADMIN(&r, s, "deploy", "inspect", path, "--env", "BAD-KEY=1"), 0);
+  assert_int_equal(r.status, 2);
+  assert_non_null(strstr(r.err, "'BAD-KEY=1' is not KEY=VALUE"));
+  it_cli_free(&r);
+}
+
+/* Pids of the server's children that are workers. */
+static size_t worker_pids(const it_server_t *s, int *pids, size_t max) {
+  size_t n = 0;
+  DIR *d = opendir("/proc");
+  assert_non_null(d);
+  struct dirent *e;
+  while ((e = readdir(d)) != NULL && n < max) {
+    int pid = atoi(e->d_name);
+    if (pid <= 0) continue;
+    char path[64], buf[512];
+    snprintf(path, sizeof path, "/proc/%d/stat", pid);
+    FILE *f = fopen(path, "r");
+    if (f == NULL) continue;
+    size_t got = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[got] = '\0';
+    const char *close_paren = strrchr(buf, ')');
+    int ppid = 0;
+    if (close_paren && sscanf(close_paren + 1, " %*c %d", &ppid) == 1 &&
+        ppid == (int)s->pid)
+      pids[n++] = pid;
+  }
+  closedir(d);
+  return n;
+}
+
+/* /proc/PID/FILE with NULs as spaces, into buf. */
+static const char *proc_text(int pid, const char *file, char *buf, size_t len) {
+  char path[64];
+  snprintf(path, sizeof path, "/proc/%d/%s", pid, file);
+  char *data = NULL;
+  size_t n = 0;
+  buf[0] = '\0';
+  if (it_read_file(path, &data, &n) != 0) return buf;
+  for (size_t i = 0; i < n; i++)
+    if (data[i] == '\0') data[i] = ' ';
+  snprintf(buf, len, "%.*s", (int)n, data);
+  free(data);
+  return buf;
+}
+
+static void test_no_secret_in_proc(void **state) {
+  it_server_t *s = *state;
+  char err[512];
+  const char *env[] = {"A=1"};
+  assert_int_equal(deploy_inspect(s, "inspect", env, 1, 1, err, sizeof err), 0);
+  expect_env(s, "inspect", "A=1\n");
+  int pids[64];
+  size_t n = worker_pids(s, pids, 64);
+  assert_true(n >= 1); /* the instance, and the warm pool */
+  for (size_t i = 0; i < n; i++) {
+    char text[8192];
+    proc_text(pids[i], "environ", text, sizeof text);
+    if (strstr(text, "SECRET") || strstr(text, PLANTED))
+      fail_msg("worker %d's environment: %s", pids[i], text);
+    proc_text(pids[i], "cmdline", text, sizeof text);
+    if (strstr(text, "SECRET") || strstr(text, "secret-fd 4 ") == NULL)
+      fail_msg("worker %d's command line: %s", pids[i], text);
+  }
+}
+
+TEST_MAIN(
+    "integration_sandbox", NULL, NULL,
+    cmocka_unit_test_setup_teardown(test_function_sees_its_environment_only,
+                                    setup, it_fixture_teardown),
+    cmocka_unit_test_setup_teardown(test_bad_environments_are_refused, setup,
+                                    it_fixture_teardown),
+    cmocka_unit_test_setup_teardown(test_no_secret_in_proc, setup,
+                                    it_fixture_teardown))
