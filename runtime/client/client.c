@@ -1006,52 +1006,32 @@ int impulse_deploy(impulse_client_t *client, const char *name,
   Impulse__FunctionConfig config = IMPULSE__FUNCTION_CONFIG__INIT;
   int any = 0;
   if (opts != NULL) {
-    if (opts->concurrency) {
-      config.has_concurrency = 1;
-      config.concurrency = opts->concurrency;
-      any = 1;
-    }
-    if (opts->timeout_ms) {
-      config.has_timeout_ms = 1;
-      config.timeout_ms = opts->timeout_ms;
-      any = 1;
-    }
-    if (opts->memory_mb) {
-      config.has_memory_mb = 1;
-      config.memory_mb = opts->memory_mb;
-      any = 1;
-    }
-    if (opts->min_instances || opts->has_min) {
-      config.has_min_instances = 1;
-      config.min_instances = opts->min_instances;
-      any = 1;
-    }
-    if (opts->max_instances || opts->has_max) {
-      config.has_max_instances = 1;
-      config.max_instances = opts->max_instances;
-      any = 1;
-    }
-    if (opts->target_concurrency > 0) {
-      config.has_target_concurrency = 1;
-      config.target_concurrency = opts->target_concurrency;
-      any = 1;
-    }
-    if (opts->has_scale_to_zero) {
-      config.has_scale_to_zero_after_s = 1;
-      config.scale_to_zero_after_s = opts->scale_to_zero_after_s;
-      any = 1;
-    }
+    /* A setting given (`cond`) is sent, and the config with it. */
+#define SET(field, cond, value) \
+  if (cond) {                   \
+    config.has_##field = 1;     \
+    config.field = (value);     \
+    any = 1;                    \
+  }
+    SET(concurrency, opts->concurrency, opts->concurrency)
+    SET(timeout_ms, opts->timeout_ms, opts->timeout_ms)
+    SET(memory_mb, opts->memory_mb, opts->memory_mb)
+    SET(min_instances, opts->min_instances || opts->has_min,
+        opts->min_instances)
+    SET(max_instances, opts->max_instances || opts->has_max,
+        opts->max_instances)
+    SET(target_concurrency, opts->target_concurrency > 0,
+        opts->target_concurrency)
+    SET(scale_to_zero_after_s, opts->has_scale_to_zero,
+        opts->scale_to_zero_after_s)
+    SET(env_replace, opts->env_replace || opts->nenv > 0, 1)
+#undef SET
     if (opts->policy != NULL) {
       config.policy = (char *)opts->policy;
       any = 1;
     }
-    if (opts->env_replace || opts->nenv > 0) {
-      config.has_env_replace = 1;
-      config.env_replace = 1;
-      config.n_env = opts->nenv;
-      config.env = (char **)opts->env;
-      any = 1;
-    }
+    config.n_env = opts->nenv;
+    config.env = (char **)opts->env;
   }
   deploy.name = (char *)name;
   deploy.artifact.data = (uint8_t *)artifact;
