@@ -37,6 +37,10 @@
 #define IMP_DEFAULT_MAX_FRAME (16u << 20)
 #define IMP_MAX_FRAME_MIN 4096u
 #define IMP_MAX_FRAME_MAX (1u << 30)
+/* A client connection's frames, either way, until its Hello succeeds: a
+ * peer that has not said who it is cannot make the server hold a large
+ * frame. */
+#define IMP_PREHELLO_MAX_FRAME 4096u
 
 /* Invocations. */
 #define IMP_IDEM_MAX_KEY 256 /* idempotency key, bytes */

@@ -44,6 +44,7 @@ typedef struct function_s {
   int (*init)(impulse_ctx_t *ctx); /* optional */
   void (*fini)(void);              /* optional */
   char *name;                      /* owned */
+  int memfd; /* the checked copy the object was loaded from; -1 if none */
   uint32_t version;
   unsigned concurrency;
 } function_t;

@@ -7,9 +7,14 @@
  * threads included.
  */
 #include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
+#include <openssl/evp.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
@@ -30,8 +35,84 @@ void imp_wk_function_close(function_t *fn) {
     imp_wk_call_end();
   }
   dlclose(fn->dl);
+  if (fn->memfd >= 0) close(fn->memfd);
   free(fn->name);
   memset(fn, 0, sizeof *fn);
+  fn->memfd = -1;
+}
+
+/* Writes all of buf to fd: 0, or -1 with errno set. */
+static int write_all(int fd, const char *buf, size_t len) {
+  while (len > 0) {
+    ssize_t n = write(fd, buf, len);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return -1;
+    buf += n;
+    len -= (size_t)n;
+  }
+  return 0;
+}
+
+/*
+ * Copies the artifact at `path` into a new memfd while hashing it, and
+ * checks the hash against `sha256`: the object is then loaded from the
+ * copy, so a file changed after the check (or before it) can never run.
+ * Returns the memfd, or IMP_EARTIFACT with a message in err, or -ENOMEM.
+ */
+static int artifact_copy(const char *name, uint32_t version, const char *path,
+                         const char *sha256, char *err, size_t errlen) {
+  int in = open(path, O_RDONLY | O_CLOEXEC);
+  if (in < 0) {
+    snprintf(err, errlen, "cannot open the artifact of %s version %u: %s", name,
+             (unsigned)version, strerror(errno));
+    return IMP_EARTIFACT;
+  }
+  int out = memfd_create("impulse-function", MFD_CLOEXEC);
+  EVP_MD_CTX *md = EVP_MD_CTX_new();
+  if (out < 0 || md == NULL || EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1) {
+    int e = errno;
+    close(in);
+    if (out >= 0) close(out);
+    EVP_MD_CTX_free(md);
+    if (e == ENOMEM || md == NULL) return -ENOMEM;
+    snprintf(err, errlen, "memfd_create: %s", strerror(e));
+    return IMP_EARTIFACT;
+  }
+  char buf[64 << 10];
+  ssize_t n;
+  int rc = 0;
+  while ((n = read(in, buf, sizeof buf)) != 0) {
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 || write_all(out, buf, (size_t)n) != 0) {
+      snprintf(err, errlen, "copying the artifact of %s version %u: %s", name,
+               (unsigned)version, strerror(errno));
+      rc = errno == ENOMEM ? -ENOMEM : IMP_EARTIFACT;
+      break;
+    }
+    EVP_DigestUpdate(md, buf, (size_t)n);
+  }
+  close(in);
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int dlen = 0;
+  char hex[2 * EVP_MAX_MD_SIZE + 1];
+  if (rc == 0 && EVP_DigestFinal_ex(md, digest, &dlen) == 1) {
+    for (unsigned i = 0; i < dlen; i++)
+      snprintf(hex + 2 * i, 3, "%02x", digest[i]);
+    if (strcmp(hex, sha256) != 0) {
+      snprintf(err, errlen,
+               "the artifact of %s version %u was changed after its deploy "
+               "(sha256 %.12s, expected %.12s): not loaded; deploy the "
+               "function again to repair it",
+               name, (unsigned)version, hex, sha256);
+      rc = IMP_EARTIFACT;
+    }
+  }
+  EVP_MD_CTX_free(md);
+  if (rc != 0) {
+    close(out);
+    return rc;
+  }
+  return out;
 }
 
 /*
@@ -39,11 +120,20 @@ void imp_wk_function_close(function_t *fn) {
  * IMP_EARTIFACT with a message in err, or -ENOMEM.
  */
 static int function_open(const char *name, uint32_t version, const char *path,
-                         function_t *fn, char *err, size_t errlen) {
+                         const char *sha256, function_t *fn, char *err,
+                         size_t errlen) {
   char local[PATH_MAX];
   memset(fn, 0, sizeof *fn);
+  fn->memfd = -1;
+  int memfd = -1;
+  if (sha256 != NULL && sha256[0] != '\0') {
+    memfd = artifact_copy(name, version, path, sha256, err, errlen);
+    if (memfd < 0) return memfd;
+    snprintf(local, sizeof local, "/proc/self/fd/%d", memfd);
+    path = local;
+  }
   /* dlopen() searches the library path for a name without a slash. */
-  if (strchr(path, '/') == NULL) {
+  else if (strchr(path, '/') == NULL) {
     if ((size_t)snprintf(local, sizeof local, "./%s", path) >= sizeof local) {
       snprintf(err, errlen, "artifact path is too long");
       return IMP_EARTIFACT;
@@ -55,6 +145,7 @@ static int function_open(const char *name, uint32_t version, const char *path,
   if (dl == NULL) {
     const char *why = dlerror();
     snprintf(err, errlen, "%s", why != NULL ? why : "dlopen failed");
+    if (memfd >= 0) close(memfd);
     return IMP_EARTIFACT;
   }
   const uint32_t *abi = dlsym(dl, "impulse_abi_version");
@@ -79,15 +170,20 @@ static int function_open(const char *name, uint32_t version, const char *path,
   if (fn->name == NULL) {
     imp_wk_note_alloc_failure();
     dlclose(dl);
+    if (memfd >= 0) close(memfd);
     memset(fn, 0, sizeof *fn);
+    fn->memfd = -1;
     return -ENOMEM;
   }
   fn->version = version;
   fn->dl = dl;
+  fn->memfd = memfd;
   return 0;
 fail:
   dlclose(dl);
+  if (memfd >= 0) close(memfd);
   memset(fn, 0, sizeof *fn);
+  fn->memfd = -1;
   return IMP_EARTIFACT;
 }
 
@@ -208,8 +304,8 @@ void imp_wk_load(imp_worker_t *worker, uint64_t id,
       return;
     }
     env_apply(load);
-    int rc = function_open(load->function, load->version, load->path, &fn, err,
-                           sizeof err);
+    int rc = function_open(load->function, load->version, load->path,
+                           load->sha256, &fn, err, sizeof err);
     if (rc == 0) {
       rc = function_init(worker, &fn, err, sizeof err);
       if (rc != 0) fn.fini = NULL; /* fini pairs with a successful init */
@@ -240,8 +336,8 @@ void imp_wk_load(imp_worker_t *worker, uint64_t id,
     worker->limit_applied = true;
   }
   env_apply(load);
-  int rc = function_open(load->function, load->version, load->path, &fn, err,
-                         sizeof err);
+  int rc = function_open(load->function, load->version, load->path,
+                         load->sha256, &fn, err, sizeof err);
   if (rc == -ENOMEM) imp_wk_fatal_oom("loading a function");
   if (rc != 0) {
     imp_wk_reply_error(worker, id, IMPULSE__ERROR_CODE__INVALID_ARTIFACT, err);

@@ -20,6 +20,8 @@
  *                                         200 with it; probes stay open
  *   raw garbage                        -> 400, Connection: close, closed;
  *                                         curl is served right after
+ *   a request line without a version,
+ *   HTTP/9.9, HTTP/2.0                 -> 400, 505, 505, closed
  *   headers above the limit            -> 431, closed
  *   three pipelined requests           -> three answers, in order
  *   POST /topics (binary, structured,
@@ -555,6 +557,29 @@ static void test_malformed(void **state) {
   assert_true(closed);
   free(out);
   close(fd);
+
+  /* Only HTTP/1.0 and 1.1: no version gets 400, another one 505; both
+   * close the connection. */
+  static const struct {
+    const char *request, *status, *says;
+  } versions[] = {
+      {"GET /healthz\r\n\r\n", "HTTP/1.1 400 ", "no HTTP version"},
+      {"GET /healthz HTTP/9.9\r\nHost: x\r\n\r\n", "HTTP/1.1 505 ",
+       "HTTP/9.9 is not supported"},
+      {"GET /healthz HTTP/2.0\r\nHost: x\r\n\r\n", "HTTP/1.1 505 ",
+       "HTTP/2.0 is not supported"},
+  };
+  for (size_t i = 0; i < sizeof versions / sizeof versions[0]; i++) {
+    fd = raw_connect(s);
+    assert_int_equal(
+        it_raw_send(fd, versions[i].request, strlen(versions[i].request)), 0);
+    out = raw_read_all(fd, 5000, &closed);
+    if (strncmp(out, versions[i].status, 13) != 0 ||
+        strstr(out, versions[i].says) == NULL || !closed)
+      fail_msg("'%s' got: %s", versions[i].request, out);
+    free(out);
+    close(fd);
+  }
 
   /* Everyone else is served. */
   http_expect(s, "GET", "/healthz", NULL, "X-A: b", 200, BODY, "ok\n");

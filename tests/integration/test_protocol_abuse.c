@@ -15,13 +15,18 @@
  *                                        (the body is never buffered:
  *                                        streaming on is refused)
  *   length max_frame + 1              -> Error TOO_LARGE, closed
+ *   100 connections without Hello,
+ *   each a 16 MiB length and 1 MiB   -> each refused at its length (before
+ *                                        Hello, frames are at most 4 KiB);
+ *                                        the server's RSS grows < 50 MB
  *   half a frame, then hang up        -> nothing; the server forgets it
  *   a decodable frame of a kind only
  *   workers take (Load), or a response
  *   body (InvokeResponse)             -> Error BAD_REQUEST for its id; the
  *                                        connection stays usable
  *   Deploy/Delete/Scale without Hello -> Error UNAUTHENTICATED; nothing
- *   or token                             changes
+ *   or token                             changes (a Deploy above 4 KiB
+ *                                        before Hello: TOO_LARGE, closed)
  *   Hello with a wrong token          -> UNAUTHENTICATED at connect
  *   a client that hangs up with calls
  *   running and queued                -> the calls finish or expire
@@ -241,6 +246,51 @@ static void test_huge_length_prefix(void **state) {
   it_group_test_end(&f->group);
 }
 
+/* The server's resident memory in KiB, from /proc. */
+static long server_rss_kb(const it_server_t *s) {
+  char path[64], line[256];
+  snprintf(path, sizeof path, "/proc/%d/status", (int)s->pid);
+  FILE *f = fopen(path, "r");
+  assert_non_null(f);
+  long kb = -1;
+  while (fgets(line, sizeof line, f))
+    if (sscanf(line, "VmRSS: %ld kB", &kb) == 1) break;
+  fclose(f);
+  return kb;
+}
+
+static void test_large_frames_before_hello(void **state) {
+  fixture_t *f = it_group_test_start(state);
+  good_echo(f);
+  long before = server_rss_kb(&f->group.server);
+  /* 100 connections that never say Hello, each announcing a 16 MiB frame
+   * and sending its first MiB. */
+  enum { N = 100, BODY = 1 << 20 };
+  static char body[BODY];
+  int fds[N];
+  for (int i = 0; i < N; i++) {
+    fds[i] = it_raw_connect(&f->group.server);
+    assert_true(fds[i] >= 0);
+    const unsigned char header[4] = {0x01, 0x00, 0x00, 0x00}; /* 16 MiB */
+    assert_true(it_raw_send(fds[i], header, sizeof header) >= 0);
+    assert_true(it_raw_send(fds[i], body, sizeof body) >= 0);
+  }
+  long after = server_rss_kb(&f->group.server);
+  fprintf(stderr, "server RSS %ld -> %ld KiB with %d pre-Hello 16 MiB frames\n",
+          before, after, N);
+  assert_true(after - before < 50 * 1024);
+  /* Each was refused: an error or a hang-up, never a wait for the rest. */
+  for (int i = 0; i < N; i++) {
+    int closed = 0;
+    char *out = it_raw_read_all(fds[i], ABUSE_CLOSE_MS, &closed);
+    free(out);
+    assert_true(closed);
+    close(fds[i]);
+  }
+  good_echo(f);
+  it_group_test_end(&f->group);
+}
+
 static void test_half_frame_then_hang_up(void **state) {
   fixture_t *f = it_group_test_start(state);
   for (int i = 0; i < 20; i++) {
@@ -336,19 +386,27 @@ static void test_unauthenticated_control(void **state) {
   impulse_response_free(r);
   impulse_client_close(anon);
 
-  /* Raw: a Deploy with no Hello at all. */
+  /* Raw: a Deploy with no Hello at all. A small one is refused for its
+   * missing token; a real artifact (above the 4 KiB a connection may send
+   * before its Hello) for its size, and the connection is closed. */
   int fd = it_raw_connect(&f->group.server);
   assert_true(fd >= 0);
   Impulse__Envelope env = IMPULSE__ENVELOPE__INIT;
   Impulse__DeployRequest dep = IMPULSE__DEPLOY_REQUEST__INIT;
   dep.name = "sneaky";
   dep.artifact.data = (uint8_t *)so;
-  dep.artifact.len = solen;
+  dep.artifact.len = 1024;
   env.id = 42;
   env.body_case = IMPULSE__ENVELOPE__BODY_DEPLOY;
   env.deploy = &dep;
   expect_raw_error(fd, &env, 10000, IMPULSE__ERROR_CODE__UNAUTHENTICATED);
   close(fd);
+  dep.artifact.len = solen;
+  imp_buf_t frame = {0};
+  assert_int_equal(imp_frame_append(&frame, &env, IMP_DEFAULT_MAX_FRAME), 0);
+  abuse(f, "deploy of a whole artifact before Hello", frame.data, frame.len,
+        IMPULSE__ERROR_CODE__TOO_LARGE);
+  imp_buf_free(&frame);
   free(so);
 
   /* A wrong token is refused at the handshake. */
@@ -403,6 +461,7 @@ static void test_client_vanishes_mid_call(void **state) {
 TEST_MAIN("integration_protocol_abuse", group_setup, it_group_teardown,
           cmocka_unit_test(test_garbage_frames),
           cmocka_unit_test(test_huge_length_prefix),
+          cmocka_unit_test(test_large_frames_before_hello),
           cmocka_unit_test(test_half_frame_then_hang_up),
           cmocka_unit_test(test_wrong_message_kind),
           cmocka_unit_test(test_unauthenticated_control),

@@ -12,6 +12,11 @@
  *   a worker's /proc/PID/environ and cmdline
  *                                -> no re-attach secret (it came through
  *                                   a pipe) and nothing of the server's
+ *   victim's artifact file overwritten with echo's, its workers killed
+ *                                -> the next call fails with UNAVAILABLE
+ *                                   naming victim and the change; echo's
+ *                                   code never runs; a redeploy of the
+ *                                   same bytes repairs it
  *   bad environments (a key with a digit first, '=' missing, a key twice,
  *   too many bytes)              -> BAD_REQUEST naming the problem, from
  *                                   the server and from the CLI before it
@@ -27,6 +32,7 @@
 #include <cmocka.h>
 
 #include <dirent.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -211,8 +217,91 @@ static void test_no_secret_in_proc(void **state) {
   }
 }
 
+/* ---- artifacts that cannot be swapped ----------------------------------- */
+
+/* Overwrites, in place as a function could, every artifact file whose
+ * bytes are `victim`'s with `other`'s. Returns how many it changed. */
+static int swap_artifact(const it_server_t *s, const char *victim,
+                         const char *other) {
+  char *want, *with;
+  size_t wlen, olen;
+  assert_int_equal(it_read_file(victim, &want, &wlen), 0);
+  assert_int_equal(it_read_file(other, &with, &olen), 0);
+  char dir[300];
+  snprintf(dir, sizeof dir, "%s/artifacts", s->state_dir);
+  DIR *d = opendir(dir);
+  assert_non_null(d);
+  struct dirent *e;
+  int changed = 0;
+  while ((e = readdir(d)) != NULL) {
+    char path[600], *data;
+    size_t len;
+    snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+    if (e->d_name[0] == '.' || it_read_file(path, &data, &len) != 0) continue;
+    if (len == wlen && memcmp(data, want, len) == 0) {
+      FILE *f = fopen(path, "w");
+      assert_non_null(f);
+      assert_int_equal(fwrite(with, 1, olen, f), olen);
+      fclose(f);
+      changed++;
+    }
+    free(data);
+  }
+  closedir(d);
+  free(want);
+  free(with);
+  return changed;
+}
+
+static void test_tampered_artifact_never_runs(void **state) {
+  it_server_t *s = *state;
+  char err[512], echo[512], inspect[512];
+  const char *env[] = {"WHO=victim"};
+  assert_int_equal(deploy_inspect(s, "victim", env, 1, 1, err, sizeof err), 0);
+  expect_env(s, "victim", "WHO=victim\n");
+
+  /* Another function's code in victim's artifact file, then every worker
+   * gone: the next instance loads from the file. */
+  snprintf(inspect, sizeof inspect, "%s/inspect.so", IT_ARTIFACTS_DIR);
+  it_function_path("echo", echo, sizeof echo);
+  assert_int_equal(swap_artifact(s, inspect, echo), 1);
+  int pids[64];
+  size_t n = worker_pids(s, pids, 64);
+  for (size_t i = 0; i < n; i++) kill(pids[i], SIGKILL);
+  char inst[64] = "";
+  for (uint64_t until = it_now_ms() + 10000;
+       it_now_ms() < until &&
+       (it_describe_field(s, "victim", "instances:", inst, sizeof inst) ==
+            NULL ||
+        strncmp(inst, "0 ", 2) != 0);)
+    it_sleep_ms(20);
+  assert_true(strncmp(inst, "0 ", 2) == 0); /* the server saw them go */
+
+  /* Echo would answer "env" with "env": it must not run. The call fails
+   * with an error naming the function and saying why. */
+  impulse_client_t *c = it_connect_ok(s, 0, CALL_TIMEOUT_MS);
+  impulse_response_t *r = NULL;
+  int rc = it_invoke(c, "victim", "env", &r);
+  if (rc == IMPULSE_S_OK)
+    fail_msg("the swapped artifact ran: '%.*s'", (int)r->len,
+             (const char *)r->payload);
+  assert_int_equal(rc, IMPULSE_S_UNAVAILABLE);
+  assert_non_null(r);
+  assert_non_null(strstr(r->error, "victim"));
+  assert_non_null(strstr(r->error, "was changed after its deploy"));
+  impulse_response_free(r);
+  impulse_client_close(c);
+
+  /* A redeploy of the genuine bytes repairs the file. */
+  assert_int_equal(deploy_inspect(s, "victim", NULL, 0, 0, err, sizeof err), 0);
+  expect_env(s, "victim", "WHO=victim\n");
+  assert_true(kill(s->pid, 0) == 0); /* the server never went down */
+}
+
 TEST_MAIN(
     "integration_sandbox", NULL, NULL,
+    cmocka_unit_test_setup_teardown(test_tampered_artifact_never_runs, setup,
+                                    it_fixture_teardown),
     cmocka_unit_test_setup_teardown(test_function_sees_its_environment_only,
                                     setup, it_fixture_teardown),
     cmocka_unit_test_setup_teardown(test_bad_environments_are_refused, setup,

@@ -368,7 +368,13 @@ void imp_control_deploy(imp_control_t *ctl, imp_rpc_t *rpc,
   pd->ctl = ctl;
   imp_sha256_hex(req->artifact.data, req->artifact.len, pd->sha);
   imp_ctl_artifact_path(ctl, pd->sha, pd->path, sizeof pd->path);
-  if (access(pd->path, R_OK) != 0) {
+  /* Written unless an intact copy is there: a redeploy of the same bytes
+   * repairs a copy changed on disk. */
+  if (!imp_ctl_artifact_intact(pd->path, pd->sha)) {
+    if (access(pd->path, F_OK) == 0)
+      IMP_LOG(IMP_LOG_WARN,
+              "artifact %s of %s was changed on disk: written again", pd->sha,
+              req->name);
     int rc =
         imp_ctl_write_file(pd->path, req->artifact.data, req->artifact.len);
     if (rc != 0) {
@@ -396,7 +402,8 @@ void imp_control_deploy(imp_control_t *ctl, imp_rpc_t *rpc,
   Impulse__FunctionConfig merged = IMPULSE__FUNCTION_CONFIG__INIT;
   imp_function_t *prev = imp_ctl_fn_find(ctl, req->name);
   imp_ctl_merge_config(&merged, req->config, prev ? prev->rec->config : NULL);
-  imp_instance_validate(inst, pd->path, req->name, merged.env, merged.n_env);
+  imp_instance_validate(inst, pd->path, pd->sha, req->name, merged.env,
+                        merged.n_env);
   imp_fleet_refill_later(&ctl->fleet);
   return;
 drop:

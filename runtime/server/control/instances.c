@@ -9,6 +9,7 @@
 #include "core/common.h"
 #include "policy/pipeline.h"
 #include "policy/traffic.h"
+#include "server/control/records.h"
 #include "server/fleet/instance.h"
 
 /* ---- instances of a function --------------------------------------------- */
@@ -98,6 +99,7 @@ void imp_ctl_load_spec(imp_control_t *ctl, imp_function_t *fn, uint32_t version,
   out->function = fn->name;
   out->version = version;
   out->path = path;
+  out->sha256 = path ? imp_ctl_path_sha(path, out->sha_buf) : NULL;
   out->concurrency = conc;
   out->extra = imp_pipe_extra(&fn->pipe, conc);
   out->memory_mb = fn_cfg(fn, IMP_FN_MEMORY_MB, ctl->cfg->default_memory_mb);

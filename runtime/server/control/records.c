@@ -20,6 +20,17 @@ void imp_ctl_artifact_path(imp_control_t *ctl, const char *sha, char *out,
     out[0] = '\0'; /* dirs are checked at start */
 }
 
+const char *imp_ctl_path_sha(const char *path, char out[65]) {
+  const char *base = strrchr(path, '/');
+  base = base ? base + 1 : path;
+  if (strlen(base) != 64 + 3 || strcmp(base + 64, ".so") != 0) return NULL;
+  for (int i = 0; i < 64; i++)
+    if (!strchr("0123456789abcdef", base[i])) return NULL;
+  memcpy(out, base, 64);
+  out[64] = '\0';
+  return out;
+}
+
 /* Writes bytes to path atomically (temp file, fsync, rename). */
 int imp_ctl_write_file(const char *path, const void *data, size_t len) {
   char tmp[700];
@@ -54,10 +65,24 @@ int imp_ctl_write_file(const char *path, const void *data, size_t len) {
 }
 
 /* Makes sure the artifact file of `sha` exists, from the store if needed. */
+int imp_ctl_artifact_intact(const char *path, const char *sha) {
+  char *data;
+  size_t len;
+  if (imp_read_file(path, (size_t)1 << 31, &data, &len) != 0) return 0;
+  char got[65];
+  imp_sha256_hex(data, len, got);
+  free(data);
+  return strcmp(got, sha) == 0;
+}
+
 int imp_ctl_ensure_artifact(imp_control_t *ctl, const char *sha, char *path,
                             size_t pathlen) {
   imp_ctl_artifact_path(ctl, sha, path, pathlen);
-  if (access(path, R_OK) == 0) return 0;
+  if (imp_ctl_artifact_intact(path, sha)) return 0;
+  if (access(path, F_OK) == 0)
+    IMP_LOG(IMP_LOG_ERROR,
+            "artifact %s was changed on disk: written again from the store",
+            path);
   char *val;
   size_t vlen;
   int rc = imp_store_get(ctl->store, IMP_CF_ARTIFACTS, sha, strlen(sha), &val,

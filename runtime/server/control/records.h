@@ -15,6 +15,11 @@
 /* STATE/artifacts/<sha>.so into out (empty when it does not fit). */
 void imp_ctl_artifact_path(imp_control_t *ctl, const char *sha, char *out,
                            size_t outlen);
+/* The sha256 an artifact path of imp_ctl_artifact_path() names, into
+ * out; returns out, or NULL when `path` is not such a path. */
+const char *imp_ctl_path_sha(const char *path, char out[65]);
+/* 1 when the file at `path` holds bytes whose sha256 is `sha`. */
+int imp_ctl_artifact_intact(const char *path, const char *sha);
 /* Writes bytes to path atomically (temp file, fsync, rename). 0 or a
  * negative errno. */
 int imp_ctl_write_file(const char *path, const void *data, size_t len);

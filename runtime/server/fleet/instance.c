@@ -412,7 +412,8 @@ static void send_pending(imp_instance_t *inst) {
     inst->pending_env = NULL;
     inst->pending_nenv = 0;
     inst->state = IMP_INST_GENERIC;
-    imp_instance_validate(inst, path, inst->pending_name, env, nenv);
+    imp_instance_validate(inst, path, inst->pending_sha, inst->pending_name,
+                          env, nenv);
     free(path);
     env_free(env, nenv);
   } else {
@@ -574,13 +575,15 @@ fail:
 }
 
 static int send_load(imp_instance_t *inst, const char *name, uint32_t version,
-                     const char *path, uint32_t concurrency, uint32_t memory_mb,
-                     char **fn_env, size_t nenv, int validate_only) {
+                     const char *path, const char *sha256, uint32_t concurrency,
+                     uint32_t memory_mb, char **fn_env, size_t nenv,
+                     int validate_only) {
   Impulse__Envelope env = IMPULSE__ENVELOPE__INIT;
   Impulse__LoadRequest load = IMPULSE__LOAD_REQUEST__INIT;
   load.function = (char *)name;
   load.version = version;
   load.path = (char *)path;
+  load.sha256 = (char *)sha256;
   load.has_concurrency = 1;
   load.concurrency = concurrency;
   load.has_memory_mb = 1;
@@ -626,12 +629,13 @@ int imp_instance_load(imp_instance_t *inst, const imp_load_t *load) {
   if (inst->state == IMP_INST_STARTING) return 0; /* ops->connected */
   setup_slots(inst, load);
   return send_load(inst, load->function, load->version, load->path,
-                   inst->d.concurrency, load->memory_mb, load->env, load->nenv,
-                   0);
+                   load->sha256, inst->d.concurrency, load->memory_mb,
+                   load->env, load->nenv, 0);
 }
 
 int imp_instance_validate(imp_instance_t *inst, const char *path,
-                          const char *name, char **env, size_t nenv) {
+                          const char *sha256, const char *name, char **env,
+                          size_t nenv) {
   inst->validate_only = 1;
   inst->owned = 1;
   if (inst->state == IMP_INST_STARTING) {
@@ -639,9 +643,11 @@ int imp_instance_validate(imp_instance_t *inst, const char *path,
     inst->pending_env = env_dup(env, nenv);
     inst->pending_nenv = nenv;
     snprintf(inst->pending_name, sizeof inst->pending_name, "%s", name);
+    snprintf(inst->pending_sha, sizeof inst->pending_sha, "%s",
+             sha256 ? sha256 : "");
     return inst->pending_path && inst->pending_env ? 0 : -ENOMEM;
   }
-  return send_load(inst, name, 0, path, 1, 0, env, nenv, 1);
+  return send_load(inst, name, 0, path, sha256, 1, 0, env, nenv, 1);
 }
 
 int imp_instance_send(imp_instance_t *inst, imp_sent_t *sent, const char *rest,

@@ -49,6 +49,8 @@ typedef struct imp_load_s {
   const char *function;
   uint32_t version;
   const char *path;     /* the artifact */
+  const char *sha256;   /* its hash, checked by the worker; NULL: none */
+  char sha_buf[65];     /* room for sha256 */
   uint32_t concurrency; /* handler threads; calls at once */
   uint32_t extra;       /* calls it may hold queued beyond concurrency */
   uint32_t memory_mb;   /* 0 = no limit */
@@ -119,6 +121,7 @@ struct imp_instance_s {
   int validate_only;        /* throw-away validation worker */
   char *pending_path;       /* validation asked for while starting */
   char pending_name[65];
+  char pending_sha[65];
   char **pending_env; /* and its environment, a copy */
   size_t pending_nenv;
   char secret[33];      /* hex; a restarted server attaches with it */
@@ -189,7 +192,8 @@ int imp_instance_load(imp_instance_t *inst, const imp_load_t *load);
 /* Loads `path` only to check it (dlopen, ABI, init, fini): the answer comes
  * to ops->loaded; the worker is thrown away afterwards by the owner. */
 int imp_instance_validate(imp_instance_t *inst, const char *path,
-                          const char *name, char **env, size_t nenv);
+                          const char *sha256, const char *name, char **env,
+                          size_t nenv);
 /* Sends a call (takes a slot): `rest` is the request Envelope's body after
  * its id, forwarded as is. sent->done must be set. 0, or -EBUSY (no free
  * slot) or a send error, and then done is never called. */

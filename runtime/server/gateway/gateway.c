@@ -13,6 +13,7 @@
 #include "base/rpc.h"
 #include "core/codec.h"
 #include "core/common.h"
+#include "core/limits.h"
 #include "eventing/publish.h"
 #include "eventing/trigger.h"
 #include "server/control/backup.h"
@@ -140,6 +141,8 @@ static void on_hello(imp_client_t *client, Impulse__Envelope *env) {
     }
     client->admin = 1;
   }
+  /* Said who it is: the server's frame limit from now on. */
+  client->conn.max_frame = server->cfg.max_frame;
   Impulse__Envelope r = IMPULSE__ENVELOPE__INIT;
   Impulse__HelloResponse ok = IMPULSE__HELLO_RESPONSE__INIT;
   ok.server = "impulse/" IMPULSE_VERSION;
@@ -336,7 +339,7 @@ static void on_connection(uv_stream_t *listener, int status) {
   client->conn.on_error = on_client_error;
   client->conn.on_closed = on_client_closed;
   if (uv_accept(listener, &client->conn.h.stream) != 0 ||
-      imp_conn_start(&client->conn, &server->cl, server->cfg.max_frame) != 0) {
+      imp_conn_start(&client->conn, &server->cl, IMP_PREHELLO_MAX_FRAME) != 0) {
     client->conn.closing = 1;
     uv_close((uv_handle_t *)&client->conn.h.tcp, on_failed_accept_closed);
     return;

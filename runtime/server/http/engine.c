@@ -135,6 +135,7 @@ static const char *reason(int status) {
     case 502: return "Bad Gateway";
     case 503: return "Service Unavailable";
     case 504: return "Gateway Timeout";
+    case 505: return "HTTP Version Not Supported";
     default: return "Unknown";
   }
 }
@@ -608,6 +609,15 @@ static int on_headers_complete(http_parser *p) {
   http_req_t *req = conn->cur;
   size_t max = conn->http->server->cfg.max_frame;
   req->msg.method = p->method;
+  /* HTTP/1.0 and 1.1 only: a request line without a version (which
+   * http-parser reads as HTTP/0.9) or any other version is refused, not
+   * guessed at. */
+  if (p->http_major == 0)
+    return refuse(conn, 400,
+                  "the request line has no HTTP version: use HTTP/1.1");
+  if (p->http_major != 1 || p->http_minor > 1)
+    return refuse(conn, 505, "HTTP/%u.%u is not supported: use HTTP/1.1",
+                  (unsigned)p->http_major, (unsigned)p->http_minor);
   if (p->method == HTTP_CONNECT)
     return refuse(conn, 405, "CONNECT is not supported");
   /* Without a Content-Length, http-parser leaves ULLONG_MAX. */
