@@ -8,6 +8,7 @@ packages=(
   build-essential cmake pkg-config
   librdkafka-dev libuv1-dev libprotobuf-c-dev protobuf-c-compiler
   librocksdb-dev libcmocka-dev libssl-dev libhttp-parser-dev libjansson-dev
+  libseccomp-dev
   kcat wrk curl
   chromium  # headless, for the dashboard test
   python3 python3-yaml yamllint

@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "core/limits.h"
+#include "worker/confine.h"
 #include "worker/crash.h"
 #include "worker/invoke.h"
 #include "worker/load.h"
@@ -285,6 +286,13 @@ void imp_wk_load(imp_worker_t *worker, uint64_t id,
       load->path == NULL || load->path[0] == '\0') {
     imp_wk_reply_error(worker, id, IMPULSE__ERROR_CODE__BAD_REQUEST,
                        "load request without a function name or path");
+    return;
+  }
+  /* No code of a function runs before the worker is confined. */
+  if (imp_wk_confine(err, sizeof err) != 0) {
+    char msg[1100];
+    snprintf(msg, sizeof msg, "the worker cannot confine itself: %s", err);
+    imp_wk_reply_error(worker, id, IMPULSE__ERROR_CODE__INTERNAL, msg);
     return;
   }
   unsigned concurrency =

@@ -17,6 +17,12 @@
  *                                   naming victim and the change; echo's
  *                                   code never runs; a redeploy of the
  *                                   same bytes repairs it
+ *   from inside attacker, while an echo stream runs: PTRACE_ATTACH to the
+ *   server, process_vm_readv of it, SIGKILL to it, unshare(CLONE_NEWUSER),
+ *   clone into new namespaces
+ *                                -> each fails with EPERM (seccomp); the
+ *                                   stream sees no failure, the server
+ *                                   keeps its pid
  *   bad environments (a key with a digit first, '=' missing, a key twice,
  *   too many bytes)              -> BAD_REQUEST naming the problem, from
  *                                   the server and from the CLI before it
@@ -38,6 +44,7 @@
 
 #include "core/limits.h"
 #include "harness.h"
+#include "harness_load.h"
 #include "tests/support/test_main.h"
 
 #ifndef IT_ARTIFACTS_DIR
@@ -298,8 +305,49 @@ static void test_tampered_artifact_never_runs(void **state) {
   assert_true(kill(s->pid, 0) == 0); /* the server never went down */
 }
 
+/* ---- attacks from inside a function -------------------------------------- */
+
+static void test_attacks_from_inside_fail(void **state) {
+  it_server_t *s = *state;
+  char err[512];
+  assert_int_equal(deploy_inspect(s, "attacker", NULL, 0, 1, err, sizeof err),
+                   0);
+  assert_int_equal(
+      it_deploy_fn_on(s, CALL_TIMEOUT_MS, "echo", "echo", NULL, NULL),
+      IMPULSE_S_OK);
+  it_stream_t bystander = {0};
+  assert_int_equal(it_stream_start(&bystander, s, "bystander", 5000, 1), 0);
+
+  /* Each refused with EPERM; the instance goes on answering. */
+  static const char *const attacks[] = {"ptrace", "vm-read", "kill", "unshare",
+                                        "clone-ns"};
+  impulse_client_t *c = it_connect_ok(s, 0, CALL_TIMEOUT_MS);
+  for (size_t i = 0; i < sizeof attacks / sizeof attacks[0]; i++) {
+    char cmd[64];
+    snprintf(cmd, sizeof cmd, "attack %s", attacks[i]);
+    impulse_response_t *r = NULL;
+    assert_int_equal(it_invoke(c, "attacker", cmd, &r), IMPULSE_S_OK);
+    fprintf(stderr, "%s -> %.*s\n", cmd, (int)r->len, (const char *)r->payload);
+    if (r->len < 6 || memcmp(r->payload, "error:", 6) != 0 ||
+        memmem(r->payload, r->len, "not permitted", 13) == NULL)
+      fail_msg("%s: '%.*s'", cmd, (int)r->len, (const char *)r->payload);
+    impulse_response_free(r);
+  }
+  impulse_client_close(c);
+
+  it_stream_stop(&bystander);
+  if (bystander.wrong || bystander.refused)
+    fail_msg("the bystander saw %lu wrong and %lu refused calls: %s",
+             (unsigned long)bystander.wrong, (unsigned long)bystander.refused,
+             bystander.first_error);
+  assert_true(bystander.ok > 0);
+  assert_true(kill(s->pid, 0) == 0); /* the server kept its pid */
+}
+
 TEST_MAIN(
     "integration_sandbox", NULL, NULL,
+    cmocka_unit_test_setup_teardown(test_attacks_from_inside_fail, setup,
+                                    it_fixture_teardown),
     cmocka_unit_test_setup_teardown(test_tampered_artifact_never_runs, setup,
                                     it_fixture_teardown),
     cmocka_unit_test_setup_teardown(test_function_sees_its_environment_only,
