@@ -197,7 +197,10 @@ static int env_file(imp_cli_t *cli, env_list_t *env, const char *path) {
   size_t cap = 0;
   ssize_t len;
   int rc = 0;
-  while (rc == 0 && (len = getline(&line, &cap, f)) >= 0) {
+  /* One entry past the limit is enough for the check to refuse it: a huge
+   * file is not read whole. */
+  while (rc == 0 && env->n <= IMP_ENV_MAX_VARS &&
+         (len = getline(&line, &cap, f)) >= 0) {
     while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r'))
       line[--len] = '\0';
     if (len == 0 || line[0] == '#') continue;

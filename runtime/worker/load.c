@@ -18,6 +18,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include "core/common.h"
 #include "core/limits.h"
 #include "worker/confine.h"
 #include "worker/crash.h"
@@ -97,8 +98,7 @@ static int artifact_copy(const char *name, uint32_t version, const char *path,
   unsigned int dlen = 0;
   char hex[2 * EVP_MAX_MD_SIZE + 1];
   if (rc == 0 && EVP_DigestFinal_ex(md, digest, &dlen) == 1) {
-    for (unsigned i = 0; i < dlen; i++)
-      snprintf(hex + 2 * i, 3, "%02x", digest[i]);
+    imp_hex(digest, dlen, hex);
     if (strcmp(hex, sha256) != 0) {
       snprintf(err, errlen,
                "the artifact of %s version %u was changed after its deploy "

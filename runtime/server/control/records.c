@@ -64,7 +64,6 @@ int imp_ctl_write_file(const char *path, const void *data, size_t len) {
   return 0;
 }
 
-/* Makes sure the artifact file of `sha` exists, from the store if needed. */
 int imp_ctl_artifact_intact(const char *path, const char *sha) {
   char *data;
   size_t len;
@@ -75,6 +74,8 @@ int imp_ctl_artifact_intact(const char *path, const char *sha) {
   return strcmp(got, sha) == 0;
 }
 
+/* Makes sure an intact artifact file of `sha` exists, from the store if
+ * needed. */
 int imp_ctl_ensure_artifact(imp_control_t *ctl, const char *sha, char *path,
                             size_t pathlen) {
   imp_ctl_artifact_path(ctl, sha, path, pathlen);

@@ -24,7 +24,7 @@ int imp_ctl_artifact_intact(const char *path, const char *sha);
  * negative errno. */
 int imp_ctl_write_file(const char *path, const void *data, size_t len);
 /* The artifact of sha256 `sha` on disk (rewritten from the store when
- * missing, checked against its sha256); its path in `path`. 0 or a
+ * missing or when its bytes do not hash to `sha`); its path in `path`. 0 or a
  * negative error. */
 int imp_ctl_ensure_artifact(imp_control_t *ctl, const char *sha, char *path,
                             size_t pathlen);
