@@ -137,6 +137,11 @@ typedef struct impulse_deploy_opts_s {
   const char *const *env;
   size_t nenv;
   int env_replace;
+  /* "none" (an empty network namespace) or "outbound"; NULL = keep (the
+   * first deploy: outbound). */
+  const char *network;
+  uint32_t cpu_millis; /* CPU per instance in thousandths; 0 = keep */
+  int has_cpu;         /* set to send cpu_millis even when zero (no limit) */
 } impulse_deploy_opts_t;
 
 /* Uploads a function artifact (a shared object). On success *version gets

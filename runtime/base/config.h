@@ -36,6 +36,13 @@ typedef struct imp_config_s {
   int http_port;              /* -1 = off; the bound port once listening */
   int http_explicit;          /* --http given: failing to bind is fatal */
   unsigned idempotency_ttl_s; /* how long an idempotent answer is kept */
+  /* The instance sandbox (docs/security.md). */
+  char sandbox[8];             /* "auto", "userns", "uid", "none" */
+  unsigned sandbox_uid_base;   /* as root: instance uids from here */
+  int cgroups;                 /* a cgroup per instance when possible */
+  unsigned instance_tmp_mb;    /* private /tmp of an instance */
+  unsigned instance_max_fds;   /* open files of an instance */
+  unsigned instance_max_procs; /* processes and threads of an instance */
 } imp_config_t;
 
 #endif

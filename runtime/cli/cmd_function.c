@@ -27,7 +27,9 @@ enum {
   OPT_VALIDATE,
   OPT_ENV,
   OPT_ENV_FILE,
-  OPT_ENV_CLEAR
+  OPT_ENV_CLEAR,
+  OPT_NETWORK,
+  OPT_CPU
 };
 
 /* ---- scaling flags (deploy, scale) ------------------------------------ */
@@ -154,7 +156,11 @@ static void deploy_help(FILE *out) {
       "  --env-clear          no variables at all; without --env,\n"
       "                       --env-file or --env-clear a redeploy keeps\n"
       "                       the function's environment (at most %u\n"
-      "                       variables, %u KiB)\n",
+      "                       variables, %u KiB)\n"
+      "  --network MODE       outbound (default) or none: an instance with\n"
+      "                       no network but its own loopback\n"
+      "  --cpu CPUS           CPU time an instance may use, e.g. 0.5 or 2\n"
+      "                       (0 = no limit; needs a cpu cgroup)\n",
       IMP_NAME_MAX, IMP_DEFAULT_MAX_FRAME >> 20, IMP_CONCURRENCY_MAX,
       IMP_TIMEOUT_MAX_MS, IMP_MEMORY_MAX_MB, IMP_INSTANCES_MAX,
       IMP_INSTANCES_MAX, IMP_MAX_STEP_PCT_MAX, IMP_ENV_MAX_VARS,
@@ -242,6 +248,8 @@ static int deploy_run(imp_cli_t *cli, int argc, char **argv, env_list_t *env) {
       {"env", required_argument, NULL, OPT_ENV},
       {"env-file", required_argument, NULL, OPT_ENV_FILE},
       {"env-clear", no_argument, NULL, OPT_ENV_CLEAR},
+      {"network", required_argument, NULL, OPT_NETWORK},
+      {"cpu", required_argument, NULL, OPT_CPU},
       IMP_CLI_COMMON_OPTIONS,
       {NULL, 0, NULL, 0}};
   impulse_deploy_opts_t opts;
@@ -286,6 +294,31 @@ static int deploy_run(imp_cli_t *cli, int argc, char **argv, env_list_t *env) {
         opts.env_replace = 1;
         break;
       case OPT_ENV_CLEAR: opts.env_replace = 1; break;
+      case OPT_NETWORK:
+        if (strcmp(optarg, "none") != 0 && strcmp(optarg, "outbound") != 0) {
+          fprintf(stderr,
+                  "impulse deploy: --network must be none or outbound, not "
+                  "'%s'\n",
+                  optarg);
+          return IMP_CLI_EXIT_USAGE;
+        }
+        opts.network = optarg;
+        break;
+      case OPT_CPU: {
+        char *end;
+        double cpus = strtod(optarg, &end);
+        if (end == optarg || *end != '\0' || !(cpus >= 0) ||
+            cpus > IMP_CPU_MAX_MILLIS / 1000.0) {
+          fprintf(stderr,
+                  "impulse deploy: --cpu takes a number of CPUs from 0 to "
+                  "%u, e.g. 0.5, not '%s'\n",
+                  IMP_CPU_MAX_MILLIS / 1000, optarg);
+          return IMP_CLI_EXIT_USAGE;
+        }
+        opts.cpu_millis = (uint32_t)(cpus * 1000.0 + 0.5);
+        opts.has_cpu = 1;
+        break;
+      }
       default:
         if ((rc = scaling_option(cli, opt, optarg, &as)) >= 0) break;
         if ((rc = imp_cli_common_option(cli, opt, argv)) >= 0) return rc;
@@ -544,6 +577,11 @@ static void print_function(const Impulse__FunctionInfo *f) {
   printf("max instances:  %s\n",
          fmt_config(c->has_max_instances, c->max_instances, "", b[4],
                     sizeof b[4]));
+  printf("network:        %s\n", c->network ? c->network : "outbound");
+  if (c->has_cpu_millis && c->cpu_millis > 0)
+    printf("cpu:            %.3g CPUs\n", c->cpu_millis / 1000.0);
+  else
+    printf("cpu:            no limit\n");
   printf("sha256:         %s\n", imp_cli_str_or(f->sha256, "-"));
   printf("size:           %llu bytes\n", (unsigned long long)f->artifact_size);
   printf("created:        %s\n",

@@ -40,6 +40,7 @@ static int cmd_info(imp_cli_t *cli, int argc, char **argv) {
   printf("max frame:        %u bytes\n", (unsigned)s->max_frame);
   printf("kafka:            %s\n", imp_cli_str_or(s->kafka_bootstrap, "-"));
   printf("abi version:      %u\n", (unsigned)s->abi_version);
+  printf("sandbox:          %s\n", imp_cli_str_or(s->sandbox, "-"));
   printf("invoke token:     %s\n",
          s->invoke_needs_token ? "required" : "not required");
   printf("admin:            %s\n",

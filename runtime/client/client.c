@@ -1025,9 +1025,14 @@ int impulse_deploy(impulse_client_t *client, const char *name,
     SET(scale_to_zero_after_s, opts->has_scale_to_zero,
         opts->scale_to_zero_after_s)
     SET(env_replace, opts->env_replace || opts->nenv > 0, 1)
+    SET(cpu_millis, opts->cpu_millis || opts->has_cpu, opts->cpu_millis)
 #undef SET
     if (opts->policy != NULL) {
       config.policy = (char *)opts->policy;
+      any = 1;
+    }
+    if (opts->network != NULL) {
+      config.network = (char *)opts->network;
       any = 1;
     }
     config.n_env = opts->nenv;

@@ -17,8 +17,9 @@
  * (the rest of the server-worker protocol is frames). */
 #define IMP_WORKER_EXIT_OK 0
 #define IMP_WORKER_EXIT_USAGE 2
-#define IMP_WORKER_EXIT_OOM 3    /* memory limit exceeded */
-#define IMP_WORKER_EXIT_ORPHAN 4 /* no server connection within the grace */
+#define IMP_WORKER_EXIT_OOM 3     /* memory limit exceeded */
+#define IMP_WORKER_EXIT_ORPHAN 4  /* no server connection within the grace */
+#define IMP_WORKER_EXIT_SANDBOX 5 /* could not enter its sandbox */
 
 /* Appends one frame holding `env` to `out`. Returns 0, -ENOMEM, or
  * IMP_EFRAMETOOBIG when the packed envelope exceeds `max_frame`. */

@@ -19,6 +19,7 @@
 #define IMP_DEADLINE_MAX_MS 3600000u /* an invocation's --deadline */
 #define IMP_INSTANCES_MAX 10000u     /* min and max instances */
 #define IMP_MEMORY_MAX_MB (1u << 20) /* 1 TiB; 0 = no limit */
+#define IMP_CPU_MAX_MILLIS 1024000u  /* 1,024 CPUs; 0 = no limit */
 #define IMP_TARGET_CONCURRENCY_MIN 0.01
 #define IMP_TARGET_CONCURRENCY_MAX 10000.0
 #define IMP_SCALE_TO_ZERO_MAX_S 86400u

@@ -85,6 +85,17 @@ static void usage(FILE *f) {
       "  --idempotency-ttl S    how long the answer of a call with an "
       "idempotency\n"
       "                         key is kept for its retries [86400]\n"
+      "  --sandbox MODE         how instances are isolated: auto, userns, "
+      "uid or\n"
+      "                         none (docs/security.md) [auto]\n"
+      "  --sandbox-uid-base UID as root, instances run as UID + (id %% "
+      "65536) [200000]\n"
+      "  --no-cgroups           no cgroup per instance (rlimits only)\n"
+      "  --instance-tmp MB      size of an instance's private /tmp [64]\n"
+      "  --instance-max-fds N   open files per instance [1024]\n"
+      "  --instance-max-procs N processes and threads per instance (at "
+      "least its\n"
+      "                         concurrency + 64) [128]\n"
       "  --log-level LEVEL      error, warn, info or debug [info]\n"
       "  -h, --help             this text\n"
       "\n"
@@ -309,6 +320,12 @@ int imp_serve_main(int argc, char **argv) {
   cfg->partitions = 8;
   cfg->max_event_bytes = 1u << 20;
   cfg->idempotency_ttl_s = 86400;
+  snprintf(cfg->sandbox, sizeof cfg->sandbox, "auto");
+  cfg->sandbox_uid_base = 200000;
+  cfg->cgroups = 1;
+  cfg->instance_tmp_mb = 64;
+  cfg->instance_max_fds = 1024;
+  cfg->instance_max_procs = 128;
 
   enum {
     O_STATE = 256,
@@ -333,7 +350,13 @@ int imp_serve_main(int argc, char **argv) {
     O_MAXEV,
     O_IDEMTTL,
     O_WGRACE,
-    O_HTTP
+    O_HTTP,
+    O_SANDBOX,
+    O_SBUID,
+    O_NOCG,
+    O_ITMP,
+    O_IFDS,
+    O_IPROCS
   };
   static const struct option opts[] = {
       {"state-dir", required_argument, 0, O_STATE},
@@ -358,6 +381,12 @@ int imp_serve_main(int argc, char **argv) {
       {"max-event-bytes", required_argument, 0, O_MAXEV},
       {"idempotency-ttl", required_argument, 0, O_IDEMTTL},
       {"worker-grace", required_argument, 0, O_WGRACE},
+      {"sandbox", required_argument, 0, O_SANDBOX},
+      {"sandbox-uid-base", required_argument, 0, O_SBUID},
+      {"no-cgroups", no_argument, 0, O_NOCG},
+      {"instance-tmp", required_argument, 0, O_ITMP},
+      {"instance-max-fds", required_argument, 0, O_IFDS},
+      {"instance-max-procs", required_argument, 0, O_IPROCS},
       {"log-level", required_argument, 0, O_LOG},
       {"help", no_argument, 0, 'h'},
       {0, 0, 0, 0}};
@@ -450,6 +479,37 @@ int imp_serve_main(int argc, char **argv) {
         if (parse_uint("--worker-grace", optarg, 0, 3600000, &v)) return 2;
         cfg->worker_grace_ms = (unsigned)v;
         break;
+      case O_SANDBOX:
+        if (strcmp(optarg, "auto") != 0 && strcmp(optarg, "userns") != 0 &&
+            strcmp(optarg, "uid") != 0 && strcmp(optarg, "none") != 0) {
+          fprintf(stderr,
+                  "serve: --sandbox must be auto, userns, uid or none, not "
+                  "'%s'\n",
+                  optarg);
+          return 2;
+        }
+        snprintf(cfg->sandbox, sizeof cfg->sandbox, "%s", optarg);
+        break;
+      case O_SBUID:
+        if (parse_uint("--sandbox-uid-base", optarg, 1000, 4000000000u, &v))
+          return 2;
+        cfg->sandbox_uid_base = (unsigned)v;
+        break;
+      case O_NOCG: cfg->cgroups = 0; break;
+      case O_ITMP:
+        if (parse_uint("--instance-tmp", optarg, 1, 1u << 20, &v)) return 2;
+        cfg->instance_tmp_mb = (unsigned)v;
+        break;
+      case O_IFDS:
+        if (parse_uint("--instance-max-fds", optarg, 64, 1u << 20, &v))
+          return 2;
+        cfg->instance_max_fds = (unsigned)v;
+        break;
+      case O_IPROCS:
+        if (parse_uint("--instance-max-procs", optarg, 8, 1u << 22, &v))
+          return 2;
+        cfg->instance_max_procs = (unsigned)v;
+        break;
       case O_IDEMTTL:
         if (parse_uint("--idempotency-ttl", optarg, 1, 365u * 86400, &v))
           return 2;
@@ -519,7 +579,7 @@ int imp_serve_main(int argc, char **argv) {
            sizeof server->control.fleet.worker_exe);
 
   /* State directory layout: db/ (RocksDB), artifacts/, run/ (sockets). */
-  char dbdir[700];
+  char dbdir[700], err[512];
   int rc = mkdir_p(cfg->state_dir, 0700);
   if (rc != 0) {
     IMP_LOG(IMP_LOG_ERROR, "cannot create state directory %s: %s",
@@ -542,8 +602,24 @@ int imp_serve_main(int argc, char **argv) {
     return 1;
   }
   if (load_token(server) != 0) return 1;
+  /* The state is the server's alone: no instance uid may enter it. */
+  struct stat sst;
+  if (stat(cfg->state_dir, &sst) == 0 && (sst.st_mode & 077) != 0 &&
+      chmod(cfg->state_dir, 0700) == 0)
+    IMP_LOG(IMP_LOG_INFO, "state directory %s made private (mode 0700)",
+            cfg->state_dir);
+  /* Before any thread starts: the probe forks. */
+  if (imp_isolate_setup(&server->control.fleet.iso, cfg, err, sizeof err) !=
+      0) {
+    IMP_LOG(IMP_LOG_ERROR, "%s", err);
+    return 1;
+  }
+  IMP_LOG(strcmp(server->control.fleet.iso.mode, "userns") == 0 &&
+                  server->control.fleet.iso.cgroup
+              ? IMP_LOG_INFO
+              : IMP_LOG_WARN,
+          "instance sandbox: %s", server->control.fleet.iso.describe);
 
-  char err[512];
   rc = imp_store_open(dbdir, &server->store, err, sizeof err);
   if (rc != 0) {
     IMP_LOG(IMP_LOG_ERROR, "cannot open state store %s: %s", dbdir, err);
@@ -671,6 +747,7 @@ int imp_serve_main(int argc, char **argv) {
   imp_gateway_free(server->gateway);
   imp_store_close(server->store);
   imp_metrics_free(server->metrics);
+  imp_isolate_release(&server->control.fleet.iso);
   if (cfg->ready_file[0]) unlink(cfg->ready_file);
   IMP_LOG(IMP_LOG_INFO, "stopped");
   return 0;

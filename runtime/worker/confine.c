@@ -59,7 +59,6 @@ static const int refused[] = {
     SCMP_SYS(pidfd_getfd),
     SCMP_SYS(pidfd_send_signal),
     SCMP_SYS(tkill),
-    SCMP_SYS(unshare),
     SCMP_SYS(setns),
     SCMP_SYS(mount),
     SCMP_SYS(umount2),
@@ -106,7 +105,7 @@ static const unsigned long namespaces[] = {
     CLONE_NEWPID, CLONE_NEWNET, CLONE_NEWCGROUP,
 };
 
-int imp_wk_confine(char *err, size_t errlen) {
+int imp_wk_confine(int netns_later, char *err, size_t errlen) {
   if (confined) return 0;
   if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) {
     snprintf(err, errlen, "PR_SET_NO_NEW_PRIVS: %s", strerror(errno));
@@ -134,6 +133,13 @@ int imp_wk_confine(char *err, size_t errlen) {
         SCMP_A0_64(SCMP_CMP_MASKED_EQ, namespaces[i], namespaces[i]));
   if (rc == 0)
     rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(ENOSYS), SCMP_SYS(clone3), 0);
+  /* unshare: refused, but for an empty network namespace the first Load
+   * may still make (imp_wk_sandbox_seal), which then refuses it too. */
+  if (rc == 0 && netns_later)
+    rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(unshare), 1,
+                          SCMP_A0_64(SCMP_CMP_NE, CLONE_NEWNET));
+  else if (rc == 0)
+    rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(unshare), 0);
   if (rc == 0) {
     what = "load";
     rc = seccomp_load(ctx);
@@ -144,5 +150,27 @@ int imp_wk_confine(char *err, size_t errlen) {
     return -1;
   }
   confined = 1;
+  return 0;
+}
+
+int imp_wk_confine_final(char *err, size_t errlen) {
+  if (!confined) {
+    snprintf(err, errlen, "not confined");
+    return -1;
+  }
+  scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_ALLOW);
+  if (ctx == NULL) {
+    snprintf(err, errlen, "seccomp_init failed");
+    return -1;
+  }
+  int rc = seccomp_attr_set(ctx, SCMP_FLTATR_CTL_TSYNC, 1);
+  if (rc == 0)
+    rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(unshare), 0);
+  if (rc == 0) rc = seccomp_load(ctx);
+  seccomp_release(ctx);
+  if (rc != 0) {
+    snprintf(err, errlen, "seccomp (final stage): %s", strerror(-rc));
+    return -1;
+  }
   return 0;
 }

@@ -12,10 +12,18 @@
 /*
  * Confines the calling process for good: PR_SET_NO_NEW_PRIVS, then the
  * filter (inherited by every thread started afterwards and by children).
- * Must run before the process has a second thread. Returns 0, or -1 with
- * the reason in err.
+ * Must run before the process has a second thread. With `netns_later`,
+ * unshare(CLONE_NEWNET) alone stays allowed until imp_wk_confine_final().
+ * Returns 0, or -1 with the reason in err.
  */
-int imp_wk_confine(char *err, size_t errlen);
+int imp_wk_confine(int netns_later, char *err, size_t errlen);
+
+/*
+ * The second stage, at the first Load: `unshare` refused altogether (with
+ * netns_later, the first stage let an empty network namespace through).
+ * Filters stack, so this only narrows what the first allowed.
+ */
+int imp_wk_confine_final(char *err, size_t errlen);
 
 /* 1 once imp_wk_confine() succeeded in this process. */
 int imp_wk_confined(void);

@@ -29,6 +29,7 @@
 #include "core/codec.h"
 #include "core/common.h"
 #include "core/wire.h"
+#include "worker/sandbox.h"
 
 #define MAX_CONCURRENCY 1024u
 #define HANDLER_STACK (4u << 20) /* stack of each pool handler thread */
@@ -90,6 +91,7 @@ struct imp_worker_s {
   int secret_fd; /* --secret-fd until read; -1 after */
   size_t max_frame;
   unsigned grace_ms;
+  imp_wk_sandbox_t sandbox;    /* --sandbox and its limits */
   char label[16 + MAX_ID_LEN]; /* "worker ID", prefix of log lines */
   uint64_t id;                 /* --id, 0 when none */
   char secret[MAX_SECRET + 1]; /* from --secret-fd; "" = none */

@@ -25,6 +25,7 @@
 #include "worker/invoke.h"
 #include "worker/load.h"
 #include "worker/pool.h"
+#include "worker/sandbox.h"
 
 #define DEFAULT_MEMORY_MB 256u
 
@@ -56,44 +57,60 @@ static int write_all(int fd, const char *buf, size_t len) {
 }
 
 /*
- * Copies the artifact at `path` into a new memfd while hashing it, and
- * checks the hash against `sha256`: the object is then loaded from the
- * copy, so a file changed after the check (or before it) can never run.
- * Returns the memfd, or IMP_EARTIFACT with a message in err, or -ENOMEM.
+ * Copies the artifact into a new memfd while hashing it, and checks the
+ * hash against `sha256`: the object is then loaded from the sealed copy,
+ * so what runs is exactly what was checked. The bytes come in the Load
+ * (`data`), since a sandboxed worker sees no file of the server; without
+ * them, from the file at `path`. Returns the memfd, or IMP_EARTIFACT with
+ * a message in err, or -ENOMEM.
  */
 static int artifact_copy(const char *name, uint32_t version, const char *path,
-                         const char *sha256, char *err, size_t errlen) {
-  int in = open(path, O_RDONLY | O_CLOEXEC);
-  if (in < 0) {
-    snprintf(err, errlen, "cannot open the artifact of %s version %u: %s", name,
-             (unsigned)version, strerror(errno));
-    return IMP_EARTIFACT;
+                         const ProtobufCBinaryData *data, const char *sha256,
+                         char *err, size_t errlen) {
+  int in = -1;
+  if (data == NULL) {
+    in = open(path, O_RDONLY | O_CLOEXEC);
+    if (in < 0) {
+      snprintf(err, errlen, "cannot open the artifact of %s version %u: %s",
+               name, (unsigned)version, strerror(errno));
+      return IMP_EARTIFACT;
+    }
   }
-  int out = memfd_create("impulse-function", MFD_CLOEXEC);
+  int out = memfd_create("impulse-function", MFD_CLOEXEC | MFD_ALLOW_SEALING);
   EVP_MD_CTX *md = EVP_MD_CTX_new();
   if (out < 0 || md == NULL || EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1) {
     int e = errno;
-    close(in);
+    if (in >= 0) close(in);
     if (out >= 0) close(out);
     EVP_MD_CTX_free(md);
     if (e == ENOMEM || md == NULL) return -ENOMEM;
     snprintf(err, errlen, "memfd_create: %s", strerror(e));
     return IMP_EARTIFACT;
   }
-  char buf[64 << 10];
-  ssize_t n;
   int rc = 0;
-  while ((n = read(in, buf, sizeof buf)) != 0) {
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0 || write_all(out, buf, (size_t)n) != 0) {
+  if (data != NULL) {
+    if (write_all(out, (const char *)data->data, data->len) != 0) {
       snprintf(err, errlen, "copying the artifact of %s version %u: %s", name,
                (unsigned)version, strerror(errno));
       rc = errno == ENOMEM ? -ENOMEM : IMP_EARTIFACT;
-      break;
+    } else {
+      EVP_DigestUpdate(md, data->data, data->len);
     }
-    EVP_DigestUpdate(md, buf, (size_t)n);
+  } else {
+    char buf[64 << 10];
+    ssize_t n;
+    while ((n = read(in, buf, sizeof buf)) != 0) {
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0 || write_all(out, buf, (size_t)n) != 0) {
+        snprintf(err, errlen, "copying the artifact of %s version %u: %s", name,
+                 (unsigned)version, strerror(errno));
+        rc = errno == ENOMEM ? -ENOMEM : IMP_EARTIFACT;
+        break;
+      }
+      EVP_DigestUpdate(md, buf, (size_t)n);
+    }
+    close(in);
   }
-  close(in);
   unsigned char digest[EVP_MAX_MD_SIZE];
   unsigned int dlen = 0;
   char hex[2 * EVP_MAX_MD_SIZE + 1];
@@ -109,6 +126,9 @@ static int artifact_copy(const char *name, uint32_t version, const char *path,
     }
   }
   EVP_MD_CTX_free(md);
+  if (rc == 0)
+    fcntl(out, F_ADD_SEALS,
+          F_SEAL_WRITE | F_SEAL_GROW | F_SEAL_SHRINK | F_SEAL_SEAL);
   if (rc != 0) {
     close(out);
     return rc;
@@ -121,14 +141,14 @@ static int artifact_copy(const char *name, uint32_t version, const char *path,
  * IMP_EARTIFACT with a message in err, or -ENOMEM.
  */
 static int function_open(const char *name, uint32_t version, const char *path,
-                         const char *sha256, function_t *fn, char *err,
-                         size_t errlen) {
+                         const ProtobufCBinaryData *data, const char *sha256,
+                         function_t *fn, char *err, size_t errlen) {
   char local[PATH_MAX];
   memset(fn, 0, sizeof *fn);
   fn->memfd = -1;
   int memfd = -1;
   if (sha256 != NULL && sha256[0] != '\0') {
-    memfd = artifact_copy(name, version, path, sha256, err, errlen);
+    memfd = artifact_copy(name, version, path, data, sha256, err, errlen);
     if (memfd < 0) return memfd;
     snprintf(local, sizeof local, "/proc/self/fd/%d", memfd);
     path = local;
@@ -288,8 +308,12 @@ void imp_wk_load(imp_worker_t *worker, uint64_t id,
                        "load request without a function name or path");
     return;
   }
-  /* No code of a function runs before the worker is confined. */
-  if (imp_wk_confine(err, sizeof err) != 0) {
+  /* No code of a function runs before the worker is confined and its
+   * sandbox sealed (network, capabilities, namespaces). */
+  int network_none =
+      load->network != NULL && strcmp(load->network, "none") == 0;
+  if (imp_wk_confine(0, err, sizeof err) != 0 ||
+      imp_wk_sandbox_seal(network_none, err, sizeof err) != 0) {
     char msg[1100];
     snprintf(msg, sizeof msg, "the worker cannot confine itself: %s", err);
     imp_wk_reply_error(worker, id, IMPULSE__ERROR_CODE__INTERNAL, msg);
@@ -313,6 +337,7 @@ void imp_wk_load(imp_worker_t *worker, uint64_t id,
     }
     env_apply(load);
     int rc = function_open(load->function, load->version, load->path,
+                           load->has_artifact ? &load->artifact : NULL,
                            load->sha256, &fn, err, sizeof err);
     if (rc == 0) {
       rc = function_init(worker, &fn, err, sizeof err);
@@ -345,6 +370,7 @@ void imp_wk_load(imp_worker_t *worker, uint64_t id,
   }
   env_apply(load);
   int rc = function_open(load->function, load->version, load->path,
+                         load->has_artifact ? &load->artifact : NULL,
                          load->sha256, &fn, err, sizeof err);
   if (rc == -ENOMEM) imp_wk_fatal_oom("loading a function");
   if (rc != 0) {

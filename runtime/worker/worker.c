@@ -58,6 +58,7 @@
 #include "worker/crash.h"
 #include "worker/load.h"
 #include "worker/pool.h"
+#include "worker/sandbox.h"
 
 #define FIRST_CONNECT_MS 10000u /* wait for the server's first connect */
 
@@ -68,7 +69,9 @@ static void usage(void) {
       stderr,
       "usage: impulse worker --listen-fd N [--secret-fd N] [--id ID]\n"
       "                      [--max-frame BYTES] [--grace-ms MS]\n"
-      "                      [--log-level LEVEL]\n"
+      "                      [--log-level LEVEL] [--sandbox MODE]\n"
+      "                      [--sandbox-uid UID] [--tmp-mb MB]\n"
+      "                      [--max-fds N] [--max-procs N] [--hide DIR]\n"
       "\n"
       "The function runtime process. Started by the server, not by hand.\n"
       "\n"
@@ -80,7 +83,14 @@ static void usage(void) {
       "  --max-frame BYTES    largest frame accepted or sent (default %u)\n"
       "  --grace-ms MS        wait this long for a new connection after\n"
       "                       the server's connection ends (default 0)\n"
-      "  --log-level LEVEL    error, warn, info or debug (default info)\n",
+      "  --log-level LEVEL    error, warn, info or debug (default info)\n"
+      "  --sandbox MODE       userns, uid or none (default none; see\n"
+      "                       docs/security.md)\n"
+      "  --sandbox-uid UID    started as root: run as this uid\n"
+      "  --tmp-mb MB          size of the private /tmp (userns; default 64)\n"
+      "  --max-fds N          open files at most (RLIMIT_NOFILE)\n"
+      "  --max-procs N        processes of its uid at most (RLIMIT_NPROC)\n"
+      "  --hide DIR           a server directory never to show inside\n",
       (unsigned)IMP_DEFAULT_MAX_FRAME);
 }
 
@@ -93,7 +103,13 @@ static int parse_args(imp_worker_t *worker, int argc, char **argv) {
     OPT_ID,
     OPT_MAX_FRAME,
     OPT_GRACE,
-    OPT_LOG
+    OPT_LOG,
+    OPT_SANDBOX,
+    OPT_SANDBOX_UID,
+    OPT_TMP_MB,
+    OPT_MAX_FDS,
+    OPT_MAX_PROCS,
+    OPT_HIDE
   };
   static const struct option options[] = {
       {"listen-fd", required_argument, NULL, OPT_LISTEN_FD},
@@ -102,6 +118,12 @@ static int parse_args(imp_worker_t *worker, int argc, char **argv) {
       {"max-frame", required_argument, NULL, OPT_MAX_FRAME},
       {"grace-ms", required_argument, NULL, OPT_GRACE},
       {"log-level", required_argument, NULL, OPT_LOG},
+      {"sandbox", required_argument, NULL, OPT_SANDBOX},
+      {"sandbox-uid", required_argument, NULL, OPT_SANDBOX_UID},
+      {"tmp-mb", required_argument, NULL, OPT_TMP_MB},
+      {"max-fds", required_argument, NULL, OPT_MAX_FDS},
+      {"max-procs", required_argument, NULL, OPT_MAX_PROCS},
+      {"hide", required_argument, NULL, OPT_HIDE},
       {"help", no_argument, NULL, 'h'},
       {NULL, 0, NULL, 0},
   };
@@ -139,6 +161,35 @@ static int parse_args(imp_worker_t *worker, int argc, char **argv) {
         imp_log_level = level;
         break;
       }
+      case OPT_SANDBOX:
+        if (strcmp(optarg, "userns") != 0 && strcmp(optarg, "uid") != 0 &&
+            strcmp(optarg, "none") != 0)
+          goto bad;
+        snprintf(worker->sandbox.mode, sizeof worker->sandbox.mode, "%s",
+                 optarg);
+        break;
+      case OPT_SANDBOX_UID:
+        if (imp_parse_ull(optarg, 1, UINT32_MAX - 1, &v) != 0) goto bad;
+        worker->sandbox.uid = (unsigned)v;
+        break;
+      case OPT_TMP_MB:
+        if (imp_parse_ull(optarg, 1, 1u << 20, &v) != 0) goto bad;
+        worker->sandbox.tmp_mb = (unsigned)v;
+        break;
+      case OPT_MAX_FDS:
+        if (imp_parse_ull(optarg, 16, 1u << 20, &v) != 0) goto bad;
+        worker->sandbox.max_fds = (unsigned)v;
+        break;
+      case OPT_MAX_PROCS:
+        if (imp_parse_ull(optarg, 1, 1u << 22, &v) != 0) goto bad;
+        worker->sandbox.max_procs = (unsigned)v;
+        break;
+      case OPT_HIDE:
+        if (optarg[0] != '/' ||
+            worker->sandbox.nhide == IMP_WK_SANDBOX_MAX_HIDE)
+          goto bad;
+        worker->sandbox.hide[worker->sandbox.nhide++] = optarg;
+        break;
       case 'h':
         usage(); /* to stderr too: the worker never writes to stdout */
         return IMP_WORKER_EXIT_OK;
@@ -151,12 +202,18 @@ static int parse_args(imp_worker_t *worker, int argc, char **argv) {
   return -1;
 bad:
   fprintf(stderr, "worker: invalid value for --%s: %s\n",
-          opt == OPT_LISTEN_FD   ? "listen-fd"
-          : opt == OPT_SECRET_FD ? "secret-fd"
-          : opt == OPT_ID        ? "id"
-          : opt == OPT_MAX_FRAME ? "max-frame"
-          : opt == OPT_GRACE     ? "grace-ms"
-                                 : "log-level",
+          opt == OPT_LISTEN_FD     ? "listen-fd"
+          : opt == OPT_SECRET_FD   ? "secret-fd"
+          : opt == OPT_ID          ? "id"
+          : opt == OPT_MAX_FRAME   ? "max-frame"
+          : opt == OPT_GRACE       ? "grace-ms"
+          : opt == OPT_LOG         ? "log-level"
+          : opt == OPT_SANDBOX     ? "sandbox"
+          : opt == OPT_SANDBOX_UID ? "sandbox-uid"
+          : opt == OPT_TMP_MB      ? "tmp-mb"
+          : opt == OPT_MAX_FDS     ? "max-fds"
+          : opt == OPT_MAX_PROCS   ? "max-procs"
+                                   : "hide",
           optarg);
 bad_quiet:
   usage();
@@ -238,6 +295,7 @@ int imp_worker_main(int argc, char **argv) {
   worker->max_frame = IMP_DEFAULT_MAX_FRAME;
   imp_wire_decoder_init(&worker->decoder);
   snprintf(worker->label, sizeof worker->label, "worker");
+  snprintf(worker->sandbox.mode, sizeof worker->sandbox.mode, "none");
 
   int rc = parse_args(worker, argc, argv);
   if (rc >= 0) return rc;
@@ -245,20 +303,33 @@ int imp_worker_main(int argc, char **argv) {
 
   secret_read(worker);
 
+  /* Into the sandbox before anything else: in userns mode this process
+   * stays outside as the reaper and only the sandboxed child returns. A
+   * worker that cannot enter it never takes a function. */
+  char why[256], none[65];
+  worker->sandbox.die_with_parent =
+      worker->grace_ms == 0 || worker->secret[0] == '\0';
+  if (imp_wk_sandbox_enter(&worker->sandbox, why, sizeof why) != 0) {
+    IMP_LOG(IMP_LOG_ERROR, "%s: cannot enter its %s sandbox: %s", worker->label,
+            worker->sandbox.mode, why);
+    return IMP_WORKER_EXIT_SANDBOX;
+  }
+
   /* Confined from the start, a warm-pool worker too, and with OpenSSL's
    * first-use set-up (2 ms) done: both stay off the path of a cold call,
    * whose Load then only checks and copies the artifact. A failure here
    * is reported again by every Load, which refuses to run a function. */
-  char why[256], none[65];
   imp_sha256_hex("", 0, none);
-  if (imp_wk_confine(why, sizeof why) != 0)
+  if (imp_wk_confine(strcmp(worker->sandbox.mode, "userns") == 0, why,
+                     sizeof why) != 0)
     IMP_LOG(IMP_LOG_ERROR, "%s: cannot confine itself: %s", worker->label, why);
 
   /* Without a grace period (or a secret to re-attach with) the worker
    * ends with its server: a handler stuck on the I/O thread would never
    * see the connection close. With one, it outlives a server crash and
    * waits --grace-ms for the restarted server to attach. */
-  if (worker->grace_ms == 0 || worker->secret[0] == '\0') {
+  if (worker->sandbox.die_with_parent &&
+      strcmp(worker->sandbox.mode, "userns") != 0) {
     pid_t parent = getppid();
     prctl(PR_SET_PDEATHSIG, SIGKILL);
     if (getppid() != parent || parent == 1) return IMP_WORKER_EXIT_ORPHAN;

@@ -350,6 +350,36 @@ void imp_control_deploy(imp_control_t *ctl, imp_rpc_t *rpc,
                   req->config->min_instances, req->config->max_instances);
     goto drop;
   }
+  if (req->config && req->config->network &&
+      strcmp(req->config->network, "none") != 0 &&
+      strcmp(req->config->network, "outbound") != 0) {
+    imp_rpc_error(rpc, IMPULSE__ERROR_CODE__BAD_REQUEST,
+                  "network must be none or outbound, not '%.64s'",
+                  req->config->network);
+    goto drop;
+  }
+  if (req->config && req->config->network &&
+      strcmp(req->config->network, "none") == 0 &&
+      strcmp(ctl->fleet.iso.mode, "userns") != 0) {
+    imp_rpc_error(rpc, IMPULSE__ERROR_CODE__BAD_REQUEST,
+                  "network none needs the userns sandbox; this server's is "
+                  "'%s' (see `impulse info`)",
+                  ctl->fleet.iso.mode);
+    goto drop;
+  }
+  if (req->config && req->config->has_cpu_millis &&
+      req->config->cpu_millis > 0 && !ctl->fleet.iso.has_cpu) {
+    imp_rpc_error(rpc, IMPULSE__ERROR_CODE__BAD_REQUEST,
+                  "a cpu limit needs a cpu cgroup, which this server does "
+                  "not have (see `impulse info`)");
+    goto drop;
+  }
+  if (req->config && req->config->has_cpu_millis &&
+      req->config->cpu_millis > IMP_CPU_MAX_MILLIS) {
+    imp_rpc_error(rpc, IMPULSE__ERROR_CODE__BAD_REQUEST,
+                  "cpu must be at most %u CPUs", IMP_CPU_MAX_MILLIS / 1000);
+    goto drop;
+  }
   if (req->config && imp_env_valid(req->config->env, req->config->n_env, why,
                                    sizeof why) != 0) {
     imp_rpc_error(rpc, IMPULSE__ERROR_CODE__BAD_REQUEST, "%s", why);

@@ -26,6 +26,10 @@ static void fill_info(imp_control_t *ctl, imp_function_t *fn,
   cfg->memory_mb = fn_cfg(fn, IMP_FN_MEMORY_MB, ctl->cfg->default_memory_mb);
   cfg->min_instances = FN_MIN(ctl, fn);
   cfg->max_instances = FN_MAX(ctl, fn);
+  const Impulse__FunctionConfig *rc = fn->rec->config;
+  cfg->network = rc && rc->network ? rc->network : "outbound";
+  cfg->has_cpu_millis = 1;
+  cfg->cpu_millis = rc && rc->has_cpu_millis ? rc->cpu_millis : 0;
   fi->name = fn->name;
   fi->has_version = 1;
   fi->version = fn->rec->version;

@@ -106,6 +106,8 @@ void imp_ctl_load_spec(imp_control_t *ctl, imp_function_t *fn, uint32_t version,
   const Impulse__FunctionConfig *cfg = fn->rec ? fn->rec->config : NULL;
   out->env = cfg ? cfg->env : NULL;
   out->nenv = cfg ? cfg->n_env : 0;
+  out->network = cfg ? cfg->network : NULL;
+  out->cpu_millis = cfg && cfg->has_cpu_millis ? cfg->cpu_millis : 0;
 }
 
 int imp_ctl_load(imp_control_t *ctl, imp_function_t *fn, imp_instance_t *inst) {

@@ -130,7 +130,12 @@ void imp_ctl_merge_config(Impulse__FunctionConfig *out,
   MERGE(max_instances)
   MERGE(target_concurrency)
   MERGE(scale_to_zero_after_s)
+  MERGE(cpu_millis)
 #undef MERGE
+  if (req && req->network)
+    out->network = req->network;
+  else if (prev && prev->network)
+    out->network = prev->network;
   /* The environment is replaced as a whole, or kept. */
   if (req && (req->env_replace || req->n_env > 0)) {
     out->n_env = req->n_env;

@@ -201,6 +201,15 @@ static void collect_process(imp_metrics_writer_t *w, void *arg) {
                      "label.");
   imp_label_t l[1] = {{"version", IMPULSE_VERSION}};
   imp_metrics_sample(w, "impulse_build_info", l, 1, 1);
+  imp_metrics_family(w, "impulse_sandbox_info", IMP_METRIC_GAUGE,
+                     "Always 1; how instances are isolated (mode: userns, "
+                     "uid, none) and limited (cgroup: v1, v2, none).");
+  const imp_isolate_t *iso = &ctl->fleet.iso;
+  imp_label_t sl[2] = {{"mode", iso->mode},
+                       {"cgroup", iso->cgroup == 1   ? "v1"
+                                  : iso->cgroup == 2 ? "v2"
+                                                     : "none"}};
+  imp_metrics_sample(w, "impulse_sandbox_info", sl, 2, 1);
 }
 
 int imp_control_register_metrics(imp_control_t *ctl, imp_metrics_t *m) {

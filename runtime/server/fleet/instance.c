@@ -26,6 +26,7 @@
 #include <sys/pidfd.h>
 #include <sys/random.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -178,7 +179,11 @@ static void inst_finish(imp_instance_t *inst) {
   int code = IMPULSE__ERROR_CODE__CRASHED;
   char msg[256];
   int killed_by_us = inst->stop_when_drained || fleet->stopping;
-  if (inst->exit_status == IMP_WORKER_EXIT_OOM && inst->term_signal == 0) {
+  /* The kernel's OOM killer (a cgroup's limit) kills with SIGKILL. */
+  int oom_killed = inst->term_signal == SIGKILL && !killed_by_us &&
+                   imp_isolate_oom_killed(&fleet->iso, inst->id);
+  if (oom_killed ||
+      (inst->exit_status == IMP_WORKER_EXIT_OOM && inst->term_signal == 0)) {
     code = IMPULSE__ERROR_CODE__OUT_OF_MEMORY;
     unsigned mb = inst->memory_mb;
     snprintf(msg, sizeof msg,
@@ -205,8 +210,13 @@ static void inst_finish(imp_instance_t *inst) {
              (unsigned long long)inst->id, inst->pid,
              (long long)inst->exit_status);
   }
+  if (inst->exit_status == IMP_WORKER_EXIT_SANDBOX && inst->term_signal == 0)
+    snprintf(msg, sizeof msg,
+             "instance %llu could not enter its sandbox (see the log)",
+             (unsigned long long)inst->id);
   imp_inst_state_t was = inst->state;
   inst->state = IMP_INST_DEAD;
+  imp_isolate_remove(&fleet->iso, inst->id);
   if (inst->socket_path[0]) unlink(inst->socket_path);
   record_delete(inst);
   IMP_LOG(
@@ -248,6 +258,25 @@ static void adopt_abandon(imp_instance_t *inst) {
   inst->stop_when_drained = 1;
 }
 
+#define EXIT_WAIT_MS 100u
+
+static void on_exit_wait(uv_timer_t *t) {
+  imp_fleet_t *fleet = t->data;
+  uint64_t now = imp_now_ms();
+  int waiting = 0;
+  for (imp_instance_t *i = fleet->instances.next; i != &fleet->instances;
+       i = i->next) {
+    if (i->eof_ms == 0 || i->exited) continue;
+    if (now - i->eof_ms >= EXIT_WAIT_MS) {
+      i->eof_ms = 0;
+      imp_instance_signal(i, SIGKILL);
+    } else {
+      waiting = 1;
+    }
+  }
+  if (!waiting) uv_timer_stop(t);
+}
+
 static void on_conn_error(imp_conn_t *conn, int err) {
   imp_instance_t *inst = conn->data;
   if (inst->eof) return;
@@ -264,8 +293,15 @@ static void on_conn_error(imp_conn_t *conn, int err) {
             (unsigned long long)inst->id,
             err < IMP_EBASE + 1 ? imp_strerror(err) : uv_strerror(err));
   if (!inst->exited) {
-    /* The worker hung up or broke the protocol: it cannot be trusted. */
-    imp_instance_signal(inst, SIGKILL);
+    /* A dying worker's connection often ends just before its process is
+     * seen to exit (a sandboxed one's reaper needs a moment to report how
+     * its child died): killed only if it is still there a little later.
+     * A worker that hung up or broke the protocol cannot be trusted. */
+    imp_fleet_t *fleet = inst->fleet;
+    inst->eof_ms = imp_now_ms();
+    if (!uv_is_active((uv_handle_t *)&fleet->exit_timer))
+      uv_timer_start(&fleet->exit_timer, on_exit_wait, EXIT_WAIT_MS,
+                     EXIT_WAIT_MS);
     return;
   }
   inst_finish(inst);
@@ -477,26 +513,54 @@ imp_instance_t *imp_instance_spawn(imp_fleet_t *fleet, int owned) {
     goto fail;
   }
 
-  char idbuf[32], framebuf[32], gracebuf[32];
+  const imp_config_t *cfg = fleet->cfg;
+  char idbuf[32], framebuf[32], gracebuf[32], uidbuf[32], tmpbuf[32],
+      fdsbuf[32], procsbuf[32];
   snprintf(idbuf, sizeof idbuf, "%llu", (unsigned long long)inst->id);
-  snprintf(framebuf, sizeof framebuf, "%zu", fleet->cfg->max_frame);
-  snprintf(gracebuf, sizeof gracebuf, "%u", fleet->cfg->worker_grace_ms);
+  /* A Load carries the artifact: room for it and the rest of the Load. */
+  snprintf(framebuf, sizeof framebuf, "%zu", cfg->max_frame + (128u << 10));
+  snprintf(gracebuf, sizeof gracebuf, "%u", cfg->worker_grace_ms);
+  unsigned uid = imp_isolate_uid(cfg, inst->id);
+  snprintf(uidbuf, sizeof uidbuf, "%u", uid);
+  snprintf(tmpbuf, sizeof tmpbuf, "%u", cfg->instance_tmp_mb);
+  snprintf(fdsbuf, sizeof fdsbuf, "%u", cfg->instance_max_fds);
+  snprintf(procsbuf, sizeof procsbuf, "%u", cfg->instance_max_procs);
   static const char *levels[] = {"error", "warn", "info", "debug"};
-  char *args[] = {fleet->worker_exe,
-                  "worker",
-                  "--listen-fd",
-                  "3",
-                  "--secret-fd",
-                  "4",
-                  "--id",
-                  idbuf,
-                  "--max-frame",
-                  framebuf,
-                  "--grace-ms",
-                  gracebuf,
-                  "--log-level",
-                  (char *)levels[imp_log_level & 3],
-                  NULL};
+  char *args[32] = {fleet->worker_exe,
+                    "worker",
+                    "--listen-fd",
+                    "3",
+                    "--secret-fd",
+                    "4",
+                    "--id",
+                    idbuf,
+                    "--max-frame",
+                    framebuf,
+                    "--grace-ms",
+                    gracebuf,
+                    "--log-level",
+                    (char *)levels[imp_log_level & 3],
+                    "--sandbox",
+                    fleet->iso.mode,
+                    "--tmp-mb",
+                    tmpbuf,
+                    "--max-fds",
+                    fdsbuf,
+                    "--hide",
+                    (char *)cfg->state_dir};
+  size_t nargs = 22;
+  if (uid != 0) {
+    /* Per-uid process counts mean something only for a uid of its own. */
+    args[nargs++] = "--sandbox-uid";
+    args[nargs++] = uidbuf;
+    args[nargs++] = "--max-procs";
+    args[nargs++] = procsbuf;
+  }
+  args[nargs] = NULL;
+  if (imp_isolate_create(&fleet->iso, inst->id, cfg->default_memory_mb,
+                         cfg->instance_max_procs) != 0)
+    IMP_LOG(IMP_LOG_WARN, "instance %llu: cannot create its cgroup",
+            (unsigned long long)inst->id);
   /* The re-attach secret goes through a pipe the worker reads once at
    * start: in the environment or on the command line, any process of the
    * same user could read it in /proc. */
@@ -507,14 +571,12 @@ imp_instance_t *imp_instance_spawn(imp_fleet_t *fleet, int owned) {
   }
   for (size_t i = 0; i < sizeof raw; i++)
     snprintf(inst->secret + 2 * i, 3, "%02x", raw[i]);
-  if (pipe2(secret_pipe, O_CLOEXEC) != 0 ||
-      write(secret_pipe[1], inst->secret, strlen(inst->secret)) !=
-          (ssize_t)strlen(inst->secret)) {
+  /* Written once the worker is in its cgroup (below): it reads the
+   * secret before anything else, so it cannot start a process outside. */
+  if (pipe2(secret_pipe, O_CLOEXEC) != 0) {
     IMP_LOG(IMP_LOG_ERROR, "worker secret pipe: %s", strerror(errno));
     goto fail;
   }
-  close(secret_pipe[1]);
-  secret_pipe[1] = -1;
   uv_stdio_container_t stdio[5];
   stdio[0].flags = UV_IGNORE;
   stdio[1].flags = UV_INHERIT_FD; /* workers never print to stdout */
@@ -560,6 +622,15 @@ imp_instance_t *imp_instance_spawn(imp_fleet_t *fleet, int owned) {
   close(fd);
   fd = -1;
   inst->pid = inst->proc.pid;
+  rc = imp_isolate_join(&fleet->iso, inst->id, inst->pid);
+  if (rc != 0)
+    IMP_LOG(IMP_LOG_WARN, "instance %llu: cannot join its cgroup: %s",
+            (unsigned long long)inst->id, strerror(-rc));
+  if (write(secret_pipe[1], inst->secret, strlen(inst->secret)) !=
+      (ssize_t)strlen(inst->secret))
+    IMP_LOG(IMP_LOG_ERROR, "worker secret pipe: %s", strerror(errno));
+  close(secret_pipe[1]);
+  secret_pipe[1] = -1;
   inst_connect(inst);
   record_put(inst);
   IMP_LOG(IMP_LOG_DEBUG, "instance %llu spawned (pid %d)",
@@ -569,17 +640,53 @@ fail:
   if (fd >= 0) close(fd);
   for (int i = 0; i < 2; i++)
     if (secret_pipe[i] >= 0) close(secret_pipe[i]);
+  imp_isolate_remove(&fleet->iso, inst->id);
   unlink(inst->socket_path);
   if (inst->handles_open == 0 && !proc_closing) free(inst);
   return NULL;
 }
 
+/* The artifact's bytes for a Load (a sandboxed worker cannot open the
+ * file), read whole: at most the largest frame. NULL when unreadable; the
+ * worker then reports the file it could not open. */
+static uint8_t *artifact_read(const char *path, size_t max, size_t *len) {
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return NULL;
+  struct stat st;
+  uint8_t *buf = NULL;
+  if (fstat(fd, &st) == 0 && st.st_size >= 0 && (size_t)st.st_size <= max)
+    buf = malloc((size_t)st.st_size + 1);
+  size_t got = 0;
+  while (buf != NULL && got < (size_t)st.st_size) {
+    ssize_t n = read(fd, buf + got, (size_t)st.st_size - got);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      free(buf);
+      buf = NULL;
+      break;
+    }
+    got += (size_t)n;
+  }
+  close(fd);
+  *len = got;
+  return buf;
+}
+
 static int send_load(imp_instance_t *inst, const char *name, uint32_t version,
                      const char *path, const char *sha256, uint32_t concurrency,
                      uint32_t memory_mb, char **fn_env, size_t nenv,
-                     int validate_only) {
+                     const char *network, int validate_only) {
   Impulse__Envelope env = IMPULSE__ENVELOPE__INIT;
   Impulse__LoadRequest load = IMPULSE__LOAD_REQUEST__INIT;
+  size_t artifact_len = 0;
+  uint8_t *artifact =
+      artifact_read(path, inst->fleet->cfg->max_frame, &artifact_len);
+  if (artifact != NULL) {
+    load.has_artifact = 1;
+    load.artifact.data = artifact;
+    load.artifact.len = artifact_len;
+  }
+  load.network = (char *)network;
   load.function = (char *)name;
   load.version = version;
   load.path = (char *)path;
@@ -597,7 +704,9 @@ static int send_load(imp_instance_t *inst, const char *name, uint32_t version,
   env.load = &load;
   inst->load_wid = env.id;
   inst->state = IMP_INST_LOADING;
-  return imp_conn_send(&inst->conn, &env);
+  int rc = imp_conn_send(&inst->conn, &env);
+  free(artifact);
+  return rc;
 }
 
 /* Sizes the call slots for what `load` asks (only reached with no call in
@@ -628,9 +737,14 @@ int imp_instance_load(imp_instance_t *inst, const imp_load_t *load) {
   inst->owned = 1;
   if (inst->state == IMP_INST_STARTING) return 0; /* ops->connected */
   setup_slots(inst, load);
+  const imp_config_t *cfg = inst->fleet->cfg;
+  unsigned procs = cfg->instance_max_procs;
+  if (procs < inst->d.concurrency + 64) procs = inst->d.concurrency + 64;
+  imp_isolate_limit(&inst->fleet->iso, inst->id, load->memory_mb, procs,
+                    load->cpu_millis);
   return send_load(inst, load->function, load->version, load->path,
                    load->sha256, inst->d.concurrency, load->memory_mb,
-                   load->env, load->nenv, 0);
+                   load->env, load->nenv, load->network, 0);
 }
 
 int imp_instance_validate(imp_instance_t *inst, const char *path,
@@ -647,7 +761,7 @@ int imp_instance_validate(imp_instance_t *inst, const char *path,
              sha256 ? sha256 : "");
     return inst->pending_path && inst->pending_env ? 0 : -ENOMEM;
   }
-  return send_load(inst, name, 0, path, sha256, 1, 0, env, nenv, 1);
+  return send_load(inst, name, 0, path, sha256, 1, 0, env, nenv, NULL, 1);
 }
 
 int imp_instance_send(imp_instance_t *inst, imp_sent_t *sent, const char *rest,
@@ -729,7 +843,9 @@ void imp_fleet_fill_pool(imp_fleet_t *fleet) {
 }
 
 static void on_refill(uv_timer_t *t) {
-  imp_fleet_fill_pool(t->data);
+  imp_fleet_t *fleet = t->data;
+  imp_isolate_sweep(&fleet->iso);
+  imp_fleet_fill_pool(fleet);
 }
 
 void imp_fleet_refill_later(imp_fleet_t *fleet) {
@@ -753,12 +869,15 @@ void imp_fleet_init(imp_fleet_t *fleet, uv_loop_t *loop, imp_conn_loop_t *cl,
   uv_timer_init(loop, &fleet->pool_timer);
   fleet->pool_timer.data = fleet;
   uv_unref((uv_handle_t *)&fleet->pool_timer);
+  uv_timer_init(loop, &fleet->exit_timer);
+  fleet->exit_timer.data = fleet;
 }
 
 void imp_fleet_stop(imp_fleet_t *fleet) {
   if (fleet->stopping) return;
   fleet->stopping = 1;
   uv_close((uv_handle_t *)&fleet->pool_timer, NULL);
+  uv_close((uv_handle_t *)&fleet->exit_timer, NULL);
 }
 
 void imp_fleet_signal_all(imp_fleet_t *fleet, int sig) {

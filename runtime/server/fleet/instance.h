@@ -20,6 +20,7 @@
 #include "base/store.h"
 #include "impulse.pb-c.h"
 #include "policy/dispatcher.h"
+#include "server/fleet/isolate.h"
 
 typedef struct imp_fleet_s imp_fleet_t;
 typedef struct imp_instance_s imp_instance_t;
@@ -56,6 +57,8 @@ typedef struct imp_load_s {
   uint32_t memory_mb;   /* 0 = no limit */
   char **env;           /* the function's environment, "KEY=VALUE" each */
   size_t nenv;
+  const char *network; /* "none" or NULL/"outbound" */
+  uint32_t cpu_millis; /* cpu limit, thousandths of a CPU; 0 = none */
 } imp_load_t;
 
 typedef enum imp_inst_state_e {
@@ -133,6 +136,8 @@ struct imp_instance_s {
   int crash_named;      /* the dying worker named the call it ran */
   uint32_t crashed_gen; /* that call's send number (wid >> 32) */
   uint64_t load_wid;
+  uint64_t eof_ms; /* its connection ended, the process not yet: killed
+                      if it has not exited EXIT_WAIT_MS later */
   uint64_t started_ms;
   uint64_t ready_ms;
   uint64_t idle_since_ms;
@@ -156,13 +161,15 @@ struct imp_fleet_s {
   char worker_exe[600];     /* impulse-worker, or `impulse` itself */
   int worker_separate;      /* worker_exe is impulse-worker */
   char run_dir[600];        /* the workers' sockets */
+  imp_isolate_t iso;        /* sandbox mode and cgroups (isolate.h) */
   imp_instance_t instances; /* sentinel */
   unsigned ninstances;
   uint64_t next_instance_id;
   unsigned pool_misses; /* starts without a warm worker (the owner's
                            count; read and reset by the autoscaler) */
   uv_timer_t pool_timer;
-  int stopping; /* no refills; stopped instances are expected */
+  uv_timer_t exit_timer; /* instances whose connection ended before exit */
+  int stopping;          /* no refills; stopped instances are expected */
   const imp_fleet_ops_t *ops;
   void *owner;
 };

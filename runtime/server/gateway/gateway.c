@@ -172,6 +172,7 @@ static void on_server_info(imp_client_t *client, Impulse__Envelope *env) {
   ok.warm_pool = warm;
   ok.abi_version = 1;
   ok.invoke_needs_token = server->cfg.invoke_needs_token;
+  ok.sandbox = server->control.fleet.iso.describe;
   if (server->kafka)
     ok.kafka_bootstrap = (char *)imp_kafka_bootstrap(server->kafka);
   r.id = env->id;

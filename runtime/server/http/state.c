@@ -30,6 +30,8 @@ static json_t *state_json(imp_server_t *server) {
   json_object_set_new(srv, "invoke_needs_token",
                       json_boolean(server->cfg.invoke_needs_token));
   json_object_set_new(srv, "max_frame", http_ju64(server->cfg.max_frame));
+  json_object_set_new(srv, "sandbox",
+                      http_jcstr(server->control.fleet.iso.describe));
   json_t *pool = json_object();
   json_object_set_new(pool, "target", http_ju64(server->cfg.warm_pool));
   json_object_set_new(pool, "ready", http_ju64(warm));
