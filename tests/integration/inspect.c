@@ -3,6 +3,7 @@
  * would, and answers with what it found. The payload is a command:
  *
  *   env           the instance's environment, "KEY=VALUE\n" each
+ *   getenv KEY    impulse_getenv(KEY): its value, or "(unset)"
  *   read PATH     the first 4 KiB of a file, or "error: REASON"
  *   attack NAME   one attack on the server (the worker's parent) or the
  *                 kernel; "ok" when the call succeeded, else "error: REASON":
@@ -104,6 +105,11 @@ IMPULSE_EXPORT int impulse_handle(impulse_ctx_t *ctx) {
   memcpy(cmd, in, len);
   cmd[len] = '\0';
   if (strcmp(cmd, "env") == 0) return answer_env(ctx);
+  if (strncmp(cmd, "getenv ", 7) == 0) {
+    const char *v = impulse_getenv(ctx, cmd + 7);
+    if (v == NULL) v = "(unset)";
+    return impulse_respond(ctx, v, strlen(v));
+  }
   if (strncmp(cmd, "read ", 5) == 0) return answer_read(ctx, cmd + 5);
   if (strncmp(cmd, "attack ", 7) == 0) return attack(ctx, cmd + 7);
   return impulse_error(ctx, IMPULSE_ERROR, "unknown command");
