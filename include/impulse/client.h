@@ -142,6 +142,13 @@ typedef struct impulse_deploy_opts_s {
   const char *network;
   uint32_t cpu_millis; /* CPU per instance in thousandths; 0 = keep */
   int has_cpu;         /* set to send cpu_millis even when zero (no limit) */
+  /* Secrets the function's instances get as variables, nsecrets "NAME"
+   * (variable NAME) or "NAME=VAR" strings; each must exist (see
+   * impulse_secret_set). Replaces the stored list when nsecrets > 0 or
+   * secrets_replace is set; otherwise a redeploy keeps it. */
+  const char *const *secrets;
+  size_t nsecrets;
+  int secrets_replace;
 } impulse_deploy_opts_t;
 
 /* Uploads a function artifact (a shared object). On success *version gets
@@ -155,6 +162,16 @@ int impulse_delete(impulse_client_t *client, const char *name);
 
 /* Sets min and/or max instances (pass -1 to leave one unchanged). */
 int impulse_scale(impulse_client_t *client, const char *name, int min, int max);
+
+/* Sets secret `name` to value[0..len) (at most 64 KiB, no NUL byte),
+ * stored durably before this returns; *created (may be NULL) says whether
+ * it is new. Needs the admin token. */
+int impulse_secret_set(impulse_client_t *client, const char *name,
+                       const void *value, size_t len, int *created);
+
+/* Removes secret `name`; refused (IMPULSE_S_BAD_REQUEST, naming them)
+ * while functions name it. Needs the admin token. */
+int impulse_secret_rm(impulse_client_t *client, const char *name);
 
 #ifdef __cplusplus
 }

@@ -77,6 +77,9 @@ typedef struct impulse_ops_s {
   void *(*alloc)(impulse_ctx_t *ctx, size_t len);
   void (*log)(impulse_ctx_t *ctx, int level, const char *message);
   int64_t (*remaining_ms)(impulse_ctx_t *ctx);
+  /* Added after the first release, at the end so that objects built
+   * before keep working: a runtime of that release lacks it. */
+  const char *(*getenv)(impulse_ctx_t *ctx, const char *key);
 } impulse_ops_t;
 
 /* The invocation context. Valid only during the call it is passed to. */
@@ -186,6 +189,15 @@ static inline void impulse_log(impulse_ctx_t *ctx, int level, const char *fmt,
   vsnprintf(msg, sizeof msg, fmt, ap);
   va_end(ap);
   ctx->ops->log(ctx, level, msg);
+}
+
+/* The value of variable `key` of the function's environment (borrowed,
+ * valid until the instance ends), or NULL when it has none. The
+ * environment is the function's only: its `deploy --env` variables and
+ * the secrets it names (`deploy --secret`), nothing of the server's; plain
+ * getenv() reads the same. Needs a runtime of this release or later. */
+static inline const char *impulse_getenv(impulse_ctx_t *ctx, const char *key) {
+  return ctx->ops->getenv(ctx, key);
 }
 
 #ifdef __cplusplus

@@ -9,8 +9,9 @@
 #include "core/common.h"
 
 static const char *cf_names[IMP_CF_COUNT] = {
-    "functions", "versions", "artifacts",   "instances",  "meta",
-    "triggers",  "attempts", "idempotency", "autoscaler", "recordings"};
+    "functions",  "versions",   "artifacts", "instances",
+    "meta",       "triggers",   "attempts",  "idempotency",
+    "autoscaler", "recordings", "secrets"};
 
 struct imp_store_s {
   rocksdb_t *db;
@@ -85,6 +86,8 @@ int imp_store_open(const char *dir, imp_store_t **out, char *err,
 
   store->options = rocksdb_options_create();
   rocksdb_options_set_create_if_missing(store->options, 1);
+  /* A state directory of an earlier release, with fewer families, opens:
+   * the missing ones are created empty. */
   rocksdb_options_set_create_missing_column_families(store->options, 1);
   /* Control-plane data is small: keep the footprint small too. */
   rocksdb_options_set_max_background_jobs(store->options, 2);

@@ -22,6 +22,7 @@
 #include "cli/cli_common.h"
 #include "cli/cmd_function.h"
 #include "cli/cmd_publish.h"
+#include "cli/cmd_secret.h"
 #include "cli/cmd_server.h"
 #include "cli/cmd_trigger.h"
 #include "cli/top.h"
@@ -38,7 +39,7 @@ static const imp_cli_cmd_t *const cmds[] = {
     &imp_cli_cmd_describe, &imp_cli_cmd_rm,      &imp_cli_cmd_upgrade,
     &imp_cli_cmd_traffic,  &imp_cli_cmd_scale,   &imp_cli_cmd_info,
     &imp_cli_cmd_backup,   &imp_cli_cmd_record,  &imp_cli_cmd_top,
-    &imp_cli_cmd_publish,  &imp_cli_cmd_trigger,
+    &imp_cli_cmd_publish,  &imp_cli_cmd_trigger, &imp_cli_cmd_secret,
 };
 
 /* ---- usage and dispatch ------------------------------------------------ */

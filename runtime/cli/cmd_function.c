@@ -29,7 +29,9 @@ enum {
   OPT_ENV_FILE,
   OPT_ENV_CLEAR,
   OPT_NETWORK,
-  OPT_CPU
+  OPT_CPU,
+  OPT_SECRET,
+  OPT_SECRETS_CLEAR
 };
 
 /* ---- scaling flags (deploy, scale) ------------------------------------ */
@@ -160,11 +162,15 @@ static void deploy_help(FILE *out) {
       "  --network MODE       outbound (default) or none: an instance with\n"
       "                       no network but its own loopback\n"
       "  --cpu CPUS           CPU time an instance may use, e.g. 0.5 or 2\n"
-      "                       (0 = no limit; needs a cpu cgroup)\n",
+      "                       (0 = no limit; needs a cpu cgroup)\n"
+      "  --secret NAME[=VAR]  secret NAME (`impulse secret set`) as variable\n"
+      "                       NAME, or VAR (repeatable, at most %u)\n"
+      "  --secrets-clear      no secrets; without --secret or\n"
+      "                       --secrets-clear a redeploy keeps them\n",
       IMP_NAME_MAX, IMP_DEFAULT_MAX_FRAME >> 20, IMP_CONCURRENCY_MAX,
       IMP_TIMEOUT_MAX_MS, IMP_MEMORY_MAX_MB, IMP_INSTANCES_MAX,
       IMP_INSTANCES_MAX, IMP_MAX_STEP_PCT_MAX, IMP_ENV_MAX_VARS,
-      IMP_ENV_MAX_BYTES >> 10);
+      IMP_ENV_MAX_BYTES >> 10, IMP_SECRET_MAX_REFS);
   autoscale_help(out);
 }
 
@@ -227,16 +233,21 @@ static void env_free(env_list_t *env) {
   free(env->v);
 }
 
-static int deploy_run(imp_cli_t *cli, int argc, char **argv, env_list_t *env);
+/* The environment and the secrets (names borrowed from argv) a deploy
+ * gives. */
+static int deploy_run(imp_cli_t *cli, int argc, char **argv, env_list_t *env,
+                      env_list_t *secrets);
 
 static int cmd_deploy(imp_cli_t *cli, int argc, char **argv) {
-  env_list_t env = {0};
-  int rc = deploy_run(cli, argc, argv, &env);
+  env_list_t env = {0}, secrets = {0};
+  int rc = deploy_run(cli, argc, argv, &env, &secrets);
   env_free(&env);
+  env_free(&secrets);
   return rc;
 }
 
-static int deploy_run(imp_cli_t *cli, int argc, char **argv, env_list_t *env) {
+static int deploy_run(imp_cli_t *cli, int argc, char **argv, env_list_t *env,
+                      env_list_t *secrets) {
   static const struct option longopts[] = {
       {"concurrency", required_argument, NULL, OPT_CONCURRENCY},
       {"timeout", required_argument, NULL, OPT_TIMEOUT},
@@ -250,6 +261,8 @@ static int deploy_run(imp_cli_t *cli, int argc, char **argv, env_list_t *env) {
       {"env-clear", no_argument, NULL, OPT_ENV_CLEAR},
       {"network", required_argument, NULL, OPT_NETWORK},
       {"cpu", required_argument, NULL, OPT_CPU},
+      {"secret", required_argument, NULL, OPT_SECRET},
+      {"secrets-clear", no_argument, NULL, OPT_SECRETS_CLEAR},
       IMP_CLI_COMMON_OPTIONS,
       {NULL, 0, NULL, 0}};
   impulse_deploy_opts_t opts;
@@ -319,6 +332,11 @@ static int deploy_run(imp_cli_t *cli, int argc, char **argv, env_list_t *env) {
         opts.has_cpu = 1;
         break;
       }
+      case OPT_SECRET:
+        rc = env_add(cli, secrets, optarg, 0);
+        opts.secrets_replace = 1;
+        break;
+      case OPT_SECRETS_CLEAR: opts.secrets_replace = 1; break;
       default:
         if ((rc = scaling_option(cli, opt, optarg, &as)) >= 0) break;
         if ((rc = imp_cli_common_option(cli, opt, argv)) >= 0) return rc;
@@ -344,6 +362,14 @@ static int deploy_run(imp_cli_t *cli, int argc, char **argv, env_list_t *env) {
   }
   opts.env = env->v;
   opts.nenv = env->n;
+  if (imp_secret_refs_valid((char *const *)secrets->v, secrets->n,
+                            (char *const *)env->v, env->n, why,
+                            sizeof why) != 0) {
+    fprintf(stderr, "impulse deploy: %s\n", why);
+    return IMP_CLI_EXIT_USAGE;
+  }
+  opts.secrets = secrets->v;
+  opts.nsecrets = secrets->n;
   const char *name = argv[optind], *path = argv[optind + 1];
   if ((rc = imp_cli_check_name(cli, "NAME", name)) != 0) return rc;
   imp_cli_what(cli, "deploy %s", name);
@@ -611,6 +637,13 @@ static void print_function(const Impulse__FunctionInfo *f) {
         "%u s\n",
         c->policy, c->has_target_concurrency ? c->target_concurrency : 0,
         c->has_scale_to_zero_after_s ? (unsigned)c->scale_to_zero_after_s : 0);
+  /* Names only: an answer never carries a value. */
+  printf("env:           ");
+  for (size_t i = 0; i < c->n_env; i++) printf(" %s", c->env[i]);
+  printf("%s\n", c->n_env ? "" : " -");
+  printf("secrets:       ");
+  for (size_t i = 0; i < c->n_secrets; i++) printf(" %s", c->secrets[i]);
+  printf("%s\n", c->n_secrets ? "" : " -");
   if (f->has_desired) printf("desired:        %u\n", (unsigned)f->desired);
   if (f->has_forecast_per_min)
     printf("forecast:       %.1f calls/min, %u instances\n",

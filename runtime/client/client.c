@@ -1026,6 +1026,7 @@ int impulse_deploy(impulse_client_t *client, const char *name,
         opts->scale_to_zero_after_s)
     SET(env_replace, opts->env_replace || opts->nenv > 0, 1)
     SET(cpu_millis, opts->cpu_millis || opts->has_cpu, opts->cpu_millis)
+    SET(secrets_replace, opts->secrets_replace || opts->nsecrets > 0, 1)
 #undef SET
     if (opts->policy != NULL) {
       config.policy = (char *)opts->policy;
@@ -1037,6 +1038,8 @@ int impulse_deploy(impulse_client_t *client, const char *name,
     }
     config.n_env = opts->nenv;
     config.env = (char **)opts->env;
+    config.n_secrets = opts->nsecrets;
+    config.secrets = (char **)opts->secrets;
   }
   deploy.name = (char *)name;
   deploy.artifact.data = (uint8_t *)artifact;
@@ -1101,6 +1104,46 @@ int impulse_scale(impulse_client_t *client, const char *name, int min,
   req.scale = &scale;
   int rc = imp_client_call_expect(client, &req,
                                   IMPULSE__ENVELOPE__BODY_SCALE_OK, &resp);
+  if (rc != 0) return rc;
+  impulse__envelope__free_unpacked(resp, NULL);
+  return 0;
+}
+
+int impulse_secret_set(impulse_client_t *client, const char *name,
+                       const void *value, size_t len, int *created) {
+  if (client == NULL) return IMPULSE_S_INVALID;
+  if (name == NULL || *name == '\0' || (value == NULL && len > 0)) {
+    set_error(client, "impulse_secret_set: no name or no value");
+    return IMPULSE_S_INVALID;
+  }
+  Impulse__Envelope req = IMPULSE__ENVELOPE__INIT, *resp = NULL;
+  Impulse__SecretSetRequest set = IMPULSE__SECRET_SET_REQUEST__INIT;
+  set.name = (char *)name;
+  set.value.data = (uint8_t *)value;
+  set.value.len = len;
+  req.body_case = IMPULSE__ENVELOPE__BODY_SECRET_SET;
+  req.secret_set = &set;
+  int rc = imp_client_call_expect(client, &req,
+                                  IMPULSE__ENVELOPE__BODY_SECRET_SET_OK, &resp);
+  if (rc != 0) return rc;
+  if (created != NULL) *created = resp->secret_set_ok->created;
+  impulse__envelope__free_unpacked(resp, NULL);
+  return 0;
+}
+
+int impulse_secret_rm(impulse_client_t *client, const char *name) {
+  if (client == NULL) return IMPULSE_S_INVALID;
+  if (name == NULL || *name == '\0') {
+    set_error(client, "impulse_secret_rm: no name");
+    return IMPULSE_S_INVALID;
+  }
+  Impulse__Envelope req = IMPULSE__ENVELOPE__INIT, *resp = NULL;
+  Impulse__SecretDeleteRequest del = IMPULSE__SECRET_DELETE_REQUEST__INIT;
+  del.name = (char *)name;
+  req.body_case = IMPULSE__ENVELOPE__BODY_SECRET_DELETE;
+  req.secret_delete = &del;
+  int rc = imp_client_call_expect(
+      client, &req, IMPULSE__ENVELOPE__BODY_SECRET_DELETE_OK, &resp);
   if (rc != 0) return rc;
   impulse__envelope__free_unpacked(resp, NULL);
   return 0;

@@ -83,3 +83,69 @@ int imp_env_valid(char *const *env, size_t n, char *err, size_t errlen) {
   }
   return 0;
 }
+
+/* Length of an environment key at the start of `s`, ending at NUL or '=',
+ * or 0 when it is not a valid key. */
+static size_t key_len(const char *s) {
+  size_t i = 0;
+  if (!isalpha((unsigned char)s[0]) && s[0] != '_') return 0;
+  while (isalnum((unsigned char)s[i]) || s[i] == '_') i++;
+  return (s[i] == '\0' || s[i] == '=') && i <= IMP_ENV_KEY_MAX ? i : 0;
+}
+
+int imp_secret_name_valid(const char *name) {
+  size_t n = name ? key_len(name) : 0;
+  return n > 0 && name[n] == '\0';
+}
+
+const char *imp_secret_ref_split(const char *ref, size_t *namelen) {
+  const char *eq = strchr(ref, '=');
+  *namelen = eq ? (size_t)(eq - ref) : strlen(ref);
+  return eq ? eq + 1 : ref;
+}
+
+/* Length of the variable a reference exposes, up to NUL or '='. */
+static size_t var_len(const char *var) {
+  const char *eq = strchr(var, '=');
+  return eq ? (size_t)(eq - var) : strlen(var);
+}
+
+int imp_secret_refs_valid(char *const *refs, size_t n, char *const *env,
+                          size_t nenv, char *err, size_t errlen) {
+  if (n > IMP_SECRET_MAX_REFS) {
+    snprintf(err, errlen, "%zu secrets, above %u", n, IMP_SECRET_MAX_REFS);
+    return -EINVAL;
+  }
+  for (size_t i = 0; i < n; i++) {
+    size_t nl = 0;
+    const char *var = refs[i] ? imp_secret_ref_split(refs[i], &nl) : NULL;
+    if (var == NULL || nl == 0 || key_len(refs[i]) != nl || key_len(var) == 0 ||
+        var[key_len(var)] != '\0') {
+      snprintf(err, errlen,
+               "secret '%.64s' is not NAME or NAME=VARIABLE with names of "
+               "1-%d letters, digits or '_' (not starting with a digit)",
+               refs[i] ? refs[i] : "", IMP_ENV_KEY_MAX);
+      return -EINVAL;
+    }
+    size_t vl = var_len(var);
+    for (size_t j = 0; j < i; j++) {
+      size_t nj;
+      const char *vj = imp_secret_ref_split(refs[j], &nj);
+      if (var_len(vj) == vl && strncmp(vj, var, vl) == 0) {
+        snprintf(err, errlen, "variable %.*s is given by two secrets", (int)vl,
+                 var);
+        return -EINVAL;
+      }
+    }
+    for (size_t j = 0; j < nenv; j++)
+      if (env[j] && strncmp(env[j], var, vl) == 0 && env[j][vl] == '=') {
+        snprintf(err, errlen,
+                 "variable %.*s is both in the environment (--env) and a "
+                 "secret's (--secret %.*s): use another variable, "
+                 "--secret NAME=VARIABLE",
+                 (int)vl, var, (int)nl, refs[i]);
+        return -EINVAL;
+      }
+  }
+  return 0;
+}

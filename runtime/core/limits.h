@@ -32,6 +32,12 @@
 #define IMP_ENV_MAX_BYTES (64u << 10)
 #define IMP_ENV_KEY_MAX 128
 
+/* Secrets (impulse secret set, deploy --secret): names are like environment
+ * keys; a value is at most IMP_SECRET_MAX_BYTES; a function names at most
+ * IMP_SECRET_MAX_REFS secrets. */
+#define IMP_SECRET_MAX_BYTES (64u << 10)
+#define IMP_SECRET_MAX_REFS 64u
+
 /* Frames: the default of `impulse serve --max-frame`, and its bounds. An
  * artifact, a payload or a published record travels in one frame, so this
  * is also the largest upload the server takes. */
@@ -68,5 +74,21 @@ int imp_topic_valid(const char *topic, char *err, size_t errlen);
  * environment: valid keys, no key twice, values of any bytes but NUL, within
  * the limits above; else -EINVAL with the reason in err. */
 int imp_env_valid(char *const *env, size_t n, char *err, size_t errlen);
+
+/* 1 when `name` is a valid secret name (the syntax of an environment key:
+ * 1-128 of [A-Za-z0-9_], not starting with a digit), else 0. */
+int imp_secret_name_valid(const char *name);
+
+/* A secret reference of a function ("NAME" or "NAME=VAR"): *namelen gets
+ * the length of NAME, and the variable it is exposed as is returned
+ * (borrowed from `ref`: VAR, or NAME itself, ending at NUL or '='). */
+const char *imp_secret_ref_split(const char *ref, size_t *namelen);
+
+/* 0 when the n references of `refs` are valid together with the function's
+ * environment `env` (nenv "KEY=VALUE" entries): valid names and variables,
+ * at most IMP_SECRET_MAX_REFS, no variable twice and none that is also a
+ * key of `env`; else -EINVAL with the reason in err. */
+int imp_secret_refs_valid(char *const *refs, size_t n, char *const *env,
+                          size_t nenv, char *err, size_t errlen);
 
 #endif

@@ -197,6 +197,13 @@ static int64_t op_remaining_ms(impulse_ctx_t *ctx) {
   return left / 1000000;
 }
 
+/* The environment was set at Load, before any handler thread ran, and
+ * stays as it is while handlers run: getenv() is safe here. */
+static const char *op_getenv(impulse_ctx_t *ctx, const char *key) {
+  (void)ctx;
+  return key != NULL && *key != '\0' ? getenv(key) : NULL;
+}
+
 const impulse_ops_t imp_wk_ops = {
     .payload = op_payload,
     .header_count = op_header_count,
@@ -209,4 +216,5 @@ const impulse_ops_t imp_wk_ops = {
     .alloc = op_alloc,
     .log = op_log,
     .remaining_ms = op_remaining_ms,
+    .getenv = op_getenv,
 };

@@ -3,6 +3,7 @@
  * would, and answers with what it found. The payload is a command:
  *
  *   env           the instance's environment, "KEY=VALUE\n" each
+ *   getenv KEY    impulse_getenv(KEY): its value, or "(unset)"
  *   read PATH     the first 4 KiB of a file, or "error: REASON"
  *   ls DIR        the names in a directory, one per line, or "error: ..."
  *   pids          how many processes this instance sees in /proc
@@ -252,6 +253,11 @@ IMPULSE_EXPORT int impulse_handle(impulse_ctx_t *ctx) {
   memcpy(cmd, in, len);
   cmd[len] = '\0';
   if (strcmp(cmd, "env") == 0) return answer_env(ctx);
+  if (strncmp(cmd, "getenv ", 7) == 0) {
+    const char *v = impulse_getenv(ctx, cmd + 7);
+    if (v == NULL) v = "(unset)";
+    return impulse_respond(ctx, v, strlen(v));
+  }
   if (strncmp(cmd, "read ", 5) == 0) return answer_read(ctx, cmd + 5);
   if (strncmp(cmd, "attack ", 7) == 0) return attack(ctx, cmd + 7);
   if (strncmp(cmd, "ls ", 3) == 0) return answer_ls(ctx, cmd + 3);

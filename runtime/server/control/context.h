@@ -42,6 +42,7 @@ typedef struct imp_control_s {
   uint32_t pool_target;         /* generic workers to keep */
   imp_lag_source_cb lag_source; /* NULL without a trigger broker */
   void *lag_source_arg;
+  char **load_env; /* the last imp_ctl_load_spec()'s environment, owned */
   int stopping;
 } imp_control_t;
 

@@ -296,6 +296,8 @@ void imp_control_stop(imp_control_t *ctl) {
 }
 
 void imp_control_free(imp_control_t *ctl) {
+  free(ctl->load_env);
+  ctl->load_env = NULL;
   imp_function_t *fn;
   while ((fn = imp_registry_first(&ctl->invoke.registry)) != NULL)
     imp_ctl_fn_free(ctl, fn);

@@ -21,6 +21,7 @@
 #include "server/control/instances.h"
 #include "server/control/records.h"
 #include "server/control/scaler.h"
+#include "server/control/secrets.h"
 #include "server/control/upgrade.h"
 
 #if defined(__x86_64__)
@@ -385,6 +386,16 @@ void imp_control_deploy(imp_control_t *ctl, imp_rpc_t *rpc,
     imp_rpc_error(rpc, IMPULSE__ERROR_CODE__BAD_REQUEST, "%s", why);
     goto drop;
   }
+  /* The secrets it names exist and their variables clash with nothing of
+   * the environment it will have. */
+  Impulse__FunctionConfig merged = IMPULSE__FUNCTION_CONFIG__INIT;
+  imp_function_t *prev = imp_ctl_fn_find(ctl, req->name);
+  imp_ctl_merge_config(&merged, req->config, prev ? prev->rec->config : NULL);
+  int code = imp_ctl_secrets_check(ctl, &merged, why, sizeof why);
+  if (code != 0) {
+    imp_rpc_error(rpc, code, "%s", why);
+    goto drop;
+  }
   if (check_elf(req->artifact.data, req->artifact.len, why, sizeof why) != 0) {
     imp_rpc_error(rpc, IMPULSE__ERROR_CODE__INVALID_ARTIFACT,
                   "artifact rejected: %s", why);
@@ -428,12 +439,12 @@ void imp_control_deploy(imp_control_t *ctl, imp_rpc_t *rpc,
   inst->pending_deploy = pd;
   uv_timer_init(ctl->loop, &pd->timer);
   uv_timer_start(&pd->timer, on_pd_timeout, ctl->cfg->validate_timeout_ms, 0);
-  /* Validated with the environment it will run with. */
-  Impulse__FunctionConfig merged = IMPULSE__FUNCTION_CONFIG__INIT;
-  imp_function_t *prev = imp_ctl_fn_find(ctl, req->name);
-  imp_ctl_merge_config(&merged, req->config, prev ? prev->rec->config : NULL);
-  imp_instance_validate(inst, pd->path, pd->sha, req->name, merged.env,
-                        merged.n_env);
+  /* Validated with the environment it will run with, its secrets too. */
+  char **fn_env = NULL;
+  size_t nenv = 0;
+  if (imp_ctl_secrets_env(ctl, &merged, &fn_env, &nenv) != 0) abort();
+  imp_instance_validate(inst, pd->path, pd->sha, req->name, fn_env, nenv);
+  free(fn_env);
   imp_fleet_refill_later(&ctl->fleet);
   return;
 drop:

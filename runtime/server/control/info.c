@@ -10,6 +10,7 @@
 #include "core/codec.h"
 #include "core/common.h"
 #include "server/control/scaler.h"
+#include "server/control/secrets.h"
 #include "server/control/upgrade.h"
 
 /* ---- list, describe ------------------------------------------------------ */
@@ -64,7 +65,17 @@ static void fill_info(imp_control_t *ctl, imp_function_t *fn,
   cfg->target_concurrency = fn->sc.as.cfg.target_concurrency;
   cfg->scale_to_zero_after_s = fn->sc.as.cfg.scale_to_zero_after_s;
   cfg->policy = c && c->policy ? c->policy : (char *)"predictive";
+  /* Secrets by name (a config holds no values); the environment's names
+   * are added by the answers that show them (with_env_names). */
+  cfg->n_secrets = c ? c->n_secrets : 0;
+  cfg->secrets = c ? c->secrets : NULL;
   imp_scaler_fill_info(fn, fi);
+}
+
+/* Adds the names of fn's environment, never its values, to cfg (freed with
+ * free(cfg->env)). */
+static void with_env_names(imp_function_t *fn, Impulse__FunctionConfig *cfg) {
+  cfg->env = imp_ctl_env_names(fn->rec->config, &cfg->n_env);
 }
 
 void imp_control_list(imp_control_t *ctl, imp_rpc_t *rpc,
@@ -78,6 +89,7 @@ void imp_control_list(imp_control_t *ctl, imp_rpc_t *rpc,
   IMP_REGISTRY_EACH(f, &ctl->invoke.registry) {
     if (f->deleted) continue;
     fill_info(ctl, f, &infos[k], &cfgs[k]);
+    with_env_names(f, &cfgs[k]);
     ptrs[k] = &infos[k];
     k++;
   }
@@ -85,6 +97,7 @@ void imp_control_list(imp_control_t *ctl, imp_rpc_t *rpc,
   ok.n_functions = k;
   ok.functions = ptrs;
   imp_rpc_answer(rpc, IMPULSE__ENVELOPE__BODY_LIST_OK, &ok);
+  for (size_t i = 0; i < k; i++) free(cfgs[i].env);
   free(infos);
   free(cfgs);
   free(ptrs);
@@ -108,7 +121,10 @@ static int collect_version(void *arg, const char *k, size_t kl, const char *v,
   }
   Impulse__VersionRecord *r =
       impulse__version_record__unpack(NULL, vl, (const uint8_t *)v);
-  if (r) vc->v[vc->n++] = r;
+  if (r) {
+    imp_ctl_env_strip(r->config); /* names only in the answer */
+    vc->v[vc->n++] = r;
+  }
   return 0;
 }
 
@@ -124,6 +140,7 @@ void imp_control_describe(imp_control_t *ctl, imp_rpc_t *rpc,
   Impulse__FunctionInfo fi;
   Impulse__FunctionConfig cfg;
   fill_info(ctl, fn, &fi, &cfg);
+  with_env_names(fn, &cfg);
   vers_ctx_t vc = {0};
   imp_store_scan(ctl->store, IMP_CF_VERSIONS, fn->name, strlen(fn->name) + 1,
                  collect_version, &vc);
@@ -162,6 +179,7 @@ void imp_control_describe(imp_control_t *ctl, imp_rpc_t *rpc,
   for (size_t i = 0; i < vc.n; i++)
     impulse__version_record__free_unpacked(vc.v[i], NULL);
   free(vc.v);
+  free(cfg.env);
   free(ii);
   free(ip);
   impulse__envelope__free_unpacked(env, NULL);

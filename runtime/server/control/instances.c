@@ -10,6 +10,7 @@
 #include "policy/pipeline.h"
 #include "policy/traffic.h"
 #include "server/control/records.h"
+#include "server/control/secrets.h"
 #include "server/fleet/instance.h"
 
 /* ---- instances of a function --------------------------------------------- */
@@ -103,11 +104,16 @@ void imp_ctl_load_spec(imp_control_t *ctl, imp_function_t *fn, uint32_t version,
   out->concurrency = conc;
   out->extra = imp_pipe_extra(&fn->pipe, conc);
   out->memory_mb = fn_cfg(fn, IMP_FN_MEMORY_MB, ctl->cfg->default_memory_mb);
+  /* Its environment with the values of its secrets, read now: a changed
+   * secret reaches every instance loaded from now on. Kept until the next
+   * load spec (the Load is sent, or its environment copied, before that). */
   const Impulse__FunctionConfig *cfg = fn->rec ? fn->rec->config : NULL;
-  out->env = cfg ? cfg->env : NULL;
-  out->nenv = cfg ? cfg->n_env : 0;
   out->network = cfg ? cfg->network : NULL;
   out->cpu_millis = cfg && cfg->has_cpu_millis ? cfg->cpu_millis : 0;
+  free(ctl->load_env);
+  ctl->load_env = NULL;
+  if (imp_ctl_secrets_env(ctl, cfg, &ctl->load_env, &out->nenv) != 0) abort();
+  out->env = ctl->load_env;
 }
 
 int imp_ctl_load(imp_control_t *ctl, imp_function_t *fn, imp_instance_t *inst) {

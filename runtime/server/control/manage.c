@@ -12,6 +12,7 @@
 #include "server/control/instances.h"
 #include "server/control/records.h"
 #include "server/control/scaler.h"
+#include "server/control/secrets.h"
 
 /* ---- delete, scale ------------------------------------------------------- */
 
@@ -129,9 +130,13 @@ void imp_control_scale(imp_control_t *ctl, imp_rpc_t *rpc,
     imp_ctl_detach(fn, inst);
     inst->function = NULL;
   }
+  /* The stored config, with the environment's names only. */
+  Impulse__FunctionConfig shown = *fn->rec->config;
+  shown.env = imp_ctl_env_names(fn->rec->config, &shown.n_env);
   Impulse__ScaleResponse ok = IMPULSE__SCALE_RESPONSE__INIT;
-  ok.config = fn->rec->config;
+  ok.config = &shown;
   imp_rpc_answer(rpc, IMPULSE__ENVELOPE__BODY_SCALE_OK, &ok);
+  free(shown.env);
 out:
   impulse__envelope__free_unpacked(env, NULL);
 }

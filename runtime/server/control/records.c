@@ -144,6 +144,14 @@ void imp_ctl_merge_config(Impulse__FunctionConfig *out,
     out->n_env = prev->n_env;
     out->env = prev->env;
   }
+  /* So are the secrets it names. */
+  if (req && (req->secrets_replace || req->n_secrets > 0)) {
+    out->n_secrets = req->n_secrets;
+    out->secrets = req->secrets;
+  } else if (prev) {
+    out->n_secrets = prev->n_secrets;
+    out->secrets = prev->secrets;
+  }
   if (req && req->policy)
     out->policy = req->policy;
   else if (prev && prev->policy)

@@ -20,6 +20,7 @@
 #include "server/control/deploy.h"
 #include "server/control/info.h"
 #include "server/control/manage.h"
+#include "server/control/secrets.h"
 #include "server/control/traffic.h"
 #include "server/control/upgrade.h"
 #include "server/invoke/invoke.h"
@@ -195,7 +196,10 @@ static void on_frame(imp_conn_t *conn, Impulse__Envelope *env, const char *body,
     case IMPULSE__ENVELOPE__BODY_UPGRADE:
     case IMPULSE__ENVELOPE__BODY_TRIGGER_CREATE:
     case IMPULSE__ENVELOPE__BODY_TRIGGER_DELETE:
-    case IMPULSE__ENVELOPE__BODY_BACKUP: needs_admin = 1; break;
+    case IMPULSE__ENVELOPE__BODY_BACKUP:
+    case IMPULSE__ENVELOPE__BODY_SECRET_SET:
+    case IMPULSE__ENVELOPE__BODY_SECRET_LIST:
+    case IMPULSE__ENVELOPE__BODY_SECRET_DELETE: needs_admin = 1; break;
     case IMPULSE__ENVELOPE__BODY_INVOKE:
     case IMPULSE__ENVELOPE__BODY_LIST:
     case IMPULSE__ENVELOPE__BODY_DESCRIBE:
@@ -277,6 +281,15 @@ static void on_frame(imp_conn_t *conn, Impulse__Envelope *env, const char *body,
       break;
     case IMPULSE__ENVELOPE__BODY_BACKUP:
       imp_control_backup(&server->control, rpc, env);
+      break;
+    case IMPULSE__ENVELOPE__BODY_SECRET_SET:
+      imp_control_secret_set(&server->control, rpc, env);
+      break;
+    case IMPULSE__ENVELOPE__BODY_SECRET_LIST:
+      imp_control_secret_list(&server->control, rpc, env);
+      break;
+    case IMPULSE__ENVELOPE__BODY_SECRET_DELETE:
+      imp_control_secret_delete(&server->control, rpc, env);
       break;
     case IMPULSE__ENVELOPE__BODY_PUBLISH:
       imp_publish_rpc(server->kafka, rpc, env);

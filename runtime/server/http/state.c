@@ -8,6 +8,7 @@
 
 #include "eventing/trigger.h"
 #include "server/control/info.h"
+#include "server/control/secrets.h"
 #include "server/http/dashboard.h"
 
 static json_t *state_json(imp_server_t *server) {
@@ -90,6 +91,17 @@ static json_t *state_json(imp_server_t *server) {
     json_object_set_new(set, "memory_mb", http_ju64(cfg.memory_mb));
     json_object_set_new(set, "min_instances", http_ju64(cfg.min_instances));
     json_object_set_new(set, "max_instances", http_ju64(cfg.max_instances));
+    /* Names only: the environment's values and the secrets' stay out. */
+    json_t *names = json_array(), *secrets = json_array();
+    size_t nenv;
+    char **env = imp_ctl_env_names(fn->rec->config, &nenv);
+    for (size_t i = 0; i < nenv; i++)
+      json_array_append_new(names, http_jcstr(env[i]));
+    free(env);
+    for (size_t i = 0; i < cfg.n_secrets; i++)
+      json_array_append_new(secrets, http_jcstr(cfg.secrets[i]));
+    json_object_set_new(set, "env", names);
+    json_object_set_new(set, "secrets", secrets);
     json_object_set_new(f, "settings", set);
     json_array_append_new(fns, f);
   }
