@@ -9,8 +9,8 @@
 #include "core/common.h"
 
 static const char *cf_names[IMP_CF_COUNT] = {
-    "functions", "versions", "artifacts",   "instances",  "meta",
-    "triggers",  "attempts", "idempotency", "autoscaler", "recordings"};
+    "functions", "versions",    "artifacts",  "instances",  "meta",  "triggers",
+    "attempts",  "idempotency", "autoscaler", "recordings", "tokens"};
 
 struct imp_store_s {
   rocksdb_t *db;
