@@ -39,6 +39,7 @@ typedef enum impulse_status_e {
   IMPULSE_S_SHUTTING_DOWN = -13,
   IMPULSE_S_EXISTS = -14,
   IMPULSE_S_IN_PROGRESS = -15, /* same idempotency key running (retried) */
+  IMPULSE_S_PERMISSION_DENIED = -16, /* the token lacks the scope needed */
   IMPULSE_S_CONNECTION = -100, /* could not connect, or the connection broke */
   IMPULSE_S_PROTOCOL = -101,   /* the server sent something undecodable */
   IMPULSE_S_NOMEM = -102,

@@ -11,7 +11,7 @@
 static const char *cf_names[IMP_CF_COUNT] = {
     "functions",  "versions",   "artifacts", "instances",
     "meta",       "triggers",   "attempts",  "idempotency",
-    "autoscaler", "recordings", "secrets"};
+    "autoscaler", "recordings", "secrets",   "tokens"};
 
 struct imp_store_s {
   rocksdb_t *db;

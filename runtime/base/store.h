@@ -23,6 +23,7 @@ typedef enum imp_cf_e {
   IMP_CF_AUTOSCALER,    /* function -> predictor state (imp_pred_save) */
   IMP_CF_RECORDINGS,    /* function \0 be32(slot) -> RecordedCall */
   IMP_CF_SECRETS,       /* name -> SecretRecord */
+  IMP_CF_TOKENS,        /* token id (16 hex) -> TokenRecord */
   IMP_CF_COUNT
 } imp_cf_t;
 

@@ -3,11 +3,11 @@
  * and the dispatch to a command (or a subcommand of trigger and record).
  * The commands themselves live one family per file, which exports their
  * table entries (cmd_function.h, cmd_server.h, cmd_trigger.h,
- * cmd_publish.h, top.h); they are a thin layer over the client library
- * (include/impulse/client.h plus runtime/client/client_internal.h for the
- * control messages the public API does not wrap): argument parsing and output
- * formatting, except `publish`, which produces to Kafka itself with librdkafka
- * (publish_kafka.c).
+ * cmd_publish.h, cmd_token.h, top.h); they are a thin layer over the client
+ * library (include/impulse/client.h plus runtime/client/client_internal.h for
+ * the control messages the public API does not wrap): argument parsing and
+ * output formatting, except `publish`, which produces to Kafka itself with
+ * librdkafka (publish_kafka.c).
  *
  * Exit status: 0 success, 1 the server refused the call (or a local file
  * could not be read), 2 usage error, 3 the server could not be reached or
@@ -24,6 +24,7 @@
 #include "cli/cmd_publish.h"
 #include "cli/cmd_secret.h"
 #include "cli/cmd_server.h"
+#include "cli/cmd_token.h"
 #include "cli/cmd_trigger.h"
 #include "cli/top.h"
 
@@ -40,6 +41,7 @@ static const imp_cli_cmd_t *const cmds[] = {
     &imp_cli_cmd_traffic,  &imp_cli_cmd_scale,   &imp_cli_cmd_info,
     &imp_cli_cmd_backup,   &imp_cli_cmd_record,  &imp_cli_cmd_top,
     &imp_cli_cmd_publish,  &imp_cli_cmd_trigger, &imp_cli_cmd_secret,
+    &imp_cli_cmd_token,
 };
 
 /* ---- usage and dispatch ------------------------------------------------ */

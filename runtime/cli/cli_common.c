@@ -240,9 +240,13 @@ int imp_cli_report(const imp_cli_t *cli, int status) {
               impulse_status_name(status), msg);
       if (status == IMPULSE_S_UNAUTHENTICATED)
         fprintf(stderr,
-                "impulse: control calls need the admin token: pass --token or "
-                "set IMPULSE_TOKEN (the server wrote it to "
-                "STATE_DIR/admin.token)\n");
+                "impulse: this call needs a token: pass --token or set "
+                "IMPULSE_TOKEN (the admin token is in STATE_DIR/admin.token; "
+                "`impulse token create` makes scoped ones)\n");
+      else if (status == IMPULSE_S_PERMISSION_DENIED)
+        fprintf(stderr,
+                "impulse: the token is valid but not allowed this call; use a "
+                "token with the scope named above\n");
       return IMP_CLI_EXIT_FAIL;
   }
 }

@@ -131,14 +131,14 @@ static int check_conn(impulse_client_t *client) {
 /* Maps Error.code to a status; codes this library does not know (a newer
  * server) become INTERNAL. */
 static int error_status(int32_t code) {
-  if (code >= 1 && code <= 15) return -(int)code;
+  if (code >= 1 && code <= 16) return -(int)code;
   return IMPULSE_S_INTERNAL;
 }
 
 /* Writes the text of an Error answer to buf. */
 static void error_text(const Impulse__Error *err, char *buf, size_t len) {
   const char *msg = err->message ? err->message : "";
-  if (err->code >= 1 && err->code <= 15)
+  if (err->code >= 1 && err->code <= 16)
     snprintf(buf, len, "%s", *msg ? msg : impulse_status_name(-err->code));
   else
     snprintf(buf, len, "unknown error code %d: %s", (int)err->code, msg);
@@ -162,6 +162,7 @@ const char *impulse_status_name(int status) {
     case IMPULSE_S_SHUTTING_DOWN: return "SHUTTING_DOWN";
     case IMPULSE_S_EXISTS: return "EXISTS";
     case IMPULSE_S_IN_PROGRESS: return "IN_PROGRESS";
+    case IMPULSE_S_PERMISSION_DENIED: return "PERMISSION_DENIED";
     case IMPULSE_S_CONNECTION: return "CONNECTION";
     case IMPULSE_S_PROTOCOL: return "PROTOCOL";
     case IMPULSE_S_NOMEM: return "NOMEM";

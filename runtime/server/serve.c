@@ -4,6 +4,7 @@
  */
 #include "server/serve.h"
 
+#include <arpa/inet.h>
 #include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
@@ -52,7 +53,10 @@ static void usage(FILE *f) {
       "  --idle-timeout S       default scale-to-zero grace: a function "
       "without\n"
       "                         calls this long goes down to its min [30]\n"
-      "  --invoke-auth MODE     'open' (anyone may invoke) or 'token' [open]\n"
+      "  --invoke-auth MODE     'open': invoke, publish, ls, describe and\n"
+      "                         trigger ls need no token; 'token': every call\n"
+      "                         needs one [token when --listen or --http is\n"
+      "                         not a loopback address, else open]\n"
       "  --default-concurrency N  per-instance concurrency when deploy omits "
       "it [4]\n"
       "  --default-timeout MS   handler timeout when deploy omits it [30000]\n"
@@ -162,6 +166,27 @@ static int load_token(imp_server_t *server) {
   }
   close(fd);
   IMP_LOG(IMP_LOG_INFO, "created admin token: %s (mode 0600)", path);
+  return 0;
+}
+
+/* Closes the store and what was loaded from it. */
+static void close_store(imp_server_t *server) {
+  imp_tokens_free(server->tokens);
+  server->tokens = NULL;
+  imp_store_close(server->store);
+}
+
+/* Whether `host` (an address as --listen and --http take it) is a
+ * loopback address: 127.0.0.0/8, ::1, ::ffff:127.x or "localhost". */
+static int is_loopback(const char *host) {
+  struct in_addr a4;
+  struct in6_addr a6;
+  if (strcmp(host, "localhost") == 0) return 1;
+  if (inet_pton(AF_INET, host, &a4) == 1)
+    return (ntohl(a4.s_addr) >> 24) == 127;
+  if (inet_pton(AF_INET6, host, &a6) == 1)
+    return IN6_IS_ADDR_LOOPBACK(&a6) ||
+           (IN6_IS_ADDR_V4MAPPED(&a6) && a6.s6_addr[12] == 127);
   return 0;
 }
 
@@ -392,6 +417,7 @@ int imp_serve_main(int argc, char **argv) {
       {0, 0, 0, 0}};
   int c;
   unsigned long v;
+  int iauth_explicit = 0;
   optind = 1;
   while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
     switch (c) {
@@ -426,6 +452,7 @@ int imp_serve_main(int argc, char **argv) {
         cfg->idle_timeout_s = (unsigned)v;
         break;
       case O_IAUTH:
+        iauth_explicit = 1;
         if (strcmp(optarg, "open") == 0)
           cfg->invoke_needs_token = 0;
         else if (strcmp(optarg, "token") == 0)
@@ -550,6 +577,23 @@ int imp_serve_main(int argc, char **argv) {
     return 2;
   }
 
+  /* Without --invoke-auth, a server reachable from other machines asks for
+   * a token for every call; one on loopback only stays open. */
+  char iauth_why[600];
+  int rpc_exposed = !is_loopback(cfg->listen_host);
+  int http_exposed = cfg->http_port >= 0 && !is_loopback(cfg->http_host);
+  if (iauth_explicit)
+    snprintf(iauth_why, sizeof iauth_why, "--invoke-auth");
+  else if (rpc_exposed || http_exposed)
+    snprintf(iauth_why, sizeof iauth_why,
+             "default: %s listens on %s, not a loopback address",
+             rpc_exposed ? "RPC" : "HTTP",
+             rpc_exposed ? cfg->listen_host : cfg->http_host);
+  else
+    snprintf(iauth_why, sizeof iauth_why,
+             "default: RPC and HTTP listen on loopback addresses only");
+  if (!iauth_explicit) cfg->invoke_needs_token = rpc_exposed || http_exposed;
+
   signal(SIGPIPE, SIG_IGN);
   server->started_ms = imp_now_ms();
   /* A ready file left by a server that was killed must not say this one
@@ -625,10 +669,16 @@ int imp_serve_main(int argc, char **argv) {
     IMP_LOG(IMP_LOG_ERROR, "cannot open state store %s: %s", dbdir, err);
     return 1;
   }
+  rc = imp_tokens_open(server->store, &server->tokens, err, sizeof err);
+  if (rc != 0) {
+    IMP_LOG(IMP_LOG_ERROR, "%s", err);
+    close_store(server);
+    return 1;
+  }
   server->metrics = imp_metrics_new();
   if (server->metrics == NULL) {
     IMP_LOG(IMP_LOG_ERROR, "out of memory");
-    imp_store_close(server->store);
+    close_store(server);
     return 1;
   }
   imp_store_set_write_histogram(server->store,
@@ -648,7 +698,7 @@ int imp_serve_main(int argc, char **argv) {
   rc = imp_kafka_open(server->loop, &kopts, &server->kafka, err, sizeof err);
   if (rc != 0) {
     IMP_LOG(IMP_LOG_ERROR, "kafka: %s", err);
-    imp_store_close(server->store);
+    close_store(server);
     return 1;
   }
   IMP_LOG(IMP_LOG_INFO, "kafka: %s%s", imp_kafka_bootstrap(server->kafka),
@@ -656,7 +706,7 @@ int imp_serve_main(int argc, char **argv) {
               ? " (embedded cluster: events are kept in memory only)"
               : "");
   if (imp_gateway_start(server, &server->gateway) != 0) {
-    imp_store_close(server->store);
+    close_store(server);
     return 1;
   }
   /* An address given with --http must be usable; the default one may be
@@ -664,7 +714,7 @@ int imp_serve_main(int argc, char **argv) {
    * end. */
   if (cfg->http_port >= 0 && imp_http_start(server) != 0) {
     if (cfg->http_explicit) {
-      imp_store_close(server->store);
+      close_store(server);
       return 1;
     }
     cfg->http_port = -1;
@@ -685,14 +735,14 @@ int imp_serve_main(int argc, char **argv) {
   imp_control_init(ctl);
   if (imp_control_register_metrics(ctl, server->metrics) != 0) {
     IMP_LOG(IMP_LOG_ERROR, "out of memory");
-    imp_store_close(server->store);
+    close_store(server);
     return 1;
   }
   /* Restore first: it adopts the workers of a previous run (their ids are
    * in the store) before any new worker takes an id. */
   if (imp_control_restore(ctl) != 0) {
     IMP_LOG(IMP_LOG_ERROR, "restore from the state store failed");
-    imp_store_close(server->store);
+    close_store(server);
     return 1;
   }
   imp_fleet_fill_pool(&server->control.fleet);
@@ -711,7 +761,7 @@ int imp_serve_main(int argc, char **argv) {
   if (imp_triggers_open(&tenv, &server->triggers) != 0) {
     IMP_LOG(IMP_LOG_ERROR, "cannot start the trigger broker");
     imp_kafka_close(server->kafka, 1000);
-    imp_store_close(server->store);
+    close_store(server);
     return 1;
   }
   ctl->lag_source = triggers_lag;
@@ -729,6 +779,15 @@ int imp_serve_main(int argc, char **argv) {
             "HTTP on http://%s:%d (/function/NAME, /topics/TOPIC, "
             "/metrics, /api/state)",
             cfg->http_host, cfg->http_port);
+  IMP_LOG(cfg->invoke_needs_token || !(rpc_exposed || http_exposed)
+              ? IMP_LOG_INFO
+              : IMP_LOG_WARN,
+          "invoke auth: %s (%s)%s", cfg->invoke_needs_token ? "token" : "open",
+          iauth_why,
+          cfg->invoke_needs_token
+              ? ": every call but Hello and ServerInfo needs a token"
+              : ": invoke, publish, ls, describe and trigger ls need no "
+                "token");
   uv_timer_init(server->loop, &server->ready_timer);
   server->ready_timer.data = server;
   uv_unref((uv_handle_t *)&server->ready_timer);
@@ -745,7 +804,7 @@ int imp_serve_main(int argc, char **argv) {
   uv_run(server->loop, UV_RUN_NOWAIT);
   imp_http_free(server);
   imp_gateway_free(server->gateway);
-  imp_store_close(server->store);
+  close_store(server);
   imp_metrics_free(server->metrics);
   imp_isolate_release(&server->control.fleet.iso);
   if (cfg->ready_file[0]) unlink(cfg->ready_file);

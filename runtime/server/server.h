@@ -18,6 +18,7 @@
 #include "eventing/kafka.h"
 #include "eventing/trigger.h"
 #include "server/control/control.h"
+#include "server/control/tokens.h"
 
 typedef struct imp_server_s imp_server_t;
 
@@ -30,6 +31,7 @@ struct imp_server_s {
   imp_kafka_t *kafka;
   imp_triggers_t *triggers;
   imp_control_t control;         /* functions, instances, calls */
+  imp_tokens_t *tokens;          /* scoped tokens, owned */
   struct imp_gateway_s *gateway; /* the RPC front door */
   struct imp_http_s *http;       /* HTTP front end, NULL when off */
   uv_signal_t sigint, sigterm;

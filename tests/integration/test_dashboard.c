@@ -202,10 +202,11 @@ static void test_dashboard(void **state) {
   assert_null(strstr(body, FUNCTION));
   free(page);
 
-  /* Rendered by a browser: the script polled /api/state and filled the
-   * functions table. */
-  char url[128];
-  snprintf(url, sizeof url, "http://%s/", s->http_addr);
+  /* Rendered by a browser: the script polled /api/state (which needs
+   * scope read even under --invoke-auth open: it shows payloads) and
+   * filled the functions table. */
+  char url[384];
+  snprintf(url, sizeof url, "http://%s/#token=%s", s->http_addr, s->token);
   char *dom = NULL;
   int st = chromium(s, url, (const char *const[]){"--dump-dom", NULL}, &dom);
   expect_function_row(s, st, dom);

@@ -405,12 +405,20 @@ static pid_t curl_background(const it_server_t *s, const char *path,
   return pid;
 }
 
+/* "Authorization: Bearer ADMIN_TOKEN": /api/state needs scope read even
+ * under --invoke-auth open. */
+static const char *bearer_of(const it_server_t *s) {
+  static char buf[200];
+  snprintf(buf, sizeof buf, "Authorization: Bearer %s", s->token);
+  return buf;
+}
+
 /* Waits (5 s at most) until /api/state shows a call in flight. */
 static void wait_in_flight(const it_server_t *s) {
   uint64_t until = it_now_ms() + 5000;
   for (;;) {
     http_res_t r;
-    HTTP(s, &r, "GET", "/api/state", NULL, 0, "X-A: b");
+    HTTP(s, &r, "GET", "/api/state", NULL, 0, bearer_of(s));
     int busy = r.code == 200 && strstr(r.body, "\"in_flight\":1") != NULL;
     res_free(&r);
     if (busy) return;
@@ -636,7 +644,7 @@ static void test_malformed(void **state) {
 /* The `kafka` address from /api/state. */
 static void kafka_bootstrap(const it_server_t *s, char *buf, size_t len) {
   http_res_t r;
-  HTTP(s, &r, "GET", "/api/state", NULL, 0, "X-A: b");
+  HTTP(s, &r, "GET", "/api/state", NULL, 0, bearer_of(s));
   assert_int_equal(r.code, 200);
   const char *p = strstr(r.body, "\"bootstrap\":\"");
   assert_non_null(p);
@@ -754,7 +762,7 @@ static void test_probes_and_state(void **state) {
   http_expect(s, "GET", "/healthz", NULL, "X-A: b", 200, BODY, "ok\n");
   http_expect(s, "GET", "/readyz", NULL, "X-A: b", 200, BODY, "ready\n");
   http_expect(s, "POST", "/function/echo", "x", "X-A: b", 200, BODY, "x");
-  HTTP(s, &r, "GET", "/api/state", NULL, 0, "X-A: b");
+  HTTP(s, &r, "GET", "/api/state", NULL, 0, bearer_of(s));
   assert_int_equal(r.code, 200);
   assert_non_null(strstr(r.body, "\"functions\":[{\"name\":\"echo\""));
   assert_non_null(strstr(r.body, "\"invocations\":1,"));

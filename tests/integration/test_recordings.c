@@ -75,7 +75,9 @@ static void expect_echo_calls(impulse_client_t *c, unsigned first) {
 static void expect_record_ls(const it_server_t *s, const char *name, int status,
                              const char *want) {
   it_cli_t r;
-  assert_int_equal(IT_CLI(&r, NULL, "record", "ls", name, "--addr", s->addr),
+  /* record ls shows payloads: it needs scope read (here the admin token). */
+  assert_int_equal(IT_CLI(&r, NULL, "record", "ls", name, "--addr", s->addr,
+                          "--token", s->token),
                    0);
   assert_int_equal(r.status, status);
   assert_non_null(strstr(status == 0 ? r.out : r.err, want));
@@ -111,7 +113,8 @@ static void test_recordings(void **state) {
   expect_echo_calls(c, 0);
 
   it_cli_t r;
-  assert_int_equal(IT_CLI(&r, NULL, "record", "ls", "echo", "--addr", s->addr),
+  assert_int_equal(IT_CLI(&r, NULL, "record", "ls", "echo", "--addr", s->addr,
+                          "--token", s->token),
                    0);
   assert_int_equal(r.status, 0);
   assert_non_null(strstr(r.out, "VERSION"));

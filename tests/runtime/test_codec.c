@@ -411,7 +411,10 @@ static void test_error_code_name(void **state) {
                       "EXISTS");
   assert_string_equal(imp_error_code_name(IMPULSE__ERROR_CODE__IN_PROGRESS),
                       "IN_PROGRESS");
-  assert_string_equal(imp_error_code_name(16), "UNKNOWN");
+  assert_string_equal(
+      imp_error_code_name(IMPULSE__ERROR_CODE__PERMISSION_DENIED),
+      "PERMISSION_DENIED");
+  assert_string_equal(imp_error_code_name(17), "UNKNOWN");
   assert_string_equal(imp_error_code_name(-1), "UNKNOWN");
   assert_string_equal(imp_error_code_name(1000000), "UNKNOWN");
 }

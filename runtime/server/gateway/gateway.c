@@ -1,6 +1,8 @@
 /*
  * Gateway: the RPC server on TCP. Authenticates connections (Hello with the
- * admin token), decodes frames and hands each request to the controller.
+ * admin token or a scoped token), checks each request against the scopes
+ * (policy/scopes.c), decodes frames and hands each request to the
+ * controller.
  * A frame that is too large or does not decode gets an error reply and the
  * connection is closed; other connections are not affected.
  */
@@ -16,11 +18,13 @@
 #include "core/limits.h"
 #include "eventing/publish.h"
 #include "eventing/trigger.h"
+#include "policy/scopes.h"
 #include "server/control/backup.h"
 #include "server/control/deploy.h"
 #include "server/control/info.h"
 #include "server/control/manage.h"
 #include "server/control/secrets.h"
+#include "server/control/tokens.h"
 #include "server/control/traffic.h"
 #include "server/control/upgrade.h"
 #include "server/invoke/invoke.h"
@@ -32,7 +36,8 @@ struct imp_client_s {
   imp_conn_t conn;
   imp_gateway_t *gw;
   int admin;
-  int refs; /* 1 for the open connection + 1 per call */
+  imp_token_t *token; /* the scoped token of its Hello, a reference */
+  int refs;           /* 1 for the open connection + 1 per call */
   unsigned in_flight;
   struct imp_client_s *next, *prev;
 };
@@ -46,6 +51,7 @@ struct imp_gateway_s {
 #define MAX_IN_FLIGHT_PER_CLIENT 65536
 
 static void client_free(imp_client_t *client) {
+  if (client->token) imp_token_unref(client->token);
   client->prev->next = client->next;
   client->next->prev = client->prev;
   free(client);
@@ -129,18 +135,39 @@ static int token_equal(const char *a, const char *b) {
   return diff == 0;
 }
 
+/* Drops what an earlier Hello granted. */
+static void client_forget(imp_client_t *client) {
+  client->admin = 0;
+  if (client->token) imp_token_unref(client->token);
+  client->token = NULL;
+}
+
 static void on_hello(imp_client_t *client, Impulse__Envelope *env) {
   imp_server_t *server = client->gw->server;
   const char *token = env->hello->token;
+  char msg[256];
+  char scope_bufs[IMP_SCOPES_MAX][IMP_TOPIC_MAX + 10];
+  char *scopes[IMP_SCOPES_MAX];
   if (token && token[0]) {
-    if (!token_equal(token, server->control.token)) {
-      client->admin = 0; /* a failed Hello never leaves earlier rights */
+    /* A failed Hello never leaves earlier rights. */
+    client_forget(client);
+    size_t len = strlen(token);
+    if (imp_token_is_scoped(token, len)) {
+      if (imp_tokens_check(server->tokens, token, len, imp_wall_ms(),
+                           &client->token, msg, sizeof msg) != 0) {
+        client_error(client, env->id, IMPULSE__ERROR_CODE__UNAUTHENTICATED,
+                     "%s", msg);
+        impulse__envelope__free_unpacked(env, NULL);
+        return;
+      }
+    } else if (!token_equal(token, server->control.token)) {
       client_error(client, env->id, IMPULSE__ERROR_CODE__UNAUTHENTICATED,
                    "invalid token");
       impulse__envelope__free_unpacked(env, NULL);
       return;
+    } else {
+      client->admin = 1;
     }
-    client->admin = 1;
   }
   /* Said who it is: the server's frame limit from now on. */
   client->conn.max_frame = server->cfg.max_frame;
@@ -149,11 +176,52 @@ static void on_hello(imp_client_t *client, Impulse__Envelope *env) {
   ok.server = "impulse/" IMPULSE_VERSION;
   ok.has_admin = 1;
   ok.admin = client->admin;
+  if (client->token) {
+    const imp_grant_t *g = &client->token->grant;
+    for (unsigned i = 0; i < g->n; i++) {
+      scopes[i] = scope_bufs[i];
+      imp_scope_format(&g->scopes[i], scope_bufs[i], sizeof scope_bufs[i]);
+    }
+    ok.n_scopes = g->n;
+    ok.scopes = scopes;
+    ok.token_id = client->token->id;
+  }
   r.id = env->id;
   r.body_case = IMPULSE__ENVELOPE__BODY_HELLO_OK;
   r.hello_ok = &ok;
   client_reply(client, &r);
   impulse__envelope__free_unpacked(env, NULL);
+}
+
+/* The function or topic a request names, for scopes limited to one. */
+static const char *request_target(const Impulse__Envelope *env) {
+  switch (env->body_case) {
+    case IMPULSE__ENVELOPE__BODY_INVOKE: return env->invoke->function;
+    case IMPULSE__ENVELOPE__BODY_PUBLISH: return env->publish->topic;
+    case IMPULSE__ENVELOPE__BODY_ENSURE_TOPIC: return env->ensure_topic->topic;
+    default: return NULL;
+  }
+}
+
+/* 0 when the client may make this request, else it is answered with
+ * UNAUTHENTICATED or PERMISSION_DENIED. A scoped token is checked again at
+ * each call, so a revocation reaches connections already open. */
+static int authorize(imp_client_t *client, const Impulse__Envelope *env) {
+  imp_server_t *server = client->gw->server;
+  char msg[512];
+  if (client->token &&
+      imp_token_usable(client->token, imp_wall_ms(), msg, sizeof msg) != 0) {
+    client_error(client, env->id, IMPULSE__ERROR_CODE__UNAUTHENTICATED, "%s",
+                 msg);
+    return -1;
+  }
+  int code =
+      imp_access_decide((int)env->body_case, request_target(env), client->admin,
+                        client->token ? &client->token->grant : NULL,
+                        !server->cfg.invoke_needs_token, msg, sizeof msg);
+  if (code == 0) return 0;
+  client_error(client, env->id, code, "%s", msg);
+  return -1;
 }
 
 static void on_server_info(imp_client_t *client, Impulse__Envelope *env) {
@@ -187,34 +255,9 @@ static void on_frame(imp_conn_t *conn, Impulse__Envelope *env, const char *body,
                      size_t len) {
   imp_client_t *client = conn->data;
   imp_server_t *server = client->gw->server;
-  int needs_admin = 0, needs_token = 0;
-  switch (env->body_case) {
-    case IMPULSE__ENVELOPE__BODY_DEPLOY:
-    case IMPULSE__ENVELOPE__BODY_DELETE:
-    case IMPULSE__ENVELOPE__BODY_SCALE:
-    case IMPULSE__ENVELOPE__BODY_TRAFFIC:
-    case IMPULSE__ENVELOPE__BODY_UPGRADE:
-    case IMPULSE__ENVELOPE__BODY_TRIGGER_CREATE:
-    case IMPULSE__ENVELOPE__BODY_TRIGGER_DELETE:
-    case IMPULSE__ENVELOPE__BODY_BACKUP:
-    case IMPULSE__ENVELOPE__BODY_SECRET_SET:
-    case IMPULSE__ENVELOPE__BODY_SECRET_LIST:
-    case IMPULSE__ENVELOPE__BODY_SECRET_DELETE: needs_admin = 1; break;
-    case IMPULSE__ENVELOPE__BODY_INVOKE:
-    case IMPULSE__ENVELOPE__BODY_LIST:
-    case IMPULSE__ENVELOPE__BODY_DESCRIBE:
-    case IMPULSE__ENVELOPE__BODY_RECORD_LIST:
-    case IMPULSE__ENVELOPE__BODY_PUBLISH:
-    case IMPULSE__ENVELOPE__BODY_ENSURE_TOPIC:
-    case IMPULSE__ENVELOPE__BODY_TRIGGER_LIST:
-    case IMPULSE__ENVELOPE__BODY_TRIGGER_DESCRIBE:
-      needs_token = server->cfg.invoke_needs_token;
-      break;
-    default: break;
-  }
-  if ((needs_admin || needs_token) && !client->admin) {
-    client_error(client, env->id, IMPULSE__ERROR_CODE__UNAUTHENTICATED,
-                 "this call needs the admin token (Hello with a token first)");
+  /* Hello is always allowed: it is how a token is shown. */
+  if (env->body_case != IMPULSE__ENVELOPE__BODY_HELLO &&
+      authorize(client, env) != 0) {
     impulse__envelope__free_unpacked(env, NULL);
     return;
   }
@@ -308,6 +351,15 @@ static void on_frame(imp_conn_t *conn, Impulse__Envelope *env, const char *body,
       break;
     case IMPULSE__ENVELOPE__BODY_TRIGGER_DESCRIBE:
       imp_triggers_describe(server->triggers, rpc, env);
+      break;
+    case IMPULSE__ENVELOPE__BODY_TOKEN_CREATE:
+      imp_tokens_create(server->tokens, rpc, env, imp_wall_ms());
+      break;
+    case IMPULSE__ENVELOPE__BODY_TOKEN_LIST:
+      imp_tokens_list(server->tokens, rpc, env);
+      break;
+    case IMPULSE__ENVELOPE__BODY_TOKEN_REVOKE:
+      imp_tokens_revoke(server->tokens, rpc, env);
       break;
     default:
       imp_rpc_error(rpc, IMPULSE__ERROR_CODE__BAD_REQUEST,

@@ -10,6 +10,8 @@
 
 #include "base/conn.h"
 #include "base/metrics.h"
+#include "policy/scopes.h"
+#include "server/control/tokens.h"
 
 /* The front end. */
 struct imp_http_s {
@@ -124,6 +126,7 @@ static const char *reason(int status) {
     case 202: return "Accepted";
     case 400: return "Bad Request";
     case 401: return "Unauthorized";
+    case 403: return "Forbidden";
     case 404: return "Not Found";
     case 405: return "Method Not Allowed";
     case 408: return "Request Timeout";
@@ -145,6 +148,7 @@ int http_status_for(int code, int invoke) {
     case IMPULSE__ERROR_CODE__OK: return 200;
     case IMPULSE__ERROR_CODE__BAD_REQUEST: return 400;
     case IMPULSE__ERROR_CODE__UNAUTHENTICATED: return 401;
+    case IMPULSE__ERROR_CODE__PERMISSION_DENIED: return 403;
     case IMPULSE__ERROR_CODE__NOT_FOUND: return 404;
     case IMPULSE__ERROR_CODE__TOO_LARGE: return 413;
     case IMPULSE__ERROR_CODE__OVERLOADED: return 429;
@@ -664,28 +668,53 @@ static int on_message_complete(http_parser *p) {
 
 /* ---- handlers ------------------------------------------------------------ */
 
-/* 0 when the request may go on, else it is answered 401. A token that is
- * sent is always checked, needed or not. */
-int http_check_auth(http_conn_t *conn, http_req_t *req, int needed) {
+/* 0 when the request may do `op` (a row of policy/scopes.c) on `target`,
+ * else it is answered 401 (no token, or one that is not valid) or 403 (a
+ * valid scoped token without the scope). A token that is sent is always
+ * checked, needed or not. */
+int http_check_auth(http_conn_t *conn, http_req_t *req, int op,
+                    const char *target) {
+  imp_server_t *server = conn->http->server;
   const http_msg_t *m = &req->msg;
   const http_hdr_t *h = http_find_header(m, "authorization");
-  if (h == NULL) {
-    if (!needed) return 0;
+  imp_token_t *token = NULL;
+  int admin = 0;
+  char msg[512];
+  if (h != NULL) {
+    const char *v = http_hval(m, h);
+    size_t n = h->vlen;
+    while (n && (*v == ' ' || *v == '\t')) v++, n--;
+    while (n && (v[n - 1] == ' ' || v[n - 1] == '\t')) n--;
+    if (!http_iprefix(v, n, "bearer ")) {
+      http_respond_error(req, 401, "UNAUTHENTICATED",
+                         "invalid token (Authorization: Bearer TOKEN)");
+      return -1;
+    }
+    v += 7, n -= 7;
+    if (imp_token_is_scoped(v, n)) {
+      if (imp_tokens_check(server->tokens, v, n, imp_wall_ms(), &token, msg,
+                           sizeof msg) != 0) {
+        http_respond_error(req, 401, "UNAUTHENTICATED", "%s", msg);
+        return -1;
+      }
+    } else if (!token_equal(v, n, server->control.token)) {
+      http_respond_error(req, 401, "UNAUTHENTICATED", "invalid token");
+      return -1;
+    } else {
+      admin = 1;
+    }
+  }
+  int code =
+      imp_access_decide(op, target, admin, token ? &token->grant : NULL,
+                        !server->cfg.invoke_needs_token, msg, sizeof msg);
+  if (token) imp_token_unref(token);
+  if (code == 0) return 0;
+  if (code == IMPULSE__ERROR_CODE__PERMISSION_DENIED)
+    http_respond_error(req, 403, "PERMISSION_DENIED", "%s", msg);
+  else
     http_respond_error(req, 401, "UNAUTHENTICATED",
-                       "this call needs the admin token (Authorization: Bearer "
-                       "TOKEN)");
-    return -1;
-  }
-  const char *v = http_hval(m, h);
-  size_t n = h->vlen;
-  while (n && (*v == ' ' || *v == '\t')) v++, n--;
-  while (n && (v[n - 1] == ' ' || v[n - 1] == '\t')) n--;
-  if (!http_iprefix(v, n, "bearer ") ||
-      !token_equal(v + 7, n - 7, conn->http->server->control.token)) {
-    http_respond_error(req, 401, "UNAUTHENTICATED", "invalid token");
-    return -1;
-  }
-  return 0;
+                       "%s (Authorization: Bearer TOKEN)", msg);
+  return -1;
 }
 
 int http_valid_function_name(const char *s, size_t n) {

@@ -150,7 +150,8 @@ void http_respond_code(http_req_t *req, int code, int invoke,
 void http_respond_405(http_req_t *req, const char *allow);
 void http_conn_unref(http_conn_t *conn);
 void http_flush_ready(http_conn_t *conn);
-int http_check_auth(http_conn_t *conn, http_req_t *req, int needed);
+int http_check_auth(http_conn_t *conn, http_req_t *req, int op,
+                    const char *target);
 int http_valid_function_name(const char *s, size_t n);
 int http_parse_u64(const char *s, size_t n, uint64_t max, uint64_t *out);
 void http_hdrset_add(hdrset_t *s, const char *prefix, const char *name,

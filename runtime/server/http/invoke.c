@@ -59,14 +59,15 @@ void http_handle_invoke(http_conn_t *conn, http_req_t *req, const char *name,
                        "invalid function name (1-64 of [A-Za-z0-9_.-])");
     return;
   }
-  if (http_check_auth(conn, req, server->cfg.invoke_needs_token) != 0) return;
+  char fname[65];
+  memcpy(fname, name, nlen);
+  fname[nlen] = '\0';
+  if (http_check_auth(conn, req, IMPULSE__ENVELOPE__BODY_INVOKE, fname) != 0)
+    return;
   if (server->stopping) {
     http_respond_error(req, 503, "SHUTTING_DOWN", "server is stopping");
     return;
   }
-  char fname[65];
-  memcpy(fname, name, nlen);
-  fname[nlen] = '\0';
   Impulse__InvokeRequest ir = IMPULSE__INVOKE_REQUEST__INIT;
   ir.function = fname;
   ir.has_payload = 1;

@@ -163,11 +163,6 @@ void http_handle_publish(http_conn_t *conn, http_req_t *req, const char *topic,
                          size_t tlen) {
   imp_server_t *server = conn->server;
   http_msg_t *m = &req->msg;
-  if (http_check_auth(conn, req, server->cfg.invoke_needs_token) != 0) return;
-  if (server->stopping) {
-    http_respond_error(req, 503, "SHUTTING_DOWN", "server is stopping");
-    return;
-  }
   char tname[256];
   if (tlen >= sizeof tname) {
     http_respond_error(req, 400, "BAD_REQUEST", "topic name is too long");
@@ -175,6 +170,12 @@ void http_handle_publish(http_conn_t *conn, http_req_t *req, const char *topic,
   }
   memcpy(tname, topic, tlen);
   tname[tlen] = '\0';
+  if (http_check_auth(conn, req, IMPULSE__ENVELOPE__BODY_PUBLISH, tname) != 0)
+    return;
+  if (server->stopping) {
+    http_respond_error(req, 503, "SHUTTING_DOWN", "server is stopping");
+    return;
+  }
   Impulse__PublishRequest pr = IMPULSE__PUBLISH_REQUEST__INIT;
   pr.topic = tname;
   hdrset_t hs = {0};

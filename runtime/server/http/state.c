@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "eventing/trigger.h"
+#include "policy/scopes.h"
 #include "server/control/info.h"
 #include "server/control/secrets.h"
 #include "server/http/dashboard.h"
@@ -172,7 +173,7 @@ static void trigger_json(void *arg, const Impulse__TriggerInfo *info) {
 
 void http_handle_state(http_conn_t *conn, http_req_t *req) {
   imp_server_t *server = conn->server;
-  if (http_check_auth(conn, req, server->cfg.invoke_needs_token) != 0) return;
+  if (http_check_auth(conn, req, IMP_OP_HTTP_STATE, NULL) != 0) return;
   json_t *root = state_json(server);
   json_t *trig = json_array();
   if (server->triggers)
