@@ -36,6 +36,8 @@ typedef struct imp_config_s {
   int http_port;              /* -1 = off; the bound port once listening */
   int http_explicit;          /* --http given: failing to bind is fatal */
   unsigned idempotency_ttl_s; /* how long an idempotent answer is kept */
+  size_t log_ring_bytes;      /* per function log (base/fnlog.h) */
+  size_t log_rate_bytes;      /* per function log and second; 0 = no limit */
 } imp_config_t;
 
 #endif

@@ -68,7 +68,7 @@ static void usage(void) {
       stderr,
       "usage: impulse worker --listen-fd N [--secret-fd N] [--id ID]\n"
       "                      [--max-frame BYTES] [--grace-ms MS]\n"
-      "                      [--log-level LEVEL]\n"
+      "                      [--log-level LEVEL] [--log-fd N]\n"
       "\n"
       "The function runtime process. Started by the server, not by hand.\n"
       "\n"
@@ -80,7 +80,9 @@ static void usage(void) {
       "  --max-frame BYTES    largest frame accepted or sent (default %u)\n"
       "  --grace-ms MS        wait this long for a new connection after\n"
       "                       the server's connection ends (default 0)\n"
-      "  --log-level LEVEL    error, warn, info or debug (default info)\n",
+      "  --log-level LEVEL    error, warn, info or debug (default info)\n"
+      "  --log-fd N           pipe impulse_log() writes its framed lines to\n"
+      "                       (default: none, they go to stderr)\n",
       (unsigned)IMP_DEFAULT_MAX_FRAME);
 }
 
@@ -93,7 +95,8 @@ static int parse_args(imp_worker_t *worker, int argc, char **argv) {
     OPT_ID,
     OPT_MAX_FRAME,
     OPT_GRACE,
-    OPT_LOG
+    OPT_LOG,
+    OPT_LOG_FD
   };
   static const struct option options[] = {
       {"listen-fd", required_argument, NULL, OPT_LISTEN_FD},
@@ -102,6 +105,7 @@ static int parse_args(imp_worker_t *worker, int argc, char **argv) {
       {"max-frame", required_argument, NULL, OPT_MAX_FRAME},
       {"grace-ms", required_argument, NULL, OPT_GRACE},
       {"log-level", required_argument, NULL, OPT_LOG},
+      {"log-fd", required_argument, NULL, OPT_LOG_FD},
       {"help", no_argument, NULL, 'h'},
       {NULL, 0, NULL, 0},
   };
@@ -133,6 +137,10 @@ static int parse_args(imp_worker_t *worker, int argc, char **argv) {
         if (imp_parse_ull(optarg, 0, UINT32_MAX, &v) != 0) goto bad;
         worker->grace_ms = (unsigned)v;
         break;
+      case OPT_LOG_FD:
+        if (imp_parse_ull(optarg, 0, INT_MAX, &v) != 0) goto bad;
+        worker->log_fd = (int)v;
+        break;
       case OPT_LOG: {
         int level = imp_log_parse(optarg);
         if (level < 0) goto bad;
@@ -156,6 +164,7 @@ bad:
           : opt == OPT_ID        ? "id"
           : opt == OPT_MAX_FRAME ? "max-frame"
           : opt == OPT_GRACE     ? "grace-ms"
+          : opt == OPT_LOG_FD    ? "log-fd"
                                  : "log-level",
           optarg);
 bad_quiet:
@@ -235,6 +244,7 @@ int imp_worker_main(int argc, char **argv) {
   worker->secret_fd = -1;
   worker->conn_fd = -1;
   worker->wake_fd = -1;
+  worker->log_fd = -1;
   worker->max_frame = IMP_DEFAULT_MAX_FRAME;
   imp_wire_decoder_init(&worker->decoder);
   snprintf(worker->label, sizeof worker->label, "worker");
@@ -244,6 +254,14 @@ int imp_worker_main(int argc, char **argv) {
   if (listen_fd_check(worker) != 0) return IMP_WORKER_EXIT_USAGE;
 
   secret_read(worker);
+  /* The impulse_log channel stays out of anything the function executes. */
+  if (worker->log_fd >= 0) {
+    int flags = fcntl(worker->log_fd, F_GETFD);
+    if (flags < 0)
+      worker->log_fd = -1;
+    else
+      fcntl(worker->log_fd, F_SETFD, flags | FD_CLOEXEC);
+  }
 
   /* Confined from the start, a warm-pool worker too, and with OpenSSL's
    * first-use set-up (2 ms) done: both stay off the path of a cold call,

@@ -19,6 +19,7 @@
 #include "server/control/backup.h"
 #include "server/control/deploy.h"
 #include "server/control/info.h"
+#include "server/control/logs.h"
 #include "server/control/manage.h"
 #include "server/control/traffic.h"
 #include "server/control/upgrade.h"
@@ -172,6 +173,9 @@ static void on_server_info(imp_client_t *client, Impulse__Envelope *env) {
   ok.warm_pool = warm;
   ok.abi_version = 1;
   ok.invoke_needs_token = server->cfg.invoke_needs_token;
+  ok.has_log_ring_bytes = ok.has_log_rate_bytes = 1;
+  ok.log_ring_bytes = server->cfg.log_ring_bytes;
+  ok.log_rate_bytes = server->cfg.log_rate_bytes;
   if (server->kafka)
     ok.kafka_bootstrap = (char *)imp_kafka_bootstrap(server->kafka);
   r.id = env->id;
@@ -194,7 +198,10 @@ static void on_frame(imp_conn_t *conn, Impulse__Envelope *env, const char *body,
     case IMPULSE__ENVELOPE__BODY_UPGRADE:
     case IMPULSE__ENVELOPE__BODY_TRIGGER_CREATE:
     case IMPULSE__ENVELOPE__BODY_TRIGGER_DELETE:
-    case IMPULSE__ENVELOPE__BODY_BACKUP: needs_admin = 1; break;
+    case IMPULSE__ENVELOPE__BODY_BACKUP:
+    case IMPULSE__ENVELOPE__BODY_LOGS: /* a function's output: admin only */
+      needs_admin = 1;
+      break;
     case IMPULSE__ENVELOPE__BODY_INVOKE:
     case IMPULSE__ENVELOPE__BODY_LIST:
     case IMPULSE__ENVELOPE__BODY_DESCRIBE:
@@ -276,6 +283,9 @@ static void on_frame(imp_conn_t *conn, Impulse__Envelope *env, const char *body,
       break;
     case IMPULSE__ENVELOPE__BODY_BACKUP:
       imp_control_backup(&server->control, rpc, env);
+      break;
+    case IMPULSE__ENVELOPE__BODY_LOGS:
+      imp_control_logs(&server->control, rpc, env);
       break;
     case IMPULSE__ENVELOPE__BODY_PUBLISH:
       imp_publish_rpc(server->kafka, rpc, env);
