@@ -74,8 +74,8 @@ static int rate_admit(const imp_fnlogs_t *logs, imp_fnlog_t *log,
   if (log->tokens < 0) {
     log->tokens = burst;
   } else if (now_ms > log->refill_ms) {
-    log->tokens += (double)(now_ms - log->refill_ms) *
-                   (double)logs->rate_bytes / 1000.0;
+    log->tokens +=
+        (double)(now_ms - log->refill_ms) * (double)logs->rate_bytes / 1000.0;
     if (log->tokens > burst) log->tokens = burst;
   }
   log->refill_ms = now_ms;
@@ -145,8 +145,7 @@ uint64_t imp_fnlog_dropped(const imp_fnlog_t *log) {
 void imp_fnlogs_collect(imp_metrics_writer_t *w, void *arg) {
   imp_fnlogs_t *logs = arg;
   imp_fnlog_t *log;
-  imp_metrics_family(w, "impulse_function_log_lines_total",
-                     IMP_METRIC_COUNTER,
+  imp_metrics_family(w, "impulse_function_log_lines_total", IMP_METRIC_COUNTER,
                      "Lines of a function's stdout, stderr and impulse_log "
                      "kept in its log.");
   for (log = logs->logs; log != NULL; log = log->next_log) {

@@ -24,8 +24,8 @@
 
 #define IMP_FNLOG_LINE_MAX 4096u /* bytes of one entry; longer lines cut */
 #define IMP_FNLOG_BURST_S 4u     /* the bucket holds this many seconds */
-#define IMP_FNLOG_DEFAULT_RING (1u << 20)     /* --log-ring-bytes */
-#define IMP_FNLOG_DEFAULT_RATE (256u << 10)   /* --log-rate-bytes */
+#define IMP_FNLOG_DEFAULT_RING (1u << 20)   /* --log-ring-bytes */
+#define IMP_FNLOG_DEFAULT_RATE (256u << 10) /* --log-rate-bytes */
 
 typedef enum imp_fnlog_stream_e {
   IMP_FNLOG_STDOUT = 0,
@@ -59,11 +59,11 @@ typedef struct imp_fnlog_s {
   double tokens; /* rate bucket, bytes */
   uint64_t refill_ms;
   /* Counters for /metrics. */
-  uint64_t lines, line_bytes;            /* accepted */
-  uint64_t rate_lines, rate_bytes;       /* dropped: over the rate */
-  uint64_t ring_lines, ring_bytes;       /* dropped: pushed out */
-  uint64_t cut_lines;                    /* cut at IMP_FNLOG_LINE_MAX */
-  struct imp_fnlog_s *next_log;          /* the table's list */
+  uint64_t lines, line_bytes;      /* accepted */
+  uint64_t rate_lines, rate_bytes; /* dropped: over the rate */
+  uint64_t ring_lines, ring_bytes; /* dropped: pushed out */
+  uint64_t cut_lines;              /* cut at IMP_FNLOG_LINE_MAX */
+  struct imp_fnlog_s *next_log;    /* the table's list */
 } imp_fnlog_t;
 
 /* The logs of every function. */

@@ -283,8 +283,8 @@ int imp_parse_duration_ms(const char *s, uint64_t *ms) {
   static const struct {
     const char *unit;
     uint64_t ms;
-  } units[] = {{"ms", 1},       {"s", 1000},     {"", 1000},
-               {"m", 60000},    {"h", 3600000},  {"d", 86400000}};
+  } units[] = {{"ms", 1},    {"s", 1000},    {"", 1000},
+               {"m", 60000}, {"h", 3600000}, {"d", 86400000}};
   const uint64_t max = 366ull * 86400000ull;
   if (s == NULL || *s < '0' || *s > '9') return -EINVAL;
   uint64_t v = 0;

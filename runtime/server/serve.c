@@ -486,8 +486,7 @@ int imp_serve_main(int argc, char **argv) {
         cfg->log_ring_bytes = v;
         break;
       case O_LOGRATE:
-        if (parse_uint("--log-rate-bytes", optarg, 0, 1ul << 30, &v))
-          return 2;
+        if (parse_uint("--log-rate-bytes", optarg, 0, 1ul << 30, &v)) return 2;
         cfg->log_rate_bytes = v;
         break;
       case 'h': usage(stdout); return 0;

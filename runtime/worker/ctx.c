@@ -212,8 +212,7 @@ static void op_log(impulse_ctx_t *ctx, int level, const char *message) {
   frame[3] = (char)(len & 0xff);
   memcpy(frame + LOG_FRAME_HDR, message, len);
   ssize_t w;
-  do
-    w = write(fd, frame, LOG_FRAME_HDR + len);
+  do w = write(fd, frame, LOG_FRAME_HDR + len);
   while (w < 0 && errno == EINTR);
 }
 

@@ -10,8 +10,8 @@
 #include <uv.h>
 
 #include "base/config.h"
-#include "base/fnlog.h"
 #include "base/conn.h"
+#include "base/fnlog.h"
 #include "base/metrics.h"
 #include "base/store.h"
 #include "impulse.pb-c.h"

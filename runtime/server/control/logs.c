@@ -50,8 +50,8 @@ int imp_control_logs_query(imp_control_t *ctl, const Impulse__LogsRequest *req,
   size_t n = 0;
   for (const imp_fnlog_entry_t *e = log->head; e != NULL; e = e->next)
     if (matches(e, req, oldest)) n++;
-  size_t skip = req->has_tail && req->tail > 0 && req->tail < n ? n - req->tail
-                                                                 : 0;
+  size_t skip =
+      req->has_tail && req->tail > 0 && req->tail < n ? n - req->tail : 0;
   size_t want = n - skip;
   a->entries = calloc(want ? want : 1, sizeof *a->entries);
   a->ptrs = calloc(want ? want : 1, sizeof *a->ptrs);
@@ -105,7 +105,8 @@ void imp_control_logs(imp_control_t *ctl, imp_rpc_t *rpc,
   char err[200];
   /* Room for the envelope around the entries. */
   size_t budget = ctl->cfg->max_frame > 8192 ? ctl->cfg->max_frame / 2 : 4096;
-  int code = imp_control_logs_query(ctl, env->logs, budget, &a, err, sizeof err);
+  int code =
+      imp_control_logs_query(ctl, env->logs, budget, &a, err, sizeof err);
   if (code != 0)
     imp_rpc_error(rpc, code, "%s", err);
   else

@@ -454,8 +454,8 @@ static int output_pipes(imp_instance_t *inst, uv_stdio_container_t *stdio,
                         char **args, uv_process_options_t *opts) {
   imp_fleet_t *fleet = inst->fleet;
   if (fleet->logs == NULL) return 0;
-  int rc = imp_output_new(fleet->loop, fleet->logs, inst->id, stdio,
-                          &inst->output);
+  int rc =
+      imp_output_new(fleet->loop, fleet->logs, inst->id, stdio, &inst->output);
   if (rc != 0) {
     IMP_LOG(IMP_LOG_ERROR, "worker output pipes: %s", uv_strerror(rc));
     return rc;

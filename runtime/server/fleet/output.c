@@ -17,11 +17,11 @@
 typedef struct out_pipe_s {
   uv_pipe_t pipe;
   imp_output_t *out;
-  int stream;    /* imp_fnlog_stream_t */
-  int child_fd;  /* write end until given to the worker; -1 after */
-  int open;      /* handle initialised and not yet closed */
-  int skipping;  /* the rest of a line already cut */
-  size_t len;    /* bytes of a partial line or frame in `line` */
+  int stream;   /* imp_fnlog_stream_t */
+  int child_fd; /* write end until given to the worker; -1 after */
+  int open;     /* handle initialised and not yet closed */
+  int skipping; /* the rest of a line already cut */
+  size_t len;   /* bytes of a partial line or frame in `line` */
   char line[IMP_OUTPUT_HDR + IMP_FNLOG_LINE_MAX];
 } out_pipe_t;
 
@@ -30,8 +30,8 @@ struct imp_output_s {
   uint64_t instance;
   char function[65]; /* "" while generic */
   uint32_t version;
-  int released;       /* the instance is gone */
-  unsigned open;      /* pipes not yet closed */
+  int released;         /* the instance is gone */
+  unsigned open;        /* pipes not yet closed */
   char buf[READ_CHUNK]; /* one read at a time, on the loop thread */
   out_pipe_t pipes[NPIPES];
 };
@@ -109,16 +109,16 @@ static int take_frames(out_pipe_t *p, const char *data, size_t n) {
   while (n > 0) {
     size_t want = IMP_OUTPUT_HDR;
     if (p->len >= IMP_OUTPUT_HDR)
-      want += ((size_t)(unsigned char)p->line[2] << 8) |
-              (unsigned char)p->line[3];
+      want +=
+          ((size_t)(unsigned char)p->line[2] << 8) | (unsigned char)p->line[3];
     size_t take = want - p->len < n ? want - p->len : n;
     memcpy(p->line + p->len, data, take);
     p->len += take;
     data += take;
     n -= take;
     if (p->len == IMP_OUTPUT_HDR) {
-      size_t mlen = ((size_t)(unsigned char)p->line[2] << 8) |
-                    (unsigned char)p->line[3];
+      size_t mlen =
+          ((size_t)(unsigned char)p->line[2] << 8) | (unsigned char)p->line[3];
       if ((p->line[0] != 'L' && p->line[0] != 'C') ||
           (unsigned char)p->line[1] > 3 || mlen > IMP_OUTPUT_MSG_MAX)
         return -1;
@@ -212,8 +212,8 @@ void imp_output_start(imp_output_t *out, int spawned) {
     if (p->child_fd >= 0) close(p->child_fd);
     p->child_fd = -1;
     if (!p->open) continue;
-    if (!spawned || uv_read_start((uv_stream_t *)&p->pipe, on_alloc,
-                                  on_read) != 0)
+    if (!spawned ||
+        uv_read_start((uv_stream_t *)&p->pipe, on_alloc, on_read) != 0)
       pipe_close(p);
     else /* a pipe a function's own child keeps open must not hold the
           * server's loop (and its exit) */

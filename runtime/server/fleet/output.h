@@ -30,7 +30,7 @@
 
 #define IMP_OUTPUT_LOG_FD 5 /* the impulse_log channel in the worker */
 #define IMP_OUTPUT_LOG_FD_STR "5"
-#define IMP_OUTPUT_HDR 4    /* bytes of a frame's header */
+#define IMP_OUTPUT_HDR 4 /* bytes of a frame's header */
 /* Largest message of one frame: header and message in one atomic write. */
 #define IMP_OUTPUT_MSG_MAX (4096u - IMP_OUTPUT_HDR)
 
