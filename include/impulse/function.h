@@ -178,7 +178,9 @@ static inline int impulse_error(impulse_ctx_t *ctx, int status, const char *fmt,
   return ctx->ops->set_error(ctx, status, msg);
 }
 
-/* Writes a line to the instance's log (the server's standard error). */
+/* Adds an entry with `level` (IMPULSE_LOG_*) to the function's log, which
+ * `impulse logs` shows (docs/function-abi.md, "Output"); messages longer
+ * than 4092 bytes are cut. */
 static inline void impulse_log(impulse_ctx_t *ctx, int level, const char *fmt,
                                ...) __attribute__((format(printf, 3, 4)));
 static inline void impulse_log(impulse_ctx_t *ctx, int level, const char *fmt,

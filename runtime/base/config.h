@@ -43,6 +43,8 @@ typedef struct imp_config_s {
   unsigned instance_tmp_mb;    /* private /tmp of an instance */
   unsigned instance_max_fds;   /* open files of an instance */
   unsigned instance_max_procs; /* processes and threads of an instance */
+  size_t log_ring_bytes;       /* per function log (base/fnlog.h) */
+  size_t log_rate_bytes;       /* per function log and second; 0 = no limit */
 } imp_config_t;
 
 #endif

@@ -21,6 +21,7 @@
 
 #include "cli/cli_common.h"
 #include "cli/cmd_function.h"
+#include "cli/cmd_logs.h"
 #include "cli/cmd_publish.h"
 #include "cli/cmd_secret.h"
 #include "cli/cmd_server.h"
@@ -37,11 +38,11 @@
 /* In the order of the top-level usage. */
 static const imp_cli_cmd_t *const cmds[] = {
     &imp_cli_cmd_deploy,   &imp_cli_cmd_invoke,  &imp_cli_cmd_ls,
-    &imp_cli_cmd_describe, &imp_cli_cmd_rm,      &imp_cli_cmd_upgrade,
-    &imp_cli_cmd_traffic,  &imp_cli_cmd_scale,   &imp_cli_cmd_info,
-    &imp_cli_cmd_backup,   &imp_cli_cmd_record,  &imp_cli_cmd_top,
-    &imp_cli_cmd_publish,  &imp_cli_cmd_trigger, &imp_cli_cmd_secret,
-    &imp_cli_cmd_token,
+    &imp_cli_cmd_describe, &imp_cli_cmd_logs,    &imp_cli_cmd_rm,
+    &imp_cli_cmd_upgrade,  &imp_cli_cmd_traffic, &imp_cli_cmd_scale,
+    &imp_cli_cmd_info,     &imp_cli_cmd_backup,  &imp_cli_cmd_record,
+    &imp_cli_cmd_top,      &imp_cli_cmd_publish, &imp_cli_cmd_trigger,
+    &imp_cli_cmd_secret,   &imp_cli_cmd_token,
 };
 
 /* ---- usage and dispatch ------------------------------------------------ */

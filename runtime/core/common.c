@@ -249,3 +249,54 @@ void imp_sha256_hex(const void *data, size_t len, char out[65]) {
   EVP_Digest(data, len, md, &mdlen, EVP_sha256(), NULL);
   imp_hex(md, 32, out);
 }
+
+int imp_escape_bytes(imp_buf_t *out, const void *p, size_t n) {
+  static const char hex[] = "0123456789abcdef";
+  const unsigned char *s = p;
+  /* At most four bytes out per byte in. */
+  if (n > (SIZE_MAX - 1) / 4 || imp_buf_reserve(out, 4 * n + 1) != 0)
+    return -ENOMEM;
+  char *o = out->data + out->len;
+  for (size_t i = 0; i < n; i++) {
+    unsigned char c = s[i];
+    if (c == '\\') {
+      *o++ = '\\';
+      *o++ = '\\';
+    } else if (c >= 0x20 && c < 0x7f) {
+      *o++ = (char)c;
+    } else if (c == '\n' || c == '\r' || c == '\t') {
+      *o++ = '\\';
+      *o++ = c == '\n' ? 'n' : c == '\r' ? 'r' : 't';
+    } else {
+      *o++ = '\\';
+      *o++ = 'x';
+      *o++ = hex[c >> 4];
+      *o++ = hex[c & 15];
+    }
+  }
+  out->len = (size_t)(o - out->data);
+  out->data[out->len] = '\0';
+  return 0;
+}
+
+int imp_parse_duration_ms(const char *s, uint64_t *ms) {
+  static const struct {
+    const char *unit;
+    uint64_t ms;
+  } units[] = {{"ms", 1},    {"s", 1000},    {"", 1000},
+               {"m", 60000}, {"h", 3600000}, {"d", 86400000}};
+  const uint64_t max = 366ull * 86400000ull;
+  if (s == NULL || *s < '0' || *s > '9') return -EINVAL;
+  uint64_t v = 0;
+  while (*s >= '0' && *s <= '9') {
+    v = v * 10 + (uint64_t)(*s++ - '0');
+    if (v > max) return -EINVAL;
+  }
+  for (size_t i = 0; i < IMP_ARRAY_SIZE(units); i++)
+    if (strcmp(s, units[i].unit) == 0) {
+      if (v > max / units[i].ms) return -EINVAL;
+      *ms = v * units[i].ms;
+      return 0;
+    }
+  return -EINVAL;
+}

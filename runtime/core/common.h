@@ -74,6 +74,17 @@ int imp_parse_ull(const char *s, unsigned long long min, unsigned long long max,
 int imp_uint_flag(const char *cmd, const char *flag, const char *s,
                   unsigned long min, unsigned long max, unsigned long *out);
 
+/* Appends `p[0..n)` to `out` as printable ASCII: backslash as "\\\\",
+ * newline, carriage return and tab as "\\n", "\\r", "\\t", every other
+ * byte outside 0x20..0x7e (control characters, ANSI escapes, non-ASCII) as
+ * "\\xHH". The result is one line that cannot move a terminal's cursor or
+ * fake another line. Returns 0 or -ENOMEM. */
+int imp_escape_bytes(imp_buf_t *out, const void *p, size_t n);
+
+/* Parses a duration: a whole number followed by ms, s, m, h or d (no unit:
+ * seconds), at most a year. Returns 0 with *ms set, or -EINVAL. */
+int imp_parse_duration_ms(const char *s, uint64_t *ms);
+
 /* Writes data[0..len) as the whole of `path`, atomically: a temporary file
  * beside it, fsync, rename (a reader sees the old file or all of the new).
  * Returns 0 or a negative errno. */

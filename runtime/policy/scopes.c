@@ -51,6 +51,8 @@ static const imp_access_t table[] = {
     {IMPULSE__ENVELOPE__BODY_SECRET_DELETE, "secret rm", NULL, IMP_SCOPE_ADMIN,
      0},
     {IMPULSE__ENVELOPE__BODY_SERVER_INFO, "info", NULL, IMP_SCOPE_NONE, 1},
+    {IMPULSE__ENVELOPE__BODY_LOGS, "logs", "GET /api/functions/NAME/logs",
+     IMP_SCOPE_READ, 0},
 };
 
 const imp_access_t *imp_access_table(size_t *n) {

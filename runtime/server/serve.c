@@ -100,6 +100,15 @@ static void usage(FILE *f) {
       "  --instance-max-procs N processes and threads per instance (at "
       "least its\n"
       "                         concurrency + 64) [128]\n"
+      "  --log-ring-bytes N     memory kept per function for what its "
+      "instances\n"
+      "                         write (stdout, stderr, impulse_log) "
+      "[1048576]\n"
+      "  --log-rate-bytes N     bytes per second a function may log, with a "
+      "burst\n"
+      "                         of 4 s of it; more is dropped and counted; 0 = "
+      "no\n"
+      "                         limit [262144]\n"
       "  --log-level LEVEL      error, warn, info or debug [info]\n"
       "  -h, --help             this text\n"
       "\n"
@@ -351,6 +360,8 @@ int imp_serve_main(int argc, char **argv) {
   cfg->instance_tmp_mb = 64;
   cfg->instance_max_fds = 1024;
   cfg->instance_max_procs = 128;
+  cfg->log_ring_bytes = IMP_FNLOG_DEFAULT_RING;
+  cfg->log_rate_bytes = IMP_FNLOG_DEFAULT_RATE;
 
   enum {
     O_STATE = 256,
@@ -381,7 +392,9 @@ int imp_serve_main(int argc, char **argv) {
     O_NOCG,
     O_ITMP,
     O_IFDS,
-    O_IPROCS
+    O_IPROCS,
+    O_LOGRING,
+    O_LOGRATE
   };
   static const struct option opts[] = {
       {"state-dir", required_argument, 0, O_STATE},
@@ -413,6 +426,8 @@ int imp_serve_main(int argc, char **argv) {
       {"instance-max-fds", required_argument, 0, O_IFDS},
       {"instance-max-procs", required_argument, 0, O_IPROCS},
       {"log-level", required_argument, 0, O_LOG},
+      {"log-ring-bytes", required_argument, 0, O_LOGRING},
+      {"log-rate-bytes", required_argument, 0, O_LOGRATE},
       {"help", no_argument, 0, 'h'},
       {0, 0, 0, 0}};
   int c;
@@ -551,6 +566,15 @@ int imp_serve_main(int argc, char **argv) {
         break;
       case O_LOG:
         if (imp_log_flag("serve", optarg) != 0) return 2;
+        break;
+      case O_LOGRING:
+        if (parse_uint("--log-ring-bytes", optarg, 4096, 1ul << 30, &v))
+          return 2;
+        cfg->log_ring_bytes = v;
+        break;
+      case O_LOGRATE:
+        if (parse_uint("--log-rate-bytes", optarg, 0, 1ul << 30, &v)) return 2;
+        cfg->log_rate_bytes = v;
         break;
       case 'h': usage(stdout); return 0;
       default: usage(stderr); return 2;
@@ -733,7 +757,9 @@ int imp_serve_main(int argc, char **argv) {
   ctl->metrics = server->metrics;
   ctl->started_ms = server->started_ms;
   imp_control_init(ctl);
-  if (imp_control_register_metrics(ctl, server->metrics) != 0) {
+  if (imp_control_register_metrics(ctl, server->metrics) != 0 ||
+      imp_metrics_register(server->metrics, imp_fnlogs_collect, &ctl->logs) !=
+          0) {
     IMP_LOG(IMP_LOG_ERROR, "out of memory");
     close_store(server);
     return 1;
@@ -807,6 +833,8 @@ int imp_serve_main(int argc, char **argv) {
   close_store(server);
   imp_metrics_free(server->metrics);
   imp_isolate_release(&server->control.fleet.iso);
+  /* Last: a worker's output readers may still run in the loops above. */
+  imp_fnlogs_free(&server->control.logs);
   if (cfg->ready_file[0]) unlink(cfg->ready_file);
   IMP_LOG(IMP_LOG_INFO, "stopped");
   return 0;

@@ -89,6 +89,7 @@ struct imp_worker_s {
   /* Options, fixed after start. */
   int listen_fd;
   int secret_fd; /* --secret-fd until read; -1 after */
+  int log_fd;    /* --log-fd: impulse_log() frames; -1: to stderr */
   size_t max_frame;
   unsigned grace_ms;
   imp_wk_sandbox_t sandbox;    /* --sandbox and its limits */

@@ -5,14 +5,18 @@
  * checked against the frame limit as it is given, so that a response that
  * cannot be sent is refused at once with a reason, not at the reply.
  */
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "worker/crash.h"
 #include "worker/ctx.h"
 
 #define MAX_RESPONSE_HEADERS 256u
 #define HEADER_OVERHEAD 16u /* encoding overhead charged per header */
+#define LOG_FRAME_HDR 4u    /* impulse_log frame header (op_log) */
+#define LOG_FRAME_MAX 4096u /* a whole frame: PIPE_BUF, one atomic write */
 
 /* imp_arena_alloc(), and a failure noted as the runtime's own. */
 static void *arena_alloc(imp_arena_t *arena, size_t len) {
@@ -182,12 +186,34 @@ static void *op_alloc(impulse_ctx_t *ctx, size_t len) {
   return arena_alloc(&ctx_invocation(ctx)->arena, len);
 }
 
+/* With --log-fd, one frame per message (server/fleet/output.h: 'L' or
+ * 'C' when cut, the level, the length as a big-endian u16, the bytes) in
+ * one write() of at most PIPE_BUF bytes, so that frames of threads logging
+ * at once never interleave. A full pipe blocks the caller until the server
+ * reads it; a server that is gone (EPIPE, SIGPIPE is ignored) loses it. */
 static void op_log(impulse_ctx_t *ctx, int level, const char *message) {
   /* IMPULSE_LOG_* and IMP_LOG_* share their numbering. */
   if (level < IMP_LOG_ERROR) level = IMP_LOG_ERROR;
   if (level > IMP_LOG_DEBUG) level = IMP_LOG_DEBUG;
-  IMP_LOG(level, "%s: %s", ctx->function != NULL ? ctx->function : "-",
-          message != NULL ? message : "");
+  if (message == NULL) message = "";
+  int fd = ctx_invocation(ctx)->worker->log_fd;
+  if (fd < 0) {
+    IMP_LOG(level, "%s: %s", ctx->function != NULL ? ctx->function : "-",
+            message);
+    return;
+  }
+  char frame[LOG_FRAME_MAX];
+  size_t len = strlen(message), max = sizeof frame - LOG_FRAME_HDR;
+  int cut = len > max;
+  if (cut) len = max;
+  frame[0] = cut ? 'C' : 'L';
+  frame[1] = (char)level;
+  frame[2] = (char)(len >> 8);
+  frame[3] = (char)(len & 0xff);
+  memcpy(frame + LOG_FRAME_HDR, message, len);
+  ssize_t w;
+  do w = write(fd, frame, LOG_FRAME_HDR + len);
+  while (w < 0 && errno == EINTR);
 }
 
 static int64_t op_remaining_ms(impulse_ctx_t *ctx) {

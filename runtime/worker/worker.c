@@ -69,7 +69,8 @@ static void usage(void) {
       stderr,
       "usage: impulse worker --listen-fd N [--secret-fd N] [--id ID]\n"
       "                      [--max-frame BYTES] [--grace-ms MS]\n"
-      "                      [--log-level LEVEL] [--sandbox MODE]\n"
+      "                      [--log-level LEVEL] [--log-fd N] [--sandbox "
+      "MODE]\n"
       "                      [--sandbox-uid UID] [--tmp-mb MB]\n"
       "                      [--max-fds N] [--max-procs N] [--hide DIR]\n"
       "\n"
@@ -90,7 +91,9 @@ static void usage(void) {
       "  --tmp-mb MB          size of the private /tmp (userns; default 64)\n"
       "  --max-fds N          open files at most (RLIMIT_NOFILE)\n"
       "  --max-procs N        processes of its uid at most (RLIMIT_NPROC)\n"
-      "  --hide DIR           a server directory never to show inside\n",
+      "  --hide DIR           a server directory never to show inside\n"
+      "  --log-fd N           pipe impulse_log() writes its framed lines to\n"
+      "                       (default: none, they go to stderr)\n",
       (unsigned)IMP_DEFAULT_MAX_FRAME);
 }
 
@@ -109,7 +112,8 @@ static int parse_args(imp_worker_t *worker, int argc, char **argv) {
     OPT_TMP_MB,
     OPT_MAX_FDS,
     OPT_MAX_PROCS,
-    OPT_HIDE
+    OPT_HIDE,
+    OPT_LOG_FD
   };
   static const struct option options[] = {
       {"listen-fd", required_argument, NULL, OPT_LISTEN_FD},
@@ -124,6 +128,7 @@ static int parse_args(imp_worker_t *worker, int argc, char **argv) {
       {"max-fds", required_argument, NULL, OPT_MAX_FDS},
       {"max-procs", required_argument, NULL, OPT_MAX_PROCS},
       {"hide", required_argument, NULL, OPT_HIDE},
+      {"log-fd", required_argument, NULL, OPT_LOG_FD},
       {"help", no_argument, NULL, 'h'},
       {NULL, 0, NULL, 0},
   };
@@ -154,6 +159,10 @@ static int parse_args(imp_worker_t *worker, int argc, char **argv) {
       case OPT_GRACE:
         if (imp_parse_ull(optarg, 0, UINT32_MAX, &v) != 0) goto bad;
         worker->grace_ms = (unsigned)v;
+        break;
+      case OPT_LOG_FD:
+        if (imp_parse_ull(optarg, 0, INT_MAX, &v) != 0) goto bad;
+        worker->log_fd = (int)v;
         break;
       case OPT_LOG: {
         int level = imp_log_parse(optarg);
@@ -208,6 +217,7 @@ bad:
           : opt == OPT_MAX_FRAME   ? "max-frame"
           : opt == OPT_GRACE       ? "grace-ms"
           : opt == OPT_LOG         ? "log-level"
+          : opt == OPT_LOG_FD      ? "log-fd"
           : opt == OPT_SANDBOX     ? "sandbox"
           : opt == OPT_SANDBOX_UID ? "sandbox-uid"
           : opt == OPT_TMP_MB      ? "tmp-mb"
@@ -292,6 +302,7 @@ int imp_worker_main(int argc, char **argv) {
   worker->secret_fd = -1;
   worker->conn_fd = -1;
   worker->wake_fd = -1;
+  worker->log_fd = -1;
   worker->max_frame = IMP_DEFAULT_MAX_FRAME;
   imp_wire_decoder_init(&worker->decoder);
   snprintf(worker->label, sizeof worker->label, "worker");
@@ -302,6 +313,14 @@ int imp_worker_main(int argc, char **argv) {
   if (listen_fd_check(worker) != 0) return IMP_WORKER_EXIT_USAGE;
 
   secret_read(worker);
+  /* The impulse_log channel stays out of anything the function executes. */
+  if (worker->log_fd >= 0) {
+    int flags = fcntl(worker->log_fd, F_GETFD);
+    if (flags < 0)
+      worker->log_fd = -1;
+    else
+      fcntl(worker->log_fd, F_SETFD, flags | FD_CLOEXEC);
+  }
 
   /* Into the sandbox before anything else: in userns mode this process
    * stays outside as the reaper and only the sandboxed child returns. A

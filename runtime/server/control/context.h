@@ -11,6 +11,7 @@
 
 #include "base/config.h"
 #include "base/conn.h"
+#include "base/fnlog.h"
 #include "base/metrics.h"
 #include "base/store.h"
 #include "impulse.pb-c.h"
@@ -33,6 +34,7 @@ typedef struct imp_control_s {
   imp_store_t *store;
   imp_metrics_t *metrics;       /* may be NULL */
   imp_fleet_t fleet;            /* the worker processes */
+  imp_fnlogs_t logs;            /* what functions wrote (freed by serve.c) */
   imp_invoke_t invoke;          /* the call path and the functions */
   char artifact_dir[600];       /* STATE/artifacts */
   char token[65];               /* the admin token (backups carry it) */

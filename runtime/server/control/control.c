@@ -344,6 +344,9 @@ static const imp_fleet_ops_t fleet_ops = {fl_connected, fl_loaded, fl_attached,
 void imp_control_init(imp_control_t *ctl) {
   imp_fleet_init(&ctl->fleet, ctl->loop, ctl->cl, ctl->store, ctl->cfg,
                  &fleet_ops, ctl);
+  imp_fnlogs_init(&ctl->logs, ctl->cfg->log_ring_bytes,
+                  ctl->cfg->log_rate_bytes);
+  ctl->fleet.logs = &ctl->logs;
   imp_invoke_init(&ctl->invoke, ctl->loop, ctl->cfg, ctl->store, &invoke_ops,
                   ctl);
   imp_invoke_invoker_init(&ctl->invoke);

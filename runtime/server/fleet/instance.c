@@ -31,6 +31,7 @@
 #include <unistd.h>
 
 #include "server/fleet/instance.h"
+#include "server/fleet/output.h"
 
 #include "core/codec.h"
 #include "policy/blame.h"
@@ -133,6 +134,7 @@ static void inst_handle_closed(imp_instance_t *inst) {
   free(inst->free_slots);
   free(inst->pending_path);
   env_free(inst->pending_env, inst->pending_nenv);
+  if (inst->output) imp_output_release(inst->output);
   free(inst);
 }
 
@@ -480,6 +482,28 @@ static void inst_connect(imp_instance_t *inst) {
   fleet->ninstances++;
 }
 
+/* The worker's stdout, stderr and impulse_log channel as pipes into its
+ * function's log (output.h) instead of the server's stderr: swaps their
+ * stdio entries and adds --log-fd. Without a log table (fleet->logs NULL)
+ * nothing changes. 0 or a negative errno (logged). */
+static int output_pipes(imp_instance_t *inst, uv_stdio_container_t *stdio,
+                        char **args, uv_process_options_t *opts) {
+  imp_fleet_t *fleet = inst->fleet;
+  if (fleet->logs == NULL) return 0;
+  int rc =
+      imp_output_new(fleet->loop, fleet->logs, inst->id, stdio, &inst->output);
+  if (rc != 0) {
+    IMP_LOG(IMP_LOG_ERROR, "worker output pipes: %s", uv_strerror(rc));
+    return rc;
+  }
+  opts->stdio_count = IMP_OUTPUT_LOG_FD + 1;
+  size_t n = 0;
+  while (args[n] != NULL) n++;
+  args[n] = "--log-fd";
+  args[n + 1] = IMP_OUTPUT_LOG_FD_STR;
+  return 0;
+}
+
 static void on_spawn_failed_closed(uv_handle_t *h) {
   free(IMP_CONTAINER_OF(h, imp_instance_t, proc));
 }
@@ -577,7 +601,7 @@ imp_instance_t *imp_instance_spawn(imp_fleet_t *fleet, int owned) {
     IMP_LOG(IMP_LOG_ERROR, "worker secret pipe: %s", strerror(errno));
     goto fail;
   }
-  uv_stdio_container_t stdio[5];
+  uv_stdio_container_t stdio[IMP_OUTPUT_LOG_FD + 1];
   stdio[0].flags = UV_IGNORE;
   stdio[1].flags = UV_INHERIT_FD; /* workers never print to stdout */
   stdio[1].data.fd = 2;
@@ -609,9 +633,12 @@ imp_instance_t *imp_instance_spawn(imp_fleet_t *fleet, int owned) {
   opts.exit_cb = on_proc_exit;
   opts.stdio = stdio;
   opts.stdio_count = 5;
+  if (output_pipes(inst, stdio, args, &opts) != 0) goto fail;
   int rc = uv_spawn(fleet->loop, &inst->proc, &opts);
   close(secret_pipe[0]);
   secret_pipe[0] = -1;
+  if (inst->output) imp_output_start(inst->output, rc == 0);
+  if (rc != 0) inst->output = NULL; /* freed by imp_output_start() */
   if (rc != 0) {
     IMP_LOG(IMP_LOG_ERROR, "spawn worker: %s", uv_strerror(rc));
     /* The handle was initialised: freed in its close callback, not here. */
@@ -728,6 +755,8 @@ static void setup_slots(imp_instance_t *inst, const imp_load_t *load) {
   inst->version = load->version;
   inst->memory_mb = load->memory_mb;
   snprintf(inst->loaded_name, sizeof inst->loaded_name, "%s", load->function);
+  if (inst->output)
+    imp_output_set_function(inst->output, load->function, load->version);
   inst->d.concurrency = conc;
   inst->d.version = load->version;
   inst->d.ready = 0;
@@ -752,6 +781,8 @@ int imp_instance_validate(imp_instance_t *inst, const char *path,
                           size_t nenv) {
   inst->validate_only = 1;
   inst->owned = 1;
+  /* A validation runs the function's init: its output is the function's. */
+  if (inst->output) imp_output_set_function(inst->output, name, 0);
   if (inst->state == IMP_INST_STARTING) {
     inst->pending_path = strdup(path);
     inst->pending_env = env_dup(env, nenv);

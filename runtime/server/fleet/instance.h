@@ -143,6 +143,7 @@ struct imp_instance_s {
   uint64_t idle_since_ms;
   uint64_t served;
   /* The owner's (the controller's): never read by the fleet. */
+  struct imp_output_s *output; /* its stdout/stderr/impulse_log readers */
   void *function;       /* its function (imp_function_t), NULL while generic */
   int counted_starting; /* counted in function->starting */
   void *pending_deploy; /* the deploy this validation is for */
@@ -172,6 +173,9 @@ struct imp_fleet_s {
   int stopping;          /* no refills; stopped instances are expected */
   const imp_fleet_ops_t *ops;
   void *owner;
+  /* Where workers' output goes (fleet/output.h); NULL: the server's
+   * stderr. Set by the owner before the first spawn. */
+  struct imp_fnlogs_s *logs;
 };
 
 /* Sets the fleet up on `loop` (its strings and sentinel; the pool timer).

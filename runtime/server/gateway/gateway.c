@@ -22,6 +22,7 @@
 #include "server/control/backup.h"
 #include "server/control/deploy.h"
 #include "server/control/info.h"
+#include "server/control/logs.h"
 #include "server/control/manage.h"
 #include "server/control/secrets.h"
 #include "server/control/tokens.h"
@@ -242,6 +243,9 @@ static void on_server_info(imp_client_t *client, Impulse__Envelope *env) {
   ok.abi_version = 1;
   ok.invoke_needs_token = server->cfg.invoke_needs_token;
   ok.sandbox = server->control.fleet.iso.describe;
+  ok.has_log_ring_bytes = ok.has_log_rate_bytes = 1;
+  ok.log_ring_bytes = server->cfg.log_ring_bytes;
+  ok.log_rate_bytes = server->cfg.log_rate_bytes;
   if (server->kafka)
     ok.kafka_bootstrap = (char *)imp_kafka_bootstrap(server->kafka);
   r.id = env->id;
@@ -333,6 +337,9 @@ static void on_frame(imp_conn_t *conn, Impulse__Envelope *env, const char *body,
       break;
     case IMPULSE__ENVELOPE__BODY_SECRET_DELETE:
       imp_control_secret_delete(&server->control, rpc, env);
+      break;
+    case IMPULSE__ENVELOPE__BODY_LOGS:
+      imp_control_logs(&server->control, rpc, env);
       break;
     case IMPULSE__ENVELOPE__BODY_PUBLISH:
       imp_publish_rpc(server->kafka, rpc, env);

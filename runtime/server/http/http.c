@@ -90,6 +90,17 @@ static void route(http_conn_t *conn, http_req_t *req) {
       http_handle_dashboard(req);
     else
       http_respond_405(req, "GET");
+  } else if (path_under(path, plen, "/api/functions/") && plen > 20 &&
+             memcmp(path + plen - 5, "/logs", 5) == 0) {
+    if (get)
+      http_handle_logs(
+          conn, req, path + 15, plen - 20,
+          (u.field_set & (1 << UF_QUERY))
+              ? m->hbuf.data + u.field_data[UF_QUERY].off
+              : NULL,
+          (u.field_set & (1 << UF_QUERY)) ? u.field_data[UF_QUERY].len : 0);
+    else
+      http_respond_405(req, "GET");
   } else if (path_is(path, plen, "/api/state")) {
     if (get)
       http_handle_state(conn, req);

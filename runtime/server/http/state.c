@@ -9,6 +9,7 @@
 #include "eventing/trigger.h"
 #include "policy/scopes.h"
 #include "server/control/info.h"
+#include "server/control/logs.h"
 #include "server/control/secrets.h"
 #include "server/http/dashboard.h"
 
@@ -204,4 +205,112 @@ void http_handle_metrics(http_conn_t *conn, http_req_t *req) {
   http_respond(req, 200, "text/plain; version=0.0.4; charset=utf-8", NULL,
                b.data, b.len);
   imp_buf_free(&b);
+}
+
+/* One key=value of the logs query into req; 0, or -1 after answering 400. */
+static int logs_param(http_req_t *req, Impulse__LogsRequest *q, const char *k,
+                      size_t klen, const char *v, size_t vlen) {
+  char val[32];
+  uint64_t n;
+  if (vlen >= sizeof val) goto bad;
+  memcpy(val, v, vlen);
+  val[vlen] = '\0';
+  if (klen == 5 && memcmp(k, "since", 5) == 0) {
+    if (imp_parse_duration_ms(val, &q->since_ms) != 0) goto bad;
+    q->has_since_ms = 1;
+  } else if (klen == 8 && memcmp(k, "instance", 8) == 0) {
+    if (http_parse_u64(v, vlen, UINT64_MAX, &n) != 0) goto bad;
+    q->has_instance = 1;
+    q->instance = n;
+  } else if (klen == 5 && memcmp(k, "after", 5) == 0) {
+    if (http_parse_u64(v, vlen, UINT64_MAX, &n) != 0) goto bad;
+    q->has_after = 1;
+    q->after = n;
+  } else if (klen == 4 && memcmp(k, "tail", 4) == 0) {
+    if (http_parse_u64(v, vlen, 1000000, &n) != 0) goto bad;
+    q->has_tail = 1;
+    q->tail = (uint32_t)n;
+  } else {
+    http_respond_error(req, 400, "BAD_REQUEST",
+                       "unknown parameter '%.*s' (since, instance, after, "
+                       "tail)",
+                       (int)(klen > 40 ? 40 : klen), k);
+    return -1;
+  }
+  return 0;
+bad:
+  http_respond_error(req, 400, "BAD_REQUEST",
+                     "invalid value for '%.*s': since takes a duration (30s, "
+                     "5m, 2h, 1d), instance, after and tail a number",
+                     (int)(klen > 40 ? 40 : klen), k);
+  return -1;
+}
+
+void http_handle_logs(http_conn_t *conn, http_req_t *req, const char *name,
+                      size_t nlen, const char *query, size_t qlen) {
+  imp_server_t *server = conn->server;
+  /* A function's output may hold anything it saw: admin only. */
+  if (http_check_auth(conn, req, IMPULSE__ENVELOPE__BODY_LOGS, name) != 0)
+    return;
+  char fname[IMP_NAME_MAX + 1];
+  if (!http_valid_function_name(name, nlen)) {
+    http_respond_error(req, 400, "BAD_REQUEST", "invalid function name");
+    return;
+  }
+  memcpy(fname, name, nlen);
+  fname[nlen] = '\0';
+  Impulse__LogsRequest q = IMPULSE__LOGS_REQUEST__INIT;
+  q.function = fname;
+  while (query != NULL && qlen > 0) {
+    const char *amp = memchr(query, '&', qlen);
+    size_t plen = amp ? (size_t)(amp - query) : qlen;
+    const char *eq = memchr(query, '=', plen);
+    if (plen > 0) {
+      size_t klen = eq ? (size_t)(eq - query) : plen;
+      const char *v = eq ? eq + 1 : query + plen;
+      size_t vlen = eq ? plen - klen - 1 : 0;
+      if (logs_param(req, &q, query, klen, v, vlen) != 0) return;
+    }
+    if (amp == NULL) break;
+    qlen -= plen + 1;
+    query = amp + 1;
+  }
+  imp_logs_answer_t a;
+  char err[200];
+  int code = imp_control_logs_query(&server->control, &q, 4u << 20, &a, err,
+                                    sizeof err);
+  if (code != 0) {
+    http_respond_code(req, code, 0, err);
+    return;
+  }
+  json_t *root = json_object();
+  json_t *arr = json_array();
+  imp_buf_t b = {0};
+  for (size_t i = 0; i < a.resp.n_entries; i++) {
+    const Impulse__LogEntry *e = a.resp.entries[i];
+    json_t *o = json_object();
+    json_object_set_new(o, "seq", http_ju64(e->seq));
+    json_object_set_new(o, "time_ms", http_ju64(e->time_ms));
+    json_object_set_new(o, "instance", http_ju64(e->instance));
+    json_object_set_new(o, "version", http_ju64(e->version));
+    json_object_set_new(o, "stream", http_jcstr(e->stream));
+    json_object_set_new(o, "level",
+                        e->has_level ? json_integer(e->level) : json_null());
+    /* Escaped as the CLI prints it: always one line of ASCII, whatever
+     * bytes the function wrote. */
+    b.len = 0;
+    if (imp_escape_bytes(&b, e->message.data, e->message.len) != 0) abort();
+    json_object_set_new(o, "message", json_stringn(b.data, b.len));
+    json_object_set_new(o, "cut", json_boolean(e->cut));
+    json_array_append_new(arr, o);
+  }
+  imp_buf_free(&b);
+  json_object_set_new(root, "function", http_jcstr(fname));
+  json_object_set_new(root, "entries", arr);
+  json_object_set_new(root, "next", http_ju64(a.resp.next));
+  json_object_set_new(root, "more", json_boolean(a.resp.more));
+  json_object_set_new(root, "dropped", http_ju64(a.resp.dropped));
+  imp_logs_answer_free(&a);
+  http_respond_json(req, 200, root, "Cache-Control: no-store\r\n");
+  json_decref(root);
 }
