@@ -51,6 +51,12 @@ static const imp_access_t table[] = {
     {IMPULSE__ENVELOPE__BODY_SECRET_DELETE, "secret rm", NULL, IMP_SCOPE_ADMIN,
      0},
     {IMPULSE__ENVELOPE__BODY_SERVER_INFO, "info", NULL, IMP_SCOPE_NONE, 1},
+    /* The server's requests to its workers: no client may send them, and
+     * the front door answers BAD_REQUEST to anyone who does. */
+    {IMPULSE__ENVELOPE__BODY_LOAD, "load", NULL, IMP_SCOPE_NONE, 1},
+    {IMPULSE__ENVELOPE__BODY_ATTACH, "attach", NULL, IMP_SCOPE_NONE, 1},
+    {IMPULSE__ENVELOPE__BODY_INVOKE_BATCH, "invoke batch", NULL, IMP_SCOPE_NONE,
+     1},
     {IMPULSE__ENVELOPE__BODY_LOGS, "logs", "GET /api/functions/NAME/logs",
      IMP_SCOPE_READ, 0},
 };

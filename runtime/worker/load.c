@@ -312,8 +312,9 @@ void imp_wk_load(imp_worker_t *worker, uint64_t id,
    * sandbox sealed (network, capabilities, namespaces). */
   int network_none =
       load->network != NULL && strcmp(load->network, "none") == 0;
+  unsigned want = load->has_concurrency ? load->concurrency : 1;
   if (imp_wk_confine(0, err, sizeof err) != 0 ||
-      imp_wk_sandbox_seal(network_none, err, sizeof err) != 0) {
+      imp_wk_sandbox_seal(network_none, want, err, sizeof err) != 0) {
     char msg[1100];
     snprintf(msg, sizeof msg, "the worker cannot confine itself: %s", err);
     imp_wk_reply_error(worker, id, IMPULSE__ERROR_CODE__INTERNAL, msg);

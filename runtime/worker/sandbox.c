@@ -52,6 +52,12 @@
 
 static int userns;      /* in userns mode (seal has namespaces to deal with) */
 static int sealed = -1; /* -1: not yet; else the network_none it had */
+static unsigned max_procs; /* --max-procs, lowered to at the seal */
+
+/* Room for the most handler threads a function may ask for, until the
+ * seal knows how many it asked for (an rlimit can be lowered, not
+ * raised, without privilege). */
+#define PROCS_CEILING (1024u + 64u)
 
 static int fail(char *err, size_t errlen, const char *what) {
   snprintf(err, errlen, "%s: %s", what, strerror(errno));
@@ -75,7 +81,9 @@ static int limits_apply(const imp_wk_sandbox_t *sb, char *err, size_t errlen) {
       return fail(err, errlen, "setrlimit(RLIMIT_NOFILE)");
   }
   if (sb->max_procs > 0) {
-    struct rlimit rl = {sb->max_procs, sb->max_procs};
+    max_procs = sb->max_procs;
+    rlim_t n = sb->max_procs > PROCS_CEILING ? sb->max_procs : PROCS_CEILING;
+    struct rlimit rl = {n, n};
     if (setrlimit(RLIMIT_NPROC, &rl) != 0)
       return fail(err, errlen, "setrlimit(RLIMIT_NPROC)");
   }
@@ -388,7 +396,8 @@ static int caps_drop(char *err, size_t errlen) {
   return 0;
 }
 
-int imp_wk_sandbox_seal(int network_none, char *err, size_t errlen) {
+int imp_wk_sandbox_seal(int network_none, unsigned concurrency, char *err,
+                        size_t errlen) {
   network_none = network_none != 0;
   if (sealed >= 0) {
     if (sealed == network_none) return 0;
@@ -408,6 +417,12 @@ int imp_wk_sandbox_seal(int network_none, char *err, size_t errlen) {
     if (unshare(CLONE_NEWNET) != 0)
       return fail(err, errlen, "unshare(network)");
     if (loopback_up() != 0) return fail(err, errlen, "loopback up");
+  }
+  if (max_procs > 0) {
+    rlim_t n = concurrency + 64 > max_procs ? concurrency + 64 : max_procs;
+    struct rlimit rl = {n, n};
+    if (setrlimit(RLIMIT_NPROC, &rl) != 0)
+      return fail(err, errlen, "setrlimit(RLIMIT_NPROC)");
   }
   if (userns && caps_drop(err, errlen) != 0) return -1;
   if (imp_wk_confine_final(err, errlen) != 0) return -1;

@@ -45,11 +45,13 @@ int imp_wk_sandbox_enter(const imp_wk_sandbox_t *sb, char *err, size_t errlen);
 
 /*
  * The last step, at the first Load, before any code of a function runs:
- * with `network_none`, an empty network namespace (loopback only); then
+ * with `network_none`, an empty network namespace (loopback only); the
+ * process limit lowered to what `concurrency` handler threads need; then
  * every capability is dropped and no namespace can be made any more.
  * Later calls check that `network_none` did not change (an instance keeps
  * its network). Returns 0, or -1 with the reason in err.
  */
-int imp_wk_sandbox_seal(int network_none, char *err, size_t errlen);
+int imp_wk_sandbox_seal(int network_none, unsigned concurrency, char *err,
+                        size_t errlen);
 
 #endif

@@ -318,13 +318,14 @@ static void test_attacks_from_inside_fail(void **state) {
   it_stream_t bystander = {0};
   assert_int_equal(it_stream_start(&bystander, s, "bystander", 5000, 1), 0);
 
-  /* Each refused with EPERM; the instance goes on answering. */
+  /* Each refused with EPERM; the instance goes on answering. The
+   * server's pid, which the instance cannot see, is named outright. */
   static const char *const attacks[] = {"ptrace", "vm-read", "kill", "unshare",
                                         "clone-ns"};
   impulse_client_t *c = it_connect_ok(s, 0, CALL_TIMEOUT_MS);
   for (size_t i = 0; i < sizeof attacks / sizeof attacks[0]; i++) {
     char cmd[64];
-    snprintf(cmd, sizeof cmd, "attack %s", attacks[i]);
+    snprintf(cmd, sizeof cmd, "attack %s %d", attacks[i], (int)s->pid);
     impulse_response_t *r = NULL;
     assert_int_equal(it_invoke(c, "attacker", cmd, &r), IMPULSE_S_OK);
     fprintf(stderr, "%s -> %.*s\n", cmd, (int)r->len, (const char *)r->payload);
@@ -344,8 +345,186 @@ static void test_attacks_from_inside_fail(void **state) {
   assert_true(kill(s->pid, 0) == 0); /* the server kept its pid */
 }
 
+/* ---- the sandbox: what an instance can reach and hold ------------------- */
+
+/* The answer of `cmd` from `fn`: its status, the payload (or the error)
+ * in out. */
+static int ask(it_server_t *s, const char *fn, const char *cmd, char *out,
+               size_t len) {
+  impulse_client_t *c = it_connect_ok(s, 0, CALL_TIMEOUT_MS);
+  impulse_response_t *r = NULL;
+  int rc = it_invoke(c, fn, cmd, &r);
+  if (r != NULL && rc == IMPULSE_S_OK)
+    snprintf(out, len, "%.*s", (int)r->len, (const char *)r->payload);
+  else
+    snprintf(out, len, "%s",
+             r && r->error ? r->error : impulse_status_name(rc));
+  fprintf(stderr, "%s: %s -> %s: %.200s\n", fn, cmd, impulse_status_name(rc),
+          out);
+  impulse_response_free(r);
+  impulse_client_close(c);
+  return rc;
+}
+
+static long ask_count(it_server_t *s, const char *fn, const char *cmd) {
+  char out[256];
+  assert_int_equal(ask(s, fn, cmd, out, sizeof out), IMPULSE_S_OK);
+  return atol(out);
+}
+
+/* Host processes whose name (comm) is `name`. */
+static int processes_named(const char *name) {
+  int n = 0;
+  DIR *d = opendir("/proc");
+  assert_non_null(d);
+  struct dirent *e;
+  while ((e = readdir(d)) != NULL) {
+    int pid = atoi(e->d_name);
+    if (pid <= 0) continue;
+    char comm[64];
+    proc_text(pid, "comm", comm, sizeof comm);
+    comm[strcspn(comm, "\n")] = '\0';
+    if (strcmp(comm, name) == 0) n++;
+  }
+  closedir(d);
+  return n;
+}
+
+/* The mode the server chose (its log line "instance sandbox: MODE..."). */
+static int sandbox_is(const it_server_t *s, const char *mode) {
+  char *log = NULL;
+  size_t len = 0;
+  if (it_read_file(s->log_file, &log, &len) != 0) return 0;
+  char want[64];
+  snprintf(want, sizeof want, "instance sandbox: %s", mode);
+  int yes = strstr(log, want) != NULL;
+  free(log);
+  return yes;
+}
+
+static void deploy_with(it_server_t *s, const char *name,
+                        const impulse_deploy_opts_t *opts) {
+  char path[512];
+  snprintf(path, sizeof path, "%s/inspect.so", IT_ARTIFACTS_DIR);
+  impulse_client_t *a = it_connect_ok(s, 1, CALL_TIMEOUT_MS);
+  assert_int_equal(it_deploy_file(a, name, path, opts, NULL), 0);
+  impulse_client_close(a);
+}
+
+static void test_sandbox_holds(void **state) {
+  it_server_t *s = *state;
+  char err[512], out[8192], path[700];
+  if (!sandbox_is(s, "userns")) {
+    fprintf(stderr, "no userns sandbox on this machine: skipped\n");
+    skip();
+  }
+  assert_int_equal(deploy_inspect(s, "attacker", NULL, 0, 1, err, sizeof err),
+                   0);
+  assert_int_equal(
+      it_deploy_fn_on(s, CALL_TIMEOUT_MS, "echo", "echo", NULL, NULL),
+      IMPULSE_S_OK);
+  it_stream_t bystander = {0};
+  assert_int_equal(it_stream_start(&bystander, s, "bystander", 5000, 1), 0);
+
+  /* The state directory, the token, the store and the artifacts: no path
+   * leads there. */
+  static const char *const hidden[] = {"admin.token", "db", "artifacts", "run",
+                                       ""};
+  for (size_t i = 0; i < sizeof hidden / sizeof hidden[0]; i++) {
+    snprintf(path, sizeof path, "read %s/%s", s->state_dir, hidden[i]);
+    assert_int_equal(ask(s, "attacker", path, out, sizeof out), IMPULSE_S_OK);
+    assert_non_null(strstr(out, "error: No such file or directory"));
+  }
+  /* Its root holds the system's libraries, not the machine's files. */
+  assert_int_equal(ask(s, "attacker", "ls /", out, sizeof out), IMPULSE_S_OK);
+  assert_non_null(strstr(out, "usr\n"));
+  assert_null(strstr(out, "root\n"));
+  assert_null(strstr(out, "home\n"));
+  assert_null(strstr(out, "var\n"));
+  /* Nothing but its own processes in /proc (its init and itself): not the
+   * server, not another worker. */
+  assert_true(ask_count(s, "attacker", "pids") <= 2);
+  int pids[64];
+  size_t n = worker_pids(s, pids, 64);
+  assert_true(n > 0);
+  for (size_t i = 0; i < n; i++) {
+    snprintf(path, sizeof path, "read /proc/%d/environ", pids[i]);
+    assert_int_equal(ask(s, "attacker", path, out, sizeof out), IMPULSE_S_OK);
+    if (pids[i] > 2 && strncmp(out, "error:", 6) != 0)
+      fail_msg("worker %d's environment was readable: %s", pids[i], out);
+  }
+
+  /* Processes, threads, descriptors: capped per instance. */
+  assert_true(ask_count(s, "attacker", "forks 200") < 200);
+  assert_true(ask_count(s, "attacker", "threads 2000") < 2000);
+  assert_true(ask_count(s, "attacker", "fds 20000") < 20000);
+
+  /* A daemon it starts dies with its instance. */
+  assert_int_equal(ask(s, "attacker", "orphan imp-orphan-t", out, sizeof out),
+                   IMPULSE_S_OK);
+  assert_int_equal(processes_named("imp-orphan-t"), 1);
+  it_cli_t r;
+  assert_int_equal(IT_CLI_ADMIN(&r, s, "rm", "attacker"), 0);
+  assert_int_equal(r.status, 0);
+  it_cli_free(&r);
+  for (uint64_t until = it_now_ms() + 10000;
+       it_now_ms() < until && processes_named("imp-orphan-t") > 0;)
+    it_sleep_ms(20);
+  assert_int_equal(processes_named("imp-orphan-t"), 0);
+
+  /* Memory as the kernel counts it: 1 GiB in a memfd under --memory 64
+   * ends that instance with OUT_OF_MEMORY (a cgroup's limit, which needs
+   * a server that may make cgroups), and the next call is served. */
+  if (getuid() == 0) {
+    impulse_deploy_opts_t opts = {0};
+    opts.memory_mb = 64;
+    deploy_with(s, "hog", &opts);
+    assert_int_equal(ask(s, "hog", "memfd 1024", out, sizeof out),
+                     IMPULSE_S_OUT_OF_MEMORY);
+    assert_non_null(strstr(out, "memory limit of 64 MB"));
+    assert_int_equal(ask(s, "hog", "pids", out, sizeof out), IMPULSE_S_OK);
+  }
+
+  /* --network none: no way out, not even to the server's own port. */
+  impulse_deploy_opts_t none = {0};
+  none.network = "none";
+  deploy_with(s, "offline", &none);
+  deploy_with(s, "online", NULL);
+  char cmd[64];
+  snprintf(cmd, sizeof cmd, "connect 127.0.0.1 %d", s->port);
+  assert_int_equal(ask(s, "offline", cmd, out, sizeof out), IMPULSE_S_OK);
+  assert_non_null(strstr(out, "error:"));
+  assert_int_equal(ask(s, "online", cmd, out, sizeof out), IMPULSE_S_OK);
+  assert_string_equal(out, "ok");
+  assert_int_equal(IT_CLI_ADMIN(&r, s, "describe", "offline"), 0);
+  assert_non_null(strstr(r.out, "network:        none"));
+  it_cli_free(&r);
+  snprintf(path, sizeof path, "%s/inspect.so", IT_ARTIFACTS_DIR);
+  assert_int_equal(
+      IT_CLI_ADMIN(&r, s, "deploy", "offline", path, "--network", "nowhere"),
+      0);
+  assert_int_equal(r.status, 2);
+  assert_non_null(strstr(r.err, "--network must be none or outbound"));
+  it_cli_free(&r);
+
+  /* The server says how it isolates. */
+  assert_int_equal(IT_CLI_ADMIN(&r, s, "info"), 0);
+  assert_non_null(strstr(r.out, "sandbox:          userns"));
+  it_cli_free(&r);
+
+  it_stream_stop(&bystander);
+  if (bystander.wrong || bystander.refused)
+    fail_msg("the bystander saw %lu wrong and %lu refused calls: %s",
+             (unsigned long)bystander.wrong, (unsigned long)bystander.refused,
+             bystander.first_error);
+  assert_true(bystander.ok > 0);
+  assert_true(kill(s->pid, 0) == 0);
+}
+
 TEST_MAIN(
     "integration_sandbox", NULL, NULL,
+    cmocka_unit_test_setup_teardown(test_sandbox_holds, setup,
+                                    it_fixture_teardown),
     cmocka_unit_test_setup_teardown(test_attacks_from_inside_fail, setup,
                                     it_fixture_teardown),
     cmocka_unit_test_setup_teardown(test_tampered_artifact_never_runs, setup,

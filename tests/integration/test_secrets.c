@@ -99,8 +99,9 @@ static char *http_get(const it_server_t *s, const char *path) {
   assert_true(fd >= 0);
   char req[512];
   int n = snprintf(req, sizeof req,
-                   "GET %s HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n",
-                   path, s->http_addr);
+                   "GET %s HTTP/1.1\r\nHost: %s\r\nAuthorization: Bearer "
+                   "%s\r\nConnection: close\r\n\r\n",
+                   path, s->http_addr, s->token);
   assert_int_equal(it_raw_send(fd, req, (size_t)n), 0);
   int closed;
   char *buf = it_raw_read_all(fd, 10000, &closed);

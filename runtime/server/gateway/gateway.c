@@ -255,10 +255,29 @@ static void on_server_info(imp_client_t *client, Impulse__Envelope *env) {
   impulse__envelope__free_unpacked(env, NULL);
 }
 
+/* An answer (error, *_ok) is never a request. */
+static const char *answer_name(int body_case) {
+  const ProtobufCFieldDescriptor *f = protobuf_c_message_descriptor_get_field(
+      &impulse__envelope__descriptor, (unsigned)body_case);
+  if (f == NULL) return NULL;
+  size_t n = strlen(f->name);
+  if (strcmp(f->name, "error") == 0 ||
+      (n > 3 && strcmp(f->name + n - 3, "_ok") == 0))
+    return f->name;
+  return NULL;
+}
+
 static void on_frame(imp_conn_t *conn, Impulse__Envelope *env, const char *body,
                      size_t len) {
   imp_client_t *client = conn->data;
   imp_server_t *server = client->gw->server;
+  const char *answer = answer_name((int)env->body_case);
+  if (answer != NULL) {
+    client_error(client, env->id, IMPULSE__ERROR_CODE__BAD_REQUEST,
+                 "'%s' is an answer, not a request this server takes", answer);
+    impulse__envelope__free_unpacked(env, NULL);
+    return;
+  }
   /* Hello is always allowed: it is how a token is shown. */
   if (env->body_case != IMPULSE__ENVELOPE__BODY_HELLO &&
       authorize(client, env) != 0) {
