@@ -102,7 +102,8 @@ static int grow(imp_peers_t *peers) {
   peers->slots = slots;
   peers->cap = cap;
   for (size_t i = 0; i < oldcap; i++)
-    if (old[i].count != 0) peers->slots[find_slot(peers, &old[i].peer)] = old[i];
+    if (old[i].count != 0)
+      peers->slots[find_slot(peers, &old[i].peer)] = old[i];
   free(old);
   return 0;
 }
@@ -137,8 +138,8 @@ void imp_peers_release(imp_peers_t *peers, const imp_peer_t *peer) {
     size_t home = (size_t)peer_hash(peers, &peers->slots[j].peer) & mask;
     /* j may move to the hole unless its home lies cyclically in
      * (hole, j]. */
-    int stays = hole <= j ? (home > hole && home <= j)
-                          : (home > hole || home <= j);
+    int stays =
+        hole <= j ? (home > hole && home <= j) : (home > hole || home <= j);
     if (stays) continue;
     peers->slots[hole] = peers->slots[j];
     hole = j;
