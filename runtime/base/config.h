@@ -36,6 +36,17 @@ typedef struct imp_config_s {
   int http_port;              /* -1 = off; the bound port once listening */
   int http_explicit;          /* --http given: failing to bind is fatal */
   unsigned idempotency_ttl_s; /* how long an idempotent answer is kept */
+  /* The front doors' connection limits (docs/operations.md, "Connection
+   * limits"); serve.c derives the global caps from the open-file limit
+   * when they are not given. */
+  unsigned max_conns;               /* RPC connections in all */
+  unsigned max_conns_per_peer;      /* RPC connections of one peer */
+  unsigned rpc_idle_ms;             /* no complete frame this long: closed */
+  unsigned hello_timeout_ms;        /* no Hello this long: closed */
+  unsigned http_max_conns;          /* HTTP connections in all */
+  unsigned http_max_conns_per_peer; /* HTTP connections of one peer */
+  unsigned http_header_timeout_ms;  /* a request's head must arrive in this */
+  unsigned http_body_timeout_ms;    /* longest wait for more of a body */
 } imp_config_t;
 
 #endif
