@@ -135,6 +135,17 @@ static long long metric(const it_server_t *s, const char *series) {
   return v;
 }
 
+/* Waits up to `ms` for the /metrics sample `series` to read `want`;
+ * returns the last value read. */
+static long long wait_metric(const it_server_t *s, const char *series,
+                             long long want, unsigned ms) {
+  uint64_t until = it_now_ms() + ms;
+  long long v;
+  while ((v = metric(s, series)) != want && it_now_ms() < until)
+    it_sleep_ms(50);
+  return v;
+}
+
 /* Open descriptors and resident memory (kB) of process `pid`. */
 static void proc_usage(pid_t pid, long *fds, long *rss_kb) {
   char path[64];
@@ -291,6 +302,8 @@ static int read_int(int fd, unsigned ms) {
 static void test_rpc_peer_flood(void **state) {
   it_server_t *s = *state;
   assert_true(raise_nofile() >= FLOOD_EACH + 100);
+  /* The deploy's connection from 127.0.0.1 has gone. */
+  assert_int_equal(wait_metric(s, "impulse_rpc_connections", 0, 5000), 0);
   long fds0, rss0, fds1, rss1;
   proc_usage(s->pid, &fds0, &rss0);
   pid_t kids[FLOOD_CHILDREN];
@@ -373,6 +386,8 @@ static int setup_global_cap(void **state) {
 
 static void test_rpc_global_cap(void **state) {
   it_server_t *s = *state;
+  /* The deploy's connection has gone: all 20 are ours. */
+  assert_int_equal(wait_metric(s, "impulse_rpc_connections", 0, 5000), 0);
   int fds[40];
   for (int i = 0; i < 40; i++) {
     fds[i] = it_raw_connect(s);
