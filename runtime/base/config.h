@@ -45,6 +45,17 @@ typedef struct imp_config_s {
   unsigned instance_max_procs; /* processes and threads of an instance */
   size_t log_ring_bytes;       /* per function log (base/fnlog.h) */
   size_t log_rate_bytes;       /* per function log and second; 0 = no limit */
+  /* The front doors' connection limits (docs/operations.md, "Connection
+   * limits"); serve.c derives the global caps from the open-file limit
+   * when they are not given. */
+  unsigned max_conns;               /* RPC connections in all */
+  unsigned max_conns_per_peer;      /* RPC connections of one peer */
+  unsigned rpc_idle_ms;             /* no complete frame this long: closed */
+  unsigned hello_timeout_ms;        /* no Hello this long: closed */
+  unsigned http_max_conns;          /* HTTP connections in all */
+  unsigned http_max_conns_per_peer; /* HTTP connections of one peer */
+  unsigned http_header_timeout_ms;  /* a request's head must arrive in this */
+  unsigned http_body_timeout_ms;    /* longest wait for more of a body */
 } imp_config_t;
 
 #endif

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -109,6 +110,32 @@ static void usage(FILE *f) {
       "                         of 4 s of it; more is dropped and counted; 0 = "
       "no\n"
       "                         limit [262144]\n"
+      "\n"
+      "Connection limits (docs/operations.md, \"Connection limits\"):\n"
+      "  --max-connections N    RPC connections in all; over it a new one is\n"
+      "                         closed at once [derived from the open-file "
+      "limit]\n"
+      "  --max-connections-per-peer N  RPC connections of one source address\n"
+      "                         (IPv6: one /64) [256]\n"
+      "  --rpc-idle-timeout MS  an RPC connection with no call in flight that\n"
+      "                         sends no complete frame this long is closed\n"
+      "                         [300000]\n"
+      "  --hello-timeout MS     an RPC connection must complete its Hello in "
+      "this\n"
+      "                         [5000]\n"
+      "  --http-max-connections N  HTTP connections in all; over it: 503\n"
+      "                         [derived from the open-file limit, at most "
+      "4096]\n"
+      "  --http-max-connections-per-peer N  HTTP connections of one source\n"
+      "                         address (IPv6: one /64); over it: 503 [256]\n"
+      "  --http-header-timeout MS  a request's line and headers must arrive\n"
+      "                         within this of its first byte (of the "
+      "connection,\n"
+      "                         for its first request), else 408 [10000]\n"
+      "  --http-body-timeout MS longest wait for more bytes of a request "
+      "body,\n"
+      "                         else 408 [10000]\n"
+      "\n"
       "  --log-level LEVEL      error, warn, info or debug [info]\n"
       "  -h, --help             this text\n"
       "\n"
@@ -321,6 +348,66 @@ static int write_ready_file(const char *path, imp_server_t *server) {
   return imp_write_file_atomic(path, line, (size_t)n);
 }
 
+/* Descriptors kept for everything but client connections: the state
+ * store's files, Kafka's sockets, the workers' sockets and pipes, the
+ * listeners. */
+#define FD_RESERVE 1024u
+#define DERIVED_MAX_CONNS 65536u /* RPC, when the fd limit allows more */
+#define DERIVED_HTTP_MAX_CONNS 4096u
+
+/* Raises the open-file soft limit to the hard one, so that the connection
+ * caps can be reached, and derives the caps not given from it: HTTP gets
+ * a quarter of what FD_RESERVE leaves (at most 4096), the RPC port the
+ * rest (at most 65536). Says what it chose in the log. */
+static void connection_limits(imp_config_t *cfg) {
+  struct rlimit rl;
+  rlim_t nofile = 1024;
+  if (getrlimit(RLIMIT_NOFILE, &rl) == 0) {
+    rlim_t want = rl.rlim_max;
+    if (want == RLIM_INFINITY || want > (1u << 20)) want = 1u << 20;
+    if (rl.rlim_cur < want) {
+      rlim_t was = rl.rlim_cur;
+      rl.rlim_cur = want;
+      if (setrlimit(RLIMIT_NOFILE, &rl) == 0)
+        IMP_LOG(IMP_LOG_INFO, "open-file limit raised from %llu to %llu",
+                (unsigned long long)was, (unsigned long long)want);
+      else
+        rl.rlim_cur = was;
+    }
+    nofile = rl.rlim_cur;
+  }
+  unsigned avail =
+      nofile > FD_RESERVE + 32 ? (unsigned)(nofile - FD_RESERVE) : 32u;
+  int derived_http = 0, derived_rpc = 0;
+  if (cfg->http_max_conns == 0) {
+    cfg->http_max_conns =
+        avail / 4 < DERIVED_HTTP_MAX_CONNS ? avail / 4 : DERIVED_HTTP_MAX_CONNS;
+    derived_http = 1;
+  }
+  if (cfg->max_conns == 0) {
+    unsigned rest =
+        avail > cfg->http_max_conns ? avail - cfg->http_max_conns : 16u;
+    cfg->max_conns = rest < DERIVED_MAX_CONNS ? rest : DERIVED_MAX_CONNS;
+    derived_rpc = 1;
+  }
+  IMP_LOG(IMP_LOG_INFO,
+          "connections: RPC at most %u%s (%u per peer), HTTP at most %u%s "
+          "(%u per peer); open-file limit %llu, %u kept for the store, Kafka "
+          "and workers",
+          cfg->max_conns, derived_rpc ? " (derived)" : "",
+          cfg->max_conns_per_peer, cfg->http_max_conns,
+          derived_http ? " (derived)" : "", cfg->http_max_conns_per_peer,
+          (unsigned long long)nofile, FD_RESERVE);
+  if ((unsigned long long)cfg->max_conns + cfg->http_max_conns + FD_RESERVE >
+      (unsigned long long)nofile)
+    IMP_LOG(IMP_LOG_WARN,
+            "--max-connections %u and --http-max-connections %u leave fewer "
+            "than %u of the %llu open files for the store, Kafka and "
+            "workers: accepting may fail with EMFILE before a cap is reached",
+            cfg->max_conns, cfg->http_max_conns, FD_RESERVE,
+            (unsigned long long)nofile);
+}
+
 int imp_serve_main(int argc, char **argv) {
   static imp_server_t srv; /* lives for the process; not a global API */
   imp_server_t *server = &srv;
@@ -362,6 +449,12 @@ int imp_serve_main(int argc, char **argv) {
   cfg->instance_max_procs = 128;
   cfg->log_ring_bytes = IMP_FNLOG_DEFAULT_RING;
   cfg->log_rate_bytes = IMP_FNLOG_DEFAULT_RATE;
+  cfg->max_conns_per_peer = 256;
+  cfg->rpc_idle_ms = 300000;
+  cfg->hello_timeout_ms = 5000;
+  cfg->http_max_conns_per_peer = 256;
+  cfg->http_header_timeout_ms = 10000;
+  cfg->http_body_timeout_ms = 10000;
 
   enum {
     O_STATE = 256,
@@ -394,7 +487,15 @@ int imp_serve_main(int argc, char **argv) {
     O_IFDS,
     O_IPROCS,
     O_LOGRING,
-    O_LOGRATE
+    O_LOGRATE,
+    O_MAXCONN,
+    O_MAXPEER,
+    O_RPCIDLE,
+    O_HELLO,
+    O_HMAXCONN,
+    O_HMAXPEER,
+    O_HHEADER,
+    O_HBODY
   };
   static const struct option opts[] = {
       {"state-dir", required_argument, 0, O_STATE},
@@ -428,6 +529,14 @@ int imp_serve_main(int argc, char **argv) {
       {"log-level", required_argument, 0, O_LOG},
       {"log-ring-bytes", required_argument, 0, O_LOGRING},
       {"log-rate-bytes", required_argument, 0, O_LOGRATE},
+      {"max-connections", required_argument, 0, O_MAXCONN},
+      {"max-connections-per-peer", required_argument, 0, O_MAXPEER},
+      {"rpc-idle-timeout", required_argument, 0, O_RPCIDLE},
+      {"hello-timeout", required_argument, 0, O_HELLO},
+      {"http-max-connections", required_argument, 0, O_HMAXCONN},
+      {"http-max-connections-per-peer", required_argument, 0, O_HMAXPEER},
+      {"http-header-timeout", required_argument, 0, O_HHEADER},
+      {"http-body-timeout", required_argument, 0, O_HBODY},
       {"help", no_argument, 0, 'h'},
       {0, 0, 0, 0}};
   int c;
@@ -561,6 +670,45 @@ int imp_serve_main(int argc, char **argv) {
         if (parse_uint("--drain-timeout", optarg, 0, 3600000, &v)) return 2;
         cfg->drain_timeout_ms = (unsigned)v;
         break;
+      case O_MAXCONN:
+        if (parse_uint("--max-connections", optarg, 1, 10000000, &v)) return 2;
+        cfg->max_conns = (unsigned)v;
+        break;
+      case O_MAXPEER:
+        if (parse_uint("--max-connections-per-peer", optarg, 1, 10000000, &v))
+          return 2;
+        cfg->max_conns_per_peer = (unsigned)v;
+        break;
+      case O_RPCIDLE:
+        if (parse_uint("--rpc-idle-timeout", optarg, 100, 86400000, &v))
+          return 2;
+        cfg->rpc_idle_ms = (unsigned)v;
+        break;
+      case O_HELLO:
+        if (parse_uint("--hello-timeout", optarg, 100, 3600000, &v)) return 2;
+        cfg->hello_timeout_ms = (unsigned)v;
+        break;
+      case O_HMAXCONN:
+        if (parse_uint("--http-max-connections", optarg, 1, 10000000, &v))
+          return 2;
+        cfg->http_max_conns = (unsigned)v;
+        break;
+      case O_HMAXPEER:
+        if (parse_uint("--http-max-connections-per-peer", optarg, 1, 10000000,
+                       &v))
+          return 2;
+        cfg->http_max_conns_per_peer = (unsigned)v;
+        break;
+      case O_HHEADER:
+        if (parse_uint("--http-header-timeout", optarg, 100, 3600000, &v))
+          return 2;
+        cfg->http_header_timeout_ms = (unsigned)v;
+        break;
+      case O_HBODY:
+        if (parse_uint("--http-body-timeout", optarg, 100, 3600000, &v))
+          return 2;
+        cfg->http_body_timeout_ms = (unsigned)v;
+        break;
       case O_READY:
         snprintf(cfg->ready_file, sizeof cfg->ready_file, "%s", optarg);
         break;
@@ -619,6 +767,7 @@ int imp_serve_main(int argc, char **argv) {
   if (!iauth_explicit) cfg->invoke_needs_token = rpc_exposed || http_exposed;
 
   signal(SIGPIPE, SIG_IGN);
+  connection_limits(cfg);
   server->started_ms = imp_now_ms();
   /* A ready file left by a server that was killed must not say this one
    * is ready before it is. */

@@ -5,10 +5,19 @@
  * controller.
  * A frame that is too large or does not decode gets an error reply and the
  * connection is closed; other connections are not affected.
+ *
+ * Connections are capped per peer and in all (policy/peers.h): one over a
+ * cap is accepted, told OVERLOADED and closed at once, so that the listen
+ * backlog keeps moving for everyone else. A connection that has not
+ * completed its Hello within --hello-timeout, or that has no call in
+ * flight and sends no complete frame for --rpc-idle-timeout, is told
+ * TIMEOUT and closed. A sweep timer finds those.
  */
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
+#include <sys/socket.h>
 
 #include "server/gateway/gateway.h"
 
@@ -18,6 +27,7 @@
 #include "core/limits.h"
 #include "eventing/publish.h"
 #include "eventing/trigger.h"
+#include "policy/peers.h"
 #include "policy/scopes.h"
 #include "server/control/backup.h"
 #include "server/control/deploy.h"
@@ -38,16 +48,39 @@ struct imp_client_s {
   imp_gateway_t *gw;
   int admin;
   imp_token_t *token; /* the scoped token of its Hello, a reference */
+  int hello_done;     /* a Hello succeeded (with a token or without) */
+  int counted;        /* admitted: holds a slot of its peer in gw->peers */
   int refs;           /* 1 for the open connection + 1 per call */
   unsigned in_flight;
+  imp_peer_t peer;
+  uint64_t accepted_ms, last_frame_ms; /* loop time */
+  uint64_t doomed_ms; /* told why it is closed; closed hard after a while */
   struct imp_client_s *next, *prev;
 };
+
+/* Reasons a connection is refused or closed, counted for /metrics. */
+enum { REFUSED_PEER, REFUSED_GLOBAL, REFUSED_MEMORY, NREFUSED };
+enum { CLOSED_IDLE, CLOSED_PREHELLO, NCLOSED };
 
 struct imp_gateway_s {
   imp_server_t *server;
   uv_tcp_t listener;
+  uv_timer_t sweep;
+  int sweeping;
   imp_client_t clients; /* sentinel */
+  imp_peers_t peers;    /* admitted connections per peer */
+  unsigned nclients;    /* open (admitted) connections */
+  uint64_t refused[NREFUSED];
+  uint64_t closed[NCLOSED];
+  /* Refusals are logged at most once a second, with their count. */
+  uint64_t logged_ms;
+  uint64_t unlogged[NREFUSED];
+  char last_refused[64]; /* peer of the last refusal */
 };
+
+/* A doomed connection whose peer does not take the error frame is closed
+ * without flushing after this. */
+#define DOOMED_CLOSE_MS 2000
 
 #define MAX_IN_FLIGHT_PER_CLIENT 65536
 
@@ -172,6 +205,7 @@ static void on_hello(imp_client_t *client, Impulse__Envelope *env) {
   }
   /* Said who it is: the server's frame limit from now on. */
   client->conn.max_frame = server->cfg.max_frame;
+  client->hello_done = 1;
   Impulse__Envelope r = IMPULSE__ENVELOPE__INIT;
   Impulse__HelloResponse ok = IMPULSE__HELLO_RESPONSE__INIT;
   ok.server = "impulse/" IMPULSE_VERSION;
@@ -271,6 +305,7 @@ static void on_frame(imp_conn_t *conn, Impulse__Envelope *env, const char *body,
                      size_t len) {
   imp_client_t *client = conn->data;
   imp_server_t *server = client->gw->server;
+  client->last_frame_ms = uv_now(server->loop);
   const char *answer = answer_name((int)env->body_case);
   if (answer != NULL) {
     client_error(client, env->id, IMPULSE__ERROR_CODE__BAD_REQUEST,
@@ -403,11 +438,79 @@ static void on_client_error(imp_conn_t *conn, int err) {
 }
 
 static void on_client_closed(imp_conn_t *conn) {
-  client_unref((imp_client_t *)conn->data);
+  imp_client_t *client = conn->data;
+  if (client->counted) {
+    imp_peers_release(&client->gw->peers, &client->peer);
+    client->gw->nclients--;
+    client->counted = 0;
+  }
+  client_unref(client);
 }
 
 static void on_failed_accept_closed(uv_handle_t *h) {
   client_free(IMP_CONTAINER_OF(h, imp_client_t, conn.h.tcp));
+}
+
+/* Logs the refusals not logged yet, at most once a second. */
+static void log_refusals(imp_gateway_t *gw, uint64_t now) {
+  uint64_t n = 0;
+  for (int i = 0; i < NREFUSED; i++) n += gw->unlogged[i];
+  if (n == 0 || now - gw->logged_ms < 1000) return;
+  const imp_config_t *cfg = &gw->server->cfg;
+  IMP_LOG(IMP_LOG_WARN,
+          "refused %llu RPC connection%s since the last report: %llu over "
+          "the per-peer cap of %u (last from %s), %llu over the cap of %u in "
+          "all, %llu out of memory",
+          (unsigned long long)n, n == 1 ? "" : "s",
+          (unsigned long long)gw->unlogged[REFUSED_PEER],
+          cfg->max_conns_per_peer, gw->last_refused[0] ? gw->last_refused : "-",
+          (unsigned long long)gw->unlogged[REFUSED_GLOBAL], cfg->max_conns,
+          (unsigned long long)gw->unlogged[REFUSED_MEMORY]);
+  memset(gw->unlogged, 0, sizeof gw->unlogged);
+  gw->logged_ms = now;
+}
+
+/* Refuses an accepted connection: one Error frame if the socket takes it
+ * now (never waited for), then closed. */
+static void refuse(imp_gateway_t *gw, imp_client_t *client, int reason) {
+  const imp_config_t *cfg = &gw->server->cfg;
+  char msg[160], peer[64];
+  imp_peer_str(&client->peer, peer, sizeof peer);
+  if (reason == REFUSED_PEER)
+    snprintf(msg, sizeof msg,
+             "too many connections from %s (at most %u): closed", peer,
+             cfg->max_conns_per_peer);
+  else if (reason == REFUSED_GLOBAL)
+    snprintf(msg, sizeof msg,
+             "the server holds its most connections (%u): closed",
+             cfg->max_conns);
+  else
+    snprintf(msg, sizeof msg, "out of memory: closed");
+  Impulse__Envelope env;
+  Impulse__Error err;
+  imp_buf_t out = {0};
+  imp_envelope_error(&env, &err, 0, IMPULSE__ERROR_CODE__OVERLOADED, msg);
+  if (imp_frame_append(&out, &env, IMP_PREHELLO_MAX_FRAME) == 0) {
+    uv_buf_t b = uv_buf_init(out.data, (unsigned)out.len);
+    (void)uv_try_write(&client->conn.h.stream, &b, 1);
+  }
+  imp_buf_free(&out);
+  /* What the peer sent so far is read away, so that the close is a FIN
+   * and not a reset that could destroy the Error frame. */
+  uv_os_fd_t fd;
+  if (uv_fileno((uv_handle_t *)&client->conn.h.tcp, &fd) == 0) {
+    char sink[4096];
+    for (int i = 0; i < 16 && recv(fd, sink, sizeof sink, MSG_DONTWAIT) > 0;
+         i++)
+      ;
+    shutdown(fd, SHUT_WR);
+  }
+  gw->refused[reason]++;
+  gw->unlogged[reason]++;
+  memcpy(gw->last_refused, peer, sizeof peer);
+  log_refusals(gw, uv_now(gw->server->loop));
+  client->conn.closing = 1;
+  uv_close((uv_handle_t *)&client->conn.h.tcp, on_failed_accept_closed);
 }
 
 static void on_connection(uv_stream_t *listener, int status) {
@@ -430,13 +533,116 @@ static void on_connection(uv_stream_t *listener, int status) {
   client->conn.on_frame = on_frame;
   client->conn.on_error = on_client_error;
   client->conn.on_closed = on_client_closed;
-  if (uv_accept(listener, &client->conn.h.stream) != 0 ||
-      imp_conn_start(&client->conn, &server->cl, IMP_PREHELLO_MAX_FRAME) != 0) {
+  client->accepted_ms = client->last_frame_ms = uv_now(server->loop);
+  if (uv_accept(listener, &client->conn.h.stream) != 0) {
+    client->conn.closing = 1;
+    uv_close((uv_handle_t *)&client->conn.h.tcp, on_failed_accept_closed);
+    return;
+  }
+  /* Admitted or refused by its peer's count and the total. A peer the
+   * table cannot name (not TCP/IP) counts as one peer, all zeros. */
+  struct sockaddr_storage ss;
+  int sslen = sizeof ss;
+  memset(&ss, 0, sizeof ss);
+  if (uv_tcp_getpeername(&client->conn.h.tcp, (struct sockaddr *)&ss, &sslen) !=
+          0 ||
+      imp_peer_from_sockaddr((struct sockaddr *)&ss, &client->peer) != 0)
+    memset(&client->peer, 0, sizeof client->peer);
+  int admit = imp_peers_admit(&gw->peers, &client->peer);
+  if (admit != IMP_ADMIT_OK) {
+    refuse(gw, client,
+           admit == IMP_ADMIT_PEER_CAP     ? REFUSED_PEER
+           : admit == IMP_ADMIT_GLOBAL_CAP ? REFUSED_GLOBAL
+                                           : REFUSED_MEMORY);
+    return;
+  }
+  client->counted = 1;
+  gw->nclients++;
+  if (imp_conn_start(&client->conn, &server->cl, IMP_PREHELLO_MAX_FRAME) != 0) {
+    imp_peers_release(&gw->peers, &client->peer);
+    gw->nclients--;
+    client->counted = 0;
     client->conn.closing = 1;
     uv_close((uv_handle_t *)&client->conn.h.tcp, on_failed_accept_closed);
     return;
   }
   uv_tcp_nodelay(&client->conn.h.tcp, 1);
+}
+
+/* Tells the peer why with an Error frame, then closes after it is written
+ * (or after DOOMED_CLOSE_MS when the peer does not read it). */
+static void doom(imp_client_t *client, uint64_t now, int which, const char *fmt,
+                 unsigned ms) {
+  char msg[160];
+  snprintf(msg, sizeof msg, fmt, ms);
+  client->gw->closed[which]++;
+  client->doomed_ms = now;
+  imp_conn_send_error(&client->conn, 0, IMPULSE__ERROR_CODE__TIMEOUT, msg);
+  imp_conn_close(&client->conn, 1);
+}
+
+/* Closes the connections that did not say Hello in time, or have been
+ * idle too long. */
+static void on_sweep(uv_timer_t *t) {
+  imp_gateway_t *gw = t->data;
+  const imp_config_t *cfg = &gw->server->cfg;
+  uint64_t now = uv_now(gw->server->loop);
+  log_refusals(gw, now);
+  for (imp_client_t *c = gw->clients.next; c != &gw->clients; c = c->next) {
+    if (c->conn.closing || !c->counted) continue;
+    if (c->doomed_ms) {
+      if (now - c->doomed_ms > DOOMED_CLOSE_MS) imp_conn_close(&c->conn, 0);
+      continue;
+    }
+    if (!c->hello_done && now - c->accepted_ms > cfg->hello_timeout_ms)
+      doom(c, now, CLOSED_PREHELLO,
+           "no Hello within %u ms of connecting: closed",
+           cfg->hello_timeout_ms);
+    else if (c->in_flight == 0 && now - c->last_frame_ms > cfg->rpc_idle_ms)
+      doom(c, now, CLOSED_IDLE, "idle for %u ms: closed", cfg->rpc_idle_ms);
+  }
+}
+
+/* The gateway's families: connections open, refused and closed. */
+static void collect_gateway(imp_metrics_writer_t *w, void *arg) {
+  imp_gateway_t *gw = arg;
+  imp_metrics_family(w, "impulse_rpc_connections", IMP_METRIC_GAUGE,
+                     "Open (admitted) connections on the RPC port.");
+  imp_metrics_sample(w, "impulse_rpc_connections", NULL, 0, gw->nclients);
+  imp_metrics_family(w, "impulse_rpc_peers", IMP_METRIC_GAUGE,
+                     "Peers (source addresses; IPv6 by /64) with a "
+                     "connection on the RPC port.");
+  imp_metrics_sample(w, "impulse_rpc_peers", NULL, 0, (double)gw->peers.used);
+  static const char *const refused[NREFUSED] = {"peer_cap", "global_cap",
+                                                "memory"};
+  imp_metrics_family(w, "impulse_rpc_connections_refused_total",
+                     IMP_METRIC_COUNTER,
+                     "RPC connections accepted and closed at once, by "
+                     "reason.");
+  for (int i = 0; i < NREFUSED; i++) {
+    imp_label_t l[1] = {{"reason", refused[i]}};
+    imp_metrics_sample_u64(w, "impulse_rpc_connections_refused_total", l, 1,
+                           gw->refused[i]);
+  }
+  static const char *const closed[NCLOSED] = {"idle", "prehello"};
+  imp_metrics_family(w, "impulse_rpc_connections_closed_total",
+                     IMP_METRIC_COUNTER,
+                     "RPC connections closed by the server for a timeout, "
+                     "by reason.");
+  for (int i = 0; i < NCLOSED; i++) {
+    imp_label_t l[1] = {{"reason", closed[i]}};
+    imp_metrics_sample_u64(w, "impulse_rpc_connections_closed_total", l, 1,
+                           gw->closed[i]);
+  }
+}
+
+/* How often the sweep looks: a quarter of the shorter timeout, between
+ * 50 ms and 1 s. */
+static uint64_t sweep_interval(const imp_config_t *cfg) {
+  uint64_t t = cfg->hello_timeout_ms < cfg->rpc_idle_ms ? cfg->hello_timeout_ms
+                                                        : cfg->rpc_idle_ms;
+  t /= 4;
+  return t < 50 ? 50 : t > 1000 ? 1000 : t;
 }
 
 int imp_gateway_start(imp_server_t *server, imp_gateway_t **out) {
@@ -456,11 +662,16 @@ int imp_gateway_start(imp_server_t *server, imp_gateway_t **out) {
   if (gw == NULL) return UV_ENOMEM;
   gw->server = server;
   gw->clients.next = gw->clients.prev = &gw->clients;
+  uint64_t seed = 0;
+  if (getrandom(&seed, sizeof seed, GRND_NONBLOCK) != (ssize_t)sizeof seed)
+    seed = imp_now_ns();
+  imp_peers_init(&gw->peers, server->cfg.max_conns,
+                 server->cfg.max_conns_per_peer, seed);
   uv_tcp_init(server->loop, &gw->listener);
   gw->listener.data = gw;
   rc = uv_tcp_bind(&gw->listener, (struct sockaddr *)&ss, 0);
   if (rc == 0)
-    rc = uv_listen((uv_stream_t *)&gw->listener, 1024, on_connection);
+    rc = uv_listen((uv_stream_t *)&gw->listener, 4096, on_connection);
   if (rc != 0) {
     IMP_LOG(IMP_LOG_ERROR, "cannot listen on %s:%d: %s",
             server->cfg.listen_host, server->cfg.listen_port, uv_strerror(rc));
@@ -468,6 +679,14 @@ int imp_gateway_start(imp_server_t *server, imp_gateway_t **out) {
     *out = gw; /* freed with imp_gateway_free() once the loop has run */
     return rc;
   }
+  uv_timer_init(server->loop, &gw->sweep);
+  gw->sweep.data = gw;
+  uint64_t every = sweep_interval(&server->cfg);
+  uv_timer_start(&gw->sweep, on_sweep, every, every);
+  uv_unref((uv_handle_t *)&gw->sweep);
+  gw->sweeping = 1;
+  if (server->metrics)
+    imp_metrics_register(server->metrics, collect_gateway, gw);
   *out = gw;
   return 0;
 }
@@ -480,10 +699,18 @@ void imp_gateway_stop_listening(imp_gateway_t *gw) {
 void imp_gateway_stop(imp_gateway_t *gw) {
   if (gw == NULL) return;
   imp_gateway_stop_listening(gw);
+  if (gw->sweeping) {
+    gw->sweeping = 0;
+    uv_close((uv_handle_t *)&gw->sweep, NULL);
+  }
   for (imp_client_t *c = gw->clients.next; c != &gw->clients; c = c->next)
     imp_conn_close(&c->conn, 1);
 }
 
 void imp_gateway_free(imp_gateway_t *gw) {
+  if (gw == NULL) return;
+  if (gw->server->metrics)
+    imp_metrics_unregister(gw->server->metrics, collect_gateway, gw);
+  imp_peers_free(&gw->peers);
   free(gw);
 }

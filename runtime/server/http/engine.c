@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/random.h>
+#include <sys/socket.h>
 
 #include "base/conn.h"
 #include "base/metrics.h"
@@ -24,8 +26,13 @@ struct imp_http_s {
   uv_check_t flush;
   uv_timer_t sweep;
   int handles_closed;
-  http_conn_t conns; /* sentinel */
-  unsigned nconns;
+  http_conn_t conns;    /* sentinel */
+  unsigned nconns;      /* open, refused ones that are closing included */
+  imp_peers_t peers;    /* admitted connections per peer */
+  uint64_t refused[3];  /* peer_cap, global_cap, memory */
+  uint64_t timeouts[3]; /* header, body, request */
+  uint64_t logged_ms, unlogged;
+  char last_refused[64];
   http_conn_t *dirty_head;
   http_parser_settings settings;
   char date[40];
@@ -317,6 +324,8 @@ void http_conn_unref(http_conn_t *conn) {
 
 static void on_conn_closed(uv_handle_t *h) {
   http_conn_t *conn = IMP_CONTAINER_OF(h, http_conn_t, tcp);
+  if (conn->counted) imp_peers_release(&conn->http->peers, &conn->peer);
+  conn->counted = 0;
   conn->prev->next = conn->next;
   conn->next->prev = conn->prev;
   conn->http->nconns--;
@@ -394,13 +403,15 @@ static void pipeline_add(http_conn_t *conn, http_req_t *req) {
   conn->npipeline++;
 }
 
-/* Answers an error that ends the connection (after earlier answers). */
+/* Answers an error that ends the connection (after earlier answers); a
+ * 503 says Retry-After. */
 static void fail_conn(http_conn_t *conn, int status, const char *name,
                       const char *msg) {
   if (conn->cur) {
     http_req_free(conn->cur);
     conn->cur = NULL;
   }
+  conn->in_head = conn->in_body = 0;
   http_req_t *req = req_new(conn);
   req->keep_alive = 0;
   pipeline_add(conn, req);
@@ -558,6 +569,9 @@ static int on_message_begin(http_parser *p) {
   if (conn->cur) http_req_free(conn->cur);
   conn->cur = req_new(conn);
   conn->cur_ms = imp_now_ms();
+  /* The first request's head has been timed since the accept. */
+  if (!conn->in_head) conn->head_ms = conn->cur_ms;
+  conn->in_head = 1;
   return 0;
 }
 
@@ -613,6 +627,9 @@ static int on_headers_complete(http_parser *p) {
   http_req_t *req = conn->cur;
   size_t max = conn->http->server->cfg.max_frame;
   req->msg.method = p->method;
+  conn->in_head = 0;
+  conn->in_body = 1; /* until the message is complete */
+  conn->body_ms = imp_now_ms();
   /* HTTP/1.0 and 1.1 only: a request line without a version (which
    * http-parser reads as HTTP/0.9) or any other version is refused, not
    * guessed at. */
@@ -650,6 +667,7 @@ static int on_body(http_parser *p, const char *at, size_t len) {
   if (b->len + len > max)
     return refuse(conn, 413, "request body above the %zu-byte limit", max);
   http_bput(b, at, len);
+  conn->body_ms = imp_now_ms();
   return 0;
 }
 
@@ -657,6 +675,7 @@ static int on_message_complete(http_parser *p) {
   http_conn_t *conn = p->data;
   http_req_t *req = conn->cur;
   conn->cur = NULL;
+  conn->in_body = 0;
   req->keep_alive = http_should_keep_alive(p);
   req->http10 = p->http_major == 1 && p->http_minor == 0;
   req->head = p->method == HTTP_HEAD;
@@ -855,6 +874,60 @@ void http_conn_process(http_conn_t *conn) {
 
 /* ---- listener, sweep ----------------------------------------------------- */
 
+/* Logs the refusals not logged yet, at most once a second. */
+static void log_refusals(imp_http_t *http, uint64_t now) {
+  if (http->unlogged == 0 || now - http->logged_ms < 1000) return;
+  IMP_LOG(IMP_LOG_WARN,
+          "refused %llu HTTP connection%s with 503 since the last report "
+          "(in all %llu over the per-peer cap of %u, last from %s; %llu over "
+          "the cap of %u in all)",
+          (unsigned long long)http->unlogged, http->unlogged == 1 ? "" : "s",
+          (unsigned long long)http->refused[0],
+          http->server->cfg.http_max_conns_per_peer,
+          http->last_refused[0] ? http->last_refused : "-",
+          (unsigned long long)http->refused[1],
+          http->server->cfg.http_max_conns);
+  http->unlogged = 0;
+  http->logged_ms = now;
+}
+
+/* Refuses a connection over a cap (`why`: 0 per peer, 1 in all, 2 out of
+ * memory): a 503 with Retry-After if the socket takes it now (never waited
+ * for), what the peer sent so far read away so that the close is a FIN and
+ * not a reset that could destroy the answer, then closed. Nothing of it
+ * stays: a flood of refused connections holds no descriptor. */
+static void refuse_conn(imp_http_t *http, http_conn_t *conn, int why) {
+  const imp_config_t *cfg = &http->server->cfg;
+  char msg[160];
+  imp_peer_str(&conn->peer, http->last_refused, sizeof http->last_refused);
+  if (why == 0)
+    snprintf(msg, sizeof msg, "too many HTTP connections from %s (at most %u)",
+             http->last_refused, cfg->http_max_conns_per_peer);
+  else if (why == 1)
+    snprintf(msg, sizeof msg, "too many HTTP connections (at most %u)",
+             cfg->http_max_conns);
+  else
+    snprintf(msg, sizeof msg, "out of memory");
+  http->refused[why]++;
+  http->unlogged++;
+  log_refusals(http, imp_now_ms());
+  http_req_t *req = req_new(conn);
+  req->keep_alive = 0;
+  http_respond_error(req, 503, "UNAVAILABLE", "%s", msg);
+  uv_buf_t b = uv_buf_init(req->resp.data, (unsigned)req->resp.len);
+  (void)uv_try_write((uv_stream_t *)&conn->tcp, &b, 1);
+  http_req_free(req);
+  uv_os_fd_t fd;
+  if (uv_fileno((uv_handle_t *)&conn->tcp, &fd) == 0) {
+    char sink[4096];
+    for (int i = 0; i < 16 && recv(fd, sink, sizeof sink, MSG_DONTWAIT) > 0;
+         i++)
+      ;
+    shutdown(fd, SHUT_WR);
+  }
+  conn_close(conn);
+}
+
 static void on_connection(uv_stream_t *listener, int status) {
   imp_http_t *http = listener->data;
   if (status < 0) {
@@ -866,7 +939,8 @@ static void on_connection(uv_stream_t *listener, int status) {
   conn->http = http;
   conn->server = http->server;
   conn->refs = 1;
-  conn->active_ms = imp_now_ms();
+  conn->active_ms = conn->head_ms = imp_now_ms();
+  conn->in_head = 1;
   http_parser_init(&conn->parser, HTTP_REQUEST);
   conn->parser.data = conn;
   uv_tcp_init(listener->loop, &conn->tcp);
@@ -880,24 +954,63 @@ static void on_connection(uv_stream_t *listener, int status) {
     return;
   }
   uv_tcp_nodelay(&conn->tcp, 1);
-  if (http->nconns > HTTP_MAX_CONNS) {
-    fail_conn(conn, 503, "UNAVAILABLE", "too many HTTP connections");
+  struct sockaddr_storage ss;
+  int sslen = sizeof ss;
+  memset(&ss, 0, sizeof ss);
+  if (uv_tcp_getpeername(&conn->tcp, (struct sockaddr *)&ss, &sslen) != 0 ||
+      imp_peer_from_sockaddr((struct sockaddr *)&ss, &conn->peer) != 0)
+    memset(&conn->peer, 0, sizeof conn->peer);
+  int admit = imp_peers_admit(&http->peers, &conn->peer);
+  if (admit != IMP_ADMIT_OK) {
+    refuse_conn(http, conn,
+                admit == IMP_ADMIT_PEER_CAP     ? 0
+                : admit == IMP_ADMIT_GLOBAL_CAP ? 1
+                                                : 2);
     return;
   }
+  conn->counted = 1;
   update_reading(conn);
+}
+
+/* How often the sweep looks: a quarter of the shorter deadline, between
+ * 50 ms and 1 s. */
+static uint64_t sweep_interval(const imp_config_t *cfg) {
+  uint64_t t = cfg->http_header_timeout_ms < cfg->http_body_timeout_ms
+                   ? cfg->http_header_timeout_ms
+                   : cfg->http_body_timeout_ms;
+  t /= 4;
+  return t < 50 ? 50 : t > 1000 ? 1000 : t;
 }
 
 static void on_sweep(uv_timer_t *t) {
   imp_http_t *http = t->data;
+  const imp_config_t *cfg = &http->server->cfg;
   uint64_t now = imp_now_ms();
   http_date(http);
+  log_refusals(http, now);
+  char msg[120];
   http_conn_t *next;
   for (http_conn_t *c = http->conns.next; c != &http->conns; c = next) {
     next = c->next;
     if (c->closing) continue;
     if (c->lingering) {
       if (now - c->linger_ms > HTTP_LINGER_MS) conn_close(c);
+      continue;
+    }
+    if (c->stop_parsing || c->close_after_flush) continue;
+    if (c->in_head && now - c->head_ms > cfg->http_header_timeout_ms) {
+      http->timeouts[0]++;
+      snprintf(msg, sizeof msg,
+               "the request line and headers did not arrive within %u ms",
+               cfg->http_header_timeout_ms);
+      fail_conn(c, 408, "BAD_REQUEST", msg);
+    } else if (c->in_body && now - c->body_ms > cfg->http_body_timeout_ms) {
+      http->timeouts[1]++;
+      snprintf(msg, sizeof msg, "no more of the request body arrived for %u ms",
+               cfg->http_body_timeout_ms);
+      fail_conn(c, 408, "BAD_REQUEST", msg);
     } else if (c->cur && now - c->cur_ms > HTTP_REQUEST_MS) {
+      http->timeouts[2]++;
       fail_conn(c, 408, "BAD_REQUEST", "the request did not arrive in time");
     } else if (c->head == NULL && c->cur == NULL && pending_out(c) == 0 &&
                !c->write_busy && now - c->active_ms > HTTP_IDLE_MS) {
@@ -912,6 +1025,30 @@ static void collect_http(imp_metrics_writer_t *w, void *arg) {
   imp_metrics_family(w, "impulse_http_connections", IMP_METRIC_GAUGE,
                      "Open connections on the HTTP port.");
   imp_metrics_sample(w, "impulse_http_connections", NULL, 0, http->nconns);
+  imp_metrics_family(w, "impulse_http_peers", IMP_METRIC_GAUGE,
+                     "Peers (source addresses; IPv6 by /64) with an admitted "
+                     "connection on the HTTP port.");
+  imp_metrics_sample(w, "impulse_http_peers", NULL, 0,
+                     (double)http->peers.used);
+  static const char *const refused[3] = {"peer_cap", "global_cap", "memory"};
+  imp_metrics_family(w, "impulse_http_connections_refused_total",
+                     IMP_METRIC_COUNTER,
+                     "HTTP connections answered 503 and closed at once, by "
+                     "reason.");
+  for (int i = 0; i < 3; i++) {
+    imp_label_t l[1] = {{"reason", refused[i]}};
+    imp_metrics_sample_u64(w, "impulse_http_connections_refused_total", l, 1,
+                           http->refused[i]);
+  }
+  static const char *const phase[3] = {"header", "body", "request"};
+  imp_metrics_family(w, "impulse_http_timeouts_total", IMP_METRIC_COUNTER,
+                     "HTTP requests answered 408 because they arrived too "
+                     "slowly, by phase.");
+  for (int i = 0; i < 3; i++) {
+    imp_label_t l[1] = {{"phase", phase[i]}};
+    imp_metrics_sample_u64(w, "impulse_http_timeouts_total", l, 1,
+                           http->timeouts[i]);
+  }
   imp_metrics_family(w, "impulse_http_responses_total", IMP_METRIC_COUNTER,
                      "Answers on the HTTP port, by status code.");
   for (int s = 100; s < HTTP_MAX_STATUS; s++) {
@@ -942,6 +1079,11 @@ int http_listen(imp_server_t *server,
   if (http == NULL) return UV_ENOMEM;
   http->server = server;
   http->route = route;
+  uint64_t seed = 0;
+  if (getrandom(&seed, sizeof seed, GRND_NONBLOCK) != (ssize_t)sizeof seed)
+    seed = imp_now_ns();
+  imp_peers_init(&http->peers, cfg->http_max_conns,
+                 cfg->http_max_conns_per_peer, seed);
   http->conns.next = http->conns.prev = &http->conns;
   http->settings.on_message_begin = on_message_begin;
   http->settings.on_url = on_url;
@@ -980,7 +1122,8 @@ int http_listen(imp_server_t *server,
   uv_unref((uv_handle_t *)&http->flush);
   uv_timer_init(server->loop, &http->sweep);
   http->sweep.data = http;
-  uv_timer_start(&http->sweep, on_sweep, 1000, 1000);
+  uint64_t every = sweep_interval(cfg);
+  uv_timer_start(&http->sweep, on_sweep, every, every);
   uv_unref((uv_handle_t *)&http->sweep);
   if (server->metrics)
     imp_metrics_register(server->metrics, collect_http, http);
@@ -1047,6 +1190,7 @@ void http_engine_free(imp_server_t *server) {
   if (server->metrics)
     imp_metrics_unregister(server->metrics, collect_http, http);
   server->http = NULL;
+  imp_peers_free(&http->peers);
   free(http);
 }
 

@@ -17,6 +17,7 @@
 
 #include "core/common.h"
 #include "impulse.pb-c.h"
+#include "policy/peers.h"
 #include "server/server.h"
 
 typedef struct imp_http_s imp_http_t;
@@ -24,8 +25,6 @@ typedef struct imp_http_s imp_http_t;
 #define HTTP_MAX_HEADER_BYTES (64u * 1024) /* request target + headers */
 
 #define HTTP_MAX_HEADERS 128
-
-#define HTTP_MAX_CONNS 4096
 
 #define HTTP_MAX_PIPELINE 64 /* unanswered requests per connection */
 
@@ -110,6 +109,13 @@ struct http_conn_s {
   int dirty;
   http_conn_t *dirty_next;
   uint64_t active_ms, cur_ms, linger_ms;
+  /* Deadlines against slow peers: the head of a request (from its first
+   * byte; the first one's from the accept) within --http-header-timeout,
+   * and no wait longer than --http-body-timeout for more of a body. */
+  int in_head, in_body;
+  uint64_t head_ms, body_ms;
+  imp_peer_t peer;
+  int counted; /* admitted: holds a slot of its peer */
   http_conn_t *next, *prev;
 };
 
