@@ -41,6 +41,10 @@ static int cmd_info(imp_cli_t *cli, int argc, char **argv) {
   printf("kafka:            %s\n", imp_cli_str_or(s->kafka_bootstrap, "-"));
   printf("abi version:      %u\n", (unsigned)s->abi_version);
   printf("sandbox:          %s\n", imp_cli_str_or(s->sandbox, "-"));
+  if (s->has_log_ring_bytes)
+    printf("function logs:    %llu bytes kept per function, %llu bytes/s\n",
+           (unsigned long long)s->log_ring_bytes,
+           (unsigned long long)s->log_rate_bytes);
   printf("invoke token:     %s\n",
          s->invoke_needs_token ? "required" : "not required");
   printf("admin:            %s\n",

@@ -63,13 +63,26 @@ static int write_str(const char *path, const char *text) {
   return n < 0 ? -e : -EIO;
 }
 
+/* Why the probe failed, by its exit status. */
+static const char *probe_failure(int code) {
+  switch (code) {
+    case 10: return "cannot switch to the instance uid";
+    case 11: return "unshare of user, mount, PID and IPC namespaces refused";
+    case 12: return "the id maps of a user namespace cannot be written";
+    case 13: return "mounts refused in a user namespace";
+    case 15: return "proc cannot be mounted (a masked proc, as in containers)";
+    default: return "the probe failed";
+  }
+}
+
 /* Does in a child what a userns worker does first (drop to an
- * unprivileged uid when root, the namespaces, the id maps, a mount): exit
- * status 0 when all of it works. */
-static int userns_works(unsigned uid) {
+ * unprivileged uid when root, the namespaces, the id maps, a mount, a
+ * proc): 0 when all of it works, else the exit status of the step that
+ * failed (probe_failure). */
+static int userns_probe(unsigned uid) {
   char uidmap[32], gidmap[32];
   pid_t pid = fork();
-  if (pid < 0) return 0;
+  if (pid < 0) return -1;
   if (pid == 0) {
     if (uid != 0 && (setgroups(0, NULL) != 0 || setresgid(uid, uid, uid) != 0 ||
                      setresuid(uid, uid, uid) != 0))
@@ -83,15 +96,29 @@ static int userns_works(unsigned uid) {
         write_str("/proc/self/uid_map", uidmap) != 0 ||
         write_str("/proc/self/gid_map", gidmap) != 0)
       _exit(12);
-    if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0 ||
-        mount("tmpfs", "/tmp", "tmpfs", 0, "size=4k") != 0)
-      _exit(13);
-    _exit(0);
+    /* A proc of the new PID namespace must mount: a container's masked
+     * proc refuses that, and the sandbox needs it. */
+    pid_t inner = fork();
+    if (inner < 0) _exit(14);
+    if (inner == 0) {
+      if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0 ||
+          mount("tmpfs", "/tmp", "tmpfs", 0, "size=16k") != 0)
+        _exit(13);
+      if (mkdir("/tmp/proc", 0755) != 0 ||
+          mount("proc", "/tmp/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC,
+                NULL) != 0)
+        _exit(15);
+      _exit(0);
+    }
+    int st;
+    while (waitpid(inner, &st, 0) < 0)
+      if (errno != EINTR) _exit(16);
+    _exit(WIFEXITED(st) ? WEXITSTATUS(st) : 17);
   }
   int status;
   while (waitpid(pid, &status, 0) < 0)
-    if (errno != EINTR) return 0;
-  return WIFEXITED(status) && WEXITSTATUS(status) == 0;
+    if (errno != EINTR) return -1;
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
 /* ---- cgroups --------------------------------------------------------------
@@ -218,17 +245,21 @@ int imp_isolate_setup(imp_isolate_t *iso, const imp_config_t *cfg, char *err,
   const char *want = cfg->sandbox[0] ? cfg->sandbox : "auto";
   int root = geteuid() == 0;
   unsigned probe_uid = root ? imp_isolate_uid(cfg, 0) : 0;
+  int probe = strcmp(want, "auto") == 0 || strcmp(want, "userns") == 0
+                  ? userns_probe(probe_uid)
+                  : 0;
+  const char *why_not = probe != 0 ? probe_failure(probe) : NULL;
   if (strcmp(want, "auto") == 0) {
     snprintf(iso->mode, sizeof iso->mode, "%s",
-             userns_works(probe_uid) ? "userns"
-             : root                  ? "uid"
-                                     : "none");
-  } else if (strcmp(want, "userns") == 0 && !userns_works(probe_uid)) {
+             probe == 0 ? "userns"
+             : root     ? "uid"
+                        : "none");
+  } else if (strcmp(want, "userns") == 0 && probe != 0) {
     snprintf(err, errlen,
-             "--sandbox userns: this machine does not let the server make "
-             "user namespaces (kernel.unprivileged_userns_clone, "
-             "user.max_user_namespaces, or a seccomp profile of its "
-             "container); use --sandbox auto");
+             "--sandbox userns: %s (kernel.unprivileged_userns_clone, "
+             "user.max_user_namespaces, or a seccomp profile or masked proc "
+             "of its container); use --sandbox auto",
+             why_not);
     return -1;
   } else if (strcmp(want, "uid") == 0 && !root) {
     snprintf(err, errlen, "--sandbox uid needs a server running as root");
@@ -243,9 +274,12 @@ int imp_isolate_setup(imp_isolate_t *iso, const imp_config_t *cfg, char *err,
     iso->cgroup = 0;
   imp_isolate_sweep(iso);
 
-  char who[64] = "";
+  char who[160] = "";
   if (root && strcmp(iso->mode, "none") != 0)
     snprintf(who, sizeof who, ", uid %u+ per instance", cfg->sandbox_uid_base);
+  if (strcmp(iso->mode, "userns") != 0 && why_not != NULL)
+    snprintf(who + strlen(who), sizeof who - strlen(who), " (no userns: %s)",
+             why_not);
   snprintf(iso->describe, sizeof iso->describe, "%s%s; %s", iso->mode, who,
            iso->cgroup == 1   ? (iso->has_cpu ? "cgroup v1 (memory, pids, cpu)"
                                               : "cgroup v1 (memory, pids)")

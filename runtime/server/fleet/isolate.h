@@ -27,7 +27,7 @@ typedef struct imp_isolate_s {
   char cg_mem[512];  /* v1: memory hierarchy dir of ours; v2: our tree */
   char cg_pids[512]; /* v1 only */
   char cg_cpu[512];  /* v1 only */
-  char describe[256];
+  char describe[400];
 } imp_isolate_t;
 
 /* Probes the sandbox mode (cfg->sandbox: "auto" or one to require) and
