@@ -384,10 +384,9 @@ static int loopback_up(void) {
 }
 
 static int caps_drop(char *err, size_t errlen) {
-  for (int cap = 0; cap <= 63; cap++)
-    if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0 && errno != EINVAL)
-      return fail(err, errlen, "dropping the capability bounding set");
-  prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0);
+  /* The bounding set stays: with PR_SET_NO_NEW_PRIVS no execve can give
+   * back a capability (file capabilities are ignored), and the ambient set
+   * goes with the permitted one. */
   struct __user_cap_header_struct hdr = {_LINUX_CAPABILITY_VERSION_3, 0};
   struct __user_cap_data_struct data[2];
   memset(data, 0, sizeof data);

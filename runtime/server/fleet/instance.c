@@ -355,6 +355,13 @@ static void on_frame(imp_conn_t *conn, Impulse__Envelope *env, const char *body,
       code = env->error->code;
       msg = env->error->message ? env->error->message : "load failed";
     }
+    IMP_LOG(IMP_LOG_DEBUG,
+            "instance %llu: Load answered in %llu us (%llu us in the worker)",
+            (unsigned long long)inst->id,
+            (unsigned long long)((imp_now_ns() - inst->load_sent_ns) / 1000u),
+            (unsigned long long)(ok && env->load_ok->has_load_us
+                                     ? env->load_ok->load_us
+                                     : 0));
     if (ok && !inst->validate_only) {
       inst->state = IMP_INST_READY;
       inst->ready_ms = inst->idle_since_ms = imp_now_ms();
@@ -582,7 +589,7 @@ imp_instance_t *imp_instance_spawn(imp_fleet_t *fleet, int owned) {
   }
   args[nargs] = NULL;
   if (imp_isolate_create(&fleet->iso, inst->id, cfg->default_memory_mb,
-                         cfg->instance_max_procs) != 0)
+                         cfg->instance_max_procs, &inst->limits) != 0)
     IMP_LOG(IMP_LOG_WARN, "instance %llu: cannot create its cgroup",
             (unsigned long long)inst->id);
   /* The re-attach secret goes through a pipe the worker reads once at
@@ -766,11 +773,12 @@ int imp_instance_load(imp_instance_t *inst, const imp_load_t *load) {
   inst->owned = 1;
   if (inst->state == IMP_INST_STARTING) return 0; /* ops->connected */
   setup_slots(inst, load);
+  inst->load_sent_ns = imp_now_ns();
   const imp_config_t *cfg = inst->fleet->cfg;
   unsigned procs = cfg->instance_max_procs;
   if (procs < inst->d.concurrency + 64) procs = inst->d.concurrency + 64;
-  imp_isolate_limit(&inst->fleet->iso, inst->id, load->memory_mb, procs,
-                    load->cpu_millis);
+  imp_isolate_limit(&inst->fleet->iso, inst->id, &inst->limits, load->memory_mb,
+                    procs, load->cpu_millis);
   return send_load(inst, load->function, load->version, load->path,
                    load->sha256, inst->d.concurrency, load->memory_mb,
                    load->env, load->nenv, load->network, 0);
@@ -792,6 +800,7 @@ int imp_instance_validate(imp_instance_t *inst, const char *path,
              sha256 ? sha256 : "");
     return inst->pending_path && inst->pending_env ? 0 : -ENOMEM;
   }
+  inst->load_sent_ns = imp_now_ns();
   return send_load(inst, name, 0, path, sha256, 1, 0, env, nenv, NULL, 1);
 }
 

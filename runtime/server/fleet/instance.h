@@ -136,6 +136,8 @@ struct imp_instance_s {
   int crash_named;      /* the dying worker named the call it ran */
   uint32_t crashed_gen; /* that call's send number (wid >> 32) */
   uint64_t load_wid;
+  uint64_t load_sent_ns;       /* the Load's send (its answer's latency) */
+  imp_isolate_limits_t limits; /* what its cgroup is limited to */
   uint64_t eof_ms; /* its connection ended, the process not yet: killed
                       if it has not exited EXIT_WAIT_MS later */
   uint64_t started_ms;

@@ -328,7 +328,11 @@ static void procs_set(const imp_isolate_t *iso, uint64_t id, unsigned n) {
 }
 
 int imp_isolate_create(const imp_isolate_t *iso, uint64_t id,
-                       unsigned memory_mb, unsigned max_procs) {
+                       unsigned memory_mb, unsigned max_procs,
+                       imp_isolate_limits_t *now) {
+  now->memory_mb = memory_mb;
+  now->max_procs = max_procs;
+  now->cpu_millis = 0;
   if (iso->cgroup == 0) return 0;
   char dir[600];
   const char *bases[] = {iso->cg_mem, iso->cgroup == 1 ? iso->cg_pids : NULL,
@@ -361,15 +365,22 @@ int imp_isolate_join(const imp_isolate_t *iso, uint64_t id, int pid) {
 }
 
 void imp_isolate_limit(const imp_isolate_t *iso, uint64_t id,
-                       unsigned memory_mb, unsigned max_procs,
-                       unsigned cpu_millis) {
+                       imp_isolate_limits_t *now, unsigned memory_mb,
+                       unsigned max_procs, unsigned cpu_millis) {
   if (iso->cgroup == 0) return;
-  if (memory_mb > 0) memory_set(iso, id, memory_mb);
-  procs_set(iso, id, max_procs);
-  if (!iso->has_cpu) return;
+  if (memory_mb > 0 && memory_mb != now->memory_mb) {
+    memory_set(iso, id, memory_mb);
+    now->memory_mb = memory_mb;
+  }
+  if (max_procs != now->max_procs) {
+    procs_set(iso, id, max_procs);
+    now->max_procs = max_procs;
+  }
+  if (!iso->has_cpu || cpu_millis == now->cpu_millis) return;
+  now->cpu_millis = cpu_millis;
   char v[48];
   if (iso->cgroup == 1) {
-    put(iso->cg_cpu, id, "cpu.cfs_period_us", "100000");
+    /* cpu.cfs_period_us keeps its default, 100000. */
     snprintf(v, sizeof v, "%lld",
              cpu_millis ? (long long)cpu_millis * 100 : -1LL);
     put(iso->cg_cpu, id, "cpu.cfs_quota_us", v);

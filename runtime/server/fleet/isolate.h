@@ -36,18 +36,28 @@ typedef struct imp_isolate_s {
 int imp_isolate_setup(imp_isolate_t *iso, const imp_config_t *cfg, char *err,
                       size_t errlen);
 
+/* The limits written to an instance's group, so that a Load writes only
+ * what changes (each write to a cgroup file costs the loop time). */
+typedef struct imp_isolate_limits_s {
+  unsigned memory_mb;
+  unsigned max_procs;
+  unsigned cpu_millis;
+} imp_isolate_limits_t;
+
 /* A group for instance `id`, limited to `max_procs` processes and threads
- * and, until its Load says otherwise, `memory_mb`. 0 or -errno. */
+ * and, until its Load says otherwise, `memory_mb`; *now records them.
+ * 0 or -errno. */
 int imp_isolate_create(const imp_isolate_t *iso, uint64_t id,
-                       unsigned memory_mb, unsigned max_procs);
+                       unsigned memory_mb, unsigned max_procs,
+                       imp_isolate_limits_t *now);
 /* Moves process `pid` into the group of instance `id`. 0 or -errno. */
 int imp_isolate_join(const imp_isolate_t *iso, uint64_t id, int pid);
 /* The function's limits, at its Load: memory (0 = none beyond the
  * group's), processes and threads, cpu in thousandths of a CPU (0 = no
  * limit). */
 void imp_isolate_limit(const imp_isolate_t *iso, uint64_t id,
-                       unsigned memory_mb, unsigned max_procs,
-                       unsigned cpu_millis);
+                       imp_isolate_limits_t *now, unsigned memory_mb,
+                       unsigned max_procs, unsigned cpu_millis);
 /* 1 when the kernel killed a process of the group for its memory. */
 int imp_isolate_oom_killed(const imp_isolate_t *iso, uint64_t id);
 /* Removes the group (its processes are gone). */

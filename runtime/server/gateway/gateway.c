@@ -48,7 +48,7 @@ struct imp_client_s {
   imp_gateway_t *gw;
   int admin;
   imp_token_t *token; /* the scoped token of its Hello, a reference */
-  int hello_done;     /* a Hello succeeded (with a token or without) */
+  int hello_done;     /* a Hello succeeded, or a request it may make */
   int counted;        /* admitted: holds a slot of its peer in gw->peers */
   int refs;           /* 1 for the open connection + 1 per call */
   unsigned in_flight;
@@ -319,6 +319,9 @@ static void on_frame(imp_conn_t *conn, Impulse__Envelope *env, const char *body,
     impulse__envelope__free_unpacked(env, NULL);
     return;
   }
+  /* A request it may make is as good as a Hello for --hello-timeout: an
+   * anonymous client need not say Hello before it invokes. */
+  if (env->body_case != IMPULSE__ENVELOPE__BODY_HELLO) client->hello_done = 1;
   if (server->stopping &&
       env->body_case != IMPULSE__ENVELOPE__BODY_SERVER_INFO) {
     client_error(client, env->id, IMPULSE__ERROR_CODE__SHUTTING_DOWN,
