@@ -485,6 +485,24 @@ static void test_sandbox_holds(void **state) {
     assert_int_equal(ask(s, "hog", "pids", out, sizeof out), IMPULSE_S_OK);
   }
 
+  /* --cpu: the instance joins a cpu group of its own (a cgroup v1 server
+   * as root; the quota's effect is the kernel's). */
+  if (getuid() == 0 && sandbox_is(s,
+                                  "userns, uid 200000+ per instance; "
+                                  "cgroup v1 (memory, pids, cpu)")) {
+    impulse_deploy_opts_t cpu = {0};
+    cpu.cpu_millis = 500;
+    cpu.has_cpu = 1;
+    deploy_with(s, "capped", &cpu);
+    assert_int_equal(
+        ask(s, "capped", "read /proc/self/cgroup", out, sizeof out),
+        IMPULSE_S_OK);
+    const char *line = strstr(out, ":cpu:/impulse-");
+    if (line == NULL) line = strstr(out, ":cpu,cpuacct:/impulse-");
+    assert_non_null(line);
+    assert_non_null(strstr(line, "/i"));
+  }
+
   /* --network none: no way out, not even to the server's own port. */
   impulse_deploy_opts_t none = {0};
   none.network = "none";

@@ -777,8 +777,8 @@ int imp_instance_load(imp_instance_t *inst, const imp_load_t *load) {
   const imp_config_t *cfg = inst->fleet->cfg;
   unsigned procs = cfg->instance_max_procs;
   if (procs < inst->d.concurrency + 64) procs = inst->d.concurrency + 64;
-  imp_isolate_limit(&inst->fleet->iso, inst->id, &inst->limits, load->memory_mb,
-                    procs, load->cpu_millis);
+  imp_isolate_limit(&inst->fleet->iso, inst->id, inst->pid, &inst->limits,
+                    load->memory_mb, procs, load->cpu_millis);
   return send_load(inst, load->function, load->version, load->path,
                    load->sha256, inst->d.concurrency, load->memory_mb,
                    load->env, load->nenv, load->network, 0);

@@ -333,6 +333,7 @@ int imp_isolate_create(const imp_isolate_t *iso, uint64_t id,
   now->memory_mb = memory_mb;
   now->max_procs = max_procs;
   now->cpu_millis = 0;
+  now->cpu_joined = 0;
   if (iso->cgroup == 0) return 0;
   char dir[600];
   const char *bases[] = {iso->cg_mem, iso->cgroup == 1 ? iso->cg_pids : NULL,
@@ -352,9 +353,11 @@ int imp_isolate_join(const imp_isolate_t *iso, uint64_t id, int pid) {
   if (iso->cgroup == 0) return 0;
   char v[32], dir[600], path[700];
   snprintf(v, sizeof v, "%d", pid);
-  const char *bases[] = {iso->cg_mem, iso->cgroup == 1 ? iso->cg_pids : NULL,
-                         iso->cgroup == 1 && iso->has_cpu ? iso->cg_cpu : NULL};
-  for (size_t i = 0; i < 3; i++) {
+  /* Not the cpu group (v1): an instance joins it with its first cpu
+   * limit (cpu_join), since a group of its own changes how the scheduler
+   * shares the CPUs even without a limit. */
+  const char *bases[] = {iso->cg_mem, iso->cgroup == 1 ? iso->cg_pids : NULL};
+  for (size_t i = 0; i < 2; i++) {
     if (bases[i] == NULL) continue;
     dir_of(bases[i], id, dir, sizeof dir);
     snprintf(path, sizeof path, "%s/cgroup.procs", dir);
@@ -364,7 +367,25 @@ int imp_isolate_join(const imp_isolate_t *iso, uint64_t id, int pid) {
   return 0;
 }
 
-void imp_isolate_limit(const imp_isolate_t *iso, uint64_t id,
+/* Moves process `pid` and its descendants (the sandbox's init and the
+ * worker, any process of the function) into the cpu group of `id`. */
+static void cpu_join(const imp_isolate_t *iso, uint64_t id, int pid) {
+  int todo[64], n = 0;
+  todo[n++] = pid;
+  for (int i = 0; i < n; i++) {
+    char path[700], v[32];
+    snprintf(v, sizeof v, "%d", todo[i]);
+    put(iso->cg_cpu, id, "cgroup.procs", v);
+    snprintf(path, sizeof path, "/proc/%d/task/%d/children", todo[i], todo[i]);
+    FILE *f = fopen(path, "re");
+    if (f == NULL) continue;
+    int child;
+    while (n < 64 && fscanf(f, "%d", &child) == 1) todo[n++] = child;
+    fclose(f);
+  }
+}
+
+void imp_isolate_limit(const imp_isolate_t *iso, uint64_t id, int pid,
                        imp_isolate_limits_t *now, unsigned memory_mb,
                        unsigned max_procs, unsigned cpu_millis) {
   if (iso->cgroup == 0) return;
@@ -377,6 +398,10 @@ void imp_isolate_limit(const imp_isolate_t *iso, uint64_t id,
     now->max_procs = max_procs;
   }
   if (!iso->has_cpu || cpu_millis == now->cpu_millis) return;
+  if (iso->cgroup == 1 && !now->cpu_joined && cpu_millis > 0) {
+    cpu_join(iso, id, pid);
+    now->cpu_joined = 1;
+  }
   now->cpu_millis = cpu_millis;
   char v[48];
   if (iso->cgroup == 1) {

@@ -42,6 +42,7 @@ typedef struct imp_isolate_limits_s {
   unsigned memory_mb;
   unsigned max_procs;
   unsigned cpu_millis;
+  int cpu_joined; /* in its cpu group (v1: joined with the first limit) */
 } imp_isolate_limits_t;
 
 /* A group for instance `id`, limited to `max_procs` processes and threads
@@ -54,8 +55,9 @@ int imp_isolate_create(const imp_isolate_t *iso, uint64_t id,
 int imp_isolate_join(const imp_isolate_t *iso, uint64_t id, int pid);
 /* The function's limits, at its Load: memory (0 = none beyond the
  * group's), processes and threads, cpu in thousandths of a CPU (0 = no
- * limit). */
-void imp_isolate_limit(const imp_isolate_t *iso, uint64_t id,
+ * limit). `pid` is the instance's process: with cgroup v1 it and its
+ * descendants join the cpu group with the first cpu limit. */
+void imp_isolate_limit(const imp_isolate_t *iso, uint64_t id, int pid,
                        imp_isolate_limits_t *now, unsigned memory_mb,
                        unsigned max_procs, unsigned cpu_millis);
 /* 1 when the kernel killed a process of the group for its memory. */
