@@ -108,16 +108,30 @@ static void forward(int sig) {
   if (child_pid > 0) kill(child_pid, sig);
 }
 
+static const int forwarded[] = {SIGTERM, SIGINT,  SIGHUP,
+                                SIGQUIT, SIGUSR1, SIGUSR2};
+
+/* Blocks (how = SIG_BLOCK) or unblocks the signals the reaper and the init
+ * forward. Blocked across the forks: a namespace's init drops a signal it
+ * has no handler for, and the server's SIGTERM must not be lost while the
+ * init is still building the root. */
+static void forwarded_mask(int how) {
+  sigset_t set;
+  sigemptyset(&set);
+  for (size_t i = 0; i < sizeof forwarded / sizeof forwarded[0]; i++)
+    sigaddset(&set, forwarded[i]);
+  sigprocmask(how, &set, NULL);
+}
+
 static void forward_signals(pid_t child) {
   child_pid = child;
-  static const int forwarded[] = {SIGTERM, SIGINT,  SIGHUP,
-                                  SIGQUIT, SIGUSR1, SIGUSR2};
   struct sigaction sa;
   memset(&sa, 0, sizeof sa);
   sa.sa_handler = forward;
   sigemptyset(&sa.sa_mask);
   for (size_t i = 0; i < sizeof forwarded / sizeof forwarded[0]; i++)
     sigaction(forwarded[i], &sa, NULL);
+  forwarded_mask(SIG_UNBLOCK);
 }
 
 /* Ends this process as `status` (a wait status) says its child ended. */
@@ -320,6 +334,7 @@ static int userns_enter(const imp_wk_sandbox_t *sb, char *err, size_t errlen) {
   }
   int note[2];
   if (pipe2(note, O_CLOEXEC) != 0) return fail(err, errlen, "pipe");
+  forwarded_mask(SIG_BLOCK);
   pid_t init = fork();
   if (init < 0) return fail(err, errlen, "fork");
   if (init > 0) {
@@ -350,6 +365,7 @@ static int userns_enter(const imp_wk_sandbox_t *sb, char *err, size_t errlen) {
   /* The worker, pid 2: dies with the init (as every process of the
    * namespace does). */
   close(note[1]);
+  forwarded_mask(SIG_UNBLOCK);
   /* No setsid(): a session of its own would also be a scheduling group
    * of its own (autogroup), which cost the closed-loop benchmark a tenth
    * of its throughput; the filter already keeps signals in the worker. */

@@ -462,6 +462,10 @@ static void test_sandbox_holds(void **state) {
   /* A daemon it starts dies with its instance. */
   assert_int_equal(ask(s, "attacker", "orphan imp-orphan-t", out, sizeof out),
                    IMPULSE_S_OK);
+  /* (It names itself a moment after the call's answer.) */
+  for (uint64_t until = it_now_ms() + 5000;
+       it_now_ms() < until && processes_named("imp-orphan-t") == 0;)
+    it_sleep_ms(10);
   assert_int_equal(processes_named("imp-orphan-t"), 1);
   it_cli_t r;
   assert_int_equal(IT_CLI_ADMIN(&r, s, "rm", "attacker"), 0);

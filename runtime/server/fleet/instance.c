@@ -882,9 +882,17 @@ void imp_fleet_fill_pool(imp_fleet_t *fleet) {
   }
 }
 
+static int instance_live(void *arg, uint64_t id) {
+  imp_fleet_t *fleet = arg;
+  for (imp_instance_t *i = fleet->instances.next; i != &fleet->instances;
+       i = i->next)
+    if (i->id == id) return 1;
+  return 0;
+}
+
 static void on_refill(uv_timer_t *t) {
   imp_fleet_t *fleet = t->data;
-  imp_isolate_sweep(&fleet->iso);
+  imp_isolate_sweep(&fleet->iso, instance_live, fleet);
   imp_fleet_fill_pool(fleet);
 }
 

@@ -205,7 +205,8 @@ static int v2_setup(imp_isolate_t *iso, const char *name) {
 /* Groups of instances that ended while the server was down (or whose
  * last process was still going when they were removed): rmdir fails on a
  * group that still has processes, such as an adopted worker's. */
-static void stale_remove(const char *base) {
+static void stale_remove(const char *base, int (*live)(void *, uint64_t),
+                         void *arg) {
   if (base[0] == '\0') return;
   DIR *d = opendir(base);
   if (d == NULL) return;
@@ -213,24 +214,26 @@ static void stale_remove(const char *base) {
   char path[900];
   while ((e = readdir(d)) != NULL) {
     if (e->d_name[0] != 'i' || e->d_type != DT_DIR) continue;
+    if (live != NULL && live(arg, strtoull(e->d_name + 1, NULL, 10))) continue;
     snprintf(path, sizeof path, "%s/%s", base, e->d_name);
     rmdir(path);
   }
   closedir(d);
 }
 
-void imp_isolate_sweep(const imp_isolate_t *iso) {
+void imp_isolate_sweep(const imp_isolate_t *iso,
+                       int (*live)(void *arg, uint64_t id), void *arg) {
   if (iso->cgroup == 0) return;
-  stale_remove(iso->cg_mem);
-  stale_remove(iso->cg_pids);
-  stale_remove(iso->cg_cpu);
+  stale_remove(iso->cg_mem, live, arg);
+  stale_remove(iso->cg_pids, live, arg);
+  stale_remove(iso->cg_cpu, live, arg);
 }
 
 void imp_isolate_release(const imp_isolate_t *iso) {
   if (iso->cgroup == 0) return;
   /* The last processes of the instances may still be ending. */
   for (int i = 0; i < 20; i++) {
-    imp_isolate_sweep(iso);
+    imp_isolate_sweep(iso, NULL, NULL);
     if (rmdir(iso->cg_mem) == 0 || errno != EBUSY) break;
     usleep(10000);
   }
@@ -272,7 +275,7 @@ int imp_isolate_setup(imp_isolate_t *iso, const imp_config_t *cfg, char *err,
   group_name(cfg, name);
   if (cfg->cgroups && v1_setup(iso, name) != 0 && v2_setup(iso, name) != 0)
     iso->cgroup = 0;
-  imp_isolate_sweep(iso);
+  imp_isolate_sweep(iso, NULL, NULL);
 
   char who[160] = "";
   if (root && strcmp(iso->mode, "none") != 0)
@@ -418,20 +421,35 @@ void imp_isolate_limit(const imp_isolate_t *iso, uint64_t id, int pid,
   }
 }
 
-int imp_isolate_oom_killed(const imp_isolate_t *iso, uint64_t id) {
-  if (iso->cgroup == 0) return 0;
+/* The first number on the line of `file` (in the group of `id`) that
+ * starts with `key`, or 0. */
+static unsigned long long group_count(const imp_isolate_t *iso, uint64_t id,
+                                      const char *file, const char *key) {
   char dir[600], path[700], line[128];
   dir_of(iso->cg_mem, id, dir, sizeof dir);
-  snprintf(path, sizeof path, "%s/%s", dir,
-           iso->cgroup == 1 ? "memory.oom_control" : "memory.events");
+  snprintf(path, sizeof path, "%s/%s", dir, file);
   FILE *f = fopen(path, "re");
   if (f == NULL) return 0;
-  int killed = 0;
-  unsigned long long n;
+  unsigned long long n = 0, v;
+  size_t klen = strlen(key);
   while (fgets(line, sizeof line, f) != NULL)
-    if (sscanf(line, "oom_kill %llu", &n) == 1 && n > 0) killed = 1;
+    if (strncmp(line, key, klen) == 0 && sscanf(line + klen, "%llu", &v) == 1)
+      n = v;
   fclose(f);
-  return killed;
+  return n;
+}
+
+int imp_isolate_oom_killed(const imp_isolate_t *iso, uint64_t id) {
+  if (iso->cgroup == 0) return 0;
+  /* The kill is counted (oom_kill), and the limit was hit (failcnt, or
+   * v2's max events): the second covers a kill the count does not show
+   * yet when the process's end is seen. */
+  if (iso->cgroup == 1)
+    return group_count(iso, id, "memory.oom_control", "oom_kill ") > 0 ||
+           group_count(iso, id, "memory.memsw.failcnt", "") > 0 ||
+           group_count(iso, id, "memory.failcnt", "") > 0;
+  return group_count(iso, id, "memory.events", "oom_kill ") > 0 ||
+         group_count(iso, id, "memory.events", "max ") > 0;
 }
 
 void imp_isolate_remove(const imp_isolate_t *iso, uint64_t id) {

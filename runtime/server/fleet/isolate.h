@@ -65,8 +65,11 @@ int imp_isolate_oom_killed(const imp_isolate_t *iso, uint64_t id);
 /* Removes the group (its processes are gone). */
 void imp_isolate_remove(const imp_isolate_t *iso, uint64_t id);
 /* Removes every instance group without a process (those whose removal
- * came too early: the kernel was still ending their last process). */
-void imp_isolate_sweep(const imp_isolate_t *iso);
+ * came too early: the kernel was still ending their last process), but
+ * the groups `live` (when given) says belong to instances still known:
+ * their counters are read when their end is seen. */
+void imp_isolate_sweep(const imp_isolate_t *iso,
+                       int (*live)(void *arg, uint64_t id), void *arg);
 /* At the server's end: the sweep, then the server's own groups when no
  * worker (one outliving the server for --worker-grace) is left in them. */
 void imp_isolate_release(const imp_isolate_t *iso);
