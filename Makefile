@@ -15,6 +15,9 @@ PREFIX ?= /usr/local
 DESTDIR ?=
 
 .PHONY: all deps build run wait test test-asan bench bench-http bench-events install clean format lint
+.PHONY: fuzz
+.PHONY: soak
+.PHONY: test-tsan
 
 all: build
 
