@@ -59,6 +59,12 @@ bench-http: build
 bench-events: build
 	$(BUILD)/bench/impulse-bench-events --impulse $(BUILD)/impulse --functions $(BUILD)/functions
 
+# Every fuzz target of tests/fuzz for FUZZ_SECONDS each (clang, libFuzzer,
+# ASan + UBSan; build-fuzz/). FUZZ_TARGETS picks some.
+FUZZ_SECONDS ?= 60
+fuzz: deps
+	FUZZ_SECONDS=$(FUZZ_SECONDS) scripts/fuzz.sh
+
 install: build
 	DESTDIR="$(DESTDIR)" cmake --install $(BUILD) --prefix "$(PREFIX)"
 
@@ -73,4 +79,4 @@ lint: deps
 	scripts/check-layers.py
 
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD)
+	rm -rf $(BUILD) $(ASAN_BUILD) build-fuzz

@@ -13,6 +13,7 @@ packages=(
   chromium  # headless, for the dashboard test
   python3 python3-yaml yamllint
   clang-format  # .ci/run checks the formatting of every source
+  clang libclang-rt-14-dev  # make fuzz: libFuzzer and the sanitizers
 )
 
 missing=()
