@@ -89,8 +89,59 @@ def frame_seeds():
     }
 
 
+def http_seeds():
+    # Byte 0: read size - 1; byte 1: body limit (bits 0-1: 0, 16, 1024,
+    # 1 MiB) and mode (bit 2: built requests); see http.c.
+    inv = (b"POST /function/echo HTTP/1.1\r\nHost: h\r\n"
+           b"X-Impulse-Deadline-Ms: 250\r\n"
+           b"X-Impulse-Idempotency-Key: k-1\r\n"
+           b"X-Impulse-Header-Trace: abc\r\n"
+           b"Content-Length: 5\r\n\r\nhello")
+    pub = (b"POST /topics/orders HTTP/1.1\r\nHost: h\r\n"
+           b"Ce-Id: 1\r\nCe-Source: s\r\nCe-Type: t\r\n"
+           b"Ce-Specversion: 1.0\r\nX-Impulse-Key: k\r\n"
+           b"X-Impulse-Partition: 2\r\nContent-Type: text/plain\r\n"
+           b"Transfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n")
+    ce = (b'{"specversion":"1.0","id":"1","source":"s","type":"t",'
+          b'"datacontenttype":"application/json","data":{"a":1},'
+          b'"partitionkey":"pk","n":3,"b":true}')
+    structured = (b"POST /topics/orders HTTP/1.1\r\n"
+                  b"Content-Type: application/cloudevents+json; charset=utf-8"
+                  b"\r\nContent-Length: " + str(len(ce)).encode() +
+                  b"\r\n\r\n" + ce)
+    gets = (b"GET /healthz HTTP/1.1\r\n\r\n"
+            b"HEAD /metrics HTTP/1.1\r\n\r\n"
+            b"GET /api/functions/echo/logs?limit=5 HTTP/1.1\r\n\r\n"
+            b"GET /api/state HTTP/1.0\r\nConnection: keep-alive\r\n\r\n"
+            b"GET / HTTP/1.1\r\nConnection: close\r\n\r\n"
+            b"GET /readyz HTTP/1.1\r\n\r\n")
+    expect = (b"POST /function/echo HTTP/1.1\r\nExpect: 100-continue\r\n"
+              b"Content-Length: 2\r\n\r\nhi")
+    many = b"GET /healthz HTTP/1.1\r\n" + b"".join(
+        b"X-H%d: v\r\n" % i for i in range(130)) + b"\r\n"
+    return {
+        "invoke": bytes([255, 3]) + inv,
+        "invoke_bytewise": bytes([0, 2]) + inv,
+        "publish_binary_chunked": bytes([6, 3]) + pub,
+        "publish_structured": bytes([255, 3]) + structured,
+        "pipelined_gets": bytes([17, 2]) + gets,
+        "expect_continue": bytes([255, 2]) + expect,
+        "body_too_big": bytes([255, 1]) + inv,
+        "too_many_headers": bytes([255, 3]) + many,
+        "http09": bytes([255, 3]) + b"GET /\r\n\r\n",
+        "http2": bytes([255, 3]) + b"GET / HTTP/2.0\r\n\r\n",
+        "connect": bytes([255, 3]) + b"CONNECT h:1 HTTP/1.1\r\n\r\n",
+        "bad_target": bytes([255, 3]) + b"GET * HTTP/1.1\r\n\r\n",
+        "built": bytes([3, 6]) + b"abc\xffbody one\xffz9\xff\xffv\xff" +
+        bytes(range(40)),
+        "built_refused": bytes([255, 5]) + b"a\xffshort\xffb\xff" +
+        b"a body longer than sixteen bytes",
+    }
+
+
 def main():
     write("frame", frame_seeds())
+    write("http", http_seeds())
     return 0
 
 

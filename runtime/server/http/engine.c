@@ -34,7 +34,6 @@ struct imp_http_s {
   uint64_t logged_ms, unlogged;
   char last_refused[64];
   http_conn_t *dirty_head;
-  http_parser_settings settings;
   char date[40];
   time_t date_at;
   uint64_t responses[HTTP_MAX_STATUS];
@@ -70,29 +69,6 @@ void http_bprintf(imp_buf_t *b, const char *fmt, ...) {
   vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);
   va_end(ap);
   b->len += (size_t)n;
-}
-
-int http_ieq(const char *a, size_t alen, const char *b) {
-  size_t bl = strlen(b);
-  return alen == bl && strncasecmp(a, b, bl) == 0;
-}
-
-int http_iprefix(const char *a, size_t alen, const char *p) {
-  size_t pl = strlen(p);
-  return alen >= pl && strncasecmp(a, p, pl) == 0;
-}
-
-/* RFC 9110 token characters, for header names. */
-int http_is_tchar(unsigned char c) {
-  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-         (c >= '0' && c <= '9') || (c && strchr("!#$%&'*+-.^_`|~", c));
-}
-
-/* A header value we may write: no control characters except tab. */
-int http_is_field_value(const uint8_t *p, size_t n) {
-  for (size_t i = 0; i < n; i++)
-    if ((p[i] < 0x20 && p[i] != '\t') || p[i] == 0x7f) return 0;
-  return 1;
 }
 
 /* A JSON string from bytes that may not be UTF-8 (messages from functions,
@@ -186,13 +162,6 @@ static const char *http_date(imp_http_t *http) {
 
 /* ---- requests ------------------------------------------------------------ */
 
-void http_msg_free(http_msg_t *m) {
-  imp_buf_free(&m->hbuf);
-  imp_buf_free(&m->body);
-  free(m->hdrs);
-  memset(m, 0, sizeof *m);
-}
-
 /* Moves the parsed request out of req, so that req holds only what its
  * answer needs while it waits. */
 http_msg_t http_msg_take(http_req_t *req) {
@@ -214,21 +183,6 @@ static http_req_t *req_new(http_conn_t *conn) {
   req->conn = conn;
   req->keep_alive = 1;
   return req;
-}
-
-const http_hdr_t *http_find_header(const http_msg_t *m, const char *name) {
-  for (size_t i = 0; i < m->nhdrs; i++)
-    if (http_ieq(m->hbuf.data + m->hdrs[i].name, m->hdrs[i].nlen, name))
-      return &m->hdrs[i];
-  return NULL;
-}
-
-const char *http_hname(const http_msg_t *m, const http_hdr_t *h) {
-  return m->hbuf.data + h->name;
-}
-
-const char *http_hval(const http_msg_t *m, const http_hdr_t *h) {
-  return m->hbuf.data + h->value;
 }
 
 /* Answers req: the status line, standard headers, `extra` (complete header
@@ -314,8 +268,7 @@ void http_respond_405(http_req_t *req, const char *allow) {
 void http_conn_unref(http_conn_t *conn) {
   if (conn->refs <= 0) abort(); /* refcount underflow is a bug */
   if (--conn->refs > 0) return;
-  if (conn->cur) http_req_free(conn->cur);
-  if (conn->complete) http_req_free(conn->complete);
+  http_parse_free(&conn->parse);
   imp_buf_free(&conn->in);
   imp_buf_free(&conn->out);
   imp_buf_free(&conn->writing);
@@ -407,10 +360,7 @@ static void pipeline_add(http_conn_t *conn, http_req_t *req) {
  * 503 says Retry-After. */
 static void fail_conn(http_conn_t *conn, int status, const char *name,
                       const char *msg) {
-  if (conn->cur) {
-    http_req_free(conn->cur);
-    conn->cur = NULL;
-  }
+  http_parse_free(&conn->parse);
   conn->in_head = conn->in_body = 0;
   http_req_t *req = req_new(conn);
   req->keep_alive = 0;
@@ -503,10 +453,7 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
     /* The peer has finished sending: answer what it asked for, then
      * close. A request cut short is dropped. */
     conn->eof = 1;
-    if (conn->cur) {
-      http_req_free(conn->cur);
-      conn->cur = NULL;
-    }
+    http_parse_free(&conn->parse);
     conn->stop_parsing = 1;
     update_reading(conn);
     if (conn->head == NULL && pending_out(conn) == 0 && !conn->write_busy) {
@@ -542,147 +489,6 @@ static void update_reading(http_conn_t *conn) {
     uv_read_stop((uv_stream_t *)&conn->tcp);
     conn->reading = 0;
   }
-}
-
-/* ---- parser callbacks ---------------------------------------------------- */
-
-static int refuse(http_conn_t *conn, int status, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static int refuse(http_conn_t *conn, int status, const char *fmt, ...) {
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(conn->reject_msg, sizeof conn->reject_msg, fmt, ap);
-  va_end(ap);
-  conn->reject = status;
-  return -1;
-}
-
-static int header_room(http_conn_t *conn, size_t more) {
-  if (conn->cur->msg.hbuf.len + more <= HTTP_MAX_HEADER_BYTES) return 0;
-  return refuse(conn, 431, "request target and headers above %u bytes",
-                HTTP_MAX_HEADER_BYTES);
-}
-
-static int on_message_begin(http_parser *p) {
-  http_conn_t *conn = p->data;
-  if (conn->cur) http_req_free(conn->cur);
-  conn->cur = req_new(conn);
-  conn->cur_ms = imp_now_ms();
-  /* The first request's head has been timed since the accept. */
-  if (!conn->in_head) conn->head_ms = conn->cur_ms;
-  conn->in_head = 1;
-  return 0;
-}
-
-static int on_url(http_parser *p, const char *at, size_t len) {
-  http_conn_t *conn = p->data;
-  if (header_room(conn, len) != 0) return -1;
-  http_bput(&conn->cur->msg.hbuf, at, len);
-  conn->cur->msg.url_len += len;
-  return 0;
-}
-
-static int on_header_field(http_parser *p, const char *at, size_t len) {
-  http_conn_t *conn = p->data;
-  http_msg_t *m = &conn->cur->msg;
-  if (header_room(conn, len) != 0) return -1;
-  if (m->last != 1) { /* a new header (else the name goes on) */
-    if (m->nhdrs == HTTP_MAX_HEADERS)
-      return refuse(conn, 431, "more than %d request headers",
-                    HTTP_MAX_HEADERS);
-    if (m->nhdrs == m->caphdrs) {
-      size_t cap = m->caphdrs ? m->caphdrs * 2 : 16;
-      http_hdr_t *h = realloc(m->hdrs, cap * sizeof *h);
-      if (h == NULL) abort();
-      m->hdrs = h;
-      m->caphdrs = cap;
-    }
-    http_hdr_t *h = &m->hdrs[m->nhdrs++];
-    h->name = m->hbuf.len;
-    h->nlen = h->value = h->vlen = 0;
-    m->last = 1;
-  }
-  http_bput(&m->hbuf, at, len);
-  m->hdrs[m->nhdrs - 1].nlen += len;
-  return 0;
-}
-
-static int on_header_value(http_parser *p, const char *at, size_t len) {
-  http_conn_t *conn = p->data;
-  http_msg_t *m = &conn->cur->msg;
-  if (header_room(conn, len) != 0) return -1;
-  http_hdr_t *h = &m->hdrs[m->nhdrs - 1];
-  if (m->last != 2) {
-    h->value = m->hbuf.len;
-    m->last = 2;
-  }
-  http_bput(&m->hbuf, at, len);
-  h->vlen += len;
-  return 0;
-}
-
-static int on_headers_complete(http_parser *p) {
-  http_conn_t *conn = p->data;
-  http_req_t *req = conn->cur;
-  size_t max = conn->http->server->cfg.max_frame;
-  req->msg.method = p->method;
-  conn->in_head = 0;
-  conn->in_body = 1; /* until the message is complete */
-  conn->body_ms = imp_now_ms();
-  /* HTTP/1.0 and 1.1 only: a request line without a version (which
-   * http-parser reads as HTTP/0.9) or any other version is refused, not
-   * guessed at. */
-  if (p->http_major == 0)
-    return refuse(conn, 400,
-                  "the request line has no HTTP version: use HTTP/1.1");
-  if (p->http_major != 1 || p->http_minor > 1)
-    return refuse(conn, 505, "HTTP/%u.%u is not supported: use HTTP/1.1",
-                  (unsigned)p->http_major, (unsigned)p->http_minor);
-  if (p->method == HTTP_CONNECT)
-    return refuse(conn, 405, "CONNECT is not supported");
-  /* Without a Content-Length, http-parser leaves ULLONG_MAX. */
-  if (p->content_length != ULLONG_MAX && p->content_length > max)
-    return refuse(conn, 413,
-                  "request body of %llu bytes is above the %zu-byte limit",
-                  (unsigned long long)p->content_length, max);
-  if (p->content_length != ULLONG_MAX && p->content_length > 0 &&
-      imp_buf_reserve(&req->msg.body, (size_t)p->content_length) != 0)
-    abort();
-  /* A client that waits for 100 Continue gets it at once, unless earlier
-   * answers are still due on this connection (it would overtake them). */
-  const http_hdr_t *e = http_find_header(&req->msg, "expect");
-  if (e && http_ieq(http_hval(&req->msg, e), e->vlen, "100-continue") &&
-      conn->head == NULL && !conn->closing) {
-    http_bputs(&conn->out, "HTTP/1.1 100 Continue\r\n\r\n");
-    mark_dirty(conn);
-  }
-  return 0;
-}
-
-static int on_body(http_parser *p, const char *at, size_t len) {
-  http_conn_t *conn = p->data;
-  imp_buf_t *b = &conn->cur->msg.body;
-  size_t max = conn->http->server->cfg.max_frame;
-  if (b->len + len > max)
-    return refuse(conn, 413, "request body above the %zu-byte limit", max);
-  http_bput(b, at, len);
-  conn->body_ms = imp_now_ms();
-  return 0;
-}
-
-static int on_message_complete(http_parser *p) {
-  http_conn_t *conn = p->data;
-  http_req_t *req = conn->cur;
-  conn->cur = NULL;
-  conn->in_body = 0;
-  req->keep_alive = http_should_keep_alive(p);
-  req->http10 = p->http_major == 1 && p->http_minor == 0;
-  req->head = p->method == HTTP_HEAD;
-  conn->complete = req;
-  /* One request at a time: it is dispatched outside the parser. */
-  http_parser_pause(p, 1);
-  return 0;
 }
 
 /* ---- handlers ------------------------------------------------------------ */
@@ -736,77 +542,6 @@ int http_check_auth(http_conn_t *conn, http_req_t *req, int op,
   return -1;
 }
 
-int http_valid_function_name(const char *s, size_t n) {
-  if (n == 0 || n > 64) return 0;
-  for (size_t i = 0; i < n; i++) {
-    char c = s[i];
-    if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-          (c >= '0' && c <= '9') || c == '_' || c == '.' || c == '-'))
-      return 0;
-  }
-  return 1;
-}
-
-/* Parses a decimal number up to max; 0 or -1. */
-int http_parse_u64(const char *s, size_t n, uint64_t max, uint64_t *out) {
-  uint64_t v = 0;
-  while (n && (*s == ' ' || *s == '\t')) s++, n--;
-  while (n && (s[n - 1] == ' ' || s[n - 1] == '\t')) n--;
-  if (n == 0 || n > 20) return -1;
-  for (size_t i = 0; i < n; i++) {
-    if (s[i] < '0' || s[i] > '9') return -1;
-    uint64_t d = (uint64_t)(s[i] - '0');
-    if (v > (max - d) / 10) return -1;
-    v = v * 10 + d;
-  }
-  *out = v;
-  return 0;
-}
-
-void http_hdrset_add(hdrset_t *s, const char *prefix, const char *name,
-                     size_t nlen, int lower, const void *value, size_t vlen) {
-  if (s->n == s->cap) {
-    size_t cap = s->cap ? s->cap * 2 : 8;
-    Impulse__Header *h = realloc(s->h, cap * sizeof *h);
-    Impulse__Header **p = realloc(s->p, cap * sizeof *p);
-    if (h == NULL || p == NULL) abort();
-    s->h = h;
-    s->p = p;
-    s->cap = cap;
-  }
-  size_t pl = strlen(prefix);
-  char *mem = malloc(pl + nlen + 1 + (vlen ? vlen : 1));
-  if (mem == NULL) abort();
-  memcpy(mem, prefix, pl);
-  for (size_t i = 0; i < nlen; i++) {
-    char c = name[i];
-    mem[pl + i] = lower && c >= 'A' && c <= 'Z' ? (char)(c + 32) : c;
-  }
-  mem[pl + nlen] = '\0';
-  uint8_t *val = (uint8_t *)mem + pl + nlen + 1;
-  if (vlen) memcpy(val, value, vlen);
-  Impulse__Header *h = &s->h[s->n];
-  impulse__header__init(h);
-  h->name = mem;
-  h->has_value = 1;
-  h->value.data = val;
-  h->value.len = vlen;
-  s->n++;
-}
-
-void http_hdrset_free(hdrset_t *s) {
-  for (size_t i = 0; i < s->n; i++) free(s->h[i].name);
-  free(s->h);
-  free(s->p);
-  memset(s, 0, sizeof *s);
-}
-
-/* Fills the pointer array once the set is complete (realloc moved h). */
-Impulse__Header **http_hdrset_ptrs(hdrset_t *s) {
-  for (size_t i = 0; i < s->n; i++) s->p[i] = &s->h[i];
-  return s->p;
-}
-
 /* A complete request: queue it for its answer and serve it. */
 static void dispatch(http_conn_t *conn, http_req_t *req) {
   pipeline_add(conn, req);
@@ -815,46 +550,66 @@ static void dispatch(http_conn_t *conn, http_req_t *req) {
   http_flush_ready(conn);
 }
 
+/* Keeps the deadlines of the request being read (see http_conn_t) after
+ * the parser took bytes; a complete request was taken when `complete`. */
+static void track_times(http_conn_t *conn, size_t took, int complete) {
+  http_parse_t *ps = &conn->parse;
+  uint64_t now = imp_now_ms();
+  if (ps->began) {
+    ps->began = 0;
+    conn->cur_ms = now;
+    /* The first request's head has been timed since the accept. */
+    if (!conn->in_head) conn->head_ms = now;
+    conn->in_head = 1;
+  }
+  if (complete) {
+    conn->in_head = conn->in_body = 0;
+  } else if (ps->in_msg && !ps->in_head) {
+    if (conn->in_head || took > 0) conn->body_ms = now;
+    conn->in_head = 0;
+    conn->in_body = 1;
+  }
+}
+
 /* Parses and dispatches what has been read, one request at a time. */
 void http_conn_process(http_conn_t *conn) {
   if (conn->in_process || conn->closing || conn->lingering) return;
   conn->in_process = 1;
-  imp_http_t *http = conn->http;
+  http_parse_t *ps = &conn->parse;
   while (!conn->closing && !conn->stop_parsing && conn->in_off < conn->in.len) {
     if (conn->npipeline >= HTTP_MAX_PIPELINE ||
         pending_out(conn) > HTTP_PAUSE_ABOVE)
       break;
-    size_t avail = conn->in.len - conn->in_off;
-    size_t n = http_parser_execute(&conn->parser, &http->settings,
-                                   conn->in.data + conn->in_off, avail);
+    int event;
+    size_t n = http_parse_execute(ps, conn->in.data + conn->in_off,
+                                  conn->in.len - conn->in_off, &event);
     conn->in_off += n;
-    enum http_errno e = HTTP_PARSER_ERRNO(&conn->parser);
-    if (e == HPE_PAUSED) {
-      http_parser_pause(&conn->parser, 0);
-      http_req_t *req = conn->complete;
-      conn->complete = NULL;
-      if (req) dispatch(conn, req);
+    track_times(conn, n, event == HTTP_PARSE_REQUEST);
+    /* A client that waits for 100 Continue gets it at once, unless earlier
+     * answers are still due on this connection (it would overtake them). */
+    if (ps->expect_continue) {
+      ps->expect_continue = 0;
+      if (event != HTTP_PARSE_ERROR && conn->head == NULL) {
+        http_bputs(&conn->out, "HTTP/1.1 100 Continue\r\n\r\n");
+        mark_dirty(conn);
+      }
+    }
+    if (event == HTTP_PARSE_REQUEST) {
+      http_req_t *req = req_new(conn);
+      req->msg = http_parse_take(ps);
+      req->keep_alive = ps->keep_alive;
+      req->http10 = ps->http10;
+      req->head = ps->head;
+      dispatch(conn, req);
       continue;
     }
-    if (e != HPE_OK) {
-      char msg[200];
-      int status = conn->reject               ? conn->reject
-                   : e == HPE_HEADER_OVERFLOW ? 431
-                                              : 400;
-      if (conn->reject)
-        snprintf(msg, sizeof msg, "%s", conn->reject_msg);
-      else
-        snprintf(msg, sizeof msg, "malformed request: %s",
-                 http_errno_description(e));
+    if (event == HTTP_PARSE_ERROR) {
+      int status = ps->status;
       fail_conn(conn, status,
                 status == 413 || status == 431 ? "TOO_LARGE"
                 : status == 405                ? "METHOD_NOT_ALLOWED"
                                                : "BAD_REQUEST",
-                msg);
-      break;
-    }
-    if (n < avail) { /* the parser stopped without saying why */
-      fail_conn(conn, 400, "BAD_REQUEST", "malformed request");
+                ps->error);
       break;
     }
   }
@@ -941,8 +696,7 @@ static void on_connection(uv_stream_t *listener, int status) {
   conn->refs = 1;
   conn->active_ms = conn->head_ms = imp_now_ms();
   conn->in_head = 1;
-  http_parser_init(&conn->parser, HTTP_REQUEST);
-  conn->parser.data = conn;
+  http_parse_init(&conn->parse, http->server->cfg.max_frame);
   uv_tcp_init(listener->loop, &conn->tcp);
   conn->next = &http->conns;
   conn->prev = http->conns.prev;
@@ -1009,10 +763,10 @@ static void on_sweep(uv_timer_t *t) {
       snprintf(msg, sizeof msg, "no more of the request body arrived for %u ms",
                cfg->http_body_timeout_ms);
       fail_conn(c, 408, "BAD_REQUEST", msg);
-    } else if (c->cur && now - c->cur_ms > HTTP_REQUEST_MS) {
+    } else if (c->parse.in_msg && now - c->cur_ms > HTTP_REQUEST_MS) {
       http->timeouts[2]++;
       fail_conn(c, 408, "BAD_REQUEST", "the request did not arrive in time");
-    } else if (c->head == NULL && c->cur == NULL && pending_out(c) == 0 &&
+    } else if (c->head == NULL && !c->parse.in_msg && pending_out(c) == 0 &&
                !c->write_busy && now - c->active_ms > HTTP_IDLE_MS) {
       conn_close(c);
     }
@@ -1085,13 +839,6 @@ int http_listen(imp_server_t *server,
   imp_peers_init(&http->peers, cfg->http_max_conns,
                  cfg->http_max_conns_per_peer, seed);
   http->conns.next = http->conns.prev = &http->conns;
-  http->settings.on_message_begin = on_message_begin;
-  http->settings.on_url = on_url;
-  http->settings.on_header_field = on_header_field;
-  http->settings.on_header_value = on_header_value;
-  http->settings.on_headers_complete = on_headers_complete;
-  http->settings.on_body = on_body;
-  http->settings.on_message_complete = on_message_complete;
   uv_tcp_init(server->loop, &http->listener);
   http->listener.data = http;
   rc = uv_tcp_bind(&http->listener, (struct sockaddr *)&ss, 0);

@@ -18,13 +18,10 @@
 #include "core/common.h"
 #include "impulse.pb-c.h"
 #include "policy/peers.h"
+#include "server/http/parse.h"
 #include "server/server.h"
 
 typedef struct imp_http_s imp_http_t;
-
-#define HTTP_MAX_HEADER_BYTES (64u * 1024) /* request target + headers */
-
-#define HTTP_MAX_HEADERS 128
 
 #define HTTP_MAX_PIPELINE 64 /* unanswered requests per connection */
 
@@ -43,24 +40,6 @@ typedef struct imp_http_s imp_http_t;
 #define HTTP_KEEP_INBUF (256 * 1024) /* a larger idle input buffer is freed */
 
 #define HTTP_MAX_STATUS 600
-
-#define HDR_PREFIX "x-impulse-header-"
-
-/* A header: offsets into the message's hbuf. */
-typedef struct http_hdr_s {
-  size_t name, nlen, value, vlen;
-} http_hdr_t;
-
-/* What the parser collected of one request; handlers read it. */
-typedef struct http_msg_s {
-  imp_buf_t hbuf; /* request target, then header names and values */
-  size_t url_len;
-  http_hdr_t *hdrs;
-  size_t nhdrs, caphdrs;
-  int last; /* last callback: 0 target, 1 header name, 2 header value */
-  imp_buf_t body;
-  int method;
-} http_msg_t;
 
 typedef struct http_conn_s http_conn_t;
 
@@ -83,8 +62,8 @@ struct http_req_s {
 struct http_conn_s {
   uv_tcp_t tcp;
   imp_http_t *http;
-  imp_server_t *server; /* the server it serves */
-  http_parser parser;
+  imp_server_t *server;  /* the server it serves */
+  http_parse_t parse;    /* the request being read */
   int refs;              /* open handle + waiting requests */
   int closing;           /* uv_close called */
   int close_after_flush; /* the last answer is queued */
@@ -93,8 +72,6 @@ struct http_conn_s {
   int reading;
   int stop_parsing; /* a request ended the connection */
   int in_process;
-  int reject; /* status a parser callback refused with */
-  char reject_msg[160];
   size_t discarded;
   imp_buf_t in;
   size_t in_off; /* parsed bytes at the start of `in` */
@@ -102,8 +79,6 @@ struct http_conn_s {
   uv_write_t wreq;
   int write_busy;
   uv_shutdown_t sreq;
-  http_req_t *cur;      /* being parsed */
-  http_req_t *complete; /* parsed, to be dispatched */
   http_req_t *head, *tail;
   unsigned npipeline;
   int dirty;
@@ -119,31 +94,15 @@ struct http_conn_s {
   http_conn_t *next, *prev;
 };
 
-/* Headers of a request built for an invocation or a publish. */
-/* Headers built for a protobuf request: names and values copied. */
-typedef struct hdrset_s {
-  Impulse__Header *h;
-  Impulse__Header **p;
-  size_t n, cap;
-} hdrset_t;
-
 /* Buffers, names and JSON. */
 void http_bput(imp_buf_t *b, const void *p, size_t n);
 void http_bputs(imp_buf_t *b, const char *s);
 void http_bprintf(imp_buf_t *b, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
-int http_ieq(const char *a, size_t alen, const char *b);
-int http_iprefix(const char *a, size_t alen, const char *p);
-int http_is_tchar(unsigned char c);
-int http_is_field_value(const uint8_t *p, size_t n);
 json_t *http_jcstr(const char *s);
 json_t *http_ju64(uint64_t v);
-void http_msg_free(http_msg_t *m);
 http_msg_t http_msg_take(http_req_t *req);
 void http_req_free(http_req_t *req);
-const http_hdr_t *http_find_header(const http_msg_t *m, const char *name);
-const char *http_hname(const http_msg_t *m, const http_hdr_t *h);
-const char *http_hval(const http_msg_t *m, const http_hdr_t *h);
 void http_respond(http_req_t *req, int status, const char *ctype,
                   const char *extra, const void *body, size_t len);
 void http_respond_json(http_req_t *req, int status, json_t *j,
@@ -158,12 +117,6 @@ void http_conn_unref(http_conn_t *conn);
 void http_flush_ready(http_conn_t *conn);
 int http_check_auth(http_conn_t *conn, http_req_t *req, int op,
                     const char *target);
-int http_valid_function_name(const char *s, size_t n);
-int http_parse_u64(const char *s, size_t n, uint64_t max, uint64_t *out);
-void http_hdrset_add(hdrset_t *s, const char *prefix, const char *name,
-                     size_t nlen, int lower, const void *value, size_t vlen);
-void http_hdrset_free(hdrset_t *s);
-Impulse__Header **http_hdrset_ptrs(hdrset_t *s);
 void http_conn_process(http_conn_t *conn);
 /* The HTTP status of an ErrorCode; `invoke` maps INTERNAL to 502 (in an
  * invocation it means the instance's answer could not be used). */

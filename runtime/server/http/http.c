@@ -29,86 +29,47 @@
 #include "server/http/engine.h"
 #include "server/http/invoke.h"
 #include "server/http/publish.h"
+#include "server/http/request.h"
 #include "server/http/state.h"
-
-static int path_is(const char *p, size_t n, const char *want) {
-  return n == strlen(want) && memcmp(p, want, n) == 0;
-}
-
-static int path_under(const char *p, size_t n, const char *prefix) {
-  size_t pl = strlen(prefix);
-  return n >= pl && memcmp(p, prefix, pl) == 0;
-}
 
 static void route(http_conn_t *conn, http_req_t *req) {
   imp_server_t *server = conn->server;
-  http_msg_t *m = &req->msg;
-  struct http_parser_url u;
-  http_parser_url_init(&u);
-  if (m->url_len == 0 ||
-      http_parser_parse_url(m->hbuf.data, m->url_len, 0, &u) != 0 ||
-      !(u.field_set & (1 << UF_PATH))) {
+  http_route_t r;
+  http_route_match(&req->msg, &r);
+  if (r.endpoint == HTTP_EP_BAD_TARGET) {
     http_respond_error(req, 400, "BAD_REQUEST", "invalid request target");
     return;
   }
-  const char *path = m->hbuf.data + u.field_data[UF_PATH].off;
-  size_t plen = u.field_data[UF_PATH].len;
-  int get = m->method == HTTP_GET || m->method == HTTP_HEAD;
-  int post = m->method == HTTP_POST;
-  if (path_under(path, plen, "/function/")) {
-    if (post)
-      http_handle_invoke(conn, req, path + 10, plen - 10);
-    else
-      http_respond_405(req, "POST");
-  } else if (path_under(path, plen, "/topics/")) {
-    if (post)
-      http_handle_publish(conn, req, path + 8, plen - 8);
-    else
-      http_respond_405(req, "POST");
-  } else if (path_is(path, plen, "/healthz")) {
-    if (get)
-      http_respond(req, 200, "text/plain; charset=utf-8", NULL, "ok\n", 3);
-    else
-      http_respond_405(req, "GET");
-  } else if (path_is(path, plen, "/readyz")) {
-    if (!get)
-      http_respond_405(req, "GET");
-    else if (server->ready && !server->stopping)
-      http_respond(req, 200, "text/plain; charset=utf-8", NULL, "ready\n", 6);
-    else
-      http_respond_error(
-          req, 503, server->stopping ? "SHUTTING_DOWN" : "UNAVAILABLE",
-          server->stopping ? "server is stopping"
-                           : "server is starting (restoring state)");
-  } else if (path_is(path, plen, "/metrics")) {
-    if (get)
-      http_handle_metrics(conn, req);
-    else
-      http_respond_405(req, "GET");
-  } else if (path_is(path, plen, "/")) {
-    if (get)
-      http_handle_dashboard(req);
-    else
-      http_respond_405(req, "GET");
-  } else if (path_under(path, plen, "/api/functions/") && plen > 20 &&
-             memcmp(path + plen - 5, "/logs", 5) == 0) {
-    if (get)
-      http_handle_logs(
-          conn, req, path + 15, plen - 20,
-          (u.field_set & (1 << UF_QUERY))
-              ? m->hbuf.data + u.field_data[UF_QUERY].off
-              : NULL,
-          (u.field_set & (1 << UF_QUERY)) ? u.field_data[UF_QUERY].len : 0);
-    else
-      http_respond_405(req, "GET");
-  } else if (path_is(path, plen, "/api/state")) {
-    if (get)
-      http_handle_state(conn, req);
-    else
-      http_respond_405(req, "GET");
-  } else {
+  if (r.endpoint == HTTP_EP_NOT_FOUND) {
     http_respond_error(req, 404, "NOT_FOUND", "no such endpoint: %.*s",
-                       (int)(plen > 200 ? 200 : plen), path);
+                       (int)(r.plen > 200 ? 200 : r.plen), r.path);
+    return;
+  }
+  if (r.allow) {
+    http_respond_405(req, r.allow);
+    return;
+  }
+  switch (r.endpoint) {
+    case HTTP_EP_INVOKE: http_handle_invoke(conn, req, r.name, r.nlen); break;
+    case HTTP_EP_PUBLISH: http_handle_publish(conn, req, r.name, r.nlen); break;
+    case HTTP_EP_HEALTHZ:
+      http_respond(req, 200, "text/plain; charset=utf-8", NULL, "ok\n", 3);
+      break;
+    case HTTP_EP_READYZ:
+      if (server->ready && !server->stopping)
+        http_respond(req, 200, "text/plain; charset=utf-8", NULL, "ready\n", 6);
+      else
+        http_respond_error(
+            req, 503, server->stopping ? "SHUTTING_DOWN" : "UNAVAILABLE",
+            server->stopping ? "server is stopping"
+                             : "server is starting (restoring state)");
+      break;
+    case HTTP_EP_METRICS: http_handle_metrics(conn, req); break;
+    case HTTP_EP_DASHBOARD: http_handle_dashboard(req); break;
+    case HTTP_EP_LOGS:
+      http_handle_logs(conn, req, r.name, r.nlen, r.query, r.qlen);
+      break;
+    case HTTP_EP_STATE: http_handle_state(conn, req); break;
   }
 }
 

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "server/http/request.h"
 #include "server/invoke/invoke.h"
 
 static void on_invoked(void *arg, uint64_t tag, const imp_answer_t *answer) {
@@ -69,46 +70,15 @@ void http_handle_invoke(http_conn_t *conn, http_req_t *req, const char *name,
     return;
   }
   Impulse__InvokeRequest ir = IMPULSE__INVOKE_REQUEST__INIT;
-  ir.function = fname;
-  ir.has_payload = 1;
-  ir.payload.data = (uint8_t *)m->body.data;
-  ir.payload.len = m->body.len;
-  const http_hdr_t *h = http_find_header(m, "x-impulse-deadline-ms");
-  if (h) {
-    uint64_t v;
-    if (http_parse_u64(http_hval(m, h), h->vlen, IMP_DEADLINE_MAX_MS, &v) !=
-        0) {
-      http_respond_error(req, 400, "BAD_REQUEST",
-                         "X-Impulse-Deadline-Ms must be a number of "
-                         "milliseconds (0 to %u)",
-                         IMP_DEADLINE_MAX_MS);
-      return;
-    }
-    ir.has_deadline_ms = 1;
-    ir.deadline_ms = (uint32_t)v;
-  }
-  char *key = NULL;
-  h = http_find_header(m, "x-impulse-idempotency-key");
-  if (h && h->vlen > 0) {
-    if (memchr(http_hval(m, h), '\0', h->vlen)) {
-      http_respond_error(req, 400, "BAD_REQUEST",
-                         "X-Impulse-Idempotency-Key holds a NUL byte");
-      return;
-    }
-    key = strndup(http_hval(m, h), h->vlen);
-    if (key == NULL) abort();
-    ir.idempotency_key = key;
-  }
   hdrset_t hs = {0};
-  size_t pl = strlen(HDR_PREFIX);
-  for (size_t i = 0; i < m->nhdrs; i++) {
-    const http_hdr_t *x = &m->hdrs[i];
-    if (x->nlen > pl && http_iprefix(http_hname(m, x), x->nlen, HDR_PREFIX))
-      http_hdrset_add(&hs, "", http_hname(m, x) + pl, x->nlen - pl, 1,
-                      http_hval(m, x), x->vlen);
+  char *key = NULL;
+  char err[256];
+  if (http_invoke_request(m, fname, &ir, &hs, &key, err, sizeof err) != 0) {
+    http_respond_error(req, 400, "BAD_REQUEST", "%s", err);
+    http_hdrset_free(&hs);
+    free(key);
+    return;
   }
-  ir.n_headers = hs.n;
-  ir.headers = http_hdrset_ptrs(&hs);
   /* The request is packed by the call; what it points to is freed after. */
   http_msg_t msg = http_msg_take(req);
   req->waiting = 1;
