@@ -93,7 +93,11 @@ void imp_ce_clock_init(imp_ce_clock_t *cache) {
 }
 
 size_t imp_ce_time(imp_ce_clock_t *cache, int64_t ms, char *buf) {
+  /* A record's timestamp comes from its producer: RFC 3339 has four-digit
+   * years, and a later time would not fit the cache's text (strftime
+   * wrote nothing, leaving ".mmmZ"). */
   if (ms < 0) ms = 0;
+  if (ms > IMP_CE_TIME_LAST_MS) ms = IMP_CE_TIME_LAST_MS;
   int64_t sec = ms / 1000;
   if (sec != cache->sec || cache->len == 0) {
     time_t s = (time_t)sec;

@@ -104,8 +104,11 @@ typedef struct imp_ce_clock_s {
 /* An empty cache. */
 void imp_ce_clock_init(imp_ce_clock_t *cache);
 
+/* The last time RFC 3339 can write: 9999-12-31T23:59:59.999Z. */
+#define IMP_CE_TIME_LAST_MS INT64_C(253402300799999)
+
 /* Writes time `ms` (milliseconds since the epoch; a negative one counts as
- * 0) into buf (at least IMP_CE_TIME_MAX bytes, NUL-terminated), e.g.
+ * 0, a later one than IMP_CE_TIME_LAST_MS as that one) into buf (at least IMP_CE_TIME_MAX bytes, NUL-terminated), e.g.
  * "2024-03-01T12:00:00.042Z"; returns its length. */
 size_t imp_ce_time(imp_ce_clock_t *cache, int64_t ms, char *buf);
 

@@ -139,7 +139,36 @@ def http_seeds():
     }
 
 
+def cloudevents_seeds():
+    # Byte 0 % 3: 0 structured event, 1 binary headers, 2 record (see
+    # cloudevents.c).
+    ev = (b'{"specversion":"1.0","id":"a1","source":"/s","type":"t.x",'
+          b'"time":"2024-03-01T12:00:00Z","subject":"s1",'
+          b'"datacontenttype":"text/plain","data":"hello",'
+          b'"partitionkey":"pk","count":3,"ratio":0.5,"ok":false,"n":null}')
+    ev64 = (b'{"specversion":"1.0","id":"a2","source":"/s","type":"t",'
+            b'"data_base64":"aGVsbG8="}')
+    evobj = (b'{"specversion":"1.0","id":"a3","source":"/s","type":"t",'
+             b'"datacontenttype":"application/json","data":{"k":[1,2]}}')
+    bin_ = b"\xff".join([b"Ce-Id", b"1", b"CE-SOURCE", b"/s", b"ce-type",
+                          b"t", b"ce-PartitionKey", b"k", b"Content-Type",
+                          b"text/plain", b"X-Impulse-Header-A", b"v",
+                          b"X-Impulse-Partition", b"3", b"ce-", b"bare"])
+    return {
+        "structured": b"\x00" + ev,
+        "structured_base64": b"\x00" + ev64,
+        "structured_object": b"\x00" + evobj,
+        "structured_missing": b"\x00" + b'{"id":"1"}',
+        "structured_bad_name": b"\x00" + ev[:-1] + b',"Bad":"x"}',
+        "binary": b"\x01" + bin_,
+        "record_now": b"\x02" + struct.pack("<q", 1709294400042) +
+        b"orders",
+        "record_negative": b"\x02" + struct.pack("<q", -5) + b"t",
+    }
+
+
 def main():
+    write("cloudevents", cloudevents_seeds())
     write("frame", frame_seeds())
     write("http", http_seeds())
     return 0
