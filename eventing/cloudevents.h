@@ -108,8 +108,9 @@ void imp_ce_clock_init(imp_ce_clock_t *cache);
 #define IMP_CE_TIME_LAST_MS INT64_C(253402300799999)
 
 /* Writes time `ms` (milliseconds since the epoch; a negative one counts as
- * 0, a later one than IMP_CE_TIME_LAST_MS as that one) into buf (at least IMP_CE_TIME_MAX bytes, NUL-terminated), e.g.
- * "2024-03-01T12:00:00.042Z"; returns its length. */
+ * 0, a later one than IMP_CE_TIME_LAST_MS as that one) into buf (at least
+ * IMP_CE_TIME_MAX bytes, NUL-terminated), e.g. "2024-03-01T12:00:00.042Z";
+ * returns its length. */
 size_t imp_ce_time(imp_ce_clock_t *cache, int64_t ms, char *buf);
 
 #endif

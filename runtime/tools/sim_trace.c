@@ -118,12 +118,19 @@ static int parse_row(char *line, const char *path, size_t lineno,
 int imp_sim_trace_load(imp_sim_trace_t *tr, const char *path, size_t limit,
                        char *err, size_t errlen) {
   memset(tr, 0, sizeof *tr);
-  int rc = 0;
-  char *line = NULL;
   FILE *f = fopen(path, "r");
   if (f == NULL)
     return fail(err, errlen, -errno, "%s: %s", path, strerror(errno));
-  line = malloc(IMP_SIM_MAX_LINE + 2);
+  int rc = imp_sim_trace_read(tr, f, path, limit, err, errlen);
+  fclose(f);
+  return rc;
+}
+
+int imp_sim_trace_read(imp_sim_trace_t *tr, FILE *f, const char *path,
+                       size_t limit, char *err, size_t errlen) {
+  memset(tr, 0, sizeof *tr);
+  int rc = 0;
+  char *line = malloc(IMP_SIM_MAX_LINE + 2);
   if (line == NULL) {
     rc = fail(err, errlen, -ENOMEM, "out of memory");
     goto out;
@@ -165,7 +172,6 @@ int imp_sim_trace_load(imp_sim_trace_t *tr, const char *path, size_t limit,
     rc = fail(err, errlen, -EINVAL, "%s: no functions in the trace", path);
 out:
   free(line);
-  fclose(f);
   if (rc != 0) imp_sim_trace_free(tr);
   return rc;
 }
@@ -205,13 +211,23 @@ static size_t split(char *line, char **fields, size_t max) {
 int imp_sim_durations_load(imp_sim_trace_t *tr, const char *path,
                            double default_ms, size_t *matched, char *err,
                            size_t errlen) {
+  if (matched != NULL) *matched = 0;
+  FILE *f = fopen(path, "r");
+  if (f == NULL)
+    return fail(err, errlen, -errno, "%s: %s", path, strerror(errno));
+  int rc =
+      imp_sim_durations_read(tr, f, path, default_ms, matched, err, errlen);
+  fclose(f);
+  return rc;
+}
+
+int imp_sim_durations_read(imp_sim_trace_t *tr, FILE *f, const char *path,
+                           double default_ms, size_t *matched, char *err,
+                           size_t errlen) {
   int rc = 0;
   char *line = NULL;
   imp_sim_fn_t **index = NULL;
   size_t found = 0;
-  FILE *f = fopen(path, "r");
-  if (f == NULL)
-    return fail(err, errlen, -errno, "%s: %s", path, strerror(errno));
   line = malloc(IMP_SIM_MAX_LINE + 2);
   index = malloc((tr->count ? tr->count : 1) * sizeof *index);
   if (line == NULL || index == NULL) {
@@ -289,7 +305,6 @@ int imp_sim_durations_load(imp_sim_trace_t *tr, const char *path,
 out:
   free(line);
   free(index);
-  fclose(f);
   if (rc == 0) imp_sim_durations_default(tr, default_ms);
   if (matched != NULL) *matched = found;
   return rc;

@@ -8,6 +8,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #define IMP_SIM_MINUTES 1440            /* one day per trace row */
 #define IMP_SIM_MAX_LINE (1u << 20)     /* bytes of one trace line */
@@ -41,6 +42,10 @@ typedef struct imp_sim_trace_s {
 int imp_sim_trace_load(imp_sim_trace_t *tr, const char *path, size_t limit,
                        char *err, size_t errlen);
 
+/* The same from an open stream (not closed); `path` names it in errors. */
+int imp_sim_trace_read(imp_sim_trace_t *tr, FILE *f, const char *path,
+                       size_t limit, char *err, size_t errlen);
+
 /*
  * Sets each function's duration from an Azure durations file (columns named
  * by its header; HashFunction and Average in ms are used), the others get
@@ -48,6 +53,11 @@ int imp_sim_trace_load(imp_sim_trace_t *tr, const char *path, size_t limit,
  * `*matched` (may be NULL) gets the number of functions found.
  */
 int imp_sim_durations_load(imp_sim_trace_t *tr, const char *path,
+                           double default_ms, size_t *matched, char *err,
+                           size_t errlen);
+
+/* The same from an open stream (not closed); `path` names it in errors. */
+int imp_sim_durations_read(imp_sim_trace_t *tr, FILE *f, const char *path,
                            double default_ms, size_t *matched, char *err,
                            size_t errlen);
 

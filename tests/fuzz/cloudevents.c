@@ -101,8 +101,8 @@ static void structured(const uint8_t *data, size_t size) {
     hdrset_t hs2 = {0};
     json_t *ev2 = NULL;
     char *v2 = NULL;
-    FUZZ_CHECK(http_publish_request(&b, &p2, &hs2, &ev2, &v2, err,
-                                    sizeof err) == 0);
+    FUZZ_CHECK(
+        http_publish_request(&b, &p2, &hs2, &ev2, &v2, err, sizeof err) == 0);
     FUZZ_CHECK(ev2 == NULL && p2.n_headers == pr.n_headers);
     qsort(pr.headers, pr.n_headers, sizeof *pr.headers, by_name);
     qsort(p2.headers, p2.n_headers, sizeof *p2.headers, by_name);
@@ -163,8 +163,7 @@ static void binary(const uint8_t *data, size_t size) {
     const char *n = http_hname(&m, x);
     size_t at = imp_ce_http_attr(n, x->nlen);
     if (at == 0) {
-      if (x->nlen > strlen(HDR_PREFIX) &&
-          http_iprefix(n, x->nlen, HDR_PREFIX))
+      if (x->nlen > strlen(HDR_PREFIX) && http_iprefix(n, x->nlen, HDR_PREFIX))
         k++;
       continue;
     }
@@ -204,11 +203,11 @@ static void record(const uint8_t *data, size_t size) {
   for (int round = 0; round < 2; round++) {
     size_t n = imp_ce_time(&clock, ms, t);
     FUZZ_CHECK(n == 24 && strlen(t) == n);
-    FUZZ_CHECK(digits(t, 4) && t[4] == '-' && digits(t + 5, 2) &&
-               t[7] == '-' && digits(t + 8, 2) && t[10] == 'T' &&
-               digits(t + 11, 2) && t[13] == ':' && digits(t + 14, 2) &&
-               t[16] == ':' && digits(t + 17, 2) && t[19] == '.' &&
-               digits(t + 20, 3) && t[23] == 'Z');
+    FUZZ_CHECK(digits(t, 4) && t[4] == '-' && digits(t + 5, 2) && t[7] == '-' &&
+               digits(t + 8, 2) && t[10] == 'T' && digits(t + 11, 2) &&
+               t[13] == ':' && digits(t + 14, 2) && t[16] == ':' &&
+               digits(t + 17, 2) && t[19] == '.' && digits(t + 20, 3) &&
+               t[23] == 'Z');
     /* Read back: the same instant, within the years RFC 3339 writes. */
     struct tm tm = {0};
     tm.tm_year = atoi(t) - 1900;
@@ -242,8 +241,7 @@ static void record(const uint8_t *data, size_t size) {
   FUZZ_CHECK(strncmp(src, "kafka://", 8) == 0 && strcmp(src + 8, topic) == 0);
   char hdr[IMP_CE_HEADER_MAX];
   size_t hl = imp_ce_attr_header(topic, tl, hdr, sizeof hdr);
-  if (imp_ce_attr_valid(topic, tl))
-    FUZZ_CHECK(hl > 0 && strlen(hdr) == hl);
+  if (imp_ce_attr_valid(topic, tl)) FUZZ_CHECK(hl > 0 && strlen(hdr) == hl);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {

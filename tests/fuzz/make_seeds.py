@@ -167,7 +167,37 @@ def cloudevents_seeds():
     }
 
 
+def sim_trace_seeds():
+    # Byte 0 % 4: at most that many functions (0: all); then a trace in the
+    # Azure Functions 2019 format, and after a NUL byte a durations file.
+    # Synthetic rows: hashes and counts made up here.
+    header = "HashOwner,HashApp,HashFunction,Trigger," + ",".join(
+        str(m) for m in range(1, 1441))
+
+    def row(fn, counts):
+        return ",".join([fn, "o1", "a1"] + [str(c) for c in counts])
+
+    a = row("f1", [m % 3 for m in range(1440)])
+    b = row("f2", [0] * 1439 + [1000000])
+    c = row("f1", [1] * 1440)
+    trace = "HashFunction," + header[26:] + "\n" + a + "\n" + b + "\r\n"
+    durations = ("HashOwner,HashApp,HashFunction,Average,Count\n"
+                 "o1,a1,f1,12.5,3\no1,a1,f2,0.2,1\no,a,zz,5,1\n")
+    return {
+        "trace": b"\x00" + trace.encode(),
+        "trace_durations": b"\x00" + (trace + a.replace("f1", "f3") + "\n"
+                                       ).encode() + b"\0" +
+        durations.encode(),
+        "limit_one": b"\x01" + (a + "\n" + c + "\n").encode(),
+        "too_many_per_minute": b"\x00" + row("f", [1000001] * 1440).encode(),
+        "short_row": b"\x00" + row("f", [1] * 10).encode(),
+        "bad_durations": b"\x00" + a.encode() + b"\0" +
+        b"HashFunction,Average\nf1,nan\n",
+    }
+
+
 def main():
+    write("sim_trace", sim_trace_seeds())
     write("cloudevents", cloudevents_seeds())
     write("frame", frame_seeds())
     write("http", http_seeds())
