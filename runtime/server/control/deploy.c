@@ -8,7 +8,6 @@
  */
 #include "server/control/deploy.h"
 
-#include <elf.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,20 +16,13 @@
 
 #include "core/common.h"
 #include "core/limits.h"
+#include "server/control/elf_check.h"
 #include "server/control/functions.h"
 #include "server/control/instances.h"
 #include "server/control/records.h"
 #include "server/control/scaler.h"
 #include "server/control/secrets.h"
 #include "server/control/upgrade.h"
-
-#if defined(__x86_64__)
-#define IMP_ELF_MACHINE EM_X86_64
-#elif defined(__aarch64__)
-#define IMP_ELF_MACHINE EM_AARCH64
-#else
-#error "unsupported architecture: add its ELF machine here"
-#endif
 
 /* A deploy waiting for its validation worker. */
 typedef struct pending_deploy_s {
@@ -45,38 +37,6 @@ typedef struct pending_deploy_s {
 } pending_deploy_t;
 
 /* ---- deploy -------------------------------------------------------------- */
-
-/* Checks that bytes are an ELF shared object for this machine. Writes the
- * reason to why on failure. */
-static int check_elf(const uint8_t *p, size_t n, char *why, size_t whylen) {
-  if (n < sizeof(Elf64_Ehdr) || memcmp(p, ELFMAG, SELFMAG) != 0) {
-    snprintf(why, whylen, "not an ELF file (%zu bytes, no ELF magic)", n);
-    return -1;
-  }
-  if (p[EI_CLASS] != ELFCLASS64) {
-    snprintf(why, whylen, "ELF class %d, this machine needs 64-bit objects",
-             p[EI_CLASS]);
-    return -1;
-  }
-  if (p[EI_DATA] != ELFDATA2LSB) {
-    snprintf(why, whylen, "ELF byte order is not little-endian");
-    return -1;
-  }
-  Elf64_Ehdr eh;
-  memcpy(&eh, p, sizeof eh);
-  if (eh.e_type != ET_DYN) {
-    snprintf(why, whylen,
-             "ELF type %u is not a shared object (build with -shared -fPIC)",
-             eh.e_type);
-    return -1;
-  }
-  if (eh.e_machine != IMP_ELF_MACHINE) {
-    snprintf(why, whylen, "ELF machine %u does not match this machine (%u)",
-             eh.e_machine, IMP_ELF_MACHINE);
-    return -1;
-  }
-  return 0;
-}
 
 static void pd_timer_closed(uv_handle_t *h) {
   pending_deploy_t *pd = IMP_CONTAINER_OF(h, pending_deploy_t, timer);
@@ -396,7 +356,8 @@ void imp_control_deploy(imp_control_t *ctl, imp_rpc_t *rpc,
     imp_rpc_error(rpc, code, "%s", why);
     goto drop;
   }
-  if (check_elf(req->artifact.data, req->artifact.len, why, sizeof why) != 0) {
+  if (imp_elf_check(req->artifact.data, req->artifact.len, why, sizeof why) !=
+      0) {
     imp_rpc_error(rpc, IMPULSE__ERROR_CODE__INVALID_ARTIFACT,
                   "artifact rejected: %s", why);
     goto drop;
