@@ -180,10 +180,13 @@ int imp_parse_hostport(const char *s, char *host, size_t hostlen, int *port) {
     h++;
     hl -= 2;
   }
-  if (hl + 1 > hostlen) return -EINVAL;
-  char *end;
-  long p = strtol(colon + 1, &end, 10);
-  if (*end != '\0' || colon[1] == '\0' || p < 0 || p > 65535) return -EINVAL;
+  if (hl == 0 || hl + 1 > hostlen) return -EINVAL;
+  /* Digits only: strtol alone would take " 80", "+80" and "-0". */
+  const char *d = colon + 1;
+  size_t dl = strspn(d, "0123456789");
+  if (dl == 0 || dl > 5 || d[dl] != '\0') return -EINVAL;
+  long p = strtol(d, NULL, 10);
+  if (p > 65535) return -EINVAL;
   memcpy(host, h, hl);
   host[hl] = '\0';
   *port = (int)p;

@@ -90,7 +90,9 @@ int imp_parse_duration_ms(const char *s, uint64_t *ms);
  * Returns 0 or a negative errno. */
 int imp_write_file_atomic(const char *path, const void *data, size_t len);
 
-/* Parses "HOST:PORT" into host (caller's buffer) and port. 0 or -EINVAL. */
+/* Parses "HOST:PORT" (an IPv6 host in brackets) into host (caller's
+ * buffer of hostlen bytes, NUL-terminated, not empty) and port (1 to 5
+ * digits, at most 65535, nothing else). 0 or -EINVAL. */
 int imp_parse_hostport(const char *s, char *host, size_t hostlen, int *port);
 
 /* Reads a whole file into a malloc'd buffer (caller frees) with a size cap.

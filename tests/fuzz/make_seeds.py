@@ -197,7 +197,25 @@ def sim_trace_seeds():
     }
 
 
+def cli_args_seeds():
+    # Byte 0 % 4: 0 publish lines (then delimiter length % 4 and its
+    # bytes), 1 HOST:PORT, 2 duration or number, 3 bytes to escape.
+    return {
+        "lines": b"\x00\x01:" + b"k1:v1\n\nno key\r\nk:a:b\n:empty\nlast",
+        "lines_nokey": b"\x00\x00" + b"one\ntwo\r\n\n",
+        "lines_delim3": b"\x00\x03<=>" + b"a<=>b<=>c\nx<=\n",
+        "hostport": b"\x01127.0.0.1:7070",
+        "hostport_v6": b"\x01[::1]:9092",
+        "duration": b"\x02250ms",
+        "duration_days": b"\x02366d",
+        "duration_over": b"\x02367d",
+        "number": b"\x0218446744073709551615",
+        "escape": b"\x03" + bytes(range(256)),
+    }
+
+
 def main():
+    write("cli_args", cli_args_seeds())
     write("sim_trace", sim_trace_seeds())
     write("cloudevents", cloudevents_seeds())
     write("frame", frame_seeds())

@@ -172,7 +172,30 @@ static void test_write_file_atomic(void **state) {
   assert_int_equal(rmdir(dir), 0);
 }
 
-TEST_MAIN("unit_common", NULL, NULL,
+/* HOST:PORT: the port is digits only, the host not empty (found by
+ * tests/fuzz/cli_args.c: " 80", "+80" and "[]" used to be taken). */
+static void test_parse_hostport(void **state) {
+  (void)state;
+  char host[16];
+  int port = -1;
+  assert_int_equal(
+      imp_parse_hostport("127.0.0.1:7070", host, sizeof host, &port), 0);
+  assert_string_equal(host, "127.0.0.1");
+  assert_int_equal(port, 7070);
+  assert_int_equal(imp_parse_hostport("[::1]:0", host, sizeof host, &port), 0);
+  assert_string_equal(host, "::1");
+  assert_int_equal(port, 0);
+  assert_int_equal(imp_parse_hostport("h:65535", host, sizeof host, &port), 0);
+  static const char *const bad[] = {
+      "h: 80",    "h:+80",    "h:-0", "h:80 ",
+      "[]:80",    ":80",      "h:",   "h:65536",
+      "h:00080x", "h:123456", "h",    "0123456789abcdef:1"};
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+    assert_int_equal(imp_parse_hostport(bad[i], host, sizeof host, &port),
+                     -EINVAL);
+}
+
+TEST_MAIN("unit_common", NULL, NULL, cmocka_unit_test(test_parse_hostport),
           cmocka_unit_test(test_set_body_selects_the_member),
           cmocka_unit_test(test_set_body_refuses_another_type),
           cmocka_unit_test(test_frame_append_body_round_trip),
