@@ -30,6 +30,9 @@ static void msg_header(http_msg_t *m, const char *name, size_t nlen,
     m->hdrs = realloc(m->hdrs, m->caphdrs * sizeof *m->hdrs);
     FUZZ_CHECK(m->hdrs != NULL);
   }
+  /* A parsed message's hbuf always holds its target first, so never is
+   * NULL when it has headers (whose names may be empty here). */
+  FUZZ_CHECK(imp_buf_reserve(&m->hbuf, 1) == 0);
   http_hdr_t *h = &m->hdrs[m->nhdrs++];
   h->name = m->hbuf.len;
   h->nlen = nlen;
