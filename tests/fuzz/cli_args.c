@@ -103,7 +103,8 @@ static void hostport(const uint8_t *data, size_t size) {
     const char *colon = strrchr(s, ':');
     FUZZ_CHECK(colon != NULL && all_digits(colon + 1));
     FUZZ_CHECK(atoi(colon + 1) == port);
-    size_t at = s[0] == '[' ? 1 : 0;
+    size_t cl = (size_t)(colon - s);
+    size_t at = s[0] == '[' && cl >= 2 && s[cl - 1] == ']' ? 1 : 0;
     FUZZ_CHECK(memcmp(s + at, host, hl) == 0);
     FUZZ_CHECK((size_t)(colon - s) == hl + 2 * at);
   }

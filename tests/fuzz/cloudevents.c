@@ -224,7 +224,8 @@ static void record(const uint8_t *data, size_t size) {
     FUZZ_CHECK(back == (ms < 0 ? 0 : ms > max ? max : ms));
     /* The cached second gives the same text. */
     FUZZ_CHECK(imp_ce_time(&clock, ms, again) == n && strcmp(again, t) == 0);
-    if (ms != INT64_MIN) ms = ms / 1000 * 1000 + (ms + 1) % 1000;
+    /* Another millisecond of the same second. */
+    ms = ms / 1000 * 1000 + (ms % 1000 + 1) % 1000;
   }
   /* The id of a record: topic, partition and offset texts. */
   const char *rest = (const char *)data + 8;
