@@ -183,7 +183,66 @@ def answer_seeds():
     }
 
 
+def conn_seeds():
+    # Byte 0: read size - 1; byte 1: pre-Hello limit choice; byte 2: raw
+    # mode (see conn.c). Then the stream a peer sends.
+    hello = frame(envelope(1, 3, field_bytes(1, "token")))
+    inv = frame(envelope(2, 5, invoke("echo", b"x" * 300, [("k", "v")])))
+    ok = frame(envelope(3, 6, field_bytes(1, b"ab") + field_varint(4, 1)))
+    return {
+        "hello_then_big": bytes([255, 0, 0]) + hello + inv,
+        "big_before_hello": bytes([255, 0, 0]) + inv + hello,
+        "bytewise": bytes([0, 2, 0]) + hello + inv + ok,
+        "raw": bytes([7, 2, 1]) + ok + inv + ok + hello,
+        "undecodable": bytes([3, 1, 0]) + hello + frame(b"\xff\xff"),
+        "no_body": bytes([3, 1, 1]) + frame(field_varint(1, 4)),
+        "cut": bytes([16, 2, 0]) + hello + inv[:-1],
+    }
+
+
+def client_seeds():
+    # Byte 0: read size - 1; byte 1: requests in flight (see client.c).
+    # Then what the server answers.
+    def ok(id_):
+        return frame(envelope(id_, 18, field_varint(1, 1 << 20)))
+    return {
+        "answers": bytes([255, 3]) + ok(2) + ok(1) + ok(3),
+        "bytewise": bytes([0, 2]) + ok(1) + ok(2),
+        "error_answer": bytes([5, 1]) + frame(envelope(1, 2, error(4, "no"))),
+        "goodbye": bytes([255, 2]) + ok(1) +
+        frame(envelope(0, 2, error(11, "shutting down"))),
+        "unknown_id": bytes([255, 2]) + ok(5),
+        "too_many": bytes([255, 1]) + ok(1) + ok(1),
+        "too_big": bytes([255, 1]) + b"\x7f\xff\xff\xff",
+        "undecodable": bytes([255, 1]) + frame(b"\x08"),
+        "cut": bytes([3, 2]) + ok(1) + ok(2)[:-2],
+    }
+
+
+def worker_conn_seeds():
+    # Byte 0: read size - 1; byte 1: frame limit choice; byte 2: stall
+    # pattern (see worker_conn.c). Then the server's requests.
+    inv = frame(envelope(7, 5, invoke("echo", b"hello", [("x-a", "1")])))
+    big = frame(envelope(8, 5, invoke("echo", b"z" * 1500)))
+    batch = frame(envelope(9, 43, invoke_batch("sum", [
+        batch_item(b"r1", [("k", b"v"), ("nv", None)]), batch_item(b"")])))
+    load = frame(envelope(2, 19, field_bytes(1, "fn") + field_varint(2, 4) +
+                          field_bytes(3, "/fn.so")))
+    return {
+        "calls": bytes([255, 2, 0]) + load + inv + batch + inv,
+        "stalls": bytes([30, 2, 0x55]) + inv + batch + inv + batch,
+        "big_frame": bytes([200, 3, 0x02]) + inv + big + inv,
+        "over_limit": bytes([255, 1, 0]) + inv + big,
+        "bytewise": bytes([0, 2, 0x81]) + inv + batch,
+        "undecodable": bytes([9, 2, 0]) + inv + frame(b"\x0a\x05"),
+        "cut": bytes([9, 2, 0]) + inv + batch[:-1],
+    }
+
+
 def main():
+    write("worker_conn", worker_conn_seeds())
+    write("conn", conn_seeds())
+    write("client", client_seeds())
     write("frame", frame_seeds())
     write("wire", wire_seeds())
     write("batch", batch_seeds())
