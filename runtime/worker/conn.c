@@ -210,6 +210,9 @@ static void conn_process(imp_worker_t *worker) {
       worker->stalled = true;
       break;
     }
+    /* No bytes, no frame; the buffer may also be freed (data NULL) after
+     * a big frame, when a stall brings this thread back. */
+    if (off == worker->in.len) break;
     Impulse__Envelope *env = NULL;
     ssize_t n = imp_wire_decode(&worker->decoder, worker->in.data + off,
                                 worker->in.len - off, worker->max_frame, &env);

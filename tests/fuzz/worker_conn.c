@@ -46,6 +46,7 @@ typedef struct run_s {
 static void process(run_t *run) {
   size_t off = 0;
   while (run->nheld < MAX_HELD) {
+    if (off == run->in.len) break; /* as the worker: data may be NULL */
     bool stall = (run->stalls >> (run->decodes++ % 8)) & 1;
     Impulse__Envelope *env = NULL;
     ssize_t r = imp_wire_decode(&run->decoder, run->in.data + off,
