@@ -61,11 +61,11 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
     Impulse__Envelope *env = NULL;
     size_t avail = conn->in.len - off;
     const char *frame = conn->in.data + off;
-    if (conn->on_raw && avail >= IMP_FRAME_HEADER) {
-      uint32_t flen = imp_frame_len(frame);
-      if (flen <= conn->max_frame && avail - IMP_FRAME_HEADER >= flen &&
-          conn->on_raw(conn, frame + IMP_FRAME_HEADER, flen)) {
-        off += IMP_FRAME_HEADER + flen;
+    if (conn->on_raw) {
+      ssize_t whole = imp_frame_next(frame, avail, conn->max_frame);
+      if (whole > 0 && conn->on_raw(conn, frame + IMP_FRAME_HEADER,
+                                    (size_t)whole - IMP_FRAME_HEADER)) {
+        off += (size_t)whole;
         continue;
       }
     }

@@ -310,20 +310,35 @@ static int wait_io(impulse_client_t *client, short events,
   }
 }
 
+/* Makes room for the next read (at least `at_least` bytes). 0 or a
+ * status. */
+static int read_room(impulse_client_t *client, size_t at_least) {
+  /* A big frame in progress: make room for all of it at once. */
+  size_t want = imp_frame_read_room(client->in.data, client->in.len,
+                                    client->max_frame, IMP_CLIENT_READ_CHUNK);
+  if (imp_buf_reserve(&client->in, want > at_least ? want : at_least) != 0)
+    return fail_conn(client, IMPULSE_S_NOMEM, "out of memory reading from %s",
+                     client->addr);
+  return 0;
+}
+
+int imp_client_received(impulse_client_t *client, const void *data,
+                        size_t len) {
+  int rc = check_conn(client);
+  if (rc != 0) return rc;
+  if (len == 0) return 0;
+  rc = read_room(client, len);
+  if (rc != 0) return rc;
+  memcpy(client->in.data + client->in.len, data, len);
+  client->in.len += len;
+  return decode_all(client);
+}
+
 /* Reads what is available (waiting for something when `wait`) and decodes
  * it. Returns 0 or a status. */
 static int read_more(impulse_client_t *client, const deadline_t *dl, int wait) {
-  size_t want = IMP_CLIENT_READ_CHUNK;
-  if (client->in.len >= IMP_FRAME_HEADER) {
-    /* A big frame in progress: make room for all of it at once. */
-    size_t frame = IMP_FRAME_HEADER + (size_t)imp_frame_len(client->in.data);
-    if (frame > client->in.len && frame - client->in.len > want &&
-        frame - IMP_FRAME_HEADER <= client->max_frame)
-      want = frame - client->in.len;
-  }
-  if (imp_buf_reserve(&client->in, want) != 0)
-    return fail_conn(client, IMPULSE_S_NOMEM, "out of memory reading from %s",
-                     client->addr);
+  int rc = read_room(client, 0);
+  if (rc != 0) return rc;
   for (;;) {
     ssize_t n = recv(client->fd, client->in.data + client->in.len,
                      client->in.cap - client->in.len, 0);
@@ -630,15 +645,32 @@ out:
   return rc;
 }
 
+static impulse_client_t *client_new(void) {
+  impulse_client_t *client = calloc(1, sizeof *client);
+  if (client == NULL) return NULL;
+  client->fd = -1;
+  client->max_frame = IMP_DEFAULT_MAX_FRAME;
+  snprintf(client->broken, sizeof client->broken, "never connected");
+  return client;
+}
+
+int imp_client_open_fd(int fd, const char *name, impulse_client_t **out) {
+  *out = client_new();
+  if (*out == NULL) {
+    close(fd);
+    return IMPULSE_S_NOMEM;
+  }
+  (*out)->fd = fd;
+  snprintf((*out)->addr, sizeof(*out)->addr, "%s", name);
+  return 0;
+}
+
 int impulse_client_connect(const char *addr, const char *token,
                            impulse_client_t **out) {
   if (out == NULL) return IMPULSE_S_INVALID;
   *out = NULL;
-  impulse_client_t *client = calloc(1, sizeof *client);
+  impulse_client_t *client = client_new();
   if (client == NULL) return IMPULSE_S_NOMEM;
-  client->fd = -1;
-  client->max_frame = IMP_DEFAULT_MAX_FRAME;
-  snprintf(client->broken, sizeof client->broken, "never connected");
   *out = client;
 
   if (addr == NULL || *addr == '\0') addr = getenv("IMPULSE_ADDR");

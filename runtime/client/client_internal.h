@@ -58,6 +58,26 @@ int imp_client_send(impulse_client_t *client, Impulse__Envelope *req,
                     uint64_t *id);
 int imp_client_recv(impulse_client_t *client, Impulse__Envelope **resp);
 
+/*
+ * A client over `fd`, a connected non-blocking stream socket (taken: closed
+ * by impulse_client_close(), or here on failure), with no hello said and
+ * the default frame limit; `name` stands for the server in messages.
+ * Returns 0 with *out, or IMPULSE_S_NOMEM. For tests and the client fuzz
+ * target, which play the server on the other end.
+ */
+int imp_client_open_fd(int fd, const char *name, impulse_client_t **out);
+
+/*
+ * Takes `len` bytes as if one read of the connection had returned them:
+ * appends them to the read buffer and decodes every frame complete there,
+ * exactly as a read does (answers queued for the calls waiting on them; a
+ * frame over the limit, one that does not decode or an answer to no
+ * request closes the connection). Returns 0 or the status that closed it
+ * (IMPULSE_S_CONNECTION when it was already closed). For the fuzz target,
+ * which feeds a server's byte stream in pieces of its choosing.
+ */
+int imp_client_received(impulse_client_t *client, const void *data, size_t len);
+
 /* The "host:port" the client connects or connected to (borrowed). */
 const char *imp_client_addr(const impulse_client_t *client);
 

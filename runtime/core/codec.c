@@ -16,12 +16,28 @@ int imp_frame_append(imp_buf_t *out, const Impulse__Envelope *env,
   return 0;
 }
 
-ssize_t imp_frame_decode(const char *data, size_t len, size_t max_frame,
-                         ProtobufCAllocator *alloc, Impulse__Envelope **env) {
+ssize_t imp_frame_next(const char *data, size_t len, size_t max_frame) {
   if (len < IMP_FRAME_HEADER) return 0;
   uint32_t n = imp_frame_len(data);
   if (n > max_frame) return IMP_EFRAMETOOBIG;
   if (len - IMP_FRAME_HEADER < n) return 0;
+  return (ssize_t)(IMP_FRAME_HEADER + (size_t)n);
+}
+
+size_t imp_frame_read_room(const char *data, size_t len, size_t max_frame,
+                           size_t chunk) {
+  if (len < IMP_FRAME_HEADER) return chunk;
+  size_t n = imp_frame_len(data);
+  if (n > max_frame || IMP_FRAME_HEADER + n <= len) return chunk;
+  size_t rest = IMP_FRAME_HEADER + n - len;
+  return rest > chunk ? rest : chunk;
+}
+
+ssize_t imp_frame_decode(const char *data, size_t len, size_t max_frame,
+                         ProtobufCAllocator *alloc, Impulse__Envelope **env) {
+  ssize_t whole = imp_frame_next(data, len, max_frame);
+  if (whole <= 0) return whole;
+  size_t n = (size_t)whole - IMP_FRAME_HEADER;
   Impulse__Envelope *e = impulse__envelope__unpack(
       alloc, n, (const uint8_t *)data + IMP_FRAME_HEADER);
   if (e == NULL) return IMP_EPROTO;
@@ -30,7 +46,7 @@ ssize_t imp_frame_decode(const char *data, size_t len, size_t max_frame,
     return IMP_EPROTO;
   }
   *env = e;
-  return (ssize_t)(IMP_FRAME_HEADER + n);
+  return whole;
 }
 
 int imp_envelope_set_body(Impulse__Envelope *env,

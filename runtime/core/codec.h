@@ -27,6 +27,27 @@ int imp_frame_append(imp_buf_t *out, const Impulse__Envelope *env,
                      size_t max_frame);
 
 /*
+ * The framing step every transport's read loop takes (the gateway's and
+ * the instances' connections, the worker, the client library), on the
+ * bytes buffered so far, data[0..len), which start at a frame boundary.
+ * Returns the size of the first frame, prefix included (> 0), when all of
+ * it has arrived; 0 when more bytes are needed; IMP_EFRAMETOOBIG as soon
+ * as the 4-byte prefix says more than `max_frame`, before any byte of the
+ * body is waited for. Pure; imp_frame_decode() starts with it.
+ */
+ssize_t imp_frame_next(const char *data, size_t len, size_t max_frame);
+
+/*
+ * Bytes of room a reader offers to its next read, with data[0..len)
+ * buffered: at least `chunk`, or the rest of the frame being received when
+ * that is more and the frame is within `max_frame` (so one read can take a
+ * big frame whole; a prefix over the limit gets no more than `chunk`, and
+ * is refused by the decode).
+ */
+size_t imp_frame_read_room(const char *data, size_t len, size_t max_frame,
+                           size_t chunk);
+
+/*
  * Decodes the first frame in data[0..len).
  * Returns the number of bytes consumed (> 0) with *env set (free it with
  * impulse__envelope__free_unpacked(*env, alloc)), 0 when more bytes are

@@ -165,15 +165,10 @@ static void conn_flush(imp_worker_t *worker) {
 /* Reads once from the connection into the input buffer. */
 static void conn_read(imp_worker_t *worker) {
   imp_buf_t *in = &worker->in;
-  size_t want = READ_CHUNK;
-  /* Offer room for the whole frame being received in one read. The decoder
+  /* Room for the whole frame being received in one read. The decoder
    * has already refused a length prefix above max_frame. */
-  if (in->len >= IMP_FRAME_HEADER) {
-    size_t frame = IMP_FRAME_HEADER + (size_t)imp_frame_len(in->data);
-    if (frame <= IMP_FRAME_HEADER + worker->max_frame && frame > in->len &&
-        frame - in->len > want)
-      want = frame - in->len;
-  }
+  size_t want =
+      imp_frame_read_room(in->data, in->len, worker->max_frame, READ_CHUNK);
   if (imp_buf_reserve(in, want) != 0) imp_wk_fatal_oom("reading a request");
   ssize_t n = read(worker->conn_fd, in->data + in->len, in->cap - in->len);
   if (n < 0) {
@@ -215,6 +210,9 @@ static void conn_process(imp_worker_t *worker) {
       worker->stalled = true;
       break;
     }
+    /* No bytes, no frame; the buffer may also be freed (data NULL) after
+     * a big frame, when a stall brings this thread back. */
+    if (off == worker->in.len) break;
     Impulse__Envelope *env = NULL;
     ssize_t n = imp_wire_decode(&worker->decoder, worker->in.data + off,
                                 worker->in.len - off, worker->max_frame, &env);
