@@ -33,6 +33,61 @@ size_t imp_frame_read_room(const char *data, size_t len, size_t max_frame,
   return rest > chunk ? rest : chunk;
 }
 
+/* True when no message in the tree under `m` holds an unknown field
+ * numbered 0. protobuf-c 1.4 refuses a tag of field 0 written canonically
+ * (0x02) but accepts it written as a longer varint (0x82 0x00), keeps it as
+ * an unknown field, and packs it back canonically: a message holding one
+ * does not decode again once repacked (a request forwarded in a new
+ * envelope, a config written to the store). Our schema has no recursive
+ * message, so the walk is as deep as the schema. */
+static bool pb_tags_ok(const ProtobufCMessage *m) {
+  for (unsigned i = 0; i < m->n_unknown_fields; i++)
+    if (m->unknown_fields[i].tag == 0) return false;
+  const ProtobufCMessageDescriptor *d = m->descriptor;
+  for (unsigned i = 0; i < d->n_fields; i++) {
+    const ProtobufCFieldDescriptor *f = &d->fields[i];
+    if (f->type != PROTOBUF_C_TYPE_MESSAGE) continue;
+    const char *base = (const char *)m;
+    if (f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) {
+      uint32_t which;
+      memcpy(&which, base + f->quantifier_offset, sizeof which);
+      if (which != f->id) continue;
+    }
+    if (f->label == PROTOBUF_C_LABEL_REPEATED) {
+      size_t n;
+      const ProtobufCMessage *const *v;
+      memcpy(&n, base + f->quantifier_offset, sizeof n);
+      memcpy(&v, base + f->offset, sizeof v);
+      for (size_t j = 0; j < n; j++)
+        if (!pb_tags_ok(v[j])) return false;
+    } else {
+      const ProtobufCMessage *sub;
+      memcpy(&sub, base + f->offset, sizeof sub);
+      if (sub != NULL && !pb_tags_ok(sub)) return false;
+    }
+  }
+  return true;
+}
+
+/* The same for an Envelope, looking only at the body its case selects
+ * rather than walking every case of the oneof. */
+static bool envelope_tags_ok(const Impulse__Envelope *e) {
+  for (unsigned i = 0; i < e->base.n_unknown_fields; i++)
+    if (e->base.unknown_fields[i].tag == 0) return false;
+  const ProtobufCFieldDescriptor *f = protobuf_c_message_descriptor_get_field(
+      &impulse__envelope__descriptor, (unsigned)e->body_case);
+  if (f == NULL || f->type != PROTOBUF_C_TYPE_MESSAGE) return true;
+  const ProtobufCMessage *body;
+  memcpy(&body, (const char *)e + f->offset, sizeof body);
+  return body == NULL || pb_tags_ok(body);
+}
+
+bool imp_pb_tags_ok(const ProtobufCMessage *m) {
+  if (m->descriptor == &impulse__envelope__descriptor)
+    return envelope_tags_ok((const Impulse__Envelope *)m);
+  return pb_tags_ok(m);
+}
+
 ssize_t imp_frame_decode(const char *data, size_t len, size_t max_frame,
                          ProtobufCAllocator *alloc, Impulse__Envelope **env) {
   ssize_t whole = imp_frame_next(data, len, max_frame);
@@ -41,7 +96,8 @@ ssize_t imp_frame_decode(const char *data, size_t len, size_t max_frame,
   Impulse__Envelope *e = impulse__envelope__unpack(
       alloc, n, (const uint8_t *)data + IMP_FRAME_HEADER);
   if (e == NULL) return IMP_EPROTO;
-  if (e->body_case == IMPULSE__ENVELOPE__BODY__NOT_SET) {
+  if (e->body_case == IMPULSE__ENVELOPE__BODY__NOT_SET ||
+      !envelope_tags_ok(e)) {
     impulse__envelope__free_unpacked(e, alloc);
     return IMP_EPROTO;
   }
@@ -195,6 +251,10 @@ Impulse__Envelope *imp_body_decode(const char *rest, size_t len,
   if (len) memcpy(buf + 2, rest, len);
   Impulse__Envelope *env = impulse__envelope__unpack(alloc, len + 2, buf);
   if (buf != stackbuf) free(buf);
+  if (env != NULL && !envelope_tags_ok(env)) {
+    impulse__envelope__free_unpacked(env, alloc);
+    return NULL;
+  }
   return env;
 }
 
@@ -212,6 +272,11 @@ int imp_batch_answer_decode(const char *rest, size_t len,
   if (key == IMP_KEY_BYTES(IMP_FIELD_INVOKE_BATCH_OK)) {
     *resp = impulse__invoke_batch_response__unpack(alloc, (size_t)n, p);
     if (*resp == NULL) return IMPULSE__ERROR_CODE__INTERNAL;
+    if (!pb_tags_ok(&(*resp)->base)) {
+      impulse__invoke_batch_response__free_unpacked(*resp, alloc);
+      *resp = NULL;
+      return IMPULSE__ERROR_CODE__INTERNAL;
+    }
     *message = NULL;
     return 0;
   }

@@ -5,6 +5,7 @@
 #ifndef IMP_CODEC_H
 #define IMP_CODEC_H
 
+#include <stdbool.h>
 #include <sys/types.h>
 
 #include "core/common.h"
@@ -58,6 +59,13 @@ size_t imp_frame_read_room(const char *data, size_t len, size_t max_frame,
  */
 ssize_t imp_frame_decode(const char *data, size_t len, size_t max_frame,
                          ProtobufCAllocator *alloc, Impulse__Envelope **env);
+
+/* False when a message in the tree under `m` (borrowed) holds an unknown
+ * field numbered 0, which protobuf-c accepts in a non-canonical tag but
+ * refuses once repacked. Every decoder here refuses such a message (as
+ * IMP_EPROTO, or as it refuses any undecodable bytes); code that unpacks
+ * outside ones (the store's records) calls it. */
+bool imp_pb_tags_ok(const ProtobufCMessage *m);
 
 /* Reads the length prefix of a frame; valid when len >= 4. */
 static inline uint32_t imp_frame_len(const char *p) {

@@ -319,6 +319,48 @@ static void test_empty_envelope_is_eproto(void **state) {
   assert_null(e);
 }
 
+/* protobuf-c accepts an unknown field numbered 0 when its tag is a longer
+ * varint (0x82 0x00) and packs it back as 0x02, which it refuses: a request
+ * holding one would not survive being forwarded in a new envelope or
+ * stored. Found by the frame fuzz target (corpus/frame/crash-field-zero). */
+static void test_field_zero_is_eproto(void **state) {
+  (void)state;
+  /* Envelope{id 9, invoke{function "f", headers [{name "h", value ""} +
+   * unknown field 0]}}. */
+  static const char hostile[] = {0x08, 0x09, 0x2a,       0x0c, 0x0a, 0x01,
+                                 'f',  0x1a, 0x07,       0x0a, 0x01, 'h',
+                                 0x12, 0x00, (char)0x82, 0x00, 0x00};
+  char frame[IMP_FRAME_HEADER + sizeof hostile];
+  imp_frame_put_len(frame, sizeof hostile);
+  memcpy(frame + IMP_FRAME_HEADER, hostile, sizeof hostile);
+  Impulse__Envelope *e = NULL;
+  assert_int_equal(decode_exact(frame, sizeof frame, IMP_DEFAULT_MAX_FRAME, &e),
+                   IMP_EPROTO);
+  assert_null(e);
+  assert_null(imp_body_decode(hostile + 2, sizeof hostile - 2, NULL));
+
+  /* An unknown field of a real number (a newer peer's) is still taken, and
+   * survives a repack. */
+  static const char newer[] = {0x08, 0x09, 0x2a, 0x07, 0x0a,       0x01, 'f',
+                               0x1a, 0x02, 0x0a, 0x00, (char)0xf8, 0x07, 0x01};
+  imp_frame_put_len(frame, sizeof newer);
+  memcpy(frame + IMP_FRAME_HEADER, newer, sizeof newer);
+  assert_int_equal(decode_exact(frame, IMP_FRAME_HEADER + sizeof newer,
+                                IMP_DEFAULT_MAX_FRAME, &e),
+                   (ssize_t)(IMP_FRAME_HEADER + sizeof newer));
+  assert_non_null(e);
+  assert_true(imp_pb_tags_ok(&e->base));
+  imp_buf_t again = {0};
+  assert_int_equal(imp_frame_append(&again, e, IMP_DEFAULT_MAX_FRAME), 0);
+  Impulse__Envelope *e2 = NULL;
+  assert_int_equal(
+      decode_exact(again.data, again.len, IMP_DEFAULT_MAX_FRAME, &e2),
+      (ssize_t)again.len);
+  impulse__envelope__free_unpacked(e2, NULL);
+  impulse__envelope__free_unpacked(e, NULL);
+  imp_buf_free(&again);
+}
+
 static void test_append_too_big_leaves_buffer(void **state) {
   (void)state;
   static uint8_t big[2000];
@@ -490,6 +532,7 @@ TEST_MAIN("unit_codec", NULL, NULL, cmocka_unit_test(test_invoke_round_trip),
           cmocka_unit_test(test_prefix_at_max_accepted),
           cmocka_unit_test(test_garbage_bodies),
           cmocka_unit_test(test_empty_envelope_is_eproto),
+          cmocka_unit_test(test_field_zero_is_eproto),
           cmocka_unit_test(test_append_too_big_leaves_buffer),
           cmocka_unit_test(test_envelope_error),
           cmocka_unit_test(test_error_code_name),
