@@ -4,7 +4,7 @@
  * imp_batch_answer_decode(). The input, after its first byte, is such a
  * body. Checks:
  * - imp_body_decode() decodes exactly what protobuf-c decodes from the
- *   same bytes behind an id of 0;
+ *   same bytes behind an id of 0, less what imp_pb_tags_ok() refuses;
  * - imp_batch_answer_decode() (into an arena, as the call path does)
  *   agrees with protobuf-c: a batch answer gives the same results, an
  *   Error its code (INTERNAL for 0) and message, anything else INTERNAL;
@@ -37,6 +37,11 @@ static Impulse__Envelope *reference(const uint8_t *rest, size_t len,
   if (len) memcpy(buf + 2, rest, len);
   Impulse__Envelope *ref = impulse__envelope__unpack(NULL, len + 2, buf);
   *canonical = false;
+  if (ref != NULL && !imp_pb_tags_ok(&ref->base)) {
+    /* A field numbered 0, which our decoders refuse (imp_pb_tags_ok). */
+    impulse__envelope__free_unpacked(ref, NULL);
+    ref = NULL;
+  }
   if (ref != NULL && impulse__envelope__get_packed_size(ref) == len + 2) {
     uint8_t *packed = malloc(len + 2);
     FUZZ_CHECK(packed != NULL);
