@@ -225,7 +225,9 @@ static void record(const uint8_t *data, size_t size) {
     /* The cached second gives the same text. */
     FUZZ_CHECK(imp_ce_time(&clock, ms, again) == n && strcmp(again, t) == 0);
     /* Another millisecond of the same second. */
-    ms = ms / 1000 * 1000 + (ms % 1000 + 1) % 1000;
+    int64_t sec = ms / 1000 * 1000, frac = (ms % 1000 + 1) % 1000;
+    if (frac > 0 && sec > INT64_MAX - frac) break; /* the last second */
+    ms = sec + frac;
   }
   /* The id of a record: topic, partition and offset texts. */
   const char *rest = (const char *)data + 8;

@@ -183,6 +183,14 @@ static int structured_event(json_t *ev, hdrset_t *hs,
                k);
       return -1;
     }
+    /* The key of the record: a string, as CloudEvents types it and as a
+     * binary-mode ce-partitionkey header always is (a number here would
+     * name the same key in one mode and none in the other). */
+    if (strcmp(k, "partitionkey") == 0 && !json_is_string(v) &&
+        !json_is_null(v)) {
+      snprintf(err, errlen, "attribute 'partitionkey' must be a string");
+      return -1;
+    }
     char num[64];
     const char *s = NULL;
     size_t sl = 0;
