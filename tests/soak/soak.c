@@ -519,6 +519,8 @@ static int setup(it_server_t *s, impulse_client_t *admin) {
   z.has_min = z.has_max = 1;
   z.scale_to_zero_after_s = 5;
   z.has_scale_to_zero = 1;
+  z.policy = "reactive"; /* the predictive one keeps a recently busy
+                            function warm on purpose */
   if (deploy(s, "zero", "echo", &z, &v)) return -1;
   for (int t = 0; t < NTOPICS; t++) {
     char topic[32], reply[32], name[32];
@@ -558,7 +560,9 @@ static void life_begin(pid_t pid) {
 static void sample(void) {
   if (g_nlives == 0) return;
   life_t *l = &g_lives[g_nlives - 1];
-  if (l->n >= MAX_SAMPLES) return;
+  if (l->n >= MAX_SAMPLES ||
+      (l->n > 0 && it_now_ms() < l->t[l->n - 1] + SAMPLE_MS - 100))
+    return;
   char path[64], *data = NULL;
   size_t len;
   snprintf(path, sizeof path, "/proc/%d/status", (int)l->pid);
@@ -858,8 +862,8 @@ static int life_report(int i, FILE *out) {
   return ok ? 0 : -1;
 }
 
-static int report(run_t *r, unsigned minutes, int orphans, int dead_lettered,
-                  long published, long missing, int stop_ok) {
+static int report(unsigned minutes, int orphans, int dead_lettered,
+                  long published, long missing, int stop_ok, int chaos_rc) {
   FILE *out = stdout;
   int fails = 0;
   fprintf(out, "\n## impulse-soak: %u minutes\n\n", minutes);
@@ -916,7 +920,6 @@ static int report(run_t *r, unsigned minutes, int orphans, int dead_lettered,
                "|---|---|---|---|---|---|---|---|---|\n");
   for (int i = 0; i < g_nlives; i++)
     if (life_report(i, out) != 0) fails++;
-  (void)r;
 
   if (unexplained) {
     fprintf(out, "\nFAIL: %lu failed calls not explained by a fault; the "
@@ -934,6 +937,10 @@ static int report(run_t *r, unsigned minutes, int orphans, int dead_lettered,
     fails++;
   }
   if (orphans || !stop_ok) fails++;
+  if (chaos_rc != 0) {
+    fprintf(out, "\nFAIL: the run stopped early (see the messages above)\n");
+    fails++;
+  }
   if (g_server_kills != 2 || g_worker_kills == 0 || g_upgrades_done == 0 ||
       g_splits == 0 || g_zero_cycles == 0) {
     fprintf(out, "\nFAIL: not every fault and change was made\n");
@@ -1049,9 +1056,8 @@ int main(int argc, char **argv) {
     sup_reap_group(r->pgids[i]);
     orphans += group_members(r->pgids[i]);
   }
-  rc = chaos_rc == 0 ? report(r, minutes, orphans, dead, published, missing,
-                              stop_ok)
-                     : 1;
+  rc = report(minutes, orphans, dead, published, missing, stop_ok,
+              chaos_rc);
 
 out:
   atomic_store(&g_stop_calls, 1);
