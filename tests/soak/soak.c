@@ -102,7 +102,7 @@ static const int trigger_fn[NTOPICS] = {F_ECHO, F_UPG, F_SPLIT};
  * carry the same names); CONNECTION also for HTTP connections refused or
  * broken; WRONG_ANSWER for an OK whose payload is not the expected one. */
 static const char *const causes[] = {
-    "CRASHED", "UNAVAILABLE", "CONNECTION",  "TIMEOUT",      "OVERLOADED",
+    "CRASHED",       "UNAVAILABLE", "CONNECTION",   "TIMEOUT", "OVERLOADED",
     "SHUTTING_DOWN", "IN_PROGRESS", "WRONG_ANSWER", "OTHER"};
 #define NCAUSES (sizeof causes / sizeof causes[0])
 #define C_OTHER (NCAUSES - 1)
@@ -159,7 +159,9 @@ static void on_signal(int sig) {
   bench_interrupted = 1;
 }
 
-static double elapsed_s(void) { return (double)(it_now_ms() - g_t0) / 1000.0; }
+static double elapsed_s(void) {
+  return (double)(it_now_ms() - g_t0) / 1000.0;
+}
 
 static uint64_t rnd(uint64_t *s) {
   *s ^= *s << 13;
@@ -178,8 +180,8 @@ static unsigned cause_index(const char *name) {
  * `now`: BY_WORKER, BY_SERVER or BY_NONE. */
 static int explain(int fn, unsigned cause, uint64_t now) {
   uint64_t down = atomic_load(&g_down_ms), up = atomic_load(&g_up_ms);
-  int crashlike = cause == cause_index("CRASHED") ||
-                  cause == cause_index("UNAVAILABLE");
+  int crashlike =
+      cause == cause_index("CRASHED") || cause == cause_index("UNAVAILABLE");
   if (down > 0 && now >= down && (up < down || now <= up + SERVER_WINDOW_MS) &&
       (crashlike || cause == cause_index("CONNECTION")))
     return BY_SERVER;
@@ -223,8 +225,8 @@ static int rpc_call(caller_t *c, int fn, const char *payload, const char *key,
   }
   impulse_invoke_opts_t o = {.idempotency_key = key};
   impulse_response_t *r = NULL;
-  int rc = impulse_invoke(c->rpc, fn_names[fn], payload, strlen(payload), &o,
-                          &r);
+  int rc =
+      impulse_invoke(c->rpc, fn_names[fn], payload, strlen(payload), &o, &r);
   int out;
   if (rc != IMPULSE_S_OK) {
     out = (int)cause_index(impulse_status_name(rc));
@@ -255,7 +257,8 @@ static int http_call(int fn, const char *payload, const char *key,
   if (fd < 0) return (int)cause_index("CONNECTION");
   char req[1024];
   char keyh[320] = "";
-  if (key) snprintf(keyh, sizeof keyh, "X-Impulse-Idempotency-Key: %s\r\n", key);
+  if (key)
+    snprintf(keyh, sizeof keyh, "X-Impulse-Idempotency-Key: %s\r\n", key);
   int n = snprintf(req, sizeof req,
                    "POST /function/%s HTTP/1.1\r\nHost: soak\r\n"
                    "Connection: close\r\nContent-Length: %zu\r\n%s\r\n%s",
@@ -269,8 +272,7 @@ static int http_call(int fn, const char *payload, const char *key,
   close(fd);
   int code = 0;
   char *body = resp ? strstr(resp, "\r\n\r\n") : NULL;
-  if (resp == NULL || body == NULL ||
-      sscanf(resp, "HTTP/1.1 %d", &code) != 1) {
+  if (resp == NULL || body == NULL || sscanf(resp, "HTTP/1.1 %d", &code) != 1) {
     free(resp);
     return (int)cause_index(closed ? "CONNECTION" : "TIMEOUT");
   }
@@ -738,8 +740,8 @@ static int chaos(run_t *r, uint64_t ms) {
   uint64_t upgrade_started = 0;
   int zero_phase = 0; /* 1: callers paused, waiting for 0 instances */
   uint64_t zero_started = 0;
-  static const uint32_t splits[][2] = {{90, 10}, {10, 90}, {50, 50}, {0, 100},
-                                       {100, 0}};
+  static const uint32_t splits[][2] = {
+      {90, 10}, {10, 90}, {50, 50}, {0, 100}, {100, 0}};
   while (!g_interrupted) {
     uint64_t now = it_now_ms();
     if (now >= end && upgrading == 0 && zero_phase == 0) break;
@@ -765,8 +767,7 @@ static int chaos(run_t *r, uint64_t ms) {
     }
     if (upgrading == 0 && now >= next_upgrade && now < end) {
       uint32_t v = 0;
-      if (deploy(&r->server, fn_names[F_UPG], "echo", NULL, &v) != 0)
-        return -1;
+      if (deploy(&r->server, fn_names[F_UPG], "echo", NULL, &v) != 0) return -1;
       upgrading = v;
       upgrade_started = now;
       fprintf(stderr, "impulse-soak: %.0f s: rolling upgrade of upg to v%u\n",
@@ -810,8 +811,9 @@ static int chaos(run_t *r, uint64_t ms) {
         atomic_store(&g_zero_active, 1);
         next_zero = now + zero_every;
       } else if (now > zero_started + ZERO_BOUND_MS) {
-        fprintf(stderr, "impulse-soak: zero still has %d instances %u s "
-                        "after its calls stopped\n",
+        fprintf(stderr,
+                "impulse-soak: zero still has %d instances %u s "
+                "after its calls stopped\n",
                 n, ZERO_BOUND_MS / 1000);
         return -1;
       }
@@ -848,15 +850,15 @@ static int life_report(int i, FILE *out) {
     if (f > wfmax) wfmax = f;
   }
   double secs = l->n ? (double)(l->t[l->n - 1] - l->start_ms) / 1000.0 : 0;
-  fprintf(out,
-          "| %d | %d | %.0f s | %u | %ld-%ld MiB | %d-%d |", i + 1, (int)l->pid,
-          secs, l->n, rmin / 1024, rmax / 1024, fmin, fmax);
+  fprintf(out, "| %d | %d | %.0f s | %u | %ld-%ld MiB | %d-%d |", i + 1,
+          (int)l->pid, secs, l->n, rmin / 1024, rmax / 1024, fmin, fmax);
   if (after < 2) {
     fprintf(out, " (life shorter than the warm-up + 2 samples) | - | n/a |\n");
     return 0;
   }
   int ok = wmax - base_rss <= (long)RSS_BOUND_KB && wfmax - base_fd <= FD_BOUND;
-  fprintf(out, " %ld-%ld MiB (first %ld, +%ld kB) | %d-%d (first %d, %+d) | %s |\n",
+  fprintf(out,
+          " %ld-%ld MiB (first %ld, +%ld kB) | %d-%d (first %d, %+d) | %s |\n",
           wmin / 1024, wmax / 1024, base_rss / 1024, wmax - base_rss, wfmin,
           wfmax, base_fd, wfmax - base_fd, ok ? "ok" : "LEAK?");
   return ok ? 0 : -1;
@@ -885,8 +887,7 @@ static int report(unsigned minutes, int orphans, int dead_lettered,
           "unexplained | %lu / %lu / %lu |\n",
           g_dups_server, g_dups_worker, g_dups_bad);
   fprintf(out, "| records dead-lettered | %d |\n", dead_lettered);
-  fprintf(out, "| worker processes killed (SIGKILL) | %lu |\n",
-          g_worker_kills);
+  fprintf(out, "| worker processes killed (SIGKILL) | %lu |\n", g_worker_kills);
   fprintf(out, "| server kill -9 + restart | %lu |\n", g_server_kills);
   fprintf(out, "| rolling upgrades of upg: done / failed | %lu / %lu |\n",
           g_upgrades_done, g_upgrades_failed);
@@ -896,10 +897,12 @@ static int report(unsigned minutes, int orphans, int dead_lettered,
   fprintf(out, "| clean stop (SIGTERM, exit 0) | %s |\n\n",
           stop_ok ? "yes" : "NO");
 
-  fprintf(out, "Failed calls by cause and by the fault that explains them "
-               "(retries of calls with an idempotency key in brackets):\n\n");
-  fprintf(out, "| cause | worker kill | server kill | unexplained | "
-               "retried |\n|---|---|---|---|---|\n");
+  fprintf(out,
+          "Failed calls by cause and by the fault that explains them "
+          "(retries of calls with an idempotency key in brackets):\n\n");
+  fprintf(out,
+          "| cause | worker kill | server kill | unexplained | "
+          "retried |\n|---|---|---|---|---|\n");
   unsigned long unexplained = 0;
   for (unsigned i = 0; i < NCAUSES; i++) {
     unsigned long w = atomic_load(&g_failed[i][BY_WORKER]),
@@ -908,30 +911,33 @@ static int report(unsigned minutes, int orphans, int dead_lettered,
                   rt = atomic_load(&g_retried[i]);
     unexplained += n;
     if (w + s + n + rt == 0) continue;
-    fprintf(out, "| %s | %lu | %lu | %lu | (%lu) |\n", causes[i], w, s, n,
-            rt);
+    fprintf(out, "| %s | %lu | %lu | %lu | (%lu) |\n", causes[i], w, s, n, rt);
   }
-  fprintf(out, "\nServer RSS and open fds, sampled every %u s (bound after "
-               "%u s of warm-up: RSS within +%u MiB, fds within +%d of the "
-               "first sample after it):\n\n",
+  fprintf(out,
+          "\nServer RSS and open fds, sampled every %u s (bound after "
+          "%u s of warm-up: RSS within +%u MiB, fds within +%d of the "
+          "first sample after it):\n\n",
           SAMPLE_MS / 1000, WARMUP_S, RSS_BOUND_KB / 1024, FD_BOUND);
-  fprintf(out, "| life | pid | length | samples | RSS min-max | fds min-max "
-               "| RSS after warm-up | fds after warm-up | |\n"
-               "|---|---|---|---|---|---|---|---|---|\n");
+  fprintf(out,
+          "| life | pid | length | samples | RSS min-max | fds min-max "
+          "| RSS after warm-up | fds after warm-up | |\n"
+          "|---|---|---|---|---|---|---|---|---|\n");
   for (int i = 0; i < g_nlives; i++)
     if (life_report(i, out) != 0) fails++;
 
   if (unexplained) {
-    fprintf(out, "\nFAIL: %lu failed calls not explained by a fault; the "
-                 "first: %s\n",
+    fprintf(out,
+            "\nFAIL: %lu failed calls not explained by a fault; the "
+            "first: %s\n",
             unexplained, g_first_unexplained);
     fails++;
   }
   if (missing != 0 || g_order_bad || g_dups_bad || g_bad_values ||
       dead_lettered || atomic_load(&g_reports.failed)) {
-    fprintf(out, "\nFAIL: events: %ld without a reply, %lu out of order, %lu "
-                 "unexplained duplicates, %lu undecodable replies, %d "
-                 "dead-lettered, %lu not published; first: %s\n",
+    fprintf(out,
+            "\nFAIL: events: %ld without a reply, %lu out of order, %lu "
+            "unexplained duplicates, %lu undecodable replies, %d "
+            "dead-lettered, %lu not published; first: %s\n",
             missing, g_order_bad, g_dups_bad, g_bad_values, dead_lettered,
             atomic_load(&g_reports.failed), g_first_event_error);
     fails++;
@@ -988,8 +994,7 @@ int main(int argc, char **argv) {
   life_begin(r->server.pid);
   snapshot_addr(&r->server);
   if (reconnect_admin(r) != 0 || setup(&r->server, r->admin) != 0) goto out;
-  fprintf(stderr,
-          "impulse-soak: %u minutes; server %s (pid %d), cluster %s\n",
+  fprintf(stderr, "impulse-soak: %u minutes; server %s (pid %d), cluster %s\n",
           minutes, r->server.addr, (int)r->server.pid, r->kafka.addr);
 
   producer = ek_producer(r->kafka.addr, "5", &g_reports);
@@ -1012,8 +1017,8 @@ int main(int argc, char **argv) {
     caller_t *c = &callers[ncallers];
     memset(c, 0, sizeof *c);
     c->index = ncallers;
-    c->rng = 0x2545f4914f6cdd1dull * (uint64_t)(ncallers + 1) ^
-             (uint64_t)getpid();
+    c->rng =
+        0x2545f4914f6cdd1dull * (uint64_t)(ncallers + 1) ^ (uint64_t)getpid();
     if (pthread_create(&c->thread, NULL, caller_main, c) != 0) goto out;
   }
 
@@ -1028,7 +1033,8 @@ int main(int argc, char **argv) {
     it_sleep_ms(500);
     sample();
   }
-  fprintf(stderr, "impulse-soak: %.0f s: drained (%ld events without a reply)\n",
+  fprintf(stderr,
+          "impulse-soak: %.0f s: drained (%ld events without a reply)\n",
           elapsed_s(), events_missing(NULL));
   atomic_store(&g_stop_calls, 1);
   for (int i = 0; i < ncallers; i++) pthread_join(callers[i].thread, NULL);
@@ -1056,8 +1062,7 @@ int main(int argc, char **argv) {
     sup_reap_group(r->pgids[i]);
     orphans += group_members(r->pgids[i]);
   }
-  rc = report(minutes, orphans, dead, published, missing, stop_ok,
-              chaos_rc);
+  rc = report(minutes, orphans, dead, published, missing, stop_ok, chaos_rc);
 
 out:
   atomic_store(&g_stop_calls, 1);
