@@ -43,7 +43,9 @@
 
 /* A server under test. Zero-initialise, then it_server_start(). */
 typedef struct it_server_s {
-  char root[128];       /* mkdtemp directory holding everything below */
+  char root[128];       /* mkdtemp directory holding everything below;
+                           a template ending in XXXXXX set before the start
+                           is used instead of /tmp/impulse-it-XXXXXX */
   char state_dir[192];  /* --state-dir */
   char ready_file[192]; /* --ready-file */
   char log_file[192];   /* server stdout + stderr, appended across starts */

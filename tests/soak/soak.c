@@ -982,11 +982,15 @@ int main(int argc, char **argv) {
   pthread_t prod_thread, cons_thread;
   int prod_started = 0, cons_started = 0;
 
-  snprintf(r->dir, sizeof r->dir, "/tmp/impulse-soak-XXXXXX");
+  /* Not under /tmp: a half-hour run should not share its directories with
+   * whatever cleans up there (the state directory vanished under a first
+   * run, with the server still running). */
+  snprintf(r->dir, sizeof r->dir, "/var/tmp/impulse-soak-XXXXXX");
   if (mkdtemp(r->dir) == NULL) {
     perror("impulse-soak: mkdtemp");
     return 1;
   }
+  snprintf(r->server.root, sizeof r->server.root, "%s/server-XXXXXX", r->dir);
   if (it_kafka_start(&r->kafka, r->dir, NULL) != 0) goto out;
   const char *const flags[] = {"--kafka", r->kafka.addr, NULL};
   if (it_server_start(&r->server, flags) != 0) goto out;
