@@ -692,7 +692,7 @@ static void progress(void) {
 typedef struct run_s {
   it_server_t server;
   it_kafka_t kafka;
-  char dir[128];
+  char dir[64];
   impulse_client_t *admin;
   pid_t pgids[MAX_LIVES];
   int npgids;
