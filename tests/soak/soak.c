@@ -693,6 +693,7 @@ typedef struct run_s {
   it_server_t server;
   it_kafka_t kafka;
   char dir[64];
+  char root_template[96]; /* of the server's directory, in dir */
   impulse_client_t *admin;
   pid_t pgids[MAX_LIVES];
   int npgids;
@@ -990,7 +991,9 @@ int main(int argc, char **argv) {
     perror("impulse-soak: mkdtemp");
     return 1;
   }
-  snprintf(r->server.root, sizeof r->server.root, "%s/server-XXXXXX", r->dir);
+  snprintf(r->root_template, sizeof r->root_template, "%s/server-XXXXXX",
+           r->dir);
+  r->server.root_template = r->root_template;
   if (it_kafka_start(&r->kafka, r->dir, NULL) != 0) goto out;
   const char *const flags[] = {"--kafka", r->kafka.addr, NULL};
   if (it_server_start(&r->server, flags) != 0) goto out;
