@@ -693,7 +693,7 @@ typedef struct run_s {
   it_server_t server;
   it_kafka_t kafka;
   char dir[64];
-  char root_template[96]; /* of the server's directory, in dir */
+  char root_template[80]; /* of the server's directory, in dir */
   impulse_client_t *admin;
   pid_t pgids[MAX_LIVES];
   int npgids;
@@ -991,7 +991,7 @@ int main(int argc, char **argv) {
     perror("impulse-soak: mkdtemp");
     return 1;
   }
-  snprintf(r->root_template, sizeof r->root_template, "%s/server-XXXXXX",
+  snprintf(r->root_template, sizeof r->root_template, "%.60s/server-XXXXXX",
            r->dir);
   r->server.root_template = r->root_template;
   if (it_kafka_start(&r->kafka, r->dir, NULL) != 0) goto out;
