@@ -80,3 +80,10 @@ lint: deps
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD) build-fuzz
+
+# A long run of a real server under mixed load and chaos, checked at the
+# end (tests/soak/soak.c, docs/testing.md): SOAK_MINUTES, default 30. Not
+# part of `make test`.
+SOAK_MINUTES ?= 30
+soak: build
+	SOAK_MINUTES=$(SOAK_MINUTES) $(BUILD)/tests/impulse-soak

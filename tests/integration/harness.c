@@ -346,7 +346,9 @@ int it_server_start(it_server_t *server, const char *const *extra) {
 
 int it_server_start_on(it_server_t *server, const char *state_dir,
                        const char *const *extra) {
-  snprintf(server->root, sizeof server->root, "/tmp/impulse-it-XXXXXX");
+  snprintf(
+      server->root, sizeof server->root, "%s",
+      server->root_template ? server->root_template : "/tmp/impulse-it-XXXXXX");
   if (mkdtemp(server->root) == NULL) {
     say("mkdtemp: %s", strerror(errno));
     server->root[0] = '\0';

@@ -43,14 +43,16 @@
 
 /* A server under test. Zero-initialise, then it_server_start(). */
 typedef struct it_server_s {
-  char root[128];       /* mkdtemp directory holding everything below */
-  char state_dir[192];  /* --state-dir */
-  char ready_file[192]; /* --ready-file */
-  char log_file[192];   /* server stdout + stderr, appended across starts */
-  char addr[64];        /* "127.0.0.1:PORT" */
-  char http_addr[64];   /* HTTP front end "127.0.0.1:PORT", "" when off */
-  int http_port;        /* from the ready file; 0 when off */
-  char token[128];      /* contents of STATE/admin.token */
+  char root[128];            /* mkdtemp directory holding everything below */
+  const char *root_template; /* of root, ending in XXXXXX; NULL:
+                                /tmp/impulse-it-XXXXXX; borrowed */
+  char state_dir[192];       /* --state-dir */
+  char ready_file[192];      /* --ready-file */
+  char log_file[192]; /* server stdout + stderr, appended across starts */
+  char addr[64];      /* "127.0.0.1:PORT" */
+  char http_addr[64]; /* HTTP front end "127.0.0.1:PORT", "" when off */
+  int http_port;      /* from the ready file; 0 when off */
+  char token[128];    /* contents of STATE/admin.token */
   int port;
   pid_t pid; /* server pid = its process group; 0 if stopped */
   int nargs;
