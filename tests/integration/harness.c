@@ -912,6 +912,23 @@ int it_have(const char *prog) {
 
 /* ---- text ---------------------------------------------------------------- */
 
+void it_require(const char *prog) {
+  if (it_have(prog)) return;
+  fail_msg("%s is not installed: this test needs it (`make deps`, "
+           "scripts/install-deps.sh, installs it)",
+           prog);
+}
+
+/* Tests skipped by it_skip(), read by TEST_MAIN's exit status: a counter
+ * of the test program, which runs its tests one at a time. */
+int it_skipped;
+
+void it_skip(const char *why) {
+  say("skipped: %s", why);
+  it_skipped++;
+  skip();
+}
+
 char *it_last_word(const char *s, char *buf, size_t len) {
   size_t end = strlen(s);
   while (end > 0 && (s[end - 1] == ' ' || s[end - 1] == '\n' ||

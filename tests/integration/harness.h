@@ -265,6 +265,20 @@ int it_run(const char *const *argv, const char *in, char **out, unsigned ms);
 /* Whether the program `prog` is installed (/usr/bin or /usr/local/bin). */
 int it_have(const char *prog);
 
+/* In a cmocka test: fails the test, naming `prog` and `make deps`, unless
+ * it is installed (it_have). The tools scripts/install-deps.sh installs
+ * (curl, kcat, chromium, ...) are part of the test environment: a test
+ * that needs one never passes without it. */
+void it_require(const char *prog);
+
+/* In a cmocka test: skips it because this machine cannot run it (`why`,
+ * printed; never for a missing tool, see it_require). The program then
+ * exits with IT_SKIP_STATUS unless a test failed (TEST_MAIN,
+ * tests/support/test_main.h), which ctest reports as skipped (the
+ * integration tests' SKIP_RETURN_CODE) and .ci/run refuses. */
+#define IT_SKIP_STATUS 77
+void it_skip(const char *why);
+
 /* Last whitespace-separated word of `s` (trailing space ignored) copied to
  * buf; returns buf. */
 char *it_last_word(const char *s, char *buf, size_t len);
