@@ -912,11 +912,51 @@ int it_have(const char *prog) {
 
 /* ---- text ---------------------------------------------------------------- */
 
+int it_metric(const it_server_t *server, const char *series, double *value) {
+  int fd = it_http_connect(server);
+  if (fd < 0) {
+    say("/metrics: cannot connect to %s", server->http_addr);
+    return -1;
+  }
+  static const char req[] =
+      "GET /metrics HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n";
+  int closed = 0;
+  char *text = it_raw_send(fd, req, sizeof req - 1) == 0
+                   ? it_raw_read_all(fd, 5000, &closed)
+                   : NULL;
+  close(fd);
+  if (text == NULL || strncmp(text, "HTTP/1.1 200", 12) != 0) {
+    say("/metrics: no 200 answer");
+    free(text);
+    return -1;
+  }
+  size_t n = strlen(series);
+  for (const char *line = text; line; line = strchr(line, '\n')) {
+    if (*line == '\n') line++;
+    if (strncmp(line, series, n) == 0 && line[n] == ' ') {
+      *value = strtod(line + n + 1, NULL);
+      free(text);
+      return 0;
+    }
+  }
+  say("/metrics has no sample %s", series);
+  free(text);
+  return -1;
+}
+
+uint64_t it_synced_writes(const it_server_t *server) {
+  double v = -1;
+  assert_int_equal(it_metric(server, "impulse_store_synced_writes_total", &v),
+                   0);
+  return (uint64_t)v;
+}
+
 void it_require(const char *prog) {
   if (it_have(prog)) return;
-  fail_msg("%s is not installed: this test needs it (`make deps`, "
-           "scripts/install-deps.sh, installs it)",
-           prog);
+  fail_msg(
+      "%s is not installed: this test needs it (`make deps`, "
+      "scripts/install-deps.sh, installs it)",
+      prog);
 }
 
 /* Tests skipped by it_skip(), read by TEST_MAIN's exit status: a counter

@@ -365,6 +365,17 @@ Impulse__Envelope *it_raw_read_frame(int fd, unsigned ms);
 Impulse__Envelope *it_raw_call(int fd, const Impulse__Envelope *env,
                                unsigned ms);
 
+/* The value of the /metrics sample `series` (its exact text up to the
+ * space, e.g. "impulse_store_synced_writes_total" or
+ * "impulse_invocations_total{function=\"f\",status=\"ok\"}"), read with
+ * one GET on the HTTP port: 0 with *value, or -1 after saying why (no
+ * answer, no such line). */
+int it_metric(const it_server_t *server, const char *series, double *value);
+
+/* impulse_store_synced_writes_total of the server (it_metric), which must
+ * be readable: the state store's synced write batches so far. */
+uint64_t it_synced_writes(const it_server_t *server);
+
 /* Monotonic milliseconds. */
 uint64_t it_now_ms(void);
 

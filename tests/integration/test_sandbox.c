@@ -532,8 +532,9 @@ static void test_cgroup_limits(void **state) {
 
   /* --cpu: the instance joins a cpu group of its own (the quota's effect
    * is the kernel's). The cpu group is checked on cgroup v1. */
-  if (!sandbox_is(s, "userns, uid 200000+ per instance; "
-                     "cgroup v1 (memory, pids, cpu)"))
+  if (!sandbox_is(s,
+                  "userns, uid 200000+ per instance; "
+                  "cgroup v1 (memory, pids, cpu)"))
     it_skip("the --cpu check needs cgroup v1 with a cpu hierarchy");
   impulse_deploy_opts_t cpu = {0};
   cpu.cpu_millis = 500;

@@ -54,8 +54,8 @@
 #include <unistd.h>
 
 #include "harness.h"
-#include "tests/support/test_main.h"
 #include "harness_kafka.h"
+#include "tests/support/test_main.h"
 
 #define CALL_TIMEOUT_MS 20000u
 #define KCAT_TIMEOUT_MS 30000u
@@ -485,7 +485,8 @@ static void test_keyed_order(void **state) {
   line_t *lines =
       wait_all_seen(w->recfile, "events", "a", 10000, 45000, &nl, &dups);
   free(lines);
-  lines = wait_all_seen(w->recfile, "events", "b", total_b, 20000, &nl, &dups_b);
+  lines =
+      wait_all_seen(w->recfile, "events", "b", total_b, 20000, &nl, &dups_b);
   uint64_t ms = it_now_ms() - t0;
   fprintf(stderr,
           "%zu events handled in %llu ms (first group join "

@@ -22,11 +22,11 @@ static inline int imp_test_status(int failed) {
 /* main(): runs the cmocka tests listed after the group's name (its ctest
  * name), group setup and group teardown (NULL for none) as one group; exits
  * with imp_test_status(). */
-#define TEST_MAIN(name, group_setup, group_teardown, ...)                 \
-  int main(void) {                                                        \
-    const struct CMUnitTest tests[] = {__VA_ARGS__};                      \
-    return imp_test_status(cmocka_run_group_tests_name(                   \
-        name, tests, group_setup, group_teardown));                       \
+#define TEST_MAIN(name, group_setup, group_teardown, ...) \
+  int main(void) {                                        \
+    const struct CMUnitTest tests[] = {__VA_ARGS__};      \
+    return imp_test_status(cmocka_run_group_tests_name(   \
+        name, tests, group_setup, group_teardown));       \
   }
 
 #endif
