@@ -30,6 +30,10 @@
 extern char **environ;
 
 #define IT_START_ATTEMPTS 3
+/* `impulse serve`'s exit status when its address is in use
+ * (IMP_SERVE_EXIT_ADDR_IN_USE, docs/operations.md): the only one after
+ * which a start is tried again, on another port. */
+#define IT_EXIT_ADDR_IN_USE 4
 #define IT_REAP_TIMEOUT_MS 5000u
 
 uint64_t it_now_ms(void) {
@@ -268,10 +272,11 @@ fail:
 }
 
 /* Waits for the ready file naming our server. 0, or -1 when the server
- * exited (*exited = 1) or the time ran out. */
+ * exited (*exited = its exit status, or 128 + the signal) or the time ran
+ * out (*exited = -1). */
 static int wait_ready(it_server_t *server, int *exited) {
   uint64_t until = it_now_ms() + IT_READY_TIMEOUT_MS;
-  *exited = 0;
+  *exited = -1;
   for (;;) {
     uint64_t now = it_now_ms();
     char *data;
@@ -286,7 +291,7 @@ static int wait_ready(it_server_t *server, int *exited) {
       kill_group(server->pid);
       server->pid = 0;
       guardian_stop(server);
-      *exited = 1;
+      *exited = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
       return -1;
     }
     if (rc != 0) {
@@ -311,7 +316,9 @@ static int wait_ready(it_server_t *server, int *exited) {
 }
 
 /* Starts the server, retrying on a new port when it exits during start-up
- * (the port may have been taken in between). */
+ * because its port was taken in between (IT_EXIT_ADDR_IN_USE); any other
+ * early exit (a crash, a refused state directory, a restart after kill -9
+ * that fails) is a failure at once. */
 static int launch(it_server_t *server, int keep_port) {
   if (!server->subreaper) {
     /* Workers orphaned by a killed server come back to us to be reaped. */
@@ -331,10 +338,11 @@ static int launch(it_server_t *server, int keep_port) {
     if (spawn_server(server) != 0) return -1;
     int exited;
     if (wait_ready(server, &exited) == 0) return read_token(server);
-    if (!exited) {
+    if (exited != IT_EXIT_ADDR_IN_USE) {
       it_server_dump_log(server, 4000);
       return -1;
     }
+    say("port %d in use: starting again on another one", server->port);
   }
   it_server_dump_log(server, 4000);
   return -1;
