@@ -959,6 +959,14 @@ uint64_t it_synced_writes(const it_server_t *server) {
   return (uint64_t)v;
 }
 
+void it_expect_synced(const it_server_t *server, uint64_t before, uint64_t want,
+                      const char *what) {
+  uint64_t got = it_synced_writes(server) - before;
+  if (got != want)
+    fail_msg("%s: %llu synced store writes, expected %llu", what,
+             (unsigned long long)got, (unsigned long long)want);
+}
+
 void it_require(const char *prog) {
   if (it_have(prog)) return;
   fail_msg(

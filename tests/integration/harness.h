@@ -376,6 +376,14 @@ int it_metric(const it_server_t *server, const char *series, double *value);
  * be readable: the state store's synced write batches so far. */
 uint64_t it_synced_writes(const it_server_t *server);
 
+/* In a cmocka test: the server's state store made exactly `want` synced
+ * writes since `before` (a reading of it_synced_writes()), else the test
+ * fails naming `what`: a control change acknowledged after one fsync'd
+ * batch, not after a write only the page cache holds (which kill -9
+ * cannot tell apart). */
+void it_expect_synced(const it_server_t *server, uint64_t before, uint64_t want,
+                      const char *what);
+
 /* Monotonic milliseconds. */
 uint64_t it_now_ms(void);
 

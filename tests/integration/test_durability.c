@@ -68,18 +68,7 @@ static void crash_and_restart(it_server_t *s) {
   assert_int_equal(it_server_restart(s), 0);
 }
 
-/* The state store made exactly `want` synced writes since `before` (a
- * reading of it_synced_writes()): `what` was acknowledged after one
- * fsync'd batch, not after a write the page cache alone holds. */
-static void expect_synced(it_server_t *s, uint64_t before, uint64_t want,
-                          const char *what) {
-  uint64_t got = it_synced_writes(s) - before;
-  if (got != want)
-    fail_msg("%s: %llu synced store writes, expected %llu", what,
-             (unsigned long long)got, (unsigned long long)want);
-}
-
-/* expect_synced(..., 1, ...) for a deploy of `name` that may have started
+/* it_expect_synced(..., 1, ...) for a deploy of `name` that may have started
  * a rolling upgrade: the upgrade's end is a synced write of its own, which
  * may come before the count is read; then describe says it is done, and
  * the count is the deploy's and the end's. */
@@ -137,10 +126,10 @@ static void test_scale_survives_kill9(void **state) {
   uint32_t v = 0;
   uint64_t synced = it_synced_writes(s);
   assert_int_equal(it_deploy_fn(c, "scaled", "echo", NULL, &v), IMPULSE_S_OK);
-  expect_synced(s, synced, 1, "deploy of scaled");
+  it_expect_synced(s, synced, 1, "deploy of scaled");
   synced = it_synced_writes(s);
   assert_int_equal(impulse_scale(c, "scaled", 1, 3), IMPULSE_S_OK);
-  expect_synced(s, synced, 1, "scale --min 1 --max 3");
+  it_expect_synced(s, synced, 1, "scale --min 1 --max 3");
   crash_and_restart(s);
   impulse_client_close(c);
 
@@ -158,7 +147,7 @@ static void test_scale_survives_kill9(void **state) {
       IT_CLI_ADMIN(&r, s, "scale", "scaled", "--min", "0", "--max", "5"), 0);
   assert_int_equal(r.status, 0);
   it_cli_free(&r);
-  expect_synced(s, synced, 1, "impulse scale --min 0 --max 5");
+  it_expect_synced(s, synced, 1, "impulse scale --min 0 --max 5");
   crash_and_restart(s);
   assert_true(IT_DESCRIBE_SHOWS(s, "scaled", "min instances:", "0",
                                 "max instances:", "5"));
@@ -166,7 +155,7 @@ static void test_scale_survives_kill9(void **state) {
   c = it_connect_ok(s, 1, CALL_TIMEOUT_MS);
   synced = it_synced_writes(s);
   assert_int_equal(impulse_scale(c, "scaled", -1, 7), IMPULSE_S_OK);
-  expect_synced(s, synced, 1, "scale --max 7");
+  it_expect_synced(s, synced, 1, "scale --max 7");
   impulse_client_close(c);
   crash_and_restart(s);
   assert_true(IT_DESCRIBE_SHOWS(s, "scaled", "min instances:", "0",
@@ -186,7 +175,7 @@ static void test_delete_survives_kill9(void **state) {
   expect_answer(s, "doomed", "recorded", "recorded", 1);
   uint64_t synced = it_synced_writes(s);
   assert_int_equal(impulse_delete(c, "doomed"), IMPULSE_S_OK);
-  expect_synced(s, synced, 1, "rm doomed");
+  it_expect_synced(s, synced, 1, "rm doomed");
   crash_and_restart(s);
   impulse_client_close(c);
 
@@ -396,21 +385,21 @@ static void test_workers_reattached_after_kill9(void **state) {
   o.policy = "reactive";
   uint64_t synced = it_synced_writes(s);
   assert_int_equal(it_deploy_fn(admin, "echo", "echo", &o, NULL), 0);
-  expect_synced(s, synced, 1, "deploy of echo");
+  it_expect_synced(s, synced, 1, "deploy of echo");
   /* A second version sharing the traffic, and a trigger: none of it may
    * be lost. */
   impulse_deploy_opts_t np = {0};
   np.no_promote = 1;
   synced = it_synced_writes(s);
   assert_int_equal(it_deploy_fn(admin, "echo", "echo", &np, NULL), 0);
-  expect_synced(s, synced, 1, "deploy --no-promote of echo");
+  it_expect_synced(s, synced, 1, "deploy --no-promote of echo");
   impulse_client_close(admin);
   it_cli_t r;
   synced = it_synced_writes(s);
   assert_int_equal(IT_CLI_ADMIN(&r, s, "traffic", "echo", "v1=50", "v2=50"), 0);
   assert_int_equal(r.status, 0);
   it_cli_free(&r);
-  expect_synced(s, synced, 1, "traffic echo v1=50 v2=50");
+  it_expect_synced(s, synced, 1, "traffic echo v1=50 v2=50");
   synced = it_synced_writes(s);
   assert_int_equal(IT_CLI_ADMIN(&r, s, "trigger", "create", "chaos", "--topic",
                                 "chaos-events", "--function", "echo"),
@@ -418,7 +407,7 @@ static void test_workers_reattached_after_kill9(void **state) {
   if (r.status != 0) fprintf(stderr, "trigger create: %s", r.err);
   assert_int_equal(r.status, 0);
   it_cli_free(&r);
-  expect_synced(s, synced, 1, "trigger create chaos");
+  it_expect_synced(s, synced, 1, "trigger create chaos");
   int before[8], after[8];
   size_t nb = 0;
   uint64_t until = it_now_ms() + 15000;

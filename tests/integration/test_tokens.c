@@ -407,9 +407,18 @@ static void test_survives_kill9(void **state) {
   fixture_t *f = it_group_test_start(state);
   it_server_t *s = &f->group.server;
   static const char *const sc[] = {"invoke:f1", NULL};
-  char token[128];
-  assert_int_equal(create_token(f->group.admin, "durable", sc, token, NULL),
+  char token[128], id[17];
+  uint64_t synced = it_synced_writes(s);
+  assert_int_equal(create_token(f->group.admin, "durable", sc, token, id),
                    IMPULSE_S_OK);
+  it_expect_synced(s, synced, 1, "token create");
+  /* A revoked one must stay revoked: its revocation is synced too. */
+  char gone[128], gone_id[17];
+  assert_int_equal(create_token(f->group.admin, "gone", sc, gone, gone_id),
+                   IMPULSE_S_OK);
+  synced = it_synced_writes(s);
+  assert_int_equal(revoke_token(f->group.admin, gone_id), IMPULSE_S_OK);
+  it_expect_synced(s, synced, 1, "token revoke");
   impulse_client_close(f->group.admin);
   f->group.admin = NULL;
   it_server_kill9(s);
@@ -420,6 +429,9 @@ static void test_survives_kill9(void **state) {
   impulse_client_set_timeout(c, CALL_TIMEOUT_MS);
   assert_int_equal(invoke(c, "f1"), IMPULSE_S_OK);
   assert_int_equal(invoke(c, "f2"), IMPULSE_S_PERMISSION_DENIED);
+  impulse_client_close(c);
+  assert_int_equal(impulse_client_connect(s->addr, gone, &c),
+                   IMPULSE_S_UNAUTHENTICATED);
   impulse_client_close(c);
   it_group_test_end(&f->group);
 }
