@@ -40,7 +40,14 @@
 #define LOW 5
 #define MAX_INSTANCES 30
 #define STEP_BOUND_MS 20000u /* generous: sanitizer builds start slowly */
-#define ZERO_BOUND_MS 30000u
+/* When the step put the autoscaler in panic mode (ready instances lagging
+ * the demand twice over, which a loaded machine makes likely), panic holds
+ * the count until the 60 s stable window has been calm, and scale to zero
+ * is decided only after that (KPA's rule, runtime/policy/autoscaler.c):
+ * 60 s + the 3 s grace + the scale-down steps. It was 30 s, which failed
+ * whenever panic was entered ("max 30 instances (wanted 51)" at 30 s, 0 in
+ * flight). */
+#define ZERO_BOUND_MS 80000u
 #define LOW_BOUND 10 /* instances for 5 callers: 2 x LOW, a third of max */
 /* The grace is 3 s from the last call, which ended just before the load's
  * stop returned: zero instances earlier than this is a grace not kept. */
