@@ -1,6 +1,7 @@
 #include "base/store.h"
 
 #include <rocksdb/c.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -21,6 +22,9 @@ struct imp_store_s {
   rocksdb_writeoptions_t *wnosync;
   rocksdb_readoptions_t *ropts;
   imp_histogram_t *write_hist; /* borrowed; NULL = writes not timed */
+  /* Successful writes with sync: atomic, as a backup's copy is written from
+   * libuv's pool while the loop reads the count of its own store. */
+  atomic_uint_least64_t synced_writes;
 };
 
 struct imp_batch_s {
@@ -171,7 +175,13 @@ int imp_store_write(imp_store_t *store, imp_batch_t *batch, int sync, char *err,
   if (store->write_hist)
     imp_histogram_observe(store->write_hist, (double)(imp_now_ns() - t0) / 1e9);
   if (rerr != NULL) return store_error(rerr, err, errlen);
+  if (sync)
+    atomic_fetch_add_explicit(&store->synced_writes, 1, memory_order_relaxed);
   return 0;
+}
+
+uint64_t imp_store_synced_writes(imp_store_t *store) {
+  return atomic_load_explicit(&store->synced_writes, memory_order_relaxed);
 }
 
 void imp_store_set_write_histogram(imp_store_t *store, imp_histogram_t *h) {

@@ -7,6 +7,7 @@
 
 #include <protobuf-c/protobuf-c.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #define IMP_STORE_SCHEMA_VERSION 1
 
@@ -54,6 +55,11 @@ void imp_batch_delete(imp_batch_t *batch, imp_store_t *store, imp_cf_t cf,
  * freed. */
 int imp_store_write(imp_store_t *store, imp_batch_t *batch, int sync, char *err,
                     size_t errlen);
+
+/* How many imp_store_write() calls with sync != 0 succeeded since the
+ * store was opened (each one batch, fsync'd before it returned): the
+ * durability tests count them per control change. Any thread. */
+uint64_t imp_store_synced_writes(imp_store_t *store);
 
 /* Times every imp_store_write() into `h` (borrowed, must outlive the store
  * or be unset with NULL first); NULL stops the timing. Loop thread only. */

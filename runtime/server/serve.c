@@ -878,17 +878,19 @@ int imp_serve_main(int argc, char **argv) {
           imp_kafka_is_embedded(server->kafka)
               ? " (embedded cluster: events are kept in memory only)"
               : "");
-  if (imp_gateway_start(server, &server->gateway) != 0) {
+  rc = imp_gateway_start(server, &server->gateway);
+  if (rc != 0) {
     close_store(server);
-    return 1;
+    return rc == UV_EADDRINUSE ? IMP_SERVE_EXIT_ADDR_IN_USE : 1;
   }
   /* An address given with --http must be usable; the default one may be
    * taken (another server on this machine), which only costs the front
    * end. */
-  if (cfg->http_port >= 0 && imp_http_start(server) != 0) {
+  rc = cfg->http_port >= 0 ? imp_http_start(server) : 0;
+  if (rc != 0) {
     if (cfg->http_explicit) {
       close_store(server);
-      return 1;
+      return rc == UV_EADDRINUSE ? IMP_SERVE_EXIT_ADDR_IN_USE : 1;
     }
     cfg->http_port = -1;
   }

@@ -30,6 +30,10 @@
 extern char **environ;
 
 #define IT_START_ATTEMPTS 3
+/* `impulse serve`'s exit status when its address is in use
+ * (IMP_SERVE_EXIT_ADDR_IN_USE, docs/operations.md): the only one after
+ * which a start is tried again, on another port. */
+#define IT_EXIT_ADDR_IN_USE 4
 #define IT_REAP_TIMEOUT_MS 5000u
 
 uint64_t it_now_ms(void) {
@@ -268,10 +272,11 @@ fail:
 }
 
 /* Waits for the ready file naming our server. 0, or -1 when the server
- * exited (*exited = 1) or the time ran out. */
+ * exited (*exited = its exit status, or 128 + the signal) or the time ran
+ * out (*exited = -1). */
 static int wait_ready(it_server_t *server, int *exited) {
   uint64_t until = it_now_ms() + IT_READY_TIMEOUT_MS;
-  *exited = 0;
+  *exited = -1;
   for (;;) {
     uint64_t now = it_now_ms();
     char *data;
@@ -286,7 +291,7 @@ static int wait_ready(it_server_t *server, int *exited) {
       kill_group(server->pid);
       server->pid = 0;
       guardian_stop(server);
-      *exited = 1;
+      *exited = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
       return -1;
     }
     if (rc != 0) {
@@ -311,7 +316,9 @@ static int wait_ready(it_server_t *server, int *exited) {
 }
 
 /* Starts the server, retrying on a new port when it exits during start-up
- * (the port may have been taken in between). */
+ * because its port was taken in between (IT_EXIT_ADDR_IN_USE); any other
+ * early exit (a crash, a refused state directory, a restart after kill -9
+ * that fails) is a failure at once. */
 static int launch(it_server_t *server, int keep_port) {
   if (!server->subreaper) {
     /* Workers orphaned by a killed server come back to us to be reaped. */
@@ -331,10 +338,11 @@ static int launch(it_server_t *server, int keep_port) {
     if (spawn_server(server) != 0) return -1;
     int exited;
     if (wait_ready(server, &exited) == 0) return read_token(server);
-    if (!exited) {
+    if (exited != IT_EXIT_ADDR_IN_USE) {
       it_server_dump_log(server, 4000);
       return -1;
     }
+    say("port %d in use: starting again on another one", server->port);
   }
   it_server_dump_log(server, 4000);
   return -1;
@@ -913,6 +921,71 @@ int it_have(const char *prog) {
 }
 
 /* ---- text ---------------------------------------------------------------- */
+
+int it_metric(const it_server_t *server, const char *series, double *value) {
+  int fd = it_http_connect(server);
+  if (fd < 0) {
+    say("/metrics: cannot connect to %s", server->http_addr);
+    return -1;
+  }
+  static const char req[] =
+      "GET /metrics HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n";
+  int closed = 0;
+  char *text = it_raw_send(fd, req, sizeof req - 1) == 0
+                   ? it_raw_read_all(fd, 5000, &closed)
+                   : NULL;
+  close(fd);
+  if (text == NULL || strncmp(text, "HTTP/1.1 200", 12) != 0) {
+    say("/metrics: no 200 answer");
+    free(text);
+    return -1;
+  }
+  size_t n = strlen(series);
+  for (const char *line = text; line; line = strchr(line, '\n')) {
+    if (*line == '\n') line++;
+    if (strncmp(line, series, n) == 0 && line[n] == ' ') {
+      *value = strtod(line + n + 1, NULL);
+      free(text);
+      return 0;
+    }
+  }
+  say("/metrics has no sample %s", series);
+  free(text);
+  return -1;
+}
+
+uint64_t it_synced_writes(const it_server_t *server) {
+  double v = -1;
+  assert_int_equal(it_metric(server, "impulse_store_synced_writes_total", &v),
+                   0);
+  return (uint64_t)v;
+}
+
+void it_expect_synced(const it_server_t *server, uint64_t before, uint64_t want,
+                      const char *what) {
+  uint64_t got = it_synced_writes(server) - before;
+  if (got != want)
+    fail_msg("%s: %llu synced store writes, expected %llu", what,
+             (unsigned long long)got, (unsigned long long)want);
+}
+
+void it_require(const char *prog) {
+  if (it_have(prog)) return;
+  fail_msg(
+      "%s is not installed: this test needs it (`make deps`, "
+      "scripts/install-deps.sh, installs it)",
+      prog);
+}
+
+/* Tests skipped by it_skip(), read by TEST_MAIN's exit status: a counter
+ * of the test program, which runs its tests one at a time. */
+int it_skipped;
+
+void it_skip(const char *why) {
+  say("skipped: %s", why);
+  it_skipped++;
+  skip();
+}
 
 char *it_last_word(const char *s, char *buf, size_t len) {
   size_t end = strlen(s);

@@ -267,6 +267,20 @@ int it_run(const char *const *argv, const char *in, char **out, unsigned ms);
 /* Whether the program `prog` is installed (/usr/bin or /usr/local/bin). */
 int it_have(const char *prog);
 
+/* In a cmocka test: fails the test, naming `prog` and `make deps`, unless
+ * it is installed (it_have). The tools scripts/install-deps.sh installs
+ * (curl, kcat, chromium, ...) are part of the test environment: a test
+ * that needs one never passes without it. */
+void it_require(const char *prog);
+
+/* In a cmocka test: skips it because this machine cannot run it (`why`,
+ * printed; never for a missing tool, see it_require). The program then
+ * exits with IT_SKIP_STATUS unless a test failed (TEST_MAIN,
+ * tests/support/test_main.h), which ctest reports as skipped (the
+ * integration tests' SKIP_RETURN_CODE) and .ci/run refuses. */
+#define IT_SKIP_STATUS 77
+void it_skip(const char *why);
+
 /* Last whitespace-separated word of `s` (trailing space ignored) copied to
  * buf; returns buf. */
 char *it_last_word(const char *s, char *buf, size_t len);
@@ -352,6 +366,25 @@ Impulse__Envelope *it_raw_read_frame(int fd, unsigned ms);
  * or none came. */
 Impulse__Envelope *it_raw_call(int fd, const Impulse__Envelope *env,
                                unsigned ms);
+
+/* The value of the /metrics sample `series` (its exact text up to the
+ * space, e.g. "impulse_store_synced_writes_total" or
+ * "impulse_invocations_total{function=\"f\",status=\"ok\"}"), read with
+ * one GET on the HTTP port: 0 with *value, or -1 after saying why (no
+ * answer, no such line). */
+int it_metric(const it_server_t *server, const char *series, double *value);
+
+/* impulse_store_synced_writes_total of the server (it_metric), which must
+ * be readable: the state store's synced write batches so far. */
+uint64_t it_synced_writes(const it_server_t *server);
+
+/* In a cmocka test: the server's state store made exactly `want` synced
+ * writes since `before` (a reading of it_synced_writes()), else the test
+ * fails naming `what`: a control change acknowledged after one fsync'd
+ * batch, not after a write only the page cache holds (which kill -9
+ * cannot tell apart). */
+void it_expect_synced(const it_server_t *server, uint64_t before, uint64_t want,
+                      const char *what);
 
 /* Monotonic milliseconds. */
 uint64_t it_now_ms(void);

@@ -3,6 +3,11 @@
  * the server and all its workers (a machine crash), because it was one
  * synced write before the answer.
  *
+ * kill -9 keeps the page cache, so it cannot tell a synced write from one
+ * that is not: each acknowledged change is also counted, as exactly one
+ * synced write batch of the state store (impulse_store_synced_writes_total
+ * of /metrics, read before the change and right after its answer).
+ *
  *   deploy OK, kill -9 at once, restart -> the deployed version answers
  *   scale OK, kill -9, restart          -> describe shows the new bounds,
  *                                          and min instances are started
@@ -63,6 +68,22 @@ static void crash_and_restart(it_server_t *s) {
   assert_int_equal(it_server_restart(s), 0);
 }
 
+/* it_expect_synced(..., 1, ...) for a deploy of `name` that may have started
+ * a rolling upgrade: the upgrade's end is a synced write of its own, which
+ * may come before the count is read; then describe says it is done, and
+ * the count is the deploy's and the end's. */
+static void expect_deploy_synced(it_server_t *s, uint64_t before,
+                                 const char *name) {
+  uint64_t got = it_synced_writes(s) - before;
+  char upg[256];
+  if (got == 2 && it_describe_field(s, name, "upgrade:", upg, sizeof upg) &&
+      strstr(upg, " done") != NULL)
+    return;
+  if (got != 1)
+    fail_msg("deploy of %s: %llu synced store writes, expected 1", name,
+             (unsigned long long)got);
+}
+
 static void expect_answer(it_server_t *s, const char *fn, const char *payload,
                           const char *want, uint32_t version) {
   impulse_client_t *c = it_connect_ok(s, 0, CALL_TIMEOUT_MS);
@@ -77,9 +98,11 @@ static void test_deploy_survives_kill9(void **state) {
   for (uint32_t round = 0; round < 3; round++) {
     impulse_client_t *c = it_connect_ok(s, 1, CALL_TIMEOUT_MS);
     uint32_t v = 0;
+    uint64_t synced = it_synced_writes(s);
     assert_int_equal(it_deploy_fn(c, "durable", fns[round], NULL, &v),
                      IMPULSE_S_OK);
     assert_int_equal(v, round + 1);
+    expect_deploy_synced(s, synced, "durable");
     /* No call in between: the kill follows the OK immediately. */
     crash_and_restart(s);
     impulse_client_close(c);
@@ -101,8 +124,12 @@ static void test_scale_survives_kill9(void **state) {
   it_server_t *s = *state;
   impulse_client_t *c = it_connect_ok(s, 1, CALL_TIMEOUT_MS);
   uint32_t v = 0;
+  uint64_t synced = it_synced_writes(s);
   assert_int_equal(it_deploy_fn(c, "scaled", "echo", NULL, &v), IMPULSE_S_OK);
+  it_expect_synced(s, synced, 1, "deploy of scaled");
+  synced = it_synced_writes(s);
   assert_int_equal(impulse_scale(c, "scaled", 1, 3), IMPULSE_S_OK);
+  it_expect_synced(s, synced, 1, "scale --min 1 --max 3");
   crash_and_restart(s);
   impulse_client_close(c);
 
@@ -115,16 +142,20 @@ static void test_scale_survives_kill9(void **state) {
 
   /* Again through the CLI, changing both bounds. */
   it_cli_t r;
+  synced = it_synced_writes(s);
   assert_int_equal(
       IT_CLI_ADMIN(&r, s, "scale", "scaled", "--min", "0", "--max", "5"), 0);
   assert_int_equal(r.status, 0);
   it_cli_free(&r);
+  it_expect_synced(s, synced, 1, "impulse scale --min 0 --max 5");
   crash_and_restart(s);
   assert_true(IT_DESCRIBE_SHOWS(s, "scaled", "min instances:", "0",
                                 "max instances:", "5"));
   /* Only max changes: min stays. */
   c = it_connect_ok(s, 1, CALL_TIMEOUT_MS);
+  synced = it_synced_writes(s);
   assert_int_equal(impulse_scale(c, "scaled", -1, 7), IMPULSE_S_OK);
+  it_expect_synced(s, synced, 1, "scale --max 7");
   impulse_client_close(c);
   crash_and_restart(s);
   assert_true(IT_DESCRIBE_SHOWS(s, "scaled", "min instances:", "0",
@@ -139,7 +170,12 @@ static void test_delete_survives_kill9(void **state) {
   uint32_t v = 0;
   assert_int_equal(it_deploy_fn(c, "doomed", "echo", NULL, &v), IMPULSE_S_OK);
   assert_int_equal(it_deploy_fn(c, "kept", "echo", NULL, &v), IMPULSE_S_OK);
+  /* A function with recordings (the first calls are recorded): they go
+   * in the deletion's own batch. */
+  expect_answer(s, "doomed", "recorded", "recorded", 1);
+  uint64_t synced = it_synced_writes(s);
   assert_int_equal(impulse_delete(c, "doomed"), IMPULSE_S_OK);
+  it_expect_synced(s, synced, 1, "rm doomed");
   crash_and_restart(s);
   impulse_client_close(c);
 
@@ -347,23 +383,31 @@ static void test_workers_reattached_after_kill9(void **state) {
   o.has_min = 1;
   o.concurrency = 1;
   o.policy = "reactive";
+  uint64_t synced = it_synced_writes(s);
   assert_int_equal(it_deploy_fn(admin, "echo", "echo", &o, NULL), 0);
+  it_expect_synced(s, synced, 1, "deploy of echo");
   /* A second version sharing the traffic, and a trigger: none of it may
    * be lost. */
   impulse_deploy_opts_t np = {0};
   np.no_promote = 1;
+  synced = it_synced_writes(s);
   assert_int_equal(it_deploy_fn(admin, "echo", "echo", &np, NULL), 0);
+  it_expect_synced(s, synced, 1, "deploy --no-promote of echo");
   impulse_client_close(admin);
   it_cli_t r;
+  synced = it_synced_writes(s);
   assert_int_equal(IT_CLI_ADMIN(&r, s, "traffic", "echo", "v1=50", "v2=50"), 0);
   assert_int_equal(r.status, 0);
   it_cli_free(&r);
+  it_expect_synced(s, synced, 1, "traffic echo v1=50 v2=50");
+  synced = it_synced_writes(s);
   assert_int_equal(IT_CLI_ADMIN(&r, s, "trigger", "create", "chaos", "--topic",
                                 "chaos-events", "--function", "echo"),
                    0);
   if (r.status != 0) fprintf(stderr, "trigger create: %s", r.err);
   assert_int_equal(r.status, 0);
   it_cli_free(&r);
+  it_expect_synced(s, synced, 1, "trigger create chaos");
   int before[8], after[8];
   size_t nb = 0;
   uint64_t until = it_now_ms() + 15000;

@@ -375,12 +375,13 @@ static void test_invalid_artifacts(void **state) {
 
 /* ---- (d) memory limit ---------------------------------------------------- */
 
+/* Not in sanitizer builds: ASan reserves terabytes of shadow memory, so
+ * the worker disables the memory limit there and hog would eat the
+ * machine. The test is not registered in such a build (see the table at
+ * the end; docs/testing.md) instead of passing as a skip. */
+#if !defined(IMPULSE_ASAN)
+#define MEMORY_LIMIT_TEST cmocka_unit_test(test_memory_limit),
 static void test_memory_limit(void **state) {
-#if defined(IMPULSE_ASAN)
-  /* ASan reserves terabytes of shadow memory: the worker disables the
-   * memory limit in sanitizer builds, so hog would eat the machine. */
-  skip();
-#endif
   fixture_t *f = it_group_test_start(state);
   char err[1024];
   impulse_deploy_opts_t opts = {0};
@@ -396,6 +397,9 @@ static void test_memory_limit(void **state) {
   }
   it_group_test_end(&f->group);
 }
+#else
+#define MEMORY_LIMIT_TEST
+#endif
 
 /* ---- workers killed from outside ----------------------------------------- */
 
@@ -562,8 +566,7 @@ TEST_MAIN("integration_faults", group_setup, group_teardown,
           cmocka_unit_test(test_crash), cmocka_unit_test(test_crash_pipelined),
           cmocka_unit_test(test_hang_timeout),
           cmocka_unit_test(test_invalid_artifacts),
-          cmocka_unit_test(test_memory_limit),
-          cmocka_unit_test(test_worker_killed_externally),
+          MEMORY_LIMIT_TEST cmocka_unit_test(test_worker_killed_externally),
           cmocka_unit_test(test_unknown_function),
           cmocka_unit_test(test_background_unaffected),
           cmocka_unit_test(test_clean_stop))

@@ -313,7 +313,7 @@ static int setup_overload(void **state) {
 
 static void test_invoke(void **state) {
   it_server_t *s = *state;
-  if (!it_have("curl")) skip();
+  it_require("curl");
   assert_true(s->http_port > 0);
   deploy_fn(s, "echo", "echo", NULL);
   http_res_t r;
@@ -440,7 +440,7 @@ static void expect_background_ok(pid_t bg, const char *out) {
 
 static void test_function_failures(void **state) {
   it_server_t *s = *state;
-  if (!it_have("curl")) skip();
+  it_require("curl");
   deploy_fn(s, "crash", "crash", NULL);
   impulse_deploy_opts_t hang = {.timeout_ms = 1000, .max_instances = 2};
   deploy_fn(s, "hang", "hang", &hang);
@@ -491,7 +491,7 @@ static void test_function_failures(void **state) {
 
 static void test_overloaded(void **state) {
   it_server_t *s = *state;
-  if (!it_have("curl")) skip();
+  it_require("curl");
   impulse_deploy_opts_t one = {
       .concurrency = 1, .max_instances = 1, .timeout_ms = 10000};
   deploy_fn(s, "busy", "hang", &one);
@@ -516,7 +516,7 @@ static void test_overloaded(void **state) {
 
 static void test_auth(void **state) {
   it_server_t *s = *state;
-  if (!it_have("curl")) skip();
+  it_require("curl");
   deploy_fn(s, "echo", "echo", NULL);
   char bearer[200], wrong[] = "Authorization: Bearer nope";
   snprintf(bearer, sizeof bearer, "Authorization: Bearer %s", s->token);
@@ -551,7 +551,7 @@ static void test_auth(void **state) {
 
 static void test_malformed(void **state) {
   it_server_t *s = *state;
-  if (!it_have("curl")) skip();
+  it_require("curl");
 
   /* Garbage: 400, Connection: close, then the server hangs up. */
   int fd = raw_connect(s);
@@ -673,7 +673,8 @@ static void expect_accepted(const http_res_t *r, const char *topic) {
 
 static void test_publish(void **state) {
   it_server_t *s = *state;
-  if (!it_have("curl") || !it_have("kcat")) skip();
+  it_require("curl");
+  it_require("kcat");
   char boot[256];
   kafka_bootstrap(s, boot, sizeof boot);
   http_res_t r;
@@ -756,7 +757,7 @@ static void test_publish(void **state) {
 
 static void test_probes_and_state(void **state) {
   it_server_t *s = *state;
-  if (!it_have("curl")) skip();
+  it_require("curl");
   deploy_fn(s, "echo", "echo", NULL);
   http_res_t r;
   http_expect(s, "GET", "/healthz", NULL, "X-A: b", 200, BODY, "ok\n");
@@ -826,7 +827,7 @@ static double sample(const char *text, const char *series) {
 
 static void test_metrics(void **state) {
   it_server_t *s = *state;
-  if (!it_have("curl")) skip();
+  it_require("curl");
   deploy_fn(s, "counted", "echo", NULL);
   deploy_fn(s, "crash", "crash", NULL);
   const int n = 7;

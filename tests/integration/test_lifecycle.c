@@ -20,6 +20,11 @@
  * and five deploys of one name pipelined on one connection get five
  * distinct versions 1..5, the last one serving. With --invoke-auth token,
  * an anonymous invoke, ls or describe gets UNAUTHENTICATED (CLI: exit 1).
+ *
+ * Starting: `impulse serve` on an RPC or --http address in use exits 4
+ * (and nothing else does); the harness starts a server again only then, so
+ * a server that exits for another reason before it is ready (here a usage
+ * error, exit 2) is started once and the start fails.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -32,6 +37,9 @@
 
 #include <cmocka.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -423,7 +431,64 @@ static void test_worker_spawn_fails(void **state) {
   it_server_destroy(&s);
 }
 
+/* A listening socket on a free loopback port: its fd, the port in *port. */
+static int hold_port(int *port) {
+  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  assert_true(fd >= 0);
+  struct sockaddr_in a = {.sin_family = AF_INET};
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof a), 0);
+  assert_int_equal(listen(fd, 1), 0);
+  socklen_t len = sizeof a;
+  assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &len), 0);
+  *port = ntohs(a.sin_port);
+  return fd;
+}
+
+static void test_start_exit_status(void **state) {
+  (void)state;
+  char dir[] = "/tmp/impulse-it-addr-XXXXXX", sdir[64], addr[64];
+  assert_non_null(mkdtemp(dir));
+  snprintf(sdir, sizeof sdir, "%s/state", dir);
+  int port;
+  int fd = hold_port(&port);
+  snprintf(addr, sizeof addr, "127.0.0.1:%d", port);
+  it_cli_t r;
+  assert_int_equal(IT_CLI(&r, NULL, "serve", "--state-dir", sdir, "--listen",
+                          addr, "--http", "off"),
+                   0);
+  assert_int_equal(r.status, 4);
+  assert_non_null(strstr(r.err, "address already in use"));
+  it_cli_free(&r);
+  char free_addr[64];
+  snprintf(free_addr, sizeof free_addr, "127.0.0.1:%d", sup_free_port());
+  assert_int_equal(IT_CLI(&r, NULL, "serve", "--state-dir", sdir, "--listen",
+                          free_addr, "--http", addr),
+                   0);
+  assert_int_equal(r.status, 4);
+  assert_non_null(strstr(r.err, "cannot listen for HTTP"));
+  it_cli_free(&r);
+  close(fd);
+  sup_rm_tree(dir);
+
+  /* Exit 2 before ready: one start, no retry. */
+  it_server_t s;
+  memset(&s, 0, sizeof s);
+  const char *bad[] = {"--queue-timeout", "0", NULL};
+  assert_int_equal(it_server_start(&s, bad), -1);
+  char *log = NULL;
+  size_t len = 0;
+  assert_int_equal(it_read_file(s.log_file, &log, &len), 0);
+  size_t starts = 0;
+  for (const char *p = log; (p = strstr(p, "harness: starting server")); p++)
+    starts++;
+  free(log);
+  assert_int_equal(starts, 1);
+  it_server_destroy(&s);
+}
+
 TEST_MAIN("integration_lifecycle", NULL, NULL,
+          cmocka_unit_test(test_start_exit_status),
           IT_SERVER_TEST(test_lifecycle, it_fixture_plain),
           IT_SERVER_TEST(test_cli_contract, it_fixture_plain),
           IT_SERVER_TEST(test_control_errors, it_fixture_plain),

@@ -103,11 +103,11 @@ static void info_kafka(const it_server_t *s, char *buf, size_t len) {
   it_cli_free(&r);
 }
 
-/* What a test of `impulse publish` starts from (skipped without kcat):
+/* What a test of `impulse publish` starts from (kcat is required):
  * NEVENTS events in the file at `path`, the server's Kafka in `boot`. */
 static void publish_setup(const it_server_t *s, char *path, size_t path_len,
                           char *boot, size_t boot_len) {
-  if (!it_have("kcat")) skip();
+  it_require("kcat");
   write_events(s, "events.txt", NEVENTS, path, path_len);
   info_kafka(s, boot, boot_len);
 }
@@ -267,7 +267,7 @@ static void test_publish_via_server(void **state) {
 
 static void test_publish_too_large(void **state) {
   it_server_t *s = *state;
-  if (!it_have("kcat")) skip();
+  it_require("kcat");
   char boot[256], path[300];
   info_kafka(s, boot, sizeof boot);
 
@@ -358,7 +358,7 @@ static void test_standalone_cluster(void **state) {
   standalone_t *st = *state;
   it_kafka_t *k = &st->k;
   it_server_t *s = &st->s;
-  if (!it_have("kcat")) skip();
+  it_require("kcat");
   assert_non_null(strstr(k->addr, "127.0.0.1:"));
 
   /* stdout holds the one line "kafka: ADDR". */

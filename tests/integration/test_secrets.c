@@ -304,7 +304,9 @@ static void test_without_token_everything_is_refused(void **state) {
 
 static void test_secret_survives_kill9(void **state) {
   it_server_t *s = *state;
+  uint64_t synced = it_synced_writes(s);
   assert_int_equal(secret_set_cli(s, "DURABLE", "s3cr3t-durable", NULL), 0);
+  it_expect_synced(s, synced, 1, "secret set");
   it_server_kill9(s); /* right after the answer */
   assert_int_equal(it_server_restart(s), 0);
   it_cli_t r;

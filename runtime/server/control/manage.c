@@ -35,6 +35,7 @@ void imp_control_delete(imp_control_t *ctl, imp_rpc_t *rpc,
   imp_batch_delete_prefix(b, ctl->store, IMP_CF_VERSIONS, name,
                           strlen(name) + 1);
   imp_batch_delete(b, ctl->store, IMP_CF_FUNCTIONS, name, strlen(name));
+  imp_rec_forget(b, ctl->store, name);
   char err[256];
   int rc = imp_store_write(ctl->store, b, 1, err, sizeof err);
   imp_batch_free(b);
@@ -45,7 +46,6 @@ void imp_control_delete(imp_control_t *ctl, imp_rpc_t *rpc,
   }
   fn->deleted = 1;
   imp_scaler_fn_forget(ctl, fn);
-  imp_rec_forget(ctl->store, fn->name);
   char msg[128];
   snprintf(msg, sizeof msg, "function '%s' was deleted", fn->name);
   imp_invoke_fail_queue(fn, IMPULSE__ERROR_CODE__NOT_FOUND, msg);

@@ -192,6 +192,11 @@ static void collect_process(imp_metrics_writer_t *w, void *arg) {
   if (ctl->metrics)
     imp_metrics_histogram(w, "impulse_store_write_seconds", NULL, 0,
                           imp_metrics_store_writes(ctl->metrics));
+  imp_metrics_family(w, "impulse_store_synced_writes_total", IMP_METRIC_COUNTER,
+                     "State store write batches fsync'd before the change "
+                     "they carry was answered.");
+  imp_metrics_sample_u64(w, "impulse_store_synced_writes_total", NULL, 0,
+                         imp_store_synced_writes(ctl->store));
   imp_metrics_family(w, "impulse_uptime_seconds", IMP_METRIC_GAUGE,
                      "Seconds since the server started.");
   imp_metrics_sample(w, "impulse_uptime_seconds", NULL, 0,

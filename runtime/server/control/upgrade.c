@@ -332,9 +332,11 @@ static void replay_more(imp_control_t *ctl, imp_function_t *fn,
   }
 }
 
-/* Validation of instances that finished replaying; called from the loop. */
-static void upg_verdicts(imp_control_t *ctl, imp_function_t *fn) {
+/* Validation of instances that finished replaying; called from the loop.
+ * Returns how many instances it put in service. */
+static unsigned upg_verdicts(imp_control_t *ctl, imp_function_t *fn) {
   imp_upgrade_t *u = fn->upg;
+  unsigned serving = 0;
   for (size_t i = 0; i < fn->dispatch.count && fn->upg; i++) {
     imp_instance_t *inst =
         IMP_CONTAINER_OF(fn->dispatch.inst[i], imp_instance_t, d);
@@ -345,7 +347,7 @@ static void upg_verdicts(imp_control_t *ctl, imp_function_t *fn) {
       snprintf(reason, sizeof reason, "instance %llu failed validation: %s",
                (unsigned long long)inst->id, inst->val_reason);
       upg_rollback(ctl, fn, reason);
-      return;
+      return serving;
     }
     if (inst->val_next < u->nrecs) {
       replay_more(ctl, fn, inst);
@@ -357,7 +359,9 @@ static void upg_verdicts(imp_control_t *ctl, imp_function_t *fn) {
     u->validated++;
     imp_ctl_mark_starting(fn, inst, 0);
     inst->d.ready = 1;
+    serving++;
   }
+  return serving;
 }
 
 /* An instance loaded the upgrade's new version: replay the recordings on
@@ -397,8 +401,12 @@ int imp_upg_on_ready(imp_control_t *ctl, imp_function_t *fn,
 
 void imp_upg_tick(imp_control_t *ctl, imp_function_t *fn) {
   if (fn->upg == NULL) return;
-  upg_verdicts(ctl, fn);
-  if (fn->upg) upg_advance(ctl, fn);
+  unsigned serving = upg_verdicts(ctl, fn);
+  if (fn->upg) upg_advance(ctl, fn); /* the split counts the new ones */
+  /* As when an instance is ready (control.c): calls queued meanwhile go to
+   * the instances validated now, not at the next event that happens to
+   * pump the queue (the one-second tick, another instance's load). */
+  if (serving > 0) imp_invoke_room(&ctl->invoke, fn);
 }
 
 /* ---- the RPC ---- */

@@ -188,19 +188,12 @@ int imp_rec_answer_payload(const char *answer, size_t len,
 
 /* ---- forgetting ------------------------------------------------------- */
 
-void imp_rec_forget(imp_store_t *store, const char *function) {
-  imp_batch_t *batch = imp_batch_new();
-  int n = imp_batch_delete_prefix(batch, store, IMP_CF_RECORDINGS, function,
-                                  strlen(function) + 1);
-  if (n > 0) {
-    char err[256];
-    /* Synced like the deletion it follows: a function deployed again under
-     * this name must not find the old one's recordings after a crash. */
-    if (imp_store_write(store, batch, 1, err, sizeof err) != 0)
-      IMP_LOG(IMP_LOG_ERROR, "recordings: cannot delete those of %s: %s",
-              function, err);
-  }
-  imp_batch_free(batch);
+int imp_rec_forget(imp_batch_t *batch, imp_store_t *store,
+                   const char *function) {
+  /* In the deletion's own synced batch: a function deployed again under
+   * this name must not find the old one's recordings after a crash. */
+  return imp_batch_delete_prefix(batch, store, IMP_CF_RECORDINGS, function,
+                                 strlen(function) + 1);
 }
 
 /* ---- sampling --------------------------------------------------------- */

@@ -70,9 +70,11 @@ int imp_rec_answer_ok(const char *answer, size_t len);
 int imp_rec_answer_payload(const char *answer, size_t len,
                            ProtobufCBinaryData *out);
 
-/* Deletes every recording of `function` (the function was deleted). Errors
- * are logged. */
-void imp_rec_forget(imp_store_t *store, const char *function);
+/* Adds the deletion of every recording of `function` (the function is
+ * being deleted) to `batch` (borrowed), so that it is written with the
+ * deletion itself. Returns how many, or a negative error of the scan. */
+int imp_rec_forget(imp_batch_t *batch, imp_store_t *store,
+                   const char *function);
 
 /* --- hooks of the call path (call.c) --- */
 
