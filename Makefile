@@ -3,6 +3,7 @@
 
 BUILD ?= build
 ASAN_BUILD ?= build-asan
+TSAN_BUILD ?= build-tsan
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 STATE_DIR ?= ./var/impulse
 # `make run LISTEN=0.0.0.0:7070 HTTP=0.0.0.0:8080` (defaults: loopback).
@@ -79,7 +80,7 @@ lint: deps
 	scripts/check-layers.py
 
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD) build-fuzz
+	rm -rf $(BUILD) $(ASAN_BUILD) $(TSAN_BUILD) build-fuzz
 
 # A long run of a real server under mixed load and chaos, checked at the
 # end (tests/soak/soak.c, docs/testing.md): SOAK_MINUTES, default 30. Not
@@ -87,3 +88,15 @@ clean:
 SOAK_MINUTES ?= 30
 soak: build
 	SOAK_MINUTES=$(SOAK_MINUTES) $(BUILD)/tests/impulse-soak
+
+# The race check (docs/testing.md, "Race check"): the tests labelled
+# `threads` built with ThreadSanitizer. A report fails the test: the
+# process halts with status 66, and the harness fails a server whose log
+# (its workers' reports included) holds one. tests/tsan.supp lists only
+# third-party internals.
+TSAN_OPTIONS_RUN = halt_on_error=1 exitcode=66 second_deadlock_stack=1 \
+  suppressions=$(CURDIR)/tests/tsan.supp
+test-tsan: deps
+	cmake -S . -B $(TSAN_BUILD) -DIMPULSE_WERROR=ON -DIMPULSE_TSAN=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+	cmake --build $(TSAN_BUILD) -j $(JOBS)
+	cd $(TSAN_BUILD) && TSAN_OPTIONS="$(TSAN_OPTIONS_RUN)" ctest -L threads --output-on-failure --timeout 900

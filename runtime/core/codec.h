@@ -22,6 +22,12 @@
 #define IMP_WORKER_EXIT_ORPHAN 4  /* no server connection within the grace */
 #define IMP_WORKER_EXIT_SANDBOX 5 /* could not enter its sandbox */
 
+/* ThreadSanitizer builds only: the fd on which the server hands a worker
+ * its own stderr, where the worker's race reports go. The worker's stderr
+ * is the function's log once a function is loaded, which no test reads for
+ * reports; the server's log is (tests/integration/harness.h). */
+#define IMP_WORKER_TSAN_FD 6
+
 /* Appends one frame holding `env` to `out`. Returns 0, -ENOMEM, or
  * IMP_EFRAMETOOBIG when the packed envelope exceeds `max_frame`. */
 int imp_frame_append(imp_buf_t *out, const Impulse__Envelope *env,

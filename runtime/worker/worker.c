@@ -44,6 +44,7 @@
 #include <limits.h>
 #include <malloc.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
@@ -59,6 +60,10 @@
 #include "worker/load.h"
 #include "worker/pool.h"
 #include "worker/sandbox.h"
+
+#if defined(IMPULSE_TSAN) || defined(__SANITIZE_THREAD__)
+#include <sanitizer/common_interface_defs.h>
+#endif
 
 #define FIRST_CONNECT_MS 10000u /* wait for the server's first connect */
 
@@ -290,6 +295,20 @@ static int worker_shutdown(imp_worker_t *worker, int code) {
   return code;
 }
 
+/* ThreadSanitizer builds: race reports go to the server's log, on the fd
+ * the server passes for them (core/codec.h), instead of stderr, which is
+ * the function's log. Called in the process that runs the function: the
+ * sanitizer drops an fd set by a parent it forked from (the sandbox's
+ * reaper and init). */
+static void tsan_report_fd(void) {
+#if defined(IMPULSE_TSAN) || defined(__SANITIZE_THREAD__)
+  int flags = fcntl(IMP_WORKER_TSAN_FD, F_GETFD);
+  if (flags < 0) return; /* not started by a server: stderr it is */
+  fcntl(IMP_WORKER_TSAN_FD, F_SETFD, flags | FD_CLOEXEC);
+  __sanitizer_set_report_fd((void *)(intptr_t)IMP_WORKER_TSAN_FD);
+#endif
+}
+
 int imp_worker_main(int argc, char **argv) {
   /* First, before anything allocates: every glibc arena is a separate heap
    * whose reservations would eat into the function's memory budget. */
@@ -333,6 +352,7 @@ int imp_worker_main(int argc, char **argv) {
             worker->sandbox.mode, why);
     return IMP_WORKER_EXIT_SANDBOX;
   }
+  tsan_report_fd();
 
   /* Confined from the start, a warm-pool worker too, and with OpenSSL's
    * first-use set-up (2 ms) done: both stay off the path of a cold call,

@@ -96,12 +96,14 @@ static void *stream_main(void *arg) {
   unsigned long n = 0;
   while (!atomic_load(&st->stop)) {
     if (c == NULL) {
-      c = it_connect(st->server, 0, st->timeout_ms);
-      if (c == NULL) {
+      if (impulse_client_connect(st->addr, "", &c) != IMPULSE_S_OK) {
+        impulse_client_close(c);
+        c = NULL;
         stream_fail(st, &st->refused, "could not connect");
         it_sleep_ms(20);
         continue;
       }
+      impulse_client_set_timeout(c, st->timeout_ms);
     }
     char payload[64];
     snprintf(payload, sizeof payload, "%s %lu", st->prefix, n++);
@@ -134,7 +136,7 @@ int it_stream_start(it_stream_t *stream, const it_server_t *server,
                     const char *prefix, unsigned timeout_ms,
                     unsigned pause_ms) {
   memset(stream, 0, sizeof *stream);
-  stream->server = server;
+  snprintf(stream->addr, sizeof stream->addr, "%s", server->addr);
   stream->prefix = prefix;
   stream->timeout_ms = timeout_ms;
   stream->pause_ms = pause_ms;

@@ -58,7 +58,9 @@ void it_load_stop(it_load_t *load);
  * (20 ms later) whenever it could not connect or lost its connection, so
  * it outlives a restart of the server. */
 typedef struct it_stream_s {
-  const it_server_t *server;
+  /* The server's address, copied at start: the caller's thread rewrites
+   * the server's own while it restarts (the same port when free). */
+  char addr[sizeof(((it_server_t *)0)->addr)];
   const char *prefix;
   unsigned timeout_ms; /* of each call */
   unsigned pause_ms;
@@ -72,8 +74,9 @@ typedef struct it_stream_s {
   int started;
 } it_stream_t;
 
-/* Starts the stream on `server` (borrowed, with `prefix`, until
- * it_stream_stop()). Returns 0, or -1 when the thread could not start. */
+/* Starts the stream on the address of `server` (borrowed for the call),
+ * with `prefix` (borrowed until it_stream_stop()). Returns 0, or -1 when
+ * the thread could not start. */
 int it_stream_start(it_stream_t *stream, const it_server_t *server,
                     const char *prefix, unsigned timeout_ms, unsigned pause_ms);
 

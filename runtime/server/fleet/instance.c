@@ -608,7 +608,9 @@ imp_instance_t *imp_instance_spawn(imp_fleet_t *fleet, int owned) {
     IMP_LOG(IMP_LOG_ERROR, "worker secret pipe: %s", strerror(errno));
     goto fail;
   }
-  uv_stdio_container_t stdio[IMP_OUTPUT_LOG_FD + 1];
+  _Static_assert(IMP_WORKER_TSAN_FD == IMP_OUTPUT_LOG_FD + 1,
+                 "the race report fd follows the impulse_log channel");
+  uv_stdio_container_t stdio[IMP_OUTPUT_LOG_FD + 2];
   stdio[0].flags = UV_IGNORE;
   stdio[1].flags = UV_INHERIT_FD; /* workers never print to stdout */
   stdio[1].data.fd = 2;
@@ -641,6 +643,15 @@ imp_instance_t *imp_instance_spawn(imp_fleet_t *fleet, int owned) {
   opts.stdio = stdio;
   opts.stdio_count = 5;
   if (output_pipes(inst, stdio, args, &opts) != 0) goto fail;
+#if defined(IMPULSE_TSAN) || defined(__SANITIZE_THREAD__)
+  /* Race reports of the worker into the server's log (core/codec.h). */
+  if (opts.stdio_count < IMP_OUTPUT_LOG_FD + 1) {
+    stdio[IMP_OUTPUT_LOG_FD].flags = UV_IGNORE;
+  }
+  stdio[IMP_WORKER_TSAN_FD].flags = UV_INHERIT_FD;
+  stdio[IMP_WORKER_TSAN_FD].data.fd = 2;
+  opts.stdio_count = IMP_WORKER_TSAN_FD + 1;
+#endif
   int rc = uv_spawn(fleet->loop, &inst->proc, &opts);
   close(secret_pipe[0]);
   secret_pipe[0] = -1;
