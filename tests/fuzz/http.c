@@ -296,6 +296,7 @@ static void built_mode(const uint8_t *data, size_t size, size_t chunk,
         if (!((vp[k] >= 'a' && vp[k] <= 'z') || (vp[k] >= '0' && vp[k] <= '9')))
           ok = 0;
       if (!ok || vl == 0) vp = "x", vl = 1;
+      if (vl > 128) vl = 128; /* the request head is built in 256 bytes */
     } else {
       b.value[b.n] = vp;
       b.vlen[b.n] = vl;
