@@ -246,7 +246,13 @@ static void raw_mode(const uint8_t *data, size_t size, size_t chunk,
   outcome_t a = parse_stream(data, size, chunk, max_body, route_each, NULL);
   outcome_t b = parse_stream(data, size, size ? size : 1, max_body, NULL, NULL);
   FUZZ_CHECK(a.requests == b.requests && a.digest == b.digest);
-  FUZZ_CHECK(a.status == b.status);
+  /* Both refuse or neither does. A request that is both over a size limit
+   * and malformed further on may be refused for either, depending on where
+   * the reads end: the limit is checked as bytes arrive, the syntax where
+   * http-parser reaches them (431 in reads of 7 bytes, 400 in one read). */
+  FUZZ_CHECK((a.status == 0) == (b.status == 0));
+  FUZZ_CHECK(a.status == b.status || a.status == 431 || a.status == 413 ||
+             b.status == 431 || b.status == 413);
 }
 
 /* Built mode: requests the target wrote itself. */
